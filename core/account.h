@@ -1,0 +1,38 @@
+/*
+ * account.h - the AD account a context acts as (user or computer) and its
+ * token: the SIDs Windows would put in its logon token, used for the
+ * Enroll / AutoEnroll checks.
+ */
+#ifndef AE_ACCOUNT_H
+#define AE_ACCOUNT_H
+
+#include "error.h"
+#include "ldapconn.h"
+#include "sid.h"
+
+#include <stdbool.h>
+
+typedef struct {
+	char *dn;
+	char *sam;            /* sAMAccountName: "alice", "WS1$" */
+	char *netbios_domain; /* "CORP" */
+	char *display;        /* "CORP\alice" */
+	char *upn;
+	char *mail;
+	char *dns_host_name;  /* computers */
+	ae_sid sid;
+	ae_token token;       /* sid + tokenGroups + primary group + well-known */
+	char **token_names;   /* "S-1-...=CORP\Domain Users" for the token's SIDs we could name */
+	bool machine;
+} ae_account;
+
+/* Finds the account SAM in the DC's default naming context and builds its
+ * token.  *OUT is filled only on success. */
+ae_err ae_account_lookup(ae_ctx *ctx, ae_ldap *ld, const char *sam, bool machine, ae_account *out);
+void ae_account_clear(ae_account *acct);
+
+/* A readable name for SID: "CORP\CertDenied" when the lookup named it,
+ * else the SID string.  Writes into BUF. */
+const char *ae_account_sid_name(const ae_account *acct, const ae_sid *sid, char *buf, size_t size);
+
+#endif

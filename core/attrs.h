@@ -1,0 +1,32 @@
+/*
+ * attrs.h - an LDAP entry as a plain bag of attributes, so that parsers of
+ * template, CA and account objects do not depend on libldap and can be
+ * fed by tests and fuzzers directly.
+ */
+#ifndef AE_ATTRS_H
+#define AE_ATTRS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+	const uint8_t *data;
+	size_t len;
+} ae_value;
+
+typedef struct {
+	const char *name;      /* attribute name, compared case-insensitively */
+	const ae_value *values;
+	size_t nvalues;
+} ae_attr;
+
+typedef struct {
+	const char *dn;
+	const ae_attr *attrs;
+	size_t nattrs;
+} ae_entry;
+
+/* The attribute NAME of ENTRY, or NULL; values may be empty. */
+const ae_attr *ae_entry_get(const ae_entry *entry, const char *name);
+
+#endif

@@ -1,0 +1,312 @@
+/*
+ * conf.c - the autoenroll.conf parser (table-driven, one place for every
+ * key, its section, type and default).
+ */
+#include "config.h"
+
+#include "conf.h"
+#include "util.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#define AE_CONF_MAX_SIZE (1024 * 1024)
+
+typedef enum { T_STRING, T_STRLIST, T_SECONDS } opt_type;
+
+typedef struct {
+	const char *section;
+	const char *key;
+	opt_type type;
+	size_t offset;
+	int min, max; /* T_SECONDS */
+} opt_def;
+
+#define OFF(f) offsetof(ae_conf, f)
+static const opt_def options[] = {
+	{ "global", "domain", T_STRING, OFF(domain), 0, 0 },
+	{ "global", "servers", T_STRLIST, OFF(servers), 0, 0 },
+	{ "global", "ldap_timeout", T_SECONDS, OFF(ldap_timeout), 1, 3600 },
+	{ "global", "dns_timeout", T_SECONDS, OFF(dns_timeout), 1, 600 },
+	{ "machine", "keytab", T_STRING, OFF(machine_keytab), 0, 0 },
+	{ "machine", "principal", T_STRING, OFF(machine_principal), 0, 0 },
+};
+
+static const char *const sections[] = { "global", "user", "machine", NULL };
+
+const char *
+ae_conf_default_path(void)
+{
+	const char *env = secure_getenv("AUTOENROLL_CONF");
+	if (env != NULL && env[0] != '\0')
+		return env;
+	return AE_CONF_DEFAULT_PATH;
+}
+
+void
+ae_conf_free(ae_conf *conf)
+{
+	if (conf == NULL)
+		return;
+	free(conf->path);
+	free(conf->domain);
+	ae_strv_free(conf->servers);
+	free(conf->machine_keytab);
+	free(conf->machine_principal);
+	free(conf);
+}
+
+ae_err
+ae_conf_defaults(ae_ctx *ctx, ae_conf **out)
+{
+	ae_conf *conf;
+
+	*out = NULL;
+	conf = calloc(1, sizeof(*conf));
+	if (conf == NULL)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	conf->ldap_timeout = 10;
+	conf->dns_timeout = 5;
+	conf->machine_keytab = strdup("/etc/krb5.keytab");
+	if (conf->machine_keytab == NULL) {
+		ae_conf_free(conf);
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	}
+	*out = conf;
+	return AE_OK;
+}
+
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+		*--e = '\0';
+	return s;
+}
+
+static ae_err
+set_option(ae_ctx *ctx, ae_conf *conf, const opt_def *def, const char *value,
+           const char *name, unsigned line)
+{
+	char **str_field = (char **)((char *)conf + def->offset);
+	char ***list_field = (char ***)((char *)conf + def->offset);
+	int *int_field = (int *)((char *)conf + def->offset);
+
+	switch (def->type) {
+	case T_STRING: {
+		char *copy;
+		if (value[0] == '\0')
+			return ae_set_message(ctx, AE_ERR_CONFIG, "%s:%u: %s in [%s] is empty",
+			                      name, line, def->key, def->section);
+		copy = strdup(value);
+		if (copy == NULL)
+			return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		free(*str_field);
+		*str_field = copy;
+		return AE_OK;
+	}
+	case T_STRLIST: {
+		char *copy = strdup(value), *save = NULL, *tok;
+		char **list = NULL;
+		if (copy == NULL)
+			return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		for (tok = strtok_r(copy, ", \t", &save); tok != NULL;
+		     tok = strtok_r(NULL, ", \t", &save)) {
+			if (!ae_strv_append(&list, tok)) {
+				free(copy);
+				ae_strv_free(list);
+				return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+			}
+		}
+		free(copy);
+		if (list == NULL)
+			return ae_set_message(ctx, AE_ERR_CONFIG, "%s:%u: %s in [%s] lists nothing",
+			                      name, line, def->key, def->section);
+		ae_strv_free(*list_field);
+		*list_field = list;
+		return AE_OK;
+	}
+	case T_SECONDS: {
+		char *end = NULL;
+		long v;
+		errno = 0;
+		v = strtol(value, &end, 10);
+		if (errno != 0 || end == value || *trim(end) != '\0' || v < def->min || v > def->max)
+			return ae_set_message(ctx, AE_ERR_CONFIG,
+			                      "%s:%u: %s in [%s] must be a number of seconds from %d to %d, not \"%s\"",
+			                      name, line, def->key, def->section, def->min, def->max, value);
+		*int_field = (int)v;
+		return AE_OK;
+	}
+	}
+	return ae_set_message(ctx, AE_ERR_INTERNAL, "bad option type");
+}
+
+ae_err
+ae_conf_parse(ae_ctx *ctx, const char *text, size_t len, const char *name, ae_conf **out)
+{
+	ae_conf *conf = NULL;
+	char *copy = NULL, *line, *next;
+	char section[32] = "";
+	bool section_known = false;
+	unsigned lineno = 0;
+	ae_err err;
+
+	*out = NULL;
+	if (len > AE_CONF_MAX_SIZE)
+		return ae_set_message(ctx, AE_ERR_CONFIG, "%s: larger than %d bytes", name, AE_CONF_MAX_SIZE);
+	if (memchr(text, '\0', len) != NULL)
+		return ae_set_message(ctx, AE_ERR_CONFIG, "%s: contains a NUL byte: not a text file", name);
+	err = ae_conf_defaults(ctx, &conf);
+	if (err != AE_OK)
+		return err;
+	copy = malloc(len + 1);
+	if (copy == NULL) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+
+	for (line = copy; line != NULL; line = next) {
+		char *eq, *key, *value, *s;
+		const opt_def *def = NULL;
+
+		lineno++;
+		next = strchr(line, '\n');
+		if (next != NULL)
+			*next++ = '\0';
+		s = trim(line);
+		if (*s == '\0' || *s == '#' || *s == ';')
+			continue;
+		if (*s == '[') {
+			char *close = strchr(s, ']');
+			bool known = false;
+			if (close == NULL || *trim(close + 1) != '\0' || close - s - 1 <= 0 ||
+			    (size_t)(close - s - 1) >= sizeof(section)) {
+				err = ae_set_message(ctx, AE_ERR_CONFIG, "%s:%u: bad section header \"%s\"",
+				                     name, lineno, s);
+				goto cleanup;
+			}
+			*close = '\0';
+			snprintf(section, sizeof(section), "%s", trim(s + 1));
+			for (size_t i = 0; sections[i] != NULL; i++)
+				known = known || strcasecmp(sections[i], section) == 0;
+			if (!known)
+				ae_log(ctx, AE_LOG_WARNING, "%s:%u: unknown section [%s] ignored",
+				       name, lineno, section);
+			section_known = known;
+			continue;
+		}
+		eq = strchr(s, '=');
+		if (eq == NULL) {
+			err = ae_set_message(ctx, AE_ERR_CONFIG,
+			                     "%s:%u: expected \"key = value\" or \"[section]\", got \"%s\"",
+			                     name, lineno, s);
+			goto cleanup;
+		}
+		*eq = '\0';
+		key = trim(s);
+		value = trim(eq + 1);
+		if (section[0] == '\0') {
+			err = ae_set_message(ctx, AE_ERR_CONFIG,
+			                     "%s:%u: \"%s\" is outside any section (start with [global])",
+			                     name, lineno, key);
+			goto cleanup;
+		}
+		for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++)
+			if (strcasecmp(options[i].section, section) == 0 &&
+			    strcasecmp(options[i].key, key) == 0)
+				def = &options[i];
+		if (def == NULL) {
+			/* Keys of an unknown section were warned about with it. */
+			if (section_known && strncasecmp(key, "x-", 2) != 0)
+				ae_log(ctx, AE_LOG_WARNING, "%s:%u: unknown key \"%s\" in [%s] ignored",
+				       name, lineno, key, section);
+			continue;
+		}
+		err = set_option(ctx, conf, def, value, name, lineno);
+		if (err != AE_OK)
+			goto cleanup;
+	}
+
+	conf->path = strdup(name);
+	if (conf->path == NULL) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	*out = conf;
+	conf = NULL;
+	err = AE_OK;
+cleanup:
+	free(copy);
+	ae_conf_free(conf);
+	return err;
+}
+
+ae_err
+ae_conf_load(ae_ctx *ctx, const char *path, bool must_exist, ae_conf **out)
+{
+	FILE *f = NULL;
+	char *text = NULL;
+	size_t len = 0, n;
+	struct stat st;
+	ae_err err;
+
+	*out = NULL;
+	if (path == NULL)
+		path = ae_conf_default_path();
+	f = fopen(path, "re");
+	if (f == NULL) {
+		if (errno == ENOENT && !must_exist) {
+			err = ae_conf_defaults(ctx, out);
+			return err;
+		}
+		return ae_set_message(ctx, AE_ERR_CONFIG, "cannot read configuration %s: %s",
+		                      path, strerror(errno));
+	}
+	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+		err = ae_set_message(ctx, AE_ERR_CONFIG, "configuration %s is not a regular file", path);
+		goto cleanup;
+	}
+	if (st.st_size > AE_CONF_MAX_SIZE) {
+		err = ae_set_message(ctx, AE_ERR_CONFIG, "configuration %s is larger than %d bytes",
+		                     path, AE_CONF_MAX_SIZE);
+		goto cleanup;
+	}
+	text = malloc((size_t)st.st_size + 1);
+	if (text == NULL) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	while ((n = fread(text + len, 1, (size_t)st.st_size + 1 - len, f)) > 0 &&
+	       len < (size_t)st.st_size + 1)
+		len += n;
+	if (ferror(f)) {
+		err = ae_set_message(ctx, AE_ERR_CONFIG, "cannot read configuration %s", path);
+		goto cleanup;
+	}
+	err = ae_conf_parse(ctx, text, len, path, out);
+cleanup:
+	free(text);
+	fclose(f);
+	return err;
+}
+
+const char *
+ae_conf_setting(const ae_conf *conf, const char *section, const char *key, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s in [%s] of %s", key, section,
+	         conf != NULL && conf->path != NULL ? conf->path : ae_conf_default_path());
+	return buf;
+}

@@ -1,0 +1,52 @@
+/*
+ * conf.h - autoenroll.conf: the one configuration parser shared by every
+ * program (and later by the PAM module's options).
+ *
+ * Format: INI.  "[section]" lines, "key = value" lines, "#" or ";"
+ * comments.  Sections: [global], [user], [machine].  Unknown keys are
+ * logged and ignored ("x-" keys silently: reserved for extensions); bad
+ * values are errors that name the file, the line and the key.
+ */
+#ifndef AE_CONF_H
+#define AE_CONF_H
+
+#include "error.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define AE_CONF_DEFAULT_PATH SYSCONFDIR "/autoenroll/autoenroll.conf"
+
+typedef struct {
+	char *path;               /* where it was read from, or NULL for defaults */
+	/* [global] */
+	char *domain;             /* DNS domain of the AD domain; NULL: from krb5 default realm */
+	char **servers;           /* DCs to use, in order; NULL: DNS SRV discovery */
+	int ldap_timeout;         /* seconds per LDAP connect/operation */
+	int dns_timeout;          /* seconds per DNS query */
+	/* [machine] */
+	char *machine_keytab;     /* default /etc/krb5.keytab */
+	char *machine_principal;  /* default: the keytab's NAME$ principal */
+} ae_conf;
+
+/* The configuration file to use when none is given: $AUTOENROLL_CONF
+ * (read with secure_getenv, so setuid callers ignore it), else
+ * AE_CONF_DEFAULT_PATH. */
+const char *ae_conf_default_path(void);
+
+/* Reads PATH.  A missing file is an error when MUST_EXIST, else defaults.
+ * *OUT stays NULL on error. */
+ae_err ae_conf_load(ae_ctx *ctx, const char *path, bool must_exist, ae_conf **out);
+/* Parses TEXT (LEN bytes, need not be NUL-terminated); NAME is used in
+ * messages. */
+ae_err ae_conf_parse(ae_ctx *ctx, const char *text, size_t len, const char *name, ae_conf **out);
+/* Defaults only. */
+ae_err ae_conf_defaults(ae_ctx *ctx, ae_conf **out);
+void ae_conf_free(ae_conf *conf);
+
+/* "ldap_timeout in [global] of PATH": used in timeout messages so that the
+ * reader knows which knob to turn. */
+const char *ae_conf_setting(const ae_conf *conf, const char *section, const char *key,
+                            char *buf, size_t size);
+
+#endif

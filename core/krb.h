@@ -1,0 +1,35 @@
+/*
+ * krb.h - the Kerberos credentials a context runs with.
+ *
+ * User context: the user's own credential cache (KRB5CCNAME or the
+ * default), never touched.  Machine context: a TGT obtained from the
+ * machine keytab into a private in-memory cache, so that a user's cache is
+ * never read or written; GSS-API calls of this process then use it.
+ */
+#ifndef AE_KRB_H
+#define AE_KRB_H
+
+#include "conf.h"
+#include "error.h"
+
+typedef struct ae_krb ae_krb;
+
+/* Checks that the user's cache holds a TGT that has not expired. */
+ae_err ae_krb_user(ae_ctx *ctx, ae_krb **out);
+/* Gets a TGT for the machine from the keytab named by CONF. */
+ae_err ae_krb_machine(ae_ctx *ctx, const ae_conf *conf, ae_krb **out);
+void ae_krb_free(ae_krb *krb);
+
+/* "alice@CORP.TEST" */
+const char *ae_krb_principal(const ae_krb *krb);
+/* "CORP.TEST" */
+const char *ae_krb_realm(const ae_krb *krb);
+/* The first component: "alice", "WS1$" */
+const char *ae_krb_account(const ae_krb *krb);
+/* The process default realm from krb5.conf, or NULL (caller frees). */
+char *ae_krb_default_realm(ae_ctx *ctx);
+
+/* Turns a GSS-API / SASL failure text into advice on what to check. */
+const char *ae_krb_advice(const char *text);
+
+#endif

@@ -1,0 +1,460 @@
+/*
+ * ldapconn.c - OpenLDAP client with SASL/GSSAPI, SD-flags and paged results.
+ */
+#include "config.h"
+
+#include "krb.h"
+#include "ldapconn.h"
+#include "util.h"
+
+#include <lber.h>
+#include <ldap.h>
+#include <sasl/sasl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define AE_LDAP_PAGE_SIZE 256
+#define AE_LDAP_MAX_ENTRIES 100000
+/* Kerberos sealing gives at least 56; anything less is integrity only. */
+#define AE_LDAP_MIN_SSF 56
+
+struct ae_ldap {
+	LDAP *ld;
+	char *host;
+	char *config_nc;
+	char *default_nc;
+	char *root_domain_nc;
+	char *dns_host_name;
+	int ssf;
+	int timeout;
+	char setting[512];
+	unsigned round_trips;
+};
+
+typedef struct {
+	char *dn;
+	ae_attr *attrs;
+	size_t nattrs;
+} entry_store;
+
+const char *ae_ldap_host(const ae_ldap *ld) { return ld->host; }
+const char *ae_ldap_config_nc(const ae_ldap *ld) { return ld->config_nc; }
+const char *ae_ldap_default_nc(const ae_ldap *ld) { return ld->default_nc; }
+const char *ae_ldap_root_domain_nc(const ae_ldap *ld) { return ld->root_domain_nc; }
+const char *ae_ldap_dns_host_name(const ae_ldap *ld) { return ld->dns_host_name; }
+int ae_ldap_ssf(const ae_ldap *ld) { return ld->ssf; }
+unsigned ae_ldap_round_trips(const ae_ldap *ld) { return ld->round_trips; }
+
+void
+ae_ldap_free(ae_ldap *ld)
+{
+	if (ld == NULL)
+		return;
+	if (ld->ld != NULL)
+		ldap_unbind_ext_s(ld->ld, NULL, NULL);
+	free(ld->host);
+	free(ld->config_nc);
+	free(ld->default_nc);
+	free(ld->root_domain_nc);
+	free(ld->dns_host_name);
+	free(ld);
+}
+
+char *
+ae_entry_string(const ae_entry *entry, const char *attr)
+{
+	const ae_attr *a = ae_entry_get(entry, attr);
+
+	if (a == NULL || a->nvalues == 0 || a->values[0].len == 0 ||
+	    memchr(a->values[0].data, '\0', a->values[0].len) != NULL)
+		return NULL;
+	return strndup((const char *)a->values[0].data, a->values[0].len);
+}
+
+char *
+ae_ldap_escape(const char *value)
+{
+	ae_buf b;
+
+	ae_buf_init(&b);
+	for (const char *p = value; *p != '\0'; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c == '*' || c == '(' || c == ')' || c == '\\' || c < 0x20 || c == 0x7f)
+			ae_buf_printf(&b, "\\%02x", c);
+		else
+			ae_buf_append(&b, p, 1);
+	}
+	return ae_buf_steal(&b);
+}
+
+static int
+sasl_interact(LDAP *ld, unsigned flags, void *defaults, void *in)
+{
+	/* GSSAPI needs no prompts; answer defaults (empty authzid). */
+	for (sasl_interact_t *i = in; i != NULL && i->id != SASL_CB_LIST_END; i++) {
+		i->result = "";
+		i->len = 0;
+	}
+	(void)ld;
+	(void)flags;
+	(void)defaults;
+	return LDAP_SUCCESS;
+}
+
+static ae_err
+ldap_failure(ae_ctx *ctx, ae_ldap *l, int rc, const char *what, double elapsed)
+{
+	char *diag = NULL;
+	const char *advice;
+	ae_err err;
+
+	if (l->ld != NULL)
+		ldap_get_option(l->ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
+	if (rc == LDAP_TIMEOUT || (rc == LDAP_SERVER_DOWN && elapsed >= l->timeout - 0.5)) {
+		err = ae_set_message(ctx, AE_ERR_TIMEOUT,
+		                     "%s: the LDAP server %s did not answer within %d s (%s)",
+		                     what, l->host, l->timeout, l->setting);
+	} else if (rc == LDAP_SERVER_DOWN || rc == LDAP_CONNECT_ERROR) {
+		err = ae_set_message(ctx, AE_ERR_NETWORK,
+		                     "%s: cannot reach the LDAP server %s on port 389 (%s)",
+		                     what, l->host, diag && *diag ? diag : ldap_err2string(rc));
+	} else if ((advice = ae_krb_advice(diag)) != NULL) {
+		err = ae_set_message(ctx, AE_ERR_KERBEROS, "%s: %s: %s (service ldap/%s)",
+		                     what, advice, diag, l->host);
+	} else if (rc == LDAP_INSUFFICIENT_ACCESS || rc == LDAP_INVALID_CREDENTIALS ||
+	           rc == LDAP_STRONG_AUTH_REQUIRED) {
+		err = ae_set_message(ctx, AE_ERR_DENIED, "%s: %s%s%s", what, ldap_err2string(rc),
+		                     diag && *diag ? ": " : "", diag ? diag : "");
+	} else {
+		err = ae_set_message(ctx, AE_ERR_LDAP, "%s: %s%s%s", what, ldap_err2string(rc),
+		                     diag && *diag ? ": " : "", diag ? diag : "");
+	}
+	ldap_memfree(diag);
+	return err;
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static ae_err
+read_root_dse(ae_ctx *ctx, ae_ldap *l)
+{
+	static const char *const attrs[] = {
+		"configurationNamingContext", "defaultNamingContext", "rootDomainNamingContext",
+		"dnsHostName", NULL
+	};
+	ae_ldap_result res = { 0 };
+	ae_err err;
+
+	err = ae_ldap_search(ctx, l, "", "base", "(objectClass=*)", attrs, 0, &res);
+	if (err != AE_OK)
+		return ae_prefix_message(ctx, err, "reading the rootDSE of %s", l->host);
+	if (res.count != 1) {
+		ae_ldap_result_free(&res);
+		return ae_set_message(ctx, AE_ERR_LDAP, "%s returned no rootDSE: is it an Active Directory DC?",
+		                      l->host);
+	}
+	l->config_nc = ae_entry_string(&res.entries[0], "configurationNamingContext");
+	l->default_nc = ae_entry_string(&res.entries[0], "defaultNamingContext");
+	l->root_domain_nc = ae_entry_string(&res.entries[0], "rootDomainNamingContext");
+	l->dns_host_name = ae_entry_string(&res.entries[0], "dnsHostName");
+	ae_ldap_result_free(&res);
+	if (l->config_nc == NULL || l->default_nc == NULL || l->root_domain_nc == NULL)
+		return ae_set_message(ctx, AE_ERR_LDAP,
+		                      "the rootDSE of %s has no configurationNamingContext/defaultNamingContext: not an Active Directory DC",
+		                      l->host);
+	return AE_OK;
+}
+
+ae_err
+ae_ldap_connect(ae_ctx *ctx, const ae_conf *conf, const char *host, ae_ldap **out)
+{
+	ae_ldap *l = NULL;
+	char *uri = NULL;
+	struct timeval tv;
+	int version = LDAP_VERSION3, rc;
+	ber_len_t ssf = 0;
+	double start;
+	ae_err err;
+
+	*out = NULL;
+	l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	l->timeout = conf->ldap_timeout;
+	ae_conf_setting(conf, "global", "ldap_timeout", l->setting, sizeof(l->setting));
+	l->host = strdup(host);
+	if (l->host == NULL || asprintf(&uri, "ldap://%s", host) < 0) {
+		uri = NULL;
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	rc = ldap_initialize(&l->ld, uri);
+	if (rc != LDAP_SUCCESS) {
+		err = ae_set_message(ctx, AE_ERR_CONFIG, "bad LDAP server name \"%s\": %s",
+		                     host, ldap_err2string(rc));
+		goto cleanup;
+	}
+	tv.tv_sec = l->timeout;
+	tv.tv_usec = 0;
+	ldap_set_option(l->ld, LDAP_OPT_PROTOCOL_VERSION, &version);
+	ldap_set_option(l->ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
+	ldap_set_option(l->ld, LDAP_OPT_NETWORK_TIMEOUT, &tv);
+	ldap_set_option(l->ld, LDAP_OPT_TIMEOUT, &tv);
+	ldap_set_option(l->ld, LDAP_OPT_TIMELIMIT, &l->timeout);
+	/* Use the name as given for the service principal: a reverse lookup
+	 * would let DNS choose whom we authenticate to. */
+	ldap_set_option(l->ld, LDAP_OPT_X_SASL_NOCANON, LDAP_OPT_ON);
+	rc = ldap_set_option(l->ld, LDAP_OPT_X_SASL_SECPROPS, "minssf=56,noanonymous,noplain");
+	if (rc != LDAP_SUCCESS) {
+		err = ae_set_message(ctx, AE_ERR_LDAP, "cannot require a sealed SASL session: %s",
+		                     ldap_err2string(rc));
+		goto cleanup;
+	}
+
+	start = now_s();
+	rc = ldap_connect(l->ld);
+	if (rc != LDAP_SUCCESS) {
+		err = ldap_failure(ctx, l, rc, "LDAP connect", now_s() - start);
+		goto cleanup;
+	}
+	start = now_s();
+	rc = ldap_sasl_interactive_bind_s(l->ld, NULL, "GSSAPI", NULL, NULL, LDAP_SASL_QUIET,
+	                                  sasl_interact, NULL);
+	l->round_trips += 3;
+	if (rc != LDAP_SUCCESS) {
+		err = ldap_failure(ctx, l, rc, "LDAP SASL/GSSAPI bind", now_s() - start);
+		goto cleanup;
+	}
+	if (ldap_get_option(l->ld, LDAP_OPT_X_SASL_SSF, &ssf) != LDAP_SUCCESS || ssf < AE_LDAP_MIN_SSF) {
+		err = ae_set_message(ctx, AE_ERR_DENIED,
+		                     "the LDAP session with %s is not sealed (SSF %lu): refusing to read the enrollment policy without Kerberos confidentiality",
+		                     host, (unsigned long)ssf);
+		goto cleanup;
+	}
+	l->ssf = (int)ssf;
+	err = read_root_dse(ctx, l);
+	if (err != AE_OK)
+		goto cleanup;
+	*out = l;
+	l = NULL;
+cleanup:
+	free(uri);
+	ae_ldap_free(l);
+	return err;
+}
+
+static void
+store_free(entry_store *st, size_t count)
+{
+	for (size_t i = 0; st != NULL && i < count; i++) {
+		for (size_t j = 0; j < st[i].nattrs; j++) {
+			for (size_t k = 0; k < st[i].attrs[j].nvalues; k++)
+				free((void *)st[i].attrs[j].values[k].data);
+			free((void *)st[i].attrs[j].values);
+			free((void *)st[i].attrs[j].name);
+		}
+		free(st[i].attrs);
+		free(st[i].dn);
+	}
+	free(st);
+}
+
+void
+ae_ldap_result_free(ae_ldap_result *res)
+{
+	if (res == NULL)
+		return;
+	store_free(res->storage_, res->count);
+	free(res->entries);
+	memset(res, 0, sizeof(*res));
+}
+
+/* Copies one LDAP entry into ST. */
+static ae_err
+copy_entry(ae_ctx *ctx, LDAP *ld, LDAPMessage *msg, entry_store *st)
+{
+	BerElement *ber = NULL;
+	char *dn, *name;
+	ae_err err = AE_OK;
+
+	dn = ldap_get_dn(ld, msg);
+	st->dn = strdup(dn ? dn : "");
+	ldap_memfree(dn);
+	if (st->dn == NULL)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	for (name = ldap_first_attribute(ld, msg, &ber); name != NULL;
+	     name = ldap_next_attribute(ld, msg, ber)) {
+		struct berval **vals = ldap_get_values_len(ld, msg, name);
+		size_t n = (size_t)ldap_count_values_len(vals);
+		ae_attr *na = realloc(st->attrs, (st->nattrs + 1) * sizeof(*na));
+		ae_value *values;
+
+		if (na == NULL) {
+			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+			ldap_value_free_len(vals);
+			ldap_memfree(name);
+			break;
+		}
+		st->attrs = na;
+		values = calloc(n ? n : 1, sizeof(*values));
+		st->attrs[st->nattrs].name = strdup(name);
+		st->attrs[st->nattrs].values = values;
+		st->attrs[st->nattrs].nvalues = 0;
+		st->nattrs++;
+		ldap_memfree(name);
+		if (values == NULL || st->attrs[st->nattrs - 1].name == NULL) {
+			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+			ldap_value_free_len(vals);
+			break;
+		}
+		for (size_t k = 0; k < n; k++) {
+			/* One spare NUL so string users are safe; len excludes it. */
+			uint8_t *d = malloc(vals[k]->bv_len + 1);
+			if (d == NULL) {
+				err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+				break;
+			}
+			memcpy(d, vals[k]->bv_val, vals[k]->bv_len);
+			d[vals[k]->bv_len] = 0;
+			values[k].data = d;
+			values[k].len = vals[k]->bv_len;
+			st->attrs[st->nattrs - 1].nvalues++;
+		}
+		ldap_value_free_len(vals);
+		if (err != AE_OK)
+			break;
+	}
+	ber_free(ber, 0);
+	return err;
+}
+
+ae_err
+ae_ldap_search(ae_ctx *ctx, ae_ldap *l, const char *base, const char *scope_name,
+               const char *filter, const char *const *attrs, int flags, ae_ldap_result *out)
+{
+	static const char sd_dacl[] = { 0x30, 0x03, 0x02, 0x01, 0x04 };
+	struct berval cookie = { 0, NULL }, *next_cookie = NULL;
+	LDAPControl *page = NULL, sdctl, *ctrls[3];
+	entry_store *st = NULL;
+	size_t count = 0, cap = 0;
+	struct timeval tv = { l->timeout, 0 };
+	int scope, rc;
+	double start;
+	ae_err err = AE_OK;
+	char what[768];
+
+	memset(out, 0, sizeof(*out));
+	if (strcmp(scope_name, "base") == 0)
+		scope = LDAP_SCOPE_BASE;
+	else if (strcmp(scope_name, "one") == 0)
+		scope = LDAP_SCOPE_ONELEVEL;
+	else
+		scope = LDAP_SCOPE_SUBTREE;
+	snprintf(what, sizeof(what), "LDAP search of %s", base[0] ? base : "the rootDSE");
+
+	do {
+		LDAPMessage *res = NULL, *msg;
+		LDAPControl **rctrls = NULL;
+		int n = 0, errcode = 0;
+		ber_int_t estimate = 0;
+
+		rc = ldap_create_page_control(l->ld, AE_LDAP_PAGE_SIZE, cookie.bv_val ? &cookie : NULL,
+		                              0, &page);
+		if (rc != LDAP_SUCCESS) {
+			err = ae_set_message(ctx, AE_ERR_NOMEM, "cannot build the paged-results control");
+			break;
+		}
+		ctrls[n++] = page;
+		if (flags & AE_LDAP_SD_DACL) {
+			/* DACL only: non-admins cannot read the SACL, and asking for
+			 * it would make the DC drop the whole descriptor. */
+			sdctl.ldctl_oid = (char *)"1.2.840.113556.1.4.801";
+			sdctl.ldctl_value.bv_val = (char *)sd_dacl;
+			sdctl.ldctl_value.bv_len = sizeof(sd_dacl);
+			sdctl.ldctl_iscritical = 1;
+			ctrls[n++] = &sdctl;
+		}
+		ctrls[n] = NULL;
+		start = now_s();
+		rc = ldap_search_ext_s(l->ld, base, scope, filter, (char **)attrs, 0, ctrls, NULL,
+		                       &tv, 0, &res);
+		l->round_trips++;
+		ldap_control_free(page);
+		page = NULL;
+		if (rc != LDAP_SUCCESS && rc != LDAP_SIZELIMIT_EXCEEDED) {
+			if (rc == LDAP_NO_SUCH_OBJECT)
+				err = ae_set_message(ctx, AE_ERR_NOTFOUND, "%s: no such object", what);
+			else
+				err = ldap_failure(ctx, l, rc, what, now_s() - start);
+			ldap_msgfree(res);
+			break;
+		}
+		for (msg = ldap_first_entry(l->ld, res); msg != NULL; msg = ldap_next_entry(l->ld, msg)) {
+			if (count >= AE_LDAP_MAX_ENTRIES) {
+				err = ae_set_message(ctx, AE_ERR_LDAP, "%s: more than %d entries", what,
+				                     AE_LDAP_MAX_ENTRIES);
+				break;
+			}
+			if (count == cap) {
+				size_t ncap = cap ? cap * 2 : 64;
+				entry_store *ns = realloc(st, ncap * sizeof(*ns));
+				if (ns == NULL) {
+					err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+					break;
+				}
+				memset(ns + cap, 0, (ncap - cap) * sizeof(*ns));
+				st = ns;
+				cap = ncap;
+			}
+			count++;
+			err = copy_entry(ctx, l->ld, msg, &st[count - 1]);
+			if (err != AE_OK)
+				break;
+		}
+		if (err == AE_OK)
+			rc = ldap_parse_result(l->ld, res, &errcode, NULL, NULL, NULL, &rctrls, 0);
+		ldap_msgfree(res);
+		if (err != AE_OK)
+			break;
+		ber_memfree(cookie.bv_val);
+		cookie.bv_val = NULL;
+		cookie.bv_len = 0;
+		if (rc == LDAP_SUCCESS && rctrls != NULL) {
+			LDAPControl *pr = ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, rctrls, NULL);
+			if (pr != NULL &&
+			    ldap_parse_pageresponse_control(l->ld, pr, &estimate, &cookie) != LDAP_SUCCESS) {
+				cookie.bv_val = NULL;
+				cookie.bv_len = 0;
+			}
+		}
+		ldap_controls_free(rctrls);
+		(void)next_cookie;
+	} while (cookie.bv_val != NULL && cookie.bv_len > 0);
+	ber_memfree(cookie.bv_val);
+
+	if (err != AE_OK) {
+		store_free(st, count);
+		return err;
+	}
+	out->entries = calloc(count ? count : 1, sizeof(ae_entry));
+	if (out->entries == NULL) {
+		store_free(st, count);
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < count; i++) {
+		out->entries[i].dn = st[i].dn;
+		out->entries[i].attrs = st[i].attrs;
+		out->entries[i].nattrs = st[i].nattrs;
+	}
+	out->count = count;
+	out->storage_ = st;
+	return AE_OK;
+}

@@ -1,0 +1,57 @@
+/*
+ * ldapconn.h - LDAP to a domain controller over SASL/GSSAPI with integrity and
+ * confidentiality (Kerberos sealing), as Windows reads the enrollment
+ * policy.  Unprotected binds are refused.
+ */
+#ifndef AE_LDAPCONN_H
+#define AE_LDAPCONN_H
+
+#include "attrs.h"
+#include "conf.h"
+#include "error.h"
+
+#include <stdbool.h>
+
+typedef struct ae_ldap ae_ldap;
+
+typedef struct {
+	ae_entry *entries;
+	size_t count;
+	void *storage_;   /* owned copies behind entries */
+} ae_ldap_result;
+
+enum {
+	AE_LDAP_SD_DACL = 1 << 0, /* ask for nTSecurityDescriptor's DACL only (SD flags 0x4) */
+};
+
+/* Connects to HOST (a DNS name: it names the ldap/HOST service principal)
+ * and binds with the current Kerberos credentials.  Every step is bounded
+ * by conf->ldap_timeout. */
+ae_err ae_ldap_connect(ae_ctx *ctx, const ae_conf *conf, const char *host, ae_ldap **out);
+void ae_ldap_free(ae_ldap *ld);
+
+/* From the rootDSE, read at connect time. */
+const char *ae_ldap_host(const ae_ldap *ld);
+const char *ae_ldap_config_nc(const ae_ldap *ld);
+const char *ae_ldap_default_nc(const ae_ldap *ld);
+const char *ae_ldap_root_domain_nc(const ae_ldap *ld);
+const char *ae_ldap_dns_host_name(const ae_ldap *ld);
+/* Security strength factor of the session (>= 56: sealed). */
+int ae_ldap_ssf(const ae_ldap *ld);
+/* Round trips made so far (searches and pages). */
+unsigned ae_ldap_round_trips(const ae_ldap *ld);
+
+/* scope: "base", "one" or "sub".  Paged.  *OUT stays empty on error. */
+ae_err ae_ldap_search(ae_ctx *ctx, ae_ldap *ld, const char *base, const char *scope,
+                      const char *filter, const char *const *attrs, int flags,
+                      ae_ldap_result *out);
+void ae_ldap_result_free(ae_ldap_result *res);
+
+/* Escapes VALUE for use in a filter (RFC 4515); caller frees. */
+char *ae_ldap_escape(const char *value);
+
+/* The first value of ATTR as a new NUL-terminated string (NULL if absent,
+ * empty or containing NUL). */
+char *ae_entry_string(const ae_entry *entry, const char *attr);
+
+#endif

@@ -1,0 +1,258 @@
+/*
+ * pki.c - CA objects from AD and their validation (OpenSSL).
+ */
+#include "config.h"
+
+#include "ldapconn.h"
+#include "pki.h"
+#include "template.h"
+#include "util.h"
+
+#include <openssl/asn1.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void
+ae_ca_clear(ae_ca *ca)
+{
+	if (ca == NULL)
+		return;
+	free(ca->dn);
+	free(ca->name);
+	free(ca->display_name);
+	free(ca->host);
+	ae_strv_free(ca->templates);
+	X509_free(ca->cert);
+	free(ca->subject);
+	free(ca->thumbprint);
+	free(ca->invalid_reason);
+	memset(ca, 0, sizeof(*ca));
+}
+
+void
+ae_pki_clear(ae_pki *pki)
+{
+	for (size_t i = 0; i < pki->ca_count; i++)
+		ae_ca_clear(&pki->cas[i]);
+	free(pki->cas);
+	sk_X509_pop_free(pki->roots, X509_free);
+	sk_X509_pop_free(pki->intermediates, X509_free);
+	sk_X509_pop_free(pki->ntauth, X509_free);
+	memset(pki, 0, sizeof(*pki));
+}
+
+ae_err
+ae_x509_from_der(ae_ctx *ctx, const uint8_t *der, size_t len, X509 **out)
+{
+	const unsigned char *p = der;
+	X509 *x;
+
+	*out = NULL;
+	if (len == 0)
+		return ae_set_message(ctx, AE_ERR_CRYPTO, "empty certificate value");
+	if (len > 1024 * 1024)
+		return ae_set_message(ctx, AE_ERR_CRYPTO, "certificate value of %zu bytes is too large", len);
+	if (der[0] != 0x30)
+		return ae_set_message(ctx, AE_ERR_CRYPTO,
+		                      "not a DER certificate (first byte 0x%02x; a DER certificate starts with 0x30%s)",
+		                      der[0], der[0] == '-' ? ": this looks like PEM" : "");
+	x = d2i_X509(NULL, &p, (long)len);
+	if (x == NULL) {
+		unsigned long e = ERR_get_error();
+		char buf[256];
+		ERR_error_string_n(e, buf, sizeof(buf));
+		ERR_clear_error();
+		return ae_set_message(ctx, AE_ERR_CRYPTO, "not a DER certificate (%s)", buf);
+	}
+	if ((size_t)(p - der) != len) {
+		X509_free(x);
+		return ae_set_message(ctx, AE_ERR_CRYPTO, "%zu bytes of trailing data after the DER certificate",
+		                      len - (size_t)(p - der));
+	}
+	*out = x;
+	return AE_OK;
+}
+
+static time_t
+asn1_to_time(const ASN1_TIME *t)
+{
+	struct tm tm;
+	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+		return 0;
+	return timegm(&tm);
+}
+
+static char *
+name_to_string(const X509_NAME *name)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *data = NULL, *out = NULL;
+	long len;
+
+	if (bio == NULL)
+		return NULL;
+	if (X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253) >= 0) {
+		len = BIO_get_mem_data(bio, &data);
+		if (len >= 0)
+			out = strndup(data, (size_t)len);
+	}
+	BIO_free(bio);
+	return out;
+}
+
+ae_err
+ae_ca_from_entry(ae_ctx *ctx, const ae_entry *entry, ae_ca *out)
+{
+	ae_ca ca;
+	const ae_attr *a;
+	ae_err err;
+
+	memset(out, 0, sizeof(*out));
+	memset(&ca, 0, sizeof(ca));
+	ca.dn = strdup(entry->dn ? entry->dn : "");
+	ca.name = ae_entry_string(entry, "cn");
+	if (ca.name == NULL) {
+		ae_ca_clear(&ca);
+		return ae_set_message(ctx, AE_ERR_INVALID, "enrollment service %s has no cn", entry->dn);
+	}
+	ca.display_name = ae_entry_string(entry, "displayName");
+	ca.host = ae_entry_string(entry, "dNSHostName");
+	a = ae_entry_get(entry, "flags");
+	if (a != NULL && a->nvalues > 0 &&
+	    ae_parse_ldap_uint32(ctx, "flags", &a->values[0], &ca.flags) != AE_OK)
+		ae_log(ctx, AE_LOG_WARNING, "CA %s: %s", ca.name, ae_get_message(ctx));
+	a = ae_entry_get(entry, "certificateTemplates");
+	for (size_t i = 0; a != NULL && i < a->nvalues; i++) {
+		char *t;
+		if (a->values[i].len == 0 || memchr(a->values[i].data, '\0', a->values[i].len))
+			continue;
+		t = strndup((const char *)a->values[i].data, a->values[i].len);
+		if (t == NULL || !ae_strv_append(&ca.templates, t)) {
+			free(t);
+			ae_ca_clear(&ca);
+			return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		}
+		free(t);
+	}
+	a = ae_entry_get(entry, "cACertificate");
+	if (a == NULL || a->nvalues == 0) {
+		ca.invalid_reason = strdup("the enrollment service has no cACertificate");
+	} else {
+		err = ae_x509_from_der(ctx, a->values[0].data, a->values[0].len, &ca.cert);
+		if (err != AE_OK) {
+			char *r = NULL;
+			if (asprintf(&r, "cACertificate: %s", ae_get_message(ctx)) < 0)
+				r = NULL;
+			ca.invalid_reason = r;
+		}
+	}
+	if (ca.cert != NULL) {
+		unsigned char md[EVP_MAX_MD_SIZE];
+		unsigned int mdlen = 0;
+		ca.subject = name_to_string(X509_get_subject_name(ca.cert));
+		ca.not_before = asn1_to_time(X509_get0_notBefore(ca.cert));
+		ca.not_after = asn1_to_time(X509_get0_notAfter(ca.cert));
+		if (X509_digest(ca.cert, EVP_sha1(), md, &mdlen) == 1) {
+			ca.thumbprint = malloc(mdlen * 2 + 1);
+			for (unsigned i = 0; ca.thumbprint != NULL && i < mdlen; i++)
+				snprintf(ca.thumbprint + 2 * i, 3, "%02X", md[i]);
+		}
+	}
+	*out = ca;
+	return AE_OK;
+}
+
+ae_err
+ae_pki_add_certs(ae_ctx *ctx, STACK_OF(X509) **stack, const ae_entry *entry, const char *attr)
+{
+	const ae_attr *a = ae_entry_get(entry, attr);
+
+	if (*stack == NULL) {
+		*stack = sk_X509_new_null();
+		if (*stack == NULL)
+			return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	}
+	for (size_t i = 0; a != NULL && i < a->nvalues; i++) {
+		X509 *x = NULL;
+		if (ae_x509_from_der(ctx, a->values[i].data, a->values[i].len, &x) != AE_OK) {
+			ae_log(ctx, AE_LOG_WARNING, "%s of %s: value %zu skipped: %s", attr, entry->dn, i,
+			       ae_get_message(ctx));
+			continue;
+		}
+		if (!sk_X509_push(*stack, x)) {
+			X509_free(x);
+			return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		}
+	}
+	return AE_OK;
+}
+
+static void
+validate_one(ae_ctx *ctx, ae_ca *ca, X509_STORE *store, STACK_OF(X509) *untrusted, time_t now)
+{
+	X509_STORE_CTX *vctx;
+	char *reason = NULL;
+
+	ca->valid = false;
+	if (ca->cert == NULL)
+		return;
+	if (X509_check_ca(ca->cert) <= 0) {
+		if (asprintf(&reason, "the certificate of %s is not a CA certificate (no basicConstraints CA:TRUE)", ca->name) < 0)
+			reason = NULL;
+		goto done;
+	}
+	vctx = X509_STORE_CTX_new();
+	if (vctx == NULL || X509_STORE_CTX_init(vctx, store, ca->cert, untrusted) != 1) {
+		X509_STORE_CTX_free(vctx);
+		reason = strdup("out of memory while validating");
+		goto done;
+	}
+	if (now != 0)
+		X509_STORE_CTX_set_time(vctx, 0, now);
+	if (X509_verify_cert(vctx) == 1) {
+		ca->valid = true;
+	} else {
+		int e = X509_STORE_CTX_get_error(vctx);
+		const char *hint = "";
+		if (e == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+		    e == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ||
+		    e == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
+		    e == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT)
+			hint = " (its root is not in CN=Certification Authorities, or an intermediate is missing from CN=AIA)";
+		if (asprintf(&reason, "the certificate of %s does not validate: %s%s", ca->name,
+		             X509_verify_cert_error_string(e), hint) < 0)
+			reason = NULL;
+	}
+	X509_STORE_CTX_free(vctx);
+done:
+	if (!ca->valid) {
+		free(ca->invalid_reason);
+		ca->invalid_reason = reason ? reason : strdup("validation failed");
+		ae_log(ctx, AE_LOG_INFO, "%s", ca->invalid_reason ? ca->invalid_reason : "CA invalid");
+	} else {
+		free(reason);
+	}
+}
+
+void
+ae_pki_validate(ae_ctx *ctx, ae_pki *pki, time_t now)
+{
+	X509_STORE *store = X509_STORE_new();
+
+	/* Revocation is not checked: the whitepaper has clients ignore CA
+	 * revocation that cannot be fetched, and AD is the trust source. */
+	for (int i = 0; store != NULL && pki->roots != NULL && i < sk_X509_num(pki->roots); i++)
+		X509_STORE_add_cert(store, sk_X509_value(pki->roots, i));
+	for (size_t i = 0; i < pki->ca_count; i++) {
+		if (store == NULL) {
+			pki->cas[i].valid = false;
+			continue;
+		}
+		validate_one(ctx, &pki->cas[i], store, pki->intermediates, now);
+	}
+	X509_STORE_free(store);
+}

@@ -1,0 +1,63 @@
+/*
+ * pki.h - the certification authorities that Active Directory publishes:
+ * enrollment services (the CAs clients submit to), trusted roots
+ * (Certification Authorities), intermediates (AIA) and NTAuth.
+ *
+ * Every enrollment service's certificate is validated to a root from AD
+ * (RFC 5280 path validation through OpenSSL); a CA that fails is kept with
+ * the reason and serves no template.
+ */
+#ifndef AE_PKI_H
+#define AE_PKI_H
+
+#include "attrs.h"
+#include "error.h"
+
+#include <openssl/x509.h>
+#include <stdbool.h>
+#include <time.h>
+
+typedef struct {
+	char *dn;
+	char *name;           /* cn: what certreq/certutil call the CA name */
+	char *display_name;
+	char *host;           /* dNSHostName */
+	char **templates;     /* certificateTemplates (template cn values) */
+	uint32_t flags;
+	X509 *cert;           /* NULL when cACertificate is missing or not DER */
+	char *subject;        /* of the certificate, RFC 2253 */
+	char *thumbprint;     /* SHA-1, uppercase hex, as Windows shows it */
+	time_t not_before, not_after;
+	bool valid;           /* chains to a root from AD, now */
+	char *invalid_reason; /* why not */
+} ae_ca;
+
+typedef struct {
+	ae_ca *cas;
+	size_t ca_count;
+	STACK_OF(X509) *roots;          /* CN=Certification Authorities */
+	STACK_OF(X509) *intermediates;  /* CN=AIA */
+	STACK_OF(X509) *ntauth;         /* CN=NTAuthCertificates */
+} ae_pki;
+
+/* Parses one pKIEnrollmentService entry.  A cACertificate that is not a
+ * single DER certificate leaves cert NULL and valid false with the reason:
+ * the CA stays listed so the admin sees why it is not used.  Errors only
+ * for a missing cn or memory. */
+ae_err ae_ca_from_entry(ae_ctx *ctx, const ae_entry *entry, ae_ca *out);
+void ae_ca_clear(ae_ca *ca);
+
+/* Decodes exactly one DER certificate of LEN bytes (no trailing data). */
+ae_err ae_x509_from_der(ae_ctx *ctx, const uint8_t *der, size_t len, X509 **out);
+
+/* Adds every DER value of ATTR in ENTRY to STACK; values that are not
+ * certificates are logged and skipped. */
+ae_err ae_pki_add_certs(ae_ctx *ctx, STACK_OF(X509) **stack, const ae_entry *entry, const char *attr);
+
+/* Validates every CA in PKI against PKI's roots and intermediates at time
+ * NOW (0: the current time). */
+void ae_pki_validate(ae_ctx *ctx, ae_pki *pki, time_t now);
+
+void ae_pki_clear(ae_pki *pki);
+
+#endif

@@ -1,0 +1,80 @@
+/*
+ * policy.h - the enrollment policy of the "LDAP:" policy server (Active
+ * Directory) as it applies to one caller: which CAs serve, which templates
+ * are set up for autoenrollment and why each other template is not.
+ *
+ * Decisions follow the autoenrollment whitepaper (shared seed 001):
+ * a template is set up for autoenrollment when the caller has Enroll and
+ * AutoEnroll on it, a valid CA publishes it, and none of the excluding
+ * conditions holds (machine template needing user interaction, two or more
+ * RA signatures, key archival, supersedence, enrollee-supplied subject).
+ */
+#ifndef AE_POLICY_H
+#define AE_POLICY_H
+
+#include "account.h"
+#include "conf.h"
+#include "error.h"
+#include "pki.h"
+#include "template.h"
+
+#include <stdbool.h>
+
+typedef enum {
+	AE_CONTEXT_USER,
+	AE_CONTEXT_MACHINE,
+} ae_context;
+
+typedef enum {
+	AE_DECISION_AUTOENROLL,        /* enrolled and renewed silently */
+	AE_DECISION_SKIP,              /* not enrolled, not renewed */
+	AE_DECISION_MANUAL_RENEW_ONLY, /* enroll by hand; renewed automatically under Manage */
+} ae_decision;
+
+typedef struct {
+	char *name;
+	char *display_name;
+	const ae_template *tpl; /* NULL when the template could not be parsed */
+	bool enroll;
+	bool autoenroll;
+	ae_decision decision;
+	char *reason;           /* plain words; never NULL */
+	char **cas;             /* valid CAs that publish it, cheapest first */
+} ae_policy_item;
+
+typedef struct {
+	ae_context context;
+	/* policy server */
+	char *url;               /* "LDAP:" */
+	char *policy_id;         /* "{GUID}" of the forest root domain */
+	char *friendly_name;
+	char *domain;
+	char *dc;
+	char *config_nc;
+	int ldap_ssf;
+	unsigned round_trips;
+	/* caller */
+	char *principal;
+	ae_account account;
+	/* what AD publishes */
+	ae_pki pki;
+	ae_template **templates;
+	size_t template_count;
+	char **invalid_templates; /* "NAME: reason" for templates that did not parse */
+	ae_policy_item *items;
+	size_t item_count;
+} ae_policy;
+
+/* Reads the policy from AD for CONTEXT with its credentials and decides.
+ * *OUT stays NULL on error. */
+ae_err ae_policy_load(ae_ctx *ctx, const ae_conf *conf, ae_context context, ae_policy **out);
+
+/* Decides every template of P for P->account (no network): fills items. */
+ae_err ae_policy_decide(ae_ctx *ctx, ae_policy *p);
+
+void ae_policy_free(ae_policy *p);
+
+const char *ae_decision_name(ae_decision d);
+const char *ae_context_name(ae_context c);
+
+#endif

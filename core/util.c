@@ -1,0 +1,178 @@
+/*
+ * util.c - string vectors and byte buffers.
+ */
+#include "config.h"
+
+#include "util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+size_t
+ae_strv_len(char *const *v)
+{
+	size_t n = 0;
+	while (v != NULL && v[n] != NULL)
+		n++;
+	return n;
+}
+
+void
+ae_strv_free(char **v)
+{
+	for (size_t i = 0; v != NULL && v[i] != NULL; i++)
+		free(v[i]);
+	free(v);
+}
+
+bool
+ae_strv_append(char ***v, const char *s)
+{
+	size_t n = ae_strv_len(*v);
+	char *copy = strdup(s);
+	char **nv;
+
+	if (copy == NULL)
+		return false;
+	nv = realloc(*v, (n + 2) * sizeof(char *));
+	if (nv == NULL) {
+		free(copy);
+		return false;
+	}
+	nv[n] = copy;
+	nv[n + 1] = NULL;
+	*v = nv;
+	return true;
+}
+
+bool
+ae_strv_contains(char *const *v, const char *s)
+{
+	for (size_t i = 0; v != NULL && v[i] != NULL; i++)
+		if (strcmp(v[i], s) == 0)
+			return true;
+	return false;
+}
+
+bool
+ae_strv_contains_nocase(char *const *v, const char *s)
+{
+	for (size_t i = 0; v != NULL && v[i] != NULL; i++)
+		if (strcasecmp(v[i], s) == 0)
+			return true;
+	return false;
+}
+
+char **
+ae_strv_dup(char *const *v)
+{
+	char **out = NULL;
+
+	if (v == NULL)
+		return calloc(1, sizeof(char *));
+	for (size_t i = 0; v[i] != NULL; i++) {
+		if (!ae_strv_append(&out, v[i])) {
+			ae_strv_free(out);
+			return NULL;
+		}
+	}
+	if (out == NULL)
+		out = calloc(1, sizeof(char *));
+	return out;
+}
+
+void
+ae_buf_init(ae_buf *b)
+{
+	memset(b, 0, sizeof(*b));
+}
+
+void
+ae_buf_clear(ae_buf *b)
+{
+	free(b->data);
+	ae_buf_init(b);
+}
+
+static bool
+ae_buf_reserve(ae_buf *b, size_t extra)
+{
+	size_t need;
+	char *nd;
+
+	if (b->failed)
+		return false;
+	if (extra > SIZE_MAX - b->len - 1) {
+		b->failed = true;
+		return false;
+	}
+	need = b->len + extra + 1;
+	if (need <= b->cap)
+		return true;
+	size_t cap = b->cap ? b->cap : 256;
+	while (cap < need)
+		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+	nd = realloc(b->data, cap);
+	if (nd == NULL) {
+		b->failed = true;
+		return false;
+	}
+	b->data = nd;
+	b->cap = cap;
+	return true;
+}
+
+void
+ae_buf_append(ae_buf *b, const void *data, size_t len)
+{
+	if (!ae_buf_reserve(b, len))
+		return;
+	if (len > 0)
+		memcpy(b->data + b->len, data, len);
+	b->len += len;
+	b->data[b->len] = '\0';
+}
+
+void
+ae_buf_puts(ae_buf *b, const char *s)
+{
+	ae_buf_append(b, s, strlen(s));
+}
+
+void
+ae_buf_printf(ae_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || !ae_buf_reserve(b, (size_t)n)) {
+		b->failed = true;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+char *
+ae_buf_steal(ae_buf *b)
+{
+	char *d;
+
+	if (b->failed) {
+		ae_buf_clear(b);
+		return NULL;
+	}
+	if (b->data == NULL && !ae_buf_reserve(b, 0))
+		return NULL;
+	d = b->data;
+	ae_buf_init(b);
+	return d;
+}

@@ -1,0 +1,41 @@
+/*
+ * util.h - small helpers shared by core/: NULL-terminated string vectors and
+ * a growable byte buffer.
+ */
+#ifndef AE_UTIL_H
+#define AE_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* NULL-terminated vector of heap strings.  NULL is a valid empty vector. */
+size_t ae_strv_len(char *const *v);
+void ae_strv_free(char **v);
+/* Appends a copy of S; returns false when out of memory (V unchanged). */
+bool ae_strv_append(char ***v, const char *s);
+bool ae_strv_contains(char *const *v, const char *s);
+bool ae_strv_contains_nocase(char *const *v, const char *s);
+char **ae_strv_dup(char *const *v);
+
+/* Growable buffer. */
+typedef struct {
+	char *data;
+	size_t len;
+	size_t cap;
+	bool failed; /* set once an allocation failed; further appends do nothing */
+} ae_buf;
+
+void ae_buf_init(ae_buf *b);
+void ae_buf_clear(ae_buf *b);
+void ae_buf_append(ae_buf *b, const void *data, size_t len);
+void ae_buf_puts(ae_buf *b, const char *s);
+void ae_buf_printf(ae_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Takes the NUL-terminated contents (NULL if an allocation failed) and
+ * resets the buffer. */
+char *ae_buf_steal(ae_buf *b);
+
+/* Free a pointer and set it to NULL. */
+#define ae_free_ptr(p) do { free(p); (p) = NULL; } while (0)
+
+#endif

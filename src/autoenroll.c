@@ -1,0 +1,126 @@
+/*
+ * autoenroll.c - the autoenroll command: entry point, global options and
+ * command dispatch.  See autoenroll(8).
+ */
+#include "config.h"
+
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void
+log_stderr(void *data, ae_log_level level, const char *msg)
+{
+	const char *tag = level <= AE_LOG_ERR ? "error: " : level == AE_LOG_WARNING ? "warning: " :
+	                  level == AE_LOG_DEBUG ? "debug: " : "";
+	(void)data;
+	fprintf(stderr, "autoenroll: %s%s\n", tag, msg);
+}
+
+void
+ae_cli_setup_log(ae_ctx *ctx, const ae_cli_globals *g)
+{
+	ae_log_level max = AE_LOG_WARNING;
+	if (g->quiet)
+		max = AE_LOG_ERR;
+	else if (g->verbosity == 1)
+		max = AE_LOG_INFO;
+	else if (g->verbosity >= 2)
+		max = AE_LOG_DEBUG;
+	ae_ctx_set_log(ctx, log_stderr, NULL, max);
+}
+
+ae_err
+ae_cli_load_conf(ae_ctx *ctx, const ae_cli_globals *g, ae_conf **out)
+{
+	if (g->config_path != NULL)
+		return ae_conf_load(ctx, g->config_path, true, out);
+	return ae_conf_load(ctx, NULL, false, out);
+}
+
+void
+ae_cli_error(ae_ctx *ctx)
+{
+	fprintf(stderr, "autoenroll: %s\n", ae_get_message(ctx));
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	        "Usage: autoenroll [-c FILE] [-v] [-q] COMMAND [OPTIONS]\n"
+	        "\n"
+	        "Windows-compatible certificate autoenrollment for Linux.\n"
+	        "\n"
+	        "Commands:\n"
+	        "  policy [--user | --machine] [--json]\n"
+	        "        show the enrollment policy Active Directory publishes for the\n"
+	        "        caller: CAs, templates, and what autoenrollment does with each\n"
+	        "\n"
+	        "Options:\n"
+	        "  -c, --config FILE  configuration file (default %s)\n"
+	        "  -v, --verbose      more detail on stderr (twice for debug)\n"
+	        "  -q, --quiet        errors only on stderr\n"
+	        "  -h, --help         this text\n"
+	        "  -V, --version      the version\n"
+	        "\n"
+	        "See autoenroll(8) and autoenroll.conf(5).\n",
+	        AE_CONF_DEFAULT_PATH);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	ae_cli_globals g = { 0 };
+	ae_ctx *ctx;
+	const char *cmd;
+	int c, rc;
+
+	/* '+': stop at the command; its own options follow it. */
+	while ((c = getopt_long(argc, argv, "+c:vqhV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': g.config_path = optarg; break;
+		case 'v': g.verbosity++; break;
+		case 'q': g.quiet = true; break;
+		case 'h': usage(stdout); return AE_EXIT_OK;
+		case 'V': printf("autoenroll %s\n", PACKAGE_VERSION); return AE_EXIT_OK;
+		default: usage(stderr); return AE_EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return AE_EXIT_USAGE;
+	}
+	cmd = argv[optind];
+	ctx = ae_ctx_new();
+	if (ctx == NULL) {
+		fprintf(stderr, "autoenroll: out of memory\n");
+		return AE_EXIT_FAILURE;
+	}
+	ae_cli_setup_log(ctx, &g);
+	argc -= optind;
+	argv += optind;
+	optind = 0; /* reset getopt for the command's own options */
+	if (strcmp(cmd, "policy") == 0) {
+		rc = ae_cmd_policy(ctx, &g, argc, argv);
+	} else if (strcmp(cmd, "help") == 0) {
+		usage(stdout);
+		rc = AE_EXIT_OK;
+	} else {
+		fprintf(stderr, "autoenroll: unknown command \"%s\" (see autoenroll --help)\n", cmd);
+		rc = AE_EXIT_USAGE;
+	}
+	ae_ctx_free(ctx);
+	return rc;
+}

@@ -1,0 +1,34 @@
+/*
+ * cli.h - shared pieces of the autoenroll command-line program.
+ */
+#ifndef AE_CLI_H
+#define AE_CLI_H
+
+#include "conf.h"
+#include "error.h"
+
+#include <stdbool.h>
+
+/* Exit codes of autoenroll(8). */
+enum {
+	AE_EXIT_OK = 0,
+	AE_EXIT_FAILURE = 1, /* the message says what to check */
+	AE_EXIT_USAGE = 2,
+};
+
+typedef struct {
+	const char *config_path; /* -c; NULL: the default */
+	int verbosity;           /* -v count */
+	bool quiet;
+} ae_cli_globals;
+
+/* Sets up CTX's log sink on stderr for the verbosity in G. */
+void ae_cli_setup_log(ae_ctx *ctx, const ae_cli_globals *g);
+/* Loads the configuration named by G (an explicit -c must exist). */
+ae_err ae_cli_load_conf(ae_ctx *ctx, const ae_cli_globals *g, ae_conf **out);
+/* Prints "autoenroll: MESSAGE" for the last error on CTX. */
+void ae_cli_error(ae_ctx *ctx);
+
+int ae_cmd_policy(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv);
+
+#endif

@@ -1,0 +1,288 @@
+/*
+ * cmd-policy.c - "autoenroll policy": what the enrollment policy in AD
+ * means for the caller, as a table or as JSON (the format is documented in
+ * autoenroll(8) and kept stable).
+ */
+#include "config.h"
+
+#include "cli.h"
+#include "json.h"
+#include "policy.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *
+iso_time(time_t t, char *buf, size_t size)
+{
+	struct tm tm;
+	if (t == 0 || gmtime_r(&t, &tm) == NULL)
+		return NULL;
+	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return buf;
+}
+
+static const char *
+key_alg_name(ae_key_alg a)
+{
+	switch (a) {
+	case AE_KEY_ALG_RSA: return "RSA";
+	case AE_KEY_ALG_ECDSA_P256: return "ECDSA_P256";
+	case AE_KEY_ALG_ECDSA_P384: return "ECDSA_P384";
+	case AE_KEY_ALG_ECDSA_P521: return "ECDSA_P521";
+	case AE_KEY_ALG_ECDH_P256: return "ECDH_P256";
+	case AE_KEY_ALG_ECDH_P384: return "ECDH_P384";
+	case AE_KEY_ALG_ECDH_P521: return "ECDH_P521";
+	case AE_KEY_ALG_DSA: return "DSA";
+	case AE_KEY_ALG_UNKNOWN: break;
+	}
+	return "unknown";
+}
+
+static void
+print_json(const ae_policy *p)
+{
+	ae_json j;
+	char tbuf[64], sid[AE_SID_STRLEN];
+	size_t counts[3] = { 0, 0, 0 };
+	char *out;
+
+	ae_json_init(&j);
+	ae_json_begin_object(&j, NULL);
+	ae_json_int(&j, "format_version", 1);
+	ae_json_string(&j, "context", ae_context_name(p->context));
+
+	ae_json_begin_object(&j, "caller");
+	ae_json_string(&j, "principal", p->principal);
+	ae_json_string(&j, "account", p->account.display);
+	ae_json_string(&j, "dn", p->account.dn);
+	ae_json_string(&j, "sid", ae_sid_to_string(&p->account.sid, sid, sizeof(sid)));
+	ae_json_begin_array(&j, "token_sids");
+	for (size_t i = 0; i < p->account.token.count; i++)
+		ae_json_string(&j, NULL, ae_sid_to_string(&p->account.token.sids[i], sid, sizeof(sid)));
+	ae_json_end_array(&j);
+	ae_json_end_object(&j);
+
+	ae_json_begin_object(&j, "policy_server");
+	ae_json_string(&j, "url", p->url);
+	ae_json_string(&j, "policy_id", p->policy_id);
+	ae_json_string(&j, "friendly_name", p->friendly_name);
+	ae_json_string(&j, "domain", p->domain);
+	ae_json_string(&j, "dc", p->dc);
+	ae_json_string(&j, "configuration_nc", p->config_nc);
+	ae_json_int(&j, "ldap_ssf", p->ldap_ssf);
+	ae_json_end_object(&j);
+
+	ae_json_begin_array(&j, "cas");
+	for (size_t i = 0; i < p->pki.ca_count; i++) {
+		const ae_ca *ca = &p->pki.cas[i];
+		ae_json_begin_object(&j, NULL);
+		ae_json_string(&j, "name", ca->name);
+		ae_json_string(&j, "display_name", ca->display_name);
+		ae_json_string(&j, "host", ca->host);
+		ae_json_string(&j, "dn", ca->dn);
+		ae_json_string(&j, "subject", ca->subject);
+		ae_json_string(&j, "thumbprint", ca->thumbprint);
+		ae_json_string(&j, "not_before", iso_time(ca->not_before, tbuf, sizeof(tbuf)));
+		ae_json_string(&j, "not_after", iso_time(ca->not_after, tbuf, sizeof(tbuf)));
+		ae_json_bool(&j, "valid", ca->valid);
+		ae_json_string(&j, "invalid_reason", ca->valid ? NULL : ca->invalid_reason);
+		ae_json_strv(&j, "templates", ca->templates);
+		ae_json_end_object(&j);
+	}
+	ae_json_end_array(&j);
+
+	ae_json_begin_array(&j, "templates");
+	for (size_t i = 0; i < p->item_count; i++) {
+		const ae_policy_item *it = &p->items[i];
+		const ae_template *t = it->tpl;
+		char ver[32];
+		counts[it->decision]++;
+		ae_json_begin_object(&j, NULL);
+		ae_json_string(&j, "name", it->name);
+		ae_json_string(&j, "display_name", it->display_name);
+		if (t != NULL) {
+			snprintf(ver, sizeof(ver), "%u.%u", t->major, t->minor);
+			ae_json_string(&j, "oid", t->oid);
+			ae_json_int(&j, "schema_version", t->schema_version);
+			ae_json_int(&j, "major", t->major);
+			ae_json_int(&j, "minor", t->minor);
+			ae_json_string(&j, "version", ver);
+			ae_json_bool(&j, "machine", (t->flags & AE_CT_FLAG_MACHINE_TYPE) != 0);
+		} else {
+			ae_json_null(&j, "oid");
+			ae_json_null(&j, "schema_version");
+			ae_json_null(&j, "major");
+			ae_json_null(&j, "minor");
+			ae_json_null(&j, "version");
+			ae_json_null(&j, "machine");
+		}
+		ae_json_bool(&j, "enroll", it->enroll);
+		ae_json_bool(&j, "autoenroll", it->autoenroll);
+		ae_json_string(&j, "decision", ae_decision_name(it->decision));
+		ae_json_string(&j, "reason", it->reason);
+		ae_json_strv(&j, "cas", it->cas);
+		if (t != NULL) {
+			ae_json_int(&j, "flags", t->flags);
+			ae_json_int(&j, "enrollment_flags", t->enrollment_flags);
+			ae_json_int(&j, "name_flags", t->name_flags);
+			ae_json_int(&j, "private_key_flags", t->private_key_flags);
+			ae_json_int(&j, "ra_signatures", t->ra_signatures);
+			if (t->has_validity)
+				ae_json_int(&j, "validity_seconds", t->validity_seconds);
+			else
+				ae_json_null(&j, "validity_seconds");
+			if (t->has_renewal)
+				ae_json_int(&j, "renewal_seconds", t->renewal_seconds);
+			else
+				ae_json_null(&j, "renewal_seconds");
+			ae_json_string(&j, "key_algorithm", key_alg_name(t->key_alg));
+			ae_json_int(&j, "minimal_key_size", t->min_key_size);
+			ae_json_strv(&j, "supersedes", t->supersedes);
+			ae_json_strv(&j, "ekus", t->ekus);
+			ae_json_strv(&j, "application_policies", t->application_policies);
+		}
+		ae_json_end_object(&j);
+	}
+	ae_json_end_array(&j);
+
+	ae_json_begin_object(&j, "summary");
+	ae_json_int(&j, "autoenroll", (long long)counts[AE_DECISION_AUTOENROLL]);
+	ae_json_int(&j, "manual_renew_only", (long long)counts[AE_DECISION_MANUAL_RENEW_ONLY]);
+	ae_json_int(&j, "skip", (long long)counts[AE_DECISION_SKIP]);
+	ae_json_int(&j, "ldap_round_trips", p->round_trips);
+	ae_json_end_object(&j);
+	ae_json_end_object(&j);
+
+	out = ae_json_finish(&j);
+	if (out != NULL)
+		fputs(out, stdout);
+	free(out);
+}
+
+static int
+width_of(const ae_policy *p, size_t col)
+{
+	int w = col == 0 ? 4 : 6;
+	for (size_t i = 0; i < p->item_count; i++) {
+		int l = (int)strlen(p->items[i].name);
+		if (col == 0 && l > w)
+			w = l;
+	}
+	return w;
+}
+
+static void
+print_table(const ae_policy *p)
+{
+	char tbuf[64], sid[AE_SID_STRLEN];
+	size_t counts[3] = { 0, 0, 0 };
+	int nw = width_of(p, 0), cw = 4, hw = 4;
+
+	printf("Enrollment policy for %s (%s), %s context\n", p->account.display, p->principal,
+	       ae_context_name(p->context));
+	printf("  policy server  %s %s %s\n", p->url, p->friendly_name, p->policy_id ? p->policy_id : "");
+	printf("  domain         %s, DC %s (LDAP sealed with Kerberos, SSF %d)\n", p->domain, p->dc,
+	       p->ldap_ssf);
+	printf("  account        %s, %s, %zu SIDs in token\n", p->account.dn,
+	       ae_sid_to_string(&p->account.sid, sid, sizeof(sid)), p->account.token.count);
+
+	for (size_t i = 0; i < p->pki.ca_count; i++) {
+		int l = (int)strlen(p->pki.cas[i].name);
+		int h = p->pki.cas[i].host ? (int)strlen(p->pki.cas[i].host) : 1;
+		cw = l > cw ? l : cw;
+		hw = h > hw ? h : hw;
+	}
+	printf("\nCertification authorities (%zu)\n", p->pki.ca_count);
+	printf("  %-*s  %-*s  %-10s  %-7s  %s\n", cw, "NAME", hw, "HOST", "VALID TO", "STATUS", "TEMPLATES");
+	for (size_t i = 0; i < p->pki.ca_count; i++) {
+		const ae_ca *ca = &p->pki.cas[i];
+		const char *t = iso_time(ca->not_after, tbuf, sizeof(tbuf));
+		printf("  %-*s  %-*s  %-10.10s  %-7s  %zu\n", cw, ca->name, hw, ca->host ? ca->host : "-",
+		       t ? t : "-", ca->valid ? "valid" : "INVALID", ae_strv_len(ca->templates));
+		if (!ca->valid && ca->invalid_reason)
+			printf("  %*s  %s\n", cw, "", ca->invalid_reason);
+	}
+
+	printf("\nTemplates (%zu)\n", p->item_count);
+	printf("  %-*s  %-3s  %-9s  %-6s  %-10s  %-17s  %s\n", nw, "NAME", "SCH", "VERSION", "ENROLL",
+	       "AUTOENROLL", "DECISION", "REASON");
+	for (size_t i = 0; i < p->item_count; i++) {
+		const ae_policy_item *it = &p->items[i];
+		char ver[32] = "-", sch[8] = "-";
+		if (it->tpl != NULL) {
+			snprintf(ver, sizeof(ver), "%u.%u", it->tpl->major, it->tpl->minor);
+			snprintf(sch, sizeof(sch), "%u", it->tpl->schema_version);
+		}
+		counts[it->decision]++;
+		printf("  %-*s  %-3s  %-9s  %-6s  %-10s  %-17s  %s\n", nw, it->name, sch, ver,
+		       it->enroll ? "yes" : "no", it->autoenroll ? "yes" : "no",
+		       ae_decision_name(it->decision), it->reason);
+	}
+	printf("\n%zu set up for autoenrollment, %zu manual enrollment with automatic renewal, %zu skipped\n",
+	       counts[AE_DECISION_AUTOENROLL], counts[AE_DECISION_MANUAL_RENEW_ONLY],
+	       counts[AE_DECISION_SKIP]);
+}
+
+static void
+policy_usage(FILE *f)
+{
+	fprintf(f, "Usage: autoenroll policy [--user | --machine] [--json] [-c FILE]\n");
+}
+
+int
+ae_cmd_policy(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "user", no_argument, NULL, 'u' },
+		{ "machine", no_argument, NULL, 'm' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	ae_context context = AE_CONTEXT_USER;
+	bool json = false, user = false, machine = false;
+	ae_conf *conf = NULL;
+	ae_policy *p = NULL;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'u': user = true; break;
+		case 'm': machine = true; break;
+		case 'j': json = true; break;
+		case 'c': g->config_path = optarg; break;
+		case 'v': g->verbosity++; ae_cli_setup_log(ctx, g); break;
+		case 'h': policy_usage(stdout); return AE_EXIT_OK;
+		default: policy_usage(stderr); return AE_EXIT_USAGE;
+		}
+	}
+	if (optind < argc || (user && machine)) {
+		policy_usage(stderr);
+		return AE_EXIT_USAGE;
+	}
+	if (machine)
+		context = AE_CONTEXT_MACHINE;
+	if (ae_cli_load_conf(ctx, g, &conf) != AE_OK) {
+		ae_cli_error(ctx);
+		return AE_EXIT_FAILURE;
+	}
+	if (ae_policy_load(ctx, conf, context, &p) != AE_OK) {
+		ae_cli_error(ctx);
+		ae_conf_free(conf);
+		return AE_EXIT_FAILURE;
+	}
+	if (json)
+		print_json(p);
+	else
+		print_table(p);
+	ae_policy_free(p);
+	ae_conf_free(conf);
+	return fflush(stdout) == 0 ? AE_EXIT_OK : AE_EXIT_FAILURE;
+}

@@ -1,0 +1,30 @@
+/*
+ * fuzz-conf.c - autoenroll.conf parser on arbitrary bytes.
+ */
+#include "config.h"
+
+#include "conf.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	ae_ctx *ctx = ae_ctx_new();
+	ae_conf *conf = NULL;
+
+	if (ctx == NULL)
+		return 0;
+	if (ae_conf_parse(ctx, (const char *)data, size, "fuzz.conf", &conf) == AE_OK) {
+		if (conf == NULL || conf->ldap_timeout < 1 || conf->dns_timeout < 1)
+			__builtin_trap(); /* success must give a usable configuration */
+	} else if (conf != NULL) {
+		__builtin_trap(); /* outputs stay NULL on error */
+	}
+	ae_conf_free(conf);
+	ae_ctx_free(ctx);
+	return 0;
+}
