@@ -11,6 +11,15 @@
 #include <resolv.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 void
 ae_srv_free(ae_srv *srv, size_t count)
@@ -104,6 +113,7 @@ ae_dns_srv(ae_ctx *ctx, const char *name, int timeout, const char *timeout_setti
 {
 	struct __res_state rs;
 	uint8_t answer[8192];
+	double start;
 	int len;
 	ae_err err;
 
@@ -116,6 +126,7 @@ ae_dns_srv(ae_ctx *ctx, const char *name, int timeout, const char *timeout_setti
 	 * most 2 * timeout per configured name server. */
 	rs.retrans = timeout;
 	rs.retry = 2;
+	start = now_s();
 	len = res_nquery(&rs, name, ns_c_in, ns_t_srv, answer, sizeof(answer));
 	if (len < 0) {
 		switch (rs.res_h_errno) {
@@ -126,9 +137,16 @@ ae_dns_srv(ae_ctx *ctx, const char *name, int timeout, const char *timeout_setti
 			                     name);
 			break;
 		case TRY_AGAIN:
-			err = ae_set_message(ctx, AE_ERR_TIMEOUT,
-			                     "no answer from the DNS servers for %s within %d s per try (%s)",
-			                     name, timeout, timeout_setting);
+			/* Both a silent server and a SERVFAIL answer end here; only
+			 * the clock tells them apart. */
+			if (now_s() - start >= timeout)
+				err = ae_set_message(ctx, AE_ERR_TIMEOUT,
+				                     "no answer from the DNS servers for %s within %d s per try (%s)",
+				                     name, timeout, timeout_setting);
+			else
+				err = ae_set_message(ctx, AE_ERR_NOTFOUND,
+				                     "the DNS servers could not resolve %s (server failure): check the domain name and that /etc/resolv.conf points at the domain's DNS servers",
+				                     name);
 			break;
 		default:
 			err = ae_set_message(ctx, AE_ERR_NETWORK, "DNS lookup of %s failed (%s)",

@@ -242,9 +242,8 @@ ae_secdesc_parse(ae_ctx *ctx, const uint8_t *data, size_t len, ae_secdesc **out)
 	ae_return_val_if_fail(out != NULL, AE_ERR_INTERNAL);
 	*out = NULL;
 	if (data == NULL || len < SD_HEADER_LEN) {
-		err = ae_set_message(ctx, AE_ERR_INVALID,
-		                     "malformed security descriptor: %zu bytes, the header alone needs %d",
-		                     data == NULL ? (size_t)0 : len, SD_HEADER_LEN);
+		err = ae_set_message(ctx, AE_ERR_INVALID, "the header alone needs %d bytes",
+		                     SD_HEADER_LEN);
 		goto cleanup;
 	}
 	sd = calloc(1, sizeof(*sd));
@@ -253,8 +252,7 @@ ae_secdesc_parse(ae_ctx *ctx, const uint8_t *data, size_t len, ae_secdesc **out)
 		goto cleanup;
 	}
 	if (data[0] != SD_REVISION) {
-		err = ae_set_message(ctx, AE_ERR_INVALID,
-		                     "malformed security descriptor: revision %u, expected 1",
+		err = ae_set_message(ctx, AE_ERR_INVALID, "revision is %u; expected 1",
 		                     (unsigned)data[0]);
 		goto cleanup;
 	}
@@ -262,8 +260,7 @@ ae_secdesc_parse(ae_ctx *ctx, const uint8_t *data, size_t len, ae_secdesc **out)
 	if (!(sd->control & SD_SELF_RELATIVE)) {
 		/* An absolute descriptor holds pointers, not offsets; LDAP
 		 * never sends one. */
-		err = ae_set_message(ctx, AE_ERR_INVALID,
-		                     "malformed security descriptor: control 0x%04x lacks SE_SELF_RELATIVE",
+		err = ae_set_message(ctx, AE_ERR_INVALID, "control 0x%04x lacks SE_SELF_RELATIVE",
 		                     (unsigned)sd->control);
 		goto cleanup;
 	}
@@ -275,13 +272,13 @@ ae_secdesc_parse(ae_ctx *ctx, const uint8_t *data, size_t len, ae_secdesc **out)
 	if (off_owner != 0) {
 		err = parse_sd_sid(ctx, data, len, off_owner, "owner", &sd->owner);
 		if (err != AE_OK)
-			goto prefix;
+			goto cleanup;
 		sd->has_owner = true;
 	}
 	if (off_group != 0) {
 		err = parse_sd_sid(ctx, data, len, off_group, "group", &sd->group);
 		if (err != AE_OK)
-			goto prefix;
+			goto cleanup;
 		sd->has_group = true;
 	}
 	if (off_sacl != 0) {
@@ -291,24 +288,23 @@ ae_secdesc_parse(ae_ctx *ctx, const uint8_t *data, size_t len, ae_secdesc **out)
 		unsigned sacl_count;
 		err = check_acl_header(ctx, data, len, off_sacl, "SACL", &sacl_size, &sacl_count);
 		if (err != AE_OK)
-			goto prefix;
+			goto cleanup;
 	}
 	/* DP clear or a zero offset both mean "no DACL", which grants all. */
 	if ((sd->control & AE_SD_DACL_PRESENT) && off_dacl != 0) {
 		err = parse_dacl(ctx, data, len, off_dacl, sd);
 		if (err != AE_OK)
-			goto prefix;
+			goto cleanup;
 		sd->has_dacl = true;
 	}
 
 	*out = sd;
 	sd = NULL;
 	err = AE_OK;
-	goto cleanup;
-
-prefix:
-	ae_prefix_message(ctx, err, "malformed security descriptor (%zu bytes)", len);
 cleanup:
+	if (err != AE_OK && err != AE_ERR_NOMEM)
+		ae_prefix_message(ctx, err, "malformed security descriptor (%zu bytes)",
+		                  data == NULL ? (size_t)0 : len);
 	ae_secdesc_free(sd);
 	return err;
 }

@@ -530,82 +530,79 @@ ae_template_from_entry(ae_ctx *ctx, const ae_entry *entry, ae_template **out)
 
 	err = get_string(ctx, entry, "cn", &tpl->name);
 	if (err != AE_OK)
-		goto prefix;
+		goto cleanup;
 	if (tpl->name == NULL || tpl->name[0] == '\0') {
 		err = ae_set_message(ctx, AE_ERR_INVALID, "the template has no cn");
-		goto prefix;
+		goto cleanup;
 	}
 	err = get_string(ctx, entry, "displayName", &tpl->display_name);
 	if (err != AE_OK)
-		goto prefix;
+		goto cleanup;
 	if (tpl->display_name == NULL && (tpl->display_name = strdup(tpl->name)) == NULL) {
 		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
-		goto prefix;
+		goto cleanup;
 	}
 	err = get_string(ctx, entry, "msPKI-Cert-Template-OID", &tpl->oid);
 	if (err != AE_OK)
-		goto prefix;
+		goto cleanup;
 
 	err = get_uint32(ctx, entry, ATTR_SCHEMA_VERSION, &tpl->schema_version, &present);
 	if (err != AE_OK)
-		goto prefix;
+		goto cleanup;
 	if (!present) {
 		tpl->schema_version = 1; /* v1 templates may lack the attribute */
 	} else if (tpl->schema_version < 1 || tpl->schema_version > 4) {
 		err = ae_set_message(ctx, AE_ERR_INVALID,
 		                     "unknown " ATTR_SCHEMA_VERSION " %" PRIu32 " (this client knows 1 to 4)",
 		                     tpl->schema_version);
-		goto prefix;
+		goto cleanup;
 	}
 
 	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
 		uint32_t *field = (uint32_t *)(void *)((char *)tpl + ints[i].off);
 		err = get_uint32(ctx, entry, ints[i].name, field, NULL);
 		if (err != AE_OK)
-			goto prefix;
+			goto cleanup;
 	}
 
 	err = get_period(ctx, entry, "pKIExpirationPeriod", &tpl->validity_seconds,
 	                 &tpl->has_validity);
 	if (err != AE_OK)
-		goto prefix;
+		goto cleanup;
 	err = get_period(ctx, entry, "pKIOverlapPeriod", &tpl->renewal_seconds,
 	                 &tpl->has_renewal);
 	if (err != AE_OK)
-		goto prefix;
+		goto cleanup;
 	err = parse_key_usage(ctx, entry, tpl);
 	if (err != AE_OK)
-		goto prefix;
+		goto cleanup;
 
 	for (size_t i = 0; i < sizeof(strvs) / sizeof(strvs[0]); i++) {
 		char ***field = (char ***)(void *)((char *)tpl + strvs[i].off);
 		err = get_strv(ctx, entry, strvs[i].name, field);
 		if (err != AE_OK)
-			goto prefix;
+			goto cleanup;
 	}
 
 	tpl->key_alg = AE_KEY_ALG_RSA;
 	err = parse_ra_application_policies(ctx, entry, tpl);
 	if (err != AE_OK)
-		goto prefix;
+		goto cleanup;
 
 	err = parse_security_descriptor(ctx, entry, tpl);
 	if (err != AE_OK)
-		goto prefix;
+		goto cleanup;
 
 	*out = tpl;
 	tpl = NULL;
 	err = AE_OK;
-	goto cleanup;
-
-prefix:
+cleanup:
 	/* Say which template, so a message in a log of 30 templates can be
 	 * traced back to its object. */
-	if (err != AE_ERR_NOMEM)
+	if (err != AE_OK && err != AE_ERR_NOMEM && tpl != NULL)
 		ae_prefix_message(ctx, err, "certificate template %s",
 		                  tpl->name != NULL && tpl->name[0] != '\0' ? tpl->name
 		                  : entry->dn != NULL ? entry->dn : "(no dn)");
-cleanup:
 	ae_template_free(tpl);
 	return err;
 }

@@ -29,6 +29,7 @@ from cryptography.x509.oid import NameOID
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True  # keep the source tree clean
 import templates as labtemplates  # noqa: E402
 
 LAB = os.path.abspath(sys.argv[1])

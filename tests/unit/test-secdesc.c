@@ -706,7 +706,7 @@ test_bad(void)
 	b = copy_sd("User");
 	expect_bad(&(bytes){ b.data, 19 }, "header alone needs 20", "19 bytes");
 	b.data[0] = 2;
-	expect_bad(&b, "revision 2", "SD revision 2");
+	expect_bad(&b, "(344 bytes): revision is 2; expected 1", "SD revision 2");
 	b.data[0] = 1;
 	wr16(b.data + 2, 0x1c04);
 	expect_bad(&b, "SE_SELF_RELATIVE", "absolute descriptor");

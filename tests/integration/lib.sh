@@ -1,0 +1,57 @@
+# lib.sh - shared by the integration tests: TAP output, skipping when the
+# lab cannot run here, and running autoenroll inside the lab.
+#
+# Sourced by tests/integration/*.sh; expects top_srcdir and top_builddir
+# (set by make check).
+
+: "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+LABCTL="$top_srcdir/tests/lab/labctl"
+AUTOENROLL="$top_builddir/autoenroll"
+tap_n=0
+tap_failed=0
+
+ok() { # ok COND-EXIT-STATUS DESCRIPTION
+	tap_n=$((tap_n + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $tap_n - $2"
+	else
+		echo "not ok $tap_n - $2"
+		tap_failed=$((tap_failed + 1))
+	fi
+}
+
+diag() { printf '%s\n' "$@" | sed 's/^/# /'; }
+
+done_testing() {
+	echo "1..$tap_n"
+	[ "$tap_failed" -eq 0 ]
+}
+
+skip_all() {
+	echo "1..0 # SKIP $*"
+	exit 0
+}
+
+# The lab needs root, network namespaces and Samba.
+lab_require() {
+	[ "$(id -u)" -eq 0 ] || skip_all "the lab needs root (network namespaces)"
+	command -v samba >/dev/null 2>&1 || skip_all "samba is not installed (tests/deps.sh installs it)"
+	command -v jq >/dev/null 2>&1 || skip_all "jq is not installed"
+	[ -x "$AUTOENROLL" ] || skip_all "autoenroll is not built"
+	# One lab for all tests; labctl up is idempotent and locked.
+	if ! "$LABCTL" up >"$TEST_TMP/lab-up.log" 2>&1; then
+		echo "not ok 1 - labctl up failed"
+		sed 's/^/# /' "$TEST_TMP/lab-up.log" | tail -30
+		echo "1..1"
+		exit 1
+	fi
+}
+
+# as_user NAME CMD...: CMD in the lab with NAME's Kerberos credentials
+as_user() { local u=$1; shift; "$LABCTL" run --user "$u" -- "$@"; }
+as_machine() { "$LABCTL" run --machine -- "$@"; }
+in_lab() { "$LABCTL" run -- "$@"; }
+
+TEST_TMP=$(mktemp -d /tmp/ae-itest.XXXXXX)
+trap 'rm -rf "$TEST_TMP"' EXIT
