@@ -1,0 +1,26 @@
+#!/bin/sh
+# deps.sh - install what building, the lab and the tests need on Debian 12.
+# Run as root.  Idempotent.
+set -e
+PACKAGES="
+  build-essential autoconf automake libtool pkg-config clang
+  libpam0g-dev libkrb5-dev libldap2-dev libsasl2-dev libsasl2-modules-gssapi-mit
+  libssl-dev libp11-kit-dev
+  samba samba-ad-dc python3-samba krb5-user ldap-utils adcli
+  python3-cryptography python3-gssapi python3-impacket python3-ldap3
+  iproute2 nftables dnsutils jq bc time openssl
+"
+missing=""
+for p in $PACKAGES; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $missing
+# The samba package enables system daemons; the lab runs its own instance
+# in a namespace and needs none of them.
+for s in samba-ad-dc smbd nmbd winbind; do
+	systemctl disable --now "$s" >/dev/null 2>&1 || true
+done

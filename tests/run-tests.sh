@@ -1,0 +1,64 @@
+#!/bin/bash
+# run-tests.sh - every test of autoenroll on a fresh Debian 12 machine, as
+# root: installs the packages (tests/deps.sh), builds in build/, runs make
+# check (unit tests, fuzz corpus replay, integration tests against the lab
+# AD), builds the libFuzzer targets with clang in build-fuzz/ and runs each
+# for AE_FUZZ_SECONDS (default 20), stops the lab, and ends with the line
+# "N passed, N failed".
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+jobs=$(nproc 2>/dev/null || echo 2)
+
+step() { printf '\n=== %s\n' "$*"; }
+die() { echo "run-tests: $*" >&2; echo "0 passed, 1 failed"; exit 1; }
+
+if [ "${AE_SKIP_DEPS:-0}" != 1 ]; then
+	step "installing packages"
+	[ "$(id -u)" -eq 0 ] || die "run as root (installs packages and starts the lab in a network namespace)"
+	"$top/tests/deps.sh" || die "package installation failed"
+fi
+
+step "building"
+autoreconf -fi >/dev/null || die "autoreconf failed"
+mkdir -p build
+(cd build && "$top/configure" -q --enable-strict && make -j"$jobs" >/dev/null) || die "build failed"
+
+step "make check (unit, fuzz corpus replay, integration against the lab)"
+(cd build && make -j1 check) | tee build/check.out
+passed=$(sed -n 's/^# PASS: *//p' build/check.out | tail -1)
+failed=$(sed -n 's/^# FAIL: *//p' build/check.out | tail -1)
+errors=$(sed -n 's/^# ERROR: *//p' build/check.out | tail -1)
+skipped=$(sed -n 's/^# SKIP: *//p' build/check.out | tail -1)
+passed=${passed:-0}
+failed=$(( ${failed:-0} + ${errors:-0} ))
+[ -n "$(sed -n 's/^# TOTAL: *//p' build/check.out)" ] || failed=$((failed + 1))
+if [ "$failed" -gt 0 ]; then
+	for f in build/tests/*/*.log; do
+		grep -q -E '^(FAIL|ERROR)' "$f" 2>/dev/null && { echo "--- $f"; tail -40 "$f"; }
+	done
+fi
+
+step "fuzzing each target for ${AE_FUZZ_SECONDS:-20} s"
+if command -v clang >/dev/null; then
+	mkdir -p build-fuzz
+	if (cd build-fuzz && "$top/configure" -q CC=clang --enable-fuzzing &&
+	    make -j"$jobs" fuzz-targets >/dev/null); then
+		"$top/tests/fuzz/run-fuzzers.sh" build-fuzz/tests/fuzz | tee build-fuzz/fuzz.out
+		passed=$((passed + $(grep -c '^ok ' build-fuzz/fuzz.out)))
+		failed=$((failed + $(grep -c '^not ok ' build-fuzz/fuzz.out)))
+	else
+		echo "fuzz build failed"
+		failed=$((failed + 1))
+	fi
+else
+	echo "clang not installed: fuzzing skipped"
+fi
+
+step "stopping the lab"
+[ "$(id -u)" -eq 0 ] && "$top/tests/lab/labctl" down >/dev/null 2>&1
+
+echo
+echo "${skipped:-0} skipped"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
