@@ -5,6 +5,8 @@
 
 #include "attrs.h"
 
+#include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 
 const ae_attr *
@@ -16,4 +18,15 @@ ae_entry_get(const ae_entry *entry, const char *name)
 		if (entry->attrs[i].name != NULL && strcasecmp(entry->attrs[i].name, name) == 0)
 			return &entry->attrs[i];
 	return NULL;
+}
+
+char *
+ae_entry_string(const ae_entry *entry, const char *attr)
+{
+	const ae_attr *a = ae_entry_get(entry, attr);
+
+	if (a == NULL || a->nvalues == 0 || a->values[0].len == 0 ||
+	    memchr(a->values[0].data, '\0', a->values[0].len) != NULL)
+		return NULL;
+	return strndup((const char *)a->values[0].data, a->values[0].len);
 }

@@ -29,4 +29,8 @@ typedef struct {
 /* The attribute NAME of ENTRY, or NULL; values may be empty. */
 const ae_attr *ae_entry_get(const ae_entry *entry, const char *name);
 
+/* The first value of ATTR as a new NUL-terminated string (NULL if absent,
+ * empty or containing NUL); caller frees. */
+char *ae_entry_string(const ae_entry *entry, const char *attr);
+
 #endif

@@ -63,17 +63,6 @@ ae_ldap_free(ae_ldap *ld)
 }
 
 char *
-ae_entry_string(const ae_entry *entry, const char *attr)
-{
-	const ae_attr *a = ae_entry_get(entry, attr);
-
-	if (a == NULL || a->nvalues == 0 || a->values[0].len == 0 ||
-	    memchr(a->values[0].data, '\0', a->values[0].len) != NULL)
-		return NULL;
-	return strndup((const char *)a->values[0].data, a->values[0].len);
-}
-
-char *
 ae_ldap_escape(const char *value)
 {
 	ae_buf b;

@@ -50,8 +50,4 @@ void ae_ldap_result_free(ae_ldap_result *res);
 /* Escapes VALUE for use in a filter (RFC 4515); caller frees. */
 char *ae_ldap_escape(const char *value);
 
-/* The first value of ATTR as a new NUL-terminated string (NULL if absent,
- * empty or containing NUL). */
-char *ae_entry_string(const ae_entry *entry, const char *attr);
-
 #endif

@@ -3,7 +3,6 @@
  */
 #include "config.h"
 
-#include "ldapconn.h"
 #include "pki.h"
 #include "template.h"
 #include "util.h"

@@ -308,16 +308,12 @@ connect_dc(ae_ctx *ctx, const ae_conf *conf, const char *domain, ae_ldap **out)
 		err = ae_ldap_connect(ctx, conf, hosts[i], out);
 		if (err == AE_OK)
 			break;
-		ae_log(ctx, AE_LOG_INFO, "%s", ae_get_message(ctx));
 		/* Kerberos and policy refusals would repeat on every DC. */
 		if (err != AE_ERR_NETWORK && err != AE_ERR_TIMEOUT)
 			break;
+		if (hosts[i + 1] != NULL)
+			ae_log(ctx, AE_LOG_WARNING, "%s; trying %s", ae_get_message(ctx), hosts[i + 1]);
 		ae_buf_printf(&tried, "%s%s", tried.len ? ", " : "", hosts[i]);
-		if (hosts[i + 1] != NULL && tried.len > 0) {
-			char *save = strdup(ae_get_message(ctx));
-			ae_log(ctx, AE_LOG_DEBUG, "trying the next domain controller");
-			free(save);
-		}
 	}
 	if (err != AE_OK && ae_strv_len(hosts) > 1 && (err == AE_ERR_NETWORK || err == AE_ERR_TIMEOUT))
 		ae_prefix_message(ctx, err, "no domain controller of %s answered (tried %s); last",
