@@ -29,7 +29,9 @@ krb_message(ae_ctx *ctx, ae_err code, krb5_context kctx, krb5_error_code kerr,
             const char *what)
 {
 	const char *m = kctx != NULL ? krb5_get_error_message(kctx, kerr) : NULL;
-	ae_set_message(ctx, code, "%s: %s", what, m != NULL ? m : "unknown Kerberos error");
+	const char *advice = ae_krb_advice(m);
+	ae_set_message(ctx, code, "%s: %s%s%s%s", what, m != NULL ? m : "unknown Kerberos error",
+	               advice ? " (" : "", advice ? advice : "", advice ? ")" : "");
 	if (m != NULL)
 		krb5_free_error_message(kctx, m);
 	return code;
@@ -356,6 +358,12 @@ ae_krb_advice(const char *text)
 		  "wrong key: the keytab does not match the account's password (rejoin the host)" },
 		{ "not found in Kerberos database",
 		  "the account does not exist in the realm" },
+		{ "Message stream modified",
+		  "KRB_AP_ERR_MODIFIED: the server could not decrypt the ticket: its keytab or account password changed, or the SPN belongs to another account (duplicate SPN)" },
+		{ "Decrypt integrity check failed",
+		  "the key does not match: a changed account password or a duplicate SPN; rejoin or refresh the keytab" },
+		{ "Keytab contains no suitable keys",
+		  "the keytab has no key for this principal: check principal in [machine] and the realm" },
 	};
 	if (text == NULL)
 		return NULL;

@@ -57,6 +57,12 @@ ae_policy_free(ae_policy *p)
 	free(p->principal);
 	ae_account_clear(&p->account);
 	ae_pki_clear(&p->pki);
+	free(p->forest_oid);
+	for (size_t i = 0; i < p->oid_count; i++) {
+		free(p->oids[i].oid);
+		free(p->oids[i].display_name);
+	}
+	free(p->oids);
 	for (size_t i = 0; i < p->template_count; i++)
 		ae_template_free(p->templates[i]);
 	free(p->templates);
@@ -424,6 +430,59 @@ read_pki(ae_ctx *ctx, ae_ldap *ld, ae_policy *p)
 	return AE_OK;
 }
 
+/* The OID registrations, which Windows caches locally so that names show
+ * instead of numbers. */
+static ae_err
+read_oids(ae_ctx *ctx, ae_ldap *ld, ae_policy *p)
+{
+	static const char *const attrs[] = {
+		"cn", "displayName", "flags", "msPKI-Cert-Template-OID", "objectClass", NULL
+	};
+	ae_ldap_result res = { 0 };
+	char base[1024];
+	ae_err err;
+
+	snprintf(base, sizeof(base), "CN=OID,CN=Public Key Services,CN=Services,%s", ae_ldap_config_nc(ld));
+	err = ae_ldap_search(ctx, ld, base, "sub", "(objectClass=*)", attrs, 0, &res);
+	if (err == AE_ERR_NOTFOUND) {
+		ae_clear_message(ctx);
+		return AE_OK;
+	}
+	if (err != AE_OK)
+		return err;
+	p->oids = calloc(res.count ? res.count : 1, sizeof(ae_oid));
+	if (p->oids == NULL) {
+		ae_ldap_result_free(&res);
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < res.count; i++) {
+		const ae_entry *e = &res.entries[i];
+		const ae_attr *fl = ae_entry_get(e, "flags");
+		char *oid = ae_entry_string(e, "msPKI-Cert-Template-OID");
+		ae_oid *o;
+
+		if (oid == NULL)
+			continue;
+		if (strncasecmp(e->dn, "CN=OID,", 7) == 0) {
+			/* The container itself holds the forest's OID root. */
+			free(p->forest_oid);
+			p->forest_oid = oid;
+			continue;
+		}
+		o = &p->oids[p->oid_count];
+		o->oid = oid;
+		o->display_name = ae_entry_string(e, "displayName");
+		if (fl != NULL && fl->nvalues > 0 &&
+		    ae_parse_ldap_uint32(ctx, "flags", &fl->values[0], &o->flags) != AE_OK) {
+			ae_log(ctx, AE_LOG_INFO, "OID object %s: %s", e->dn, ae_get_message(ctx));
+			ae_clear_message(ctx);
+		}
+		p->oid_count++;
+	}
+	ae_ldap_result_free(&res);
+	return AE_OK;
+}
+
 static ae_err
 read_templates(ae_ctx *ctx, ae_ldap *ld, ae_policy *p)
 {
@@ -534,6 +593,8 @@ ae_policy_load(ae_ctx *ctx, const ae_conf *conf, ae_context context, ae_policy *
 		goto cleanup;
 	}
 	if ((err = read_pki(ctx, ld, p)) != AE_OK)
+		goto cleanup;
+	if ((err = read_oids(ctx, ld, p)) != AE_OK)
 		goto cleanup;
 	if ((err = read_templates(ctx, ld, p)) != AE_OK)
 		goto cleanup;

@@ -42,6 +42,14 @@ typedef struct {
 	char **cas;             /* valid CAs that publish it, cheapest first */
 } ae_policy_item;
 
+/* An enterprise OID registered in AD (CN=OID): template OIDs, issuance
+ * and application policies, with their display names. */
+typedef struct {
+	char *oid;
+	char *display_name;
+	uint32_t flags;       /* 1 template, 2 issuance policy, 3 application policy */
+} ae_oid;
+
 typedef struct {
 	ae_context context;
 	/* policy server */
@@ -58,6 +66,9 @@ typedef struct {
 	ae_account account;
 	/* what AD publishes */
 	ae_pki pki;
+	char *forest_oid;        /* msPKI-Cert-Template-OID of the OID container */
+	ae_oid *oids;
+	size_t oid_count;
 	ae_template **templates;
 	size_t template_count;
 	char **invalid_templates; /* "NAME: reason" for templates that did not parse */

@@ -96,6 +96,18 @@ print_json(const ae_policy *p)
 	}
 	ae_json_end_array(&j);
 
+	ae_json_string(&j, "forest_oid", p->forest_oid);
+	ae_json_begin_array(&j, "oids");
+	for (size_t i = 0; i < p->oid_count; i++) {
+		static const char *const kinds[] = { "other", "template", "issuance_policy", "application_policy" };
+		ae_json_begin_object(&j, NULL);
+		ae_json_string(&j, "oid", p->oids[i].oid);
+		ae_json_string(&j, "display_name", p->oids[i].display_name);
+		ae_json_string(&j, "kind", kinds[p->oids[i].flags <= 3 ? p->oids[i].flags : 0]);
+		ae_json_end_object(&j);
+	}
+	ae_json_end_array(&j);
+
 	ae_json_begin_array(&j, "templates");
 	for (size_t i = 0; i < p->item_count; i++) {
 		const ae_policy_item *it = &p->items[i];
@@ -207,6 +219,9 @@ print_table(const ae_policy *p)
 		if (!ca->valid && ca->invalid_reason)
 			printf("  %*s  %s\n", cw, "", ca->invalid_reason);
 	}
+
+	printf("\nEnterprise OIDs: %zu registered under %s\n", p->oid_count,
+	       p->forest_oid ? p->forest_oid : "(no forest OID root)");
 
 	printf("\nTemplates (%zu)\n", p->item_count);
 	printf("  %-*s  %-3s  %-9s  %-6s  %-10s  %-17s  %s\n", nw, "NAME", "SCH", "VERSION", "ENROLL",

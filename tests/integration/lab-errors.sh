@@ -36,6 +36,11 @@ expect_fail "wrong domain: no DC found, the SRV name is given" \
 	"no domain controller found for wrong.test: the DNS servers could not resolve _ldap._tcp.dc._msdcs.wrong.test" \
 	as_user alice "$AUTOENROLL" policy -c "$c"
 
+c=$(conf wrongrealm "[machine]\nkeytab = $AE_LAB_DIR/ws1.keytab\nprincipal = WS1\$@WRONG.TEST\n")
+expect_fail "wrong realm: the machine ticket cannot be had, the principal is named" \
+	'cannot get a ticket for WS1$@WRONG.TEST' \
+	as_machine "$AUTOENROLL" policy --machine -c "$c"
+
 c=$(conf badspn '[global]\nservers = 127.0.0.10\n')
 expect_fail "DC named by address: the KDC refuses the SPN, advice names it" \
 	"the KDC does not know the service principal" \

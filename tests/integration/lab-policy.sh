@@ -44,6 +44,13 @@ jq -r '.cas[] | select(.name=="CORP-ROGUE") | .invalid_reason' "$A" | grep -q "d
 ok $? "CORP-ROGUE is invalid with a reason"
 [ "$(jq '[.templates[] | select(.schema_version != null)] | length' "$A")" -ge 51 ]; ok $? "33 defaults and the lab templates are listed"
 
+# Enterprise OIDs (CN=OID)
+. <("$LABCTL" env)
+[ "$(jq -r .forest_oid "$A")" = "$AE_LAB_FOREST_OID_ROOT" ]; ok $? "forest OID root read from CN=OID"
+oid=$(jq -r '.templates[] | select(.name=="LabUser") | .oid' "$A")
+[ "$(jq -r --arg o "$oid" '.oids[] | select(.oid==$o) | .kind' "$A")" = template ]
+ok $? "LabUser's OID is registered as a template OID"
+
 # alice (Domain Users)
 check "$A" LabUser autoenroll "set up for autoenrollment, from CORP-CA1"
 check "$A" LabECDSA autoenroll "set up"
