@@ -8,7 +8,7 @@ PACKAGES="
   libssl-dev libp11-kit-dev
   samba samba-ad-dc python3-samba krb5-user ldap-utils adcli
   python3-cryptography python3-gssapi python3-impacket python3-ldap3
-  iproute2 nftables dnsutils jq bc time openssl
+  iproute2 nftables dnsutils jq bc time openssl valgrind
 "
 missing=""
 for p in $PACKAGES; do

@@ -95,4 +95,15 @@ grep -q "^Enrollment policy for CORP.alice (alice@CORP.TEST), user context" "$TE
 grep -Eq "^  LabUser +2 +100\.0 +yes +yes +autoenroll" "$TEST_TMP/alice.txt"; ok $? "table row for LabUser"
 grep -q "set up for autoenrollment, .* manual enrollment with automatic renewal, .* skipped" "$TEST_TMP/alice.txt"; ok $? "summary line"
 
+# Memory: no invalid access and no leak on the real policy (libtool wrapper
+# aside, the binary itself is what runs).
+if command -v valgrind >/dev/null; then
+	as_user bob valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=9 \
+		"$AUTOENROLL" policy --json >/dev/null 2>"$TEST_TMP/vg"
+	rc=$?
+	[ $rc -eq 0 ] && grep -qE "definitely lost: 0 bytes|All heap blocks were freed" "$TEST_TMP/vg"
+	ok $? "valgrind: no memory errors, nothing definitely lost"
+	[ $rc -eq 0 ] || diag "$(grep -E '==[0-9]+== ' "$TEST_TMP/vg" | tail -20)"
+fi
+
 done_testing
