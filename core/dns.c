@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include "dns.h"
+#include "util.h"
 
 #include <arpa/nameser.h>
 #include <netdb.h>
@@ -13,13 +14,6 @@
 #include <string.h>
 #include <time.h>
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 void
 ae_srv_free(ae_srv *srv, size_t count)
@@ -126,7 +120,7 @@ ae_dns_srv(ae_ctx *ctx, const char *name, int timeout, const char *timeout_setti
 	 * most 2 * timeout per configured name server. */
 	rs.retrans = timeout;
 	rs.retry = 2;
-	start = now_s();
+	start = ae_monotonic_seconds();
 	len = res_nquery(&rs, name, ns_c_in, ns_t_srv, answer, sizeof(answer));
 	if (len < 0) {
 		switch (rs.res_h_errno) {
@@ -139,7 +133,7 @@ ae_dns_srv(ae_ctx *ctx, const char *name, int timeout, const char *timeout_setti
 		case TRY_AGAIN:
 			/* Both a silent server and a SERVFAIL answer end here; only
 			 * the clock tells them apart. */
-			if (now_s() - start >= timeout)
+			if (ae_monotonic_seconds() - start >= timeout)
 				err = ae_set_message(ctx, AE_ERR_TIMEOUT,
 				                     "no answer from the DNS servers for %s within %d s per try (%s)",
 				                     name, timeout, timeout_setting);

@@ -124,13 +124,6 @@ ldap_failure(ae_ctx *ctx, ae_ldap *l, int rc, const char *what, double elapsed)
 	return err;
 }
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static ae_err
 read_root_dse(ae_ctx *ctx, ae_ldap *l)
@@ -208,18 +201,18 @@ ae_ldap_connect(ae_ctx *ctx, const ae_conf *conf, const char *host, ae_ldap **ou
 		goto cleanup;
 	}
 
-	start = now_s();
+	start = ae_monotonic_seconds();
 	rc = ldap_connect(l->ld);
 	if (rc != LDAP_SUCCESS) {
-		err = ldap_failure(ctx, l, rc, "LDAP connect", now_s() - start);
+		err = ldap_failure(ctx, l, rc, "LDAP connect", ae_monotonic_seconds() - start);
 		goto cleanup;
 	}
-	start = now_s();
+	start = ae_monotonic_seconds();
 	rc = ldap_sasl_interactive_bind_s(l->ld, NULL, "GSSAPI", NULL, NULL, LDAP_SASL_QUIET,
 	                                  sasl_interact, NULL);
 	l->round_trips += 3;
 	if (rc != LDAP_SUCCESS) {
-		err = ldap_failure(ctx, l, rc, "LDAP SASL/GSSAPI bind", now_s() - start);
+		err = ldap_failure(ctx, l, rc, "LDAP SASL/GSSAPI bind", ae_monotonic_seconds() - start);
 		goto cleanup;
 	}
 	if (ldap_get_option(l->ld, LDAP_OPT_X_SASL_SSF, &ssf) != LDAP_SUCCESS || ssf < AE_LDAP_MIN_SSF) {
@@ -330,7 +323,7 @@ ae_ldap_search(ae_ctx *ctx, ae_ldap *l, const char *base, const char *scope_name
                const char *filter, const char *const *attrs, int flags, ae_ldap_result *out)
 {
 	static const char sd_dacl[] = { 0x30, 0x03, 0x02, 0x01, 0x04 };
-	struct berval cookie = { 0, NULL }, *next_cookie = NULL;
+	struct berval cookie = { 0, NULL };
 	LDAPControl *page = NULL, sdctl, *ctrls[3];
 	entry_store *st = NULL;
 	size_t count = 0, cap = 0;
@@ -372,7 +365,7 @@ ae_ldap_search(ae_ctx *ctx, ae_ldap *l, const char *base, const char *scope_name
 			ctrls[n++] = &sdctl;
 		}
 		ctrls[n] = NULL;
-		start = now_s();
+		start = ae_monotonic_seconds();
 		rc = ldap_search_ext_s(l->ld, base, scope, filter, (char **)attrs, 0, ctrls, NULL,
 		                       &tv, 0, &res);
 		l->round_trips++;
@@ -382,7 +375,7 @@ ae_ldap_search(ae_ctx *ctx, ae_ldap *l, const char *base, const char *scope_name
 			if (rc == LDAP_NO_SUCH_OBJECT)
 				err = ae_set_message(ctx, AE_ERR_NOTFOUND, "%s: no such object", what);
 			else
-				err = ldap_failure(ctx, l, rc, what, now_s() - start);
+				err = ldap_failure(ctx, l, rc, what, ae_monotonic_seconds() - start);
 			ldap_msgfree(res);
 			break;
 		}
@@ -425,7 +418,6 @@ ae_ldap_search(ae_ctx *ctx, ae_ldap *l, const char *base, const char *scope_name
 			}
 		}
 		ldap_controls_free(rctrls);
-		(void)next_cookie;
 	} while (cookie.bv_val != NULL && cookie.bv_len > 0);
 	ber_memfree(cookie.bv_val);
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 size_t
 ae_strv_len(char *const *v)
@@ -175,4 +176,13 @@ ae_buf_steal(ae_buf *b)
 	d = b->data;
 	ae_buf_init(b);
 	return d;
+}
+
+double
+ae_monotonic_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }

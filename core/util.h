@@ -35,6 +35,9 @@ void ae_buf_printf(ae_buf *b, const char *fmt, ...) __attribute__((format(printf
  * resets the buffer. */
 char *ae_buf_steal(ae_buf *b);
 
+/* Seconds on the monotonic clock: for measuring waits against timeouts. */
+double ae_monotonic_seconds(void);
+
 /* Free a pointer and set it to NULL. */
 #define ae_free_ptr(p) do { free(p); (p) = NULL; } while (0)
 
