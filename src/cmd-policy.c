@@ -188,6 +188,30 @@ width_of(const ae_policy *p, size_t col)
 	return w;
 }
 
+/* "publishes A, B, C" wrapped at 100 columns under INDENT spaces. */
+static void
+print_wrapped(int indent, const char *lead, char *const *list)
+{
+	int col = indent + (int)strlen(lead);
+
+	if (list == NULL || list[0] == NULL)
+		return;
+	printf("%*s%s", indent, "", lead);
+	for (size_t i = 0; list[i] != NULL; i++) {
+		int l = (int)strlen(list[i]);
+		if (i > 0 && col + l + 2 > 100) {
+			printf(",\n%*s", indent + (int)strlen(lead), "");
+			col = indent + (int)strlen(lead);
+		} else if (i > 0) {
+			printf(", ");
+			col += 2;
+		}
+		printf("%s", list[i]);
+		col += l;
+	}
+	printf("\n");
+}
+
 static void
 print_table(const ae_policy *p)
 {
@@ -218,6 +242,7 @@ print_table(const ae_policy *p)
 		       t ? t : "-", ca->valid ? "valid" : "INVALID", ae_strv_len(ca->templates));
 		if (!ca->valid && ca->invalid_reason)
 			printf("  %*s  %s\n", cw, "", ca->invalid_reason);
+		print_wrapped(cw + 4, "publishes ", ca->templates);
 	}
 
 	printf("\nEnterprise OIDs: %zu registered under %s\n", p->oid_count,
