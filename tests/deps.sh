@@ -3,10 +3,10 @@
 # Run as root.  Idempotent.
 set -e
 PACKAGES="
-  build-essential autoconf automake libtool pkg-config clang
+  build-essential autoconf automake libtool pkg-config clang libclang-rt-14-dev
   libpam0g-dev libkrb5-dev libldap2-dev libsasl2-dev libsasl2-modules-gssapi-mit
   libssl-dev libp11-kit-dev
-  samba samba-ad-dc python3-samba krb5-user ldap-utils adcli
+  samba samba-ad-dc samba-ad-provision python3-samba krb5-user ldap-utils adcli
   python3-cryptography python3-gssapi python3-impacket python3-ldap3
   iproute2 nftables dnsutils jq bc time openssl valgrind
 "
@@ -18,7 +18,7 @@ done
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 # shellcheck disable=SC2086
-apt-get install -y -q --no-install-recommends $missing
+apt-get install -y -q $missing
 # The samba package enables system daemons; the lab runs its own instance
 # in a namespace and needs none of them.
 for s in samba-ad-dc smbd nmbd winbind; do
