@@ -35,6 +35,10 @@ static const opt_def options[] = {
 	{ "global", "dns_timeout", T_SECONDS, OFF(dns_timeout), 1, 600 },
 	{ "machine", "keytab", T_STRING, OFF(machine_keytab), 0, 0 },
 	{ "machine", "principal", T_STRING, OFF(machine_principal), 0, 0 },
+	{ "machine", "store", T_STRING, OFF(machine_store), 0, 0 },
+	{ "machine", "state_dir", T_STRING, OFF(machine_state_dir), 0, 0 },
+	{ "user", "store", T_STRING, OFF(user_store), 0, 0 },
+	{ "user", "state_dir", T_STRING, OFF(user_state_dir), 0, 0 },
 };
 
 static const char *const sections[] = { "global", "user", "machine", NULL };
@@ -58,6 +62,10 @@ ae_conf_free(ae_conf *conf)
 	ae_strv_free(conf->servers);
 	free(conf->machine_keytab);
 	free(conf->machine_principal);
+	free(conf->user_store);
+	free(conf->user_state_dir);
+	free(conf->machine_store);
+	free(conf->machine_state_dir);
 	free(conf);
 }
 

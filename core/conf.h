@@ -27,6 +27,12 @@ typedef struct {
 	/* [machine] */
 	char *machine_keytab;     /* default /etc/krb5.keytab */
 	char *machine_principal;  /* default: the keytab's NAME$ principal */
+	/* [user] and [machine]: where keys go ("pkcs11:URI" or "file:/dir")
+	 * and where the records are; NULL: the context's default directory */
+	char *user_store;
+	char *user_state_dir;
+	char *machine_store;
+	char *machine_state_dir;
 } ae_conf;
 
 /* The configuration file to use when none is given: $AUTOENROLL_CONF

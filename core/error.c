@@ -126,6 +126,8 @@ static const char *const ae_err_text[] = {
 	[AE_ERR_UNSUPPORTED - AE_ERR_BASE] = "not supported",
 	[AE_ERR_CRYPTO - AE_ERR_BASE] = "certificate or key error",
 	[AE_ERR_INTERNAL - AE_ERR_BASE] = "internal error",
+	[AE_ERR_NEEDPIN - AE_ERR_BASE] = "needs a PIN",
+	[AE_ERR_TOKEN - AE_ERR_BASE] = "token error",
 };
 
 const char *

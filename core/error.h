@@ -35,6 +35,8 @@ enum {
 	AE_ERR_UNSUPPORTED,             /* valid, but not something we do (yet) */
 	AE_ERR_CRYPTO,                  /* certificate, key or signature problem */
 	AE_ERR_INTERNAL,                /* a bug: precondition failed */
+	AE_ERR_NEEDPIN,                 /* a token needs a PIN that nobody gave */
+	AE_ERR_TOKEN,                   /* PKCS#11 token absent, full or failing */
 	AE_ERR_MAX_
 };
 

@@ -59,6 +59,11 @@ usage(FILE *f)
 	        "  policy [--user | --machine] [--json]\n"
 	        "        show the enrollment policy Active Directory publishes for the\n"
 	        "        caller: CAs, templates, and what autoenrollment does with each\n"
+	        "  request --template NAME [--user | --machine] --out FILE\n"
+	        "        make a key in the configured store and write the request for a\n"
+	        "        template (like certreq -new); it is kept in the REQUEST store\n"
+	        "  status [--user | --machine] [--json]\n"
+	        "        the certificates and requests of the local store\n"
 	        "\n"
 	        "Options:\n"
 	        "  -c, --config FILE  configuration file (default %s)\n"
@@ -114,6 +119,10 @@ main(int argc, char **argv)
 	optind = 0; /* reset getopt for the command's own options */
 	if (strcmp(cmd, "policy") == 0) {
 		rc = ae_cmd_policy(ctx, &g, argc, argv);
+	} else if (strcmp(cmd, "request") == 0) {
+		rc = ae_cmd_request(ctx, &g, argc, argv);
+	} else if (strcmp(cmd, "status") == 0) {
+		rc = ae_cmd_status(ctx, &g, argc, argv);
 	} else if (strcmp(cmd, "help") == 0) {
 		usage(stdout);
 		rc = AE_EXIT_OK;

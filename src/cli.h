@@ -30,5 +30,7 @@ ae_err ae_cli_load_conf(ae_ctx *ctx, const ae_cli_globals *g, ae_conf **out);
 void ae_cli_error(ae_ctx *ctx);
 
 int ae_cmd_policy(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv);
+int ae_cmd_request(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv);
+int ae_cmd_status(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv);
 
 #endif

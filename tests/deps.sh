@@ -9,6 +9,7 @@ PACKAGES="
   samba samba-ad-dc samba-ad-provision python3-samba krb5-user ldap-utils adcli
   python3-cryptography python3-gssapi python3-impacket python3-ldap3
   iproute2 nftables dnsutils jq bc time openssl valgrind
+  softhsm2 opensc gnutls-bin
 "
 missing=""
 for p in $PACKAGES; do

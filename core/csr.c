@@ -1,0 +1,1608 @@
+/*
+ * csr.c - certificate requests as a Windows client builds them.
+ *
+ * A PKCS#10 request carries the template identification and the key usage
+ * the template asks for as requested extensions, and the Microsoft
+ * attributes (client info, OS version, CSP) a CA logs and some policy
+ * modules look at (MS-WCCE 2.2.2.7, 3.1.1.4.3.1.1).  Renewals put the
+ * request inside CMC PKIData signed with the old key (3.1.1.4.3.2.2).
+ *
+ * The keys may live on a token: we only sign through X509_REQ_sign and
+ * CMS, and only read public parts.  The small Microsoft structures are
+ * built as DER from OpenSSL's primitive encoders plus a SEQUENCE wrapper,
+ * which keeps each layout readable next to its ASN.1.
+ */
+#include "config.h"
+
+#include "csr.h"
+
+#include "util.h"
+
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
+#include <openssl/cms.h>
+#include <openssl/err.h>
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include <ctype.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define OID_TEMPLATE          "1.3.6.1.4.1.311.21.7"  /* szOID_CERTIFICATE_TEMPLATE */
+#define OID_TEMPLATE_NAME     "1.3.6.1.4.1.311.20.2"  /* szOID_ENROLL_CERTTYPE_EXTENSION */
+#define OID_APP_POLICIES      "1.3.6.1.4.1.311.21.10" /* szOID_APPLICATION_CERT_POLICIES */
+#define OID_CLIENT_INFO       "1.3.6.1.4.1.311.21.20" /* szOID_REQUEST_CLIENT_INFO */
+#define OID_OS_VERSION        "1.3.6.1.4.1.311.13.2.3"
+#define OID_CSP_PROVIDER      "1.3.6.1.4.1.311.13.2.2"
+#define OID_RENEWAL_CERT      "1.3.6.1.4.1.311.13.1"
+#define OID_UPN               "1.3.6.1.4.1.311.20.2.3"
+#define OID_PKIDATA           "1.3.6.1.5.5.7.12.2"    /* id-cct-PKIData */
+#define OID_KEY_USAGE         "2.5.29.15"
+#define OID_EKU               "2.5.29.37"
+#define OID_SAN               "2.5.29.17"
+#define OID_SKI               "2.5.29.14"
+
+/* Name of the "CSP" in szOID_ENROLLMENT_CSP_PROVIDER: there is no Windows
+ * CSP here, and CAs only log the name. */
+#define AE_CSP_NAME "autoenroll PKCS#11"
+
+/* The last OpenSSL error, for messages. */
+static ae_err
+ossl_fail(ae_ctx *ctx, ae_err code, const char *what)
+{
+	unsigned long e = ERR_peek_last_error();
+	char buf[256] = "no further detail";
+
+	if (e != 0)
+		ERR_error_string_n(e, buf, sizeof(buf));
+	ERR_clear_error();
+	return ae_set_message(ctx, code, "%s (%s)", what, buf);
+}
+
+/* ---- DER pieces ---- */
+
+/* Appends TAG, the DER length of LEN, and CONTENT. */
+static void
+der_tlv(ae_buf *b, uint8_t tag, const void *content, size_t len)
+{
+	uint8_t hdr[2 + sizeof(size_t)];
+	size_t n = 0, bytes = 0;
+
+	hdr[n++] = tag;
+	if (len < 0x80) {
+		hdr[n++] = (uint8_t)len;
+	} else {
+		for (size_t l = len; l > 0; l >>= 8)
+			bytes++;
+		hdr[n++] = (uint8_t)(0x80 | bytes);
+		while (bytes-- > 0)
+			hdr[n++] = (uint8_t)(len >> (8 * bytes));
+	}
+	ae_buf_append(b, hdr, n);
+	ae_buf_append(b, content, len);
+}
+
+/* Appends INNER wrapped in TAG (0x30: SEQUENCE) and empties INNER. */
+static void
+der_wrap(ae_buf *b, uint8_t tag, ae_buf *inner)
+{
+	if (inner->failed)
+		b->failed = true;
+	der_tlv(b, tag, inner->data, inner->len);
+	ae_buf_clear(inner);
+}
+
+/* Appends the encoding of X by the OpenSSL i2d function FN. */
+#define der_i2d(b, fn, x)                                              \
+	do {                                                           \
+		unsigned char *d_ = NULL;                              \
+		int n_ = (x) != NULL ? fn((x), &d_) : -1;              \
+		if (n_ <= 0)                                           \
+			(b)->failed = true;                            \
+		else                                                   \
+			ae_buf_append((b), d_, (size_t)n_);            \
+		OPENSSL_free(d_);                                      \
+	} while (0)
+
+static void
+der_oid(ae_buf *b, const char *oid)
+{
+	ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
+
+	der_i2d(b, i2d_ASN1_OBJECT, obj);
+	ASN1_OBJECT_free(obj);
+}
+
+static void
+der_uint(ae_buf *b, uint64_t v)
+{
+	ASN1_INTEGER *i = ASN1_INTEGER_new();
+
+	if (i != NULL && !ASN1_INTEGER_set_uint64(i, v)) {
+		ASN1_INTEGER_free(i);
+		i = NULL;
+	}
+	der_i2d(b, i2d_ASN1_INTEGER, i);
+	ASN1_INTEGER_free(i);
+}
+
+/* Appends UTF8 (UTF-8 text) as a string of universal TAG, converted to
+ * the character set MASK allows (B_ASN1_BMPSTRING and so on).  False when
+ * the text does not fit that set: the caller says which value. */
+static bool
+der_string(ae_buf *b, uint8_t tag, unsigned long mask, const char *utf8)
+{
+	ASN1_STRING *s = NULL;
+
+	if (ASN1_mbstring_copy(&s, (const unsigned char *)utf8, -1, MBSTRING_UTF8, mask) < 0) {
+		ERR_clear_error();
+		return false;
+	}
+	der_tlv(b, tag, s->data, (size_t)s->length);
+	ASN1_STRING_free(s);
+	return true;
+}
+
+/* ---- subject ---- */
+
+static const struct {
+	const char *name;
+	int nid;
+} subject_types[] = {
+	{ "CN", NID_commonName },
+	{ "O", NID_organizationName },
+	{ "OU", NID_organizationalUnitName },
+	{ "C", NID_countryName },
+	{ "L", NID_localityName },
+	{ "ST", NID_stateOrProvinceName },
+	{ "S", NID_stateOrProvinceName },      /* as Windows writes it */
+	{ "STREET", NID_streetAddress },
+	{ "DC", NID_domainComponent },
+	{ "E", NID_pkcs9_emailAddress },       /* as Windows writes it */
+	{ "EMAIL", NID_pkcs9_emailAddress },
+	{ "EMAILADDRESS", NID_pkcs9_emailAddress },
+	{ "UID", NID_userId },
+	{ "SERIALNUMBER", NID_serialNumber },
+	{ "T", NID_title },
+	{ "TITLE", NID_title },
+	{ "G", NID_givenName },
+	{ "GN", NID_givenName },
+	{ "GIVENNAME", NID_givenName },
+	{ "SN", NID_surname },
+	{ "SURNAME", NID_surname },
+};
+
+static ASN1_OBJECT *
+subject_type(const char *type)
+{
+	for (size_t i = 0; i < sizeof(subject_types) / sizeof(subject_types[0]); i++)
+		if (strcasecmp(type, subject_types[i].name) == 0)
+			return OBJ_nid2obj(subject_types[i].nid);
+	if (isdigit((unsigned char)type[0]))
+		return OBJ_txt2obj(type, 1);
+	return NULL;
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* "CN=x,O=y" (RFC 4514 order: most specific first) into a Name.  Handles
+ * backslash escapes of special characters and \XX hex pairs; rejects
+ * multi-valued RDNs and anything that is not type=value. */
+static ae_err
+parse_subject(ae_ctx *ctx, const char *s, X509_NAME **out)
+{
+	X509_NAME *name = NULL;
+	ASN1_OBJECT *obj = NULL;
+	ae_buf type, value;
+	const char *p = s;
+	ae_err err;
+
+	*out = NULL;
+	ae_buf_init(&type);
+	ae_buf_init(&value);
+	name = X509_NAME_new();
+	if (name == NULL) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	if (*s == '\0') {
+		err = ae_set_message(ctx, AE_ERR_INVALID,
+		                     "the subject is empty; leave it unset for an empty subject");
+		goto cleanup;
+	}
+	for (;;) {
+		const char *rdn = p;
+
+		while (*p == ' ')
+			p++;
+		while (*p != '\0' && *p != '=' && *p != ',' && *p != '+')
+			ae_buf_append(&type, p++, 1);
+		while (type.len > 0 && type.data[type.len - 1] == ' ')
+			type.data[--type.len] = '\0';
+		if (*p != '=' || type.len == 0) {
+			err = ae_set_message(ctx, AE_ERR_INVALID,
+			                     "subject \"%s\": \"%.40s\" is not TYPE=value", s, rdn);
+			goto cleanup;
+		}
+		p++;
+		while (*p != '\0' && *p != ',') {
+			if (*p == '+') {
+				err = ae_set_message(ctx, AE_ERR_UNSUPPORTED,
+				                     "subject \"%s\": multi-valued RDNs (\"+\") are not supported; escape a literal plus as \\+",
+				                     s);
+				goto cleanup;
+			}
+			if (*p == '\\') {
+				int hi = hexval(p[1]), lo = hi >= 0 ? hexval(p[2]) : -1;
+
+				if (hi >= 0 && lo >= 0) {
+					char c = (char)(hi * 16 + lo);
+					ae_buf_append(&value, &c, 1);
+					p += 3;
+				} else if (p[1] != '\0' && strchr(",+\"\\<>;=# ", p[1]) != NULL) {
+					ae_buf_append(&value, p + 1, 1);
+					p += 2;
+				} else {
+					err = ae_set_message(ctx, AE_ERR_INVALID,
+					                     "subject \"%s\": bad escape \"\\%.1s\" (escape one of ,+\"\\<>;=# or write \\XX in hex)",
+					                     s, p + 1);
+					goto cleanup;
+				}
+				continue;
+			}
+			if (strchr("\"<>;", *p) != NULL) {
+				err = ae_set_message(ctx, AE_ERR_INVALID,
+				                     "subject \"%s\": unescaped '%c'; write \\%c", s, *p, *p);
+				goto cleanup;
+			}
+			ae_buf_append(&value, p++, 1);
+		}
+		if (type.failed || value.failed) {
+			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+			goto cleanup;
+		}
+		if (value.len == 0) {
+			err = ae_set_message(ctx, AE_ERR_INVALID, "subject \"%s\": %s has an empty value",
+			                     s, type.data);
+			goto cleanup;
+		}
+		obj = subject_type(type.data);
+		if (obj == NULL) {
+			err = ae_set_message(ctx, AE_ERR_INVALID,
+			                     "subject \"%s\": unknown attribute type \"%s\" (use CN, O, OU, C, L, ST, DC, E, ... or a dotted OID)",
+			                     s, type.data);
+			goto cleanup;
+		}
+		/* Prepending turns the RFC 4514 order into the DER order. */
+		if (!X509_NAME_add_entry_by_OBJ(name, obj, MBSTRING_UTF8, (const unsigned char *)value.data,
+		                                (int)value.len, 0, 0)) {
+			char what[200];
+			snprintf(what, sizeof(what), "subject \"%s\": cannot use %s=%s", s, type.data, value.data);
+			err = ossl_fail(ctx, AE_ERR_INVALID, what);
+			goto cleanup;
+		}
+		ASN1_OBJECT_free(obj);
+		obj = NULL;
+		ae_buf_clear(&type);
+		ae_buf_clear(&value);
+		if (*p == '\0')
+			break;
+		p++; /* the comma */
+	}
+	*out = name;
+	name = NULL;
+	err = AE_OK;
+
+cleanup:
+	ASN1_OBJECT_free(obj);
+	ae_buf_clear(&type);
+	ae_buf_clear(&value);
+	X509_NAME_free(name);
+	return err;
+}
+
+/* ---- extensions ---- */
+
+static bool
+is_critical(const ae_template *tpl, const char *oid)
+{
+	return ae_strv_contains(tpl->critical_extensions, oid);
+}
+
+/* Appends extension OID with value DER (LEN bytes) to *EXTS. */
+static ae_err
+add_ext(ae_ctx *ctx, STACK_OF(X509_EXTENSION) **exts, const char *oid, bool critical,
+        const void *der, size_t len)
+{
+	ASN1_OBJECT *obj = NULL;
+	ASN1_OCTET_STRING *os = NULL;
+	X509_EXTENSION *ext = NULL;
+	ae_err err = AE_OK;
+
+	obj = OBJ_txt2obj(oid, 1);
+	os = ASN1_OCTET_STRING_new();
+	if (obj == NULL || os == NULL || len > INT_MAX || !ASN1_OCTET_STRING_set(os, der, (int)len) ||
+	    (ext = X509_EXTENSION_create_by_OBJ(NULL, obj, critical, os)) == NULL ||
+	    X509v3_add_ext(exts, ext, -1) == NULL) {
+		char what[80];
+		snprintf(what, sizeof(what), "cannot add extension %s", oid);
+		err = ossl_fail(ctx, AE_ERR_CRYPTO, what);
+	}
+	X509_EXTENSION_free(ext);
+	ASN1_OCTET_STRING_free(os);
+	ASN1_OBJECT_free(obj);
+	return err;
+}
+
+/* As add_ext, with the value from an i2d function; FAILED set when the
+ * encoding failed. */
+#define add_ext_i2d(ctx, exts, oid, critical, fn, x, errvar)                          \
+	do {                                                                          \
+		unsigned char *d_ = NULL;                                             \
+		int n_ = fn((x), &d_);                                                \
+		if (n_ <= 0)                                                          \
+			errvar = ossl_fail((ctx), AE_ERR_CRYPTO, "cannot encode extension " oid); \
+		else                                                                  \
+			errvar = add_ext((ctx), (exts), oid, (critical), d_, (size_t)n_); \
+		OPENSSL_free(d_);                                                     \
+	} while (0)
+
+/* Template identification: by OID for schema >= 2, by name for v1. */
+static ae_err
+add_template_ext(ae_ctx *ctx, const ae_template *tpl, STACK_OF(X509_EXTENSION) **exts)
+{
+	ae_buf seq, out;
+	ASN1_OBJECT *check = NULL;
+	ae_err err;
+
+	ae_buf_init(&seq);
+	ae_buf_init(&out);
+	if (tpl->schema_version >= 2) {
+		if (tpl->oid == NULL || (check = OBJ_txt2obj(tpl->oid, 1)) == NULL) {
+			ERR_clear_error();
+			err = ae_set_message(ctx, AE_ERR_INVALID,
+			                     "template %s is schema version %u but has %s msPKI-Cert-Template-OID%s%s%s; the CA needs the OID to identify it",
+			                     tpl->name, (unsigned)tpl->schema_version,
+			                     tpl->oid == NULL ? "no" : "an invalid",
+			                     tpl->oid == NULL ? "" : " (\"", tpl->oid == NULL ? "" : tpl->oid,
+			                     tpl->oid == NULL ? "" : "\")");
+			goto cleanup;
+		}
+		/* SEQUENCE { templateID OID, majorVersion INTEGER, minorVersion INTEGER } */
+		der_oid(&seq, tpl->oid);
+		der_uint(&seq, tpl->major);
+		der_uint(&seq, tpl->minor);
+		der_wrap(&out, 0x30, &seq);
+		if (out.failed) {
+			err = ossl_fail(ctx, AE_ERR_NOMEM, "cannot encode the template extension");
+			goto cleanup;
+		}
+		err = add_ext(ctx, exts, OID_TEMPLATE, is_critical(tpl, OID_TEMPLATE), out.data, out.len);
+	} else {
+		/* A bare BMPString, as Windows sends it (not the SEQUENCE {
+		 * UTF8String } of MS-WCCE's ASN.1; see protocols.md 2.2). */
+		if (!der_string(&out, V_ASN1_BMPSTRING, B_ASN1_BMPSTRING, tpl->name)) {
+			err = ae_set_message(ctx, AE_ERR_INVALID,
+			                     "template name \"%s\" cannot be written as a BMPString", tpl->name);
+			goto cleanup;
+		}
+		if (out.failed) {
+			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+			goto cleanup;
+		}
+		err = add_ext(ctx, exts, OID_TEMPLATE_NAME, is_critical(tpl, OID_TEMPLATE_NAME), out.data,
+		              out.len);
+	}
+
+cleanup:
+	ASN1_OBJECT_free(check);
+	ae_buf_clear(&seq);
+	ae_buf_clear(&out);
+	return err;
+}
+
+/* A list of OIDs from the template as OBJECTs; the attribute names the
+ * list in errors. */
+static ae_err
+oid_stack(ae_ctx *ctx, char *const *oids, const char *attr, STACK_OF(ASN1_OBJECT) **out)
+{
+	STACK_OF(ASN1_OBJECT) *st = NULL;
+	ASN1_OBJECT *obj = NULL;
+	ae_err err = AE_OK;
+
+	*out = NULL;
+	st = sk_ASN1_OBJECT_new_null();
+	if (st == NULL) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	for (size_t i = 0; oids != NULL && oids[i] != NULL; i++) {
+		obj = OBJ_txt2obj(oids[i], 1);
+		if (obj == NULL) {
+			ERR_clear_error();
+			err = ae_set_message(ctx, AE_ERR_INVALID, "%s value \"%s\" is not an OID", attr, oids[i]);
+			goto cleanup;
+		}
+		if (!sk_ASN1_OBJECT_push(st, obj)) {
+			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+			goto cleanup;
+		}
+		obj = NULL;
+	}
+	*out = st;
+	st = NULL;
+
+cleanup:
+	ASN1_OBJECT_free(obj);
+	sk_ASN1_OBJECT_pop_free(st, ASN1_OBJECT_free);
+	return err;
+}
+
+static ae_err
+add_eku(ae_ctx *ctx, const ae_template *tpl, STACK_OF(X509_EXTENSION) **exts)
+{
+	STACK_OF(ASN1_OBJECT) *st = NULL;
+	ae_err err;
+
+	if (ae_strv_len(tpl->ekus) == 0)
+		return AE_OK;
+	err = oid_stack(ctx, tpl->ekus, "pKIExtendedKeyUsage", &st);
+	if (err == AE_OK)
+		add_ext_i2d(ctx, exts, OID_EKU, is_critical(tpl, OID_EKU), i2d_EXTENDED_KEY_USAGE, st, err);
+	sk_ASN1_OBJECT_pop_free(st, ASN1_OBJECT_free);
+	return err;
+}
+
+/* Application policies: encoded like certificatePolicies, one
+ * PolicyInformation without qualifiers per OID (MS-WCCE 2.2.2.7.7.3). */
+static ae_err
+add_app_policies(ae_ctx *ctx, const ae_template *tpl, STACK_OF(X509_EXTENSION) **exts)
+{
+	STACK_OF(ASN1_OBJECT) *oids = NULL;
+	CERTIFICATEPOLICIES *pols = NULL;
+	POLICYINFO *pi = NULL;
+	ae_err err;
+
+	if (tpl->schema_version < 2 || ae_strv_len(tpl->application_policies) == 0)
+		return AE_OK;
+	err = oid_stack(ctx, tpl->application_policies, "msPKI-Certificate-Application-Policy", &oids);
+	if (err != AE_OK)
+		goto cleanup;
+	pols = sk_POLICYINFO_new_null();
+	if (pols == NULL) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	while (sk_ASN1_OBJECT_num(oids) > 0) {
+		pi = POLICYINFO_new();
+		if (pi == NULL) {
+			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+			goto cleanup;
+		}
+		ASN1_OBJECT_free(pi->policyid);
+		pi->policyid = sk_ASN1_OBJECT_shift(oids);
+		if (!sk_POLICYINFO_push(pols, pi)) {
+			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+			goto cleanup;
+		}
+		pi = NULL;
+	}
+	add_ext_i2d(ctx, exts, OID_APP_POLICIES, is_critical(tpl, OID_APP_POLICIES),
+	            i2d_CERTIFICATEPOLICIES, pols, err);
+
+cleanup:
+	POLICYINFO_free(pi);
+	sk_POLICYINFO_pop_free(pols, POLICYINFO_free);
+	sk_ASN1_OBJECT_pop_free(oids, ASN1_OBJECT_free);
+	return err;
+}
+
+static ae_err
+add_key_usage(ae_ctx *ctx, const ae_template *tpl, STACK_OF(X509_EXTENSION) **exts)
+{
+	ASN1_BIT_STRING *bits = NULL;
+	ae_err err;
+
+	if (tpl->key_usage_len == 0)
+		return AE_OK;
+	/* pKIKeyUsage holds the BIT STRING's content bytes; OpenSSL drops
+	 * the trailing zero bits as DER wants. */
+	bits = ASN1_BIT_STRING_new();
+	if (bits == NULL || !ASN1_BIT_STRING_set(bits, (unsigned char *)tpl->key_usage,
+	                                         (int)tpl->key_usage_len)) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	add_ext_i2d(ctx, exts, OID_KEY_USAGE, is_critical(tpl, OID_KEY_USAGE), i2d_ASN1_BIT_STRING, bits,
+	            err);
+
+cleanup:
+	ASN1_BIT_STRING_free(bits);
+	return err;
+}
+
+/* SHA-1 of the subjectPublicKey bits (RFC 5280 4.2.1.2 method 1), as
+ * Windows computes it. */
+static ae_err
+add_ski(ae_ctx *ctx, X509_REQ *req, STACK_OF(X509_EXTENSION) **exts)
+{
+	const unsigned char *pk = NULL;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	ASN1_OCTET_STRING *os = NULL;
+	int pklen = 0;
+	ae_err err;
+
+	if (!X509_PUBKEY_get0_param(NULL, &pk, &pklen, NULL, X509_REQ_get_X509_PUBKEY(req)) ||
+	    !EVP_Digest(pk, (size_t)pklen, md, &mdlen, EVP_sha1(), NULL)) {
+		err = ossl_fail(ctx, AE_ERR_CRYPTO, "cannot hash the public key for the subject key identifier");
+		goto cleanup;
+	}
+	os = ASN1_OCTET_STRING_new();
+	if (os == NULL || !ASN1_OCTET_STRING_set(os, md, (int)mdlen)) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	add_ext_i2d(ctx, exts, OID_SKI, false, i2d_ASN1_OCTET_STRING, os, err);
+
+cleanup:
+	ASN1_OCTET_STRING_free(os);
+	return err;
+}
+
+static bool
+is_printable_ascii(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s >= 0x80 || (unsigned char)*s < 0x20)
+			return false;
+	return true;
+}
+
+/* An IA5String general name (dNSName, rfc822Name). */
+static ae_err
+push_ia5_name(ae_ctx *ctx, GENERAL_NAMES *names, int type, const char *what, const char *v)
+{
+	GENERAL_NAME *gn = NULL;
+	ASN1_IA5STRING *s = NULL;
+	ae_err err = AE_OK;
+
+	if (*v == '\0' || !is_printable_ascii(v))
+		return ae_set_message(ctx, AE_ERR_INVALID,
+		                      "%s \"%s\" must be non-empty printable ASCII (write international names in their ASCII form)",
+		                      what, v);
+	gn = GENERAL_NAME_new();
+	s = ASN1_IA5STRING_new();
+	if (gn == NULL || s == NULL || !ASN1_STRING_set(s, v, -1)) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	GENERAL_NAME_set0_value(gn, type, s);
+	s = NULL;
+	if (!sk_GENERAL_NAME_push(names, gn)) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	gn = NULL;
+
+cleanup:
+	ASN1_IA5STRING_free(s);
+	GENERAL_NAME_free(gn);
+	return err;
+}
+
+/* otherName { 1.3.6.1.4.1.311.20.2.3, [0] UTF8String } */
+static ae_err
+push_upn(ae_ctx *ctx, GENERAL_NAMES *names, const char *upn)
+{
+	GENERAL_NAME *gn = NULL;
+	ASN1_OBJECT *oid = NULL;
+	ASN1_TYPE *val = NULL;
+	ASN1_UTF8STRING *s = NULL;
+	ae_err err = AE_OK;
+
+	if (*upn == '\0' || ASN1_mbstring_copy(&s, (const unsigned char *)upn, -1, MBSTRING_UTF8,
+	                                       B_ASN1_UTF8STRING) < 0) {
+		ERR_clear_error();
+		err = ae_set_message(ctx, AE_ERR_INVALID, "UPN \"%s\" is empty or not UTF-8", upn);
+		goto cleanup;
+	}
+	gn = GENERAL_NAME_new();
+	oid = OBJ_txt2obj(OID_UPN, 1);
+	val = ASN1_TYPE_new();
+	if (gn == NULL || oid == NULL || val == NULL) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	ASN1_TYPE_set(val, V_ASN1_UTF8STRING, s);
+	s = NULL;
+	if (!GENERAL_NAME_set0_othername(gn, oid, val)) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	oid = NULL;
+	val = NULL;
+	if (!sk_GENERAL_NAME_push(names, gn)) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	gn = NULL;
+
+cleanup:
+	ASN1_UTF8STRING_free(s);
+	ASN1_TYPE_free(val);
+	ASN1_OBJECT_free(oid);
+	GENERAL_NAME_free(gn);
+	return err;
+}
+
+static ae_err
+add_san(ae_ctx *ctx, const ae_csr_params *params, bool empty_subject,
+        STACK_OF(X509_EXTENSION) **exts)
+{
+	GENERAL_NAMES *names = NULL;
+	ae_err err = AE_OK;
+
+	names = sk_GENERAL_NAME_new_null();
+	if (names == NULL)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; err == AE_OK && params->san_dns != NULL && params->san_dns[i] != NULL; i++)
+		err = push_ia5_name(ctx, names, GEN_DNS, "DNS name", params->san_dns[i]);
+	for (size_t i = 0; err == AE_OK && params->san_upn != NULL && params->san_upn[i] != NULL; i++)
+		err = push_upn(ctx, names, params->san_upn[i]);
+	for (size_t i = 0; err == AE_OK && params->san_email != NULL && params->san_email[i] != NULL; i++)
+		err = push_ia5_name(ctx, names, GEN_EMAIL, "e-mail address", params->san_email[i]);
+	/* RFC 5280 4.2.1.6: critical when the subject is empty. */
+	if (err == AE_OK && sk_GENERAL_NAME_num(names) > 0)
+		add_ext_i2d(ctx, exts, OID_SAN, empty_subject || is_critical(params->tpl, OID_SAN),
+		            i2d_GENERAL_NAMES, names, err);
+	GENERAL_NAMES_free(names);
+	return err;
+}
+
+/* ---- attributes ---- */
+
+static ae_err
+add_attr(ae_ctx *ctx, X509_REQ *req, const char *oid, int type, const void *data, size_t len)
+{
+	ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
+	ae_err err = AE_OK;
+
+	if (obj == NULL || len > INT_MAX ||
+	    !X509_REQ_add1_attr_by_OBJ(req, obj, type, data, (int)len)) {
+		char what[80];
+		snprintf(what, sizeof(what), "cannot add attribute %s", oid);
+		err = ossl_fail(ctx, AE_ERR_CRYPTO, what);
+	}
+	ASN1_OBJECT_free(obj);
+	return err;
+}
+
+/* SEQUENCE { INTEGER clientId, UTF8String machine, UTF8String user,
+ * UTF8String process } */
+static ae_err
+add_client_info(ae_ctx *ctx, const ae_csr_params *params, X509_REQ *req)
+{
+	const char *fields[3] = { params->machine, params->user, params->process };
+	static const char *const names[3] = { "machine name", "user name", "process name" };
+	ae_buf seq, out;
+	ae_err err;
+
+	ae_buf_init(&seq);
+	ae_buf_init(&out);
+	if (params->client_id < 0) {
+		err = ae_set_message(ctx, AE_ERR_INVALID, "client id %d is negative", params->client_id);
+		goto cleanup;
+	}
+	der_uint(&seq, (uint64_t)params->client_id);
+	for (size_t i = 0; i < 3; i++) {
+		const char *v = fields[i] != NULL ? fields[i] : "";
+		if (!der_string(&seq, V_ASN1_UTF8STRING, B_ASN1_UTF8STRING, v)) {
+			err = ae_set_message(ctx, AE_ERR_INVALID, "the %s \"%s\" is not UTF-8", names[i], v);
+			goto cleanup;
+		}
+	}
+	der_wrap(&out, 0x30, &seq);
+	if (out.failed) {
+		err = ossl_fail(ctx, AE_ERR_NOMEM, "cannot encode the client info attribute");
+		goto cleanup;
+	}
+	err = add_attr(ctx, req, OID_CLIENT_INFO, V_ASN1_SEQUENCE, out.data, out.len);
+
+cleanup:
+	ae_buf_clear(&seq);
+	ae_buf_clear(&out);
+	return err;
+}
+
+/* SEQUENCE { INTEGER keySpec, BMPString cspName, BIT STRING signature }
+ * with the empty signature Windows sends (03 01 00). */
+static ae_err
+add_csp(ae_ctx *ctx, const ae_template *tpl, X509_REQ *req)
+{
+	ASN1_BIT_STRING *empty = NULL;
+	ae_buf seq, out;
+	ae_err err;
+
+	ae_buf_init(&seq);
+	ae_buf_init(&out);
+	empty = ASN1_BIT_STRING_new();
+	der_uint(&seq, tpl->key_spec != 0 ? tpl->key_spec : 1); /* 1: AT_KEYEXCHANGE */
+	if (!der_string(&seq, V_ASN1_BMPSTRING, B_ASN1_BMPSTRING, AE_CSP_NAME))
+		seq.failed = true;
+	der_i2d(&seq, i2d_ASN1_BIT_STRING, empty);
+	der_wrap(&out, 0x30, &seq);
+	if (out.failed) {
+		err = ossl_fail(ctx, AE_ERR_NOMEM, "cannot encode the CSP attribute");
+		goto cleanup;
+	}
+	err = add_attr(ctx, req, OID_CSP_PROVIDER, V_ASN1_SEQUENCE, out.data, out.len);
+
+cleanup:
+	ASN1_BIT_STRING_free(empty);
+	ae_buf_clear(&seq);
+	ae_buf_clear(&out);
+	return err;
+}
+
+/* ---- the request ---- */
+
+static ae_err
+pick_digest(ae_ctx *ctx, const ae_csr_params *params, const EVP_MD **md_out)
+{
+	static const struct {
+		const char *name;
+		const EVP_MD *(*fn)(void);
+	} names[] = {
+		{ "SHA256", EVP_sha256 }, { "SHA384", EVP_sha384 },
+		{ "SHA512", EVP_sha512 }, { "SHA1", EVP_sha1 },
+	};
+	const char *h = params->tpl->hash_alg;
+
+	*md_out = NULL;
+	if (params->md != NULL) {
+		*md_out = params->md;
+		return AE_OK;
+	}
+	if (h == NULL) {
+		*md_out = EVP_sha256();
+		return AE_OK;
+	}
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcasecmp(h, names[i].name) == 0) {
+			*md_out = names[i].fn();
+			return AE_OK;
+		}
+	}
+	return ae_set_message(ctx, AE_ERR_UNSUPPORTED,
+	                      "template %s asks for hash algorithm \"%s\"; only SHA256, SHA384, SHA512 and SHA1 are supported",
+	                      params->tpl->name, h);
+}
+
+/* The request for PARAMS with KEY; RENEWING, when given, goes in as
+ * szOID_RENEWAL_CERTIFICATE before signing. */
+static ae_err
+build_request(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *key, X509 *renewing,
+              const EVP_MD **md_out, X509_REQ **out)
+{
+	const ae_template *tpl = params->tpl;
+	STACK_OF(X509_EXTENSION) *exts = NULL;
+	X509_REQ *req = NULL;
+	X509_NAME *subject = NULL;
+	unsigned char *cert_der = NULL;
+	const EVP_MD *md = NULL;
+	bool want_subject, want_san, have_san;
+	ae_err err;
+
+	*out = NULL;
+	want_subject = (tpl->name_flags & AE_NF_ENROLLEE_SUPPLIES_SUBJECT) != 0;
+	want_san = want_subject || (tpl->name_flags & AE_NF_ENROLLEE_SUPPLIES_SUBJECT_ALT_NAME) != 0;
+	have_san = ae_strv_len(params->san_dns) + ae_strv_len(params->san_upn) +
+	           ae_strv_len(params->san_email) > 0;
+
+	err = pick_digest(ctx, params, &md);
+	if (err != AE_OK)
+		goto cleanup;
+	if (want_subject && params->subject == NULL && !have_san) {
+		err = ae_set_message(ctx, AE_ERR_INVALID,
+		                     "template %s has the enrollee supply the subject (ENROLLEE_SUPPLIES_SUBJECT); give a subject or subject alternative names",
+		                     tpl->name);
+		goto cleanup;
+	}
+	if (want_subject && params->subject != NULL) {
+		err = parse_subject(ctx, params->subject, &subject);
+		if (err != AE_OK)
+			goto cleanup;
+	} else if (params->subject != NULL) {
+		ae_log(ctx, AE_LOG_DEBUG, "template %s builds the subject from AD; ignoring subject \"%s\"",
+		       tpl->name, params->subject);
+	}
+	if (have_san && !want_san)
+		ae_log(ctx, AE_LOG_DEBUG, "template %s builds the alternative names from AD; ignoring those given",
+		       tpl->name);
+
+	req = X509_REQ_new();
+	if (req == NULL) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	if (!X509_REQ_set_version(req, X509_REQ_VERSION_1) || !X509_REQ_set_pubkey(req, key) ||
+	    (subject != NULL && !X509_REQ_set_subject_name(req, subject))) {
+		err = ossl_fail(ctx, AE_ERR_CRYPTO, "cannot set up the request");
+		goto cleanup;
+	}
+
+	err = add_template_ext(ctx, tpl, &exts);
+	if (err == AE_OK)
+		err = add_eku(ctx, tpl, &exts);
+	if (err == AE_OK)
+		err = add_app_policies(ctx, tpl, &exts);
+	if (err == AE_OK)
+		err = add_key_usage(ctx, tpl, &exts);
+	if (err == AE_OK && want_san && have_san)
+		err = add_san(ctx, params, subject == NULL, &exts);
+	if (err == AE_OK)
+		err = add_ski(ctx, req, &exts);
+	if (err != AE_OK)
+		goto cleanup;
+	if (!X509_REQ_add_extensions(req, exts)) {
+		err = ossl_fail(ctx, AE_ERR_CRYPTO, "cannot add the requested extensions");
+		goto cleanup;
+	}
+
+	err = add_client_info(ctx, params, req);
+	if (err != AE_OK)
+		goto cleanup;
+	if (params->os_version != NULL) {
+		if (!is_printable_ascii(params->os_version)) {
+			err = ae_set_message(ctx, AE_ERR_INVALID, "OS version \"%s\" is not ASCII",
+			                     params->os_version);
+			goto cleanup;
+		}
+		err = add_attr(ctx, req, OID_OS_VERSION, V_ASN1_IA5STRING, params->os_version,
+		               strlen(params->os_version));
+		if (err != AE_OK)
+			goto cleanup;
+	}
+	err = add_csp(ctx, tpl, req);
+	if (err != AE_OK)
+		goto cleanup;
+	if (renewing != NULL) {
+		int n = i2d_X509(renewing, &cert_der);
+		if (n <= 0) {
+			err = ossl_fail(ctx, AE_ERR_CRYPTO, "cannot encode the certificate being renewed");
+			goto cleanup;
+		}
+		err = add_attr(ctx, req, OID_RENEWAL_CERT, V_ASN1_SEQUENCE, cert_der, (size_t)n);
+		if (err != AE_OK)
+			goto cleanup;
+	}
+
+	if (X509_REQ_sign(req, key, md) <= 0) {
+		err = ossl_fail(ctx, AE_ERR_CRYPTO, "cannot sign the request with the new key");
+		goto cleanup;
+	}
+	if (md_out != NULL)
+		*md_out = md;
+	*out = req;
+	req = NULL;
+	err = AE_OK;
+
+cleanup:
+	OPENSSL_free(cert_der);
+	X509_NAME_free(subject);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	X509_REQ_free(req);
+	return err;
+}
+
+ae_err
+ae_csr_build(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *key, X509_REQ **out)
+{
+	ae_return_val_if_fail(out != NULL, AE_ERR_INTERNAL);
+	*out = NULL;
+	ae_return_val_if_fail(params != NULL && params->tpl != NULL && key != NULL, AE_ERR_INTERNAL);
+	return build_request(ctx, params, key, NULL, NULL, out);
+}
+
+/* PKIData (RFC 5272 3.2) with REQ as the only TaggedRequest:
+ *   SEQUENCE {
+ *     controlSequence  SEQUENCE {},
+ *     reqSequence      SEQUENCE { [0] IMPLICIT SEQUENCE { INTEGER 1, req } },
+ *     cmsSequence      SEQUENCE {},
+ *     otherMsgSequence SEQUENCE {} } */
+static ae_err
+pkidata(ae_ctx *ctx, X509_REQ *req, ae_buf *out)
+{
+	ae_buf tcr, reqs, body;
+
+	ae_buf_init(&tcr);
+	ae_buf_init(&reqs);
+	ae_buf_init(&body);
+	der_uint(&tcr, 1); /* bodyPartID, as Windows numbers it */
+	der_i2d(&tcr, i2d_X509_REQ, req);
+	der_wrap(&reqs, 0xa0, &tcr);
+	der_tlv(&body, 0x30, NULL, 0);
+	der_wrap(&body, 0x30, &reqs);
+	der_tlv(&body, 0x30, NULL, 0);
+	der_tlv(&body, 0x30, NULL, 0);
+	der_wrap(out, 0x30, &body);
+	if (out->failed) {
+		ae_buf_clear(out);
+		return ossl_fail(ctx, AE_ERR_NOMEM, "cannot encode the CMC request");
+	}
+	return AE_OK;
+}
+
+/*
+ * The CMS wrapper.  UNVERIFIED against a capture of a Windows client:
+ * MS-WCCE 3.1.1.4.3.2.2 asks for at least two SignerInfos (the first by the
+ * new key, subjectKeyIdentifier form or no-signature; the second by the
+ * old certificate's key), while Microsoft's certreq CMC sample shows one.
+ * We send ONE SignerInfo: issuerAndSerialNumber of the old certificate,
+ * signed with the old key (signed attributes contentType, messageDigest,
+ * signingTime), old certificate in certificates.  Proof of possession of
+ * the new key is the PKCS#10's own signature.  If a CA rejects this,
+ * adding the new-key signer first is the change to try.
+ */
+ae_err
+ae_csr_build_renewal(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *new_key,
+                     X509 *old_cert, EVP_PKEY *old_key, uint8_t **der_out, size_t *len_out)
+{
+	X509_REQ *req = NULL;
+	const EVP_MD *md = NULL;
+	ASN1_OBJECT *ctype = NULL;
+	CMS_ContentInfo *cms = NULL;
+	BIO *content = NULL;
+	unsigned char *der = NULL;
+	ae_buf body;
+	int n;
+	ae_err err;
+
+	ae_return_val_if_fail(der_out != NULL && len_out != NULL, AE_ERR_INTERNAL);
+	*der_out = NULL;
+	*len_out = 0;
+	ae_return_val_if_fail(params != NULL && params->tpl != NULL && new_key != NULL &&
+	                      old_cert != NULL && old_key != NULL, AE_ERR_INTERNAL);
+	ae_buf_init(&body);
+
+	if (!X509_check_private_key(old_cert, old_key)) {
+		ERR_clear_error();
+		err = ae_set_message(ctx, AE_ERR_CRYPTO,
+		                     "the key given for renewal does not belong to the certificate being renewed");
+		goto cleanup;
+	}
+	err = build_request(ctx, params, new_key, old_cert, &md, &req);
+	if (err != AE_OK)
+		goto cleanup;
+	err = pkidata(ctx, req, &body);
+	if (err != AE_OK)
+		goto cleanup;
+
+	ctype = OBJ_txt2obj(OID_PKIDATA, 1);
+	content = BIO_new_mem_buf(body.data, (int)body.len);
+	cms = CMS_sign(NULL, NULL, NULL, NULL, CMS_PARTIAL | CMS_BINARY);
+	if (ctype == NULL || content == NULL || cms == NULL || !CMS_set1_eContentType(cms, ctype)) {
+		err = ossl_fail(ctx, AE_ERR_CRYPTO, "cannot set up the CMS renewal request");
+		goto cleanup;
+	}
+	/* No S/MIME capabilities: Windows' renewal signers do not carry them. */
+	if (CMS_add1_signer(cms, old_cert, old_key, md, CMS_BINARY | CMS_NOSMIMECAP) == NULL) {
+		err = ossl_fail(ctx, AE_ERR_CRYPTO, "cannot add the old certificate as CMS signer");
+		goto cleanup;
+	}
+	if (!CMS_final(cms, content, NULL, CMS_BINARY)) {
+		err = ossl_fail(ctx, AE_ERR_CRYPTO, "cannot sign the renewal request with the old key");
+		goto cleanup;
+	}
+	n = i2d_CMS_ContentInfo(cms, &der);
+	if (n <= 0) {
+		err = ossl_fail(ctx, AE_ERR_CRYPTO, "cannot encode the renewal request");
+		goto cleanup;
+	}
+	/* Copy into malloc'd memory: callers free() what core returns. */
+	*der_out = malloc((size_t)n);
+	if (*der_out == NULL) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	memcpy(*der_out, der, (size_t)n);
+	*len_out = (size_t)n;
+	err = AE_OK;
+
+cleanup:
+	OPENSSL_free(der);
+	CMS_ContentInfo_free(cms);
+	BIO_free(content);
+	ASN1_OBJECT_free(ctype);
+	ae_buf_clear(&body);
+	X509_REQ_free(req);
+	return err;
+}
+
+/* ---- describing a request (untrusted DER) ---- */
+
+typedef struct {
+	const uint8_t *p;
+	size_t len;
+} der_span;
+
+/* Takes one TLV (low tag number, definite length) off *IN: returns the
+ * tag, or -1 when IN does not start with a complete one. */
+static int
+der_next(der_span *in, der_span *content, der_span *whole)
+{
+	size_t l, hdr = 2;
+
+	if (in->len < 2 || (in->p[0] & 0x1f) == 0x1f)
+		return -1;
+	l = in->p[1];
+	if (l & 0x80) {
+		size_t n = l & 0x7f;
+		if (n == 0 || n > 4 || in->len < 2 + n)
+			return -1;
+		l = 0;
+		for (size_t i = 0; i < n; i++)
+			l = (l << 8) | in->p[2 + i];
+		hdr += n;
+	}
+	if (in->len - hdr < l)
+		return -1;
+	content->p = in->p + hdr;
+	content->len = l;
+	if (whole != NULL) {
+		whole->p = in->p;
+		whole->len = hdr + l;
+	}
+	{
+		int tag = in->p[0];
+		in->p += hdr + l;
+		in->len -= hdr + l;
+		return tag;
+	}
+}
+
+/* Appends LEN bytes of untrusted text with control characters escaped;
+ * newlines stay when KEEP_NL (OpenSSL's multi-line output). */
+static void
+put_text(ae_buf *b, const uint8_t *s, size_t len, bool keep_nl)
+{
+	for (size_t i = 0; i < len; i++) {
+		if ((s[i] < 0x20 && !(keep_nl && s[i] == '\n')) || s[i] == 0x7f)
+			ae_buf_printf(b, "\\x%02x", s[i]);
+		else
+			ae_buf_append(b, &s[i], 1);
+	}
+}
+
+/* Appends and empties what OpenSSL printed into BIO. */
+static void
+put_bio(ae_buf *b, BIO *bio)
+{
+	char *data = NULL;
+	long n = BIO_get_mem_data(bio, &data);
+
+	if (n > 0)
+		put_text(b, (const uint8_t *)data, (size_t)n, true);
+	(void)BIO_reset(bio);
+}
+
+static void
+put_oid(ae_buf *b, const ASN1_OBJECT *obj)
+{
+	char buf[128];
+	int nid = OBJ_obj2nid(obj);
+
+	if (OBJ_obj2txt(buf, sizeof(buf), obj, 1) <= 0)
+		snprintf(buf, sizeof(buf), "(bad OID)");
+	if (nid != NID_undef)
+		ae_buf_printf(b, "%s (%s)", OBJ_nid2ln(nid), buf);
+	else
+		ae_buf_puts(b, buf);
+}
+
+/* The OID whose whole TLV is W. */
+static void
+put_oid_der(ae_buf *b, der_span w)
+{
+	const unsigned char *p = w.p;
+	ASN1_OBJECT *obj = d2i_ASN1_OBJECT(NULL, &p, (long)w.len);
+
+	if (obj == NULL) {
+		ERR_clear_error();
+		ae_buf_puts(b, "(bad OID)");
+		return;
+	}
+	put_oid(b, obj);
+	ASN1_OBJECT_free(obj);
+}
+
+static void
+put_uint_der(ae_buf *b, der_span c)
+{
+	uint64_t v = 0;
+
+	if (c.len == 0 || c.len > 8 || (c.p[0] & 0x80)) {
+		ae_buf_printf(b, "(INTEGER of %zu bytes)", c.len);
+		return;
+	}
+	for (size_t i = 0; i < c.len; i++)
+		v = (v << 8) | c.p[i];
+	ae_buf_printf(b, "%llu", (unsigned long long)v);
+}
+
+/* A BMPString's content as quoted UTF-8. */
+static void
+put_bmp(ae_buf *b, der_span c)
+{
+	ASN1_STRING *s = ASN1_STRING_type_new(V_ASN1_BMPSTRING);
+	unsigned char *utf8 = NULL;
+	int n = -1;
+
+	if (s != NULL && c.len <= INT_MAX && ASN1_STRING_set(s, c.p, (int)c.len))
+		n = ASN1_STRING_to_UTF8(&utf8, s);
+	if (n < 0) {
+		ERR_clear_error();
+		ae_buf_printf(b, "(bad BMPString of %zu bytes)", c.len);
+	} else {
+		ae_buf_puts(b, "\"");
+		put_text(b, utf8, (size_t)n, false);
+		ae_buf_puts(b, "\"");
+	}
+	OPENSSL_free(utf8);
+	ASN1_STRING_free(s);
+}
+
+static void
+put_quoted(ae_buf *b, der_span c)
+{
+	ae_buf_puts(b, "\"");
+	put_text(b, c.p, c.len, false);
+	ae_buf_puts(b, "\"");
+}
+
+static void
+describe_ext(ae_buf *b, BIO *bio, X509_EXTENSION *ext, const char *in)
+{
+	const ASN1_OBJECT *obj = X509_EXTENSION_get_object(ext);
+	ASN1_OCTET_STRING *os = X509_EXTENSION_get_data(ext);
+	der_span v = { os->data, (size_t)os->length }, c, f, w;
+	char oid[128] = "";
+	int tag;
+
+	OBJ_obj2txt(oid, sizeof(oid), obj, 1);
+	ae_buf_printf(b, "%s  ", in);
+	if (strcmp(oid, OID_TEMPLATE) == 0) {
+		ae_buf_puts(b, "template:");
+		if (der_next(&v, &c, NULL) != 0x30 || der_next(&c, &f, &w) != 0x06) {
+			ae_buf_puts(b, " (malformed)");
+		} else {
+			ae_buf_puts(b, " ");
+			put_oid_der(b, w);
+			for (int i = 0; i < 2 && der_next(&c, &f, NULL) == 0x02; i++) {
+				ae_buf_puts(b, i == 0 ? ", major " : ", minor ");
+				put_uint_der(b, f);
+			}
+		}
+	} else if (strcmp(oid, OID_TEMPLATE_NAME) == 0) {
+		ae_buf_puts(b, "template name: ");
+		tag = der_next(&v, &c, NULL);
+		if (tag == V_ASN1_BMPSTRING)
+			put_bmp(b, c);
+		else if (tag == V_ASN1_UTF8STRING)
+			put_quoted(b, c);
+		else
+			ae_buf_printf(b, "(not a BMPString: %zu bytes)", (size_t)os->length);
+	} else if (strcmp(oid, OID_APP_POLICIES) == 0) {
+		const unsigned char *p = os->data;
+		CERTIFICATEPOLICIES *pols = d2i_CERTIFICATEPOLICIES(NULL, &p, os->length);
+
+		ae_buf_puts(b, "application policies:");
+		if (pols == NULL) {
+			ERR_clear_error();
+			ae_buf_puts(b, " (malformed)");
+		}
+		for (int i = 0; i < sk_POLICYINFO_num(pols); i++) {
+			ae_buf_puts(b, i == 0 ? " " : ", ");
+			put_oid(b, sk_POLICYINFO_value(pols, i)->policyid);
+		}
+		CERTIFICATEPOLICIES_free(pols);
+	} else {
+		put_oid(b, obj);
+		ae_buf_puts(b, ": ");
+		if (X509V3_EXT_print(bio, ext, X509V3_EXT_DEFAULT, 0) > 0)
+			put_bio(b, bio);
+		else
+			ae_buf_printf(b, "%zu bytes", (size_t)os->length);
+		ERR_clear_error();
+		(void)BIO_reset(bio);
+	}
+	ae_buf_printf(b, "%s\n", X509_EXTENSION_get_critical(ext) ? " (critical)" : "");
+}
+
+static void
+describe_attr(ae_buf *b, BIO *bio, X509_ATTRIBUTE *attr, const char *in)
+{
+	const ASN1_OBJECT *obj = X509_ATTRIBUTE_get0_object(attr);
+	ASN1_TYPE *t = X509_ATTRIBUTE_get0_type(attr, 0);
+	der_span v = { NULL, 0 }, c, f[4];
+	char oid[128] = "";
+	bool ok;
+
+	OBJ_obj2txt(oid, sizeof(oid), obj, 1);
+	if (t != NULL && t->type != V_ASN1_BOOLEAN && t->type != V_ASN1_NULL && t->type != V_ASN1_OBJECT &&
+	    t->value.asn1_string != NULL) {
+		v.p = t->value.asn1_string->data;
+		v.len = (size_t)t->value.asn1_string->length;
+	}
+	ae_buf_printf(b, "%s  ", in);
+	if (strcmp(oid, OID_CLIENT_INFO) == 0 && t != NULL && t->type == V_ASN1_SEQUENCE) {
+		ok = der_next(&v, &c, NULL) == 0x30 && der_next(&c, &f[0], NULL) == 0x02;
+		for (int i = 1; ok && i < 4; i++)
+			ok = der_next(&c, &f[i], NULL) == V_ASN1_UTF8STRING;
+		ae_buf_puts(b, "client info:");
+		if (!ok) {
+			ae_buf_puts(b, " (malformed)\n");
+			return;
+		}
+		ae_buf_puts(b, " id ");
+		put_uint_der(b, f[0]);
+		ae_buf_puts(b, ", machine ");
+		put_quoted(b, f[1]);
+		ae_buf_puts(b, ", user ");
+		put_quoted(b, f[2]);
+		ae_buf_puts(b, ", process ");
+		put_quoted(b, f[3]);
+	} else if (strcmp(oid, OID_OS_VERSION) == 0 && t != NULL && t->type == V_ASN1_IA5STRING) {
+		ae_buf_puts(b, "OS version: ");
+		put_quoted(b, v);
+	} else if (strcmp(oid, OID_CSP_PROVIDER) == 0 && t != NULL && t->type == V_ASN1_SEQUENCE) {
+		ok = der_next(&v, &c, NULL) == 0x30 && der_next(&c, &f[0], NULL) == 0x02 &&
+		     der_next(&c, &f[1], NULL) == V_ASN1_BMPSTRING;
+		ae_buf_puts(b, "CSP:");
+		if (!ok) {
+			ae_buf_puts(b, " (malformed)\n");
+			return;
+		}
+		ae_buf_puts(b, " keySpec ");
+		put_uint_der(b, f[0]);
+		ae_buf_puts(b, ", ");
+		put_bmp(b, f[1]);
+	} else if (strcmp(oid, OID_RENEWAL_CERT) == 0 && t != NULL && t->type == V_ASN1_SEQUENCE) {
+		const unsigned char *p = v.p;
+		X509 *x = d2i_X509(NULL, &p, (long)v.len);
+
+		ae_buf_puts(b, "renewing certificate: ");
+		if (x == NULL) {
+			ERR_clear_error();
+			ae_buf_printf(b, "(not a certificate: %zu bytes)", v.len);
+		} else {
+			ae_buf_puts(b, "subject ");
+			X509_NAME_print_ex(bio, X509_get_subject_name(x), 0, XN_FLAG_RFC2253);
+			BIO_puts(bio, ", serial ");
+			i2a_ASN1_INTEGER(bio, X509_get0_serialNumber(x));
+			put_bio(b, bio);
+			X509_free(x);
+		}
+	} else {
+		ae_buf_puts(b, "attribute ");
+		put_oid(b, obj);
+		ae_buf_printf(b, ": %d value(s)", X509_ATTRIBUTE_count(attr));
+	}
+	ae_buf_puts(b, "\n");
+}
+
+static ae_err
+describe_req(ae_ctx *ctx, ae_buf *b, BIO *bio, X509_REQ *req, const char *in)
+{
+	STACK_OF(X509_EXTENSION) *exts = NULL;
+	EVP_PKEY *pub = X509_REQ_get0_pubkey(req);
+	int verified;
+
+	(void)ctx;
+	ae_buf_printf(b, "%sPKCS#10 request, version %ld\n", in, X509_REQ_get_version(req) + 1);
+	ae_buf_printf(b, "%s  subject: ", in);
+	if (X509_NAME_entry_count(X509_REQ_get_subject_name(req)) == 0) {
+		ae_buf_puts(b, "(empty: the CA builds it from the directory)");
+	} else {
+		X509_NAME_print_ex(bio, X509_REQ_get_subject_name(req), 0, XN_FLAG_RFC2253);
+		put_bio(b, bio);
+	}
+	ae_buf_printf(b, "\n%s  public key: ", in);
+	if (pub == NULL)
+		ae_buf_puts(b, "(unreadable)");
+	else
+		ae_buf_printf(b, "%s, %d bits", EVP_PKEY_get0_type_name(pub) != NULL ?
+		              EVP_PKEY_get0_type_name(pub) : "unknown type", EVP_PKEY_get_bits(pub));
+	verified = pub != NULL ? X509_REQ_verify(req, pub) : -1;
+	ERR_clear_error();
+	ae_buf_printf(b, "\n%s  signature: %s, %s\n", in,
+	              OBJ_nid2ln(X509_REQ_get_signature_nid(req)) != NULL ?
+	              OBJ_nid2ln(X509_REQ_get_signature_nid(req)) : "unknown algorithm",
+	              verified == 1 ? "verifies with the request's key" : "DOES NOT VERIFY");
+	exts = X509_REQ_get_extensions(req);
+	ERR_clear_error();
+	for (int i = 0; i < sk_X509_EXTENSION_num(exts); i++)
+		describe_ext(b, bio, sk_X509_EXTENSION_value(exts, i), in);
+	for (int i = 0; i < X509_REQ_get_attr_count(req); i++) {
+		X509_ATTRIBUTE *a = X509_REQ_get_attr(req, i);
+		int nid = OBJ_obj2nid(X509_ATTRIBUTE_get0_object(a));
+		if (nid != NID_ext_req && nid != NID_ms_ext_req)
+			describe_attr(b, bio, a, in);
+	}
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	return AE_OK;
+}
+
+/* A PKCS#10 in exactly LEN bytes, or NULL. */
+static X509_REQ *
+req_from_der(const uint8_t *der, size_t len)
+{
+	const unsigned char *p = der;
+	X509_REQ *req = d2i_X509_REQ(NULL, &p, (long)len);
+
+	if (req != NULL && (size_t)(p - der) != len) {
+		X509_REQ_free(req);
+		req = NULL;
+	}
+	ERR_clear_error();
+	return req;
+}
+
+/* PKIData: counts of each sequence, and each tcr TaggedRequest. */
+static void
+describe_pkidata(ae_ctx *ctx, ae_buf *b, BIO *bio, der_span d)
+{
+	der_span body, seq[4], item, whole, id, r;
+	static const char *const names[4] = { "controls", "requests", "CMS contents", "other messages" };
+	bool ok = der_next(&d, &body, NULL) == 0x30 && d.len == 0;
+
+	for (int i = 0; ok && i < 4; i++)
+		ok = der_next(&body, &seq[i], NULL) == 0x30;
+	if (!ok || body.len != 0) {
+		ae_buf_puts(b, "  PKIData: malformed\n");
+		return;
+	}
+	for (int i = 0; i < 4; i++) {
+		der_span s = seq[i];
+		size_t n = 0;
+		while (der_next(&s, &item, NULL) >= 0)
+			n++;
+		ae_buf_printf(b, "  PKIData %s: %zu%s\n", names[i], n, s.len != 0 ? " (then malformed)" : "");
+	}
+	for (;;) {
+		int tag = der_next(&seq[1], &item, NULL);
+		X509_REQ *req;
+
+		if (tag < 0)
+			break;
+		if (tag != 0xa0 || der_next(&item, &id, NULL) != 0x02 || der_next(&item, &r, &whole) != 0x30) {
+			ae_buf_puts(b, "  TaggedRequest: not a tcr [0] { bodyPartID, PKCS#10 }\n");
+			continue;
+		}
+		ae_buf_puts(b, "  TaggedRequest bodyPartID ");
+		put_uint_der(b, id);
+		ae_buf_puts(b, ":\n");
+		req = req_from_der(whole.p, whole.len);
+		if (req == NULL) {
+			ae_buf_puts(b, "    (not a PKCS#10 request)\n");
+			continue;
+		}
+		describe_req(ctx, b, bio, req, "    ");
+		X509_REQ_free(req);
+	}
+}
+
+static ae_err
+describe_cms(ae_ctx *ctx, ae_buf *b, BIO *bio, CMS_ContentInfo *cms)
+{
+	STACK_OF(CMS_SignerInfo) *sis;
+	STACK_OF(X509) *certs = NULL;
+	ASN1_OCTET_STRING **content;
+	const ASN1_OBJECT *ect;
+	int verified;
+
+	if (OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed)
+		return ae_set_message(ctx, AE_ERR_INVALID, "a CMS message, but not SignedData");
+	ect = CMS_get0_eContentType(cms);
+	ae_buf_puts(b, "CMS SignedData, content ");
+	put_oid(b, ect);
+	ae_buf_puts(b, "\n");
+	sis = CMS_get0_SignerInfos(cms);
+	for (int i = 0; i < sk_CMS_SignerInfo_num(sis); i++) {
+		CMS_SignerInfo *si = sk_CMS_SignerInfo_value(sis, i);
+		ASN1_OCTET_STRING *keyid = NULL;
+		X509_NAME *issuer = NULL;
+		ASN1_INTEGER *serial = NULL;
+		X509_ALGOR *dig = NULL, *sig = NULL;
+
+		ae_buf_printf(b, "  signer %d: ", i + 1);
+		if (CMS_SignerInfo_get0_signer_id(si, &keyid, &issuer, &serial) != 1) {
+			ae_buf_puts(b, "(unreadable id)");
+		} else if (keyid != NULL) {
+			ae_buf_puts(b, "subjectKeyIdentifier ");
+			for (int k = 0; k < keyid->length; k++)
+				ae_buf_printf(b, "%02x", keyid->data[k]);
+		} else {
+			ae_buf_puts(b, "issuer ");
+			X509_NAME_print_ex(bio, issuer, 0, XN_FLAG_RFC2253);
+			BIO_puts(bio, ", serial ");
+			i2a_ASN1_INTEGER(bio, serial);
+			put_bio(b, bio);
+		}
+		CMS_SignerInfo_get0_algs(si, NULL, NULL, &dig, &sig);
+		if (dig != NULL) {
+			ae_buf_puts(b, ", digest ");
+			put_oid(b, dig->algorithm);
+		}
+		ae_buf_printf(b, ", %d signed attributes\n", CMS_signed_get_attr_count(si));
+	}
+	certs = CMS_get1_certs(cms);
+	for (int i = 0; i < sk_X509_num(certs); i++) {
+		ae_buf_printf(b, "  certificate %d: ", i + 1);
+		X509_NAME_print_ex(bio, X509_get_subject_name(sk_X509_value(certs, i)), 0, XN_FLAG_RFC2253);
+		put_bio(b, bio);
+		ae_buf_puts(b, "\n");
+	}
+	sk_X509_pop_free(certs, X509_free);
+	verified = CMS_verify(cms, NULL, NULL, NULL, NULL, CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY);
+	ERR_clear_error();
+	ae_buf_printf(b, "  signatures: %s\n", verified == 1 ? "verify with the included certificates"
+	                                                     : "do not verify with the included certificates");
+
+	content = CMS_get0_content(cms);
+	if (content == NULL || *content == NULL) {
+		ae_buf_puts(b, "  (no content)\n");
+		return AE_OK;
+	}
+	{
+		der_span d = { (*content)->data, (size_t)(*content)->length };
+		int nid = OBJ_obj2nid(ect);
+		char oid[64] = "";
+
+		OBJ_obj2txt(oid, sizeof(oid), ect, 1);
+		if (nid == NID_pkcs7_data) {
+			X509_REQ *req = req_from_der(d.p, d.len);
+			if (req == NULL) {
+				ae_buf_puts(b, "  (content is not a PKCS#10 request)\n");
+				return AE_OK;
+			}
+			describe_req(ctx, b, bio, req, "  ");
+			X509_REQ_free(req);
+		} else if (strcmp(oid, OID_PKIDATA) == 0) {
+			describe_pkidata(ctx, b, bio, d);
+		} else {
+			ae_buf_printf(b, "  (%zu bytes of content not described)\n", d.len);
+		}
+	}
+	return AE_OK;
+}
+
+ae_err
+ae_csr_describe(ae_ctx *ctx, const uint8_t *der, size_t len, char **text_out)
+{
+	X509_REQ *req = NULL;
+	CMS_ContentInfo *cms = NULL;
+	BIO *bio = NULL;
+	ae_buf b;
+	ae_err err;
+
+	ae_return_val_if_fail(text_out != NULL, AE_ERR_INTERNAL);
+	*text_out = NULL;
+	ae_return_val_if_fail(der != NULL || len == 0, AE_ERR_INTERNAL);
+	ae_buf_init(&b);
+	if (len == 0 || len > 1024 * 1024) {
+		err = ae_set_message(ctx, AE_ERR_INVALID, "a request of %zu bytes: expected 1 byte to 1 MiB", len);
+		goto cleanup;
+	}
+	if (der[0] != 0x30) {
+		err = ae_set_message(ctx, AE_ERR_INVALID, "not DER (first byte 0x%02x%s)", der[0],
+		                     der[0] == '-' ? ": this looks like PEM" : "");
+		goto cleanup;
+	}
+	bio = BIO_new(BIO_s_mem());
+	if (bio == NULL) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	req = req_from_der(der, len);
+	if (req != NULL) {
+		err = describe_req(ctx, &b, bio, req, "");
+	} else {
+		const unsigned char *p = der;
+		cms = d2i_CMS_ContentInfo(NULL, &p, (long)len);
+		ERR_clear_error();
+		if (cms == NULL || (size_t)(p - der) != len) {
+			err = ae_set_message(ctx, AE_ERR_INVALID,
+			                     "neither a PKCS#10 request nor a CMS message");
+			goto cleanup;
+		}
+		err = describe_cms(ctx, &b, bio, cms);
+	}
+	if (err != AE_OK)
+		goto cleanup;
+	*text_out = ae_buf_steal(&b);
+	if (*text_out == NULL)
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+
+cleanup:
+	ERR_clear_error();
+	ae_buf_clear(&b);
+	BIO_free(bio);
+	CMS_ContentInfo_free(cms);
+	X509_REQ_free(req);
+	return err;
+}
+
+ae_err
+ae_csr_to_der(ae_ctx *ctx, X509_REQ *req, uint8_t **der_out, size_t *len_out)
+{
+	unsigned char *der = NULL;
+	int n;
+
+	ae_return_val_if_fail(der_out != NULL && len_out != NULL, AE_ERR_INTERNAL);
+	*der_out = NULL;
+	*len_out = 0;
+	ae_return_val_if_fail(req != NULL, AE_ERR_INTERNAL);
+	n = i2d_X509_REQ(req, &der);
+	if (n <= 0)
+		return ossl_fail(ctx, AE_ERR_CRYPTO, "cannot encode the request");
+	*der_out = malloc((size_t)n);
+	if (*der_out == NULL) {
+		OPENSSL_free(der);
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	}
+	memcpy(*der_out, der, (size_t)n);
+	*len_out = (size_t)n;
+	OPENSSL_free(der);
+	return AE_OK;
+}
+
+ae_err
+ae_csr_to_pem(ae_ctx *ctx, X509_REQ *req, char **pem_out)
+{
+	BIO *bio = NULL;
+	char *data = NULL, *pem = NULL;
+	long n;
+	ae_err err;
+
+	ae_return_val_if_fail(pem_out != NULL, AE_ERR_INTERNAL);
+	*pem_out = NULL;
+	ae_return_val_if_fail(req != NULL, AE_ERR_INTERNAL);
+	bio = BIO_new(BIO_s_mem());
+	if (bio == NULL || !PEM_write_bio_X509_REQ(bio, req)) {
+		err = ossl_fail(ctx, AE_ERR_CRYPTO, "cannot write the request as PEM");
+		goto cleanup;
+	}
+	n = BIO_get_mem_data(bio, &data);
+	pem = malloc((size_t)n + 1);
+	if (pem == NULL) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	memcpy(pem, data, (size_t)n);
+	pem[n] = '\0';
+	*pem_out = pem;
+	pem = NULL;
+	err = AE_OK;
+
+cleanup:
+	free(pem);
+	BIO_free(bio);
+	return err;
+}

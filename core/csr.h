@@ -1,0 +1,77 @@
+/*
+ * csr.h - certificate requests as a Windows client builds them: PKCS#10
+ * with the Microsoft attributes and the template extension (MS-WCCE
+ * 2.2.2.7), and renewal requests as CMC signed with the old key.
+ */
+#ifndef AE_CSR_H
+#define AE_CSR_H
+
+#include "error.h"
+#include "template.h"
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* szOID_REQUEST_CLIENT_INFO client ids (MS-WCCE <11>) */
+#define AE_CLIENT_ID_AUTOENROLL 6
+#define AE_CLIENT_ID_CERTREQ 9
+
+typedef struct {
+	const ae_template *tpl;
+	/* Only used when the template says the enrollee supplies them
+	 * (ENROLLEE_SUPPLIES_SUBJECT / _ALT_NAME); otherwise the subject is
+	 * empty and no SAN is requested: the CA builds them from AD. */
+	const char *subject;      /* RFC 4514 string, e.g. "CN=ws1.corp.test" */
+	char *const *san_dns;
+	char *const *san_upn;
+	char *const *san_email;
+	/* szOID_REQUEST_CLIENT_INFO */
+	int client_id;
+	const char *machine;      /* "ws1.corp.test" */
+	const char *user;         /* "CORP\\alice" */
+	const char *process;      /* "autoenroll" */
+	/* szOID_OS_VERSION, e.g. "10.0.20348.2"; NULL: not sent */
+	const char *os_version;
+	/* digest: NULL means SHA-256, or the template's msPKI-Hash-Algorithm */
+	const EVP_MD *md;
+} ae_csr_params;
+
+/* Builds and signs (with KEY, which may be a token key) a PKCS#10 request:
+ *  - extensionRequest with: for schema >= 2 the certificate template
+ *    extension 1.3.6.1.4.1.311.21.7 {OID, major, minor}; for schema 1 the
+ *    template name extension 1.3.6.1.4.1.311.20.2 (BMPString); key usage
+ *    (pKIKeyUsage, critical when listed in pKICriticalExtensions); EKU
+ *    (pKIExtendedKeyUsage) and application policies 1.3.6.1.4.1.311.21.10
+ *    for schema >= 2 (msPKI-Certificate-Application-Policy); subject key
+ *    identifier; SAN only where supplied by the enrollee;
+ *  - attributes: client info 1.3.6.1.4.1.311.21.20, OS version
+ *    1.3.6.1.4.1.311.13.2.3 when given, and the enrollment CSP provider
+ *    1.3.6.1.4.1.311.13.2.2 {keySpec, name, empty BIT STRING}.
+ * *OUT stays NULL on error. */
+ae_err ae_csr_build(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *key, X509_REQ **out);
+
+/* Renewal: wraps REQ (already signed with the new key; it gets the
+ * szOID_RENEWAL_CERTIFICATE 1.3.6.1.4.1.311.13.1 attribute with OLD_CERT
+ * before signing, so pass the params again) as CMC PKIData
+ * (id-cct-PKIData, one TaggedRequest, bodyPartID 1) in CMS SignedData
+ * signed with OLD_KEY, OLD_CERT in certificates (MS-WCCE 3.1.1.4.3.2).
+ * *DER_OUT (malloc'd) stays NULL on error. */
+ae_err ae_csr_build_renewal(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *new_key,
+                            X509 *old_cert, EVP_PKEY *old_key, uint8_t **der_out, size_t *len_out);
+
+/* A readable description of DER, which may be a PKCS#10 request or a CMS
+ * SignedData around one (id-data) or around CMC PKIData: subject, key,
+ * signature, template identification, extensions, the Microsoft
+ * attributes, and for CMS the eContentType, signers and certificates.
+ * For `autoenroll request --print` and debug logs.  DER is untrusted:
+ * anything else is AE_ERR_INVALID with a message.  *TEXT_OUT (malloc'd,
+ * several lines) stays NULL on error. */
+ae_err ae_csr_describe(ae_ctx *ctx, const uint8_t *der, size_t len, char **text_out);
+
+/* DER / PEM of a request; malloc'd. */
+ae_err ae_csr_to_der(ae_ctx *ctx, X509_REQ *req, uint8_t **der_out, size_t *len_out);
+ae_err ae_csr_to_pem(ae_ctx *ctx, X509_REQ *req, char **pem_out);
+
+#endif

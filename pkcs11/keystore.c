@@ -1,0 +1,290 @@
+/*
+ * keystore.c - picks the key store backend from the store spec and checks
+ * what callers hand to it; the backends are keystore-p11.c (PKCS#11
+ * through p11-kit) and keystore-file.c (a directory of PEM files).
+ */
+#include "config.h"
+
+#include "keystore-int.h"
+#include "util.h"
+
+#include <openssl/rand.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#define AE_KEY_ID_BYTES 20
+
+ae_err
+ae_keystore_open(ae_ctx *ctx, const char *spec, ae_keystore **out)
+{
+	ae_keystore *ks = NULL;
+	ae_err err;
+
+	ae_return_val_if_fail(out != NULL, AE_ERR_INTERNAL);
+	*out = NULL;
+	ae_return_val_if_fail(spec != NULL, AE_ERR_INTERNAL);
+
+	ks = calloc(1, sizeof(*ks));
+	if (ks == NULL)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+
+	if (strncmp(spec, "pkcs11:", 7) == 0) {
+		ks->is_token = true;
+		err = ae_keystore_p11_open(ctx, spec, ks);
+	} else if (strncmp(spec, "file:", 5) == 0) {
+		err = ae_keystore_file_open(ctx, spec + 5, ks);
+	} else {
+		err = ae_set_message(ctx, AE_ERR_CONFIG,
+		                     "key store \"%s\" is neither \"pkcs11:<RFC 7512 URI>\" "
+		                     "nor \"file:/directory\"", spec);
+	}
+	if (err != AE_OK)
+		goto cleanup;
+
+	*out = ks;
+	ks = NULL;
+cleanup:
+	ae_keystore_free(ks);
+	return err;
+}
+
+void
+ae_keystore_free(ae_keystore *ks)
+{
+	if (ks == NULL)
+		return;
+	if (ks->ops != NULL && ks->ops->free != NULL)
+		ks->ops->free(ks->priv);
+	free(ks->description);
+	free(ks);
+}
+
+const char *
+ae_keystore_describe(const ae_keystore *ks)
+{
+	ae_return_val_if_fail(ks != NULL, "");
+	return ks->description != NULL ? ks->description : "key store";
+}
+
+bool
+ae_keystore_is_token(const ae_keystore *ks)
+{
+	ae_return_val_if_fail(ks != NULL, false);
+	return ks->is_token;
+}
+
+char *
+ae_hex_encode(const unsigned char *data, size_t len)
+{
+	static const char digits[] = "0123456789abcdef";
+	char *s = malloc(len * 2 + 1);
+	size_t i;
+
+	if (s == NULL)
+		return NULL;
+	for (i = 0; i < len; i++) {
+		s[2 * i] = digits[data[i] >> 4];
+		s[2 * i + 1] = digits[data[i] & 0xf];
+	}
+	s[2 * len] = '\0';
+	return s;
+}
+
+static int
+hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+bool
+ae_hex_decode(const char *hex, unsigned char **data_out, size_t *len_out)
+{
+	size_t n = strlen(hex), i;
+	unsigned char *data = NULL;
+
+	*data_out = NULL;
+	*len_out = 0;
+	if (n % 2 != 0)
+		return false;
+	data = malloc(n / 2 + 1); /* +1: never malloc(0) */
+	if (data == NULL)
+		return false;
+	for (i = 0; i < n / 2; i++) {
+		int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
+		if (hi < 0 || lo < 0) {
+			free(data);
+			return false;
+		}
+		data[i] = (unsigned char)(hi << 4 | lo);
+	}
+	*data_out = data;
+	*len_out = n / 2;
+	return true;
+}
+
+bool
+ae_key_id_valid(const char *s)
+{
+	size_t n;
+
+	if (s == NULL)
+		return false;
+	n = strlen(s);
+	if (n == 0 || n % 2 != 0 || n > AE_KEY_ID_MAX_HEX)
+		return false;
+	/* Lower case only: ids double as file names, and one spelling per id
+	 * keeps "is this the same key" a string comparison. */
+	return strspn(s, "0123456789abcdef") == n;
+}
+
+char *
+ae_keystore_new_id(void)
+{
+	unsigned char raw[AE_KEY_ID_BYTES];
+
+	if (RAND_bytes(raw, sizeof(raw)) != 1 &&
+	    getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+		return NULL;
+	return ae_hex_encode(raw, sizeof(raw));
+}
+
+static ae_err
+check_id(ae_ctx *ctx, const char *id_hex)
+{
+	if (!ae_key_id_valid(id_hex))
+		return ae_set_message(ctx, AE_ERR_INVALID,
+		                      "key id \"%s\" is not lower-case hex of at most %d digits",
+		                      id_hex != NULL ? id_hex : "(none)", AE_KEY_ID_MAX_HEX);
+	return AE_OK;
+}
+
+ae_err
+ae_keystore_generate(ae_ctx *ctx, ae_keystore *ks, const ae_keygen *gen, ae_key **out)
+{
+	ae_err err;
+
+	ae_return_val_if_fail(out != NULL, AE_ERR_INTERNAL);
+	*out = NULL;
+	ae_return_val_if_fail(ks != NULL && gen != NULL, AE_ERR_INTERNAL);
+	if ((err = check_id(ctx, gen->id_hex)) != AE_OK)
+		return err;
+	if (gen->label == NULL || strncmp(gen->label, AE_KEY_LABEL_PREFIX,
+	                                  strlen(AE_KEY_LABEL_PREFIX)) != 0)
+		return ae_set_message(ctx, AE_ERR_INVALID,
+		                      "key label \"%s\" does not start with \"" AE_KEY_LABEL_PREFIX "\"",
+		                      gen->label != NULL ? gen->label : "(none)");
+	return ks->ops->generate(ctx, ks, gen, out);
+}
+
+ae_err
+ae_keystore_find(ae_ctx *ctx, ae_keystore *ks, const char *id_hex, ae_key **out)
+{
+	ae_err err;
+
+	ae_return_val_if_fail(out != NULL, AE_ERR_INTERNAL);
+	*out = NULL;
+	ae_return_val_if_fail(ks != NULL, AE_ERR_INTERNAL);
+	if ((err = check_id(ctx, id_hex)) != AE_OK)
+		return err;
+	return ks->ops->find(ctx, ks, id_hex, out);
+}
+
+ae_err
+ae_keystore_delete(ae_ctx *ctx, ae_keystore *ks, const char *id_hex)
+{
+	ae_err err;
+
+	ae_return_val_if_fail(ks != NULL, AE_ERR_INTERNAL);
+	if ((err = check_id(ctx, id_hex)) != AE_OK)
+		return err;
+	return ks->ops->delete_key(ctx, ks, id_hex);
+}
+
+ae_err
+ae_keystore_store_cert(ae_ctx *ctx, ae_keystore *ks, const char *id_hex, const char *label,
+                       X509 *cert, STACK_OF(X509) *chain)
+{
+	ae_err err;
+
+	ae_return_val_if_fail(ks != NULL && cert != NULL, AE_ERR_INTERNAL);
+	if ((err = check_id(ctx, id_hex)) != AE_OK)
+		return err;
+	return ks->ops->store_cert(ctx, ks, id_hex, label, cert, chain);
+}
+
+ae_err
+ae_keystore_list(ae_ctx *ctx, ae_keystore *ks, char ***ids_out)
+{
+	ae_return_val_if_fail(ids_out != NULL, AE_ERR_INTERNAL);
+	*ids_out = NULL;
+	ae_return_val_if_fail(ks != NULL, AE_ERR_INTERNAL);
+	return ks->ops->list(ctx, ks, ids_out);
+}
+
+ae_key *
+ae_key_new_int(EVP_PKEY *pkey, const char *id_hex, const char *uri, bool extractable)
+{
+	ae_key *key = calloc(1, sizeof(*key));
+
+	if (key == NULL) {
+		EVP_PKEY_free(pkey);
+		return NULL;
+	}
+	key->pkey = pkey;
+	key->id = strdup(id_hex);
+	key->uri = strdup(uri);
+	key->extractable = extractable;
+	if (key->id == NULL || key->uri == NULL) {
+		ae_key_free(key);
+		return NULL;
+	}
+	return key;
+}
+
+EVP_PKEY *
+ae_key_evp(const ae_key *key)
+{
+	ae_return_val_if_fail(key != NULL, NULL);
+	return key->pkey;
+}
+
+const char *
+ae_key_id(const ae_key *key)
+{
+	ae_return_val_if_fail(key != NULL, NULL);
+	return key->id;
+}
+
+const char *
+ae_key_uri(const ae_key *key)
+{
+	ae_return_val_if_fail(key != NULL, NULL);
+	return key->uri;
+}
+
+bool
+ae_key_extractable(const ae_key *key)
+{
+	ae_return_val_if_fail(key != NULL, false);
+	return key->extractable;
+}
+
+void
+ae_key_free(ae_key *key)
+{
+	if (key == NULL)
+		return;
+	/* A token key's EVP_PKEY holds its own reference on the session (in
+	 * ex_data), so callers that up-ref it may keep it past this point. */
+	EVP_PKEY_free(key->pkey);
+	free(key->id);
+	free(key->uri);
+	free(key);
+}

@@ -1,0 +1,270 @@
+/*
+ * cmd-request.c - "autoenroll request": make a key in the configured store
+ * and write the request a Windows client would send for a template, like
+ * certreq -new.  The request is remembered in the REQUEST store.
+ */
+#include "config.h"
+
+#include "cli.h"
+#include "csr.h"
+#include "local.h"
+#include "policy.h"
+#include "util.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+static void
+request_usage(FILE *f)
+{
+	fprintf(f, "Usage: autoenroll request --template NAME [--user | --machine] --out FILE\n"
+	           "                          [--subject DN] [--dns NAME]... [-c FILE]\n");
+}
+
+/* "6.1.0.2": the kernel release in the major.minor.build.platform shape of
+ * szOID_OS_VERSION (platform 2, as Windows NT sends). */
+static char *
+os_version(void)
+{
+	struct utsname u;
+	unsigned a = 0, b = 0, c = 0;
+	char *out = NULL;
+
+	if (uname(&u) != 0 || sscanf(u.release, "%u.%u.%u", &a, &b, &c) < 2)
+		return NULL;
+	if (asprintf(&out, "%u.%u.%u.2", a, b, c) < 0)
+		out = NULL;
+	return out;
+}
+
+static const ae_policy_item *
+find_item(const ae_policy *p, const char *name)
+{
+	for (size_t i = 0; i < p->item_count; i++)
+		if (strcasecmp(p->items[i].name, name) == 0)
+			return &p->items[i];
+	for (size_t i = 0; i < p->item_count; i++)
+		if (p->items[i].display_name && strcasecmp(p->items[i].display_name, name) == 0)
+			return &p->items[i];
+	return NULL;
+}
+
+int
+ae_cmd_request(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "template", required_argument, NULL, 't' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "user", no_argument, NULL, 'u' },
+		{ "machine", no_argument, NULL, 'm' },
+		{ "subject", required_argument, NULL, 's' },
+		{ "dns", required_argument, NULL, 'd' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *tpl_name = NULL, *out_path = NULL, *subject = NULL;
+	char **dns = NULL;
+	bool user = false, machine = false;
+	ae_conf *conf = NULL;
+	ae_policy *p = NULL;
+	ae_local local = { 0 };
+	ae_store *st = NULL;
+	ae_keystore *ks = NULL;
+	ae_key *key = NULL;
+	ae_record *rec = NULL;
+	X509_REQ *req = NULL;
+	char *pem = NULL, *id = NULL, *label = NULL, *osv = NULL, *default_subject = NULL;
+	char host[256] = "";
+	const ae_policy_item *it;
+	const ae_template *t;
+	unsigned removed = 0;
+	int rc = AE_EXIT_FAILURE, c;
+
+	while ((c = getopt_long(argc, argv, "t:o:c:vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 't': tpl_name = optarg; break;
+		case 'o': out_path = optarg; break;
+		case 'u': user = true; break;
+		case 'm': machine = true; break;
+		case 's': subject = optarg; break;
+		case 'd':
+			if (!ae_strv_append(&dns, optarg))
+				goto oom;
+			break;
+		case 'c': g->config_path = optarg; break;
+		case 'v': g->verbosity++; ae_cli_setup_log(ctx, g); break;
+		case 'h': request_usage(stdout); ae_strv_free(dns); return AE_EXIT_OK;
+		default: request_usage(stderr); ae_strv_free(dns); return AE_EXIT_USAGE;
+		}
+	}
+	if (optind < argc || (user && machine) || tpl_name == NULL || out_path == NULL) {
+		request_usage(stderr);
+		ae_strv_free(dns);
+		return AE_EXIT_USAGE;
+	}
+	if (ae_cli_load_conf(ctx, g, &conf) != AE_OK ||
+	    ae_local_init(ctx, conf, machine, &local) != AE_OK)
+		goto fail;
+
+	/* The template as AD describes it now. */
+	if (ae_policy_load(ctx, conf, machine ? AE_CONTEXT_MACHINE : AE_CONTEXT_USER, &p) != AE_OK)
+		goto fail;
+	it = find_item(p, tpl_name);
+	if (it == NULL || it->tpl == NULL) {
+		ae_set_message(ctx, AE_ERR_NOTFOUND, it ? "template %s cannot be used: %s"
+		                                        : "no certificate template named %s in %s (autoenroll policy lists them)",
+		               tpl_name, it ? it->reason : p->domain);
+		goto fail;
+	}
+	t = it->tpl;
+	if (((t->flags & AE_CT_FLAG_MACHINE_TYPE) != 0) != machine) {
+		ae_set_message(ctx, AE_ERR_INVALID, "%s is a %s template: use %s", t->name,
+		               machine ? "user" : "machine", machine ? "--user" : "--machine");
+		goto fail;
+	}
+	if (!it->enroll)
+		ae_log(ctx, AE_LOG_WARNING, "%s has no Enroll right on %s: a CA will refuse this request",
+		       p->account.display, t->name);
+
+	/* Local state first: recovery of earlier interrupted runs, then a
+	 * record before the key exists, so the key can never be orphaned. */
+	if (ae_store_open(ctx, local.state_dir, true, &st) != AE_OK ||
+	    ae_keystore_open(ctx, local.store_spec, &ks) != AE_OK ||
+	    ae_local_recover(ctx, st, ks, &local, &removed) != AE_OK)
+		goto fail;
+	id = ae_keystore_new_id();
+	rec = ae_record_new();
+	if (id == NULL || rec == NULL)
+		goto oom;
+	rec->id = strdup(id);
+	rec->state = AE_REC_NEW;
+	rec->template_name = strdup(t->name);
+	rec->template_oid = t->oid ? strdup(t->oid) : NULL;
+	rec->major = t->major;
+	rec->minor = t->minor;
+	rec->renewal_seconds = t->has_renewal ? t->renewal_seconds : 0;
+	rec->policy_server = strdup(p->url);
+	rec->policy_id = p->policy_id ? strdup(p->policy_id) : NULL;
+	if (it->cas != NULL) {
+		rec->ca = strdup(it->cas[0]);
+		for (size_t i = 0; i < p->pki.ca_count; i++)
+			if (strcmp(p->pki.cas[i].name, it->cas[0]) == 0 && p->pki.cas[i].host)
+				rec->ca_host = strdup(p->pki.cas[i].host);
+	}
+	rec->key_store = strdup(local.store_safe);
+	if (rec->id == NULL || rec->template_name == NULL || rec->key_store == NULL)
+		goto oom;
+	if (ae_store_save(ctx, st, rec) != AE_OK)
+		goto fail;
+	ae_test_crash_point("request-after-record");
+
+	if (asprintf(&label, AE_KEY_LABEL_PREFIX "%s", t->name) < 0) {
+		label = NULL;
+		goto oom;
+	}
+	{
+		ae_keygen gen = {
+			.alg = t->key_alg == AE_KEY_ALG_UNKNOWN ? AE_KEY_ALG_RSA : t->key_alg,
+			.bits = t->min_key_size > 2048 ? t->min_key_size : 2048,
+			.label = label,
+			.id_hex = id,
+			.exportable = (t->private_key_flags & AE_PK_EXPORTABLE_KEY) != 0,
+		};
+		if (gen.alg != AE_KEY_ALG_RSA && gen.alg != AE_KEY_ALG_ECDSA_P256 &&
+		    gen.alg != AE_KEY_ALG_ECDSA_P384 && gen.alg != AE_KEY_ALG_ECDSA_P521) {
+			ae_set_message(ctx, AE_ERR_UNSUPPORTED,
+			               "%s asks for a key algorithm autoenroll cannot sign requests with (ECDH or DSA)",
+			               t->name);
+			goto fail;
+		}
+		if (ae_keystore_generate(ctx, ks, &gen, &key) != AE_OK)
+			goto fail;
+	}
+	ae_test_crash_point("request-after-keygen");
+
+	gethostname(host, sizeof(host) - 1);
+	osv = os_version();
+	if (subject == NULL && (t->name_flags & AE_NF_ENROLLEE_SUPPLIES_SUBJECT)) {
+		/* The enrollee must name itself: its DNS name or account. */
+		const char *cn = machine ? (p->account.dns_host_name ? p->account.dns_host_name : host)
+		                         : (p->account.upn ? p->account.upn : p->account.sam);
+		if (asprintf(&default_subject, "CN=%s", cn) < 0)
+			goto oom;
+		subject = default_subject;
+	}
+	{
+		ae_csr_params params = {
+			.tpl = t,
+			.subject = subject,
+			.san_dns = dns,
+			.client_id = AE_CLIENT_ID_CERTREQ,
+			.machine = machine && p->account.dns_host_name ? p->account.dns_host_name : host,
+			.user = p->account.display,
+			.process = "autoenroll",
+			.os_version = osv,
+		};
+		if (ae_csr_build(ctx, &params, ae_key_evp(key), &req) != AE_OK ||
+		    ae_csr_to_pem(ctx, req, &pem) != AE_OK)
+			goto fail;
+	}
+	if (ae_write_file_atomic(ctx, out_path, pem, strlen(pem), 0644) != AE_OK)
+		goto fail;
+	ae_test_crash_point("request-after-out");
+
+	rec->state = AE_REC_REQUESTED;
+	free(rec->key_uri);
+	rec->key_uri = strdup(ae_key_uri(key));
+	if (rec->key_uri == NULL)
+		goto oom;
+	if (ae_store_save(ctx, st, rec) != AE_OK)
+		goto fail;
+	ae_test_crash_point("request-after-final");
+
+	printf("Request for %s (%s, version %u.%u) written to %s\n", t->name, t->display_name,
+	       t->major, t->minor, out_path);
+	printf("  key      %s\n", ae_key_uri(key));
+	printf("  store    %s (REQUEST store, id %s)\n", ae_store_dir(st), id);
+	if (it->cas != NULL)
+		printf("  CA       %s\n", it->cas[0]);
+	if (removed > 0)
+		printf("  cleaned  %u interrupted request%s\n", removed, removed == 1 ? "" : "s");
+	rc = AE_EXIT_OK;
+	goto cleanup;
+oom:
+	ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+fail:
+	ae_cli_error(ctx);
+	/* Undo a request that failed half-way now rather than at the next
+	 * run; the error above is what the user needs to see. */
+	if (rec != NULL && rec->state == AE_REC_NEW && rec->id != NULL && st != NULL) {
+		ae_ctx *quiet = ae_ctx_new();
+		if (ks != NULL)
+			ae_keystore_delete(quiet, ks, rec->id);
+		ae_store_remove(quiet, st, rec->id);
+		ae_ctx_free(quiet);
+	}
+cleanup:
+	X509_REQ_free(req);
+	free(pem);
+	free(id);
+	free(label);
+	free(osv);
+	free(default_subject);
+	ae_record_free(rec);
+	ae_key_free(key);
+	ae_keystore_free(ks);
+	ae_store_free(st);
+	ae_local_clear(&local);
+	ae_policy_free(p);
+	ae_conf_free(conf);
+	ae_strv_free(dns);
+	return rc;
+}

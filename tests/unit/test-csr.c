@@ -1,0 +1,984 @@
+/*
+ * test-csr.c - requests built for the real Windows default templates
+ * (User: schema 1; Workstation, KerberosAuthentication: schema 2; WebServer:
+ * enrollee supplies the subject) and a synthetic ECDSA template, checked by
+ * decoding them independently of the builder (OpenSSL's decoders and a
+ * small DER walker here), by the openssl command, and the CMC renewal by
+ * CMS verification and by unpacking the PKIData.
+ */
+#include "config.h"
+
+#include "csr.h"
+#include "ldif.h"
+#include "tap.h"
+#include "template.h"
+#include "util.h"
+
+#include <openssl/cms.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static bool have_openssl_cmd;
+
+/* ---- a DER walker, independent of the builder's encoder ---- */
+
+typedef struct {
+	const uint8_t *p;
+	size_t len;
+} span;
+
+/* Takes one TLV off *IN: returns its tag (or -1), its content in *C and
+ * the whole TLV in *ALL when given. */
+static int
+tlv(span *in, span *c, span *all)
+{
+	size_t l, hdr = 2;
+	int tag;
+
+	if (in->len < 2)
+		return -1;
+	tag = in->p[0];
+	l = in->p[1];
+	if (l & 0x80) {
+		size_t n = l & 0x7f;
+		if (n == 0 || n > 4 || in->len < 2 + n)
+			return -1;
+		l = 0;
+		for (size_t i = 0; i < n; i++)
+			l = (l << 8) | in->p[2 + i];
+		hdr += n;
+	}
+	if (in->len - hdr < l)
+		return -1;
+	c->p = in->p + hdr;
+	c->len = l;
+	if (all != NULL) {
+		all->p = in->p;
+		all->len = hdr + l;
+	}
+	in->p += hdr + l;
+	in->len -= hdr + l;
+	return tag;
+}
+
+static long
+span_int(span c)
+{
+	long v = 0;
+
+	for (size_t i = 0; i < c.len; i++)
+		v = (v << 8) | c.p[i];
+	return v;
+}
+
+/* Dotted text of the OID whose whole TLV is ALL. */
+static const char *
+span_oid(span all)
+{
+	static char buf[128];
+	const unsigned char *p = all.p;
+	ASN1_OBJECT *o = d2i_ASN1_OBJECT(NULL, &p, (long)all.len);
+
+	buf[0] = '\0';
+	if (o != NULL)
+		OBJ_obj2txt(buf, sizeof(buf), o, 1);
+	ASN1_OBJECT_free(o);
+	return buf;
+}
+
+static bool
+span_is_str(span c, const char *s)
+{
+	return c.len == strlen(s) && memcmp(c.p, s, c.len) == 0;
+}
+
+/* BMPString content equals ASCII S. */
+static bool
+span_is_bmp(span c, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (c.len != 2 * n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (c.p[2 * i] != 0 || c.p[2 * i + 1] != (uint8_t)s[i])
+			return false;
+	return true;
+}
+
+/* ---- request accessors ---- */
+
+/* The requested extension OID: its value (owned by the returned stack
+ * element; free the stack with free_exts), NULL when absent. */
+static STACK_OF(X509_EXTENSION) *cur_exts;
+
+static void
+free_exts(void)
+{
+	sk_X509_EXTENSION_pop_free(cur_exts, X509_EXTENSION_free);
+	cur_exts = NULL;
+}
+
+static X509_EXTENSION *
+find_ext(X509_REQ *req, const char *oid)
+{
+	ASN1_OBJECT *o = OBJ_txt2obj(oid, 1);
+	X509_EXTENSION *found = NULL;
+
+	free_exts();
+	cur_exts = X509_REQ_get_extensions(req);
+	for (int i = 0; i < sk_X509_EXTENSION_num(cur_exts); i++) {
+		X509_EXTENSION *e = sk_X509_EXTENSION_value(cur_exts, i);
+		if (OBJ_cmp(X509_EXTENSION_get_object(e), o) == 0)
+			found = e;
+	}
+	ASN1_OBJECT_free(o);
+	return found;
+}
+
+static span
+ext_value(X509_EXTENSION *e)
+{
+	ASN1_OCTET_STRING *os = X509_EXTENSION_get_data(e);
+	span s = { os->data, (size_t)os->length };
+	return s;
+}
+
+/* The first value of attribute OID, NULL when absent. */
+static ASN1_TYPE *
+find_attr(X509_REQ *req, const char *oid)
+{
+	ASN1_OBJECT *o = OBJ_txt2obj(oid, 1);
+	int i = X509_REQ_get_attr_by_OBJ(req, o, -1);
+	ASN1_TYPE *t = NULL;
+
+	ASN1_OBJECT_free(o);
+	if (i < 0)
+		return NULL;
+	if (X509_ATTRIBUTE_count(X509_REQ_get_attr(req, i)) != 1)
+		return NULL;
+	t = X509_ATTRIBUTE_get0_type(X509_REQ_get_attr(req, i), 0);
+	return t;
+}
+
+static span
+type_span(ASN1_TYPE *t)
+{
+	span s = { NULL, 0 };
+
+	if (t != NULL && t->type != V_ASN1_BOOLEAN && t->type != V_ASN1_NULL && t->type != V_ASN1_OBJECT) {
+		s.p = t->value.asn1_string->data;
+		s.len = (size_t)t->value.asn1_string->length;
+	}
+	return s;
+}
+
+static EVP_PKEY *
+keygen(bool ec)
+{
+	return ec ? EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256")
+	          : EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+}
+
+/* Runs CMD_FMT with each @F@ replaced by a temp file holding DATA; true on exit 0. */
+static bool
+openssl_accepts(const void *data, size_t len, const char *cmd_fmt)
+{
+	char path[] = "/tmp/test-csr-XXXXXX";
+	char cmd[512];
+	int fd = mkstemp(path), rc;
+	FILE *f;
+
+	if (fd < 0)
+		return false;
+	f = fdopen(fd, "wb");
+	if (f == NULL) {
+		close(fd);
+		unlink(path);
+		return false;
+	}
+	fwrite(data, 1, len, f);
+	fclose(f);
+	{
+		/* Substitute @F@ into CMD. */
+		size_t o = 0;
+		for (const char *c = cmd_fmt; *c != '\0' && o + 1 < sizeof(cmd);) {
+			if (strncmp(c, "@F@", 3) == 0) {
+				o += (size_t)snprintf(cmd + o, sizeof(cmd) - o, "%s", path);
+				c += 3;
+			} else {
+				cmd[o++] = *c++;
+			}
+		}
+		cmd[o < sizeof(cmd) ? o : sizeof(cmd) - 1] = '\0';
+	}
+	rc = system(cmd);
+	unlink(path);
+	if (rc != 0)
+		tap_diag("  \"%s\" exited with %d", cmd, rc);
+	return rc == 0;
+}
+
+static void
+check_with_openssl_req(ae_ctx *ctx, X509_REQ *req, const char *what)
+{
+	char *pem = NULL;
+
+	if (ae_csr_to_pem(ctx, req, &pem) != AE_OK) {
+		tap_ok(0, "%s: PEM: %s", what, ae_get_message(ctx));
+		return;
+	}
+	tap_ok(strncmp(pem, "-----BEGIN CERTIFICATE REQUEST-----\n", 36) == 0, "%s: PEM header", what);
+	if (!have_openssl_cmd)
+		tap_ok(1, "%s: openssl req -verify # SKIP no openssl command", what);
+	else
+		tap_ok(openssl_accepts(pem, strlen(pem),
+		                       "openssl req -verify -noout -in @F@ >/dev/null 2>&1 && "
+		                       "openssl req -noout -text -in @F@ >/dev/null 2>&1"),
+		       "%s: openssl req -verify and -text accept it", what);
+	free(pem);
+}
+
+static void
+init_params(ae_csr_params *p, const ae_template *tpl)
+{
+	memset(p, 0, sizeof(*p));
+	p->tpl = tpl;
+	p->client_id = AE_CLIENT_ID_AUTOENROLL;
+	p->machine = "ws1.corp.test";
+	p->user = "CORP\\ws1$";
+	p->process = "autoenroll";
+	p->os_version = "10.0.20348.2";
+}
+
+static ae_template *
+find_tpl(ae_template **all, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(all[i]->name, name) == 0)
+			return all[i];
+	return NULL;
+}
+
+/* Key usage: bits set and criticality. */
+static void
+check_ku(X509_REQ *req, const int *bits, bool critical, const char *what)
+{
+	X509_EXTENSION *e = find_ext(req, "2.5.29.15");
+	ASN1_BIT_STRING *bs = e != NULL ? X509V3_EXT_d2i(e) : NULL;
+	bool ok = bs != NULL;
+
+	for (int i = 0; ok && i < 9; i++)
+		if (ASN1_BIT_STRING_get_bit(bs, i) != bits[i])
+			ok = false;
+	tap_ok(ok, "%s: key usage bits", what);
+	tap_ok(e != NULL && X509_EXTENSION_get_critical(e) == critical, "%s: key usage %scritical", what,
+	       critical ? "" : "not ");
+	ASN1_BIT_STRING_free(bs);
+}
+
+static void
+check_ekus(X509_REQ *req, const char *const *want, const char *what)
+{
+	X509_EXTENSION *e = find_ext(req, "2.5.29.37");
+	EXTENDED_KEY_USAGE *eku = e != NULL ? X509V3_EXT_d2i(e) : NULL;
+	size_t n = 0;
+	bool ok = eku != NULL;
+
+	while (want[n] != NULL)
+		n++;
+	if (ok && (size_t)sk_ASN1_OBJECT_num(eku) != n)
+		ok = false;
+	for (size_t i = 0; ok && i < n; i++) {
+		char buf[80];
+		OBJ_obj2txt(buf, sizeof(buf), sk_ASN1_OBJECT_value(eku, (int)i), 1);
+		if (strcmp(buf, want[i]) != 0)
+			ok = false;
+	}
+	tap_ok(ok, "%s: %zu EKUs, in template order", what, n);
+	sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
+}
+
+/* Application policies: SEQUENCE OF SEQUENCE { OID }. */
+static void
+check_app_policies(X509_REQ *req, char *const *want, const char *what)
+{
+	X509_EXTENSION *e = find_ext(req, "1.3.6.1.4.1.311.21.10");
+	span in, seq, pi, oid, oid_all;
+	size_t n = 0;
+	bool ok = e != NULL;
+
+	if (want == NULL) {
+		tap_ok(e == NULL, "%s: no application policies extension", what);
+		return;
+	}
+	if (ok) {
+		in = ext_value(e);
+		ok = tlv(&in, &seq, NULL) == 0x30 && in.len == 0;
+	}
+	while (ok && seq.len > 0) {
+		ok = tlv(&seq, &pi, NULL) == 0x30 && tlv(&pi, &oid, &oid_all) == 0x06 && pi.len == 0 &&
+		     want[n] != NULL && strcmp(span_oid(oid_all), want[n]) == 0;
+		n++;
+	}
+	tap_ok(ok && want[n] == NULL && !X509_EXTENSION_get_critical(e),
+	       "%s: application policies are the template's %zu OIDs", what, n);
+}
+
+/* 1.3.6.1.4.1.311.21.7 SEQUENCE { OID, INTEGER, INTEGER } */
+static void
+check_template_ext(X509_REQ *req, const ae_template *t, const char *what)
+{
+	X509_EXTENSION *e = find_ext(req, "1.3.6.1.4.1.311.21.7");
+	span in, seq, oid, oid_all, major, minor;
+	bool ok = e != NULL;
+
+	if (ok) {
+		in = ext_value(e);
+		ok = tlv(&in, &seq, NULL) == 0x30 && in.len == 0 && tlv(&seq, &oid, &oid_all) == 0x06 &&
+		     tlv(&seq, &major, NULL) == 0x02 && tlv(&seq, &minor, NULL) == 0x02 && seq.len == 0;
+	}
+	tap_ok(ok, "%s: template extension is SEQUENCE { OID, INTEGER, INTEGER }", what);
+	if (!ok)
+		return;
+	tap_is_str(span_oid(oid_all), t->oid, "%s: template OID", what);
+	tap_is_int(span_int(major), t->major, "%s: major version", what);
+	tap_is_int(span_int(minor), t->minor, "%s: minor version", what);
+	tap_ok(!X509_EXTENSION_get_critical(e), "%s: template extension not critical", what);
+	tap_ok(find_ext(req, "1.3.6.1.4.1.311.20.2") == NULL, "%s: no v1 template name", what);
+}
+
+/* Client info, OS version and CSP attributes. */
+static void
+check_attrs(X509_REQ *req, const ae_csr_params *p, long key_spec, const char *what)
+{
+	span in = type_span(find_attr(req, "1.3.6.1.4.1.311.21.20")), seq, c[4];
+	bool ok;
+
+	ok = find_attr(req, "1.3.6.1.4.1.311.21.20") != NULL &&
+	     find_attr(req, "1.3.6.1.4.1.311.21.20")->type == V_ASN1_SEQUENCE &&
+	     tlv(&in, &seq, NULL) == 0x30 && in.len == 0 && tlv(&seq, &c[0], NULL) == 0x02 &&
+	     tlv(&seq, &c[1], NULL) == 0x0c && tlv(&seq, &c[2], NULL) == 0x0c &&
+	     tlv(&seq, &c[3], NULL) == 0x0c && seq.len == 0;
+	tap_ok(ok, "%s: client info is SEQUENCE { INTEGER, UTF8String x3 }", what);
+	tap_ok(ok && span_int(c[0]) == p->client_id && span_is_str(c[1], p->machine) &&
+	       span_is_str(c[2], p->user) && span_is_str(c[3], p->process),
+	       "%s: client info values", what);
+
+	{
+		ASN1_TYPE *t = find_attr(req, "1.3.6.1.4.1.311.13.2.3");
+		tap_ok(t != NULL && t->type == V_ASN1_IA5STRING && span_is_str(type_span(t), p->os_version),
+		       "%s: OS version is IA5String \"%s\"", what, p->os_version);
+	}
+
+	in = type_span(find_attr(req, "1.3.6.1.4.1.311.13.2.2"));
+	ok = tlv(&in, &seq, NULL) == 0x30 && in.len == 0 && tlv(&seq, &c[0], NULL) == 0x02 &&
+	     tlv(&seq, &c[1], NULL) == 0x1e && tlv(&seq, &c[2], NULL) == 0x03 && seq.len == 0;
+	tap_ok(ok, "%s: CSP is SEQUENCE { INTEGER, BMPString, BIT STRING }", what);
+	tap_ok(ok && span_int(c[0]) == key_spec && span_is_bmp(c[1], "autoenroll PKCS#11") &&
+	       c[2].len == 1 && c[2].p[0] == 0,
+	       "%s: CSP keySpec %ld, name, empty BIT STRING 03 01 00", what, key_spec);
+}
+
+static void
+check_ski(X509_REQ *req, EVP_PKEY *key, const char *what)
+{
+	X509_EXTENSION *e = find_ext(req, "2.5.29.14");
+	ASN1_OCTET_STRING *ski = e != NULL ? X509V3_EXT_d2i(e) : NULL;
+	X509 *x = X509_new();
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	/* OpenSSL's own hash of a certificate's key bits. */
+	X509_set_pubkey(x, key);
+	X509_pubkey_digest(x, EVP_sha1(), md, &mdlen);
+	tap_ok(ski != NULL && mdlen == 20 && ski->length == 20 && memcmp(ski->data, md, 20) == 0,
+	       "%s: subject key identifier is SHA-1 of the key bits", what);
+	ASN1_OCTET_STRING_free(ski);
+	X509_free(x);
+}
+
+static void
+check_empty_name(X509_REQ *req, const char *what)
+{
+	unsigned char *der = NULL;
+	int n = i2d_X509_NAME(X509_REQ_get_subject_name(req), &der);
+
+	tap_ok(n == 2 && der[0] == 0x30 && der[1] == 0, "%s: empty subject (30 00)", what);
+	tap_ok(find_ext(req, "2.5.29.17") == NULL, "%s: no SAN", what);
+	OPENSSL_free(der);
+}
+
+/* ae_csr_describe on DER contains every string of WANT. */
+static void
+check_describe(ae_ctx *ctx, const uint8_t *der, size_t len, const char *const *want, const char *what)
+{
+	char *text = NULL;
+	bool ok;
+
+	if (ae_csr_describe(ctx, der, len, &text) != AE_OK) {
+		tap_ok(0, "%s: describe: %s", what, ae_get_message(ctx));
+		return;
+	}
+	ok = text != NULL;
+	for (size_t i = 0; ok && want[i] != NULL; i++) {
+		if (strstr(text, want[i]) == NULL) {
+			tap_diag("  missing \"%s\"", want[i]);
+			ok = false;
+		}
+	}
+	tap_ok(ok, "%s: describe names what it holds", what);
+	if (!ok)
+		tap_diag("%s", text != NULL ? text : "(null)");
+	free(text);
+}
+
+static X509 *
+self_signed(EVP_PKEY *key, const char *cn)
+{
+	X509 *x = X509_new();
+	X509_NAME *n = X509_NAME_new();
+
+	X509_set_version(x, X509_VERSION_3);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 4242);
+	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0);
+	X509_set_subject_name(x, n);
+	X509_set_issuer_name(x, n);
+	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+	X509_set_pubkey(x, key);
+	X509_sign(x, key, EVP_sha256());
+	X509_NAME_free(n);
+	return x;
+}
+
+static void
+test_renewal(ae_ctx *ctx, const ae_template *t, bool ec_old, const char *what)
+{
+	EVP_PKEY *old_key = keygen(ec_old), *new_key = keygen(false);
+	X509 *old_cert = self_signed(old_key, "ws1.corp.test");
+	ae_csr_params p;
+	uint8_t *der = NULL;
+	size_t len = 0;
+	CMS_ContentInfo *cms = NULL;
+	BIO *out = BIO_new(BIO_s_mem());
+	const unsigned char *cp;
+	char buf[80] = "";
+	span in, pkidata, ctrl, reqs, tr, tcr, id, req_all, cmsseq, other, tmp;
+	X509_REQ *inner = NULL;
+	STACK_OF(X509) *signers = NULL;
+	unsigned char *cert_der = NULL;
+	int cert_len;
+	char *data = NULL;
+	long n;
+	bool ok;
+
+	init_params(&p, t);
+	if (ae_csr_build_renewal(ctx, &p, new_key, old_cert, old_key, &der, &len) != AE_OK) {
+		tap_ok(0, "%s: renewal built: %s", what, ae_get_message(ctx));
+		goto cleanup;
+	}
+	tap_ok(der != NULL && len > 0, "%s: renewal built (%zu bytes)", what, len);
+	cp = der;
+	cms = d2i_CMS_ContentInfo(NULL, &cp, (long)len);
+	tap_ok(cms != NULL && cp == der + len, "%s: the output is one CMS ContentInfo", what);
+	if (cms == NULL)
+		goto cleanup;
+	tap_is_int(OBJ_obj2nid(CMS_get0_type(cms)), NID_pkcs7_signed, "%s: SignedData", what);
+	OBJ_obj2txt(buf, sizeof(buf), CMS_get0_eContentType(cms), 1);
+	tap_is_str(buf, "1.3.6.1.5.5.7.12.2", "%s: eContentType id-cct-PKIData", what);
+	ok = CMS_verify(cms, NULL, NULL, NULL, out, CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY) == 1;
+	if (!ok)
+		ERR_print_errors_fp(stdout);
+	tap_ok(ok, "%s: CMS signature verifies", what);
+	signers = CMS_get0_signers(cms);
+	tap_ok(sk_X509_num(signers) == 1 && X509_cmp(sk_X509_value(signers, 0), old_cert) == 0,
+	       "%s: the one signer is the old certificate", what);
+	{
+		CMS_SignerInfo *si = sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(cms), 0);
+		ASN1_OCTET_STRING *keyid = NULL;
+		X509_NAME *issuer = NULL;
+		ASN1_INTEGER *serial = NULL;
+		tap_ok(si != NULL && CMS_SignerInfo_get0_signer_id(si, &keyid, &issuer, &serial) == 1 &&
+		       keyid == NULL && X509_NAME_cmp(issuer, X509_get_issuer_name(old_cert)) == 0 &&
+		       ASN1_INTEGER_cmp(serial, X509_get_serialNumber(old_cert)) == 0,
+		       "%s: signer identified by issuer and serial number", what);
+		tap_ok(si != NULL && CMS_signed_get_attr_by_NID(si, NID_pkcs9_signingTime, -1) >= 0 &&
+		       CMS_signed_get_attr_by_NID(si, NID_pkcs9_messageDigest, -1) >= 0 &&
+		       CMS_signed_get_attr_by_NID(si, NID_pkcs9_contentType, -1) >= 0,
+		       "%s: signed attributes contentType, messageDigest, signingTime", what);
+	}
+	{
+		STACK_OF(X509) *certs = CMS_get1_certs(cms);
+		tap_ok(sk_X509_num(certs) == 1 && X509_cmp(sk_X509_value(certs, 0), old_cert) == 0,
+		       "%s: old certificate in certificates", what);
+		sk_X509_pop_free(certs, X509_free);
+	}
+
+	/* PKIData { {}, { [0] { 1, req } }, {}, {} } */
+	n = BIO_get_mem_data(out, &data);
+	in.p = (const uint8_t *)data;
+	in.len = (size_t)n;
+	ok = tlv(&in, &pkidata, NULL) == 0x30 && in.len == 0 &&
+	     tlv(&pkidata, &ctrl, NULL) == 0x30 && ctrl.len == 0 &&
+	     tlv(&pkidata, &reqs, NULL) == 0x30 &&
+	     tlv(&pkidata, &cmsseq, NULL) == 0x30 && cmsseq.len == 0 &&
+	     tlv(&pkidata, &other, NULL) == 0x30 && other.len == 0 && pkidata.len == 0 &&
+	     tlv(&reqs, &tr, NULL) == 0xa0 && reqs.len == 0 &&
+	     tlv(&tr, &id, NULL) == 0x02 && tlv(&tr, &tcr, &req_all) == 0x30 && tr.len == 0;
+	tap_ok(ok, "%s: PKIData layout with one tcr [0] TaggedRequest", what);
+	if (!ok)
+		goto cleanup;
+	tap_is_int(span_int(id), 1, "%s: bodyPartID 1", what);
+	cp = req_all.p;
+	inner = d2i_X509_REQ(NULL, &cp, (long)req_all.len);
+	tap_ok(inner != NULL && X509_REQ_verify(inner, new_key) == 1,
+	       "%s: inner PKCS#10 parses and verifies with the new key", what);
+	if (inner == NULL)
+		goto cleanup;
+	tap_ok(EVP_PKEY_eq(X509_REQ_get0_pubkey(inner), new_key) == 1, "%s: inner request has the new key",
+	       what);
+	cert_len = i2d_X509(old_cert, &cert_der);
+	{
+		ASN1_TYPE *rt = find_attr(inner, "1.3.6.1.4.1.311.13.1");
+		tmp = type_span(rt);
+		tap_ok(rt != NULL && rt->type == V_ASN1_SEQUENCE && tmp.len == (size_t)cert_len &&
+		       memcmp(tmp.p, cert_der, tmp.len) == 0,
+		       "%s: szOID_RENEWAL_CERTIFICATE is the old certificate's DER", what);
+	}
+	check_attrs(inner, &p, 1, what);
+
+	{
+		static const char *const want[] = {
+			"CMS SignedData, content id-cct-PKIData (1.3.6.1.5.5.7.12.2)",
+			"signer 1: issuer CN=ws1.corp.test, serial 1092, digest sha256",
+			"certificate 1: CN=ws1.corp.test", "signatures: verify",
+			"PKIData controls: 0", "PKIData requests: 1", "TaggedRequest bodyPartID 1:",
+			"    PKCS#10 request", "renewing certificate: subject CN=ws1.corp.test, serial 1092", NULL
+		};
+		check_describe(ctx, der, len, want, what);
+	}
+	if (!have_openssl_cmd)
+		tap_ok(1, "%s: openssl cms -verify # SKIP no openssl command", what);
+	else
+		tap_ok(openssl_accepts(der, len,
+		                        "openssl cms -verify -noverify -binary -inform DER -in @F@ -out /dev/null 2>/dev/null && "
+		                        "openssl cms -cmsout -print -noout -inform DER -in @F@ >/dev/null 2>&1"),
+		       "%s: openssl cms -verify -noverify and -cmsout -print accept it", what);
+
+cleanup:
+	free_exts();
+	OPENSSL_free(cert_der);
+	X509_REQ_free(inner);
+	sk_X509_free(signers);
+	BIO_free(out);
+	CMS_ContentInfo_free(cms);
+	free(der);
+	X509_free(old_cert);
+	EVP_PKEY_free(old_key);
+	EVP_PKEY_free(new_key);
+}
+
+static bool
+build_ok(ae_ctx *ctx, const ae_csr_params *p, EVP_PKEY *key, X509_REQ **req, const char *what)
+{
+	ae_err err = ae_csr_build(ctx, p, key, req);
+
+	tap_ok(err == AE_OK && *req != NULL, "%s: built", what);
+	if (err != AE_OK)
+		tap_diag("  %s", ae_get_message(ctx));
+	return err == AE_OK;
+}
+
+static void
+expect_error(ae_ctx *ctx, const ae_csr_params *p, EVP_PKEY *key, ae_err code, const char *part,
+             const char *what)
+{
+	X509_REQ *req = (X509_REQ *)1;
+	ae_err err;
+
+	ae_clear_message(ctx);
+	err = ae_csr_build(ctx, p, key, &req);
+	tap_ok(err == code && req == NULL && strstr(ae_get_message(ctx), part) != NULL,
+	       "%s: error mentions \"%s\"", what, part);
+	if (err != code || strstr(ae_get_message(ctx), part) == NULL)
+		tap_diag("  got %d: %s", err, ae_get_message(ctx));
+	if (err == AE_OK)
+		X509_REQ_free(req);
+}
+
+int
+main(void)
+{
+	ae_ctx *ctx = ae_ctx_new();
+	ldif_file lf;
+	char err[256];
+	ae_template **tpls;
+	size_t ntpl = 0;
+	EVP_PKEY *rsa = keygen(false), *ec = keygen(true);
+	ae_template *user, *ws, *kerb, *web;
+	ae_csr_params p;
+	X509_REQ *req = NULL;
+	static const int ku_sig_enc[9] = { 1, 0, 1, 0, 0, 0, 0, 0, 0 };
+	static const int ku_sig[9] = { 1, 0, 0, 0, 0, 0, 0, 0, 0 };
+
+	have_openssl_cmd = system("openssl version >/dev/null 2>&1") == 0;
+	if (ldif_read_file(SRCDIR "/tests/data/windows-default-templates.ldif", &lf, err, sizeof(err)) != 0) {
+		tap_ok(0, "fixtures: %s", err);
+		return tap_done();
+	}
+	tpls = calloc(lf.count, sizeof(*tpls));
+	for (size_t i = 0; i < lf.count; i++)
+		if (ae_template_from_entry(ctx, &lf.entries[i], &tpls[ntpl]) == AE_OK)
+			ntpl++;
+	user = find_tpl(tpls, ntpl, "User");
+	ws = find_tpl(tpls, ntpl, "Workstation");
+	kerb = find_tpl(tpls, ntpl, "KerberosAuthentication");
+	web = find_tpl(tpls, ntpl, "WebServer");
+	tap_ok(user && ws && kerb && web && rsa && ec, "fixtures and keys");
+	if (!(user && ws && kerb && web && rsa && ec))
+		return tap_done();
+
+	/* User: schema 1, named by a bare BMPString. */
+	init_params(&p, user);
+	p.user = "CORP\\alice";
+	build_ok(ctx, &p, rsa, &req, "User");
+	if (req != NULL) {
+		static const uint8_t bmp_user[] = { 0x1e, 0x08, 0, 'U', 0, 's', 0, 'e', 0, 'r' };
+		static const char *const ekus[] = { "1.3.6.1.4.1.311.10.3.4", "1.3.6.1.5.5.7.3.4",
+			                            "1.3.6.1.5.5.7.3.2", NULL };
+		X509_EXTENSION *e;
+		uint8_t *der = NULL;
+		size_t len = 0;
+
+		tap_ok(X509_REQ_verify(req, rsa) == 1, "User: signature verifies");
+		tap_is_int(X509_REQ_get_version(req), 0, "User: PKCS#10 v1");
+		tap_is_int(X509_REQ_get_signature_nid(req), NID_sha256WithRSAEncryption, "User: sha256WithRSA");
+		e = find_ext(req, "1.3.6.1.4.1.311.20.2");
+		tap_ok(e != NULL && ext_value(e).len == sizeof(bmp_user) &&
+		       memcmp(ext_value(e).p, bmp_user, sizeof(bmp_user)) == 0 && !X509_EXTENSION_get_critical(e),
+		       "User: template name is BMPString \"User\" (1e 08 00 55 ...)");
+		tap_ok(find_ext(req, "1.3.6.1.4.1.311.21.7") == NULL, "User: no template OID extension");
+		check_ku(req, ku_sig_enc, true, "User");
+		check_ekus(req, ekus, "User");
+		check_app_policies(req, NULL, "User");
+		check_ski(req, rsa, "User");
+		check_empty_name(req, "User");
+		check_attrs(req, &p, 1, "User");
+		check_with_openssl_req(ctx, req, "User");
+		tap_ok(ae_csr_to_der(ctx, req, &der, &len) == AE_OK && der != NULL && len > 0 && der[0] == 0x30,
+		       "User: DER");
+		{
+			static const char *const want[] = {
+				"PKCS#10 request, version 1", "subject: (empty",
+				"public key: RSA, 2048 bits", "sha256WithRSAEncryption, verifies",
+				"template name: \"User\"", "Key Usage (2.5.29.15): Digital Signature, Key Encipherment (critical)",
+				"client info: id 6, machine \"ws1.corp.test\", user \"CORP\\alice\", process \"autoenroll\"",
+				"OS version: \"10.0.20348.2\"", "CSP: keySpec 1, \"autoenroll PKCS#11\"", NULL
+			};
+			check_describe(ctx, der, len, want, "User");
+		}
+		{
+			const unsigned char *cp = der;
+			X509_REQ *back = d2i_X509_REQ(NULL, &cp, (long)len);
+			tap_ok(back != NULL && cp == der + len && X509_REQ_verify(back, rsa) == 1,
+			       "User: DER parses back and verifies");
+			X509_REQ_free(back);
+		}
+		free(der);
+		X509_REQ_free(req);
+		req = NULL;
+	}
+
+	/* Workstation and KerberosAuthentication: schema 2, by OID. */
+	{
+		ae_template *v2[2] = { ws, kerb };
+		for (size_t i = 0; i < 2; i++) {
+			ae_template *t = v2[i];
+			init_params(&p, t);
+			build_ok(ctx, &p, rsa, &req, t->name);
+			if (req == NULL)
+				continue;
+			tap_ok(X509_REQ_verify(req, rsa) == 1, "%s: signature verifies", t->name);
+			check_template_ext(req, t, t->name);
+			check_ku(req, ku_sig_enc, true, t->name);
+			check_ekus(req, (const char *const *)t->ekus, t->name);
+			check_app_policies(req, t->application_policies, t->name);
+			check_ski(req, rsa, t->name);
+			/* KerberosAuthentication lists 2.5.29.17 as critical
+			 * but the DC builds the names: still none requested. */
+			check_empty_name(req, t->name);
+			check_attrs(req, &p, 1, t->name);
+			check_with_openssl_req(ctx, req, t->name);
+			X509_REQ_free(req);
+			req = NULL;
+		}
+	}
+	tap_is_int(ws->major, 101, "Workstation fixture: revision 101");
+
+	/* Synthetic ECDSA template: Workstation edited. */
+	{
+		ae_template *t = ws;
+		char *saved_hash = t->hash_alg;
+		uint8_t saved_ku[2] = { t->key_usage[0], t->key_usage[1] };
+		uint32_t saved_spec = t->key_spec, saved_minor = t->minor;
+		char **saved_crit = t->critical_extensions;
+
+		t->key_alg = AE_KEY_ALG_ECDSA_P256;
+		t->hash_alg = "SHA384";
+		t->key_usage[0] = 0x80;
+		t->key_usage[1] = 0;
+		t->key_spec = 2;
+		t->minor = 7;
+		t->critical_extensions = NULL;
+		init_params(&p, t);
+		p.os_version = NULL;
+		build_ok(ctx, &p, ec, &req, "ECDSA");
+		if (req != NULL) {
+			tap_ok(X509_REQ_verify(req, ec) == 1, "ECDSA: signature verifies");
+			tap_is_int(X509_REQ_get_signature_nid(req), NID_ecdsa_with_SHA384,
+			           "ECDSA: ecdsa-with-SHA384 from msPKI-Hash-Algorithm");
+			check_template_ext(req, t, "ECDSA");
+			check_ku(req, ku_sig, false, "ECDSA");
+			check_ski(req, ec, "ECDSA");
+			{
+				X509_EXTENSION *e = find_ext(req, "2.5.29.15");
+				span v = e != NULL ? ext_value(e) : (span){ NULL, 0 };
+				tap_ok(v.len == 4 && memcmp(v.p, "\x03\x02\x07\x80", 4) == 0,
+				       "ECDSA: digitalSignature alone is 03 02 07 80 (DER unused bits)");
+			}
+			tap_ok(find_attr(req, "1.3.6.1.4.1.311.13.2.3") == NULL, "ECDSA: no OS version when unset");
+			{
+				span in = type_span(find_attr(req, "1.3.6.1.4.1.311.13.2.2")), seq, ks;
+				tap_ok(tlv(&in, &seq, NULL) == 0x30 && tlv(&seq, &ks, NULL) == 0x02 && span_int(ks) == 2,
+				       "ECDSA: CSP keySpec from pKIDefaultKeySpec (2)");
+			}
+			check_with_openssl_req(ctx, req, "ECDSA");
+			X509_REQ_free(req);
+			req = NULL;
+		}
+		/* An explicit digest wins over the template. */
+		p.md = EVP_sha256();
+		if (ae_csr_build(ctx, &p, ec, &req) == AE_OK) {
+			tap_is_int(X509_REQ_get_signature_nid(req), NID_ecdsa_with_SHA256, "ECDSA: params->md wins");
+			X509_REQ_free(req);
+			req = NULL;
+		} else {
+			tap_ok(0, "ECDSA with SHA-256: %s", ae_get_message(ctx));
+		}
+		p.md = NULL;
+		t->hash_alg = "MD5";
+		expect_error(ctx, &p, ec, AE_ERR_UNSUPPORTED, "\"MD5\"", "unsupported hash");
+		t->hash_alg = saved_hash;
+		t->key_usage[0] = saved_ku[0];
+		t->key_usage[1] = saved_ku[1];
+		t->key_spec = saved_spec;
+		t->minor = saved_minor;
+		t->critical_extensions = saved_crit;
+		t->key_alg = AE_KEY_ALG_RSA;
+	}
+
+	/* WebServer: the enrollee supplies subject and names. */
+	{
+		char *dns[] = { "ws1.corp.test", "www.corp.test", NULL };
+		char *upn[] = { "ws1$@corp.test", NULL };
+		char *mail[] = { "admin@corp.test", NULL };
+		char buf[256] = "";
+
+		init_params(&p, web);
+		p.subject = "CN=ws1.corp.test,O=Corp\\, Inc.,C=DE";
+		p.san_dns = dns;
+		p.san_upn = upn;
+		p.san_email = mail;
+		build_ok(ctx, &p, rsa, &req, "WebServer");
+		if (req != NULL) {
+			BIO *b = BIO_new(BIO_s_mem());
+			X509_NAME *n = X509_REQ_get_subject_name(req);
+			X509_EXTENSION *e;
+			GENERAL_NAMES *gns;
+			bool ok;
+
+			X509_NAME_print_ex(b, n, 0, XN_FLAG_RFC2253);
+			BIO_gets(b, buf, sizeof(buf));
+			BIO_free(b);
+			tap_is_str(buf, "CN=ws1.corp.test,O=Corp\\, Inc.,C=DE", "WebServer: subject round-trips");
+			tap_ok(X509_NAME_entry_count(n) == 3 &&
+			       OBJ_obj2nid(X509_NAME_ENTRY_get_object(X509_NAME_get_entry(n, 0))) == NID_countryName,
+			       "WebServer: DER order C, O, CN");
+			e = find_ext(req, "2.5.29.17");
+			gns = e != NULL ? X509V3_EXT_d2i(e) : NULL;
+			ok = gns != NULL && sk_GENERAL_NAME_num(gns) == 4;
+			if (ok) {
+				GENERAL_NAME *g0 = sk_GENERAL_NAME_value(gns, 0), *g1 = sk_GENERAL_NAME_value(gns, 1);
+				GENERAL_NAME *g2 = sk_GENERAL_NAME_value(gns, 2), *g3 = sk_GENERAL_NAME_value(gns, 3);
+				ok = g0->type == GEN_DNS && strcmp((char *)g0->d.dNSName->data, "ws1.corp.test") == 0 &&
+				     g1->type == GEN_DNS && strcmp((char *)g1->d.dNSName->data, "www.corp.test") == 0 &&
+				     g2->type == GEN_OTHERNAME &&
+				     OBJ_obj2txt(buf, sizeof(buf), g2->d.otherName->type_id, 1) > 0 &&
+				     strcmp(buf, "1.3.6.1.4.1.311.20.2.3") == 0 &&
+				     g2->d.otherName->value->type == V_ASN1_UTF8STRING &&
+				     strcmp((char *)g2->d.otherName->value->value.utf8string->data, "ws1$@corp.test") == 0 &&
+				     g3->type == GEN_EMAIL && strcmp((char *)g3->d.rfc822Name->data, "admin@corp.test") == 0;
+			}
+			tap_ok(ok, "WebServer: SAN has dNSName x2, UPN otherName (UTF8String), rfc822Name");
+			tap_ok(e != NULL && !X509_EXTENSION_get_critical(e), "WebServer: SAN not critical with a subject");
+			tap_ok(find_ext(req, "1.3.6.1.4.1.311.20.2") != NULL, "WebServer: v1 template name");
+			GENERAL_NAMES_free(gns);
+			check_with_openssl_req(ctx, req, "WebServer");
+			X509_REQ_free(req);
+			req = NULL;
+		}
+
+		/* Names only: empty subject, so the SAN is critical. */
+		p.subject = NULL;
+		p.san_upn = NULL;
+		p.san_email = NULL;
+		if (ae_csr_build(ctx, &p, rsa, &req) == AE_OK) {
+			X509_EXTENSION *e = find_ext(req, "2.5.29.17");
+			tap_ok(X509_NAME_entry_count(X509_REQ_get_subject_name(req)) == 0 && e != NULL &&
+			       X509_EXTENSION_get_critical(e), "WebServer, names only: empty subject, critical SAN");
+			X509_REQ_free(req);
+			req = NULL;
+		} else {
+			tap_ok(0, "WebServer, names only: %s", ae_get_message(ctx));
+		}
+
+		/* Subject and names are ignored where AD builds them. */
+		init_params(&p, ws);
+		p.subject = "CN=evil";
+		p.san_dns = dns;
+		if (ae_csr_build(ctx, &p, rsa, &req) == AE_OK) {
+			check_empty_name(req, "Workstation given a subject and names");
+			X509_REQ_free(req);
+			req = NULL;
+		} else {
+			tap_ok(0, "Workstation given a subject: %s", ae_get_message(ctx));
+		}
+
+		/* Bad subjects. */
+		init_params(&p, web);
+		{
+			static const struct {
+				const char *subject;
+				ae_err code;
+				const char *part;
+			} bad[] = {
+				{ "CN", AE_ERR_INVALID, "is not TYPE=value" },
+				{ "CN=a,", AE_ERR_INVALID, "is not TYPE=value" },
+				{ "CN=", AE_ERR_INVALID, "empty value" },
+				{ "XX=a", AE_ERR_INVALID, "unknown attribute type \"XX\"" },
+				{ "CN=a\\q", AE_ERR_INVALID, "bad escape" },
+				{ "CN=a\\", AE_ERR_INVALID, "bad escape" },
+				{ "CN=a+O=b", AE_ERR_UNSUPPORTED, "multi-valued" },
+				{ "CN=a;O=b", AE_ERR_INVALID, "unescaped ';'" },
+				{ "C=Germany", AE_ERR_INVALID, "cannot use C=Germany" },
+				{ "", AE_ERR_INVALID, "subject is empty" },
+			};
+			for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+				char what[80];
+				snprintf(what, sizeof(what), "bad subject \"%s\"", bad[i].subject);
+				p.subject = bad[i].subject;
+				expect_error(ctx, &p, rsa, bad[i].code, bad[i].part, what);
+			}
+		}
+		p.subject = NULL;
+		expect_error(ctx, &p, rsa, AE_ERR_INVALID, "ENROLLEE_SUPPLIES_SUBJECT",
+		             "WebServer without subject or names");
+		p.subject = "CN=ws1.corp.test";
+		{
+			char *bad_dns[] = { "h\xc3\xb6st.corp.test", NULL };
+			p.san_dns = bad_dns;
+			expect_error(ctx, &p, rsa, AE_ERR_INVALID, "DNS name", "non-ASCII DNS name");
+		}
+		/* Escapes and hex pairs. */
+		p.san_dns = NULL;
+		p.subject = "CN=a\\2Bb\\=c, OU=x\\\\y";
+		if (ae_csr_build(ctx, &p, rsa, &req) == AE_OK) {
+			BIO *b = BIO_new(BIO_s_mem());
+			X509_NAME_print_ex(b, X509_REQ_get_subject_name(req), 0, XN_FLAG_RFC2253);
+			buf[0] = '\0';
+			BIO_gets(b, buf, sizeof(buf));
+			BIO_free(b);
+			tap_is_str(buf, "CN=a\\+b=c,OU=x\\\\y", "escaped subject (OpenSSL does not escape =)");
+			X509_REQ_free(req);
+			req = NULL;
+		} else {
+			tap_ok(0, "escaped subject: %s", ae_get_message(ctx));
+		}
+	}
+
+	/* Schema 2 without an OID. */
+	{
+		char *saved = kerb->oid;
+		init_params(&p, kerb);
+		kerb->oid = NULL;
+		expect_error(ctx, &p, rsa, AE_ERR_INVALID, "no msPKI-Cert-Template-OID", "schema 2 without OID");
+		kerb->oid = "not.an.oid";
+		expect_error(ctx, &p, rsa, AE_ERR_INVALID, "invalid msPKI-Cert-Template-OID",
+		             "schema 2 with a bad OID");
+		kerb->oid = saved;
+	}
+
+	/* Renewals. */
+	test_renewal(ctx, ws, false, "renewal (RSA old key)");
+	test_renewal(ctx, user, true, "renewal (ECDSA old key)");
+	{
+		EVP_PKEY *other = keygen(true);
+		X509 *old = self_signed(ec, "old");
+		uint8_t *der = (uint8_t *)1;
+		size_t len = 1;
+		init_params(&p, ws);
+		tap_ok(ae_csr_build_renewal(ctx, &p, rsa, old, other, &der, &len) == AE_ERR_CRYPTO &&
+		       der == NULL && len == 0 && strstr(ae_get_message(ctx), "does not belong") != NULL,
+		       "renewal with the wrong old key: error, outputs NULL");
+		char *saved = kerb->oid;
+		kerb->oid = NULL;
+		init_params(&p, kerb);
+		der = (uint8_t *)1;
+		tap_ok(ae_csr_build_renewal(ctx, &p, rsa, old, ec, &der, &len) == AE_ERR_INVALID && der == NULL,
+		       "renewal for schema 2 without OID: error, outputs NULL");
+		kerb->oid = saved;
+		X509_free(old);
+		EVP_PKEY_free(other);
+	}
+
+	/* describe on what is not a request. */
+	{
+		static const struct {
+			const char *data;
+			size_t len;
+			const char *part;
+		} bad[] = {
+			{ "", 0, "0 bytes" },
+			{ "-----BEGIN CERTIFICATE REQUEST-----", 35, "looks like PEM" },
+			{ "\x30\x03\x02\x01\x01", 5, "neither a PKCS#10 request nor a CMS message" },
+			{ "\x30\x80", 2, "neither" },
+		};
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			char *text = (char *)1;
+			ae_err e = ae_csr_describe(ctx, (const uint8_t *)bad[i].data, bad[i].len, &text);
+			tap_ok(e == AE_ERR_INVALID && text == NULL && strstr(ae_get_message(ctx), bad[i].part) != NULL,
+			       "describe rejects bad input %zu (%s)", i, bad[i].part);
+		}
+	}
+
+	free_exts();
+	EVP_PKEY_free(rsa);
+	EVP_PKEY_free(ec);
+	for (size_t i = 0; i < ntpl; i++)
+		ae_template_free(tpls[i]);
+	free(tpls);
+	ldif_free(&lf);
+	ae_ctx_free(ctx);
+	return tap_done();
+}

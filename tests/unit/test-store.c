@@ -1,0 +1,216 @@
+/*
+ * test-store.c - the local store: record files, crash-safe writes (a child
+ * killed by SIGKILL before the rename leaves the old record), bad records
+ * kept and skipped, certificates, and the renewal rule.
+ */
+#include "config.h"
+
+#include "store.h"
+#include "tap.h"
+
+#include <openssl/pem.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char dir[] = "/tmp/ae-test-store-XXXXXX";
+
+static ae_record *
+sample(const char *id)
+{
+	ae_record *r = ae_record_new();
+	r->id = strdup(id);
+	r->state = AE_REC_REQUESTED;
+	r->template_name = strdup("LabUser");
+	r->template_oid = strdup("1.3.6.1.4.1.311.21.8.1.2.3.1.101");
+	r->major = 100;
+	r->minor = 3;
+	r->renewal_seconds = 3628800;
+	r->policy_server = strdup("LDAP:");
+	r->policy_id = strdup("{EED10B3D-8701-4EED-94A9-F50095BE7442}");
+	r->ca = strdup("CORP-CA1");
+	r->key_store = strdup("pkcs11:token=ae-test");
+	r->key_uri = strdup("pkcs11:token=ae-test;id=%01%02;type=private");
+	r->created = 1795000000;
+	return r;
+}
+
+static void
+write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+}
+
+static X509 *
+self_signed(void)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 7);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC, (unsigned char *)"t", -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(x));
+	X509_gmtime_adj(X509_getm_notBefore(x), 0);
+	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+	X509_set_pubkey(x, k);
+	X509_sign(x, k, EVP_sha256());
+	EVP_PKEY_free(k);
+	return x;
+}
+
+int
+main(void)
+{
+	ae_ctx *ctx = ae_ctx_new();
+	ae_store *st = NULL;
+	ae_record *r, *p = NULL, **recs = NULL;
+	size_t n = 0;
+	char *text, path[512];
+	struct stat sb;
+	ae_err err;
+
+	if (mkdtemp(dir) == NULL)
+		return 1;
+
+	/* Format and parse round trip. */
+	r = sample("0a1b2c");
+	text = ae_record_format(r);
+	err = ae_record_parse(ctx, text, strlen(text), "mem", &p);
+	tap_ok(err == AE_OK && p != NULL, "a formatted record parses");
+	if (p != NULL) {
+		tap_is_str(p->template_name, "LabUser", "template");
+		tap_is_int(p->major, 100, "major");
+		tap_is_int(p->minor, 3, "minor");
+		tap_is_int(p->state, AE_REC_REQUESTED, "state");
+		tap_is_int(p->renewal_seconds, 3628800, "renewal period");
+		tap_is_str(p->key_uri, "pkcs11:token=ae-test;id=%01%02;type=private", "key URI");
+		tap_is_int(p->created, 1795000000, "created");
+	}
+	ae_record_free(p);
+	free(text);
+
+	/* Bad records: clear errors, nothing returned. */
+	{
+		static const struct { const char *text, *needle, *what; } bad[] = {
+			{ "version = 1\nstate = issued\n", "not a complete record", "no id" },
+			{ "version = 2\nid = ab\nstate = issued\n", "newer than this autoenroll", "future version" },
+			{ "version = 1\nid = ab\nstate = lost\n", "unknown state", "unknown state" },
+			{ "version = 1\nid = ../../etc\nstate = issued\n", "not a complete record", "path in id" },
+			{ "version = 1\nid = ab\nstate = issued\ntemplate_major = 99999999999\n", "not a 32-bit number", "overflow" },
+			{ "version = 1\nid = ab\nstate = issued\ntemplate_major = -1\n", "not a 32-bit number", "negative" },
+			{ "version = 1\nid = ab\nstate = issued\nca = a\tb\n", "control character", "control character" },
+			{ "version = 1\nid = ab\nstate issued\n", "expected \"key = value\"", "no separator" },
+			{ "id = ab\nstate = issued\n", "not a complete record", "no version" },
+		};
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			p = NULL;
+			err = ae_record_parse(ctx, bad[i].text, strlen(bad[i].text), "bad.rec", &p);
+			tap_ok(err == AE_ERR_INVALID && p == NULL && strstr(ae_get_message(ctx), bad[i].needle),
+			       "bad record (%s): %s", bad[i].what, ae_get_message(ctx));
+		}
+		const char *later = "version = 1\nid = ab\nstate = pending\nfuture_field = x\n";
+		p = NULL;
+		err = ae_record_parse(ctx, later, strlen(later), "f", &p);
+		tap_ok(err == AE_OK && p != NULL, "unknown fields of a later version are ignored");
+		ae_record_free(p);
+	}
+
+	/* The store directory. */
+	snprintf(path, sizeof(path), "%s/state", dir);
+	tap_ok(ae_store_open(ctx, path, false, &st) == AE_ERR_NOTFOUND && st == NULL,
+	       "missing directory without create: not found");
+	tap_ok(ae_store_open(ctx, path, true, &st) == AE_OK, "created");
+	tap_ok(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0700, "state directory is 0700");
+	tap_ok(ae_store_save(ctx, st, r) == AE_OK, "record saved");
+	snprintf(path, sizeof(path), "%s/state/records/0a1b2c.rec", dir);
+	tap_ok(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600, "record file is 0600");
+
+	/* Crash between write and rename: the old record survives intact. */
+	{
+		pid_t pid = fork();
+		int status = 0;
+		if (pid == 0) {
+			ae_record *c = sample("0a1b2c");
+			c->state = AE_REC_PENDING;
+			setenv("AE_TEST_CRASH_AT", "store-before-rename", 1);
+			ae_store_save(ctx, st, c);
+			_exit(0);
+		}
+		waitpid(pid, &status, 0);
+		tap_ok(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "child killed before the rename");
+		ae_store_load(ctx, st, &recs, &n);
+		tap_ok(n == 1 && recs[0]->state == AE_REC_REQUESTED, "the old record is intact after the crash");
+		ae_records_free(recs, n);
+		ae_store_free(st);
+		snprintf(path, sizeof(path), "%s/state", dir);
+		ae_store_open(ctx, path, true, &st);
+		{
+			char cmd[600];
+			snprintf(cmd, sizeof(cmd), "ls %s/state/records | grep -q tmp", dir);
+			tap_ok(system(cmd) != 0, "the interrupted write's temporary file is cleaned up at open");
+		}
+	}
+
+	/* A corrupt record is skipped, logged and left on disk. */
+	snprintf(path, sizeof(path), "%s/state/records/ffff.rec", dir);
+	write_text(path, "garbage\n");
+	snprintf(path, sizeof(path), "%s/state/records/eeee.rec", dir);
+	write_text(path, "version = 1\nid = dddd\nstate = issued\n");
+	tap_ok(ae_store_load(ctx, st, &recs, &n) == AE_OK && n == 1, "only the good record loads");
+	ae_records_free(recs, n);
+	snprintf(path, sizeof(path), "%s/state/records/ffff.rec", dir);
+	tap_ok(access(path, F_OK) == 0, "the corrupt record is kept for the admin");
+
+	/* Certificates. */
+	{
+		X509 *x = self_signed();
+		r->state = AE_REC_ISSUED;
+		tap_ok(ae_store_save_cert(ctx, st, r->id, x, NULL) == AE_OK && ae_store_save(ctx, st, r) == AE_OK,
+		       "certificate and record saved");
+		ae_store_load(ctx, st, &recs, &n);
+		tap_ok(n == 1 && recs[0]->cert != NULL && X509_cmp(recs[0]->cert, x) == 0,
+		       "the issued record comes back with its certificate");
+		ae_records_free(recs, n);
+		X509_free(x);
+		tap_ok(ae_store_remove(ctx, st, r->id) == AE_OK, "removed");
+		ae_store_load(ctx, st, &recs, &n);
+		tap_ok(n == 0, "gone");
+		ae_records_free(recs, n);
+	}
+
+	/* A directory others can write to is refused. */
+	snprintf(path, sizeof(path), "%s/open", dir);
+	mkdir(path, 0777);
+	chmod(path, 0777);
+	ae_store_free(st);
+	st = NULL;
+	tap_ok(ae_store_open(ctx, path, true, &st) == AE_ERR_DENIED && strstr(ae_get_message(ctx), "writable by others"),
+	       "world-writable directory refused: %s", ae_get_message(ctx));
+
+	/* The renewal rule (whitepaper): 1 year with 6 weeks renews 6 weeks
+	 * before expiry; a renewal period over 20 % waits for 80 %. */
+	{
+		int64_t y = 365 * 86400, w6 = 42 * 86400;
+		tap_is_int(ae_renewal_due(0, y, w6), y - w6, "1 year, 6 weeks: due 6 weeks before expiry");
+		tap_is_int(ae_renewal_due(0, y, 100 * 86400), y / 10 * 8, "100 days is over 20 %%: due at 80 %%");
+		tap_is_int(ae_renewal_due(0, 100, 20), 80, "exactly 20 %%: due at 80 %%");
+		tap_is_int(ae_renewal_due(0, 100, 0), 80, "no period: 80 %%");
+		tap_is_int(ae_renewal_due(1000, 1000, 5), 1000, "zero lifetime: due at once");
+	}
+
+	ae_record_free(r);
+	ae_store_free(st);
+	{
+		char cmd[600];
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		system(cmd);
+	}
+	ae_ctx_free(ctx);
+	return tap_done();
+}
