@@ -178,4 +178,7 @@ TEMPLATES = [
          attrs={"pKIExpirationPeriod": period(DAY),
                 "pKIOverlapPeriod": period(2 * 3600)},
          purpose="1-day validity, 2-hour renewal period: renewal tests"),
+    dict(name="LabRSA4096", display="Lab RSA 4096", oid=118, kind="user", sddl=sddl_grant("DU"),
+         attrs={"msPKI-Minimal-Key-Size": 4096},
+         purpose="minimal key size 4096: key generation and request benchmarks"),
 ]
