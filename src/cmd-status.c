@@ -9,12 +9,14 @@
 #include "local.h"
 #include "util.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 static const char *
@@ -161,10 +163,59 @@ print_table(const ae_local *l, ae_record **recs, size_t n)
 	}
 }
 
+/* For applications that want files (NetworkManager, nginx,
+ * wpa_supplicant): DIR/<template>.pem holds the current certificate and
+ * its chain, DIR/<template>.key names the key: its PKCS#11 URI, or the
+ * path of the key file. */
+static ae_err
+export_current(ae_ctx *ctx, ae_store *st, ae_record **recs, size_t n, const char *dir, unsigned *count)
+{
+	*count = 0;
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+		return ae_set_message(ctx, AE_ERR_IO, "cannot create %s: %s", dir, strerror(errno));
+	for (size_t i = 0; i < n; i++) {
+		const ae_record *r = recs[i];
+		char *src = NULL, *dst = NULL, *kdst = NULL, *pem = NULL, *uri = NULL;
+		size_t len = 0;
+		FILE *f;
+		ae_err err = AE_OK;
+
+		if (r->state != AE_REC_ISSUED || r->cert == NULL || r->template_name == NULL ||
+		    strchr(r->template_name, '/') != NULL || r->template_name[0] == '.')
+			continue;
+		if (asprintf(&src, "%s/certs/%s.pem", ae_store_dir(st), r->id) < 0 ||
+		    asprintf(&dst, "%s/%s.pem", dir, r->template_name) < 0 ||
+		    asprintf(&kdst, "%s/%s.key", dir, r->template_name) < 0 ||
+		    asprintf(&uri, "%s\n", r->key_uri ? r->key_uri : "") < 0)
+			return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		f = fopen(src, "re");
+		if (f != NULL) {
+			pem = malloc(1024 * 1024);
+			len = pem ? fread(pem, 1, 1024 * 1024, f) : 0;
+			fclose(f);
+		}
+		if (pem == NULL || len == 0)
+			err = ae_set_message(ctx, AE_ERR_IO, "cannot read %s", src);
+		if (err == AE_OK)
+			err = ae_write_file_atomic(ctx, dst, pem, len, 0644);
+		if (err == AE_OK)
+			err = ae_write_file_atomic(ctx, kdst, uri, strlen(uri), 0644);
+		free(src);
+		free(dst);
+		free(kdst);
+		free(pem);
+		free(uri);
+		if (err != AE_OK)
+			return err;
+		(*count)++;
+	}
+	return AE_OK;
+}
+
 static void
 status_usage(FILE *f)
 {
-	fprintf(f, "Usage: autoenroll status [--user | --machine] [--json] [-c FILE]\n");
+	fprintf(f, "Usage: autoenroll status [--user | --machine] [--json] [--export DIR] [-c FILE]\n");
 }
 
 int
@@ -174,11 +225,13 @@ ae_cmd_status(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		{ "user", no_argument, NULL, 'u' },
 		{ "machine", no_argument, NULL, 'm' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "export", required_argument, NULL, 'e' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool user = false, machine = false, json = false;
+	const char *export_dir = NULL;
 	ae_conf *conf = NULL;
 	ae_local local = { 0 };
 	ae_store *st = NULL;
@@ -192,6 +245,7 @@ ae_cmd_status(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		case 'u': user = true; break;
 		case 'm': machine = true; break;
 		case 'j': json = true; break;
+		case 'e': export_dir = optarg; break;
 		case 'c': g->config_path = optarg; break;
 		case 'h': status_usage(stdout); return AE_EXIT_OK;
 		default: status_usage(stderr); return AE_EXIT_USAGE;
@@ -208,6 +262,13 @@ ae_cmd_status(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		ae_clear_message(ctx); /* nothing enrolled yet */
 	} else if (err != AE_OK || ae_store_load(ctx, st, &recs, &n) != AE_OK) {
 		goto fail;
+	}
+	if (export_dir != NULL && st != NULL) {
+		unsigned exported = 0;
+		if (export_current(ctx, st, recs, n, export_dir, &exported) != AE_OK)
+			goto fail;
+		ae_log(ctx, AE_LOG_INFO, "exported %u certificate%s to %s", exported, exported == 1 ? "" : "s",
+		       export_dir);
 	}
 	if (json)
 		print_json(&local, recs, n);

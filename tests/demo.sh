@@ -25,5 +25,20 @@ echo
 echo "### autoenroll policy --machine, as the workstation WS1\$ (machine keytab)"
 $labctl run --machine -- build/autoenroll policy --machine
 echo
+echo "### autoenroll request: alice's key on a SoftHSM2 token, the request for LabUser (like certreq -new)"
+demo=$(mktemp -d /tmp/autoenroll-demo.XXXXXX)
+export SOFTHSM2_CONF=$demo/softhsm2.conf
+mkdir -p "$demo/tokens"
+printf 'directories.tokendir = %s/tokens\n' "$demo" >"$SOFTHSM2_CONF"
+softhsm2-util --init-token --free --label alice-card --so-pin 4321 --pin 1111 >/dev/null
+printf '1111' >"$demo/pin"
+printf '[user]\nstore = pkcs11:token=alice-card;module-path=/usr/lib/softhsm/libsofthsm2.so?pin-source=%s/pin\nstate_dir = %s/state\n' \
+	"$demo" "$demo" >"$demo/autoenroll.conf"
+$labctl run --user alice -- build/autoenroll request -c "$demo/autoenroll.conf" --template LabUser --out "$demo/labuser.req"
+openssl req -in "$demo/labuser.req" -noout -verify
+echo
+echo "### autoenroll status (alice)"
+$labctl run --user alice -- build/autoenroll status -c "$demo/autoenroll.conf"
+echo
 echo "The lab is still running: try 'tests/lab/labctl run --user alice -- build/autoenroll policy --json'"
 echo "Stop it with: tests/lab/labctl down"
