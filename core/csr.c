@@ -188,17 +188,6 @@ subject_type(const char *type)
 	return NULL;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* "CN=x,O=y" (RFC 4514 order: most specific first) into a Name.  Handles
  * backslash escapes of special characters and \XX hex pairs; rejects
@@ -248,7 +237,7 @@ parse_subject(ae_ctx *ctx, const char *s, X509_NAME **out)
 				goto cleanup;
 			}
 			if (*p == '\\') {
-				int hi = hexval(p[1]), lo = hi >= 0 ? hexval(p[2]) : -1;
+				int hi = ae_hex_digit(p[1]), lo = hi >= 0 ? ae_hex_digit(p[2]) : -1;
 
 				if (hi >= 0 && lo >= 0) {
 					char c = (char)(hi * 16 + lo);

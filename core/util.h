@@ -35,6 +35,9 @@ void ae_buf_printf(ae_buf *b, const char *fmt, ...) __attribute__((format(printf
  * resets the buffer. */
 char *ae_buf_steal(ae_buf *b);
 
+/* The value of a hexadecimal digit, or -1. */
+int ae_hex_digit(char c);
+
 /* Seconds on the monotonic clock: for measuring waits against timeouts. */
 double ae_monotonic_seconds(void);
 

@@ -335,6 +335,20 @@ key_name(const char *id_hex, const char *suffix)
 	return ae_buf_steal(&b);
 }
 
+/* Frees a memory BIO that held a clear-text key, wiping it first. */
+static void
+free_secret_bio(BIO *bio)
+{
+	BUF_MEM *bm = NULL;
+
+	if (bio == NULL)
+		return;
+	BIO_get_mem_ptr(bio, &bm);
+	if (bm != NULL && bm->data != NULL)
+		OPENSSL_cleanse(bm->data, bm->length);
+	BIO_free(bio);
+}
+
 static ae_err
 file_generate(ae_ctx *ctx, ae_keystore *ks, const ae_keygen *gen, ae_key **out)
 {
@@ -412,14 +426,7 @@ file_generate(ae_ctx *ctx, ae_keystore *ks, const ae_keygen *gen, ae_key **out)
 	*out = key;
 	key = NULL;
 cleanup:
-	if (bio != NULL) {
-		/* The mem BIO held the clear-text key. */
-		BUF_MEM *bm = NULL;
-		BIO_get_mem_ptr(bio, &bm);
-		if (bm != NULL && bm->data != NULL)
-			OPENSSL_cleanse(bm->data, bm->length);
-		BIO_free(bio);
-	}
+	free_secret_bio(bio);
 	EVP_PKEY_CTX_free(pctx);
 	EVP_PKEY_free(pkey);
 	free(name);
@@ -461,13 +468,7 @@ file_find(ae_ctx *ctx, ae_keystore *ks, const char *id_hex, ae_key **out)
 	*out = key;
 	key = NULL;
 cleanup:
-	if (bio != NULL) {
-		BUF_MEM *bm = NULL;
-		BIO_get_mem_ptr(bio, &bm);
-		if (bm != NULL && bm->data != NULL)
-			OPENSSL_cleanse(bm->data, bm->length);
-		BIO_free(bio);
-	}
+	free_secret_bio(bio);
 	EVP_PKEY_free(pkey);
 	free(name);
 	free(path);

@@ -91,17 +91,6 @@ ae_hex_encode(const unsigned char *data, size_t len)
 	return s;
 }
 
-static int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 bool
 ae_hex_decode(const char *hex, unsigned char **data_out, size_t *len_out)
@@ -117,7 +106,7 @@ ae_hex_decode(const char *hex, unsigned char **data_out, size_t *len_out)
 	if (data == NULL)
 		return false;
 	for (i = 0; i < n / 2; i++) {
-		int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
+		int hi = ae_hex_digit(hex[2 * i]), lo = ae_hex_digit(hex[2 * i + 1]);
 		if (hi < 0 || lo < 0) {
 			free(data);
 			return false;
