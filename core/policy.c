@@ -539,10 +539,9 @@ read_templates(ae_ctx *ctx, ae_ldap *ld, ae_policy *p)
 }
 
 ae_err
-ae_policy_load(ae_ctx *ctx, const ae_conf *conf, ae_context context, ae_policy **out)
+ae_policy_load_krb(ae_ctx *ctx, const ae_conf *conf, ae_context context, ae_krb *krb, ae_policy **out)
 {
 	ae_policy *p = NULL;
-	ae_krb *krb = NULL;
 	ae_ldap *ld = NULL;
 	char *domain = NULL;
 	ae_err err;
@@ -552,13 +551,6 @@ ae_policy_load(ae_ctx *ctx, const ae_conf *conf, ae_context context, ae_policy *
 	if (p == NULL)
 		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 	p->context = context;
-
-	if (context == AE_CONTEXT_MACHINE)
-		err = ae_krb_machine(ctx, conf, &krb);
-	else
-		err = ae_krb_user(ctx, &krb);
-	if (err != AE_OK)
-		goto cleanup;
 
 	if (conf->domain != NULL)
 		domain = lower_dup(conf->domain);
@@ -606,7 +598,23 @@ ae_policy_load(ae_ctx *ctx, const ae_conf *conf, ae_context context, ae_policy *
 cleanup:
 	free(domain);
 	ae_ldap_free(ld);
-	ae_krb_free(krb);
 	ae_policy_free(p);
+	return err;
+}
+
+ae_err
+ae_policy_load(ae_ctx *ctx, const ae_conf *conf, ae_context context, ae_policy **out)
+{
+	ae_krb *krb = NULL;
+	ae_err err;
+
+	*out = NULL;
+	if (context == AE_CONTEXT_MACHINE)
+		err = ae_krb_machine(ctx, conf, &krb);
+	else
+		err = ae_krb_user(ctx, &krb);
+	if (err == AE_OK)
+		err = ae_policy_load_krb(ctx, conf, context, krb, out);
+	ae_krb_free(krb);
 	return err;
 }

@@ -14,6 +14,7 @@
 
 #include "account.h"
 #include "conf.h"
+#include "krb.h"
 #include "error.h"
 #include "pki.h"
 #include "template.h"
@@ -79,6 +80,10 @@ typedef struct {
 /* Reads the policy from AD for CONTEXT with its credentials and decides.
  * *OUT stays NULL on error. */
 ae_err ae_policy_load(ae_ctx *ctx, const ae_conf *conf, ae_context context, ae_policy **out);
+/* The same with credentials the caller set up and keeps (ae_krb_user or
+ * ae_krb_machine), for callers that go on to talk to a CA with them. */
+ae_err ae_policy_load_krb(ae_ctx *ctx, const ae_conf *conf, ae_context context, ae_krb *krb,
+                          ae_policy **out);
 
 /* Decides every template of P for P->account (no network): fills items. */
 ae_err ae_policy_decide(ae_ctx *ctx, ae_policy *p);
