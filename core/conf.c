@@ -33,6 +33,7 @@ static const opt_def options[] = {
 	{ "global", "servers", T_STRLIST, OFF(servers), 0, 0 },
 	{ "global", "ldap_timeout", T_SECONDS, OFF(ldap_timeout), 1, 3600 },
 	{ "global", "dns_timeout", T_SECONDS, OFF(dns_timeout), 1, 600 },
+	{ "global", "rpc_timeout", T_SECONDS, OFF(rpc_timeout), 1, 3600 },
 	{ "machine", "keytab", T_STRING, OFF(machine_keytab), 0, 0 },
 	{ "machine", "principal", T_STRING, OFF(machine_principal), 0, 0 },
 	{ "machine", "store", T_STRING, OFF(machine_store), 0, 0 },
@@ -80,6 +81,7 @@ ae_conf_defaults(ae_ctx *ctx, ae_conf **out)
 		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 	conf->ldap_timeout = 10;
 	conf->dns_timeout = 5;
+	conf->rpc_timeout = 30;
 	conf->machine_keytab = strdup("/etc/krb5.keytab");
 	if (conf->machine_keytab == NULL) {
 		ae_conf_free(conf);

@@ -24,6 +24,7 @@ typedef struct {
 	char **servers;           /* DCs to use, in order; NULL: DNS SRV discovery */
 	int ldap_timeout;         /* seconds per LDAP connect/operation */
 	int dns_timeout;          /* seconds per DNS query */
+	int rpc_timeout;          /* seconds per RPC connect/send/receive (CA) */
 	/* [machine] */
 	char *machine_keytab;     /* default /etc/krb5.keytab */
 	char *machine_principal;  /* default: the keytab's NAME$ principal */

@@ -62,6 +62,10 @@ usage(FILE *f)
 	        "  request --template NAME [--user | --machine] --out FILE\n"
 	        "        make a key in the configured store and write the request for a\n"
 	        "        template (like certreq -new); it is kept in the REQUEST store\n"
+	        "  enroll --template NAME [--user | --machine] [--ca NAME]\n"
+	        "        enroll for a certificate now over MS-ICPR (like certreq -enroll)\n"
+	        "  retrieve --ca NAME --request-id N [--user | --machine]\n"
+	        "        fetch a pending request's certificate when the CA has issued it\n"
 	        "  status [--user | --machine] [--json]\n"
 	        "        the certificates and requests of the local store\n"
 	        "\n"
@@ -121,6 +125,10 @@ main(int argc, char **argv)
 		rc = ae_cmd_policy(ctx, &g, argc, argv);
 	} else if (strcmp(cmd, "request") == 0) {
 		rc = ae_cmd_request(ctx, &g, argc, argv);
+	} else if (strcmp(cmd, "enroll") == 0) {
+		rc = ae_cmd_enroll(ctx, &g, argc, argv);
+	} else if (strcmp(cmd, "retrieve") == 0) {
+		rc = ae_cmd_retrieve(ctx, &g, argc, argv);
 	} else if (strcmp(cmd, "status") == 0) {
 		rc = ae_cmd_status(ctx, &g, argc, argv);
 	} else if (strcmp(cmd, "help") == 0) {

@@ -31,6 +31,8 @@ void ae_cli_error(ae_ctx *ctx);
 
 int ae_cmd_policy(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv);
 int ae_cmd_request(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv);
+int ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv);
+int ae_cmd_retrieve(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv);
 int ae_cmd_status(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv);
 
 #endif

@@ -1,0 +1,473 @@
+/*
+ * cmd-enroll.c - "autoenroll enroll" (like certreq -enroll: a new
+ * certificate for a template, over MS-ICPR) and "autoenroll retrieve"
+ * (a pending request by its ID), storing what is issued next to its key.
+ */
+#include "config.h"
+
+#include "cli.h"
+#include "csr.h"
+#include "hresult.h"
+#include "icpr.h"
+#include "issued.h"
+#include "krb.h"
+#include "local.h"
+#include "policy.h"
+#include "rpc.h"
+#include "util.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define CR_DISP_DENIED 2
+#define CR_DISP_ISSUED 3
+#define CR_DISP_ISSUED_OUT_OF_BAND 4
+#define CR_DISP_UNDER_SUBMISSION 5
+
+typedef struct {
+	ae_conf *conf;
+	ae_local local;
+	ae_krb *krb;
+	ae_policy *policy;
+	ae_store *st;
+	ae_keystore *ks;
+} session;
+
+static void
+session_clear(session *s)
+{
+	ae_keystore_free(s->ks);
+	ae_store_free(s->st);
+	ae_policy_free(s->policy);
+	ae_krb_free(s->krb);
+	ae_local_clear(&s->local);
+	ae_conf_free(s->conf);
+	memset(s, 0, sizeof(*s));
+}
+
+/* Credentials, policy, local store and key store of a context. */
+static ae_err
+session_open(ae_ctx *ctx, ae_cli_globals *g, bool machine, session *s)
+{
+	unsigned removed = 0;
+	ae_err err;
+
+	memset(s, 0, sizeof(*s));
+	if ((err = ae_cli_load_conf(ctx, g, &s->conf)) != AE_OK ||
+	    (err = ae_local_init(ctx, s->conf, machine, &s->local)) != AE_OK)
+		return err;
+	err = machine ? ae_krb_machine(ctx, s->conf, &s->krb) : ae_krb_user(ctx, &s->krb);
+	if (err != AE_OK)
+		return err;
+	err = ae_policy_load_krb(ctx, s->conf, machine ? AE_CONTEXT_MACHINE : AE_CONTEXT_USER, s->krb, &s->policy);
+	if (err != AE_OK)
+		return err;
+	if ((err = ae_store_open(ctx, s->local.state_dir, true, &s->st)) != AE_OK ||
+	    (err = ae_keystore_open(ctx, s->local.store_spec, &s->ks)) != AE_OK ||
+	    (err = ae_local_recover(ctx, s->st, s->ks, &s->local, &removed)) != AE_OK)
+		return err;
+	return AE_OK;
+}
+
+static const ae_ca *
+find_ca(const ae_policy *p, const char *name)
+{
+	for (size_t i = 0; i < p->pki.ca_count; i++)
+		if (strcasecmp(p->pki.cas[i].name, name) == 0)
+			return &p->pki.cas[i];
+	return NULL;
+}
+
+static const ae_policy_item *
+find_item(const ae_policy *p, const char *name)
+{
+	for (size_t i = 0; i < p->item_count; i++)
+		if (strcasecmp(p->items[i].name, name) == 0 ||
+		    (p->items[i].display_name && strcasecmp(p->items[i].display_name, name) == 0))
+			return &p->items[i];
+	return NULL;
+}
+
+/* Verifies and stores an issued certificate for record REC (key KEY). */
+static ae_err
+store_issued(ae_ctx *ctx, session *s, ae_record *rec, ae_key *key, const ae_template *tpl, const ae_ca *ca,
+             const ae_icpr_result *res)
+{
+	const unsigned char *p = res->cert;
+	X509 *cert = NULL;
+	STACK_OF(X509) *chain = NULL;
+	ae_cert_template ct = { 0 };
+	char *label = NULL;
+	ae_err err;
+
+	if (res->cert == NULL || res->cert_len == 0)
+		return ae_set_message(ctx, AE_ERR_INVALID, "CA %s says issued but returned no certificate", ca->name);
+	err = ae_x509_from_der(ctx, p, res->cert_len, &cert);
+	if (err != AE_OK)
+		return ae_prefix_message(ctx, err, "the certificate from CA %s", ca->name);
+	err = ae_issued_verify(ctx, cert, ae_key_evp(key), tpl, ca->cert, s->policy->pki.roots,
+	                       s->policy->pki.intermediates);
+	if (err != AE_OK)
+		goto cleanup;
+	if (ae_certs_from_pkcs7(ctx, res->chain, res->chain_len, &chain) != AE_OK) {
+		ae_log(ctx, AE_LOG_WARNING, "%s; storing the certificate without its chain", ae_get_message(ctx));
+		ae_clear_message(ctx);
+	}
+	if (chain != NULL) {
+		/* The chain without the leaf itself. */
+		for (int i = sk_X509_num(chain) - 1; i >= 0; i--)
+			if (X509_cmp(sk_X509_value(chain, i), cert) == 0)
+				X509_free(sk_X509_delete(chain, i));
+	}
+	if (asprintf(&label, AE_KEY_LABEL_PREFIX "%s", tpl->name) < 0) {
+		label = NULL;
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	/* Certificate next to the key, then the file copy, then the record:
+	 * a crash in between leaves a pending/new record the next run
+	 * retries, never a record pointing at nothing. */
+	if ((err = ae_keystore_store_cert(ctx, s->ks, rec->id, label, cert, chain)) != AE_OK)
+		goto cleanup;
+	ae_test_crash_point("enroll-after-token-cert");
+	if ((err = ae_store_save_cert(ctx, s->st, rec->id, cert, chain)) != AE_OK)
+		goto cleanup;
+	ae_test_crash_point("enroll-after-cert-file");
+	if (ae_cert_template_read(ctx, cert, &ct) == AE_OK && ct.template_oid != NULL) {
+		rec->major = ct.major;
+		rec->minor = ct.minor;
+	}
+	ae_cert_template_clear(&ct);
+	rec->state = AE_REC_ISSUED;
+	free(rec->key_uri);
+	rec->key_uri = strdup(ae_key_uri(key));
+	err = ae_store_save(ctx, s->st, rec);
+	if (err == AE_OK) {
+		char subj[512];
+		X509_NAME_oneline(X509_get_subject_name(cert), subj, sizeof(subj));
+		printf("Issued: %s certificate from %s\n  subject  %s\n  key      %s\n  store    %s (id %s)\n",
+		       tpl->name, ca->name, subj, ae_key_uri(key), ae_store_dir(s->st), rec->id);
+	}
+cleanup:
+	free(label);
+	sk_X509_pop_free(chain, X509_free);
+	X509_free(cert);
+	return err;
+}
+
+/* What a disposition that is neither issued nor pending means. */
+static ae_err
+refused(ae_ctx *ctx, const ae_icpr_result *res, const char *tpl, const char *ca, const char *caller)
+{
+	uint32_t hr = res->disposition == CR_DISP_DENIED && res->status != 0 ? res->status : res->disposition;
+	char *why = ae_hresult_explain(hr, tpl, ca, caller);
+	const char *name = ae_hresult_name(hr);
+	ae_err err = ae_set_message(ctx, AE_ERR_DENIED, "CA %s did not issue %s: %s (0x%08X%s%s)%s%s", ca, tpl,
+	                            why ? why : "refused", hr, name ? " " : "", name ? name : "",
+	                            res->message && *res->message ? "; the CA says: " : "",
+	                            res->message ? res->message : "");
+	free(why);
+	return err;
+}
+
+static void
+enroll_usage(FILE *f)
+{
+	fprintf(f, "Usage: autoenroll enroll --template NAME [--user | --machine] [--ca NAME] [-c FILE]\n");
+}
+
+int
+ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "template", required_argument, NULL, 't' },
+		{ "ca", required_argument, NULL, 'a' },
+		{ "user", no_argument, NULL, 'u' },
+		{ "machine", no_argument, NULL, 'm' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *tpl_name = NULL, *ca_name = NULL;
+	bool user = false, machine = false;
+	session s = { 0 };
+	const ae_policy_item *it;
+	const ae_template *t;
+	const ae_ca *ca;
+	ae_key *key = NULL;
+	ae_record *rec = NULL;
+	ae_rpc *rpc = NULL;
+	ae_icpr_result res = { 0 };
+	X509_REQ *req = NULL;
+	uint8_t *der = NULL;
+	size_t der_len = 0;
+	char *id = NULL, *label = NULL, *attrs = NULL;
+	char host[256] = "";
+	int rc = AE_EXIT_FAILURE, c;
+
+	while ((c = getopt_long(argc, argv, "t:c:vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 't': tpl_name = optarg; break;
+		case 'a': ca_name = optarg; break;
+		case 'u': user = true; break;
+		case 'm': machine = true; break;
+		case 'c': g->config_path = optarg; break;
+		case 'v': g->verbosity++; ae_cli_setup_log(ctx, g); break;
+		case 'h': enroll_usage(stdout); return AE_EXIT_OK;
+		default: enroll_usage(stderr); return AE_EXIT_USAGE;
+		}
+	}
+	if (optind < argc || (user && machine) || tpl_name == NULL) {
+		enroll_usage(stderr);
+		return AE_EXIT_USAGE;
+	}
+	if (session_open(ctx, g, machine, &s) != AE_OK)
+		goto fail;
+	it = find_item(s.policy, tpl_name);
+	if (it == NULL || it->tpl == NULL) {
+		ae_set_message(ctx, AE_ERR_NOTFOUND, it ? "template %s cannot be used: %s"
+		                                        : "no certificate template named %s (autoenroll policy lists them)",
+		               tpl_name, it ? it->reason : "");
+		goto fail;
+	}
+	t = it->tpl;
+	if (((t->flags & AE_CT_FLAG_MACHINE_TYPE) != 0) != machine) {
+		ae_set_message(ctx, AE_ERR_INVALID, "%s is a %s template: use %s", t->name,
+		               machine ? "user" : "machine", machine ? "--user" : "--machine");
+		goto fail;
+	}
+	if (ca_name == NULL) {
+		if (it->cas == NULL) {
+			ae_set_message(ctx, AE_ERR_NOTFOUND, "template %s is not published on any valid CA: %s", t->name,
+			               it->reason);
+			goto fail;
+		}
+		ca_name = it->cas[0];
+	}
+	ca = find_ca(s.policy, ca_name);
+	if (ca == NULL || ca->host == NULL) {
+		ae_set_message(ctx, AE_ERR_NOTFOUND, "no enrollment service named %s in AD (autoenroll policy lists the CAs)",
+		               ca_name);
+		goto fail;
+	}
+	if (!ca->valid)
+		ae_log(ctx, AE_LOG_WARNING, "CA %s is not valid (%s): its certificates will be rejected", ca->name,
+		       ca->invalid_reason ? ca->invalid_reason : "?");
+
+	/* Record, key, request. */
+	id = ae_keystore_new_id();
+	rec = ae_record_new();
+	if (id == NULL || rec == NULL)
+		goto oom;
+	rec->id = strdup(id);
+	rec->state = AE_REC_NEW;
+	rec->template_name = strdup(t->name);
+	rec->template_oid = t->oid ? strdup(t->oid) : NULL;
+	rec->major = t->major;
+	rec->minor = t->minor;
+	rec->renewal_seconds = t->has_renewal ? t->renewal_seconds : 0;
+	rec->policy_server = strdup(s.policy->url);
+	rec->policy_id = s.policy->policy_id ? strdup(s.policy->policy_id) : NULL;
+	rec->ca = strdup(ca->name);
+	rec->ca_host = strdup(ca->host);
+	rec->key_store = strdup(s.local.store_safe);
+	if (rec->id == NULL || rec->template_name == NULL || rec->ca == NULL || rec->key_store == NULL)
+		goto oom;
+	if (ae_store_save(ctx, s.st, rec) != AE_OK)
+		goto fail;
+	if (asprintf(&label, AE_KEY_LABEL_PREFIX "%s", t->name) < 0) {
+		label = NULL;
+		goto oom;
+	}
+	{
+		ae_keygen gen = {
+			.alg = t->key_alg == AE_KEY_ALG_UNKNOWN ? AE_KEY_ALG_RSA : t->key_alg,
+			.bits = t->min_key_size > 2048 ? t->min_key_size : 2048,
+			.label = label,
+			.id_hex = id,
+			.exportable = (t->private_key_flags & AE_PK_EXPORTABLE_KEY) != 0,
+		};
+		if (ae_keystore_generate(ctx, s.ks, &gen, &key) != AE_OK)
+			goto fail;
+	}
+	gethostname(host, sizeof(host) - 1);
+	{
+		ae_csr_params params = {
+			.tpl = t,
+			.client_id = AE_CLIENT_ID_CERTREQ,
+			.machine = machine && s.policy->account.dns_host_name ? s.policy->account.dns_host_name : host,
+			.user = s.policy->account.display,
+			.process = "autoenroll",
+		};
+		if (ae_csr_build(ctx, &params, ae_key_evp(key), &req) != AE_OK ||
+		    ae_csr_to_der(ctx, req, &der, &der_len) != AE_OK)
+			goto fail;
+	}
+	if (asprintf(&attrs, "CertificateTemplate:%s\nrmd:%s", t->name,
+	             s.policy->account.dns_host_name ? s.policy->account.dns_host_name : host) < 0) {
+		attrs = NULL;
+		goto oom;
+	}
+
+	/* Submit. */
+	if (ae_rpc_connect(ctx, s.conf, ca->host, &ae_icpr_iface, &rpc) != AE_OK ||
+	    ae_icpr_submit(ctx, rpc, ca->name, attrs, der, der_len, &res) != AE_OK)
+		goto fail;
+	ae_test_crash_point("enroll-after-submit");
+	rec->request_id = res.request_id;
+	if (res.disposition == CR_DISP_ISSUED || res.disposition == CR_DISP_ISSUED_OUT_OF_BAND) {
+		if (store_issued(ctx, &s, rec, key, t, ca, &res) != AE_OK)
+			goto fail;
+	} else if (res.disposition == CR_DISP_UNDER_SUBMISSION) {
+		rec->state = AE_REC_PENDING;
+		free(rec->key_uri);
+		rec->key_uri = strdup(ae_key_uri(key));
+		if (ae_store_save(ctx, s.st, rec) != AE_OK)
+			goto fail;
+		printf("Pending: request %u for %s at %s%s%s\n  retrieve with: autoenroll retrieve --ca %s --request-id %u%s\n",
+		       res.request_id, t->name, ca->name, res.message ? ": " : "", res.message ? res.message : "",
+		       ca->name, res.request_id, machine ? " --machine" : "");
+	} else {
+		refused(ctx, &res, t->name, ca->name, s.policy->account.display);
+		goto fail;
+	}
+	rc = AE_EXIT_OK;
+	goto cleanup;
+oom:
+	ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+fail:
+	ae_cli_error(ctx);
+	/* A request that was not taken by the CA: its key goes too. */
+	if (rec != NULL && rec->state == AE_REC_NEW && rec->id != NULL && s.st != NULL) {
+		ae_ctx *quiet = ae_ctx_new();
+		if (s.ks != NULL)
+			ae_keystore_delete(quiet, s.ks, rec->id);
+		ae_store_remove(quiet, s.st, rec->id);
+		ae_ctx_free(quiet);
+	}
+cleanup:
+	ae_icpr_result_clear(&res);
+	ae_rpc_free(rpc);
+	X509_REQ_free(req);
+	free(der);
+	free(id);
+	free(label);
+	free(attrs);
+	ae_record_free(rec);
+	ae_key_free(key);
+	session_clear(&s);
+	return rc;
+}
+
+static void
+retrieve_usage(FILE *f)
+{
+	fprintf(f, "Usage: autoenroll retrieve --ca NAME --request-id N [--user | --machine] [-c FILE]\n");
+}
+
+int
+ae_cmd_retrieve(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "ca", required_argument, NULL, 'a' },
+		{ "request-id", required_argument, NULL, 'r' },
+		{ "user", no_argument, NULL, 'u' },
+		{ "machine", no_argument, NULL, 'm' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *ca_name = NULL;
+	unsigned long request_id = 0;
+	bool user = false, machine = false;
+	session s = { 0 };
+	ae_record **recs = NULL, *rec = NULL;
+	size_t n = 0;
+	const ae_ca *ca;
+	const ae_policy_item *it;
+	ae_key *key = NULL;
+	ae_rpc *rpc = NULL;
+	ae_icpr_result res = { 0 };
+	char *end = NULL;
+	int rc = AE_EXIT_FAILURE, c;
+
+	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'a': ca_name = optarg; break;
+		case 'r':
+			request_id = strtoul(optarg, &end, 10);
+			if (end == optarg || *end != '\0' || request_id == 0 || request_id > UINT32_MAX) {
+				fprintf(stderr, "autoenroll: --request-id takes a request number, not \"%s\"\n", optarg);
+				return AE_EXIT_USAGE;
+			}
+			break;
+		case 'u': user = true; break;
+		case 'm': machine = true; break;
+		case 'c': g->config_path = optarg; break;
+		case 'h': retrieve_usage(stdout); return AE_EXIT_OK;
+		default: retrieve_usage(stderr); return AE_EXIT_USAGE;
+		}
+	}
+	if (optind < argc || (user && machine) || ca_name == NULL || request_id == 0) {
+		retrieve_usage(stderr);
+		return AE_EXIT_USAGE;
+	}
+	if (session_open(ctx, g, machine, &s) != AE_OK || ae_store_load(ctx, s.st, &recs, &n) != AE_OK)
+		goto fail;
+	for (size_t i = 0; i < n; i++)
+		if (recs[i]->state == AE_REC_PENDING && recs[i]->request_id == request_id && recs[i]->ca &&
+		    strcasecmp(recs[i]->ca, ca_name) == 0)
+			rec = recs[i];
+	if (rec == NULL) {
+		ae_set_message(ctx, AE_ERR_NOTFOUND,
+		               "no pending request %lu from CA %s in %s (autoenroll status lists them): its key is needed to install the certificate",
+		               request_id, ca_name, ae_store_dir(s.st));
+		goto fail;
+	}
+	ca = find_ca(s.policy, ca_name);
+	it = rec->template_name ? find_item(s.policy, rec->template_name) : NULL;
+	if (ca == NULL || ca->host == NULL) {
+		ae_set_message(ctx, AE_ERR_NOTFOUND, "CA %s is no longer published in AD", ca_name);
+		goto fail;
+	}
+	if (it == NULL || it->tpl == NULL) {
+		ae_set_message(ctx, AE_ERR_NOTFOUND, "template %s of request %lu is no longer in AD",
+		               rec->template_name ? rec->template_name : "?", request_id);
+		goto fail;
+	}
+	if (ae_keystore_find(ctx, s.ks, rec->id, &key) != AE_OK)
+		goto fail;
+	if (ae_rpc_connect(ctx, s.conf, ca->host, &ae_icpr_iface, &rpc) != AE_OK ||
+	    ae_icpr_retrieve(ctx, rpc, ca->name, (uint32_t)request_id, &res) != AE_OK)
+		goto fail;
+	if (res.disposition == CR_DISP_ISSUED || res.disposition == CR_DISP_ISSUED_OUT_OF_BAND) {
+		if (store_issued(ctx, &s, rec, key, it->tpl, ca, &res) != AE_OK)
+			goto fail;
+	} else if (res.disposition == CR_DISP_UNDER_SUBMISSION) {
+		printf("Still pending: request %lu at %s%s%s\n", request_id, ca->name, res.message ? ": " : "",
+		       res.message ? res.message : "");
+	} else {
+		/* Denied or failed: the request is over; so are its key and record. */
+		refused(ctx, &res, rec->template_name, ca->name, s.policy->account.display);
+		ae_cli_error(ctx);
+		ae_keystore_delete(ctx, s.ks, rec->id);
+		ae_store_remove(ctx, s.st, rec->id);
+		goto cleanup;
+	}
+	rc = AE_EXIT_OK;
+	goto cleanup;
+fail:
+	ae_cli_error(ctx);
+cleanup:
+	ae_icpr_result_clear(&res);
+	ae_rpc_free(rpc);
+	ae_key_free(key);
+	ae_records_free(recs, n);
+	session_clear(&s);
+	return rc;
+}

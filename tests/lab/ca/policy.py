@@ -1,0 +1,951 @@
+# The lab CA's policy and issuance: request parsing (PKCS#10, CMS+PKCS#10,
+# CMC, renewal), template identification and checks, the Enroll access check
+# on the template's security descriptor, subject/SAN from AD, certificate
+# construction.  Follows MS-WCCE 3.2.1.4.2.1 and 3.2.2.6.2.1.4.x, MS-CRTD.
+
+import datetime
+import hashlib
+import logging
+import os
+import struct
+import subprocess
+import threading
+import time
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.serialization import pkcs7
+from cryptography.x509.oid import NameOID
+
+import der
+
+log = logging.getLogger("labca.policy")
+
+CA_NAME = "CORP-CA1"
+CA_HOST = "ca1.corp.test"
+REALM = "CORP.TEST"
+DC_URL = "ldap://dc1.corp.test"
+CDP_URL = "http://%s/CertEnroll/%s.crl" % (CA_HOST, CA_NAME)
+AIA_URL = "http://%s/CertEnroll/%s_%s.crt" % (CA_HOST, CA_HOST, CA_NAME)
+
+ENROLL_GUID = "0e10c968-78fb-11d2-90d4-00c04f79dc55"
+
+# HRESULTs
+S_OK = 0
+E_INVALIDARG = 0x80070057
+E_ACCESSDENIED = 0x80070005
+NTE_BAD_SIGNATURE = 0x80090006
+CRYPT_E_ASN1_BADTAG = 0x8009310B
+CRYPT_E_REVOKED = 0x80092010
+CERT_E_EXPIRED = 0x800B0101
+CERT_E_CHAINING = 0x800B010A
+CERTSRV_E_BAD_REQUESTSUBJECT = 0x80094001
+CERTSRV_E_PROPERTY_EMPTY = 0x80094004
+CERTSRV_E_BAD_RENEWAL_CERT_ATTRIBUTE = 0x8009400E
+CERTSRV_E_TEMPLATE_DENIED = 0x80094012
+CERTSRV_E_ADMIN_DENIED_REQUEST = 0x80094014
+CERTSRV_E_UNSUPPORTED_CERT_TYPE = 0x80094800
+CERTSRV_E_NO_CERT_TYPE = 0x80094801
+CERTSRV_E_TEMPLATE_CONFLICT = 0x80094802
+CERTSRV_E_ARCHIVED_KEY_REQUIRED = 0x80094804
+CERTSRV_E_BAD_RENEWAL_SUBJECT = 0x80094806
+CERTSRV_E_BAD_TEMPLATE_VERSION = 0x80094807
+CERTSRV_E_SIGNATURE_POLICY_REQUIRED = 0x80094809
+CERTSRV_E_SUBJECT_UPN_REQUIRED = 0x8009480D
+CERTSRV_E_SUBJECT_DIRECTORY_GUID_REQUIRED = 0x8009480E
+CERTSRV_E_SUBJECT_DNS_REQUIRED = 0x8009480F
+CERTSRV_E_KEY_LENGTH = 0x80094811
+CERTSRV_E_SUBJECT_EMAIL_REQUIRED = 0x80094812
+
+TEXT = {
+    E_INVALIDARG: "The parameter is incorrect.",
+    E_ACCESSDENIED: "Access is denied.",
+    NTE_BAD_SIGNATURE: "Invalid Signature.",
+    CRYPT_E_ASN1_BADTAG: "ASN1 bad tag value met.",
+    CRYPT_E_REVOKED: "The certificate is revoked.",
+    CERT_E_EXPIRED: "A required certificate is not within its validity period.",
+    CERT_E_CHAINING: "A certificate chain could not be built to a trusted root authority.",
+    CERTSRV_E_BAD_REQUESTSUBJECT: "The request subject name is invalid or too long.",
+    CERTSRV_E_PROPERTY_EMPTY: "The requested property value is empty.",
+    CERTSRV_E_BAD_RENEWAL_CERT_ATTRIBUTE: "The request contains an invalid renewal certificate attribute.",
+    CERTSRV_E_TEMPLATE_DENIED: "The permissions on the certificate template do not allow the "
+                               "current user to enroll for this type of certificate.",
+    CERTSRV_E_ADMIN_DENIED_REQUEST: "The request was denied by a certificate manager or CA administrator.",
+    CERTSRV_E_UNSUPPORTED_CERT_TYPE: "The requested certificate template is not supported by this CA.",
+    CERTSRV_E_NO_CERT_TYPE: "The request contains no certificate template information.",
+    CERTSRV_E_TEMPLATE_CONFLICT: "The request contains conflicting template information.",
+    CERTSRV_E_ARCHIVED_KEY_REQUIRED: "The request must include a private key for archival by the server.",
+    CERTSRV_E_BAD_RENEWAL_SUBJECT: "The renewal certificate is not for the same subject.",
+    CERTSRV_E_BAD_TEMPLATE_VERSION: "The request template version is newer than the supported template version.",
+    CERTSRV_E_SIGNATURE_POLICY_REQUIRED: "The certificate template requires too many RA signatures. "
+                                         "Only one RA signature is allowed.",
+    CERTSRV_E_SUBJECT_UPN_REQUIRED: "The UPN is unavailable and cannot be added to the Subject Alternate name.",
+    CERTSRV_E_SUBJECT_DIRECTORY_GUID_REQUIRED: "The Active Directory GUID is unavailable and cannot be "
+                                               "added to the Subject Alternate name.",
+    CERTSRV_E_SUBJECT_DNS_REQUIRED: "The DNS name is unavailable and cannot be added to the Subject Alternate name.",
+    CERTSRV_E_KEY_LENGTH: "The public key does not meet the minimum size required by the specified "
+                          "certificate template.",
+    CERTSRV_E_SUBJECT_EMAIL_REQUIRED: "The email name is unavailable and cannot be added to the Subject "
+                                      "or Subject Alternate name.",
+}
+
+# dispositions
+CR_DISP_DENIED, CR_DISP_ISSUED, CR_DISP_UNDER_SUBMISSION = 2, 3, 5
+
+# template flags (MS-CRTD 2.4, 2.26, 2.27, 2.28)
+CT_FLAG_MACHINE_TYPE = 0x40
+CT_FLAG_IS_CA = 0x80
+EF_PEND_ALL_REQUESTS = 0x2
+EF_PREVIOUS_APPROVAL_VALIDATE_REENROLLMENT = 0x40
+EF_NO_SECURITY_EXTENSION = 0x80000
+PKF_REQUIRE_PRIVATE_KEY_ARCHIVAL = 0x1
+NF_ENROLLEE_SUPPLIES_SUBJECT = 0x1
+NF_OLD_CERT_SUPPLIES_SUBJECT_AND_ALT_NAME = 0x8
+NF_ENROLLEE_SUPPLIES_SUBJECT_ALT_NAME = 0x10000
+NF_SAN_REQUIRE_DOMAIN_DNS = 0x400000
+NF_SAN_REQUIRE_SPN = 0x800000
+NF_SAN_REQUIRE_DIRECTORY_GUID = 0x1000000
+NF_SAN_REQUIRE_UPN = 0x2000000
+NF_SAN_REQUIRE_EMAIL = 0x4000000
+NF_SAN_REQUIRE_DNS = 0x8000000
+NF_SUBJECT_REQUIRE_DNS_AS_CN = 0x10000000
+NF_SUBJECT_REQUIRE_EMAIL = 0x20000000
+NF_SUBJECT_REQUIRE_COMMON_NAME = 0x40000000
+NF_SUBJECT_REQUIRE_DIRECTORY_PATH = 0x80000000
+
+OID_TEMPLATE_V2 = "1.3.6.1.4.1.311.21.7"
+OID_TEMPLATE_NAME = "1.3.6.1.4.1.311.20.2"
+OID_APP_POLICIES = "1.3.6.1.4.1.311.21.10"
+OID_SID_EXT = "1.3.6.1.4.1.311.25.2"
+OID_SID_OTHERNAME = "1.3.6.1.4.1.311.25.2.1"
+OID_UPN = "1.3.6.1.4.1.311.20.2.3"
+OID_NTDS_REPLICATION = "1.3.6.1.4.1.311.25.1"
+OID_RENEWAL_CERT = "1.3.6.1.4.1.311.13.1"
+OID_NAME_VALUE = "1.3.6.1.4.1.311.13.2.1"
+OID_EXT_REQ = "1.2.840.113549.1.9.14"
+OID_EXT_REQ_MS = "1.3.6.1.4.1.311.2.1.14"
+OID_SIGNED_DATA = "1.2.840.113549.1.7.2"
+OID_DATA = "1.2.840.113549.1.7.1"
+OID_PKIDATA = "1.3.6.1.5.5.7.12.2"
+OID_CMC_REGINFO = "1.3.6.1.5.5.7.7.18"
+OID_CMC_ADD_ATTRIBUTES = "1.3.6.1.4.1.311.10.10.1"
+OID_MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
+
+HASHES = {
+    "1.3.14.3.2.26": hashes.SHA1, "2.16.840.1.101.3.4.2.1": hashes.SHA256,
+    "2.16.840.1.101.3.4.2.2": hashes.SHA384, "2.16.840.1.101.3.4.2.3": hashes.SHA512,
+    "1.2.840.113549.1.1.5": hashes.SHA1, "1.2.840.113549.1.1.11": hashes.SHA256,
+    "1.2.840.113549.1.1.12": hashes.SHA384, "1.2.840.113549.1.1.13": hashes.SHA512,
+    "1.2.840.10045.4.1": hashes.SHA1, "1.2.840.10045.4.3.2": hashes.SHA256,
+    "1.2.840.10045.4.3.3": hashes.SHA384, "1.2.840.10045.4.3.4": hashes.SHA512,
+}
+
+
+class Deny(Exception):
+    """Policy result other than issue: hresult (+ optional message)."""
+
+    def __init__(self, hresult, detail=None):
+        self.hresult = hresult
+        self.detail = detail
+        super().__init__("0x%08x %s" % (hresult, detail or TEXT.get(hresult, "")))
+
+    @property
+    def message(self):
+        return "Denied by Policy Module  0x%x, %s" % (self.hresult, TEXT.get(self.hresult, self.detail or ""))
+
+
+# ------------------------------------------------------------------ SIDs / SD
+def sid_from_bytes(b, off=0):
+    rev, n = b[off], b[off + 1]
+    auth = int.from_bytes(b[off + 2:off + 8], "big")
+    subs = struct.unpack_from("<%dI" % n, b, off + 8)
+    return "S-%d-%d" % (rev, auth) + "".join("-%d" % s for s in subs), 8 + 4 * n
+
+
+def guid_from_bytes(b):
+    import uuid
+    return str(uuid.UUID(bytes_le=bytes(b)))
+
+
+def sd_aces(sd):
+    """Parse the DACL of a self-relative security descriptor -> list of
+    dict(type, flags, mask, object_type, sid)."""
+    dacl_off = struct.unpack_from("<I", sd, 16)[0]
+    if not dacl_off:
+        return None  # NULL DACL: everyone has access
+    count = struct.unpack_from("<H", sd, dacl_off + 4)[0]
+    off = dacl_off + 8
+    aces = []
+    for _ in range(count):
+        atype, aflags, asize = struct.unpack_from("<BBH", sd, off)
+        body = off + 4
+        mask = struct.unpack_from("<I", sd, body)[0]
+        ace = dict(type=atype, flags=aflags, mask=mask, object_type=None, sid=None)
+        if atype in (0, 1):
+            ace["sid"] = sid_from_bytes(sd, body + 4)[0]
+        elif atype in (5, 6):
+            oflags = struct.unpack_from("<I", sd, body + 4)[0]
+            p = body + 8
+            if oflags & 1:
+                ace["object_type"] = guid_from_bytes(sd[p:p + 16])
+                p += 16
+            if oflags & 2:
+                p += 16
+            ace["sid"] = sid_from_bytes(sd, p)[0]
+        aces.append(ace)
+        off += asize
+    return aces
+
+
+def can_enroll(sd, sids):
+    """MS-CRTD 2.5.1: walk the DACL in order; the first ACE that matches one
+    of the caller's SIDs and speaks about the Enroll extended right (CR bit
+    0x100 with no object type or the Enroll GUID; GENERIC_ALL) decides.
+    -> (allowed: bool, deciding ACE or None)"""
+    aces = sd_aces(sd)
+    if aces is None:
+        return True, None
+    for ace in aces:
+        if ace["flags"] & 0x08:  # INHERIT_ONLY
+            continue
+        if ace["sid"] not in sids:
+            continue
+        if not ace["mask"] & (0x100 | 0x10000000):
+            continue
+        if ace["type"] in (5, 6) and ace["object_type"] not in (None, ENROLL_GUID):
+            continue
+        if ace["type"] in (0, 5):
+            return True, ace
+        if ace["type"] in (1, 6):
+            return False, ace
+    return False, None
+
+
+# ------------------------------------------------------------------ directory
+class Directory:
+    """AD access as the CA's computer account CA1$ (Kerberos from the keytab)
+    through python3-samba's SamDB over LDAP (sign+seal)."""
+
+    def __init__(self, lab, cadir):
+        self.lab = lab
+        self.keytab = os.path.join(lab, "ca1.keytab")
+        self.ccache = os.path.join(cadir, "ca1.ccache")
+        self.lock = threading.Lock()
+        self.kinit_time = 0
+        self.base = "DC=corp,DC=test"
+        self.config = "CN=Configuration," + self.base
+        self.pks = "CN=Public Key Services,CN=Services," + self.config
+
+    def _kinit(self):
+        subprocess.run(["kinit", "-k", "-t", self.keytab, "-c", "FILE:" + self.ccache,
+                        "CA1$@" + REALM], check=True, capture_output=True)
+        self.kinit_time = time.time()
+
+    def _connect(self):
+        from samba.credentials import MUST_USE_KERBEROS, Credentials
+        from samba.param import LoadParm
+        from samba.samdb import SamDB
+        if time.time() - self.kinit_time > 3600 or not os.path.exists(self.ccache):
+            self._kinit()
+        lp = LoadParm()
+        lp.set("realm", REALM)
+        lp.set("workgroup", "CORP")
+        creds = Credentials()
+        creds.guess(lp)
+        creds.set_kerberos_state(MUST_USE_KERBEROS)
+        creds.set_named_ccache(self.ccache)
+        return SamDB(url=DC_URL, credentials=creds, lp=lp)
+
+    def query(self, fn):
+        with self.lock:
+            try:
+                db = self._connect()
+            except Exception:
+                self._kinit()
+                db = self._connect()
+            return fn(db)
+
+    @staticmethod
+    def _escape(v):
+        out = ""
+        for ch in v:
+            out += "\\%02x" % ord(ch) if ch in "*()\\\x00" else ch
+        return out
+
+    def account(self, principal):
+        import ldb
+        from samba.dcerpc import security
+        from samba.ndr import ndr_unpack
+        name, _, realm = principal.rpartition("@")
+        if realm.upper() != REALM:
+            raise Deny(E_ACCESSDENIED, "principal %s is not from %s" % (principal, REALM))
+
+        def q(db):
+            r = db.search(self.base, scope=ldb.SCOPE_SUBTREE,
+                          expression="(sAMAccountName=%s)" % self._escape(name),
+                          attrs=["objectSid", "primaryGroupID", "userPrincipalName", "mail",
+                                 "dNSHostName", "sAMAccountName", "userAccountControl", "cn",
+                                 "objectClass", "objectGUID", "servicePrincipalName"])
+            if len(r) != 1:
+                return None
+            m = r[0]
+            tg = db.search(m.dn, scope=ldb.SCOPE_BASE, attrs=["tokenGroups"])
+            groups = [str(ndr_unpack(security.dom_sid, bytes(v)))
+                      for v in tg[0].get("tokenGroups", [])]
+
+            def one(a):
+                return str(m[a][0]) if a in m and len(m[a]) else None
+            sid = str(ndr_unpack(security.dom_sid, bytes(m["objectSid"][0])))
+            import uuid
+            return dict(
+                dn=str(m.dn), sid=sid, groups=groups,
+                primary_group=sid.rsplit("-", 1)[0] + "-" + one("primaryGroupID"),
+                upn=one("userPrincipalName"), mail=one("mail"), dns=one("dNSHostName"),
+                sam=one("sAMAccountName"), cn=one("cn"),
+                uac=int(one("userAccountControl") or 0),
+                guid=str(uuid.UUID(bytes_le=bytes(m["objectGUID"][0]))),
+                is_computer="computer" in [str(x) for x in m["objectClass"]],
+                spn=[str(x) for x in m.get("servicePrincipalName", [])])
+        acct = self.query(q)
+        if acct is None:
+            raise Deny(E_ACCESSDENIED, "no account %s in the directory" % name)
+        acct["principal"] = principal
+        acct["all_sids"] = sorted(set([acct["sid"], acct["primary_group"], "S-1-1-0", "S-1-5-11",
+                                       "S-1-5-15"] + acct["groups"]))
+        return acct
+
+    TEMPLATE_ATTRS = ["cn", "displayName", "flags", "revision", "msPKI-Template-Minor-Revision",
+                      "msPKI-Template-Schema-Version", "msPKI-Cert-Template-OID",
+                      "msPKI-Enrollment-Flag", "msPKI-Certificate-Name-Flag",
+                      "msPKI-Private-Key-Flag", "msPKI-Minimal-Key-Size", "msPKI-RA-Signature",
+                      "pKIKeyUsage", "pKIExpirationPeriod", "pKIExtendedKeyUsage",
+                      "msPKI-Certificate-Application-Policy", "pKICriticalExtensions",
+                      "msPKI-Certificate-Policy", "pKIMaxIssuingDepth", "nTSecurityDescriptor"]
+
+    def templates(self, names=(), oids=()):
+        """-> (list of template dicts matching any name/oid, published cns)"""
+        import ldb
+        conds = ["(cn=%s)" % self._escape(n) for n in names] + \
+                ["(msPKI-Cert-Template-OID=%s)" % self._escape(o) for o in oids]
+
+        def q(db):
+            out = []
+            if conds:
+                r = db.search("CN=Certificate Templates," + self.pks, scope=ldb.SCOPE_ONELEVEL,
+                              expression="(&(objectClass=pKICertificateTemplate)(|%s))" % "".join(conds),
+                              attrs=self.TEMPLATE_ATTRS, controls=["sd_flags:1:4"])
+                for m in r:
+                    t = {}
+                    for a in self.TEMPLATE_ATTRS:
+                        if a in m:
+                            vals = [bytes(v) for v in m[a]]
+                            t[a] = vals
+                    out.append(t)
+            es = db.search("CN=%s,CN=Enrollment Services,%s" % (CA_NAME, self.pks),
+                           scope=ldb.SCOPE_BASE, attrs=["certificateTemplates"])
+            pub = [str(v) for v in es[0].get("certificateTemplates", [])]
+            return out, pub
+        raw, pub = self.query(q)
+        return [Template(t) for t in raw], pub
+
+
+class Template:
+    def __init__(self, raw):
+        self.raw = raw
+
+    def s(self, a, default=None):
+        v = self.raw.get(a)
+        return v[0].decode() if v else default
+
+    def i(self, a, default=0):
+        v = self.raw.get(a)
+        return int(v[0]) & 0xFFFFFFFF if v else default
+
+    def strs(self, a):
+        return [v.decode() for v in self.raw.get(a, [])]
+
+    @property
+    def cn(self):
+        return self.s("cn")
+
+    @property
+    def oid(self):
+        return self.s("msPKI-Cert-Template-OID")
+
+    @property
+    def schema(self):
+        return self.i("msPKI-Template-Schema-Version", 1) or 1
+
+    @property
+    def sd(self):
+        return self.raw["nTSecurityDescriptor"][0]
+
+    def period(self):
+        v = self.raw.get("pKIExpirationPeriod")
+        if not v:
+            return datetime.timedelta(days=365)
+        ft = struct.unpack("<q", v[0][:8])[0]
+        return datetime.timedelta(seconds=-ft / 10 ** 7)
+
+
+# ------------------------------------------------------------------ requests
+class Parsed:
+    """A request blob after unwrapping: .csr, .kind, .signers, .certs, ..."""
+    kind = "pkcs10"
+    csr = None
+    csr_der = None
+    content = None      # encapsulated content (CMS)
+    certs = ()          # certificates in the SignedData
+    signers = ()        # list of dict(sid=(kind, value), digest, sigalg, signature, signed_attrs)
+    reginfo = ()        # name/value pairs from CMC regInfo
+
+
+def parse_request(blob, req_type):
+    """req_type: RequestType byte of dwFlags (0 = detect).  Raises Deny."""
+    p = Parsed()
+    if req_type not in (0, 1, 3, 4):
+        raise Deny(E_INVALIDARG, "request type %d not supported" % req_type)
+    try:
+        tag, content, full, end = der.read_tlv(blob)
+    except der.DERError:
+        raise Deny(CRYPT_E_ASN1_BADTAG, "request is not DER")
+    if tag != 0x30:
+        raise Deny(CRYPT_E_ASN1_BADTAG, "request is not DER")
+    kids = der.children(content)
+    is_cms = len(kids) >= 1 and kids[0][0] == 0x06
+    if req_type == 1 or (req_type == 0 and not is_cms):
+        p.csr_der = full
+        p.csr = _load_csr(full)
+        return p
+    if not is_cms or der.oid_str(kids[0][1]) != OID_SIGNED_DATA:
+        raise Deny(CRYPT_E_ASN1_BADTAG, "not a CMS SignedData")
+    sd = der.children(der.children(kids[1][1])[0][1])
+    # SignedData: version, digestAlgorithms, encapContentInfo, [0] certs, [1] crls, signerInfos
+    encap = der.children(sd[2][1])
+    ctype = der.oid_str(encap[0][1])
+    econtent = b""
+    if len(encap) > 1:
+        octs = der.children(encap[1][1])
+        econtent = octs[0][1] if octs and octs[0][0] == 0x04 else b""
+    p.content = econtent
+    idx = 3
+    certs = []
+    while idx < len(sd) and sd[idx][0] in (0xA0, 0xA1):
+        if sd[idx][0] == 0xA0:
+            for t, c, f in der.children(sd[idx][1]):
+                if t == 0x30:
+                    try:
+                        certs.append(x509.load_der_x509_certificate(f))
+                    except ValueError:
+                        pass
+        idx += 1
+    p.certs = certs
+    signers = []
+    for t, c, f in der.children(sd[idx][1]) if idx < len(sd) else []:
+        si = der.children(c)
+        sid_t, sid_c, sid_f = si[1]
+        if sid_t == 0x30:
+            iss = der.children(sid_c)
+            sid = ("issuer_serial", (iss[0][2], der.int_val(iss[1][1])))
+        else:
+            sid = ("ski", sid_c)
+        digest = der.oid_str(der.children(si[2][1])[0][1])
+        j = 3
+        signed_attrs = None
+        if si[j][0] == 0xA0:
+            signed_attrs = si[j]
+            j += 1
+        sigalg = der.oid_str(der.children(si[j][1])[0][1])
+        signature = si[j + 1][1]
+        signers.append(dict(sid=sid, digest=digest, sigalg=sigalg, signature=signature,
+                            signed_attrs=signed_attrs))
+    p.signers = signers
+    if ctype == OID_DATA:
+        if req_type == 4:
+            raise Deny(CRYPT_E_ASN1_BADTAG, "CMC expected, got CMS id-data")
+        p.kind = "cms"
+        p.csr_der = econtent
+        p.csr = _load_csr(econtent)
+    elif ctype == OID_PKIDATA:
+        p.kind = "cmc"
+        pkidata = der.children(der.read_tlv(econtent)[1])
+        controls, reqs = pkidata[0], pkidata[1]
+        trs = der.children(reqs[1])
+        if len(trs) != 1 or trs[0][0] != 0xA0:
+            raise Deny(0x8007000D, "CMC: exactly one TaggedCertificationRequest expected")
+        tcr = der.children(trs[0][1])
+        p.csr_der = tcr[1][2]
+        p.csr = _load_csr(p.csr_der)
+        reginfo = []
+        for t, c, f in der.children(controls[1]):
+            ta = der.children(c)
+            aoid = der.oid_str(ta[1][1])
+            if aoid == OID_CMC_REGINFO:
+                for vt, vc, vf in der.children(ta[2][1]):
+                    for pair in vc.decode(errors="replace").split("&"):
+                        if "=" in pair:
+                            k, v = pair.split("=", 1)
+                            reginfo.append((_urldecode(k), _urldecode(v)))
+            elif aoid == OID_CMC_ADD_ATTRIBUTES:
+                for vt, vc, vf in der.children(ta[2][1]):
+                    info = der.children(vc)
+                    for at, ac, af in der.children(info[2][1]) if len(info) > 2 else []:
+                        a = der.children(ac)
+                        if der.oid_str(a[0][1]) == OID_NAME_VALUE:
+                            for nv in der.children(a[1][1]):
+                                n2 = der.children(nv[1])
+                                reginfo.append((der.string_val(n2[0][0], n2[0][1]),
+                                                der.string_val(n2[1][0], n2[1][1])))
+        p.reginfo = reginfo
+    else:
+        raise Deny(CRYPT_E_ASN1_BADTAG, "unsupported CMS content type %s" % ctype)
+    return p
+
+
+def _urldecode(s):
+    from urllib.parse import unquote
+    return unquote(s)
+
+
+def _load_csr(b):
+    try:
+        return x509.load_der_x509_csr(b)
+    except ValueError as e:
+        raise Deny(CRYPT_E_ASN1_BADTAG, "bad PKCS#10: %s" % e)
+
+
+def csr_attributes(csr_der):
+    """-> list of (oid, [value TLVs]) from CertificationRequestInfo.attributes"""
+    cri = der.children(der.children(der.read_tlv(csr_der)[1])[0][1])
+    out = []
+    for t, c, f in cri:
+        if t == 0xA0:
+            for at, ac, af in der.children(c):
+                a = der.children(ac)
+                out.append((der.oid_str(a[0][1]), [x[2] for x in der.children(a[1][1])]))
+    return out
+
+
+def verify_with_key(pub, signature, data, hash_oid, sigalg_oid=None):
+    h = HASHES.get(hash_oid) or HASHES.get(sigalg_oid or "")
+    if h is None:
+        raise InvalidSignature("unknown hash %s" % hash_oid)
+    if isinstance(pub, rsa.RSAPublicKey):
+        pub.verify(signature, data, padding.PKCS1v15(), h())
+    elif isinstance(pub, ec.EllipticCurvePublicKey):
+        pub.verify(signature, data, ec.ECDSA(h()))
+    else:
+        raise InvalidSignature("unsupported key type")
+
+
+def verify_signer(p, signer, pub):
+    data = p.content
+    if signer["signed_attrs"] is not None:
+        attrs = signer["signed_attrs"]
+        md = None
+        for t, c, f in der.children(attrs[1]):
+            a = der.children(c)
+            if der.oid_str(a[0][1]) == OID_MESSAGE_DIGEST:
+                md = der.children(a[1][1])[0][1]
+        h = HASHES.get(signer["digest"])
+        if h is None or md is None:
+            raise InvalidSignature("no messageDigest")
+        d = hashes.Hash(h())
+        d.update(data)
+        if d.finalize() != md:
+            raise InvalidSignature("messageDigest mismatch")
+        data = b"\x31" + attrs[2][1:]
+    verify_with_key(pub, signer["signature"], data, signer["digest"], signer["sigalg"])
+
+
+def ski_of(pub):
+    return x509.SubjectKeyIdentifier.from_public_key(pub).digest
+
+
+# ------------------------------------------------------------------ the CA
+class CA:
+    def __init__(self, lab, store):
+        self.lab = lab
+        self.store = store
+        pki = os.path.join(lab, "pki")
+        with open(os.path.join(pki, "ca1.key"), "rb") as f:
+            self.key = serialization.load_pem_private_key(f.read(), None)
+        with open(os.path.join(pki, "ca1.pem"), "rb") as f:
+            self.cert = x509.load_pem_x509_certificate(f.read())
+        with open(os.path.join(pki, "root.pem"), "rb") as f:
+            self.root = x509.load_pem_x509_certificate(f.read())
+        self.dir = Directory(lab, store.dir)
+
+    def name_ok(self, authority):
+        return authority is not None and authority.strip().lower() == CA_NAME.lower()
+
+    # ---- template identification
+    def identify_template(self, p, attribs):
+        names, oids = [], []
+        ext_version = None
+        for e in p.csr.extensions if _has_exts(p.csr) else []:
+            o = e.oid.dotted_string
+            if o == OID_TEMPLATE_V2:
+                kids = der.children(der.read_tlv(e.value.value)[1])
+                oids.append(der.oid_str(kids[0][1]))
+                major = der.int_val(kids[1][1]) if len(kids) > 1 else 0
+                minor = der.int_val(kids[2][1]) if len(kids) > 2 else 0
+                ext_version = (major, minor)
+            elif o == OID_TEMPLATE_NAME:
+                t, c, _, _ = der.read_tlv(e.value.value)
+                if t == 0x30:  # SEQUENCE { UTF8String } per the spec text
+                    t, c, _ = der.children(c)[0]
+                names.append(der.string_val(t, c))
+        for aoid, vals in csr_attributes(p.csr_der):
+            if aoid == OID_NAME_VALUE:
+                for v in vals:
+                    nv = der.children(der.read_tlv(v)[1])
+                    if der.string_val(nv[0][0], nv[0][1]).strip().lower() == "certificatetemplate":
+                        names.append(der.string_val(nv[1][0], nv[1][1]).strip())
+        for k, v in p.reginfo:
+            if k.strip().lower() == "certificatetemplate":
+                names.append(v.strip())
+        if attribs.get("certificatetemplate"):
+            names.append(attribs["certificatetemplate"])
+        if not names and not oids:
+            raise Deny(CERTSRV_E_NO_CERT_TYPE)
+        templates, published = self.dir.templates(set(names), set(oids))
+        by_cn = {t.cn.lower(): t for t in templates}
+        by_oid = {t.oid: t for t in templates if t.oid}
+        found = set()
+        for n in names:
+            t = by_cn.get(n.lower())
+            if t is None:
+                raise Deny(CERTSRV_E_UNSUPPORTED_CERT_TYPE, "unknown template name %s" % n)
+            found.add(t.cn)
+        for o in oids:
+            t = by_oid.get(o)
+            if t is None:
+                raise Deny(CERTSRV_E_UNSUPPORTED_CERT_TYPE, "unknown template OID %s" % o)
+            found.add(t.cn)
+        if len(found) > 1:
+            raise Deny(CERTSRV_E_TEMPLATE_CONFLICT, "identifiers name %s" % sorted(found))
+        tmpl = by_cn[found.pop().lower()]
+        if tmpl.cn not in published:
+            raise Deny(CERTSRV_E_UNSUPPORTED_CERT_TYPE, "%s is not published by %s" % (tmpl.cn, CA_NAME))
+        if tmpl.schema >= 2 and ext_version is not None:
+            if ext_version[0] > tmpl.i("revision") or (
+                    ext_version[0] == tmpl.i("revision") and
+                    ext_version[1] > tmpl.i("msPKI-Template-Minor-Revision")):
+                raise Deny(CERTSRV_E_BAD_TEMPLATE_VERSION,
+                           "request has version %d.%d" % ext_version)
+        return tmpl
+
+    # ---- renewal
+    def check_renewal(self, p, acct):
+        """If the PKCS#10 carries szOID_RENEWAL_CERTIFICATE: verify and return
+        the old certificate; else None."""
+        old_der = None
+        for aoid, vals in csr_attributes(p.csr_der):
+            if aoid == OID_RENEWAL_CERT:
+                old_der = vals[0] if vals else b""
+        if old_der is None:
+            return None
+        try:
+            old = x509.load_der_x509_certificate(old_der)
+        except ValueError:
+            raise Deny(CERTSRV_E_BAD_RENEWAL_CERT_ATTRIBUTE, "renewal attribute is not a certificate")
+        if p.kind == "pkcs10":
+            raise Deny(CERTSRV_E_BAD_RENEWAL_CERT_ATTRIBUTE, "renewal must be signed with the old key (CMS/CMC)")
+        if not any(c.public_bytes(serialization.Encoding.DER) == old_der for c in p.certs):
+            raise Deny(CERTSRV_E_BAD_RENEWAL_CERT_ATTRIBUTE, "old certificate missing from the CMS certificates")
+        # signed by the old key
+        ok = False
+        for s in p.signers:
+            kind, v = s["sid"]
+            match = (kind == "issuer_serial" and v[1] == old.serial_number) or \
+                    (kind == "ski" and v == ski_of(old.public_key()))
+            if not match:
+                continue
+            try:
+                verify_signer(p, s, old.public_key())
+                ok = True
+            except InvalidSignature as e:
+                raise Deny(NTE_BAD_SIGNATURE, "old-key signature: %s" % e)
+        if not ok:
+            raise Deny(NTE_BAD_SIGNATURE, "no signature by the old certificate's key")
+        # issued by this CA
+        try:
+            self.cert.public_key().verify(old.signature, old.tbs_certificate_bytes,
+                                          padding.PKCS1v15(), old.signature_hash_algorithm)
+        except InvalidSignature:
+            raise Deny(CERT_E_CHAINING, "old certificate not issued by %s" % CA_NAME)
+        rec = self.store.get_cert("%x" % old.serial_number)
+        if rec is None:
+            raise Deny(CERT_E_CHAINING, "old certificate not in this CA's database")
+        if rec["revoked"]:
+            raise Deny(CRYPT_E_REVOKED)
+        now = datetime.datetime.utcnow()
+        if not (old.not_valid_before <= now <= old.not_valid_after):
+            raise Deny(CERT_E_EXPIRED)
+        same = rec["caller"] and rec["caller"].lower() == acct["principal"].lower()
+        try:
+            ext = old.extensions.get_extension_for_oid(x509.ObjectIdentifier(OID_SID_EXT))
+            same = same or acct["sid"].encode() in ext.value.value
+        except x509.ExtensionNotFound:
+            pass
+        if not same:
+            raise Deny(CERTSRV_E_BAD_RENEWAL_SUBJECT)
+        return old
+
+    # ---- full policy for a new request
+    def evaluate(self, p, attribs, acct):
+        """-> (template, old_cert_or_None, pend: bool).  Raises Deny."""
+        tmpl = self.identify_template(p, attribs)
+        allowed, ace = can_enroll(tmpl.sd, set(acct["all_sids"]))
+        if not allowed:
+            raise Deny(CERTSRV_E_TEMPLATE_DENIED,
+                       "deciding ACE %s" % (ace["sid"] if ace else "none"))
+        old = self.check_renewal(p, acct)
+        # signature of the request itself
+        if not p.csr.is_signature_valid:
+            ok = False
+            if p.kind == "cmc":
+                for s in p.signers:
+                    try:
+                        verify_signer(p, s, p.csr.public_key())
+                        ok = True
+                    except InvalidSignature:
+                        pass
+            if not ok:
+                raise Deny(NTE_BAD_SIGNATURE, "PKCS#10 signature does not verify")
+        # key size
+        pub = p.csr.public_key()
+        bits = pub.key_size if isinstance(pub, (rsa.RSAPublicKey,)) else \
+            pub.curve.key_size if isinstance(pub, ec.EllipticCurvePublicKey) else 0
+        minimum = tmpl.i("msPKI-Minimal-Key-Size", 0)
+        if minimum and bits < minimum:
+            raise Deny(CERTSRV_E_KEY_LENGTH, "%d-bit key, template wants %d" % (bits, minimum))
+        if tmpl.i("msPKI-Private-Key-Flag") & PKF_REQUIRE_PRIVATE_KEY_ARCHIVAL:
+            raise Deny(CERTSRV_E_ARCHIVED_KEY_REQUIRED)
+        ef = tmpl.i("msPKI-Enrollment-Flag")
+        if tmpl.i("msPKI-RA-Signature") > 0 and not (
+                old is not None and ef & EF_PREVIOUS_APPROVAL_VALIDATE_REENROLLMENT):
+            raise Deny(CERTSRV_E_SIGNATURE_POLICY_REQUIRED, "RA signatures are not supported by the lab CA")
+        # subject data must be available now (fail early, like AD CS)
+        self.build_names(p, tmpl, acct, old)
+        pend = bool(ef & EF_PEND_ALL_REQUESTS) and not (
+            old is not None and ef & EF_PREVIOUS_APPROVAL_VALIDATE_REENROLLMENT)
+        return tmpl, old, pend
+
+    # ---- names
+    def build_names(self, p, tmpl, acct, old=None):
+        nf = tmpl.i("msPKI-Certificate-Name-Flag")
+        if tmpl.schema == 1 and not nf:
+            # v1 defaults: user templates behave like User, machine like Machine
+            nf = (NF_SUBJECT_REQUIRE_DNS_AS_CN | NF_SAN_REQUIRE_DNS) \
+                if tmpl.i("flags") & CT_FLAG_MACHINE_TYPE else 0xA6000000
+        san = []
+        if old is not None and nf & NF_OLD_CERT_SUPPLIES_SUBJECT_AND_ALT_NAME:
+            subject = old.subject
+            try:
+                san = list(old.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+            except x509.ExtensionNotFound:
+                pass
+            return subject, san, nf
+        if nf & NF_ENROLLEE_SUPPLIES_SUBJECT:
+            subject = p.csr.subject
+            try:
+                san = list(p.csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+            except (x509.ExtensionNotFound, ValueError):
+                pass
+            if not len(subject) and not san:
+                raise Deny(CERTSRV_E_BAD_REQUESTSUBJECT, "enrollee must supply a subject")
+            return subject, san, nf
+        rdns = []
+        if nf & NF_SUBJECT_REQUIRE_DIRECTORY_PATH:
+            rdns = dn_to_rdns(acct["dn"])
+        elif nf & (NF_SUBJECT_REQUIRE_COMMON_NAME | NF_SUBJECT_REQUIRE_DNS_AS_CN):
+            if acct["is_computer"] or nf & NF_SUBJECT_REQUIRE_DNS_AS_CN:
+                if not acct.get("dns"):
+                    raise Deny(CERTSRV_E_SUBJECT_DNS_REQUIRED)
+                rdns = [x509.RelativeDistinguishedName([x509.NameAttribute(NameOID.COMMON_NAME, acct["dns"])])]
+            else:
+                rdns = [x509.RelativeDistinguishedName([x509.NameAttribute(NameOID.COMMON_NAME, acct["cn"])])]
+        if nf & NF_SUBJECT_REQUIRE_EMAIL:
+            if not acct.get("mail"):
+                raise Deny(CERTSRV_E_SUBJECT_EMAIL_REQUIRED)
+            rdns.append(x509.RelativeDistinguishedName([x509.NameAttribute(NameOID.EMAIL_ADDRESS, acct["mail"])]))
+        if nf & (NF_SAN_REQUIRE_UPN | NF_SAN_REQUIRE_SPN):
+            if not acct.get("upn"):
+                raise Deny(CERTSRV_E_SUBJECT_UPN_REQUIRED)
+            san.append(x509.OtherName(x509.ObjectIdentifier(OID_UPN), der.utf8(acct["upn"])))
+        if nf & NF_SAN_REQUIRE_EMAIL:
+            if not acct.get("mail"):
+                raise Deny(CERTSRV_E_SUBJECT_EMAIL_REQUIRED)
+            san.append(x509.RFC822Name(acct["mail"]))
+        if nf & NF_SAN_REQUIRE_DIRECTORY_GUID:
+            import uuid
+            san.append(x509.OtherName(x509.ObjectIdentifier(OID_NTDS_REPLICATION),
+                                      der.octets(uuid.UUID(acct["guid"]).bytes_le)))
+        if nf & NF_SAN_REQUIRE_DNS:
+            if not acct.get("dns"):
+                raise Deny(CERTSRV_E_SUBJECT_DNS_REQUIRED)
+            san.append(x509.DNSName(acct["dns"]))
+        if nf & NF_SAN_REQUIRE_DOMAIN_DNS:
+            san.append(x509.DNSName("corp.test"))
+            san.append(x509.DNSName("CORP"))
+        subject = x509.Name(rdns)
+        if not rdns and not san:
+            raise Deny(CERTSRV_E_BAD_REQUESTSUBJECT)
+        return subject, san, nf
+
+    # ---- issuance
+    def issue(self, p, tmpl, acct, old, rid):
+        subject, san, nf = self.build_names(p, tmpl, acct, old)
+        pub = p.csr.public_key()
+        now = datetime.datetime.utcnow().replace(microsecond=0)
+        nb = now - datetime.timedelta(minutes=10)
+        na = min(now + tmpl.period(), self.cert.not_valid_after)
+        serial = int.from_bytes(os.urandom(16), "big") & ((1 << 127) - 1) | (1 << 126)
+        crit = set(tmpl.strs("pKICriticalExtensions"))
+        b = (x509.CertificateBuilder().subject_name(subject).issuer_name(self.cert.subject)
+             .public_key(pub).serial_number(serial).not_valid_before(nb).not_valid_after(na))
+
+        def add(ext, oid=None):
+            nonlocal b
+            o = oid or ext.oid.dotted_string
+            b = b.add_extension(ext, critical=o in crit)
+
+        # template identity
+        if tmpl.schema >= 2 and tmpl.oid:
+            add(x509.UnrecognizedExtension(x509.ObjectIdentifier(OID_TEMPLATE_V2), der.seq(
+                der.oid(tmpl.oid), der.integer(tmpl.i("revision")),
+                der.integer(tmpl.i("msPKI-Template-Minor-Revision")))))
+        else:
+            add(x509.UnrecognizedExtension(x509.ObjectIdentifier(OID_TEMPLATE_NAME), der.bmp(tmpl.cn)))
+        ekus = tmpl.strs("pKIExtendedKeyUsage")
+        if ekus:
+            add(x509.ExtendedKeyUsage([x509.ObjectIdentifier(o) for o in ekus]))
+        apps = tmpl.strs("msPKI-Certificate-Application-Policy") if tmpl.schema >= 2 else ekus
+        apps = [a for a in apps if "`" not in a] or ekus
+        if apps:
+            add(x509.UnrecognizedExtension(x509.ObjectIdentifier(OID_APP_POLICIES),
+                                           der.seq(*[der.seq(der.oid(a)) for a in apps])))
+        ku = self.key_usage(tmpl)
+        if ku is not None:
+            add(ku)
+        policies = tmpl.strs("msPKI-Certificate-Policy")
+        if policies:
+            add(x509.CertificatePolicies([x509.PolicyInformation(x509.ObjectIdentifier(o), None)
+                                          for o in policies]))
+        if tmpl.i("flags") & CT_FLAG_IS_CA or tmpl.cn.lower() in ("subca", "ca", "crossca"):
+            depth = tmpl.i("pKIMaxIssuingDepth", 0xFFFFFFFF)
+            add(x509.BasicConstraints(ca=True, path_length=None if depth == 0xFFFFFFFF else depth))
+        if san:
+            add(x509.SubjectAlternativeName(san))
+        add(x509.SubjectKeyIdentifier.from_public_key(pub))
+        add(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()))
+        add(x509.CRLDistributionPoints([x509.DistributionPoint(
+            full_name=[x509.UniformResourceIdentifier(CDP_URL)],
+            relative_name=None, reasons=None, crl_issuer=None)]))
+        add(x509.AuthorityInformationAccess([x509.AccessDescription(
+            x509.oid.AuthorityInformationAccessOID.CA_ISSUERS,
+            x509.UniformResourceIdentifier(AIA_URL))]))
+        if not tmpl.i("msPKI-Enrollment-Flag") & EF_NO_SECURITY_EXTENSION:
+            sid = None
+            if nf & NF_ENROLLEE_SUPPLIES_SUBJECT:
+                # only if the request carries it
+                try:
+                    sid = p.csr.extensions.get_extension_for_oid(
+                        x509.ObjectIdentifier(OID_SID_EXT)).value.value
+                except (x509.ExtensionNotFound, ValueError):
+                    sid = None
+            else:
+                sid = der.seq(der.ctx(0, der.oid(OID_SID_OTHERNAME) +
+                                      der.ctx(0, der.octets(acct["sid"].encode()))))
+            if sid:
+                add(x509.UnrecognizedExtension(x509.ObjectIdentifier(OID_SID_EXT), sid))
+        cert = b.sign(self.key, hashes.SHA256())
+        cder = cert.public_bytes(serialization.Encoding.DER)
+        serial_hex = "%x" % serial
+        self.store.add_cert(serial_hex, rid, acct["principal"], tmpl.cn, cert.subject.rfc4514_string(),
+                            na.timestamp(), cder)
+        chain = pkcs7.serialize_certificates([cert, self.cert, self.root], serialization.Encoding.DER)
+        return cder, chain, serial_hex
+
+    @staticmethod
+    def key_usage(tmpl):
+        v = tmpl.raw.get("pKIKeyUsage")
+        if not v:
+            return None
+        b = v[0] + b"\x00\x00"
+        b0, b1 = b[0], b[1]
+        return x509.KeyUsage(
+            digital_signature=bool(b0 & 0x80), content_commitment=bool(b0 & 0x40),
+            key_encipherment=bool(b0 & 0x20), data_encipherment=bool(b0 & 0x10),
+            key_agreement=bool(b0 & 0x08), key_cert_sign=bool(b0 & 0x04),
+            crl_sign=bool(b0 & 0x02), encipher_only=bool(b0 & 0x08 and b0 & 0x01),
+            decipher_only=bool(b0 & 0x08 and b1 & 0x80))
+
+    # ---- CRL
+    def write_crl(self):
+        now = datetime.datetime.utcnow().replace(microsecond=0)
+        b = (x509.CertificateRevocationListBuilder().issuer_name(self.cert.subject)
+             .last_update(now - datetime.timedelta(minutes=10))
+             .next_update(now + datetime.timedelta(days=7))
+             .add_extension(x509.CRLNumber(self.store.next_crl_number()), critical=False)
+             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()),
+                            critical=False))
+        for r in self.store.revoked():
+            rb = (x509.RevokedCertificateBuilder().serial_number(int(r["serial"], 16))
+                  .revocation_date(datetime.datetime.utcfromtimestamp(int(r["revoked_at"]))))
+            if r["reason"]:
+                rb = rb.add_extension(x509.CRLReason(list(x509.ReasonFlags)[r["reason"]]), critical=False)
+            b = b.add_revoked_certificate(rb.build())
+        crl = b.sign(self.key, hashes.SHA256())
+        data = crl.public_bytes(serialization.Encoding.DER)
+        path = os.path.join(self.store.dir, CA_NAME + ".crl")
+        tmp = path + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+        return path, data
+
+
+def _has_exts(csr):
+    try:
+        csr.extensions
+        return True
+    except (ValueError, x509.DuplicateExtension):
+        return False
+
+
+def dn_to_rdns(dn):
+    """AD DN string -> RDN list in certificate order (most significant first)."""
+    parts, cur, esc = [], "", False
+    for ch in dn:
+        if esc:
+            cur += ch
+            esc = False
+        elif ch == "\\":
+            esc = True
+        elif ch == ",":
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    parts.append(cur)
+    m = {"CN": NameOID.COMMON_NAME, "OU": NameOID.ORGANIZATIONAL_UNIT_NAME,
+         "DC": NameOID.DOMAIN_COMPONENT, "O": NameOID.ORGANIZATION_NAME,
+         "L": NameOID.LOCALITY_NAME, "ST": NameOID.STATE_OR_PROVINCE_NAME,
+         "C": NameOID.COUNTRY_NAME}
+    rdns = []
+    for part in reversed(parts):
+        k, _, v = part.strip().partition("=")
+        oid = m.get(k.strip().upper())
+        if oid is None:
+            continue
+        rdns.append(x509.RelativeDistinguishedName([x509.NameAttribute(oid, v.strip())]))
+    return rdns
+
+
+def sha1(b):
+    return hashlib.sha1(b).hexdigest()
