@@ -62,7 +62,8 @@ ae_err ae_icpr_retrieve(ae_ctx *ctx, ae_rpc *rpc, const char *ca_name, uint32_t 
 void ae_icpr_result_clear(ae_icpr_result *res);
 
 /* "issued", "pending (under submission)", "denied", ... or NULL for an
- * HRESULT. */
+ * HRESULT.  Ask this first: small dispositions (0-6) are not HRESULTs, and
+ * ae_hresult_name(5) would name the Win32 ERROR_ACCESS_DENIED. */
 const char *ae_icpr_disposition_name(uint32_t disposition);
 
 #endif

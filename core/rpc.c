@@ -661,7 +661,7 @@ ae_rpc_call(ae_ctx *ctx, ae_rpc *rpc, uint16_t opnum, const uint8_t *stub, size_
 {
 	ae_buf out, in;
 	uint32_t call_id = rpc->next_call_id++;
-	unsigned nfrags = 0;
+	unsigned nfrags = 0, nresp = 0;
 	bool last = false, first = true;
 	ae_err err;
 
@@ -691,7 +691,10 @@ ae_rpc_call(ae_ctx *ctx, ae_rpc *rpc, uint16_t opnum, const uint8_t *stub, size_
 		if (err != AE_OK)
 			goto cleanup;
 		first = false;
+		nresp++;
 	}
+	ae_log(ctx, AE_LOG_DEBUG, "rpc: call %u answered with %zu stub bytes in %u fragment(s)",
+	       (unsigned)call_id, in.len, nresp);
 	*resp_len = in.len;
 	*resp = (uint8_t *)ae_buf_steal(&in);
 	if (*resp == NULL) {
@@ -939,7 +942,7 @@ tcp_connect(ae_ctx *ctx, ae_rpc *rpc)
 			break;
 		if (w == 0)
 			timed_out = true;
-		last_errno = w > 0 ? soerr : errno;
+		last_errno = w > 0 ? soerr : (w == 0 ? 0 : errno);
 		close(fd);
 		fd = -1;
 	}
@@ -1016,7 +1019,7 @@ bind_exchange(ae_ctx *ctx, ae_rpc *rpc, ae_buf *pdu_out, uint32_t call_id, uint8
 
 static ae_err
 epm_lookup(ae_ctx *ctx, const ae_conf *conf, const char *host, const ae_rpc_iface *iface,
-           uint16_t *port)
+           uint16_t *port, unsigned *round_trips)
 {
 	ae_rpc *rpc = NULL;
 	ae_buf bind;
@@ -1052,8 +1055,10 @@ epm_lookup(ae_ctx *ctx, const ae_conf *conf, const char *host, const ae_rpc_ifac
 	}
 	err = ae_rpc_epm_parse_map(ctx, resp, resp_len, port, &status);
 	if (err == AE_ERR_NOTFOUND) {
-		ae_prefix_message(ctx, err, "the CA host %s does not offer %s (is AD CS running there?)",
-		                  host, name);
+		char st[96];
+		ae_set_message(ctx, err, "the CA host %s does not offer %s (endpoint mapper: %s): is AD CS running there?",
+		               host, name, status == AE_EPT_S_NOT_REGISTERED ? "not registered"
+		               : status != 0 ? ae_hresult_format(status, st, sizeof(st)) : "no tower returned");
 		goto cleanup;
 	}
 	if (err != AE_OK) {
@@ -1062,6 +1067,8 @@ epm_lookup(ae_ctx *ctx, const ae_conf *conf, const char *host, const ae_rpc_ifac
 	}
 	ae_log(ctx, AE_LOG_DEBUG, "rpc: %s on %s is at TCP port %u", name, host, *port);
 cleanup:
+	if (rpc != NULL)
+		*round_trips += rpc->round_trips;
 	ae_buf_clear(&bind);
 	free(ans);
 	free(stub);
@@ -1388,19 +1395,21 @@ ae_rpc_connect_opts(ae_ctx *ctx, const ae_conf *conf, const char *host, const ae
 {
 	ae_rpc *rpc = NULL;
 	uint16_t port = opts != NULL ? opts->port : 0;
+	unsigned epm_trips = 0;
 	const char *name = iface->name != NULL ? iface->name : "the RPC interface";
 	ae_err err;
 
 	*out = NULL;
 	ae_return_val_if_fail(host != NULL && iface != NULL, AE_ERR_INTERNAL);
 	if (port == 0) {
-		err = epm_lookup(ctx, conf, host, iface, &port);
+		err = epm_lookup(ctx, conf, host, iface, &port, &epm_trips);
 		if (err != AE_OK)
 			return err;
 	}
 	err = new_conn(ctx, conf, host, port, name, &rpc);
 	if (err != AE_OK)
 		return err;
+	rpc->round_trips = epm_trips;
 	if (asprintf(&rpc->principal, "host/%s", host) < 0) {
 		rpc->principal = NULL;
 		ae_rpc_free(rpc);

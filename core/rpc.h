@@ -60,6 +60,8 @@ ae_err ae_rpc_call(ae_ctx *ctx, ae_rpc *rpc, uint16_t opnum, const uint8_t *stub
 /* Lowers the largest fragment we send (e.g. 1024 to exercise
  * fragmentation); never above what the server accepts. */
 void ae_rpc_set_max_frag(ae_rpc *rpc, uint16_t max);
+/* Request/answer exchanges so far, the endpoint-mapper lookup (bind +
+ * ept_map) and the bind/alter_context included. */
 unsigned ae_rpc_round_trips(const ae_rpc *rpc);
 /* The status of the last fault PDU received, 0 if none. */
 uint32_t ae_rpc_last_fault(const ae_rpc *rpc);

@@ -171,8 +171,11 @@ ae_buf_steal(ae_buf *b)
 		ae_buf_clear(b);
 		return NULL;
 	}
-	if (b->data == NULL && !ae_buf_reserve(b, 0))
-		return NULL;
+	if (b->data == NULL) {
+		if (!ae_buf_reserve(b, 0))
+			return NULL;
+		b->data[0] = '\0'; /* an empty buffer is still a string */
+	}
 	d = b->data;
 	ae_buf_init(b);
 	return d;

@@ -296,6 +296,7 @@ serve(int fd, const ae_buf *answer, uint8_t *seen, size_t *seen_len)
 	bool last = false, first = true;
 	uint32_t call_id = 0;
 	unsigned n;
+	int rc;
 
 	ae_buf_init(&in);
 	ae_buf_init(&out);
@@ -318,7 +319,12 @@ serve(int fd, const ae_buf *answer, uint8_t *seen, size_t *seen_len)
 	    ae_rpc_send(ctx, srv, (uint8_t *)out.data, out.len) != AE_OK)
 		_exit(4);
 	/* exit status tells whether the request was the worked example */
-	_exit(in.len == sizeof(worked) && memcmp(in.data, worked, sizeof(worked)) == 0 ? 0 : 5);
+	rc = in.len == sizeof(worked) && memcmp(in.data, worked, sizeof(worked)) == 0 ? 0 : 5;
+	ae_buf_clear(&in);
+	ae_buf_clear(&out);
+	ae_rpc_free(srv);
+	ae_ctx_free(ctx);
+	_exit(rc);
 }
 
 static void

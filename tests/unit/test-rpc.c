@@ -496,6 +496,9 @@ serve(int fd, unsigned answer_frag, bool stay_silent)
 	}
 	if (stay_silent) {
 		sleep(3);
+		ae_buf_clear(&in);
+		ae_rpc_free(srv);
+		ae_ctx_free(ctx);
 		_exit(0);
 	}
 	/* answer: the request reversed */
