@@ -13,6 +13,7 @@ mkdir -p build
 (cd build && "$top/configure" -q && make -j"$(nproc)" >/dev/null)
 labctl=tests/lab/labctl
 $labctl up
+. <($labctl env)
 
 echo
 echo "### autoenroll policy, as alice (Domain Users)"
@@ -37,8 +38,20 @@ printf '[user]\nstore = pkcs11:token=alice-card;module-path=/usr/lib/softhsm/lib
 $labctl run --user alice -- build/autoenroll request -c "$demo/autoenroll.conf" --template LabUser --out "$demo/labuser.req"
 openssl req -in "$demo/labuser.req" -noout -verify
 echo
+echo "### autoenroll enroll: alice gets a LabUser certificate from CORP-CA1 over MS-ICPR (key on her token)"
+$labctl run --user alice -- build/autoenroll enroll -c "$demo/autoenroll.conf" --template LabUser
+echo
 echo "### autoenroll status (alice)"
 $labctl run --user alice -- build/autoenroll status -c "$demo/autoenroll.conf"
+echo
+echo "### the workstation enrolls for LabMachine with its keytab (keys and records in $demo/machine)"
+printf '[machine]\nkeytab = %s/ws1.keytab\nstate_dir = %s/machine\n' "$AE_LAB_DIR" "$demo" >"$demo/machine.conf"
+$labctl run --machine -- build/autoenroll enroll --machine -c "$demo/machine.conf" --template LabMachine
+$labctl run --machine -- build/autoenroll status --machine -c "$demo/machine.conf"
+for c in "$demo"/state/certs/*.pem "$demo"/machine/certs/*.pem; do
+	echo
+	openssl x509 -in "$c" -noout -subject -issuer -enddate -ext subjectAltName
+done
 echo
 echo "The lab is still running: try 'tests/lab/labctl run --user alice -- build/autoenroll policy --json'"
 echo "Stop it with: tests/lab/labctl down"
