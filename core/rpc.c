@@ -1432,5 +1432,17 @@ ae_err
 ae_rpc_connect(ae_ctx *ctx, const ae_conf *conf, const char *host, const ae_rpc_iface *iface,
                ae_rpc **out)
 {
+	/* Test hook: $AE_TEST_RPC_MAX_FRAG forces small fragments so the lab
+	 * tests exercise fragmentation end to end. */
+	const char *forced = secure_getenv("AE_TEST_RPC_MAX_FRAG");
+	ae_rpc_opts opts = { 0 };
+
+	if (forced != NULL) {
+		long v = strtol(forced, NULL, 10);
+		if (v >= 256 && v <= 5840) {
+			opts.max_frag = (uint16_t)v;
+			return ae_rpc_connect_opts(ctx, conf, host, iface, &opts, out);
+		}
+	}
 	return ae_rpc_connect_opts(ctx, conf, host, iface, NULL, out);
 }

@@ -177,7 +177,8 @@ refused(ae_ctx *ctx, const ae_icpr_result *res, const char *tpl, const char *ca,
 static void
 enroll_usage(FILE *f)
 {
-	fprintf(f, "Usage: autoenroll enroll --template NAME [--user | --machine] [--ca NAME] [-c FILE]\n");
+	fprintf(f, "Usage: autoenroll enroll --template NAME [--user | --machine] [--ca NAME] [-c FILE]\n"
+	           "       autoenroll enroll --renew ID [--user | --machine] [-c FILE]\n");
 }
 
 int
@@ -186,6 +187,7 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "template", required_argument, NULL, 't' },
 		{ "ca", required_argument, NULL, 'a' },
+		{ "renew", required_argument, NULL, 'r' },
 		{ "user", no_argument, NULL, 'u' },
 		{ "machine", no_argument, NULL, 'm' },
 		{ "config", required_argument, NULL, 'c' },
@@ -193,7 +195,10 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *tpl_name = NULL, *ca_name = NULL;
+	const char *tpl_name = NULL, *ca_name = NULL, *renew_id = NULL;
+	ae_record **recs = NULL, *old = NULL;
+	size_t nrecs = 0;
+	ae_key *old_key = NULL;
 	bool user = false, machine = false;
 	session s = { 0 };
 	const ae_policy_item *it;
@@ -214,6 +219,7 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		switch (c) {
 		case 't': tpl_name = optarg; break;
 		case 'a': ca_name = optarg; break;
+		case 'r': renew_id = optarg; break;
 		case 'u': user = true; break;
 		case 'm': machine = true; break;
 		case 'c': g->config_path = optarg; break;
@@ -222,12 +228,31 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		default: enroll_usage(stderr); return AE_EXIT_USAGE;
 		}
 	}
-	if (optind < argc || (user && machine) || tpl_name == NULL) {
+	if (optind < argc || (user && machine) || (tpl_name == NULL) == (renew_id == NULL)) {
 		enroll_usage(stderr);
 		return AE_EXIT_USAGE;
 	}
 	if (session_open(ctx, g, machine, &s) != AE_OK)
 		goto fail;
+	if (renew_id != NULL) {
+		/* Renewal: the certificate's own template and CA, a CMC request
+		 * signed with the key of the certificate being renewed. */
+		if (ae_store_load(ctx, s.st, &recs, &nrecs) != AE_OK)
+			goto fail;
+		for (size_t i = 0; i < nrecs; i++)
+			if (recs[i]->state == AE_REC_ISSUED && strncmp(recs[i]->id, renew_id, strlen(renew_id)) == 0)
+				old = recs[i];
+		if (old == NULL || old->cert == NULL || old->template_name == NULL) {
+			ae_set_message(ctx, AE_ERR_NOTFOUND, "no current certificate %s in %s (autoenroll status lists them)",
+			               renew_id, ae_store_dir(s.st));
+			goto fail;
+		}
+		tpl_name = old->template_name;
+		if (ca_name == NULL)
+			ca_name = old->ca;
+		if (ae_keystore_find(ctx, s.ks, old->id, &old_key) != AE_OK)
+			goto fail;
+	}
 	it = find_item(s.policy, tpl_name);
 	if (it == NULL || it->tpl == NULL) {
 		ae_set_message(ctx, AE_ERR_NOTFOUND, it ? "template %s cannot be used: %s"
@@ -276,6 +301,8 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 	rec->ca = strdup(ca->name);
 	rec->ca_host = strdup(ca->host);
 	rec->key_store = strdup(s.local.store_safe);
+	if (old != NULL)
+		rec->renewal_of = strdup(old->id);
 	if (rec->id == NULL || rec->template_name == NULL || rec->ca == NULL || rec->key_store == NULL)
 		goto oom;
 	if (ae_store_save(ctx, s.st, rec) != AE_OK)
@@ -304,9 +331,15 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 			.user = s.policy->account.display,
 			.process = "autoenroll",
 		};
-		if (ae_csr_build(ctx, &params, ae_key_evp(key), &req) != AE_OK ||
-		    ae_csr_to_der(ctx, req, &der, &der_len) != AE_OK)
+		if (old != NULL) {
+			params.client_id = AE_CLIENT_ID_AUTOENROLL;
+			if (ae_csr_build_renewal(ctx, &params, ae_key_evp(key), old->cert, ae_key_evp(old_key), &der,
+			                         &der_len) != AE_OK)
+				goto fail;
+		} else if (ae_csr_build(ctx, &params, ae_key_evp(key), &req) != AE_OK ||
+		           ae_csr_to_der(ctx, req, &der, &der_len) != AE_OK) {
 			goto fail;
+		}
 	}
 	if (asprintf(&attrs, "CertificateTemplate:%s\nrmd:%s", t->name,
 	             s.policy->account.dns_host_name ? s.policy->account.dns_host_name : host) < 0) {
@@ -323,6 +356,14 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 	if (res.disposition == CR_DISP_ISSUED || res.disposition == CR_DISP_ISSUED_OUT_OF_BAND) {
 		if (store_issued(ctx, &s, rec, key, t, ca, &res) != AE_OK)
 			goto fail;
+		if (old != NULL) {
+			/* The renewed certificate is kept, archived (the engine will
+			 * apply the template's cleanup choice). */
+			old->state = AE_REC_ARCHIVED;
+			if (ae_store_save(ctx, s.st, old) != AE_OK)
+				goto fail;
+			printf("  renewed  %s (now archived)\n", old->id);
+		}
 	} else if (res.disposition == CR_DISP_UNDER_SUBMISSION) {
 		rec->state = AE_REC_PENDING;
 		free(rec->key_uri);
@@ -351,6 +392,8 @@ fail:
 		ae_ctx_free(quiet);
 	}
 cleanup:
+	ae_key_free(old_key);
+	ae_records_free(recs, nrecs);
 	ae_icpr_result_clear(&res);
 	ae_rpc_free(rpc);
 	X509_REQ_free(req);

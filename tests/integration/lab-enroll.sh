@@ -122,6 +122,39 @@ before=$(ls "$TEST_TMP/alice/records" | wc -l)
 [ "$before" -eq "$(pkcs11-tool --module $MODULE --token-label ae-enroll --login --pin 1111 --list-objects --type privkey 2>/dev/null | grep -c 'label:')" ]
 ok $? "refused requests leave no key behind (keys = records = $before)"
 
+# --- renewal: CMC signed with the old key on the token ---
+status_json
+old=$(jq -r '.records[] | select(.template=="LabUser" and .state=="issued") | .id' "$TEST_TMP/status.json" | head -1)
+ae_user alice enroll --renew "$old" >"$TEST_TMP/out" 2>"$TEST_TMP/err"
+ok $? "renewal of the LabUser certificate"
+[ $? -eq 0 ] || diag "$(cat "$TEST_TMP/err")"
+tail -1 "$CALOG" | jq -e '.request_type=="renewal" and .wrapper=="cmc" and .disposition==3' >/dev/null
+ok $? "the CA saw a CMC renewal signed with the old key and issued"
+status_json
+[ "$(jq -r --arg o "$old" '.records[] | select(.id==$o) | .state' "$TEST_TMP/status.json")" = archived ]
+ok $? "the renewed certificate is archived"
+[ "$(jq -r '[.records[] | select(.template=="LabUser" and .state=="issued")] | length' "$TEST_TMP/status.json")" = 1 ]
+ok $? "one current LabUser certificate"
+
+# --- the KDC does not know the CA's service principal ---
+ca_base="CN=Enrollment Services,CN=Public Key Services,CN=Services,$AE_LAB_CONFIG_NC"
+alias_cleanup() {
+	printf 'dn: CN=CORP-ALIAS,%s\nchangetype: delete\n' "$ca_base" |
+		"$LABCTL" run --admin -- ldapmodify -Q -c -Y GSSAPI -H ldap://dc1.corp.test >/dev/null 2>&1
+	sed -i '/alias.corp.test/d' "/etc/netns/$AE_LAB_NETNS/hosts"
+}
+alias_cleanup
+printf '127.0.0.11\talias.corp.test\n' >>"/etc/netns/$AE_LAB_NETNS/hosts"
+printf 'dn: CN=CORP-ALIAS,%s\nobjectClass: pKIEnrollmentService\ncn: CORP-ALIAS\ndNSHostName: alias.corp.test\nflags: 10\ncertificateTemplates: LabUser\ncACertificate:: %s\n' \
+	"$ca_base" "$(base64 -w0 "$AE_LAB_DIR/pki/ca1.der")" |
+	"$LABCTL" run --admin -- ldapadd -Q -Y GSSAPI -H ldap://dc1.corp.test >/dev/null 2>&1
+ok $? "an enrollment service on a host name without SPN (alias.corp.test)"
+ae_user alice enroll --template LabUser --ca CORP-ALIAS >/dev/null 2>"$TEST_TMP/err"
+[ $? -eq 1 ] && grep -q "host/alias.corp.test" "$TEST_TMP/err" && grep -q "does not know the service principal" "$TEST_TMP/err"
+ok $? "the KDC refuses the SPN: the principal and the cause are named"
+diag "$(cat "$TEST_TMP/err")"
+alias_cleanup
+
 # --- CA down: bounded by rpc_timeout ---
 in_lab nft -f - <<'NFT'
 table inet aeca {

@@ -43,4 +43,10 @@ mal=$(tshark -r "$cap" -d tcp.port==49700,dcerpc -Y '_ws.malformed || _ws.expert
 [ "$mal" -eq 0 ]; ok $? "no malformed packet and no dissector error ($mal)"
 [ "$mal" -eq 0 ] || diag "$(tshark -r "$cap" -d tcp.port==49700,dcerpc -Y '_ws.malformed || _ws.expert.severity == error' 2>/dev/null | head -5)"
 
+# Fragmentation both ways, end to end: 512-byte fragments.
+AE_TEST_RPC_MAX_FRAG=512 as_user alice "$AUTOENROLL" enroll --template LabUser -c "$TEST_TMP/ae.conf" >/dev/null 2>"$TEST_TMP/err"
+ok $? "enrollment with 512-byte fragments"
+tail -1 "$AE_LAB_DIR/ca/requests.log" | jq -e '.frags_in > 1 and .max_recv_frag == 512 and .disposition == 3' >/dev/null
+ok $? "the CA reassembled a fragmented, sealed request and answered in 512-byte fragments ($(tail -1 "$AE_LAB_DIR/ca/requests.log" | jq -c '{frags_in, max_recv_frag}'))"
+
 done_testing

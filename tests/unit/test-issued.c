@@ -1,0 +1,210 @@
+/*
+ * test-issued.c - the checks on a certificate a CA returns: our public key,
+ * signed by the CA we asked and chained to a root from AD, valid now, of
+ * the template we asked for; and the chain in pctbCert.
+ */
+#include "config.h"
+
+#include "issued.h"
+#include "tap.h"
+
+#include <openssl/pkcs7.h>
+#include <openssl/x509v3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TPL_OID "1.3.6.1.4.1.311.21.8.1.2.3.4.5.6.1.101"
+
+static void
+add_template_ext(X509 *x, const char *oid, int major, int minor)
+{
+	ASN1_OBJECT *o = OBJ_txt2obj(oid, 1);
+	unsigned char buf[256], *p = buf + 2;
+	int ol = i2d_ASN1_OBJECT(o, &p);
+	ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+	ASN1_OBJECT *eo = OBJ_txt2obj("1.3.6.1.4.1.311.21.7", 1);
+	X509_EXTENSION *ext;
+
+	p[0] = 0x02; p[1] = 0x01; p[2] = (unsigned char)major;
+	p[3] = 0x02; p[4] = 0x01; p[5] = (unsigned char)minor;
+	buf[0] = 0x30;
+	buf[1] = (unsigned char)(ol + 6);
+	ASN1_OCTET_STRING_set(os, buf, ol + 8);
+	ext = X509_EXTENSION_create_by_OBJ(NULL, eo, 0, os);
+	X509_add_ext(x, ext, -1);
+	X509_EXTENSION_free(ext);
+	ASN1_OCTET_STRING_free(os);
+	ASN1_OBJECT_free(o);
+	ASN1_OBJECT_free(eo);
+}
+
+static void
+add_name_ext(X509 *x, const char *name)
+{
+	unsigned char buf[128];
+	size_t n = strlen(name);
+	ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+	ASN1_OBJECT *eo = OBJ_txt2obj("1.3.6.1.4.1.311.20.2", 1);
+	X509_EXTENSION *ext;
+
+	buf[0] = 0x1e; /* BMPString, as Windows writes it */
+	buf[1] = (unsigned char)(2 * n);
+	for (size_t i = 0; i < n; i++) {
+		buf[2 + 2 * i] = 0;
+		buf[3 + 2 * i] = (unsigned char)name[i];
+	}
+	ASN1_OCTET_STRING_set(os, buf, (int)(2 + 2 * n));
+	ext = X509_EXTENSION_create_by_OBJ(NULL, eo, 0, os);
+	X509_add_ext(x, ext, -1);
+	X509_EXTENSION_free(ext);
+	ASN1_OCTET_STRING_free(os);
+	ASN1_OBJECT_free(eo);
+}
+
+static X509 *
+make_cert(const char *cn, X509 *issuer, EVP_PKEY *pub, EVP_PKEY *signer, bool ca, long days_from, long days_to)
+{
+	X509 *x = X509_new();
+	X509V3_CTX v3;
+	X509_EXTENSION *e;
+
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), rand() & 0x7fffffff);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+	X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : X509_get_subject_name(x));
+	X509_gmtime_adj(X509_getm_notBefore(x), days_from * 86400);
+	X509_gmtime_adj(X509_getm_notAfter(x), days_to * 86400);
+	X509_set_pubkey(x, pub);
+	X509V3_set_ctx(&v3, issuer ? issuer : x, x, NULL, NULL, 0);
+	e = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints, ca ? "critical,CA:TRUE" : "CA:FALSE");
+	X509_add_ext(x, e, -1);
+	X509_EXTENSION_free(e);
+	if (ca) {
+		e = X509V3_EXT_conf_nid(NULL, &v3, NID_key_usage, "critical,keyCertSign,cRLSign");
+		X509_add_ext(x, e, -1);
+		X509_EXTENSION_free(e);
+	}
+	return x;
+}
+
+static void
+sign(X509 *x, EVP_PKEY *k)
+{
+	X509_sign(x, k, EVP_sha256());
+}
+
+int
+main(void)
+{
+	ae_ctx *ctx = ae_ctx_new();
+	EVP_PKEY *root_k = EVP_EC_gen("P-256"), *ca_k = EVP_EC_gen("P-256"), *other_ca_k = EVP_EC_gen("P-256");
+	EVP_PKEY *mine = EVP_EC_gen("P-256"), *theirs = EVP_EC_gen("P-256");
+	X509 *root = make_cert("Root", NULL, root_k, root_k, true, 0, 3650);
+	X509 *ca, *other_ca, *leaf;
+	STACK_OF(X509) *roots = sk_X509_new_null(), *none = sk_X509_new_null(), *chain = NULL;
+	ae_template tpl;
+	ae_cert_template ct;
+	ae_err err;
+
+	sign(root, root_k);
+	ca = make_cert("Issuing CA", root, ca_k, root_k, true, 0, 1825);
+	sign(ca, root_k);
+	other_ca = make_cert("Issuing CA", root, other_ca_k, root_k, true, 0, 1825);
+	sign(other_ca, root_k);
+	sk_X509_push(roots, root);
+	memset(&tpl, 0, sizeof(tpl));
+	tpl.name = "LabUser";
+	tpl.oid = TPL_OID;
+	tpl.schema_version = 2;
+
+	/* The good case. */
+	leaf = make_cert("alice", ca, mine, ca_k, false, 0, 365);
+	add_template_ext(leaf, TPL_OID, 100, 3);
+	sign(leaf, ca_k);
+	err = ae_issued_verify(ctx, leaf, mine, &tpl, ca, roots, NULL);
+	tap_ok(err == AE_OK, "our key, our CA, chained, right template: accepted (%s)", err ? ae_get_message(ctx) : "ok");
+	tap_ok(ae_cert_template_read(ctx, leaf, &ct) == AE_OK && ct.template_oid &&
+	       strcmp(ct.template_oid, TPL_OID) == 0 && ct.major == 100 && ct.minor == 3,
+	       "template extension read back: OID, major 100, minor 3");
+	ae_cert_template_clear(&ct);
+
+	/* Each way to be wrong. */
+	err = ae_issued_verify(ctx, leaf, theirs, &tpl, ca, roots, NULL);
+	tap_ok(err == AE_ERR_CRYPTO && strstr(ae_get_message(ctx), "another public key"),
+	       "a certificate for another key is rejected: %s", ae_get_message(ctx));
+	err = ae_issued_verify(ctx, leaf, mine, &tpl, other_ca, roots, NULL);
+	tap_ok(err == AE_ERR_CRYPTO && strstr(ae_get_message(ctx), "not signed by the CA we asked"),
+	       "signed by another CA (same name, other key): rejected: %s", ae_get_message(ctx));
+	err = ae_issued_verify(ctx, leaf, mine, &tpl, ca, none, NULL);
+	tap_ok(err == AE_ERR_CRYPTO && strstr(ae_get_message(ctx), "does not chain"),
+	       "no root from AD: rejected: %s", ae_get_message(ctx));
+	tpl.oid = "1.3.6.1.4.1.311.21.8.9.9.9";
+	err = ae_issued_verify(ctx, leaf, mine, &tpl, ca, roots, NULL);
+	tap_ok(err == AE_ERR_CRYPTO && strstr(ae_get_message(ctx), "is of template " TPL_OID),
+	       "another template's certificate is rejected: %s", ae_get_message(ctx));
+	tpl.oid = TPL_OID;
+	X509_free(leaf);
+
+	leaf = make_cert("alice", ca, mine, ca_k, false, -30, -1);
+	add_template_ext(leaf, TPL_OID, 100, 0);
+	sign(leaf, ca_k);
+	err = ae_issued_verify(ctx, leaf, mine, &tpl, ca, roots, NULL);
+	tap_ok(err == AE_ERR_CRYPTO && strstr(ae_get_message(ctx), "expired"),
+	       "an expired certificate is rejected: %s", ae_get_message(ctx));
+	X509_free(leaf);
+
+	leaf = make_cert("alice", ca, mine, ca_k, false, 0, 365);
+	sign(leaf, ca_k);
+	err = ae_issued_verify(ctx, leaf, mine, &tpl, ca, roots, NULL);
+	tap_ok(err == AE_ERR_CRYPTO && strstr(ae_get_message(ctx), "(none)"),
+	       "no template extension at all: rejected");
+	X509_free(leaf);
+
+	/* Schema 1: the name extension (BMPString). */
+	tpl.schema_version = 1;
+	tpl.oid = NULL;
+	tpl.name = "User";
+	leaf = make_cert("alice", ca, mine, ca_k, false, 0, 365);
+	add_name_ext(leaf, "User");
+	sign(leaf, ca_k);
+	tap_ok(ae_issued_verify(ctx, leaf, mine, &tpl, ca, roots, NULL) == AE_OK,
+	       "v1 template named by its BMPString extension: accepted");
+	tpl.name = "Machine";
+	tap_ok(ae_issued_verify(ctx, leaf, mine, &tpl, ca, roots, NULL) == AE_ERR_CRYPTO,
+	       "v1 name of another template: rejected");
+
+	/* The chain blob. */
+	{
+		PKCS7 *p7 = PKCS7_new();
+		unsigned char *der = NULL;
+		int len;
+		PKCS7_set_type(p7, NID_pkcs7_signed);
+		PKCS7_content_new(p7, NID_pkcs7_data);
+		PKCS7_add_certificate(p7, leaf);
+		PKCS7_add_certificate(p7, ca);
+		len = i2d_PKCS7(p7, &der);
+		tap_ok(ae_certs_from_pkcs7(ctx, der, (size_t)len, &chain) == AE_OK && sk_X509_num(chain) == 2,
+		       "PKCS#7 certs-only chain: two certificates");
+		sk_X509_pop_free(chain, X509_free);
+		chain = NULL;
+		tap_ok(ae_certs_from_pkcs7(ctx, der, (size_t)len / 2, &chain) == AE_ERR_INVALID && chain == NULL,
+		       "a truncated chain is an error, nothing returned");
+		tap_ok(ae_certs_from_pkcs7(ctx, NULL, 0, &chain) == AE_OK && sk_X509_num(chain) == 0,
+		       "no chain: empty");
+		sk_X509_pop_free(chain, X509_free);
+		OPENSSL_free(der);
+		PKCS7_free(p7);
+	}
+	X509_free(leaf);
+	X509_free(ca);
+	X509_free(other_ca);
+	sk_X509_pop_free(roots, X509_free);
+	sk_X509_free(none);
+	EVP_PKEY_free(root_k);
+	EVP_PKEY_free(ca_k);
+	EVP_PKEY_free(other_ca_k);
+	EVP_PKEY_free(mine);
+	EVP_PKEY_free(theirs);
+	ae_ctx_free(ctx);
+	return tap_done();
+}
