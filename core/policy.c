@@ -73,6 +73,27 @@ ae_policy_free(ae_policy *p)
 	free(p);
 }
 
+const ae_policy_item *
+ae_policy_find_item(const ae_policy *p, const char *name)
+{
+	for (size_t i = 0; i < p->item_count; i++)
+		if (strcasecmp(p->items[i].name, name) == 0)
+			return &p->items[i];
+	for (size_t i = 0; i < p->item_count; i++)
+		if (p->items[i].display_name && strcasecmp(p->items[i].display_name, name) == 0)
+			return &p->items[i];
+	return NULL;
+}
+
+const ae_ca *
+ae_policy_find_ca(const ae_policy *p, const char *name)
+{
+	for (size_t i = 0; i < p->pki.ca_count; i++)
+		if (strcasecmp(p->pki.cas[i].name, name) == 0)
+			return &p->pki.cas[i];
+	return NULL;
+}
+
 /* ---- decisions (no network) ---- */
 
 static char *

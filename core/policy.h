@@ -90,6 +90,12 @@ ae_err ae_policy_decide(ae_ctx *ctx, ae_policy *p);
 
 void ae_policy_free(ae_policy *p);
 
+/* The item of template NAME (its cn, or else its display name; case does
+ * not matter), or NULL. */
+const ae_policy_item *ae_policy_find_item(const ae_policy *p, const char *name);
+/* The enrollment service named NAME, or NULL. */
+const ae_ca *ae_policy_find_ca(const ae_policy *p, const char *name);
+
 const char *ae_decision_name(ae_decision d);
 const char *ae_context_name(ae_context c);
 

@@ -73,24 +73,7 @@ session_open(ae_ctx *ctx, ae_cli_globals *g, bool machine, session *s)
 	return AE_OK;
 }
 
-static const ae_ca *
-find_ca(const ae_policy *p, const char *name)
-{
-	for (size_t i = 0; i < p->pki.ca_count; i++)
-		if (strcasecmp(p->pki.cas[i].name, name) == 0)
-			return &p->pki.cas[i];
-	return NULL;
-}
 
-static const ae_policy_item *
-find_item(const ae_policy *p, const char *name)
-{
-	for (size_t i = 0; i < p->item_count; i++)
-		if (strcasecmp(p->items[i].name, name) == 0 ||
-		    (p->items[i].display_name && strcasecmp(p->items[i].display_name, name) == 0))
-			return &p->items[i];
-	return NULL;
-}
 
 /* Verifies and stores an issued certificate for record REC (key KEY). */
 static ae_err
@@ -148,7 +131,10 @@ store_issued(ae_ctx *ctx, session *s, ae_record *rec, ae_key *key, const ae_temp
 	err = ae_store_save(ctx, s->st, rec);
 	if (err == AE_OK) {
 		char subj[512];
-		X509_NAME_oneline(X509_get_subject_name(cert), subj, sizeof(subj));
+		if (X509_NAME_entry_count(X509_get_subject_name(cert)) == 0)
+			snprintf(subj, sizeof(subj), "(empty: the names are in the subject alternative name)");
+		else
+			X509_NAME_oneline(X509_get_subject_name(cert), subj, sizeof(subj));
 		printf("Issued: %s certificate from %s\n  subject  %s\n  key      %s\n  store    %s (id %s)\n",
 		       tpl->name, ca->name, subj, ae_key_uri(key), ae_store_dir(s->st), rec->id);
 	}
@@ -211,7 +197,7 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 	X509_REQ *req = NULL;
 	uint8_t *der = NULL;
 	size_t der_len = 0;
-	char *id = NULL, *label = NULL, *attrs = NULL;
+	char *attrs = NULL;
 	char host[256] = "";
 	int rc = AE_EXIT_FAILURE, c;
 
@@ -253,7 +239,7 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		if (ae_keystore_find(ctx, s.ks, old->id, &old_key) != AE_OK)
 			goto fail;
 	}
-	it = find_item(s.policy, tpl_name);
+	it = ae_policy_find_item(s.policy, tpl_name);
 	if (it == NULL || it->tpl == NULL) {
 		ae_set_message(ctx, AE_ERR_NOTFOUND, it ? "template %s cannot be used: %s"
 		                                        : "no certificate template named %s (autoenroll policy lists them)",
@@ -274,7 +260,7 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		}
 		ca_name = it->cas[0];
 	}
-	ca = find_ca(s.policy, ca_name);
+	ca = ae_policy_find_ca(s.policy, ca_name);
 	if (ca == NULL || ca->host == NULL) {
 		ae_set_message(ctx, AE_ERR_NOTFOUND, "no enrollment service named %s in AD (autoenroll policy lists the CAs)",
 		               ca_name);
@@ -285,43 +271,11 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		       ca->invalid_reason ? ca->invalid_reason : "?");
 
 	/* Record, key, request. */
-	id = ae_keystore_new_id();
-	rec = ae_record_new();
-	if (id == NULL || rec == NULL)
+	rec = ae_local_new_record(&s.local, s.policy, t, ca);
+	if (rec == NULL || (old != NULL && (rec->renewal_of = strdup(old->id)) == NULL))
 		goto oom;
-	rec->id = strdup(id);
-	rec->state = AE_REC_NEW;
-	rec->template_name = strdup(t->name);
-	rec->template_oid = t->oid ? strdup(t->oid) : NULL;
-	rec->major = t->major;
-	rec->minor = t->minor;
-	rec->renewal_seconds = t->has_renewal ? t->renewal_seconds : 0;
-	rec->policy_server = strdup(s.policy->url);
-	rec->policy_id = s.policy->policy_id ? strdup(s.policy->policy_id) : NULL;
-	rec->ca = strdup(ca->name);
-	rec->ca_host = strdup(ca->host);
-	rec->key_store = strdup(s.local.store_safe);
-	if (old != NULL)
-		rec->renewal_of = strdup(old->id);
-	if (rec->id == NULL || rec->template_name == NULL || rec->ca == NULL || rec->key_store == NULL)
-		goto oom;
-	if (ae_store_save(ctx, s.st, rec) != AE_OK)
+	if (ae_store_save(ctx, s.st, rec) != AE_OK || ae_local_make_key(ctx, s.ks, t, rec, &key) != AE_OK)
 		goto fail;
-	if (asprintf(&label, AE_KEY_LABEL_PREFIX "%s", t->name) < 0) {
-		label = NULL;
-		goto oom;
-	}
-	{
-		ae_keygen gen = {
-			.alg = t->key_alg == AE_KEY_ALG_UNKNOWN ? AE_KEY_ALG_RSA : t->key_alg,
-			.bits = t->min_key_size > 2048 ? t->min_key_size : 2048,
-			.label = label,
-			.id_hex = id,
-			.exportable = (t->private_key_flags & AE_PK_EXPORTABLE_KEY) != 0,
-		};
-		if (ae_keystore_generate(ctx, s.ks, &gen, &key) != AE_OK)
-			goto fail;
-	}
 	gethostname(host, sizeof(host) - 1);
 	{
 		ae_csr_params params = {
@@ -384,13 +338,7 @@ oom:
 fail:
 	ae_cli_error(ctx);
 	/* A request that was not taken by the CA: its key goes too. */
-	if (rec != NULL && rec->state == AE_REC_NEW && rec->id != NULL && s.st != NULL) {
-		ae_ctx *quiet = ae_ctx_new();
-		if (s.ks != NULL)
-			ae_keystore_delete(quiet, s.ks, rec->id);
-		ae_store_remove(quiet, s.st, rec->id);
-		ae_ctx_free(quiet);
-	}
+	ae_local_abandon(s.st, s.ks, rec);
 cleanup:
 	ae_key_free(old_key);
 	ae_records_free(recs, nrecs);
@@ -398,8 +346,6 @@ cleanup:
 	ae_rpc_free(rpc);
 	X509_REQ_free(req);
 	free(der);
-	free(id);
-	free(label);
 	free(attrs);
 	ae_record_free(rec);
 	ae_key_free(key);
@@ -472,8 +418,8 @@ ae_cmd_retrieve(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		               request_id, ca_name, ae_store_dir(s.st));
 		goto fail;
 	}
-	ca = find_ca(s.policy, ca_name);
-	it = rec->template_name ? find_item(s.policy, rec->template_name) : NULL;
+	ca = ae_policy_find_ca(s.policy, ca_name);
+	it = rec->template_name ? ae_policy_find_item(s.policy, rec->template_name) : NULL;
 	if (ca == NULL || ca->host == NULL) {
 		ae_set_message(ctx, AE_ERR_NOTFOUND, "CA %s is no longer published in AD", ca_name);
 		goto fail;

@@ -43,17 +43,6 @@ os_version(void)
 	return out;
 }
 
-static const ae_policy_item *
-find_item(const ae_policy *p, const char *name)
-{
-	for (size_t i = 0; i < p->item_count; i++)
-		if (strcasecmp(p->items[i].name, name) == 0)
-			return &p->items[i];
-	for (size_t i = 0; i < p->item_count; i++)
-		if (p->items[i].display_name && strcasecmp(p->items[i].display_name, name) == 0)
-			return &p->items[i];
-	return NULL;
-}
 
 int
 ae_cmd_request(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
@@ -81,7 +70,7 @@ ae_cmd_request(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 	ae_key *key = NULL;
 	ae_record *rec = NULL;
 	X509_REQ *req = NULL;
-	char *pem = NULL, *id = NULL, *label = NULL, *osv = NULL, *default_subject = NULL;
+	char *pem = NULL, *osv = NULL, *default_subject = NULL;
 	char host[256] = "";
 	const ae_policy_item *it;
 	const ae_template *t;
@@ -117,7 +106,7 @@ ae_cmd_request(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 	/* The template as AD describes it now. */
 	if (ae_policy_load(ctx, conf, machine ? AE_CONTEXT_MACHINE : AE_CONTEXT_USER, &p) != AE_OK)
 		goto fail;
-	it = find_item(p, tpl_name);
+	it = ae_policy_find_item(p, tpl_name);
 	if (it == NULL || it->tpl == NULL) {
 		ae_set_message(ctx, AE_ERR_NOTFOUND, it ? "template %s cannot be used: %s"
 		                                        : "no certificate template named %s in %s (autoenroll policy lists them)",
@@ -140,54 +129,14 @@ ae_cmd_request(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 	    ae_keystore_open(ctx, local.store_spec, &ks) != AE_OK ||
 	    ae_local_recover(ctx, st, ks, &local, &removed) != AE_OK)
 		goto fail;
-	id = ae_keystore_new_id();
-	rec = ae_record_new();
-	if (id == NULL || rec == NULL)
-		goto oom;
-	rec->id = strdup(id);
-	rec->state = AE_REC_NEW;
-	rec->template_name = strdup(t->name);
-	rec->template_oid = t->oid ? strdup(t->oid) : NULL;
-	rec->major = t->major;
-	rec->minor = t->minor;
-	rec->renewal_seconds = t->has_renewal ? t->renewal_seconds : 0;
-	rec->policy_server = strdup(p->url);
-	rec->policy_id = p->policy_id ? strdup(p->policy_id) : NULL;
-	if (it->cas != NULL) {
-		rec->ca = strdup(it->cas[0]);
-		for (size_t i = 0; i < p->pki.ca_count; i++)
-			if (strcmp(p->pki.cas[i].name, it->cas[0]) == 0 && p->pki.cas[i].host)
-				rec->ca_host = strdup(p->pki.cas[i].host);
-	}
-	rec->key_store = strdup(local.store_safe);
-	if (rec->id == NULL || rec->template_name == NULL || rec->key_store == NULL)
+	rec = ae_local_new_record(&local, p, t, it->cas ? ae_policy_find_ca(p, it->cas[0]) : NULL);
+	if (rec == NULL)
 		goto oom;
 	if (ae_store_save(ctx, st, rec) != AE_OK)
 		goto fail;
 	ae_test_crash_point("request-after-record");
-
-	if (asprintf(&label, AE_KEY_LABEL_PREFIX "%s", t->name) < 0) {
-		label = NULL;
-		goto oom;
-	}
-	{
-		ae_keygen gen = {
-			.alg = t->key_alg == AE_KEY_ALG_UNKNOWN ? AE_KEY_ALG_RSA : t->key_alg,
-			.bits = t->min_key_size > 2048 ? t->min_key_size : 2048,
-			.label = label,
-			.id_hex = id,
-			.exportable = (t->private_key_flags & AE_PK_EXPORTABLE_KEY) != 0,
-		};
-		if (gen.alg != AE_KEY_ALG_RSA && gen.alg != AE_KEY_ALG_ECDSA_P256 &&
-		    gen.alg != AE_KEY_ALG_ECDSA_P384 && gen.alg != AE_KEY_ALG_ECDSA_P521) {
-			ae_set_message(ctx, AE_ERR_UNSUPPORTED,
-			               "%s asks for a key algorithm autoenroll cannot sign requests with (ECDH or DSA)",
-			               t->name);
-			goto fail;
-		}
-		if (ae_keystore_generate(ctx, ks, &gen, &key) != AE_OK)
-			goto fail;
-	}
+	if (ae_local_make_key(ctx, ks, t, rec, &key) != AE_OK)
+		goto fail;
 	ae_test_crash_point("request-after-keygen");
 
 	gethostname(host, sizeof(host) - 1);
@@ -231,7 +180,7 @@ ae_cmd_request(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 	printf("Request for %s (%s, version %u.%u) written to %s\n", t->name, t->display_name,
 	       t->major, t->minor, out_path);
 	printf("  key      %s\n", ae_key_uri(key));
-	printf("  store    %s (REQUEST store, id %s)\n", ae_store_dir(st), id);
+	printf("  store    %s (REQUEST store, id %s)\n", ae_store_dir(st), rec->id);
 	if (it->cas != NULL)
 		printf("  CA       %s\n", it->cas[0]);
 	if (removed > 0)
@@ -242,20 +191,10 @@ oom:
 	ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 fail:
 	ae_cli_error(ctx);
-	/* Undo a request that failed half-way now rather than at the next
-	 * run; the error above is what the user needs to see. */
-	if (rec != NULL && rec->state == AE_REC_NEW && rec->id != NULL && st != NULL) {
-		ae_ctx *quiet = ae_ctx_new();
-		if (ks != NULL)
-			ae_keystore_delete(quiet, ks, rec->id);
-		ae_store_remove(quiet, st, rec->id);
-		ae_ctx_free(quiet);
-	}
+	ae_local_abandon(st, ks, rec);
 cleanup:
 	X509_REQ_free(req);
 	free(pem);
-	free(id);
-	free(label);
 	free(osv);
 	free(default_subject);
 	ae_record_free(rec);

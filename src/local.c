@@ -106,3 +106,70 @@ ae_local_recover(ae_ctx *ctx, ae_store *st, ae_keystore *ks, const ae_local *l, 
 	ae_records_free(recs, n);
 	return err;
 }
+
+ae_record *
+ae_local_new_record(const ae_local *l, const ae_policy *p, const ae_template *t, const ae_ca *ca)
+{
+	ae_record *rec = ae_record_new();
+
+	if (rec == NULL)
+		return NULL;
+	rec->id = ae_keystore_new_id();
+	rec->state = AE_REC_NEW;
+	rec->template_name = strdup(t->name);
+	rec->template_oid = t->oid ? strdup(t->oid) : NULL;
+	rec->major = t->major;
+	rec->minor = t->minor;
+	rec->renewal_seconds = t->has_renewal ? t->renewal_seconds : 0;
+	rec->policy_server = strdup(p->url);
+	rec->policy_id = p->policy_id ? strdup(p->policy_id) : NULL;
+	rec->ca = ca ? strdup(ca->name) : NULL;
+	rec->ca_host = ca && ca->host ? strdup(ca->host) : NULL;
+	rec->key_store = strdup(l->store_safe);
+	if (rec->id == NULL || rec->template_name == NULL || rec->policy_server == NULL ||
+	    rec->key_store == NULL || (t->oid && !rec->template_oid) || (ca && !rec->ca)) {
+		ae_record_free(rec);
+		return NULL;
+	}
+	return rec;
+}
+
+ae_err
+ae_local_make_key(ae_ctx *ctx, ae_keystore *ks, const ae_template *t, const ae_record *rec, ae_key **out)
+{
+	char *label = NULL;
+	ae_keygen gen = {
+		.alg = t->key_alg == AE_KEY_ALG_UNKNOWN ? AE_KEY_ALG_RSA : t->key_alg,
+		.bits = t->min_key_size > 2048 ? t->min_key_size : 2048,
+		.id_hex = rec->id,
+		.exportable = (t->private_key_flags & AE_PK_EXPORTABLE_KEY) != 0,
+	};
+	ae_err err;
+
+	*out = NULL;
+	if (gen.alg != AE_KEY_ALG_RSA && gen.alg != AE_KEY_ALG_ECDSA_P256 &&
+	    gen.alg != AE_KEY_ALG_ECDSA_P384 && gen.alg != AE_KEY_ALG_ECDSA_P521)
+		return ae_set_message(ctx, AE_ERR_UNSUPPORTED,
+		                      "%s asks for a key algorithm autoenroll cannot sign requests with (ECDH or DSA)",
+		                      t->name);
+	if (asprintf(&label, AE_KEY_LABEL_PREFIX "%s", t->name) < 0)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	gen.label = label;
+	err = ae_keystore_generate(ctx, ks, &gen, out);
+	free(label);
+	return err;
+}
+
+void
+ae_local_abandon(ae_store *st, ae_keystore *ks, const ae_record *rec)
+{
+	ae_ctx *quiet;
+
+	if (st == NULL || rec == NULL || rec->id == NULL || rec->state != AE_REC_NEW)
+		return;
+	quiet = ae_ctx_new();
+	if (ks != NULL)
+		ae_keystore_delete(quiet, ks, rec->id);
+	ae_store_remove(quiet, st, rec->id);
+	ae_ctx_free(quiet);
+}

@@ -8,6 +8,7 @@
 #include "conf.h"
 #include "error.h"
 #include "keystore.h"
+#include "policy.h"
 #include "store.h"
 
 #include <stdbool.h>
@@ -28,6 +29,22 @@ void ae_local_clear(ae_local *l);
 /* Removes what runs that died left behind: records still in state "new"
  * and their keys.  Returns the number removed in *REMOVED. */
 ae_err ae_local_recover(ae_ctx *ctx, ae_store *st, ae_keystore *ks, const ae_local *l, unsigned *removed);
+
+/* A new record (state "new") for a request for T from CA (may be NULL)
+ * under policy P, with a fresh id that is also the key's; NULL when out of
+ * memory. */
+ae_record *ae_local_new_record(const ae_local *l, const ae_policy *p, const ae_template *t, const ae_ca *ca);
+
+/* Makes the key for record REC as template T asks (algorithm, size at
+ * least 2048 or the template's minimum, exportable or not, label naming
+ * the template). */
+ae_err ae_local_make_key(ae_ctx *ctx, ae_keystore *ks, const ae_template *t, const ae_record *rec,
+                         ae_key **out);
+
+/* Undoes a request that failed before a CA took it: its key and record
+ * go now rather than at the next run.  Quiet: the caller has already
+ * reported what failed. */
+void ae_local_abandon(ae_store *st, ae_keystore *ks, const ae_record *rec);
 
 /* A keystore spec with any pin-value attribute removed; caller frees. */
 char *ae_spec_without_pin(const char *spec);
