@@ -40,7 +40,12 @@ lab_require() {
 	command -v samba >/dev/null 2>&1 || skip_all "samba is not installed (tests/deps.sh installs it)"
 	command -v jq >/dev/null 2>&1 || skip_all "jq is not installed"
 	[ "${1:-}" = --no-binary ] || [ -x "$AUTOENROLL" ] || skip_all "autoenroll is not built"
-	# One lab for all tests; labctl up is idempotent and locked.
+	# One lab for all tests, one test at a time: some tests change the lab
+	# for a while (firewall rules, extra objects), so make check -jN must
+	# not run them side by side.  The lock goes with the process.
+	exec 8>"${AE_LAB_DIR:-/tmp/autoenroll-lab}.tests.lock"
+	flock 8
+	# labctl up is idempotent and locked itself.
 	if ! "$LABCTL" up >"$TEST_TMP/lab-up.log" 2>&1; then
 		echo "not ok 1 - labctl up failed"
 		sed 's/^/# /' "$TEST_TMP/lab-up.log" | tail -30
