@@ -45,8 +45,9 @@ lab_require() {
 	# not run them side by side.  The lock goes with the process.
 	exec 8>"${AE_LAB_DIR:-/tmp/autoenroll-lab}.tests.lock"
 	flock 8
-	# labctl up is idempotent and locked itself.
-	if ! "$LABCTL" up >"$TEST_TMP/lab-up.log" 2>&1; then
+	# labctl up is idempotent and locked itself.  It starts daemons: they
+	# must not inherit (and so hold forever) the tests' lock.
+	if ! "$LABCTL" up >"$TEST_TMP/lab-up.log" 2>&1 8>&-; then
 		echo "not ok 1 - labctl up failed"
 		sed 's/^/# /' "$TEST_TMP/lab-up.log" | tail -30
 		echo "1..1"
