@@ -25,6 +25,10 @@ ae_account_clear(ae_account *a)
 	free(a->dns_host_name);
 	ae_token_clear(&a->token);
 	ae_strv_free(a->token_names);
+	for (size_t i = 0; i < a->ds_cert_count; i++)
+		free(a->ds_certs[i]);
+	free(a->ds_certs);
+	free(a->ds_cert_lens);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -141,7 +145,7 @@ ae_account_lookup(ae_ctx *ctx, ae_ldap *ld, const char *sam, bool machine, ae_ac
 {
 	static const char *const attrs[] = {
 		"objectSid", "sAMAccountName", "primaryGroupID", "userPrincipalName", "mail",
-		"dNSHostName", "objectClass", NULL
+		"dNSHostName", "objectClass", "userCertificate", NULL
 	};
 	static const char *const tg_attrs[] = { "tokenGroups", NULL };
 	ae_ldap_result res = { 0 }, tg = { 0 };
@@ -181,6 +185,24 @@ ae_account_lookup(ae_ctx *ctx, ae_ldap *ld, const char *sam, bool machine, ae_ac
 	a.upn = ae_entry_string(&res.entries[0], "userPrincipalName");
 	a.mail = ae_entry_string(&res.entries[0], "mail");
 	a.dns_host_name = ae_entry_string(&res.entries[0], "dNSHostName");
+	at = ae_entry_get(&res.entries[0], "userCertificate");
+	if (at != NULL && at->nvalues > 0) {
+		a.ds_certs = calloc(at->nvalues, sizeof(*a.ds_certs));
+		a.ds_cert_lens = calloc(at->nvalues, sizeof(*a.ds_cert_lens));
+		if (a.ds_certs == NULL || a.ds_cert_lens == NULL) {
+			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+			goto cleanup;
+		}
+		for (size_t i = 0; i < at->nvalues; i++) {
+			if ((a.ds_certs[i] = malloc(at->values[i].len + 1)) == NULL) {
+				err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+				goto cleanup;
+			}
+			memcpy(a.ds_certs[i], at->values[i].data, at->values[i].len);
+			a.ds_cert_lens[i] = at->values[i].len;
+			a.ds_cert_count++;
+		}
+	}
 	at = ae_entry_get(&res.entries[0], "objectSid");
 	if (a.dn == NULL || a.sam == NULL || at == NULL || at->nvalues == 0) {
 		err = ae_set_message(ctx, AE_ERR_INVALID, "account %s has no objectSid or sAMAccountName", sam);

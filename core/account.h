@@ -11,6 +11,8 @@
 #include "sid.h"
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 typedef struct {
 	char *dn;
@@ -24,6 +26,10 @@ typedef struct {
 	ae_token token;       /* sid + tokenGroups + primary group + well-known */
 	char **token_names;   /* "S-1-...=CORP\Domain Users" for the token's SIDs we could name */
 	bool machine;
+	/* userCertificate: DER values as AD holds them (untrusted) */
+	uint8_t **ds_certs;
+	size_t *ds_cert_lens;
+	size_t ds_cert_count;
 } ae_account;
 
 /* Finds the account SAM in the DC's default naming context and builds its

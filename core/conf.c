@@ -17,7 +17,7 @@
 
 #define AE_CONF_MAX_SIZE (1024 * 1024)
 
-typedef enum { T_STRING, T_STRLIST, T_SECONDS } opt_type;
+typedef enum { T_STRING, T_STRLIST, T_SECONDS, T_AEPOLICY } opt_type;
 
 typedef struct {
 	const char *section;
@@ -34,12 +34,18 @@ static const opt_def options[] = {
 	{ "global", "ldap_timeout", T_SECONDS, OFF(ldap_timeout), 1, 3600 },
 	{ "global", "dns_timeout", T_SECONDS, OFF(dns_timeout), 1, 600 },
 	{ "global", "rpc_timeout", T_SECONDS, OFF(rpc_timeout), 1, 3600 },
+	{ "global", "crl_timeout", T_SECONDS, OFF(crl_timeout), 1, 600 },
+	{ "global", "policy_refresh", T_SECONDS, OFF(policy_refresh), 0, 86400 },
 	{ "machine", "keytab", T_STRING, OFF(machine_keytab), 0, 0 },
 	{ "machine", "principal", T_STRING, OFF(machine_principal), 0, 0 },
 	{ "machine", "store", T_STRING, OFF(machine_store), 0, 0 },
 	{ "machine", "state_dir", T_STRING, OFF(machine_state_dir), 0, 0 },
+	{ "machine", "aepolicy", T_AEPOLICY, OFF(machine_aepolicy), 0, 0 },
+	{ "machine", "trust_dir", T_STRING, OFF(trust_dir), 0, 0 },
+	{ "machine", "system_trust", T_STRING, OFF(system_trust), 0, 0 },
 	{ "user", "store", T_STRING, OFF(user_store), 0, 0 },
 	{ "user", "state_dir", T_STRING, OFF(user_state_dir), 0, 0 },
+	{ "user", "aepolicy", T_AEPOLICY, OFF(user_aepolicy), 0, 0 },
 };
 
 static const char *const sections[] = { "global", "user", "machine", NULL };
@@ -67,6 +73,8 @@ ae_conf_free(ae_conf *conf)
 	free(conf->user_state_dir);
 	free(conf->machine_store);
 	free(conf->machine_state_dir);
+	free(conf->trust_dir);
+	free(conf->system_trust);
 	free(conf);
 }
 
@@ -82,6 +90,12 @@ ae_conf_defaults(ae_ctx *ctx, ae_conf **out)
 	conf->ldap_timeout = 10;
 	conf->dns_timeout = 5;
 	conf->rpc_timeout = 30;
+	conf->crl_timeout = 15;
+	conf->policy_refresh = 600;
+	/* Enroll, Manage and RetrievePending: what an admin who installs an
+	 * autoenrollment client wants unless Group Policy says otherwise. */
+	conf->user_aepolicy = AE_AEPOLICY_ENROLL | AE_AEPOLICY_MANAGE | AE_AEPOLICY_RETRIEVE_PENDING;
+	conf->machine_aepolicy = conf->user_aepolicy;
 	conf->machine_keytab = strdup("/etc/krb5.keytab");
 	if (conf->machine_keytab == NULL) {
 		ae_conf_free(conf);
@@ -118,6 +132,11 @@ set_option(ae_ctx *ctx, ae_conf *conf, const opt_def *def, const char *value,
 		if (value[0] == '\0')
 			return ae_set_message(ctx, AE_ERR_CONFIG, "%s:%u: %s in [%s] is empty",
 			                      name, line, def->key, def->section);
+		if (strcmp(def->key, "system_trust") == 0 && strcmp(value, "none") != 0 &&
+		    strcmp(value, "p11-kit") != 0 && strcmp(value, "update-ca-certificates") != 0)
+			return ae_set_message(ctx, AE_ERR_CONFIG,
+			                      "%s:%u: system_trust in [machine] is none, p11-kit or update-ca-certificates, not \"%s\"",
+			                      name, line, value);
 		copy = strdup(value);
 		if (copy == NULL)
 			return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
@@ -156,6 +175,42 @@ set_option(ae_ctx *ctx, ae_conf *conf, const opt_def *def, const char *value,
 			                      "%s:%u: %s in [%s] must be a number of seconds from %d to %d, not \"%s\"",
 			                      name, line, def->key, def->section, def->min, def->max, value);
 		*int_field = (int)v;
+		return AE_OK;
+	}
+	case T_AEPOLICY: {
+		/* The Group Policy DWORD (0x7, 7) or words: "enroll, manage,
+		 * retrieve-pending", "disabled". */
+		uint32_t *u = (uint32_t *)((char *)conf + def->offset);
+		char *end = NULL, *copy, *save = NULL, *tok;
+		unsigned long v;
+		errno = 0;
+		v = strtoul(value, &end, 0);
+		if (errno == 0 && end != value && *trim(end) == '\0' && v <= 0xFFFFFFFFul && value[0] != '-') {
+			*u = (uint32_t)v;
+			return AE_OK;
+		}
+		if ((copy = strdup(value)) == NULL)
+			return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		v = 0;
+		for (tok = strtok_r(copy, ", \t", &save); tok != NULL; tok = strtok_r(NULL, ", \t", &save)) {
+			if (strcasecmp(tok, "enroll") == 0)
+				v |= AE_AEPOLICY_ENROLL;
+			else if (strcasecmp(tok, "manage") == 0)
+				v |= AE_AEPOLICY_MANAGE;
+			else if (strcasecmp(tok, "retrieve-pending") == 0)
+				v |= AE_AEPOLICY_RETRIEVE_PENDING;
+			else if (strcasecmp(tok, "disabled") == 0)
+				v |= AE_AEPOLICY_DISABLED;
+			else {
+				ae_err e = ae_set_message(ctx, AE_ERR_CONFIG,
+				                          "%s:%u: %s in [%s] takes a number like 0x7 or the words enroll, manage, retrieve-pending, disabled; not \"%s\"",
+				                          name, line, def->key, def->section, tok);
+				free(copy);
+				return e;
+			}
+		}
+		free(copy);
+		*u = (uint32_t)v;
 		return AE_OK;
 	}
 	}

@@ -14,6 +14,13 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+/* AEPolicy bits (Group Policy "Certificate Services Client - Auto-Enrollment"). */
+#define AE_AEPOLICY_ENROLL           0x0001u /* update certificates that use templates */
+#define AE_AEPOLICY_MANAGE           0x0002u /* renew expired, remove revoked, manual renewals */
+#define AE_AEPOLICY_RETRIEVE_PENDING 0x0004u /* update pending requests */
+#define AE_AEPOLICY_DISABLED         0x8000u
 
 #define AE_CONF_DEFAULT_PATH SYSCONFDIR "/autoenroll/autoenroll.conf"
 
@@ -25,6 +32,14 @@ typedef struct {
 	int ldap_timeout;         /* seconds per LDAP connect/operation */
 	int dns_timeout;          /* seconds per DNS query */
 	int rpc_timeout;          /* seconds per RPC connect/send/receive (CA) */
+	int crl_timeout;          /* seconds per CRL download (revocation check) */
+	int policy_refresh;       /* seconds the enrollment policy is reused (600) */
+	/* autoenrollment options, the AEPolicy bits of Group Policy */
+	uint32_t user_aepolicy;
+	uint32_t machine_aepolicy;
+	/* trust from AD (machine): where it goes */
+	char *trust_dir;          /* default <machine state_dir>/trust */
+	char *system_trust;       /* "none" (default), "p11-kit", "update-ca-certificates" */
 	/* [machine] */
 	char *machine_keytab;     /* default /etc/krb5.keytab */
 	char *machine_principal;  /* default: the keytab's NAME$ principal */

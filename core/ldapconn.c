@@ -439,3 +439,26 @@ ae_ldap_search(ae_ctx *ctx, ae_ldap *l, const char *base, const char *scope_name
 	out->storage_ = st;
 	return AE_OK;
 }
+
+ae_err
+ae_ldap_delete_value(ae_ctx *ctx, ae_ldap *l, const char *dn, const char *attr, const uint8_t *value, size_t len)
+{
+	struct berval bv = { (ber_len_t)len, (char *)value };
+	struct berval *vals[2] = { &bv, NULL };
+	LDAPMod mod = { 0 }, *mods[2] = { &mod, NULL };
+	char what[768];
+	double start = ae_monotonic_seconds();
+	int rc;
+
+	mod.mod_op = LDAP_MOD_DELETE | LDAP_MOD_BVALUES;
+	mod.mod_type = (char *)attr;
+	mod.mod_bvalues = vals;
+	snprintf(what, sizeof(what), "removing a value of %s from %s", attr, dn);
+	rc = ldap_modify_ext_s(l->ld, dn, mods, NULL, NULL);
+	l->round_trips++;
+	if (rc == LDAP_NO_SUCH_ATTRIBUTE)
+		return AE_OK; /* already gone */
+	if (rc != LDAP_SUCCESS)
+		return ldap_failure(ctx, l, rc, what, ae_monotonic_seconds() - start);
+	return AE_OK;
+}

@@ -47,6 +47,10 @@ ae_err ae_ldap_search(ae_ctx *ctx, ae_ldap *ld, const char *base, const char *sc
                       ae_ldap_result *out);
 void ae_ldap_result_free(ae_ldap_result *res);
 
+/* Removes one VALUE of ATTR from DN (a value already gone is fine). */
+ae_err ae_ldap_delete_value(ae_ctx *ctx, ae_ldap *ld, const char *dn, const char *attr, const uint8_t *value,
+                            size_t len);
+
 /* Escapes VALUE for use in a filter (RFC 4515); caller frees. */
 char *ae_ldap_escape(const char *value);
 

@@ -447,7 +447,7 @@ read_pki(ae_ctx *ctx, ae_ldap *ld, ae_policy *p)
 	}
 	if (err != AE_OK)
 		return err;
-	ae_pki_validate(ctx, &p->pki, 0);
+	ae_pki_validate(ctx, &p->pki, ae_now_shifted() ? (time_t)ae_now() : 0);
 	return AE_OK;
 }
 
@@ -562,12 +562,21 @@ read_templates(ae_ctx *ctx, ae_ldap *ld, ae_policy *p)
 ae_err
 ae_policy_load_krb(ae_ctx *ctx, const ae_conf *conf, ae_context context, ae_krb *krb, ae_policy **out)
 {
+	return ae_policy_load_keep(ctx, conf, context, krb, NULL, out);
+}
+
+ae_err
+ae_policy_load_keep(ae_ctx *ctx, const ae_conf *conf, ae_context context, ae_krb *krb, ae_ldap **ld_out,
+                    ae_policy **out)
+{
 	ae_policy *p = NULL;
 	ae_ldap *ld = NULL;
 	char *domain = NULL;
 	ae_err err;
 
 	*out = NULL;
+	if (ld_out != NULL)
+		*ld_out = NULL;
 	p = calloc(1, sizeof(*p));
 	if (p == NULL)
 		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
@@ -616,6 +625,10 @@ ae_policy_load_krb(ae_ctx *ctx, const ae_conf *conf, ae_context context, ae_krb 
 		goto cleanup;
 	*out = p;
 	p = NULL;
+	if (ld_out != NULL) {
+		*ld_out = ld;
+		ld = NULL;
+	}
 cleanup:
 	free(domain);
 	ae_ldap_free(ld);

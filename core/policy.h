@@ -15,6 +15,7 @@
 #include "account.h"
 #include "conf.h"
 #include "krb.h"
+#include "ldapconn.h"
 #include "error.h"
 #include "pki.h"
 #include "template.h"
@@ -84,6 +85,11 @@ ae_err ae_policy_load(ae_ctx *ctx, const ae_conf *conf, ae_context context, ae_p
  * ae_krb_machine), for callers that go on to talk to a CA with them. */
 ae_err ae_policy_load_krb(ae_ctx *ctx, const ae_conf *conf, ae_context context, ae_krb *krb,
                           ae_policy **out);
+
+/* The same, and the LDAP session stays open in *LD_OUT (when not NULL)
+ * for the caller's later changes (userCertificate cleanup). */
+ae_err ae_policy_load_keep(ae_ctx *ctx, const ae_conf *conf, ae_context context, ae_krb *krb, ae_ldap **ld_out,
+                           ae_policy **out);
 
 /* Decides every template of P for P->account (no network): fills items. */
 ae_err ae_policy_decide(ae_ctx *ctx, ae_policy *p);

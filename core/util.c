@@ -201,3 +201,28 @@ ae_hex_digit(char c)
 		return c - 'A' + 10;
 	return -1;
 }
+
+static int64_t
+now_offset(void)
+{
+	const char *env = secure_getenv("AE_TEST_NOW_OFFSET");
+	char *end = NULL;
+	long long v;
+
+	if (env == NULL || *env == '\0')
+		return 0;
+	v = strtoll(env, &end, 10);
+	return end != env && *end == '\0' ? (int64_t)v : 0;
+}
+
+int64_t
+ae_now(void)
+{
+	return (int64_t)time(NULL) + now_offset();
+}
+
+bool
+ae_now_shifted(void)
+{
+	return now_offset() != 0;
+}

@@ -68,6 +68,9 @@ usage(FILE *f)
 	        "        fetch a pending request's certificate when the CA has issued it\n"
 	        "  status [--user | --machine] [--json]\n"
 	        "        the certificates and requests of the local store\n"
+	        "  pulse [--machine | --user] [--wait] [--json] [--refresh]\n"
+	        "        run autoenrollment now (like certutil -pulse): the machine's\n"
+	        "        (needs root) or the calling user's\n"
 	        "\n"
 	        "Options:\n"
 	        "  -c, --config FILE  configuration file (default %s)\n"
@@ -131,6 +134,8 @@ main(int argc, char **argv)
 		rc = ae_cmd_retrieve(ctx, &g, argc, argv);
 	} else if (strcmp(cmd, "status") == 0) {
 		rc = ae_cmd_status(ctx, &g, argc, argv);
+	} else if (strcmp(cmd, "pulse") == 0) {
+		rc = ae_cmd_pulse(ctx, &g, argc, argv);
 	} else if (strcmp(cmd, "help") == 0) {
 		usage(stdout);
 		rc = AE_EXIT_OK;

@@ -80,84 +80,28 @@ static ae_err
 store_issued(ae_ctx *ctx, session *s, ae_record *rec, ae_key *key, const ae_template *tpl, const ae_ca *ca,
              const ae_icpr_result *res)
 {
-	const unsigned char *p = res->cert;
 	X509 *cert = NULL;
-	STACK_OF(X509) *chain = NULL;
-	ae_cert_template ct = { 0 };
-	char *label = NULL;
+	char subj[512];
 	ae_err err;
 
-	if (res->cert == NULL || res->cert_len == 0)
-		return ae_set_message(ctx, AE_ERR_INVALID, "CA %s says issued but returned no certificate", ca->name);
-	err = ae_x509_from_der(ctx, p, res->cert_len, &cert);
+	err = ae_local_install(ctx, s->st, s->ks, s->policy, rec, key, tpl, ca, res, &cert);
 	if (err != AE_OK)
-		return ae_prefix_message(ctx, err, "the certificate from CA %s", ca->name);
-	err = ae_issued_verify(ctx, cert, ae_key_evp(key), tpl, ca->cert, s->policy->pki.roots,
-	                       s->policy->pki.intermediates);
-	if (err != AE_OK)
-		goto cleanup;
-	if (ae_certs_from_pkcs7(ctx, res->chain, res->chain_len, &chain) != AE_OK) {
-		ae_log(ctx, AE_LOG_WARNING, "%s; storing the certificate without its chain", ae_get_message(ctx));
-		ae_clear_message(ctx);
-	}
-	if (chain != NULL) {
-		/* The chain without the leaf itself. */
-		for (int i = sk_X509_num(chain) - 1; i >= 0; i--)
-			if (X509_cmp(sk_X509_value(chain, i), cert) == 0)
-				X509_free(sk_X509_delete(chain, i));
-	}
-	if (asprintf(&label, AE_KEY_LABEL_PREFIX "%s", tpl->name) < 0) {
-		label = NULL;
-		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
-		goto cleanup;
-	}
-	/* Certificate next to the key, then the file copy, then the record:
-	 * a crash in between leaves a pending/new record the next run
-	 * retries, never a record pointing at nothing. */
-	if ((err = ae_keystore_store_cert(ctx, s->ks, rec->id, label, cert, chain)) != AE_OK)
-		goto cleanup;
-	ae_test_crash_point("enroll-after-token-cert");
-	if ((err = ae_store_save_cert(ctx, s->st, rec->id, cert, chain)) != AE_OK)
-		goto cleanup;
-	ae_test_crash_point("enroll-after-cert-file");
-	if (ae_cert_template_read(ctx, cert, &ct) == AE_OK && ct.template_oid != NULL) {
-		rec->major = ct.major;
-		rec->minor = ct.minor;
-	}
-	ae_cert_template_clear(&ct);
-	rec->state = AE_REC_ISSUED;
-	free(rec->key_uri);
-	rec->key_uri = strdup(ae_key_uri(key));
-	err = ae_store_save(ctx, s->st, rec);
-	if (err == AE_OK) {
-		char subj[512];
-		if (X509_NAME_entry_count(X509_get_subject_name(cert)) == 0)
-			snprintf(subj, sizeof(subj), "(empty: the names are in the subject alternative name)");
-		else
-			X509_NAME_oneline(X509_get_subject_name(cert), subj, sizeof(subj));
-		printf("Issued: %s certificate from %s\n  subject  %s\n  key      %s\n  store    %s (id %s)\n",
-		       tpl->name, ca->name, subj, ae_key_uri(key), ae_store_dir(s->st), rec->id);
-	}
-cleanup:
-	free(label);
-	sk_X509_pop_free(chain, X509_free);
+		return err;
+	if (X509_NAME_entry_count(X509_get_subject_name(cert)) == 0)
+		snprintf(subj, sizeof(subj), "(empty: the names are in the subject alternative name)");
+	else
+		X509_NAME_oneline(X509_get_subject_name(cert), subj, sizeof(subj));
+	printf("Issued: %s certificate from %s\n  subject  %s\n  key      %s\n  store    %s (id %s)\n",
+	       tpl->name, ca->name, subj, ae_key_uri(key), ae_store_dir(s->st), rec->id);
 	X509_free(cert);
-	return err;
+	return AE_OK;
 }
 
 /* What a disposition that is neither issued nor pending means. */
 static ae_err
 refused(ae_ctx *ctx, const ae_icpr_result *res, const char *tpl, const char *ca, const char *caller)
 {
-	uint32_t hr = res->disposition == CR_DISP_DENIED && res->status != 0 ? res->status : res->disposition;
-	char *why = ae_hresult_explain(hr, tpl, ca, caller);
-	const char *name = ae_hresult_name(hr);
-	ae_err err = ae_set_message(ctx, AE_ERR_DENIED, "CA %s did not issue %s: %s (0x%08X%s%s)%s%s", ca, tpl,
-	                            why ? why : "refused", hr, name ? " " : "", name ? name : "",
-	                            res->message && *res->message ? "; the CA says: " : "",
-	                            res->message ? res->message : "");
-	free(why);
-	return err;
+	return ae_local_refusal(ctx, res, tpl, ca, caller, NULL);
 }
 
 static void

@@ -4,6 +4,8 @@
 #include "config.h"
 
 #include "local.h"
+#include "hresult.h"
+#include "issued.h"
 #include "util.h"
 
 #include <stdbool.h>
@@ -172,4 +174,94 @@ ae_local_abandon(ae_store *st, ae_keystore *ks, const ae_record *rec)
 		ae_keystore_delete(quiet, ks, rec->id);
 	ae_store_remove(quiet, st, rec->id);
 	ae_ctx_free(quiet);
+}
+
+ae_err
+ae_local_install(ae_ctx *ctx, ae_store *st, ae_keystore *ks, const ae_policy *p, ae_record *rec, ae_key *key,
+                 const ae_template *tpl, const ae_ca *ca, const ae_icpr_result *res, X509 **cert_out)
+{
+	X509 *cert = NULL;
+	STACK_OF(X509) *chain = NULL;
+	ae_cert_template ct = { 0 };
+	char *label = NULL, *uri = NULL;
+	ae_err err;
+
+	if (cert_out != NULL)
+		*cert_out = NULL;
+	if (res->cert == NULL || res->cert_len == 0)
+		return ae_set_message(ctx, AE_ERR_INVALID, "CA %s says issued but returned no certificate", ca->name);
+	err = ae_x509_from_der(ctx, res->cert, res->cert_len, &cert);
+	if (err != AE_OK)
+		return ae_prefix_message(ctx, err, "the certificate from CA %s", ca->name);
+	err = ae_issued_verify(ctx, cert, ae_key_evp(key), tpl, ca->cert, p->pki.roots, p->pki.intermediates);
+	if (err != AE_OK)
+		goto cleanup;
+	if (ae_certs_from_pkcs7(ctx, res->chain, res->chain_len, &chain) != AE_OK) {
+		ae_log(ctx, AE_LOG_WARNING, "%s; storing the certificate without its chain", ae_get_message(ctx));
+		ae_clear_message(ctx);
+	}
+	if (chain != NULL) {
+		/* The chain without the leaf itself. */
+		for (int i = sk_X509_num(chain) - 1; i >= 0; i--)
+			if (X509_cmp(sk_X509_value(chain, i), cert) == 0)
+				X509_free(sk_X509_delete(chain, i));
+	}
+	if (asprintf(&label, AE_KEY_LABEL_PREFIX "%s", tpl->name) < 0 || (uri = strdup(ae_key_uri(key))) == NULL) {
+		if (label == NULL || uri == NULL) {
+			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+			goto cleanup;
+		}
+	}
+	if ((err = ae_keystore_store_cert(ctx, ks, rec->id, label, cert, chain)) != AE_OK)
+		goto cleanup;
+	ae_test_crash_point("enroll-after-token-cert");
+	if ((err = ae_store_save_cert(ctx, st, rec->id, cert, chain)) != AE_OK)
+		goto cleanup;
+	ae_test_crash_point("enroll-after-cert-file");
+	if (ae_cert_template_read(ctx, cert, &ct) == AE_OK && ct.template_oid != NULL) {
+		rec->major = ct.major;
+		rec->minor = ct.minor;
+	}
+	ae_clear_message(ctx);
+	ae_cert_template_clear(&ct);
+	rec->state = AE_REC_ISSUED;
+	free(rec->key_uri);
+	rec->key_uri = uri;
+	uri = NULL;
+	err = ae_store_save(ctx, st, rec);
+	if (err == AE_OK && cert_out != NULL) {
+		*cert_out = cert;
+		cert = NULL;
+	}
+cleanup:
+	free(uri);
+	free(label);
+	sk_X509_pop_free(chain, X509_free);
+	X509_free(cert);
+	return err;
+}
+
+ae_err
+ae_local_refusal(ae_ctx *ctx, const ae_icpr_result *res, const char *tpl, const char *ca, const char *caller,
+                 uint32_t *hr_out)
+{
+	uint32_t hr = res->disposition == AE_CR_DISP_DENIED && res->status != 0 ? res->status : res->disposition;
+	char *why = ae_hresult_explain(hr, tpl, ca, caller);
+	const char *name = ae_hresult_name(hr);
+	const char *disp = ae_icpr_disposition_name(res->disposition);
+	ae_err err;
+
+	if (hr_out != NULL)
+		*hr_out = hr;
+	if (disp != NULL && hr == res->disposition)
+		err = ae_set_message(ctx, AE_ERR_DENIED, "CA %s did not issue %s: %s%s%s", ca, tpl, disp,
+		                     res->message && *res->message ? "; the CA says: " : "",
+		                     res->message ? res->message : "");
+	else
+		err = ae_set_message(ctx, AE_ERR_DENIED, "CA %s did not issue %s: %s (0x%08X%s%s)%s%s", ca, tpl,
+		                     why ? why : "refused", hr, name ? " " : "", name ? name : "",
+		                     res->message && *res->message ? "; the CA says: " : "",
+		                     res->message ? res->message : "");
+	free(why);
+	return err;
 }

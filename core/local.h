@@ -6,6 +6,7 @@
 #define AE_LOCAL_H
 
 #include "conf.h"
+#include "icpr.h"
 #include "error.h"
 #include "keystore.h"
 #include "policy.h"
@@ -45,6 +46,21 @@ ae_err ae_local_make_key(ae_ctx *ctx, ae_keystore *ks, const ae_template *t, con
  * go now rather than at the next run.  Quiet: the caller has already
  * reported what failed. */
 void ae_local_abandon(ae_store *st, ae_keystore *ks, const ae_record *rec);
+
+/* Installs what CA issued for record REC (key KEY, template TPL): checks
+ * the certificate (chain to AD's roots, key, template), stores it next to
+ * the key on the token, as a file, then marks the record issued.  A crash
+ * in between leaves a pending/new record the next run retries, never a
+ * record pointing at nothing.  *CERT_OUT (optional) gets a reference. */
+ae_err ae_local_install(ae_ctx *ctx, ae_store *st, ae_keystore *ks, const ae_policy *p, ae_record *rec,
+                        ae_key *key, const ae_template *tpl, const ae_ca *ca, const ae_icpr_result *res,
+                        X509 **cert_out);
+
+/* Sets CTX's message for a disposition that is neither issued nor pending
+ * (denied, error, HRESULT) and returns AE_ERR_DENIED.  *HR_OUT (optional)
+ * gets the HRESULT that explains it. */
+ae_err ae_local_refusal(ae_ctx *ctx, const ae_icpr_result *res, const char *tpl, const char *ca,
+                        const char *caller, uint32_t *hr_out);
 
 /* A keystore spec with any pin-value attribute removed; caller frees. */
 char *ae_spec_without_pin(const char *spec);

@@ -1,0 +1,1262 @@
+/*
+ * engine.c - the autoenrollment task sequence (see engine.h).
+ */
+#include "config.h"
+
+#include "crl.h"
+#include "csr.h"
+#include "engine.h"
+#include "icpr.h"
+#include "issued.h"
+#include "json.h"
+#include "krb.h"
+#include "local.h"
+#include "pcache.h"
+#include "policy.h"
+#include "rpc.h"
+#include "store.h"
+#include "trust.h"
+#include "util.h"
+
+#include <openssl/x509v3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+/* The whitepaper: requests pending 60 days or more are given up. */
+#define PENDING_MAX_AGE (60 * 86400)
+
+typedef struct {
+	ae_ctx *ctx;
+	const ae_conf *conf;
+	const ae_engine_opts *opts;
+	uint32_t aepolicy;
+	int64_t now;
+	ae_local local;
+	ae_krb *krb;
+	ae_policy *policy;
+	ae_ldap *ld;
+	ae_store *st;
+	ae_keystore *ks;
+	ae_err ks_err;          /* why the key store could not be opened (once) */
+	ae_record **recs;
+	size_t nrecs;
+	bool *handled;          /* per record: decided in this pulse */
+	ae_rpc *rpc;
+	char *rpc_host;
+	unsigned rpc_trips;     /* of connections already closed */
+	ae_pulse_result *res;
+	char host[256];
+} pulse;
+
+static char *
+xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static char *
+xasprintf(const char *fmt, ...)
+{
+	char *s = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	return s;
+}
+
+/* ---- events ---- */
+
+static void
+event(pulse *p, ae_event_kind kind, const char *tpl, const char *ca, const char *rec_id, uint32_t request_id,
+      uint32_t hr, const char *fmt, ...) __attribute__((format(printf, 8, 9)));
+
+static void
+event(pulse *p, ae_event_kind kind, const char *tpl, const char *ca, const char *rec_id, uint32_t request_id,
+      uint32_t hr, const char *fmt, ...)
+{
+	ae_pulse_result *r = p->res;
+	ae_pulse_event *grown, *e;
+	char *msg = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	switch (kind) {
+	case AE_EV_ENROLLED: r->enrolled++; break;
+	case AE_EV_RENEWED: r->renewed++; break;
+	case AE_EV_PENDING: r->pending++; break;
+	case AE_EV_RETRIEVED: r->retrieved++; break;
+	case AE_EV_DENIED:
+	case AE_EV_FAILED: r->failed++; break;
+	case AE_EV_SKIPPED:
+	case AE_EV_NEEDS_USER: r->skipped++; break;
+	case AE_EV_ARCHIVED: r->archived++; break;
+	case AE_EV_DELETED:
+	case AE_EV_PENDING_EXPIRED: r->deleted++; break;
+	default: break;
+	}
+	if (p->opts->emit) {
+		ae_event ev = {
+			.kind = kind,
+			.machine = p->opts->machine,
+			.user = p->opts->machine ? NULL : r->principal,
+			.template_name = tpl,
+			.ca = ca,
+			.record_id = rec_id,
+			.request_id = request_id,
+			.hresult = hr,
+			.message = msg,
+		};
+		ae_event_emit(p->opts->ident ? p->opts->ident : "autoenroll", &ev);
+	}
+	ae_log(p->ctx, (ae_log_level)ae_event_priority(kind), "%s: %s", ae_event_name(kind), msg ? msg : "");
+	grown = realloc(r->events, (r->event_count + 1) * sizeof(*grown));
+	if (grown == NULL) {
+		free(msg);
+		return;
+	}
+	r->events = grown;
+	e = &r->events[r->event_count++];
+	memset(e, 0, sizeof(*e));
+	e->kind = kind;
+	e->template_name = tpl ? strdup(tpl) : NULL;
+	e->ca = ca ? strdup(ca) : NULL;
+	e->record_id = rec_id ? strdup(rec_id) : NULL;
+	e->request_id = request_id;
+	e->hresult = hr;
+	e->message = msg;
+}
+
+static const char *
+ctx_name(const pulse *p)
+{
+	return p->opts->machine ? "local system" : "the user";
+}
+
+/* ---- local store ---- */
+
+static ae_err
+reload_records(pulse *p)
+{
+	ae_records_free(p->recs, p->nrecs);
+	free(p->handled);
+	p->recs = NULL;
+	p->nrecs = 0;
+	p->handled = NULL;
+	if (ae_store_load(p->ctx, p->st, &p->recs, &p->nrecs) != AE_OK)
+		return ae_get_code(p->ctx);
+	p->handled = calloc(p->nrecs + 1, sizeof(bool));
+	if (p->handled == NULL)
+		return ae_set_message(p->ctx, AE_ERR_NOMEM, "out of memory");
+	return AE_OK;
+}
+
+static ae_err
+keystore(pulse *p)
+{
+	if (p->ks != NULL)
+		return AE_OK;
+	if (p->ks_err != AE_OK)
+		return ae_set_message(p->ctx, p->ks_err, "the key store %s could not be opened earlier in this pulse",
+		                      p->local.store_safe);
+	p->ks_err = ae_keystore_open(p->ctx, p->local.store_spec, &p->ks);
+	return p->ks_err;
+}
+
+static bool
+rec_is_template(const ae_record *r, const ae_template *t)
+{
+	if (r->template_oid != NULL && t->oid != NULL)
+		return strcmp(r->template_oid, t->oid) == 0;
+	return r->template_name != NULL && strcasecmp(r->template_name, t->name) == 0;
+}
+
+static const ae_policy_item *
+item_of_record(const pulse *p, const ae_record *r)
+{
+	for (size_t i = 0; i < p->policy->item_count; i++) {
+		const ae_policy_item *it = &p->policy->items[i];
+		if (it->tpl != NULL && rec_is_template(r, it->tpl))
+			return it;
+	}
+	return NULL;
+}
+
+/* Encryption certificates are always archived, never deleted: their keys
+ * decrypt old data.  Encryption = the template's key usage allows key or
+ * data encipherment but not signatures. */
+static bool
+is_encryption(const ae_template *t)
+{
+	uint8_t ku = t != NULL && t->key_usage_len > 0 ? t->key_usage[0] : 0;
+	return (ku & 0x30) != 0 && (ku & 0x80) == 0;
+}
+
+/* ---- certificate checks ---- */
+
+/* Chain validation to AD's roots at p->now.  *WHY (static or
+ * OpenSSL-owned text) says what failed. */
+static bool
+chain_valid(pulse *p, X509 *cert, bool *expired, const char **why)
+{
+	X509_STORE *store = X509_STORE_new();
+	X509_STORE_CTX *vctx = X509_STORE_CTX_new();
+	bool ok = false;
+	int e;
+
+	*expired = false;
+	*why = "cannot check the chain (out of memory)";
+	if (store == NULL || vctx == NULL)
+		goto out;
+	for (int i = 0; i < sk_X509_num(p->policy->pki.roots); i++)
+		X509_STORE_add_cert(store, sk_X509_value(p->policy->pki.roots, i));
+	if (X509_STORE_CTX_init(vctx, store, cert, p->policy->pki.intermediates) != 1)
+		goto out;
+	for (size_t i = 0; i < p->policy->pki.ca_count; i++)
+		if (p->policy->pki.cas[i].cert != NULL) {
+			/* Enrollment services' certificates are intermediates too. */
+			STACK_OF(X509) *u = X509_STORE_CTX_get0_untrusted(vctx);
+			if (u != NULL)
+				sk_X509_push(u, p->policy->pki.cas[i].cert);
+		}
+	X509_STORE_CTX_set_time(vctx, 0, (time_t)p->now);
+	if (X509_verify_cert(vctx) == 1) {
+		ok = true;
+		*why = NULL;
+	} else {
+		e = X509_STORE_CTX_get_error(vctx);
+		*expired = e == X509_V_ERR_CERT_HAS_EXPIRED;
+		*why = X509_verify_cert_error_string(e);
+	}
+out:
+	/* The pushed CA certificates belong to the policy: pop, not free. */
+	if (vctx != NULL) {
+		STACK_OF(X509) *u = X509_STORE_CTX_get0_untrusted(vctx);
+		while (u != NULL && sk_X509_num(u) > sk_X509_num(p->policy->pki.intermediates))
+			sk_X509_pop(u);
+	}
+	X509_STORE_CTX_free(vctx);
+	X509_STORE_free(store);
+	return ok;
+}
+
+static X509 *
+find_issuer(pulse *p, X509 *cert)
+{
+	for (size_t i = 0; i < p->policy->pki.ca_count; i++) {
+		X509 *c = p->policy->pki.cas[i].cert;
+		if (c != NULL && X509_check_issued(c, cert) == X509_V_OK)
+			return c;
+	}
+	for (int i = 0; i < sk_X509_num(p->policy->pki.intermediates); i++) {
+		X509 *c = sk_X509_value(p->policy->pki.intermediates, i);
+		if (X509_check_issued(c, cert) == X509_V_OK)
+			return c;
+	}
+	return NULL;
+}
+
+/* Revoked according to the CRL?  Unknown counts as not revoked: the
+ * whitepaper ignores revocation errors when the status is offline. */
+static bool
+is_revoked(pulse *p, X509 *cert, char **reason)
+{
+	X509 *issuer = find_issuer(p, cert);
+	ae_revocation rv = AE_REVOCATION_UNKNOWN;
+	char *why = NULL;
+
+	*reason = NULL;
+	if (issuer == NULL)
+		return false;
+	if (ae_crl_check(p->ctx, p->conf, cert, issuer, (time_t)p->now, &rv, &why) != AE_OK) {
+		ae_clear_message(p->ctx);
+		return false;
+	}
+	if (rv == AE_REVOCATION_REVOKED) {
+		*reason = why;
+		return true;
+	}
+	if (rv == AE_REVOCATION_UNKNOWN)
+		ae_log(p->ctx, AE_LOG_INFO, "revocation status unknown, ignored: %s", why ? why : "?");
+	free(why);
+	return false;
+}
+
+typedef enum { CERT_GOOD, CERT_EXPIRED, CERT_REVOKED, CERT_INVALID } cert_state;
+
+static cert_state
+check_cert(pulse *p, X509 *cert, char **why_out)
+{
+	bool expired;
+	const char *why;
+	char *rv = NULL;
+
+	*why_out = NULL;
+	if (!chain_valid(p, cert, &expired, &why)) {
+		*why_out = strdup(why ? why : "chain validation failed");
+		return expired ? CERT_EXPIRED : CERT_INVALID;
+	}
+	if (is_revoked(p, cert, &rv)) {
+		*why_out = rv;
+		return CERT_REVOKED;
+	}
+	return CERT_GOOD;
+}
+
+static int64_t
+asn1_time_unix(const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+		return 0;
+	return (int64_t)timegm(&tm);
+}
+
+/* ---- talking to CAs ---- */
+
+static ae_err
+rpc_for(pulse *p, const ae_ca *ca, ae_rpc **out)
+{
+	ae_err err;
+
+	*out = NULL;
+	if (p->rpc != NULL && p->rpc_host != NULL && strcasecmp(p->rpc_host, ca->host) == 0) {
+		*out = p->rpc;
+		return AE_OK;
+	}
+	if (p->rpc != NULL) {
+		p->rpc_trips += ae_rpc_round_trips(p->rpc);
+		ae_rpc_free(p->rpc);
+		p->rpc = NULL;
+	}
+	free(p->rpc_host);
+	p->rpc_host = NULL;
+	err = ae_rpc_connect(p->ctx, p->conf, ca->host, &ae_icpr_iface, &p->rpc);
+	if (err != AE_OK)
+		return err;
+	p->rpc_host = strdup(ca->host);
+	*out = p->rpc;
+	return AE_OK;
+}
+
+/* A call on a connection that failed leaves it unusable: drop it. */
+static void
+rpc_drop(pulse *p)
+{
+	if (p->rpc != NULL) {
+		p->rpc_trips += ae_rpc_round_trips(p->rpc);
+		ae_rpc_free(p->rpc);
+	}
+	p->rpc = NULL;
+	free(p->rpc_host);
+	p->rpc_host = NULL;
+}
+
+/* ---- cleanup of replaced certificates ---- */
+
+/* Archives OLD, or deletes it with its key when the template says so and
+ * the certificate is expired or revoked (the whitepaper: a renewed valid
+ * certificate is always archived; encryption certificates always). */
+static void
+retire(pulse *p, ae_record *old, const ae_template *t, bool invalid, const char *why)
+{
+	bool del = invalid && t != NULL && (t->enrollment_flags & AE_EF_REMOVE_INVALID_CERTIFICATE) && !is_encryption(t);
+
+	if (del) {
+		if (keystore(p) == AE_OK && ae_keystore_delete(p->ctx, p->ks, old->id) == AE_OK &&
+		    ae_store_remove(p->ctx, p->st, old->id) == AE_OK) {
+			event(p, AE_EV_DELETED, old->template_name, old->ca, old->id, old->request_id, 0,
+			      "Certificate enrollment for %s deleted the %s certificate %s with its key (%s; the template deletes revoked or expired certificates)",
+			      ctx_name(p), old->template_name ? old->template_name : "?", old->id, why);
+			old->state = AE_REC_ARCHIVED; /* gone: not looked at again */
+			return;
+		}
+		event(p, AE_EV_FAILED, old->template_name, old->ca, old->id, 0, 0,
+		      "could not delete the replaced certificate %s: %s", old->id, ae_get_message(p->ctx));
+		return;
+	}
+	old->state = AE_REC_ARCHIVED;
+	if (ae_store_save(p->ctx, p->st, old) != AE_OK) {
+		event(p, AE_EV_FAILED, old->template_name, old->ca, old->id, 0, 0,
+		      "could not archive the replaced certificate %s: %s", old->id, ae_get_message(p->ctx));
+		return;
+	}
+	event(p, AE_EV_ARCHIVED, old->template_name, old->ca, old->id, old->request_id, 0,
+	      "Certificate enrollment for %s archived the %s certificate %s (%s)", ctx_name(p),
+	      old->template_name ? old->template_name : "?", old->id, why);
+}
+
+static ae_record *
+record_by_id(pulse *p, const char *id)
+{
+	for (size_t i = 0; id != NULL && i < p->nrecs; i++)
+		if (strcmp(p->recs[i]->id, id) == 0)
+			return p->recs[i];
+	return NULL;
+}
+
+/* ---- requests ---- */
+
+typedef enum { SUBMIT_ISSUED, SUBMIT_PENDING, SUBMIT_REFUSED, SUBMIT_ERROR, SUBMIT_NEEDS_USER } submit_outcome;
+
+/* Enrolls for T at CA: a new request, or a renewal of OLD signed with its
+ * key.  Reports the outcome as events.  REPLACES (when not NULL and not
+ * OLD) is retired once the new certificate is installed. */
+static submit_outcome
+submit(pulse *p, const ae_template *t, const ae_ca *ca, ae_record *old, ae_record **replaces, size_t nreplaces,
+       bool replaced_invalid, const char *why)
+{
+	ae_record *rec = NULL;
+	ae_key *key = NULL, *old_key = NULL;
+	X509_REQ *req = NULL;
+	uint8_t *der = NULL;
+	size_t der_len = 0;
+	char *attrs = NULL;
+	ae_rpc *rpc = NULL;
+	ae_icpr_result res = { 0 };
+	submit_outcome outcome = SUBMIT_ERROR;
+	const char *dns = p->policy->account.dns_host_name ? p->policy->account.dns_host_name : p->host;
+	ae_err err;
+
+	if ((err = keystore(p)) != AE_OK)
+		goto fail;
+	if (old != NULL && ae_keystore_find(p->ctx, p->ks, old->id, &old_key) != AE_OK) {
+		/* No key, no renewal: a new request replaces the certificate. */
+		ae_log(p->ctx, AE_LOG_WARNING, "the key of %s is gone (%s): requesting a new certificate instead",
+		       old->id, ae_get_message(p->ctx));
+		ae_clear_message(p->ctx);
+		old = NULL;
+	}
+	rec = ae_local_new_record(&p->local, p->policy, t, ca);
+	if (rec == NULL || (old != NULL && (rec->renewal_of = strdup(old->id)) == NULL)) {
+		err = ae_set_message(p->ctx, AE_ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	if ((err = ae_store_save(p->ctx, p->st, rec)) != AE_OK ||
+	    (err = ae_local_make_key(p->ctx, p->ks, t, rec, &key)) != AE_OK)
+		goto fail;
+	{
+		ae_csr_params params = {
+			.tpl = t,
+			.client_id = AE_CLIENT_ID_AUTOENROLL,
+			.machine = dns,
+			.user = p->policy->account.display,
+			.process = p->opts->machine ? "autoenroll-machine" : "autoenroll-user",
+		};
+		if (old != NULL)
+			err = ae_csr_build_renewal(p->ctx, &params, ae_key_evp(key), old->cert, ae_key_evp(old_key), &der,
+			                           &der_len);
+		else if ((err = ae_csr_build(p->ctx, &params, ae_key_evp(key), &req)) == AE_OK)
+			err = ae_csr_to_der(p->ctx, req, &der, &der_len);
+		if (err != AE_OK)
+			goto fail;
+	}
+	if (asprintf(&attrs, "CertificateTemplate:%s\nrmd:%s", t->name, dns) < 0) {
+		attrs = NULL;
+		err = ae_set_message(p->ctx, AE_ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	if ((err = rpc_for(p, ca, &rpc)) != AE_OK)
+		goto fail;
+	if ((err = ae_icpr_submit(p->ctx, rpc, ca->name, attrs, der, der_len, &res)) != AE_OK) {
+		rpc_drop(p);
+		goto fail;
+	}
+	ae_test_crash_point("pulse-after-submit");
+	rec->request_id = res.request_id;
+	if (res.disposition == AE_CR_DISP_ISSUED || res.disposition == AE_CR_DISP_ISSUED_OUT_OF_BAND) {
+		if ((err = ae_local_install(p->ctx, p->st, p->ks, p->policy, rec, key, t, ca, &res, NULL)) != AE_OK) {
+			/* The CA issued, we could not install: the request is over. */
+			rec->state = AE_REC_NEW;
+			goto fail;
+		}
+		if (old != NULL)
+			event(p, AE_EV_RENEWED, t->name, ca->name, rec->id, res.request_id, 0,
+			      "Certificate enrollment for %s renewed the %s certificate (%s) from %s: request %u, new certificate %s",
+			      ctx_name(p), t->name, why, ca->name, res.request_id, rec->id);
+		else
+			event(p, AE_EV_ENROLLED, t->name, ca->name, rec->id, res.request_id, 0,
+			      "Certificate enrollment for %s received a %s certificate from %s (%s): request %u, certificate %s",
+			      ctx_name(p), t->name, ca->name, why, res.request_id, rec->id);
+		if (old != NULL)
+			retire(p, old, t, false, "renewed");
+		for (size_t i = 0; i < nreplaces; i++)
+			if (replaces[i] != NULL && replaces[i] != old && replaces[i]->state == AE_REC_ISSUED)
+				retire(p, replaces[i], item_of_record(p, replaces[i]) ? item_of_record(p, replaces[i])->tpl : t,
+				       replaced_invalid, why);
+		outcome = SUBMIT_ISSUED;
+	} else if (res.disposition == AE_CR_DISP_UNDER_SUBMISSION) {
+		rec->state = AE_REC_PENDING;
+		free(rec->key_uri);
+		rec->key_uri = strdup(ae_key_uri(key));
+		if ((err = ae_store_save(p->ctx, p->st, rec)) != AE_OK)
+			goto fail;
+		event(p, AE_EV_PENDING, t->name, ca->name, rec->id, res.request_id, 0,
+		      "Certificate enrollment for %s: the %s request %u is pending at %s%s%s; it is retrieved at the next pulse",
+		      ctx_name(p), t->name, res.request_id, ca->name, res.message ? ": " : "",
+		      res.message ? res.message : "");
+		outcome = SUBMIT_PENDING;
+	} else {
+		uint32_t hr = 0;
+		ae_local_refusal(p->ctx, &res, t->name, ca->name, p->policy->account.display, &hr);
+		event(p, AE_EV_DENIED, t->name, ca->name, NULL, res.request_id, hr,
+		      "Certificate enrollment for %s failed to enroll for a %s certificate with request ID %u from %s: %s",
+		      ctx_name(p), t->name, res.request_id, ca->name, ae_get_message(p->ctx));
+		ae_clear_message(p->ctx);
+		ae_local_abandon(p->st, p->ks, rec);
+		outcome = SUBMIT_REFUSED;
+	}
+	goto cleanup;
+fail:
+	if (err == AE_ERR_NEEDPIN) {
+		event(p, AE_EV_NEEDS_USER, t->name, ca->name, NULL, 0, 0,
+		      "the %s certificate waits for the user: %s", t->name, ae_get_message(p->ctx));
+		outcome = SUBMIT_NEEDS_USER;
+	} else {
+		event(p, AE_EV_FAILED, t->name, ca->name, NULL, 0, 0,
+		      "Certificate enrollment for %s failed to enroll for a %s certificate from %s: %s; retried at the next pulse",
+		      ctx_name(p), t->name, ca->name, ae_get_message(p->ctx));
+	}
+	ae_clear_message(p->ctx);
+	if (rec != NULL && rec->state == AE_REC_NEW)
+		ae_local_abandon(p->st, p->ks, rec);
+cleanup:
+	ae_icpr_result_clear(&res);
+	X509_REQ_free(req);
+	free(der);
+	free(attrs);
+	ae_record_free(rec);
+	ae_key_free(key);
+	ae_key_free(old_key);
+	return outcome;
+}
+
+/* ---- 5. pending requests ---- */
+
+static void
+retrieve_pending(pulse *p)
+{
+	for (size_t i = 0; i < p->nrecs; i++) {
+		ae_record *r = p->recs[i];
+		const ae_policy_item *it;
+		const ae_ca *ca;
+		ae_icpr_result res = { 0 };
+		ae_key *key = NULL;
+		ae_rpc *rpc = NULL;
+		const char *tname = r->template_name ? r->template_name : "?";
+
+		if (r->state != AE_REC_PENDING)
+			continue;
+		p->handled[i] = true;
+		if (r->key_store != NULL && strcmp(r->key_store, p->local.store_safe) != 0)
+			continue; /* its key is in a store not configured now */
+		if (p->now - r->created >= PENDING_MAX_AGE) {
+			if (keystore(p) == AE_OK && ae_keystore_delete(p->ctx, p->ks, r->id) == AE_OK &&
+			    ae_store_remove(p->ctx, p->st, r->id) == AE_OK)
+				event(p, AE_EV_PENDING_EXPIRED, tname, r->ca, r->id, r->request_id, 0,
+				      "Certificate enrollment for %s deleted the %s request %u to %s: pending for %lld days (60 or more)",
+				      ctx_name(p), tname, r->request_id, r->ca ? r->ca : "?",
+				      (long long)((p->now - r->created) / 86400));
+			else
+				event(p, AE_EV_FAILED, tname, r->ca, r->id, r->request_id, 0,
+				      "could not delete the stale request %u: %s", r->request_id, ae_get_message(p->ctx));
+			ae_clear_message(p->ctx);
+			r->state = AE_REC_ARCHIVED; /* gone */
+			continue;
+		}
+		it = item_of_record(p, r);
+		ca = r->ca ? ae_policy_find_ca(p->policy, r->ca) : NULL;
+		if (ca == NULL || ca->host == NULL || it == NULL || it->tpl == NULL) {
+			/* Kept: AD may list them again, and the request may still
+			 * be issued; it goes at 60 days like any other. */
+			event(p, AE_EV_SKIPPED, tname, r->ca, r->id, r->request_id, 0,
+			      "the pending %s request %u is kept: %s is no longer in AD", tname, r->request_id,
+			      ca == NULL || ca->host == NULL ? "its CA" : "its template");
+			continue;
+		}
+		if (keystore(p) != AE_OK || ae_keystore_find(p->ctx, p->ks, r->id, &key) != AE_OK) {
+			event(p, AE_EV_FAILED, tname, ca->name, r->id, r->request_id, 0,
+			      "the pending %s request %u cannot be completed: %s", tname, r->request_id,
+			      ae_get_message(p->ctx));
+			ae_clear_message(p->ctx);
+			continue;
+		}
+		if (rpc_for(p, ca, &rpc) != AE_OK ||
+		    ae_icpr_retrieve(p->ctx, rpc, ca->name, r->request_id, &res) != AE_OK) {
+			rpc_drop(p);
+			event(p, AE_EV_PENDING, tname, ca->name, r->id, r->request_id, 0,
+			      "the %s request %u stays pending: %s could not be asked (%s)", tname, r->request_id, ca->name,
+			      ae_get_message(p->ctx));
+			ae_clear_message(p->ctx);
+			ae_key_free(key);
+			continue;
+		}
+		if (res.disposition == AE_CR_DISP_ISSUED || res.disposition == AE_CR_DISP_ISSUED_OUT_OF_BAND) {
+			if (ae_local_install(p->ctx, p->st, p->ks, p->policy, r, key, it->tpl, ca, &res, NULL) == AE_OK) {
+				ae_record *old = record_by_id(p, r->renewal_of);
+				event(p, AE_EV_RETRIEVED, tname, ca->name, r->id, r->request_id, 0,
+				      "Certificate enrollment for %s retrieved the %s certificate of pending request %u from %s",
+				      ctx_name(p), tname, r->request_id, ca->name);
+				if (old != NULL && old->state == AE_REC_ISSUED)
+					retire(p, old, it->tpl, false, "renewed by a pending request that was issued");
+			} else {
+				event(p, AE_EV_FAILED, tname, ca->name, r->id, r->request_id, 0,
+				      "the certificate of request %u could not be installed: %s", r->request_id,
+				      ae_get_message(p->ctx));
+				ae_clear_message(p->ctx);
+			}
+		} else if (res.disposition == AE_CR_DISP_UNDER_SUBMISSION) {
+			event(p, AE_EV_PENDING, tname, ca->name, r->id, r->request_id, 0,
+			      "the %s request %u is still pending at %s", tname, r->request_id, ca->name);
+		} else {
+			uint32_t hr = 0;
+			ae_local_refusal(p->ctx, &res, tname, ca->name, p->policy->account.display, &hr);
+			event(p, AE_EV_DENIED, tname, ca->name, r->id, r->request_id, hr,
+			      "Certificate enrollment for %s: the pending %s request %u was not issued: %s; the request and its key are removed",
+			      ctx_name(p), tname, r->request_id, ae_get_message(p->ctx));
+			ae_clear_message(p->ctx);
+			ae_keystore_delete(p->ctx, p->ks, r->id);
+			ae_store_remove(p->ctx, p->st, r->id);
+			ae_clear_message(p->ctx);
+			r->state = AE_REC_ARCHIVED; /* gone */
+		}
+		ae_icpr_result_clear(&res);
+		ae_key_free(key);
+	}
+}
+
+/* ---- 6. templates set up for autoenrollment ---- */
+
+/* A valid certificate of template T in the account's userCertificate? */
+static bool
+ds_has_valid(pulse *p, const ae_template *t)
+{
+	const ae_account *a = &p->policy->account;
+
+	for (size_t i = 0; i < a->ds_cert_count; i++) {
+		X509 *c = NULL;
+		ae_cert_template ct = { 0 };
+		bool match = false, expired;
+		const char *why;
+
+		if (ae_x509_from_der(p->ctx, a->ds_certs[i], a->ds_cert_lens[i], &c) != AE_OK) {
+			ae_clear_message(p->ctx);
+			continue;
+		}
+		if (ae_cert_template_read(p->ctx, c, &ct) == AE_OK)
+			match = (ct.template_oid && t->oid && strcmp(ct.template_oid, t->oid) == 0) ||
+			        (ct.template_name && strcasecmp(ct.template_name, t->name) == 0);
+		ae_clear_message(p->ctx);
+		ae_cert_template_clear(&ct);
+		if (match && chain_valid(p, c, &expired, &why)) {
+			X509_free(c);
+			return true;
+		}
+		X509_free(c);
+	}
+	return false;
+}
+
+static bool
+has_pending(pulse *p, const ae_template *t)
+{
+	for (size_t i = 0; i < p->nrecs; i++)
+		if (p->recs[i]->state == AE_REC_PENDING && rec_is_template(p->recs[i], t))
+			return true;
+	return false;
+}
+
+static const ae_ca *
+first_ca(pulse *p, const ae_policy_item *it)
+{
+	for (size_t i = 0; it->cas != NULL && it->cas[i] != NULL; i++) {
+		const ae_ca *ca = ae_policy_find_ca(p->policy, it->cas[i]);
+		if (ca != NULL && ca->host != NULL && ca->valid)
+			return ca;
+	}
+	return NULL;
+}
+
+/* The records of template T (or, with SUPERSEDED, of the templates T
+ * supersedes) that are current: state issued with a certificate. */
+static size_t
+current_records(pulse *p, const ae_template *t, bool superseded, ae_record **out, size_t *idx, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->nrecs && n < max; i++) {
+		ae_record *r = p->recs[i];
+		bool match;
+		if (r->state != AE_REC_ISSUED || r->cert == NULL)
+			continue;
+		if (r->key_store != NULL && strcmp(r->key_store, p->local.store_safe) != 0)
+			continue;
+		if (superseded)
+			match = r->template_name != NULL && ae_strv_contains_nocase(t->supersedes, r->template_name);
+		else
+			match = rec_is_template(r, t);
+		if (match) {
+			idx[n] = i;
+			out[n++] = r;
+		}
+	}
+	return n;
+}
+
+#define MAX_PER_TEMPLATE 64
+
+/* One template: renew what is due, replace what is invalid, enroll when
+ * nothing valid is there.  MANUAL: Manage's renewal of manually enrolled
+ * certificates (no new requests). */
+static void
+process_template(pulse *p, const ae_policy_item *it, bool manual)
+{
+	const ae_template *t = it->tpl;
+	ae_record *cur[MAX_PER_TEMPLATE], *sup[MAX_PER_TEMPLATE], *bad[MAX_PER_TEMPLATE];
+	size_t cidx[MAX_PER_TEMPLATE], sidx[MAX_PER_TEMPLATE];
+	size_t nc, ns, nbad = 0;
+	ae_record *best = NULL;
+	int64_t best_na = 0;
+	bool bad_invalid = false;
+	char *bad_why = NULL;
+	const ae_ca *ca;
+
+	nc = current_records(p, t, false, cur, cidx, MAX_PER_TEMPLATE);
+	ns = manual ? 0 : current_records(p, t, true, sup, sidx, MAX_PER_TEMPLATE);
+	for (size_t i = 0; i < nc; i++)
+		p->handled[cidx[i]] = true;
+	for (size_t i = 0; i < ns; i++)
+		p->handled[sidx[i]] = true;
+	if (has_pending(p, t)) {
+		ae_log(p->ctx, AE_LOG_INFO, "%s: a request is pending at the CA; nothing new is asked for", t->name);
+		return;
+	}
+	/* Validate what is there: chain to AD's roots at now, revocation. */
+	for (size_t i = 0; i < nc; i++) {
+		char *why = NULL;
+		cert_state cs = check_cert(p, cur[i]->cert, &why);
+		int64_t na = asn1_time_unix(X509_get0_notAfter(cur[i]->cert));
+		if (cs == CERT_GOOD) {
+			if (best == NULL || na > best_na) {
+				if (best != NULL)
+					bad[nbad++] = best; /* an older valid one: replaced too */
+				best = cur[i];
+				best_na = na;
+			} else {
+				bad[nbad++] = cur[i];
+			}
+		} else {
+			bad[nbad++] = cur[i];
+			bad_invalid = true;
+			if (bad_why == NULL)
+				bad_why = xasprintf("the current certificate %s is %s: %s", cur[i]->id,
+				                    cs == CERT_EXPIRED ? "expired" : cs == CERT_REVOKED ? "revoked" : "not valid",
+				                    why ? why : "?");
+		}
+		free(why);
+	}
+	if (best != NULL) {
+		int64_t nb = asn1_time_unix(X509_get0_notBefore(best->cert));
+		int64_t due = ae_renewal_due(nb, best_na, t->has_renewal ? t->renewal_seconds : 0);
+		char why[256];
+		bool renew = false;
+
+		if (t->major > best->major) {
+			snprintf(why, sizeof(why), "the template's major version %u is above the certificate's %u", t->major,
+			         best->major);
+			renew = true;
+		} else if (p->now >= due) {
+			snprintf(why, sizeof(why), "%.0f%% of its lifetime has passed; renewal was due %lld s ago",
+			         best_na > nb ? 100.0 * (double)(p->now - nb) / (double)(best_na - nb) : 100.0,
+			         (long long)(p->now - due));
+			renew = true;
+		}
+		if (!renew) {
+			/* Valid and not due.  Older duplicates stay as they are. */
+			free(bad_why);
+			return;
+		}
+		if ((ca = first_ca(p, it)) == NULL) {
+			event(p, AE_EV_SKIPPED, t->name, NULL, best->id, 0, 0,
+			      "%s is due for renewal (%s) but no valid CA publishes the template", t->name, why);
+			free(bad_why);
+			return;
+		}
+		submit(p, t, ca, best, bad, nbad, bad_invalid, why);
+		free(bad_why);
+		return;
+	}
+	if (manual) {
+		/* Manage renews; it does not enroll.  An expired or revoked
+		 * manually enrolled certificate cannot be renewed. */
+		if (nbad > 0) {
+			event(p, AE_EV_SKIPPED, t->name, NULL, bad[0]->id, 0, 0,
+			      "%s cannot be renewed: %s; enroll again by hand", t->name, bad_why ? bad_why : "not valid");
+			for (size_t i = 0; i < nbad; i++)
+				if (t->enrollment_flags & AE_EF_REMOVE_INVALID_CERTIFICATE)
+					retire(p, bad[i], t, true, bad_why ? bad_why : "not valid");
+		}
+		free(bad_why);
+		return;
+	}
+	/* No valid certificate: a new request, unless the whitepaper's
+	 * exceptions hold. */
+	if ((t->enrollment_flags & AE_EF_CHECK_USER_DS_CERTIFICATE) && ds_has_valid(p, t)) {
+		ae_log(p->ctx, AE_LOG_INFO, "%s: a valid certificate is in the account's userCertificate in AD", t->name);
+		free(bad_why);
+		return;
+	}
+	if ((ca = first_ca(p, it)) == NULL) {
+		event(p, AE_EV_SKIPPED, t->name, NULL, NULL, 0, 0, "%s: no valid CA publishes the template", t->name);
+		free(bad_why);
+		return;
+	}
+	if (ns > 0) {
+		/* Supersedence: enroll for the new template, then retire the
+		 * old certificates (archived: they were valid). */
+		char why[512];
+		snprintf(why, sizeof(why), "%s supersedes %s", t->name, sup[0]->template_name);
+		for (size_t i = 0; i < nbad && ns < MAX_PER_TEMPLATE; i++)
+			sup[ns++] = bad[i];
+		submit(p, t, ca, NULL, sup, ns, false, why);
+	} else {
+		submit(p, t, ca, NULL, bad, nbad, bad_invalid, bad_why ? bad_why : "no certificate yet");
+	}
+	free(bad_why);
+}
+
+static void
+enroll_templates(pulse *p)
+{
+	for (size_t i = 0; i < p->policy->item_count; i++) {
+		const ae_policy_item *it = &p->policy->items[i];
+		const ae_template *t = it->tpl;
+		if (t == NULL || it->decision != AE_DECISION_AUTOENROLL)
+			continue;
+		if ((t->enrollment_flags & AE_EF_USER_INTERACTION_REQUIRED) && !p->opts->interactive) {
+			event(p, AE_EV_NEEDS_USER, t->name, NULL, NULL, 0, 0,
+			      "%s needs the user's consent (the template requires user interaction): it waits for the user's session",
+			      t->name);
+			continue;
+		}
+		process_template(p, it, false);
+	}
+}
+
+/* ---- 7. Manage: manually enrolled certificates ---- */
+
+static void
+manage_manual(pulse *p)
+{
+	for (size_t i = 0; i < p->policy->item_count; i++) {
+		const ae_policy_item *it = &p->policy->items[i];
+		ae_record *cur[MAX_PER_TEMPLATE];
+		size_t idx[MAX_PER_TEMPLATE];
+
+		if (it->tpl == NULL || it->decision != AE_DECISION_MANUAL_RENEW_ONLY)
+			continue;
+		if (current_records(p, it->tpl, false, cur, idx, MAX_PER_TEMPLATE) == 0) {
+			if (it->tpl->ra_signatures == 1)
+				ae_log(p->ctx, AE_LOG_INFO,
+				       "%s requires one RA signature and no certificate to co-sign a request is at hand: not enrolled",
+				       it->tpl->name);
+			continue;
+		}
+		process_template(p, it, true);
+	}
+}
+
+/* ---- 8. revoked certificates out of AD ---- */
+
+static void
+remove_revoked_from_ds(pulse *p)
+{
+	const ae_account *a = &p->policy->account;
+
+	if (p->ld == NULL)
+		return;
+	for (size_t i = 0; i < a->ds_cert_count; i++) {
+		X509 *c = NULL;
+		char *why = NULL;
+
+		if (ae_x509_from_der(p->ctx, a->ds_certs[i], a->ds_cert_lens[i], &c) != AE_OK) {
+			ae_clear_message(p->ctx);
+			continue;
+		}
+		if (is_revoked(p, c, &why)) {
+			char serial[128] = "?";
+			BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(c), NULL);
+			char *hex = bn ? BN_bn2hex(bn) : NULL;
+			if (hex != NULL)
+				snprintf(serial, sizeof(serial), "%s", hex);
+			OPENSSL_free(hex);
+			BN_free(bn);
+			if (ae_ldap_delete_value(p->ctx, p->ld, a->dn, "userCertificate", a->ds_certs[i],
+			                         a->ds_cert_lens[i]) == AE_OK)
+				event(p, AE_EV_DS_CERT_REMOVED, NULL, NULL, NULL, 0, 0,
+				      "removed the revoked certificate %s from userCertificate of %s (%s)", serial, a->dn,
+				      why ? why : "revoked");
+			else
+				event(p, AE_EV_FAILED, NULL, NULL, NULL, 0, 0,
+				      "could not remove the revoked certificate %s from userCertificate of %s: %s", serial, a->dn,
+				      ae_get_message(p->ctx));
+			ae_clear_message(p->ctx);
+		}
+		free(why);
+		X509_free(c);
+	}
+}
+
+/* ---- 2. trust ---- */
+
+static void
+update_trust(pulse *p)
+{
+	ae_trust_changes ch;
+	char *dir = NULL;
+	const char *tdir = p->conf->trust_dir;
+
+	if (!p->opts->machine)
+		return; /* users inherit the machine's trust, as on Windows */
+	if (tdir == NULL) {
+		if (asprintf(&dir, "%s/trust", p->local.state_dir) < 0)
+			return;
+		tdir = dir;
+	}
+	if (ae_trust_update(p->ctx, tdir, p->conf->system_trust, &p->policy->pki, &ch) != AE_OK) {
+		event(p, AE_EV_TRUST_FAILED, NULL, NULL, NULL, 0, 0,
+		      "Automatic certificate enrollment for local system failed to update the trust from AD: %s",
+		      ae_get_message(p->ctx));
+		ae_clear_message(p->ctx);
+	} else if (ch.added || ch.removed) {
+		event(p, AE_EV_TRUST_UPDATED, NULL, NULL, NULL, 0, 0,
+		      "trust from AD updated in %s: %u added, %u removed (%u roots, %u intermediates, %u NTAuth)%s%s", tdir,
+		      ch.added, ch.removed, ch.roots, ch.intermediates, ch.ntauth,
+		      ch.system_added || ch.system_removed ? "; system trust updated with " : "",
+		      ch.system_added || ch.system_removed ? p->conf->system_trust : "");
+	}
+	free(dir);
+}
+
+static void
+write_oids(pulse *p)
+{
+	char path[4096];
+	ae_buf b;
+
+	ae_buf_init(&b);
+	for (size_t i = 0; i < p->policy->oid_count; i++) {
+		const ae_oid *o = &p->policy->oids[i];
+		const char *dn = o->display_name ? o->display_name : "";
+		if (strpbrk(o->oid, "\t\n") != NULL || strpbrk(dn, "\t\n") != NULL)
+			continue;
+		ae_buf_printf(&b, "%s\t%u\t%s\n", o->oid, o->flags, dn);
+	}
+	snprintf(path, sizeof(path), "%s/oids", p->local.state_dir);
+	if (b.data != NULL && ae_write_file_atomic(p->ctx, path, b.data, b.len, 0644) != AE_OK) {
+		ae_log(p->ctx, AE_LOG_WARNING, "%s", ae_get_message(p->ctx));
+		ae_clear_message(p->ctx);
+	}
+	ae_buf_clear(&b);
+}
+
+/* ---- the cheap check ---- */
+
+static const ae_pcache_template *
+cached_template(const ae_pcache *c, const ae_record *r)
+{
+	for (size_t i = 0; i < c->count; i++) {
+		const ae_pcache_template *t = &c->templates[i];
+		if (r->template_oid != NULL && t->oid != NULL ? strcmp(r->template_oid, t->oid) == 0
+		                                              : r->template_name && strcasecmp(r->template_name, t->name) == 0)
+			return t;
+	}
+	return NULL;
+}
+
+/* True when, by the cache and the local store alone, this pulse has
+ * nothing to do: every template set up for autoenrollment has a current
+ * certificate that is not due, no request is pending, no manually
+ * enrolled certificate is due.  Revocation is looked at by full pulses. */
+static bool
+nothing_to_do(pulse *p, const ae_pcache *c)
+{
+	for (size_t i = 0; i < p->nrecs; i++)
+		if (p->recs[i]->state == AE_REC_PENDING && (p->aepolicy & AE_AEPOLICY_RETRIEVE_PENDING))
+			return false;
+	for (size_t k = 0; k < c->count; k++) {
+		const ae_pcache_template *t = &c->templates[k];
+		bool have = false;
+		if (t->decision == AE_DECISION_AUTOENROLL && !(p->aepolicy & AE_AEPOLICY_ENROLL))
+			continue;
+		if (t->decision == AE_DECISION_MANUAL_RENEW_ONLY && !(p->aepolicy & AE_AEPOLICY_MANAGE))
+			continue;
+		for (size_t i = 0; i < p->nrecs; i++) {
+			const ae_record *r = p->recs[i];
+			int64_t nb, na;
+			if (r->state != AE_REC_ISSUED || r->cert == NULL || cached_template(c, r) != t)
+				continue;
+			nb = asn1_time_unix(X509_get0_notBefore(r->cert));
+			na = asn1_time_unix(X509_get0_notAfter(r->cert));
+			if (p->now < nb || p->now >= na || r->major < t->major ||
+			    p->now >= ae_renewal_due(nb, na, t->renewal_seconds))
+				return false;
+			have = true;
+		}
+		if (!have && t->decision == AE_DECISION_AUTOENROLL)
+			return false;
+	}
+	return true;
+}
+
+/* ---- the pulse ---- */
+
+uint32_t
+ae_engine_aepolicy(const ae_conf *conf, bool machine)
+{
+	return machine ? conf->machine_aepolicy : conf->user_aepolicy;
+}
+
+static bool
+transient(ae_err err)
+{
+	return err == AE_ERR_NETWORK || err == AE_ERR_TIMEOUT || err == AE_ERR_KERBEROS || err == AE_ERR_NOCREDS;
+}
+
+static void
+pulse_clear(pulse *p)
+{
+	if (p->rpc != NULL)
+		p->rpc_trips += ae_rpc_round_trips(p->rpc);
+	ae_rpc_free(p->rpc);
+	free(p->rpc_host);
+	ae_records_free(p->recs, p->nrecs);
+	free(p->handled);
+	ae_keystore_free(p->ks);
+	ae_store_free(p->st);
+	ae_ldap_free(p->ld);
+	ae_policy_free(p->policy);
+	ae_krb_free(p->krb);
+	ae_local_clear(&p->local);
+}
+
+static void
+fail_pulse(pulse *p, const char *what)
+{
+	ae_err err = ae_get_code(p->ctx);
+	const char *msg = ae_get_message(p->ctx);
+
+	p->res->err = err ? err : AE_ERR_INTERNAL;
+	p->res->error = xasprintf("%s: %s", what, msg);
+	p->res->retry = transient(err);
+	event(p, AE_EV_PULSE_FAILED, NULL, NULL, NULL, 0, 0,
+	      "Automatic certificate enrollment for %s failed: %s: %s%s", ctx_name(p), what, msg,
+	      p->res->retry ? " (retried at the next trigger)" : "");
+	ae_clear_message(p->ctx);
+}
+
+ae_err
+ae_engine_pulse(ae_ctx *ctx, const ae_conf *conf, const ae_engine_opts *opts, ae_pulse_result **out)
+{
+	pulse P, *p = &P;
+	ae_pcache *cache = NULL, *fresh = NULL;
+	unsigned removed = 0;
+	double t0 = ae_monotonic_seconds();
+
+	*out = NULL;
+	memset(p, 0, sizeof(*p));
+	p->ctx = ctx;
+	p->conf = conf;
+	p->opts = opts;
+	p->aepolicy = ae_engine_aepolicy(conf, opts->machine);
+	p->now = ae_now();
+	p->res = calloc(1, sizeof(*p->res));
+	if (p->res == NULL)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	p->res->machine = opts->machine;
+	p->res->started = p->now;
+	if (gethostname(p->host, sizeof(p->host) - 1) != 0)
+		snprintf(p->host, sizeof(p->host), "localhost");
+
+	/* 1. Options. */
+	if ((p->aepolicy & AE_AEPOLICY_DISABLED) ||
+	    !(p->aepolicy & (AE_AEPOLICY_ENROLL | AE_AEPOLICY_MANAGE | AE_AEPOLICY_RETRIEVE_PENDING))) {
+		event(p, AE_EV_DISABLED, NULL, NULL, NULL, 0, 0,
+		      "Automatic certificate enrollment for %s is disabled (aepolicy 0x%x in [%s]): nothing done",
+		      ctx_name(p), p->aepolicy, opts->machine ? "machine" : "user");
+		goto done;
+	}
+	event(p, AE_EV_PULSE_STARTED, NULL, NULL, NULL, 0, 0, "Automatic certificate enrollment for %s started",
+	      ctx_name(p));
+
+	/* 3. Local stores, and what a dead run left. */
+	if (ae_local_init(ctx, conf, opts->machine, &p->local) != AE_OK ||
+	    ae_store_open(ctx, p->local.state_dir, true, &p->st) != AE_OK) {
+		fail_pulse(p, "local store");
+		goto done;
+	}
+	if (reload_records(p) != AE_OK) {
+		fail_pulse(p, "local store");
+		goto done;
+	}
+	for (size_t i = 0; i < p->nrecs; i++)
+		if (p->recs[i]->state == AE_REC_NEW) {
+			if (keystore(p) != AE_OK || ae_local_recover(ctx, p->st, p->ks, &p->local, &removed) != AE_OK ||
+			    reload_records(p) != AE_OK) {
+				fail_pulse(p, "recovering an interrupted run");
+				goto done;
+			}
+			break;
+		}
+
+	/* 9. The cheap check: a recent policy and nothing due locally. */
+	if (!opts->refresh_policy && conf->policy_refresh > 0 &&
+	    ae_pcache_load(ctx, p->local.state_dir, &cache) == AE_OK && cache->aepolicy == p->aepolicy &&
+	    cache->loaded <= p->now && p->now - cache->loaded < conf->policy_refresh && nothing_to_do(p, cache)) {
+		p->res->policy_from_cache = true;
+		p->res->nothing_to_do = true;
+		p->res->principal = cache->principal ? strdup(cache->principal) : NULL;
+		event(p, AE_EV_NOTHING_TO_DO, NULL, NULL, NULL, 0, 0,
+		      "nothing to do: every certificate is current (policy read %lld s ago; refreshed after %d s)",
+		      (long long)(p->now - cache->loaded), conf->policy_refresh);
+		goto completed;
+	}
+	ae_clear_message(ctx);
+
+	/* 4. Credentials and the enrollment policy from AD. */
+	if ((opts->machine ? ae_krb_machine(ctx, conf, &p->krb) : ae_krb_user(ctx, &p->krb)) != AE_OK) {
+		fail_pulse(p, "credentials");
+		goto done;
+	}
+	p->res->principal = strdup(ae_krb_principal(p->krb));
+	if (ae_policy_load_keep(ctx, conf, opts->machine ? AE_CONTEXT_MACHINE : AE_CONTEXT_USER, p->krb, &p->ld,
+	                        &p->policy) != AE_OK) {
+		fail_pulse(p, "enrollment policy from AD");
+		goto done;
+	}
+
+	/* 2. Trust and OIDs from AD. */
+	update_trust(p);
+	write_oids(p);
+
+	/* 5. Pending requests. */
+	if (p->aepolicy & AE_AEPOLICY_RETRIEVE_PENDING)
+		retrieve_pending(p);
+	/* 6. Templates set up for autoenrollment. */
+	if (p->aepolicy & AE_AEPOLICY_ENROLL)
+		enroll_templates(p);
+	/* 7-8. Manage. */
+	if (p->aepolicy & AE_AEPOLICY_MANAGE) {
+		manage_manual(p);
+		remove_revoked_from_ds(p);
+	}
+
+	if (ae_pcache_from_policy(ctx, p->policy, p->aepolicy, p->now, &fresh) == AE_OK) {
+		if (ae_pcache_save(ctx, p->local.state_dir, fresh) != AE_OK)
+			ae_log(ctx, AE_LOG_WARNING, "%s", ae_get_message(ctx));
+	}
+	ae_clear_message(ctx);
+
+completed:
+	event(p, AE_EV_PULSE_COMPLETED, NULL, NULL, NULL, 0, 0,
+	      "Automatic certificate enrollment for %s completed: %u enrolled, %u renewed, %u retrieved, %u pending, %u failed, %u skipped, %u archived, %u deleted",
+	      ctx_name(p), p->res->enrolled, p->res->renewed, p->res->retrieved, p->res->pending, p->res->failed,
+	      p->res->skipped, p->res->archived, p->res->deleted);
+done:
+	if (p->ld != NULL)
+		p->res->ldap_round_trips = ae_ldap_round_trips(p->ld);
+	else if (p->policy != NULL)
+		p->res->ldap_round_trips = p->policy->round_trips;
+	pulse_clear(p);
+	p->res->rpc_round_trips = p->rpc_trips;
+	p->res->seconds = ae_monotonic_seconds() - t0;
+	ae_pcache_free(cache);
+	ae_pcache_free(fresh);
+	*out = p->res;
+	return AE_OK;
+}
+
+void
+ae_pulse_result_free(ae_pulse_result *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < r->event_count; i++) {
+		free(r->events[i].template_name);
+		free(r->events[i].ca);
+		free(r->events[i].record_id);
+		free(r->events[i].message);
+	}
+	free(r->events);
+	free(r->principal);
+	free(r->error);
+	free(r);
+}
+
+char *
+ae_pulse_result_json(const ae_pulse_result *r)
+{
+	ae_json j;
+
+	ae_json_init(&j);
+	ae_json_begin_object(&j, NULL);
+	ae_json_int(&j, "format_version", 1);
+	ae_json_string(&j, "context", r->machine ? "machine" : "user");
+	ae_json_string(&j, "principal", r->principal);
+	ae_json_bool(&j, "ok", r->err == AE_OK);
+	ae_json_string(&j, "error", r->error);
+	ae_json_bool(&j, "retry", r->retry);
+	ae_json_int(&j, "started", r->started);
+	ae_json_int(&j, "milliseconds", (long long)(r->seconds * 1000.0));
+	ae_json_bool(&j, "policy_from_cache", r->policy_from_cache);
+	ae_json_bool(&j, "nothing_to_do", r->nothing_to_do);
+	ae_json_int(&j, "ldap_round_trips", r->ldap_round_trips);
+	ae_json_int(&j, "rpc_round_trips", r->rpc_round_trips);
+	ae_json_begin_object(&j, "counts");
+	ae_json_int(&j, "enrolled", r->enrolled);
+	ae_json_int(&j, "renewed", r->renewed);
+	ae_json_int(&j, "retrieved", r->retrieved);
+	ae_json_int(&j, "pending", r->pending);
+	ae_json_int(&j, "failed", r->failed);
+	ae_json_int(&j, "skipped", r->skipped);
+	ae_json_int(&j, "archived", r->archived);
+	ae_json_int(&j, "deleted", r->deleted);
+	ae_json_end_object(&j);
+	ae_json_begin_array(&j, "events");
+	for (size_t i = 0; i < r->event_count; i++) {
+		const ae_pulse_event *e = &r->events[i];
+		ae_json_begin_object(&j, NULL);
+		ae_json_string(&j, "event", ae_event_name(e->kind));
+		ae_json_string(&j, "message_id", ae_event_message_id(e->kind));
+		if (ae_event_windows_id(e->kind) != 0)
+			ae_json_int(&j, "windows_event_id", ae_event_windows_id(e->kind));
+		else
+			ae_json_null(&j, "windows_event_id");
+		ae_json_string(&j, "template", e->template_name);
+		ae_json_string(&j, "ca", e->ca);
+		ae_json_string(&j, "id", e->record_id);
+		if (e->request_id != 0)
+			ae_json_int(&j, "request_id", e->request_id);
+		else
+			ae_json_null(&j, "request_id");
+		if (e->hresult != 0) {
+			char hr[16];
+			snprintf(hr, sizeof(hr), "0x%08X", e->hresult);
+			ae_json_string(&j, "hresult", hr);
+		} else {
+			ae_json_null(&j, "hresult");
+		}
+		ae_json_string(&j, "message", e->message);
+		ae_json_end_object(&j);
+	}
+	ae_json_end_array(&j);
+	ae_json_end_object(&j);
+	return ae_json_finish(&j);
+}

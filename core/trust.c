@@ -1,0 +1,268 @@
+/*
+ * trust.c - trust directory and system trust from AD's certificates.
+ */
+#include "config.h"
+
+#include "store.h"
+#include "trust.h"
+#include "util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define UCC_PROGRAM "/usr/sbin/update-ca-certificates"
+#define TRUST_PROGRAM "/usr/bin/trust"
+
+static char *
+fingerprint(X509 *cert)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	char *hex;
+
+	if (X509_digest(cert, EVP_sha256(), md, &n) != 1)
+		return NULL;
+	hex = malloc(2 * n + 1);
+	if (hex == NULL)
+		return NULL;
+	for (unsigned i = 0; i < n; i++)
+		sprintf(hex + 2 * i, "%02x", md[i]);
+	return hex;
+}
+
+static char *
+to_pem(X509 *cert)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *data = NULL, *out = NULL;
+	long n;
+
+	if (bio == NULL)
+		return NULL;
+	if (PEM_write_bio_X509(bio, cert) == 1 && (n = BIO_get_mem_data(bio, &data)) > 0 &&
+	    (out = malloc((size_t)n + 1)) != NULL) {
+		memcpy(out, data, (size_t)n);
+		out[n] = '\0';
+	}
+	BIO_free(bio);
+	return out;
+}
+
+static ae_err
+ensure_dir(ae_ctx *ctx, const char *path)
+{
+	if (mkdir(path, 0755) != 0 && errno != EEXIST)
+		return ae_set_message(ctx, AE_ERR_IO, "cannot create %s: %s", path, strerror(errno));
+	return AE_OK;
+}
+
+/* Runs PROGRAM ARGS... with an empty environment; AE_OK when it exits 0. */
+static ae_err
+run(ae_ctx *ctx, const char *const *argv)
+{
+	static char *const envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+	pid_t pid;
+	int status = 0;
+
+	if (access(argv[0], X_OK) != 0)
+		return ae_set_message(ctx, AE_ERR_CONFIG, "%s is not installed", argv[0]);
+	pid = fork();
+	if (pid < 0)
+		return ae_set_message(ctx, AE_ERR_IO, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		if (null >= 0) {
+			dup2(null, 0);
+			dup2(null, 1);
+		}
+		execve(argv[0], (char *const *)argv, envp);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return ae_set_message(ctx, AE_ERR_IO, "%s failed (status %d)", argv[0],
+		                      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	return AE_OK;
+}
+
+/* Adds or removes one root in the system trust. */
+static ae_err
+system_apply(ae_ctx *ctx, const char *system, const char *pem_path, const char *fp, bool add)
+{
+	char dst[4096];
+
+	if (strcmp(system, "p11-kit") == 0) {
+		const char *argv[] = { TRUST_PROGRAM, "anchor", add ? "--store" : "--remove", pem_path, NULL };
+		return run(ctx, argv);
+	}
+	/* update-ca-certificates: a .crt file per root; the program runs once
+	 * after all changes. */
+	snprintf(dst, sizeof(dst), "%s/%s.crt", AE_TRUST_UCC_DIR, fp);
+	if (!add) {
+		if (unlink(dst) != 0 && errno != ENOENT)
+			return ae_set_message(ctx, AE_ERR_IO, "cannot remove %s: %s", dst, strerror(errno));
+		return AE_OK;
+	}
+	{
+		FILE *in = fopen(pem_path, "re");
+		char buf[16384];
+		size_t n;
+		ae_err err;
+		if (in == NULL)
+			return ae_set_message(ctx, AE_ERR_IO, "%s: %s", pem_path, strerror(errno));
+		n = fread(buf, 1, sizeof(buf), in);
+		fclose(in);
+		if (ensure_dir(ctx, "/usr/local/share/ca-certificates") != AE_OK ||
+		    ensure_dir(ctx, AE_TRUST_UCC_DIR) != AE_OK)
+			return ae_get_code(ctx);
+		err = ae_write_file_atomic(ctx, dst, buf, n, 0644);
+		return err;
+	}
+}
+
+/* Syncs DIR/SUB with CERTS: writes missing files, removes others.  With
+ * SYSTEM (roots only), mirrors the changes into the system trust. */
+static ae_err
+sync_dir(ae_ctx *ctx, const char *dir, const char *sub, STACK_OF(X509) *certs, const char *system,
+         ae_trust_changes *ch, bool *system_changed)
+{
+	char path[4096], file[4096];
+	char **wanted = NULL;
+	DIR *d = NULL;
+	struct dirent *de;
+	ae_err err = AE_OK;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, sub);
+	if ((err = ensure_dir(ctx, path)) != AE_OK)
+		return err;
+	for (int i = 0; i < sk_X509_num(certs); i++) {
+		X509 *c = sk_X509_value(certs, i);
+		char *fp = fingerprint(c), *pem = NULL;
+		struct stat sb;
+		if (fp == NULL || !ae_strv_append(&wanted, fp)) {
+			free(fp);
+			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+			goto cleanup;
+		}
+		if (snprintf(file, sizeof(file), "%s/%s.pem", path, fp) >= (int)sizeof(file) || stat(file, &sb) == 0) {
+			free(fp);
+			continue;
+		}
+		pem = to_pem(c);
+		if (pem == NULL) {
+			free(fp);
+			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+			goto cleanup;
+		}
+		err = ae_write_file_atomic(ctx, file, pem, strlen(pem), 0644);
+		free(pem);
+		if (err == AE_OK) {
+			ch->added++;
+			if (system != NULL) {
+				if ((err = system_apply(ctx, system, file, fp, true)) == AE_OK) {
+					ch->system_added++;
+					*system_changed = true;
+				}
+			}
+		}
+		free(fp);
+		if (err != AE_OK)
+			goto cleanup;
+	}
+	d = opendir(path);
+	if (d == NULL) {
+		err = ae_set_message(ctx, AE_ERR_IO, "%s: %s", path, strerror(errno));
+		goto cleanup;
+	}
+	while ((de = readdir(d)) != NULL) {
+		size_t n = strlen(de->d_name);
+		char fp[128];
+		if (n < 5 || n - 4 >= sizeof(fp) || strcmp(de->d_name + n - 4, ".pem") != 0)
+			continue;
+		memcpy(fp, de->d_name, n - 4);
+		fp[n - 4] = '\0';
+		if (ae_strv_contains(wanted, fp))
+			continue;
+		if (snprintf(file, sizeof(file), "%s/%s", path, de->d_name) >= (int)sizeof(file))
+			continue;
+		if (system != NULL) {
+			if ((err = system_apply(ctx, system, file, fp, false)) != AE_OK)
+				goto cleanup;
+			ch->system_removed++;
+			*system_changed = true;
+		}
+		if (unlink(file) != 0) {
+			err = ae_set_message(ctx, AE_ERR_IO, "cannot remove %s: %s", file, strerror(errno));
+			goto cleanup;
+		}
+		ch->removed++;
+	}
+cleanup:
+	if (d != NULL)
+		closedir(d);
+	ae_strv_free(wanted);
+	return err;
+}
+
+static ae_err
+write_bundle(ae_ctx *ctx, const char *dir, STACK_OF(X509) *roots)
+{
+	char path[4096];
+	ae_buf b;
+	ae_err err;
+
+	ae_buf_init(&b);
+	for (int i = 0; i < sk_X509_num(roots); i++) {
+		char *pem = to_pem(sk_X509_value(roots, i));
+		if (pem == NULL) {
+			ae_buf_clear(&b);
+			return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		}
+		ae_buf_puts(&b, pem);
+		free(pem);
+	}
+	snprintf(path, sizeof(path), "%s/roots.pem", dir);
+	err = ae_write_file_atomic(ctx, path, b.data ? b.data : "", b.len, 0644);
+	ae_buf_clear(&b);
+	return err;
+}
+
+ae_err
+ae_trust_update(ae_ctx *ctx, const char *dir, const char *system, const ae_pki *pki, ae_trust_changes *ch)
+{
+	bool system_changed = false;
+	ae_err err;
+
+	memset(ch, 0, sizeof(*ch));
+	if (system != NULL && strcmp(system, "none") == 0)
+		system = NULL;
+	ch->roots = (unsigned)sk_X509_num(pki->roots);
+	ch->intermediates = (unsigned)sk_X509_num(pki->intermediates);
+	ch->ntauth = (unsigned)sk_X509_num(pki->ntauth);
+	if ((err = ensure_dir(ctx, dir)) != AE_OK)
+		return err;
+	/* A root that fails its own signature check is not trusted by
+	 * anything anyway; AD is the authority for what is a root here. */
+	if ((err = sync_dir(ctx, dir, "roots", pki->roots, system, ch, &system_changed)) != AE_OK)
+		return ae_prefix_message(ctx, err, "trust from AD");
+	if ((err = sync_dir(ctx, dir, "intermediates", pki->intermediates, NULL, ch, &system_changed)) != AE_OK ||
+	    (err = sync_dir(ctx, dir, "ntauth", pki->ntauth, NULL, ch, &system_changed)) != AE_OK ||
+	    (err = write_bundle(ctx, dir, pki->roots)) != AE_OK)
+		return ae_prefix_message(ctx, err, "trust from AD");
+	if (system_changed && strcmp(system, "update-ca-certificates") == 0) {
+		const char *argv[] = { UCC_PROGRAM, NULL };
+		if ((err = run(ctx, argv)) != AE_OK)
+			return ae_prefix_message(ctx, err, "system trust");
+	}
+	return AE_OK;
+}

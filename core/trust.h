@@ -1,0 +1,34 @@
+/*
+ * trust.h - trust from Active Directory for a domain member: the roots
+ * (CN=Certification Authorities), intermediates (CN=AIA) and NTAuth
+ * certificates read over the sealed LDAP session, written as PEM files
+ * into a trust directory, and (when configured) the roots into the
+ * system trust.  What AD no longer lists is removed again.
+ *
+ * Layout: TRUST_DIR/{roots,intermediates,ntauth}/<sha256>.pem and
+ * TRUST_DIR/roots.pem (all roots, one bundle for applications).
+ */
+#ifndef AE_TRUST_H
+#define AE_TRUST_H
+
+#include "conf.h"
+#include "error.h"
+#include "pki.h"
+
+typedef struct {
+	unsigned added, removed;          /* files in the trust directory */
+	unsigned system_added, system_removed;
+	unsigned roots, intermediates, ntauth;
+} ae_trust_changes;
+
+/* Brings DIR in line with PKI.  SYSTEM is conf->system_trust (NULL or
+ * "none": leave the system alone).  The trust directory is written even
+ * when the system update fails; the error says which part failed. */
+ae_err ae_trust_update(ae_ctx *ctx, const char *dir, const char *system, const ae_pki *pki,
+                       ae_trust_changes *changes);
+
+/* Where update-ca-certificates picks up local roots. */
+#define AE_TRUST_UCC_DIR "/usr/local/share/ca-certificates/autoenroll"
+
+
+#endif
