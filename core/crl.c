@@ -74,6 +74,7 @@ ae_err
 ae_http_split_url(ae_ctx *ctx, const char *url, char **host_out, char **port_out, char **path_out)
 {
 	char shown[AE_URL_SHOWN], v6[64], portstr[8];
+	struct in6_addr a6;
 	const char *auth, *end, *hp, *he, *after, *frag;
 	char *host = NULL, *port = NULL, *path = NULL;
 	unsigned long portnum = 80;
@@ -120,12 +121,8 @@ ae_http_split_url(ae_ctx *ctx, const char *url, char **host_out, char **port_out
 			return ae_set_message(ctx, AE_ERR_INVALID, "the URL %s has a malformed IPv6 address", shown);
 		memcpy(v6, hp, (size_t)(he - hp));
 		v6[he - hp] = '\0';
-		{
-			struct in6_addr a6;
-			if (inet_pton(AF_INET6, v6, &a6) != 1)
-				return ae_set_message(ctx, AE_ERR_INVALID, "the URL %s has a malformed IPv6 address",
-				                      shown);
-		}
+		if (inet_pton(AF_INET6, v6, &a6) != 1)
+			return ae_set_message(ctx, AE_ERR_INVALID, "the URL %s has a malformed IPv6 address", shown);
 	} else {
 		hp = auth;
 		he = memchr(auth, ':', (size_t)(end - auth));
@@ -154,7 +151,8 @@ ae_http_split_url(ae_ctx *ctx, const char *url, char **host_out, char **port_out
 			portnum = 0;
 			for (p = after + 1; p < end; p++) {
 				if (*p < '0' || *p > '9' || p - after > 5)
-					return ae_set_message(ctx, AE_ERR_INVALID, "the URL %s has a malformed port", shown);
+					return ae_set_message(ctx, AE_ERR_INVALID, "the URL %s has a malformed port",
+					                      shown);
 				portnum = portnum * 10 + (unsigned long)(*p - '0');
 			}
 			if (portnum < 1 || portnum > 65535)
@@ -538,7 +536,8 @@ recv_response(ae_ctx *ctx, const fetch *f, int fd, ae_buf *resp, double deadline
 		ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
 		if (n > 0) {
 			if ((size_t)n > cap - resp->len)
-				return ae_set_message(ctx, AE_ERR_INVALID, "the CRL at %s: the answer is larger than %d MiB",
+				return ae_set_message(ctx, AE_ERR_INVALID,
+				                      "the CRL at %s: the answer is larger than %d MiB",
 				                      f->shown, AE_HTTP_MAX_BODY / (1024 * 1024));
 			ae_buf_append(resp, chunk, (size_t)n);
 			if (resp->failed)
@@ -630,7 +629,8 @@ find_cdp(ae_ctx *ctx, X509 *cert, char **url_out)
 	dps = X509_get_ext_d2i(cert, NID_crl_distribution_points, &crit, NULL);
 	if (dps == NULL) {
 		if (crit == -1)
-			return ae_set_message(ctx, AE_ERR_NOTFOUND, "the certificate names no http CRL distribution point");
+			return ae_set_message(ctx, AE_ERR_NOTFOUND,
+			                      "the certificate names no http CRL distribution point");
 		return ae_set_message(ctx, AE_ERR_INVALID, "the certificate has %s CRL distribution points extension",
 		                      crit == -2 ? "more than one" : "an unreadable");
 	}
@@ -723,8 +723,8 @@ crl_decode(ae_ctx *ctx, const uint8_t *body, size_t len, const char *shown, X509
 	}
 	ERR_clear_error();
 	if (crl == NULL)
-		return ae_set_message(ctx, AE_ERR_INVALID, "the CRL at %s: the server sent %zu bytes that are not a CRL",
-		                      shown, len);
+		return ae_set_message(ctx, AE_ERR_INVALID,
+		                      "the CRL at %s: the server sent %zu bytes that are not a CRL", shown, len);
 	*out = crl;
 	return AE_OK;
 }
@@ -745,14 +745,15 @@ crl_usable(ae_ctx *ctx, X509_CRL *crl, X509 *issuer, time_t now, const char *sho
 		if (a == NULL || b == NULL)
 			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 		else
-			err = ae_set_message(ctx, AE_ERR_CRYPTO, "the CRL at %s is issued by \"%s\", not by the certificate's issuer \"%s\"",
+			err = ae_set_message(ctx, AE_ERR_CRYPTO,
+			                     "the CRL at %s is issued by \"%s\", not by the certificate's issuer \"%s\"",
 			                     shown, a, b);
 		goto cleanup;
 	}
 	if (key == NULL || X509_CRL_verify(crl, key) != 1) {
 		ERR_clear_error();
-		err = ae_set_message(ctx, AE_ERR_CRYPTO, "the CRL at %s is not signed by the key of the certificate's issuer",
-		                     shown);
+		err = ae_set_message(ctx, AE_ERR_CRYPTO,
+		                     "the CRL at %s is not signed by the key of the certificate's issuer", shown);
 		goto cleanup;
 	}
 	/* A delta CRL lists only what changed since its base: absence from it

@@ -838,6 +838,15 @@ enroll_templates(pulse *p)
 	for (size_t i = 0; i < p->policy->item_count; i++) {
 		const ae_policy_item *it = &p->policy->items[i];
 		const ae_template *t = it->tpl;
+		bool machine_tpl = t != NULL && (t->flags & AE_CT_FLAG_MACHINE_TYPE) != 0;
+		if (t != NULL && it->decision == AE_DECISION_SKIP && it->enroll && it->autoenroll &&
+		    machine_tpl == p->opts->machine) {
+			/* Set up for us but not enrollable: say why, every full
+			 * pulse, so that the admin never wonders. */
+			event(p, AE_EV_SKIPPED, t->name, it->cas ? it->cas[0] : NULL, NULL, 0, 0, "%s is skipped: %s",
+			      t->name, it->reason);
+			continue;
+		}
 		if (t == NULL || it->decision != AE_DECISION_AUTOENROLL)
 			continue;
 		if ((t->enrollment_flags & AE_EF_USER_INTERACTION_REQUIRED) && !p->opts->interactive) {

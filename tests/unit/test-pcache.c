@@ -1,0 +1,87 @@
+/*
+ * test-pcache.c - the policy cache file: what is written reads back the
+ * same; damaged files are refused with a message (the pulse then reads
+ * the policy again), never half-read.
+ */
+#include "config.h"
+
+#include "pcache.h"
+#include "tap.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static ae_err
+parse(ae_ctx *ctx, const char *text, ae_pcache **out)
+{
+	return ae_pcache_parse(ctx, text, strlen(text), out);
+}
+
+int
+main(void)
+{
+	ae_ctx *ctx = ae_ctx_new();
+	ae_pcache *c = NULL, *d = NULL;
+	char *text;
+	char dir[] = "/tmp/ae-pcache.XXXXXX";
+	static const char *const bad[] = {
+		"",
+		"autoenroll-policy-cache 2\nloaded\t1\n",
+		"autoenroll-policy-cache 1\n",                       /* no loaded line */
+		"autoenroll-policy-cache 1\nloaded\t1",              /* unterminated */
+		"autoenroll-policy-cache 1\nloaded\t-1\n",
+		"autoenroll-policy-cache 1\nloaded\tx\n",
+		"autoenroll-policy-cache 1\nloaded\t1\ntemplate\tA\t-\t1\t0\tmaybe\t0\n",
+		"autoenroll-policy-cache 1\nloaded\t1\ntemplate\tA\t-\t1\t0\tskip\n",
+		"autoenroll-policy-cache 1\nloaded\t1\ntemplate\tA\t-\t4294967296\t0\tskip\t0\n",
+		"autoenroll-policy-cache 1\nloaded\t1\ntemplate\t\t-\t1\t0\tskip\t0\n",
+		"autoenroll-policy-cache 1\nloaded\t1\ntemplate\tA\t-\t1\t0\tskip\t0\textra\n",
+		"autoenroll-policy-cache 1\nloaded\t1\nunknown\t1\n",
+	};
+
+	tap_ok(parse(ctx, "autoenroll-policy-cache 1\nloaded\t1795000000\nprincipal\tWS1$@CORP.TEST\naepolicy\t7\n"
+	                  "template\tLabMachine\t1.3.6.1.4.1.311.21.8.1.1.102\t100\t3\tautoenroll\t3628800\n"
+	                  "template\tLabRA\t-\t2\t0\tmanual-renew-only\t0\n",
+	                  &c) == AE_OK,
+	       "a cache file parses");
+	tap_ok(c != NULL && c->loaded == 1795000000 && c->aepolicy == 7 && c->count == 2 &&
+	               strcmp(c->principal, "WS1$@CORP.TEST") == 0,
+	       "header fields");
+	tap_ok(c != NULL && strcmp(c->templates[0].name, "LabMachine") == 0 && c->templates[0].major == 100 &&
+	               c->templates[0].minor == 3 && c->templates[0].decision == AE_DECISION_AUTOENROLL &&
+	               c->templates[0].renewal_seconds == 3628800,
+	       "template fields");
+	tap_ok(c != NULL && c->templates[1].oid == NULL && c->templates[1].decision == AE_DECISION_MANUAL_RENEW_ONLY,
+	       "no OID, manual-renew-only");
+	text = c ? ae_pcache_format(c) : NULL;
+	tap_ok(text != NULL && parse(ctx, text, &d) == AE_OK && d->count == 2 && d->loaded == c->loaded &&
+	               strcmp(d->templates[1].name, "LabRA") == 0,
+	       "format then parse gives the same cache");
+	free(text);
+	ae_pcache_free(d);
+	d = NULL;
+
+	tap_ok(mkdtemp(dir) != NULL, "temporary directory");
+	tap_ok(ae_pcache_load(ctx, dir, &d) == AE_ERR_NOTFOUND && d == NULL, "no cache file: NOTFOUND");
+	tap_ok(ae_pcache_save(ctx, dir, c) == AE_OK && ae_pcache_load(ctx, dir, &d) == AE_OK && d->count == 2,
+	       "saved and loaded back");
+	ae_pcache_free(d);
+	d = NULL;
+	ae_pcache_remove(dir);
+	tap_ok(ae_pcache_load(ctx, dir, &d) == AE_ERR_NOTFOUND, "removed");
+	rmdir(dir);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ae_pcache *x = NULL;
+		ae_err e = parse(ctx, bad[i], &x);
+		tap_ok(e == AE_ERR_INVALID && x == NULL && strstr(ae_get_message(ctx), "policy cache") != NULL,
+		       "damaged cache %zu refused with a message", i);
+		ae_pcache_free(x);
+	}
+	tap_ok(ae_pcache_parse(ctx, "autoenroll-policy-cache 1\0x", 27, &d) == AE_ERR_INVALID, "NUL byte refused");
+	ae_pcache_free(c);
+	ae_ctx_free(ctx);
+	return tap_done();
+}
