@@ -599,8 +599,12 @@ retrieve_pending(pulse *p)
 			continue;
 		}
 		if (res.disposition == AE_CR_DISP_ISSUED || res.disposition == AE_CR_DISP_ISSUED_OUT_OF_BAND) {
-			if (ae_local_install(p->ctx, p->st, p->ks, p->policy, r, key, it->tpl, ca, &res, NULL) == AE_OK) {
+			X509 *cert = NULL;
+			if (ae_local_install(p->ctx, p->st, p->ks, p->policy, r, key, it->tpl, ca, &res, &cert) == AE_OK) {
 				ae_record *old = record_by_id(p, r->renewal_of);
+				/* Current from now on: the steps that follow must see it. */
+				X509_free(r->cert);
+				r->cert = cert;
 				event(p, AE_EV_RETRIEVED, tname, ca->name, r->id, r->request_id, 0,
 				      "Certificate enrollment for %s retrieved the %s certificate of pending request %u from %s",
 				      ctx_name(p), tname, r->request_id, ca->name);

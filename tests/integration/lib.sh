@@ -18,6 +18,7 @@ ok() { # ok COND-EXIT-STATUS DESCRIPTION
 	else
 		echo "not ok $tap_n - $2"
 		tap_failed=$((tap_failed + 1))
+		return 1 # so that "ok ... || diag ..." explains failures
 	fi
 }
 
