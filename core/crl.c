@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include "crl.h"
+#include "pki.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -680,24 +681,6 @@ format_time(const ASN1_TIME *t, char *buf, size_t size)
 	return buf;
 }
 
-static char *
-name_string(const X509_NAME *name)
-{
-	BIO *bio = BIO_new(BIO_s_mem());
-	char *data = NULL, *out = NULL;
-	long len;
-
-	if (bio == NULL)
-		return NULL;
-	if (X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253) >= 0) {
-		len = BIO_get_mem_data(bio, &data);
-		if (len >= 0)
-			out = strndup(data, (size_t)len);
-	}
-	BIO_free(bio);
-	return out;
-}
-
 /* DER as RFC 5280 says a CDP serves; PEM because some servers do. */
 static ae_err
 crl_decode(ae_ctx *ctx, const uint8_t *body, size_t len, const char *shown, X509_CRL **out)
@@ -740,8 +723,8 @@ crl_usable(ae_ctx *ctx, X509_CRL *crl, X509 *issuer, time_t now, const char *sho
 	ae_err err = AE_OK;
 
 	if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(issuer)) != 0) {
-		a = name_string(X509_CRL_get_issuer(crl));
-		b = name_string(X509_get_subject_name(issuer));
+		a = ae_x509_name_string(X509_CRL_get_issuer(crl));
+		b = ae_x509_name_string(X509_get_subject_name(issuer));
 		if (a == NULL || b == NULL)
 			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 		else

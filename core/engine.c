@@ -52,22 +52,6 @@ typedef struct {
 	char host[256];
 } pulse;
 
-static char *
-xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *
-xasprintf(const char *fmt, ...)
-{
-	char *s = NULL;
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	return s;
-}
-
 /* ---- events ---- */
 
 static void
@@ -307,16 +291,6 @@ check_cert(pulse *p, X509 *cert, char **why_out)
 		return CERT_REVOKED;
 	}
 	return CERT_GOOD;
-}
-
-static int64_t
-asn1_time_unix(const ASN1_TIME *t)
-{
-	struct tm tm;
-
-	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
-		return 0;
-	return (int64_t)timegm(&tm);
 }
 
 /* ---- talking to CAs ---- */
@@ -746,7 +720,7 @@ process_template(pulse *p, const ae_policy_item *it, bool manual)
 	for (size_t i = 0; i < nc; i++) {
 		char *why = NULL;
 		cert_state cs = check_cert(p, cur[i]->cert, &why);
-		int64_t na = asn1_time_unix(X509_get0_notAfter(cur[i]->cert));
+		int64_t na = (int64_t)ae_asn1_time(X509_get0_notAfter(cur[i]->cert));
 		if (cs == CERT_GOOD) {
 			if (best == NULL || na > best_na) {
 				if (best != NULL)
@@ -760,14 +734,14 @@ process_template(pulse *p, const ae_policy_item *it, bool manual)
 			bad[nbad++] = cur[i];
 			bad_invalid = true;
 			if (bad_why == NULL)
-				bad_why = xasprintf("the current certificate %s is %s: %s", cur[i]->id,
+				bad_why = ae_strdup_printf("the current certificate %s is %s: %s", cur[i]->id,
 				                    cs == CERT_EXPIRED ? "expired" : cs == CERT_REVOKED ? "revoked" : "not valid",
 				                    why ? why : "?");
 		}
 		free(why);
 	}
 	if (best != NULL) {
-		int64_t nb = asn1_time_unix(X509_get0_notBefore(best->cert));
+		int64_t nb = (int64_t)ae_asn1_time(X509_get0_notBefore(best->cert));
 		int64_t due = ae_renewal_due(nb, best_na, t->has_renewal ? t->renewal_seconds : 0);
 		char why[256];
 		bool renew = false;
@@ -1016,8 +990,8 @@ nothing_to_do(pulse *p, const ae_pcache *c)
 			int64_t nb, na;
 			if (r->state != AE_REC_ISSUED || r->cert == NULL || cached_template(c, r) != t)
 				continue;
-			nb = asn1_time_unix(X509_get0_notBefore(r->cert));
-			na = asn1_time_unix(X509_get0_notAfter(r->cert));
+			nb = (int64_t)ae_asn1_time(X509_get0_notBefore(r->cert));
+			na = (int64_t)ae_asn1_time(X509_get0_notAfter(r->cert));
 			if (p->now < nb || p->now >= na || r->major < t->major ||
 			    p->now >= ae_renewal_due(nb, na, t->renewal_seconds))
 				return false;
@@ -1067,7 +1041,7 @@ fail_pulse(pulse *p, const char *what)
 	const char *msg = ae_get_message(p->ctx);
 
 	p->res->err = err ? err : AE_ERR_INTERNAL;
-	p->res->error = xasprintf("%s: %s", what, msg);
+	p->res->error = ae_strdup_printf("%s: %s", what, msg);
 	p->res->retry = transient(err);
 	event(p, AE_EV_PULSE_FAILED, NULL, NULL, NULL, 0, 0,
 	      "Automatic certificate enrollment for %s failed: %s: %s%s", ctx_name(p), what, msg,

@@ -76,8 +76,8 @@ ae_x509_from_der(ae_ctx *ctx, const uint8_t *der, size_t len, X509 **out)
 	return AE_OK;
 }
 
-static time_t
-asn1_to_time(const ASN1_TIME *t)
+time_t
+ae_asn1_time(const ASN1_TIME *t)
 {
 	struct tm tm;
 	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
@@ -85,8 +85,8 @@ asn1_to_time(const ASN1_TIME *t)
 	return timegm(&tm);
 }
 
-static char *
-name_to_string(const X509_NAME *name)
+char *
+ae_x509_name_string(const X509_NAME *name)
 {
 	BIO *bio = BIO_new(BIO_s_mem());
 	char *data = NULL, *out = NULL;
@@ -152,9 +152,9 @@ ae_ca_from_entry(ae_ctx *ctx, const ae_entry *entry, ae_ca *out)
 	if (ca.cert != NULL) {
 		unsigned char md[EVP_MAX_MD_SIZE];
 		unsigned int mdlen = 0;
-		ca.subject = name_to_string(X509_get_subject_name(ca.cert));
-		ca.not_before = asn1_to_time(X509_get0_notBefore(ca.cert));
-		ca.not_after = asn1_to_time(X509_get0_notAfter(ca.cert));
+		ca.subject = ae_x509_name_string(X509_get_subject_name(ca.cert));
+		ca.not_before = ae_asn1_time(X509_get0_notBefore(ca.cert));
+		ca.not_after = ae_asn1_time(X509_get0_notAfter(ca.cert));
 		if (X509_digest(ca.cert, EVP_sha1(), md, &mdlen) == 1) {
 			ca.thumbprint = malloc(mdlen * 2 + 1);
 			for (unsigned i = 0; ca.thumbprint != NULL && i < mdlen; i++)

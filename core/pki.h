@@ -50,6 +50,11 @@ void ae_ca_clear(ae_ca *ca);
 /* Decodes exactly one DER certificate of LEN bytes (no trailing data). */
 ae_err ae_x509_from_der(ae_ctx *ctx, const uint8_t *der, size_t len, X509 **out);
 
+/* An ASN1_TIME as Unix time (0 when absent or unreadable). */
+time_t ae_asn1_time(const ASN1_TIME *t);
+/* NAME in RFC 2253 form (caller frees); NULL when out of memory. */
+char *ae_x509_name_string(const X509_NAME *name);
+
 /* Adds every DER value of ATTR in ENTRY to STACK; values that are not
  * certificates are logged and skipped. */
 ae_err ae_pki_add_certs(ae_ctx *ctx, STACK_OF(X509) **stack, const ae_entry *entry, const char *attr);

@@ -97,30 +97,15 @@ ae_policy_find_ca(const ae_policy *p, const char *name)
 /* ---- decisions (no network) ---- */
 
 static char *
-xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *
-xasprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s = NULL;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	return s;
-}
-
-static char *
 right_reason(const ae_policy *p, const char *right, const ae_access *acc)
 {
 	char who[256];
 
 	if (acc->by_deny && acc->ace_index >= 0)
-		return xasprintf("%s denied to %s by a deny entry for %s", right,
+		return ae_strdup_printf("%s denied to %s by a deny entry for %s", right,
 		                 p->account.display ? p->account.display : "the caller",
 		                 ae_account_sid_name(&p->account, &acc->sid, who, sizeof(who)));
-	return xasprintf("no %s right for %s", right,
+	return ae_strdup_printf("no %s right for %s", right,
 	                 p->account.display ? p->account.display : "the caller");
 }
 
@@ -165,11 +150,11 @@ decide_one(ae_ctx *ctx, const ae_policy *p, const ae_template *t, ae_policy_item
 
 	it->decision = AE_DECISION_SKIP;
 	if (machine_tpl && !machine_ctx)
-		reason = xasprintf("machine template: the machine context enrolls it, not users");
+		reason = ae_strdup_printf("machine template: the machine context enrolls it, not users");
 	else if (!machine_tpl && machine_ctx)
-		reason = xasprintf("user template: users enroll it at logon, not the machine");
+		reason = ae_strdup_printf("user template: users enroll it at logon, not the machine");
 	else if (t->sd == NULL)
-		reason = xasprintf("cannot evaluate permissions: %s",
+		reason = ae_strdup_printf("cannot evaluate permissions: %s",
 		                   t->sd_error ? t->sd_error : "no security descriptor");
 	else if (!enroll.allowed)
 		reason = right_reason(p, "Enroll", &enroll);
@@ -180,28 +165,28 @@ decide_one(ae_ctx *ctx, const ae_policy *p, const ae_template *t, ae_policy_item
 		for (size_t i = 0; i < p->pki.ca_count; i++)
 			if (strcmp(p->pki.cas[i].name, invalid_cas[0]) == 0)
 				bad = &p->pki.cas[i];
-		reason = xasprintf("published only by CA %s, which is not usable: %s", invalid_cas[0],
+		reason = ae_strdup_printf("published only by CA %s, which is not usable: %s", invalid_cas[0],
 		                   bad && bad->invalid_reason ? bad->invalid_reason : "invalid certificate");
 	} else if (it->cas == NULL)
-		reason = xasprintf("not published by any CA");
+		reason = ae_strdup_printf("not published by any CA");
 	else if (t->schema_version < 2)
-		reason = xasprintf("schema version 1 template: Windows autoenrolls only version 2 and later templates");
+		reason = ae_strdup_printf("schema version 1 template: Windows autoenrolls only version 2 and later templates");
 	else if (machine_tpl && (t->enrollment_flags & AE_EF_USER_INTERACTION_REQUIRED))
-		reason = xasprintf("machine template requires user interaction, which machine certificates cannot have");
+		reason = ae_strdup_printf("machine template requires user interaction, which machine certificates cannot have");
 	else if (t->ra_signatures >= 2)
-		reason = xasprintf("requires %u RA signatures: never enrolled or renewed automatically",
+		reason = ae_strdup_printf("requires %u RA signatures: never enrolled or renewed automatically",
 		                   t->ra_signatures);
 	else if (t->private_key_flags & AE_PK_REQUIRE_PRIVATE_KEY_ARCHIVAL)
-		reason = xasprintf("requires private key archival at the CA, which this version of autoenroll does not do yet");
+		reason = ae_strdup_printf("requires private key archival at the CA, which this version of autoenroll does not do yet");
 	else if ((t->name_flags & AE_NF_ENROLLEE_SUPPLIES_SUBJECT) &&
 	         !(t->name_flags & AE_NF_OLD_CERT_SUPPLIES_SUBJECT_AND_ALT_NAME))
-		reason = xasprintf("the enrollee supplies the subject, and renewals may not reuse the old one: enroll and renew by hand");
+		reason = ae_strdup_printf("the enrollee supplies the subject, and renewals may not reuse the old one: enroll and renew by hand");
 	else if (t->name_flags & AE_NF_ENROLLEE_SUPPLIES_SUBJECT) {
 		it->decision = AE_DECISION_MANUAL_RENEW_ONLY;
-		reason = xasprintf("the enrollee supplies the subject: enroll by hand; renewals reuse the certificate's subject and are automatic");
+		reason = ae_strdup_printf("the enrollee supplies the subject: enroll by hand; renewals reuse the certificate's subject and are automatic");
 	} else if (t->ra_signatures == 1) {
 		it->decision = AE_DECISION_MANUAL_RENEW_ONLY;
-		reason = xasprintf("requires an RA signature: enroll by hand through an enrollment agent; renewals signed with the existing certificate are automatic");
+		reason = ae_strdup_printf("requires an RA signature: enroll by hand through an enrollment agent; renewals signed with the existing certificate are automatic");
 	} else {
 		ae_buf b;
 		it->decision = AE_DECISION_AUTOENROLL;
@@ -250,7 +235,7 @@ ae_policy_decide(ae_ctx *ctx, ae_policy *p)
 		it->decision = AE_DECISION_SKIP;
 		it->name = colon ? strndup(s, (size_t)(colon - s)) : strdup(s);
 		it->display_name = it->name ? strdup(it->name) : NULL;
-		it->reason = xasprintf("invalid template: %s", colon ? colon + 1 : "unparseable");
+		it->reason = ae_strdup_printf("invalid template: %s", colon ? colon + 1 : "unparseable");
 		if (it->name == NULL || it->display_name == NULL || it->reason == NULL) {
 			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 			goto fail;
@@ -268,7 +253,7 @@ ae_policy_decide(ae_ctx *ctx, ae_policy *p)
 			    !ae_strv_contains_nocase(nw->tpl->supersedes, old->name))
 				continue;
 			free(old->reason);
-			old->reason = xasprintf("superseded by %s", nw->name);
+			old->reason = ae_strdup_printf("superseded by %s", nw->name);
 			old->decision = AE_DECISION_SKIP;
 			if (old->reason == NULL) {
 				err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
@@ -366,7 +351,7 @@ read_policy_id(ae_ctx *ctx, ae_ldap *ld, char **out)
 	if (g != NULL && g->nvalues > 0 && g->values[0].len == 16) {
 		const uint8_t *b = g->values[0].data;
 		/* Windows GUID text: the first three fields are little-endian. */
-		*out = xasprintf("{%02X%02X%02X%02X-%02X%02X-%02X%02X-%02X%02X-%02X%02X%02X%02X%02X%02X}",
+		*out = ae_strdup_printf("{%02X%02X%02X%02X-%02X%02X-%02X%02X-%02X%02X-%02X%02X%02X%02X%02X%02X}",
 		                 b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6], b[8], b[9],
 		                 b[10], b[11], b[12], b[13], b[14], b[15]);
 	}
@@ -535,7 +520,7 @@ read_templates(ae_ctx *ctx, ae_ldap *ld, ae_policy *p)
 			/* One bad template must not hide the others: keep it as an
 			 * item with the reason. */
 			char *name = ae_entry_string(&res.entries[i], "cn");
-			char *line = xasprintf("%s\t%s", name ? name : res.entries[i].dn, ae_get_message(ctx));
+			char *line = ae_strdup_printf("%s\t%s", name ? name : res.entries[i].dn, ae_get_message(ctx));
 			ae_log(ctx, AE_LOG_WARNING, "template %s skipped: %s", name ? name : res.entries[i].dn,
 			       ae_get_message(ctx));
 			if (line == NULL || !ae_strv_append(&p->invalid_templates, line)) {

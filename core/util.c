@@ -226,3 +226,16 @@ ae_now_shifted(void)
 {
 	return now_offset() != 0;
 }
+
+char *
+ae_strdup_printf(const char *fmt, ...)
+{
+	char *s = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	return s;
+}

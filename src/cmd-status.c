@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "json.h"
 #include "local.h"
+#include "pki.h"
 #include "util.h"
 
 #include <errno.h>
@@ -28,15 +29,6 @@ iso(int64_t t, char *buf, size_t size)
 		return NULL;
 	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
 	return buf;
-}
-
-static int64_t
-asn1_time(const ASN1_TIME *a)
-{
-	struct tm tm;
-	if (a == NULL || ASN1_TIME_to_tm(a, &tm) != 1)
-		return 0;
-	return (int64_t)timegm(&tm);
 }
 
 typedef struct {
@@ -66,8 +58,8 @@ facts_of(const ae_record *r, cert_facts *f)
 	if (X509_digest(r->cert, EVP_sha1(), md, &mdlen) == 1)
 		for (unsigned i = 0; i < mdlen && i < 20; i++)
 			snprintf(f->thumbprint + 2 * i, 3, "%02X", md[i]);
-	f->not_before = asn1_time(X509_get0_notBefore(r->cert));
-	f->not_after = asn1_time(X509_get0_notAfter(r->cert));
+	f->not_before = (int64_t)ae_asn1_time(X509_get0_notBefore(r->cert));
+	f->not_after = (int64_t)ae_asn1_time(X509_get0_notAfter(r->cert));
 	f->renewal_due = ae_renewal_due(f->not_before, f->not_after, r->renewal_seconds);
 }
 
