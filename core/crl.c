@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include "crl.h"
+#include "net.h"
 #include "pki.h"
 #include "util.h"
 
@@ -22,7 +23,6 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -409,28 +409,6 @@ typedef struct {
 	char setting[512];  /* "crl_timeout in [global] of FILE" */
 } fetch;
 
-/* Waits for EVENTS on FD until DEADLINE: 1 ready, 0 timed out, -1 error. */
-static int
-wait_fd(int fd, short events, double deadline)
-{
-	for (;;) {
-		struct pollfd pfd = { fd, events, 0 };
-		double left = deadline - ae_monotonic_seconds();
-		int ms, rc;
-
-		if (left <= 0)
-			return 0;
-		ms = left > 1e6 ? 1000000000 : (int)(left * 1000) + 1;
-		rc = poll(&pfd, 1, ms);
-		if (rc > 0)
-			return 1;
-		if (rc == 0)
-			continue; /* re-check the deadline */
-		if (errno != EINTR)
-			return -1;
-	}
-}
-
 static ae_err
 timeout_error(ae_ctx *ctx, const fetch *f, const char *what)
 {
@@ -443,86 +421,38 @@ timeout_error(ae_ctx *ctx, const fetch *f, const char *what)
 static ae_err
 tcp_connect(ae_ctx *ctx, const fetch *f, int *fd_out)
 {
-	struct addrinfo hints, *res = NULL, *ai;
-	double deadline;
-	int rc, fd = -1, last_errno = 0;
-	bool timed_out = false;
+	int e = 0;
 
-	*fd_out = -1;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
-	rc = getaddrinfo(f->host, f->port, &hints, &res);
-	if (rc == EAI_MEMORY)
-		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
-	if (rc != 0)
-		return ae_set_message(ctx, AE_ERR_NETWORK, "the CRL at %s: cannot resolve %s: %s", f->shown,
-		                      f->host, rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
-	deadline = ae_monotonic_seconds() + f->timeout;
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		int soerr = 0, w;
-		socklen_t sl = sizeof(soerr);
-
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
-		if (fd < 0) {
-			last_errno = errno;
-			continue;
-		}
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		if (errno != EINPROGRESS) {
-			last_errno = errno;
-			close(fd);
-			fd = -1;
-			continue;
-		}
-		w = wait_fd(fd, POLLOUT, deadline);
-		if (w > 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0)
-			break;
-		if (w == 0)
-			timed_out = true;
-		else
-			last_errno = w > 0 ? soerr : errno;
-		close(fd);
-		fd = -1;
+	switch (ae_net_connect(f->host, f->port, AI_NUMERICSERV, f->timeout, true, fd_out, &e)) {
+	case AE_NET_OK:
+		return AE_OK;
+	case AE_NET_RESOLVE:
+		if (e == EAI_MEMORY)
+			return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		return ae_set_message(ctx, AE_ERR_NETWORK, "the CRL at %s: cannot resolve %s: %s", f->shown, f->host,
+		                      e == EAI_SYSTEM ? strerror(errno) : gai_strerror(e));
+	case AE_NET_TIMEOUT:
+		return timeout_error(ctx, f, "no connection");
+	default:
+		return ae_set_message(ctx, AE_ERR_NETWORK, "the CRL at %s: cannot connect to %s port %s: %s", f->shown,
+		                      f->host, f->port, strerror(e));
 	}
-	freeaddrinfo(res);
-	if (fd < 0) {
-		if (timed_out && last_errno == 0)
-			return timeout_error(ctx, f, "no connection");
-		return ae_set_message(ctx, AE_ERR_NETWORK, "the CRL at %s: cannot connect to %s port %s: %s",
-		                      f->shown, f->host, f->port,
-		                      strerror(last_errno != 0 ? last_errno : ETIMEDOUT));
-	}
-	*fd_out = fd;
-	return AE_OK;
 }
 
 static ae_err
 send_all(ae_ctx *ctx, const fetch *f, int fd, const char *buf, size_t len, double deadline)
 {
-	size_t done = 0;
+	int e = 0;
 
-	while (done < len) {
-		ssize_t n = send(fd, buf + done, len - done, MSG_NOSIGNAL);
-		if (n > 0) {
-			done += (size_t)n;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			int w = wait_fd(fd, POLLOUT, deadline);
-			if (w == 0)
-				return timeout_error(ctx, f, "the request could not be sent");
-			if (w > 0)
-				continue;
-		}
+	switch (ae_net_send_all(fd, buf, len, deadline, &e)) {
+	case AE_NET_OK:
+		return AE_OK;
+	case AE_NET_TIMEOUT:
+		return timeout_error(ctx, f, "the request could not be sent");
+	default:
 		return ae_set_message(ctx, AE_ERR_NETWORK, "the CRL at %s: sending the request: %s", f->shown,
-		                      strerror(errno));
+		                      strerror(e));
 	}
-	return AE_OK;
 }
 
 /* Reads until the server closes or the answer is complete, at most
@@ -534,31 +464,25 @@ recv_response(ae_ctx *ctx, const fetch *f, int fd, ae_buf *resp, double deadline
 	uint8_t chunk[16384];
 
 	while (!response_complete(resp)) {
-		ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
-		if (n > 0) {
-			if ((size_t)n > cap - resp->len)
-				return ae_set_message(ctx, AE_ERR_INVALID,
-				                      "the CRL at %s: the answer is larger than %d MiB",
-				                      f->shown, AE_HTTP_MAX_BODY / (1024 * 1024));
-			ae_buf_append(resp, chunk, (size_t)n);
-			if (resp->failed)
-				return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
-			continue;
-		}
-		if (n == 0)
+		size_t got = 0;
+		int e = 0;
+		switch (ae_net_recv_some(fd, chunk, sizeof(chunk), deadline, &got, &e)) {
+		case AE_NET_OK:
+			break;
+		case AE_NET_CLOSED:
 			return AE_OK;
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			int w = wait_fd(fd, POLLIN, deadline);
-			if (w == 0)
-				return timeout_error(ctx, f, resp->len > 0 ? "the answer did not complete"
-				                                           : "no answer");
-			if (w > 0)
-				continue;
+		case AE_NET_TIMEOUT:
+			return timeout_error(ctx, f, resp->len > 0 ? "the answer did not complete" : "no answer");
+		default:
+			return ae_set_message(ctx, AE_ERR_NETWORK, "the CRL at %s: reading the answer: %s", f->shown,
+			                      strerror(e));
 		}
-		return ae_set_message(ctx, AE_ERR_NETWORK, "the CRL at %s: reading the answer: %s", f->shown,
-		                      strerror(errno));
+		if (got > cap - resp->len)
+			return ae_set_message(ctx, AE_ERR_INVALID, "the CRL at %s: the answer is larger than %d MiB",
+			                      f->shown, AE_HTTP_MAX_BODY / (1024 * 1024));
+		ae_buf_append(resp, chunk, got);
+		if (resp->failed)
+			return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 	}
 	return AE_OK;
 }

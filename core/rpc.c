@@ -13,6 +13,7 @@
 
 #include "hresult.h"
 #include "krb.h"
+#include "net.h"
 #include "rpc.h"
 #include "spnego.h"
 
@@ -22,8 +23,6 @@
 #include <gssapi/gssapi_krb5.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -367,53 +366,20 @@ timeout_error(ae_ctx *ctx, ae_rpc *rpc, const char *what)
 	                      what, rpc->service, rpc->host, rpc->port, rpc->timeout, rpc->setting);
 }
 
-/* Waits for EVENTS on the socket until DEADLINE; false on timeout. */
-static int
-wait_fd(int fd, short events, double deadline)
-{
-	for (;;) {
-		struct pollfd pfd = { fd, events, 0 };
-		double left = deadline - ae_monotonic_seconds();
-		int ms, rc;
-
-		if (left <= 0)
-			return 0;
-		ms = left > 1e6 ? 1000000000 : (int)(left * 1000) + 1;
-		rc = poll(&pfd, 1, ms);
-		if (rc > 0)
-			return 1;
-		if (rc == 0)
-			continue; /* re-check the deadline */
-		if (errno != EINTR)
-			return -1;
-	}
-}
-
 ae_err
 ae_rpc_send(ae_ctx *ctx, ae_rpc *rpc, const uint8_t *buf, size_t len)
 {
-	double deadline = ae_monotonic_seconds() + rpc->timeout;
-	size_t done = 0;
+	int e = 0;
 
-	while (done < len) {
-		ssize_t n = send(rpc->fd, buf + done, len - done, MSG_NOSIGNAL);
-		if (n > 0) {
-			done += (size_t)n;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			int w = wait_fd(rpc->fd, POLLOUT, deadline);
-			if (w == 0)
-				return timeout_error(ctx, rpc, "sending to");
-			if (w > 0)
-				continue;
-		}
-		return ae_set_message(ctx, AE_ERR_NETWORK, "sending to %s on %s port %u: %s",
-		                      rpc->service, rpc->host, rpc->port, strerror(errno));
+	switch (ae_net_send_all(rpc->fd, buf, len, ae_monotonic_seconds() + rpc->timeout, &e)) {
+	case AE_NET_OK:
+		return AE_OK;
+	case AE_NET_TIMEOUT:
+		return timeout_error(ctx, rpc, "sending to");
+	default:
+		return ae_set_message(ctx, AE_ERR_NETWORK, "sending to %s on %s port %u: %s", rpc->service, rpc->host,
+		                      rpc->port, strerror(e));
 	}
-	return AE_OK;
 }
 
 static ae_err
@@ -422,27 +388,22 @@ recv_exact(ae_ctx *ctx, ae_rpc *rpc, uint8_t *buf, size_t len, double deadline)
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n = recv(rpc->fd, buf + done, len - done, 0);
-		if (n > 0) {
-			done += (size_t)n;
-			continue;
-		}
-		if (n == 0)
-			return ae_set_message(ctx, AE_ERR_NETWORK,
-			                      "%s on %s port %u closed the connection%s",
+		size_t got = 0;
+		int e = 0;
+		switch (ae_net_recv_some(rpc->fd, buf + done, len - done, deadline, &got, &e)) {
+		case AE_NET_OK:
+			done += got;
+			break;
+		case AE_NET_CLOSED:
+			return ae_set_message(ctx, AE_ERR_NETWORK, "%s on %s port %u closed the connection%s",
 			                      rpc->service, rpc->host, rpc->port,
 			                      done > 0 ? " in the middle of a PDU" : "");
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			int w = wait_fd(rpc->fd, POLLIN, deadline);
-			if (w == 0)
-				return timeout_error(ctx, rpc, "waiting for");
-			if (w > 0)
-				continue;
+		case AE_NET_TIMEOUT:
+			return timeout_error(ctx, rpc, "waiting for");
+		default:
+			return ae_set_message(ctx, AE_ERR_NETWORK, "receiving from %s on %s port %u: %s", rpc->service,
+			                      rpc->host, rpc->port, strerror(e));
 		}
-		return ae_set_message(ctx, AE_ERR_NETWORK, "receiving from %s on %s port %u: %s",
-		                      rpc->service, rpc->host, rpc->port, strerror(errno));
 	}
 	return AE_OK;
 }
@@ -904,61 +865,25 @@ trunc:
 static ae_err
 tcp_connect(ae_ctx *ctx, ae_rpc *rpc)
 {
-	struct addrinfo hints, *res = NULL, *ai;
 	char portstr[8];
-	int rc, fd = -1, last_errno = 0;
-	bool timed_out = false;
+	int e = 0;
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_ADDRCONFIG;
 	snprintf(portstr, sizeof(portstr), "%u", rpc->port);
-	rc = getaddrinfo(rpc->host, portstr, &hints, &res);
-	if (rc != 0)
-		return ae_set_message(ctx, AE_ERR_NETWORK, "cannot resolve the CA host name %s: %s",
-		                      rpc->host, gai_strerror(rc));
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		double deadline = ae_monotonic_seconds() + rpc->timeout;
-		int one = 1, soerr = 0, w;
-		socklen_t sl = sizeof(soerr);
-
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
-		if (fd < 0) {
-			last_errno = errno;
-			continue;
-		}
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		if (errno != EINPROGRESS) {
-			last_errno = errno;
-			close(fd);
-			fd = -1;
-			continue;
-		}
-		w = wait_fd(fd, POLLOUT, deadline);
-		if (w > 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0)
-			break;
-		if (w == 0)
-			timed_out = true;
-		last_errno = w > 0 ? soerr : (w == 0 ? 0 : errno);
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd < 0) {
-		if (timed_out && last_errno == 0)
-			return ae_set_message(ctx, AE_ERR_TIMEOUT,
-			                      "connecting to %s on %s port %u: no answer within %d s (%s): check the firewall",
-			                      rpc->service, rpc->host, rpc->port, rpc->timeout, rpc->setting);
+	switch (ae_net_connect(rpc->host, portstr, AI_ADDRCONFIG | AI_NUMERICSERV, rpc->timeout, false, &rpc->fd, &e)) {
+	case AE_NET_OK:
+		return AE_OK;
+	case AE_NET_RESOLVE:
+		return ae_set_message(ctx, AE_ERR_NETWORK, "cannot resolve the CA host name %s: %s", rpc->host,
+		                      gai_strerror(e));
+	case AE_NET_TIMEOUT:
+		return ae_set_message(ctx, AE_ERR_TIMEOUT,
+		                      "connecting to %s on %s port %u: no answer within %d s (%s): check the firewall",
+		                      rpc->service, rpc->host, rpc->port, rpc->timeout, rpc->setting);
+	default:
 		return ae_set_message(ctx, AE_ERR_NETWORK,
 		                      "cannot connect to %s on %s port %u: %s: check that the host is the CA and that the firewall lets TCP %u through",
-		                      rpc->service, rpc->host, rpc->port,
-		                      strerror(last_errno != 0 ? last_errno : ETIMEDOUT), rpc->port);
+		                      rpc->service, rpc->host, rpc->port, strerror(e), rpc->port);
 	}
-	rpc->fd = fd;
-	return AE_OK;
 }
 
 static ae_err
