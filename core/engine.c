@@ -191,24 +191,24 @@ chain_valid(pulse *p, X509 *cert, bool *expired, const char **why)
 {
 	X509_STORE *store = X509_STORE_new();
 	X509_STORE_CTX *vctx = X509_STORE_CTX_new();
+	/* Untrusted: AD's AIA intermediates and the enrollment services'
+	 * certificates (a shallow copy: the certificates stay the policy's). */
+	STACK_OF(X509) *untrusted = p->policy->pki.intermediates ? sk_X509_dup(p->policy->pki.intermediates)
+	                                                         : sk_X509_new_null();
 	bool ok = false;
 	int e;
 
 	*expired = false;
 	*why = "cannot check the chain (out of memory)";
-	if (store == NULL || vctx == NULL)
+	if (store == NULL || vctx == NULL || untrusted == NULL)
 		goto out;
 	for (int i = 0; i < sk_X509_num(p->policy->pki.roots); i++)
 		X509_STORE_add_cert(store, sk_X509_value(p->policy->pki.roots, i));
-	if (X509_STORE_CTX_init(vctx, store, cert, p->policy->pki.intermediates) != 1)
-		goto out;
 	for (size_t i = 0; i < p->policy->pki.ca_count; i++)
-		if (p->policy->pki.cas[i].cert != NULL) {
-			/* Enrollment services' certificates are intermediates too. */
-			STACK_OF(X509) *u = X509_STORE_CTX_get0_untrusted(vctx);
-			if (u != NULL)
-				sk_X509_push(u, p->policy->pki.cas[i].cert);
-		}
+		if (p->policy->pki.cas[i].cert != NULL && sk_X509_push(untrusted, p->policy->pki.cas[i].cert) <= 0)
+			goto out;
+	if (X509_STORE_CTX_init(vctx, store, cert, untrusted) != 1)
+		goto out;
 	X509_STORE_CTX_set_time(vctx, 0, (time_t)p->now);
 	if (X509_verify_cert(vctx) == 1) {
 		ok = true;
@@ -219,13 +219,8 @@ chain_valid(pulse *p, X509 *cert, bool *expired, const char **why)
 		*why = X509_verify_cert_error_string(e);
 	}
 out:
-	/* The pushed CA certificates belong to the policy: pop, not free. */
-	if (vctx != NULL) {
-		STACK_OF(X509) *u = X509_STORE_CTX_get0_untrusted(vctx);
-		while (u != NULL && sk_X509_num(u) > sk_X509_num(p->policy->pki.intermediates))
-			sk_X509_pop(u);
-	}
 	X509_STORE_CTX_free(vctx);
+	sk_X509_free(untrusted);
 	X509_STORE_free(store);
 	return ok;
 }

@@ -206,11 +206,12 @@ ae_local_install(ae_ctx *ctx, ae_store *st, ae_keystore *ks, const ae_policy *p,
 			if (X509_cmp(sk_X509_value(chain, i), cert) == 0)
 				X509_free(sk_X509_delete(chain, i));
 	}
-	if (asprintf(&label, AE_KEY_LABEL_PREFIX "%s", tpl->name) < 0 || (uri = strdup(ae_key_uri(key))) == NULL) {
-		if (label == NULL || uri == NULL) {
-			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
-			goto cleanup;
-		}
+	if (asprintf(&label, AE_KEY_LABEL_PREFIX "%s", tpl->name) < 0)
+		label = NULL;
+	uri = strdup(ae_key_uri(key));
+	if (label == NULL || uri == NULL) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
 	}
 	if ((err = ae_keystore_store_cert(ctx, ks, rec->id, label, cert, chain)) != AE_OK)
 		goto cleanup;

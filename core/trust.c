@@ -172,6 +172,8 @@ sync_dir(ae_ctx *ctx, const char *dir, const char *sub, STACK_OF(X509) *certs, c
 				if ((err = system_apply(ctx, system, file, fp, true)) == AE_OK) {
 					ch->system_added++;
 					*system_changed = true;
+				} else {
+					unlink(file); /* retried at the next pulse */
 				}
 			}
 		}

@@ -22,13 +22,13 @@ typedef struct {
 } ae_trust_changes;
 
 /* Brings DIR in line with PKI.  SYSTEM is conf->system_trust (NULL or
- * "none": leave the system alone).  The trust directory is written even
- * when the system update fails; the error says which part failed. */
+ * "none": leave the system alone).  A root the system update could not
+ * take is not kept in DIR either, so the next pulse tries it again; the
+ * error says which part failed. */
 ae_err ae_trust_update(ae_ctx *ctx, const char *dir, const char *system, const ae_pki *pki,
                        ae_trust_changes *changes);
 
 /* Where update-ca-certificates picks up local roots. */
 #define AE_TRUST_UCC_DIR "/usr/local/share/ca-certificates/autoenroll"
-
 
 #endif

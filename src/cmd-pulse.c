@@ -141,10 +141,9 @@ ae_cmd_pulse(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 	 * journal stream); the helper's own lock coalesces triggers. */
 	if (machine && g->config_path == NULL && !refresh && !json && secure_getenv("AUTOENROLL_LIBEXECDIR") == NULL &&
 	    stat("/run/systemd/system", &sb) == 0) {
-		char *sargs[] = { "/usr/bin/systemctl", "start", wait ? "--wait" : "--no-block", "autoenroll-machine.service",
+		/* start waits for a oneshot unit to finish unless told not to. */
+		char *sargs[] = { "/usr/bin/systemctl", "start", wait ? "--quiet" : "--no-block", "autoenroll-machine.service",
 		                  NULL };
-		if (wait)
-			sargs[2] = "--quiet";
 		if (run_wait(sargs) != AE_EXIT_OK)
 			return AE_EXIT_FAILURE;
 		printf(wait ? "Machine pulse done: journalctl -u autoenroll-machine shows what it did\n"
