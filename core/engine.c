@@ -290,32 +290,8 @@ check_cert(pulse *p, X509 *cert, char **why_out)
 
 /* ---- talking to CAs ---- */
 
-static ae_err
-rpc_for(pulse *p, const ae_ca *ca, ae_rpc **out)
-{
-	ae_err err;
-
-	*out = NULL;
-	if (p->rpc != NULL && p->rpc_host != NULL && strcasecmp(p->rpc_host, ca->host) == 0) {
-		*out = p->rpc;
-		return AE_OK;
-	}
-	if (p->rpc != NULL) {
-		p->rpc_trips += ae_rpc_round_trips(p->rpc);
-		ae_rpc_free(p->rpc);
-		p->rpc = NULL;
-	}
-	free(p->rpc_host);
-	p->rpc_host = NULL;
-	err = ae_rpc_connect(p->ctx, p->conf, ca->host, &ae_icpr_iface, &p->rpc);
-	if (err != AE_OK)
-		return err;
-	p->rpc_host = strdup(ca->host);
-	*out = p->rpc;
-	return AE_OK;
-}
-
-/* A call on a connection that failed leaves it unusable: drop it. */
+/* Closes the connection, counting its round trips.  Also what a call on
+ * a connection that failed needs: it is unusable after that. */
 static void
 rpc_drop(pulse *p)
 {
@@ -326,6 +302,26 @@ rpc_drop(pulse *p)
 	p->rpc = NULL;
 	free(p->rpc_host);
 	p->rpc_host = NULL;
+}
+
+/* One connection per pulse, kept while the CA host stays the same. */
+static ae_err
+rpc_for(pulse *p, const ae_ca *ca, ae_rpc **out)
+{
+	ae_err err;
+
+	*out = NULL;
+	if (p->rpc != NULL && p->rpc_host != NULL && strcasecmp(p->rpc_host, ca->host) == 0) {
+		*out = p->rpc;
+		return AE_OK;
+	}
+	rpc_drop(p);
+	err = ae_rpc_connect(p->ctx, p->conf, ca->host, &ae_icpr_iface, &p->rpc);
+	if (err != AE_OK)
+		return err;
+	p->rpc_host = strdup(ca->host);
+	*out = p->rpc;
+	return AE_OK;
 }
 
 /* ---- cleanup of replaced certificates ---- */
@@ -1015,10 +1011,7 @@ transient(ae_err err)
 static void
 pulse_clear(pulse *p)
 {
-	if (p->rpc != NULL)
-		p->rpc_trips += ae_rpc_round_trips(p->rpc);
-	ae_rpc_free(p->rpc);
-	free(p->rpc_host);
+	rpc_drop(p);
 	ae_records_free(p->recs, p->nrecs);
 	free(p->handled);
 	ae_keystore_free(p->ks);
