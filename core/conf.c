@@ -46,6 +46,9 @@ static const opt_def options[] = {
 	{ "user", "store", T_STRING, OFF(user_store), 0, 0 },
 	{ "user", "state_dir", T_STRING, OFF(user_state_dir), 0, 0 },
 	{ "user", "aepolicy", T_AEPOLICY, OFF(user_aepolicy), 0, 0 },
+	{ "user", "notify_delay", T_SECONDS, OFF(notify_delay), 0, 86400 },
+	{ "user", "notify_expire", T_SECONDS, OFF(notify_expire), 1, 7 * 86400 },
+	{ "user", "pinentry", T_STRING, OFF(pinentry), 0, 0 },
 };
 
 static const char *const sections[] = { "global", "user", "machine", NULL };
@@ -75,6 +78,7 @@ ae_conf_free(ae_conf *conf)
 	free(conf->machine_state_dir);
 	free(conf->trust_dir);
 	free(conf->system_trust);
+	free(conf->pinentry);
 	free(conf);
 }
 
@@ -92,12 +96,17 @@ ae_conf_defaults(ae_ctx *ctx, ae_conf **out)
 	conf->rpc_timeout = 30;
 	conf->crl_timeout = 15;
 	conf->policy_refresh = 600;
+	/* Windows shows its balloon about a minute after logon and keeps the
+	 * work for the session's first hours. */
+	conf->notify_delay = 60;
+	conf->notify_expire = 7 * 3600;
 	/* Enroll, Manage and RetrievePending: what an admin who installs an
 	 * autoenrollment client wants unless Group Policy says otherwise. */
 	conf->user_aepolicy = AE_AEPOLICY_ENROLL | AE_AEPOLICY_MANAGE | AE_AEPOLICY_RETRIEVE_PENDING;
 	conf->machine_aepolicy = conf->user_aepolicy;
 	conf->machine_keytab = strdup("/etc/krb5.keytab");
-	if (conf->machine_keytab == NULL) {
+	conf->pinentry = strdup("/usr/bin/pinentry");
+	if (conf->machine_keytab == NULL || conf->pinentry == NULL) {
 		ae_conf_free(conf);
 		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 	}

@@ -47,6 +47,9 @@ typedef struct {
 	 * and where the records are; NULL: the context's default directory */
 	char *user_store;
 	char *user_state_dir;
+	int notify_delay;         /* seconds from logon to the notification (60) */
+	int notify_expire;        /* seconds the notification stays offered (7 h) */
+	char *pinentry;           /* program that asks for token PINs (/usr/bin/pinentry) */
 	char *machine_store;
 	char *machine_state_dir;
 } ae_conf;

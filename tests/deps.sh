@@ -10,6 +10,8 @@ PACKAGES="
   python3-cryptography python3-gssapi python3-impacket python3-ldap3
   iproute2 nftables dnsutils jq bc time openssl valgrind tshark python3-pyasn1
   softhsm2 opensc gnutls-bin
+  libdbus-1-dev dbus-daemon libpam-wrapper libpam-krb5 pamtester python3-dbusmock
+  python3-dbus dunst xvfb x11-apps imagemagick
 "
 missing=""
 for p in $PACKAGES; do

@@ -1,0 +1,3 @@
+/* notify.c - autoenroll-notify (being written) */
+#include "config.h"
+int main(void) { return 1; }

@@ -1,0 +1,3 @@
+/* pinentry.c - (being written) */
+#include "config.h"
+#include "pinentry.h"
