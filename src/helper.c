@@ -5,7 +5,14 @@
  * autoenroll-machine is what systemd starts at boot and every 8 hours
  * (and what `autoenroll pulse --machine` asks for); it must run as root.
  * autoenroll-user runs as the user, started by `autoenroll pulse --user`
- * and, later, by pam_autoenroll.
+ * and by pam_autoenroll at login (--session): when the pulse leaves work
+ * that needs the user (consent, a PIN, a smartcard), it becomes
+ * autoenroll-notify, which offers that work a minute later.  With
+ * --interactive (what the notification runs), templates needing consent
+ * are enrolled and token PINs are asked through pinentry.
+ *
+ * autoenroll-machine --once-per-boot (what pam_autoenroll's machine_pulse
+ * asks for) runs a pulse only if none ran since the machine booted.
  *
  * Exit status: 0 the pulse ran (templates may still have failed: the
  * events say which) or was coalesced with a running one; 1 the pulse
@@ -18,11 +25,18 @@
 #include "engine.h"
 #include "events.h"
 #include "pulse.h"
+#include "util.h"
 
+#include "pinentry.h"
+
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifdef AE_HELPER_MACHINE
@@ -46,7 +60,12 @@ log_stderr(void *data, ae_log_level level, const char *msg)
 static void
 usage(FILE *f)
 {
-	fprintf(f, "Usage: " PROG " [--wait] [--json] [--refresh] [-c FILE] [-v]\n"
+#ifdef AE_HELPER_MACHINE
+	fprintf(f, "Usage: " PROG " [--wait] [--json] [--refresh] [--once-per-boot] [-c FILE] [-v]\n"
+#else
+	fprintf(f, "Usage: " PROG " [--wait] [--json] [--refresh] [--interactive] [-c FILE] [-v]\n"
+	           "       " PROG " --session [--express | --delay SECONDS] [--no-notify] [-c FILE]\n"
+#endif
 	           "Runs one %s autoenrollment pulse (see autoenroll(8)).\n",
 	        MACHINE ? "machine" : "user");
 }
@@ -66,6 +85,134 @@ print_result(const ae_pulse_result *r)
 	}
 }
 
+#ifdef AE_HELPER_MACHINE
+/* Whether last-pulse.json was written since the machine booted. */
+static bool
+ran_since_boot(ae_ctx *ctx, const ae_conf *conf)
+{
+	struct timespec up, now;
+	struct stat st;
+	char *dir = NULL, *path = NULL;
+	bool ran = false;
+
+	if (ae_pulse_state_dir(ctx, conf, true, &dir) != AE_OK)
+		goto out;
+	path = ae_strdup_printf("%s/last-pulse.json", dir);
+	if (path == NULL || stat(path, &st) < 0)
+		goto out;
+	clock_gettime(CLOCK_BOOTTIME, &up);
+	clock_gettime(CLOCK_REALTIME, &now);
+	ran = st.st_mtime >= now.tv_sec - up.tv_sec;
+out:
+	ae_clear_message(ctx);
+	free(path);
+	free(dir);
+	return ran;
+}
+
+static int
+offer_to_user(const ae_conf *conf, const char *config, const ae_pulse_result *res, int delay, double started, int rc)
+{
+	(void)conf; (void)config; (void)res; (void)delay; (void)started;
+	return rc;
+}
+#else
+static bool
+ran_since_boot(ae_ctx *ctx, const ae_conf *conf)
+{
+	(void)ctx;
+	(void)conf;
+	return false;
+}
+
+/* The directory this program runs from: its siblings (the notification
+ * helper) live there, installed or in a build tree. */
+static char *
+own_dir(void)
+{
+	char buf[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+	char *slash;
+
+	if (n <= 0)
+		return strdup(PKGLIBEXECDIR);
+	buf[n] = '\0';
+	slash = strrchr(buf, '/');
+	if (slash == NULL || slash == buf)
+		return strdup(PKGLIBEXECDIR);
+	*slash = '\0';
+	return strdup(buf);
+}
+
+/* At login, work that needs the user is offered through a notification a
+ * minute after logon: this process becomes autoenroll-notify.  Returns
+ * RC when there is nothing to offer or the exec failed. */
+static int
+offer_to_user(const ae_conf *conf, const char *config, const ae_pulse_result *res, int delay, double started, int rc)
+{
+	char **argv = NULL, *dir = NULL, *path = NULL, *env = NULL;
+	char delay_s[16], expire_s[16];
+	size_t n = 0, items = 0, first = 0;
+	double elapsed;
+
+	for (size_t i = 0; i < res->event_count; i++)
+		if (res->events[i].kind == AE_EV_NEEDS_USER && res->events[i].template_name != NULL)
+			items++;
+	if (items == 0)
+		return rc;
+	if (delay < 0)
+		delay = conf->notify_delay;
+	/* The delay counts from logon, and the pulse took some of it. */
+	elapsed = ae_monotonic_seconds() - started;
+	delay = elapsed >= delay ? 0 : (int)(delay - elapsed);
+	snprintf(delay_s, sizeof(delay_s), "%d", delay);
+	snprintf(expire_s, sizeof(expire_s), "%d", conf->notify_expire);
+	argv = calloc(items + 10, sizeof(*argv));
+	dir = own_dir();
+	if (argv == NULL || dir == NULL)
+		goto out;
+	path = ae_strdup_printf("%s/autoenroll-notify", dir);
+	env = ae_strdup_printf("AUTOENROLL_LIBEXECDIR=%s", dir);
+	if (path == NULL || env == NULL)
+		goto out;
+	argv[n++] = (char *)"autoenroll-notify";
+	argv[n++] = (char *)"--delay";
+	argv[n++] = delay_s;
+	argv[n++] = (char *)"--expire";
+	argv[n++] = expire_s;
+	if (config != NULL) {
+		argv[n++] = (char *)"--config";
+		argv[n++] = (char *)config;
+	}
+	argv[n++] = (char *)"--";
+	first = n;
+	for (size_t i = 0; i < res->event_count; i++) {
+		const ae_pulse_event *e = &res->events[i];
+		if (e->kind != AE_EV_NEEDS_USER || e->template_name == NULL)
+			continue;
+		argv[n] = ae_strdup_printf("%s=%s", e->template_name, e->message ? e->message : "needs you");
+		if (argv[n] == NULL)
+			goto out;
+		n++;
+	}
+	argv[n] = NULL;
+	fflush(stdout);
+	/* Our own environment is the one pam_autoenroll built, or the user's
+	 * own for `autoenroll pulse --user --session`. */
+	putenv(env);
+	execv(path, argv);
+	fprintf(stderr, PROG ": cannot start %s: %s\n", path, strerror(errno));
+out:
+	if (argv != NULL)
+		for (size_t i = first; i < n; i++)
+			free(argv[i]);
+	free(argv);
+	free(path);
+	free(dir);
+	return rc;
+}
+#endif
+
 int
 main(int argc, char **argv)
 {
@@ -77,15 +224,26 @@ main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+#ifdef AE_HELPER_MACHINE
+		{ "once-per-boot", no_argument, NULL, 'B' },
+#else
+		{ "session", no_argument, NULL, 'S' },
+		{ "express", no_argument, NULL, 'E' },
+		{ "delay", required_argument, NULL, 'D' },
+		{ "no-notify", no_argument, NULL, 'N' },
+#endif
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config = NULL;
-	bool wait = false, json = false;
-	int verbose = 0, c, rc = 1;
+	bool wait = false, json = false, once_per_boot = false, session = false, notify = true;
+	int verbose = 0, c, rc = 1, delay = -1;
+	char *end = NULL;
+	long v;
 	ae_engine_opts eo = { .machine = MACHINE, .emit = true, .ident = PROG };
 	ae_pulse_outcome outcome;
 	ae_pulse_result *res = NULL;
 	ae_conf *conf = NULL;
+	double started;
 	ae_ctx *ctx;
 
 	while ((c = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
@@ -97,6 +255,19 @@ main(int argc, char **argv)
 		case 'c': config = optarg; break;
 		case 'v': verbose++; break;
 		case 'h': usage(stdout); return 0;
+		case 'B': once_per_boot = true; break;
+		case 'S': session = true; break;
+		case 'E': delay = 0; break;
+		case 'N': notify = false; break;
+		case 'D':
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || end == optarg || v < 0 || v > 86400) {
+				fprintf(stderr, PROG ": --delay takes seconds from 0 to 86400, not \"%s\"\n", optarg);
+				return 2;
+			}
+			delay = (int)v;
+			break;
 		default: usage(stderr); return 2;
 		}
 	}
@@ -110,12 +281,26 @@ main(int argc, char **argv)
 		return 1;
 	}
 #endif
+	started = ae_monotonic_seconds();
 	ctx = ae_ctx_new();
 	if (ctx == NULL)
 		return 1;
 	ae_ctx_set_log(ctx, log_stderr, NULL, verbose >= 2 ? AE_LOG_DEBUG : verbose ? AE_LOG_INFO : AE_LOG_ERR);
 	if (ae_conf_load(ctx, config ? config : ae_conf_default_path(), config != NULL, &conf) != AE_OK) {
 		fprintf(stderr, PROG ": %s\n", ae_get_message(ctx));
+		goto out;
+	}
+#ifndef AE_HELPER_MACHINE
+	/* Machine templates never prompt: only the user helper asks. */
+	if (eo.interactive) {
+		eo.pin_prompt = ae_pinentry_prompt;
+		eo.pin_prompt_data = conf->pinentry;
+	}
+#endif
+	if (once_per_boot && ran_since_boot(ctx, conf)) {
+		if (verbose)
+			printf("A machine pulse ran since boot: nothing to do.\n");
+		rc = 0;
 		goto out;
 	}
 	if (ae_pulse_locked(ctx, conf, &eo, wait, &outcome, &res) != AE_OK) {
@@ -146,6 +331,8 @@ main(int argc, char **argv)
 	} else {
 		rc = 0;
 	}
+	if (session && notify && res != NULL)
+		rc = offer_to_user(conf, config, res, delay, started, rc);
 out:
 	ae_pulse_result_free(res);
 	ae_conf_free(conf);

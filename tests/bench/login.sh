@@ -1,0 +1,81 @@
+#!/bin/bash
+# login.sh - what pam_autoenroll adds to a login: the time pam_open_session
+# takes for the same session stack without and with the module, over N
+# sessions each (default 200), with the lab DC up and with all its traffic
+# dropped inside the lab namespace.  Prints median, 99th percentile and
+# maximum in milliseconds.  Run as root after `make check` has built
+# tests/pam (or `make tests/pam/pam-session tests/pam/pam_autoenroll_build.la`).
+#
+# The stacks (through pam_wrapper, as in tests/integration/lab-pam.sh):
+#   without:  session required pam_permit.so
+#   with:     session optional pam_autoenroll.so conf=...  +  pam_permit.so
+# with alice's ticket cache in the PAM environment (KRB5CCNAME), as
+# pam_krb5/pam_sss leave it.  Every session with the module really starts
+# alice's helper; the helpers coalesce on her pulse lock.
+set -eu
+top=$(cd "$(dirname "$0")/../.." && pwd)
+labctl=$top/tests/lab/labctl
+bld=${BUILDDIR:-$top}
+runs=${1:-200}
+module=$bld/tests/pam/.libs/pam_autoenroll_build.so
+session=$bld/tests/pam/pam-session
+wrapper=$(ls /usr/lib/*/libpam_wrapper.so | head -1)
+secdir=$(ls -d /lib/*/security | head -1)
+[ -f "$module" ] && [ -x "$session" ] || { echo "build tests/pam first (make check, or BUILDDIR=...)" >&2; exit 1; }
+$labctl up >/dev/null
+$labctl local-users >/dev/null
+. <($labctl env)
+tmp=$(mktemp -d /tmp/ae-bench.XXXXXX)
+chmod 755 "$tmp"
+cleanup() {
+	$labctl run -- nft delete table inet aebench 2>/dev/null || true
+	pkill -u alice -x autoenroll-user 2>/dev/null || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+printf '[global]\ndomain = %s\nldap_timeout = 3\ndns_timeout = 1\n[user]\nstate_dir = %s/state\n' \
+	"$AE_LAB_DOMAIN" "$tmp" >"$tmp/autoenroll.conf"
+chmod 644 "$tmp/autoenroll.conf"
+mkdir -p "$tmp/state" "$tmp/pam.d" && chown alice: "$tmp/state"
+$labctl run --user alice -- true
+cp "$AE_LAB_DIR/ccache/alice" "$tmp/cc" && chown alice: "$tmp/cc"
+printf 'auth required %s/pam_permit.so\naccount required %s/pam_permit.so\nsession required %s/pam_permit.so\n' \
+	"$secdir" "$secdir" "$secdir" >"$tmp/pam.d/without"
+printf 'auth required %s/pam_permit.so\naccount required %s/pam_permit.so\nsession optional %s conf=%s\nsession required %s/pam_permit.so\n' \
+	"$secdir" "$secdir" "$module" "$tmp/autoenroll.conf" "$secdir" >"$tmp/pam.d/with"
+
+measure() { # STACK LABEL
+	$labctl run -- env LD_PRELOAD="$wrapper" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$tmp/pam.d" \
+		"$session" --count "$runs" --putenv "KRB5CCNAME=FILE:$tmp/cc" "$1" alice |
+		sed -n 's/^open_session_us //p' | sort -n >"$tmp/us"
+	awk -v label="$2" '{a[NR]=$1} END {
+		med = (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2
+		p = int(NR * 0.99 + 0.999); if (p > NR) p = NR
+		printf "%-36s n=%d  median %.3f ms  p99 %.3f ms  max %.3f ms\n", label, NR, med/1000, a[p]/1000, a[NR]/1000
+	}' "$tmp/us"
+	cp "$tmp/us" "$tmp/$1.$3.us"
+}
+wait_helpers() { for _ in $(seq 100); do pgrep -u alice -x autoenroll-user >/dev/null || return 0; sleep 0.2; done; }
+
+echo "pam_open_session, $runs sessions each ($(nproc) cores):"
+measure without "without the module, DC up" up
+measure with "with pam_autoenroll, DC up" up
+wait_helpers
+$labctl run -- nft -f - <<'NFT'
+table inet aebench {
+	chain in { type filter hook input priority 0; ip daddr 127.0.0.10 drop; }
+}
+NFT
+rm -f "$tmp/state/policy-cache"
+measure without "without the module, DC dropped" down
+measure with "with pam_autoenroll, DC dropped" down
+awk 'NR==FNR {a[NR]=$1; n=NR; next} {b[FNR]=$1} END {
+	ma = (n % 2) ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
+	mb = (FNR % 2) ? b[(FNR+1)/2] : (b[FNR/2] + b[FNR/2+1]) / 2
+	printf "added by the module with the DC dropped: median %.3f ms\n", (mb - ma) / 1000
+}' "$tmp/without.down.us" "$tmp/with.down.us"
+awk 'NR==FNR {a[NR]=$1; n=NR; next} {b[FNR]=$1} END {
+	ma = (n % 2) ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
+	mb = (FNR % 2) ? b[(FNR+1)/2] : (b[FNR/2] + b[FNR/2+1]) / 2
+	printf "added by the module with the DC up:      median %.3f ms\n", (mb - ma) / 1000
+}' "$tmp/without.up.us" "$tmp/with.up.us"

@@ -1,0 +1,291 @@
+#!/bin/bash
+# lab-pam.sh - pam_autoenroll.so through real libpam, as a login program
+# uses it: pam_wrapper loads service files from a private directory, the
+# stack authenticates alice with pam_krb5 against the lab KDC, and
+# pam_autoenroll starts her autoenrollment.  Asserts: the session opens
+# within milliseconds (DC up and DC dropped), her certificates appear, the
+# helper runs as alice with her groups and no way back to root, the module
+# leaves nothing behind in the login process, the service/user filters and
+# screen unlock start nothing, machine_pulse runs one machine pulse per
+# boot, and in a graphical session the work that needs alice reaches a real
+# D-Bus notification daemon (python3-dbusmock) whose action enrolls it.
+#
+# The module under test is tests/pam/pam_autoenroll_build.so: the same
+# sources as pam_autoenroll.so, with this build tree as its helper
+# directory.
+. "$(dirname "$0")/lib.sh"
+lab_require
+
+MODULE="$top_builddir/tests/pam/.libs/pam_autoenroll_build.so"
+SESSION="$top_builddir/tests/pam/pam-session"
+WRAPPER=$(ls /usr/lib/*/libpam_wrapper.so 2>/dev/null | head -1)
+PAM_KRB5=$(ls /lib/*/security/pam_krb5.so /usr/lib/*/security/pam_krb5.so 2>/dev/null | head -1)
+SECDIR=$(ls -d /lib/*/security /usr/lib/*/security 2>/dev/null | head -1)
+[ -n "$WRAPPER" ] || skip_all "pam_wrapper is not installed (libpam-wrapper)"
+[ -n "$PAM_KRB5" ] || skip_all "pam_krb5 is not installed (libpam-krb5)"
+[ -f "$MODULE" ] && [ -x "$SESSION" ] || skip_all "the test module is not built (make check builds it)"
+
+"$LABCTL" local-users >"$TEST_TMP/users.log" 2>&1 || { cat "$TEST_TMP/users.log"; skip_all "cannot create the lab's local users"; }
+eval "$("$LABCTL" env)"
+LAB=$AE_LAB_DIR
+HOMEDIR=$LAB/home/alice
+STATE=$HOMEDIR/.local/share/autoenroll
+CALOG=$LAB/ca/requests.log
+chmod 755 "$TEST_TMP"
+rm -rf "$HOMEDIR/.local" "$HOMEDIR/run"
+cleanup() {
+	[ -n "${DBUS_PID:-}" ] && kill "$DBUS_PID" 2>/dev/null
+	[ -n "${MOCK_PID:-}" ] && kill "$MOCK_PID" 2>/dev/null
+	in_lab nft delete table inet aepam 2>/dev/null
+	pkill -u alice -f 'autoenroll-(user|notify)' 2>/dev/null
+	rm -rf "$TEST_TMP"
+}
+trap cleanup EXIT
+
+# The helpers read this configuration (conf= in the stack).  Short network
+# timeouts so that helpers stuck on a dropped DC end quickly.
+cat >"$TEST_TMP/autoenroll.conf" <<EOF
+[global]
+domain = $AE_LAB_DOMAIN
+ldap_timeout = 4
+dns_timeout = 2
+[machine]
+keytab = $LAB/ws1.keytab
+state_dir = $TEST_TMP/machine
+[user]
+notify_expire = 600
+EOF
+chmod 644 "$TEST_TMP/autoenroll.conf"
+password_of() { sed -n "s/^$1=//p" "$LAB/passwords"; }
+password_of alice >"$TEST_TMP/alice.pw"
+
+mkdir -p "$TEST_TMP/pam.d"
+stack() { # stack NAME MODULE-OPTIONS [auth]: a service file
+	{
+		echo "auth     required  $PAM_KRB5 minimum_uid=1000"
+		[ "${3:-}" = auth ] && echo "auth     optional  $MODULE $2"
+		echo "account  required  $SECDIR/pam_permit.so"
+		echo "session  optional  $PAM_KRB5 minimum_uid=1000"
+		echo "session  optional  $MODULE $2"
+	} >"$TEST_TMP/pam.d/$1"
+}
+bare() { # bare NAME MODULE-OPTIONS: only our module in the session stack
+	{
+		echo "auth     required  $SECDIR/pam_permit.so"
+		echo "account  required  $SECDIR/pam_permit.so"
+		[ -n "$2" ] && echo "session  optional  $MODULE $2"
+		echo "session  required  $SECDIR/pam_permit.so"
+	} >"$TEST_TMP/pam.d/$1"
+}
+C="conf=$TEST_TMP/autoenroll.conf"
+stack login "$C"
+stack sshd "$C"
+stack cron "$C"
+stack only-bob "$C users=bob"
+stack high-uid "$C min_uid=70000"
+stack unlock "$C" auth
+stack machine "$C machine_pulse"
+bare quick "$C"
+bare none ""
+
+pam() { # pam ARGS...: pam-session in the lab through pam_wrapper
+	in_lab env LD_PRELOAD="$WRAPPER" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$TEST_TMP/pam.d" "$SESSION" "$@"
+}
+mtime() { stat -c %Y "$1" 2>/dev/null || echo 0; }
+changed() { [ "$(mtime "$1")" != "$2" ]; }
+wait_for() { # wait_for SECONDS CMD...: until CMD succeeds
+	local end=$((SECONDS + $1)); shift
+	until "$@"; do [ $SECONDS -ge $end ] && return 1; sleep 0.2; done
+}
+ca_lines() { wc -l <"$CALOG" 2>/dev/null || echo 0; }
+us() { sed -n 's/^open_session_us //p' "$1"; }
+
+# ===== a console login: pam_krb5 + pam_autoenroll =====
+ca0=$(ca_lines)
+pam --auth --password-file "$TEST_TMP/alice.pw" --item PAM_TTY=/dev/tty3 --print-env \
+	--hold-file "$TEST_TMP/logout" login alice >"$TEST_TMP/login.out" 2>"$TEST_TMP/login.err" &
+LOGIN=$!
+wait_for 20 grep -q open_session_us "$TEST_TMP/login.out"
+ok $? "alice logs in: pam_krb5 authenticates her against the lab KDC and the session opens" ||
+	diag "$(cat "$TEST_TMP/login.err")"
+grep -q "^env KRB5CCNAME=FILE:/tmp/krb5cc_$(id -u alice)" "$TEST_TMP/login.out"
+ok $? "pam_krb5 put her ticket cache in the PAM environment" || diag "$(cat "$TEST_TMP/login.out")"
+t=$(us "$TEST_TMP/login.out")
+[ -n "$t" ] && [ "$t" -lt 1000000 ]
+ok $? "pam_open_session of the whole stack (pam_krb5 + pam_autoenroll) took ${t:-?} us"
+wait_for 60 test -s "$STATE/last-pulse.json"
+ok $? "her pulse finished within 60 s of the login" || diag "$(ls -la "$STATE" 2>&1)"
+jq -e '.ok == true and .counts.enrolled >= 2' "$STATE/last-pulse.json" >/dev/null
+ok $? "her certificates were enrolled ($(jq -r '.counts.enrolled' "$STATE/last-pulse.json" 2>/dev/null) enrolled)" ||
+	diag "$(jq -c '{ok,error,counts,events:[.events[]|{event,template}]}' "$STATE/last-pulse.json" 2>&1)"
+tail -n +"$((ca0 + 1))" "$CALOG" | jq -e -s --arg realm "$AE_LAB_REALM" 'map(select(.template=="LabUser" and .disposition==3 and .caller=="alice@\($realm)")) | length == 1' >/dev/null
+ok $? "the CA issued LabUser to alice, asked with alice's own Kerberos identity" ||
+	diag "$(tail -n +"$((ca0 + 1))" "$CALOG")"
+ls "$STATE"/certs/*.pem >/dev/null 2>&1 && [ -z "$(find "$STATE" ! -user alice)" ] && [ -z "$(find "$STATE" ! -group alice)" ]
+ok $? "her certificates and keys are in her home, owned by alice:alice, nothing of root's" ||
+	diag "$(find "$STATE" ! -user alice -ls)"
+jq -e '[.events[]|select(.event=="needs-user" and .template=="LabInteractive")]|length==1' "$STATE/last-pulse.json" >/dev/null
+ok $? "LabInteractive waits for her (needs consent); a text console gets no notification" 
+! pgrep -u alice -f autoenroll-notify >/dev/null
+ok $? "... no notification helper started for a console session"
+touch "$TEST_TMP/logout"
+wait "$LOGIN"
+ok $? "she logs out: close_session and pam_end succeed"
+
+# ===== the helper's identity, and the DC dropped =====
+# A ticket cache as pam_krb5 would leave it, taken while the DC answers.
+"$LABCTL" run --user alice -- true
+cp "$LAB/ccache/alice" "$TEST_TMP/alice.ccache"
+chown alice: "$TEST_TMP/alice.ccache"
+# Dropped on the way in, as a firewall that silently drops does: the
+# helper's packets leave and nothing ever answers (an output drop would
+# fail its sends at once instead).
+in_lab nft -f - <<'NFT'
+table inet aepam {
+	chain in { type filter hook input priority 0; ip daddr 127.0.0.10 drop; }
+}
+NFT
+rm -f "$STATE/policy-cache" # so that the pulse goes to the (silent) DC
+pam --check-leaks --putenv "KRB5CCNAME=FILE:$TEST_TMP/alice.ccache" --item PAM_TTY=pts/4 \
+	--item PAM_RHOST=192.0.2.1 quick alice >"$TEST_TMP/quick.out" 2>&1
+rc=$?
+t=$(us "$TEST_TMP/quick.out")
+[ $rc -eq 0 ] && [ -n "$t" ] && [ "$t" -lt 50000 ]
+ok $? "DC dropped: the session still opens at once (${t:-?} us)" || diag "$(cat "$TEST_TMP/quick.out")"
+grep -q '^no leaks$' "$TEST_TMP/quick.out"
+ok $? "the module leaves no descriptor, signal handler, signal mask, umask or child in the login process" ||
+	diag "$(cat "$TEST_TMP/quick.out")"
+live_helper() { # the newest autoenroll-user of alice that is not a zombie
+	ps -u alice -o pid=,stat=,comm= --sort=-start_time | awk '$2 !~ /Z/ && $3 == "autoenroll-user" {print $1; exit}'
+}
+have_helper() { [ -n "$(live_helper)" ]; }
+wait_for 5 have_helper
+pid=$(live_helper)
+if [ -n "$pid" ]; then
+	# Copies first: the helper ends when its DNS and LDAP timeouts do.
+	P=$TEST_TMP/proc
+	mkdir -p "$P"
+	cp "/proc/$pid/status" "$P/status"
+	tr '\0' '\n' <"/proc/$pid/environ" >"$P/environ"
+	tr '\0' ' ' <"/proc/$pid/cmdline" >"$P/cmdline"
+	ls -l "/proc/$pid/fd" >"$P/fd"
+	ps -o sid=,pgid=,ppid= -p "$pid" >"$P/ps"
+	st=$P/status
+	uid=$(id -u alice) gid=$(id -g alice)
+	grep -Eq "^Uid:\s+$uid\s+$uid\s+$uid\s+$uid$" "$st" && grep -Eq "^Gid:\s+$gid\s+$gid\s+$gid\s+$gid$" "$st"
+	ok $? "the helper runs as alice: real, effective, saved and fs uid and gid are hers" || diag "$(grep -E '^(Uid|Gid)' "$st")"
+	want=$(id -G alice | tr ' ' '\n' | sort -n | tr '\n' ' ')
+	got=$(sed -n 's/^Groups:\s*//p' "$st" | tr ' ' '\n' | grep . | sort -n | tr '\n' ' ')
+	[ "$want" = "$got" ] && id -Gn alice | grep -qw aelab-cert
+	ok $? "... with alice's groups ($(id -Gn alice)), not root's" || diag "want [$want] got [$got]"
+	grep -Eq '^CapPrm:\s+0+$' "$st" && grep -Eq '^CapEff:\s+0+$' "$st" && grep -Eq '^NoNewPrivs:\s+1$' "$st"
+	ok $? "... with no capabilities and no_new_privs: it cannot regain root" || diag "$(grep -E '^(Cap|NoNew)' "$st")"
+	read -r sid pgid ppid <"$P/ps"
+	[ "$sid" != "$(ps -o sid= -p $$ | tr -d ' ')" ] && [ "$sid" != "$pid" ] && [ "$ppid" != "$(pgrep -x pam-session | head -1)" ]
+	ok $? "... in a session of its own (double fork: not a session leader, so no controlling terminal), nobody's child in the login program" ||
+		diag "sid $sid pgid $pgid ppid $ppid pid $pid"
+	env=$(cut -d= -f1 "$P/environ" | sort | tr '\n' ' ')
+	[ "$env" = "HOME KRB5CCNAME LOGNAME PATH SHELL USER " ]
+	ok $? "... with the clean environment the module built (got: $env)"
+	grep -q -- '--session .*--no-notify' "$P/cmdline"
+	ok $? "... told that there is no graphical session (--no-notify): $(cat "$P/cmdline")"
+	fds=$(awk 'NR>1 && $9<3 {print $9 $11}' "$P/fd" | tr '\n' ' ')
+	[ "$fds" = "0/dev/null 1/dev/null 2/dev/null " ]
+	ok $? "... with stdin, stdout and stderr on /dev/null ($fds)"
+else
+	ok 1 "the helper runs as alice (no helper process found)"
+fi
+pam --count 20 --putenv "KRB5CCNAME=FILE:$TEST_TMP/alice.ccache" quick alice >"$TEST_TMP/twenty.out" 2>&1
+max=$(us "$TEST_TMP/twenty.out" | sort -n | tail -1)
+[ "$(us "$TEST_TMP/twenty.out" | wc -l)" = 20 ] && [ "$max" -lt 50000 ]
+ok $? "DC dropped: 20 sessions in a row each open in under 50 ms (slowest ${max:-?} us)"
+in_lab nft delete table inet aepam
+wait_for 30 sh -c '! pgrep -u alice -x autoenroll-user >/dev/null'
+ok $? "the helpers stuck on the dropped DC end by themselves (ldap_timeout)" || pkill -u alice -x autoenroll-user
+
+# ===== what must not start enrollment =====
+# Each session stays open a few seconds (pam_krb5 removes the ticket cache
+# at close), side by side; none of them may start a pulse.
+m0=$(mtime "$STATE/last-pulse.json")
+sleep 1.1
+pam --auth --password-file "$TEST_TMP/alice.pw" --hold 4 cron alice >/dev/null 2>&1 &
+pam --auth --password-file "$TEST_TMP/alice.pw" --hold 4 only-bob alice >/dev/null 2>&1 &
+pam --auth --password-file "$TEST_TMP/alice.pw" --hold 4 high-uid alice >/dev/null 2>&1 &
+pam --putenv "KRB5CCNAME=FILE:$TEST_TMP/alice.ccache" --hold 4 quick root >/dev/null 2>&1 &
+pam --unlock --password-file "$TEST_TMP/alice.pw" unlock alice >"$TEST_TMP/unlock.out" 2>&1
+grep -q unlocked "$TEST_TMP/unlock.out"
+ok $? "a screen unlock (authenticate + setcred REINITIALIZE, module also in the auth stack) succeeds" ||
+	diag "$(cat "$TEST_TMP/unlock.out")"
+sleep 2
+! pgrep -f 'autoenroll-(user|machine)' >/dev/null
+ok $? "... no helper runs while those sessions are open"
+wait
+[ "$(mtime "$STATE/last-pulse.json")" = "$m0" ]
+ok $? "cron, a user filter, min_uid, a screen unlock and root's session start no enrollment"
+pam --auth --password-file "$TEST_TMP/alice.pw" --hold 4 sshd alice >"$TEST_TMP/sshd.out" 2>&1 &
+wait_for 30 changed "$STATE/last-pulse.json" "$m0"
+ok $? "... while the same stack as sshd does (control)" ||
+	diag "$(ls -la --time-style=full-iso "$STATE" 2>&1; jq -c '{ok,error,started}' "$STATE/last-pulse.json"; cat "$TEST_TMP/sshd.out"; date)"
+wait
+
+# ===== machine_pulse: one machine pulse per boot =====
+pam --auth --password-file "$TEST_TMP/alice.pw" machine alice >/dev/null 2>&1
+wait_for 30 test -s "$TEST_TMP/machine/last-pulse.json"
+ok $? "machine_pulse: the first login since boot starts a machine pulse (as root)" ||
+	diag "$(ls -la "$TEST_TMP/machine" 2>&1)"
+[ "$(stat -c %U "$TEST_TMP/machine/last-pulse.json" 2>/dev/null)" = root ] &&
+	jq -e '.context == "machine"' "$TEST_TMP/machine/last-pulse.json" >/dev/null
+ok $? "... in the machine context, as root"
+m1=$(mtime "$TEST_TMP/machine/last-pulse.json")
+sleep 1.1
+pam --auth --password-file "$TEST_TMP/alice.pw" machine alice >/dev/null 2>&1
+sleep 3
+[ "$(mtime "$TEST_TMP/machine/last-pulse.json")" = "$m1" ]
+ok $? "... the next login does not: one ran since boot"
+wait_for 20 sh -c '! pgrep -x autoenroll-user >/dev/null'
+
+# ===== a graphical login: the notification, its action, the enrollment =====
+if command -v dbus-daemon >/dev/null && /usr/bin/python3 -c 'import dbusmock' 2>/dev/null; then
+	RUN=$HOMEDIR/run
+	mkdir -p "$RUN" && chown alice: "$RUN" && chmod 700 "$RUN"
+	BUS="unix:path=$RUN/bus"
+	DBUS_PID=$(runuser -u alice -- dbus-daemon --session --address="$BUS" --fork --print-pid=1 --nopidfile)
+	runuser -u alice -- env DBUS_SESSION_BUS_ADDRESS="$BUS" /usr/bin/python3 -m dbusmock \
+		--template notification_daemon -l "$RUN/notify.log" >/dev/null 2>&1 &
+	MOCK_PID=$!
+	wait_for 10 runuser -u alice -- env DBUS_SESSION_BUS_ADDRESS="$BUS" dbus-send --session --print-reply \
+		--dest=org.freedesktop.Notifications /org/freedesktop/Notifications \
+		org.freedesktop.Notifications.GetServerInformation >/dev/null 2>&1
+	ok $? "alice's session bus and a notification daemon (python3-dbusmock) are up"
+	stack gdm "$C express"
+	ca0=$(ca_lines)
+	pam --auth --password-file "$TEST_TMP/alice.pw" --item PAM_XDISPLAY=:7 --item PAM_TTY=:7 \
+		--putenv XDG_SESSION_TYPE=x11 --putenv "XDG_RUNTIME_DIR=$RUN" --putenv "DBUS_SESSION_BUS_ADDRESS=$BUS" \
+		--hold-file "$TEST_TMP/logout2" gdm alice >"$TEST_TMP/gdm.out" 2>&1 &
+	LOGIN=$!
+	wait_for 40 grep -q 'Notify' "$RUN/notify.log"
+	ok $? "graphical login with express: a notification is shown" || diag "$(cat "$RUN/notify.log" 2>&1)"
+	grep 'Notify' "$RUN/notify.log" | head -1 | grep -q LabInteractive
+	ok $? "... naming LabInteractive, the template that needs her consent" || diag "$(grep Notify "$RUN/notify.log")"
+	grep -A3 'Notify' "$RUN/notify.log" | grep -q '"enroll"'
+	ok $? "... with an Enroll action"
+	# The daemon numbers notifications from 1: the first is ours.
+	runuser -u alice -- env DBUS_SESSION_BUS_ADDRESS="$BUS" /usr/bin/python3 -c '
+import dbus
+b = dbus.SessionBus()
+o = b.get_object("org.freedesktop.Notifications", "/org/freedesktop/Notifications")
+o.EmitSignal("org.freedesktop.Notifications", "ActionInvoked", "us", [dbus.UInt32(1), "enroll"],
+             dbus_interface="org.freedesktop.DBus.Mock")'
+	wait_for 60 sh -c "tail -n +$((ca0 + 1)) '$CALOG' | grep -q '\"LabInteractive\"'"
+	ok $? "she activates it: the interactive enrollment asks the CA for LabInteractive" ||
+		diag "$(tail -n +"$((ca0 + 1))" "$CALOG")"
+	wait_for 30 sh -c "grep Notify '$RUN/notify.log' | grep -q 'Certificates enrolled'"
+	ok $? "... and a second notification says her certificates are ready" || diag "$(cat "$RUN/notify.log")"
+	touch "$TEST_TMP/logout2"
+	wait "$LOGIN"
+	ok $? "she logs out of the graphical session"
+else
+	diag "dbus-daemon or python3-dbusmock missing: graphical part not run"
+fi
+
+done_testing
