@@ -149,7 +149,8 @@ keystore(pulse *p)
 	if (p->ks_err != AE_OK)
 		return ae_set_message(p->ctx, p->ks_err, "the key store %s could not be opened earlier in this pulse",
 		                      p->local.store_safe);
-	p->ks_err = ae_keystore_open(p->ctx, p->local.store_spec, &p->ks);
+	p->ks_err = ae_keystore_open_prompt(p->ctx, p->local.store_spec, p->opts->pin_prompt,
+	                                    p->opts->pin_prompt_data, &p->ks);
 	return p->ks_err;
 }
 

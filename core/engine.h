@@ -22,6 +22,7 @@
 #include "conf.h"
 #include "error.h"
 #include "events.h"
+#include "keystore.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -32,6 +33,11 @@ typedef struct {
 	bool refresh_policy;    /* ignore the policy cache */
 	bool emit;              /* events to the journal / syslog */
 	const char *ident;      /* SYSLOG_IDENTIFIER of emitted events */
+	/* Asks for a token PIN the store URI does not give (interactive
+	 * enrollment: ae_pinentry_prompt); NULL: such a token is a
+	 * needs-user event.  PIN_PROMPT_DATA must outlive the pulse. */
+	ae_pin_prompt_fn pin_prompt;
+	void *pin_prompt_data;
 } ae_engine_opts;
 
 typedef struct {

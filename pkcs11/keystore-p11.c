@@ -37,6 +37,9 @@
 #include <unistd.h>
 
 #define PIN_MAX 256
+/* Tries of a PIN typed by the user before giving up: the token's own
+ * counter is often as low as 3, so more would lock it. */
+#define PIN_PROMPT_TRIES 3
 
 typedef struct {
 	CK_FUNCTION_LIST *module;
@@ -44,6 +47,11 @@ typedef struct {
 	CK_SLOT_ID slot;
 	CK_TOKEN_INFO tinfo;
 	char *token;        /* label, trailing spaces removed */
+	/* How to log in again when the token asks later (key generation):
+	 * the pin-source path (not the PIN) and the user prompt. */
+	char *pin_source;
+	ae_pin_prompt_fn prompt;
+	void *prompt_data;
 	pthread_mutex_t lock; /* one session: one find/sign at a time */
 	int refs;
 } p11_conn;
@@ -144,6 +152,7 @@ conn_unref(void *priv)
 	p11_kit_module_release(c->module);
 	pthread_mutex_destroy(&c->lock);
 	free(c->token);
+	free(c->pin_source);
 	free(c);
 }
 
@@ -361,65 +370,148 @@ cleanup:
 	return err;
 }
 
+/* Sets the message for a failed C_Login with RV. */
 static ae_err
-login(ae_ctx *ctx, p11_conn *c, P11KitUri *uri)
+login_failed(ae_ctx *ctx, p11_conn *c, CK_RV rv)
 {
-	const char *pin_value = p11_kit_uri_get_pin_value(uri);
-	const char *pin_source = p11_kit_uri_get_pin_source(uri);
+	switch (rv) {
+	case CKR_PIN_INCORRECT:
+	case CKR_PIN_INVALID:
+	case CKR_PIN_LEN_RANGE:
+		return p11_message(ctx, AE_ERR_DENIED, rv, "wrong PIN for token \"%s\"", c->token);
+	case CKR_PIN_LOCKED:
+		return p11_message(ctx, AE_ERR_DENIED, rv,
+		                   "the user PIN of token \"%s\" is locked; unlock it with the SO PIN",
+		                   c->token);
+	case CKR_PIN_EXPIRED:
+		return p11_message(ctx, AE_ERR_DENIED, rv,
+		                   "the user PIN of token \"%s\" has expired; change it first", c->token);
+	case CKR_USER_PIN_NOT_INITIALIZED:
+		return p11_message(ctx, AE_ERR_TOKEN, rv, "token \"%s\" has no user PIN set", c->token);
+	default:
+		return p11_message(ctx, AE_ERR_TOKEN, rv, "cannot log in to token \"%s\"", c->token);
+	}
+}
+
+static CK_RV
+c_login(p11_conn *c, const char *pin, size_t len)
+{
+	CK_RV rv;
+
+	/* Keys handed out share the session: no C_Sign in the middle. */
+	pthread_mutex_lock(&c->lock);
+	rv = c->module->C_Login(c->session, CKU_USER, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)len);
+	pthread_mutex_unlock(&c->lock);
+	return rv == CKR_USER_ALREADY_LOGGED_IN ? CKR_OK : rv;
+}
+
+/* Why the user is asked again after RV, for the dialog.  The token's
+ * flags tell only "few tries left" and "last try", not a number. */
+static void
+retry_reason(p11_conn *c, CK_RV rv, int tries_left, char *buf, size_t size)
+{
+	CK_TOKEN_INFO ti;
+	const char *warn = "";
+
+	if (c->module->C_GetTokenInfo(c->slot, &ti) == CKR_OK) {
+		if (ti.flags & CKF_USER_PIN_FINAL_TRY)
+			warn = " One more wrong PIN locks the token.";
+		else if (ti.flags & CKF_USER_PIN_COUNT_LOW)
+			warn = " A few more wrong PINs lock the token.";
+	}
+	snprintf(buf, size, "%s, %d %s left.%s",
+	         rv == CKR_OK ? "No PIN entered" :
+	         rv == CKR_PIN_INCORRECT ? "Wrong PIN" : "The token does not accept this PIN",
+	         tries_left, tries_left == 1 ? "try" : "tries", warn);
+}
+
+/* Asks the user (c->prompt) and logs in: PIN_PROMPT_TRIES tries, each
+ * retry with the reason of the last refusal. */
+static ae_err
+login_prompt(ae_ctx *ctx, p11_conn *c)
+{
+	char pin[PIN_MAX], reason[160] = "";
+	CK_RV rv = CKR_OK;
+	bool asked_empty = false;
+	int n;
+	ae_err err = AE_OK;
+
+	for (n = 1; n <= PIN_PROMPT_TRIES; n++) {
+		pin[0] = '\0';
+		err = c->prompt(ctx, c->prompt_data, c->token, n > 1 ? reason : NULL, pin, sizeof(pin));
+		pin[sizeof(pin) - 1] = '\0';
+		if (err != AE_OK)
+			goto cleanup; /* cancelled, timed out, no dialog: the prompt's message */
+		if (pin[0] == '\0') {
+			/* An empty PIN is a slip of the Enter key: not worth one of
+			 * the token's tries. */
+			asked_empty = true;
+			rv = CKR_OK;
+		} else {
+			asked_empty = false;
+			rv = c_login(c, pin, strlen(pin));
+			explicit_bzero(pin, sizeof(pin));
+			if (rv == CKR_OK)
+				goto cleanup;
+			if (rv != CKR_PIN_INCORRECT && rv != CKR_PIN_INVALID && rv != CKR_PIN_LEN_RANGE)
+				break; /* locked, expired, device error: asking again is no help */
+		}
+		if (n < PIN_PROMPT_TRIES)
+			retry_reason(c, rv, PIN_PROMPT_TRIES - n, reason, sizeof(reason));
+	}
+	if (asked_empty)
+		err = ae_set_message(ctx, AE_ERR_NEEDPIN, "no PIN was entered for token \"%s\"", c->token);
+	else if (n > PIN_PROMPT_TRIES)
+		err = p11_message(ctx, AE_ERR_DENIED, rv, "wrong PIN for token \"%s\" (%d tries)", c->token,
+		                  PIN_PROMPT_TRIES);
+	else
+		err = login_failed(ctx, c, rv);
+cleanup:
+	explicit_bzero(pin, sizeof(pin));
+	return err;
+}
+
+/* Logs in with PIN_VALUE, else the PIN in the file PIN_SOURCE, else the
+ * PIN pad, else the user's answer to c->prompt. */
+static ae_err
+login_with(ae_ctx *ctx, p11_conn *c, const char *pin_value, const char *pin_source)
+{
 	char pin[PIN_MAX];
-	CK_UTF8CHAR_PTR pin_ptr = NULL;
-	CK_ULONG pin_len = 0;
 	CK_RV rv;
 	ae_err err = AE_OK;
 
 	pin[0] = '\0';
-	if ((c->tinfo.flags & CKF_LOGIN_REQUIRED) == 0)
-		return AE_OK;
 	if (pin_value != NULL) {
-		pin_ptr = (CK_UTF8CHAR_PTR)pin_value;
-		pin_len = strlen(pin_value);
+		rv = c_login(c, pin_value, strlen(pin_value));
 	} else if (pin_source != NULL) {
 		err = read_pin_source(ctx, c->token, pin_source, pin, sizeof(pin));
 		if (err != AE_OK)
 			goto cleanup;
-		pin_ptr = (CK_UTF8CHAR_PTR)pin;
-		pin_len = strlen(pin);
-	} else if ((c->tinfo.flags & CKF_PROTECTED_AUTHENTICATION_PATH) == 0) {
+		rv = c_login(c, pin, strlen(pin));
+	} else if ((c->tinfo.flags & CKF_PROTECTED_AUTHENTICATION_PATH) != 0) {
+		rv = c_login(c, NULL, 0); /* the PIN pad asks */
+	} else if (c->prompt != NULL) {
+		err = login_prompt(ctx, c);
+		goto cleanup;
+	} else {
 		err = ae_set_message(ctx, AE_ERR_NEEDPIN,
 		                     "token \"%s\" needs a PIN: add pin-source=FILE to the store URI "
 		                     "(or the notification helper asks for it)", c->token);
 		goto cleanup;
-	} /* else a PIN pad: C_Login with no PIN */
-
-	rv = c->module->C_Login(c->session, CKU_USER, pin_ptr, pin_len);
-	switch (rv) {
-	case CKR_OK:
-	case CKR_USER_ALREADY_LOGGED_IN:
-		break;
-	case CKR_PIN_INCORRECT:
-	case CKR_PIN_INVALID:
-	case CKR_PIN_LEN_RANGE:
-		err = p11_message(ctx, AE_ERR_DENIED, rv, "wrong PIN for token \"%s\"", c->token);
-		break;
-	case CKR_PIN_LOCKED:
-		err = p11_message(ctx, AE_ERR_DENIED, rv,
-		                  "the user PIN of token \"%s\" is locked; unlock it with the SO PIN",
-		                  c->token);
-		break;
-	case CKR_PIN_EXPIRED:
-		err = p11_message(ctx, AE_ERR_DENIED, rv,
-		                  "the user PIN of token \"%s\" has expired; change it first", c->token);
-		break;
-	case CKR_USER_PIN_NOT_INITIALIZED:
-		err = p11_message(ctx, AE_ERR_TOKEN, rv, "token \"%s\" has no user PIN set", c->token);
-		break;
-	default:
-		err = p11_message(ctx, AE_ERR_TOKEN, rv, "cannot log in to token \"%s\"", c->token);
-		break;
 	}
+	if (rv != CKR_OK)
+		err = login_failed(ctx, c, rv);
 cleanup:
-	OPENSSL_cleanse(pin, sizeof(pin));
+	explicit_bzero(pin, sizeof(pin));
 	return err;
+}
+
+static ae_err
+login(ae_ctx *ctx, p11_conn *c, P11KitUri *uri)
+{
+	if ((c->tinfo.flags & CKF_LOGIN_REQUIRED) == 0)
+		return AE_OK;
+	return login_with(ctx, c, p11_kit_uri_get_pin_value(uri), p11_kit_uri_get_pin_source(uri));
 }
 
 static void
@@ -447,8 +539,8 @@ static const ae_keystore_ops p11_ops = {
 	.free = conn_unref,
 };
 
-ae_err
-ae_keystore_p11_open(ae_ctx *ctx, const char *spec, ae_keystore *ks)
+static ae_err
+p11_open(ae_ctx *ctx, const char *spec, ae_pin_prompt_fn prompt, void *prompt_data, ae_keystore *ks)
 {
 	P11KitUri *uri = NULL;
 	CK_FUNCTION_LIST **mods = NULL;
@@ -474,6 +566,8 @@ ae_keystore_p11_open(ae_ctx *ctx, const char *spec, ae_keystore *ks)
 	}
 	c->refs = 1;
 	c->session = CK_INVALID_HANDLE;
+	c->prompt = prompt;
+	c->prompt_data = prompt_data;
 	pthread_mutex_init(&c->lock, NULL);
 
 	r = p11_kit_uri_parse(normal, P11_KIT_URI_FOR_ANY, uri);
@@ -593,7 +687,10 @@ ae_keystore_p11_open(ae_ctx *ctx, const char *spec, ae_keystore *ks)
 	c->module = mods[chosen];
 	mods[chosen] = NULL;
 	c->token = padded_string(c->tinfo.label, sizeof(c->tinfo.label));
-	if (c->token == NULL) {
+	if (p11_kit_uri_get_pin_source(uri) != NULL)
+		c->pin_source = strdup(p11_kit_uri_get_pin_source(uri));
+	if (c->token == NULL ||
+	    (p11_kit_uri_get_pin_source(uri) != NULL && c->pin_source == NULL)) {
 		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 		goto cleanup;
 	}
@@ -634,6 +731,7 @@ cleanup:
 		if (c->module == NULL) {
 			pthread_mutex_destroy(&c->lock);
 			free(c->token);
+			free(c->pin_source);
 			free(c);
 		} else {
 			conn_unref(c);
@@ -649,6 +747,41 @@ cleanup:
 	if (normal != NULL)
 		OPENSSL_cleanse(normal, strlen(normal)); /* may hold pin-value */
 	free(normal);
+	return err;
+}
+
+ae_err
+ae_keystore_p11_open(ae_ctx *ctx, const char *spec, ae_keystore *ks)
+{
+	return p11_open(ctx, spec, NULL, NULL, ks);
+}
+
+/* Here rather than next to ae_keystore_open in keystore.c: only tokens
+ * take a prompt, and the backends' shared constructor stays as it is. */
+ae_err
+ae_keystore_open_prompt(ae_ctx *ctx, const char *spec, ae_pin_prompt_fn prompt, void *data,
+                        ae_keystore **out)
+{
+	ae_keystore *ks = NULL;
+	ae_err err;
+
+	ae_return_val_if_fail(out != NULL, AE_ERR_INTERNAL);
+	*out = NULL;
+	ae_return_val_if_fail(spec != NULL, AE_ERR_INTERNAL);
+	if (prompt == NULL || strncmp(spec, "pkcs11:", 7) != 0)
+		return ae_keystore_open(ctx, spec, out);
+
+	ks = calloc(1, sizeof(*ks));
+	if (ks == NULL)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	ks->is_token = true;
+	err = p11_open(ctx, spec, prompt, data, ks);
+	if (err != AE_OK)
+		goto cleanup;
+	*out = ks;
+	ks = NULL;
+cleanup:
+	ae_keystore_free(ks);
 	return err;
 }
 
@@ -1201,6 +1334,20 @@ p11_generate(ae_ctx *ctx, ae_keystore *ks, const ae_keygen *gen, ae_key **out)
 	pthread_mutex_lock(&c->lock);
 	rv = c->module->C_GenerateKeyPair(c->session, &mech, pub, npub, priv, npriv, &hpub, &hpriv);
 	pthread_mutex_unlock(&c->lock);
+	if (rv == CKR_USER_NOT_LOGGED_IN &&
+	    (c->pin_source != NULL || c->prompt != NULL ||
+	     (c->tinfo.flags & CKF_PROTECTED_AUTHENTICATION_PATH) != 0)) {
+		/* The token said no login was required when opened, or the login
+		 * ended (another user of the module logged out): log in now and
+		 * try once more. */
+		err = login_with(ctx, c, NULL, c->pin_source);
+		if (err != AE_OK)
+			goto cleanup;
+		pthread_mutex_lock(&c->lock);
+		rv = c->module->C_GenerateKeyPair(c->session, &mech, pub, npub, priv, npriv, &hpub,
+		                                  &hpriv);
+		pthread_mutex_unlock(&c->lock);
+	}
 	switch (rv) {
 	case CKR_OK:
 		break;

@@ -37,12 +37,32 @@ typedef struct {
  *    a module, else every module registered with p11-kit is searched;
  *    pin-value= or pin-source= (a file) give the PIN.  A token that needs
  *    a login without a PIN fails with AE_ERR_NEEDPIN and a message that
- *    says so (the notification helper will ask for it later).
+ *    says so (interactive enrollment asks for it: ae_keystore_open_prompt).
  *  - "file:/dir": keys as PKCS#8 PEM files (0600) in DIR/keys (0700),
  *    certificates as DIR/certs/<id>.pem.
  * Every failure says which token or directory and why (absent, wrong PIN,
  * unreadable). */
 ae_err ae_keystore_open(ae_ctx *ctx, const char *spec, ae_keystore **out);
+
+/* Asks the user for the PIN of token TOKEN_LABEL (src/pinentry.c does it
+ * through pinentry).  ERROR is NULL on the first try, else why the last
+ * PIN was refused ("Wrong PIN, 2 tries left.").  Returns AE_OK with a
+ * NUL-terminated PIN in PIN (PIN_SIZE bytes, PIN_SIZE - 1 characters at
+ * most); else an error with a message on CTX: AE_ERR_NEEDPIN when the user
+ * cancelled (the PIN is still missing: enrollment waits for the user),
+ * AE_ERR_TIMEOUT when nobody answered, others when the dialog failed. */
+typedef ae_err (*ae_pin_prompt_fn)(ae_ctx *ctx, void *data, const char *token_label,
+                                   const char *error, char *pin, size_t pin_size);
+
+/* ae_keystore_open, but a token that needs a PIN when SPEC gives none
+ * (no pin-value=, no pin-source=, no PIN pad) gets it from PROMPT (may be
+ * NULL: as ae_keystore_open): up to 3 tries, each wrong PIN asked again
+ * with the reason; after the third, the "wrong PIN" error.  The PIN is
+ * never logged or kept: buffers that held it are wiped.  PROMPT may be
+ * called again when the token turns out to need a login later (key
+ * generation), so DATA must stay valid as long as the store is open. */
+ae_err ae_keystore_open_prompt(ae_ctx *ctx, const char *spec, ae_pin_prompt_fn prompt, void *data,
+                               ae_keystore **out);
 void ae_keystore_free(ae_keystore *ks);
 
 /* "PKCS#11 token \"NAME\" (MODULE)" or "directory /var/lib/autoenroll". */

@@ -27,7 +27,8 @@
 static void
 pulse_usage(FILE *f)
 {
-	fprintf(f, "Usage: autoenroll pulse [--machine | --user] [--wait] [--json] [--refresh] [-c FILE]\n");
+	fprintf(f, "Usage: autoenroll pulse [--machine | --user] [--wait] [--json] [--refresh] [-c FILE]\n"
+	           "       autoenroll pulse --user --interactive [--json] [--refresh] [-c FILE]\n");
 }
 
 /* The helper's path: fixed at build time.  $AUTOENROLL_LIBEXECDIR (read
@@ -103,11 +104,12 @@ ae_cmd_pulse(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		{ "wait", no_argument, NULL, 'w' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "refresh", no_argument, NULL, 'r' },
+		{ "interactive", no_argument, NULL, 'i' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool machine = false, user = false, wait = false, json = false, refresh = false;
+	bool machine = false, user = false, wait = false, json = false, refresh = false, interactive = false;
 	char path[4096];
 	char *args[12];
 	size_t n = 0;
@@ -122,10 +124,17 @@ ae_cmd_pulse(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		case 'w': wait = true; break;
 		case 'j': json = true; break;
 		case 'r': refresh = true; break;
+		/* Consent and PINs are asked here and now (pinentry): the
+		 * pulse runs in the foreground. */
+		case 'i': interactive = wait = true; break;
 		case 'c': g->config_path = optarg; break;
 		case 'h': pulse_usage(stdout); return AE_EXIT_OK;
 		default: pulse_usage(stderr); return AE_EXIT_USAGE;
 		}
+	}
+	if (interactive && machine) {
+		fprintf(stderr, "autoenroll: --interactive is for the user context: machine templates never prompt\n");
+		return AE_EXIT_USAGE;
 	}
 	if (optind < argc || (machine && user) || (json && !wait)) {
 		if (json && !wait)
@@ -162,6 +171,8 @@ ae_cmd_pulse(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		args[n++] = "--json";
 	if (refresh)
 		args[n++] = "--refresh";
+	if (interactive)
+		args[n++] = "--interactive";
 	if (g->verbosity > 0)
 		args[n++] = "-v";
 	if (g->config_path != NULL) {
