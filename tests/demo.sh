@@ -71,6 +71,8 @@ chmod 644 "$demo/pam.conf"
 	echo "session  optional  $secdir/pam_krb5.so minimum_uid=1000"
 	echo "session  optional  $top/build/tests/pam/.libs/pam_autoenroll_build.so conf=$demo/pam.conf"
 } >"$pamdir/login"
+printf 'auth required %s/pam_deny.so\naccount required %s/pam_deny.so\nsession required %s/pam_deny.so\n' \
+	"$secdir" "$secdir" "$secdir" >"$pamdir/other"
 sed -n 's/^alice=//p' "$AE_LAB_DIR/passwords" >"$demo/alice.pw"
 home=$AE_LAB_DIR/home/alice
 rm -rf "$home/.local"

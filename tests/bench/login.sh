@@ -2,7 +2,9 @@
 # login.sh - what pam_autoenroll adds to a login: the time pam_open_session
 # takes for the same session stack without and with the module, over N
 # sessions each (default 200), with the lab DC up and with all its traffic
-# dropped inside the lab namespace.  Prints median, 99th percentile and
+# dropped inside the lab namespace.  Sessions start 100 ms apart (logins
+# on a workstation, each with its helper working in the background), and
+# then back to back (a burst: 200 helpers competing for 2 cores).  Prints median, 99th percentile and
 # maximum in milliseconds.  Run as root after `make check` has built
 # tests/pam (or `make tests/pam/pam-session tests/pam/pam_autoenroll_build.la`).
 #
@@ -43,10 +45,12 @@ printf 'auth required %s/pam_permit.so\naccount required %s/pam_permit.so\nsessi
 	"$secdir" "$secdir" "$secdir" >"$tmp/pam.d/without"
 printf 'auth required %s/pam_permit.so\naccount required %s/pam_permit.so\nsession optional %s conf=%s\nsession required %s/pam_permit.so\n' \
 	"$secdir" "$secdir" "$module" "$tmp/autoenroll.conf" "$secdir" >"$tmp/pam.d/with"
+printf 'auth required %s/pam_deny.so\naccount required %s/pam_deny.so\nsession required %s/pam_deny.so\n' \
+	"$secdir" "$secdir" "$secdir" >"$tmp/pam.d/other"
 
-measure() { # STACK LABEL
+measure() { # STACK LABEL TAG [INTERVAL-MS]
 	$labctl run -- env LD_PRELOAD="$wrapper" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$tmp/pam.d" \
-		"$session" --count "$runs" --putenv "KRB5CCNAME=FILE:$tmp/cc" "$1" alice |
+		"$session" --count "$runs" --interval "${4:-100}" --putenv "KRB5CCNAME=FILE:$tmp/cc" "$1" alice |
 		sed -n 's/^open_session_us //p' | sort -n >"$tmp/us"
 	awk -v label="$2" '{a[NR]=$1} END {
 		med = (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2
@@ -57,7 +61,7 @@ measure() { # STACK LABEL
 }
 wait_helpers() { for _ in $(seq 100); do pgrep -u alice -x autoenroll-user >/dev/null || return 0; sleep 0.2; done; }
 
-echo "pam_open_session, $runs sessions each ($(nproc) cores):"
+echo "pam_open_session, $runs sessions each, 100 ms apart ($(nproc) cores):"
 measure without "without the module, DC up" up
 measure with "with pam_autoenroll, DC up" up
 wait_helpers
@@ -69,6 +73,11 @@ NFT
 rm -f "$tmp/state/policy-cache"
 measure without "without the module, DC dropped" down
 measure with "with pam_autoenroll, DC dropped" down
+echo "back to back (a burst of $runs logins):"
+measure with "with pam_autoenroll, DC dropped" burst 0
+$labctl run -- nft delete table inet aebench
+wait_helpers
+measure with "with pam_autoenroll, DC up" burstup 0
 awk 'NR==FNR {a[NR]=$1; n=NR; next} {b[FNR]=$1} END {
 	ma = (n % 2) ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
 	mb = (FNR % 2) ? b[(FNR+1)/2] : (b[FNR/2] + b[FNR/2+1]) / 2

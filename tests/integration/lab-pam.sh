@@ -86,7 +86,9 @@ stack high-uid "$C min_uid=70000"
 stack unlock "$C" auth
 stack machine "$C machine_pulse"
 bare quick "$C"
-bare none ""
+# pam_wrapper wants the fallback service, as libpam has /etc/pam.d/other.
+printf 'auth required %s/pam_deny.so\naccount required %s/pam_deny.so\nsession required %s/pam_deny.so\n' \
+	"$SECDIR" "$SECDIR" "$SECDIR" >"$TEST_TMP/pam.d/other"
 
 pam() { # pam ARGS...: pam-session in the lab through pam_wrapper
 	in_lab env LD_PRELOAD="$WRAPPER" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$TEST_TMP/pam.d" "$SESSION" "$@"
@@ -227,6 +229,17 @@ wait_for 30 changed "$STATE/last-pulse.json" "$m0"
 ok $? "... while the same stack as sshd does (control)" ||
 	diag "$(ls -la --time-style=full-iso "$STATE" 2>&1; jq -c '{ok,error,started}' "$STATE/last-pulse.json"; cat "$TEST_TMP/sshd.out"; date)"
 wait
+
+# ===== no credentials (an SSH key login, no ticket): one clear line =====
+BOBSTATE=$LAB/home/bob/.local/share/autoenroll
+rm -rf "$LAB/home/bob/.local"
+pam --item PAM_RHOST=192.0.2.7 quick bob >/dev/null 2>&1
+ok $? "bob logs in without any Kerberos credentials: the session opens"
+wait_for 20 test -s "$BOBSTATE/last-pulse.json"
+jq -e '.ok == false and .retry == true and (.error | test("no Kerberos credentials.*pam_krb5 or pam_sss, or run kinit")) and
+       ([.events[] | select(.event == "pulse-failed")] | length == 1)' "$BOBSTATE/last-pulse.json" >/dev/null
+ok $? "... his helper records one pulse-failed event that says there are no credentials and how to get them" ||
+	diag "$(jq -c '{ok,retry,error}' "$BOBSTATE/last-pulse.json" 2>&1)"
 
 # ===== machine_pulse: one machine pulse per boot =====
 pam --auth --password-file "$TEST_TMP/alice.pw" machine alice >/dev/null 2>&1

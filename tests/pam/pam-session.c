@@ -12,6 +12,7 @@
  *     --putenv NAME=VAL   into the PAM environment before the session
  *     --item NAME=VAL     PAM_TTY, PAM_RHOST or PAM_XDISPLAY
  *     --count N           N sessions one after another (default 1)
+ *     --interval MS       pause between sessions (logins are not back to back)
  *     --hold SECONDS      keep each session open that long
  *     --hold-file PATH    keep the session open until PATH exists
  *     --check-leaks       fail if open_session left a descriptor, a signal
@@ -162,7 +163,7 @@ main(int argc, char **argv)
 	const char *putenvs[16], *items[8], *hold_file = NULL;
 	size_t nput = 0, nitems = 0;
 	bool auth = false, unlock = false, check = false, print_env = false;
-	int count = 1, hold = 0, leaks = 0, i;
+	int count = 1, hold = 0, leaks = 0, interval = 0, i;
 
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 		const char *a = argv[i];
@@ -192,6 +193,8 @@ main(int argc, char **argv)
 			items[nitems++] = argv[++i];
 		else if (strcmp(a, "--count") == 0)
 			count = atoi(argv[++i]);
+		else if (strcmp(a, "--interval") == 0)
+			interval = atoi(argv[++i]);
 		else if (strcmp(a, "--hold") == 0)
 			hold = atoi(argv[++i]);
 		else if (strcmp(a, "--hold-file") == 0)
@@ -266,12 +269,14 @@ main(int argc, char **argv)
 		if (auth)
 			pam_setcred(h, PAM_DELETE_CRED);
 		pam_end(h, PAM_SUCCESS);
+		if (interval > 0 && n + 1 < count)
+			usleep((useconds_t)interval * 1000);
 	}
 	if (check)
 		printf("%s\n", leaks ? "leaks found" : "no leaks");
 	return leaks ? 3 : 0;
 usage:
 	fprintf(stderr, "usage: pam-session [--auth|--unlock] [--password-file F] [--putenv N=V] [--item N=V] "
-	                "[--count N] [--hold S] [--hold-file P] [--check-leaks] [--print-env] SERVICE USER\n");
+	                "[--count N] [--interval MS] [--hold S] [--hold-file P] [--check-leaks] [--print-env] SERVICE USER\n");
 	return 2;
 }
