@@ -99,15 +99,16 @@ wait_for() { # wait_for SECONDS CMD...: until CMD succeeds
 	local end=$((SECONDS + $1)); shift
 	until "$@"; do [ $SECONDS -ge $end ] && return 1; sleep 0.2; done
 }
-ca_lines() { wc -l <"$CALOG" 2>/dev/null || echo 0; }
+ca_lines() { wc -l 2>/dev/null <"$CALOG" || echo 0; }
 us() { sed -n 's/^open_session_us //p' "$1"; }
 
 # ===== a console login: pam_krb5 + pam_autoenroll =====
 ca0=$(ca_lines)
+t_login=$(date +%s%N)
 pam --auth --password-file "$TEST_TMP/alice.pw" --item PAM_TTY=/dev/tty3 --print-env \
 	--hold-file "$TEST_TMP/logout" login alice >"$TEST_TMP/login.out" 2>"$TEST_TMP/login.err" &
 LOGIN=$!
-wait_for 20 grep -q open_session_us "$TEST_TMP/login.out"
+wait_for 20 grep -qs open_session_us "$TEST_TMP/login.out"
 ok $? "alice logs in: pam_krb5 authenticates her against the lab KDC and the session opens" ||
 	diag "$(cat "$TEST_TMP/login.err")"
 grep -q "^env KRB5CCNAME=FILE:/tmp/krb5cc_$(id -u alice)" "$TEST_TMP/login.out"
@@ -116,7 +117,8 @@ t=$(us "$TEST_TMP/login.out")
 [ -n "$t" ] && [ "$t" -lt 1000000 ]
 ok $? "pam_open_session of the whole stack (pam_krb5 + pam_autoenroll) took ${t:-?} us"
 wait_for 60 test -s "$STATE/last-pulse.json"
-ok $? "her pulse finished within 60 s of the login" || diag "$(ls -la "$STATE" 2>&1)"
+ok $? "her pulse finished within 60 s of the login ($(( ($(stat -c %.9Y "$STATE/last-pulse.json" 2>/dev/null | tr -d .) - t_login) / 1000000 )) ms after pam_authenticate began)" ||
+	diag "$(ls -la "$STATE" 2>&1)"
 jq -e '.ok == true and .counts.enrolled >= 2' "$STATE/last-pulse.json" >/dev/null
 ok $? "her certificates were enrolled ($(jq -r '.counts.enrolled' "$STATE/last-pulse.json" 2>/dev/null) enrolled)" ||
 	diag "$(jq -c '{ok,error,counts,events:[.events[]|{event,template}]}' "$STATE/last-pulse.json" 2>&1)"
@@ -297,6 +299,78 @@ o.EmitSignal("org.freedesktop.Notifications", "ActionInvoked", "us", [dbus.UInt3
 	touch "$TEST_TMP/logout2"
 	wait "$LOGIN"
 	ok $? "she logs out of the graphical session"
+
+	# ----- her key store is a token that needs a PIN (SoftHSM2) -----
+	# SoftHSM2 reads ~/.config/softhsm2/softhsm2.conf: the module passes no
+	# SOFTHSM2_CONF, as it would not for a real smartcard either.
+	if [ -e /usr/lib/softhsm/libsofthsm2.so ] && command -v softhsm2-util >/dev/null; then
+		rm -rf "$HOMEDIR/.config/softhsm2" "$HOMEDIR/tokens" "$HOMEDIR/pin-state" "$HOMEDIR/pinentry"
+		mkdir -p "$HOMEDIR/.config/softhsm2" "$HOMEDIR/tokens" "$HOMEDIR/pinentry"
+		printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\n' "$HOMEDIR" \
+			>"$HOMEDIR/.config/softhsm2/softhsm2.conf"
+		# The PIN dialog: a stand-in speaking Assuan (pinentry-gnome3 on a
+		# real desktop); it logs what it is asked, never the PIN.
+		cp "$top_srcdir/tests/data/pinentry-standin" "$HOMEDIR/pinentry/pinentry-standin"
+		printf 'STANDIN_LOG=%s/pinentry/log\nSTANDIN_PINS=1111\n' "$HOMEDIR" >"$HOMEDIR/pinentry/standin.env"
+		chown -R alice: "$HOMEDIR/.config" "$HOMEDIR/tokens" "$HOMEDIR/pinentry"
+		chmod 755 "$HOMEDIR/pinentry/pinentry-standin"
+		runuser -u alice -- env HOME="$HOMEDIR" softhsm2-util --init-token --free --label alice-card \
+			--so-pin 4321 --pin 1111 >/dev/null
+		cat >"$TEST_TMP/pin.conf" <<EOF
+[global]
+domain = $AE_LAB_DOMAIN
+[user]
+state_dir = $HOMEDIR/pin-state
+store = pkcs11:token=alice-card;module-path=/usr/lib/softhsm/libsofthsm2.so
+pinentry = $HOMEDIR/pinentry/pinentry-standin
+notify_expire = 600
+EOF
+		chmod 644 "$TEST_TMP/pin.conf"
+		stack gdmpin "conf=$TEST_TMP/pin.conf express"
+		kill "$MOCK_PID" 2>/dev/null
+		wait "$MOCK_PID" 2>/dev/null
+		rm -f "$RUN/notify.log"
+		runuser -u alice -- env DBUS_SESSION_BUS_ADDRESS="$BUS" /usr/bin/python3 -m dbusmock \
+			--template notification_daemon -l "$RUN/notify.log" >/dev/null 2>&1 &
+		MOCK_PID=$!
+		wait_for 10 runuser -u alice -- env DBUS_SESSION_BUS_ADDRESS="$BUS" dbus-send --session --print-reply \
+			--dest=org.freedesktop.Notifications /org/freedesktop/Notifications \
+			org.freedesktop.Notifications.GetServerInformation >/dev/null 2>&1
+		ca0=$(ca_lines)
+		pam --auth --password-file "$TEST_TMP/alice.pw" --item PAM_XDISPLAY=:7 --item PAM_TTY=:7 \
+			--putenv XDG_SESSION_TYPE=x11 --putenv "XDG_RUNTIME_DIR=$RUN" --putenv "DBUS_SESSION_BUS_ADDRESS=$BUS" \
+			--hold-file "$TEST_TMP/logout3" gdmpin alice >"$TEST_TMP/gdmpin.out" 2>&1 &
+		LOGIN=$!
+		wait_for 40 grep -q 'Notify' "$RUN/notify.log"
+		grep -A3 'Notify' "$RUN/notify.log" | grep -q 'PIN of token .alice-card'
+		ok $? "token without a PIN at hand: the notification asks for the PIN of alice-card" ||
+			diag "$(cat "$RUN/notify.log" 2>&1)"
+		[ "$(tail -n +"$((ca0 + 1))" "$CALOG" | wc -l)" = 0 ] && [ ! -s "$HOMEDIR/pinentry/log" ]
+		ok $? "... and nothing was requested nor asked before she answers"
+		runuser -u alice -- env DBUS_SESSION_BUS_ADDRESS="$BUS" /usr/bin/python3 -c '
+import dbus
+b = dbus.SessionBus()
+o = b.get_object("org.freedesktop.Notifications", "/org/freedesktop/Notifications")
+o.EmitSignal("org.freedesktop.Notifications", "ActionInvoked", "us", [dbus.UInt32(1), "enroll"],
+             dbus_interface="org.freedesktop.DBus.Mock")'
+		wait_for 90 sh -c "grep Notify '$RUN/notify.log' | grep -q 'Certificates enrolled'"
+		ok $? "she activates it: the interactive enrollment ends with the certificates-ready notification" ||
+			diag "$(cat "$RUN/notify.log")" "$(jq -c '{ok,error,counts}' "$HOMEDIR/pin-state/last-pulse.json" 2>&1)"
+		grep -q '^GETPIN$' "$HOMEDIR/pinentry/log" && grep '^SETDESC' "$HOMEDIR/pinentry/log" | grep -q alice-card &&
+			! grep -q 1111 "$HOMEDIR/pinentry/log"
+		ok $? "... the PIN came from the PIN dialog (pinentry), which named the token" ||
+			diag "$(cat "$HOMEDIR/pinentry/log" 2>&1)"
+		tail -n +"$((ca0 + 1))" "$CALOG" | jq -e -s 'map(select(.template=="LabUser" and .disposition==3)) | length == 1' >/dev/null
+		ok $? "... and the CA issued LabUser for a key generated on her token"
+		n=$(runuser -u alice -- env HOME="$HOMEDIR" pkcs11-tool --module /usr/lib/softhsm/libsofthsm2.so \
+			--token-label alice-card --login --pin 1111 --list-objects --type cert 2>/dev/null | grep -c '^Certificate Object')
+		[ "${n:-0}" -ge 1 ]
+		ok $? "... the certificates are on the token ($n certificate objects)"
+		touch "$TEST_TMP/logout3"
+		wait "$LOGIN"
+	else
+		diag "SoftHSM2 missing: the token PIN part not run"
+	fi
 else
 	diag "dbus-daemon or python3-dbusmock missing: graphical part not run"
 fi
