@@ -797,7 +797,7 @@ process_template(pulse *p, const ae_policy_item *it, bool manual)
 			sup[ns++] = bad[i];
 		submit(p, t, ca, NULL, sup, ns, false, why);
 	} else {
-		submit(p, t, ca, NULL, bad, nbad, bad_invalid, bad_why ? bad_why : "no certificate yet");
+		submit(p, t, ca, NULL, bad, nbad, bad_invalid, bad_why ? bad_why : "the first of this template");
 	}
 	free(bad_why);
 }
