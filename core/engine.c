@@ -42,6 +42,7 @@ typedef struct {
 	ae_store *st;
 	ae_keystore *ks;
 	ae_err ks_err;          /* why the key store could not be opened (once) */
+	char *ks_msg;           /* ... in words */
 	ae_record **recs;
 	size_t nrecs;
 	bool *handled;          /* per record: decided in this pulse */
@@ -141,16 +142,34 @@ reload_records(pulse *p)
 	return AE_OK;
 }
 
+/* How long an interactive pulse waits for a smartcard to be inserted
+ * (the notification asked for it), and how often it looks. */
+#define TOKEN_WAIT_SECONDS 120
+#define TOKEN_POLL_SECONDS 2
+
 static ae_err
 keystore(pulse *p)
 {
+	double until = ae_monotonic_seconds() + TOKEN_WAIT_SECONDS;
+
 	if (p->ks != NULL)
 		return AE_OK;
+	/* Opened once per pulse: a missing PIN or card is asked for once,
+	 * and every template that needs the store says why, in the same
+	 * words. */
 	if (p->ks_err != AE_OK)
-		return ae_set_message(p->ctx, p->ks_err, "the key store %s could not be opened earlier in this pulse",
-		                      p->local.store_safe);
-	p->ks_err = ae_keystore_open_prompt(p->ctx, p->local.store_spec, p->opts->pin_prompt,
-	                                    p->opts->pin_prompt_data, &p->ks);
+		return ae_set_message(p->ctx, p->ks_err, "%s", p->ks_msg ? p->ks_msg : "the key store could not be opened");
+	for (;;) {
+		p->ks_err = ae_keystore_open_prompt(p->ctx, p->local.store_spec, p->opts->pin_prompt,
+		                                    p->opts->pin_prompt_data, &p->ks);
+		if (p->ks_err != AE_ERR_NOTOKEN || !p->opts->interactive || ae_monotonic_seconds() >= until)
+			break;
+		sleep(TOKEN_POLL_SECONDS);
+	}
+	if (p->ks_err != AE_OK) {
+		free(p->ks_msg);
+		p->ks_msg = strdup(ae_get_message(p->ctx));
+	}
 	return p->ks_err;
 }
 
@@ -481,7 +500,7 @@ submit(pulse *p, const ae_template *t, const ae_ca *ca, ae_record *old, ae_recor
 	}
 	goto cleanup;
 fail:
-	if (err == AE_ERR_NEEDPIN) {
+	if (err == AE_ERR_NEEDPIN || err == AE_ERR_NOTOKEN) {
 		event(p, AE_EV_NEEDS_USER, t->name, ca->name, NULL, 0, 0,
 		      "the %s certificate waits for the user: %s", t->name, ae_get_message(p->ctx));
 		outcome = SUBMIT_NEEDS_USER;
@@ -1006,7 +1025,8 @@ ae_engine_aepolicy(const ae_conf *conf, bool machine)
 static bool
 transient(ae_err err)
 {
-	return err == AE_ERR_NETWORK || err == AE_ERR_TIMEOUT || err == AE_ERR_KERBEROS || err == AE_ERR_NOCREDS;
+	return err == AE_ERR_NETWORK || err == AE_ERR_TIMEOUT || err == AE_ERR_KERBEROS || err == AE_ERR_NOCREDS ||
+	       err == AE_ERR_NOTOKEN; /* the card comes back */
 }
 
 static void
@@ -1016,6 +1036,7 @@ pulse_clear(pulse *p)
 	ae_records_free(p->recs, p->nrecs);
 	free(p->handled);
 	ae_keystore_free(p->ks);
+	free(p->ks_msg);
 	ae_store_free(p->st);
 	ae_ldap_free(p->ld);
 	ae_policy_free(p->policy);

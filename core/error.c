@@ -128,6 +128,7 @@ static const char *const ae_err_text[] = {
 	[AE_ERR_INTERNAL - AE_ERR_BASE] = "internal error",
 	[AE_ERR_NEEDPIN - AE_ERR_BASE] = "needs a PIN",
 	[AE_ERR_TOKEN - AE_ERR_BASE] = "token error",
+	[AE_ERR_NOTOKEN - AE_ERR_BASE] = "token not present",
 };
 
 const char *

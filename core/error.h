@@ -36,7 +36,8 @@ enum {
 	AE_ERR_CRYPTO,                  /* certificate, key or signature problem */
 	AE_ERR_INTERNAL,                /* a bug: precondition failed */
 	AE_ERR_NEEDPIN,                 /* a token needs a PIN that nobody gave */
-	AE_ERR_TOKEN,                   /* PKCS#11 token absent, full or failing */
+	AE_ERR_TOKEN,                   /* PKCS#11 token full or failing */
+	AE_ERR_NOTOKEN,                 /* the token is not there: a smartcard to insert */
 	AE_ERR_MAX_
 };
 

@@ -679,9 +679,11 @@ p11_open(ae_ctx *ctx, const char *spec, ae_pin_prompt_fn prompt, void *prompt_da
 			                     "no PKCS#11 module named \"%s\" is registered with p11-kit "
 			                     "(see p11-kit list-modules); store URI %s", mname, shown);
 		else
-			err = ae_set_message(ctx, AE_ERR_TOKEN,
-			                     "no PKCS#11 token matches URI %s (available: %s)", shown,
-			                     names.len > 0 ? names.data : "no tokens at all");
+			/* Most often a smartcard that is not inserted: the
+			 * user can fix that, so it is not a plain failure. */
+			err = ae_set_message(ctx, AE_ERR_NOTOKEN,
+			                     "no PKCS#11 token matches URI %s: insert the smartcard or token (available: %s)",
+			                     shown, names.len > 0 ? names.data : "no tokens at all");
 		goto cleanup;
 	}
 	c->module = mods[chosen];

@@ -37,7 +37,8 @@ typedef struct {
  *    a module, else every module registered with p11-kit is searched;
  *    pin-value= or pin-source= (a file) give the PIN.  A token that needs
  *    a login without a PIN fails with AE_ERR_NEEDPIN and a message that
- *    says so (interactive enrollment asks for it: ae_keystore_open_prompt).
+ *    says so (interactive enrollment asks for it: ae_keystore_open_prompt);
+ *    no matching token (a smartcard not inserted) is AE_ERR_NOTOKEN.
  *  - "file:/dir": keys as PKCS#8 PEM files (0600) in DIR/keys (0700),
  *    certificates as DIR/certs/<id>.pem.
  * Every failure says which token or directory and why (absent, wrong PIN,

@@ -368,6 +368,55 @@ o.EmitSignal("org.freedesktop.Notifications", "ActionInvoked", "us", [dbus.UInt3
 		ok $? "... the certificates are on the token ($n certificate objects)"
 		touch "$TEST_TMP/logout3"
 		wait "$LOGIN"
+
+		# ----- her smartcard is not inserted at logon -----
+		printf '1111' >"$HOMEDIR/pinentry/sc.pin"
+		chown alice: "$HOMEDIR/pinentry/sc.pin"
+		sed -e "s|^state_dir = .*|state_dir = $HOMEDIR/sc-state|" \
+			-e "s|^store = .*|store = pkcs11:token=alice-sc;module-path=/usr/lib/softhsm/libsofthsm2.so?pin-source=$HOMEDIR/pinentry/sc.pin|" \
+			"$TEST_TMP/pin.conf" >"$TEST_TMP/sc.conf"
+		chmod 644 "$TEST_TMP/sc.conf"
+		rm -rf "$HOMEDIR/sc-state"
+		stack gdmsc "conf=$TEST_TMP/sc.conf express"
+		kill "$MOCK_PID" 2>/dev/null
+		wait "$MOCK_PID" 2>/dev/null
+		rm -f "$RUN/notify.log"
+		runuser -u alice -- env DBUS_SESSION_BUS_ADDRESS="$BUS" /usr/bin/python3 -m dbusmock \
+			--template notification_daemon -l "$RUN/notify.log" >/dev/null 2>&1 &
+		MOCK_PID=$!
+		wait_for 10 runuser -u alice -- env DBUS_SESSION_BUS_ADDRESS="$BUS" dbus-send --session --print-reply \
+			--dest=org.freedesktop.Notifications /org/freedesktop/Notifications \
+			org.freedesktop.Notifications.GetServerInformation >/dev/null 2>&1
+		ca0=$(ca_lines)
+		pam --auth --password-file "$TEST_TMP/alice.pw" --item PAM_XDISPLAY=:7 --item PAM_TTY=:7 \
+			--putenv XDG_SESSION_TYPE=x11 --putenv "XDG_RUNTIME_DIR=$RUN" --putenv "DBUS_SESSION_BUS_ADDRESS=$BUS" \
+			--hold-file "$TEST_TMP/logout4" gdmsc alice >"$TEST_TMP/gdmsc.out" 2>&1 &
+		LOGIN=$!
+		wait_for 40 grep -q 'Notify' "$RUN/notify.log"
+		grep -A3 'Notify' "$RUN/notify.log" | grep -q 'needs your smartcard: insert it'
+		ok $? "smartcard not inserted: the notification asks her to insert it" || diag "$(cat "$RUN/notify.log" 2>&1)"
+		jq -e '.retry == false and ([.events[] | select(.event == "needs-user" and (.message | test("insert the smartcard")))] | length >= 1)' \
+			"$HOMEDIR/sc-state/last-pulse.json" >/dev/null
+		ok $? "... the pulse recorded needs-user events saying so (no failure)" ||
+			diag "$(jq -c '{ok,retry,error,events:[.events[]|{event,message}]}' "$HOMEDIR/sc-state/last-pulse.json" 2>&1)"
+		runuser -u alice -- env DBUS_SESSION_BUS_ADDRESS="$BUS" /usr/bin/python3 -c '
+import dbus
+b = dbus.SessionBus()
+o = b.get_object("org.freedesktop.Notifications", "/org/freedesktop/Notifications")
+o.EmitSignal("org.freedesktop.Notifications", "ActionInvoked", "us", [dbus.UInt32(1), "enroll"],
+             dbus_interface="org.freedesktop.DBus.Mock")'
+		sleep 3
+		# She inserts the card (a SoftHSM2 token appears) while the
+		# interactive enrollment waits for it.
+		runuser -u alice -- env HOME="$HOMEDIR" softhsm2-util --init-token --free --label alice-sc \
+			--so-pin 4321 --pin 1111 >/dev/null
+		wait_for 90 sh -c "grep Notify '$RUN/notify.log' | grep -q 'Certificates enrolled'"
+		ok $? "she activates it and inserts the card: enrollment waits for it, then the certificates-ready notification" ||
+			diag "$(cat "$RUN/notify.log")" "$(jq -c '{ok,error,counts}' "$HOMEDIR/sc-state/last-pulse.json" 2>&1)"
+		tail -n +"$((ca0 + 1))" "$CALOG" | jq -e -s 'map(select(.template=="LabUser" and .disposition==3)) | length == 1' >/dev/null
+		ok $? "... the CA issued LabUser for a key on the card"
+		touch "$TEST_TMP/logout4"
+		wait "$LOGIN"
 	else
 		diag "SoftHSM2 missing: the token PIN part not run"
 	fi

@@ -576,7 +576,8 @@ test_token_errors(void)
 	ks = NULL;
 
 	err = ae_keystore_open(ctx, "pkcs11:token=nosuch;module-path=" SOFTHSM_LIB ";pin-value=1111", &ks);
-	tap_ok(err == AE_ERR_TOKEN && contains(ae_get_message(ctx), "no PKCS#11 token matches") &&
+	tap_ok(err == AE_ERR_NOTOKEN && contains(ae_get_message(ctx), "no PKCS#11 token matches") &&
+	       contains(ae_get_message(ctx), "insert the smartcard") &&
 	       contains(ae_get_message(ctx), "\"ae-test\"") && !contains(ae_get_message(ctx), "1111"),
 	       "absent token lists the available ones, hides the PIN: %s", ae_get_message(ctx));
 	ae_keystore_free(ks);
