@@ -11,7 +11,7 @@ PACKAGES="
   iproute2 nftables dnsutils jq bc time openssl valgrind tshark python3-pyasn1
   softhsm2 opensc gnutls-bin
   libdbus-1-dev dbus-daemon libpam-wrapper libpam-krb5 pamtester python3-dbusmock
-  python3-dbus dunst xvfb x11-apps imagemagick
+  python3-dbus dunst xvfb x11-apps imagemagick procps util-linux
 "
 missing=""
 for p in $PACKAGES; do
