@@ -110,10 +110,15 @@ out:
 	return ran;
 }
 
+/* Each helper has only one of these to do: the other is a no-op. */
 static int
 offer_to_user(const ae_conf *conf, const char *config, const ae_pulse_result *res, int delay, double started, int rc)
 {
-	(void)conf; (void)config; (void)res; (void)delay; (void)started;
+	(void)conf;
+	(void)config;
+	(void)res;
+	(void)delay;
+	(void)started;
 	return rc;
 }
 #else
@@ -197,8 +202,8 @@ offer_to_user(const ae_conf *conf, const char *config, const ae_pulse_result *re
 	}
 	argv[n] = NULL;
 	fflush(stdout);
-	/* Our own environment is the one pam_autoenroll built, or the user's
-	 * own for `autoenroll pulse --user --session`. */
+	/* Our own environment is the one pam_autoenroll built (or the
+	 * user's own, run by hand). */
 	putenv(env);
 	execv(path, argv);
 	fprintf(stderr, PROG ": cannot start %s: %s\n", path, strerror(errno));

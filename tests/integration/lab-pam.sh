@@ -265,32 +265,44 @@ if command -v dbus-daemon >/dev/null && /usr/bin/python3 -c 'import dbusmock' 2>
 	mkdir -p "$RUN" && chown alice: "$RUN" && chmod 700 "$RUN"
 	BUS="unix:path=$RUN/bus"
 	DBUS_PID=$(runuser -u alice -- dbus-daemon --session --address="$BUS" --fork --print-pid=1 --nopidfile)
-	runuser -u alice -- env DBUS_SESSION_BUS_ADDRESS="$BUS" /usr/bin/python3 -m dbusmock \
-		--template notification_daemon -l "$RUN/notify.log" >/dev/null 2>&1 &
-	MOCK_PID=$!
-	wait_for 10 runuser -u alice -- env DBUS_SESSION_BUS_ADDRESS="$BUS" dbus-send --session --print-reply \
-		--dest=org.freedesktop.Notifications /org/freedesktop/Notifications \
-		org.freedesktop.Notifications.GetServerInformation >/dev/null 2>&1
-	ok $? "alice's session bus and a notification daemon (python3-dbusmock) are up"
-	stack gdm "$C express"
-	ca0=$(ca_lines)
-	pam --auth --password-file "$TEST_TMP/alice.pw" --item PAM_XDISPLAY=:7 --item PAM_TTY=:7 \
-		--putenv XDG_SESSION_TYPE=x11 --putenv "XDG_RUNTIME_DIR=$RUN" --putenv "DBUS_SESSION_BUS_ADDRESS=$BUS" \
-		--hold-file "$TEST_TMP/logout2" gdm alice >"$TEST_TMP/gdm.out" 2>&1 &
-	LOGIN=$!
-	wait_for 40 grep -q 'Notify' "$RUN/notify.log"
-	ok $? "graphical login with express: a notification is shown" || diag "$(cat "$RUN/notify.log" 2>&1)"
-	grep 'Notify' "$RUN/notify.log" | head -1 | grep -q LabInteractive
-	ok $? "... naming LabInteractive, the template that needs her consent" || diag "$(grep Notify "$RUN/notify.log")"
-	grep -A3 'Notify' "$RUN/notify.log" | grep -q '"enroll"'
-	ok $? "... with an Enroll action"
-	# The daemon numbers notifications from 1: the first is ours.
-	runuser -u alice -- env DBUS_SESSION_BUS_ADDRESS="$BUS" /usr/bin/python3 -c '
+	as_desktop() { runuser -u alice -- env DBUS_SESSION_BUS_ADDRESS="$BUS" "$@"; }
+	start_notifier() { # a fresh notification daemon (python3-dbusmock), numbering from 1
+		if [ -n "${MOCK_PID:-}" ]; then
+			kill "$MOCK_PID" 2>/dev/null
+			wait "$MOCK_PID" 2>/dev/null
+		fi
+		rm -f "$RUN/notify.log"
+		as_desktop /usr/bin/python3 -m dbusmock --template notification_daemon -l "$RUN/notify.log" >/dev/null 2>&1 &
+		MOCK_PID=$!
+		wait_for 10 as_desktop dbus-send --session --print-reply --dest=org.freedesktop.Notifications \
+			/org/freedesktop/Notifications org.freedesktop.Notifications.GetServerInformation >/dev/null 2>&1
+	}
+	desktop_login() { # SERVICE LOGOUT-FILE: alice opens a graphical session, in the background
+		pam --auth --password-file "$TEST_TMP/alice.pw" --item PAM_XDISPLAY=:7 --item PAM_TTY=:7 \
+			--putenv XDG_SESSION_TYPE=x11 --putenv "XDG_RUNTIME_DIR=$RUN" --putenv "DBUS_SESSION_BUS_ADDRESS=$BUS" \
+			--hold-file "$2" "$1" alice >"$TEST_TMP/$1.out" 2>&1 &
+		LOGIN=$!
+	}
+	press_enroll() { # she activates the Enroll action of the first notification
+		as_desktop /usr/bin/python3 -c '
 import dbus
 b = dbus.SessionBus()
 o = b.get_object("org.freedesktop.Notifications", "/org/freedesktop/Notifications")
 o.EmitSignal("org.freedesktop.Notifications", "ActionInvoked", "us", [dbus.UInt32(1), "enroll"],
              dbus_interface="org.freedesktop.DBus.Mock")'
+	}
+	start_notifier
+	ok $? "alice's session bus and a notification daemon (python3-dbusmock) are up"
+	stack gdm "$C express"
+	ca0=$(ca_lines)
+	desktop_login gdm "$TEST_TMP/logout2"
+	wait_for 40 grep -qs 'Notify' "$RUN/notify.log"
+	ok $? "graphical login with express: a notification is shown" || diag "$(cat "$RUN/notify.log" 2>&1)"
+	grep 'Notify' "$RUN/notify.log" | head -1 | grep -q LabInteractive
+	ok $? "... naming LabInteractive, the template that needs her consent" || diag "$(grep Notify "$RUN/notify.log")"
+	grep -A3 'Notify' "$RUN/notify.log" | grep -q '"enroll"'
+	ok $? "... with an Enroll action"
+	press_enroll
 	wait_for 60 sh -c "tail -n +$((ca0 + 1)) '$CALOG' | grep -q '\"LabInteractive\"'"
 	ok $? "she activates it: the interactive enrollment asks the CA for LabInteractive" ||
 		diag "$(tail -n +"$((ca0 + 1))" "$CALOG")"
@@ -327,32 +339,16 @@ notify_expire = 600
 EOF
 		chmod 644 "$TEST_TMP/pin.conf"
 		stack gdmpin "conf=$TEST_TMP/pin.conf express"
-		kill "$MOCK_PID" 2>/dev/null
-		wait "$MOCK_PID" 2>/dev/null
-		rm -f "$RUN/notify.log"
-		runuser -u alice -- env DBUS_SESSION_BUS_ADDRESS="$BUS" /usr/bin/python3 -m dbusmock \
-			--template notification_daemon -l "$RUN/notify.log" >/dev/null 2>&1 &
-		MOCK_PID=$!
-		wait_for 10 runuser -u alice -- env DBUS_SESSION_BUS_ADDRESS="$BUS" dbus-send --session --print-reply \
-			--dest=org.freedesktop.Notifications /org/freedesktop/Notifications \
-			org.freedesktop.Notifications.GetServerInformation >/dev/null 2>&1
+		start_notifier
 		ca0=$(ca_lines)
-		pam --auth --password-file "$TEST_TMP/alice.pw" --item PAM_XDISPLAY=:7 --item PAM_TTY=:7 \
-			--putenv XDG_SESSION_TYPE=x11 --putenv "XDG_RUNTIME_DIR=$RUN" --putenv "DBUS_SESSION_BUS_ADDRESS=$BUS" \
-			--hold-file "$TEST_TMP/logout3" gdmpin alice >"$TEST_TMP/gdmpin.out" 2>&1 &
-		LOGIN=$!
-		wait_for 40 grep -q 'Notify' "$RUN/notify.log"
+		desktop_login gdmpin "$TEST_TMP/logout3"
+		wait_for 40 grep -qs 'Notify' "$RUN/notify.log"
 		grep -A3 'Notify' "$RUN/notify.log" | grep -q 'PIN of token .alice-card'
 		ok $? "token without a PIN at hand: the notification asks for the PIN of alice-card" ||
 			diag "$(cat "$RUN/notify.log" 2>&1)"
 		[ "$(tail -n +"$((ca0 + 1))" "$CALOG" | wc -l)" = 0 ] && [ ! -s "$HOMEDIR/pinentry/log" ]
 		ok $? "... and nothing was requested nor asked before she answers"
-		runuser -u alice -- env DBUS_SESSION_BUS_ADDRESS="$BUS" /usr/bin/python3 -c '
-import dbus
-b = dbus.SessionBus()
-o = b.get_object("org.freedesktop.Notifications", "/org/freedesktop/Notifications")
-o.EmitSignal("org.freedesktop.Notifications", "ActionInvoked", "us", [dbus.UInt32(1), "enroll"],
-             dbus_interface="org.freedesktop.DBus.Mock")'
+		press_enroll
 		wait_for 90 sh -c "grep Notify '$RUN/notify.log' | grep -q 'Certificates enrolled'"
 		ok $? "she activates it: the interactive enrollment ends with the certificates-ready notification" ||
 			diag "$(cat "$RUN/notify.log")" "$(jq -c '{ok,error,counts}' "$HOMEDIR/pin-state/last-pulse.json" 2>&1)"
@@ -378,33 +374,17 @@ o.EmitSignal("org.freedesktop.Notifications", "ActionInvoked", "us", [dbus.UInt3
 		chmod 644 "$TEST_TMP/sc.conf"
 		rm -rf "$HOMEDIR/sc-state"
 		stack gdmsc "conf=$TEST_TMP/sc.conf express"
-		kill "$MOCK_PID" 2>/dev/null
-		wait "$MOCK_PID" 2>/dev/null
-		rm -f "$RUN/notify.log"
-		runuser -u alice -- env DBUS_SESSION_BUS_ADDRESS="$BUS" /usr/bin/python3 -m dbusmock \
-			--template notification_daemon -l "$RUN/notify.log" >/dev/null 2>&1 &
-		MOCK_PID=$!
-		wait_for 10 runuser -u alice -- env DBUS_SESSION_BUS_ADDRESS="$BUS" dbus-send --session --print-reply \
-			--dest=org.freedesktop.Notifications /org/freedesktop/Notifications \
-			org.freedesktop.Notifications.GetServerInformation >/dev/null 2>&1
+		start_notifier
 		ca0=$(ca_lines)
-		pam --auth --password-file "$TEST_TMP/alice.pw" --item PAM_XDISPLAY=:7 --item PAM_TTY=:7 \
-			--putenv XDG_SESSION_TYPE=x11 --putenv "XDG_RUNTIME_DIR=$RUN" --putenv "DBUS_SESSION_BUS_ADDRESS=$BUS" \
-			--hold-file "$TEST_TMP/logout4" gdmsc alice >"$TEST_TMP/gdmsc.out" 2>&1 &
-		LOGIN=$!
-		wait_for 40 grep -q 'Notify' "$RUN/notify.log"
+		desktop_login gdmsc "$TEST_TMP/logout4"
+		wait_for 40 grep -qs 'Notify' "$RUN/notify.log"
 		grep -A3 'Notify' "$RUN/notify.log" | grep -q 'needs your smartcard: insert it'
 		ok $? "smartcard not inserted: the notification asks her to insert it" || diag "$(cat "$RUN/notify.log" 2>&1)"
 		jq -e '.retry == false and ([.events[] | select(.event == "needs-user" and (.message | test("insert the smartcard")))] | length >= 1)' \
 			"$HOMEDIR/sc-state/last-pulse.json" >/dev/null
 		ok $? "... the pulse recorded needs-user events saying so (no failure)" ||
 			diag "$(jq -c '{ok,retry,error,events:[.events[]|{event,message}]}' "$HOMEDIR/sc-state/last-pulse.json" 2>&1)"
-		runuser -u alice -- env DBUS_SESSION_BUS_ADDRESS="$BUS" /usr/bin/python3 -c '
-import dbus
-b = dbus.SessionBus()
-o = b.get_object("org.freedesktop.Notifications", "/org/freedesktop/Notifications")
-o.EmitSignal("org.freedesktop.Notifications", "ActionInvoked", "us", [dbus.UInt32(1), "enroll"],
-             dbus_interface="org.freedesktop.DBus.Mock")'
+		press_enroll
 		sleep 3
 		# She inserts the card (a SoftHSM2 token appears) while the
 		# interactive enrollment waits for it.
