@@ -5,7 +5,8 @@
  * the template asks for as requested extensions, and the Microsoft
  * attributes (client info, OS version, CSP) a CA logs and some policy
  * modules look at (MS-WCCE 2.2.2.7, 3.1.1.4.3.1.1).  Renewals put the
- * request inside CMC PKIData signed with the old key (3.1.1.4.3.2.2).
+ * request inside CMC PKIData signed with the new key and then the old one
+ * (3.1.1.4.3.2.2), or for schema 1 inside CMS signed with the old key.
  *
  * The keys may live on a token: we only sign through X509_REQ_sign and
  * CMS, and only read public parts.  The small Microsoft structures are
@@ -32,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/utsname.h>
 
 #define OID_TEMPLATE          "1.3.6.1.4.1.311.21.7"  /* szOID_CERTIFICATE_TEMPLATE */
 #define OID_TEMPLATE_NAME     "1.3.6.1.4.1.311.20.2"  /* szOID_ENROLL_CERTTYPE_EXTENSION */
@@ -42,10 +44,14 @@
 #define OID_RENEWAL_CERT      "1.3.6.1.4.1.311.13.1"
 #define OID_UPN               "1.3.6.1.4.1.311.20.2.3"
 #define OID_PKIDATA           "1.3.6.1.5.5.7.12.2"    /* id-cct-PKIData */
+#define OID_PKCS7_DATA        "1.2.840.113549.1.7.1"  /* id-data */
 #define OID_KEY_USAGE         "2.5.29.15"
 #define OID_EKU               "2.5.29.37"
 #define OID_SAN               "2.5.29.17"
 #define OID_SKI               "2.5.29.14"
+#define OID_CERT_POLICIES     "2.5.29.32"
+#define OID_BASIC_CONSTRAINTS "2.5.29.19"
+#define OID_SMIME_CAPS        "1.2.840.113549.1.9.15" /* SMIMECapabilities */
 
 /* Name of the "CSP" in szOID_ENROLLMENT_CSP_PROVIDER: there is no Windows
  * CSP here, and CAs only log the name. */
@@ -305,6 +311,46 @@ cleanup:
 	return err;
 }
 
+typedef struct {
+	const uint8_t *p;
+	size_t len;
+} der_span;
+
+/* Takes one TLV (low tag number, definite length) off *IN: returns the
+ * tag, or -1 when IN does not start with a complete one. */
+static int
+der_next(der_span *in, der_span *content, der_span *whole)
+{
+	size_t l, hdr = 2;
+
+	if (in->len < 2 || (in->p[0] & 0x1f) == 0x1f)
+		return -1;
+	l = in->p[1];
+	if (l & 0x80) {
+		size_t n = l & 0x7f;
+		if (n == 0 || n > 4 || in->len < 2 + n)
+			return -1;
+		l = 0;
+		for (size_t i = 0; i < n; i++)
+			l = (l << 8) | in->p[2 + i];
+		hdr += n;
+	}
+	if (in->len - hdr < l)
+		return -1;
+	content->p = in->p + hdr;
+	content->len = l;
+	if (whole != NULL) {
+		whole->p = in->p;
+		whole->len = hdr + l;
+	}
+	{
+		int tag = in->p[0];
+		in->p += hdr + l;
+		in->len -= hdr + l;
+		return tag;
+	}
+}
+
 /* ---- extensions ---- */
 
 static bool
@@ -457,19 +503,21 @@ add_eku(ae_ctx *ctx, const ae_template *tpl, STACK_OF(X509_EXTENSION) **exts)
 	return err;
 }
 
-/* Application policies: encoded like certificatePolicies, one
- * PolicyInformation without qualifiers per OID (MS-WCCE 2.2.2.7.7.3). */
+/* A certificatePolicies-shaped extension EXT_OID from the OIDs in the
+ * template attribute ATTR: one PolicyInformation without qualifiers per
+ * OID (MS-WCCE 2.2.2.7.7.3, 3.1.2.4.2.2.2.9). */
 static ae_err
-add_app_policies(ae_ctx *ctx, const ae_template *tpl, STACK_OF(X509_EXTENSION) **exts)
+add_policies(ae_ctx *ctx, const ae_template *tpl, char *const *list, const char *attr, const char *ext_oid,
+             STACK_OF(X509_EXTENSION) **exts)
 {
 	STACK_OF(ASN1_OBJECT) *oids = NULL;
 	CERTIFICATEPOLICIES *pols = NULL;
 	POLICYINFO *pi = NULL;
 	ae_err err;
 
-	if (tpl->schema_version < 2 || ae_strv_len(tpl->application_policies) == 0)
+	if (ae_strv_len(list) == 0)
 		return AE_OK;
-	err = oid_stack(ctx, tpl->application_policies, "msPKI-Certificate-Application-Policy", &oids);
+	err = oid_stack(ctx, list, attr, &oids);
 	if (err != AE_OK)
 		goto cleanup;
 	pols = sk_POLICYINFO_new_null();
@@ -491,13 +539,105 @@ add_app_policies(ae_ctx *ctx, const ae_template *tpl, STACK_OF(X509_EXTENSION) *
 		}
 		pi = NULL;
 	}
-	add_ext_i2d(ctx, exts, OID_APP_POLICIES, is_critical(tpl, OID_APP_POLICIES),
-	            i2d_CERTIFICATEPOLICIES, pols, err);
+	{
+		unsigned char *d = NULL;
+		int n = i2d_CERTIFICATEPOLICIES(pols, &d);
+		if (n <= 0)
+			err = ossl_fail(ctx, AE_ERR_CRYPTO, "cannot encode a policies extension");
+		else
+			err = add_ext(ctx, exts, ext_oid, is_critical(tpl, ext_oid), d, (size_t)n);
+		OPENSSL_free(d);
+	}
 
 cleanup:
 	POLICYINFO_free(pi);
 	sk_POLICYINFO_pop_free(pols, POLICYINFO_free);
 	sk_ASN1_OBJECT_pop_free(oids, ASN1_OBJECT_free);
+	return err;
+}
+
+/* Application policies for schema >= 2; the issuance policies of
+ * msPKI-Certificate-Policy always, as the client MUST (3.1.2.4.2.2.2.9):
+ * a CA takes them from the request when the template has
+ * CT_FLAG_ISSUANCE_POLICIES_FROM_REQUEST, and issues none otherwise. */
+static ae_err
+add_template_policies(ae_ctx *ctx, const ae_template *tpl, STACK_OF(X509_EXTENSION) **exts)
+{
+	ae_err err = AE_OK;
+
+	if (tpl->schema_version >= 2)
+		err = add_policies(ctx, tpl, tpl->application_policies, "msPKI-Certificate-Application-Policy",
+		                   OID_APP_POLICIES, exts);
+	if (err == AE_OK)
+		err = add_policies(ctx, tpl, tpl->certificate_policies, "msPKI-Certificate-Policy", OID_CERT_POLICIES,
+		                   exts);
+	return err;
+}
+
+/* S/MIME capabilities (RFC 4262) when the template has
+ * CT_FLAG_INCLUDE_SYMMETRIC_ALGORITHMS: the client MUST send them
+ * (MS-WCCE 3.1.2.4.2.2.2.7) and AD CS refuses a request without them
+ * (CERTSRV_E_SMIME_REQUIRED).  The template's own msPKI-Symmetric-Algorithm
+ * (schema 3) first, then AES-256, AES-192, AES-128 and 3DES, the ciphers
+ * a current Windows offers; RC2 and RC4 are left out. */
+static ae_err
+add_smime(ae_ctx *ctx, const ae_template *tpl, STACK_OF(X509_EXTENSION) **exts)
+{
+	static const int order[] = { NID_aes_256_cbc, NID_aes_192_cbc, NID_aes_128_cbc, NID_des_ede3_cbc };
+	STACK_OF(X509_ALGOR) *caps = NULL;
+	unsigned char *d = NULL;
+	int first = NID_undef, n;
+	ae_err err;
+
+	if ((tpl->enrollment_flags & AE_EF_INCLUDE_SYMMETRIC_ALGORITHMS) == 0)
+		return AE_OK;
+	if (tpl->symmetric_alg != NULL) {
+		if (strcasecmp(tpl->symmetric_alg, "AES") == 0)
+			first = tpl->symmetric_key_length == 128 ? NID_aes_128_cbc
+			        : tpl->symmetric_key_length == 192 ? NID_aes_192_cbc : NID_aes_256_cbc;
+		else if (strcasecmp(tpl->symmetric_alg, "3DES") == 0)
+			first = NID_des_ede3_cbc;
+	}
+	caps = sk_X509_ALGOR_new_null();
+	if (caps == NULL || (first != NID_undef && !PKCS7_simple_smimecap(caps, first, -1))) {
+		err = ossl_fail(ctx, AE_ERR_NOMEM, "cannot build the S/MIME capabilities");
+		goto cleanup;
+	}
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		if (order[i] != first && !PKCS7_simple_smimecap(caps, order[i], -1)) {
+			err = ossl_fail(ctx, AE_ERR_NOMEM, "cannot build the S/MIME capabilities");
+			goto cleanup;
+		}
+	}
+	n = ASN1_item_i2d((ASN1_VALUE *)caps, &d, ASN1_ITEM_rptr(X509_ALGORS));
+	if (n <= 0) {
+		err = ossl_fail(ctx, AE_ERR_CRYPTO, "cannot encode the S/MIME capabilities");
+		goto cleanup;
+	}
+	err = add_ext(ctx, exts, OID_SMIME_CAPS, is_critical(tpl, OID_SMIME_CAPS), d, (size_t)n);
+
+cleanup:
+	OPENSSL_free(d);
+	sk_X509_ALGOR_pop_free(caps, X509_ALGOR_free);
+	return err;
+}
+
+/* Basic constraints cA FALSE without pathLen when the template has
+ * CT_FLAG_INCLUDE_BASIC_CONSTRAINTS_FOR_EE_CERTS (3.1.2.4.2.2.2.7). */
+static ae_err
+add_ee_constraints(ae_ctx *ctx, const ae_template *tpl, STACK_OF(X509_EXTENSION) **exts)
+{
+	BASIC_CONSTRAINTS *bc;
+	ae_err err = AE_OK;
+
+	if ((tpl->enrollment_flags & AE_EF_INCLUDE_BASIC_CONSTRAINTS_FOR_EE_CERTS) == 0)
+		return AE_OK;
+	bc = BASIC_CONSTRAINTS_new();
+	if (bc == NULL)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	add_ext_i2d(ctx, exts, OID_BASIC_CONSTRAINTS, is_critical(tpl, OID_BASIC_CONSTRAINTS),
+	            i2d_BASIC_CONSTRAINTS, bc, err);
+	BASIC_CONSTRAINTS_free(bc);
 	return err;
 }
 
@@ -720,18 +860,24 @@ cleanup:
 }
 
 /* SEQUENCE { INTEGER keySpec, BMPString cspName, BIT STRING signature }
- * with the empty signature Windows sends (03 01 00). */
+ * with the empty signature Windows sends (03 01 00).  keySpec is the
+ * template's (AT_KEYEXCHANGE 1 / AT_SIGNATURE 2) only for what Windows
+ * would make a CAPI RSA key: an RSA key for a template that names no Key
+ * Storage Provider; CNG keys (ECC, schema 3 KSP templates) say 0. */
 static ae_err
-add_csp(ae_ctx *ctx, const ae_template *tpl, X509_REQ *req)
+add_csp(ae_ctx *ctx, const ae_template *tpl, EVP_PKEY *key, X509_REQ *req)
 {
 	ASN1_BIT_STRING *empty = NULL;
 	ae_buf seq, out;
+	uint32_t spec = 0;
 	ae_err err;
 
+	if (EVP_PKEY_base_id(key) == EVP_PKEY_RSA && !ae_template_wants_ksp(tpl))
+		spec = tpl->key_spec == 1 || tpl->key_spec == 2 ? tpl->key_spec : 1;
 	ae_buf_init(&seq);
 	ae_buf_init(&out);
 	empty = ASN1_BIT_STRING_new();
-	der_uint(&seq, tpl->key_spec != 0 ? tpl->key_spec : 1); /* 1: AT_KEYEXCHANGE */
+	der_uint(&seq, spec);
 	if (!der_string(&seq, V_ASN1_BMPSTRING, B_ASN1_BMPSTRING, AE_CSP_NAME))
 		seq.failed = true;
 	der_i2d(&seq, i2d_ASN1_BIT_STRING, empty);
@@ -747,6 +893,50 @@ cleanup:
 	ae_buf_clear(&seq);
 	ae_buf_clear(&out);
 	return err;
+}
+
+ae_err
+ae_csr_attributes(ae_ctx *ctx, const char *template_name, const char *rmd, const char *cdc, char **out)
+{
+	const char *names[3] = { "CertificateTemplate", "rmd", "cdc" };
+	const char *values[3] = { template_name, rmd, cdc };
+	ae_buf b;
+
+	*out = NULL;
+	ae_buf_init(&b);
+	for (size_t i = 0; i < 3; i++) {
+		if (values[i] == NULL)
+			continue;
+		for (const unsigned char *c = (const unsigned char *)values[i]; *c != '\0'; c++) {
+			if (*c < 0x20 || *c == 0x7f) {
+				ae_buf_clear(&b);
+				return ae_set_message(ctx, AE_ERR_INVALID,
+				                      "the %s request attribute \"%.60s\" has a control character",
+				                      names[i], values[i]);
+			}
+		}
+		ae_buf_printf(&b, "%s%s:%s", b.len > 0 ? "\n" : "", names[i], values[i]);
+	}
+	if (b.failed) {
+		ae_buf_clear(&b);
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	}
+	*out = ae_buf_steal(&b);
+	return *out != NULL ? AE_OK : ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+}
+
+char *
+ae_csr_os_version(void)
+{
+	struct utsname u;
+	unsigned a = 0, b = 0, c = 0;
+	char *out = NULL;
+
+	if (uname(&u) != 0 || sscanf(u.release, "%u.%u.%u", &a, &b, &c) < 2)
+		return strdup("0.0.0.2");
+	if (asprintf(&out, "%u.%u.%u.2", a, b, c) < 0)
+		out = NULL;
+	return out;
 }
 
 /* ---- the request ---- */
@@ -794,6 +984,7 @@ build_request(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *key, X509 *ren
 	X509_REQ *req = NULL;
 	X509_NAME *subject = NULL;
 	unsigned char *cert_der = NULL;
+	char *osv = NULL;
 	const EVP_MD *md = NULL;
 	bool want_subject, want_san, have_san;
 	ae_err err;
@@ -840,7 +1031,11 @@ build_request(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *key, X509 *ren
 	if (err == AE_OK)
 		err = add_eku(ctx, tpl, &exts);
 	if (err == AE_OK)
-		err = add_app_policies(ctx, tpl, &exts);
+		err = add_template_policies(ctx, tpl, &exts);
+	if (err == AE_OK)
+		err = add_smime(ctx, tpl, &exts);
+	if (err == AE_OK)
+		err = add_ee_constraints(ctx, tpl, &exts);
 	if (err == AE_OK)
 		err = add_key_usage(ctx, tpl, &exts);
 	if (err == AE_OK && want_san && have_san)
@@ -857,18 +1052,21 @@ build_request(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *key, X509 *ren
 	err = add_client_info(ctx, params, req);
 	if (err != AE_OK)
 		goto cleanup;
-	if (params->os_version != NULL) {
-		if (!is_printable_ascii(params->os_version)) {
-			err = ae_set_message(ctx, AE_ERR_INVALID, "OS version \"%s\" is not ASCII",
-			                     params->os_version);
-			goto cleanup;
-		}
-		err = add_attr(ctx, req, OID_OS_VERSION, V_ASN1_IA5STRING, params->os_version,
-		               strlen(params->os_version));
-		if (err != AE_OK)
-			goto cleanup;
+	/* Every request says the OS version (2.2.2.7.1): the kernel's, or
+	 * the caller's when it gives one. */
+	osv = params->os_version != NULL ? strdup(params->os_version) : ae_csr_os_version();
+	if (osv == NULL) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
 	}
-	err = add_csp(ctx, tpl, req);
+	if (!is_printable_ascii(osv)) {
+		err = ae_set_message(ctx, AE_ERR_INVALID, "OS version \"%s\" is not ASCII", osv);
+		goto cleanup;
+	}
+	err = add_attr(ctx, req, OID_OS_VERSION, V_ASN1_IA5STRING, osv, strlen(osv));
+	if (err != AE_OK)
+		goto cleanup;
+	err = add_csp(ctx, tpl, key, req);
 	if (err != AE_OK)
 		goto cleanup;
 	if (renewing != NULL) {
@@ -893,6 +1091,7 @@ build_request(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *key, X509 *ren
 	err = AE_OK;
 
 cleanup:
+	free(osv);
 	OPENSSL_free(cert_der);
 	X509_NAME_free(subject);
 	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
@@ -938,27 +1137,122 @@ pkidata(ae_ctx *ctx, X509_REQ *req, ae_buf *out)
 	return AE_OK;
 }
 
+/* A certificate that only carries NEW_KEY's public key and the subject
+ * key identifier the request has (add_ski), so that CMS can name the new
+ * key's signer by that identifier.  It is never sent; OpenSSL only reads
+ * a well-formed certificate, so a throwaway key signs it (never the
+ * token's). */
+static ae_err
+keyid_holder(ae_ctx *ctx, X509_REQ *req, EVP_PKEY *new_key, X509 **out)
+{
+	STACK_OF(X509_EXTENSION) *exts = NULL;
+	EVP_PKEY *throwaway = NULL;
+	X509 *x = NULL;
+	ae_err err;
+
+	*out = NULL;
+	if ((err = add_ski(ctx, req, &exts)) != AE_OK)
+		goto cleanup;
+	x = X509_new();
+	throwaway = EVP_EC_gen("P-256");
+	if (x == NULL || throwaway == NULL || !X509_set_version(x, X509_VERSION_3) ||
+	    !ASN1_INTEGER_set(X509_get_serialNumber(x), 1) || !X509_set_pubkey(x, new_key) ||
+	    !X509_gmtime_adj(X509_getm_notBefore(x), 0) || !X509_gmtime_adj(X509_getm_notAfter(x), 0) ||
+	    !X509_add_ext(x, sk_X509_EXTENSION_value(exts, 0), -1) ||
+	    !X509_sign(x, throwaway, EVP_sha256())) {
+		err = ossl_fail(ctx, AE_ERR_CRYPTO, "cannot name the new key for the CMS signer");
+		goto cleanup;
+	}
+	*out = x;
+	x = NULL;
+	err = AE_OK;
+
+cleanup:
+	EVP_PKEY_free(throwaway);
+	X509_free(x);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	return err;
+}
+
+/* OpenSSL writes SignerInfos as a DER SET OF, sorted by encoding, which
+ * can put the old key's signer first (a larger new key, a shorter
+ * issuer).  MS-WCCE 3.1.1.4.3.2.2 wants the new key's (subjectKeyIdentifier,
+ * sid [0]) first: move it there.  Only the order of the SET's elements
+ * changes, and no signature covers it.  DER is our own encoding. */
+static ae_err
+new_key_signer_first(ae_ctx *ctx, uint8_t *der, size_t len)
+{
+	der_span in = { der, len }, c, w, sd, set = { NULL, 0 }, si, first = { NULL, 0 };
+	uint8_t *copy;
+
+	/* ContentInfo { contentType, [0] { SignedData { ..., signerInfos } } } */
+	if (der_next(&in, &c, NULL) != 0x30)
+		goto bad;
+	in = c;
+	if (der_next(&in, &c, NULL) != 0x06 || der_next(&in, &c, NULL) != 0xa0)
+		goto bad;
+	in = c;
+	if (der_next(&in, &sd, NULL) != 0x30)
+		goto bad;
+	while (sd.len > 0) {
+		int tag = der_next(&sd, &c, &w);
+		if (tag < 0)
+			goto bad;
+		if (tag == 0x31)
+			set = c; /* the last SET is signerInfos */
+	}
+	if (set.p == NULL)
+		goto bad;
+	in = set;
+	while (in.len > 0) {
+		der_span body, v;
+		if (der_next(&in, &body, &si) != 0x30 || der_next(&body, &v, NULL) != 0x02)
+			goto bad;
+		if (body.len > 0 && body.p[0] == 0x80) {
+			first = si;
+			break;
+		}
+	}
+	if (first.p == NULL)
+		goto bad;
+	if (first.p == set.p)
+		return AE_OK;
+	/* [set.p, first.p) [first] (rest) -> [first] [set.p, first.p) (rest) */
+	copy = malloc(first.len);
+	if (copy == NULL)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	memcpy(copy, first.p, first.len);
+	memmove((uint8_t *)set.p + first.len, set.p, (size_t)(first.p - set.p));
+	memcpy((uint8_t *)set.p, copy, first.len);
+	free(copy);
+	return AE_OK;
+bad:
+	return ae_set_message(ctx, AE_ERR_INTERNAL, "the CMS renewal request has no signer for the new key");
+}
+
 /*
- * The CMS wrapper.  UNVERIFIED against a capture of a Windows client:
- * MS-WCCE 3.1.1.4.3.2.2 asks for at least two SignerInfos (the first by the
- * new key, subjectKeyIdentifier form or no-signature; the second by the
- * old certificate's key), while Microsoft's certreq CMC sample shows one.
- * We send ONE SignerInfo: issuerAndSerialNumber of the old certificate,
- * signed with the old key (signed attributes contentType, messageDigest,
- * signingTime), old certificate in certificates.  Proof of possession of
- * the new key is the PKCS#10's own signature.  If a CA rejects this,
- * adding the new-key signer first is the change to try.
+ * Renewals (MS-WCCE 3.1.1.4.3.2): the PKCS#10 for the new key, with the
+ * old certificate in szOID_RENEWAL_CERTIFICATE, inside CMS SignedData
+ * that carries the old certificate.
+ *  - Schema 2 and later: CMC PKIData (3.1.1.4.3.2.2) with two SignerInfos,
+ *    the first naming the new key by subjectKeyIdentifier and signed with
+ *    it, the second signed with the old certificate's key.
+ *  - Schema 1: the PKCS#10 as id-data (3.1.1.4.3.2.1), whose first (only)
+ *    SignerInfo is the old certificate's key; a version 1 template knows
+ *    no CMC.
  */
 ae_err
 ae_csr_build_renewal(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *new_key,
                      X509 *old_cert, EVP_PKEY *old_key, uint8_t **der_out, size_t *len_out)
 {
 	X509_REQ *req = NULL;
+	X509 *holder = NULL;
 	const EVP_MD *md = NULL;
 	ASN1_OBJECT *ctype = NULL;
 	CMS_ContentInfo *cms = NULL;
 	BIO *content = NULL;
 	unsigned char *der = NULL;
+	bool cmc = params != NULL && params->tpl != NULL && params->tpl->schema_version >= 2;
 	ae_buf body;
 	int n;
 	ae_err err;
@@ -979,11 +1273,19 @@ ae_csr_build_renewal(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *new_key
 	err = build_request(ctx, params, new_key, old_cert, &md, &req);
 	if (err != AE_OK)
 		goto cleanup;
-	err = pkidata(ctx, req, &body);
+	if (cmc) {
+		err = pkidata(ctx, req, &body);
+		if (err == AE_OK)
+			err = keyid_holder(ctx, req, new_key, &holder);
+	} else {
+		der_i2d(&body, i2d_X509_REQ, req);
+		if (body.failed)
+			err = ossl_fail(ctx, AE_ERR_NOMEM, "cannot encode the renewal request");
+	}
 	if (err != AE_OK)
 		goto cleanup;
 
-	ctype = OBJ_txt2obj(OID_PKIDATA, 1);
+	ctype = OBJ_txt2obj(cmc ? OID_PKIDATA : OID_PKCS7_DATA, 1);
 	content = BIO_new_mem_buf(body.data, (int)body.len);
 	cms = CMS_sign(NULL, NULL, NULL, NULL, CMS_PARTIAL | CMS_BINARY);
 	if (ctype == NULL || content == NULL || cms == NULL || !CMS_set1_eContentType(cms, ctype)) {
@@ -991,12 +1293,17 @@ ae_csr_build_renewal(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *new_key
 		goto cleanup;
 	}
 	/* No S/MIME capabilities: Windows' renewal signers do not carry them. */
+	if (cmc && CMS_add1_signer(cms, holder, new_key, md,
+	                           CMS_BINARY | CMS_NOSMIMECAP | CMS_USE_KEYID | CMS_NOCERTS) == NULL) {
+		err = ossl_fail(ctx, AE_ERR_CRYPTO, "cannot add the new key as CMS signer");
+		goto cleanup;
+	}
 	if (CMS_add1_signer(cms, old_cert, old_key, md, CMS_BINARY | CMS_NOSMIMECAP) == NULL) {
 		err = ossl_fail(ctx, AE_ERR_CRYPTO, "cannot add the old certificate as CMS signer");
 		goto cleanup;
 	}
 	if (!CMS_final(cms, content, NULL, CMS_BINARY)) {
-		err = ossl_fail(ctx, AE_ERR_CRYPTO, "cannot sign the renewal request with the old key");
+		err = ossl_fail(ctx, AE_ERR_CRYPTO, "cannot sign the renewal request");
 		goto cleanup;
 	}
 	n = i2d_CMS_ContentInfo(cms, &der);
@@ -1004,6 +1311,8 @@ ae_csr_build_renewal(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *new_key
 		err = ossl_fail(ctx, AE_ERR_CRYPTO, "cannot encode the renewal request");
 		goto cleanup;
 	}
+	if (cmc && (err = new_key_signer_first(ctx, der, (size_t)n)) != AE_OK)
+		goto cleanup;
 	/* Copy into malloc'd memory: callers free() what core returns. */
 	*der_out = malloc((size_t)n);
 	if (*der_out == NULL) {
@@ -1020,51 +1329,12 @@ cleanup:
 	BIO_free(content);
 	ASN1_OBJECT_free(ctype);
 	ae_buf_clear(&body);
+	X509_free(holder);
 	X509_REQ_free(req);
 	return err;
 }
 
 /* ---- describing a request (untrusted DER) ---- */
-
-typedef struct {
-	const uint8_t *p;
-	size_t len;
-} der_span;
-
-/* Takes one TLV (low tag number, definite length) off *IN: returns the
- * tag, or -1 when IN does not start with a complete one. */
-static int
-der_next(der_span *in, der_span *content, der_span *whole)
-{
-	size_t l, hdr = 2;
-
-	if (in->len < 2 || (in->p[0] & 0x1f) == 0x1f)
-		return -1;
-	l = in->p[1];
-	if (l & 0x80) {
-		size_t n = l & 0x7f;
-		if (n == 0 || n > 4 || in->len < 2 + n)
-			return -1;
-		l = 0;
-		for (size_t i = 0; i < n; i++)
-			l = (l << 8) | in->p[2 + i];
-		hdr += n;
-	}
-	if (in->len - hdr < l)
-		return -1;
-	content->p = in->p + hdr;
-	content->len = l;
-	if (whole != NULL) {
-		whole->p = in->p;
-		whole->len = hdr + l;
-	}
-	{
-		int tag = in->p[0];
-		in->p += hdr + l;
-		in->len -= hdr + l;
-		return tag;
-	}
-}
 
 /* Appends LEN bytes of untrusted text with control characters escaped;
  * newlines stay when KEEP_NL (OpenSSL's multi-line output). */
@@ -1354,6 +1624,22 @@ req_from_der(const uint8_t *der, size_t len)
 }
 
 /* PKIData: counts of each sequence, and each tcr TaggedRequest. */
+/* The request inside CMS content: the content itself (id-data), or the
+ * first TaggedRequest of PKIData.  NULL when there is none. */
+static X509_REQ *
+first_request(der_span d, bool pkidata)
+{
+	der_span body, seq, item, id, r, whole;
+
+	if (!pkidata)
+		return req_from_der(d.p, d.len);
+	if (der_next(&d, &body, NULL) != 0x30 || der_next(&body, &seq, NULL) != 0x30 ||
+	    der_next(&body, &seq, NULL) != 0x30 || der_next(&seq, &item, NULL) != 0xa0 ||
+	    der_next(&item, &id, NULL) != 0x02 || der_next(&item, &r, &whole) != 0x30)
+		return NULL;
+	return req_from_der(whole.p, whole.len);
+}
+
 static void
 describe_pkidata(ae_ctx *ctx, ae_buf *b, BIO *bio, der_span d)
 {
@@ -1449,12 +1735,30 @@ describe_cms(ae_ctx *ctx, ae_buf *b, BIO *bio, CMS_ContentInfo *cms)
 		ae_buf_puts(b, "\n");
 	}
 	sk_X509_pop_free(certs, X509_free);
-	verified = CMS_verify(cms, NULL, NULL, NULL, NULL, CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY);
-	ERR_clear_error();
-	ae_buf_printf(b, "  signatures: %s\n", verified == 1 ? "verify with the included certificates"
-	                                                     : "do not verify with the included certificates");
-
 	content = CMS_get0_content(cms);
+	{
+		/* A signer named by subjectKeyIdentifier is the request's new
+		 * key (3.1.1.4.3.2.2): verify it with the request's key. */
+		STACK_OF(X509) *holders = sk_X509_new_null();
+		X509 *holder = NULL;
+		X509_REQ *inner = NULL;
+
+		if (content != NULL && *content != NULL)
+			inner = first_request((der_span){ (*content)->data, (size_t)(*content)->length },
+			                      OBJ_obj2nid(ect) != NID_pkcs7_data);
+		if (inner != NULL && holders != NULL &&
+		    keyid_holder(ctx, inner, X509_REQ_get0_pubkey(inner), &holder) == AE_OK &&
+		    !sk_X509_push(holders, holder))
+			X509_free(holder);
+		ae_clear_message(ctx);
+		verified = CMS_verify(cms, holders, NULL, NULL, NULL, CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY);
+		ERR_clear_error();
+		sk_X509_pop_free(holders, X509_free);
+		X509_REQ_free(inner);
+	}
+	ae_buf_printf(b, "  signatures: %s\n", verified == 1 ? "verify with the included certificates and the request's key"
+	                                                     : "do not verify with the included certificates and the request's key");
+
 	if (content == NULL || *content == NULL) {
 		ae_buf_puts(b, "  (no content)\n");
 		return AE_OK;

@@ -14,9 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* szOID_REQUEST_CLIENT_INFO client ids (MS-WCCE <11>) */
-#define AE_CLIENT_ID_AUTOENROLL 6
-#define AE_CLIENT_ID_CERTREQ 9
+/* szOID_REQUEST_CLIENT_INFO client ids.  1-9 and 1000 are Windows' own
+ * and reserved (MS-WCCE 2.2.2.7.4, <11>); ours follow ClientIdUserStart. */
+#define AE_CLIENT_ID_AUTOENROLL 1001 /* the pulse helpers */
+#define AE_CLIENT_ID_CLI 1002        /* autoenroll request / enroll */
 
 typedef struct {
 	const ae_template *tpl;
@@ -32,7 +33,7 @@ typedef struct {
 	const char *machine;      /* "ws1.corp.test" */
 	const char *user;         /* "CORP\\alice" */
 	const char *process;      /* "autoenroll" */
-	/* szOID_OS_VERSION, e.g. "10.0.20348.2"; NULL: not sent */
+	/* szOID_OS_VERSION, e.g. "10.0.20348.2"; NULL: ae_csr_os_version() */
 	const char *os_version;
 	/* digest: NULL means SHA-256, or the template's msPKI-Hash-Algorithm */
 	const EVP_MD *md;
@@ -46,17 +47,23 @@ typedef struct {
  *    (pKIExtendedKeyUsage) and application policies 1.3.6.1.4.1.311.21.10
  *    for schema >= 2 (msPKI-Certificate-Application-Policy); subject key
  *    identifier; SAN only where supplied by the enrollee;
+ *    issuance policies (msPKI-Certificate-Policy) as certificatePolicies;
+ *    S/MIME capabilities 1.2.840.113549.1.9.15 when the template has
+ *    CT_FLAG_INCLUDE_SYMMETRIC_ALGORITHMS; basic constraints cA FALSE
+ *    under CT_FLAG_INCLUDE_BASIC_CONSTRAINTS_FOR_EE_CERTS;
  *  - attributes: client info 1.3.6.1.4.1.311.21.20, OS version
- *    1.3.6.1.4.1.311.13.2.3 when given, and the enrollment CSP provider
- *    1.3.6.1.4.1.311.13.2.2 {keySpec, name, empty BIT STRING}.
+ *    1.3.6.1.4.1.311.13.2.3, and the enrollment CSP provider
+ *    1.3.6.1.4.1.311.13.2.2 {keySpec (0 for CNG keys), name, empty BIT STRING}.
  * *OUT stays NULL on error. */
 ae_err ae_csr_build(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *key, X509_REQ **out);
 
-/* Renewal: wraps REQ (already signed with the new key; it gets the
- * szOID_RENEWAL_CERTIFICATE 1.3.6.1.4.1.311.13.1 attribute with OLD_CERT
- * before signing, so pass the params again) as CMC PKIData
- * (id-cct-PKIData, one TaggedRequest, bodyPartID 1) in CMS SignedData
- * signed with OLD_KEY, OLD_CERT in certificates (MS-WCCE 3.1.1.4.3.2).
+/* Renewal (MS-WCCE 3.1.1.4.3.2): the request for NEW_KEY with the
+ * szOID_RENEWAL_CERTIFICATE 1.3.6.1.4.1.311.13.1 attribute holding
+ * OLD_CERT, in CMS SignedData with OLD_CERT in certificates.  Schema 2+
+ * templates: CMC PKIData (id-cct-PKIData, one TaggedRequest, bodyPartID 1)
+ * with two SignerInfos, the new key by subjectKeyIdentifier first, then
+ * OLD_KEY (3.1.1.4.3.2.2).  Schema 1: the PKCS#10 as id-data signed with
+ * OLD_KEY (3.1.1.4.3.2.1).  NEW_KEY may be OLD_KEY (same-key renewal).
  * *DER_OUT (malloc'd) stays NULL on error. */
 ae_err ae_csr_build_renewal(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *new_key,
                             X509 *old_cert, EVP_PKEY *old_key, uint8_t **der_out, size_t *len_out);
@@ -69,6 +76,19 @@ ae_err ae_csr_build_renewal(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *
  * anything else is AE_ERR_INVALID with a message.  *TEXT_OUT (malloc'd,
  * several lines) stays NULL on error. */
 ae_err ae_csr_describe(ae_ctx *ctx, const uint8_t *der, size_t len, char **text_out);
+
+/* The request attributes (pwszAttributes, MS-WCCE 3.2.1.4.2.1.2) sent
+ * with every request: "CertificateTemplate:NAME", "rmd:MACHINE" (the
+ * requesting machine, when not NULL) and "cdc:DC" (the DC the policy was
+ * read from, so the CA reads the account there too, 3.2.2.1.3; when not
+ * NULL), separated by "\n".  Values come from AD: one with a control
+ * character is refused (it could add attributes of its own).  *OUT
+ * malloc'd, NULL on error. */
+ae_err ae_csr_attributes(ae_ctx *ctx, const char *template_name, const char *rmd, const char *cdc, char **out);
+
+/* The OS version a request carries: the kernel release as
+ * major.minor.build.2 ("6.1.0.2"), malloc'd; NULL when out of memory. */
+char *ae_csr_os_version(void);
 
 /* DER / PEM of a request; malloc'd. */
 ae_err ae_csr_to_der(ae_ctx *ctx, X509_REQ *req, uint8_t **der_out, size_t *len_out);

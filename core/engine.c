@@ -443,11 +443,8 @@ submit(pulse *p, const ae_template *t, const ae_ca *ca, ae_record *old, ae_recor
 		if (err != AE_OK)
 			goto fail;
 	}
-	if (asprintf(&attrs, "CertificateTemplate:%s\nrmd:%s", t->name, dns) < 0) {
-		attrs = NULL;
-		err = ae_set_message(p->ctx, AE_ERR_NOMEM, "out of memory");
+	if ((err = ae_csr_attributes(p->ctx, t->name, dns, p->policy->dc, &attrs)) != AE_OK)
 		goto fail;
-	}
 	if ((err = rpc_for(p, ca, &rpc)) != AE_OK)
 		goto fail;
 	if ((err = ae_icpr_submit(p->ctx, rpc, ca->name, attrs, der, der_len, &res)) != AE_OK) {

@@ -392,13 +392,24 @@ parse_ra_syntax2(ae_ctx *ctx, ae_template *tpl, char *s)
 			if (tpl->hash_alg == NULL)
 				return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory copying %s",
 				                      ATTR_RA_APP_POLICIES);
+		} else if (strcasecmp(fields[0], "msPKI-Symmetric-Algorithm") == 0) {
+			free(tpl->symmetric_alg);
+			tpl->symmetric_alg = strdup(fields[2]);
+			if (tpl->symmetric_alg == NULL)
+				return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory copying %s",
+				                      ATTR_RA_APP_POLICIES);
+		} else if (strcasecmp(fields[0], "msPKI-Symmetric-Key-Length") == 0) {
+			/* A bad number only loses the preference, not the request. */
+			char *end = NULL;
+			unsigned long v = strtoul(fields[2], &end, 10);
+			tpl->symmetric_key_length = end != fields[2] && *end == '\0' && v <= 4096 ? (uint32_t)v : 0;
 		} else if (strcasecmp(fields[0], ATTR_RA_APP_POLICIES) == 0) {
 			err = add_oid_list(ctx, tpl, fields[2]);
 			if (err != AE_OK)
 				return err;
 		}
-		/* Other properties (key security descriptor, symmetric
-		 * algorithm, key usage) do not change what we request. */
+		/* Other properties (key security descriptor, key usage) do
+		 * not change what we request. */
 	}
 	return AE_OK;
 }
@@ -607,6 +618,12 @@ cleanup:
 	return err;
 }
 
+bool
+ae_template_wants_ksp(const ae_template *tpl)
+{
+	return tpl->schema_version >= 3 && (tpl->private_key_flags & AE_PK_USE_LEGACY_PROVIDER) == 0;
+}
+
 void
 ae_template_free(ae_template *tpl)
 {
@@ -620,6 +637,7 @@ ae_template_free(ae_template *tpl)
 	ae_strv_free(tpl->ra_policies);
 	ae_strv_free(tpl->supersedes);
 	free(tpl->hash_alg);
+	free(tpl->symmetric_alg);
 	ae_strv_free(tpl->ekus);
 	ae_strv_free(tpl->application_policies);
 	ae_strv_free(tpl->certificate_policies);

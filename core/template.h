@@ -31,6 +31,8 @@
 #define AE_EF_USER_INTERACTION_REQUIRED   0x00000100
 #define AE_EF_REMOVE_INVALID_CERTIFICATE  0x00000400
 #define AE_EF_ALLOW_ENROLL_ON_BEHALF_OF   0x00000800
+#define AE_EF_INCLUDE_BASIC_CONSTRAINTS_FOR_EE_CERTS 0x00008000
+#define AE_EF_ISSUANCE_POLICIES_FROM_REQUEST 0x00020000
 #define AE_EF_SKIP_AUTO_RENEWAL           0x00040000
 /* msPKI-Certificate-Name-Flag (MS-CRTD 2.28) */
 #define AE_NF_ENROLLEE_SUPPLIES_SUBJECT   0x00000001
@@ -53,6 +55,8 @@
 #define AE_PK_REQUIRE_ALTERNATE_SIGNATURE_ALGORITHM 0x00000040
 #define AE_PK_REQUIRE_SAME_KEY_RENEWAL    0x00000080
 #define AE_PK_USE_LEGACY_PROVIDER         0x00000100
+#define AE_PK_ATTEST_PREFERRED            0x00001000
+#define AE_PK_ATTEST_REQUIRED             0x00002000
 
 typedef enum {
 	AE_KEY_ALG_RSA = 0,   /* default when the template names none */
@@ -88,6 +92,8 @@ typedef struct {
 	uint32_t min_key_size;       /* msPKI-Minimal-Key-Size; 0 when absent */
 	ae_key_alg key_alg;          /* from syntax-2 RA application policies */
 	char *hash_alg;              /* msPKI-Hash-Algorithm, NULL when absent */
+	char *symmetric_alg;         /* msPKI-Symmetric-Algorithm ("AES", "3DES"), NULL when absent */
+	uint32_t symmetric_key_length; /* msPKI-Symmetric-Key-Length; 0 when absent */
 	uint32_t key_spec;           /* pKIDefaultKeySpec */
 	uint8_t key_usage[2];        /* pKIKeyUsage bits */
 	size_t key_usage_len;
@@ -108,6 +114,11 @@ typedef struct {
  * error: sd is NULL and sd_error says why. */
 ae_err ae_template_from_entry(ae_ctx *ctx, const ae_entry *entry, ae_template **out);
 void ae_template_free(ae_template *tpl);
+
+/* Whether a Windows client makes the key with a CNG Key Storage Provider
+ * for TPL: schema 3 and later unless CT_FLAG_USE_LEGACY_PROVIDER
+ * (MS-WCCE 3.1.2.4.2.2.2.8); otherwise with a legacy CAPI CSP. */
+bool ae_template_wants_ksp(const ae_template *tpl);
 
 /* LDAP's signed decimal integer syntax, masked to 32 bits; errors name ATTR. */
 ae_err ae_parse_ldap_uint32(ae_ctx *ctx, const char *attr, const ae_value *v, uint32_t *out);

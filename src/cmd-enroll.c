@@ -224,13 +224,12 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 	{
 		ae_csr_params params = {
 			.tpl = t,
-			.client_id = AE_CLIENT_ID_CERTREQ,
+			.client_id = AE_CLIENT_ID_CLI,
 			.machine = machine && s.policy->account.dns_host_name ? s.policy->account.dns_host_name : host,
 			.user = s.policy->account.display,
 			.process = "autoenroll",
 		};
 		if (old != NULL) {
-			params.client_id = AE_CLIENT_ID_AUTOENROLL;
 			if (ae_csr_build_renewal(ctx, &params, ae_key_evp(key), old->cert, ae_key_evp(old_key), &der,
 			                         &der_len) != AE_OK)
 				goto fail;
@@ -239,11 +238,9 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 			goto fail;
 		}
 	}
-	if (asprintf(&attrs, "CertificateTemplate:%s\nrmd:%s", t->name,
-	             s.policy->account.dns_host_name ? s.policy->account.dns_host_name : host) < 0) {
-		attrs = NULL;
-		goto oom;
-	}
+	if (ae_csr_attributes(ctx, t->name, s.policy->account.dns_host_name ? s.policy->account.dns_host_name : host,
+	                      s.policy->dc, &attrs) != AE_OK)
+		goto fail;
 
 	/* Submit. */
 	if (ae_rpc_connect(ctx, s.conf, ca->host, &ae_icpr_iface, &rpc) != AE_OK ||

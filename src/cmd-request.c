@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,23 +25,6 @@ request_usage(FILE *f)
 	fprintf(f, "Usage: autoenroll request --template NAME [--user | --machine] --out FILE\n"
 	           "                          [--subject DN] [--dns NAME]... [-c FILE]\n");
 }
-
-/* "6.1.0.2": the kernel release in the major.minor.build.platform shape of
- * szOID_OS_VERSION (platform 2, as Windows NT sends). */
-static char *
-os_version(void)
-{
-	struct utsname u;
-	unsigned a = 0, b = 0, c = 0;
-	char *out = NULL;
-
-	if (uname(&u) != 0 || sscanf(u.release, "%u.%u.%u", &a, &b, &c) < 2)
-		return NULL;
-	if (asprintf(&out, "%u.%u.%u.2", a, b, c) < 0)
-		out = NULL;
-	return out;
-}
-
 
 int
 ae_cmd_request(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
@@ -70,7 +52,7 @@ ae_cmd_request(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 	ae_key *key = NULL;
 	ae_record *rec = NULL;
 	X509_REQ *req = NULL;
-	char *pem = NULL, *osv = NULL, *default_subject = NULL;
+	char *pem = NULL, *default_subject = NULL;
 	char host[256] = "";
 	const ae_policy_item *it;
 	const ae_template *t;
@@ -140,7 +122,6 @@ ae_cmd_request(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 	ae_test_crash_point("request-after-keygen");
 
 	gethostname(host, sizeof(host) - 1);
-	osv = os_version();
 	if (subject == NULL && (t->name_flags & AE_NF_ENROLLEE_SUPPLIES_SUBJECT)) {
 		/* The enrollee must name itself: its DNS name or account. */
 		const char *cn = machine ? (p->account.dns_host_name ? p->account.dns_host_name : host)
@@ -154,11 +135,10 @@ ae_cmd_request(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 			.tpl = t,
 			.subject = subject,
 			.san_dns = dns,
-			.client_id = AE_CLIENT_ID_CERTREQ,
+			.client_id = AE_CLIENT_ID_CLI,
 			.machine = machine && p->account.dns_host_name ? p->account.dns_host_name : host,
 			.user = p->account.display,
 			.process = "autoenroll",
-			.os_version = osv,
 		};
 		if (ae_csr_build(ctx, &params, ae_key_evp(key), &req) != AE_OK ||
 		    ae_csr_to_pem(ctx, req, &pem) != AE_OK)
@@ -195,7 +175,6 @@ fail:
 cleanup:
 	X509_REQ_free(req);
 	free(pem);
-	free(osv);
 	free(default_subject);
 	ae_record_free(rec);
 	ae_key_free(key);

@@ -19,6 +19,7 @@
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
+#include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
 #include <stdbool.h>
@@ -390,6 +391,30 @@ check_attrs(X509_REQ *req, const ae_csr_params *p, long key_spec, const char *wh
 	       "%s: CSP keySpec %ld, name, empty BIT STRING 03 01 00", what, key_spec);
 }
 
+/* S/MIME capabilities (RFC 4262) present exactly when WANT: a SEQUENCE
+ * OF SEQUENCE { OID } with AES-256-CBC first, not critical. */
+static void
+check_smime(X509_REQ *req, bool want, const char *what)
+{
+	X509_EXTENSION *e = find_ext(req, "1.2.840.113549.1.9.15");
+	span v, seq, cap, oid;
+	static const uint8_t aes256[] = { 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x2a };
+	size_t n = 0;
+	bool ok;
+
+	if (!want) {
+		tap_ok(e == NULL, "%s: no S/MIME capabilities without CT_FLAG_INCLUDE_SYMMETRIC_ALGORITHMS", what);
+		return;
+	}
+	v = e != NULL ? ext_value(e) : (span){ NULL, 0 };
+	ok = e != NULL && !X509_EXTENSION_get_critical(e) && tlv(&v, &seq, NULL) == 0x30 && v.len == 0 &&
+	     tlv(&seq, &cap, NULL) == 0x30 && tlv(&cap, &oid, &oid) == 0x06 && oid.len == sizeof(aes256) &&
+	     memcmp(oid.p, aes256, sizeof(aes256)) == 0;
+	for (n = 1; ok && seq.len > 0; n++)
+		ok = tlv(&seq, &cap, NULL) == 0x30;
+	tap_ok(ok && n == 4, "%s: S/MIME capabilities extension, AES-256-CBC first, %zu ciphers", what, n);
+}
+
 static void
 check_ski(X509_REQ *req, EVP_PKEY *key, const char *what)
 {
@@ -472,11 +497,11 @@ test_renewal(ae_ctx *ctx, const ae_template *t, bool ec_old, const char *what)
 	size_t len = 0;
 	CMS_ContentInfo *cms = NULL;
 	BIO *out = BIO_new(BIO_s_mem());
+	bool cmc = t->schema_version >= 2;
 	const unsigned char *cp;
 	char buf[80] = "";
 	span in, pkidata, ctrl, reqs, tr, tcr, id, req_all, cmsseq, other, tmp;
 	X509_REQ *inner = NULL;
-	STACK_OF(X509) *signers = NULL;
 	unsigned char *cert_der = NULL;
 	int cert_len;
 	char *data = NULL;
@@ -496,23 +521,61 @@ test_renewal(ae_ctx *ctx, const ae_template *t, bool ec_old, const char *what)
 		goto cleanup;
 	tap_is_int(OBJ_obj2nid(CMS_get0_type(cms)), NID_pkcs7_signed, "%s: SignedData", what);
 	OBJ_obj2txt(buf, sizeof(buf), CMS_get0_eContentType(cms), 1);
-	tap_is_str(buf, "1.3.6.1.5.5.7.12.2", "%s: eContentType id-cct-PKIData", what);
-	ok = CMS_verify(cms, NULL, NULL, NULL, out, CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY) == 1;
-	if (!ok)
-		ERR_print_errors_fp(stdout);
-	tap_ok(ok, "%s: CMS signature verifies", what);
-	signers = CMS_get0_signers(cms);
-	tap_ok(sk_X509_num(signers) == 1 && X509_cmp(sk_X509_value(signers, 0), old_cert) == 0,
-	       "%s: the one signer is the old certificate", what);
+	tap_is_str(buf, cmc ? "1.3.6.1.5.5.7.12.2" : "1.2.840.113549.1.7.1", "%s: eContentType %s", what,
+	           cmc ? "id-cct-PKIData (schema 2+)" : "id-data (schema 1)");
 	{
-		CMS_SignerInfo *si = sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(cms), 0);
+		/* The new key's signer is named by the request's SKI: verify
+		 * it with a stand-in certificate carrying that SKI. */
+		STACK_OF(X509) *extra = sk_X509_new_null();
+		X509 *holder = self_signed(new_key, "new key");
+		ASN1_OCTET_STRING *ski = ASN1_OCTET_STRING_new();
+		unsigned char md[20];
+		const unsigned char *pk;
+		int pklen;
+
+		X509_PUBKEY_get0_param(NULL, &pk, &pklen, NULL, X509_get_X509_PUBKEY(holder));
+		SHA1(pk, (size_t)pklen, md);
+		ASN1_OCTET_STRING_set(ski, md, sizeof(md));
+		X509_add1_ext_i2d(holder, NID_subject_key_identifier, ski, 0, X509V3_ADD_DEFAULT);
+		sk_X509_push(extra, holder);
+		ok = CMS_verify(cms, extra, NULL, NULL, out, CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY) == 1;
+		if (!ok)
+			ERR_print_errors_fp(stdout);
+		tap_ok(ok, "%s: every CMS signature verifies", what);
+		sk_X509_pop_free(extra, X509_free);
+		ASN1_OCTET_STRING_free(ski);
+	}
+	{
+		STACK_OF(CMS_SignerInfo) *sis = CMS_get0_SignerInfos(cms);
+		int nsi = sk_CMS_SignerInfo_num(sis), old_at = cmc ? 1 : 0;
+		CMS_SignerInfo *si = sk_CMS_SignerInfo_value(sis, old_at);
 		ASN1_OCTET_STRING *keyid = NULL;
 		X509_NAME *issuer = NULL;
 		ASN1_INTEGER *serial = NULL;
+
+		tap_is_int(nsi, cmc ? 2 : 1, "%s: %d SignerInfo%s", what, cmc ? 2 : 1, cmc ? "s" : "");
+		if (cmc) {
+			CMS_SignerInfo *first = sk_CMS_SignerInfo_value(sis, 0);
+			ASN1_OCTET_STRING *id0 = NULL;
+			X509_NAME *is0 = NULL;
+			ASN1_INTEGER *se0 = NULL;
+			unsigned char want_id[20];
+			const unsigned char *pk;
+			int pklen;
+			X509_PUBKEY *xpk = NULL;
+			X509_PUBKEY_set(&xpk, new_key);
+			X509_PUBKEY_get0_param(NULL, &pk, &pklen, NULL, xpk);
+			SHA1(pk, (size_t)pklen, want_id);
+			X509_PUBKEY_free(xpk);
+			tap_ok(first != NULL && CMS_SignerInfo_get0_signer_id(first, &id0, &is0, &se0) == 1 &&
+			       id0 != NULL && id0->length == 20 && memcmp(id0->data, want_id, 20) == 0,
+			       "%s: first signer is the new key, by the request's subjectKeyIdentifier", what);
+		}
 		tap_ok(si != NULL && CMS_SignerInfo_get0_signer_id(si, &keyid, &issuer, &serial) == 1 &&
 		       keyid == NULL && X509_NAME_cmp(issuer, X509_get_issuer_name(old_cert)) == 0 &&
 		       ASN1_INTEGER_cmp(serial, X509_get_serialNumber(old_cert)) == 0,
-		       "%s: signer identified by issuer and serial number", what);
+		       "%s: %s signer is the old certificate, by issuer and serial number", what,
+		       cmc ? "second" : "the");
 		tap_ok(si != NULL && CMS_signed_get_attr_by_NID(si, NID_pkcs9_signingTime, -1) >= 0 &&
 		       CMS_signed_get_attr_by_NID(si, NID_pkcs9_messageDigest, -1) >= 0 &&
 		       CMS_signed_get_attr_by_NID(si, NID_pkcs9_contentType, -1) >= 0,
@@ -521,14 +584,19 @@ test_renewal(ae_ctx *ctx, const ae_template *t, bool ec_old, const char *what)
 	{
 		STACK_OF(X509) *certs = CMS_get1_certs(cms);
 		tap_ok(sk_X509_num(certs) == 1 && X509_cmp(sk_X509_value(certs, 0), old_cert) == 0,
-		       "%s: old certificate in certificates", what);
+		       "%s: only the old certificate in certificates", what);
 		sk_X509_pop_free(certs, X509_free);
 	}
 
-	/* PKIData { {}, { [0] { 1, req } }, {}, {} } */
 	n = BIO_get_mem_data(out, &data);
 	in.p = (const uint8_t *)data;
 	in.len = (size_t)n;
+	if (!cmc) {
+		/* id-data: the PKCS#10 itself */
+		req_all = in;
+		goto inner;
+	}
+	/* PKIData { {}, { [0] { 1, req } }, {}, {} } */
 	ok = tlv(&in, &pkidata, NULL) == 0x30 && in.len == 0 &&
 	     tlv(&pkidata, &ctrl, NULL) == 0x30 && ctrl.len == 0 &&
 	     tlv(&pkidata, &reqs, NULL) == 0x30 &&
@@ -540,6 +608,7 @@ test_renewal(ae_ctx *ctx, const ae_template *t, bool ec_old, const char *what)
 	if (!ok)
 		goto cleanup;
 	tap_is_int(span_int(id), 1, "%s: bodyPartID 1", what);
+inner:
 	cp = req_all.p;
 	inner = d2i_X509_REQ(NULL, &cp, (long)req_all.len);
 	tap_ok(inner != NULL && X509_REQ_verify(inner, new_key) == 1,
@@ -559,28 +628,58 @@ test_renewal(ae_ctx *ctx, const ae_template *t, bool ec_old, const char *what)
 	check_attrs(inner, &p, 1, what);
 
 	{
-		static const char *const want[] = {
+		static const char *const want_cmc[] = {
 			"CMS SignedData, content id-cct-PKIData (1.3.6.1.5.5.7.12.2)",
-			"signer 1: issuer CN=ws1.corp.test, serial 1092, digest sha256",
+			"signer 1: subjectKeyIdentifier ", "signer 2: issuer CN=ws1.corp.test, serial 1092, digest sha256",
 			"certificate 1: CN=ws1.corp.test", "signatures: verify",
 			"PKIData controls: 0", "PKIData requests: 1", "TaggedRequest bodyPartID 1:",
 			"    PKCS#10 request", "renewing certificate: subject CN=ws1.corp.test, serial 1092", NULL
 		};
-		check_describe(ctx, der, len, want, what);
+		static const char *const want_v1[] = {
+			"CMS SignedData, content pkcs7-data (1.2.840.113549.1.7.1)",
+			"signer 1: issuer CN=ws1.corp.test, serial 1092, digest sha256",
+			"certificate 1: CN=ws1.corp.test", "signatures: verify",
+			"  PKCS#10 request", "renewing certificate: subject CN=ws1.corp.test, serial 1092", NULL
+		};
+		check_describe(ctx, der, len, cmc ? want_cmc : want_v1, what);
 	}
-	if (!have_openssl_cmd)
+	if (!have_openssl_cmd) {
 		tap_ok(1, "%s: openssl cms -verify # SKIP no openssl command", what);
-	else
-		tap_ok(openssl_accepts(der, len,
-		                        "openssl cms -verify -noverify -binary -inform DER -in @F@ -out /dev/null 2>/dev/null && "
-		                        "openssl cms -cmsout -print -noout -inform DER -in @F@ >/dev/null 2>&1"),
-		       "%s: openssl cms -verify -noverify and -cmsout -print accept it", what);
+	} else {
+		/* openssl finds the new key's signer through a certificate
+		 * with the same SKI, given with -certfile. */
+		char holder_path[] = "/tmp/test-csr-holder-XXXXXX", cmd[512];
+		int fd = mkstemp(holder_path);
+		FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+		X509 *holder = self_signed(new_key, "new key");
+		ASN1_OCTET_STRING *ski = ASN1_OCTET_STRING_new();
+		unsigned char md[20];
+		const unsigned char *pk;
+		int pklen;
+
+		X509_PUBKEY_get0_param(NULL, &pk, &pklen, NULL, X509_get_X509_PUBKEY(holder));
+		SHA1(pk, (size_t)pklen, md);
+		ASN1_OCTET_STRING_set(ski, md, sizeof(md));
+		X509_add1_ext_i2d(holder, NID_subject_key_identifier, ski, 0, X509V3_ADD_DEFAULT);
+		if (f != NULL) {
+			PEM_write_X509(f, holder);
+			fclose(f);
+		}
+		snprintf(cmd, sizeof(cmd),
+		         "openssl cms -verify -noverify -binary -inform DER -in @F@ -certfile %s -out /dev/null 2>/dev/null && "
+		         "openssl cms -cmsout -print -noout -inform DER -in @F@ >/dev/null 2>&1",
+		         holder_path);
+		tap_ok(openssl_accepts(der, len, cmd), "%s: openssl cms -verify -noverify and -cmsout -print accept it",
+		       what);
+		unlink(holder_path);
+		X509_free(holder);
+		ASN1_OCTET_STRING_free(ski);
+	}
 
 cleanup:
 	free_exts();
 	OPENSSL_free(cert_der);
 	X509_REQ_free(inner);
-	sk_X509_free(signers);
 	BIO_free(out);
 	CMS_ContentInfo_free(cms);
 	free(der);
@@ -675,6 +774,7 @@ main(void)
 		check_ski(req, rsa, "User");
 		check_empty_name(req, "User");
 		check_attrs(req, &p, 1, "User");
+		check_smime(req, true, "User (msPKI-Enrollment-Flag 0x29)");
 		check_with_openssl_req(ctx, req, "User");
 		tap_ok(ae_csr_to_der(ctx, req, &der, &len) == AE_OK && der != NULL && len > 0 && der[0] == 0x30,
 		       "User: DER");
@@ -683,7 +783,7 @@ main(void)
 				"PKCS#10 request, version 1", "subject: (empty",
 				"public key: RSA, 2048 bits", "sha256WithRSAEncryption, verifies",
 				"template name: \"User\"", "Key Usage (2.5.29.15): Digital Signature, Key Encipherment (critical)",
-				"client info: id 6, machine \"ws1.corp.test\", user \"CORP\\alice\", process \"autoenroll\"",
+				"client info: id 1001, machine \"ws1.corp.test\", user \"CORP\\alice\", process \"autoenroll\"",
 				"OS version: \"10.0.20348.2\"", "CSP: keySpec 1, \"autoenroll PKCS#11\"", NULL
 			};
 			check_describe(ctx, der, len, want, "User");
@@ -719,6 +819,7 @@ main(void)
 			 * but the DC builds the names: still none requested. */
 			check_empty_name(req, t->name);
 			check_attrs(req, &p, 1, t->name);
+			check_smime(req, false, t->name);
 			check_with_openssl_req(ctx, req, t->name);
 			X509_REQ_free(req);
 			req = NULL;
@@ -757,11 +858,17 @@ main(void)
 				tap_ok(v.len == 4 && memcmp(v.p, "\x03\x02\x07\x80", 4) == 0,
 				       "ECDSA: digitalSignature alone is 03 02 07 80 (DER unused bits)");
 			}
-			tap_ok(find_attr(req, "1.3.6.1.4.1.311.13.2.3") == NULL, "ECDSA: no OS version when unset");
+			{
+				char *osv = ae_csr_os_version();
+				ASN1_TYPE *a = find_attr(req, "1.3.6.1.4.1.311.13.2.3");
+				tap_ok(a != NULL && osv != NULL && span_is_str(type_span(a), osv) && strchr(osv, '.') != NULL,
+				       "ECDSA: OS version from the kernel when unset (%s)", osv ? osv : "?");
+				free(osv);
+			}
 			{
 				span in = type_span(find_attr(req, "1.3.6.1.4.1.311.13.2.2")), seq, ks;
-				tap_ok(tlv(&in, &seq, NULL) == 0x30 && tlv(&seq, &ks, NULL) == 0x02 && span_int(ks) == 2,
-				       "ECDSA: CSP keySpec from pKIDefaultKeySpec (2)");
+				tap_ok(tlv(&in, &seq, NULL) == 0x30 && tlv(&seq, &ks, NULL) == 0x02 && span_int(ks) == 0,
+				       "ECDSA: CSP keySpec 0 for a CNG (non-RSA) key, whatever pKIDefaultKeySpec says");
 			}
 			check_with_openssl_req(ctx, req, "ECDSA");
 			X509_REQ_free(req);
