@@ -6,6 +6,7 @@
 #include "crl.h"
 #include "csr.h"
 #include "engine.h"
+#include "hresult.h"
 #include "icpr.h"
 #include "issued.h"
 #include "json.h"
@@ -50,6 +51,8 @@ typedef struct {
 	char *rpc_host;
 	unsigned rpc_trips;     /* of connections already closed */
 	ae_pulse_result *res;
+	const ae_pcache *earlier;  /* the last pulse's cache: its refusals; NULL with --refresh */
+	ae_pcache refused;      /* refusals of this pulse (only refusals used) */
 	char host[256];
 } pulse;
 
@@ -230,6 +233,7 @@ chain_valid(pulse *p, X509 *cert, bool *expired, const char **why)
 	if (X509_STORE_CTX_init(vctx, store, cert, untrusted) != 1)
 		goto out;
 	X509_STORE_CTX_set_time(vctx, 0, (time_t)p->now);
+	ae_pki_accept_windows_extensions(vctx);
 	if (X509_verify_cert(vctx) == 1) {
 		ok = true;
 		*why = NULL;
@@ -410,6 +414,22 @@ submit(pulse *p, const ae_template *t, const ae_ca *ca, ae_record *old, ae_recor
 	const char *dns = p->policy->account.dns_host_name ? p->policy->account.dns_host_name : p->host;
 	ae_err err;
 
+	{
+		/* A refusal that asking again cannot change: not every pulse. */
+		const ae_pcache_refusal *rf = ae_pcache_find_refusal(p->earlier, t->name, t->major, t->minor, ca->name,
+		                                                     p->now);
+		if (rf != NULL) {
+			char *why_not = ae_hresult_explain(rf->hresult, t->name, ca->name, p->policy->account.display);
+			const char *hname = ae_hresult_name(rf->hresult);
+			event(p, AE_EV_SKIPPED, t->name, ca->name, NULL, 0, rf->hresult,
+			      "the %s certificate is not requested from %s again yet: it refused version %u.%u %lld s ago: %s (0x%08X%s%s); asked again when the template changes, after %d hours, or with autoenroll pulse --refresh",
+			      t->name, ca->name, t->major, t->minor, (long long)(p->now - rf->at),
+			      why_not ? why_not : "refused", rf->hresult, hname ? " " : "", hname ? hname : "",
+			      AE_PCACHE_REFUSAL_TTL / 3600);
+			free(why_not);
+			return SUBMIT_REFUSED;
+		}
+	}
 	if ((err = keystore(p)) != AE_OK)
 		goto fail;
 	if (old != NULL && ae_keystore_find(p->ctx, p->ks, old->id, &old_key) != AE_OK) {
@@ -453,7 +473,7 @@ submit(pulse *p, const ae_template *t, const ae_ca *ca, ae_record *old, ae_recor
 	}
 	ae_test_crash_point("pulse-after-submit");
 	rec->request_id = res.request_id;
-	if (res.disposition == AE_CR_DISP_ISSUED || res.disposition == AE_CR_DISP_ISSUED_OUT_OF_BAND) {
+	if (ae_icpr_result_outcome(&res) == AE_ICPR_ISSUED) {
 		if ((err = ae_local_install(p->ctx, p->st, p->ks, p->policy, rec, key, t, ca, &res, NULL)) != AE_OK) {
 			/* The CA issued, we could not install: the request is over. */
 			rec->state = AE_REC_NEW;
@@ -474,7 +494,7 @@ submit(pulse *p, const ae_template *t, const ae_ca *ca, ae_record *old, ae_recor
 				retire(p, replaces[i], item_of_record(p, replaces[i]) ? item_of_record(p, replaces[i])->tpl : t,
 				       replaced_invalid, why);
 		outcome = SUBMIT_ISSUED;
-	} else if (res.disposition == AE_CR_DISP_UNDER_SUBMISSION) {
+	} else if (ae_icpr_result_outcome(&res) == AE_ICPR_PENDING) {
 		rec->state = AE_REC_PENDING;
 		free(rec->key_uri);
 		rec->key_uri = strdup(ae_key_uri(key));
@@ -492,6 +512,9 @@ submit(pulse *p, const ae_template *t, const ae_ca *ca, ae_record *old, ae_recor
 		      "Certificate enrollment for %s failed to enroll for a %s certificate with request ID %u from %s: %s",
 		      ctx_name(p), t->name, res.request_id, ca->name, ae_get_message(p->ctx));
 		ae_clear_message(p->ctx);
+		if (ae_pcache_lasting_refusal(hr) &&
+		    ae_pcache_add_refusal(p->ctx, &p->refused, t->name, t->major, t->minor, ca->name, hr, p->now) != AE_OK)
+			ae_clear_message(p->ctx);
 		ae_local_abandon(p->st, p->ks, rec);
 		outcome = SUBMIT_REFUSED;
 	}
@@ -580,7 +603,7 @@ retrieve_pending(pulse *p)
 			ae_key_free(key);
 			continue;
 		}
-		if (res.disposition == AE_CR_DISP_ISSUED || res.disposition == AE_CR_DISP_ISSUED_OUT_OF_BAND) {
+		if (ae_icpr_result_outcome(&res) == AE_ICPR_ISSUED) {
 			X509 *cert = NULL;
 			if (ae_local_install(p->ctx, p->st, p->ks, p->policy, r, key, it->tpl, ca, &res, &cert) == AE_OK) {
 				ae_record *old = record_by_id(p, r->renewal_of);
@@ -598,9 +621,17 @@ retrieve_pending(pulse *p)
 				      ae_get_message(p->ctx));
 				ae_clear_message(p->ctx);
 			}
-		} else if (res.disposition == AE_CR_DISP_UNDER_SUBMISSION) {
+		} else if (ae_icpr_result_outcome(&res) == AE_ICPR_PENDING) {
 			event(p, AE_EV_PENDING, tname, ca->name, r->id, r->request_id, 0,
 			      "the %s request %u is still pending at %s", tname, r->request_id, ca->name);
+		} else if (!ae_icpr_retrieval_final(&res)) {
+			/* An error that does not end the request: keep its key. */
+			uint32_t hr = 0;
+			ae_local_refusal(p->ctx, &res, tname, ca->name, p->policy->account.display, &hr);
+			event(p, AE_EV_PENDING, tname, ca->name, r->id, r->request_id, hr,
+			      "the %s request %u stays pending: %s; asked again at the next pulse", tname, r->request_id,
+			      ae_get_message(p->ctx));
+			ae_clear_message(p->ctx);
 		} else {
 			uint32_t hr = 0;
 			ae_local_refusal(p->ctx, &res, tname, ca->name, p->policy->account.display, &hr);
@@ -1000,12 +1031,14 @@ nothing_to_do(pulse *p, const ae_pcache *c)
 				continue;
 			nb = (int64_t)ae_asn1_time(X509_get0_notBefore(r->cert));
 			na = (int64_t)ae_asn1_time(X509_get0_notAfter(r->cert));
-			if (p->now < nb || p->now >= na || r->major < t->major ||
-			    p->now >= ae_renewal_due(nb, na, t->renewal_seconds))
+			if ((p->now < nb || p->now >= na || r->major < t->major ||
+			     p->now >= ae_renewal_due(nb, na, t->renewal_seconds)) &&
+			    ae_pcache_find_refusal(c, t->name, t->major, t->minor, NULL, p->now) == NULL)
 				return false;
 			have = true;
 		}
-		if (!have && t->decision == AE_DECISION_AUTOENROLL)
+		if (!have && t->decision == AE_DECISION_AUTOENROLL &&
+		    ae_pcache_find_refusal(c, t->name, t->major, t->minor, NULL, p->now) == NULL)
 			return false;
 	}
 	return true;
@@ -1026,6 +1059,29 @@ transient(ae_err err)
 	       err == AE_ERR_NOTOKEN; /* the card comes back */
 }
 
+/* Into FRESH: the refusals of this pulse, and those of EARLIER still in
+ * force for a template whose version FRESH still has. */
+static ae_err
+keep_refusals(ae_ctx *ctx, ae_pcache *fresh, const ae_pcache *earlier, const ae_pcache *now_refused, int64_t now)
+{
+	const ae_pcache *from[2] = { earlier, now_refused };
+	ae_err err = AE_OK;
+
+	for (size_t k = 0; k < 2 && err == AE_OK; k++) {
+		for (size_t i = 0; from[k] != NULL && i < from[k]->nrefusals && err == AE_OK; i++) {
+			const ae_pcache_refusal *r = &from[k]->refusals[i];
+			bool current = false;
+			for (size_t j = 0; j < fresh->count && !current; j++)
+				current = strcasecmp(fresh->templates[j].name, r->template_name) == 0 &&
+				          fresh->templates[j].major == r->major && fresh->templates[j].minor == r->minor;
+			if (current && ae_pcache_find_refusal(from[k], r->template_name, r->major, r->minor, r->ca, now))
+				err = ae_pcache_add_refusal(ctx, fresh, r->template_name, r->major, r->minor, r->ca,
+				                            r->hresult, r->at);
+		}
+	}
+	return err;
+}
+
 static void
 pulse_clear(pulse *p)
 {
@@ -1039,6 +1095,11 @@ pulse_clear(pulse *p)
 	ae_policy_free(p->policy);
 	ae_krb_free(p->krb);
 	ae_local_clear(&p->local);
+	for (size_t i = 0; i < p->refused.nrefusals; i++) {
+		free(p->refused.refusals[i].template_name);
+		free(p->refused.refusals[i].ca);
+	}
+	free(p->refused.refusals);
 }
 
 static void
@@ -1123,6 +1184,10 @@ ae_engine_pulse(ae_ctx *ctx, const ae_conf *conf, const ae_engine_opts *opts, ae
 		goto completed;
 	}
 	ae_clear_message(ctx);
+	/* The CA's lasting refusals of earlier pulses; --refresh forgets them. */
+	if (!opts->refresh_policy && cache == NULL && ae_pcache_load(ctx, p->local.state_dir, &cache) != AE_OK)
+		ae_clear_message(ctx);
+	p->earlier = opts->refresh_policy ? NULL : cache;
 
 	/* 4. Credentials and the enrollment policy from AD. */
 	if ((opts->machine ? ae_krb_machine(ctx, conf, &p->krb) : ae_krb_user(ctx, &p->krb)) != AE_OK) {
@@ -1152,7 +1217,8 @@ ae_engine_pulse(ae_ctx *ctx, const ae_conf *conf, const ae_engine_opts *opts, ae
 		remove_revoked_from_ds(p);
 	}
 
-	if (ae_pcache_from_policy(ctx, p->policy, p->aepolicy, p->now, &fresh) == AE_OK) {
+	if (ae_pcache_from_policy(ctx, p->policy, p->aepolicy, p->now, &fresh) == AE_OK &&
+	    keep_refusals(ctx, fresh, p->earlier, &p->refused, p->now) == AE_OK) {
 		if (ae_pcache_save(ctx, p->local.state_dir, fresh) != AE_OK)
 			ae_log(ctx, AE_LOG_WARNING, "%s", ae_get_message(ctx));
 	}

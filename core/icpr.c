@@ -399,6 +399,40 @@ ae_icpr_disposition_name(uint32_t d)
 	}
 }
 
+ae_icpr_outcome
+ae_icpr_result_outcome(const ae_icpr_result *res)
+{
+	if (res->status != 0)
+		return AE_ICPR_REFUSED;
+	if (res->disposition == AE_CR_DISP_ISSUED || res->disposition == AE_CR_DISP_ISSUED_OUT_OF_BAND)
+		return AE_ICPR_ISSUED;
+	if (res->disposition == AE_CR_DISP_UNDER_SUBMISSION)
+		return AE_ICPR_PENDING;
+	return AE_ICPR_REFUSED;
+}
+
+uint32_t
+ae_icpr_hresult(const ae_icpr_result *res)
+{
+	return res->status != 0 ? res->status : res->disposition;
+}
+
+bool
+ae_icpr_retrieval_final(const ae_icpr_result *res)
+{
+	switch (ae_icpr_hresult(res)) {
+	case AE_CR_DISP_DENIED:
+	case AE_CR_DISP_REVOKED:
+	case AE_CR_DISP_INCOMPLETE: /* a "foreign certificate": never ours to get */
+	case 0x80094002u:           /* CERTSRV_E_NO_REQUEST */
+	case 0x80094004u:           /* CERTSRV_E_PROPERTY_EMPTY: unknown request id */
+	case 0x80094014u:           /* CERTSRV_E_ADMIN_DENIED_REQUEST */
+		return true;
+	default:
+		return false;
+	}
+}
+
 static ae_err
 do_call(ae_ctx *ctx, ae_rpc *rpc, const char *what, const char *ca_name, uint32_t request_id,
         const char *attributes, const uint8_t *req, size_t len, ae_icpr_result *out)

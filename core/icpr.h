@@ -9,6 +9,7 @@
 #include "error.h"
 #include "rpc.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,6 +61,28 @@ ae_err ae_icpr_retrieve(ae_ctx *ctx, ae_rpc *rpc, const char *ca_name, uint32_t 
                         ae_icpr_result *out);
 
 void ae_icpr_result_clear(ae_icpr_result *res);
+
+/* What an answer means.  A nonzero return value is the answer whatever
+ * the disposition says: AD CS returns an unknown request id
+ * (CERTSRV_E_PROPERTY_EMPTY) and, since Windows Server 2008 R2, a denied
+ * request's retrieval (CERTSRV_E_ADMIN_DENIED_REQUEST) that way, with a
+ * disposition of 0 or 1 (MS-WCCE 3.2.1.4.2.1.3, <86>). */
+typedef enum {
+	AE_ICPR_ISSUED,   /* issued (or issued out of band): the certificate is there */
+	AE_ICPR_PENDING,  /* under submission */
+	AE_ICPR_REFUSED,  /* anything else: ae_icpr_hresult() says why */
+} ae_icpr_outcome;
+
+ae_icpr_outcome ae_icpr_result_outcome(const ae_icpr_result *res);
+
+/* The code that explains a refusal: the return value when nonzero, else
+ * the disposition (a CR_DISP_* or an HRESULT). */
+uint32_t ae_icpr_hresult(const ae_icpr_result *res);
+
+/* Whether a refused retrieval of a pending request is final (the CA
+ * denied it or does not know it), so that its key may go; otherwise the
+ * request stays pending and is asked again. */
+bool ae_icpr_retrieval_final(const ae_icpr_result *res);
 
 /* "issued", "pending (under submission)", "denied", ... or NULL for an
  * HRESULT.  Ask this first: small dispositions (0-6) are not HRESULTs, and

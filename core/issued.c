@@ -163,6 +163,7 @@ ae_issued_verify(ae_ctx *ctx, X509 *cert, EVP_PKEY *key, const ae_template *tpl,
 	}
 	if (ae_now_shifted())
 		X509_STORE_CTX_set_time(vctx, 0, (time_t)ae_now());
+	ae_pki_accept_windows_extensions(vctx);
 	if (X509_verify_cert(vctx) != 1) {
 		err = ae_set_message(ctx, AE_ERR_CRYPTO, "the returned certificate does not chain to a root published in AD: %s",
 		                     X509_verify_cert_error_string(X509_STORE_CTX_get_error(vctx)));

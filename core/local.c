@@ -246,7 +246,7 @@ ae_err
 ae_local_refusal(ae_ctx *ctx, const ae_icpr_result *res, const char *tpl, const char *ca, const char *caller,
                  uint32_t *hr_out)
 {
-	uint32_t hr = res->disposition == AE_CR_DISP_DENIED && res->status != 0 ? res->status : res->disposition;
+	uint32_t hr = ae_icpr_hresult(res);
 	char *why = ae_hresult_explain(hr, tpl, ca, caller);
 	const char *name = ae_hresult_name(hr);
 	const char *disp = ae_icpr_disposition_name(res->disposition);

@@ -7,6 +7,7 @@
  *   principal <name>
  *   aepolicy <number>
  *   template <name> <oid|-> <major> <minor> <decision> <renewal seconds>
+ *   refused <name> <major> <minor> <ca> <hresult> <unix time>
  *
  * Fields are separated by one tab; names never contain tabs or newlines
  * (those are refused when writing).
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,6 +31,7 @@
 #define PCACHE_FILE "policy-cache"
 #define PCACHE_MAX_SIZE (1024 * 1024)
 #define PCACHE_MAX_TEMPLATES 4096
+#define PCACHE_MAX_REFUSALS 4096
 
 void
 ae_pcache_free(ae_pcache *c)
@@ -40,6 +43,11 @@ ae_pcache_free(ae_pcache *c)
 		free(c->templates[i].oid);
 	}
 	free(c->templates);
+	for (size_t i = 0; i < c->nrefusals; i++) {
+		free(c->refusals[i].template_name);
+		free(c->refusals[i].ca);
+	}
+	free(c->refusals);
 	free(c->principal);
 	free(c);
 }
@@ -93,6 +101,70 @@ oom:
 	return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 }
 
+bool
+ae_pcache_lasting_refusal(uint32_t hr)
+{
+	switch (hr) {
+	case 0x80094805u: /* CERTSRV_E_SMIME_REQUIRED */
+	case 0x80094809u: /* CERTSRV_E_SIGNATURE_POLICY_REQUIRED */
+	case 0x8009480Au: /* CERTSRV_E_SIGNATURE_COUNT */
+	case 0x80094811u: /* CERTSRV_E_KEY_LENGTH */
+	case 0x80094814u: /* CERTSRV_E_CERT_TYPE_OVERLAP */
+	case 0x80094816u: /* CERTSRV_E_RENEWAL_BAD_PUBLIC_KEY */
+	case 0x8009481Au: /* CERTSRV_E_KEY_ATTESTATION */
+		return true;
+	default:
+		return false;
+	}
+}
+
+const ae_pcache_refusal *
+ae_pcache_find_refusal(const ae_pcache *c, const char *template_name, uint32_t major, uint32_t minor,
+                       const char *ca, int64_t now)
+{
+	for (size_t i = 0; c != NULL && i < c->nrefusals; i++) {
+		const ae_pcache_refusal *r = &c->refusals[i];
+		if (strcasecmp(r->template_name, template_name) == 0 && r->major == major && r->minor == minor &&
+		    (ca == NULL || strcasecmp(r->ca, ca) == 0) && r->at <= now && now - r->at < AE_PCACHE_REFUSAL_TTL)
+			return r;
+	}
+	return NULL;
+}
+
+ae_err
+ae_pcache_add_refusal(ae_ctx *ctx, ae_pcache *c, const char *template_name, uint32_t major, uint32_t minor,
+                      const char *ca, uint32_t hr, int64_t at)
+{
+	ae_pcache_refusal *r = NULL, *grown;
+
+	if (!clean_field(template_name) || !clean_field(ca))
+		return AE_OK;
+	for (size_t i = 0; i < c->nrefusals && r == NULL; i++)
+		if (strcasecmp(c->refusals[i].template_name, template_name) == 0 &&
+		    strcasecmp(c->refusals[i].ca, ca) == 0)
+			r = &c->refusals[i];
+	if (r == NULL) {
+		if (c->nrefusals >= PCACHE_MAX_REFUSALS)
+			return AE_OK;
+		grown = realloc(c->refusals, (c->nrefusals + 1) * sizeof(*grown));
+		if (grown == NULL)
+			return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		c->refusals = grown;
+		r = &c->refusals[c->nrefusals];
+		memset(r, 0, sizeof(*r));
+		r->template_name = strdup(template_name);
+		r->ca = strdup(ca);
+		c->nrefusals++;
+		if (r->template_name == NULL || r->ca == NULL)
+			return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	}
+	r->major = major;
+	r->minor = minor;
+	r->hresult = hr;
+	r->at = at;
+	return AE_OK;
+}
+
 char *
 ae_pcache_format(const ae_pcache *c)
 {
@@ -107,6 +179,11 @@ ae_pcache_format(const ae_pcache *c)
 		const ae_pcache_template *t = &c->templates[i];
 		ae_buf_printf(&b, "template\t%s\t%s\t%u\t%u\t%s\t%lld\n", t->name, t->oid ? t->oid : "-", t->major,
 		              t->minor, ae_decision_name(t->decision), (long long)t->renewal_seconds);
+	}
+	for (size_t i = 0; i < c->nrefusals; i++) {
+		const ae_pcache_refusal *r = &c->refusals[i];
+		ae_buf_printf(&b, "refused\t%s\t%u\t%u\t%s\t%u\t%lld\n", r->template_name, r->major, r->minor, r->ca,
+		              r->hresult, (long long)r->at);
 	}
 	return ae_buf_steal(&b);
 }
@@ -226,6 +303,18 @@ ae_pcache_parse(ae_ctx *ctx, const char *text, size_t len, ae_pcache **out)
 			c->templates[c->count++] = t;
 			if (t.name == NULL || (strcmp(f[2], "-") != 0 && t.oid == NULL))
 				goto oom;
+		} else if (strcmp(f[0], "refused") == 0 && n == 7) {
+			int64_t major, minor, hr, at;
+			if (!clean_field(f[1]) || !parse_i64(f[2], 0, UINT32_MAX, &major) ||
+			    !parse_i64(f[3], 0, UINT32_MAX, &minor) || !clean_field(f[4]) ||
+			    !parse_i64(f[5], 0, UINT32_MAX, &hr) || !parse_i64(f[6], 0, INT64_MAX / 2, &at) ||
+			    c->nrefusals >= PCACHE_MAX_REFUSALS) {
+				err = ae_set_message(ctx, AE_ERR_INVALID, "policy cache: bad refusal line %u", lineno);
+				goto cleanup;
+			}
+			if ((err = ae_pcache_add_refusal(ctx, c, f[1], (uint32_t)major, (uint32_t)minor, f[4],
+			                                 (uint32_t)hr, at)) != AE_OK)
+				goto cleanup;
 		} else {
 			err = ae_set_message(ctx, AE_ERR_INVALID, "policy cache: bad line %u", lineno);
 			goto cleanup;

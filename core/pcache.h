@@ -14,6 +14,7 @@
 #include "error.h"
 #include "policy.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct {
@@ -24,12 +25,29 @@ typedef struct {
 	int64_t renewal_seconds;
 } ae_pcache_template;
 
+/* A CA's refusal that asking again cannot change until the template or
+ * the CA's configuration does (CERTSRV_E_CERT_TYPE_OVERLAP and the like):
+ * the template is not requested again from that CA for
+ * AE_PCACHE_REFUSAL_TTL seconds, nor while its version stays the same
+ * (a new version asks at once). */
+typedef struct {
+	char *template_name;
+	uint32_t major, minor;
+	char *ca;
+	uint32_t hresult;
+	int64_t at;           /* unix time of the refusal */
+} ae_pcache_refusal;
+
+#define AE_PCACHE_REFUSAL_TTL (24 * 3600)
+
 typedef struct {
 	int64_t loaded;       /* unix time of the full read */
 	char *principal;
 	uint32_t aepolicy;
 	ae_pcache_template *templates;
 	size_t count;
+	ae_pcache_refusal *refusals;
+	size_t nrefusals;
 } ae_pcache;
 
 /* From a decided policy (autoenroll and manual-renew-only templates). */
@@ -37,6 +55,17 @@ ae_err ae_pcache_from_policy(ae_ctx *ctx, const ae_policy *p, uint32_t aepolicy,
 char *ae_pcache_format(const ae_pcache *c);
 ae_err ae_pcache_parse(ae_ctx *ctx, const char *text, size_t len, ae_pcache **out);
 void ae_pcache_free(ae_pcache *c);
+
+/* Whether HR is a refusal worth remembering (see ae_pcache_refusal). */
+bool ae_pcache_lasting_refusal(uint32_t hr);
+/* Remembers (or refreshes) a refusal in C; names with control characters
+ * are not kept. */
+ae_err ae_pcache_add_refusal(ae_ctx *ctx, ae_pcache *c, const char *template_name, uint32_t major,
+                             uint32_t minor, const char *ca, uint32_t hr, int64_t at);
+/* The refusal of TEMPLATE_NAME at version MAJOR.MINOR by CA (NULL: any
+ * CA) still in force at NOW, or NULL. */
+const ae_pcache_refusal *ae_pcache_find_refusal(const ae_pcache *c, const char *template_name, uint32_t major,
+                                                uint32_t minor, const char *ca, int64_t now);
 
 /* DIR/policy-cache: load (AE_ERR_NOTFOUND when absent) and save. */
 ae_err ae_pcache_load(ae_ctx *ctx, const char *dir, ae_pcache **out);

@@ -190,6 +190,55 @@ ae_pki_add_certs(ae_ctx *ctx, STACK_OF(X509) **stack, const ae_entry *entry, con
 	return AE_OK;
 }
 
+/* Critical extensions Windows defines and that we may pass over: they say
+ * what a certificate is for or where it comes from, and limit nothing we
+ * would have to enforce.  Application policy mappings and constraints
+ * (21.11, 21.12) do limit chains: they are not listed. */
+static const char *const windows_critical[] = {
+	"1.3.6.1.4.1.311.21.10", /* szOID_APPLICATION_CERT_POLICIES */
+	"1.3.6.1.4.1.311.21.7",  /* szOID_CERTIFICATE_TEMPLATE */
+	"1.3.6.1.4.1.311.20.2",  /* szOID_ENROLL_CERTTYPE_EXTENSION */
+	"1.3.6.1.4.1.311.21.1",  /* szOID_CERTSRV_CA_VERSION */
+	"1.3.6.1.4.1.311.21.2",  /* szOID_CERTSRV_PREVIOUS_CERT_HASH */
+	"1.3.6.1.4.1.311.25.2",  /* szOID_NTDS_CA_SECURITY_EXT */
+	"1.2.840.113549.1.9.15", /* S/MIME capabilities */
+	NULL,
+};
+
+static int
+windows_extensions_cb(int ok, X509_STORE_CTX *vctx)
+{
+	X509 *cert;
+
+	if (ok || X509_STORE_CTX_get_error(vctx) != X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION)
+		return ok;
+	cert = X509_STORE_CTX_get_current_cert(vctx);
+	if (cert == NULL)
+		return 0;
+	for (int i = 0; i < X509_get_ext_count(cert); i++) {
+		X509_EXTENSION *ext = X509_get_ext(cert, i);
+		char oid[80] = "";
+		bool known = false;
+
+		if (!X509_EXTENSION_get_critical(ext) || X509_supported_extension(ext))
+			continue;
+		if (OBJ_obj2txt(oid, sizeof(oid), X509_EXTENSION_get_object(ext), 1) <= 0)
+			return 0;
+		for (size_t k = 0; windows_critical[k] != NULL && !known; k++)
+			known = strcmp(oid, windows_critical[k]) == 0;
+		if (!known)
+			return 0;
+	}
+	X509_STORE_CTX_set_error(vctx, X509_V_OK);
+	return 1;
+}
+
+void
+ae_pki_accept_windows_extensions(X509_STORE_CTX *vctx)
+{
+	X509_STORE_CTX_set_verify_cb(vctx, windows_extensions_cb);
+}
+
 static void
 validate_one(ae_ctx *ctx, ae_ca *ca, X509_STORE *store, STACK_OF(X509) *untrusted, time_t now)
 {
@@ -212,6 +261,7 @@ validate_one(ae_ctx *ctx, ae_ca *ca, X509_STORE *store, STACK_OF(X509) *untruste
 	}
 	if (now != 0)
 		X509_STORE_CTX_set_time(vctx, 0, now);
+	ae_pki_accept_windows_extensions(vctx);
 	if (X509_verify_cert(vctx) == 1) {
 		ca->valid = true;
 	} else {

@@ -59,6 +59,14 @@ char *ae_x509_name_string(const X509_NAME *name);
  * certificates are logged and skipped. */
 ae_err ae_pki_add_certs(ae_ctx *ctx, STACK_OF(X509) **stack, const ae_entry *entry, const char *attr);
 
+/* Makes VCTX (initialised) accept what Windows accepts: certificates
+ * whose critical extensions OpenSSL does not handle, when each such
+ * extension is one Windows defines and processes (application policies
+ * 1.3.6.1.4.1.311.21.10, which the template editor can mark critical,
+ * the template extensions, the CA version, the SID extension, S/MIME
+ * capabilities).  Any other unhandled critical extension still fails. */
+void ae_pki_accept_windows_extensions(X509_STORE_CTX *vctx);
+
 /* Validates every CA in PKI against PKI's roots and intermediates at time
  * NOW (0: the current time). */
 void ae_pki_validate(ae_ctx *ctx, ae_pki *pki, time_t now);

@@ -178,6 +178,8 @@ decide_one(ae_ctx *ctx, const ae_policy *p, const ae_template *t, ae_policy_item
 		                   t->ra_signatures);
 	else if (t->private_key_flags & AE_PK_REQUIRE_PRIVATE_KEY_ARCHIVAL)
 		reason = ae_strdup_printf("requires private key archival at the CA, which this version of autoenroll does not do yet");
+	else if (t->private_key_flags & AE_PK_ATTEST_REQUIRED)
+		reason = ae_strdup_printf("requires key attestation (CT_FLAG_ATTEST_REQUIRED: a TPM key and its attestation statement), which autoenroll cannot provide; the CA would refuse the request (CERTSRV_E_KEY_ATTESTATION)");
 	else if ((t->name_flags & AE_NF_ENROLLEE_SUPPLIES_SUBJECT) &&
 	         !(t->name_flags & AE_NF_OLD_CERT_SUPPLIES_SUBJECT_AND_ALT_NAME))
 		reason = ae_strdup_printf("the enrollee supplies the subject, and renewals may not reuse the old one: enroll and renew by hand");

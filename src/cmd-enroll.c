@@ -23,11 +23,6 @@
 #include <strings.h>
 #include <unistd.h>
 
-#define CR_DISP_DENIED 2
-#define CR_DISP_ISSUED 3
-#define CR_DISP_ISSUED_OUT_OF_BAND 4
-#define CR_DISP_UNDER_SUBMISSION 5
-
 typedef struct {
 	ae_conf *conf;
 	ae_local local;
@@ -248,7 +243,7 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		goto fail;
 	ae_test_crash_point("enroll-after-submit");
 	rec->request_id = res.request_id;
-	if (res.disposition == CR_DISP_ISSUED || res.disposition == CR_DISP_ISSUED_OUT_OF_BAND) {
+	if (ae_icpr_result_outcome(&res) == AE_ICPR_ISSUED) {
 		if (store_issued(ctx, &s, rec, key, t, ca, &res) != AE_OK)
 			goto fail;
 		if (old != NULL) {
@@ -259,7 +254,7 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 				goto fail;
 			printf("  renewed  %s (now archived)\n", old->id);
 		}
-	} else if (res.disposition == CR_DISP_UNDER_SUBMISSION) {
+	} else if (ae_icpr_result_outcome(&res) == AE_ICPR_PENDING) {
 		rec->state = AE_REC_PENDING;
 		free(rec->key_uri);
 		rec->key_uri = strdup(ae_key_uri(key));
@@ -375,14 +370,20 @@ ae_cmd_retrieve(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 	if (ae_rpc_connect(ctx, s.conf, ca->host, &ae_icpr_iface, &rpc) != AE_OK ||
 	    ae_icpr_retrieve(ctx, rpc, ca->name, (uint32_t)request_id, &res) != AE_OK)
 		goto fail;
-	if (res.disposition == CR_DISP_ISSUED || res.disposition == CR_DISP_ISSUED_OUT_OF_BAND) {
+	if (ae_icpr_result_outcome(&res) == AE_ICPR_ISSUED) {
 		if (store_issued(ctx, &s, rec, key, it->tpl, ca, &res) != AE_OK)
 			goto fail;
-	} else if (res.disposition == CR_DISP_UNDER_SUBMISSION) {
+	} else if (ae_icpr_result_outcome(&res) == AE_ICPR_PENDING) {
 		printf("Still pending: request %lu at %s%s%s\n", request_id, ca->name, res.message ? ": " : "",
 		       res.message ? res.message : "");
+	} else if (!ae_icpr_retrieval_final(&res)) {
+		/* An error that does not end the request: it stays pending. */
+		refused(ctx, &res, rec->template_name, ca->name, s.policy->account.display);
+		ae_prefix_message(ctx, AE_ERR_DENIED, "request %lu stays pending (its key is kept)", request_id);
+		goto fail;
 	} else {
-		/* Denied or failed: the request is over; so are its key and record. */
+		/* Denied or unknown to the CA: the request is over; so are its
+		 * key and record. */
 		refused(ctx, &res, rec->template_name, ca->name, s.policy->account.display);
 		ae_cli_error(ctx);
 		ae_keystore_delete(ctx, s.ks, rec->id);

@@ -145,6 +145,38 @@ main(void)
 	tpl.oid = TPL_OID;
 	X509_free(leaf);
 
+	/* Critical extensions: those Windows defines pass (the template
+	 * editor can mark application policies critical), others do not. */
+	{
+		static const char *const cases[][2] = {
+			{ "1.3.6.1.4.1.311.21.10", "y" }, /* application policies */
+			{ "1.3.6.1.4.1.311.21.12", "n" }, /* application policy constraints */
+			{ "1.2.3.4.5", "n" },
+		};
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			ASN1_OBJECT *o = OBJ_txt2obj(cases[i][0], 1);
+			ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+			X509_EXTENSION *ext;
+			bool want = cases[i][1][0] == 'y';
+
+			/* SEQUENCE { SEQUENCE { clientAuth } }, as Windows encodes it */
+			ASN1_OCTET_STRING_set(os, (const unsigned char *)"\x30\x0a\x30\x08\x06\x06\x2b\x06\x01\x05\x05\x07", 12);
+			leaf = make_cert("alice", ca, mine, ca_k, false, 0, 365);
+			add_template_ext(leaf, TPL_OID, 100, 0);
+			ext = X509_EXTENSION_create_by_OBJ(NULL, o, 1, os);
+			X509_add_ext(leaf, ext, -1);
+			sign(leaf, ca_k);
+			err = ae_issued_verify(ctx, leaf, mine, &tpl, ca, roots, NULL);
+			tap_ok(want ? err == AE_OK : err == AE_ERR_CRYPTO && strstr(ae_get_message(ctx), "critical") != NULL,
+			       "a critical %s extension: %s (%s)", cases[i][0], want ? "accepted" : "rejected",
+			       err ? ae_get_message(ctx) : "ok");
+			X509_EXTENSION_free(ext);
+			ASN1_OCTET_STRING_free(os);
+			ASN1_OBJECT_free(o);
+			X509_free(leaf);
+		}
+	}
+
 	leaf = make_cert("alice", ca, mine, ca_k, false, -30, -1);
 	add_template_ext(leaf, TPL_OID, 100, 0);
 	sign(leaf, ca_k);

@@ -39,6 +39,9 @@ main(void)
 		"autoenroll-policy-cache 1\nloaded\t1\ntemplate\t\t-\t1\t0\tskip\t0\n",
 		"autoenroll-policy-cache 1\nloaded\t1\ntemplate\tA\t-\t1\t0\tskip\t0\textra\n",
 		"autoenroll-policy-cache 1\nloaded\t1\nunknown\t1\n",
+		"autoenroll-policy-cache 1\nloaded\t1\nrefused\tA\t1\t0\tCA\t2148026388\n",
+		"autoenroll-policy-cache 1\nloaded\t1\nrefused\tA\t1\t0\tCA\t4294967296\t5\n",
+		"autoenroll-policy-cache 1\nloaded\t1\nrefused\tA\t1\t0\t\t2148026388\t5\n",
 	};
 
 	tap_ok(parse(ctx, "autoenroll-policy-cache 1\nloaded\t1795000000\nprincipal\tWS1$@CORP.TEST\naepolicy\t7\n"
@@ -62,6 +65,34 @@ main(void)
 	free(text);
 	ae_pcache_free(d);
 	d = NULL;
+
+	/* Refusals the CA will repeat: kept 24 hours for the same version. */
+	{
+		const int64_t t0 = 1795000000;
+		tap_ok(ae_pcache_lasting_refusal(0x80094814u) && ae_pcache_lasting_refusal(0x8009481Au) &&
+		               !ae_pcache_lasting_refusal(0x80094012u) && !ae_pcache_lasting_refusal(2),
+		       "CERT_TYPE_OVERLAP and KEY_ATTESTATION last; TEMPLATE_DENIED and a denial do not");
+		tap_ok(ae_pcache_add_refusal(ctx, c, "LabMachine", 100, 3, "CORP-CA1", 0x80094814u, t0) == AE_OK &&
+		               ae_pcache_add_refusal(ctx, c, "Lab\nEvil", 1, 0, "CORP-CA1", 0x80094814u, t0) == AE_OK &&
+		               c->nrefusals == 1,
+		       "a refusal is remembered; a name with a newline is not");
+		tap_ok(ae_pcache_find_refusal(c, "labmachine", 100, 3, "corp-ca1", t0 + 3600) != NULL &&
+		               ae_pcache_find_refusal(c, "LabMachine", 100, 3, NULL, t0 + 3600) != NULL,
+		       "found an hour later, names without case, any CA");
+		tap_ok(ae_pcache_find_refusal(c, "LabMachine", 100, 4, "CORP-CA1", t0 + 3600) == NULL &&
+		               ae_pcache_find_refusal(c, "LabMachine", 100, 3, "CORP-CA2", t0 + 3600) == NULL &&
+		               ae_pcache_find_refusal(c, "LabMachine", 100, 3, "CORP-CA1", t0 + AE_PCACHE_REFUSAL_TTL) == NULL &&
+		               ae_pcache_find_refusal(c, "LabMachine", 100, 3, "CORP-CA1", t0 - 1) == NULL,
+		       "not for a new version, another CA, after 24 hours, or from the future");
+		text = ae_pcache_format(c);
+		tap_ok(text != NULL && parse(ctx, text, &d) == AE_OK && d->nrefusals == 1 &&
+		               d->refusals[0].hresult == 0x80094814u && d->refusals[0].at == t0 &&
+		               strcmp(d->refusals[0].ca, "CORP-CA1") == 0,
+		       "refusals are written and read back");
+		free(text);
+		ae_pcache_free(d);
+		d = NULL;
+	}
 
 	tap_ok(mkdtemp(dir) != NULL, "temporary directory");
 	tap_ok(ae_pcache_load(ctx, dir, &d) == AE_ERR_NOTFOUND && d == NULL, "no cache file: NOTFOUND");
