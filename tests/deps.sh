@@ -8,7 +8,7 @@ PACKAGES="
   libssl-dev libp11-kit-dev
   samba samba-ad-dc samba-ad-provision python3-samba krb5-user ldap-utils adcli
   python3-cryptography python3-gssapi python3-impacket python3-ldap3
-  iproute2 nftables dnsutils jq bc time openssl valgrind tshark python3-pyasn1
+  iproute2 nftables dnsutils jq bc time openssl valgrind tshark python3-pyasn1 python3-pyasn1-modules
   softhsm2 opensc gnutls-bin
   libdbus-1-dev dbus-daemon libpam-wrapper libpam-krb5 pamtester python3-dbusmock
   python3-dbus dunst xvfb x11-apps imagemagick procps util-linux
