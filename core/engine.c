@@ -412,6 +412,7 @@ submit(pulse *p, const ae_template *t, const ae_ca *ca, ae_record *old, ae_recor
 	ae_icpr_result res = { 0 };
 	submit_outcome outcome = SUBMIT_ERROR;
 	const char *dns = p->policy->account.dns_host_name ? p->policy->account.dns_host_name : p->host;
+	ae_record *renewed = old; /* retired once its replacement is in, renewal or not */
 	ae_err err;
 
 	{
@@ -432,6 +433,16 @@ submit(pulse *p, const ae_template *t, const ae_ca *ca, ae_record *old, ae_recor
 	}
 	if ((err = keystore(p)) != AE_OK)
 		goto fail;
+	if (old != NULL && (t->private_key_flags & AE_PK_REQUIRE_SAME_KEY_RENEWAL)) {
+		/* One key per record: a renewal with the old key is not made
+		 * here, and the CA refuses one with a new key
+		 * (CERTSRV_E_RENEWAL_BAD_PUBLIC_KEY): a new request replaces the
+		 * certificate before it expires. */
+		ae_log(p->ctx, AE_LOG_WARNING,
+		       "%s asks for renewal with the same key (CT_FLAG_REQUIRE_SAME_KEY_RENEWAL), which autoenroll does not do: a new certificate with a new key replaces %s",
+		       t->name, old->id);
+		old = NULL;
+	}
 	if (old != NULL && ae_keystore_find(p->ctx, p->ks, old->id, &old_key) != AE_OK) {
 		/* No key, no renewal: a new request replaces the certificate. */
 		ae_log(p->ctx, AE_LOG_WARNING, "the key of %s is gone (%s): requesting a new certificate instead",
@@ -440,7 +451,7 @@ submit(pulse *p, const ae_template *t, const ae_ca *ca, ae_record *old, ae_recor
 		old = NULL;
 	}
 	rec = ae_local_new_record(&p->local, p->policy, t, ca);
-	if (rec == NULL || (old != NULL && (rec->renewal_of = strdup(old->id)) == NULL)) {
+	if (rec == NULL || (renewed != NULL && (rec->renewal_of = strdup(renewed->id)) == NULL)) {
 		err = ae_set_message(p->ctx, AE_ERR_NOMEM, "out of memory");
 		goto fail;
 	}
@@ -479,7 +490,7 @@ submit(pulse *p, const ae_template *t, const ae_ca *ca, ae_record *old, ae_recor
 			rec->state = AE_REC_NEW;
 			goto fail;
 		}
-		if (old != NULL)
+		if (renewed != NULL)
 			event(p, AE_EV_RENEWED, t->name, ca->name, rec->id, res.request_id, 0,
 			      "Certificate enrollment for %s renewed the %s certificate (%s) from %s: request %u, new certificate %s",
 			      ctx_name(p), t->name, why, ca->name, res.request_id, rec->id);
@@ -487,10 +498,10 @@ submit(pulse *p, const ae_template *t, const ae_ca *ca, ae_record *old, ae_recor
 			event(p, AE_EV_ENROLLED, t->name, ca->name, rec->id, res.request_id, 0,
 			      "Certificate enrollment for %s received a %s certificate from %s (%s): request %u, certificate %s",
 			      ctx_name(p), t->name, ca->name, why, res.request_id, rec->id);
-		if (old != NULL)
-			retire(p, old, t, false, "renewed");
+		if (renewed != NULL)
+			retire(p, renewed, t, false, "renewed");
 		for (size_t i = 0; i < nreplaces; i++)
-			if (replaces[i] != NULL && replaces[i] != old && replaces[i]->state == AE_REC_ISSUED)
+			if (replaces[i] != NULL && replaces[i] != renewed && replaces[i]->state == AE_REC_ISSUED)
 				retire(p, replaces[i], item_of_record(p, replaces[i]) ? item_of_record(p, replaces[i])->tpl : t,
 				       replaced_invalid, why);
 		outcome = SUBMIT_ISSUED;

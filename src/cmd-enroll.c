@@ -186,6 +186,12 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		goto fail;
 	}
 	t = it->tpl;
+	if (old != NULL && (t->private_key_flags & AE_PK_REQUIRE_SAME_KEY_RENEWAL)) {
+		ae_set_message(ctx, AE_ERR_UNSUPPORTED,
+		               "%s asks for renewal with the same key (CT_FLAG_REQUIRE_SAME_KEY_RENEWAL), which autoenroll does not do, and the CA refuses a renewal with a new key: enroll for a new certificate with --template %s instead",
+		               t->name, t->name);
+		goto fail;
+	}
 	if (((t->flags & AE_CT_FLAG_MACHINE_TYPE) != 0) != machine) {
 		ae_set_message(ctx, AE_ERR_INVALID, "%s is a %s template: use %s", t->name,
 		               machine ? "user" : "machine", machine ? "--user" : "--machine");

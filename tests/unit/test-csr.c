@@ -732,6 +732,22 @@ main(void)
 	static const int ku_sig[9] = { 1, 0, 0, 0, 0, 0, 0, 0, 0 };
 
 	have_openssl_cmd = system("openssl version >/dev/null 2>&1") == 0;
+	/* pwszAttributes: values from AD cannot add attributes of their own. */
+	{
+		char *a = NULL;
+		tap_ok(ae_csr_attributes(ctx, "LabUser", "ws1.corp.test", "dc1.corp.test", &a) == AE_OK && a != NULL &&
+		       strcmp(a, "CertificateTemplate:LabUser\nrmd:ws1.corp.test\ncdc:dc1.corp.test") == 0,
+		       "request attributes: template, rmd, cdc");
+		free(a);
+		a = NULL;
+		tap_ok(ae_csr_attributes(ctx, "LabUser", NULL, NULL, &a) == AE_OK && a != NULL &&
+		       strcmp(a, "CertificateTemplate:LabUser") == 0, "request attributes without rmd and cdc");
+		free(a);
+		a = NULL;
+		tap_ok(ae_csr_attributes(ctx, "Lab\nrmd:evil", "ws1", NULL, &a) == AE_ERR_INVALID && a == NULL &&
+		       strstr(ae_get_message(ctx), "control character") != NULL,
+		       "a template name with a newline is refused");
+	}
 	if (ldif_read_file(SRCDIR "/tests/data/windows-default-templates.ldif", &lf, err, sizeof(err)) != 0) {
 		tap_ok(0, "fixtures: %s", err);
 		return tap_done();

@@ -378,6 +378,42 @@ test_submit(ae_ctx *ctx)
 	ae_buf_clear(&ans);
 }
 
+/* What an answer means: the return value wins over the disposition
+ * (MS-WCCE 3.2.1.4.2.1.3, <86>); only a denial or an unknown request ends
+ * a pending one. */
+static void
+test_outcome(void)
+{
+	static const struct {
+		uint32_t disposition, status;
+		ae_icpr_outcome outcome;
+		uint32_t hr;
+		bool final;
+		const char *what;
+	} cases[] = {
+		{ 3, 0, AE_ICPR_ISSUED, 3, false, "issued" },
+		{ 4, 0, AE_ICPR_ISSUED, 4, false, "issued out of band" },
+		{ 5, 0, AE_ICPR_PENDING, 5, false, "pending" },
+		{ 2, 0, AE_ICPR_REFUSED, 2, true, "denied, Windows Server 2008 form (disposition 2, return 0)" },
+		{ 2, 0x80094014u, AE_ICPR_REFUSED, 0x80094014u, true, "denied with ADMIN_DENIED_REQUEST" },
+		{ 1, 0x80094014u, AE_ICPR_REFUSED, 0x80094014u, true, "denied, current form (disposition 1, return value)" },
+		{ 0, 0x80094004u, AE_ICPR_REFUSED, 0x80094004u, true, "unknown request id (disposition 0, PROPERTY_EMPTY)" },
+		{ 5, 0x80094004u, AE_ICPR_REFUSED, 0x80094004u, true, "a return value wins over a pending disposition" },
+		{ 3, 0x80070005u, AE_ICPR_REFUSED, 0x80070005u, false, "access denied: refused, but not final for a pending request" },
+		{ 1, 0x800706BAu, AE_ICPR_REFUSED, 0x800706BAu, false, "RPC server unavailable: kept pending" },
+		{ 0x80094805u, 0, AE_ICPR_REFUSED, 0x80094805u, false, "an HRESULT as the disposition" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ae_icpr_result r = { 0 };
+		r.disposition = cases[i].disposition;
+		r.status = cases[i].status;
+		tap_ok(ae_icpr_result_outcome(&r) == cases[i].outcome && ae_icpr_hresult(&r) == cases[i].hr &&
+		       ae_icpr_retrieval_final(&r) == cases[i].final,
+		       "answer: %s", cases[i].what);
+	}
+}
+
 int
 main(void)
 {
@@ -388,6 +424,7 @@ main(void)
 	test_encode(ctx);
 	test_decode(ctx);
 	test_hresult();
+	test_outcome();
 	test_submit(ctx);
 	ae_ctx_free(ctx);
 	return tap_done();
