@@ -164,9 +164,17 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		 * signed with the key of the certificate being renewed. */
 		if (ae_store_load(ctx, s.st, &recs, &nrecs) != AE_OK)
 			goto fail;
-		for (size_t i = 0; i < nrecs; i++)
-			if (recs[i]->state == AE_REC_ISSUED && strncmp(recs[i]->id, renew_id, strlen(renew_id)) == 0)
+		size_t matches = 0;
+		for (size_t i = 0; i < nrecs && *renew_id != '\0'; i++)
+			if (recs[i]->state == AE_REC_ISSUED && strncmp(recs[i]->id, renew_id, strlen(renew_id)) == 0) {
 				old = recs[i];
+				matches++;
+			}
+		if (matches > 1) {
+			ae_set_message(ctx, AE_ERR_INVALID, "%s is the start of %zu current certificates: give more of the id",
+			               renew_id, matches);
+			goto fail;
+		}
 		if (old == NULL || old->cert == NULL || old->template_name == NULL) {
 			ae_set_message(ctx, AE_ERR_NOTFOUND, "no current certificate %s in %s (autoenroll status lists them)",
 			               renew_id, ae_store_dir(s.st));
