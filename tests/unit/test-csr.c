@@ -487,6 +487,25 @@ self_signed(EVP_PKEY *key, const char *cn)
 	return x;
 }
 
+/* A certificate for KEY with the subject key identifier a request for it
+ * carries (SHA-1 of the key bits), which names the new key's signer. */
+static X509 *
+ski_holder(EVP_PKEY *key)
+{
+	X509 *holder = self_signed(key, "new key");
+	ASN1_OCTET_STRING *ski = ASN1_OCTET_STRING_new();
+	unsigned char md[20];
+	const unsigned char *pk;
+	int pklen;
+
+	X509_PUBKEY_get0_param(NULL, &pk, &pklen, NULL, X509_get_X509_PUBKEY(holder));
+	SHA1(pk, (size_t)pklen, md);
+	ASN1_OCTET_STRING_set(ski, md, sizeof(md));
+	X509_add1_ext_i2d(holder, NID_subject_key_identifier, ski, 0, X509V3_ADD_DEFAULT);
+	ASN1_OCTET_STRING_free(ski);
+	return holder;
+}
+
 static void
 test_renewal(ae_ctx *ctx, const ae_template *t, bool ec_old, const char *what)
 {
@@ -527,23 +546,13 @@ test_renewal(ae_ctx *ctx, const ae_template *t, bool ec_old, const char *what)
 		/* The new key's signer is named by the request's SKI: verify
 		 * it with a stand-in certificate carrying that SKI. */
 		STACK_OF(X509) *extra = sk_X509_new_null();
-		X509 *holder = self_signed(new_key, "new key");
-		ASN1_OCTET_STRING *ski = ASN1_OCTET_STRING_new();
-		unsigned char md[20];
-		const unsigned char *pk;
-		int pklen;
-
-		X509_PUBKEY_get0_param(NULL, &pk, &pklen, NULL, X509_get_X509_PUBKEY(holder));
-		SHA1(pk, (size_t)pklen, md);
-		ASN1_OCTET_STRING_set(ski, md, sizeof(md));
-		X509_add1_ext_i2d(holder, NID_subject_key_identifier, ski, 0, X509V3_ADD_DEFAULT);
+		X509 *holder = ski_holder(new_key);
 		sk_X509_push(extra, holder);
 		ok = CMS_verify(cms, extra, NULL, NULL, out, CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY) == 1;
 		if (!ok)
 			ERR_print_errors_fp(stdout);
 		tap_ok(ok, "%s: every CMS signature verifies", what);
 		sk_X509_pop_free(extra, X509_free);
-		ASN1_OCTET_STRING_free(ski);
 	}
 	{
 		STACK_OF(CMS_SignerInfo) *sis = CMS_get0_SignerInfos(cms);
@@ -651,16 +660,7 @@ inner:
 		char holder_path[] = "/tmp/test-csr-holder-XXXXXX", cmd[512];
 		int fd = mkstemp(holder_path);
 		FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-		X509 *holder = self_signed(new_key, "new key");
-		ASN1_OCTET_STRING *ski = ASN1_OCTET_STRING_new();
-		unsigned char md[20];
-		const unsigned char *pk;
-		int pklen;
-
-		X509_PUBKEY_get0_param(NULL, &pk, &pklen, NULL, X509_get_X509_PUBKEY(holder));
-		SHA1(pk, (size_t)pklen, md);
-		ASN1_OCTET_STRING_set(ski, md, sizeof(md));
-		X509_add1_ext_i2d(holder, NID_subject_key_identifier, ski, 0, X509V3_ADD_DEFAULT);
+		X509 *holder = ski_holder(new_key);
 		if (f != NULL) {
 			PEM_write_X509(f, holder);
 			fclose(f);
@@ -673,7 +673,6 @@ inner:
 		       what);
 		unlink(holder_path);
 		X509_free(holder);
-		ASN1_OCTET_STRING_free(ski);
 	}
 
 cleanup:
