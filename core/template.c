@@ -618,12 +618,6 @@ cleanup:
 	return err;
 }
 
-bool
-ae_template_wants_ksp(const ae_template *tpl)
-{
-	return tpl->schema_version >= 3 && (tpl->private_key_flags & AE_PK_USE_LEGACY_PROVIDER) == 0;
-}
-
 void
 ae_template_free(ae_template *tpl)
 {

@@ -118,7 +118,11 @@ void ae_template_free(ae_template *tpl);
 /* Whether a Windows client makes the key with a CNG Key Storage Provider
  * for TPL: schema 3 and later unless CT_FLAG_USE_LEGACY_PROVIDER
  * (MS-WCCE 3.1.2.4.2.2.2.8); otherwise with a legacy CAPI CSP. */
-bool ae_template_wants_ksp(const ae_template *tpl);
+static inline bool
+ae_template_wants_ksp(const ae_template *tpl)
+{
+	return tpl->schema_version >= 3 && (tpl->private_key_flags & AE_PK_USE_LEGACY_PROVIDER) == 0;
+}
 
 /* LDAP's signed decimal integer syntax, masked to 32 bits; errors name ATTR. */
 ae_err ae_parse_ldap_uint32(ae_ctx *ctx, const char *attr, const ae_value *v, uint32_t *out);

@@ -24,7 +24,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		char *text = ae_pcache_format(c);
 		if (text != NULL) {
 			if (ae_pcache_parse(ctx, text, strlen(text), &again) != AE_OK || again->count != c->count ||
-			    again->loaded != c->loaded)
+			    again->loaded != c->loaded || again->nrefusals != c->nrefusals)
 				__builtin_trap(); /* what we write we must read back */
 			ae_pcache_free(again);
 			free(text);

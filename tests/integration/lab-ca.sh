@@ -154,11 +154,43 @@ ok $? "request in several fragments is reassembled and issued"
 # --- renewal: CMS+PKCS#10 signed by the old key
 icpr alice "$TEST_TMP/o.json" --template LabUser --template-oid "$O.101" \
 	--key-out "$TEST_TMP/old.key" --cert-out "$TEST_TMP/old.pem"
-icpr alice "$TEST_TMP/rn.json" --template LabUser --template-oid "$O.101" \
+icpr alice "$TEST_TMP/rn.json" --template LabUser --template-oid "$O.101" --renew-form cms \
 	--renew-cert "$TEST_TMP/old.pem" --renew-key "$TEST_TMP/old.key"
 [ "$(j "$TEST_TMP/rn.json" .disposition)" = 3 ] &&
 	[ "$(last_log '"\(.request_type) \(.wrapper) \(.renewed_serial)"')" = "renewal cms $(j "$TEST_TMP/o.json" .serial)" ]
 ok $? "renewal (CMS+PKCS#10 signed with the old key) is issued and logged as renewal"
+# CMC renewal as Windows builds it for a schema 2 template (the client's
+# default for LabUser): two SignerInfos, decoded here independently
+icpr alice "$TEST_TMP/rc.json" --template LabUser --template-oid "$O.101" \
+	--renew-cert "$TEST_TMP/old.pem" --renew-key "$TEST_TMP/old.key" --key-out "$TEST_TMP/new.key"
+[ "$(j "$TEST_TMP/rc.json" .disposition)" = 3 ] &&
+	[ "$(last_log '"\(.request_type) \(.wrapper) \(.signers)"')" = "renewal cmc 2" ]
+ok $? "renewal (CMC, first signer the new key's SKI, second the old key) is issued"
+[ $? -eq 0 ] || show "$TEST_TMP/rc.json"
+layout=$($PY - "$AE_LAB_DIR/ca/ca.db" "$(j "$TEST_TMP/rc.json" .request_id)" "$TEST_TMP/old.pem" "$TEST_TMP/new.key" <<'PY'
+import sqlite3, sys
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from pyasn1.codec.der import decoder
+from pyasn1_modules import rfc5652
+blob = sqlite3.connect(sys.argv[1]).execute("SELECT request FROM requests WHERE id=?", (int(sys.argv[2]),)).fetchone()[0]
+ci, _ = decoder.decode(blob, asn1Spec=rfc5652.ContentInfo())
+sd, _ = decoder.decode(ci["content"], asn1Spec=rfc5652.SignedData())
+old = x509.load_pem_x509_certificate(open(sys.argv[3], "rb").read())
+new = serialization.load_pem_private_key(open(sys.argv[4], "rb").read(), None).public_key()
+ski = x509.SubjectKeyIdentifier.from_public_key(new).digest
+out = [str(sd["encapContentInfo"]["eContentType"])]
+for si in sd["signerInfos"]:
+    sid = si["sid"]
+    if sid.getName() == "subjectKeyIdentifier":
+        out.append("ski-new" if bytes(sid["subjectKeyIdentifier"]) == ski else "ski-other")
+    else:
+        out.append("old" if int(sid["issuerAndSerialNumber"]["serialNumber"]) == old.serial_number else "other")
+print(" ".join(out))
+PY
+)
+[ "$layout" = "1.3.6.1.5.5.7.12.2 ski-new old" ]
+ok $? "the CMC renewal decoded with pyasn1: id-cct-PKIData, signers [new key SKI, old certificate] ($layout)"
 icpr bob "$TEST_TMP/rb.json" --template LabUser --template-oid "$O.101" \
 	--renew-cert "$TEST_TMP/old.pem" --renew-key "$TEST_TMP/old.key"
 [ "$(j "$TEST_TMP/rb.json" .disposition)" = $((0x80094806)) ]

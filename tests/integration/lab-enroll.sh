@@ -60,15 +60,21 @@ ok $? "the certificate chains to the lab root"
 pkcs11-tool --module $MODULE --token-label ae-enroll --list-objects --type cert 2>/dev/null | grep -qi "ID: *$id"
 ok $? "the certificate is on the token next to its key (same CKA_ID)"
 pkcs11-tool --module $MODULE --token-label ae-enroll --login --pin 1111 --list-objects --type privkey 2>/dev/null |
-	grep -A4 -i "ID: *$id" | grep -q "never extractable" ||
+	grep -A4 -i "ID: *$id" | grep -q "sensitive" ||
 	pkcs11-tool --module $MODULE --token-label ae-enroll --login --pin 1111 --list-objects --type privkey 2>/dev/null |
-	grep -B4 -i "ID: *$id" | grep -q "never extractable"
-ok $? "its key stays on the token, never extractable"
+	grep -B4 -i "ID: *$id" | grep -q "sensitive"
+# LabUser is a duplicate of User, whose msPKI-Private-Key-Flag has
+# EXPORTABLE_KEY (0x10): the key may be extractable, but never in the clear
+ok $? "its key stays on the token, sensitive"
 
 # --- ECDSA ---
 ae_user alice enroll --template LabECDSA >/dev/null 2>"$TEST_TMP/err"
 ok $? "alice enrolls for LabECDSA (P-256 key on the token)"
 [ $? -eq 0 ] || diag "$(cat "$TEST_TMP/err")"
+# LabECDSA does not allow export (no EXPORTABLE_KEY): never extractable.
+pkcs11-tool --module $MODULE --token-label ae-enroll --login --pin 1111 --list-objects --type privkey 2>/dev/null |
+	grep -A6 "label: *autoenroll LabECDSA" | grep -q "never extractable"
+ok $? "a key whose template does not allow export is never extractable"
 
 # --- the machine, file store ---
 as_machine "$AUTOENROLL" enroll --machine --template LabMachine -c "$TEST_TMP/ae.conf" >"$TEST_TMP/out" 2>"$TEST_TMP/err"

@@ -40,13 +40,13 @@ publish() { # add|delete TEMPLATE
 restore() {
 	tpl_set LabShort pKIOverlapPeriod "$(period 7200)"
 	tpl_set LabShort pKIExpirationPeriod "$(period $DAY)"
-	tpl_set LabShort msPKI-Enrollment-Flag 32
+	tpl_set LabShort msPKI-Enrollment-Flag 41
 	tpl_set LabUser revision 100
 	tpl_set LabUser msPKI-Template-Minor-Revision 0
 	tpl_set LabPending revision 100
 	tpl_set LabRA revision 100
 	tpl_set LabRA msPKI-RA-Signature 1
-	tpl_set LabRA msPKI-Enrollment-Flag 32
+	tpl_set LabRA msPKI-Enrollment-Flag 41
 	publish add LabUser 2>/dev/null
 }
 cleanup_all() { restore; rm -f "$SOCK"; kill "$sink" 2>/dev/null; rm -rf "$TEST_TMP"; }
@@ -269,7 +269,7 @@ conf r
 tpl_set LabRA msPKI-RA-Signature 0
 as_user alice env AUTOENROLL_LIBEXECDIR="$top_builddir" "$AUTOENROLL" enroll --template LabRA -c "$TEST_TMP/r.conf" >/dev/null 2>&1
 tpl_set LabRA msPKI-RA-Signature 1
-tpl_set LabRA msPKI-Enrollment-Flag $((0x20 | 0x40)) # PREVIOUS_APPROVAL_VALIDATE_REENROLLMENT
+tpl_set LabRA msPKI-Enrollment-Flag $((0x29 | 0x40)) # PREVIOUS_APPROVAL_VALIDATE_REENROLLMENT
 ra=$(rec_id r LabRA)
 [ -n "$ra" ]; ok $? "a LabRA certificate enrolled by hand (through an agent, in real life)"
 tpl_set LabRA revision 101
@@ -282,7 +282,7 @@ pulse_user r
 [ "$(ev renewed LabRA)" = 1 ] && [ "$(ca_count "$a1" LabRA renewal)" = 1 ]
 ok $? "RA 1 with a signing certificate, Manage on: renewed, signed with the existing certificate" || show
 tpl_set LabRA revision 100
-tpl_set LabRA msPKI-Enrollment-Flag 32
+tpl_set LabRA msPKI-Enrollment-Flag 41
 
 # ===== Enroll off, disabled =====
 conf e 6 # Manage and RetrievePending only
@@ -307,7 +307,7 @@ pulse_user x
 ok $? "expired certificate: a new request, not a renewal" || show
 [ "$(records x | jq -r --arg i "$xo" '.records[] | select(.id==$i) | .state')" = archived ]; ok $? "the expired certificate is archived"
 # With "delete revoked or expired certificates" the expired one is deleted.
-tpl_set LabShort msPKI-Enrollment-Flag $((0x20 | 0x400))
+tpl_set LabShort msPKI-Enrollment-Flag $((0x29 | 0x400))
 sleep 9
 xo=$(rec_id x LabShort)
 pulse_user x
@@ -316,7 +316,7 @@ pulse_user x
 ok $? "REMOVE_INVALID_CERTIFICATE: the expired certificate is deleted with its key" || show
 tpl_set LabShort pKIExpirationPeriod "$(period $DAY)"
 tpl_set LabShort pKIOverlapPeriod "$(period 7200)"
-tpl_set LabShort msPKI-Enrollment-Flag 32
+tpl_set LabShort msPKI-Enrollment-Flag 41
 
 # ===== revoked certificate =====
 u=$(rec_id a LabUser)

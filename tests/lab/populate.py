@@ -346,6 +346,7 @@ def main():
                 add_oid(oid, str(msg["displayName"][0]), 1)
 
         # ---- lab templates
+        assert labtemplates.ISSUANCE_POLICY == FOREST_OID_ROOT + ".1.%d"
         published = {"ca1": list(DEFAULT_PUBLISHED), "rogue": []}
         for t in labtemplates.TEMPLATES:
             attrs = dict(labtemplates.BASE[t["kind"]])

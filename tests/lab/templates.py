@@ -57,27 +57,47 @@ EKU_CLIENT_AUTH = "1.3.6.1.5.5.7.3.2"
 EKU_SERVER_AUTH = "1.3.6.1.5.5.7.3.1"
 EKU_EFS = "1.3.6.1.4.1.311.10.3.4"
 EKU_CERT_REQUEST_AGENT = "1.3.6.1.4.1.311.20.2.1"
+OID_APP_POLICIES = "1.3.6.1.4.1.311.21.10"
+# Issuance policies of the lab forest: msPKI-Enterprise-Oid objects with
+# flags 2 that populate.py creates as <forest root>.1.400/401/402.
+ISSUANCE_POLICY = "1.3.6.1.4.1.311.21.8.7638725.13898300.1985460.3383425.7519116.119.1.%d"
 
 # Base attribute sets for a schema version 2 template duplicated from
-# User / Workstation on a Windows CA.
+# User / Workstation on a Windows CA.  Values are those of the real "User"
+# and "Workstation" templates (/work/shared/data/windows-default-templates.json,
+# tests/data/windows-default-templates.ldif) where a duplicate carries them:
+#   user:    flags 0x1023a -> 0x2023a (a duplicate trades IS_DEFAULT 0x10000
+#            for IS_MODIFIED 0x20000), msPKI-Enrollment-Flag 0x29, private
+#            key flag 0x10 (exportable) plus the 0x01010000 version bits a
+#            duplicate gets, both CSPs of pKIDefaultCSPs, KU a000, 1 year /
+#            6 weeks.  Deliberately not copied: the EKUs (User has EFS, secure
+#            mail and client auth; lab templates are client auth only).
+#   machine: as Workstation (flags 0x20260, enrollment flag 0x20, private
+#            key flag 0, SAN DNS) plus the version bits; server auth is added.
 BASE = {
     "user": {
-        "flags": 0x20220,  # AUTO_ENROLLMENT | ADD_TEMPLATE_NAME | IS_MODIFIED
+        # ADD_EMAIL | PUBLISH_TO_DS | EXPORTABLE_KEY | AUTO_ENROLLMENT |
+        # ADD_TEMPLATE_NAME | IS_MODIFIED (User's 0x1023a, duplicated)
+        "flags": 0x2023A,
         "msPKI-Template-Schema-Version": 2,
         "revision": 100,
         "msPKI-Template-Minor-Revision": 0,
-        "msPKI-Enrollment-Flag": 0x20,  # AUTO_ENROLLMENT
+        # INCLUDE_SYMMETRIC_ALGORITHMS | PUBLISH_TO_DS | AUTO_ENROLLMENT, as
+        # User (MS-CRTD 2.26): the request must carry S/MIME capabilities and
+        # the CA publishes the certificate to userCertificate.
+        "msPKI-Enrollment-Flag": 0x29,
         # SAN_REQUIRE_UPN | SAN_REQUIRE_EMAIL | SUBJ_REQUIRE_EMAIL |
         # SUBJ_REQUIRE_DIRECTORY_PATH (as the default User template)
         "msPKI-Certificate-Name-Flag": 0xA6000000,
-        "msPKI-Private-Key-Flag": 0x01010000,
+        "msPKI-Private-Key-Flag": 0x01010010,
         "msPKI-Minimal-Key-Size": 2048,
         "msPKI-RA-Signature": 0,
         "pKIKeyUsage": b"\xa0\x00",
         "pKIDefaultKeySpec": 1,
         "pKIMaxIssuingDepth": 0,
         "pKICriticalExtensions": ["2.5.29.15"],
-        "pKIDefaultCSPs": ["1,Microsoft Enhanced Cryptographic Provider v1.0"],
+        "pKIDefaultCSPs": ["2,Microsoft Base Cryptographic Provider v1.0",
+                           "1,Microsoft Enhanced Cryptographic Provider v1.0"],
         "pKIExpirationPeriod": period(YEAR),
         "pKIOverlapPeriod": period(6 * WEEK),
         "pKIExtendedKeyUsage": [EKU_CLIENT_AUTH],
@@ -181,4 +201,35 @@ TEMPLATES = [
     dict(name="LabRSA4096", display="Lab RSA 4096", oid=118, kind="user", sddl=sddl_grant("DU"),
          attrs={"msPKI-Minimal-Key-Size": 4096},
          purpose="minimal key size 4096: key generation and request benchmarks"),
+    # Templates for the CA-side rules of MS-WCCE 3.2.2.6.2.1.4.5.x
+    dict(name="LabCritical", display="Lab Critical App Policies", oid=119, kind="user", sddl=sddl_grant("DU"),
+         attrs={"pKICriticalExtensions": ["2.5.29.15", OID_APP_POLICIES],
+                # issuance policy from the template (no ISSUANCE_POLICIES_FROM_REQUEST):
+                # MS-WCCE 3.2.2.6.2.1.4.5.8, the CA puts it in certificatePolicies
+                "msPKI-Certificate-Policy": [ISSUANCE_POLICY % 400]},
+         purpose="application policies extension critical (pKICriticalExtensions); "
+                 "issuance policy <root>.1.400 from the template"),
+    dict(name="LabIssuance", display="Lab Issuance Policies From Request", oid=120, kind="user",
+         sddl=sddl_grant("DU"), enroll_flag_add=0x20000,
+         attrs={"msPKI-Certificate-Policy": [ISSUANCE_POLICY % 401, ISSUANCE_POLICY % 402]},
+         purpose="ISSUANCE_POLICIES_FROM_REQUEST (0x20000): policies <root>.1.401/.402 only "
+                 "if the request asks for them"),
+    dict(name="LabAttest", display="Lab Key Attestation", oid=121, kind="user", sddl=sddl_grant("DU"),
+         attrs={"msPKI-Template-Schema-Version": 3,
+                "msPKI-Private-Key-Flag": 0x02020000 | 0x2000,
+                "pKIDefaultCSPs": ["1,Microsoft Platform Crypto Provider"],
+                "msPKI-RA-Application-Policies": [
+                    "msPKI-Asymmetric-Algorithm`PZPWSTR`RSA`"
+                    "msPKI-Hash-Algorithm`PZPWSTR`SHA256`"
+                    "msPKI-Key-Usage`DWORD`16777215`"
+                    "msPKI-Symmetric-Algorithm`PZPWSTR`3DES`"
+                    "msPKI-Symmetric-Key-Length`DWORD`168`"]},
+         purpose="schema v3 RSA, ATTEST_REQUIRED (0x2000): the lab CA cannot attest, refuses 0x8009481A"),
+    dict(name="LabSameKey", display="Lab Same Key Renewal", oid=122, kind="user", sddl=sddl_grant("DU"),
+         attrs={"msPKI-Private-Key-Flag": 0x01010010 | 0x80},
+         purpose="REQUIRE_SAME_KEY_RENEWAL (0x80): a renewal must keep the key"),
+    dict(name="LabPrevApproval", display="Lab Previous Approval", oid=123, kind="user", sddl=sddl_grant("DU"),
+         enroll_flag_add=0x2 | 0x40,
+         purpose="PEND_ALL_REQUESTS + PREVIOUS_APPROVAL_VALIDATE_REENROLLMENT: "
+                 "new requests pend, valid renewals are issued"),
 ]

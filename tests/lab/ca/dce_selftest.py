@@ -34,6 +34,11 @@ EPM = uuid.UUID("e1af8308-5d1f-11c9-91a4-08002b14a0fa")
 ICPR = uuid.UUID("91ae6020-9e3c-11cf-8d7c-00aa00c091be")
 MSKRB5, KRB5, SPNEGO = "1.2.840.48018.1.2.2", "1.2.840.113554.1.2.2", "1.3.6.1.5.5.2"
 
+# S/MIME capabilities (RFC 4262: AES-256, AES-128, 3DES) as Windows sends them
+# for templates with INCLUDE_SYMMETRIC_ALGORITHMS such as LabUser
+SMIME_CAPS = bytes.fromhex("3026300b060960864801650304012a300b0609608648016503040102"
+                           "300a06082a864886f70d0307")
+
 
 def hdr(ptype, flags, call_id, flen, alen):
     return struct.pack("<BBBB4sHHI", 5, 0, ptype, flags, b"\x10\0\0\0", flen, alen, call_id)
@@ -219,7 +224,10 @@ def main():
         stub = cert_server_request(0, a.ca, a.retrieve, b"", b"")
     else:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        csr = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([])).sign(key, hashes.SHA256())
+        csr = (x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
+               .add_extension(x509.UnrecognizedExtension(x509.ObjectIdentifier("1.2.840.113549.1.9.15"),
+                                                         SMIME_CAPS), critical=False)
+               .sign(key, hashes.SHA256()))
         attribs = ("CertificateTemplate:%s\nccm:selftest.corp.test\0" % a.template).encode("utf-16-le")
         stub = cert_server_request(0x100, a.ca, 0, attribs, csr.public_bytes(serialization.Encoding.DER))
     # request fragments: header 24 + data + pad + 8 + sig(<= 76) <= max_xmit

@@ -182,11 +182,13 @@ class IcprApp:
             e.update(hresult=policy.E_INVALIDARG, detail="attribute string is not NUL-terminated UTF-16")
             return rid_in, policy.E_INVALIDARG, b"", b"", TEXT(policy.E_INVALIDARG), policy.E_INVALIDARG
         principal = conn.gss.principal
+        info = {}
         try:
-            acct = self.ca.dir.account(principal)
+            acct = self.ca.dir.account(principal, attribs.get("cdc") if a["request"] else None, info)
         except Deny as d:
-            e.update(hresult=d.hresult, detail=d.detail)
+            e.update(info, hresult=d.hresult, detail=d.detail)
             return rid_in, d.hresult, b"", b"", d.message, 0
+        e.update(info)
         e["caller_sids"] = len(acct["all_sids"])
         e["caller_dn"] = acct["dn"]
         if not a["request"]:
@@ -194,15 +196,29 @@ class IcprApp:
             return self.retrieve(rid_in, principal, e)
         return self.new_request(a, attribs, acct, e)
 
+    def publish(self, tmpl, acct, cert, e):
+        """CT_FLAG_PUBLISH_TO_DS: publish, log the outcome, never fail the request."""
+        if not tmpl.i("msPKI-Enrollment-Flag") & policy.EF_PUBLISH_TO_DS:
+            return
+        try:
+            e["published"] = self.ca.publish(acct, cert)
+        except Exception as ex:  # noqa: BLE001 - logged, not fatal (see CA.publish)
+            log.warning("publishing to %s failed: %s", acct.get("dn"), ex)
+            e["publish_error"] = str(ex)
+
     def retrieve(self, rid, principal, e):
         if rid == 0:
             e.update(hresult=policy.E_INVALIDARG, detail="status inspection without request id")
             return 0, policy.E_INVALIDARG, b"", b"", TEXT(policy.E_INVALIDARG), 0
         r = self.store.get_request(rid)
+        errors = self.ca.lever("errors", "current")
+        e["ca_errors"] = errors
         if r is None:
+            # MS-WCCE 3.2.1.4.2.1.3: "If the lookup failed, the function MUST
+            # return the error 0x80094004": the call's return value, with
+            # disposition 0 (in both the old and the current form)
             e.update(hresult=policy.CERTSRV_E_PROPERTY_EMPTY, detail="unknown request id")
-            return rid, policy.CERTSRV_E_PROPERTY_EMPTY, b"", b"", \
-                "Denied by Policy Module  0x80094004, %s" % TEXT(policy.CERTSRV_E_PROPERTY_EMPTY), 0
+            return rid, 0, b"", b"", TEXT(policy.CERTSRV_E_PROPERTY_EMPTY), policy.CERTSRV_E_PROPERTY_EMPTY
         e["template"] = r["template"]
         if (r["caller"] or "").lower() != principal.lower():
             e.update(hresult=policy.E_ACCESSDENIED, detail="request %d belongs to %s" % (rid, r["caller"]))
@@ -216,6 +232,7 @@ class IcprApp:
                 tmpls, _ = self.ca.dir.templates([r["template"]])
                 old = self.ca.check_renewal(p, r["account"])
                 cert, chain, serial = self.ca.issue(p, tmpls[0], r["account"], old, rid)
+                self.publish(tmpls[0], r["account"], cert, e)
             except Deny as d:
                 self.store.update_request(rid, status="failed", hresult=d.hresult, message=d.message)
                 e.update(hresult=d.hresult, detail=d.detail)
@@ -237,9 +254,13 @@ class IcprApp:
             e["serial"] = r["serial"]
             return rid, policy.CR_DISP_ISSUED, chain, r["cert"], "Issued", 0
         if st == "denied":
+            # MS-WCCE 3.2.1.4.2.1.3: disposition 2 ("request denied" in the
+            # table) and the return value 0x80094014; footnote <86>: Windows
+            # Server 2008 and earlier return 0 (labctl ca-errors old)
             e["hresult"] = policy.CERTSRV_E_ADMIN_DENIED_REQUEST
+            ret = 0 if errors == "old" else policy.CERTSRV_E_ADMIN_DENIED_REQUEST
             return rid, policy.CR_DISP_DENIED, b"", b"", \
-                "Denied by Policy Module  0x80094014, %s" % TEXT(policy.CERTSRV_E_ADMIN_DENIED_REQUEST), 0
+                "Denied by Policy Module  0x80094014, %s" % TEXT(policy.CERTSRV_E_ADMIN_DENIED_REQUEST), ret
         hr = r["hresult"] or policy.E_INVALIDARG
         e["hresult"] = hr
         return rid, hr, b"", b"", r["message"] or TEXT(hr), 0
@@ -272,6 +293,9 @@ class IcprApp:
         if old is not None:
             e["request_type"] = "renewal"
             e["renewed_serial"] = "%x" % old.serial_number
+            e["signers"] = len(p.signers)
+        if p.prev_approval:
+            e["prev_approval"] = p.prev_approval
         self.store.update_request(rid, template=tmpl.cn,
                                   request_type=e["request_type"])
         if pend:
@@ -284,6 +308,7 @@ class IcprApp:
             self.store.update_request(rid, status="failed", hresult=d.hresult, message=d.message)
             e.update(hresult=d.hresult, detail=d.detail)
             return rid, d.hresult, b"", b"", d.message, 0
+        self.publish(tmpl, acct, cert, e)
         self.store.update_request(rid, status="issued", hresult=0, message="Issued",
                                   serial=serial, cert=cert)
         e["serial"] = serial

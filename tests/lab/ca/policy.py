@@ -26,7 +26,8 @@ log = logging.getLogger("labca.policy")
 CA_NAME = "CORP-CA1"
 CA_HOST = "ca1.corp.test"
 REALM = "CORP.TEST"
-DC_URL = "ldap://dc1.corp.test"
+DC_HOST = "dc1.corp.test"
+DC_URL = "ldap://" + DC_HOST
 CDP_URL = "http://%s/CertEnroll/%s.crl" % (CA_HOST, CA_NAME)
 AIA_URL = "http://%s/CertEnroll/%s_%s.crt" % (CA_HOST, CA_HOST, CA_NAME)
 
@@ -36,7 +37,10 @@ ENROLL_GUID = "0e10c968-78fb-11d2-90d4-00c04f79dc55"
 S_OK = 0
 E_INVALIDARG = 0x80070057
 E_ACCESSDENIED = 0x80070005
+ERROR_DS_NO_SUCH_OBJECT_HR = 0x80072030   # LDAP noSuchObject via MS-WCCE 3.2.2.1.7
 NTE_BAD_SIGNATURE = 0x80090006
+NTE_BAD_ALGID = 0x80090008
+CRYPT_E_NO_SIGNER = 0x8009200E
 CRYPT_E_ASN1_BADTAG = 0x8009310B
 CRYPT_E_REVOKED = 0x80092010
 CERT_E_EXPIRED = 0x800B0101
@@ -50,19 +54,28 @@ CERTSRV_E_UNSUPPORTED_CERT_TYPE = 0x80094800
 CERTSRV_E_NO_CERT_TYPE = 0x80094801
 CERTSRV_E_TEMPLATE_CONFLICT = 0x80094802
 CERTSRV_E_ARCHIVED_KEY_REQUIRED = 0x80094804
+CERTSRV_E_SMIME_REQUIRED = 0x80094805
 CERTSRV_E_BAD_RENEWAL_SUBJECT = 0x80094806
 CERTSRV_E_BAD_TEMPLATE_VERSION = 0x80094807
 CERTSRV_E_SIGNATURE_POLICY_REQUIRED = 0x80094809
+CERTSRV_E_SIGNATURE_COUNT = 0x8009480A
+CERTSRV_E_SIGNATURE_REJECTED = 0x8009480B
 CERTSRV_E_SUBJECT_UPN_REQUIRED = 0x8009480D
 CERTSRV_E_SUBJECT_DIRECTORY_GUID_REQUIRED = 0x8009480E
 CERTSRV_E_SUBJECT_DNS_REQUIRED = 0x8009480F
 CERTSRV_E_KEY_LENGTH = 0x80094811
 CERTSRV_E_SUBJECT_EMAIL_REQUIRED = 0x80094812
+CERTSRV_E_CERT_TYPE_OVERLAP = 0x80094814
+CERTSRV_E_RENEWAL_BAD_PUBLIC_KEY = 0x80094816
+CERTSRV_E_KEY_ATTESTATION = 0x8009481A
 
 TEXT = {
     E_INVALIDARG: "The parameter is incorrect.",
     E_ACCESSDENIED: "Access is denied.",
+    ERROR_DS_NO_SUCH_OBJECT_HR: "There is no such object on the server.",
     NTE_BAD_SIGNATURE: "Invalid Signature.",
+    NTE_BAD_ALGID: "Invalid algorithm specified.",
+    CRYPT_E_NO_SIGNER: "The message does not contain any signers.",
     CRYPT_E_ASN1_BADTAG: "ASN1 bad tag value met.",
     CRYPT_E_REVOKED: "The certificate is revoked.",
     CERT_E_EXPIRED: "A required certificate is not within its validity period.",
@@ -77,10 +90,16 @@ TEXT = {
     CERTSRV_E_NO_CERT_TYPE: "The request contains no certificate template information.",
     CERTSRV_E_TEMPLATE_CONFLICT: "The request contains conflicting template information.",
     CERTSRV_E_ARCHIVED_KEY_REQUIRED: "The request must include a private key for archival by the server.",
-    CERTSRV_E_BAD_RENEWAL_SUBJECT: "The renewal certificate is not for the same subject.",
+    CERTSRV_E_BAD_RENEWAL_SUBJECT: "The request was made on behalf of a subject other than the caller.  The "
+                                   "certificate template must be configured to require at least one signature "
+                                   "to authorize the request.",
+    CERTSRV_E_SMIME_REQUIRED: "The request is missing a required SMIME capabilities extension.",
     CERTSRV_E_BAD_TEMPLATE_VERSION: "The request template version is newer than the supported template version.",
-    CERTSRV_E_SIGNATURE_POLICY_REQUIRED: "The certificate template requires too many RA signatures. "
-                                         "Only one RA signature is allowed.",
+    CERTSRV_E_SIGNATURE_POLICY_REQUIRED: "The request is missing required signature policy information.",
+    CERTSRV_E_SIGNATURE_COUNT: "The request is missing one or more required signatures.",
+    CERTSRV_E_SIGNATURE_REJECTED: "One or more signatures did not include the required application or "
+                                  "issuance policies.  The request is missing one or more required valid "
+                                  "signatures.",
     CERTSRV_E_SUBJECT_UPN_REQUIRED: "The UPN is unavailable and cannot be added to the Subject Alternate name.",
     CERTSRV_E_SUBJECT_DIRECTORY_GUID_REQUIRED: "The Active Directory GUID is unavailable and cannot be "
                                                "added to the Subject Alternate name.",
@@ -89,6 +108,13 @@ TEXT = {
                           "certificate template.",
     CERTSRV_E_SUBJECT_EMAIL_REQUIRED: "The email name is unavailable and cannot be added to the Subject "
                                       "or Subject Alternate name.",
+    CERTSRV_E_CERT_TYPE_OVERLAP: "The certificate template renewal period is longer than the certificate "
+                                 "validity period.  The template should be reconfigured or the CA certificate "
+                                 "renewed.",
+    CERTSRV_E_RENEWAL_BAD_PUBLIC_KEY: "The certificate template requires renewal with the same public key, "
+                                      "but the request uses a different public key.",
+    CERTSRV_E_KEY_ATTESTATION: "The request does not support private key attestation as defined in the "
+                               "certificate template.",
 }
 
 # dispositions
@@ -97,10 +123,17 @@ CR_DISP_DENIED, CR_DISP_ISSUED, CR_DISP_UNDER_SUBMISSION = 2, 3, 5
 # template flags (MS-CRTD 2.4, 2.26, 2.27, 2.28)
 CT_FLAG_MACHINE_TYPE = 0x40
 CT_FLAG_IS_CA = 0x80
+EF_INCLUDE_SYMMETRIC_ALGORITHMS = 0x1
 EF_PEND_ALL_REQUESTS = 0x2
+EF_PUBLISH_TO_DS = 0x8
 EF_PREVIOUS_APPROVAL_VALIDATE_REENROLLMENT = 0x40
 EF_NO_SECURITY_EXTENSION = 0x80000
+EF_NOREVOCATIONINFOINISSUEDCERTS = 0x4000
+EF_INCLUDE_BASIC_CONSTRAINTS_FOR_EE_CERTS = 0x8000
+EF_ISSUANCE_POLICIES_FROM_REQUEST = 0x20000
 PKF_REQUIRE_PRIVATE_KEY_ARCHIVAL = 0x1
+PKF_REQUIRE_SAME_KEY_RENEWAL = 0x80
+PKF_ATTEST_REQUIRED = 0x2000
 NF_ENROLLEE_SUPPLIES_SUBJECT = 0x1
 NF_OLD_CERT_SUPPLIES_SUBJECT_AND_ALT_NAME = 0x8
 NF_ENROLLEE_SUPPLIES_SUBJECT_ALT_NAME = 0x10000
@@ -132,6 +165,11 @@ OID_PKIDATA = "1.3.6.1.5.5.7.12.2"
 OID_CMC_REGINFO = "1.3.6.1.5.5.7.7.18"
 OID_CMC_ADD_ATTRIBUTES = "1.3.6.1.4.1.311.10.10.1"
 OID_MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
+OID_SMIME_CAPS = "1.2.840.113549.1.9.15"
+OID_CERT_POLICIES = "2.5.29.32"
+OID_NO_SIGNATURE = "1.3.6.1.5.5.7.6.2"     # id-alg-noSignature (RFC 2797 3.3.3.1 / RFC 5272)
+# key attestation request attributes (MS-WCCE 2.2.2.8.x, 3.1.1.4.3.4)
+OID_ATTESTATION = ("1.3.6.1.4.1.311.21.23", "1.3.6.1.4.1.311.21.24", "1.3.6.1.4.1.311.21.39")
 
 HASHES = {
     "1.3.14.3.2.26": hashes.SHA1, "2.16.840.1.101.3.4.2.1": hashes.SHA256,
@@ -230,6 +268,7 @@ class Directory:
 
     def __init__(self, lab, cadir):
         self.lab = lab
+        self.cadir = cadir
         self.keytab = os.path.join(lab, "ca1.keytab")
         self.ccache = os.path.join(cadir, "ca1.ccache")
         self.lock = threading.Lock()
@@ -243,7 +282,7 @@ class Directory:
                         "CA1$@" + REALM], check=True, capture_output=True)
         self.kinit_time = time.time()
 
-    def _connect(self):
+    def _connect(self, url=DC_URL):
         from samba.credentials import MUST_USE_KERBEROS, Credentials
         from samba.param import LoadParm
         from samba.samdb import SamDB
@@ -256,16 +295,65 @@ class Directory:
         creds.guess(lp)
         creds.set_kerberos_state(MUST_USE_KERBEROS)
         creds.set_named_ccache(self.ccache)
-        return SamDB(url=DC_URL, credentials=creds, lp=lp)
+        return SamDB(url=url, credentials=creds, lp=lp)
 
-    def query(self, fn):
+    def query(self, fn, url=DC_URL):
         with self.lock:
             try:
-                db = self._connect()
+                db = self._connect(url)
             except Exception:
                 self._kinit()
-                db = self._connect()
+                db = self._connect(url)
             return fn(db)
+
+    def unreplicated(self):
+        """labctl ca-unreplicated: sAMAccountNames the working directory
+        pretends not to have yet (a just-joined machine on another DC)."""
+        try:
+            with open(os.path.join(self.cadir, "unreplicated")) as f:
+                return {ln.strip().lower() for ln in f if ln.strip()}
+        except OSError:
+            return set()
+
+    def is_dc(self, fqdn):
+        """MS-WCCE 3.2.2.1.3.1: the computer with servicePrincipalName
+        HOST/<fqdn> whose serverReferenceBL holds exactly one nTDSDSA."""
+        import ldb
+
+        def q(db):
+            r = db.search(self.base, scope=ldb.SCOPE_SUBTREE,
+                          expression="(&(objectCategory=computer)(servicePrincipalName=HOST/%s))" %
+                          self._escape(fqdn), attrs=["dNSHostName", "serverReferenceBL"])
+            if len(r) != 1 or "serverReferenceBL" not in r[0]:
+                return False
+            d = db.search(str(r[0]["serverReferenceBL"][0]), scope=ldb.SCOPE_SUBTREE,
+                          expression="(objectCategory=nTDSDSA)", attrs=["cn"])
+            return len(d) == 1
+        return self.query(q)
+
+    def publish(self, dn, cert_der):
+        import ldb
+
+        def q(db):
+            r = db.search(dn, scope=ldb.SCOPE_BASE, attrs=["userCertificate"])
+            have = [bytes(v) for v in r[0].get("userCertificate", [])]
+            if cert_der in have:
+                return "already there"
+            keep = []
+            limit = datetime.datetime.utcnow() - datetime.timedelta(hours=24)
+            for c in have:
+                try:
+                    if x509.load_der_x509_certificate(c).not_valid_after < limit:
+                        continue
+                except ValueError:
+                    pass
+                keep.append(c)
+            m = ldb.Message(ldb.Dn(db, dn))
+            m["userCertificate"] = ldb.MessageElement(keep + [cert_der], ldb.FLAG_MOD_REPLACE,
+                                                      "userCertificate")
+            db.modify(m)
+            return "published (%d values)" % (len(keep) + 1)
+        return self.query(q)
 
     @staticmethod
     def _escape(v):
@@ -274,7 +362,7 @@ class Directory:
             out += "\\%02x" % ord(ch) if ch in "*()\\\x00" else ch
         return out
 
-    def account(self, principal):
+    def account(self, principal, cdc=None, info=None):
         import ldb
         from samba.dcerpc import security
         from samba.ndr import ndr_unpack
@@ -308,8 +396,21 @@ class Directory:
                 guid=str(uuid.UUID(bytes_le=bytes(m["objectGUID"][0]))),
                 is_computer="computer" in [str(x) for x in m["objectClass"]],
                 spn=[str(x) for x in m.get("servicePrincipalName", [])])
-        acct = self.query(q)
+        info = {} if info is None else info
+        acct = None
+        if name.lower() not in self.unreplicated():
+            acct = self.query(q)
+            info["account_dc"] = DC_HOST
+        if acct is None and cdc:
+            # MS-WCCE 3.2.2.6.2.1.1 cdc: only when the working directory fails;
+            # the named server must be a DC of the domain (3.2.2.1.3.1)
+            dc = cdc.strip().lstrip("\\")
+            if not self.is_dc(dc):
+                raise Deny(ERROR_DS_NO_SUCH_OBJECT_HR, "cdc %s is not a domain controller" % dc)
+            acct = self.query(q, url="ldap://" + dc)
+            info["account_dc"] = dc
         if acct is None:
+            info.pop("account_dc", None)
             raise Deny(E_ACCESSDENIED, "no account %s in the directory" % name)
         acct["principal"] = principal
         acct["all_sids"] = sorted(set([acct["sid"], acct["primary_group"], "S-1-1-0", "S-1-5-11",
@@ -322,7 +423,8 @@ class Directory:
                       "msPKI-Private-Key-Flag", "msPKI-Minimal-Key-Size", "msPKI-RA-Signature",
                       "pKIKeyUsage", "pKIExpirationPeriod", "pKIExtendedKeyUsage",
                       "msPKI-Certificate-Application-Policy", "pKICriticalExtensions",
-                      "msPKI-Certificate-Policy", "pKIMaxIssuingDepth", "nTSecurityDescriptor"]
+                      "msPKI-Certificate-Policy", "pKIMaxIssuingDepth", "nTSecurityDescriptor",
+                      "pKIOverlapPeriod", "msPKI-RA-Application-Policies", "msPKI-RA-Policies"]
 
     def templates(self, names=(), oids=()):
         """-> (list of template dicts matching any name/oid, published cns)"""
@@ -382,12 +484,29 @@ class Template:
     def sd(self):
         return self.raw["nTSecurityDescriptor"][0]
 
-    def period(self):
-        v = self.raw.get("pKIExpirationPeriod")
+    def period(self, attr="pKIExpirationPeriod", default=365):
+        v = self.raw.get(attr)
         if not v:
-            return datetime.timedelta(days=365)
+            return datetime.timedelta(days=default)
         ft = struct.unpack("<q", v[0][:8])[0]
         return datetime.timedelta(seconds=-ft / 10 ** 7)
+
+    def overlap(self):
+        return self.period("pKIOverlapPeriod", 0)
+
+    def asymmetric_algorithm(self):
+        """schema 3+: msPKI-Asymmetric-Algorithm from msPKI-RA-Application-
+        Policies syntax 2 (MS-CRTD 2.23); None = not given."""
+        for v in self.strs("msPKI-RA-Application-Policies"):
+            parts = v.split("`")
+            for i in range(0, len(parts) - 2, 3):
+                if parts[i] == "msPKI-Asymmetric-Algorithm":
+                    return parts[i + 2]
+        return None
+
+    def ra_app_policies(self):
+        """msPKI-RA-Application-Policies as OIDs (syntax 1 values only)."""
+        return [v for v in self.strs("msPKI-RA-Application-Policies") if "`" not in v]
 
 
 # ------------------------------------------------------------------ requests
@@ -400,6 +519,9 @@ class Parsed:
     certs = ()          # certificates in the SignedData
     signers = ()        # list of dict(sid=(kind, value), digest, sigalg, signature, signed_attrs)
     reginfo = ()        # name/value pairs from CMC regInfo
+    renewal_signers = ()  # indexes of the renewal's own SignerInfos
+    prev_approval = None  # PREVIOUS_APPROVAL decision (3.2.2.6.2.1.4.8), for the log
+    old_template = None   # template of the renewed certificate in the CA database
 
 
 def parse_request(blob, req_type):
@@ -564,6 +686,20 @@ def ski_of(pub):
     return x509.SubjectKeyIdentifier.from_public_key(pub).digest
 
 
+def verify_no_signature(p, signer):
+    """No-Signature mechanism (RFC 2797 3.3.3.1, id-alg-noSignature): the
+    signature value is the hash of the (signed attributes or) content."""
+    h = HASHES.get(signer["digest"])
+    if h is None:
+        return False
+    data = p.content
+    if signer["signed_attrs"] is not None:
+        data = b"\x31" + signer["signed_attrs"][2][1:]
+    d = hashes.Hash(h())
+    d.update(data)
+    return d.finalize() == signer["signature"]
+
+
 # ------------------------------------------------------------------ the CA
 class CA:
     def __init__(self, lab, store):
@@ -638,10 +774,22 @@ class CA:
                            "request has version %d.%d" % ext_version)
         return tmpl
 
+    # ---- levers (files in $LAB/ca written by labctl, read per request)
+    def lever(self, name, default=None):
+        try:
+            with open(os.path.join(self.store.dir, name)) as f:
+                v = f.read().strip()
+            return v or default
+        except OSError:
+            return default
+
     # ---- renewal
     def check_renewal(self, p, acct):
-        """If the PKCS#10 carries szOID_RENEWAL_CERTIFICATE: verify and return
-        the old certificate; else None."""
+        """If the PKCS#10 carries szOID_RENEWAL_CERTIFICATE: verify the
+        renewal form (MS-WCCE 3.2.1.4.2.1.4.2.1 CMS+PKCS#10, 3.2.1.4.2.1.4.2.2
+        CMC; signer layout of the client sections 3.1.1.4.3.2.1/.2) and return
+        the old certificate; else None.  Sets p.renewal_signers (indexes of
+        the signers that belong to the renewal, not RA signatures)."""
         old_der = None
         for aoid, vals in csr_attributes(p.csr_der):
             if aoid == OID_RENEWAL_CERT:
@@ -651,26 +799,57 @@ class CA:
         try:
             old = x509.load_der_x509_certificate(old_der)
         except ValueError:
+            # 3.2.1.4.2.1.4.2.1: "If the issued certificate is not included in
+            # the value of this attribute, the CA MUST return 0x8009400E"
             raise Deny(CERTSRV_E_BAD_RENEWAL_CERT_ATTRIBUTE, "renewal attribute is not a certificate")
         if p.kind == "pkcs10":
+            # 3.2.1.4.2.1.4 table: no renewal in plain PKCS#10
             raise Deny(CERTSRV_E_BAD_RENEWAL_CERT_ATTRIBUTE, "renewal must be signed with the old key (CMS/CMC)")
+        # Certificates: MUST include the already-issued certificate -> 0x8009400E
         if not any(c.public_bytes(serialization.Encoding.DER) == old_der for c in p.certs):
             raise Deny(CERTSRV_E_BAD_RENEWAL_CERT_ATTRIBUTE, "old certificate missing from the CMS certificates")
-        # signed by the old key
-        ok = False
-        for s in p.signers:
+        if not p.signers:
+            # 3.2.1.4.2.1.4.1.2/.3: "If the request is not signed ... 0x8009200E"
+            raise Deny(CRYPT_E_NO_SIGNER, "renewal without SignerInfo")
+
+        def by_old(s):
             kind, v = s["sid"]
-            match = (kind == "issuer_serial" and v[1] == old.serial_number) or \
-                    (kind == "ski" and v == ski_of(old.public_key()))
-            if not match:
-                continue
+            return (kind == "issuer_serial" and v[1] == old.serial_number) or \
+                (kind == "ski" and v == ski_of(old.public_key()))
+
+        def verify_old(s, where):
+            if not by_old(s):
+                raise Deny(NTE_BAD_SIGNATURE, "%s SignerInfo does not identify the old certificate" % where)
             try:
                 verify_signer(p, s, old.public_key())
-                ok = True
             except InvalidSignature as e:
-                raise Deny(NTE_BAD_SIGNATURE, "old-key signature: %s" % e)
-        if not ok:
-            raise Deny(NTE_BAD_SIGNATURE, "no signature by the old certificate's key")
+                raise Deny(NTE_BAD_SIGNATURE, "%s SignerInfo (old key): %s" % (where, e))
+
+        if p.kind == "cms":
+            # 3.1.1.4.3.2.1: "The first SignerInfo ... MUST use the key associated
+            # with the certificate to be renewed" (3.2.1.4.2.1.4.2.1 SignerInfo)
+            verify_old(p.signers[0], "first")
+            p.renewal_signers = {0}
+        else:
+            # 3.1.1.4.3.2.2: at least two SignerInfos; the first uses the
+            # subjectKeyIdentifier form (new key) or the No-Signature mechanism,
+            # the second the old certificate's key (3.2.1.4.2.1.4.2.2 SignerInfo)
+            if len(p.signers) < 2:
+                raise Deny(NTE_BAD_SIGNATURE, "CMC renewal with %d SignerInfo: the first must be the new "
+                           "key (subjectKeyIdentifier), the second the old certificate's key" % len(p.signers))
+            first = p.signers[0]
+            if first["sigalg"] == OID_NO_SIGNATURE:
+                if not verify_no_signature(p, first):
+                    raise Deny(NTE_BAD_SIGNATURE, "first SignerInfo: no-signature hash does not match")
+            else:
+                if first["sid"][0] != "ski":
+                    raise Deny(NTE_BAD_SIGNATURE, "first SignerInfo must use the subjectKeyIdentifier form")
+                try:
+                    verify_signer(p, first, p.csr.public_key())
+                except InvalidSignature as e:
+                    raise Deny(NTE_BAD_SIGNATURE, "first SignerInfo is not signed with the new key: %s" % e)
+            verify_old(p.signers[1], "second")
+            p.renewal_signers = {0, 1}
         # issued by this CA
         try:
             self.cert.public_key().verify(old.signature, old.tbs_certificate_bytes,
@@ -693,17 +872,193 @@ class CA:
             pass
         if not same:
             raise Deny(CERTSRV_E_BAD_RENEWAL_SUBJECT)
+        p.old_template = rec["template"]
         return old
+
+    @staticmethod
+    def cert_template(cert):
+        """(kind, value) of the template a certificate was issued from: ("oid", OID)
+        from 1.3.6.1.4.1.311.21.7, ("name", cn) from 1.3.6.1.4.1.311.20.2, or None."""
+        for e in cert.extensions:
+            o = e.oid.dotted_string
+            try:
+                if o == OID_TEMPLATE_V2:
+                    return "oid", der.oid_str(der.children(der.read_tlv(e.value.value)[1])[0][1])
+                if o == OID_TEMPLATE_NAME:
+                    t, c, _, _ = der.read_tlv(e.value.value)
+                    if t == 0x30:
+                        t, c, _ = der.children(c)[0]
+                    return "name", der.string_val(t, c)
+            except (der.DERError, IndexError, AttributeError):
+                pass
+        return None
+
+    def same_template(self, p, tmpl, old):
+        ident = self.cert_template(old)
+        if ident is None:
+            return (p.old_template or "").lower() == tmpl.cn.lower()
+        if ident[0] == "oid":
+            return ident[1] == tmpl.oid
+        return ident[1].lower() == tmpl.cn.lower()
+
+    def prev_approval_ok(self, p, tmpl, acct, old):
+        """MS-WCCE 3.2.2.6.2.1.4.8: the conditions under which
+        PREVIOUS_APPROVAL_VALIDATE_REENROLLMENT is enforced."""
+        ident = self.cert_template(old)
+        if ident is None or ident[0] != "oid" or ident[1] != tmpl.oid:
+            return False, "old certificate has no template OID extension of %s" % tmpl.cn
+        nf = tmpl.i("msPKI-Certificate-Name-Flag")
+        if nf & NF_ENROLLEE_SUPPLIES_SUBJECT:
+            if not len(p.csr.subject) or p.csr.subject != old.subject:
+                return False, "request subject missing or not the old certificate's"
+            return True, None
+        try:
+            san = old.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        except x509.ExtensionNotFound:
+            return False, "old certificate has no SubjectAltName"
+        upns = [n.value for n in san if isinstance(n, x509.OtherName) and n.type_id.dotted_string == OID_UPN]
+        mails = [n.value for n in san if isinstance(n, x509.RFC822Name)]
+        if not upns and not mails:
+            return False, "old SubjectAltName has neither UPN nor rfc822Name"
+        for u in upns:
+            try:
+                t, c, _, _ = der.read_tlv(u)
+                val = der.string_val(t, c)
+            except der.DERError:
+                val = None
+            if (val or "").lower() != (acct.get("upn") or "").lower():
+                return False, "old UPN %r is not the account's %r" % (val, acct.get("upn"))
+        for m in mails:
+            if m.lower() != (acct.get("mail") or "").lower():
+                return False, "old rfc822Name %r is not the account's mail %r" % (m, acct.get("mail"))
+        return True, None
+
+    def validity(self, tmpl):
+        """-> notAfter: the template's period capped by the CA's ValidityPeriod
+        (labctl ca-max-validity) and the CA certificate's notAfter.
+        AD CS refuses when the capped validity is shorter than the template's
+        renewal (overlap) period: CERTSRV_E_CERT_TYPE_OVERLAP (0x80094814)."""
+        now = datetime.datetime.utcnow().replace(microsecond=0)
+        na = min(now + tmpl.period(), self.cert.not_valid_after)
+        cap = self.lever("max-validity", "off")
+        if cap != "off":
+            na = min(na, now + datetime.timedelta(days=int(cap)))
+        if na - now < tmpl.overlap():
+            raise Deny(CERTSRV_E_CERT_TYPE_OVERLAP, "validity %s < renewal period %s" % (na - now, tmpl.overlap()))
+        return now, na
+
+    def ra_signatures(self, p, tmpl, old):
+        """MS-WCCE 3.2.2.6.2.1.4.5.1/.4: count the valid RA signatures (signers
+        other than the request's own key and the renewal's signers, whose
+        certificate chains to this CA and carries every OID of
+        msPKI-RA-Application-Policies).  -> (valid, rejected)"""
+        skip = set(getattr(p, "renewal_signers", ()))
+        valid = rejected = 0
+        need = set(tmpl.ra_app_policies())
+        for i, s in enumerate(p.signers):
+            if i in skip or p.kind == "pkcs10":
+                continue
+            if s["sigalg"] == OID_NO_SIGNATURE:
+                continue
+            try:
+                verify_signer(p, s, p.csr.public_key())
+                continue    # the request key's own signature (CMC first signer)
+            except (InvalidSignature, ValueError, TypeError):
+                pass
+            cert = None
+            for c in p.certs:
+                kind, v = s["sid"]
+                if (kind == "issuer_serial" and v[1] == c.serial_number) or \
+                        (kind == "ski" and v == ski_of(c.public_key())):
+                    cert = c
+            ok = cert is not None
+            if ok:
+                try:
+                    verify_signer(p, s, cert.public_key())
+                    self.cert.public_key().verify(cert.signature, cert.tbs_certificate_bytes,
+                                                  padding.PKCS1v15(), cert.signature_hash_algorithm)
+                except (InvalidSignature, ValueError, TypeError):
+                    ok = False
+            if ok and need:
+                try:
+                    ekus = {e.dotted_string for e in
+                            cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value}
+                except x509.ExtensionNotFound:
+                    ekus = set()
+                ok = need <= ekus
+            if ok:
+                valid += 1
+            else:
+                rejected += 1
+        return valid, rejected
+
+    @staticmethod
+    def request_ext(p, oid):
+        """extnValue (bytes) of extension oid in the request's extensionRequest
+        attribute (PKCS#9 or szOID_CERT_EXTENSIONS), read with the DER walker so
+        that an extension cryptography cannot parse does not hide the others;
+        None if absent."""
+        try:
+            for aoid, vals in csr_attributes(p.csr_der):
+                if aoid not in (OID_EXT_REQ, OID_EXT_REQ_MS):
+                    continue
+                for v in vals:
+                    for t, c, f in der.children(der.read_tlv(v)[1]):
+                        kids = der.children(c)
+                        if der.oid_str(kids[0][1]) == oid:
+                            return kids[-1][1]
+        except (der.DERError, IndexError):
+            return None
+        return None
+
+    def issuance_policies(self, p, tmpl):
+        """MS-WCCE 3.2.2.6.2.1.4.5.8 -> list of policy OIDs for the certificate."""
+        tpl = tmpl.strs("msPKI-Certificate-Policy")
+        if not tmpl.i("msPKI-Enrollment-Flag") & EF_ISSUANCE_POLICIES_FROM_REQUEST:
+            return tpl
+        ext = self.request_ext(p, OID_CERT_POLICIES)
+        req = []
+        try:
+            for t, c, f in der.children(der.read_tlv(ext)[1]) if ext else []:
+                req.append(der.oid_str(der.children(c)[0][1]))
+        except (der.DERError, IndexError):
+            req = []
+        if not tpl and req:
+            raise Deny(CERTSRV_E_TEMPLATE_CONFLICT, "request has policies %s, template none" % req)
+        # OIDs the template does not list are dropped (the spec's loop only
+        # walks the template's OIDs), not refused.
+        return [o for o in tpl if o in req]
 
     # ---- full policy for a new request
     def evaluate(self, p, attribs, acct):
-        """-> (template, old_cert_or_None, pend: bool).  Raises Deny."""
+        """-> (template, old_cert_or_None, pend: bool).  Raises Deny.
+        Order: MS-WCCE 3.2.2.6.2.1.4 (template, version, Enroll), renewal
+        form (3.2.1.4.2.1.4.2), then the template rules of 3.2.2.6.2.1.4.5.x."""
         tmpl = self.identify_template(p, attribs)
         allowed, ace = can_enroll(tmpl.sd, set(acct["all_sids"]))
         if not allowed:
             raise Deny(CERTSRV_E_TEMPLATE_DENIED,
                        "deciding ACE %s" % (ace["sid"] if ace else "none"))
         old = self.check_renewal(p, acct)
+        pkf = tmpl.i("msPKI-Private-Key-Flag")
+        ef = tmpl.i("msPKI-Enrollment-Flag")
+        if old is not None:
+            # 3.2.2.6.2.1.2.3: a renewal MUST be based on the same template as
+            # the certificate being renewed ("non-zero error"; the lab answers
+            # CERTSRV_E_TEMPLATE_CONFLICT, the request's template information
+            # conflicts with the old certificate's)
+            if not self.same_template(p, tmpl, old):
+                raise Deny(CERTSRV_E_TEMPLATE_CONFLICT, "renewal of a %s certificate names template %s" %
+                           (p.old_template, tmpl.cn))
+            # 3.2.2.6.2.1.4.5.7 CT_FLAG_REQUIRE_SAME_KEY_RENEWAL
+            if pkf & PKF_REQUIRE_SAME_KEY_RENEWAL:
+                spki = serialization.PublicFormat.SubjectPublicKeyInfo
+                if p.csr.public_key().public_bytes(serialization.Encoding.DER, spki) != \
+                        old.public_key().public_bytes(serialization.Encoding.DER, spki):
+                    raise Deny(CERTSRV_E_RENEWAL_BAD_PUBLIC_KEY, "renewal with a new key")
+        # 3.2.1.4.2.1.4.1.2/.3: a CMS or CMC request MUST be signed
+        if p.kind in ("cms", "cmc") and not p.signers:
+            raise Deny(CRYPT_E_NO_SIGNER, "%s request without SignerInfo" % p.kind)
         # signature of the request itself
         if not p.csr.is_signature_valid:
             ok = False
@@ -716,23 +1071,64 @@ class CA:
                         pass
             if not ok:
                 raise Deny(NTE_BAD_SIGNATURE, "PKCS#10 signature does not verify")
-        # key size
+        # key algorithm and size (3.2.2.6.2.1.4.5.2).  Schema 1/2 templates
+        # (CryptoAPI) have no algorithm of their own: an EC key simply fails
+        # the minimum (256 < 2048, CERTSRV_E_KEY_LENGTH, as AD CS answers an
+        # ECC request to an RSA template).  Schema 3+ (CNG) name the algorithm
+        # in msPKI-Asymmetric-Algorithm; another algorithm or curve is refused
+        # with NTE_BAD_ALGID "Invalid algorithm specified" (lab choice: the
+        # spec gives no code, this is the CryptoAPI/CNG error for it).
         pub = p.csr.public_key()
-        bits = pub.key_size if isinstance(pub, (rsa.RSAPublicKey,)) else \
-            pub.curve.key_size if isinstance(pub, ec.EllipticCurvePublicKey) else 0
+        if isinstance(pub, rsa.RSAPublicKey):
+            alg, bits = "RSA", pub.key_size
+        elif isinstance(pub, ec.EllipticCurvePublicKey):
+            bits = pub.curve.key_size
+            alg = {"secp256r1": "ECDSA_P256", "secp384r1": "ECDSA_P384",
+                   "secp521r1": "ECDSA_P521"}.get(pub.curve.name, "EC_" + pub.curve.name)
+        else:
+            alg, bits = type(pub).__name__, 0
+        want = tmpl.asymmetric_algorithm() if tmpl.schema >= 3 else None
+        if want and not (alg == want or (want.startswith("ECDH_") and alg == "ECDSA_" + want[5:])):
+            raise Deny(NTE_BAD_ALGID, "%s key, template wants %s" % (alg, want))
         minimum = tmpl.i("msPKI-Minimal-Key-Size", 0)
         if minimum and bits < minimum:
-            raise Deny(CERTSRV_E_KEY_LENGTH, "%d-bit key, template wants %d" % (bits, minimum))
-        if tmpl.i("msPKI-Private-Key-Flag") & PKF_REQUIRE_PRIVATE_KEY_ARCHIVAL:
+            raise Deny(CERTSRV_E_KEY_LENGTH, "%d-bit %s key, template wants %d" % (bits, alg, minimum))
+        # 3.2.2.6.2.1.4.5.7 CT_FLAG_ATTEST_REQUIRED: the lab CA has no
+        # endorsement roots nor hardware key lists, so no attestation is ever
+        # performed -> CERTSRV_E_KEY_ATTESTATION
+        if pkf & PKF_ATTEST_REQUIRED:
+            has = [o for o, _ in csr_attributes(p.csr_der) if o in OID_ATTESTATION]
+            raise Deny(CERTSRV_E_KEY_ATTESTATION, "attestation required; request has %s" %
+                       (has or "no attestation data"))
+        if pkf & PKF_REQUIRE_PRIVATE_KEY_ARCHIVAL and not (old is not None and pkf & PKF_REQUIRE_SAME_KEY_RENEWAL):
             raise Deny(CERTSRV_E_ARCHIVED_KEY_REQUIRED)
-        ef = tmpl.i("msPKI-Enrollment-Flag")
-        if tmpl.i("msPKI-RA-Signature") > 0 and not (
-                old is not None and ef & EF_PREVIOUS_APPROVAL_VALIDATE_REENROLLMENT):
-            raise Deny(CERTSRV_E_SIGNATURE_POLICY_REQUIRED, "RA signatures are not supported by the lab CA")
+        # 3.2.2.6.2.1.4.5.6 CT_FLAG_INCLUDE_SYMMETRIC_ALGORITHMS: the CA includes
+        # the request's S/MIME capabilities; AD CS refuses a request without
+        # them (client side 3.1.2.4.2.2.2.7 says the client MUST send them)
+        if ef & EF_INCLUDE_SYMMETRIC_ALGORITHMS and self.request_ext(p, OID_SMIME_CAPS) is None:
+            raise Deny(CERTSRV_E_SMIME_REQUIRED, "no S/MIME capabilities extension (1.2.840.113549.1.9.15)")
+        # 3.2.2.6.2.1.4.5.6 / 3.2.2.6.2.1.4.8 PREVIOUS_APPROVAL_VALIDATE_REENROLLMENT
+        prev = False
+        if old is not None and ef & EF_PREVIOUS_APPROVAL_VALIDATE_REENROLLMENT:
+            prev, why = self.prev_approval_ok(p, tmpl, acct, old)
+            p.prev_approval = why or "honoured"
+        # 3.2.2.6.2.1.4.5.1 msPKI-RA-Signature (not enforced under previous approval)
+        need = tmpl.i("msPKI-RA-Signature")
+        if need > 0 and not prev:
+            valid, rejected = self.ra_signatures(p, tmpl, old)
+            if valid + rejected == 0:
+                raise Deny(CERTSRV_E_SIGNATURE_POLICY_REQUIRED, "template wants %d RA signature(s), "
+                           "request has none" % need)
+            if valid < need and rejected:
+                raise Deny(CERTSRV_E_SIGNATURE_REJECTED, "%d RA signature(s) without the RA policies %s" %
+                           (rejected, tmpl.ra_app_policies()))
+            if valid < need:
+                raise Deny(CERTSRV_E_SIGNATURE_COUNT, "%d of %d RA signatures" % (valid, need))
+        self.issuance_policies(p, tmpl)
         # subject data must be available now (fail early, like AD CS)
         self.build_names(p, tmpl, acct, old)
-        pend = bool(ef & EF_PEND_ALL_REQUESTS) and not (
-            old is not None and ef & EF_PREVIOUS_APPROVAL_VALIDATE_REENROLLMENT)
+        self.validity(tmpl)
+        pend = bool(ef & EF_PEND_ALL_REQUESTS) and not prev
         return tmpl, old, pend
 
     # ---- names
@@ -801,9 +1197,8 @@ class CA:
     def issue(self, p, tmpl, acct, old, rid):
         subject, san, nf = self.build_names(p, tmpl, acct, old)
         pub = p.csr.public_key()
-        now = datetime.datetime.utcnow().replace(microsecond=0)
+        now, na = self.validity(tmpl)
         nb = now - datetime.timedelta(minutes=10)
-        na = min(now + tmpl.period(), self.cert.not_valid_after)
         serial = int.from_bytes(os.urandom(16), "big") & ((1 << 127) - 1) | (1 << 126)
         crit = set(tmpl.strs("pKICriticalExtensions"))
         b = (x509.CertificateBuilder().subject_name(subject).issuer_name(self.cert.subject)
@@ -832,20 +1227,29 @@ class CA:
         ku = self.key_usage(tmpl)
         if ku is not None:
             add(ku)
-        policies = tmpl.strs("msPKI-Certificate-Policy")
+        # 3.2.2.6.2.1.4.5.6 INCLUDE_SYMMETRIC_ALGORITHMS: the S/MIME extension
+        # (RFC 4262) of the request goes into the certificate
+        if tmpl.i("msPKI-Enrollment-Flag") & EF_INCLUDE_SYMMETRIC_ALGORITHMS:
+            smime = self.request_ext(p, OID_SMIME_CAPS)
+            if smime is not None:
+                add(x509.UnrecognizedExtension(x509.ObjectIdentifier(OID_SMIME_CAPS), smime))
+        policies = self.issuance_policies(p, tmpl)
         if policies:
             add(x509.CertificatePolicies([x509.PolicyInformation(x509.ObjectIdentifier(o), None)
                                           for o in policies]))
         if tmpl.i("flags") & CT_FLAG_IS_CA or tmpl.cn.lower() in ("subca", "ca", "crossca"):
             depth = tmpl.i("pKIMaxIssuingDepth", 0xFFFFFFFF)
             add(x509.BasicConstraints(ca=True, path_length=None if depth == 0xFFFFFFFF else depth))
+        elif tmpl.i("msPKI-Enrollment-Flag") & EF_INCLUDE_BASIC_CONSTRAINTS_FOR_EE_CERTS:
+            add(x509.BasicConstraints(ca=False, path_length=None))   # 3.2.2.6.2.1.4.5.6
         if san:
             add(x509.SubjectAlternativeName(san))
         add(x509.SubjectKeyIdentifier.from_public_key(pub))
         add(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()))
-        add(x509.CRLDistributionPoints([x509.DistributionPoint(
-            full_name=[x509.UniformResourceIdentifier(CDP_URL)],
-            relative_name=None, reasons=None, crl_issuer=None)]))
+        if not tmpl.i("msPKI-Enrollment-Flag") & EF_NOREVOCATIONINFOINISSUEDCERTS:  # 3.2.2.6.2.1.4.5.6
+            add(x509.CRLDistributionPoints([x509.DistributionPoint(
+                full_name=[x509.UniformResourceIdentifier(CDP_URL)],
+                relative_name=None, reasons=None, crl_issuer=None)]))
         add(x509.AuthorityInformationAccess([x509.AccessDescription(
             x509.oid.AuthorityInformationAccessOID.CA_ISSUERS,
             x509.UniformResourceIdentifier(AIA_URL))]))
@@ -870,6 +1274,15 @@ class CA:
                             na.timestamp(), cder)
         chain = pkcs7.serialize_certificates([cert, self.cert, self.root], serialization.Encoding.DER)
         return cder, chain, serial_hex
+
+    def publish(self, acct, cert_der):
+        """3.2.2.6.2.1.4.5.6 CT_FLAG_PUBLISH_TO_DS -> 3.2.2.1.5: add the
+        certificate to the account's userCertificate (and drop values expired
+        more than 24 hours ago).  Done as CA1$, a member of Cert Publishers.
+        Failures are logged, not fatal: AD CS publishes from its exit module
+        after issuance and reports failures in the event log (the spec's
+        "return a nonzero error" is not what clients see)."""
+        return self.dir.publish(acct["dn"], cert_der)
 
     @staticmethod
     def key_usage(tmpl):
