@@ -165,8 +165,27 @@ ae_issued_verify(ae_ctx *ctx, X509 *cert, EVP_PKEY *key, const ae_template *tpl,
 		X509_STORE_CTX_set_time(vctx, 0, (time_t)ae_now());
 	ae_pki_accept_windows_extensions(vctx);
 	if (X509_verify_cert(vctx) != 1) {
-		err = ae_set_message(ctx, AE_ERR_CRYPTO, "the returned certificate does not chain to a root published in AD: %s",
-		                     X509_verify_cert_error_string(X509_STORE_CTX_get_error(vctx)));
+		int e = X509_STORE_CTX_get_error(vctx);
+		char oid[80] = "";
+		X509 *at = X509_STORE_CTX_get_current_cert(vctx);
+
+		/* Name the extension, so the admin knows what to unmark. */
+		for (int i = 0; e == X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION && at != NULL && i < X509_get_ext_count(at);
+		     i++) {
+			X509_EXTENSION *x = X509_get_ext(at, i);
+			if (X509_EXTENSION_get_critical(x) && !X509_supported_extension(x) &&
+			    OBJ_obj2txt(oid, sizeof(oid), X509_EXTENSION_get_object(x), 1) > 0)
+				break;
+			oid[0] = '\0';
+		}
+		if (oid[0] != '\0')
+			err = ae_set_message(ctx, AE_ERR_CRYPTO,
+			                     "the returned certificate has a critical extension %s that autoenroll does not process: not stored (the template's pKICriticalExtensions marks it critical)",
+			                     oid);
+		else
+			err = ae_set_message(ctx, AE_ERR_CRYPTO,
+			                     "the returned certificate does not chain to a root published in AD: %s",
+			                     X509_verify_cert_error_string(e));
 		goto cleanup;
 	}
 	err = ae_cert_template_read(ctx, cert, &ct);
