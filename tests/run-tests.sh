@@ -2,7 +2,8 @@
 # run-tests.sh - every test of autoenroll on a fresh Debian 12 machine, as
 # root: installs the packages (tests/deps.sh), builds in build/, runs make
 # check (unit tests, fuzz corpus replay, integration tests against the lab
-# AD), builds the libFuzzer targets with clang in build-fuzz/ and runs each
+# AD), runs the unit tests again under ASan and UBSan in build-san/, builds
+# the libFuzzer targets with clang in build-fuzz/ and runs each
 # for AE_FUZZ_SECONDS (default 20), stops the lab, and ends with the line
 # "N passed, N failed".
 set -u
@@ -37,6 +38,36 @@ if [ "$failed" -gt 0 ]; then
 	for f in build/tests/*/*.log; do
 		grep -q -E '^(FAIL|ERROR)' "$f" 2>/dev/null && { echo "--- $f"; tail -40 "$f"; }
 	done
+fi
+
+step "unit tests again under AddressSanitizer and UndefinedBehaviorSanitizer"
+# A second build: memory errors, leaks and undefined behaviour fail a test
+# (UBSan does not recover).  The lab tests are not run again here.
+san_flags="-g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined"
+mkdir -p build-san
+if (cd build-san && "$top/configure" -q CFLAGS="$san_flags" LDFLAGS="-fsanitize=address,undefined" &&
+    make -j"$jobs" >/dev/null); then
+	units=$(cd build-san && make -s list-unit-tests)
+	(cd build-san && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+		make -j"$jobs" check TESTS="$units") >build-san/check.out 2>&1
+	san_pass=$(sed -n 's/^# PASS: *//p' build-san/check.out | tail -1)
+	san_fail=$(sed -n 's/^# FAIL: *//p' build-san/check.out | tail -1)
+	san_err=$(sed -n 's/^# ERROR: *//p' build-san/check.out | tail -1)
+	if [ -z "$(sed -n 's/^# TOTAL: *//p' build-san/check.out)" ]; then
+		echo "sanitizer test run did not complete"
+		tail -30 build-san/check.out
+		failed=$((failed + 1))
+	else
+		echo "under ASan and UBSan: ${san_pass:-0} passed, $(( ${san_fail:-0} + ${san_err:-0} )) failed"
+		passed=$((passed + ${san_pass:-0}))
+		failed=$((failed + ${san_fail:-0} + ${san_err:-0}))
+		for f in build-san/tests/*/*.log; do
+			grep -q -E '^(FAIL|ERROR)' "$f" 2>/dev/null && { echo "--- $f"; tail -40 "$f"; }
+		done
+	fi
+else
+	echo "sanitizer build failed"
+	failed=$((failed + 1))
 fi
 
 step "fuzzing each target for ${AE_FUZZ_SECONDS:-20} s"
