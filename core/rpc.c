@@ -16,6 +16,7 @@
 #include "net.h"
 #include "rpc.h"
 #include "spnego.h"
+#include "testhooks.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1359,7 +1360,7 @@ ae_rpc_connect(ae_ctx *ctx, const ae_conf *conf, const char *host, const ae_rpc_
 {
 	/* Test hook: $AE_TEST_RPC_MAX_FRAG forces small fragments so the lab
 	 * tests exercise fragmentation end to end. */
-	const char *forced = secure_getenv("AE_TEST_RPC_MAX_FRAG");
+	const char *forced = ae_test_env("RPC_MAX_FRAG");
 	ae_rpc_opts opts = { 0 };
 
 	if (forced != NULL) {

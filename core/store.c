@@ -55,14 +55,6 @@ ae_rec_store_name(ae_rec_state s)
 	}
 }
 
-void
-ae_test_crash_point(const char *point)
-{
-	const char *at = secure_getenv("AE_TEST_CRASH_AT");
-	if (at != NULL && strcmp(at, point) == 0)
-		raise(SIGKILL);
-}
-
 char *
 ae_store_default_dir(bool machine)
 {

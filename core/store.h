@@ -18,6 +18,7 @@
 #define AE_STORE_H
 
 #include "error.h"
+#include "testhooks.h"
 
 #include <openssl/x509.h>
 #include <stdbool.h>
@@ -95,9 +96,6 @@ const char *ae_rec_store_name(ae_rec_state s);
  * period over 20 % of the lifetime waits for the 80 % mark. */
 int64_t ae_renewal_due(int64_t not_before, int64_t not_after, int64_t renewal);
 
-/* Test hook: when $AE_TEST_CRASH_AT names POINT, the process dies here by
- * SIGKILL, so tests can prove crash safety at every step. */
-void ae_test_crash_point(const char *point);
 
 /* Writes DATA to PATH atomically (temporary file, fsync, rename, fsync of
  * the directory) with MODE. */

@@ -4,7 +4,9 @@
 #include "config.h"
 
 #include "util.h"
+#include "testhooks.h"
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -202,10 +204,30 @@ ae_hex_digit(char c)
 	return -1;
 }
 
+#ifdef AE_TEST_HOOKS
+const char *
+ae_test_env(const char *name)
+{
+	char var[64];
+
+	if (snprintf(var, sizeof(var), "AE_TEST_%s", name) >= (int)sizeof(var))
+		return NULL;
+	return secure_getenv(var);
+}
+
+void
+ae_test_crash_point(const char *point)
+{
+	const char *at = ae_test_env("CRASH_AT");
+	if (at != NULL && strcmp(at, point) == 0)
+		raise(SIGKILL);
+}
+#endif
+
 static int64_t
 now_offset(void)
 {
-	const char *env = secure_getenv("AE_TEST_NOW_OFFSET");
+	const char *env = ae_test_env("NOW_OFFSET");
 	char *end = NULL;
 	long long v;
 

@@ -43,9 +43,9 @@ int ae_hex_digit(char c);
 /* Seconds on the monotonic clock: for measuring waits against timeouts. */
 double ae_monotonic_seconds(void);
 
-/* The time autoenrollment decisions use: time(NULL), shifted by
- * $AE_TEST_NOW_OFFSET seconds (secure_getenv; tests only) so that the
- * lab can show renewal at 81 % of a lifetime without waiting for it. */
+/* The time autoenrollment decisions use: time(NULL); in test builds
+ * shifted by $AE_TEST_NOW_OFFSET seconds (testhooks.h) so that the lab
+ * can show renewal at 81 % of a lifetime without waiting for it. */
 int64_t ae_now(void);
 /* True when ae_now() is shifted (chain checks must then use it too). */
 bool ae_now_shifted(void);

@@ -71,12 +71,12 @@ CONF
 }
 # pulse_user NAME [OFFSET]: alice's pulse; JSON result in $TEST_TMP/r.json
 pulse_user() {
-	as_user alice env AUTOENROLL_LIBEXECDIR="$top_builddir" AE_JOURNAL_SOCKET="$SOCK" \
+	as_user alice env AUTOENROLL_LIBEXECDIR="$AE_BIN" AE_JOURNAL_SOCKET="$SOCK" \
 		AE_TEST_NOW_OFFSET="${2:-0}" "$AUTOENROLL" pulse --user --wait --json -c "$TEST_TMP/$1.conf" \
 		>"$TEST_TMP/r.json" 2>"$TEST_TMP/r.err"
 }
 pulse_machine() {
-	as_machine env AUTOENROLL_LIBEXECDIR="$top_builddir" AE_JOURNAL_SOCKET="$SOCK" \
+	as_machine env AUTOENROLL_LIBEXECDIR="$AE_BIN" AE_JOURNAL_SOCKET="$SOCK" \
 		AE_TEST_NOW_OFFSET="${2:-0}" "$AUTOENROLL" pulse --machine --wait --json -c "$TEST_TMP/$1.conf" \
 		>"$TEST_TMP/r.json" 2>"$TEST_TMP/r.err"
 }
@@ -134,8 +134,8 @@ conf mc
 m0=$(mark)
 pids=
 for i in 1 2; do
-	as_machine env AUTOENROLL_LIBEXECDIR="$top_builddir" AE_JOURNAL_SOCKET="$SOCK" \
-		"$top_builddir/autoenroll-machine" -c "$TEST_TMP/mc.conf" >"$TEST_TMP/mc$i.out" 2>&1 &
+	as_machine env AUTOENROLL_LIBEXECDIR="$AE_BIN" AE_JOURNAL_SOCKET="$SOCK" \
+		"$AE_BIN/autoenroll-machine" -c "$TEST_TMP/mc.conf" >"$TEST_TMP/mc$i.out" 2>&1 &
 	pids="$pids $!"
 done
 wait $pids
@@ -145,14 +145,14 @@ diag "$(cat "$TEST_TMP/mc1.out" "$TEST_TMP/mc2.out" | head -c 600)"
 # A pulse running (its lock held): a trigger is coalesced, not lost.
 exec 7>"$TEST_TMP/mc/machine/pulse.lock"
 flock 7
-as_machine env AUTOENROLL_LIBEXECDIR="$top_builddir" AE_JOURNAL_SOCKET="$SOCK" \
-	"$top_builddir/autoenroll-machine" -c "$TEST_TMP/mc.conf" >"$TEST_TMP/mc3.out" 2>&1
+as_machine env AUTOENROLL_LIBEXECDIR="$AE_BIN" AE_JOURNAL_SOCKET="$SOCK" \
+	"$AE_BIN/autoenroll-machine" -c "$TEST_TMP/mc.conf" >"$TEST_TMP/mc3.out" 2>&1
 rc=$?
 [ $rc -eq 0 ] && grep -q "runs once more" "$TEST_TMP/mc3.out" && [ -e "$TEST_TMP/mc/machine/pulse.again" ]
 ok $? "a trigger while a pulse runs is coalesced (pulse.again left for the running pulse)"
 exec 7>&-
-as_machine env AUTOENROLL_LIBEXECDIR="$top_builddir" AE_JOURNAL_SOCKET="$SOCK" \
-	"$top_builddir/autoenroll-machine" -c "$TEST_TMP/mc.conf" >/dev/null 2>&1
+as_machine env AUTOENROLL_LIBEXECDIR="$AE_BIN" AE_JOURNAL_SOCKET="$SOCK" \
+	"$AE_BIN/autoenroll-machine" -c "$TEST_TMP/mc.conf" >/dev/null 2>&1
 [ ! -e "$TEST_TMP/mc/machine/pulse.again" ]; ok $? "the next pulse takes the coalesced trigger on"
 [ "$(id -u)" -eq 0 ] && su -s /bin/sh nobody -c "$AUTOENROLL pulse --machine" >/dev/null 2>"$TEST_TMP/err"
 [ $? -ne 0 ] && grep -q "needs root" "$TEST_TMP/err"; ok $? "the machine pulse needs root"
@@ -221,7 +221,7 @@ tpl_set LabUser msPKI-Template-Minor-Revision 0
 
 # ===== superseded template =====
 conf s
-as_user alice env AUTOENROLL_LIBEXECDIR="$top_builddir" "$AUTOENROLL" enroll --template LabOld -c "$TEST_TMP/s.conf" >/dev/null 2>&1
+as_user alice env AUTOENROLL_LIBEXECDIR="$AE_BIN" "$AUTOENROLL" enroll --template LabOld -c "$TEST_TMP/s.conf" >/dev/null 2>&1
 old=$(rec_id s LabOld)
 [ -n "$old" ]; ok $? "a LabOld certificate enrolled by hand"
 pulse_user s
@@ -267,7 +267,7 @@ tpl_set LabPending revision 100
 # ===== RA 1 with a signing certificate; Manage on and off =====
 conf r
 tpl_set LabRA msPKI-RA-Signature 0
-as_user alice env AUTOENROLL_LIBEXECDIR="$top_builddir" "$AUTOENROLL" enroll --template LabRA -c "$TEST_TMP/r.conf" >/dev/null 2>&1
+as_user alice env AUTOENROLL_LIBEXECDIR="$AE_BIN" "$AUTOENROLL" enroll --template LabRA -c "$TEST_TMP/r.conf" >/dev/null 2>&1
 tpl_set LabRA msPKI-RA-Signature 1
 tpl_set LabRA msPKI-Enrollment-Flag $((0x29 | 0x40)) # PREVIOUS_APPROVAL_VALIDATE_REENROLLMENT
 ra=$(rec_id r LabRA)
@@ -351,7 +351,7 @@ table inet aepulse {
 }
 NFT
 sed -i 's/^\[global\]/[global]\nldap_timeout = 2\ndns_timeout = 1/' "$TEST_TMP/f.conf"
-as_machine env AUTOENROLL_LIBEXECDIR="$top_builddir" AE_JOURNAL_SOCKET="$SOCK" "$top_builddir/autoenroll-machine" \
+as_machine env AUTOENROLL_LIBEXECDIR="$AE_BIN" AE_JOURNAL_SOCKET="$SOCK" "$AE_BIN/autoenroll-machine" \
 	--json -c "$TEST_TMP/f.conf" >"$TEST_TMP/r.json" 2>"$TEST_TMP/r.err"
 rc=$?
 in_lab nft delete table inet aepulse

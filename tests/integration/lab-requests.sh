@@ -185,7 +185,7 @@ policy_refresh = 0
 state_dir = $TEST_TMP/pulse
 CONF
 pulse() {
-	as_user alice env AUTOENROLL_LIBEXECDIR="$top_builddir" "$AUTOENROLL" pulse --user --wait --json \
+	as_user alice env AUTOENROLL_LIBEXECDIR="$AE_BIN" "$AUTOENROLL" pulse --user --wait --json \
 		-c "$TEST_TMP/p.conf" "$@" >"$TEST_TMP/r.json" 2>"$TEST_TMP/r.err"
 }
 ev() { jq -r --arg e "$1" --arg t "$2" '[.events[] | select(.event==$e and .template==$t)] | length' "$TEST_TMP/r.json"; }

@@ -7,7 +7,11 @@
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${top_builddir:=$top_srcdir}"
 LABCTL="$top_srcdir/tests/lab/labctl"
-AUTOENROLL="$top_builddir/autoenroll"
+# The programs built for the tests: the installed ones' sources with the
+# test hooks (AE_TEST_CRASH_AT, AE_TEST_NOW_OFFSET, AE_TEST_RPC_MAX_FRAG);
+# tests/bin is also their helper directory.
+AE_BIN="$top_builddir/tests/bin"
+AUTOENROLL="$AE_BIN/autoenroll"
 tap_n=0
 tap_failed=0
 
