@@ -20,6 +20,7 @@
 #include "util.h"
 
 #include <openssl/asn1.h>
+#include <openssl/asn1t.h>
 #include <openssl/bio.h>
 #include <openssl/cms.h>
 #include <openssl/err.h>
@@ -70,87 +71,123 @@ ossl_fail(ae_ctx *ctx, ae_err code, const char *what)
 	return ae_set_message(ctx, code, "%s (%s)", what, buf);
 }
 
-/* ---- DER pieces ---- */
+/* ---- the Microsoft structures, as OpenSSL ASN.1 templates ---- */
 
-/* Appends TAG, the DER length of LEN, and CONTENT. */
-static void
-der_tlv(ae_buf *b, uint8_t tag, const void *content, size_t len)
-{
-	uint8_t hdr[2 + sizeof(size_t)];
-	size_t n = 0, bytes = 0;
+/* szOID_CERTIFICATE_TEMPLATE (MS-WCCE 2.2.2.7.7.2):
+ * SEQUENCE { templateID OID, majorVersion INTEGER, minorVersion INTEGER } */
+typedef struct {
+	ASN1_OBJECT *id;
+	ASN1_INTEGER *major;
+	ASN1_INTEGER *minor;
+} AE_TEMPLATE_ID;
 
-	hdr[n++] = tag;
-	if (len < 0x80) {
-		hdr[n++] = (uint8_t)len;
-	} else {
-		for (size_t l = len; l > 0; l >>= 8)
-			bytes++;
-		hdr[n++] = (uint8_t)(0x80 | bytes);
-		while (bytes-- > 0)
-			hdr[n++] = (uint8_t)(len >> (8 * bytes));
-	}
-	ae_buf_append(b, hdr, n);
-	ae_buf_append(b, content, len);
-}
+ASN1_SEQUENCE(AE_TEMPLATE_ID) = {
+	ASN1_SIMPLE(AE_TEMPLATE_ID, id, ASN1_OBJECT),
+	ASN1_SIMPLE(AE_TEMPLATE_ID, major, ASN1_INTEGER),
+	ASN1_SIMPLE(AE_TEMPLATE_ID, minor, ASN1_INTEGER),
+} static_ASN1_SEQUENCE_END(AE_TEMPLATE_ID)
 
-/* Appends INNER wrapped in TAG (0x30: SEQUENCE) and empties INNER. */
-static void
-der_wrap(ae_buf *b, uint8_t tag, ae_buf *inner)
-{
-	if (inner->failed)
-		b->failed = true;
-	der_tlv(b, tag, inner->data, inner->len);
-	ae_buf_clear(inner);
-}
+/* szOID_REQUEST_CLIENT_INFO (2.2.2.7.4): SEQUENCE { INTEGER clientId,
+ * UTF8String machine, UTF8String user, UTF8String process } */
+typedef struct {
+	ASN1_INTEGER *client_id;
+	ASN1_UTF8STRING *machine;
+	ASN1_UTF8STRING *user;
+	ASN1_UTF8STRING *process;
+} AE_CLIENT_INFO;
 
-/* Appends the encoding of X by the OpenSSL i2d function FN. */
-#define der_i2d(b, fn, x)                                              \
-	do {                                                           \
-		unsigned char *d_ = NULL;                              \
-		int n_ = (x) != NULL ? fn((x), &d_) : -1;              \
-		if (n_ <= 0)                                           \
-			(b)->failed = true;                            \
-		else                                                   \
-			ae_buf_append((b), d_, (size_t)n_);            \
-		OPENSSL_free(d_);                                      \
-	} while (0)
+ASN1_SEQUENCE(AE_CLIENT_INFO) = {
+	ASN1_SIMPLE(AE_CLIENT_INFO, client_id, ASN1_INTEGER),
+	ASN1_SIMPLE(AE_CLIENT_INFO, machine, ASN1_UTF8STRING),
+	ASN1_SIMPLE(AE_CLIENT_INFO, user, ASN1_UTF8STRING),
+	ASN1_SIMPLE(AE_CLIENT_INFO, process, ASN1_UTF8STRING),
+} static_ASN1_SEQUENCE_END(AE_CLIENT_INFO)
 
-static void
-der_oid(ae_buf *b, const char *oid)
-{
-	ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
+/* szOID_ENROLLMENT_CSP_PROVIDER (2.2.2.7.2): SEQUENCE { INTEGER keySpec,
+ * BMPString cspName, BIT STRING signature } */
+typedef struct {
+	ASN1_INTEGER *key_spec;
+	ASN1_BMPSTRING *name;
+	ASN1_BIT_STRING *signature;
+} AE_CSP;
 
-	der_i2d(b, i2d_ASN1_OBJECT, obj);
-	ASN1_OBJECT_free(obj);
-}
+ASN1_SEQUENCE(AE_CSP) = {
+	ASN1_SIMPLE(AE_CSP, key_spec, ASN1_INTEGER),
+	ASN1_SIMPLE(AE_CSP, name, ASN1_BMPSTRING),
+	ASN1_SIMPLE(AE_CSP, signature, ASN1_BIT_STRING),
+} static_ASN1_SEQUENCE_END(AE_CSP)
 
-static void
-der_uint(ae_buf *b, uint64_t v)
-{
-	ASN1_INTEGER *i = ASN1_INTEGER_new();
+/* CMC PKIData (RFC 5272 3.2) with TaggedRequests only:
+ *   PKIData ::= SEQUENCE { controlSequence SEQUENCE OF TaggedAttribute,
+ *     reqSequence SEQUENCE OF TaggedRequest, cmsSequence SEQUENCE OF
+ *     TaggedContentInfo, otherMsgSequence SEQUENCE OF OtherMsg }
+ *   TaggedRequest ::= CHOICE { tcr [0] TaggedCertificationRequest, ... }
+ *   TaggedCertificationRequest ::= SEQUENCE { bodyPartID INTEGER,
+ *     certificationRequest CertificationRequest } */
+typedef struct {
+	ASN1_INTEGER *body_part_id;
+	X509_REQ *request;
+} AE_TCR;
 
-	if (i != NULL && !ASN1_INTEGER_set_uint64(i, v)) {
-		ASN1_INTEGER_free(i);
-		i = NULL;
-	}
-	der_i2d(b, i2d_ASN1_INTEGER, i);
-	ASN1_INTEGER_free(i);
-}
+ASN1_SEQUENCE(AE_TCR) = {
+	ASN1_SIMPLE(AE_TCR, body_part_id, ASN1_INTEGER),
+	ASN1_SIMPLE(AE_TCR, request, X509_REQ),
+} static_ASN1_SEQUENCE_END(AE_TCR)
 
-/* Appends UTF8 (UTF-8 text) as a string of universal TAG, converted to
- * the character set MASK allows (B_ASN1_BMPSTRING and so on).  False when
- * the text does not fit that set: the caller says which value. */
-static bool
-der_string(ae_buf *b, uint8_t tag, unsigned long mask, const char *utf8)
+typedef struct {
+	int type;
+	union {
+		AE_TCR *tcr;
+	} value;
+} AE_TAGGED_REQUEST;
+
+ASN1_CHOICE(AE_TAGGED_REQUEST) = {
+	ASN1_IMP(AE_TAGGED_REQUEST, value.tcr, AE_TCR, 0),
+} static_ASN1_CHOICE_END(AE_TAGGED_REQUEST)
+
+DEFINE_STACK_OF(AE_TAGGED_REQUEST)
+
+typedef struct {
+	STACK_OF(ASN1_TYPE) *controls;
+	STACK_OF(AE_TAGGED_REQUEST) *requests;
+	STACK_OF(ASN1_TYPE) *cms;
+	STACK_OF(ASN1_TYPE) *other;
+} AE_PKIDATA;
+
+ASN1_SEQUENCE(AE_PKIDATA) = {
+	ASN1_SEQUENCE_OF(AE_PKIDATA, controls, ASN1_ANY),
+	ASN1_SEQUENCE_OF(AE_PKIDATA, requests, AE_TAGGED_REQUEST),
+	ASN1_SEQUENCE_OF(AE_PKIDATA, cms, ASN1_ANY),
+	ASN1_SEQUENCE_OF(AE_PKIDATA, other, ASN1_ANY),
+} static_ASN1_SEQUENCE_END(AE_PKIDATA)
+
+/* UTF-8 text as an ASN.1 string of the character set MASK allows
+ * (B_ASN1_BMPSTRING, B_ASN1_UTF8STRING); NULL when it does not fit. */
+static ASN1_STRING *
+mb_string(const char *utf8, unsigned long mask)
 {
 	ASN1_STRING *s = NULL;
 
 	if (ASN1_mbstring_copy(&s, (const unsigned char *)utf8, -1, MBSTRING_UTF8, mask) < 0) {
 		ERR_clear_error();
+		return NULL;
+	}
+	return s;
+}
+
+/* ITEM's DER into *DER (OPENSSL_malloc'd) and *LEN; false on failure. */
+static bool
+item_der(const void *value, const ASN1_ITEM *item, unsigned char **der, size_t *len)
+{
+	int n;
+
+	*der = NULL;
+	n = ASN1_item_i2d((const ASN1_VALUE *)value, der, item);
+	if (n <= 0) {
+		*der = NULL;
 		return false;
 	}
-	der_tlv(b, tag, s->data, (size_t)s->length);
-	ASN1_STRING_free(s);
+	*len = (size_t)n;
 	return true;
 }
 
@@ -401,14 +438,20 @@ add_ext(ae_ctx *ctx, STACK_OF(X509_EXTENSION) **exts, const char *oid, bool crit
 static ae_err
 add_template_ext(ae_ctx *ctx, const ae_template *tpl, STACK_OF(X509_EXTENSION) **exts)
 {
-	ae_buf seq, out;
-	ASN1_OBJECT *check = NULL;
+	AE_TEMPLATE_ID *id = NULL;
+	ASN1_STRING *name = NULL;
+	unsigned char *der = NULL;
+	size_t len = 0;
 	ae_err err;
 
-	ae_buf_init(&seq);
-	ae_buf_init(&out);
 	if (tpl->schema_version >= 2) {
-		if (tpl->oid == NULL || (check = OBJ_txt2obj(tpl->oid, 1)) == NULL) {
+		id = (AE_TEMPLATE_ID *)ASN1_item_new(ASN1_ITEM_rptr(AE_TEMPLATE_ID));
+		if (id == NULL) {
+			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+			goto cleanup;
+		}
+		ASN1_OBJECT_free(id->id);
+		if (tpl->oid == NULL || (id->id = OBJ_txt2obj(tpl->oid, 1)) == NULL) {
 			ERR_clear_error();
 			err = ae_set_message(ctx, AE_ERR_INVALID,
 			                     "template %s is schema version %u but has %s msPKI-Cert-Template-OID%s%s%s; the CA needs the OID to identify it",
@@ -418,36 +461,31 @@ add_template_ext(ae_ctx *ctx, const ae_template *tpl, STACK_OF(X509_EXTENSION) *
 			                     tpl->oid == NULL ? "" : "\")");
 			goto cleanup;
 		}
-		/* SEQUENCE { templateID OID, majorVersion INTEGER, minorVersion INTEGER } */
-		der_oid(&seq, tpl->oid);
-		der_uint(&seq, tpl->major);
-		der_uint(&seq, tpl->minor);
-		der_wrap(&out, 0x30, &seq);
-		if (out.failed) {
+		if (!ASN1_INTEGER_set_uint64(id->major, tpl->major) || !ASN1_INTEGER_set_uint64(id->minor, tpl->minor) ||
+		    !item_der(id, ASN1_ITEM_rptr(AE_TEMPLATE_ID), &der, &len)) {
 			err = ossl_fail(ctx, AE_ERR_NOMEM, "cannot encode the template extension");
 			goto cleanup;
 		}
-		err = add_ext(ctx, exts, OID_TEMPLATE, is_critical(tpl, OID_TEMPLATE), out.data, out.len);
+		err = add_ext(ctx, exts, OID_TEMPLATE, is_critical(tpl, OID_TEMPLATE), der, len);
 	} else {
 		/* A bare BMPString, as Windows sends it (not the SEQUENCE {
 		 * UTF8String } of MS-WCCE's ASN.1; see protocols.md 2.2). */
-		if (!der_string(&out, V_ASN1_BMPSTRING, B_ASN1_BMPSTRING, tpl->name)) {
+		if ((name = mb_string(tpl->name, B_ASN1_BMPSTRING)) == NULL) {
 			err = ae_set_message(ctx, AE_ERR_INVALID,
 			                     "template name \"%s\" cannot be written as a BMPString", tpl->name);
 			goto cleanup;
 		}
-		if (out.failed) {
-			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		if (!item_der(name, ASN1_ITEM_rptr(ASN1_BMPSTRING), &der, &len)) {
+			err = ossl_fail(ctx, AE_ERR_NOMEM, "cannot encode the template name extension");
 			goto cleanup;
 		}
-		err = add_ext(ctx, exts, OID_TEMPLATE_NAME, is_critical(tpl, OID_TEMPLATE_NAME), out.data,
-		              out.len);
+		err = add_ext(ctx, exts, OID_TEMPLATE_NAME, is_critical(tpl, OID_TEMPLATE_NAME), der, len);
 	}
 
 cleanup:
-	ASN1_OBJECT_free(check);
-	ae_buf_clear(&seq);
-	ae_buf_clear(&out);
+	OPENSSL_free(der);
+	ASN1_STRING_free(name);
+	ASN1_item_free((ASN1_VALUE *)id, ASN1_ITEM_rptr(AE_TEMPLATE_ID));
 	return err;
 }
 
@@ -822,40 +860,47 @@ add_attr(ae_ctx *ctx, X509_REQ *req, const char *oid, int type, const void *data
 	return err;
 }
 
-/* SEQUENCE { INTEGER clientId, UTF8String machine, UTF8String user,
- * UTF8String process } */
+/* szOID_REQUEST_CLIENT_INFO: client id, machine, user, process. */
 static ae_err
 add_client_info(ae_ctx *ctx, const ae_csr_params *params, X509_REQ *req)
 {
 	const char *fields[3] = { params->machine, params->user, params->process };
 	static const char *const names[3] = { "machine name", "user name", "process name" };
-	ae_buf seq, out;
+	AE_CLIENT_INFO *ci = NULL;
+	ASN1_UTF8STRING **slots[3];
+	unsigned char *der = NULL;
+	size_t len = 0;
 	ae_err err;
 
-	ae_buf_init(&seq);
-	ae_buf_init(&out);
-	if (params->client_id < 0) {
-		err = ae_set_message(ctx, AE_ERR_INVALID, "client id %d is negative", params->client_id);
+	if (params->client_id < 0)
+		return ae_set_message(ctx, AE_ERR_INVALID, "client id %d is negative", params->client_id);
+	ci = (AE_CLIENT_INFO *)ASN1_item_new(ASN1_ITEM_rptr(AE_CLIENT_INFO));
+	if (ci == NULL || !ASN1_INTEGER_set_uint64(ci->client_id, (uint64_t)params->client_id)) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 		goto cleanup;
 	}
-	der_uint(&seq, (uint64_t)params->client_id);
+	slots[0] = &ci->machine;
+	slots[1] = &ci->user;
+	slots[2] = &ci->process;
 	for (size_t i = 0; i < 3; i++) {
 		const char *v = fields[i] != NULL ? fields[i] : "";
-		if (!der_string(&seq, V_ASN1_UTF8STRING, B_ASN1_UTF8STRING, v)) {
+		ASN1_STRING *s = mb_string(v, B_ASN1_UTF8STRING);
+		if (s == NULL) {
 			err = ae_set_message(ctx, AE_ERR_INVALID, "the %s \"%s\" is not UTF-8", names[i], v);
 			goto cleanup;
 		}
+		ASN1_STRING_free(*slots[i]);
+		*slots[i] = s;
 	}
-	der_wrap(&out, 0x30, &seq);
-	if (out.failed) {
+	if (!item_der(ci, ASN1_ITEM_rptr(AE_CLIENT_INFO), &der, &len)) {
 		err = ossl_fail(ctx, AE_ERR_NOMEM, "cannot encode the client info attribute");
 		goto cleanup;
 	}
-	err = add_attr(ctx, req, OID_CLIENT_INFO, V_ASN1_SEQUENCE, out.data, out.len);
+	err = add_attr(ctx, req, OID_CLIENT_INFO, V_ASN1_SEQUENCE, der, len);
 
 cleanup:
-	ae_buf_clear(&seq);
-	ae_buf_clear(&out);
+	OPENSSL_free(der);
+	ASN1_item_free((ASN1_VALUE *)ci, ASN1_ITEM_rptr(AE_CLIENT_INFO));
 	return err;
 }
 
@@ -867,31 +912,32 @@ cleanup:
 static ae_err
 add_csp(ae_ctx *ctx, const ae_template *tpl, EVP_PKEY *key, X509_REQ *req)
 {
-	ASN1_BIT_STRING *empty = NULL;
-	ae_buf seq, out;
+	AE_CSP *csp = (AE_CSP *)ASN1_item_new(ASN1_ITEM_rptr(AE_CSP));
+	ASN1_STRING *name = mb_string(AE_CSP_NAME, B_ASN1_BMPSTRING);
+	unsigned char *der = NULL;
+	size_t len = 0;
 	uint32_t spec = 0;
 	ae_err err;
 
 	if (EVP_PKEY_base_id(key) == EVP_PKEY_RSA && !ae_template_wants_ksp(tpl))
 		spec = tpl->key_spec == 1 || tpl->key_spec == 2 ? tpl->key_spec : 1;
-	ae_buf_init(&seq);
-	ae_buf_init(&out);
-	empty = ASN1_BIT_STRING_new();
-	der_uint(&seq, spec);
-	if (!der_string(&seq, V_ASN1_BMPSTRING, B_ASN1_BMPSTRING, AE_CSP_NAME))
-		seq.failed = true;
-	der_i2d(&seq, i2d_ASN1_BIT_STRING, empty);
-	der_wrap(&out, 0x30, &seq);
-	if (out.failed) {
+	if (csp == NULL || name == NULL || !ASN1_INTEGER_set_uint64(csp->key_spec, spec)) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	ASN1_STRING_free(csp->name);
+	csp->name = name;
+	name = NULL;
+	if (!item_der(csp, ASN1_ITEM_rptr(AE_CSP), &der, &len)) {
 		err = ossl_fail(ctx, AE_ERR_NOMEM, "cannot encode the CSP attribute");
 		goto cleanup;
 	}
-	err = add_attr(ctx, req, OID_CSP_PROVIDER, V_ASN1_SEQUENCE, out.data, out.len);
+	err = add_attr(ctx, req, OID_CSP_PROVIDER, V_ASN1_SEQUENCE, der, len);
 
 cleanup:
-	ASN1_BIT_STRING_free(empty);
-	ae_buf_clear(&seq);
-	ae_buf_clear(&out);
+	OPENSSL_free(der);
+	ASN1_STRING_free(name);
+	ASN1_item_free((ASN1_VALUE *)csp, ASN1_ITEM_rptr(AE_CSP));
 	return err;
 }
 
@@ -1108,33 +1154,42 @@ ae_csr_build(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *key, X509_REQ *
 	return build_request(ctx, params, key, NULL, NULL, out);
 }
 
-/* PKIData (RFC 5272 3.2) with REQ as the only TaggedRequest:
- *   SEQUENCE {
- *     controlSequence  SEQUENCE {},
- *     reqSequence      SEQUENCE { [0] IMPLICIT SEQUENCE { INTEGER 1, req } },
- *     cmsSequence      SEQUENCE {},
- *     otherMsgSequence SEQUENCE {} } */
+/* PKIData with REQ as the only TaggedRequest, bodyPartID 1 as Windows
+ * numbers it; the other sequences empty.  *DER OPENSSL_malloc'd. */
 static ae_err
-pkidata(ae_ctx *ctx, X509_REQ *req, ae_buf *out)
+pkidata(ae_ctx *ctx, X509_REQ *req, unsigned char **der, size_t *len)
 {
-	ae_buf tcr, reqs, body;
+	AE_PKIDATA *pd = (AE_PKIDATA *)ASN1_item_new(ASN1_ITEM_rptr(AE_PKIDATA));
+	AE_TAGGED_REQUEST *tr = (AE_TAGGED_REQUEST *)ASN1_item_new(ASN1_ITEM_rptr(AE_TAGGED_REQUEST));
+	AE_TCR *tcr = (AE_TCR *)ASN1_item_new(ASN1_ITEM_rptr(AE_TCR));
+	ae_err err = AE_OK;
 
-	ae_buf_init(&tcr);
-	ae_buf_init(&reqs);
-	ae_buf_init(&body);
-	der_uint(&tcr, 1); /* bodyPartID, as Windows numbers it */
-	der_i2d(&tcr, i2d_X509_REQ, req);
-	der_wrap(&reqs, 0xa0, &tcr);
-	der_tlv(&body, 0x30, NULL, 0);
-	der_wrap(&body, 0x30, &reqs);
-	der_tlv(&body, 0x30, NULL, 0);
-	der_tlv(&body, 0x30, NULL, 0);
-	der_wrap(out, 0x30, &body);
-	if (out->failed) {
-		ae_buf_clear(out);
-		return ossl_fail(ctx, AE_ERR_NOMEM, "cannot encode the CMC request");
+	*der = NULL;
+	if (pd == NULL || tr == NULL || tcr == NULL || !ASN1_INTEGER_set_uint64(tcr->body_part_id, 1)) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
 	}
-	return AE_OK;
+	X509_REQ_free(tcr->request);
+	if ((tcr->request = X509_REQ_dup(req)) == NULL) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	tr->type = 0;
+	tr->value.tcr = tcr;
+	tcr = NULL;
+	if (!sk_AE_TAGGED_REQUEST_push(pd->requests, tr)) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	tr = NULL;
+	if (!item_der(pd, ASN1_ITEM_rptr(AE_PKIDATA), der, len))
+		err = ossl_fail(ctx, AE_ERR_NOMEM, "cannot encode the CMC request");
+
+cleanup:
+	ASN1_item_free((ASN1_VALUE *)tcr, ASN1_ITEM_rptr(AE_TCR));
+	ASN1_item_free((ASN1_VALUE *)tr, ASN1_ITEM_rptr(AE_TAGGED_REQUEST));
+	ASN1_item_free((ASN1_VALUE *)pd, ASN1_ITEM_rptr(AE_PKIDATA));
+	return err;
 }
 
 /* A certificate that only carries NEW_KEY's public key and the subject
@@ -1253,7 +1308,8 @@ ae_csr_build_renewal(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *new_key
 	BIO *content = NULL;
 	unsigned char *der = NULL;
 	bool cmc = params != NULL && params->tpl != NULL && params->tpl->schema_version >= 2;
-	ae_buf body;
+	unsigned char *body = NULL;
+	size_t body_len = 0;
 	int n;
 	ae_err err;
 
@@ -1262,7 +1318,6 @@ ae_csr_build_renewal(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *new_key
 	*len_out = 0;
 	ae_return_val_if_fail(params != NULL && params->tpl != NULL && new_key != NULL &&
 	                      old_cert != NULL && old_key != NULL, AE_ERR_INTERNAL);
-	ae_buf_init(&body);
 
 	if (!X509_check_private_key(old_cert, old_key)) {
 		ERR_clear_error();
@@ -1274,19 +1329,17 @@ ae_csr_build_renewal(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *new_key
 	if (err != AE_OK)
 		goto cleanup;
 	if (cmc) {
-		err = pkidata(ctx, req, &body);
+		err = pkidata(ctx, req, &body, &body_len);
 		if (err == AE_OK)
 			err = keyid_holder(ctx, req, new_key, &holder);
-	} else {
-		der_i2d(&body, i2d_X509_REQ, req);
-		if (body.failed)
-			err = ossl_fail(ctx, AE_ERR_NOMEM, "cannot encode the renewal request");
+	} else if (!item_der(req, ASN1_ITEM_rptr(X509_REQ), &body, &body_len)) {
+		err = ossl_fail(ctx, AE_ERR_NOMEM, "cannot encode the renewal request");
 	}
 	if (err != AE_OK)
 		goto cleanup;
 
 	ctype = OBJ_txt2obj(cmc ? OID_PKIDATA : OID_PKCS7_DATA, 1);
-	content = BIO_new_mem_buf(body.data, (int)body.len);
+	content = body_len <= INT_MAX ? BIO_new_mem_buf(body, (int)body_len) : NULL;
 	cms = CMS_sign(NULL, NULL, NULL, NULL, CMS_PARTIAL | CMS_BINARY);
 	if (ctype == NULL || content == NULL || cms == NULL || !CMS_set1_eContentType(cms, ctype)) {
 		err = ossl_fail(ctx, AE_ERR_CRYPTO, "cannot set up the CMS renewal request");
@@ -1328,7 +1381,7 @@ cleanup:
 	CMS_ContentInfo_free(cms);
 	BIO_free(content);
 	ASN1_OBJECT_free(ctype);
-	ae_buf_clear(&body);
+	OPENSSL_free(body);
 	X509_free(holder);
 	X509_REQ_free(req);
 	return err;
