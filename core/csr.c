@@ -1155,13 +1155,15 @@ ae_csr_build(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *key, X509_REQ *
 }
 
 /* PKIData with REQ as the only TaggedRequest, bodyPartID 1 as Windows
- * numbers it; the other sequences empty.  *DER OPENSSL_malloc'd. */
+ * numbers it; the other sequences empty.  REQ is lent to the structure
+ * for the encoding, not copied.  *DER OPENSSL_malloc'd. */
 static ae_err
 pkidata(ae_ctx *ctx, X509_REQ *req, unsigned char **der, size_t *len)
 {
 	AE_PKIDATA *pd = (AE_PKIDATA *)ASN1_item_new(ASN1_ITEM_rptr(AE_PKIDATA));
 	AE_TAGGED_REQUEST *tr = (AE_TAGGED_REQUEST *)ASN1_item_new(ASN1_ITEM_rptr(AE_TAGGED_REQUEST));
 	AE_TCR *tcr = (AE_TCR *)ASN1_item_new(ASN1_ITEM_rptr(AE_TCR));
+	AE_TCR *lent = NULL; /* the one holding REQ, whoever owns it */
 	ae_err err = AE_OK;
 
 	*der = NULL;
@@ -1170,22 +1172,22 @@ pkidata(ae_ctx *ctx, X509_REQ *req, unsigned char **der, size_t *len)
 		goto cleanup;
 	}
 	X509_REQ_free(tcr->request);
-	if ((tcr->request = X509_REQ_dup(req)) == NULL) {
-		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
-		goto cleanup;
-	}
+	tcr->request = req;
+	lent = tcr;
 	tr->type = 0;
-	tr->value.tcr = tcr;
+	tr->value.tcr = tcr; /* tr owns it now */
 	tcr = NULL;
 	if (!sk_AE_TAGGED_REQUEST_push(pd->requests, tr)) {
 		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 		goto cleanup;
 	}
-	tr = NULL;
+	tr = NULL; /* pd owns it now */
 	if (!item_der(pd, ASN1_ITEM_rptr(AE_PKIDATA), der, len))
 		err = ossl_fail(ctx, AE_ERR_NOMEM, "cannot encode the CMC request");
 
 cleanup:
+	if (lent != NULL)
+		lent->request = NULL;
 	ASN1_item_free((ASN1_VALUE *)tcr, ASN1_ITEM_rptr(AE_TCR));
 	ASN1_item_free((ASN1_VALUE *)tr, ASN1_ITEM_rptr(AE_TAGGED_REQUEST));
 	ASN1_item_free((ASN1_VALUE *)pd, ASN1_ITEM_rptr(AE_PKIDATA));

@@ -9,12 +9,14 @@
  */
 #include "config.h"
 
+#include "csr.h"
 #include "keystore.h"
 #include "tap.h"
 #include "util.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <openssl/cms.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -495,6 +497,38 @@ test_token_keys(void)
 		/* The EC public key object gone, the certificate still gives the key. */
 		sk_X509_pop_free(chain, X509_free);
 		X509_free(cert);
+		EVP_PKEY_free(ca_key);
+	}
+
+	/* A CMC renewal whose two signatures are made on the token: the new
+	 * key's (RSA-2048) and the old certificate's (P-256). */
+	if (keys[0] != NULL && keys[2] != NULL) {
+		ae_template t;
+		ae_csr_params p = { .client_id = AE_CLIENT_ID_AUTOENROLL, .machine = "ws1.corp.test",
+		                    .user = "CORP\\ws1$", .process = "test-keystore" };
+		EVP_PKEY *ca_key = plain_key();
+		X509 *old = make_cert(ae_key_evp(keys[2]), "ws1.corp.test", ca_key, "Test Issuing CA", 3);
+		uint8_t *der = NULL;
+		size_t len = 0;
+		const unsigned char *cp;
+		CMS_ContentInfo *cms = NULL;
+
+		memset(&t, 0, sizeof(t));
+		t.name = "LabMachine";
+		t.oid = "1.3.6.1.4.1.311.21.8.1.2.3.102";
+		t.schema_version = 2;
+		t.major = 100;
+		p.tpl = &t;
+		err = ae_csr_build_renewal(ctx, &p, ae_key_evp(keys[0]), old, ae_key_evp(keys[2]), &der, &len);
+		tap_ok(err == AE_OK && der != NULL, "a CMC renewal signed on the token with the new and the old key: %s",
+		       err ? ae_get_message(ctx) : "built");
+		cp = der;
+		cms = der != NULL ? d2i_CMS_ContentInfo(NULL, &cp, (long)len) : NULL;
+		tap_ok(cms != NULL && sk_CMS_SignerInfo_num(CMS_get0_SignerInfos(cms)) == 2,
+		       "it has two SignerInfos");
+		CMS_ContentInfo_free(cms);
+		free(der);
+		X509_free(old);
 		EVP_PKEY_free(ca_key);
 	}
 
