@@ -204,6 +204,24 @@ ae_sid_equal(const ae_sid *a, const ae_sid *b)
 	return memcmp(a->sub, b->sub, sizeof(a->sub[0]) * a->count) == 0;
 }
 
+int
+ae_sid_cmp(const ae_sid *a, const ae_sid *b)
+{
+	size_t n;
+
+	if (a->revision != b->revision)
+		return a->revision < b->revision ? -1 : 1;
+	if (a->count != b->count)
+		return a->count < b->count ? -1 : 1;
+	if (a->authority != b->authority)
+		return a->authority < b->authority ? -1 : 1;
+	n = a->count <= AE_SID_MAX_SUBAUTH ? a->count : AE_SID_MAX_SUBAUTH;
+	for (size_t i = 0; i < n; i++)
+		if (a->sub[i] != b->sub[i])
+			return a->sub[i] < b->sub[i] ? -1 : 1;
+	return 0;
+}
+
 bool
 ae_sid_compose(const ae_sid *domain, uint32_t rid, ae_sid *out)
 {
@@ -244,18 +262,41 @@ ae_token_clear(ae_token *tok)
 	if (tok == NULL)
 		return;
 	free(tok->sids);
+	free(tok->by_value);
 	memset(tok, 0, sizeof(*tok));
+}
+
+/* Where SID is, or would go, in TOK's sorted index; *FOUND says which. */
+static size_t
+token_search(const ae_token *tok, const ae_sid *sid, bool *found)
+{
+	size_t lo = 0, hi = tok->count;
+
+	*found = false;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = ae_sid_cmp(&tok->sids[tok->by_value[mid]], sid);
+		if (c == 0) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 bool
 ae_token_has(const ae_token *tok, const ae_sid *sid)
 {
-	if (tok == NULL || sid == NULL)
+	bool found = false;
+
+	if (tok == NULL || sid == NULL || tok->count == 0)
 		return false;
-	for (size_t i = 0; i < tok->count; i++)
-		if (ae_sid_equal(&tok->sids[i], sid))
-			return true;
-	return false;
+	token_search(tok, sid, &found);
+	return found;
 }
 
 ae_err
@@ -263,19 +304,29 @@ ae_token_add(ae_ctx *ctx, ae_token *tok, const ae_sid *sid)
 {
 	ae_return_val_if_fail(tok != NULL, AE_ERR_INTERNAL);
 	ae_return_val_if_fail(sid != NULL, AE_ERR_INTERNAL);
-	if (ae_token_has(tok, sid))
+	bool found;
+	size_t at = token_search(tok, sid, &found);
+
+	if (found)
 		return AE_OK;
 	if (tok->count == tok->cap) {
 		size_t cap = tok->cap ? tok->cap * 2 : 16;
 		ae_sid *n;
+		size_t *idx;
 		if (cap > SIZE_MAX / sizeof(ae_sid))
 			return ae_set_message(ctx, AE_ERR_NOMEM, "too many SIDs in a token");
 		n = realloc(tok->sids, cap * sizeof(ae_sid));
 		if (n == NULL)
 			return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory adding a SID to a token");
 		tok->sids = n;
+		idx = realloc(tok->by_value, cap * sizeof(size_t));
+		if (idx == NULL)
+			return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory adding a SID to a token");
+		tok->by_value = idx;
 		tok->cap = cap;
 	}
+	memmove(&tok->by_value[at + 1], &tok->by_value[at], (tok->count - at) * sizeof(size_t));
+	tok->by_value[at] = tok->count;
 	tok->sids[tok->count++] = *sid;
 	return AE_OK;
 }

@@ -37,11 +37,18 @@ bool ae_sid_compose(const ae_sid *domain, uint32_t rid, ae_sid *out);
 /* Copies SID without its last sub-authority (the RID) into OUT. */
 bool ae_sid_domain_of(const ae_sid *sid, ae_sid *out);
 
-/* The caller's SIDs: account, groups, well-known. */
+/* A total order on SIDs (for sorting and searching); 0 when equal. */
+int ae_sid_cmp(const ae_sid *a, const ae_sid *b);
+
+/* The caller's SIDs: account, groups, well-known.  A token may hold
+ * thousands of groups and every ACE of every template is looked up in it:
+ * lookups search a sorted index, the SIDs themselves stay in the order
+ * they were added. */
 typedef struct {
-	ae_sid *sids;
+	ae_sid *sids;       /* in the order added */
 	size_t count;
 	size_t cap;
+	size_t *by_value;   /* indexes into sids, sorted by ae_sid_cmp */
 } ae_token;
 
 void ae_token_init(ae_token *tok);

@@ -178,6 +178,24 @@ test_token(void)
 	}
 	tap_is_int(tok.count, 103, "token grows past its first allocation");
 	{
+		/* Lookups go through the sorted index; the SIDs keep the order
+		 * they were added in (policy --json lists them so). */
+		char buf[64];
+		bool all = true, order = true;
+		for (int i = 0; i < 100; i++) {
+			snprintf(buf, sizeof(buf), DOM "-%d", 2000 + i);
+			ae_sid_from_string(ctx, buf, &s);
+			all = all && ae_token_has(&tok, &s);
+			order = order && ae_sid_equal(&tok.sids[3 + i], &s);
+		}
+		tap_ok(all, "every added SID is found");
+		tap_ok(order, "the SIDs stay in the order they were added");
+		ae_sid_from_string(ctx, DOM "-1999", &s);
+		tap_ok(!ae_token_has(&tok, &s), "a SID between added ones is not found");
+		ae_sid_from_string(ctx, DOM "-2050", &s);
+		tap_ok(ae_token_add(ctx, &tok, &s) == AE_OK && tok.count == 103, "adding one again changes nothing");
+	}
+	{
 		ae_err err = ae_token_add_string(ctx, &tok, "S-1-5-x");
 		tap_ok(err == AE_ERR_INVALID && tok.count == 103,
 		       "bad string refused: %s", ae_get_message(ctx));
