@@ -52,7 +52,7 @@ typedef struct {
 	unsigned rpc_trips;     /* of connections already closed */
 	ae_pulse_result *res;
 	const ae_pcache *earlier;  /* the last pulse's cache: its refusals; NULL with --refresh */
-	ae_pcache refused;      /* refusals of this pulse (only refusals used) */
+	ae_pcache *refused;     /* refusals of this pulse (only refusals used); NULL: out of memory */
 	char host[256];
 } pulse;
 
@@ -523,8 +523,8 @@ submit(pulse *p, const ae_template *t, const ae_ca *ca, ae_record *old, ae_recor
 		      "Certificate enrollment for %s failed to enroll for a %s certificate with request ID %u from %s: %s",
 		      ctx_name(p), t->name, res.request_id, ca->name, ae_get_message(p->ctx));
 		ae_clear_message(p->ctx);
-		if (ae_pcache_lasting_refusal(hr) &&
-		    ae_pcache_add_refusal(p->ctx, &p->refused, t->name, t->major, t->minor, ca->name, hr, p->now) != AE_OK)
+		if (ae_pcache_lasting_refusal(hr) && p->refused != NULL &&
+		    ae_pcache_add_refusal(p->ctx, p->refused, t->name, t->major, t->minor, ca->name, hr, p->now) != AE_OK)
 			ae_clear_message(p->ctx);
 		ae_local_abandon(p->st, p->ks, rec);
 		outcome = SUBMIT_REFUSED;
@@ -1106,11 +1106,7 @@ pulse_clear(pulse *p)
 	ae_policy_free(p->policy);
 	ae_krb_free(p->krb);
 	ae_local_clear(&p->local);
-	for (size_t i = 0; i < p->refused.nrefusals; i++) {
-		free(p->refused.refusals[i].template_name);
-		free(p->refused.refusals[i].ca);
-	}
-	free(p->refused.refusals);
+	ae_pcache_free(p->refused);
 }
 
 static void
@@ -1199,6 +1195,7 @@ ae_engine_pulse(ae_ctx *ctx, const ae_conf *conf, const ae_engine_opts *opts, ae
 	if (!opts->refresh_policy && cache == NULL && ae_pcache_load(ctx, p->local.state_dir, &cache) != AE_OK)
 		ae_clear_message(ctx);
 	p->earlier = opts->refresh_policy ? NULL : cache;
+	p->refused = calloc(1, sizeof(*p->refused));
 
 	/* 4. Credentials and the enrollment policy from AD. */
 	if ((opts->machine ? ae_krb_machine(ctx, conf, &p->krb) : ae_krb_user(ctx, &p->krb)) != AE_OK) {
@@ -1229,7 +1226,7 @@ ae_engine_pulse(ae_ctx *ctx, const ae_conf *conf, const ae_engine_opts *opts, ae
 	}
 
 	if (ae_pcache_from_policy(ctx, p->policy, p->aepolicy, p->now, &fresh) == AE_OK &&
-	    keep_refusals(ctx, fresh, p->earlier, &p->refused, p->now) == AE_OK) {
+	    keep_refusals(ctx, fresh, p->earlier, p->refused, p->now) == AE_OK) {
 		if (ae_pcache_save(ctx, p->local.state_dir, fresh) != AE_OK)
 			ae_log(ctx, AE_LOG_WARNING, "%s", ae_get_message(ctx));
 	}
