@@ -14,6 +14,7 @@
 #include "local.h"
 #include "pcache.h"
 #include "policy.h"
+#include "source.h"
 #include "rpc.h"
 #include "store.h"
 #include "trust.h"
@@ -37,9 +38,8 @@ typedef struct {
 	uint32_t aepolicy;
 	int64_t now;
 	ae_local local;
-	ae_krb *krb;
+	ae_policy_source *src;
 	ae_policy *policy;
-	ae_ldap *ld;
 	ae_store *st;
 	ae_keystore *ks;
 	ae_err ks_err;          /* why the key store could not be opened (once) */
@@ -474,7 +474,7 @@ submit(pulse *p, const ae_template *t, const ae_ca *ca, ae_record *old, ae_recor
 		if (err != AE_OK)
 			goto fail;
 	}
-	if ((err = ae_csr_attributes(p->ctx, t->name, dns, p->policy->dc, &attrs)) != AE_OK)
+	if ((err = ae_csr_attributes(p->ctx, t->name, dns, p->policy->origin.server, &attrs)) != AE_OK)
 		goto fail;
 	if ((err = rpc_for(p, ca, &rpc)) != AE_OK)
 		goto fail;
@@ -917,7 +917,7 @@ remove_revoked_from_ds(pulse *p)
 {
 	const ae_account *a = &p->policy->account;
 
-	if (p->ld == NULL)
+	if (p->src == NULL || p->src->ops->remove_ds_cert == NULL)
 		return;
 	for (size_t i = 0; i < a->ds_cert_count; i++) {
 		X509 *c = NULL;
@@ -935,8 +935,8 @@ remove_revoked_from_ds(pulse *p)
 				snprintf(serial, sizeof(serial), "%s", hex);
 			OPENSSL_free(hex);
 			BN_free(bn);
-			if (ae_ldap_delete_value(p->ctx, p->ld, a->dn, "userCertificate", a->ds_certs[i],
-			                         a->ds_cert_lens[i]) == AE_OK)
+			if (ae_policy_source_remove_ds_cert(p->ctx, p->src, a->dn, a->ds_certs[i], a->ds_cert_lens[i]) ==
+			    AE_OK)
 				event(p, AE_EV_DS_CERT_REMOVED, NULL, NULL, NULL, 0, 0,
 				      "removed the revoked certificate %s from userCertificate of %s (%s)", serial, a->dn,
 				      why ? why : "revoked");
@@ -1102,9 +1102,8 @@ pulse_clear(pulse *p)
 	ae_keystore_free(p->ks);
 	free(p->ks_msg);
 	ae_store_free(p->st);
-	ae_ldap_free(p->ld);
 	ae_policy_free(p->policy);
-	ae_krb_free(p->krb);
+	ae_policy_source_free(p->src);
 	ae_local_clear(&p->local);
 	ae_pcache_free(p->refused);
 }
@@ -1128,6 +1127,7 @@ ae_err
 ae_engine_pulse(ae_ctx *ctx, const ae_conf *conf, const ae_engine_opts *opts, ae_pulse_result **out)
 {
 	pulse P, *p = &P;
+	ae_context context = opts->machine ? AE_CONTEXT_MACHINE : AE_CONTEXT_USER;
 	ae_pcache *cache = NULL, *fresh = NULL;
 	unsigned removed = 0;
 	double t0 = ae_monotonic_seconds();
@@ -1197,15 +1197,17 @@ ae_engine_pulse(ae_ctx *ctx, const ae_conf *conf, const ae_engine_opts *opts, ae
 	p->earlier = opts->refresh_policy ? NULL : cache;
 	p->refused = calloc(1, sizeof(*p->refused));
 
-	/* 4. Credentials and the enrollment policy from AD. */
-	if ((opts->machine ? ae_krb_machine(ctx, conf, &p->krb) : ae_krb_user(ctx, &p->krb)) != AE_OK) {
+	/* 4. Credentials and the enrollment policy. */
+	if ((opts->open_source ? opts->open_source : ae_policy_source_open)(ctx, conf, context, opts->source_arg,
+	                                                                     &p->src) != AE_OK) {
 		fail_pulse(p, "credentials");
 		goto done;
 	}
-	p->res->principal = strdup(ae_krb_principal(p->krb));
-	if (ae_policy_load_keep(ctx, conf, opts->machine ? AE_CONTEXT_MACHINE : AE_CONTEXT_USER, p->krb, &p->ld,
-	                        &p->policy) != AE_OK) {
-		fail_pulse(p, "enrollment policy from AD");
+	p->res->principal = p->src->principal ? strdup(p->src->principal) : NULL;
+	if (ae_policy_source_load(ctx, p->src, context, &p->policy) != AE_OK) {
+		char what[64];
+		snprintf(what, sizeof(what), "enrollment policy from %s", p->src->ops->where);
+		fail_pulse(p, what);
 		goto done;
 	}
 
@@ -1238,10 +1240,7 @@ completed:
 	      ctx_name(p), p->res->enrolled, p->res->renewed, p->res->retrieved, p->res->pending, p->res->failed,
 	      p->res->skipped, p->res->archived, p->res->deleted);
 done:
-	if (p->ld != NULL)
-		p->res->ldap_round_trips = ae_ldap_round_trips(p->ld);
-	else if (p->policy != NULL)
-		p->res->ldap_round_trips = p->policy->round_trips;
+	p->res->ldap_round_trips = ae_policy_source_round_trips(p->src);
 	pulse_clear(p);
 	p->res->rpc_round_trips = p->rpc_trips;
 	p->res->seconds = ae_monotonic_seconds() - t0;

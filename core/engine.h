@@ -23,6 +23,7 @@
 #include "error.h"
 #include "events.h"
 #include "keystore.h"
+#include "source.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -38,6 +39,10 @@ typedef struct {
 	 * needs-user event.  PIN_PROMPT_DATA must outlive the pulse. */
 	ae_pin_prompt_fn pin_prompt;
 	void *pin_prompt_data;
+	/* Opens the policy source (NULL: ae_policy_source_open, the domain's
+	 * own); the engine's unit tests give a source of their own. */
+	ae_policy_source_open_fn open_source;
+	void *source_arg;
 } ae_engine_opts;
 
 typedef struct {

@@ -24,6 +24,7 @@ ae_ca_clear(ae_ca *ca)
 	free(ca->name);
 	free(ca->display_name);
 	free(ca->host);
+	free(ca->url);
 	ae_strv_free(ca->templates);
 	X509_free(ca->cert);
 	free(ca->subject);

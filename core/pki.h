@@ -22,6 +22,10 @@ typedef struct {
 	char *name;           /* cn: what certreq/certutil call the CA name */
 	char *display_name;
 	char *host;           /* dNSHostName */
+	char *url;            /* the endpoint, for transports that take one (CES, SCEP); NULL for MS-ICPR */
+	/* How the CA is reached (transport/transport.h), set by the policy
+	 * source; NULL: not reachable by any transport we have. */
+	const struct ae_transport_ops *transport;
 	char **templates;     /* certificateTemplates (template cn values) */
 	uint32_t flags;
 	X509 *cert;           /* NULL when cACertificate is missing or not DER */

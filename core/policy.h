@@ -1,7 +1,9 @@
 /*
- * policy.h - the enrollment policy of the "LDAP:" policy server (Active
- * Directory) as it applies to one caller: which CAs serve, which templates
- * are set up for autoenrollment and why each other template is not.
+ * policy.h - an enrollment policy as it applies to one caller: which CAs
+ * serve, which templates are set up for autoenrollment and why each other
+ * template is not.  A policy source (policy/source.h) reads it; the
+ * decisions here are pure functions of the templates, the CAs, the
+ * caller's token and the time, with no network.
  *
  * Decisions follow the autoenrollment whitepaper (shared seed 001):
  * a template is set up for autoenrollment when the caller has Enroll and
@@ -14,8 +16,6 @@
 
 #include "account.h"
 #include "conf.h"
-#include "krb.h"
-#include "ldapconn.h"
 #include "error.h"
 #include "pki.h"
 #include "template.h"
@@ -52,17 +52,23 @@ typedef struct {
 	uint32_t flags;       /* 1 template, 2 issuance policy, 3 application policy */
 } ae_oid;
 
+/* Where a policy was read: what `autoenroll policy` shows of its
+ * source.  Fields a source does not have stay NULL / 0. */
+typedef struct {
+	char *server;            /* the host that answered (the DC for LDAP) */
+	char *config_nc;         /* LDAP: the configuration naming context */
+	int ssf;                 /* LDAP: strength of the SASL protection */
+	unsigned round_trips;    /* requests the read took */
+} ae_policy_origin;
+
 typedef struct {
 	ae_context context;
 	/* policy server */
-	char *url;               /* "LDAP:" */
+	char *url;               /* "LDAP:" or the CEP URL */
 	char *policy_id;         /* "{GUID}" of the forest root domain */
 	char *friendly_name;
 	char *domain;
-	char *dc;
-	char *config_nc;
-	int ldap_ssf;
-	unsigned round_trips;
+	ae_policy_origin origin;
 	/* caller */
 	char *principal;
 	ae_account account;
@@ -77,19 +83,6 @@ typedef struct {
 	ae_policy_item *items;
 	size_t item_count;
 } ae_policy;
-
-/* Reads the policy from AD for CONTEXT with its credentials and decides.
- * *OUT stays NULL on error. */
-ae_err ae_policy_load(ae_ctx *ctx, const ae_conf *conf, ae_context context, ae_policy **out);
-/* The same with credentials the caller set up and keeps (ae_krb_user or
- * ae_krb_machine), for callers that go on to talk to a CA with them. */
-ae_err ae_policy_load_krb(ae_ctx *ctx, const ae_conf *conf, ae_context context, ae_krb *krb,
-                          ae_policy **out);
-
-/* The same, and the LDAP session stays open in *LD_OUT (when not NULL)
- * for the caller's later changes (userCertificate cleanup). */
-ae_err ae_policy_load_keep(ae_ctx *ctx, const ae_conf *conf, ae_context context, ae_krb *krb, ae_ldap **ld_out,
-                           ae_policy **out);
 
 /* Decides every template of P for P->account (no network): fills items. */
 ae_err ae_policy_decide(ae_ctx *ctx, ae_policy *p);

@@ -13,6 +13,7 @@
 #include "krb.h"
 #include "local.h"
 #include "policy.h"
+#include "source.h"
 #include "rpc.h"
 #include "util.h"
 
@@ -26,7 +27,7 @@
 typedef struct {
 	ae_conf *conf;
 	ae_local local;
-	ae_krb *krb;
+	ae_policy_source *src;
 	ae_policy *policy;
 	ae_store *st;
 	ae_keystore *ks;
@@ -38,7 +39,7 @@ session_clear(session *s)
 	ae_keystore_free(s->ks);
 	ae_store_free(s->st);
 	ae_policy_free(s->policy);
-	ae_krb_free(s->krb);
+	ae_policy_source_free(s->src);
 	ae_local_clear(&s->local);
 	ae_conf_free(s->conf);
 	memset(s, 0, sizeof(*s));
@@ -55,10 +56,10 @@ session_open(ae_ctx *ctx, ae_cli_globals *g, bool machine, session *s)
 	if ((err = ae_cli_load_conf(ctx, g, &s->conf)) != AE_OK ||
 	    (err = ae_local_init(ctx, s->conf, machine, &s->local)) != AE_OK)
 		return err;
-	err = machine ? ae_krb_machine(ctx, s->conf, &s->krb) : ae_krb_user(ctx, &s->krb);
+	err = ae_policy_source_open(ctx, s->conf, machine ? AE_CONTEXT_MACHINE : AE_CONTEXT_USER, NULL, &s->src);
 	if (err != AE_OK)
 		return err;
-	err = ae_policy_load_krb(ctx, s->conf, machine ? AE_CONTEXT_MACHINE : AE_CONTEXT_USER, s->krb, &s->policy);
+	err = ae_policy_source_load(ctx, s->src, machine ? AE_CONTEXT_MACHINE : AE_CONTEXT_USER, &s->policy);
 	if (err != AE_OK)
 		return err;
 	if ((err = ae_store_open(ctx, s->local.state_dir, true, &s->st)) != AE_OK ||
@@ -248,7 +249,7 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		}
 	}
 	if (ae_csr_attributes(ctx, t->name, s.policy->account.dns_host_name ? s.policy->account.dns_host_name : host,
-	                      s.policy->dc, &attrs) != AE_OK)
+	                      s.policy->origin.server, &attrs) != AE_OK)
 		goto fail;
 
 	/* Submit. */

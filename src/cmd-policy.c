@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "json.h"
 #include "policy.h"
+#include "source.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -72,9 +73,9 @@ print_json(const ae_policy *p)
 	ae_json_string(&j, "policy_id", p->policy_id);
 	ae_json_string(&j, "friendly_name", p->friendly_name);
 	ae_json_string(&j, "domain", p->domain);
-	ae_json_string(&j, "dc", p->dc);
-	ae_json_string(&j, "configuration_nc", p->config_nc);
-	ae_json_int(&j, "ldap_ssf", p->ldap_ssf);
+	ae_json_string(&j, "dc", p->origin.server);
+	ae_json_string(&j, "configuration_nc", p->origin.config_nc);
+	ae_json_int(&j, "ldap_ssf", p->origin.ssf);
 	ae_json_end_object(&j);
 
 	ae_json_begin_array(&j, "cas");
@@ -166,7 +167,7 @@ print_json(const ae_policy *p)
 	ae_json_int(&j, "autoenroll", (long long)counts[AE_DECISION_AUTOENROLL]);
 	ae_json_int(&j, "manual_renew_only", (long long)counts[AE_DECISION_MANUAL_RENEW_ONLY]);
 	ae_json_int(&j, "skip", (long long)counts[AE_DECISION_SKIP]);
-	ae_json_int(&j, "ldap_round_trips", p->round_trips);
+	ae_json_int(&j, "ldap_round_trips", p->origin.round_trips);
 	ae_json_end_object(&j);
 	ae_json_end_object(&j);
 
@@ -222,8 +223,8 @@ print_table(const ae_policy *p)
 	printf("Enrollment policy for %s (%s), %s context\n", p->account.display, p->principal,
 	       ae_context_name(p->context));
 	printf("  policy server  %s %s %s\n", p->url, p->friendly_name, p->policy_id ? p->policy_id : "");
-	printf("  domain         %s, DC %s (LDAP sealed with Kerberos, SSF %d)\n", p->domain, p->dc,
-	       p->ldap_ssf);
+	printf("  domain         %s, DC %s (LDAP sealed with Kerberos, SSF %d)\n", p->domain, p->origin.server,
+	       p->origin.ssf);
 	printf("  account        %s, %s, %zu SIDs in token\n", p->account.dn,
 	       ae_sid_to_string(&p->account.sid, sid, sizeof(sid)), p->account.token.count);
 

@@ -9,6 +9,7 @@
 #include "csr.h"
 #include "local.h"
 #include "policy.h"
+#include "source.h"
 #include "util.h"
 
 #include <getopt.h>

@@ -20,7 +20,7 @@
 #include "conf.h"
 #include "csr.h"
 #include "icpr.h"
-#include "krb.h"
+#include "source.h"
 #include "local.h"
 #include "policy.h"
 #include "rpc.h"
@@ -44,7 +44,7 @@ main(int argc, char **argv)
 	const char *tpl_name = NULL, *fault = "none", *ca_name = NULL;
 	ae_ctx *ctx = ae_ctx_new();
 	ae_conf *conf = NULL;
-	ae_krb *krb = NULL;
+	ae_policy_source *src = NULL;
 	ae_policy *pol = NULL;
 	ae_template tcopy;
 	const ae_policy_item *it;
@@ -70,8 +70,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: ae-wrong-request --template NAME --fault none|no-smime|small-key|ec-key [--ca NAME]\n");
 		return 2;
 	}
-	if (ae_conf_load(ctx, NULL, false, &conf) != AE_OK || ae_krb_user(ctx, &krb) != AE_OK ||
-	    ae_policy_load_krb(ctx, conf, AE_CONTEXT_USER, krb, &pol) != AE_OK)
+	if (ae_conf_load(ctx, NULL, false, &conf) != AE_OK || ae_policy_source_open(ctx, conf, AE_CONTEXT_USER, NULL, &src) != AE_OK ||
+	    ae_policy_source_load(ctx, src, AE_CONTEXT_USER, &pol) != AE_OK)
 		goto fail;
 	it = ae_policy_find_item(pol, tpl_name);
 	if (it == NULL || it->tpl == NULL) {
@@ -112,7 +112,7 @@ main(int argc, char **argv)
 			.process = "ae-wrong-request",
 		};
 		if (ae_csr_build(ctx, &params, key, &req) != AE_OK || ae_csr_to_der(ctx, req, &der, &der_len) != AE_OK ||
-		    ae_csr_attributes(ctx, tcopy.name, host, pol->dc, &attrs) != AE_OK)
+		    ae_csr_attributes(ctx, tcopy.name, host, pol->origin.server, &attrs) != AE_OK)
 			goto fail;
 	}
 	if (ae_rpc_connect(ctx, conf, ca->host, &ae_icpr_iface, &rpc) != AE_OK ||
@@ -141,7 +141,7 @@ out:
 	X509_REQ_free(req);
 	EVP_PKEY_free(key);
 	ae_policy_free(pol);
-	ae_krb_free(krb);
+	ae_policy_source_free(src);
 	ae_conf_free(conf);
 	ae_ctx_free(ctx);
 	return rc;

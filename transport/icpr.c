@@ -12,6 +12,7 @@
 
 #include "hresult.h"
 #include "icpr.h"
+#include "transport.h"
 #include "util.h"
 
 #include <stdlib.h>
@@ -480,3 +481,96 @@ ae_icpr_retrieve(ae_ctx *ctx, ae_rpc *rpc, const char *ca_name, uint32_t request
 {
 	return do_call(ctx, rpc, "retrieving request from", ca_name, request_id, NULL, NULL, 0, out);
 }
+
+/* ---- the MS-ICPR transport (transport.h) ---- */
+
+static ae_err
+icpr_open(ae_ctx *ctx, const ae_conf *conf, const ae_ca *ca, void **state_out)
+{
+	ae_rpc *rpc = NULL;
+	ae_err err;
+
+	*state_out = NULL;
+	if (ca->host == NULL)
+		return ae_set_message(ctx, AE_ERR_NOTFOUND, "CA %s has no host name (dNSHostName) in AD", ca->name);
+	if ((err = ae_rpc_connect(ctx, conf, ca->host, &ae_icpr_iface, &rpc)) != AE_OK)
+		return err;
+	*state_out = rpc;
+	return AE_OK;
+}
+
+/* The answer in the transport's terms; RES is emptied. */
+static void
+icpr_answer(ae_icpr_result *res, bool retrieval, ae_ca_answer *out)
+{
+	uint32_t hr = ae_icpr_hresult(res);
+
+	memset(out, 0, sizeof(*out));
+	switch (ae_icpr_result_outcome(res)) {
+	case AE_ICPR_ISSUED: out->outcome = AE_CA_ISSUED; break;
+	case AE_ICPR_PENDING: out->outcome = AE_CA_PENDING; break;
+	case AE_ICPR_REFUSED:
+		out->outcome = AE_CA_REFUSED;
+		out->hresult = hr;
+		if (hr == res->disposition)
+			out->refusal = ae_icpr_disposition_name(hr);
+		out->final = retrieval && ae_icpr_retrieval_final(res);
+		break;
+	}
+	out->request_id = res->request_id;
+	out->cert = res->cert;
+	out->cert_len = res->cert_len;
+	out->chain = res->chain;
+	out->chain_len = res->chain_len;
+	out->message = res->message;
+	res->cert = res->chain = NULL;
+	res->message = NULL;
+	ae_icpr_result_clear(res);
+}
+
+static ae_err
+icpr_submit(ae_ctx *ctx, void *state, const ae_ca *ca, const char *attrs, const uint8_t *req, size_t len,
+            ae_ca_answer *out)
+{
+	ae_icpr_result res = { 0 };
+	ae_err err = ae_icpr_submit(ctx, state, ca->name, attrs, req, len, &res);
+
+	if (err == AE_OK)
+		icpr_answer(&res, false, out);
+	return err;
+}
+
+static ae_err
+icpr_retrieve(ae_ctx *ctx, void *state, const ae_ca *ca, uint32_t request_id, ae_ca_answer *out)
+{
+	ae_icpr_result res = { 0 };
+	ae_err err = ae_icpr_retrieve(ctx, state, ca->name, request_id, &res);
+
+	if (err == AE_OK)
+		icpr_answer(&res, true, out);
+	return err;
+}
+
+static unsigned
+icpr_round_trips(void *state)
+{
+	return ae_rpc_round_trips(state);
+}
+
+static void
+icpr_close(void *state)
+{
+	ae_rpc_free(state);
+}
+
+/* MS-ICPR has one call, CertServerRequest: the CA's certificates come
+ * from AD (cACertificate of the enrollment service), and there is no
+ * exchange certificate or capability call over it. */
+const ae_transport_ops ae_transport_icpr = {
+	.name = "MS-ICPR",
+	.open = icpr_open,
+	.submit = icpr_submit,
+	.retrieve = icpr_retrieve,
+	.round_trips = icpr_round_trips,
+	.close = icpr_close,
+};

@@ -1,0 +1,426 @@
+/*
+ * source-ldap.c - the "LDAP:" policy source: the enrollment policy as
+ * Active Directory publishes it (MS-WCCE 3.1.1.4.1; shared/reference
+ * ad-data.md), read over LDAP sealed with Kerberos.
+ */
+#include "config.h"
+
+#include "dns.h"
+#include "krb.h"
+#include "ldapconn.h"
+#include "source.h"
+#include "transport.h"
+#include "util.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef struct {
+	const ae_conf *conf;
+	ae_krb *krb;
+	ae_ldap *ld;
+} ldap_source;
+
+static char *
+lower_dup(const char *s)
+{
+	char *d = strdup(s);
+	for (char *p = d; p && *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return d;
+}
+
+/* Connects to the first DC that answers: configured servers, else SRV. */
+static ae_err
+connect_dc(ae_ctx *ctx, const ae_conf *conf, const char *domain, ae_ldap **out)
+{
+	char **hosts = NULL;
+	ae_srv *srv = NULL;
+	size_t nsrv = 0;
+	char name[512], setting[512];
+	ae_buf tried;
+	ae_err err = AE_OK;
+
+	*out = NULL;
+	ae_buf_init(&tried);
+	if (conf->servers != NULL) {
+		hosts = ae_strv_dup(conf->servers);
+	} else {
+		snprintf(name, sizeof(name), "_ldap._tcp.dc._msdcs.%s", domain);
+		err = ae_dns_srv(ctx, name, conf->dns_timeout,
+		                 ae_conf_setting(conf, "global", "dns_timeout", setting, sizeof(setting)),
+		                 &srv, &nsrv);
+		if (err != AE_OK)
+			return ae_prefix_message(ctx, err, "no domain controller found for %s", domain);
+		for (size_t i = 0; i < nsrv; i++)
+			if (!ae_strv_append(&hosts, srv[i].host))
+				break;
+		ae_srv_free(srv, nsrv);
+	}
+	if (hosts == NULL)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; hosts[i] != NULL; i++) {
+		err = ae_ldap_connect(ctx, conf, hosts[i], out);
+		if (err == AE_OK)
+			break;
+		/* Kerberos and policy refusals would repeat on every DC. */
+		if (err != AE_ERR_NETWORK && err != AE_ERR_TIMEOUT)
+			break;
+		if (hosts[i + 1] != NULL)
+			ae_log(ctx, AE_LOG_WARNING, "%s; trying %s", ae_get_message(ctx), hosts[i + 1]);
+		ae_buf_printf(&tried, "%s%s", tried.len ? ", " : "", hosts[i]);
+	}
+	if (err != AE_OK && ae_strv_len(hosts) > 1 && (err == AE_ERR_NETWORK || err == AE_ERR_TIMEOUT))
+		ae_prefix_message(ctx, err, "no domain controller of %s answered (tried %s); last",
+		                  domain, tried.data ? tried.data : "");
+	ae_buf_clear(&tried);
+	ae_strv_free(hosts);
+	return err;
+}
+
+static ae_err
+read_policy_id(ae_ctx *ctx, ae_ldap *ld, char **out)
+{
+	static const char *const attrs[] = { "objectGUID", NULL };
+	ae_ldap_result res = { 0 };
+	const ae_attr *g;
+	ae_err err;
+
+	*out = NULL;
+	err = ae_ldap_search(ctx, ld, ae_ldap_root_domain_nc(ld), "base", "(objectClass=*)", attrs, 0, &res);
+	if (err != AE_OK)
+		return err;
+	g = res.count ? ae_entry_get(&res.entries[0], "objectGUID") : NULL;
+	if (g != NULL && g->nvalues > 0 && g->values[0].len == 16) {
+		const uint8_t *b = g->values[0].data;
+		/* Windows GUID text: the first three fields are little-endian. */
+		*out = ae_strdup_printf("{%02X%02X%02X%02X-%02X%02X-%02X%02X-%02X%02X-%02X%02X%02X%02X%02X%02X}",
+		                 b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6], b[8], b[9],
+		                 b[10], b[11], b[12], b[13], b[14], b[15]);
+	}
+	ae_ldap_result_free(&res);
+	return AE_OK;
+}
+
+static ae_err
+read_pki(ae_ctx *ctx, ae_ldap *ld, ae_policy *p)
+{
+	static const char *const es_attrs[] = {
+		"cn", "displayName", "dNSHostName", "certificateTemplates", "cACertificate", "flags", NULL
+	};
+	static const char *const ca_attrs[] = { "cn", "cACertificate", NULL };
+	ae_ldap_result res = { 0 };
+	char base[1024];
+	const char *cfg = ae_ldap_config_nc(ld);
+	ae_err err;
+
+	snprintf(base, sizeof(base), "CN=Enrollment Services,CN=Public Key Services,CN=Services,%s", cfg);
+	err = ae_ldap_search(ctx, ld, base, "one", "(objectClass=pKIEnrollmentService)", es_attrs, 0, &res);
+	if (err == AE_ERR_NOTFOUND) {
+		ae_clear_message(ctx);
+	} else if (err != AE_OK) {
+		return err;
+	}
+	if (res.count > 0) {
+		p->pki.cas = calloc(res.count, sizeof(ae_ca));
+		if (p->pki.cas == NULL) {
+			ae_ldap_result_free(&res);
+			return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		}
+	}
+	for (size_t i = 0; i < res.count; i++) {
+		err = ae_ca_from_entry(ctx, &res.entries[i], &p->pki.cas[p->pki.ca_count]);
+		if (err == AE_ERR_NOMEM) {
+			ae_ldap_result_free(&res);
+			return err;
+		}
+		if (err != AE_OK) {
+			ae_log(ctx, AE_LOG_WARNING, "%s", ae_get_message(ctx));
+			continue;
+		}
+		p->pki.ca_count++;
+	}
+	ae_ldap_result_free(&res);
+
+	static const struct { const char *rdn; const char *filter; int which; } stores[] = {
+		{ "CN=Certification Authorities", "(objectClass=certificationAuthority)", 0 },
+		{ "CN=AIA", "(objectClass=certificationAuthority)", 1 },
+	};
+	for (size_t s = 0; s < 2; s++) {
+		STACK_OF(X509) **st = stores[s].which == 0 ? &p->pki.roots : &p->pki.intermediates;
+		snprintf(base, sizeof(base), "%s,CN=Public Key Services,CN=Services,%s", stores[s].rdn, cfg);
+		err = ae_ldap_search(ctx, ld, base, "one", stores[s].filter, ca_attrs, 0, &res);
+		if (err == AE_ERR_NOTFOUND) {
+			ae_clear_message(ctx);
+			continue;
+		}
+		if (err != AE_OK)
+			return err;
+		for (size_t i = 0; i < res.count; i++)
+			if ((err = ae_pki_add_certs(ctx, st, &res.entries[i], "cACertificate")) != AE_OK)
+				break;
+		ae_ldap_result_free(&res);
+		if (err != AE_OK)
+			return err;
+	}
+	snprintf(base, sizeof(base), "CN=NTAuthCertificates,CN=Public Key Services,CN=Services,%s", cfg);
+	err = ae_ldap_search(ctx, ld, base, "base", "(objectClass=*)", ca_attrs, 0, &res);
+	if (err == AE_OK) {
+		for (size_t i = 0; i < res.count && err == AE_OK; i++)
+			err = ae_pki_add_certs(ctx, &p->pki.ntauth, &res.entries[i], "cACertificate");
+		ae_ldap_result_free(&res);
+	} else if (err == AE_ERR_NOTFOUND) {
+		ae_clear_message(ctx);
+		err = AE_OK;
+	}
+	if (err != AE_OK)
+		return err;
+	ae_pki_validate(ctx, &p->pki, ae_now_shifted() ? (time_t)ae_now() : 0);
+	return AE_OK;
+}
+
+/* The OID registrations, which Windows caches locally so that names show
+ * instead of numbers. */
+static ae_err
+read_oids(ae_ctx *ctx, ae_ldap *ld, ae_policy *p)
+{
+	static const char *const attrs[] = {
+		"cn", "displayName", "flags", "msPKI-Cert-Template-OID", "objectClass", NULL
+	};
+	ae_ldap_result res = { 0 };
+	char base[1024];
+	ae_err err;
+
+	snprintf(base, sizeof(base), "CN=OID,CN=Public Key Services,CN=Services,%s", ae_ldap_config_nc(ld));
+	err = ae_ldap_search(ctx, ld, base, "sub", "(objectClass=*)", attrs, 0, &res);
+	if (err == AE_ERR_NOTFOUND) {
+		ae_clear_message(ctx);
+		return AE_OK;
+	}
+	if (err != AE_OK)
+		return err;
+	p->oids = calloc(res.count ? res.count : 1, sizeof(ae_oid));
+	if (p->oids == NULL) {
+		ae_ldap_result_free(&res);
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < res.count; i++) {
+		const ae_entry *e = &res.entries[i];
+		const ae_attr *fl = ae_entry_get(e, "flags");
+		char *oid = ae_entry_string(e, "msPKI-Cert-Template-OID");
+		ae_oid *o;
+
+		if (oid == NULL)
+			continue;
+		if (strncasecmp(e->dn, "CN=OID,", 7) == 0) {
+			/* The container itself holds the forest's OID root. */
+			free(p->forest_oid);
+			p->forest_oid = oid;
+			continue;
+		}
+		o = &p->oids[p->oid_count];
+		o->oid = oid;
+		o->display_name = ae_entry_string(e, "displayName");
+		if (fl != NULL && fl->nvalues > 0 &&
+		    ae_parse_ldap_uint32(ctx, "flags", &fl->values[0], &o->flags) != AE_OK) {
+			ae_log(ctx, AE_LOG_INFO, "OID object %s: %s", e->dn, ae_get_message(ctx));
+			ae_clear_message(ctx);
+		}
+		p->oid_count++;
+	}
+	ae_ldap_result_free(&res);
+	return AE_OK;
+}
+
+static ae_err
+read_templates(ae_ctx *ctx, ae_ldap *ld, ae_policy *p)
+{
+	ae_ldap_result res = { 0 };
+	char base[1024];
+	ae_err err;
+
+	snprintf(base, sizeof(base), "CN=Certificate Templates,CN=Public Key Services,CN=Services,%s",
+	         ae_ldap_config_nc(ld));
+	err = ae_ldap_search(ctx, ld, base, "one", "(objectClass=pKICertificateTemplate)",
+	                     ae_template_attributes, AE_LDAP_SD_DACL, &res);
+	if (err == AE_ERR_NOTFOUND) {
+		ae_clear_message(ctx);
+		return AE_OK;
+	}
+	if (err != AE_OK)
+		return err;
+	p->templates = calloc(res.count ? res.count : 1, sizeof(ae_template *));
+	if (p->templates == NULL) {
+		ae_ldap_result_free(&res);
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < res.count; i++) {
+		ae_template *t = NULL;
+		err = ae_template_from_entry(ctx, &res.entries[i], &t);
+		if (err == AE_ERR_NOMEM)
+			break;
+		if (err != AE_OK) {
+			/* One bad template must not hide the others: keep it as an
+			 * item with the reason. */
+			char *name = ae_entry_string(&res.entries[i], "cn");
+			char *line = ae_strdup_printf("%s\t%s", name ? name : res.entries[i].dn, ae_get_message(ctx));
+			ae_log(ctx, AE_LOG_WARNING, "template %s skipped: %s", name ? name : res.entries[i].dn,
+			       ae_get_message(ctx));
+			if (line == NULL || !ae_strv_append(&p->invalid_templates, line)) {
+				free(name);
+				free(line);
+				err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+				break;
+			}
+			free(name);
+			free(line);
+			ae_clear_message(ctx);
+			err = AE_OK;
+			continue;
+		}
+		if (t->sd == NULL)
+			ae_log(ctx, AE_LOG_WARNING, "template %s: %s: treated as granting no right", t->name,
+			       t->sd_error ? t->sd_error : "no security descriptor");
+		p->templates[p->template_count++] = t;
+	}
+	ae_ldap_result_free(&res);
+	return err;
+}
+
+static ae_err
+ldap_read(ae_ctx *ctx, ae_policy_source *src, ae_context context, ae_policy **out)
+{
+	ldap_source *ls = src->data;
+	ae_policy *p = NULL;
+	char *domain = NULL;
+	ae_err err;
+
+	*out = NULL;
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	p->context = context;
+
+	if (ls->conf->domain != NULL)
+		domain = lower_dup(ls->conf->domain);
+	else
+		domain = lower_dup(ae_krb_realm(ls->krb));
+	if (domain == NULL) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	if (ls->ld == NULL) {
+		if ((err = connect_dc(ctx, ls->conf, domain, &ls->ld)) != AE_OK)
+			goto cleanup;
+		ae_log(ctx, AE_LOG_DEBUG, "bound to %s as %s (SSF %d)", ae_ldap_host(ls->ld),
+		       ae_krb_principal(ls->krb), ae_ldap_ssf(ls->ld));
+	}
+
+	p->url = strdup("LDAP:");
+	p->friendly_name = strdup("Active Directory Enrollment Policy");
+	p->domain = strdup(domain);
+	p->origin.server = strdup(ae_ldap_host(ls->ld));
+	p->origin.config_nc = strdup(ae_ldap_config_nc(ls->ld));
+	p->principal = strdup(ae_krb_principal(ls->krb));
+	p->origin.ssf = ae_ldap_ssf(ls->ld);
+	if (!p->url || !p->friendly_name || !p->domain || !p->origin.server || !p->origin.config_nc ||
+	    !p->principal) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	if ((err = read_policy_id(ctx, ls->ld, &p->policy_id)) != AE_OK)
+		goto cleanup;
+	err = ae_account_lookup(ctx, ls->ld, ae_krb_account(ls->krb), context == AE_CONTEXT_MACHINE, &p->account);
+	if (err != AE_OK) {
+		err = ae_prefix_message(ctx, err, "looking up %s", ae_krb_principal(ls->krb));
+		goto cleanup;
+	}
+	if ((err = read_pki(ctx, ls->ld, p)) != AE_OK)
+		goto cleanup;
+	if ((err = read_oids(ctx, ls->ld, p)) != AE_OK)
+		goto cleanup;
+	if ((err = read_templates(ctx, ls->ld, p)) != AE_OK)
+		goto cleanup;
+	/* Enrollment services in AD are reached over MS-ICPR (DCOM, which
+	 * Windows tries first, is not there yet). */
+	for (size_t i = 0; i < p->pki.ca_count; i++)
+		p->pki.cas[i].transport = &ae_transport_icpr;
+	p->origin.round_trips = ae_ldap_round_trips(ls->ld);
+	*out = p;
+	p = NULL;
+cleanup:
+	free(domain);
+	ae_policy_free(p);
+	return err;
+}
+
+static ae_err
+ldap_remove_ds_cert(ae_ctx *ctx, ae_policy_source *src, const char *dn, const uint8_t *der, size_t len)
+{
+	ldap_source *ls = src->data;
+
+	if (ls->ld == NULL)
+		return ae_set_message(ctx, AE_ERR_INTERNAL, "no LDAP session: read the policy first");
+	return ae_ldap_delete_value(ctx, ls->ld, dn, "userCertificate", der, len);
+}
+
+static unsigned
+ldap_round_trips(const ae_policy_source *src)
+{
+	const ldap_source *ls = src->data;
+	return ls->ld != NULL ? ae_ldap_round_trips(ls->ld) : 0;
+}
+
+static void
+ldap_free(ae_policy_source *src)
+{
+	ldap_source *ls = src->data;
+
+	if (ls == NULL)
+		return;
+	ae_ldap_free(ls->ld);
+	ae_krb_free(ls->krb);
+	free(ls);
+}
+
+static const ae_policy_source_ops ldap_ops = {
+	.name = "LDAP",
+	.where = "AD",
+	.read = ldap_read,
+	.remove_ds_cert = ldap_remove_ds_cert,
+	.round_trips = ldap_round_trips,
+	.free = ldap_free,
+};
+
+ae_err
+ae_policy_source_ldap(ae_ctx *ctx, const ae_conf *conf, ae_context context, ae_policy_source **out)
+{
+	ae_policy_source *src;
+	ldap_source *ls;
+	ae_err err;
+
+	*out = NULL;
+	src = calloc(1, sizeof(*src));
+	ls = calloc(1, sizeof(*ls));
+	if (src == NULL || ls == NULL) {
+		free(src);
+		free(ls);
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	}
+	src->ops = &ldap_ops;
+	src->data = ls;
+	ls->conf = conf;
+	err = context == AE_CONTEXT_MACHINE ? ae_krb_machine(ctx, conf, &ls->krb) : ae_krb_user(ctx, &ls->krb);
+	if (err == AE_OK && (src->principal = strdup(ae_krb_principal(ls->krb))) == NULL)
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	if (err != AE_OK) {
+		ae_policy_source_free(src);
+		return err;
+	}
+	*out = src;
+	return AE_OK;
+}

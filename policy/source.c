@@ -1,0 +1,74 @@
+/*
+ * source.c - policy sources (see source.h).
+ */
+#include "config.h"
+
+#include "source.h"
+
+#include <stdlib.h>
+
+ae_err
+ae_policy_source_open(ae_ctx *ctx, const ae_conf *conf, ae_context context, void *arg, ae_policy_source **out)
+{
+	(void)arg;
+	/* Active Directory is the only source today; Group Policy will say
+	 * which policy servers (LDAP: or CEP URLs) apply. */
+	return ae_policy_source_ldap(ctx, conf, context, out);
+}
+
+ae_err
+ae_policy_source_load(ae_ctx *ctx, ae_policy_source *src, ae_context context, ae_policy **out)
+{
+	ae_policy *p = NULL;
+	ae_err err;
+
+	*out = NULL;
+	if ((err = src->ops->read(ctx, src, context, &p)) != AE_OK)
+		return err;
+	if ((err = ae_policy_decide(ctx, p)) != AE_OK) {
+		ae_policy_free(p);
+		return err;
+	}
+	*out = p;
+	return AE_OK;
+}
+
+ae_err
+ae_policy_load(ae_ctx *ctx, const ae_conf *conf, ae_context context, ae_policy **out)
+{
+	ae_policy_source *src = NULL;
+	ae_err err;
+
+	*out = NULL;
+	if ((err = ae_policy_source_open(ctx, conf, context, NULL, &src)) != AE_OK)
+		return err;
+	err = ae_policy_source_load(ctx, src, context, out);
+	ae_policy_source_free(src);
+	return err;
+}
+
+ae_err
+ae_policy_source_remove_ds_cert(ae_ctx *ctx, ae_policy_source *src, const char *dn, const uint8_t *der, size_t len)
+{
+	if (src->ops->remove_ds_cert == NULL)
+		return ae_set_message(ctx, AE_ERR_UNSUPPORTED, "the %s policy source publishes no certificates",
+		                      src->ops->name);
+	return src->ops->remove_ds_cert(ctx, src, dn, der, len);
+}
+
+unsigned
+ae_policy_source_round_trips(const ae_policy_source *src)
+{
+	return src != NULL && src->ops->round_trips != NULL ? src->ops->round_trips(src) : 0;
+}
+
+void
+ae_policy_source_free(ae_policy_source *src)
+{
+	if (src == NULL)
+		return;
+	if (src->ops->free != NULL)
+		src->ops->free(src);
+	free(src->principal);
+	free(src);
+}

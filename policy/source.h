@@ -1,0 +1,69 @@
+/*
+ * source.h - where an enrollment policy comes from.  A policy source reads
+ * what its policy server publishes (the server, the caller's account and
+ * token, the CAs and how each is reached, the templates, the OIDs) into an
+ * ae_policy; the decisions (core/policy.h) are then made on that alone.
+ *
+ * Sources: Active Directory over LDAP, the "LDAP:" policy server
+ * (policy/ldap.c).  Group Policy (which policy servers apply) and MS-XCEP
+ * policy servers come next, as more ops tables.
+ */
+#ifndef AE_SOURCE_H
+#define AE_SOURCE_H
+
+#include "conf.h"
+#include "error.h"
+#include "policy.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct ae_policy_source ae_policy_source;
+
+typedef struct {
+	const char *name;    /* "LDAP" */
+	const char *where;   /* "AD": "the enrollment policy from AD" */
+	/* Reads the policy for CONTEXT, undecided.  *OUT stays NULL on error. */
+	ae_err (*read)(ae_ctx *ctx, ae_policy_source *src, ae_context context, ae_policy **out);
+	/* Removes one value (DER) of the userCertificate attribute of the
+	 * account DN (Manage's cleanup of revoked certificates).  NULL: the
+	 * source publishes no certificates. */
+	ae_err (*remove_ds_cert)(ae_ctx *ctx, ae_policy_source *src, const char *dn, const uint8_t *der,
+	                         size_t len);
+	/* Requests made so far. */
+	unsigned (*round_trips)(const ae_policy_source *src);
+	void (*free)(ae_policy_source *src);
+} ae_policy_source_ops;
+
+struct ae_policy_source {
+	const ae_policy_source_ops *ops;
+	char *principal;     /* who the source reads as, when known */
+	void *data;          /* the source's own */
+};
+
+/* Opens the policy source of a context: Active Directory with the
+ * context's Kerberos credentials (the user's ticket cache, or the machine
+ * account's keytab).  The credentials stay in use, also by the CA
+ * transports, until the source is freed. */
+typedef ae_err (*ae_policy_source_open_fn)(ae_ctx *ctx, const ae_conf *conf, ae_context context, void *arg,
+                                           ae_policy_source **out);
+ae_err ae_policy_source_open(ae_ctx *ctx, const ae_conf *conf, ae_context context, void *arg,
+                             ae_policy_source **out);
+
+/* Reads the policy from SRC and decides every template (ae_policy_decide). */
+ae_err ae_policy_source_load(ae_ctx *ctx, ae_policy_source *src, ae_context context, ae_policy **out);
+
+/* Opens the context's source and loads its policy: for commands that need
+ * nothing more from the source. */
+ae_err ae_policy_load(ae_ctx *ctx, const ae_conf *conf, ae_context context, ae_policy **out);
+
+/* Active Directory (policy/source-ldap.c): the context's Kerberos
+ * credentials now, the DC at the first read. */
+ae_err ae_policy_source_ldap(ae_ctx *ctx, const ae_conf *conf, ae_context context, ae_policy_source **out);
+
+ae_err ae_policy_source_remove_ds_cert(ae_ctx *ctx, ae_policy_source *src, const char *dn, const uint8_t *der,
+                                       size_t len);
+unsigned ae_policy_source_round_trips(const ae_policy_source *src);
+void ae_policy_source_free(ae_policy_source *src);
+
+#endif
