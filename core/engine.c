@@ -7,17 +7,16 @@
 #include "csr.h"
 #include "engine.h"
 #include "hresult.h"
-#include "icpr.h"
 #include "issued.h"
 #include "json.h"
-#include "krb.h"
 #include "local.h"
 #include "pcache.h"
 #include "policy.h"
 #include "source.h"
-#include "rpc.h"
 #include "store.h"
+#include "transport.h"
 #include "trust.h"
+#include "txn.h"
 #include "util.h"
 
 #include <openssl/x509v3.h>
@@ -47,13 +46,11 @@ typedef struct {
 	ae_record **recs;
 	size_t nrecs;
 	bool *handled;          /* per record: decided in this pulse */
-	ae_rpc *rpc;
-	char *rpc_host;
-	unsigned rpc_trips;     /* of connections already closed */
+	ae_ca_links links;      /* CA connections, one kept open at a time */
+	ae_txn_env env;         /* what the pulse's enrollment transactions share */
 	ae_pulse_result *res;
 	const ae_pcache *earlier;  /* the last pulse's cache: its refusals; NULL with --refresh */
 	ae_pcache *refused;     /* refusals of this pulse (only refusals used); NULL: out of memory */
-	char host[256];
 } pulse;
 
 /* ---- events ---- */
@@ -173,6 +170,7 @@ keystore(pulse *p)
 		free(p->ks_msg);
 		p->ks_msg = strdup(ae_get_message(p->ctx));
 	}
+	p->env.ks = p->ks;
 	return p->ks_err;
 }
 
@@ -312,42 +310,6 @@ check_cert(pulse *p, X509 *cert, char **why_out)
 	return CERT_GOOD;
 }
 
-/* ---- talking to CAs ---- */
-
-/* Closes the connection, counting its round trips.  Also what a call on
- * a connection that failed needs: it is unusable after that. */
-static void
-rpc_drop(pulse *p)
-{
-	if (p->rpc != NULL) {
-		p->rpc_trips += ae_rpc_round_trips(p->rpc);
-		ae_rpc_free(p->rpc);
-	}
-	p->rpc = NULL;
-	free(p->rpc_host);
-	p->rpc_host = NULL;
-}
-
-/* One connection per pulse, kept while the CA host stays the same. */
-static ae_err
-rpc_for(pulse *p, const ae_ca *ca, ae_rpc **out)
-{
-	ae_err err;
-
-	*out = NULL;
-	if (p->rpc != NULL && p->rpc_host != NULL && strcasecmp(p->rpc_host, ca->host) == 0) {
-		*out = p->rpc;
-		return AE_OK;
-	}
-	rpc_drop(p);
-	err = ae_rpc_connect(p->ctx, p->conf, ca->host, &ae_icpr_iface, &p->rpc);
-	if (err != AE_OK)
-		return err;
-	p->rpc_host = strdup(ca->host);
-	*out = p->rpc;
-	return AE_OK;
-}
-
 /* ---- cleanup of replaced certificates ---- */
 
 /* Archives OLD, or deletes it with its key when the template says so and
@@ -402,16 +364,9 @@ static submit_outcome
 submit(pulse *p, const ae_template *t, const ae_ca *ca, ae_record *old, ae_record **replaces, size_t nreplaces,
        bool replaced_invalid, const char *why)
 {
-	ae_record *rec = NULL;
-	ae_key *key = NULL, *old_key = NULL;
-	X509_REQ *req = NULL;
-	uint8_t *der = NULL;
-	size_t der_len = 0;
-	char *attrs = NULL;
-	ae_rpc *rpc = NULL;
-	ae_icpr_result res = { 0 };
+	ae_key *old_key = NULL;
+	ae_txn_result res = { 0 };
 	submit_outcome outcome = SUBMIT_ERROR;
-	const char *dns = p->policy->account.dns_host_name ? p->policy->account.dns_host_name : p->host;
 	ae_record *renewed = old; /* retired once its replacement is in, renewal or not */
 	ae_err err;
 
@@ -448,56 +403,21 @@ submit(pulse *p, const ae_template *t, const ae_ca *ca, ae_record *old, ae_recor
 		ae_log(p->ctx, AE_LOG_WARNING, "the key of %s is gone (%s): requesting a new certificate instead",
 		       old->id, ae_get_message(p->ctx));
 		ae_clear_message(p->ctx);
-		old = NULL;
 	}
-	rec = ae_local_new_record(&p->local, p->policy, t, ca);
-	if (rec == NULL || (renewed != NULL && (rec->renewal_of = strdup(renewed->id)) == NULL)) {
-		err = ae_set_message(p->ctx, AE_ERR_NOMEM, "out of memory");
-		goto fail;
-	}
-	if ((err = ae_store_save(p->ctx, p->st, rec)) != AE_OK ||
-	    (err = ae_local_make_key(p->ctx, p->ks, t, rec, &key)) != AE_OK)
-		goto fail;
 	{
-		ae_csr_params params = {
-			.tpl = t,
-			.client_id = AE_CLIENT_ID_AUTOENROLL,
-			.machine = dns,
-			.user = p->policy->account.display,
-			.process = p->opts->machine ? "autoenroll-machine" : "autoenroll-user",
-		};
-		if (old != NULL)
-			err = ae_csr_build_renewal(p->ctx, &params, ae_key_evp(key), old->cert, ae_key_evp(old_key), &der,
-			                           &der_len);
-		else if ((err = ae_csr_build(p->ctx, &params, ae_key_evp(key), &req)) == AE_OK)
-			err = ae_csr_to_der(p->ctx, req, &der, &der_len);
-		if (err != AE_OK)
+		ae_txn_request rq = { .tpl = t, .ca = ca, .renew = renewed, .renew_key = old_key };
+		if ((err = ae_txn_enroll(p->ctx, &p->env, &rq, &res)) != AE_OK)
 			goto fail;
 	}
-	if ((err = ae_csr_attributes(p->ctx, t->name, dns, p->policy->origin.server, &attrs)) != AE_OK)
-		goto fail;
-	if ((err = rpc_for(p, ca, &rpc)) != AE_OK)
-		goto fail;
-	if ((err = ae_icpr_submit(p->ctx, rpc, ca->name, attrs, der, der_len, &res)) != AE_OK) {
-		rpc_drop(p);
-		goto fail;
-	}
-	ae_test_crash_point("pulse-after-submit");
-	rec->request_id = res.request_id;
-	if (ae_icpr_result_outcome(&res) == AE_ICPR_ISSUED) {
-		if ((err = ae_local_install(p->ctx, p->st, p->ks, p->policy, rec, key, t, ca, &res, NULL)) != AE_OK) {
-			/* The CA issued, we could not install: the request is over. */
-			rec->state = AE_REC_NEW;
-			goto fail;
-		}
+	if (res.outcome == AE_CA_ISSUED) {
 		if (renewed != NULL)
-			event(p, AE_EV_RENEWED, t->name, ca->name, rec->id, res.request_id, 0,
+			event(p, AE_EV_RENEWED, t->name, ca->name, res.record_id, res.request_id, 0,
 			      "Certificate enrollment for %s renewed the %s certificate (%s) from %s: request %u, new certificate %s",
-			      ctx_name(p), t->name, why, ca->name, res.request_id, rec->id);
+			      ctx_name(p), t->name, why, ca->name, res.request_id, res.record_id);
 		else
-			event(p, AE_EV_ENROLLED, t->name, ca->name, rec->id, res.request_id, 0,
+			event(p, AE_EV_ENROLLED, t->name, ca->name, res.record_id, res.request_id, 0,
 			      "Certificate enrollment for %s received a %s certificate from %s (%s): request %u, certificate %s",
-			      ctx_name(p), t->name, ca->name, why, res.request_id, rec->id);
+			      ctx_name(p), t->name, ca->name, why, res.request_id, res.record_id);
 		if (renewed != NULL)
 			retire(p, renewed, t, false, "renewed");
 		for (size_t i = 0; i < nreplaces; i++)
@@ -505,28 +425,20 @@ submit(pulse *p, const ae_template *t, const ae_ca *ca, ae_record *old, ae_recor
 				retire(p, replaces[i], item_of_record(p, replaces[i]) ? item_of_record(p, replaces[i])->tpl : t,
 				       replaced_invalid, why);
 		outcome = SUBMIT_ISSUED;
-	} else if (ae_icpr_result_outcome(&res) == AE_ICPR_PENDING) {
-		rec->state = AE_REC_PENDING;
-		free(rec->key_uri);
-		rec->key_uri = strdup(ae_key_uri(key));
-		if ((err = ae_store_save(p->ctx, p->st, rec)) != AE_OK)
-			goto fail;
-		event(p, AE_EV_PENDING, t->name, ca->name, rec->id, res.request_id, 0,
+	} else if (res.outcome == AE_CA_PENDING) {
+		event(p, AE_EV_PENDING, t->name, ca->name, res.record_id, res.request_id, 0,
 		      "Certificate enrollment for %s: the %s request %u is pending at %s%s%s; it is retrieved at the next pulse",
-		      ctx_name(p), t->name, res.request_id, ca->name, res.message ? ": " : "",
-		      res.message ? res.message : "");
+		      ctx_name(p), t->name, res.request_id, ca->name, res.ca_message ? ": " : "",
+		      res.ca_message ? res.ca_message : "");
 		outcome = SUBMIT_PENDING;
 	} else {
-		uint32_t hr = 0;
-		ae_local_refusal(p->ctx, &res, t->name, ca->name, p->policy->account.display, &hr);
-		event(p, AE_EV_DENIED, t->name, ca->name, NULL, res.request_id, hr,
+		event(p, AE_EV_DENIED, t->name, ca->name, NULL, res.request_id, res.hresult,
 		      "Certificate enrollment for %s failed to enroll for a %s certificate with request ID %u from %s: %s",
-		      ctx_name(p), t->name, res.request_id, ca->name, ae_get_message(p->ctx));
-		ae_clear_message(p->ctx);
-		if (ae_pcache_lasting_refusal(hr) && p->refused != NULL &&
-		    ae_pcache_add_refusal(p->ctx, p->refused, t->name, t->major, t->minor, ca->name, hr, p->now) != AE_OK)
+		      ctx_name(p), t->name, res.request_id, ca->name, res.why);
+		if (ae_pcache_lasting_refusal(res.hresult) && p->refused != NULL &&
+		    ae_pcache_add_refusal(p->ctx, p->refused, t->name, t->major, t->minor, ca->name, res.hresult,
+		                          p->now) != AE_OK)
 			ae_clear_message(p->ctx);
-		ae_local_abandon(p->st, p->ks, rec);
 		outcome = SUBMIT_REFUSED;
 	}
 	goto cleanup;
@@ -541,15 +453,8 @@ fail:
 		      ctx_name(p), t->name, ca->name, ae_get_message(p->ctx));
 	}
 	ae_clear_message(p->ctx);
-	if (rec != NULL && rec->state == AE_REC_NEW)
-		ae_local_abandon(p->st, p->ks, rec);
 cleanup:
-	ae_icpr_result_clear(&res);
-	X509_REQ_free(req);
-	free(der);
-	free(attrs);
-	ae_record_free(rec);
-	ae_key_free(key);
+	ae_txn_result_clear(&res);
 	ae_key_free(old_key);
 	return outcome;
 }
@@ -563,9 +468,8 @@ retrieve_pending(pulse *p)
 		ae_record *r = p->recs[i];
 		const ae_policy_item *it;
 		const ae_ca *ca;
-		ae_icpr_result res = { 0 };
-		ae_key *key = NULL;
-		ae_rpc *rpc = NULL;
+		ae_txn_result res = { 0 };
+		ae_err err;
 		const char *tname = r->template_name ? r->template_name : "?";
 
 		if (r->state != AE_REC_PENDING)
@@ -589,74 +493,56 @@ retrieve_pending(pulse *p)
 		}
 		it = item_of_record(p, r);
 		ca = r->ca ? ae_policy_find_ca(p->policy, r->ca) : NULL;
-		if (ca == NULL || ca->host == NULL || it == NULL || it->tpl == NULL) {
+		if (ca == NULL || ca->transport == NULL || it == NULL || it->tpl == NULL) {
 			/* Kept: AD may list them again, and the request may still
 			 * be issued; it goes at 60 days like any other. */
 			event(p, AE_EV_SKIPPED, tname, r->ca, r->id, r->request_id, 0,
 			      "the pending %s request %u is kept: %s is no longer in AD", tname, r->request_id,
-			      ca == NULL || ca->host == NULL ? "its CA" : "its template");
+			      ca == NULL || ca->transport == NULL ? "its CA" : "its template");
 			continue;
 		}
-		if (keystore(p) != AE_OK || ae_keystore_find(p->ctx, p->ks, r->id, &key) != AE_OK) {
+		if (keystore(p) != AE_OK) {
 			event(p, AE_EV_FAILED, tname, ca->name, r->id, r->request_id, 0,
 			      "the pending %s request %u cannot be completed: %s", tname, r->request_id,
 			      ae_get_message(p->ctx));
 			ae_clear_message(p->ctx);
 			continue;
 		}
-		if (rpc_for(p, ca, &rpc) != AE_OK ||
-		    ae_icpr_retrieve(p->ctx, rpc, ca->name, r->request_id, &res) != AE_OK) {
-			rpc_drop(p);
-			event(p, AE_EV_PENDING, tname, ca->name, r->id, r->request_id, 0,
-			      "the %s request %u stays pending: %s could not be asked (%s)", tname, r->request_id, ca->name,
+		if ((err = ae_txn_retrieve(p->ctx, &p->env, r, it->tpl, ca, &res)) != AE_OK) {
+			/* Not asked (the CA is out of reach), or what it issued could
+			 * not be installed: the request stays pending, asked again. */
+			bool unreachable = err == AE_ERR_NETWORK || err == AE_ERR_TIMEOUT || err == AE_ERR_KERBEROS;
+			event(p, unreachable ? AE_EV_PENDING : AE_EV_FAILED, tname, ca->name, r->id,
+			      r->request_id, 0, "the %s request %u stays pending: %s", tname, r->request_id,
 			      ae_get_message(p->ctx));
 			ae_clear_message(p->ctx);
-			ae_key_free(key);
 			continue;
 		}
-		if (ae_icpr_result_outcome(&res) == AE_ICPR_ISSUED) {
-			X509 *cert = NULL;
-			if (ae_local_install(p->ctx, p->st, p->ks, p->policy, r, key, it->tpl, ca, &res, &cert) == AE_OK) {
-				ae_record *old = record_by_id(p, r->renewal_of);
-				/* Current from now on: the steps that follow must see it. */
-				X509_free(r->cert);
-				r->cert = cert;
-				event(p, AE_EV_RETRIEVED, tname, ca->name, r->id, r->request_id, 0,
-				      "Certificate enrollment for %s retrieved the %s certificate of pending request %u from %s",
-				      ctx_name(p), tname, r->request_id, ca->name);
-				if (old != NULL && old->state == AE_REC_ISSUED)
-					retire(p, old, it->tpl, false, "renewed by a pending request that was issued");
-			} else {
-				event(p, AE_EV_FAILED, tname, ca->name, r->id, r->request_id, 0,
-				      "the certificate of request %u could not be installed: %s", r->request_id,
-				      ae_get_message(p->ctx));
-				ae_clear_message(p->ctx);
-			}
-		} else if (ae_icpr_result_outcome(&res) == AE_ICPR_PENDING) {
+		if (res.outcome == AE_CA_ISSUED) {
+			ae_record *old = record_by_id(p, r->renewal_of);
+			/* Current from now on: the steps that follow must see it. */
+			X509_free(r->cert);
+			r->cert = res.cert;
+			res.cert = NULL;
+			event(p, AE_EV_RETRIEVED, tname, ca->name, r->id, r->request_id, 0,
+			      "Certificate enrollment for %s retrieved the %s certificate of pending request %u from %s",
+			      ctx_name(p), tname, r->request_id, ca->name);
+			if (old != NULL && old->state == AE_REC_ISSUED)
+				retire(p, old, it->tpl, false, "renewed by a pending request that was issued");
+		} else if (res.outcome == AE_CA_PENDING) {
 			event(p, AE_EV_PENDING, tname, ca->name, r->id, r->request_id, 0,
 			      "the %s request %u is still pending at %s", tname, r->request_id, ca->name);
-		} else if (!ae_icpr_retrieval_final(&res)) {
-			/* An error that does not end the request: keep its key. */
-			uint32_t hr = 0;
-			ae_local_refusal(p->ctx, &res, tname, ca->name, p->policy->account.display, &hr);
-			event(p, AE_EV_PENDING, tname, ca->name, r->id, r->request_id, hr,
+		} else if (!res.final) {
+			/* An error that does not end the request: its key is kept. */
+			event(p, AE_EV_PENDING, tname, ca->name, r->id, r->request_id, res.hresult,
 			      "the %s request %u stays pending: %s; asked again at the next pulse", tname, r->request_id,
-			      ae_get_message(p->ctx));
-			ae_clear_message(p->ctx);
+			      res.why);
 		} else {
-			uint32_t hr = 0;
-			ae_local_refusal(p->ctx, &res, tname, ca->name, p->policy->account.display, &hr);
-			event(p, AE_EV_DENIED, tname, ca->name, r->id, r->request_id, hr,
+			event(p, AE_EV_DENIED, tname, ca->name, r->id, r->request_id, res.hresult,
 			      "Certificate enrollment for %s: the pending %s request %u was not issued: %s; the request and its key are removed",
-			      ctx_name(p), tname, r->request_id, ae_get_message(p->ctx));
-			ae_clear_message(p->ctx);
-			ae_keystore_delete(p->ctx, p->ks, r->id);
-			ae_store_remove(p->ctx, p->st, r->id);
-			ae_clear_message(p->ctx);
-			r->state = AE_REC_ARCHIVED; /* gone */
+			      ctx_name(p), tname, r->request_id, res.why);
 		}
-		ae_icpr_result_clear(&res);
-		ae_key_free(key);
+		ae_txn_result_clear(&res);
 	}
 }
 
@@ -706,7 +592,7 @@ first_ca(pulse *p, const ae_policy_item *it)
 {
 	for (size_t i = 0; it->cas != NULL && it->cas[i] != NULL; i++) {
 		const ae_ca *ca = ae_policy_find_ca(p->policy, it->cas[i]);
-		if (ca != NULL && ca->host != NULL && ca->valid)
+		if (ca != NULL && ca->transport != NULL && ca->valid)
 			return ca;
 	}
 	return NULL;
@@ -1096,7 +982,7 @@ keep_refusals(ae_ctx *ctx, ae_pcache *fresh, const ae_pcache *earlier, const ae_
 static void
 pulse_clear(pulse *p)
 {
-	rpc_drop(p);
+	ae_ca_links_drop(&p->links);
 	ae_records_free(p->recs, p->nrecs);
 	free(p->handled);
 	ae_keystore_free(p->ks);
@@ -1144,8 +1030,6 @@ ae_engine_pulse(ae_ctx *ctx, const ae_conf *conf, const ae_engine_opts *opts, ae
 		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 	p->res->machine = opts->machine;
 	p->res->started = p->now;
-	if (gethostname(p->host, sizeof(p->host) - 1) != 0)
-		snprintf(p->host, sizeof(p->host), "localhost");
 
 	/* 1. Options. */
 	if ((p->aepolicy & AE_AEPOLICY_DISABLED) ||
@@ -1211,6 +1095,18 @@ ae_engine_pulse(ae_ctx *ctx, const ae_conf *conf, const ae_engine_opts *opts, ae
 		goto done;
 	}
 
+	p->links.conf = conf;
+	p->env = (ae_txn_env){
+		.local = &p->local,
+		.st = p->st,
+		.ks = p->ks,
+		.policy = p->policy,
+		.links = &p->links,
+		.client_id = AE_CLIENT_ID_AUTOENROLL,
+		.process = opts->machine ? "autoenroll-machine" : "autoenroll-user",
+		.who = "pulse",
+	};
+
 	/* 2. Trust and OIDs from AD. */
 	update_trust(p);
 	write_oids(p);
@@ -1242,7 +1138,7 @@ completed:
 done:
 	p->res->ldap_round_trips = ae_policy_source_round_trips(p->src);
 	pulse_clear(p);
-	p->res->rpc_round_trips = p->rpc_trips;
+	p->res->rpc_round_trips = ae_ca_links_round_trips(&p->links);
 	p->res->seconds = ae_monotonic_seconds() - t0;
 	ae_pcache_free(cache);
 	ae_pcache_free(fresh);

@@ -1,20 +1,17 @@
 /*
  * cmd-enroll.c - "autoenroll enroll" (like certreq -enroll: a new
- * certificate for a template, over MS-ICPR) and "autoenroll retrieve"
- * (a pending request by its ID), storing what is issued next to its key.
+ * certificate for a template, from the CA the policy names, over its
+ * transport) and "autoenroll retrieve" (a pending request by its ID),
+ * through the enrollment transaction (core/txn.h).
  */
 #include "config.h"
 
 #include "cli.h"
 #include "csr.h"
-#include "hresult.h"
-#include "icpr.h"
-#include "issued.h"
-#include "krb.h"
 #include "local.h"
 #include "policy.h"
 #include "source.h"
-#include "rpc.h"
+#include "txn.h"
 #include "util.h"
 
 #include <getopt.h>
@@ -31,11 +28,14 @@ typedef struct {
 	ae_policy *policy;
 	ae_store *st;
 	ae_keystore *ks;
+	ae_ca_links links;
+	ae_txn_env env;
 } session;
 
 static void
 session_clear(session *s)
 {
+	ae_ca_links_drop(&s->links);
 	ae_keystore_free(s->ks);
 	ae_store_free(s->st);
 	ae_policy_free(s->policy);
@@ -66,38 +66,50 @@ session_open(ae_ctx *ctx, ae_cli_globals *g, bool machine, session *s)
 	    (err = ae_keystore_open(ctx, s->local.store_spec, &s->ks)) != AE_OK ||
 	    (err = ae_local_recover(ctx, s->st, s->ks, &s->local, &removed)) != AE_OK)
 		return err;
+	s->links.conf = s->conf;
+	s->env = (ae_txn_env){
+		.local = &s->local,
+		.st = s->st,
+		.ks = s->ks,
+		.policy = s->policy,
+		.links = &s->links,
+		.client_id = AE_CLIENT_ID_CLI,
+		.process = "autoenroll",
+		.who = "enroll",
+	};
 	return AE_OK;
 }
 
 
 
-/* Verifies and stores an issued certificate for record REC (key KEY). */
+/* What the transaction's result means, for the user: AE_OK for issued
+ * (printed) and pending (printed with how to retrieve it); a refusal is
+ * an error with the CA's reasons. */
 static ae_err
-store_issued(ae_ctx *ctx, session *s, ae_record *rec, ae_key *key, const ae_template *tpl, const ae_ca *ca,
-             const ae_icpr_result *res)
+report(ae_ctx *ctx, session *s, const ae_txn_result *res, const ae_template *tpl, const ae_ca *ca, bool machine,
+       bool retrieval)
 {
-	X509 *cert = NULL;
 	char subj[512];
-	ae_err err;
 
-	err = ae_local_install(ctx, s->st, s->ks, s->policy, rec, key, tpl, ca, res, &cert);
-	if (err != AE_OK)
-		return err;
-	if (X509_NAME_entry_count(X509_get_subject_name(cert)) == 0)
+	if (res->outcome == AE_CA_REFUSED)
+		return ae_set_message(ctx, AE_ERR_DENIED, "%s", res->why);
+	if (res->outcome == AE_CA_PENDING) {
+		if (retrieval)
+			printf("Still pending: request %u at %s%s%s\n", res->request_id, ca->name,
+			       res->ca_message ? ": " : "", res->ca_message ? res->ca_message : "");
+		else
+			printf("Pending: request %u for %s at %s%s%s\n  retrieve with: autoenroll retrieve --ca %s --request-id %u%s\n",
+			       res->request_id, tpl->name, ca->name, res->ca_message ? ": " : "",
+			       res->ca_message ? res->ca_message : "", ca->name, res->request_id, machine ? " --machine" : "");
+		return AE_OK;
+	}
+	if (X509_NAME_entry_count(X509_get_subject_name(res->cert)) == 0)
 		snprintf(subj, sizeof(subj), "(empty: the names are in the subject alternative name)");
 	else
-		X509_NAME_oneline(X509_get_subject_name(cert), subj, sizeof(subj));
-	printf("Issued: %s certificate from %s\n  subject  %s\n  key      %s\n  store    %s (id %s)\n",
-	       tpl->name, ca->name, subj, ae_key_uri(key), ae_store_dir(s->st), rec->id);
-	X509_free(cert);
+		X509_NAME_oneline(X509_get_subject_name(res->cert), subj, sizeof(subj));
+	printf("Issued: %s certificate from %s\n  subject  %s\n  key      %s\n  store    %s (id %s)\n", tpl->name,
+	       ca->name, subj, res->key_uri, ae_store_dir(s->st), res->record_id);
 	return AE_OK;
-}
-
-/* What a disposition that is neither issued nor pending means. */
-static ae_err
-refused(ae_ctx *ctx, const ae_icpr_result *res, const char *tpl, const char *ca, const char *caller)
-{
-	return ae_local_refusal(ctx, res, tpl, ca, caller, NULL);
 }
 
 static void
@@ -130,15 +142,7 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 	const ae_policy_item *it;
 	const ae_template *t;
 	const ae_ca *ca;
-	ae_key *key = NULL;
-	ae_record *rec = NULL;
-	ae_rpc *rpc = NULL;
-	ae_icpr_result res = { 0 };
-	X509_REQ *req = NULL;
-	uint8_t *der = NULL;
-	size_t der_len = 0;
-	char *attrs = NULL;
-	char host[256] = "";
+	ae_txn_result res = { 0 };
 	int rc = AE_EXIT_FAILURE, c;
 
 	while ((c = getopt_long(argc, argv, "t:c:vh", opts, NULL)) != -1) {
@@ -215,7 +219,7 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		ca_name = it->cas[0];
 	}
 	ca = ae_policy_find_ca(s.policy, ca_name);
-	if (ca == NULL || ca->host == NULL) {
+	if (ca == NULL || ca->transport == NULL) {
 		ae_set_message(ctx, AE_ERR_NOTFOUND, "no enrollment service named %s in AD (autoenroll policy lists the CAs)",
 		               ca_name);
 		goto fail;
@@ -224,82 +228,28 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		ae_log(ctx, AE_LOG_WARNING, "CA %s is not valid (%s): its certificates will be rejected", ca->name,
 		       ca->invalid_reason ? ca->invalid_reason : "?");
 
-	/* Record, key, request. */
-	rec = ae_local_new_record(&s.local, s.policy, t, ca);
-	if (rec == NULL || (old != NULL && (rec->renewal_of = strdup(old->id)) == NULL))
-		goto oom;
-	if (ae_store_save(ctx, s.st, rec) != AE_OK || ae_local_make_key(ctx, s.ks, t, rec, &key) != AE_OK)
-		goto fail;
-	gethostname(host, sizeof(host) - 1);
 	{
-		ae_csr_params params = {
-			.tpl = t,
-			.client_id = AE_CLIENT_ID_CLI,
-			.machine = machine && s.policy->account.dns_host_name ? s.policy->account.dns_host_name : host,
-			.user = s.policy->account.display,
-			.process = "autoenroll",
-		};
-		if (old != NULL) {
-			if (ae_csr_build_renewal(ctx, &params, ae_key_evp(key), old->cert, ae_key_evp(old_key), &der,
-			                         &der_len) != AE_OK)
-				goto fail;
-		} else if (ae_csr_build(ctx, &params, ae_key_evp(key), &req) != AE_OK ||
-		           ae_csr_to_der(ctx, req, &der, &der_len) != AE_OK) {
+		ae_txn_request rq = { .tpl = t, .ca = ca, .renew = old, .renew_key = old_key };
+		if (ae_txn_enroll(ctx, &s.env, &rq, &res) != AE_OK ||
+		    report(ctx, &s, &res, t, ca, machine, false) != AE_OK)
 			goto fail;
-		}
 	}
-	if (ae_csr_attributes(ctx, t->name, s.policy->account.dns_host_name ? s.policy->account.dns_host_name : host,
-	                      s.policy->origin.server, &attrs) != AE_OK)
-		goto fail;
-
-	/* Submit. */
-	if (ae_rpc_connect(ctx, s.conf, ca->host, &ae_icpr_iface, &rpc) != AE_OK ||
-	    ae_icpr_submit(ctx, rpc, ca->name, attrs, der, der_len, &res) != AE_OK)
-		goto fail;
-	ae_test_crash_point("enroll-after-submit");
-	rec->request_id = res.request_id;
-	if (ae_icpr_result_outcome(&res) == AE_ICPR_ISSUED) {
-		if (store_issued(ctx, &s, rec, key, t, ca, &res) != AE_OK)
+	if (res.outcome == AE_CA_ISSUED && old != NULL) {
+		/* The renewed certificate is kept, archived (a pulse applies
+		 * the template's cleanup choice). */
+		old->state = AE_REC_ARCHIVED;
+		if (ae_store_save(ctx, s.st, old) != AE_OK)
 			goto fail;
-		if (old != NULL) {
-			/* The renewed certificate is kept, archived (the engine will
-			 * apply the template's cleanup choice). */
-			old->state = AE_REC_ARCHIVED;
-			if (ae_store_save(ctx, s.st, old) != AE_OK)
-				goto fail;
-			printf("  renewed  %s (now archived)\n", old->id);
-		}
-	} else if (ae_icpr_result_outcome(&res) == AE_ICPR_PENDING) {
-		rec->state = AE_REC_PENDING;
-		free(rec->key_uri);
-		rec->key_uri = strdup(ae_key_uri(key));
-		if (ae_store_save(ctx, s.st, rec) != AE_OK)
-			goto fail;
-		printf("Pending: request %u for %s at %s%s%s\n  retrieve with: autoenroll retrieve --ca %s --request-id %u%s\n",
-		       res.request_id, t->name, ca->name, res.message ? ": " : "", res.message ? res.message : "",
-		       ca->name, res.request_id, machine ? " --machine" : "");
-	} else {
-		refused(ctx, &res, t->name, ca->name, s.policy->account.display);
-		goto fail;
+		printf("  renewed  %s (now archived)\n", old->id);
 	}
 	rc = AE_EXIT_OK;
 	goto cleanup;
-oom:
-	ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 fail:
 	ae_cli_error(ctx);
-	/* A request that was not taken by the CA: its key goes too. */
-	ae_local_abandon(s.st, s.ks, rec);
 cleanup:
+	ae_txn_result_clear(&res);
 	ae_key_free(old_key);
 	ae_records_free(recs, nrecs);
-	ae_icpr_result_clear(&res);
-	ae_rpc_free(rpc);
-	X509_REQ_free(req);
-	free(der);
-	free(attrs);
-	ae_record_free(rec);
-	ae_key_free(key);
 	session_clear(&s);
 	return rc;
 }
@@ -330,9 +280,7 @@ ae_cmd_retrieve(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 	size_t n = 0;
 	const ae_ca *ca;
 	const ae_policy_item *it;
-	ae_key *key = NULL;
-	ae_rpc *rpc = NULL;
-	ae_icpr_result res = { 0 };
+	ae_txn_result res = { 0 };
 	char *end = NULL;
 	int rc = AE_EXIT_FAILURE, c;
 
@@ -371,7 +319,7 @@ ae_cmd_retrieve(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 	}
 	ca = ae_policy_find_ca(s.policy, ca_name);
 	it = rec->template_name ? ae_policy_find_item(s.policy, rec->template_name) : NULL;
-	if (ca == NULL || ca->host == NULL) {
+	if (ca == NULL || ca->transport == NULL) {
 		ae_set_message(ctx, AE_ERR_NOTFOUND, "CA %s is no longer published in AD", ca_name);
 		goto fail;
 	}
@@ -380,39 +328,23 @@ ae_cmd_retrieve(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		               rec->template_name ? rec->template_name : "?", request_id);
 		goto fail;
 	}
-	if (ae_keystore_find(ctx, s.ks, rec->id, &key) != AE_OK)
+	if (ae_txn_retrieve(ctx, &s.env, rec, it->tpl, ca, &res) != AE_OK)
 		goto fail;
-	if (ae_rpc_connect(ctx, s.conf, ca->host, &ae_icpr_iface, &rpc) != AE_OK ||
-	    ae_icpr_retrieve(ctx, rpc, ca->name, (uint32_t)request_id, &res) != AE_OK)
-		goto fail;
-	if (ae_icpr_result_outcome(&res) == AE_ICPR_ISSUED) {
-		if (store_issued(ctx, &s, rec, key, it->tpl, ca, &res) != AE_OK)
-			goto fail;
-	} else if (ae_icpr_result_outcome(&res) == AE_ICPR_PENDING) {
-		printf("Still pending: request %lu at %s%s%s\n", request_id, ca->name, res.message ? ": " : "",
-		       res.message ? res.message : "");
-	} else if (!ae_icpr_retrieval_final(&res)) {
+	if (res.outcome == AE_CA_REFUSED && !res.final) {
 		/* An error that does not end the request: it stays pending. */
-		refused(ctx, &res, rec->template_name, ca->name, s.policy->account.display);
+		ae_set_message(ctx, AE_ERR_DENIED, "%s", res.why);
 		ae_prefix_message(ctx, AE_ERR_DENIED, "request %lu stays pending (its key is kept)", request_id);
 		goto fail;
-	} else {
-		/* Denied or unknown to the CA: the request is over; so are its
-		 * key and record. */
-		refused(ctx, &res, rec->template_name, ca->name, s.policy->account.display);
-		ae_cli_error(ctx);
-		ae_keystore_delete(ctx, s.ks, rec->id);
-		ae_store_remove(ctx, s.st, rec->id);
-		goto cleanup;
 	}
+	/* A final refusal: the transaction removed the request's key and record. */
+	if (report(ctx, &s, &res, it->tpl, ca, machine, true) != AE_OK)
+		goto fail;
 	rc = AE_EXIT_OK;
 	goto cleanup;
 fail:
 	ae_cli_error(ctx);
 cleanup:
-	ae_icpr_result_clear(&res);
-	ae_rpc_free(rpc);
-	ae_key_free(key);
+	ae_txn_result_clear(&res);
 	ae_records_free(recs, n);
 	session_clear(&s);
 	return rc;

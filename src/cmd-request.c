@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "csr.h"
 #include "local.h"
+#include "txn.h"
 #include "policy.h"
 #include "source.h"
 #include "util.h"
@@ -50,11 +51,9 @@ ae_cmd_request(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 	ae_local local = { 0 };
 	ae_store *st = NULL;
 	ae_keystore *ks = NULL;
-	ae_key *key = NULL;
-	ae_record *rec = NULL;
-	X509_REQ *req = NULL;
+	ae_txn_env env = { 0 };
+	ae_txn *txn = NULL;
 	char *pem = NULL, *default_subject = NULL;
-	char host[256] = "";
 	const ae_policy_item *it;
 	const ae_template *t;
 	unsigned removed = 0;
@@ -112,56 +111,46 @@ ae_cmd_request(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 	    ae_keystore_open(ctx, local.store_spec, &ks) != AE_OK ||
 	    ae_local_recover(ctx, st, ks, &local, &removed) != AE_OK)
 		goto fail;
-	rec = ae_local_new_record(&local, p, t, it->cas ? ae_policy_find_ca(p, it->cas[0]) : NULL);
-	if (rec == NULL)
-		goto oom;
-	if (ae_store_save(ctx, st, rec) != AE_OK)
-		goto fail;
-	ae_test_crash_point("request-after-record");
-	if (ae_local_make_key(ctx, ks, t, rec, &key) != AE_OK)
-		goto fail;
-	ae_test_crash_point("request-after-keygen");
-
-	gethostname(host, sizeof(host) - 1);
+	env = (ae_txn_env){
+		.local = &local,
+		.st = st,
+		.ks = ks,
+		.policy = p,
+		.client_id = AE_CLIENT_ID_CLI,
+		.process = "autoenroll",
+		.who = "request",
+	};
 	if (subject == NULL && (t->name_flags & AE_NF_ENROLLEE_SUPPLIES_SUBJECT)) {
 		/* The enrollee must name itself: its DNS name or account. */
-		const char *cn = machine ? (p->account.dns_host_name ? p->account.dns_host_name : host)
-		                         : (p->account.upn ? p->account.upn : p->account.sam);
+		char host[256] = "";
+		const char *cn;
+		gethostname(host, sizeof(host) - 1);
+		cn = machine ? (p->account.dns_host_name ? p->account.dns_host_name : host)
+		             : (p->account.upn ? p->account.upn : p->account.sam);
 		if (asprintf(&default_subject, "CN=%s", cn) < 0)
 			goto oom;
 		subject = default_subject;
 	}
 	{
-		ae_csr_params params = {
+		ae_txn_request rq = {
 			.tpl = t,
+			.ca = it->cas ? ae_policy_find_ca(p, it->cas[0]) : NULL,
 			.subject = subject,
 			.san_dns = dns,
-			.client_id = AE_CLIENT_ID_CLI,
-			.machine = machine && p->account.dns_host_name ? p->account.dns_host_name : host,
-			.user = p->account.display,
-			.process = "autoenroll",
 		};
-		if (ae_csr_build(ctx, &params, ae_key_evp(key), &req) != AE_OK ||
-		    ae_csr_to_pem(ctx, req, &pem) != AE_OK)
+		if (ae_txn_begin(ctx, &env, &rq, &txn) != AE_OK || ae_csr_to_pem(ctx, txn->req, &pem) != AE_OK)
 			goto fail;
 	}
 	if (ae_write_file_atomic(ctx, out_path, pem, strlen(pem), 0644) != AE_OK)
 		goto fail;
 	ae_test_crash_point("request-after-out");
-
-	rec->state = AE_REC_REQUESTED;
-	free(rec->key_uri);
-	rec->key_uri = strdup(ae_key_uri(key));
-	if (rec->key_uri == NULL)
-		goto oom;
-	if (ae_store_save(ctx, st, rec) != AE_OK)
+	if (ae_txn_keep_as_request(ctx, &env, txn) != AE_OK)
 		goto fail;
-	ae_test_crash_point("request-after-final");
 
 	printf("Request for %s (%s, version %u.%u) written to %s\n", t->name, t->display_name,
 	       t->major, t->minor, out_path);
-	printf("  key      %s\n", ae_key_uri(key));
-	printf("  store    %s (REQUEST store, id %s)\n", ae_store_dir(st), rec->id);
+	printf("  key      %s\n", ae_key_uri(txn->key));
+	printf("  store    %s (REQUEST store, id %s)\n", ae_store_dir(st), txn->rec->id);
 	if (it->cas != NULL)
 		printf("  CA       %s\n", it->cas[0]);
 	if (removed > 0)
@@ -172,13 +161,10 @@ oom:
 	ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 fail:
 	ae_cli_error(ctx);
-	ae_local_abandon(st, ks, rec);
 cleanup:
-	X509_REQ_free(req);
+	ae_txn_free(&env, txn);
 	free(pem);
 	free(default_subject);
-	ae_record_free(rec);
-	ae_key_free(key);
 	ae_keystore_free(ks);
 	ae_store_free(st);
 	ae_local_clear(&local);

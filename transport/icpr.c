@@ -499,9 +499,8 @@ icpr_open(ae_ctx *ctx, const ae_conf *conf, const ae_ca *ca, void **state_out)
 	return AE_OK;
 }
 
-/* The answer in the transport's terms; RES is emptied. */
-static void
-icpr_answer(ae_icpr_result *res, bool retrieval, ae_ca_answer *out)
+void
+ae_icpr_answer(ae_icpr_result *res, bool retrieval, ae_ca_answer *out)
 {
 	uint32_t hr = ae_icpr_hresult(res);
 
@@ -536,7 +535,7 @@ icpr_submit(ae_ctx *ctx, void *state, const ae_ca *ca, const char *attrs, const 
 	ae_err err = ae_icpr_submit(ctx, state, ca->name, attrs, req, len, &res);
 
 	if (err == AE_OK)
-		icpr_answer(&res, false, out);
+		ae_icpr_answer(&res, false, out);
 	return err;
 }
 
@@ -547,7 +546,7 @@ icpr_retrieve(ae_ctx *ctx, void *state, const ae_ca *ca, uint32_t request_id, ae
 	ae_err err = ae_icpr_retrieve(ctx, state, ca->name, request_id, &res);
 
 	if (err == AE_OK)
-		icpr_answer(&res, true, out);
+		ae_icpr_answer(&res, true, out);
 	return err;
 }
 

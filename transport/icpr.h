@@ -8,6 +8,7 @@
 
 #include "error.h"
 #include "rpc.h"
+#include "transport.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -61,6 +62,11 @@ ae_err ae_icpr_retrieve(ae_ctx *ctx, ae_rpc *rpc, const char *ca_name, uint32_t 
                         ae_icpr_result *out);
 
 void ae_icpr_result_clear(ae_icpr_result *res);
+
+/* RES as a transport answer (transport.h): what its outcome, code and
+ * finality mean; the blobs move to *OUT and RES is cleared.  RETRIEVAL:
+ * RES answers a retrieval. */
+void ae_icpr_answer(ae_icpr_result *res, bool retrieval, ae_ca_answer *out);
 
 /* What an answer means.  A nonzero return value is the answer whatever
  * the disposition says: AD CS returns an unknown request id

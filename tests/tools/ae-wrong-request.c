@@ -19,11 +19,10 @@
 
 #include "conf.h"
 #include "csr.h"
-#include "icpr.h"
+#include "transport.h"
 #include "source.h"
-#include "local.h"
+#include "txn.h"
 #include "policy.h"
-#include "rpc.h"
 
 #include <getopt.h>
 #include <openssl/evp.h>
@@ -54,8 +53,8 @@ main(int argc, char **argv)
 	uint8_t *der = NULL;
 	size_t der_len = 0;
 	char *attrs = NULL, host[256] = "localhost";
-	ae_rpc *rpc = NULL;
-	ae_icpr_result res = { 0 };
+	ae_ca_link *link = NULL;
+	ae_ca_answer res = { 0 };
 	int rc = 2, c;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -115,18 +114,18 @@ main(int argc, char **argv)
 		    ae_csr_attributes(ctx, tcopy.name, host, pol->origin.server, &attrs) != AE_OK)
 			goto fail;
 	}
-	if (ae_rpc_connect(ctx, conf, ca->host, &ae_icpr_iface, &rpc) != AE_OK ||
-	    ae_icpr_submit(ctx, rpc, ca->name, attrs, der, der_len, &res) != AE_OK)
+	if (ae_ca_link_open(ctx, conf, ca, &link) != AE_OK ||
+	    ae_ca_link_submit(ctx, link, ca, attrs, der, der_len, &res) != AE_OK)
 		goto fail;
-	if (ae_icpr_result_outcome(&res) != AE_ICPR_REFUSED) {
+	if (res.outcome != AE_CA_REFUSED) {
 		printf("hresult 0x%08X\nmessage: %s (request %u)\n", 0u,
-		       ae_icpr_result_outcome(&res) == AE_ICPR_ISSUED ? "issued" : "pending", res.request_id);
+		       res.outcome == AE_CA_ISSUED ? "issued" : "pending", res.request_id);
 		rc = 0;
 		goto out;
 	}
 	{
 		uint32_t hr = 0;
-		ae_local_refusal(ctx, &res, tcopy.name, ca->name, pol->account.display, &hr);
+		ae_txn_refusal(ctx, &res, tcopy.name, ca->name, pol->account.display, &hr);
 		printf("hresult 0x%08X\nmessage: %s\n", hr, ae_get_message(ctx));
 	}
 	rc = 1;
@@ -134,8 +133,8 @@ main(int argc, char **argv)
 fail:
 	fprintf(stderr, "ae-wrong-request: %s\n", ae_get_message(ctx));
 out:
-	ae_icpr_result_clear(&res);
-	ae_rpc_free(rpc);
+	ae_ca_answer_clear(&res);
+	ae_ca_link_free(link);
 	free(attrs);
 	free(der);
 	X509_REQ_free(req);

@@ -1,0 +1,424 @@
+/*
+ * txn.c - one enrollment transaction (see txn.h).
+ */
+#include "config.h"
+
+#include "csr.h"
+#include "hresult.h"
+#include "issued.h"
+#include "testhooks.h"
+#include "txn.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void
+crash_point(const ae_txn_env *env, const char *step)
+{
+	char point[64];
+
+	snprintf(point, sizeof(point), "%s-after-%s", env->who ? env->who : "txn", step);
+	ae_test_crash_point(point);
+	(void)point;
+}
+
+void
+ae_txn_result_clear(ae_txn_result *r)
+{
+	if (r == NULL)
+		return;
+	free(r->why);
+	free(r->ca_message);
+	free(r->record_id);
+	free(r->key_uri);
+	X509_free(r->cert);
+	memset(r, 0, sizeof(*r));
+}
+
+/* ---- record and key ---- */
+
+static ae_record *
+new_record(const ae_txn_env *env, const ae_txn_request *rq)
+{
+	const ae_template *t = rq->tpl;
+	const ae_ca *ca = rq->ca;
+	ae_record *rec = ae_record_new();
+
+	if (rec == NULL)
+		return NULL;
+	rec->id = ae_keystore_new_id();
+	rec->state = AE_REC_NEW;
+	rec->template_name = strdup(t->name);
+	rec->template_oid = t->oid ? strdup(t->oid) : NULL;
+	rec->major = t->major;
+	rec->minor = t->minor;
+	rec->renewal_seconds = t->has_renewal ? t->renewal_seconds : 0;
+	rec->policy_server = strdup(env->policy->url);
+	rec->policy_id = env->policy->policy_id ? strdup(env->policy->policy_id) : NULL;
+	rec->ca = ca ? strdup(ca->name) : NULL;
+	rec->ca_host = ca && ca->host ? strdup(ca->host) : NULL;
+	rec->key_store = strdup(env->local->store_safe);
+	rec->renewal_of = rq->renew ? strdup(rq->renew->id) : NULL;
+	if (rec->id == NULL || rec->template_name == NULL || rec->policy_server == NULL || rec->key_store == NULL ||
+	    (t->oid && !rec->template_oid) || (ca && !rec->ca) || (rq->renew && !rec->renewal_of)) {
+		ae_record_free(rec);
+		return NULL;
+	}
+	return rec;
+}
+
+/* The key as template T asks: algorithm, size at least 2048 or the
+ * template's minimum, exportable or not, a label naming the template. */
+static ae_err
+make_key(ae_ctx *ctx, ae_keystore *ks, const ae_template *t, const ae_record *rec, ae_key **out)
+{
+	char *label = NULL;
+	ae_keygen gen = {
+		.alg = t->key_alg == AE_KEY_ALG_UNKNOWN ? AE_KEY_ALG_RSA : t->key_alg,
+		.bits = t->min_key_size > 2048 ? t->min_key_size : 2048,
+		.id_hex = rec->id,
+		.exportable = (t->private_key_flags & AE_PK_EXPORTABLE_KEY) != 0,
+	};
+	ae_err err;
+
+	*out = NULL;
+	if (gen.alg != AE_KEY_ALG_RSA && gen.alg != AE_KEY_ALG_ECDSA_P256 && gen.alg != AE_KEY_ALG_ECDSA_P384 &&
+	    gen.alg != AE_KEY_ALG_ECDSA_P521)
+		return ae_set_message(ctx, AE_ERR_UNSUPPORTED,
+		                      "%s asks for a key algorithm autoenroll cannot sign requests with (ECDH or DSA)",
+		                      t->name);
+	if (asprintf(&label, AE_KEY_LABEL_PREFIX "%s", t->name) < 0)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	gen.label = label;
+	err = ae_keystore_generate(ctx, ks, &gen, out);
+	free(label);
+	return err;
+}
+
+/* Undoes a request no CA took: its key and record go now rather than at
+ * the next run.  Quiet: the caller reports what failed. */
+static void
+abandon(const ae_txn_env *env, const ae_record *rec)
+{
+	ae_ctx *quiet;
+
+	if (env->st == NULL || rec == NULL || rec->id == NULL || rec->state != AE_REC_NEW)
+		return;
+	quiet = ae_ctx_new();
+	if (env->ks != NULL)
+		ae_keystore_delete(quiet, env->ks, rec->id);
+	ae_store_remove(quiet, env->st, rec->id);
+	ae_ctx_free(quiet);
+}
+
+/* The name the request and its attributes give for this host. */
+static void
+machine_name(const ae_txn_env *env, char *buf, size_t size)
+{
+	const char *dns = env->policy->account.dns_host_name;
+
+	if (dns != NULL) {
+		snprintf(buf, size, "%s", dns);
+		return;
+	}
+	if (gethostname(buf, size - 1) != 0)
+		snprintf(buf, size, "localhost");
+	buf[size - 1] = '\0';
+}
+
+ae_err
+ae_txn_begin(ae_ctx *ctx, const ae_txn_env *env, const ae_txn_request *rq, ae_txn **out)
+{
+	ae_txn *t;
+	char host[256];
+	ae_err err;
+
+	*out = NULL;
+	t = calloc(1, sizeof(*t));
+	if (t == NULL || (t->rec = new_record(env, rq)) == NULL) {
+		free(t);
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	}
+	t->tpl = rq->tpl;
+	t->ca = rq->ca;
+	t->renewal = rq->renew != NULL && rq->renew_key != NULL && rq->renew->cert != NULL;
+	if ((err = ae_store_save(ctx, env->st, t->rec)) != AE_OK)
+		goto fail;
+	crash_point(env, "record");
+	if ((err = make_key(ctx, env->ks, rq->tpl, t->rec, &t->key)) != AE_OK)
+		goto fail;
+	crash_point(env, "keygen");
+	machine_name(env, host, sizeof(host));
+	{
+		ae_csr_params params = {
+			.tpl = rq->tpl,
+			.subject = rq->subject,
+			.san_dns = (char **)rq->san_dns,
+			.client_id = env->client_id,
+			.machine = host,
+			.user = env->policy->account.display,
+			.process = env->process,
+		};
+		if (t->renewal)
+			err = ae_csr_build_renewal(ctx, &params, ae_key_evp(t->key), rq->renew->cert,
+			                           ae_key_evp(rq->renew_key), &t->der, &t->der_len);
+		else if ((err = ae_csr_build(ctx, &params, ae_key_evp(t->key), &t->req)) == AE_OK)
+			err = ae_csr_to_der(ctx, t->req, &t->der, &t->der_len);
+		if (err != AE_OK)
+			goto fail;
+	}
+	*out = t;
+	return AE_OK;
+fail:
+	ae_txn_free(env, t);
+	return err;
+}
+
+void
+ae_txn_free(const ae_txn_env *env, ae_txn *t)
+{
+	if (t == NULL)
+		return;
+	abandon(env, t->rec);
+	ae_record_free(t->rec);
+	ae_key_free(t->key);
+	X509_REQ_free(t->req);
+	free(t->der);
+	free(t);
+}
+
+/* ---- the answer ---- */
+
+/* Installs what CA issued for REC (key KEY, template TPL): checks the
+ * certificate (chain to the policy's roots, key, template), stores it on
+ * the token next to the key, as a file, then marks the record issued.  A
+ * crash in between leaves a new/pending record the next run retries,
+ * never a record pointing at nothing. */
+static ae_err
+install(ae_ctx *ctx, const ae_txn_env *env, ae_record *rec, ae_key *key, const ae_template *tpl, const ae_ca *ca,
+        const ae_ca_answer *a, X509 **cert_out)
+{
+	const ae_policy *p = env->policy;
+	X509 *cert = NULL;
+	STACK_OF(X509) *chain = NULL;
+	ae_cert_template ct = { 0 };
+	char *label = NULL, *uri = NULL;
+	ae_err err;
+
+	*cert_out = NULL;
+	if (a->cert == NULL || a->cert_len == 0)
+		return ae_set_message(ctx, AE_ERR_INVALID, "CA %s says issued but returned no certificate", ca->name);
+	err = ae_x509_from_der(ctx, a->cert, a->cert_len, &cert);
+	if (err != AE_OK)
+		return ae_prefix_message(ctx, err, "the certificate from CA %s", ca->name);
+	err = ae_issued_verify(ctx, cert, ae_key_evp(key), tpl, ca->cert, p->pki.roots, p->pki.intermediates);
+	if (err != AE_OK)
+		goto cleanup;
+	if (ae_certs_from_pkcs7(ctx, a->chain, a->chain_len, &chain) != AE_OK) {
+		ae_log(ctx, AE_LOG_WARNING, "%s; storing the certificate without its chain", ae_get_message(ctx));
+		ae_clear_message(ctx);
+	}
+	if (chain != NULL) {
+		/* The chain without the leaf itself. */
+		for (int i = sk_X509_num(chain) - 1; i >= 0; i--)
+			if (X509_cmp(sk_X509_value(chain, i), cert) == 0)
+				X509_free(sk_X509_delete(chain, i));
+	}
+	if (asprintf(&label, AE_KEY_LABEL_PREFIX "%s", tpl->name) < 0)
+		label = NULL;
+	uri = strdup(ae_key_uri(key));
+	if (label == NULL || uri == NULL) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	if ((err = ae_keystore_store_cert(ctx, env->ks, rec->id, label, cert, chain)) != AE_OK)
+		goto cleanup;
+	ae_test_crash_point("enroll-after-token-cert");
+	if ((err = ae_store_save_cert(ctx, env->st, rec->id, cert, chain)) != AE_OK)
+		goto cleanup;
+	ae_test_crash_point("enroll-after-cert-file");
+	if (ae_cert_template_read(ctx, cert, &ct) == AE_OK && ct.template_oid != NULL) {
+		rec->major = ct.major;
+		rec->minor = ct.minor;
+	}
+	ae_clear_message(ctx);
+	ae_cert_template_clear(&ct);
+	rec->state = AE_REC_ISSUED;
+	free(rec->key_uri);
+	rec->key_uri = uri;
+	uri = NULL;
+	err = ae_store_save(ctx, env->st, rec);
+	if (err == AE_OK) {
+		*cert_out = cert;
+		cert = NULL;
+	}
+cleanup:
+	free(uri);
+	free(label);
+	sk_X509_pop_free(chain, X509_free);
+	X509_free(cert);
+	return err;
+}
+
+ae_err
+ae_txn_refusal(ae_ctx *ctx, const ae_ca_answer *a, const char *tpl, const char *ca, const char *caller,
+               uint32_t *hr_out)
+{
+	uint32_t hr = a->hresult;
+	const char *said = a->message && *a->message ? "; the CA says: " : "";
+	const char *msg = a->message ? a->message : "";
+	char *why;
+	const char *name;
+	ae_err err;
+
+	if (hr_out != NULL)
+		*hr_out = hr;
+	if (a->refusal != NULL)
+		return ae_set_message(ctx, AE_ERR_DENIED, "CA %s did not issue %s: %s%s%s", ca, tpl, a->refusal, said, msg);
+	why = ae_hresult_explain(hr, tpl, ca, caller);
+	name = ae_hresult_name(hr);
+	err = ae_set_message(ctx, AE_ERR_DENIED, "CA %s did not issue %s: %s (0x%08X%s%s)%s%s", ca, tpl,
+	                     why ? why : "refused", hr, name ? " " : "", name ? name : "", said, msg);
+	free(why);
+	return err;
+}
+
+/* Acts on the answer A about REC: see ae_txn_submit. */
+static ae_err
+conclude(ae_ctx *ctx, const ae_txn_env *env, ae_record *rec, ae_key *key, const ae_template *tpl,
+         const ae_ca *ca, ae_ca_answer *a, bool retrieval, ae_txn_result *out)
+{
+	ae_err err = AE_OK;
+
+	out->outcome = a->outcome;
+	out->request_id = a->request_id ? a->request_id : rec->request_id;
+	out->ca_message = a->message;
+	a->message = NULL;
+	if (a->outcome == AE_CA_ISSUED) {
+		if ((err = install(ctx, env, rec, key, tpl, ca, a, &out->cert)) != AE_OK)
+			return err;
+	} else if (a->outcome == AE_CA_PENDING) {
+		if (!retrieval) {
+			rec->state = AE_REC_PENDING;
+			free(rec->key_uri);
+			if ((rec->key_uri = strdup(ae_key_uri(key))) == NULL)
+				return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+			if ((err = ae_store_save(ctx, env->st, rec)) != AE_OK)
+				return err;
+		}
+	} else {
+		/* The refusal in words, without failing the call: the CA answered. */
+		ae_txn_refusal(ctx, a, tpl->name, ca->name, env->policy->account.display, &out->hresult);
+		out->why = strdup(ae_get_message(ctx));
+		ae_clear_message(ctx);
+		out->final = !retrieval || a->final;
+		if (retrieval && a->final) {
+			/* Denied, or unknown to the CA: the request is over, so are
+			 * its key and record. */
+			ae_ctx *quiet = ae_ctx_new();
+			ae_keystore_delete(quiet, env->ks, rec->id);
+			ae_store_remove(quiet, env->st, rec->id);
+			ae_ctx_free(quiet);
+			rec->state = AE_REC_ARCHIVED; /* gone: not looked at again */
+		}
+		if (out->why == NULL)
+			return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		return AE_OK;
+	}
+	if ((out->record_id = strdup(rec->id)) == NULL || (out->key_uri = strdup(ae_key_uri(key))) == NULL)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	return AE_OK;
+}
+
+ae_err
+ae_txn_submit(ae_ctx *ctx, const ae_txn_env *env, ae_txn *t, ae_txn_result *out)
+{
+	ae_ca_link *link = NULL;
+	ae_ca_answer a = { 0 };
+	char *attrs = NULL;
+	char host[256];
+	ae_err err;
+
+	memset(out, 0, sizeof(*out));
+	if (t->ca == NULL)
+		return ae_set_message(ctx, AE_ERR_INTERNAL, "a request without a CA was submitted");
+	machine_name(env, host, sizeof(host));
+	if ((err = ae_csr_attributes(ctx, t->tpl->name, host, env->policy->origin.server, &attrs)) != AE_OK)
+		goto cleanup;
+	if ((err = ae_ca_links_get(ctx, env->links, t->ca, &link)) != AE_OK)
+		goto cleanup;
+	if ((err = ae_ca_link_submit(ctx, link, t->ca, attrs, t->der, t->der_len, &a)) != AE_OK) {
+		ae_ca_links_drop(env->links); /* unusable after a failed call */
+		goto cleanup;
+	}
+	crash_point(env, "submit");
+	t->rec->request_id = a.request_id;
+	err = conclude(ctx, env, t->rec, t->key, t->tpl, t->ca, &a, false, out);
+	if (err != AE_OK)
+		t->rec->state = AE_REC_NEW; /* the CA issued, we could not install: the request is over */
+cleanup:
+	ae_ca_answer_clear(&a);
+	free(attrs);
+	if (err != AE_OK)
+		ae_txn_result_clear(out);
+	return err;
+}
+
+ae_err
+ae_txn_keep_as_request(ae_ctx *ctx, const ae_txn_env *env, ae_txn *t)
+{
+	ae_err err;
+
+	t->rec->state = AE_REC_REQUESTED;
+	free(t->rec->key_uri);
+	if ((t->rec->key_uri = strdup(ae_key_uri(t->key))) == NULL)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	if ((err = ae_store_save(ctx, env->st, t->rec)) != AE_OK)
+		return err;
+	crash_point(env, "final");
+	return AE_OK;
+}
+
+ae_err
+ae_txn_enroll(ae_ctx *ctx, const ae_txn_env *env, const ae_txn_request *rq, ae_txn_result *out)
+{
+	ae_txn *t = NULL;
+	ae_err err;
+
+	memset(out, 0, sizeof(*out));
+	if ((err = ae_txn_begin(ctx, env, rq, &t)) != AE_OK)
+		return err;
+	err = ae_txn_submit(ctx, env, t, out);
+	ae_txn_free(env, t);
+	return err;
+}
+
+ae_err
+ae_txn_retrieve(ae_ctx *ctx, const ae_txn_env *env, ae_record *rec, const ae_template *tpl, const ae_ca *ca,
+                ae_txn_result *out)
+{
+	ae_key *key = NULL;
+	ae_ca_link *link = NULL;
+	ae_ca_answer a = { 0 };
+	ae_err err;
+
+	memset(out, 0, sizeof(*out));
+	if ((err = ae_keystore_find(ctx, env->ks, rec->id, &key)) != AE_OK)
+		return ae_prefix_message(ctx, err, "the key of request %u", rec->request_id);
+	if ((err = ae_ca_links_get(ctx, env->links, ca, &link)) != AE_OK)
+		goto cleanup;
+	if ((err = ae_ca_link_retrieve(ctx, link, ca, rec->request_id, &a)) != AE_OK) {
+		ae_ca_links_drop(env->links);
+		goto cleanup;
+	}
+	err = conclude(ctx, env, rec, key, tpl, ca, &a, true, out);
+cleanup:
+	ae_ca_answer_clear(&a);
+	ae_key_free(key);
+	if (err != AE_OK)
+		ae_txn_result_clear(out);
+	return err;
+}
