@@ -9,6 +9,7 @@
 #include "json.h"
 #include "policy.h"
 #include "source.h"
+#include "transport.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -85,6 +86,8 @@ print_json(const ae_policy *p)
 		ae_json_string(&j, "name", ca->name);
 		ae_json_string(&j, "display_name", ca->display_name);
 		ae_json_string(&j, "host", ca->host);
+		ae_json_string(&j, "transport", ca->transport ? ca->transport->name : NULL);
+		ae_json_string(&j, "url", ca->url);
 		ae_json_string(&j, "dn", ca->dn);
 		ae_json_string(&j, "subject", ca->subject);
 		ae_json_string(&j, "thumbprint", ca->thumbprint);

@@ -40,6 +40,7 @@ ok $? "alice's token has Domain Users (-513)"
 # CAs: the lab CA validates to the lab root; the rogue one does not.
 [ "$(jq -r '.cas[] | select(.name=="CORP-CA1") | .valid' "$A")" = true ]; ok $? "CORP-CA1 is valid (chains to the root in AD)"
 [ "$(jq -r '.cas[] | select(.name=="CORP-CA1") | .host' "$A")" = ca1.corp.test ]; ok $? "CORP-CA1 host"
+[ "$(jq -r '.cas[] | select(.name=="CORP-CA1") | "\(.transport) \(.url)"' "$A")" = "MS-ICPR null" ]; ok $? "CORP-CA1 is reached over MS-ICPR (no URL)"
 jq -r '.cas[] | select(.name=="CORP-ROGUE") | .invalid_reason' "$A" | grep -q "does not validate"
 ok $? "CORP-ROGUE is invalid with a reason"
 [ "$(jq '[.templates[] | select(.schema_version != null)] | length' "$A")" -ge 51 ]; ok $? "33 defaults and the lab templates are listed"
