@@ -1,0 +1,767 @@
+/*
+ * test-engine.c - the whitepaper's task sequence (shared seed 001) decided
+ * by the real engine against a fake world (fake-world.h): a policy source
+ * and a CA in memory, keys in a file store, the clock moved by the test.
+ * No lab, no network: each rule in milliseconds.  The lab scenarios
+ * (tests/integration/lab-pulse.sh) prove the same against AD CS.
+ */
+#include "config.h"
+
+#include "fake-world.h"
+#include "tap.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DAY 86400
+#define HOUR 3600
+
+/* CA refusals (MS-WCCE 2.2.2.9.1 / winerror.h). */
+#define CERTSRV_E_TEMPLATE_DENIED 0x80094012u    /* asked again at the next pulse */
+#define CERTSRV_E_CERT_TYPE_OVERLAP 0x80094814u  /* lasting: not asked again for a day */
+
+static const char *
+all_events(const ae_pulse_result *r)
+{
+	static char buf[4096];
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < r->event_count && off < sizeof(buf) - 1; i++) {
+		int n = snprintf(buf + off, sizeof(buf) - off, "%s%s(%s)", i ? " " : "", ae_event_name(r->events[i].kind),
+		                 r->events[i].template_name ? r->events[i].template_name : "-");
+		if (n < 0)
+			break;
+		off += (size_t)n < sizeof(buf) - off ? (size_t)n : sizeof(buf) - off - 1;
+	}
+	return buf;
+}
+
+/* One event of KIND for TPL, and says which events there were if not. */
+static void
+expect_event(const ae_pulse_result *r, ae_event_kind kind, const char *tpl, size_t want, const char *what)
+{
+	size_t got = fake_events(r, kind, tpl);
+
+	tap_ok(got == want, "%s: %zu %s event(s) for %s", what, want, ae_event_name(kind), tpl ? tpl : "any");
+	if (got != want)
+		tap_diag("  got %zu; events: %s", got, all_events(r));
+}
+
+/* Nothing enrolled, renewed, retrieved, archived, deleted or asked. */
+static void
+expect_quiet(fake_world *w, const ae_pulse_result *r, const char *what)
+{
+	bool quiet = r->enrolled + r->renewed + r->retrieved + r->pending + r->failed + r->archived + r->deleted == 0 &&
+	             w->ncalls == 0 && r->err == AE_OK;
+
+	tap_ok(quiet, "%s: nothing done, the CA not asked", what);
+	if (!quiet)
+		tap_diag("  %zu CA calls; events: %s", w->ncalls, all_events(r));
+}
+
+/* A pulse, the CA's call log cleared first. */
+static ae_pulse_result *
+pulse(fake_world *w, unsigned flags)
+{
+	fake_forget_calls(w);
+	return fake_world_pulse(w, flags);
+}
+
+static void
+pulse_quiet(fake_world *w, unsigned flags, const char *what)
+{
+	ae_pulse_result *r = pulse(w, flags);
+
+	expect_quiet(w, r, what);
+	ae_pulse_result_free(r);
+}
+
+/* The current certificate of TPL: its record id (malloc'd; NULL: none)
+ * and, when SERIAL is not NULL, its serial number. */
+static char *
+current(fake_world *w, const char *tpl, long *serial)
+{
+	fake_records rs;
+	const ae_record *rec;
+	char *id;
+
+	fake_records_load(w, &rs);
+	rec = fake_records_find(&rs, tpl, AE_REC_ISSUED);
+	id = rec != NULL && rec->cert != NULL ? strdup(rec->id) : NULL;
+	if (serial != NULL)
+		*serial = id != NULL ? fake_serial(rec->cert) : -1;
+	fake_records_clear(&rs);
+	return id;
+}
+
+/* Whether record ID is in STATE, its key in the store. */
+static bool
+kept(fake_world *w, const char *id, ae_rec_state state)
+{
+	fake_records rs;
+	const ae_record *rec;
+	bool ok;
+
+	fake_records_load(w, &rs);
+	rec = fake_records_by_id(&rs, id);
+	ok = rec != NULL && rec->state == state && fake_world_has_key(w, id);
+	fake_records_clear(&rs);
+	return ok;
+}
+
+/* Whether record ID and its key are gone. */
+static bool
+gone(fake_world *w, const char *id)
+{
+	fake_records rs;
+	bool ok;
+
+	fake_records_load(w, &rs);
+	ok = id != NULL && fake_records_by_id(&rs, id) == NULL && !fake_world_has_key(w, id);
+	fake_records_clear(&rs);
+	return ok;
+}
+
+/* Renewal of TPL's certificate OLD_ID (serial OLD_SERIAL): the CA got a
+ * CMC renewal signed with the old key, the new certificate is current and
+ * names the old one, the old one is archived with its key. */
+static void
+expect_renewal(fake_world *w, const ae_pulse_result *r, const char *tpl, const char *old_id, long old_serial,
+               const char *what)
+{
+	const fake_call *c = fake_last_call(w, FAKE_CALL_SUBMIT, tpl);
+	fake_records rs;
+	const ae_record *now;
+
+	expect_event(r, AE_EV_RENEWED, tpl, 1, what);
+	expect_event(r, AE_EV_ARCHIVED, tpl, 1, what);
+	tap_ok(c != NULL && strcmp(c->format, "cmc") == 0 && c->signers == 2 && c->request_signed,
+	       "%s: the CA got a CMC renewal with two signers around a signed PKCS#10", what);
+	tap_ok(c != NULL && c->renewal_serial == old_serial && old_serial >= 0,
+	       "%s: the renewal is signed with the old certificate's key (serial %ld)", what, old_serial);
+	fake_records_load(w, &rs);
+	now = fake_records_find(&rs, tpl, AE_REC_ISSUED);
+	tap_ok(fake_records_count(&rs, tpl, AE_REC_ISSUED) == 1 && now != NULL && now->renewal_of != NULL &&
+	       strcmp(now->renewal_of, old_id) == 0,
+	       "%s: one current certificate, the renewal of the old one", what);
+	fake_records_clear(&rs);
+	tap_ok(kept(w, old_id, AE_REC_ARCHIVED), "%s: the old certificate is archived, its key kept", what);
+}
+
+/* 6. Templates set up for autoenrollment: the first pulse enrolls each,
+ * the second does nothing.  Templates not set up are not asked for. */
+static void
+test_first_pulse(void)
+{
+	fake_world *w = fake_world_new(false);
+	fake_template *noauto, *unpublished;
+	ae_pulse_result *r;
+	fake_records rs;
+	const ae_record *rec;
+
+	fake_world_template(w, "AutoA");
+	fake_world_template(w, "AutoB");
+	noauto = fake_world_template(w, "EnrollOnly");
+	noauto->autoenroll = false;
+	unpublished = fake_world_template(w, "Unpublished");
+	unpublished->published = false;
+	fake_world_template(w, "MachineTpl")->machine = true;
+	fake_world_template(w, "TwoAgents")->ra_signatures = 2;
+
+	r = pulse(w, 0);
+	tap_ok(r->err == AE_OK && r->enrolled == 2, "first pulse: 2 enrolled (%u)", r->enrolled);
+	expect_event(r, AE_EV_ENROLLED, "AutoA", 1, "first pulse");
+	expect_event(r, AE_EV_ENROLLED, "AutoB", 1, "first pulse");
+	tap_is_int(fake_calls(w, FAKE_CALL_SUBMIT, NULL), 2, "first pulse: two requests, none for the others");
+	tap_ok(strcmp(fake_last_call(w, FAKE_CALL_SUBMIT, "AutoA")->format, "pkcs10") == 0 &&
+	       fake_last_call(w, FAKE_CALL_SUBMIT, "AutoA")->request_signed,
+	       "first pulse: a new request is a signed PKCS#10");
+	expect_event(r, AE_EV_SKIPPED, "Unpublished", 1, "a template no CA publishes is skipped with the reason");
+	expect_event(r, AE_EV_SKIPPED, "TwoAgents", 1, "two RA signatures: skipped with the reason");
+	tap_is_int(w->source_opens, 1, "the policy is read once");
+	ae_pulse_result_free(r);
+
+	fake_records_load(w, &rs);
+	rec = fake_records_find(&rs, "AutoA", AE_REC_ISSUED);
+	tap_ok(rs.n == 2 && rec != NULL && rec->cert != NULL && rec->major == 100 && rec->ca &&
+	       strcmp(rec->ca, "Fake-CA") == 0 && rec->request_id != 0 && fake_world_has_key(w, rec->id),
+	       "first pulse: AutoA current in the store (certificate, version 100, CA, request id), key in the store");
+	fake_records_clear(&rs);
+
+	pulse_quiet(w, 0, "second pulse");
+	tap_is_int(w->source_opens, 2, "second pulse: the policy read again (policy_refresh 0)");
+	fake_world_free(w);
+}
+
+/* Renewal at the later of 80 % of the lifetime and the renewal period
+ * before expiry; a renewal signed with the old key (CMC); the old
+ * certificate archived. */
+static void
+test_renewal_threshold(void)
+{
+	fake_world *w = fake_world_new(false);
+	fake_template *longp = fake_world_template(w, "LongPeriod");
+	ae_pulse_result *r;
+	char *id;
+	long serial;
+
+	/* ShortPeriod: 10 days, renewal 1 day (under 20 %): due at day 9. */
+	fake_world_template(w, "ShortPeriod");
+	/* LongPeriod: 10 days, renewal 5 days (over 20 %): due at day 8. */
+	longp->renewal = 5 * DAY;
+	r = pulse(w, 0);
+	tap_is_int(r->enrolled, 2, "renewal: both templates enrolled");
+	ae_pulse_result_free(r);
+
+	fake_world_clock(w, 5 * DAY + 12 * HOUR);
+	pulse_quiet(w, 0, "day 5.5: LongPeriod's renewal period reached but not 80 %");
+	fake_world_clock(w, 8 * DAY + 12 * HOUR);
+	id = current(w, "LongPeriod", &serial);
+	r = pulse(w, 0);
+	expect_event(r, AE_EV_RENEWED, "ShortPeriod", 0,
+	             "day 8.5: ShortPeriod past 80 % but its renewal period (1 day) not reached: not due");
+	expect_renewal(w, r, "LongPeriod", id, serial, "day 8.5: LongPeriod (80 %)");
+	tap_is_int(r->renewed, 1, "day 8.5: one renewal");
+	ae_pulse_result_free(r);
+	free(id);
+
+	fake_world_clock(w, 9 * DAY + 2 * HOUR);
+	id = current(w, "ShortPeriod", &serial);
+	r = pulse(w, 0);
+	expect_renewal(w, r, "ShortPeriod", id, serial, "day 9.1: ShortPeriod (1 day before expiry)");
+	expect_event(r, AE_EV_RENEWED, "LongPeriod", 0, "day 9.1: LongPeriod's renewal is new");
+	ae_pulse_result_free(r);
+	free(id);
+	pulse_quiet(w, 0, "after the renewals");
+	fake_world_free(w);
+}
+
+/* A template's major version above the certificate's: re-enrollment
+ * (a renewal) before the threshold; a minor version is not enough. */
+static void
+test_major_version(void)
+{
+	fake_world *w = fake_world_new(false);
+	fake_template *t = fake_world_template(w, "Versioned");
+	ae_pulse_result *r;
+	fake_records rs;
+	char *id;
+	long serial;
+
+	ae_pulse_result_free(pulse(w, 0));
+	t->minor = 4;
+	pulse_quiet(w, 0, "minor version 100.4");
+	t->major = 101;
+	id = current(w, "Versioned", &serial);
+	r = pulse(w, 0);
+	expect_renewal(w, r, "Versioned", id, serial, "major version 101");
+	ae_pulse_result_free(r);
+	free(id);
+	fake_records_load(w, &rs);
+	tap_ok(fake_records_find(&rs, "Versioned", AE_REC_ISSUED) != NULL &&
+	       fake_records_find(&rs, "Versioned", AE_REC_ISSUED)->major == 101,
+	       "the new certificate is of version 101");
+	fake_records_clear(&rs);
+	pulse_quiet(w, 0, "after the re-enrollment");
+	fake_world_free(w);
+}
+
+/* Supersedence: a new template superseding an old one is enrolled (a new
+ * request), the old certificate archived, not deleted, even when the old
+ * template deletes invalid certificates. */
+static void
+test_supersedence(void)
+{
+	fake_world *w = fake_world_new(false);
+	fake_template *nw;
+	ae_pulse_result *r;
+	fake_records rs;
+	char *old_id;
+
+	fake_world_template(w, "OldTpl")->enrollment_flags = AE_EF_REMOVE_INVALID_CERTIFICATE;
+	ae_pulse_result_free(pulse(w, 0));
+	old_id = current(w, "OldTpl", NULL);
+	nw = fake_world_template(w, "NewTpl");
+	snprintf(nw->supersedes, sizeof(nw->supersedes), "OldTpl");
+	r = pulse(w, 0);
+	expect_event(r, AE_EV_ENROLLED, "NewTpl", 1, "supersedence");
+	expect_event(r, AE_EV_ARCHIVED, "OldTpl", 1, "supersedence");
+	expect_event(r, AE_EV_DELETED, NULL, 0, "supersedence");
+	tap_ok(fake_calls(w, FAKE_CALL_SUBMIT, "OldTpl") == 0 &&
+	       strcmp(fake_last_call(w, FAKE_CALL_SUBMIT, "NewTpl")->format, "pkcs10") == 0,
+	       "supersedence: a new request for NewTpl, nothing for OldTpl");
+	ae_pulse_result_free(r);
+	tap_ok(kept(w, old_id, AE_REC_ARCHIVED), "supersedence: OldTpl archived with its key");
+	fake_records_load(w, &rs);
+	tap_ok(fake_records_count(&rs, "NewTpl", AE_REC_ISSUED) == 1 && fake_records_count(&rs, "OldTpl", AE_REC_ISSUED) == 0,
+	       "supersedence: NewTpl current, OldTpl no longer");
+	fake_records_clear(&rs);
+	free(old_id);
+	pulse_quiet(w, 0, "after supersedence");
+	fake_world_free(w);
+}
+
+/* An expired certificate is replaced by a new request; the old one is
+ * deleted with its key when the template says so
+ * (CT_FLAG_REMOVE_INVALID_CERTIFICATE_FROM_PERSONAL_STORE), archived
+ * otherwise; encryption certificates always archived. */
+static void
+test_expired_cleanup(void)
+{
+	fake_world *w = fake_world_new(false);
+	fake_template *enc;
+	ae_pulse_result *r;
+	fake_records rs;
+	char *del_id, *keep_id, *enc_id;
+
+	fake_world_template(w, "Delete")->enrollment_flags = AE_EF_REMOVE_INVALID_CERTIFICATE;
+	fake_world_template(w, "Keep");
+	enc = fake_world_template(w, "Encrypt");
+	enc->enrollment_flags = AE_EF_REMOVE_INVALID_CERTIFICATE;
+	enc->key_usage = 0x20; /* keyEncipherment */
+	ae_pulse_result_free(pulse(w, 0));
+	del_id = current(w, "Delete", NULL);
+	keep_id = current(w, "Keep", NULL);
+	enc_id = current(w, "Encrypt", NULL);
+
+	/* The pulses at renewal time did not happen: at day 11 all are expired. */
+	fake_world_clock(w, 11 * DAY);
+	r = pulse(w, 0);
+	tap_ok(r->enrolled == 3 && r->renewed == 0, "expired: three new requests, no renewal (%u, %u)", r->enrolled,
+	       r->renewed);
+	tap_ok(strcmp(fake_last_call(w, FAKE_CALL_SUBMIT, "Delete")->format, "pkcs10") == 0,
+	       "expired: a new PKCS#10, not a renewal");
+	expect_event(r, AE_EV_DELETED, "Delete", 1, "expired, template deletes");
+	expect_event(r, AE_EV_ARCHIVED, "Keep", 1, "expired, template keeps");
+	expect_event(r, AE_EV_ARCHIVED, "Encrypt", 1, "expired encryption certificate, template deletes");
+	ae_pulse_result_free(r);
+	tap_ok(gone(w, del_id), "Delete: the expired certificate and its key are gone");
+	tap_ok(kept(w, keep_id, AE_REC_ARCHIVED), "Keep: the expired certificate archived, its key kept");
+	tap_ok(kept(w, enc_id, AE_REC_ARCHIVED), "Encrypt: archived with its key despite the template's flag");
+	fake_records_load(w, &rs);
+	tap_is_int(fake_records_count(&rs, NULL, AE_REC_ISSUED), 3, "three current certificates");
+	fake_records_clear(&rs);
+	free(del_id);
+	free(keep_id);
+	free(enc_id);
+	fake_world_free(w);
+}
+
+/* A certificate that no longer chains to a root from AD (the CA was
+ * replaced) is invalid: a new request, the old one deleted as the
+ * template says. */
+static void
+test_invalid_chain(void)
+{
+	fake_world *w = fake_world_new(false);
+	ae_pulse_result *r;
+	char *id;
+
+	fake_world_template(w, "Chained")->enrollment_flags = AE_EF_REMOVE_INVALID_CERTIFICATE;
+	ae_pulse_result_free(pulse(w, 0));
+	id = current(w, "Chained", NULL);
+	fake_world_new_ca(w);
+	r = pulse(w, 0);
+	expect_event(r, AE_EV_ENROLLED, "Chained", 1, "untrusted chain");
+	expect_event(r, AE_EV_DELETED, "Chained", 1, "untrusted chain");
+	tap_ok(!fake_world_has_key(w, id), "untrusted chain: the old key is deleted");
+	ae_pulse_result_free(r);
+	free(id);
+	fake_world_free(w);
+}
+
+/* Pending requests: kept with their key, retrieved at the next pulse and
+ * installed; no new request while one pends. */
+static void
+test_pending_issued(void)
+{
+	fake_world *w = fake_world_new(false);
+	fake_template *t = fake_world_template(w, "Approval");
+	ae_pulse_result *r;
+	fake_records rs;
+	const ae_record *rec;
+	char *id;
+	uint32_t rid;
+
+	t->on_submit = FAKE_PEND;
+	t->on_retrieve = FAKE_PEND;
+	t->enrollment_flags = AE_EF_PEND_ALL_REQUESTS;
+	r = pulse(w, 0);
+	expect_event(r, AE_EV_PENDING, "Approval", 1, "submitted");
+	ae_pulse_result_free(r);
+	fake_records_load(w, &rs);
+	rec = fake_records_find(&rs, "Approval", AE_REC_PENDING);
+	tap_ok(rec != NULL && rec->request_id != 0 && rec->cert == NULL && fake_world_has_key(w, rec->id),
+	       "pending: the record keeps the request id and the key");
+	id = rec ? strdup(rec->id) : NULL;
+	rid = rec ? rec->request_id : 0;
+	fake_records_clear(&rs);
+
+	r = pulse(w, 0);
+	tap_ok(fake_calls(w, FAKE_CALL_RETRIEVE, "Approval") == 1 && fake_calls(w, FAKE_CALL_SUBMIT, NULL) == 0 &&
+	       fake_last_call(w, FAKE_CALL_RETRIEVE, "Approval")->request_id == rid,
+	       "still pending: asked about request %u, no new request", rid);
+	expect_event(r, AE_EV_PENDING, "Approval", 1, "still pending");
+	ae_pulse_result_free(r);
+
+	t->on_retrieve = FAKE_ISSUE;
+	r = pulse(w, 0);
+	expect_event(r, AE_EV_RETRIEVED, "Approval", 1, "approved");
+	tap_is_int(fake_calls(w, FAKE_CALL_SUBMIT, NULL), 0, "approved: no new request");
+	ae_pulse_result_free(r);
+	tap_ok(kept(w, id, AE_REC_ISSUED), "approved: the same record is current, next to its key");
+	free(id);
+	pulse_quiet(w, 0, "after retrieval");
+	fake_world_free(w);
+}
+
+/* A pending renewal: the old certificate stays current until the renewal
+ * is issued, then it is archived. */
+static void
+test_pending_renewal(void)
+{
+	fake_world *w = fake_world_new(false);
+	fake_template *t = fake_world_template(w, "SlowRenew");
+	ae_pulse_result *r;
+	char *old_id;
+
+	ae_pulse_result_free(pulse(w, 0));
+	old_id = current(w, "SlowRenew", NULL);
+	t->on_submit = FAKE_PEND;
+	t->on_retrieve = FAKE_ISSUE;
+	fake_world_clock(w, 9 * DAY + 2 * HOUR);
+	r = pulse(w, 0);
+	expect_event(r, AE_EV_PENDING, "SlowRenew", 1, "renewal pends");
+	expect_event(r, AE_EV_ARCHIVED, "SlowRenew", 0, "renewal pends");
+	ae_pulse_result_free(r);
+	r = pulse(w, 0);
+	expect_event(r, AE_EV_RETRIEVED, "SlowRenew", 1, "pending renewal issued");
+	expect_event(r, AE_EV_ARCHIVED, "SlowRenew", 1, "pending renewal issued: the old one");
+	ae_pulse_result_free(r);
+	tap_ok(kept(w, old_id, AE_REC_ARCHIVED), "pending renewal issued: the old one archived, its key kept");
+	free(old_id);
+	fake_world_free(w);
+}
+
+/* The CA's answers to a retrieval: denied (record and key removed), an
+ * error (kept), unreachable (kept); and 60 days pending: deleted. */
+static void
+test_pending_outcomes(void)
+{
+	fake_world *w = fake_world_new(false);
+	fake_template *denied = fake_world_template(w, "Denied");
+	fake_template *error = fake_world_template(w, "Error");
+	fake_template *down = fake_world_template(w, "Unreachable");
+	ae_pulse_result *r;
+	fake_records rs;
+	char *denied_id, *error_id, *down_id;
+
+	denied->on_submit = error->on_submit = down->on_submit = FAKE_PEND;
+	r = pulse(w, 0);
+	tap_is_int(r->pending, 3, "three requests pending");
+	ae_pulse_result_free(r);
+	fake_records_load(w, &rs);
+	denied_id = strdup(fake_records_find(&rs, "Denied", AE_REC_PENDING)->id);
+	error_id = strdup(fake_records_find(&rs, "Error", AE_REC_PENDING)->id);
+	down_id = strdup(fake_records_find(&rs, "Unreachable", AE_REC_PENDING)->id);
+	fake_records_clear(&rs);
+
+	denied->on_retrieve = FAKE_DENY;
+	denied->hresult = CERTSRV_E_TEMPLATE_DENIED;
+	denied->on_submit = FAKE_DENY; /* the new request made after the denial */
+	error->on_retrieve = FAKE_ERROR;
+	error->hresult = 0x80094006u; /* CERTSRV_E_SERVER_SUSPENDED */
+	down->on_retrieve = FAKE_FAIL;
+	r = pulse(w, 0);
+	tap_is_int(fake_calls(w, FAKE_CALL_RETRIEVE, NULL), 3, "each pending request asked about");
+	tap_ok(fake_events(r, AE_EV_DENIED, "Denied") == 2 && fake_calls(w, FAKE_CALL_SUBMIT, "Denied") == 1,
+	       "denied retrieval: a denied event, then a new request (refused too) in the same pulse");
+	expect_event(r, AE_EV_PENDING, "Error", 1, "error retrieval");
+	expect_event(r, AE_EV_PENDING, "Unreachable", 1, "unreachable CA");
+	ae_pulse_result_free(r);
+	tap_ok(gone(w, denied_id), "denied retrieval: record and key removed");
+	tap_ok(kept(w, error_id, AE_REC_PENDING), "error retrieval: still pending, key kept");
+	tap_ok(kept(w, down_id, AE_REC_PENDING), "unreachable CA: still pending, key kept");
+
+	/* 60 days later: given up, without asking the CA. */
+	fake_world_clock(w, 60 * DAY + HOUR);
+	error->on_submit = down->on_submit = FAKE_DENY; /* the new requests that follow */
+	error->hresult = down->hresult = CERTSRV_E_TEMPLATE_DENIED;
+	r = pulse(w, 0);
+	expect_event(r, AE_EV_PENDING_EXPIRED, "Error", 1, "60 days");
+	expect_event(r, AE_EV_PENDING_EXPIRED, "Unreachable", 1, "60 days");
+	tap_is_int(fake_calls(w, FAKE_CALL_RETRIEVE, NULL), 0, "60 days: the CA is not asked about them");
+	ae_pulse_result_free(r);
+	tap_ok(gone(w, error_id) && gone(w, down_id), "60 days: records and keys deleted");
+	free(denied_id);
+	free(error_id);
+	free(down_id);
+	fake_world_free(w);
+}
+
+/* Manage without Enroll: a manually enrolled certificate of a
+ * manual-renew-only template is renewed when due; none is enrolled; a
+ * template without AutoEnroll is not renewed. */
+static void
+test_manage(void)
+{
+	fake_world *w = fake_world_new(false);
+	fake_template *ra = fake_world_template(w, "RaSigned");
+	fake_template *noauto = fake_world_template(w, "NoAutoEnroll");
+	fake_template *absent;
+	ae_pulse_result *r;
+	char *id;
+	long serial;
+
+	/* Enrolled by hand: here, by a pulse while the templates still allowed it. */
+	ae_pulse_result_free(pulse(w, 0));
+	ra->ra_signatures = 1;           /* manual-renew-only */
+	noauto->autoenroll = false;      /* skip */
+	absent = fake_world_template(w, "RaAbsent");
+	absent->ra_signatures = 1;
+	w->conf->user_aepolicy = AE_AEPOLICY_MANAGE;
+
+	pulse_quiet(w, 0, "Manage, nothing due: no enrollment for RaAbsent");
+	fake_world_clock(w, 9 * DAY + 2 * HOUR);
+	id = current(w, "RaSigned", &serial);
+	r = pulse(w, 0);
+	expect_renewal(w, r, "RaSigned", id, serial, "Manage, due");
+	tap_ok(fake_calls(w, FAKE_CALL_SUBMIT, "NoAutoEnroll") == 0 && fake_calls(w, FAKE_CALL_SUBMIT, "RaAbsent") == 0,
+	       "Manage: no renewal without AutoEnroll, no enrollment of an absent certificate");
+	ae_pulse_result_free(r);
+	free(id);
+
+	/* Enroll alone does not renew manual-renew-only certificates. */
+	w->conf->user_aepolicy = AE_AEPOLICY_ENROLL;
+	fake_world_clock(w, 19 * DAY);
+	pulse_quiet(w, 0, "Enroll without Manage, RaSigned due");
+	fake_world_free(w);
+}
+
+/* A lasting refusal is not asked again at the next pulse, a passing one
+ * is; a new template version or --refresh asks again. */
+static void
+test_lasting_refusal(void)
+{
+	fake_world *w = fake_world_new(false);
+	fake_template *lasting = fake_world_template(w, "Overlap");
+	fake_template *passing = fake_world_template(w, "Denied");
+	ae_pulse_result *r;
+	fake_records rs;
+
+	lasting->on_submit = passing->on_submit = FAKE_DENY;
+	lasting->hresult = CERTSRV_E_CERT_TYPE_OVERLAP;
+	passing->hresult = CERTSRV_E_TEMPLATE_DENIED;
+	r = pulse(w, 0);
+	expect_event(r, AE_EV_DENIED, "Overlap", 1, "first refusal");
+	expect_event(r, AE_EV_DENIED, "Denied", 1, "first refusal");
+	tap_ok(r->events[0].kind == AE_EV_PULSE_STARTED, "events start with pulse-started");
+	ae_pulse_result_free(r);
+	fake_records_load(w, &rs);
+	tap_is_int(rs.n, 0, "refused: no record left behind");
+	fake_records_clear(&rs);
+
+	r = pulse(w, 0);
+	tap_ok(fake_calls(w, FAKE_CALL_SUBMIT, "Overlap") == 0 && fake_calls(w, FAKE_CALL_SUBMIT, "Denied") == 1,
+	       "next pulse: the lasting refusal not asked again, the passing one asked");
+	expect_event(r, AE_EV_SKIPPED, "Overlap", 1, "next pulse");
+	ae_pulse_result_free(r);
+
+	fake_world_clock(w, 25 * HOUR);
+	ae_pulse_result_free(pulse(w, 0));
+	tap_is_int(fake_calls(w, FAKE_CALL_SUBMIT, "Overlap"), 1, "after a day: asked again");
+
+	ae_pulse_result_free(pulse(w, 0));
+	tap_is_int(fake_calls(w, FAKE_CALL_SUBMIT, "Overlap"), 0, "refused again: remembered again");
+	lasting->minor++;
+	ae_pulse_result_free(pulse(w, 0));
+	tap_is_int(fake_calls(w, FAKE_CALL_SUBMIT, "Overlap"), 1, "a new template version: asked again");
+
+	ae_pulse_result_free(pulse(w, FAKE_PULSE_REFRESH));
+	tap_is_int(fake_calls(w, FAKE_CALL_SUBMIT, "Overlap"), 1, "--refresh forgets the refusal");
+	fake_world_free(w);
+}
+
+/* A template that checks AD: a valid certificate of it in the account's
+ * userCertificate (enrolled on another machine) means no new request. */
+static void
+test_ds_certificate(void)
+{
+	fake_world *w = fake_world_new(false);
+	fake_template *t = fake_world_template(w, "Roaming");
+	ae_pulse_result *r;
+	fake_records rs;
+	char *id;
+
+	t->enrollment_flags = AE_EF_CHECK_USER_DS_CERTIFICATE;
+	ae_pulse_result_free(pulse(w, 0));
+	id = current(w, "Roaming", NULL);
+	fake_records_load(w, &rs);
+	fake_world_publish_ds_cert(w, fake_records_find(&rs, "Roaming", AE_REC_ISSUED)->cert);
+	fake_records_clear(&rs);
+	fake_world_forget_record(w, id);
+	pulse_quiet(w, 0, "valid certificate in userCertificate, none here");
+	t->enrollment_flags = 0;
+	r = pulse(w, 0);
+	expect_event(r, AE_EV_ENROLLED, "Roaming", 1, "the template no longer checks AD");
+	ae_pulse_result_free(r);
+	free(id);
+	fake_world_free(w);
+}
+
+/* The CA cannot be reached: a failed event, nothing left behind, asked
+ * again at the next pulse. */
+static void
+test_transport_failure(void)
+{
+	fake_world *w = fake_world_new(false);
+	fake_template *t = fake_world_template(w, "Flaky");
+	ae_pulse_result *r;
+	fake_records rs;
+
+	t->on_submit = FAKE_FAIL;
+	r = pulse(w, 0);
+	expect_event(r, AE_EV_FAILED, "Flaky", 1, "CA unreachable");
+	tap_ok(r->err == AE_OK && r->enrolled == 0, "CA unreachable: the pulse itself completes");
+	ae_pulse_result_free(r);
+	fake_records_load(w, &rs);
+	tap_is_int(rs.n, 0, "CA unreachable: no record left");
+	fake_records_clear(&rs);
+	{
+		char *spec = ae_strdup_printf("file:%s", w->state_dir);
+		ae_keystore *ks = NULL;
+		char **ids = NULL;
+		tap_ok(ae_keystore_open(w->ctx, spec, &ks) == AE_OK && ae_keystore_list(w->ctx, ks, &ids) == AE_OK &&
+		       ae_strv_len(ids) == 0,
+		       "CA unreachable: the key made for the request is removed");
+		ae_strv_free(ids);
+		ae_keystore_free(ks);
+		free(spec);
+	}
+
+	t->on_submit = FAKE_ISSUE;
+	r = pulse(w, 0);
+	expect_event(r, AE_EV_ENROLLED, "Flaky", 1, "CA back");
+	ae_pulse_result_free(r);
+	fake_world_free(w);
+}
+
+/* A template that needs the user: not requested by a pulse without a
+ * user, requested by an interactive one. */
+static void
+test_user_interaction(void)
+{
+	fake_world *w = fake_world_new(false);
+	ae_pulse_result *r;
+
+	fake_world_template(w, "Consent")->enrollment_flags = AE_EF_USER_INTERACTION_REQUIRED;
+	r = pulse(w, 0);
+	expect_event(r, AE_EV_NEEDS_USER, "Consent", 1, "non-interactive");
+	tap_is_int(fake_calls(w, FAKE_CALL_SUBMIT, NULL), 0, "non-interactive: no request");
+	ae_pulse_result_free(r);
+	r = pulse(w, FAKE_PULSE_INTERACTIVE);
+	expect_event(r, AE_EV_ENROLLED, "Consent", 1, "interactive");
+	ae_pulse_result_free(r);
+	fake_world_free(w);
+}
+
+/* aepolicy disabled, or no flag set: nothing, not even the policy read. */
+static void
+test_disabled(void)
+{
+	static const uint32_t policies[] = {
+		AE_AEPOLICY_DISABLED | AE_AEPOLICY_ENROLL | AE_AEPOLICY_MANAGE | AE_AEPOLICY_RETRIEVE_PENDING, 0
+	};
+
+	for (size_t i = 0; i < sizeof(policies) / sizeof(policies[0]); i++) {
+		fake_world *w = fake_world_new(false);
+		ae_pulse_result *r;
+
+		fake_world_template(w, "Auto");
+		w->conf->user_aepolicy = policies[i];
+		r = pulse(w, 0);
+		tap_ok(r->event_count == 1 && r->events[0].kind == AE_EV_DISABLED && w->source_opens == 0 &&
+		       w->ncalls == 0,
+		       "aepolicy 0x%x: disabled event only, policy not read, CA not asked", policies[i]);
+		ae_pulse_result_free(r);
+		fake_world_free(w);
+	}
+}
+
+/* The machine context: machine templates only; machine templates that
+ * need user interaction are skipped with the reason. */
+static void
+test_machine(void)
+{
+	fake_world *w = fake_world_new(true);
+	ae_pulse_result *r;
+
+	fake_world_template(w, "Workstation");
+	fake_world_template(w, "MachineConsent")->enrollment_flags = AE_EF_USER_INTERACTION_REQUIRED;
+	fake_world_template(w, "UserTpl")->machine = false;
+	r = pulse(w, 0);
+	expect_event(r, AE_EV_ENROLLED, "Workstation", 1, "machine");
+	expect_event(r, AE_EV_SKIPPED, "MachineConsent", 1, "machine template needing the user");
+	tap_ok(r->enrolled == 1 && fake_calls(w, FAKE_CALL_SUBMIT, NULL) == 1, "machine: only Workstation requested");
+	ae_pulse_result_free(r);
+	fake_world_free(w);
+}
+
+/* The policy cache: within policy_refresh and nothing due, the pulse
+ * neither reads the policy nor asks the CA; due, it reads and renews. */
+static void
+test_policy_cache(void)
+{
+	fake_world *w = fake_world_new(false);
+	ae_pulse_result *r;
+
+	fake_world_template(w, "Cached");
+	w->conf->policy_refresh = 600;
+	ae_pulse_result_free(pulse(w, 0));
+	r = pulse(w, 0);
+	tap_ok(r->policy_from_cache && r->nothing_to_do && w->source_opens == 1 &&
+	       fake_events(r, AE_EV_NOTHING_TO_DO, NULL) == 1,
+	       "within policy_refresh: nothing to do, policy not read");
+	ae_pulse_result_free(r);
+	r = pulse(w, FAKE_PULSE_REFRESH);
+	tap_ok(!r->policy_from_cache && w->source_opens == 2, "--refresh: the policy read");
+	ae_pulse_result_free(r);
+	fake_world_clock(w, 9 * DAY + 2 * HOUR);
+	r = pulse(w, 0);
+	tap_ok(!r->policy_from_cache && w->source_opens == 3 && r->renewed == 1,
+	       "due: the cache does not hold the pulse back, the certificate is renewed");
+	ae_pulse_result_free(r);
+	fake_world_free(w);
+}
+
+int
+main(void)
+{
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	test_first_pulse();
+	test_renewal_threshold();
+	test_major_version();
+	test_supersedence();
+	test_expired_cleanup();
+	test_invalid_chain();
+	test_pending_issued();
+	test_pending_renewal();
+	test_pending_outcomes();
+	test_manage();
+	test_lasting_refusal();
+	test_ds_certificate();
+	test_transport_failure();
+	test_user_interaction();
+	test_disabled();
+	test_machine();
+	test_policy_cache();
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	tap_diag("engine tests took %.0f ms",
+	         (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+	return tap_done();
+}
