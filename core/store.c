@@ -650,7 +650,7 @@ ae_store_save(ae_ctx *ctx, ae_store *st, ae_record *rec)
 
 	if (rec->id == NULL || !valid_id(rec->id))
 		return ae_set_message(ctx, AE_ERR_INTERNAL, "record without a valid id");
-	rec->updated = (int64_t)time(NULL);
+	rec->updated = ae_now();
 	if (rec->created == 0)
 		rec->created = rec->updated;
 	text = ae_record_format(rec);
