@@ -30,3 +30,15 @@ ae_entry_string(const ae_entry *entry, const char *attr)
 		return NULL;
 	return strndup((const char *)a->values[0].data, a->values[0].len);
 }
+
+bool
+ae_entry_has_value(const ae_entry *entry, const char *attr, const char *value)
+{
+	const ae_attr *a = ae_entry_get(entry, attr);
+	size_t len = strlen(value);
+
+	for (size_t i = 0; a != NULL && i < a->nvalues; i++)
+		if (a->values[i].len == len && strncasecmp((const char *)a->values[i].data, value, len) == 0)
+			return true;
+	return false;
+}

@@ -6,6 +6,7 @@
 #ifndef AE_ATTRS_H
 #define AE_ATTRS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,5 +33,9 @@ const ae_attr *ae_entry_get(const ae_entry *entry, const char *name);
 /* The first value of ATTR as a new NUL-terminated string (NULL if absent,
  * empty or containing NUL); caller frees. */
 char *ae_entry_string(const ae_entry *entry, const char *attr);
+
+/* Whether ATTR of ENTRY has the value VALUE, compared case-insensitively
+ * (objectClass, sAMAccountName). */
+bool ae_entry_has_value(const ae_entry *entry, const char *attr, const char *value);
 
 #endif

@@ -5,14 +5,17 @@
 
 #include "krb.h"
 #include "ldapconn.h"
+#include "testhooks.h"
 #include "util.h"
 
 #include <lber.h>
 #include <ldap.h>
 #include <sasl/sasl.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define AE_LDAP_PAGE_SIZE 256
@@ -27,8 +30,12 @@ struct ae_ldap {
 	char *default_nc;
 	char *root_domain_nc;
 	char *dns_host_name;
+	char root_domain_guid[37]; /* "" unless the rootDSE gave it */
+	ae_ldap_result root_dse;
+	const char *mech;
 	int ssf;
 	int timeout;
+	int page_size;
 	char setting[512];
 	unsigned round_trips;
 };
@@ -44,6 +51,9 @@ const char *ae_ldap_config_nc(const ae_ldap *ld) { return ld->config_nc; }
 const char *ae_ldap_default_nc(const ae_ldap *ld) { return ld->default_nc; }
 const char *ae_ldap_root_domain_nc(const ae_ldap *ld) { return ld->root_domain_nc; }
 const char *ae_ldap_dns_host_name(const ae_ldap *ld) { return ld->dns_host_name; }
+const char *ae_ldap_root_domain_guid(const ae_ldap *ld) { return ld->root_domain_guid[0] ? ld->root_domain_guid : NULL; }
+const ae_entry *ae_ldap_root_dse(const ae_ldap *ld) { return ld->root_dse.count ? &ld->root_dse.entries[0] : NULL; }
+const char *ae_ldap_mechanism(const ae_ldap *ld) { return ld->mech; }
 int ae_ldap_ssf(const ae_ldap *ld) { return ld->ssf; }
 unsigned ae_ldap_round_trips(const ae_ldap *ld) { return ld->round_trips; }
 
@@ -59,6 +69,7 @@ ae_ldap_free(ae_ldap *ld)
 	free(ld->default_nc);
 	free(ld->root_domain_nc);
 	free(ld->dns_host_name);
+	ae_ldap_result_free(&ld->root_dse);
 	free(ld);
 }
 
@@ -125,29 +136,96 @@ ldap_failure(ae_ctx *ctx, ae_ldap *l, int rc, const char *what, double elapsed)
 }
 
 
+static int
+hexval(char c)
+{
+	return isdigit((unsigned char)c) ? c - '0' : tolower((unsigned char)c) - 'a' + 10;
+}
+
+/* GUID text (8-4-4-4-12 hex digits) of an extended-DN component, from
+ * either form the control gives: the string form, or the 32 hex digits of
+ * the objectGUID bytes (whose first three fields are little-endian). */
+static bool
+extended_guid(const char *v, size_t n, char guid[37])
+{
+	static const int order[16] = { 3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15 };
+	size_t o = 0;
+
+	if (n == 36) {
+		for (size_t i = 0; i < 36; i++) {
+			bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+			if (dash ? v[i] != '-' : !isxdigit((unsigned char)v[i]))
+				return false;
+			guid[i] = (char)toupper((unsigned char)v[i]);
+		}
+		guid[36] = '\0';
+		return true;
+	}
+	if (n != 32)
+		return false;
+	for (size_t i = 0; i < 32; i++)
+		if (!isxdigit((unsigned char)v[i]))
+			return false;
+	for (size_t i = 0; i < 16; i++) {
+		int b = hexval(v[2 * order[i]]) * 16 + hexval(v[2 * order[i] + 1]);
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			guid[o++] = '-';
+		o += (size_t)snprintf(guid + o, 37 - o, "%02X", (unsigned)b);
+	}
+	return true;
+}
+
+char *
+ae_ldap_extended_dn(const char *value, char guid[37])
+{
+	const char *p = value;
+
+	guid[0] = '\0';
+	/* "<GUID=...>;<SID=...>;DN" (MS-ADTS 3.1.1.3.4.1.5), or a plain DN */
+	while (*p == '<') {
+		const char *end = strchr(p, '>');
+		if (end == NULL || end[1] != ';')
+			return NULL;
+		if (strncasecmp(p + 1, "GUID=", 5) == 0 &&
+		    !extended_guid(p + 6, (size_t)(end - p - 6), guid))
+			return NULL;
+		p = end + 2;
+	}
+	return *p != '\0' ? strdup(p) : NULL;
+}
+
+/* The rootDSE: the naming contexts and, with the extended-DN control, the
+ * forest root domain's objectGUID (the policy ID) in the same answer; and
+ * tokenGroups, the SIDs of this session's own token (MS-ADTS 3.1.1.3.2.41),
+ * which lets the account's groups be named in the account's search. */
 static ae_err
 read_root_dse(ae_ctx *ctx, ae_ldap *l)
 {
 	static const char *const attrs[] = {
 		"configurationNamingContext", "defaultNamingContext", "rootDomainNamingContext",
-		"dnsHostName", NULL
+		"dnsHostName", "tokenGroups", NULL
 	};
-	ae_ldap_result res = { 0 };
+	static const char *const ncs[] = {
+		"configurationNamingContext", "defaultNamingContext", "rootDomainNamingContext"
+	};
+	char **dst[3] = { &l->config_nc, &l->default_nc, &l->root_domain_nc };
+	char guid[37];
 	ae_err err;
 
-	err = ae_ldap_search(ctx, l, "", "base", "(objectClass=*)", attrs, 0, &res);
+	err = ae_ldap_search(ctx, l, "", "base", "(objectClass=*)", attrs, AE_LDAP_EXTENDED_DN, &l->root_dse);
 	if (err != AE_OK)
 		return ae_prefix_message(ctx, err, "reading the rootDSE of %s", l->host);
-	if (res.count != 1) {
-		ae_ldap_result_free(&res);
+	if (l->root_dse.count != 1)
 		return ae_set_message(ctx, AE_ERR_LDAP, "%s returned no rootDSE: is it an Active Directory DC?",
 		                      l->host);
+	for (size_t i = 0; i < 3; i++) {
+		char *v = ae_entry_string(&l->root_dse.entries[0], ncs[i]);
+		*dst[i] = v != NULL ? ae_ldap_extended_dn(v, guid) : NULL;
+		if (dst[i] == &l->root_domain_nc && *dst[i] != NULL)
+			memcpy(l->root_domain_guid, guid, sizeof(guid));
+		free(v);
 	}
-	l->config_nc = ae_entry_string(&res.entries[0], "configurationNamingContext");
-	l->default_nc = ae_entry_string(&res.entries[0], "defaultNamingContext");
-	l->root_domain_nc = ae_entry_string(&res.entries[0], "rootDomainNamingContext");
-	l->dns_host_name = ae_entry_string(&res.entries[0], "dnsHostName");
-	ae_ldap_result_free(&res);
+	l->dns_host_name = ae_entry_string(&l->root_dse.entries[0], "dnsHostName");
 	if (l->config_nc == NULL || l->default_nc == NULL || l->root_domain_nc == NULL)
 		return ae_set_message(ctx, AE_ERR_LDAP,
 		                      "the rootDSE of %s has no configurationNamingContext/defaultNamingContext: not an Active Directory DC",
@@ -155,11 +233,67 @@ read_root_dse(ae_ctx *ctx, ae_ldap *l)
 	return AE_OK;
 }
 
+/* One SASL bind with MECH.  Every request it sends is a round trip: GSSAPI
+ * takes three (the Kerberos exchange, then RFC 4752's security-layer
+ * negotiation), GSS-SPNEGO one (AD derives the layer from the Kerberos
+ * context, MS-ADTS 5.1.1.1.2).  Each answer is awaited at most
+ * ldap_timeout.  Returns an LDAP result code; *SENT counts the requests. */
+static int
+sasl_bind(ae_ctx *ctx, ae_ldap *l, const char *mech, unsigned *sent)
+{
+	LDAPMessage *res = NULL;
+	const char *rmech = NULL;
+	int msgid = -1, rc;
+
+	*sent = 0;
+	for (;;) {
+		struct timeval tv = { l->timeout, 0 };
+
+		rc = ldap_sasl_interactive_bind(l->ld, NULL, mech, NULL, NULL, LDAP_SASL_QUIET, sasl_interact,
+		                                NULL, res, &rmech, &msgid);
+		ldap_msgfree(res);
+		res = NULL;
+		if (rc != LDAP_SASL_BIND_IN_PROGRESS)
+			return rc;
+		(*sent)++;
+		l->round_trips++;
+		ae_log(ctx, AE_LOG_DEBUG, "LDAP round trip %u: SASL/%s bind, step %u", l->round_trips, mech, *sent);
+		rc = ldap_result(l->ld, msgid, LDAP_MSG_ALL, &tv, &res);
+		if (rc == 0)
+			return LDAP_TIMEOUT;
+		if (rc < 0 || res == NULL) {
+			ldap_msgfree(res);
+			if (ldap_get_option(l->ld, LDAP_OPT_RESULT_CODE, &rc) != LDAP_SUCCESS || rc == LDAP_SUCCESS)
+				rc = LDAP_SERVER_DOWN;
+			return rc;
+		}
+	}
+}
+
+/* GSS-SPNEGO as Windows binds (one round trip); GSSAPI when this host's
+ * SASL has no GSS-SPNEGO or the DC refuses it. */
+static int
+bind_kerberos(ae_ctx *ctx, ae_ldap *l)
+{
+	const char *forced = ae_test_env("LDAP_SASL_MECH");
+	unsigned sent;
+	int rc;
+
+	l->mech = forced != NULL ? forced : "GSS-SPNEGO";
+	rc = sasl_bind(ctx, l, l->mech, &sent);
+	if ((rc == LDAP_AUTH_UNKNOWN && sent == 0) || rc == LDAP_AUTH_METHOD_NOT_SUPPORTED) {
+		l->mech = "GSSAPI";
+		rc = sasl_bind(ctx, l, l->mech, &sent);
+	}
+	return rc;
+}
+
 ae_err
 ae_ldap_connect(ae_ctx *ctx, const ae_conf *conf, const char *host, ae_ldap **out)
 {
 	ae_ldap *l = NULL;
 	char *uri = NULL;
+	const char *forced;
 	struct timeval tv;
 	int version = LDAP_VERSION3, rc;
 	ber_len_t ssf = 0;
@@ -171,6 +305,11 @@ ae_ldap_connect(ae_ctx *ctx, const ae_conf *conf, const char *host, ae_ldap **ou
 	if (l == NULL)
 		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 	l->timeout = conf->ldap_timeout;
+	l->page_size = AE_LDAP_PAGE_SIZE;
+	/* Test hook: $AE_TEST_LDAP_PAGE_SIZE forces small pages so the lab
+	 * tests exercise paging end to end. */
+	if ((forced = ae_test_env("LDAP_PAGE_SIZE")) != NULL && atoi(forced) >= 1 && atoi(forced) <= 1000)
+		l->page_size = atoi(forced);
 	ae_conf_setting(conf, "global", "ldap_timeout", l->setting, sizeof(l->setting));
 	l->host = strdup(host);
 	if (l->host == NULL || asprintf(&uri, "ldap://%s", host) < 0) {
@@ -208,11 +347,11 @@ ae_ldap_connect(ae_ctx *ctx, const ae_conf *conf, const char *host, ae_ldap **ou
 		goto cleanup;
 	}
 	start = ae_monotonic_seconds();
-	rc = ldap_sasl_interactive_bind_s(l->ld, NULL, "GSSAPI", NULL, NULL, LDAP_SASL_QUIET,
-	                                  sasl_interact, NULL);
-	l->round_trips += 3;
+	rc = bind_kerberos(ctx, l);
 	if (rc != LDAP_SUCCESS) {
-		err = ldap_failure(ctx, l, rc, "LDAP SASL/GSSAPI bind", ae_monotonic_seconds() - start);
+		char what[64];
+		snprintf(what, sizeof(what), "LDAP SASL/%s bind", l->mech);
+		err = ldap_failure(ctx, l, rc, what, ae_monotonic_seconds() - start);
 		goto cleanup;
 	}
 	if (ldap_get_option(l->ld, LDAP_OPT_X_SASL_SSF, &ssf) != LDAP_SUCCESS || ssf < AE_LDAP_MIN_SSF) {
@@ -323,8 +462,10 @@ ae_ldap_search(ae_ctx *ctx, ae_ldap *l, const char *base, const char *scope_name
                const char *filter, const char *const *attrs, int flags, ae_ldap_result *out)
 {
 	static const char sd_dacl[] = { 0x30, 0x03, 0x02, 0x01, 0x04 };
+	static const char ext_dn_string[] = { 0x30, 0x03, 0x02, 0x01, 0x01 };
 	struct berval cookie = { 0, NULL };
-	LDAPControl *page = NULL, sdctl, *ctrls[3];
+	LDAPControl *page = NULL, sdctl, extdn, *ctrls[4];
+	unsigned pages = 0;
 	entry_store *st = NULL;
 	size_t count = 0, cap = 0;
 	struct timeval tv = { l->timeout, 0 };
@@ -348,7 +489,7 @@ ae_ldap_search(ae_ctx *ctx, ae_ldap *l, const char *base, const char *scope_name
 		int n = 0, errcode = 0;
 		ber_int_t estimate = 0;
 
-		rc = ldap_create_page_control(l->ld, AE_LDAP_PAGE_SIZE, cookie.bv_val ? &cookie : NULL,
+		rc = ldap_create_page_control(l->ld, l->page_size, cookie.bv_val ? &cookie : NULL,
 		                              0, &page);
 		if (rc != LDAP_SUCCESS) {
 			err = ae_set_message(ctx, AE_ERR_NOMEM, "cannot build the paged-results control");
@@ -364,11 +505,21 @@ ae_ldap_search(ae_ctx *ctx, ae_ldap *l, const char *base, const char *scope_name
 			sdctl.ldctl_iscritical = 1;
 			ctrls[n++] = &sdctl;
 		}
+		if (flags & AE_LDAP_EXTENDED_DN) {
+			/* Not critical: a DC without it gives plain DNs. */
+			extdn.ldctl_oid = (char *)LDAP_CONTROL_X_EXTENDED_DN;
+			extdn.ldctl_value.bv_val = (char *)ext_dn_string;
+			extdn.ldctl_value.bv_len = sizeof(ext_dn_string);
+			extdn.ldctl_iscritical = 0;
+			ctrls[n++] = &extdn;
+		}
 		ctrls[n] = NULL;
 		start = ae_monotonic_seconds();
 		rc = ldap_search_ext_s(l->ld, base, scope, filter, (char **)attrs, 0, ctrls, NULL,
 		                       &tv, 0, &res);
 		l->round_trips++;
+		ae_log(ctx, AE_LOG_DEBUG, "LDAP round trip %u: %s search of %s, page %u", l->round_trips,
+		       scope_name, base[0] ? base : "the rootDSE", ++pages);
 		ldap_control_free(page);
 		page = NULL;
 		if (rc != LDAP_SUCCESS && rc != LDAP_SIZELIMIT_EXCEEDED) {

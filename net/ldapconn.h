@@ -22,11 +22,13 @@ typedef struct {
 
 enum {
 	AE_LDAP_SD_DACL = 1 << 0, /* ask for nTSecurityDescriptor's DACL only (SD flags 0x4) */
+	AE_LDAP_EXTENDED_DN = 1 << 1, /* DN values as "<GUID=...>;<SID=...>;DN" (not critical) */
 };
 
-/* Connects to HOST (a DNS name: it names the ldap/HOST service principal)
- * and binds with the current Kerberos credentials.  Every step is bounded
- * by conf->ldap_timeout. */
+/* Connects to HOST (a DNS name: it names the ldap/HOST service principal),
+ * binds with the current Kerberos credentials (GSS-SPNEGO as Windows does,
+ * else GSSAPI) and reads the rootDSE.  Every step is bounded by
+ * conf->ldap_timeout. */
 ae_err ae_ldap_connect(ae_ctx *ctx, const ae_conf *conf, const char *host, ae_ldap **out);
 void ae_ldap_free(ae_ldap *ld);
 
@@ -36,9 +38,18 @@ const char *ae_ldap_config_nc(const ae_ldap *ld);
 const char *ae_ldap_default_nc(const ae_ldap *ld);
 const char *ae_ldap_root_domain_nc(const ae_ldap *ld);
 const char *ae_ldap_dns_host_name(const ae_ldap *ld);
+/* The forest root domain's objectGUID as "XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX"
+ * when the DC gave it with rootDomainNamingContext, else NULL. */
+const char *ae_ldap_root_domain_guid(const ae_ldap *ld);
+/* The rootDSE entry as read (untrusted), with tokenGroups: the SIDs of
+ * this session's token.  NULL before the read. */
+const ae_entry *ae_ldap_root_dse(const ae_ldap *ld);
+/* The SASL mechanism of the bind: "GSS-SPNEGO" or "GSSAPI". */
+const char *ae_ldap_mechanism(const ae_ldap *ld);
 /* Security strength factor of the session (>= 56: sealed). */
 int ae_ldap_ssf(const ae_ldap *ld);
-/* Round trips made so far (searches and pages). */
+/* LDAP request/response exchanges made so far: each bind step, each page
+ * of each search, each modification. */
 unsigned ae_ldap_round_trips(const ae_ldap *ld);
 
 /* scope: "base", "one" or "sub".  Paged.  *OUT stays empty on error. */
@@ -50,6 +61,12 @@ void ae_ldap_result_free(ae_ldap_result *res);
 /* Removes one VALUE of ATTR from DN (a value already gone is fine). */
 ae_err ae_ldap_delete_value(ae_ctx *ctx, ae_ldap *ld, const char *dn, const char *attr, const uint8_t *value,
                             size_t len);
+
+/* A DN value as the extended-DN control gives it, "<GUID=...>;<SID=...>;DN"
+ * (MS-ADTS 3.1.1.3.4.1.5), or a plain DN: returns the plain DN (caller
+ * frees), NULL if VALUE is malformed or has no DN.  GUID gets the GUID's
+ * text in upper case ("XXXXXXXX-XXXX-...") if VALUE has one, else "". */
+char *ae_ldap_extended_dn(const char *value, char guid[37]);
 
 /* Escapes VALUE for use in a filter (RFC 4515); caller frees. */
 char *ae_ldap_escape(const char *value);

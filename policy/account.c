@@ -44,78 +44,121 @@ escape_sid(ae_buf *b, const ae_sid *sid)
 			ae_buf_printf(b, "\\%02x", (unsigned)((sid->sub[i] >> (8 * k)) & 0xff));
 }
 
-static ae_err
-netbios_name(ae_ctx *ctx, ae_ldap *ld, char **out)
-{
-	static const char *const attrs[] = { "nETBIOSName", NULL };
-	ae_ldap_result res = { 0 };
-	char *base = NULL, *nc = NULL, *filter = NULL;
-	ae_err err;
+/* The domain SIDs of TOKEN (only they have objects to name), at most
+ * AE_NAMED_MAX of them, in the token's order. */
+#define AE_NAMED_MAX 200
 
-	*out = NULL;
-	nc = ae_ldap_escape(ae_ldap_default_nc(ld));
-	if (nc == NULL || asprintf(&base, "CN=Partitions,%s", ae_ldap_config_nc(ld)) < 0 ||
-	    asprintf(&filter, "(&(objectClass=crossRef)(nCName=%s))", nc) < 0) {
-		free(nc);
-		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
-	}
-	err = ae_ldap_search(ctx, ld, base, "one", filter, attrs, 0, &res);
-	if (err == AE_OK && res.count > 0)
-		*out = ae_entry_string(&res.entries[0], "nETBIOSName");
-	ae_ldap_result_free(&res);
-	free(nc);
-	free(base);
-	free(filter);
-	return err;
-}
-
-/* Names for the token's SIDs (groups), one search; failures are not fatal:
- * names only make messages better. */
-static void
-name_token(ae_ctx *ctx, ae_ldap *ld, ae_account *a)
+static size_t
+domain_sids(const ae_sid *sids, size_t count, ae_sid *out)
 {
-	static const char *const attrs[] = { "objectSid", "sAMAccountName", NULL };
-	ae_ldap_result res = { 0 };
-	ae_buf f;
-	char *filter;
 	size_t n = 0;
 
-	ae_buf_init(&f);
-	ae_buf_puts(&f, "(|");
-	for (size_t i = 0; i < a->token.count && n < 200; i++) {
-		if (a->token.sids[i].authority != 5 || a->token.sids[i].count < 4 ||
-		    a->token.sids[i].sub[0] != 21)
-			continue; /* only domain SIDs have objects to name */
-		ae_buf_puts(&f, "(objectSid=");
-		escape_sid(&f, &a->token.sids[i]);
-		ae_buf_puts(&f, ")");
-		n++;
+	for (size_t i = 0; i < count && n < AE_NAMED_MAX; i++)
+		if (sids[i].authority == 5 && sids[i].count >= 4 && sids[i].sub[0] == 21)
+			out[n++] = sids[i];
+	return n;
+}
+
+/* "(objectSid=...)" for each of SIDS into B. */
+static void
+sid_terms(ae_buf *b, const ae_sid *sids, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		ae_buf_puts(b, "(objectSid=");
+		escape_sid(b, &sids[i]);
+		ae_buf_puts(b, ")");
 	}
-	ae_buf_puts(&f, ")");
-	filter = ae_buf_steal(&f);
-	if (filter == NULL || n == 0 ||
-	    ae_ldap_search(ctx, ld, ae_ldap_default_nc(ld), "sub", filter, attrs, 0, &res) != AE_OK) {
-		free(filter);
-		ae_clear_message(ctx);
-		return;
-	}
-	for (size_t i = 0; i < res.count; i++) {
-		const ae_attr *s = ae_entry_get(&res.entries[i], "objectSid");
-		char *name = ae_entry_string(&res.entries[i], "sAMAccountName");
-		ae_sid sid;
+}
+
+static bool
+sid_in(const ae_sid *sid, const ae_sid *set, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ae_sid_equal(sid, &set[i]))
+			return true;
+	return false;
+}
+
+/* Names the SIDs of WANTED (not yet NAMED) that RES has objects for:
+ * "S-1-...=CORP\name" lines in A->token_names.  Names only make messages
+ * better: failures are not fatal. */
+static void
+add_names(ae_ctx *ctx, ae_account *a, const ae_ldap_result *res, const ae_sid *wanted, size_t nwanted,
+          bool *named)
+{
+	for (size_t i = 0; i < res->count; i++) {
+		const ae_attr *s = ae_entry_get(&res->entries[i], "objectSid");
+		char *name = ae_entry_string(&res->entries[i], "sAMAccountName");
 		char sidstr[AE_SID_STRLEN], *line = NULL;
+		ae_sid sid;
+
 		if (s != NULL && s->nvalues > 0 && name != NULL &&
-		    ae_sid_from_bytes(ctx, s->values[0].data, s->values[0].len, &sid, NULL) == AE_OK &&
-		    asprintf(&line, "%s=%s\\%s", ae_sid_to_string(&sid, sidstr, sizeof(sidstr)),
-		             a->netbios_domain ? a->netbios_domain : "", name) >= 0) {
-			ae_strv_append(&a->token_names, line);
-			free(line);
+		    ae_sid_from_bytes(ctx, s->values[0].data, s->values[0].len, &sid, NULL) == AE_OK) {
+			for (size_t j = 0; j < nwanted; j++) {
+				if (named[j] || !ae_sid_equal(&sid, &wanted[j]))
+					continue;
+				named[j] = true;
+				if (asprintf(&line, "%s=%s\\%s", ae_sid_to_string(&sid, sidstr, sizeof(sidstr)),
+				             a->netbios_domain ? a->netbios_domain : "", name) >= 0) {
+					ae_strv_append(&a->token_names, line);
+					free(line);
+				}
+				break;
+			}
 		}
 		free(name);
 	}
 	ae_clear_message(ctx);
+}
+
+/* Names for the token's domain SIDs: from the account's own search
+ * (FOUND), which asked for the session's SIDs (ASKED) too; a SID of the
+ * account's token that the session's token lacked costs one more search. */
+static void
+name_token(ae_ctx *ctx, ae_ldap *ld, ae_account *a, const ae_ldap_result *found, const ae_sid *asked,
+           size_t nasked)
+{
+	static const char *const attrs[] = { "objectSid", "sAMAccountName", NULL };
+	ae_sid wanted[AE_NAMED_MAX], missing[AE_NAMED_MAX];
+	bool named[AE_NAMED_MAX] = { false };
+	size_t nwanted = domain_sids(a->token.sids, a->token.count, wanted), nmissing = 0;
+	ae_ldap_result res = { 0 };
+	ae_buf f;
+	char *filter;
+
+	add_names(ctx, a, found, wanted, nwanted, named);
+	for (size_t j = 0; j < nwanted; j++)
+		if (!named[j] && !sid_in(&wanted[j], asked, nasked) && !ae_sid_equal(&wanted[j], &a->sid))
+			missing[nmissing++] = wanted[j];
+	if (nmissing == 0)
+		return;
+	ae_buf_init(&f);
+	ae_buf_puts(&f, "(|");
+	sid_terms(&f, missing, nmissing);
+	ae_buf_puts(&f, ")");
+	filter = ae_buf_steal(&f);
+	if (filter != NULL &&
+	    ae_ldap_search(ctx, ld, ae_ldap_default_nc(ld), "sub", filter, attrs, 0, &res) == AE_OK)
+		add_names(ctx, a, &res, wanted, nwanted, named);
+	ae_clear_message(ctx);
 	ae_ldap_result_free(&res);
 	free(filter);
+}
+
+/* The domain SIDs of the LDAP session's own token (rootDSE tokenGroups),
+ * at most AE_NAMED_MAX: the account's groups, named in its search. */
+static size_t
+session_sids(ae_ctx *ctx, ae_ldap *ld, ae_sid *out)
+{
+	const ae_attr *tg = ae_entry_get(ae_ldap_root_dse(ld), "tokenGroups");
+	ae_sid all[AE_NAMED_MAX];
+	size_t n = 0;
+
+	for (size_t i = 0; tg != NULL && i < tg->nvalues && n < AE_NAMED_MAX; i++)
+		if (ae_sid_from_bytes(ctx, tg->values[i].data, tg->values[i].len, &all[n], NULL) == AE_OK)
+			n++;
+	ae_clear_message(ctx);
+	return domain_sids(all, n, out);
 }
 
 const char *
@@ -141,7 +184,8 @@ ae_account_sid_name(const ae_account *acct, const ae_sid *sid, char *buf, size_t
 }
 
 ae_err
-ae_account_lookup(ae_ctx *ctx, ae_ldap *ld, const char *sam, bool machine, ae_account *out)
+ae_account_lookup(ae_ctx *ctx, ae_ldap *ld, const char *sam, bool machine, const char *netbios,
+                  ae_account *out)
 {
 	static const char *const attrs[] = {
 		"objectSid", "sAMAccountName", "primaryGroupID", "userPrincipalName", "mail",
@@ -151,41 +195,63 @@ ae_account_lookup(ae_ctx *ctx, ae_ldap *ld, const char *sam, bool machine, ae_ac
 	ae_ldap_result res = { 0 }, tg = { 0 };
 	ae_account a;
 	char *esc = NULL, *filter = NULL;
+	const ae_entry *acct = NULL;
 	const ae_attr *at;
 	uint32_t pgid = 0;
-	ae_sid dom, pg;
+	ae_sid dom, pg, asked[AE_NAMED_MAX];
+	size_t nasked, found = 0;
+	ae_buf f;
 	ae_err err;
 
 	memset(out, 0, sizeof(*out));
 	memset(&a, 0, sizeof(a));
 	ae_token_init(&a.token);
 	a.machine = machine;
+	if (netbios != NULL && (a.netbios_domain = strdup(netbios)) == NULL) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	/* One search finds the account by name and, for the names in
+	 * messages, the groups of the session's token: the same groups as the
+	 * account's (the session is the account's). */
+	nasked = session_sids(ctx, ld, asked);
 	esc = ae_ldap_escape(sam);
-	if (esc == NULL || asprintf(&filter, "(&(objectClass=%s)(sAMAccountName=%s))",
-	                            machine ? "computer" : "user", esc) < 0) {
-		filter = NULL;
+	ae_buf_init(&f);
+	ae_buf_printf(&f, "(|(&(objectClass=%s)(sAMAccountName=%s))", machine ? "computer" : "user",
+	              esc ? esc : "");
+	sid_terms(&f, asked, nasked);
+	ae_buf_puts(&f, ")");
+	filter = ae_buf_steal(&f);
+	if (esc == NULL || filter == NULL) {
 		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 		goto cleanup;
 	}
 	err = ae_ldap_search(ctx, ld, ae_ldap_default_nc(ld), "sub", filter, attrs, 0, &res);
 	if (err != AE_OK)
 		goto cleanup;
-	if (res.count == 0) {
+	for (size_t i = 0; i < res.count; i++) {
+		if (ae_entry_has_value(&res.entries[i], "objectClass", machine ? "computer" : "user") &&
+		    ae_entry_has_value(&res.entries[i], "sAMAccountName", sam)) {
+			acct = &res.entries[i];
+			found++;
+		}
+	}
+	if (found == 0) {
 		err = ae_set_message(ctx, AE_ERR_NOTFOUND, "no %s account %s in %s",
 		                     machine ? "computer" : "user", sam, ae_ldap_default_nc(ld));
 		goto cleanup;
 	}
-	if (res.count > 1) {
+	if (found > 1) {
 		err = ae_set_message(ctx, AE_ERR_INVALID, "%zu accounts named %s in %s",
-		                     res.count, sam, ae_ldap_default_nc(ld));
+		                     found, sam, ae_ldap_default_nc(ld));
 		goto cleanup;
 	}
-	a.dn = strdup(res.entries[0].dn);
-	a.sam = ae_entry_string(&res.entries[0], "sAMAccountName");
-	a.upn = ae_entry_string(&res.entries[0], "userPrincipalName");
-	a.mail = ae_entry_string(&res.entries[0], "mail");
-	a.dns_host_name = ae_entry_string(&res.entries[0], "dNSHostName");
-	at = ae_entry_get(&res.entries[0], "userCertificate");
+	a.dn = strdup(acct->dn);
+	a.sam = ae_entry_string(acct, "sAMAccountName");
+	a.upn = ae_entry_string(acct, "userPrincipalName");
+	a.mail = ae_entry_string(acct, "mail");
+	a.dns_host_name = ae_entry_string(acct, "dNSHostName");
+	at = ae_entry_get(acct, "userCertificate");
 	if (at != NULL && at->nvalues > 0) {
 		a.ds_certs = calloc(at->nvalues, sizeof(*a.ds_certs));
 		a.ds_cert_lens = calloc(at->nvalues, sizeof(*a.ds_cert_lens));
@@ -203,7 +269,7 @@ ae_account_lookup(ae_ctx *ctx, ae_ldap *ld, const char *sam, bool machine, ae_ac
 			a.ds_cert_count++;
 		}
 	}
-	at = ae_entry_get(&res.entries[0], "objectSid");
+	at = ae_entry_get(acct, "objectSid");
 	if (a.dn == NULL || a.sam == NULL || at == NULL || at->nvalues == 0) {
 		err = ae_set_message(ctx, AE_ERR_INVALID, "account %s has no objectSid or sAMAccountName", sam);
 		goto cleanup;
@@ -238,7 +304,7 @@ ae_account_lookup(ae_ctx *ctx, ae_ldap *ld, const char *sam, bool machine, ae_ac
 	}
 	/* The primary group is in tokenGroups on AD; add it anyway from
 	 * primaryGroupID in case a DC leaves it out. */
-	at = ae_entry_get(&res.entries[0], "primaryGroupID");
+	at = ae_entry_get(acct, "primaryGroupID");
 	if (at != NULL && at->nvalues > 0 &&
 	    ae_parse_ldap_uint32(ctx, "primaryGroupID", &at->values[0], &pgid) == AE_OK &&
 	    ae_sid_domain_of(&a.sid, &dom) && ae_sid_compose(&dom, pgid, &pg)) {
@@ -249,14 +315,12 @@ ae_account_lookup(ae_ctx *ctx, ae_ldap *ld, const char *sam, bool machine, ae_ac
 	if ((err = ae_token_add_wellknown(ctx, &a.token)) != AE_OK)
 		goto cleanup;
 
-	if (netbios_name(ctx, ld, &a.netbios_domain) != AE_OK)
-		ae_clear_message(ctx);
 	if (asprintf(&a.display, "%s\\%s", a.netbios_domain ? a.netbios_domain : "", a.sam) < 0) {
 		a.display = NULL;
 		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 		goto cleanup;
 	}
-	name_token(ctx, ld, &a);
+	name_token(ctx, ld, &a, &res, asked, nasked);
 	*out = a;
 	memset(&a, 0, sizeof(a));
 	err = AE_OK;

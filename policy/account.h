@@ -33,8 +33,13 @@ typedef struct {
 } ae_account;
 
 /* Finds the account SAM in the DC's default naming context and builds its
- * token.  *OUT is filled only on success. */
-ae_err ae_account_lookup(ae_ctx *ctx, ae_ldap *ld, const char *sam, bool machine, ae_account *out);
+ * token: two searches (the account by name, with the groups of the
+ * session's token for their names; then tokenGroups, base scope on the
+ * account), a third only for groups of the account's token that the
+ * session's lacks.  NETBIOS (may be NULL) is the domain's NetBIOS name,
+ * for "CORP\alice".  *OUT is filled only on success. */
+ae_err ae_account_lookup(ae_ctx *ctx, ae_ldap *ld, const char *sam, bool machine, const char *netbios,
+                         ae_account *out);
 void ae_account_clear(ae_account *acct);
 
 /* A readable name for SID: "CORP\CertDenied" when the lookup named it,

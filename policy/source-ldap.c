@@ -7,6 +7,7 @@
 
 #include "dns.h"
 #include "krb.h"
+#include "ldap-place.h"
 #include "ldapconn.h"
 #include "source.h"
 #include "transport.h"
@@ -82,6 +83,9 @@ connect_dc(ae_ctx *ctx, const ae_conf *conf, const char *domain, ae_ldap **out)
 	return err;
 }
 
+/* The policy ID: the forest root domain's objectGUID as Windows writes a
+ * GUID.  The rootDSE gave it with the extended-DN control; a DC that
+ * ignores the control costs a search of its own. */
 static ae_err
 read_policy_id(ae_ctx *ctx, ae_ldap *ld, char **out)
 {
@@ -91,6 +95,10 @@ read_policy_id(ae_ctx *ctx, ae_ldap *ld, char **out)
 	ae_err err;
 
 	*out = NULL;
+	if (ae_ldap_root_domain_guid(ld) != NULL) {
+		*out = ae_strdup_printf("{%s}", ae_ldap_root_domain_guid(ld));
+		return *out != NULL ? AE_OK : ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	}
 	err = ae_ldap_search(ctx, ld, ae_ldap_root_domain_nc(ld), "base", "(objectClass=*)", attrs, 0, &res);
 	if (err != AE_OK)
 		return err;
@@ -106,188 +114,41 @@ read_policy_id(ae_ctx *ctx, ae_ldap *ld, char **out)
 	return AE_OK;
 }
 
+/* Everything the policy needs from the configuration NC in one paged
+ * search, SD flags asking for the DACL only: the templates, enrollment
+ * services, roots, AIA, NTAuth and OIDs under CN=Public Key Services, and
+ * the domain's crossRef (its NetBIOS name, for the caller's name).  The
+ * entries are then taken by their place (ldap-place.h). */
 static ae_err
-read_pki(ae_ctx *ctx, ae_ldap *ld, ae_policy *p)
+read_config(ae_ctx *ctx, ae_ldap *ld, ae_policy *p, char **netbios)
 {
-	static const char *const es_attrs[] = {
-		"cn", "displayName", "dNSHostName", "certificateTemplates", "cACertificate", "flags", NULL
-	};
-	static const char *const ca_attrs[] = { "cn", "cACertificate", NULL };
+	const char *attrs[64];
 	ae_ldap_result res = { 0 };
-	char base[1024];
-	const char *cfg = ae_ldap_config_nc(ld);
+	char *nc = NULL, *filter = NULL;
 	ae_err err;
 
-	snprintf(base, sizeof(base), "CN=Enrollment Services,CN=Public Key Services,CN=Services,%s", cfg);
-	err = ae_ldap_search(ctx, ld, base, "one", "(objectClass=pKIEnrollmentService)", es_attrs, 0, &res);
-	if (err == AE_ERR_NOTFOUND) {
-		ae_clear_message(ctx);
-	} else if (err != AE_OK) {
-		return err;
+	*netbios = NULL;
+	ae_ldap_place_attributes(attrs, sizeof(attrs) / sizeof(attrs[0]));
+	nc = ae_ldap_escape(ae_ldap_default_nc(ld));
+	filter = nc ? ae_strdup_printf("(|(objectClass=pKICertificateTemplate)(objectClass=pKIEnrollmentService)"
+	                               "(objectClass=certificationAuthority)(objectClass=msPKI-Enterprise-Oid)"
+	                               "(&(objectClass=crossRef)(nCName=%s)))", nc)
+	            : NULL;
+	if (filter == NULL) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
 	}
-	if (res.count > 0) {
-		p->pki.cas = calloc(res.count, sizeof(ae_ca));
-		if (p->pki.cas == NULL) {
-			ae_ldap_result_free(&res);
-			return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
-		}
-	}
-	for (size_t i = 0; i < res.count; i++) {
-		err = ae_ca_from_entry(ctx, &res.entries[i], &p->pki.cas[p->pki.ca_count]);
-		if (err == AE_ERR_NOMEM) {
-			ae_ldap_result_free(&res);
-			return err;
-		}
-		if (err != AE_OK) {
-			ae_log(ctx, AE_LOG_WARNING, "%s", ae_get_message(ctx));
-			continue;
-		}
-		p->pki.ca_count++;
-	}
-	ae_ldap_result_free(&res);
-
-	static const struct { const char *rdn; const char *filter; int which; } stores[] = {
-		{ "CN=Certification Authorities", "(objectClass=certificationAuthority)", 0 },
-		{ "CN=AIA", "(objectClass=certificationAuthority)", 1 },
-	};
-	for (size_t s = 0; s < 2; s++) {
-		STACK_OF(X509) **st = stores[s].which == 0 ? &p->pki.roots : &p->pki.intermediates;
-		snprintf(base, sizeof(base), "%s,CN=Public Key Services,CN=Services,%s", stores[s].rdn, cfg);
-		err = ae_ldap_search(ctx, ld, base, "one", stores[s].filter, ca_attrs, 0, &res);
-		if (err == AE_ERR_NOTFOUND) {
-			ae_clear_message(ctx);
-			continue;
-		}
-		if (err != AE_OK)
-			return err;
-		for (size_t i = 0; i < res.count; i++)
-			if ((err = ae_pki_add_certs(ctx, st, &res.entries[i], "cACertificate")) != AE_OK)
-				break;
-		ae_ldap_result_free(&res);
-		if (err != AE_OK)
-			return err;
-	}
-	snprintf(base, sizeof(base), "CN=NTAuthCertificates,CN=Public Key Services,CN=Services,%s", cfg);
-	err = ae_ldap_search(ctx, ld, base, "base", "(objectClass=*)", ca_attrs, 0, &res);
-	if (err == AE_OK) {
-		for (size_t i = 0; i < res.count && err == AE_OK; i++)
-			err = ae_pki_add_certs(ctx, &p->pki.ntauth, &res.entries[i], "cACertificate");
-		ae_ldap_result_free(&res);
-	} else if (err == AE_ERR_NOTFOUND) {
-		ae_clear_message(ctx);
-		err = AE_OK;
-	}
+	err = ae_ldap_search(ctx, ld, ae_ldap_config_nc(ld), "sub", filter, attrs, AE_LDAP_SD_DACL, &res);
 	if (err != AE_OK)
-		return err;
+		goto cleanup;
+	err = ae_ldap_place(ctx, ae_ldap_config_nc(ld), ae_ldap_default_nc(ld), res.entries, res.count, p, netbios);
+	if (err != AE_OK)
+		goto cleanup;
 	ae_pki_validate(ctx, &p->pki, ae_now_shifted() ? (time_t)ae_now() : 0);
-	return AE_OK;
-}
-
-/* The OID registrations, which Windows caches locally so that names show
- * instead of numbers. */
-static ae_err
-read_oids(ae_ctx *ctx, ae_ldap *ld, ae_policy *p)
-{
-	static const char *const attrs[] = {
-		"cn", "displayName", "flags", "msPKI-Cert-Template-OID", "objectClass", NULL
-	};
-	ae_ldap_result res = { 0 };
-	char base[1024];
-	ae_err err;
-
-	snprintf(base, sizeof(base), "CN=OID,CN=Public Key Services,CN=Services,%s", ae_ldap_config_nc(ld));
-	err = ae_ldap_search(ctx, ld, base, "sub", "(objectClass=*)", attrs, 0, &res);
-	if (err == AE_ERR_NOTFOUND) {
-		ae_clear_message(ctx);
-		return AE_OK;
-	}
-	if (err != AE_OK)
-		return err;
-	p->oids = calloc(res.count ? res.count : 1, sizeof(ae_oid));
-	if (p->oids == NULL) {
-		ae_ldap_result_free(&res);
-		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
-	}
-	for (size_t i = 0; i < res.count; i++) {
-		const ae_entry *e = &res.entries[i];
-		const ae_attr *fl = ae_entry_get(e, "flags");
-		char *oid = ae_entry_string(e, "msPKI-Cert-Template-OID");
-		ae_oid *o;
-
-		if (oid == NULL)
-			continue;
-		if (strncasecmp(e->dn, "CN=OID,", 7) == 0) {
-			/* The container itself holds the forest's OID root. */
-			free(p->forest_oid);
-			p->forest_oid = oid;
-			continue;
-		}
-		o = &p->oids[p->oid_count];
-		o->oid = oid;
-		o->display_name = ae_entry_string(e, "displayName");
-		if (fl != NULL && fl->nvalues > 0 &&
-		    ae_parse_ldap_uint32(ctx, "flags", &fl->values[0], &o->flags) != AE_OK) {
-			ae_log(ctx, AE_LOG_INFO, "OID object %s: %s", e->dn, ae_get_message(ctx));
-			ae_clear_message(ctx);
-		}
-		p->oid_count++;
-	}
+cleanup:
 	ae_ldap_result_free(&res);
-	return AE_OK;
-}
-
-static ae_err
-read_templates(ae_ctx *ctx, ae_ldap *ld, ae_policy *p)
-{
-	ae_ldap_result res = { 0 };
-	char base[1024];
-	ae_err err;
-
-	snprintf(base, sizeof(base), "CN=Certificate Templates,CN=Public Key Services,CN=Services,%s",
-	         ae_ldap_config_nc(ld));
-	err = ae_ldap_search(ctx, ld, base, "one", "(objectClass=pKICertificateTemplate)",
-	                     ae_template_attributes, AE_LDAP_SD_DACL, &res);
-	if (err == AE_ERR_NOTFOUND) {
-		ae_clear_message(ctx);
-		return AE_OK;
-	}
-	if (err != AE_OK)
-		return err;
-	p->templates = calloc(res.count ? res.count : 1, sizeof(ae_template *));
-	if (p->templates == NULL) {
-		ae_ldap_result_free(&res);
-		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
-	}
-	for (size_t i = 0; i < res.count; i++) {
-		ae_template *t = NULL;
-		err = ae_template_from_entry(ctx, &res.entries[i], &t);
-		if (err == AE_ERR_NOMEM)
-			break;
-		if (err != AE_OK) {
-			/* One bad template must not hide the others: keep it as an
-			 * item with the reason. */
-			char *name = ae_entry_string(&res.entries[i], "cn");
-			char *line = ae_strdup_printf("%s\t%s", name ? name : res.entries[i].dn, ae_get_message(ctx));
-			ae_log(ctx, AE_LOG_WARNING, "template %s skipped: %s", name ? name : res.entries[i].dn,
-			       ae_get_message(ctx));
-			if (line == NULL || !ae_strv_append(&p->invalid_templates, line)) {
-				free(name);
-				free(line);
-				err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
-				break;
-			}
-			free(name);
-			free(line);
-			ae_clear_message(ctx);
-			err = AE_OK;
-			continue;
-		}
-		if (t->sd == NULL)
-			ae_log(ctx, AE_LOG_WARNING, "template %s: %s: treated as granting no right", t->name,
-			       t->sd_error ? t->sd_error : "no security descriptor");
-		p->templates[p->template_count++] = t;
-	}
-	ae_ldap_result_free(&res);
+	free(nc);
+	free(filter);
 	return err;
 }
 
@@ -296,7 +157,7 @@ ldap_read(ae_ctx *ctx, ae_policy_source *src, ae_context context, ae_policy **ou
 {
 	ldap_source *ls = src->data;
 	ae_policy *p = NULL;
-	char *domain = NULL;
+	char *domain = NULL, *netbios = NULL;
 	ae_err err;
 
 	*out = NULL;
@@ -334,26 +195,29 @@ ldap_read(ae_ctx *ctx, ae_policy_source *src, ae_context context, ae_policy **ou
 	}
 	if ((err = read_policy_id(ctx, ls->ld, &p->policy_id)) != AE_OK)
 		goto cleanup;
-	err = ae_account_lookup(ctx, ls->ld, ae_krb_account(ls->krb), context == AE_CONTEXT_MACHINE, &p->account);
+	if ((err = read_config(ctx, ls->ld, p, &netbios)) != AE_OK)
+		goto cleanup;
+	err = ae_account_lookup(ctx, ls->ld, ae_krb_account(ls->krb), context == AE_CONTEXT_MACHINE, netbios,
+	                        &p->account);
 	if (err != AE_OK) {
 		err = ae_prefix_message(ctx, err, "looking up %s", ae_krb_principal(ls->krb));
 		goto cleanup;
 	}
-	if ((err = read_pki(ctx, ls->ld, p)) != AE_OK)
-		goto cleanup;
-	if ((err = read_oids(ctx, ls->ld, p)) != AE_OK)
-		goto cleanup;
-	if ((err = read_templates(ctx, ls->ld, p)) != AE_OK)
-		goto cleanup;
 	/* Enrollment services in AD are reached over MS-ICPR (DCOM, which
 	 * Windows tries first, is not there yet). */
 	for (size_t i = 0; i < p->pki.ca_count; i++)
 		p->pki.cas[i].transport = &ae_transport_icpr;
 	p->origin.round_trips = ae_ldap_round_trips(ls->ld);
+	ae_log(ctx, AE_LOG_DEBUG,
+	       "policy read from %s in %u LDAP round trips (SASL/%s): %zu templates, %zu enrollment services, %d roots, %d AIA, %d NTAuth, %zu OIDs",
+	       ae_ldap_host(ls->ld), p->origin.round_trips, ae_ldap_mechanism(ls->ld), p->template_count,
+	       p->pki.ca_count, sk_X509_num(p->pki.roots), sk_X509_num(p->pki.intermediates),
+	       sk_X509_num(p->pki.ntauth), p->oid_count);
 	*out = p;
 	p = NULL;
 cleanup:
 	free(domain);
+	free(netbios);
 	ae_policy_free(p);
 	return err;
 }

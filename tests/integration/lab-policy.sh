@@ -89,6 +89,53 @@ check "$M" Machine skip 'no AutoEnroll right for CORP\WS1$'
 check "$M" Workstation skip 'no AutoEnroll right'
 [ "$(jq -r .summary.autoenroll "$M")" = 1 ]; ok $? "the machine autoenrolls exactly one template"
 
+# The policy read on a cache miss: at most 5 LDAP round trips (the
+# GSS-SPNEGO bind, the rootDSE, the configuration NC, the account, its
+# tokenGroups), every bind step and page counted, and still complete:
+# counted against an independent client (ldapsearch).
+for f in "$A" "$B" "$M"; do
+	n=$(jq -r .summary.ldap_round_trips "$f")
+	[ "$n" -le 5 ]; ok $? "$(basename "$f" .json): policy read in at most 5 LDAP round trips (got $n)"
+done
+PKS="CN=Public Key Services,CN=Services,$AE_LAB_CONFIG_NC"
+lsearch() { # lsearch BASE SCOPE FILTER ATTR: how many values of ATTR
+	as_user alice ldapsearch -N -Q -Y GSSAPI -H ldap://dc1.corp.test -o ldif-wrap=no -b "$1" -s "$2" "$3" "$4" 2>/dev/null |
+		grep -c "^$4:"
+}
+want="$(lsearch "CN=Certificate Templates,$PKS" one '(objectClass=pKICertificateTemplate)' cn) templates,"
+want="$want $(lsearch "CN=Enrollment Services,$PKS" one '(objectClass=pKIEnrollmentService)' cn) enrollment services,"
+want="$want $(lsearch "CN=Certification Authorities,$PKS" one '(objectClass=certificationAuthority)' cACertificate) roots,"
+want="$want $(lsearch "CN=AIA,$PKS" one '(objectClass=certificationAuthority)' cACertificate) AIA,"
+want="$want $(lsearch "CN=NTAuthCertificates,$PKS" base '(objectClass=*)' cACertificate) NTAuth,"
+want="$want $(($(lsearch "CN=OID,$PKS" sub '(objectClass=*)' msPKI-Cert-Template-OID) - 1)) OIDs"
+for who in alice machine; do
+	if [ $who = alice ]; then
+		as_user alice "$AUTOENROLL" -vv policy --json >"$TEST_TMP/vv.json" 2>"$TEST_TMP/vv.err"
+	else
+		as_machine "$AUTOENROLL" -vv policy --machine --json >"$TEST_TMP/vv.json" 2>"$TEST_TMP/vv.err"
+	fi
+	got=$(sed -n 's/.*policy read from .* in \([0-9]*\) LDAP round trips (SASL\/GSS-SPNEGO): //p' "$TEST_TMP/vv.err")
+	[ "$got" = "$want" ]; ok $? "$who: the one search found everything: $want"
+	[ "$got" = "$want" ] || diag "got: $got"
+	grep -Eq "LDAP round trip 1: SASL/GSS-SPNEGO bind, step 1" "$TEST_TMP/vv.err" &&
+		[ "$(grep -c "LDAP round trip [0-9]*:" "$TEST_TMP/vv.err")" = "$(jq .summary.ldap_round_trips "$TEST_TMP/vv.json")" ]
+	ok $? "$who: each round trip logged, the first the one bind step"
+done
+! [[ " $want" =~ \ 0\  ]]; ok $? "the lab publishes templates, CAs, roots, AIA, NTAuth and OIDs ($want)"
+
+# Same policy however it is read: in pages of 10 entries (every page a
+# round trip), and bound with GSSAPI when GSS-SPNEGO is not there (three
+# round trips for the bind: RFC 4752's security layer negotiation).
+same() { diff <(jq -S 'del(.summary.ldap_round_trips)' "$1") <(jq -S 'del(.summary.ldap_round_trips)' "$2") >/dev/null; }
+AE_TEST_LDAP_PAGE_SIZE=10 as_user alice "$AUTOENROLL" policy --json >"$TEST_TMP/paged.json" 2>/dev/null
+same "$A" "$TEST_TMP/paged.json"; ok $? "paged by 10: the same policy"
+[ "$(jq .summary.ldap_round_trips "$TEST_TMP/paged.json")" -ge 14 ]
+ok $? "paged by 10: each page is a round trip ($(jq .summary.ldap_round_trips "$TEST_TMP/paged.json"))"
+AE_TEST_LDAP_SASL_MECH=NO-SUCH-MECH as_user alice "$AUTOENROLL" policy --json >"$TEST_TMP/gssapi.json" 2>/dev/null
+same "$A" "$TEST_TMP/gssapi.json"; ok $? "GSSAPI bind: the same policy, sealed too"
+[ "$(jq .summary.ldap_round_trips "$TEST_TMP/gssapi.json")" = 7 ]
+ok $? "GSSAPI bind: three round trips of its own (7 in all)"
+
 # The table
 as_user alice "$AUTOENROLL" policy >"$TEST_TMP/alice.txt" 2>/dev/null
 ok $? "table output succeeds"
