@@ -30,3 +30,11 @@ ae_entry_string(const ae_entry *entry, const char *attr)
 		return NULL;
 	return strndup((const char *)a->values[0].data, a->values[0].len);
 }
+
+void
+ae_values_free(ae_value *values, size_t count)
+{
+	for (size_t i = 0; values != NULL && i < count; i++)
+		free((void *)values[i].data);
+	free(values);
+}

@@ -33,4 +33,8 @@ const ae_attr *ae_entry_get(const ae_entry *entry, const char *name);
  * empty or containing NUL); caller frees. */
 char *ae_entry_string(const ae_entry *entry, const char *attr);
 
+/* Frees COUNT values whose data were allocated with malloc, and the
+ * array (values read for a caller, e.g. ae_ldap_read_attribute). */
+void ae_values_free(ae_value *values, size_t count);
+
 #endif
