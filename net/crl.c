@@ -43,18 +43,6 @@ static const char *const ldap_url_attrs[] = {
 	"certificateRevocationList", "deltaRevocationList", "authorityRevocationList", "cACertificate", NULL,
 };
 
-static int
-hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decodes the LEN bytes at S into a new string; NULL and a
  * message for a bad escape or a control character (NUL included). */
 static char *
@@ -70,8 +58,8 @@ url_decode(ae_ctx *ctx, const char *s, size_t len, const char *part, const char 
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (c == '%') {
-			int hi = i + 1 < len ? hex_digit(s[i + 1]) : -1;
-			int lo = i + 2 < len ? hex_digit(s[i + 2]) : -1;
+			int hi = i + 1 < len ? ae_hex_digit(s[i + 1]) : -1;
+			int lo = i + 2 < len ? ae_hex_digit(s[i + 2]) : -1;
 
 			if (hi < 0 || lo < 0) {
 				free(out);

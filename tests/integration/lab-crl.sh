@@ -56,6 +56,22 @@ ds_crl() {
 		openssl crl -inform DER -noout -text 2>/dev/null
 }
 listed() { grep -qi "Serial Number: *0*$2\$" <<<"$1"; } # TEXT SERIAL
+# revoke_current NAME user|machine TEMPLATE: revokes the current
+# certificate of TEMPLATE (keyCompromise); sets cur (its record) and
+# serial, and m0 (the CA log's mark) for what the next pulse asks
+revoke_current() {
+	cur=$(rec_id "$1" "$2" "$3")
+	serial=$(serial_of "$(cert_of "$1" "$2" "$cur")")
+	"$LABCTL" revoke "$serial" 1 >"$TEST_TMP/revoke.out" 2>&1
+	m0=$(mark)
+}
+# replaced NAME user|machine TEMPLATE PATTERN: the pulse asked anew, the
+# revoked certificate is archived, the event's message matches PATTERN
+replaced() {
+	[ "$(ca_count "$m0" "$3" pkcs10)" = 1 ] && [ "$(state_of "$1" "$2" "$cur")" = archived ] &&
+		jq -e --arg t "$3" --arg p "$4" '.events[] | select(.event=="enrolled" and .template==$t) | .message | test($p)' \
+			"$TEST_TMP/r.json" >/dev/null
+}
 
 # ===== ldap:/// only: a machine certificate =====
 "$LABCTL" cdp ldap >/dev/null
@@ -67,46 +83,35 @@ cdps=$(openssl x509 -in "$(cert_of m machine "$m")" -noout -ext crlDistributionP
 [ "$(grep -c URI <<<"$cdps")" = 1 ] &&
 	grep -qF "URI:ldap:///CN=CORP-CA1,CN=CA1,CN=CDP,CN=Public%20Key%20Services,CN=Services,CN=Configuration,DC=corp,DC=test?certificateRevocationList?base?objectClass=cRLDistributionPoint" <<<"$cdps"
 ok $? "its only CRL distribution point is AD CS's ldap:/// URL" || diag "$cdps"
-serial=$(serial_of "$(cert_of m machine "$m")")
-"$LABCTL" revoke "$serial" 1 >"$TEST_TMP/revoke.out" 2>&1
+revoke_current m machine LabMachine
 listed "$(ds_crl certificateRevocationList)" "$serial"
 ok $? "labctl revoke published the CRL listing it into certificateRevocationList of $CDP_DN" || cat "$TEST_TMP/revoke.out"
 "$LABCTL" run -- curl -s --noproxy '*' -o "$TEST_TMP/http.crl" "http://ca1.corp.test/CertEnroll/CORP-CA1.crl"
 listed "$(openssl crl -inform DER -in "$TEST_TMP/http.crl" -noout -text 2>/dev/null)" "$serial"
 ok $? "... and over HTTP"
-m0=$(mark)
 pulse machine m
-[ "$(ca_count "$m0" LabMachine pkcs10)" = 1 ] && [ "$(ev enrolled LabMachine)" = 1 ] && [ "$(state_of m machine "$m")" = archived ]
-ok $? "revoked by the CRL read over LDAP: a new request, the revoked certificate archived" || show
-jq -e '.events[] | select(.event=="enrolled" and .template=="LabMachine") | .message | test("revoked.*according to ldap:///CN=CORP-CA1")' "$TEST_TMP/r.json" >/dev/null
-ok $? "... and the event says it was revoked according to the ldap:/// location" || show
+replaced m machine LabMachine "revoked.*according to ldap:///CN=CORP-CA1"
+ok $? "revoked by the CRL read over LDAP: a new request, the revoked certificate archived, the event says it was revoked according to the ldap:/// location" || show
 jq -e '.ldap_round_trips > 0' "$TEST_TMP/r.json" >/dev/null; ok $? "the CRL came through the pulse's LDAP session"
 
 # ===== the same for a user certificate over http, for comparison =====
 "$LABCTL" cdp http >/dev/null
 conf h
 pulse user h
-u=$(rec_id h user LabUser)
-serial=$(serial_of "$(cert_of h user "$u")")
-"$LABCTL" revoke "$serial" 1 >/dev/null 2>&1
-m0=$(mark)
+revoke_current h user LabUser
 pulse user h
-[ "$(ca_count "$m0" LabUser pkcs10)" = 1 ] && [ "$(state_of h user "$u")" = archived ] &&
-	jq -e '.events[] | select(.event=="enrolled" and .template=="LabUser") | .message | test("according to http://")' "$TEST_TMP/r.json" >/dev/null
+replaced h user LabUser "according to http://"
 ok $? "the same over http://: replaced, revoked according to the http location" || show
 
 # ===== a CRL past its nextUpdate: unknown, the certificate kept =====
-u=$(rec_id h user LabUser)
-serial=$(serial_of "$(cert_of h user "$u")")
-"$LABCTL" revoke "$serial" 1 >/dev/null 2>&1
-m0=$(mark)
+revoke_current h user LabUser
 pulse user h $((8 * DAY))
-[ "$(ca_count "$m0" LabUser pkcs10)" = 0 ] && [ "$(state_of h user "$u")" = issued ]
+[ "$(ca_count "$m0" LabUser pkcs10)" = 0 ] && [ "$(state_of h user "$cur")" = issued ]
 ok $? "8 days later the CRL (nextUpdate 7 days) is past its nextUpdate: not replaced" || show
 grep -q "revocation status unknown, ignored: .*past its nextUpdate" "$TEST_TMP/r.err"
 ok $? "... and the log says the status is unknown because of nextUpdate" || show
 pulse user h
-[ "$(state_of h user "$u")" = archived ]; ok $? "with the CRL current again: replaced" || show
+[ "$(state_of h user "$cur")" = archived ]; ok $? "with the CRL current again: replaced" || show
 
 # ===== delta CRLs, over LDAP =====
 "$LABCTL" cdp ldap >/dev/null
@@ -117,26 +122,19 @@ grep -q "X509v3 Freshest CRL" <<<"$base_text" && grep -qF "deltaRevocationList" 
 ok $? "the new base CRL in AD names its delta (Freshest CRL: the deltaRevocationList location)" || diag "$base_text"
 conf d
 pulse user d
-u=$(rec_id d user LabUser)
-[ -n "$u" ]; ok $? "alice enrolls for LabUser (CDP in AD)" || show
-serial=$(serial_of "$(cert_of d user "$u")")
-"$LABCTL" revoke "$serial" 1 >/dev/null 2>&1
+[ -n "$(rec_id d user LabUser)" ]; ok $? "alice enrolls for LabUser (CDP in AD)" || show
+revoke_current d user LabUser
 ! listed "$(ds_crl certificateRevocationList)" "$serial" && listed "$(ds_crl deltaRevocationList)" "$serial"
 ok $? "revoked after the base: in deltaRevocationList only, not in the base CRL"
 grep -q "Delta CRL Indicator" <<<"$(ds_crl deltaRevocationList)"; ok $? "... which is a delta CRL"
-m0=$(mark)
 pulse user d
-[ "$(ca_count "$m0" LabUser pkcs10)" = 1 ] && [ "$(state_of d user "$u")" = archived ] &&
-	jq -e '.events[] | select(.event=="enrolled" and .template=="LabUser") | .message | test("according to the delta CRL at ldap:///")' "$TEST_TMP/r.json" >/dev/null
+replaced d user LabUser "according to the delta CRL at ldap:///"
 ok $? "revoked in the delta CRL only: replaced at the next pulse, and the event says so" || show
 # The delta is short-lived (1 day): two days on, the base is current
 # and the delta is not: unknown, nothing replaced.
-u=$(rec_id d user LabUser)
-serial=$(serial_of "$(cert_of d user "$u")")
-"$LABCTL" revoke "$serial" 1 >/dev/null 2>&1
-m0=$(mark)
+revoke_current d user LabUser
 pulse user d $((2 * DAY))
-[ "$(ca_count "$m0" LabUser pkcs10)" = 0 ] && [ "$(state_of d user "$u")" = issued ] &&
+[ "$(ca_count "$m0" LabUser pkcs10)" = 0 ] && [ "$(state_of d user "$cur")" = issued ] &&
 	grep -q "revocation status unknown, ignored: .*delta CRL.*past its nextUpdate" "$TEST_TMP/r.err"
 ok $? "a delta CRL past its nextUpdate: unknown, kept, and the log says why" || show
 

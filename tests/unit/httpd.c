@@ -6,6 +6,7 @@
 #include "httpd.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -138,4 +139,19 @@ httpd_refused_port(void)
 	port = ntohs(sin.sin_port);
 	close(s);
 	return port;
+}
+
+int
+count_open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		n++;
+	closedir(d);
+	return n;
 }

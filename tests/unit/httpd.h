@@ -29,6 +29,9 @@ void httpd_stop(pid_t pid);
 /* "HTTP/1.0 200 OK" with Content-Length and BODY; caller frees. */
 char *httpd_ok(const void *body, size_t len, size_t *answer_len);
 
+/* How many file descriptors this process has open (leak checks). */
+int count_open_fds(void);
+
 /* A port on 127.0.0.1 where nobody listens. */
 int httpd_refused_port(void);
 

@@ -15,7 +15,6 @@
 #include "util.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <openssl/pem.h>
@@ -432,21 +431,6 @@ expect_unknown(env *e, const httpd_route *routes, size_t n, serve_mode mode, con
 
 	report(r, AE_REVOCATION_UNKNOWN, reason, needle, what);
 	free(reason);
-}
-
-static int
-count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int n = 0;
-
-	if (d == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL)
-		n++;
-	closedir(d);
-	return n;
 }
 
 static crl_spec
@@ -888,7 +872,7 @@ int
 main(void)
 {
 	ae_ctx *ctx = ae_ctx_new();
-	int fds = count_fds();
+	int fds = count_open_fds();
 
 	unsetenv("http_proxy");
 	unsetenv("no_proxy");
@@ -896,7 +880,7 @@ main(void)
 	test_end_to_end(ctx);
 	test_ldap(ctx);
 	test_delta(ctx);
-	tap_is_int(count_fds(), fds, "no file descriptor left open");
+	tap_is_int(count_open_fds(), fds, "no file descriptor left open");
 	ae_ctx_free(ctx);
 	return tap_done();
 }

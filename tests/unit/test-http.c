@@ -12,7 +12,6 @@
 #include "tap.h"
 #include "util.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,21 +31,6 @@ request(const char *url)
 	return r;
 }
 
-static int
-count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int n = 0;
-
-	if (d == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL)
-		n++;
-	closedir(d);
-	return n;
-}
-
 /* Fetches REQ, expecting WANT and a message holding NEEDLE (on error). */
 static void
 expect_error(ae_ctx *ctx, const ae_http_request *req, ae_err want, const char *needle, const char *what)
@@ -58,6 +42,18 @@ expect_error(ae_ctx *ctx, const ae_http_request *req, ae_err want, const char *n
 	       ae_get_message(ctx));
 	if (err == AE_OK)
 		ae_http_response_free(resp);
+}
+
+/* Fetches PATH from the server on PORT, expecting as expect_error. */
+static void
+expect_path_error(ae_ctx *ctx, int port, const char *path, ae_err want, const char *needle, const char *what)
+{
+	char url[256];
+	ae_http_request req;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+	req = request(url);
+	expect_error(ctx, &req, want, needle, what);
 }
 
 int
@@ -97,7 +93,7 @@ main(void)
 	ae_http_response *resp = NULL;
 	ae_http_request req;
 	char url[256], url2[256], proxy[64], *long_url;
-	int port = 0, port2 = 0, fds = count_fds();
+	int port = 0, port2 = 0, fds = count_open_fds();
 	pid_t pid, pid2;
 	double t0, secs;
 	ae_err err;
@@ -134,29 +130,17 @@ main(void)
 	       "two redirects followed to the answer (%s)", resp ? resp->url : ae_get_message(ctx));
 	ae_http_response_free(resp);
 	resp = NULL;
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/loop", port);
-	req = request(url);
-	expect_error(ctx, &req, AE_ERR_NETWORK, "more than 5 redirects", "a redirect loop stops after 5");
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/file", port);
-	req = request(url);
-	expect_error(ctx, &req, AE_ERR_INVALID, "not http:// or https://", "a redirect to file:// is refused");
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/ldap", port);
-	req = request(url);
-	expect_error(ctx, &req, AE_ERR_INVALID, "not http:// or https://", "a redirect to ldap:// is refused");
+	expect_path_error(ctx, port, "/loop", AE_ERR_NETWORK, "more than 5 redirects", "a redirect loop stops after 5");
+	expect_path_error(ctx, port, "/file", AE_ERR_INVALID, "not http:// or https://", "a redirect to file:// is refused");
+	expect_path_error(ctx, port, "/ldap", AE_ERR_INVALID, "not http:// or https://", "a redirect to ldap:// is refused");
 
 	/* Statuses. */
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/gone", port);
-	req = request(url);
-	expect_error(ctx, &req, AE_ERR_NOTFOUND, "answered HTTP 410", "410: not found");
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/nothing-here", port);
-	req = request(url);
-	expect_error(ctx, &req, AE_ERR_NOTFOUND, "answered HTTP 404", "404: not found");
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/denied", port);
-	req = request(url);
-	expect_error(ctx, &req, AE_ERR_DENIED, "answered HTTP 403", "403: denied");
+	expect_path_error(ctx, port, "/gone", AE_ERR_NOTFOUND, "answered HTTP 410", "410: not found");
+	expect_path_error(ctx, port, "/nothing-here", AE_ERR_NOTFOUND, "answered HTTP 404", "404: not found");
+	expect_path_error(ctx, port, "/denied", AE_ERR_DENIED, "answered HTTP 403", "403: denied");
+	expect_path_error(ctx, port, "/fault", AE_ERR_NETWORK, "answered HTTP 500", "500: an error");
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/fault", port);
 	req = request(url);
-	expect_error(ctx, &req, AE_ERR_NETWORK, "answered HTTP 500", "500: an error");
 	req.any_status = true;
 	req.method = "POST";
 	req.body = (const uint8_t *)"<soap/>";
@@ -230,10 +214,10 @@ main(void)
 	resp = NULL;
 	snprintf(proxy, sizeof(proxy), "http://127.0.0.1:%d", httpd_refused_port());
 	setenv("http_proxy", proxy, 1);
+	expect_path_error(ctx, port, "/ok", AE_ERR_NETWORK, "cannot connect", "a proxy that is down: the fetch fails");
+	setenv("no_proxy", "127.0.0.1", 1);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/ok", port);
 	req = request(url);
-	expect_error(ctx, &req, AE_ERR_NETWORK, "cannot connect", "a proxy that is down: the fetch fails");
-	setenv("no_proxy", "127.0.0.1", 1);
 	err = ae_http_fetch(ctx, &req, &resp);
 	tap_ok(err == AE_OK && resp != NULL && resp->body_len == 5, "no_proxy names the host: fetched directly");
 	ae_http_response_free(resp);
@@ -264,7 +248,7 @@ main(void)
 	httpd_stop(pid);
 	httpd_stop(pid2);
 
-	tap_is_int(count_fds(), fds, "no file descriptor left open");
+	tap_is_int(count_open_fds(), fds, "no file descriptor left open");
 	ae_ctx_free(ctx);
 	return tap_done();
 }
