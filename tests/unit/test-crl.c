@@ -692,23 +692,6 @@ test_ldap(ae_ctx *ctx)
 	EVP_PKEY_free(e.leaf_key);
 }
 
-/* The base of BASE_SPEC served over http (its delta, if any, in the
- * stand-in directory), expecting WANT with NEEDLE. */
-static void
-expect_delta(env *e, const crl_spec *base_spec, ae_revocation want, const char *needle, const char *what)
-{
-	size_t blen, balen;
-	uint8_t *b = make_crl(e->ca, e->ca_key, e->now, base_spec, &blen);
-	char *ba = httpd_ok(b, blen, &balen), *reason;
-	httpd_route route = { BASE_PATH, ba, balen };
-	ae_revocation r = served_check(e, &route, 1, SERVE_CLOSE, HTTP_CDP, &reason, NULL);
-
-	report(r, want, reason, needle, what);
-	free(reason);
-	free(ba);
-	free(b);
-}
-
 static void
 test_delta(ae_ctx *ctx)
 {
@@ -742,7 +725,7 @@ test_delta(ae_ctx *ctx)
 	e.fetch = &fetch;
 	dder = make_crl(e.ca, ca_key, e.now, &delta, &dlen);
 	dir.objects[0] = (dir_object){ AD_DN, "deltaRevocationList", dder, dlen };
-	expect_delta(&e, &base, AE_REVOCATION_REVOKED, "according to the delta CRL at ldap:///",
+	expect_crl(&e, ca_key, &base, AE_REVOCATION_REVOKED, "according to the delta CRL at ldap:///",
 	             "revoked after the base: in the delta only, revoked");
 	free(dder);
 
@@ -753,14 +736,14 @@ test_delta(ae_ctx *ctx)
 	dder = make_crl(e.ca, ca_key, e.now, &delta, &dlen);
 	dir.objects[0].data = dder;
 	dir.objects[0].len = dlen;
-	expect_delta(&e, &base, AE_REVOCATION_GOOD, NULL, "on hold in the base, removeFromCRL in the delta: good");
+	expect_crl(&e, ca_key, &base, AE_REVOCATION_GOOD, NULL, "on hold in the base, removeFromCRL in the delta: good");
 	free(dder);
 	/* On hold, the delta silent about it: still revoked (hold). */
 	delta.serials[1] = 0;
 	dder = make_crl(e.ca, ca_key, e.now, &delta, &dlen);
 	dir.objects[0].data = dder;
 	dir.objects[0].len = dlen;
-	expect_delta(&e, &base, AE_REVOCATION_REVOKED, "(reason: certificateHold) according to http://",
+	expect_crl(&e, ca_key, &base, AE_REVOCATION_REVOKED, "(reason: certificateHold) according to http://",
 	             "on hold, nothing in the delta: revoked");
 	free(dder);
 
@@ -777,11 +760,11 @@ test_delta(ae_ctx *ctx)
 	dder = make_crl(e.ca, ca_key, e.now, &delta, &dlen);
 	dir.objects[0].data = dder;
 	dir.objects[0].len = dlen;
-	expect_delta(&e, &base, AE_REVOCATION_UNKNOWN, "delta CRL at ldap:///",
+	expect_crl(&e, ca_key, &base, AE_REVOCATION_UNKNOWN, "delta CRL at ldap:///",
 	             "a delta past its nextUpdate: unknown");
-	expect_delta(&e, &base, AE_REVOCATION_UNKNOWN, "names a delta CRL that cannot be used: the delta CRL at",
+	expect_crl(&e, ca_key, &base, AE_REVOCATION_UNKNOWN, "names a delta CRL that cannot be used: the delta CRL at",
 	             "... and the reason says the base's delta cannot be used");
-	expect_delta(&e, &base, AE_REVOCATION_UNKNOWN, "is past its nextUpdate", "... because of its nextUpdate");
+	expect_crl(&e, ca_key, &base, AE_REVOCATION_UNKNOWN, "is past its nextUpdate", "... because of its nextUpdate");
 	free(dder);
 
 	/* Deltas that do not fit the base. */
@@ -791,7 +774,7 @@ test_delta(ae_ctx *ctx)
 	dder = make_crl(e.ca, ca_key, e.now, &delta, &dlen);
 	dir.objects[0].data = dder;
 	dir.objects[0].len = dlen;
-	expect_delta(&e, &base, AE_REVOCATION_UNKNOWN, "is for base CRL 7, newer than the base CRL we have (5)",
+	expect_crl(&e, ca_key, &base, AE_REVOCATION_UNKNOWN, "is for base CRL 7, newer than the base CRL we have (5)",
 	             "a delta for a newer base: unknown");
 	free(dder);
 	delta.number = 4;
@@ -799,30 +782,30 @@ test_delta(ae_ctx *ctx)
 	dder = make_crl(e.ca, ca_key, e.now, &delta, &dlen);
 	dir.objects[0].data = dder;
 	dir.objects[0].len = dlen;
-	expect_delta(&e, &base, AE_REVOCATION_UNKNOWN, "older than its base CRL", "a delta older than the base: unknown");
+	expect_crl(&e, ca_key, &base, AE_REVOCATION_UNKNOWN, "older than its base CRL", "a delta older than the base: unknown");
 	free(dder);
 	delta.number = 6;
 	delta.delta_base = 5;
 	dder = make_crl(e.ca, other_key, e.now, &delta, &dlen);
 	dir.objects[0].data = dder;
 	dir.objects[0].len = dlen;
-	expect_delta(&e, &base, AE_REVOCATION_UNKNOWN, "delta CRL at ldap:///",
+	expect_crl(&e, ca_key, &base, AE_REVOCATION_UNKNOWN, "delta CRL at ldap:///",
 	             "a delta signed by another key: unknown");
 	free(dder);
 	delta.delta_base = 0;
 	dder = make_crl(e.ca, ca_key, e.now, &delta, &dlen);
 	dir.objects[0].data = dder;
 	dir.objects[0].len = dlen;
-	expect_delta(&e, &base, AE_REVOCATION_UNKNOWN, "has no delta CRL indicator",
+	expect_crl(&e, ca_key, &base, AE_REVOCATION_UNKNOWN, "has no delta CRL indicator",
 	             "a full CRL where the delta should be: unknown");
 	free(dder);
 	/* The delta out of reach: a revocation for good in the base stands,
 	 * anything else is unknown. */
 	dir.down = true;
-	expect_delta(&e, &base, AE_REVOCATION_UNKNOWN, "ldap_timeout", "the delta out of reach: unknown");
+	expect_crl(&e, ca_key, &base, AE_REVOCATION_UNKNOWN, "ldap_timeout", "the delta out of reach: unknown");
 	base.serials[1] = LEAF_SERIAL;
 	base.reason = 1;
-	expect_delta(&e, &base, AE_REVOCATION_REVOKED, "(reason: keyCompromise)",
+	expect_crl(&e, ca_key, &base, AE_REVOCATION_REVOKED, "(reason: keyCompromise)",
 	             "the delta out of reach, keyCompromise in the base: revoked");
 	dir.down = false;
 
