@@ -42,3 +42,11 @@ ae_entry_has_value(const ae_entry *entry, const char *attr, const char *value)
 			return true;
 	return false;
 }
+
+void
+ae_values_free(ae_value *values, size_t count)
+{
+	for (size_t i = 0; values != NULL && i < count; i++)
+		free((void *)values[i].data);
+	free(values);
+}

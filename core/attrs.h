@@ -38,4 +38,8 @@ char *ae_entry_string(const ae_entry *entry, const char *attr);
  * (objectClass, sAMAccountName). */
 bool ae_entry_has_value(const ae_entry *entry, const char *attr, const char *value);
 
+/* Frees COUNT values whose data were allocated with malloc, and the
+ * array (values read for a caller, e.g. ae_ldap_read_attribute). */
+void ae_values_free(ae_value *values, size_t count);
+
 #endif

@@ -270,12 +270,15 @@ is_revoked(pulse *p, X509 *cert, char **reason)
 {
 	X509 *issuer = find_issuer(p, cert);
 	ae_revocation rv = AE_REVOCATION_UNKNOWN;
+	ae_crl_fetch fetch;
 	char *why = NULL;
 
 	*reason = NULL;
 	if (issuer == NULL)
 		return false;
-	if (ae_crl_check(p->ctx, p->conf, cert, issuer, (time_t)p->now, &rv, &why) != AE_OK) {
+	/* ldap:// CRL locations through the policy source's session. */
+	ae_policy_source_crl_fetch(p->src, &fetch);
+	if (ae_crl_check(p->ctx, p->conf, &fetch, cert, issuer, (time_t)p->now, &rv, &why) != AE_OK) {
 		ae_clear_message(p->ctx);
 		return false;
 	}

@@ -1,24 +1,20 @@
 /*
- * crl.c - revocation by the CRL distribution point of a certificate: a
- * small HTTP/1.0 client (GET, Connection: close, bounded in time and size)
- * and the checks that make a downloaded CRL worth believing (issuer name,
- * signature, freshness).
+ * crl.c - revocation by the CRL distribution points of a certificate (see
+ * crl.h): where the CRLs are (the CDP and Freshest CRL extensions), getting
+ * them (ldap:// through the caller's LDAP session, http:// and https://
+ * through net/http.c), and the checks that make a CRL worth believing.
  *
  * Everything that comes off the network or out of the certificate is
- * untrusted: the URL, the HTTP head, the CRL.  Only the CRL's signature
- * makes its content count, so plain HTTP is enough.
+ * untrusted: the URLs, the LDAP values, the CRLs.  Only a CRL's signature
+ * makes its content count, so plain HTTP and any DC are enough.
  */
 #include "config.h"
 
 #include "crl.h"
-#include "net.h"
+#include "http.h"
 #include "pki.h"
 #include "util.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <openssl/asn1.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -27,572 +23,177 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
-#define AE_HTTP_MAX_URL 2048
-#define AE_HTTP_MAX_HOST 255
-#define AE_HTTP_MAX_HEAD (16 * 1024)
-#define AE_HTTP_MAX_BODY (16 * 1024 * 1024)
+#define AE_CRL_MAX_BYTES (16 * 1024 * 1024)
+#define AE_LDAP_URL_MAX 2048
+#define AE_LDAP_DN_MAX 1024
 /* A CRL whose thisUpdate is this far ahead of our clock is refused: more
  * than clock skew, it means one of the two clocks is wrong. */
 #define AE_CRL_MAX_SKEW 300
-/* URLs in messages are cut here: a message holds 2048 characters. */
 #define AE_URL_SHOWN 160
+/* RFC 5280 5.3.1 */
+#define AE_REASON_HOLD 6
+#define AE_REASON_REMOVE 8
 
-/* URL for a message: cut, and anything unprintable replaced, so that a
- * hostile certificate cannot write into our logs. */
-static const char *
-url_shown(const char *url, char *buf, size_t size)
+/* --- ldap:// locations --- */
+
+/* The attributes an AD CS location names, as AD spells them. */
+static const char *const ldap_url_attrs[] = {
+	"certificateRevocationList", "deltaRevocationList", "authorityRevocationList", "cACertificate", NULL,
+};
+
+/* Percent-decodes the LEN bytes at S into a new string; NULL and a
+ * message for a bad escape or a control character (NUL included). */
+static char *
+url_decode(ae_ctx *ctx, const char *s, size_t len, const char *part, const char *shown)
 {
-	size_t i, n = 0;
-
-	if (url == NULL || url[0] == '\0')
-		url = "(empty)";
-	for (i = 0; url[i] != '\0' && n + 4 < size; i++) {
-		unsigned char c = (unsigned char)url[i];
-		buf[n++] = c > 0x20 && c < 0x7f ? (char)c : '?';
-	}
-	if (url[i] != '\0') {
-		memcpy(buf + n, "...", 3);
-		n += 3;
-	}
-	buf[n] = '\0';
-	return buf;
-}
-
-/* --- URLs --- */
-
-static bool
-host_char(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       c == '-' || c == '.' || c == '_';
-}
-
-ae_err
-ae_http_split_url(ae_ctx *ctx, const char *url, char **host_out, char **port_out, char **path_out)
-{
-	char shown[AE_URL_SHOWN], v6[64], portstr[8];
-	struct in6_addr a6;
-	const char *auth, *end, *hp, *he, *after, *frag;
-	char *host = NULL, *port = NULL, *path = NULL;
-	unsigned long portnum = 80;
-	size_t len, i;
-	ae_err err = AE_OK;
-
-	ae_return_val_if_fail(url != NULL && host_out != NULL && port_out != NULL && path_out != NULL,
-	                      AE_ERR_INTERNAL);
-	*host_out = NULL;
-	*port_out = NULL;
-	*path_out = NULL;
-	url_shown(url, shown, sizeof(shown));
-	len = strnlen(url, AE_HTTP_MAX_URL + 1);
-	if (len > AE_HTTP_MAX_URL)
-		return ae_set_message(ctx, AE_ERR_INVALID, "the URL %s is longer than %d characters",
-		                      shown, AE_HTTP_MAX_URL);
-	/* It goes into a request line: no room for anything but visible
-	 * ASCII (RFC 3986 has no raw spaces or 8-bit bytes either). */
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)url[i];
-		if (c <= 0x20 || c >= 0x7f)
-			return ae_set_message(ctx, AE_ERR_INVALID,
-			                      "the URL %s contains a space, a control character or a non-ASCII byte (at %zu)",
-			                      shown, i);
-	}
-	if (strncasecmp(url, "http://", 7) != 0)
-		return ae_set_message(ctx, AE_ERR_INVALID, "the URL %s is not an http:// URL", shown);
-	auth = url + 7;
-	end = auth + strcspn(auth, "/?#");
-	if (memchr(auth, '@', (size_t)(end - auth)) != NULL)
-		return ae_set_message(ctx, AE_ERR_INVALID,
-		                      "the URL %s carries a user name before its host, which a CRL location must not",
-		                      shown);
-	if (*auth == '[') {
-		const char *rb = memchr(auth, ']', (size_t)(end - auth));
-		if (rb == NULL)
-			return ae_set_message(ctx, AE_ERR_INVALID, "the URL %s has an unclosed [ in its host", shown);
-		hp = auth + 1;
-		he = rb;
-		after = rb + 1;
-		/* Zone identifiers (%25) are refused with the rest: a CDP names
-		 * a server, not an interface. */
-		if ((size_t)(he - hp) >= sizeof(v6))
-			return ae_set_message(ctx, AE_ERR_INVALID, "the URL %s has a malformed IPv6 address", shown);
-		memcpy(v6, hp, (size_t)(he - hp));
-		v6[he - hp] = '\0';
-		if (inet_pton(AF_INET6, v6, &a6) != 1)
-			return ae_set_message(ctx, AE_ERR_INVALID, "the URL %s has a malformed IPv6 address", shown);
-	} else {
-		hp = auth;
-		he = memchr(auth, ':', (size_t)(end - auth));
-		if (he == NULL)
-			he = end;
-		after = he;
-		for (const char *p = hp; p < he; p++) {
-			if (!host_char(*p))
-				return ae_set_message(ctx, AE_ERR_INVALID,
-				                      "the URL %s has a character that does not belong in a host name: '%c'",
-				                      shown, *p);
-		}
-	}
-	if (he == hp)
-		return ae_set_message(ctx, AE_ERR_INVALID, "the URL %s names no host", shown);
-	if (he - hp > AE_HTTP_MAX_HOST)
-		return ae_set_message(ctx, AE_ERR_INVALID, "the URL %s has a host name longer than %d characters",
-		                      shown, AE_HTTP_MAX_HOST);
-	if (after < end) {
-		const char *p;
-
-		if (*after != ':')
-			return ae_set_message(ctx, AE_ERR_INVALID, "the URL %s has '%c' after its host", shown, *after);
-		/* "host:" is allowed by RFC 3986 and means the default port. */
-		if (after + 1 < end) {
-			portnum = 0;
-			for (p = after + 1; p < end; p++) {
-				if (*p < '0' || *p > '9' || p - after > 5)
-					return ae_set_message(ctx, AE_ERR_INVALID, "the URL %s has a malformed port",
-					                      shown);
-				portnum = portnum * 10 + (unsigned long)(*p - '0');
-			}
-			if (portnum < 1 || portnum > 65535)
-				return ae_set_message(ctx, AE_ERR_INVALID, "the URL %s has port %lu, outside 1-65535",
-				                      shown, portnum);
-		}
-	}
-	snprintf(portstr, sizeof(portstr), "%lu", portnum);
-
-	/* The fragment stays on the client; an empty path is "/". */
-	frag = strchr(end, '#');
-	if (frag == NULL)
-		frag = url + len;
-	host = strndup(hp, (size_t)(he - hp));
-	port = strdup(portstr);
-	if (*end == '/') {
-		path = strndup(end, (size_t)(frag - end));
-	} else if ((path = malloc((size_t)(frag - end) + 2)) != NULL) {
-		path[0] = '/';
-		memcpy(path + 1, end, (size_t)(frag - end));
-		path[frag - end + 1] = '\0';
-	}
-	if (host == NULL || port == NULL || path == NULL) {
-		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
-		goto cleanup;
-	}
-	*host_out = host;
-	*port_out = port;
-	*path_out = path;
-	host = port = path = NULL;
-cleanup:
-	free(host);
-	free(port);
-	free(path);
-	return err;
-}
-
-/* --- HTTP responses --- */
-
-typedef struct {
-	size_t head_len;   /* status line and headers, blank line included */
-	int status;
-	bool has_length;
-	size_t length;     /* Content-Length */
-} http_head;
-
-/* The offset just past the blank line that ends the head ("\r\n\r\n", or
- * bare "\n\n" from lax servers), searched within the first
- * AE_HTTP_MAX_HEAD bytes; 0 when there is none. */
-static size_t
-head_end(const uint8_t *data, size_t len)
-{
-	size_t n = len < AE_HTTP_MAX_HEAD ? len : AE_HTTP_MAX_HEAD;
-
-	for (size_t i = 0; i + 1 < n; i++) {
-		if (data[i] != '\n')
-			continue;
-		if (data[i + 1] == '\n')
-			return i + 2;
-		if (data[i + 1] == '\r' && i + 2 < n && data[i + 2] == '\n')
-			return i + 3;
-	}
-	return 0;
-}
-
-/* Copies a header value or reason phrase for a message, printable only. */
-static void
-copy_shown(char *buf, size_t size, const uint8_t *s, size_t len)
-{
+	char *out = malloc(len + 1);
 	size_t n = 0;
 
-	for (size_t i = 0; i < len && n + 1 < size; i++)
-		buf[n++] = s[i] >= 0x20 && s[i] < 0x7f ? (char)s[i] : '?';
-	buf[n] = '\0';
-}
-
-static bool
-header_is(const uint8_t *name, size_t len, const char *want)
-{
-	return len == strlen(want) && strncasecmp((const char *)name, want, len) == 0;
-}
-
-static ae_err
-parse_length(ae_ctx *ctx, const uint8_t *v, size_t n, http_head *h)
-{
-	size_t length = 0;
-	char shown[40];
-
-	copy_shown(shown, sizeof(shown), v, n);
-	if (n == 0)
-		return ae_set_message(ctx, AE_ERR_INVALID, "the answer has an empty Content-Length");
-	for (size_t i = 0; i < n; i++) {
-		if (v[i] < '0' || v[i] > '9')
-			return ae_set_message(ctx, AE_ERR_INVALID, "the answer has a malformed Content-Length \"%s\"",
-			                      shown);
-		/* Stops before the product could overflow. */
-		length = length * 10 + (size_t)(v[i] - '0');
-		if (length > AE_HTTP_MAX_BODY)
-			return ae_set_message(ctx, AE_ERR_INVALID,
-			                      "the answer announces a body of more than %d MiB (Content-Length %s)",
-			                      AE_HTTP_MAX_BODY / (1024 * 1024), shown);
+	if (out == NULL) {
+		ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		return NULL;
 	}
-	/* Two different lengths: no way to tell which one is the body. */
-	if (h->has_length && h->length != length)
-		return ae_set_message(ctx, AE_ERR_INVALID, "the answer has two different Content-Length headers");
-	h->has_length = true;
-	h->length = length;
-	return AE_OK;
-}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '%') {
+			int hi = i + 1 < len ? ae_hex_digit(s[i + 1]) : -1;
+			int lo = i + 2 < len ? ae_hex_digit(s[i + 2]) : -1;
 
-/* Reads the status line and the headers that matter.  *MORE is set when
- * DATA ends before the head does (more bytes may still come). */
-static ae_err
-parse_head(ae_ctx *ctx, const uint8_t *data, size_t len, http_head *h, bool *more)
-{
-	size_t k = len < 9 ? len : 9, line_end, pos;
-	const uint8_t *eol;
-	char phrase[64];
-
-	memset(h, 0, sizeof(*h));
-	*more = false;
-	if (len == 0) {
-		*more = true;
-		return ae_set_message(ctx, AE_ERR_INVALID, "the answer is empty");
-	}
-	if (memcmp(data, "HTTP/1.0 ", k) != 0 && memcmp(data, "HTTP/1.1 ", k) != 0)
-		return ae_set_message(ctx, AE_ERR_INVALID, "the answer is not an HTTP/1.0 or HTTP/1.1 response");
-	h->head_len = head_end(data, len);
-	if (h->head_len == 0) {
-		if (len >= AE_HTTP_MAX_HEAD)
-			return ae_set_message(ctx, AE_ERR_INVALID, "the headers of the answer are longer than %d KiB",
-			                      AE_HTTP_MAX_HEAD / 1024);
-		*more = true;
-		return ae_set_message(ctx, AE_ERR_INVALID, "the answer ends within its headers (%zu bytes)", len);
-	}
-	/* "HTTP/1.x NNN" then a space or the end of the line. */
-	if (h->head_len < 13 || data[9] < '0' || data[9] > '9' || data[10] < '0' || data[10] > '9' ||
-	    data[11] < '0' || data[11] > '9' || (data[12] != ' ' && data[12] != '\r' && data[12] != '\n'))
-		return ae_set_message(ctx, AE_ERR_INVALID, "the answer has a malformed HTTP status line");
-	h->status = (data[9] - '0') * 100 + (data[10] - '0') * 10 + (data[11] - '0');
-	eol = memchr(data, '\n', h->head_len);
-	line_end = (size_t)(eol - data);
-	if (h->status != 200) {
-		size_t ps = data[12] == ' ' ? 13 : 12, pe = line_end;
-		ae_err code = AE_ERR_NETWORK;
-
-		if (pe > ps && data[pe - 1] == '\r')
-			pe--;
-		copy_shown(phrase, sizeof(phrase), data + ps, pe > ps ? pe - ps : 0);
-		if (h->status == 404 || h->status == 410)
-			code = AE_ERR_NOTFOUND;
-		else if (h->status == 401 || h->status == 403)
-			code = AE_ERR_DENIED;
-		return ae_set_message(ctx, code, "the server answered HTTP %d%s%s", h->status,
-		                      phrase[0] != '\0' ? " " : "", phrase);
-	}
-	for (pos = line_end + 1; pos < h->head_len; pos = line_end + 1) {
-		const uint8_t *line = data + pos, *colon, *v;
-		size_t n, vn;
-
-		eol = memchr(line, '\n', h->head_len - pos);
-		line_end = (size_t)(eol - data); /* the head ends with a newline */
-		n = line_end - pos;
-		if (n > 0 && line[n - 1] == '\r')
-			n--;
-		if (n == 0)
-			break;
-		colon = memchr(line, ':', n);
-		if (colon == NULL)
-			continue; /* obsolete folding or junk: not a header we use */
-		v = colon + 1;
-		vn = n - (size_t)(v - line);
-		while (vn > 0 && (*v == ' ' || *v == '\t')) {
-			v++;
-			vn--;
+			if (hi < 0 || lo < 0) {
+				free(out);
+				ae_set_message(ctx, AE_ERR_INVALID, "the LDAP URL %s has a malformed %%-escape in its %s",
+				               shown, part);
+				return NULL;
+			}
+			c = (unsigned char)(hi * 16 + lo);
+			i += 2;
 		}
-		while (vn > 0 && (v[vn - 1] == ' ' || v[vn - 1] == '\t'))
-			vn--;
-		if (header_is(line, (size_t)(colon - line), "Content-Length")) {
-			ae_err err = parse_length(ctx, v, vn, h);
-			if (err != AE_OK)
-				return err;
-		} else if (header_is(line, (size_t)(colon - line), "Transfer-Encoding")) {
-			char te[64];
-
-			copy_shown(te, sizeof(te), v, vn);
-			if (strcasecmp(te, "identity") == 0)
-				continue;
-			/* We ask in HTTP/1.0, which has no transfer codings. */
-			if (strcasestr(te, "chunked") != NULL)
-				return ae_set_message(ctx, AE_ERR_UNSUPPORTED,
-				                      "the server sent the answer in chunked transfer encoding, which an HTTP/1.0 request does not accept");
-			return ae_set_message(ctx, AE_ERR_UNSUPPORTED,
-			                      "the server sent the answer in transfer encoding \"%s\"", te);
+		if (c < 0x20 || c == 0x7f) {
+			free(out);
+			ae_set_message(ctx, AE_ERR_INVALID, "the LDAP URL %s has a control character in its %s", shown,
+			               part);
+			return NULL;
 		}
+		out[n++] = (char)c;
 	}
-	return AE_OK;
+	out[n] = '\0';
+	return out;
 }
 
 ae_err
-ae_http_parse_response(ae_ctx *ctx, const uint8_t *data, size_t len, const uint8_t **body,
-                       size_t *body_len)
+ae_crl_ldap_url(ae_ctx *ctx, const char *url, char **dn_out, char **attr_out)
 {
-	http_head h;
-	size_t rest;
-	bool more;
-	ae_err err;
+	char shown[AE_URL_SHOWN], *dn = NULL, *attrs = NULL, *scope = NULL, *filter = NULL, *exts = NULL;
+	const char *p, *slash, *field[5] = { 0 };
+	size_t flen[5] = { 0 }, nfields = 0, len;
+	const char *attr = NULL;
+	ae_err err = AE_OK;
 
-	ae_return_val_if_fail(body != NULL && body_len != NULL && (data != NULL || len == 0), AE_ERR_INTERNAL);
-	*body = NULL;
-	*body_len = 0;
-	err = parse_head(ctx, data, len, &h, &more);
-	if (err != AE_OK)
-		return err;
-	rest = len - h.head_len;
-	if (h.has_length) {
-		if (h.length > rest)
+	ae_return_val_if_fail(url != NULL && dn_out != NULL && attr_out != NULL, AE_ERR_INTERNAL);
+	*dn_out = NULL;
+	*attr_out = NULL;
+	ae_url_shown(url, shown, sizeof(shown));
+	len = strnlen(url, AE_LDAP_URL_MAX + 1);
+	if (len > AE_LDAP_URL_MAX)
+		return ae_set_message(ctx, AE_ERR_INVALID, "the LDAP URL %s is longer than %d characters", shown,
+		                      AE_LDAP_URL_MAX);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)url[i];
+		/* An IA5String; AD CS writes spaces as %20, but a literal one
+		 * harms nobody. */
+		if (c < 0x20 || c >= 0x7f)
 			return ae_set_message(ctx, AE_ERR_INVALID,
-			                      "the answer is truncated: Content-Length announces %zu bytes, %zu arrived",
-			                      h.length, rest);
-		rest = h.length;
-	} else if (rest > AE_HTTP_MAX_BODY) {
-		return ae_set_message(ctx, AE_ERR_INVALID, "the answer has a body of more than %d MiB",
-		                      AE_HTTP_MAX_BODY / (1024 * 1024));
+			                      "the LDAP URL %s contains a control character or a non-ASCII byte (at %zu)",
+			                      shown, i);
 	}
-	*body = data + h.head_len;
-	*body_len = rest;
-	return AE_OK;
-}
-
-/* True once RESP holds all we will read: the whole body announced by
- * Content-Length (some servers keep the connection open despite
- * "Connection: close"), or a head we will refuse anyway. */
-static bool
-response_complete(const ae_buf *resp)
-{
-	http_head h;
-	bool more;
-
-	if (parse_head(NULL, (const uint8_t *)resp->data, resp->len, &h, &more) != AE_OK)
-		return !more;
-	return h.has_length && resp->len - h.head_len >= h.length;
-}
-
-/* --- the download --- */
-
-/* What one download needs for its messages and its deadlines. */
-typedef struct {
-	const char *shown;  /* the URL, for messages */
-	const char *host;
-	const char *port;
-	int timeout;        /* seconds */
-	char setting[512];  /* "crl_timeout in [global] of FILE" */
-} fetch;
-
-static ae_err
-timeout_error(ae_ctx *ctx, const fetch *f, const char *what)
-{
-	return ae_set_message(ctx, AE_ERR_TIMEOUT, "the CRL at %s: %s within %d s (%s)", f->shown, what,
-	                      f->timeout, f->setting);
-}
-
-/* Connects to F's host within one timeout for all its addresses: the whole
- * download has to stay bounded. */
-static ae_err
-tcp_connect(ae_ctx *ctx, const fetch *f, int *fd_out)
-{
-	int e = 0;
-
-	switch (ae_net_connect(f->host, f->port, AI_NUMERICSERV, f->timeout, true, fd_out, &e)) {
-	case AE_NET_OK:
-		return AE_OK;
-	case AE_NET_RESOLVE:
-		if (e == EAI_MEMORY)
-			return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
-		return ae_set_message(ctx, AE_ERR_NETWORK, "the CRL at %s: cannot resolve %s: %s", f->shown, f->host,
-		                      e == EAI_SYSTEM ? strerror(errno) : gai_strerror(e));
-	case AE_NET_TIMEOUT:
-		return timeout_error(ctx, f, "no connection");
-	default:
-		return ae_set_message(ctx, AE_ERR_NETWORK, "the CRL at %s: cannot connect to %s port %s: %s", f->shown,
-		                      f->host, f->port, strerror(e));
-	}
-}
-
-static ae_err
-send_all(ae_ctx *ctx, const fetch *f, int fd, const char *buf, size_t len, double deadline)
-{
-	int e = 0;
-
-	switch (ae_net_send_all(fd, buf, len, deadline, &e)) {
-	case AE_NET_OK:
-		return AE_OK;
-	case AE_NET_TIMEOUT:
-		return timeout_error(ctx, f, "the request could not be sent");
-	default:
-		return ae_set_message(ctx, AE_ERR_NETWORK, "the CRL at %s: sending the request: %s", f->shown,
-		                      strerror(e));
-	}
-}
-
-/* Reads until the server closes or the answer is complete, at most
- * head + 16 MiB, all before DEADLINE. */
-static ae_err
-recv_response(ae_ctx *ctx, const fetch *f, int fd, ae_buf *resp, double deadline)
-{
-	const size_t cap = (size_t)AE_HTTP_MAX_HEAD + AE_HTTP_MAX_BODY;
-	uint8_t chunk[16384];
-
-	while (!response_complete(resp)) {
-		size_t got = 0;
-		int e = 0;
-		switch (ae_net_recv_some(fd, chunk, sizeof(chunk), deadline, &got, &e)) {
-		case AE_NET_OK:
+	if (strncasecmp(url, "ldap://", 7) != 0)
+		return ae_set_message(ctx, AE_ERR_INVALID, "%s is not an ldap:// URL", shown);
+	/* The host, if any, is not used: the configuration partition, where
+	 * AD CS publishes, is on every DC, and ours is already bound. */
+	slash = strchr(url + 7, '/');
+	if (slash == NULL)
+		return ae_set_message(ctx, AE_ERR_INVALID, "the LDAP URL %s names no object", shown);
+	for (p = url + 7; p < slash; p++)
+		if (strchr("?#", *p) != NULL)
+			return ae_set_message(ctx, AE_ERR_INVALID, "the LDAP URL %s names no object", shown);
+	for (p = slash + 1; nfields < 5;) {
+		const char *q = strchr(p, '?');
+		field[nfields] = p;
+		flen[nfields] = q != NULL ? (size_t)(q - p) : strlen(p);
+		nfields++;
+		if (q == NULL)
 			break;
-		case AE_NET_CLOSED:
-			return AE_OK;
-		case AE_NET_TIMEOUT:
-			return timeout_error(ctx, f, resp->len > 0 ? "the answer did not complete" : "no answer");
-		default:
-			return ae_set_message(ctx, AE_ERR_NETWORK, "the CRL at %s: reading the answer: %s", f->shown,
-			                      strerror(e));
-		}
-		if (got > cap - resp->len)
-			return ae_set_message(ctx, AE_ERR_INVALID, "the CRL at %s: the answer is larger than %d MiB",
-			                      f->shown, AE_HTTP_MAX_BODY / (1024 * 1024));
-		ae_buf_append(resp, chunk, got);
-		if (resp->failed)
-			return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		p = q + 1;
+		if (nfields == 5)
+			return ae_set_message(ctx, AE_ERR_INVALID, "the LDAP URL %s has more than 5 parts", shown);
 	}
-	return AE_OK;
-}
-
-/* GETs URL into RESP (the whole HTTP answer, unparsed). */
-static ae_err
-http_get(ae_ctx *ctx, const ae_conf *conf, const char *url, const char *shown, ae_buf *resp)
-{
-	char *host = NULL, *port = NULL, *path = NULL;
-	ae_buf req;
-	double deadline;
-	fetch f;
-	int fd = -1;
-	ae_err err;
-
-	ae_buf_init(&req);
-	err = ae_http_split_url(ctx, url, &host, &port, &path);
-	if (err != AE_OK)
+	if ((dn = url_decode(ctx, field[0], flen[0], "DN", shown)) == NULL ||
+	    (attrs = url_decode(ctx, field[1] ? field[1] : "", flen[1], "attributes", shown)) == NULL ||
+	    (scope = url_decode(ctx, field[2] ? field[2] : "", flen[2], "scope", shown)) == NULL ||
+	    (filter = url_decode(ctx, field[3] ? field[3] : "", flen[3], "filter", shown)) == NULL ||
+	    (exts = url_decode(ctx, field[4] ? field[4] : "", flen[4], "extensions", shown)) == NULL) {
+		err = ae_get_code(ctx);
 		goto cleanup;
-	memset(&f, 0, sizeof(f));
-	f.shown = shown;
-	f.host = host;
-	f.port = port;
-	f.timeout = conf != NULL && conf->crl_timeout > 0 ? conf->crl_timeout : 15;
-	ae_conf_setting(conf, "global", "crl_timeout", f.setting, sizeof(f.setting));
-
-	ae_log(ctx, AE_LOG_DEBUG, "fetching the CRL at %s", shown);
-	err = tcp_connect(ctx, &f, &fd);
-	if (err != AE_OK)
+	}
+	if (dn[0] == '\0' || strchr(dn, '=') == NULL) {
+		err = ae_set_message(ctx, AE_ERR_INVALID, "the LDAP URL %s names no object", shown);
 		goto cleanup;
-	/* One timeout for sending and for the whole answer: a server that
-	 * trickles bytes must not hold us longer than one that sends none. */
-	deadline = ae_monotonic_seconds() + f.timeout;
-	ae_buf_printf(&req, "GET %s HTTP/1.0\r\nHost: %s%s%s", path, strchr(host, ':') != NULL ? "[" : "",
-	              host, strchr(host, ':') != NULL ? "]" : "");
-	if (strcmp(port, "80") != 0)
-		ae_buf_printf(&req, ":%s", port);
-	ae_buf_puts(&req, "\r\nAccept: application/pkix-crl, */*\r\nConnection: close\r\n"
-	                  "User-Agent: autoenroll\r\n\r\n");
-	if (req.failed) {
+	}
+	if (strlen(dn) > AE_LDAP_DN_MAX) {
+		err = ae_set_message(ctx, AE_ERR_INVALID, "the LDAP URL %s names a DN longer than %d characters",
+		                     shown, AE_LDAP_DN_MAX);
+		goto cleanup;
+	}
+	/* One attribute, an option ";binary" allowed. */
+	{
+		char *semi = strchr(attrs, ';');
+		if (semi != NULL && strcasecmp(semi, ";binary") == 0)
+			*semi = '\0';
+		for (size_t i = 0; ldap_url_attrs[i] != NULL; i++)
+			if (strcasecmp(attrs, ldap_url_attrs[i]) == 0)
+				attr = ldap_url_attrs[i];
+	}
+	if (attr == NULL) {
+		err = ae_set_message(ctx, AE_ERR_INVALID,
+		                     "the LDAP URL %s does not name one attribute among certificateRevocationList, deltaRevocationList, authorityRevocationList and cACertificate",
+		                     shown);
+		goto cleanup;
+	}
+	if (scope[0] != '\0' && strcasecmp(scope, "base") != 0) {
+		err = ae_set_message(ctx, AE_ERR_INVALID, "the LDAP URL %s asks for a %s search, not a base one",
+		                     shown, scope);
+		goto cleanup;
+	}
+	/* Extensions: "!" marks a critical one, which we would have to
+	 * understand. */
+	for (char *e = exts; *e != '\0';) {
+		size_t n = strcspn(e, ",");
+		if (e[0] == '!') {
+			err = ae_set_message(ctx, AE_ERR_UNSUPPORTED, "the LDAP URL %s has a critical extension", shown);
+			goto cleanup;
+		}
+		e += n;
+		if (*e == ',')
+			e++;
+	}
+	if ((*attr_out = strdup(attr)) == NULL) {
 		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 		goto cleanup;
 	}
-	err = send_all(ctx, &f, fd, req.data, req.len, deadline);
-	if (err != AE_OK)
-		goto cleanup;
-	err = recv_response(ctx, &f, fd, resp, deadline);
+	*dn_out = dn;
+	dn = NULL;
 cleanup:
-	if (fd >= 0)
-		close(fd);
-	ae_buf_clear(&req);
-	free(host);
-	free(port);
-	free(path);
+	free(dn);
+	free(attrs);
+	free(scope);
+	free(filter);
+	free(exts);
 	return err;
 }
 
-/* --- the certificate and the CRL --- */
-
-/* The first http:// URI of the CDP extension, or AE_ERR_NOTFOUND. */
-static ae_err
-find_cdp(ae_ctx *ctx, X509 *cert, char **url_out)
-{
-	CRL_DIST_POINTS *dps;
-	int crit = -1;
-	ae_err err = AE_ERR_NOTFOUND;
-
-	*url_out = NULL;
-	dps = X509_get_ext_d2i(cert, NID_crl_distribution_points, &crit, NULL);
-	if (dps == NULL) {
-		if (crit == -1)
-			return ae_set_message(ctx, AE_ERR_NOTFOUND,
-			                      "the certificate names no http CRL distribution point");
-		return ae_set_message(ctx, AE_ERR_INVALID, "the certificate has %s CRL distribution points extension",
-		                      crit == -2 ? "more than one" : "an unreadable");
-	}
-	for (int i = 0; i < sk_DIST_POINT_num(dps) && *url_out == NULL; i++) {
-		DIST_POINT *dp = sk_DIST_POINT_value(dps, i);
-		GENERAL_NAMES *names;
-
-		/* A point for some reasons only, or for a CRL another issuer
-		 * signs, cannot tell us that the certificate is good. */
-		if (dp->distpoint == NULL || dp->distpoint->type != 0 || dp->reasons != NULL ||
-		    dp->CRLissuer != NULL)
-			continue;
-		names = dp->distpoint->name.fullname;
-		for (int j = 0; j < sk_GENERAL_NAME_num(names); j++) {
-			GENERAL_NAME *gn = sk_GENERAL_NAME_value(names, j);
-			const unsigned char *s;
-			int n;
-
-			if (gn->type != GEN_URI)
-				continue;
-			s = ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier);
-			n = ASN1_STRING_length(gn->d.uniformResourceIdentifier);
-			/* ldap:// and file:// are skipped; an embedded NUL would
-			 * cut the URL we check from the one the CA meant. */
-			if (n < 7 || strncasecmp((const char *)s, "http://", 7) != 0 ||
-			    memchr(s, '\0', (size_t)n) != NULL)
-				continue;
-			*url_out = strndup((const char *)s, (size_t)n);
-			err = *url_out != NULL ? AE_OK : ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
-			break;
-		}
-	}
-	CRL_DIST_POINTS_free(dps);
-	if (err == AE_ERR_NOTFOUND)
-		ae_set_message(ctx, err, "the certificate names no http CRL distribution point");
-	return err;
-}
+/* --- the CRLs --- */
 
 /* "2024-05-01 12:00:00 UTC", or "an unreadable date". */
 static const char *
@@ -605,22 +206,22 @@ format_time(const ASN1_TIME *t, char *buf, size_t size)
 	return buf;
 }
 
-/* DER as RFC 5280 says a CDP serves; PEM because some servers do. */
-static ae_err
-crl_decode(ae_ctx *ctx, const uint8_t *body, size_t len, const char *shown, X509_CRL **out)
+ae_err
+ae_crl_decode(ae_ctx *ctx, const uint8_t *data, size_t len, const char *shown, X509_CRL **out)
 {
-	const unsigned char *p = body;
+	const unsigned char *p = data;
 	X509_CRL *crl = NULL;
 
+	ae_return_val_if_fail(out != NULL && (data != NULL || len == 0), AE_ERR_INTERNAL);
 	*out = NULL;
-	if (len > 0 && len <= AE_HTTP_MAX_BODY)
+	if (len > 0 && len <= AE_CRL_MAX_BYTES)
 		crl = d2i_X509_CRL(NULL, &p, (long)len);
-	if (crl != NULL && p != body + len) {
+	if (crl != NULL && p != data + len) {
 		X509_CRL_free(crl);
 		crl = NULL;
 	}
-	if (crl == NULL && len > 0 && len <= AE_HTTP_MAX_BODY) {
-		BIO *bio = BIO_new_mem_buf(body, (int)len);
+	if (crl == NULL && len > 0 && len <= AE_CRL_MAX_BYTES) {
+		BIO *bio = BIO_new_mem_buf(data, (int)len);
 		if (bio == NULL) {
 			ERR_clear_error();
 			return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
@@ -630,22 +231,58 @@ crl_decode(ae_ctx *ctx, const uint8_t *body, size_t len, const char *shown, X509
 	}
 	ERR_clear_error();
 	if (crl == NULL)
-		return ae_set_message(ctx, AE_ERR_INVALID,
-		                      "the CRL at %s: the server sent %zu bytes that are not a CRL", shown, len);
+		return ae_set_message(ctx, AE_ERR_INVALID, "the CRL at %s: %zu bytes that are not a CRL", shown, len);
 	*out = crl;
 	return AE_OK;
 }
 
-/* Issuer name, signature by ISSUER's key, and dates against NOW. */
+ae_err
+ae_crl_from_values(ae_ctx *ctx, const ae_value *values, size_t count, const char *shown, X509_CRL **out)
+{
+	ae_return_val_if_fail(out != NULL && (values != NULL || count == 0), AE_ERR_INTERNAL);
+	*out = NULL;
+	for (size_t i = 0; i < count; i++) {
+		ae_err err;
+
+		/* AD CS leaves a single zero byte where there is no CRL yet. */
+		if (values[i].len <= 1)
+			continue;
+		err = ae_crl_decode(ctx, values[i].data, values[i].len, shown, out);
+		if (err == AE_OK || err == AE_ERR_NOMEM)
+			return err;
+		ae_clear_message(ctx);
+	}
+	return ae_set_message(ctx, AE_ERR_NOTFOUND, "the CRL at %s: the attribute holds no CRL (%zu value%s)", shown,
+	                      count, count == 1 ? "" : "s");
+}
+
+/* An INTEGER extension of CRL (CRL number, delta CRL indicator), or NULL;
+ * an unreadable or repeated one is an error. */
 static ae_err
-crl_usable(ae_ctx *ctx, X509_CRL *crl, X509 *issuer, time_t now, const char *shown)
+crl_int_ext(ae_ctx *ctx, X509_CRL *crl, int nid, const char *name, const char *shown, ASN1_INTEGER **out)
+{
+	int crit = -1;
+
+	*out = X509_CRL_get_ext_d2i(crl, nid, &crit, NULL);
+	ERR_clear_error();
+	if (*out == NULL && crit != -1)
+		return ae_set_message(ctx, AE_ERR_INVALID, "the CRL at %s has %s %s extension", shown,
+		                      crit == -2 ? "more than one" : "an unreadable", name);
+	return AE_OK;
+}
+
+ae_err
+ae_crl_usable(ae_ctx *ctx, X509_CRL *crl, X509 *issuer, time_t now, const char *shown, bool delta)
 {
 	const ASN1_TIME *this_update = X509_CRL_get0_lastUpdate(crl);
 	const ASN1_TIME *next_update = X509_CRL_get0_nextUpdate(crl);
+	const char *kind = delta ? "delta CRL" : "CRL";
 	EVP_PKEY *key = X509_get0_pubkey(issuer);
+	ASN1_INTEGER *indicator = NULL;
 	char when[64], *a = NULL, *b = NULL;
 	ae_err err = AE_OK;
 
+	ae_return_val_if_fail(crl != NULL && issuer != NULL, AE_ERR_INTERNAL);
 	if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(issuer)) != 0) {
 		a = ae_x509_name_string(X509_CRL_get_issuer(crl));
 		b = ae_x509_name_string(X509_get_subject_name(issuer));
@@ -653,38 +290,85 @@ crl_usable(ae_ctx *ctx, X509_CRL *crl, X509 *issuer, time_t now, const char *sho
 			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 		else
 			err = ae_set_message(ctx, AE_ERR_CRYPTO,
-			                     "the CRL at %s is issued by \"%s\", not by the certificate's issuer \"%s\"",
-			                     shown, a, b);
+			                     "the %s at %s is issued by \"%s\", not by the certificate's issuer \"%s\"",
+			                     kind, shown, a, b);
 		goto cleanup;
 	}
 	if (key == NULL || X509_CRL_verify(crl, key) != 1) {
 		ERR_clear_error();
-		err = ae_set_message(ctx, AE_ERR_CRYPTO,
-		                     "the CRL at %s is not signed by the key of the certificate's issuer", shown);
+		err = ae_set_message(ctx, AE_ERR_CRYPTO, "the %s at %s is not signed by the key of the certificate's issuer",
+		                     kind, shown);
 		goto cleanup;
 	}
 	/* A delta CRL lists only what changed since its base: absence from it
-	 * says nothing. */
-	if (X509_CRL_get_ext_by_NID(crl, NID_delta_crl, -1) >= 0) {
+	 * says nothing on its own. */
+	if ((err = crl_int_ext(ctx, crl, NID_delta_crl, "delta CRL indicator", shown, &indicator)) != AE_OK)
+		goto cleanup;
+	if (!delta && indicator != NULL) {
 		err = ae_set_message(ctx, AE_ERR_UNSUPPORTED, "the CRL at %s is a delta CRL, not a full one", shown);
+		goto cleanup;
+	}
+	if (delta && indicator == NULL) {
+		err = ae_set_message(ctx, AE_ERR_INVALID, "the delta CRL at %s has no delta CRL indicator", shown);
 		goto cleanup;
 	}
 	if (this_update == NULL || ASN1_TIME_cmp_time_t(this_update, now + AE_CRL_MAX_SKEW) != -1) {
 		err = ae_set_message(ctx, AE_ERR_CRYPTO,
-		                     "the CRL at %s is not valid yet (thisUpdate %s): check this computer's clock",
+		                     "the %s at %s is not valid yet (thisUpdate %s): check this computer's clock", kind,
 		                     shown, format_time(this_update, when, sizeof(when)));
 		goto cleanup;
 	}
-	/* No nextUpdate breaks RFC 5280 but promises nothing false: accepted. */
+	/* No nextUpdate breaks RFC 5280 but promises nothing false: accepted.
+	 * Past it, the CRL says nothing about today. */
 	if (next_update != NULL && ASN1_TIME_cmp_time_t(next_update, now) != 1) {
 		err = ae_set_message(ctx, AE_ERR_CRYPTO,
-		                     "the CRL at %s expired at %s: the CA has not published a newer one there",
-		                     shown, format_time(next_update, when, sizeof(when)));
+		                     "the %s at %s is past its nextUpdate (%s): the CA has not published a newer one there",
+		                     kind, shown, format_time(next_update, when, sizeof(when)));
 		goto cleanup;
 	}
 cleanup:
+	ASN1_INTEGER_free(indicator);
 	free(a);
 	free(b);
+	return err;
+}
+
+ae_err
+ae_crl_delta_fits(ae_ctx *ctx, X509_CRL *base, X509_CRL *delta, const char *delta_shown)
+{
+	ASN1_INTEGER *base_number = NULL, *delta_base = NULL, *delta_number = NULL;
+	ae_err err;
+
+	ae_return_val_if_fail(base != NULL && delta != NULL, AE_ERR_INTERNAL);
+	if ((err = crl_int_ext(ctx, base, NID_crl_number, "CRL number", "(the base CRL)", &base_number)) != AE_OK ||
+	    (err = crl_int_ext(ctx, delta, NID_delta_crl, "delta CRL indicator", delta_shown, &delta_base)) != AE_OK ||
+	    (err = crl_int_ext(ctx, delta, NID_crl_number, "CRL number", delta_shown, &delta_number)) != AE_OK)
+		goto cleanup;
+	if (base_number == NULL || delta_base == NULL || delta_number == NULL) {
+		err = ae_set_message(ctx, AE_ERR_INVALID,
+		                     "the delta CRL at %s cannot be matched with its base: %s has no CRL number",
+		                     delta_shown, base_number == NULL ? "the base CRL" : "the delta CRL");
+		goto cleanup;
+	}
+	/* RFC 5280 5.2.4: the base must be at least as new as the one the
+	 * delta was made against. */
+	if (ASN1_INTEGER_cmp(delta_base, base_number) > 0) {
+		err = ae_set_message(ctx, AE_ERR_INVALID,
+		                     "the delta CRL at %s is for base CRL %ld, newer than the base CRL we have (%ld)",
+		                     delta_shown, ASN1_INTEGER_get(delta_base), ASN1_INTEGER_get(base_number));
+		goto cleanup;
+	}
+	/* A delta older than the base has nothing the base lacks, and an old
+	 * removeFromCRL would undo a newer hold. */
+	if (ASN1_INTEGER_cmp(delta_number, base_number) <= 0) {
+		err = ae_set_message(ctx, AE_ERR_INVALID, "the delta CRL at %s (number %ld) is older than its base CRL (%ld)",
+		                     delta_shown, ASN1_INTEGER_get(delta_number), ASN1_INTEGER_get(base_number));
+		goto cleanup;
+	}
+cleanup:
+	ASN1_INTEGER_free(base_number);
+	ASN1_INTEGER_free(delta_base);
+	ASN1_INTEGER_free(delta_number);
 	return err;
 }
 
@@ -702,90 +386,306 @@ reason_name(long code)
 	return names[code];
 }
 
-/* Looks CERT's serial up in CRL: REVOKED with its date and reason, or GOOD. */
-static ae_err
-crl_lookup(ae_ctx *ctx, X509_CRL *crl, X509 *cert, const char *shown, ae_revocation *out, char **reason_out)
+/* CERT's entry in CRL, or NULL; *CODE its CRLReason (-1: none). */
+static X509_REVOKED *
+crl_entry(X509_CRL *crl, X509 *cert, long *code)
 {
 	X509_REVOKED *rev = NULL;
-	ASN1_ENUMERATED *code;
-	ae_buf b;
-	char when[64], num[24];
-	const char *name = NULL;
+	ASN1_ENUMERATED *e;
 	int crit = -1;
 
-	*out = AE_REVOCATION_GOOD;
-	*reason_out = NULL;
-	/* 2 is an entry "removed from CRL", which only a delta CRL carries. */
-	if (X509_CRL_get0_by_serial(crl, &rev, X509_get0_serialNumber(cert)) != 1 || rev == NULL)
-		return AE_OK;
-	code = X509_REVOKED_get_ext_d2i(rev, NID_crl_reason, &crit, NULL);
-	if (code != NULL) {
-		long v = ASN1_ENUMERATED_get(code);
-		name = reason_name(v);
-		if (name == NULL) {
-			snprintf(num, sizeof(num), "code %ld", v);
-			name = num;
-		}
-		ASN1_ENUMERATED_free(code);
+	*code = -1;
+	if (X509_CRL_get0_by_serial(crl, &rev, X509_get0_serialNumber(cert)) == 0 || rev == NULL) {
+		ERR_clear_error();
+		return NULL;
+	}
+	e = X509_REVOKED_get_ext_d2i(rev, NID_crl_reason, &crit, NULL);
+	if (e != NULL) {
+		*code = ASN1_ENUMERATED_get(e);
+		ASN1_ENUMERATED_free(e);
 	}
 	ERR_clear_error();
+	return rev;
+}
+
+static ae_err
+revoked_reason(ae_ctx *ctx, X509_REVOKED *rev, long code, const char *kind, const char *shown, char **out)
+{
+	const char *name = reason_name(code);
+	char when[64];
+	ae_buf b;
+
 	ae_buf_init(&b);
 	ae_buf_printf(&b, "revoked on %s", format_time(X509_REVOKED_get0_revocationDate(rev), when, sizeof(when)));
 	if (name != NULL)
 		ae_buf_printf(&b, " (reason: %s)", name);
-	ae_buf_printf(&b, " according to %s", shown);
-	*reason_out = ae_buf_steal(&b);
-	if (*reason_out == NULL)
+	else if (code >= 0)
+		ae_buf_printf(&b, " (reason: code %ld)", code);
+	ae_buf_printf(&b, " according to %s%s", kind, shown);
+	if ((*out = ae_buf_steal(&b)) == NULL)
 		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
-	*out = AE_REVOCATION_REVOKED;
 	return AE_OK;
 }
 
-/* The whole check; any error but AE_ERR_NOMEM becomes UNKNOWN above. */
-static ae_err
-check(ae_ctx *ctx, const ae_conf *conf, X509 *cert, X509 *issuer, time_t now, ae_revocation *out,
-      char **reason_out)
+ae_err
+ae_crl_status(ae_ctx *ctx, X509 *cert, X509_CRL *base, const char *base_shown, X509_CRL *delta,
+              const char *delta_shown, ae_revocation *out, char **reason_out)
 {
-	char *url = NULL, shown[AE_URL_SHOWN];
-	const uint8_t *body;
-	size_t body_len;
-	X509_CRL *crl = NULL;
-	ae_buf resp;
+	X509_REVOKED *rev;
+	long code;
+
+	ae_return_val_if_fail(cert != NULL && base != NULL && out != NULL && reason_out != NULL, AE_ERR_INTERNAL);
+	*out = AE_REVOCATION_GOOD;
+	*reason_out = NULL;
+	/* The delta is newer: what it says wins.  removeFromCRL takes a
+	 * certificate off hold (RFC 5280 5.3.1). */
+	if (delta != NULL && (rev = crl_entry(delta, cert, &code)) != NULL) {
+		if (code == AE_REASON_REMOVE)
+			return AE_OK;
+		*out = AE_REVOCATION_REVOKED;
+		return revoked_reason(ctx, rev, code, "the delta CRL at ", delta_shown, reason_out);
+	}
+	/* removeFromCRL has no business in a full CRL; it revokes nothing. */
+	if ((rev = crl_entry(base, cert, &code)) == NULL || code == AE_REASON_REMOVE)
+		return AE_OK;
+	*out = AE_REVOCATION_REVOKED;
+	return revoked_reason(ctx, rev, code, "", base_shown, reason_out);
+}
+
+/* The URIs of the full names of DPS, in order, for points that cover all
+ * reasons and whose CRL the certificate's issuer signs (others cannot say
+ * that a certificate is good); ldap://, http:// and https:// only. */
+static ae_err
+dp_urls(ae_ctx *ctx, CRL_DIST_POINTS *dps, char ***urls)
+{
+	for (int i = 0; i < sk_DIST_POINT_num(dps); i++) {
+		DIST_POINT *dp = sk_DIST_POINT_value(dps, i);
+		GENERAL_NAMES *names;
+
+		if (dp->distpoint == NULL || dp->distpoint->type != 0 || dp->reasons != NULL || dp->CRLissuer != NULL)
+			continue;
+		names = dp->distpoint->name.fullname;
+		for (int j = 0; j < sk_GENERAL_NAME_num(names); j++) {
+			GENERAL_NAME *gn = sk_GENERAL_NAME_value(names, j);
+			const char *s;
+			char *url;
+			int n;
+
+			if (gn->type != GEN_URI)
+				continue;
+			s = (const char *)ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier);
+			n = ASN1_STRING_length(gn->d.uniformResourceIdentifier);
+			/* file:// and others are skipped; an embedded NUL would
+			 * cut the URL we check from the one the CA meant. */
+			if (n < 7 || memchr(s, '\0', (size_t)n) != NULL ||
+			    !(strncasecmp(s, "ldap://", 7) == 0 || strncasecmp(s, "http://", 7) == 0 ||
+			      (n >= 8 && strncasecmp(s, "https://", 8) == 0)))
+				continue;
+			url = strndup(s, (size_t)n);
+			if (url == NULL || !ae_strv_append(urls, url)) {
+				free(url);
+				return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+			}
+			free(url);
+		}
+	}
+	return AE_OK;
+}
+
+/* The CDP (NID_crl_distribution_points) or Freshest CRL locations of
+ * CERT or CRL (one of them); *URLS NULL when there is none. */
+static ae_err
+ext_urls(ae_ctx *ctx, X509 *cert, X509_CRL *crl, int nid, char ***urls)
+{
+	CRL_DIST_POINTS *dps;
+	int crit = -1;
 	ae_err err;
 
-	ae_buf_init(&resp);
-	err = find_cdp(ctx, cert, &url);
-	if (err != AE_OK)
-		goto cleanup;
-	url_shown(url, shown, sizeof(shown));
-	if (X509_NAME_cmp(X509_get_issuer_name(cert), X509_get_subject_name(issuer)) != 0) {
-		err = ae_set_message(ctx, AE_ERR_INTERNAL, "the certificate is not issued by the CA given to check it");
-		goto cleanup;
+	*urls = NULL;
+	dps = cert != NULL ? X509_get_ext_d2i(cert, nid, &crit, NULL) : X509_CRL_get_ext_d2i(crl, nid, &crit, NULL);
+	ERR_clear_error();
+	if (dps == NULL) {
+		if (crit == -1)
+			return AE_OK;
+		return ae_set_message(ctx, AE_ERR_INVALID, "the %s has %s %s extension", cert ? "certificate" : "CRL",
+		                      crit == -2 ? "more than one" : "an unreadable",
+		                      nid == NID_freshest_crl ? "Freshest CRL" : "CRL distribution points");
 	}
-	err = http_get(ctx, conf, url, shown, &resp);
-	if (err != AE_OK)
-		goto cleanup;
-	err = ae_http_parse_response(ctx, (const uint8_t *)resp.data, resp.len, &body, &body_len);
+	err = dp_urls(ctx, dps, urls);
+	CRL_DIST_POINTS_free(dps);
 	if (err != AE_OK) {
-		err = ae_prefix_message(ctx, err, "the CRL at %s", shown);
-		goto cleanup;
+		ae_strv_free(*urls);
+		*urls = NULL;
 	}
-	err = crl_decode(ctx, body, body_len, shown, &crl);
-	if (err != AE_OK)
-		goto cleanup;
-	err = crl_usable(ctx, crl, issuer, now, shown);
-	if (err != AE_OK)
-		goto cleanup;
-	err = crl_lookup(ctx, crl, cert, shown, out, reason_out);
-cleanup:
-	X509_CRL_free(crl);
-	ae_buf_clear(&resp);
-	free(url);
 	return err;
 }
 
 ae_err
-ae_crl_check(ae_ctx *ctx, const ae_conf *conf, X509 *cert, X509 *issuer, time_t now,
+ae_crl_delta_locations(ae_ctx *ctx, X509_CRL *crl, X509 *cert, char ***urls)
+{
+	ae_err err = AE_OK;
+
+	ae_return_val_if_fail(urls != NULL, AE_ERR_INTERNAL);
+	*urls = NULL;
+	if (crl != NULL)
+		err = ext_urls(ctx, NULL, crl, NID_freshest_crl, urls);
+	if (err == AE_OK && *urls == NULL && cert != NULL)
+		err = ext_urls(ctx, cert, NULL, NID_freshest_crl, urls);
+	return err;
+}
+
+/* --- getting them --- */
+
+static ae_err
+fetch_ldap(ae_ctx *ctx, const ae_crl_fetch *fetch, const char *url, const char *shown, bool delta,
+           X509_CRL **out)
+{
+	ae_value *values = NULL;
+	size_t count = 0;
+	char *dn = NULL, *attr = NULL;
+	ae_err err;
+
+	if (fetch == NULL || fetch->ldap_read == NULL)
+		return ae_set_message(ctx, AE_ERR_UNSUPPORTED, "the CRL at %s: no LDAP session to read it", shown);
+	if ((err = ae_crl_ldap_url(ctx, url, &dn, &attr)) != AE_OK)
+		return err;
+	if (strcmp(attr, delta ? "deltaRevocationList" : "certificateRevocationList") != 0 &&
+	    (delta || strcmp(attr, "authorityRevocationList") != 0)) {
+		err = ae_set_message(ctx, AE_ERR_INVALID, "the %s at %s: %s holds no %s", delta ? "delta CRL" : "CRL",
+		                     shown, attr, delta ? "delta CRL" : "CRL");
+		goto cleanup;
+	}
+	ae_log(ctx, AE_LOG_DEBUG, "reading %s of %s", attr, dn);
+	err = fetch->ldap_read(ctx, fetch->arg, dn, attr, &values, &count);
+	if (err != AE_OK) {
+		err = ae_prefix_message(ctx, err, "the %s at %s", delta ? "delta CRL" : "CRL", shown);
+		goto cleanup;
+	}
+	err = ae_crl_from_values(ctx, values, count, shown, out);
+cleanup:
+	ae_values_free(values, count);
+	free(dn);
+	free(attr);
+	return err;
+}
+
+static ae_err
+fetch_http(ae_ctx *ctx, const ae_conf *conf, const char *url, const char *shown, bool delta, X509_CRL **out)
+{
+	char setting[512];
+	ae_http_response *resp = NULL;
+	ae_http_request req = {
+		.url = url,
+		.accept = "application/pkix-crl, */*",
+		.max_body = AE_CRL_MAX_BYTES,
+		.timeout = conf != NULL && conf->crl_timeout > 0 ? conf->crl_timeout : 15,
+		.timeout_setting = ae_conf_setting(conf, "global", "crl_timeout", setting, sizeof(setting)),
+		.what = delta ? "the delta CRL" : "the CRL",
+	};
+	ae_err err;
+
+	if ((err = ae_http_fetch(ctx, &req, &resp)) != AE_OK)
+		return err;
+	err = ae_crl_decode(ctx, resp->body, resp->body_len, shown, out);
+	ae_http_response_free(resp);
+	return err;
+}
+
+/* The first usable CRL (a full one, or with DELTA a delta fitting BASE)
+ * among URLS; *SHOWN_OUT its location for messages.  When none is, the
+ * message holds every location's problem. */
+static ae_err
+first_usable(ae_ctx *ctx, const ae_conf *conf, const ae_crl_fetch *fetch, char **urls, X509 *issuer, time_t now,
+             X509_CRL *base, X509_CRL **out, char *shown_out, size_t shown_size)
+{
+	bool delta = base != NULL;
+	ae_err err = AE_ERR_NOTFOUND, worst = AE_ERR_NOTFOUND;
+	ae_buf why;
+
+	*out = NULL;
+	ae_buf_init(&why);
+	for (size_t i = 0; urls != NULL && urls[i] != NULL; i++) {
+		X509_CRL *crl = NULL;
+
+		ae_url_shown(urls[i], shown_out, shown_size);
+		if (strncasecmp(urls[i], "ldap:", 5) == 0)
+			err = fetch_ldap(ctx, fetch, urls[i], shown_out, delta, &crl);
+		else
+			err = fetch_http(ctx, conf, urls[i], shown_out, delta, &crl);
+		if (err == AE_OK)
+			err = ae_crl_usable(ctx, crl, issuer, now, shown_out, delta);
+		if (err == AE_OK && delta)
+			err = ae_crl_delta_fits(ctx, base, crl, shown_out);
+		if (err == AE_OK) {
+			*out = crl;
+			break;
+		}
+		X509_CRL_free(crl);
+		if (err == AE_ERR_NOMEM)
+			break;
+		ae_log(ctx, AE_LOG_DEBUG, "%s", ae_get_message(ctx));
+		ae_buf_printf(&why, "%s%s", why.len ? "; " : "", ae_get_message(ctx));
+		worst = err;
+	}
+	if (err != AE_OK && err != AE_ERR_NOMEM) {
+		if (why.failed)
+			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		else if (why.len == 0)
+			err = ae_set_message(ctx, AE_ERR_NOTFOUND,
+			                     "the certificate names no ldap://, http:// or https:// CRL distribution point");
+		else
+			err = ae_set_message(ctx, worst, "%s", why.data);
+	}
+	ae_buf_clear(&why);
+	return err;
+}
+
+/* The whole check; any error but AE_ERR_NOMEM becomes UNKNOWN above. */
+static ae_err
+check(ae_ctx *ctx, const ae_conf *conf, const ae_crl_fetch *fetch, X509 *cert, X509 *issuer, time_t now,
+      ae_revocation *out, char **reason_out)
+{
+	char base_shown[AE_URL_SHOWN], delta_shown[AE_URL_SHOWN], **urls = NULL, **delta_urls = NULL;
+	X509_CRL *base = NULL, *delta = NULL;
+	ae_err err;
+
+	if (X509_NAME_cmp(X509_get_issuer_name(cert), X509_get_subject_name(issuer)) != 0)
+		return ae_set_message(ctx, AE_ERR_INTERNAL, "the certificate is not issued by the CA given to check it");
+	if ((err = ext_urls(ctx, cert, NULL, NID_crl_distribution_points, &urls)) != AE_OK)
+		goto cleanup;
+	err = first_usable(ctx, conf, fetch, urls, issuer, now, NULL, &base, base_shown, sizeof(base_shown));
+	if (err != AE_OK)
+		goto cleanup;
+	if ((err = ae_crl_delta_locations(ctx, base, cert, &delta_urls)) != AE_OK)
+		goto cleanup;
+	if (delta_urls != NULL) {
+		err = first_usable(ctx, conf, fetch, delta_urls, issuer, now, base, &delta, delta_shown,
+		                   sizeof(delta_shown));
+		if (err == AE_ERR_NOMEM)
+			goto cleanup;
+		if (err != AE_OK) {
+			long code = -1;
+			/* Without the delta, only a revocation for good stands. */
+			if (crl_entry(base, cert, &code) != NULL && code != AE_REASON_HOLD && code != AE_REASON_REMOVE) {
+				ae_clear_message(ctx);
+				err = ae_crl_status(ctx, cert, base, base_shown, NULL, NULL, out, reason_out);
+			} else {
+				ae_prefix_message(ctx, err, "the CRL at %s names a delta CRL that cannot be used", base_shown);
+			}
+			goto cleanup;
+		}
+	}
+	err = ae_crl_status(ctx, cert, base, base_shown, delta, delta_shown, out, reason_out);
+cleanup:
+	X509_CRL_free(base);
+	X509_CRL_free(delta);
+	ae_strv_free(urls);
+	ae_strv_free(delta_urls);
+	return err;
+}
+
+ae_err
+ae_crl_check(ae_ctx *ctx, const ae_conf *conf, const ae_crl_fetch *fetch, X509 *cert, X509 *issuer, time_t now,
              ae_revocation *out, char **reason_out)
 {
 	ae_revocation result = AE_REVOCATION_UNKNOWN;
@@ -796,13 +696,14 @@ ae_crl_check(ae_ctx *ctx, const ae_conf *conf, X509 *cert, X509 *issuer, time_t 
 	*out = AE_REVOCATION_UNKNOWN;
 	if (reason_out != NULL)
 		*reason_out = NULL;
-	err = check(ctx, conf, cert, issuer, now, &result, &reason);
+	err = check(ctx, conf, fetch, cert, issuer, now, &result, &reason);
 	if (err == AE_ERR_NOMEM)
 		return err;
 	if (err != AE_OK) {
 		/* The whitepaper: revocation errors are ignored when the status
 		 * is offline; the caller decides, with the reason in hand. */
 		result = AE_REVOCATION_UNKNOWN;
+		free(reason);
 		reason = strdup(ae_get_message(ctx));
 		if (reason == NULL)
 			return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");

@@ -613,3 +613,47 @@ ae_ldap_delete_value(ae_ctx *ctx, ae_ldap *l, const char *dn, const char *attr, 
 		return ldap_failure(ctx, l, rc, what, ae_monotonic_seconds() - start);
 	return AE_OK;
 }
+
+ae_err
+ae_ldap_read_attribute(ae_ctx *ctx, ae_ldap *l, const char *dn, const char *attr, ae_value **values_out,
+                       size_t *count_out)
+{
+	const char *attrs[] = { attr, NULL };
+	ae_ldap_result res = { 0 };
+	const ae_attr *a;
+	ae_value *values = NULL;
+	size_t n = 0;
+	ae_err err;
+
+	*values_out = NULL;
+	*count_out = 0;
+	err = ae_ldap_search(ctx, l, dn, "base", "(objectClass=*)", attrs, 0, &res);
+	if (err != AE_OK)
+		return err;
+	a = res.count > 0 ? ae_entry_get(&res.entries[0], attr) : NULL;
+	if (a != NULL && a->nvalues > 0) {
+		if ((values = calloc(a->nvalues, sizeof(*values))) == NULL) {
+			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+			goto cleanup;
+		}
+		for (n = 0; n < a->nvalues; n++) {
+			uint8_t *d = malloc(a->values[n].len + 1);
+			if (d == NULL) {
+				err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+				goto cleanup;
+			}
+			memcpy(d, a->values[n].data, a->values[n].len);
+			d[a->values[n].len] = 0;
+			values[n].data = d;
+			values[n].len = a->values[n].len;
+		}
+	}
+	*values_out = values;
+	*count_out = n;
+	values = NULL;
+cleanup:
+	if (values != NULL)
+		ae_values_free(values, n);
+	ae_ldap_result_free(&res);
+	return err;
+}

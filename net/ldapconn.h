@@ -58,6 +58,12 @@ ae_err ae_ldap_search(ae_ctx *ctx, ae_ldap *ld, const char *base, const char *sc
                       ae_ldap_result *out);
 void ae_ldap_result_free(ae_ldap_result *res);
 
+/* The values of ATTR of the object DN (a base search), copied into
+ * *VALUES (ae_values_free) and *COUNT (0 when the object has none).
+ * AE_ERR_NOTFOUND when there is no such object. */
+ae_err ae_ldap_read_attribute(ae_ctx *ctx, ae_ldap *ld, const char *dn, const char *attr, ae_value **values,
+                              size_t *count);
+
 /* Removes one VALUE of ATTR from DN (a value already gone is fine). */
 ae_err ae_ldap_delete_value(ae_ctx *ctx, ae_ldap *ld, const char *dn, const char *attr, const uint8_t *value,
                             size_t len);

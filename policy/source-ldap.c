@@ -152,6 +152,32 @@ cleanup:
 	return err;
 }
 
+/* The domain: configured, else the Kerberos realm; caller frees. */
+static char *
+source_domain(ae_ctx *ctx, const ldap_source *ls)
+{
+	char *domain = lower_dup(ls->conf->domain != NULL ? ls->conf->domain : ae_krb_realm(ls->krb));
+
+	if (domain == NULL)
+		ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	return domain;
+}
+
+/* The session, bound at the first need. */
+static ae_err
+session(ae_ctx *ctx, ldap_source *ls, const char *domain)
+{
+	ae_err err;
+
+	if (ls->ld != NULL)
+		return AE_OK;
+	if ((err = connect_dc(ctx, ls->conf, domain, &ls->ld)) != AE_OK)
+		return err;
+	ae_log(ctx, AE_LOG_DEBUG, "bound to %s as %s (SSF %d)", ae_ldap_host(ls->ld), ae_krb_principal(ls->krb),
+	       ae_ldap_ssf(ls->ld));
+	return AE_OK;
+}
+
 static ae_err
 ldap_read(ae_ctx *ctx, ae_policy_source *src, ae_context context, ae_policy **out)
 {
@@ -166,20 +192,12 @@ ldap_read(ae_ctx *ctx, ae_policy_source *src, ae_context context, ae_policy **ou
 		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 	p->context = context;
 
-	if (ls->conf->domain != NULL)
-		domain = lower_dup(ls->conf->domain);
-	else
-		domain = lower_dup(ae_krb_realm(ls->krb));
-	if (domain == NULL) {
-		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	if ((domain = source_domain(ctx, ls)) == NULL) {
+		err = AE_ERR_NOMEM;
 		goto cleanup;
 	}
-	if (ls->ld == NULL) {
-		if ((err = connect_dc(ctx, ls->conf, domain, &ls->ld)) != AE_OK)
-			goto cleanup;
-		ae_log(ctx, AE_LOG_DEBUG, "bound to %s as %s (SSF %d)", ae_ldap_host(ls->ld),
-		       ae_krb_principal(ls->krb), ae_ldap_ssf(ls->ld));
-	}
+	if ((err = session(ctx, ls, domain)) != AE_OK)
+		goto cleanup;
 
 	p->url = strdup("LDAP:");
 	p->friendly_name = strdup("Active Directory Enrollment Policy");
@@ -232,6 +250,27 @@ ldap_remove_ds_cert(ae_ctx *ctx, ae_policy_source *src, const char *dn, const ui
 	return ae_ldap_delete_value(ctx, ls->ld, dn, "userCertificate", der, len);
 }
 
+static ae_err
+ldap_read_attribute(ae_ctx *ctx, ae_policy_source *src, const char *dn, const char *attr, ae_value **values,
+                    size_t *count)
+{
+	ldap_source *ls = src->data;
+	char *domain = NULL;
+	ae_err err;
+
+	*values = NULL;
+	*count = 0;
+	if (ls->ld == NULL) {
+		if ((domain = source_domain(ctx, ls)) == NULL)
+			return AE_ERR_NOMEM;
+		err = session(ctx, ls, domain);
+		free(domain);
+		if (err != AE_OK)
+			return err;
+	}
+	return ae_ldap_read_attribute(ctx, ls->ld, dn, attr, values, count);
+}
+
 static unsigned
 ldap_round_trips(const ae_policy_source *src)
 {
@@ -256,6 +295,7 @@ static const ae_policy_source_ops ldap_ops = {
 	.where = "AD",
 	.read = ldap_read,
 	.remove_ds_cert = ldap_remove_ds_cert,
+	.read_attribute = ldap_read_attribute,
 	.round_trips = ldap_round_trips,
 	.free = ldap_free,
 };

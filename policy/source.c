@@ -56,6 +56,31 @@ ae_policy_source_remove_ds_cert(ae_ctx *ctx, ae_policy_source *src, const char *
 	return src->ops->remove_ds_cert(ctx, src, dn, der, len);
 }
 
+ae_err
+ae_policy_source_read_attribute(ae_ctx *ctx, ae_policy_source *src, const char *dn, const char *attr,
+                                ae_value **values, size_t *count)
+{
+	*values = NULL;
+	*count = 0;
+	if (src->ops->read_attribute == NULL)
+		return ae_set_message(ctx, AE_ERR_UNSUPPORTED, "the %s policy source has no directory to read %s from",
+		                      src->ops->name, dn);
+	return src->ops->read_attribute(ctx, src, dn, attr, values, count);
+}
+
+static ae_err
+crl_ldap_read(ae_ctx *ctx, void *arg, const char *dn, const char *attr, ae_value **values, size_t *count)
+{
+	return ae_policy_source_read_attribute(ctx, arg, dn, attr, values, count);
+}
+
+void
+ae_policy_source_crl_fetch(ae_policy_source *src, ae_crl_fetch *out)
+{
+	out->ldap_read = src != NULL && src->ops->read_attribute != NULL ? crl_ldap_read : NULL;
+	out->arg = src;
+}
+
 unsigned
 ae_policy_source_round_trips(const ae_policy_source *src)
 {

@@ -12,6 +12,7 @@
 #define AE_SOURCE_H
 
 #include "conf.h"
+#include "crl.h"
 #include "error.h"
 #include "policy.h"
 
@@ -30,6 +31,12 @@ typedef struct {
 	 * source publishes no certificates. */
 	ae_err (*remove_ds_cert)(ae_ctx *ctx, ae_policy_source *src, const char *dn, const uint8_t *der,
 	                         size_t len);
+	/* Reads the values of ATTR of the object DN (a base search) over the
+	 * source's session: ldap:// CRL and CA certificate locations.  *VALUES
+	 * (ae_values_free) and *COUNT stay NULL/0 on error.  NULL: the source
+	 * has no directory. */
+	ae_err (*read_attribute)(ae_ctx *ctx, ae_policy_source *src, const char *dn, const char *attr,
+	                         ae_value **values, size_t *count);
 	/* Requests made so far. */
 	unsigned (*round_trips)(const ae_policy_source *src);
 	void (*free)(ae_policy_source *src);
@@ -63,6 +70,11 @@ ae_err ae_policy_source_ldap(ae_ctx *ctx, const ae_conf *conf, ae_context contex
 
 ae_err ae_policy_source_remove_ds_cert(ae_ctx *ctx, ae_policy_source *src, const char *dn, const uint8_t *der,
                                        size_t len);
+ae_err ae_policy_source_read_attribute(ae_ctx *ctx, ae_policy_source *src, const char *dn, const char *attr,
+                                       ae_value **values, size_t *count);
+/* The CRL fetcher (net/crl.h) whose ldap:// reads go through SRC's
+ * session; SRC may be NULL (ldap:// locations are then skipped). */
+void ae_policy_source_crl_fetch(ae_policy_source *src, ae_crl_fetch *out);
 unsigned ae_policy_source_round_trips(const ae_policy_source *src);
 void ae_policy_source_free(ae_policy_source *src);
 

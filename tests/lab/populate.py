@@ -31,6 +31,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True  # keep the source tree clean
 import templates as labtemplates  # noqa: E402
+sys.path.insert(0, os.path.join(HERE, "ca"))
+import crl as labcrl  # noqa: E402
 
 LAB = os.path.abspath(sys.argv[1])
 FIXTURE = sys.argv[2]
@@ -293,10 +295,14 @@ def main():
             dict(ca_attrs, cn="CORP-CA1", cACertificate=ca1_der))
         add("CN=NTAuthCertificates," + pks,
             dict(ca_attrs, cn="NTAuthCertificates", cACertificate=ca1_der))
-        add("CN=CA1,CN=CDP," + pks, {"objectClass": ["top", "container"], "cn": "CA1"})
-        add("CN=CORP-CA1,CN=CA1,CN=CDP," + pks,
-            {"objectClass": ["top", "cRLDistributionPoint"], "cn": "CORP-CA1",
-             "certificateRevocationList": crl_der})
+        # The CA's CDP objects, as AD CS setup makes them: its computer
+        # account (through Cert Publishers) writes the CRLs there.
+        cdp_sd = ndr_pack(security.descriptor.from_sddl(labcrl.CDP_SDDL, security.dom_sid(domain_sid)))
+        add(labcrl.CDP_CONTAINER, {"objectClass": ["top", "container"], "cn": labcrl.CA_SHORT,
+                                   "nTSecurityDescriptor": cdp_sd})
+        add(labcrl.CDP_DN,
+            {"objectClass": ["top", "cRLDistributionPoint"], "cn": labcrl.CA_NAME,
+             "certificateRevocationList": crl_der, "nTSecurityDescriptor": cdp_sd})
 
         # ---- OID container: forest root + issuance policies like Windows
         m = ldb.Message(ldb.Dn(samdb, "CN=OID," + pks))

@@ -1,19 +1,20 @@
 /*
- * test-crl.c - revocation by CRL distribution point: URL splitting, the
- * HTTP answer parser, and whole checks over loopback against a tiny HTTP
- * server that this test forks, serving CRLs it makes with OpenSSL (revoked,
- * empty, wrong signer, expired, ...), a server that never answers, and a
- * port where nobody listens.
+ * test-crl.c - revocation by CRL distribution point: ldap:// URLs as AD CS
+ * writes them, whole checks against CRLs this test makes with OpenSSL
+ * (revoked, empty, wrong signer, past nextUpdate, delta CRLs, ...) served
+ * over loopback by a tiny HTTP server it forks (tests/unit/httpd.c) and
+ * read from a stand-in directory (the ldap_read of ae_crl_fetch), the
+ * order of the locations, and the timeout's message.
  */
 #include "config.h"
 
 #include "conf.h"
 #include "crl.h"
+#include "httpd.h"
 #include "tap.h"
 #include "util.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <openssl/pem.h>
@@ -29,201 +30,90 @@
 #define LEAF_SERIAL 0x1234abcdL
 #define NO_CDP "no CDP"
 
-/* --- URLs --- */
+/* --- ldap:// locations --- */
+
+#define AD_DN "CN=CORP-CA1,CN=CA1,CN=CDP,CN=Public Key Services,CN=Services,CN=Configuration,DC=corp,DC=test"
+#define AD_DN_URL "CN=CORP-CA1,CN=CA1,CN=CDP,CN=Public%20Key%20Services,CN=Services,CN=Configuration,DC=corp,DC=test"
+#define AD_CDP "ldap:///" AD_DN_URL "?certificateRevocationList?base?objectClass=cRLDistributionPoint"
+#define AD_DELTA "ldap:///" AD_DN_URL "?deltaRevocationList?base?objectClass=cRLDistributionPoint"
 
 static void
-split_ok(ae_ctx *ctx, const char *url, const char *host, const char *port, const char *path)
+ldap_url_ok(ae_ctx *ctx, const char *url, const char *dn, const char *attr)
 {
-	char *h = NULL, *po = NULL, *pa = NULL;
-	ae_err err = ae_http_split_url(ctx, url, &h, &po, &pa);
+	char *d = NULL, *a = NULL;
+	ae_err err = ae_crl_ldap_url(ctx, url, &d, &a);
 
-	tap_ok(err == AE_OK && h && po && pa && strcmp(h, host) == 0 && strcmp(po, port) == 0 &&
-	       strcmp(pa, path) == 0, "split %s: host \"%s\" port %s path \"%s\"", url, host, port, path);
+	tap_ok(err == AE_OK && d != NULL && a != NULL && strcmp(d, dn) == 0 && strcmp(a, attr) == 0,
+	       "ldap URL %.60s...: %s of \"%.40s...\"", url, attr, dn);
 	if (err != AE_OK)
 		tap_diag("  error: %s", ae_get_message(ctx));
-	else if (strcmp(h, host) != 0 || strcmp(po, port) != 0 || strcmp(pa, path) != 0)
-		tap_diag("  got host \"%s\" port %s path \"%s\"", h, po, pa);
-	free(h);
-	free(po);
-	free(pa);
+	else if (strcmp(d, dn) != 0 || strcmp(a, attr) != 0)
+		tap_diag("  got %s of \"%s\"", a, d);
+	free(d);
+	free(a);
 }
 
 static void
-split_bad(ae_ctx *ctx, const char *url, const char *needle, const char *what)
+ldap_url_bad(ae_ctx *ctx, const char *url, const char *needle, const char *what)
 {
-	char *h = (char *)"x", *po = (char *)"x", *pa = (char *)"x";
-	ae_err err = ae_http_split_url(ctx, url, &h, &po, &pa);
-	const char *msg = ae_get_message(ctx);
+	char *d = (char *)"x", *a = (char *)"x";
+	ae_err err = ae_crl_ldap_url(ctx, url, &d, &a);
 
-	tap_ok(err == AE_ERR_INVALID && h == NULL && po == NULL && pa == NULL && strstr(msg, needle) != NULL,
-	       "split refuses %s: %s", what, msg);
+	tap_ok(err != AE_OK && d == NULL && a == NULL && strstr(ae_get_message(ctx), needle) != NULL,
+	       "ldap URL refused: %s: %s", what, ae_get_message(ctx));
 	if (err == AE_OK) {
-		free(h);
-		free(po);
-		free(pa);
+		free(d);
+		free(a);
 	}
 }
 
 static void
-test_urls(ae_ctx *ctx)
+test_ldap_urls(ae_ctx *ctx)
 {
 	char *long_url = malloc(3001);
-	const char *msg;
-	char *h = NULL, *po = NULL, *pa = NULL;
 
-	split_ok(ctx, "http://crl.corp.test/CertEnroll/corp-CA.crl", "crl.corp.test", "80", "/CertEnroll/corp-CA.crl");
-	split_ok(ctx, "HTTP://PKI.Corp.Test:8080", "PKI.Corp.Test", "8080", "/");
-	split_ok(ctx, "http://10.0.0.5:65535/a%20b.crl", "10.0.0.5", "65535", "/a%20b.crl");
-	split_ok(ctx, "http://[2001:db8::1]:81/x.crl?y=1#frag", "2001:db8::1", "81", "/x.crl?y=1");
-	split_ok(ctx, "http://[::1]/", "::1", "80", "/");
-	split_ok(ctx, "http://host?q", "host", "80", "/?q");
-	split_ok(ctx, "http://host:/p", "host", "80", "/p");
-	split_ok(ctx, "http://host:0080/p", "host", "80", "/p");
-	split_ok(ctx, "http://crl.corp.test/a@b", "crl.corp.test", "80", "/a@b"); /* '@' in the path: no userinfo */
+	/* AD CS's own form: host-less, percent-encoded, base, filter. */
+	ldap_url_ok(ctx, AD_CDP, AD_DN, "certificateRevocationList");
+	ldap_url_ok(ctx, AD_DELTA, AD_DN, "deltaRevocationList");
+	ldap_url_ok(ctx, "LDAP:///CN=x,DC=corp,DC=test?CERTIFICATEREVOCATIONLIST;binary", "CN=x,DC=corp,DC=test",
+	            "certificateRevocationList");
+	ldap_url_ok(ctx, "ldap://dc1.corp.test:389/CN=x,DC=corp?deltaRevocationList?BASE", "CN=x,DC=corp",
+	            "deltaRevocationList");
+	ldap_url_ok(ctx,
+	            "ldap:///CN=CORP-CA1,CN=AIA,CN=Public%20Key%20Services?cACertificate?base?objectClass=certificationAuthority",
+	            "CN=CORP-CA1,CN=AIA,CN=Public Key Services", "cACertificate");
+	ldap_url_ok(ctx, "ldap:///CN=%c3%a9t%C3%A9,DC=x?certificateRevocationList?" "?(cn=*)?e-ext",
+	            "CN=\xc3\xa9t\xc3\xa9,DC=x", "certificateRevocationList");
+	ldap_url_ok(ctx, "ldap:///CN=a%3Fb,DC=x?certificateRevocationList", "CN=a?b,DC=x", "certificateRevocationList");
 
-	split_bad(ctx, "https://crl.corp.test/x.crl", "https://crl.corp.test/x.crl", "https");
-	split_bad(ctx, "ldap:///CN=corp-CA,CN=CDP", "not an http:// URL", "ldap");
-	split_bad(ctx, "http://user:pw@crl.corp.test/x.crl", "user name", "userinfo");
-	split_bad(ctx, "http://host:0/x", "outside 1-65535", "port 0");
-	split_bad(ctx, "http://host:65536/x", "outside 1-65535", "port 65536");
-	split_bad(ctx, "http://host:123456/x", "malformed port", "six-digit port");
-	split_bad(ctx, "http://host:8a/x", "malformed port", "port with a letter");
-	split_bad(ctx, "http://ho st/x", "space", "a space");
-	split_bad(ctx, "http://host/x\r\nX-Evil: 1", "control character", "CRLF injection");
-	split_bad(ctx, "http://host/\xc3\xa9", "non-ASCII", "8-bit byte");
-	split_bad(ctx, "http:///x.crl", "names no host", "no host");
-	split_bad(ctx, "http://", "names no host", "nothing after the scheme");
-	split_bad(ctx, "http://[::1/x", "unclosed", "unclosed bracket");
-	split_bad(ctx, "http://[zz::1]/x", "IPv6", "bad IPv6 literal");
-	split_bad(ctx, "http://[::1]x/", "after its host", "junk after the bracket");
-	split_bad(ctx, "http://ho%73t/", "host name", "percent in the host");
-	split_bad(ctx, "", "not an http:// URL", "empty string");
-
-	/* The message names the URL, cut short. */
-	memcpy(long_url, "http://h/", 9);
-	memset(long_url + 9, 'a', 3000 - 9);
+	ldap_url_bad(ctx, "ldap://", "names no object", "nothing after the scheme");
+	ldap_url_bad(ctx, "ldap:///?certificateRevocationList", "names no object", "no DN");
+	ldap_url_bad(ctx, "ldap://host?x/CN=a", "names no object", "'?' in the host");
+	ldap_url_bad(ctx, "ldap:///CN=x,DC=y", "does not name one attribute", "no attribute");
+	ldap_url_bad(ctx, "ldap:///CN=x,DC=y?cn", "does not name one attribute", "an attribute that holds no CRL");
+	ldap_url_bad(ctx, "ldap:///CN=x?certificateRevocationList,deltaRevocationList", "does not name one attribute",
+	             "two attributes");
+	ldap_url_bad(ctx, "ldap:///CN=x?certificateRevocationList?sub", "sub search, not a base one", "subtree scope");
+	ldap_url_bad(ctx, "ldap:///CN=x%2?certificateRevocationList", "malformed %-escape", "cut escape");
+	ldap_url_bad(ctx, "ldap:///CN=x%zz?certificateRevocationList", "malformed %-escape", "non-hex escape");
+	ldap_url_bad(ctx, "ldap:///CN=x%00,DC=y?certificateRevocationList", "control character", "%00 in the DN");
+	ldap_url_bad(ctx, "ldap:///CN=x%0a?certificateRevocationList", "control character", "%0a in the DN");
+	ldap_url_bad(ctx, "ldap:///CN=x?certificateRevocationList?base?" "?!bindname=cn=admin", "critical extension",
+	             "critical extension");
+	ldap_url_bad(ctx, "ldap:///CN=x?certificateRevocationList?base?(cn=*)?ext?more", "more than 5 parts",
+	             "six parts");
+	ldap_url_bad(ctx, "http://crl/CN=x?certificateRevocationList", "not an ldap:// URL", "http");
+	ldap_url_bad(ctx, "ldap:///CN=\xc3\xa9?certificateRevocationList", "non-ASCII", "raw 8-bit byte");
+	ldap_url_bad(ctx, "", "not an ldap:// URL", "empty");
+	memcpy(long_url, "ldap:///CN=", 11);
+	memset(long_url + 11, 'a', 3000 - 11);
 	long_url[3000] = '\0';
-	tap_ok(ae_http_split_url(ctx, long_url, &h, &po, &pa) == AE_ERR_INVALID && h == NULL, "3000-character URL refused");
-	msg = ae_get_message(ctx);
-	tap_ok(strstr(msg, "longer than 2048") != NULL && strstr(msg, "http://h/aaa") != NULL &&
-	       strstr(msg, "...") != NULL && strlen(msg) < 400,
-	       "its message names it, cut (%zu characters)", strlen(msg));
-	long_url[2048] = '\0';
-	tap_ok(ae_http_split_url(ctx, long_url, &h, &po, &pa) == AE_OK && pa != NULL && strlen(pa) == 2048 - 8,
-	       "a URL of exactly 2048 characters is accepted");
-	free(h);
-	free(po);
-	free(pa);
+	ldap_url_bad(ctx, long_url, "longer than 2048", "3000 characters");
+	/* A DN over 1024 characters within a URL under 2048. */
+	long_url[1500] = '\0';
+	strcat(long_url, "?certificateRevocationList");
+	ldap_url_bad(ctx, long_url, "DN longer than 1024", "a 1,489-character DN");
 	free(long_url);
-}
-
-/* --- HTTP answers --- */
-
-static ae_err
-parse(ae_ctx *ctx, const char *s, size_t len, const uint8_t **body, size_t *body_len)
-{
-	*body = (const uint8_t *)"junk";
-	*body_len = 99;
-	return ae_http_parse_response(ctx, (const uint8_t *)s, len, body, body_len);
-}
-
-static void
-parse_ok(ae_ctx *ctx, const char *s, const char *want, const char *what)
-{
-	const uint8_t *body;
-	size_t n;
-	ae_err err = parse(ctx, s, strlen(s), &body, &n);
-
-	tap_ok(err == AE_OK && n == strlen(want) && memcmp(body, want, n) == 0, "%s: body \"%s\"", what, want);
-	if (err != AE_OK)
-		tap_diag("  error: %s", ae_get_message(ctx));
-}
-
-static void
-parse_bad(ae_ctx *ctx, const char *s, size_t len, ae_err want, const char *needle, const char *what)
-{
-	const uint8_t *body;
-	size_t n;
-	ae_err err = parse(ctx, s, len, &body, &n);
-
-	tap_ok(err == want && body == NULL && n == 0 && strstr(ae_get_message(ctx), needle) != NULL,
-	       "%s: refused (%s)", what, ae_get_message(ctx));
-}
-
-static void
-test_http(ae_ctx *ctx)
-{
-	const uint8_t *body;
-	size_t n;
-	ae_buf big;
-	const char *s;
-
-	parse_ok(ctx, "HTTP/1.1 200 OK\r\nContent-Type: application/pkix-crl\r\nContent-Length: 5\r\n\r\nhelloEXTRA",
-	         "hello", "200 with Content-Length (what follows is ignored)");
-	parse_ok(ctx, "HTTP/1.0 200 OK\r\nServer: x\r\n\r\nthe rest is the body", "the rest is the body",
-	         "200 without Content-Length");
-	parse_ok(ctx, "HTTP/1.0 200 OK\n\nbare newlines", "bare newlines", "headers ended by \\n\\n");
-	parse_ok(ctx, "HTTP/1.1 200\r\ncontent-length:   2 \r\n\r\nabc", "ab", "no reason phrase, lower-case header, spaces");
-	parse_ok(ctx, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", "", "empty body");
-	parse_ok(ctx, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nxyz", "xyz",
-	         "the same Content-Length twice");
-	parse_ok(ctx, "HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\n\r\nplain", "plain", "identity transfer encoding");
-
-	s = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
-	parse_bad(ctx, s, strlen(s), AE_ERR_NOTFOUND, "the server answered HTTP 404 Not Found", "404");
-	s = "HTTP/1.0 500 Internal Server Error\r\n\r\noops";
-	parse_bad(ctx, s, strlen(s), AE_ERR_NETWORK, "the server answered HTTP 500", "500");
-	s = "HTTP/1.1 302 \x1b[31mFound\r\nLocation: http://elsewhere/\r\n\r\n";
-	parse_bad(ctx, s, strlen(s), AE_ERR_NETWORK, "HTTP 302 ?[31mFound", "302, escape sequence in the phrase defused");
-	s = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort";
-	parse_bad(ctx, s, strlen(s), AE_ERR_INVALID, "truncated", "body shorter than Content-Length");
-	s = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
-	parse_bad(ctx, s, strlen(s), AE_ERR_UNSUPPORTED, "chunked", "chunked");
-	s = "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, Chunked\r\n\r\n";
-	parse_bad(ctx, s, strlen(s), AE_ERR_UNSUPPORTED, "chunked", "gzip, chunked (lower-case header)");
-	s = "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n";
-	parse_bad(ctx, s, strlen(s), AE_ERR_UNSUPPORTED, "gzip", "gzip transfer encoding");
-	parse_bad(ctx, "\x00\x01garbage\r\n\r\n", 13, AE_ERR_INVALID, "not an HTTP/1.0 or HTTP/1.1", "garbage");
-	s = "HTTP/2 200\r\n\r\n";
-	parse_bad(ctx, s, strlen(s), AE_ERR_INVALID, "not an HTTP/1.0 or HTTP/1.1", "HTTP/2");
-	s = "HTTP/1.1 2000 OK\r\n\r\n";
-	parse_bad(ctx, s, strlen(s), AE_ERR_INVALID, "status line", "four-digit status");
-	s = "HTTP/1.1 2x0 OK\r\n\r\n";
-	parse_bad(ctx, s, strlen(s), AE_ERR_INVALID, "status line", "status with a letter");
-	s = "HTTP/1.1 \r\n\r\n";
-	parse_bad(ctx, s, strlen(s), AE_ERR_INVALID, "status line", "no status");
-	s = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n";
-	parse_bad(ctx, s, strlen(s), AE_ERR_INVALID, "ends within its headers", "headers without their end");
-	s = "HTTP/1.";
-	parse_bad(ctx, s, strlen(s), AE_ERR_INVALID, "ends within its headers", "cut in the status line");
-	parse_bad(ctx, NULL, 0, AE_ERR_INVALID, "empty", "nothing at all");
-	s = "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999999\r\n\r\n";
-	parse_bad(ctx, s, strlen(s), AE_ERR_INVALID, "more than 16 MiB", "Content-Length that would overflow");
-	s = "HTTP/1.1 200 OK\r\nContent-Length: 16777217\r\n\r\n";
-	parse_bad(ctx, s, strlen(s), AE_ERR_INVALID, "more than 16 MiB", "Content-Length over 16 MiB");
-	s = "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n";
-	parse_bad(ctx, s, strlen(s), AE_ERR_INVALID, "malformed Content-Length", "negative Content-Length");
-	s = "HTTP/1.1 200 OK\r\nContent-Length: 1 2\r\n\r\nxyz";
-	parse_bad(ctx, s, strlen(s), AE_ERR_INVALID, "malformed Content-Length", "Content-Length with a space inside");
-	s = "HTTP/1.1 200 OK\r\nContent-Length:\r\n\r\nxyz";
-	parse_bad(ctx, s, strlen(s), AE_ERR_INVALID, "empty Content-Length", "empty Content-Length");
-	s = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxyz";
-	parse_bad(ctx, s, strlen(s), AE_ERR_INVALID, "two different", "two different Content-Length headers");
-
-	/* Headers of more than 16 KiB, with or without their end. */
-	ae_buf_init(&big);
-	ae_buf_puts(&big, "HTTP/1.1 200 OK\r\n");
-	while (big.len < 17 * 1024)
-		ae_buf_puts(&big, "X-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
-	parse_bad(ctx, big.data, big.len, AE_ERR_INVALID, "longer than 16 KiB", "17 KiB of headers, no end");
-	ae_buf_puts(&big, "\r\nbody");
-	parse_bad(ctx, big.data, big.len, AE_ERR_INVALID, "longer than 16 KiB", "17 KiB of headers, then the end");
-	ae_buf_clear(&big);
-
-	/* A body of exactly the data present, pointing into it. */
-	s = "HTTP/1.1 200 OK\r\n\r\nX";
-	tap_ok(parse(ctx, s, strlen(s), &body, &n) == AE_OK && body == (const uint8_t *)s + strlen(s) - 1 && n == 1,
-	       "the body points into the data");
 }
 
 /* --- certificates and CRLs --- */
@@ -250,13 +140,41 @@ make_ca(const char *cn, EVP_PKEY *key)
 	return x;
 }
 
-/* A leaf of CA with serial LEAF_SERIAL and CDP (an OpenSSL
- * crlDistributionPoints value) unless NULL. */
+/* A CRL distribution points (or Freshest CRL) value: one point whose full
+ * name holds the URIs of SPEC, "URI:a|URI:b" (OpenSSL's own syntax would
+ * split AD CS's URLs at their commas); caller frees. */
+static CRL_DIST_POINTS *
+make_dps(const char *spec)
+{
+	CRL_DIST_POINTS *dps = sk_DIST_POINT_new_null();
+	DIST_POINT *dp = DIST_POINT_new();
+	char *copy = strdup(spec), *save = NULL;
+
+	dp->distpoint = DIST_POINT_NAME_new();
+	dp->distpoint->type = 0;
+	dp->distpoint->name.fullname = sk_GENERAL_NAME_new_null();
+	for (char *t = strtok_r(copy, "|", &save); t != NULL; t = strtok_r(NULL, "|", &save)) {
+		GENERAL_NAME *gn = GENERAL_NAME_new();
+		ASN1_IA5STRING *uri = ASN1_IA5STRING_new();
+		const char *v = strncmp(t, "URI:", 4) == 0 ? t + 4 : t;
+		ASN1_STRING_set(uri, v, (int)strlen(v));
+		GENERAL_NAME_set0_value(gn, GEN_URI, uri);
+		sk_GENERAL_NAME_push(dp->distpoint->name.fullname, gn);
+	}
+	sk_DIST_POINT_push(dps, dp);
+	free(copy);
+	return dps;
+}
+
+/* The Freshest CRL extension of the next leaves, or NULL. */
+static const char *leaf_freshest;
+
+/* A leaf of CA with serial LEAF_SERIAL and CDP (make_dps syntax) unless
+ * NULL. */
 static X509 *
 make_leaf(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *cdp)
 {
 	X509 *x = X509_new();
-	X509V3_CTX v3;
 
 	X509_set_version(x, 2);
 	ASN1_INTEGER_set(X509_get_serialNumber(x), LEAF_SERIAL);
@@ -267,13 +185,14 @@ make_leaf(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *cdp)
 	X509_gmtime_adj(X509_getm_notAfter(x), 365L * 86400);
 	X509_set_pubkey(x, key);
 	if (cdp != NULL) {
-		X509_EXTENSION *e;
-		X509V3_set_ctx(&v3, ca, x, NULL, NULL, 0);
-		e = X509V3_EXT_conf_nid(NULL, &v3, NID_crl_distribution_points, cdp);
-		if (e == NULL)
-			tap_diag("cannot make a CDP of \"%s\"", cdp);
-		X509_add_ext(x, e, -1);
-		X509_EXTENSION_free(e);
+		CRL_DIST_POINTS *dps = make_dps(cdp);
+		X509_add1_ext_i2d(x, NID_crl_distribution_points, dps, 0, 0);
+		CRL_DIST_POINTS_free(dps);
+	}
+	if (leaf_freshest != NULL) {
+		CRL_DIST_POINTS *dps = make_dps(leaf_freshest);
+		X509_add1_ext_i2d(x, NID_freshest_crl, dps, 0, 0);
+		CRL_DIST_POINTS_free(dps);
 	}
 	X509_sign(x, ca_key, EVP_sha256());
 	return x;
@@ -286,7 +205,9 @@ typedef struct {
 	long serials[3];        /* revoked, 0-terminated */
 	int reason;             /* CRLReason of each entry, -1 none */
 	bool pem;
-	bool delta;
+	long number;            /* CRL number, 0: none */
+	long delta_base;        /* BaseCRLNumber: a delta CRL; 0: a full one */
+	const char *freshest;   /* Freshest CRL (crlDistributionPoints syntax), or NULL */
 } crl_spec;
 
 /* The CRL of SPEC signed with KEY, as DER or PEM; caller frees. */
@@ -327,11 +248,22 @@ make_crl(X509 *ca, EVP_PKEY *key, time_t now, const crl_spec *spec, size_t *len)
 		ASN1_INTEGER_free(s);
 		ASN1_TIME_free(when);
 	}
-	if (spec->delta) {
+	if (spec->number != 0) {
+		ASN1_INTEGER *n = ASN1_INTEGER_new();
+		ASN1_INTEGER_set(n, spec->number);
+		X509_CRL_add1_ext_i2d(crl, NID_crl_number, n, 0, 0);
+		ASN1_INTEGER_free(n);
+	}
+	if (spec->delta_base != 0) {
 		ASN1_INTEGER *base = ASN1_INTEGER_new();
-		ASN1_INTEGER_set(base, 1);
+		ASN1_INTEGER_set(base, spec->delta_base);
 		X509_CRL_add1_ext_i2d(crl, NID_delta_crl, base, 1, 0);
 		ASN1_INTEGER_free(base);
+	}
+	if (spec->freshest != NULL) {
+		CRL_DIST_POINTS *dps = make_dps(spec->freshest);
+		X509_CRL_add1_ext_i2d(crl, NID_freshest_crl, dps, 0, 0);
+		CRL_DIST_POINTS_free(dps);
 	}
 	X509_CRL_sort(crl);
 	X509_CRL_sign(crl, key, EVP_sha256());
@@ -359,96 +291,48 @@ make_crl(X509 *ca, EVP_PKEY *key, time_t now, const crl_spec *spec, size_t *len)
 	return out;
 }
 
-/* "HTTP/1.0 200 OK" + Content-Length + BODY; caller clears. */
-static void
-http_ok(ae_buf *out, const uint8_t *body, size_t len)
+/* --- a stand-in directory for ldap:// locations --- */
+
+typedef struct {
+	const char *dn;
+	const char *attr;
+	const uint8_t *data;   /* the attribute's one value */
+	size_t len;
+} dir_object;
+
+typedef struct {
+	dir_object objects[2];
+	int calls;
+	bool down;             /* answers as a DC that does not answer */
+} directory;
+
+static ae_err
+dir_read(ae_ctx *ctx, void *arg, const char *dn, const char *attr, ae_value **values, size_t *count)
 {
-	ae_buf_init(out);
-	ae_buf_printf(out, "HTTP/1.0 200 OK\r\nContent-Type: application/pkix-crl\r\nContent-Length: %zu\r\n\r\n", len);
-	ae_buf_append(out, body, len);
-}
+	directory *d = arg;
 
-/* --- the server --- */
+	*values = NULL;
+	*count = 0;
+	d->calls++;
+	if (d->down)
+		return ae_set_message(ctx, AE_ERR_TIMEOUT,
+		                      "LDAP search of %s: the LDAP server dc1.corp.test did not answer within 10 s (ldap_timeout in [global])",
+		                      dn);
+	for (size_t i = 0; i < 2; i++) {
+		const dir_object *o = &d->objects[i];
+		uint8_t *copy;
 
-typedef enum {
-	SERVE_CLOSE, /* answer, then close */
-	SERVE_KEEP,  /* answer, keep the connection open */
-	SERVE_HANG,  /* accept, read the request, never answer */
-} serve_mode;
-
-static void
-serve_one(int c, const ae_buf *resp, serve_mode mode)
-{
-	char req[8192];
-	size_t got = 0;
-
-	/* The request first, so that closing does not reset the
-	 * connection under unread bytes. */
-	while (got < sizeof(req) - 1) {
-		ssize_t n = read(c, req + got, sizeof(req) - 1 - got);
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-		req[got] = '\0';
-		if (strstr(req, "\r\n\r\n") != NULL)
-			break;
+		if (o->dn == NULL || strcmp(o->dn, dn) != 0 || strcmp(o->attr, attr) != 0)
+			continue;
+		*values = calloc(1, sizeof(**values));
+		copy = malloc(o->len + 1);
+		memcpy(copy, o->data, o->len);
+		(*values)[0].data = copy;
+		(*values)[0].len = o->len;
+		*count = 1;
+		return AE_OK;
 	}
-	if (mode != SERVE_HANG) {
-		size_t done = 0;
-		while (done < resp->len) {
-			ssize_t n = write(c, resp->data + done, resp->len - done);
-			if (n <= 0)
-				break;
-			done += (size_t)n;
-		}
-	}
-	if (mode == SERVE_CLOSE)
-		close(c);
-}
-
-/* Listens on 127.0.0.1, an ephemeral port; a child serves RESP on every
- * connection until killed. */
-static pid_t
-start_server(const ae_buf *resp, serve_mode mode, int *port)
-{
-	struct sockaddr_in sin;
-	socklen_t sl = sizeof(sin);
-	int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	pid_t pid;
-
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (ls < 0 || bind(ls, (struct sockaddr *)&sin, sizeof(sin)) != 0 || listen(ls, 8) != 0 ||
-	    getsockname(ls, (struct sockaddr *)&sin, &sl) != 0) {
-		tap_diag("cannot listen on 127.0.0.1: %s", strerror(errno));
-		if (ls >= 0)
-			close(ls);
-		return -1;
-	}
-	*port = ntohs(sin.sin_port);
-	pid = fork();
-	if (pid == 0) {
-		alarm(60); /* never outlive a stuck test */
-		for (;;) {
-			int c = accept(ls, NULL, NULL);
-			if (c < 0)
-				_exit(1);
-			serve_one(c, resp, mode);
-		}
-	}
-	close(ls);
-	return pid;
-}
-
-static void
-stop_server(pid_t pid)
-{
-	if (pid <= 0)
-		return;
-	kill(pid, SIGKILL);
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-		;
+	return ae_set_message(ctx, AE_ERR_NOTFOUND, "LDAP search of %s: no such object", dn);
 }
 
 typedef struct {
@@ -458,99 +342,125 @@ typedef struct {
 	EVP_PKEY *ca_key;
 	EVP_PKEY *leaf_key;
 	time_t now;
+	ae_crl_fetch *fetch;
 } env;
 
-/* Serves RESP in MODE, makes a leaf whose CDP is CDP_FMT (with %d for the
- * port; NO_CDP for none), checks it; *REASON and *SECONDS for the caller. */
+#define BASE_PATH "/CertEnroll/corp-CA.crl"
+#define HTTP_CDP "URI:http://127.0.0.1:PORT" BASE_PATH
+#define LDAP_CDP "URI:" AD_CDP
+
+/* CDP with every "PORT" replaced by PORT, into BUF. */
+static void
+with_port(const char *cdp, int port, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	while (*cdp != '\0' && n + 8 < size) {
+		if (strncmp(cdp, "PORT", 4) == 0) {
+			n += (size_t)snprintf(buf + n, size - n, "%d", port);
+			cdp += 4;
+		} else {
+			buf[n++] = *cdp++;
+		}
+	}
+	buf[n] = '\0';
+}
+
+/* Serves ROUTES in MODE, makes a leaf whose CDP is CDP_FMT (with PORT for
+ * the server's port; NO_CDP for none), checks it; *REASON and *SECONDS
+ * for the caller. */
 static ae_revocation
-served_check(env *e, const ae_buf *resp, serve_mode mode, const char *cdp_fmt, char **reason, double *seconds)
+served_check(env *e, const httpd_route *routes, size_t nroutes, serve_mode mode, const char *cdp_fmt, char **reason,
+             double *seconds)
 {
 	ae_revocation r = (ae_revocation)-1;
-	char cdp[256];
+	char cdp[512];
 	int port = 0;
-	pid_t pid = start_server(resp, mode, &port);
+	pid_t pid = httpd_start(routes, nroutes, mode, &port);
 	X509 *leaf;
 	double t0;
 	ae_err err;
 
 	*reason = NULL;
-	snprintf(cdp, sizeof(cdp), cdp_fmt, port);
+	with_port(cdp_fmt, port, cdp, sizeof(cdp));
 	leaf = make_leaf(e->ca, e->ca_key, e->leaf_key, strcmp(cdp_fmt, NO_CDP) == 0 ? NULL : cdp);
 	t0 = ae_monotonic_seconds();
-	err = ae_crl_check(e->ctx, e->conf, leaf, e->ca, e->now, &r, reason);
+	err = ae_crl_check(e->ctx, e->conf, e->fetch, leaf, e->ca, e->now, &r, reason);
 	if (seconds != NULL)
 		*seconds = ae_monotonic_seconds() - t0;
 	if (err != AE_OK)
 		tap_diag("ae_crl_check failed: %s", ae_get_message(e->ctx));
-	stop_server(pid);
+	httpd_stop(pid);
 	X509_free(leaf);
 	return r;
 }
 
-#define HTTP_CDP "URI:http://127.0.0.1:%d/CertEnroll/corp-CA.crl"
-
-/* Checks against a CRL made from SPEC (signed with KEY), expecting WANT and
- * a reason holding NEEDLE (NULL: no reason). */
 static void
-expect_crl(env *e, EVP_PKEY *key, const crl_spec *spec, ae_revocation want, const char *needle, const char *what)
+report(ae_revocation r, ae_revocation want, const char *reason, const char *needle, const char *what)
 {
-	size_t len = 0;
-	uint8_t *der = make_crl(e->ca, key, e->now, spec, &len);
-	ae_buf resp;
-	char *reason;
-	ae_revocation r;
-
-	http_ok(&resp, der, len);
-	r = served_check(e, &resp, SERVE_CLOSE, HTTP_CDP, &reason, NULL);
 	tap_ok(r == want && (needle == NULL ? reason == NULL : reason != NULL && strstr(reason, needle) != NULL),
 	       "%s: %s", what, reason != NULL ? reason : "no reason");
 	if (r != want)
 		tap_diag("  got %d, want %d", (int)r, (int)want);
+}
+
+/* Checks against a CRL made from SPEC (signed with KEY) at the http CDP,
+ * expecting WANT and a reason holding NEEDLE (NULL: no reason). */
+static void
+expect_crl(env *e, EVP_PKEY *key, const crl_spec *spec, ae_revocation want, const char *needle, const char *what)
+{
+	size_t len = 0, alen = 0;
+	uint8_t *der = make_crl(e->ca, key, e->now, spec, &len);
+	char *answer = httpd_ok(der, len, &alen), *reason;
+	httpd_route route = { BASE_PATH, answer, alen };
+	ae_revocation r = served_check(e, &route, 1, SERVE_CLOSE, HTTP_CDP, &reason, NULL);
+
+	report(r, want, reason, needle, what);
 	free(reason);
-	ae_buf_clear(&resp);
+	free(answer);
 	free(der);
 }
 
-/* Serves RESP as is, expecting UNKNOWN with NEEDLE in the reason. */
+/* Serves ROUTE as is, expecting UNKNOWN with NEEDLE in the reason. */
 static void
-expect_unknown(env *e, const ae_buf *resp, serve_mode mode, const char *cdp_fmt, const char *needle, const char *what)
+expect_unknown(env *e, const httpd_route *routes, size_t n, serve_mode mode, const char *cdp_fmt, const char *needle,
+               const char *what)
 {
 	char *reason;
-	ae_revocation r = served_check(e, resp, mode, cdp_fmt, &reason, NULL);
+	ae_revocation r = served_check(e, routes, n, mode, cdp_fmt, &reason, NULL);
 
-	tap_ok(r == AE_REVOCATION_UNKNOWN && reason != NULL && strstr(reason, needle) != NULL, "%s: %s", what,
-	       reason != NULL ? reason : "no reason");
+	report(r, AE_REVOCATION_UNKNOWN, reason, needle, what);
 	free(reason);
 }
 
-static int
-count_fds(void)
+static crl_spec
+spec_of(long serial, int reason)
 {
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int n = 0;
+	crl_spec s;
 
-	if (d == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL)
-		n++;
-	closedir(d);
-	return n;
+	memset(&s, 0, sizeof(s));
+	s.this_update = -3600;
+	s.next_update = 7 * 86400;
+	s.serials[0] = 7;
+	s.serials[1] = serial;
+	s.reason = reason;
+	return s;
 }
 
 static void
 test_end_to_end(ae_ctx *ctx)
 {
 	EVP_PKEY *ca_key = EVP_EC_gen("P-256"), *other_key = EVP_EC_gen("P-256");
-	env e = { ctx, NULL, NULL, ca_key, EVP_EC_gen("P-256"), time(NULL) };
+	env e = { ctx, NULL, NULL, ca_key, EVP_EC_gen("P-256"), time(NULL), NULL };
+	static const char half[] = "HTTP/1.0 200 OK\r\nContent-Le";
+	static const char junk[] = "HTTP/1.0 200 OK\r\n\r\nthis is no CRL";
+	httpd_route route, stall = { NULL, half, sizeof(half) - 1 }, nocrl = { NULL, junk, sizeof(junk) - 1 };
 	crl_spec spec;
-	ae_buf resp;
-	char *reason = NULL, url[128];
+	char *reason = NULL, url[128], *answer;
 	ae_revocation r;
 	double secs = 0;
-	size_t len;
+	size_t len, alen;
 	uint8_t *der;
-	int fds = count_fds(), refused_port;
 	X509 *leaf;
 	ae_err err;
 
@@ -560,12 +470,7 @@ test_end_to_end(ae_ctx *ctx)
 	e.conf->crl_timeout = 5;
 
 	/* The CRL lists us (keyCompromise), among others. */
-	memset(&spec, 0, sizeof(spec));
-	spec.this_update = -3600;
-	spec.next_update = 7 * 86400;
-	spec.serials[0] = 7;
-	spec.serials[1] = LEAF_SERIAL;
-	spec.reason = 1;
+	spec = spec_of(LEAF_SERIAL, 1);
 	expect_crl(&e, ca_key, &spec, AE_REVOCATION_REVOKED, "(reason: keyCompromise) according to http://127.0.0.1:",
 	           "listed with a reason: revoked");
 	spec.reason = -1;
@@ -573,10 +478,9 @@ test_end_to_end(ae_ctx *ctx)
 	           "listed without a reason: revoked");
 	/* ... and the date is there. */
 	{
-		char day[16];
+		char day[16], want[64];
 		time_t then = e.now - 2 * 86400;
 		struct tm tm;
-		char want[64];
 		gmtime_r(&then, &tm);
 		strftime(day, sizeof(day), "%Y-%m-%d", &tm);
 		snprintf(want, sizeof(want), "revoked on %s ", day);
@@ -585,10 +489,9 @@ test_end_to_end(ae_ctx *ctx)
 	}
 
 	/* Not listed. */
-	spec.serials[0] = spec.serials[1] = 0;
+	spec = spec_of(0, -1);
 	expect_crl(&e, ca_key, &spec, AE_REVOCATION_GOOD, NULL, "empty CRL: good, no reason");
-	spec.serials[0] = 7;
-	spec.serials[1] = LEAF_SERIAL + 1;
+	spec = spec_of(LEAF_SERIAL + 1, -1);
 	expect_crl(&e, ca_key, &spec, AE_REVOCATION_GOOD, NULL, "CRL listing others: good");
 	spec.pem = true;
 	expect_crl(&e, ca_key, &spec, AE_REVOCATION_GOOD, NULL, "PEM CRL: good");
@@ -597,8 +500,7 @@ test_end_to_end(ae_ctx *ctx)
 	expect_crl(&e, ca_key, &spec, AE_REVOCATION_GOOD, NULL, "thisUpdate 100 s ahead (clock skew): good");
 
 	/* CRLs not to believe. */
-	spec.this_update = -3600;
-	spec.serials[1] = LEAF_SERIAL;
+	spec = spec_of(LEAF_SERIAL, -1);
 	expect_crl(&e, other_key, &spec, AE_REVOCATION_UNKNOWN, "not signed by the key of the certificate's issuer",
 	           "signed by another key: unknown, even though it lists us");
 	spec.issuer_cn = "other-CA";
@@ -606,100 +508,81 @@ test_end_to_end(ae_ctx *ctx)
 	spec.issuer_cn = NULL;
 	spec.this_update = -8 * 86400;
 	spec.next_update = -86400;
-	expect_crl(&e, ca_key, &spec, AE_REVOCATION_UNKNOWN, "expired at ", "expired CRL: unknown");
+	expect_crl(&e, ca_key, &spec, AE_REVOCATION_UNKNOWN, "is past its nextUpdate (",
+	           "past nextUpdate: unknown (not good), and the reason names nextUpdate");
+	spec = spec_of(0, -1);
+	spec.this_update = -8 * 86400;
+	spec.next_update = -1;
+	expect_crl(&e, ca_key, &spec, AE_REVOCATION_UNKNOWN, "past its nextUpdate",
+	           "an empty CRL a second past nextUpdate: unknown, not good");
+	spec = spec_of(LEAF_SERIAL, -1);
 	spec.this_update = 3600;
-	spec.next_update = 7 * 86400;
 	expect_crl(&e, ca_key, &spec, AE_REVOCATION_UNKNOWN, "not valid yet", "thisUpdate an hour ahead: unknown");
-	spec.this_update = -3600;
-	spec.delta = true;
-	expect_crl(&e, ca_key, &spec, AE_REVOCATION_UNKNOWN, "delta CRL", "delta CRL: unknown");
-	spec.delta = false;
+	spec = spec_of(LEAF_SERIAL, -1);
+	spec.delta_base = 1;
+	spec.number = 2;
+	expect_crl(&e, ca_key, &spec, AE_REVOCATION_UNKNOWN, "a delta CRL, not a full one",
+	           "a delta CRL where the full one should be: unknown");
 
 	/* The same good CRL, judged at another time: NOW is what counts. */
+	spec = spec_of(LEAF_SERIAL, -1);
 	der = make_crl(e.ca, ca_key, e.now, &spec, &len);
-	http_ok(&resp, der, len);
+	answer = httpd_ok(der, len, &alen);
+	route = (httpd_route){ BASE_PATH, answer, alen };
 	e.now += 8 * 86400;
-	expect_unknown(&e, &resp, SERVE_CLOSE, HTTP_CDP, "expired at", "a week later the CRL is stale");
+	expect_unknown(&e, &route, 1, SERVE_CLOSE, HTTP_CDP, "past its nextUpdate", "a week later the CRL is stale");
 	e.now -= 8 * 86400;
 
 	/* A server that keeps the connection open: Content-Length ends the
 	 * read, not the timeout. */
-	r = served_check(&e, &resp, SERVE_KEEP, HTTP_CDP, &reason, &secs);
+	r = served_check(&e, &route, 1, SERVE_KEEP, HTTP_CDP, &reason, &secs);
 	tap_ok(r == AE_REVOCATION_REVOKED && secs < 2.5, "connection kept open: Content-Length is enough (%.2f s)", secs);
 	free(reason);
 
-	/* Where the CDP points. */
-	r = served_check(&e, &resp, SERVE_CLOSE, "URI:ldap://dc1.corp.test/corp-CA,URI:http://127.0.0.1:%d/x.crl",
-	                 &reason, NULL);
-	tap_ok(r == AE_REVOCATION_REVOKED, "ldap:// first, then http://: the http one is used (%s)", reason ? reason : "");
+	/* Where the CDP points, without a directory. */
+	r = served_check(&e, &route, 1, SERVE_CLOSE, LDAP_CDP "|" HTTP_CDP, &reason, NULL);
+	report(r, AE_REVOCATION_REVOKED, reason, "according to http://", "ldap:// first without a directory: the http one is used");
 	free(reason);
-	expect_unknown(&e, &resp, SERVE_CLOSE, "URI:ldap://127.0.0.1:%d/x.crl",
-	               "the certificate names no http CRL distribution point", "only ldap://: unknown");
-	expect_unknown(&e, &resp, SERVE_CLOSE, "URI:https://127.0.0.1:%d/x.crl",
-	               "the certificate names no http CRL distribution point", "only https://: unknown");
-	r = served_check(&e, &resp, SERVE_CLOSE, NO_CDP, &reason, NULL);
-	tap_ok(r == AE_REVOCATION_UNKNOWN && reason != NULL &&
-	       strcmp(reason, "the certificate names no http CRL distribution point") == 0,
-	       "no CDP: unknown: %s", reason ? reason : "no reason");
+	expect_unknown(&e, &route, 1, SERVE_CLOSE, LDAP_CDP, "no LDAP session to read it", "only ldap:// and no directory: unknown");
+	expect_unknown(&e, &route, 1, SERVE_CLOSE, "URI:https://127.0.0.1:PORT" BASE_PATH, "TLS",
+	               "https:// is tried (here against a plain HTTP server: unknown)");
+	expect_unknown(&e, &route, 1, SERVE_CLOSE, "URI:file:///etc/crl.der", "names no ldap://, http:// or https:// CRL",
+	               "only file://: unknown");
+	r = served_check(&e, &route, 1, SERVE_CLOSE, NO_CDP, &reason, NULL);
+	report(r, AE_REVOCATION_UNKNOWN, reason, "names no ldap://, http:// or https:// CRL distribution point",
+	       "no CDP: unknown");
 	free(reason);
-	expect_unknown(&e, &resp, SERVE_CLOSE, "URI:http://user@127.0.0.1:%d/x.crl", "user name",
+	expect_unknown(&e, &route, 1, SERVE_CLOSE, "URI:http://user@127.0.0.1:PORT/x.crl", "user name",
 	               "a CDP with userinfo: unknown");
-	ae_buf_clear(&resp);
+	free(answer);
 	free(der);
 
 	/* What the server answers. */
-	ae_buf_init(&resp);
-	ae_buf_puts(&resp, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
-	expect_unknown(&e, &resp, SERVE_CLOSE, HTTP_CDP, "answered HTTP 404", "404: unknown");
-	ae_buf_clear(&resp);
-	ae_buf_puts(&resp, "HTTP/1.0 200 OK\r\nContent-Length: 5000\r\n\r\n0123456789");
-	expect_unknown(&e, &resp, SERVE_CLOSE, HTTP_CDP, "truncated", "answer cut short: unknown");
-	ae_buf_clear(&resp);
-	ae_buf_puts(&resp, "HTTP/1.0 200 OK\r\n\r\nthis is no CRL");
-	expect_unknown(&e, &resp, SERVE_CLOSE, HTTP_CDP, "not a CRL", "a body that is no CRL: unknown");
-	ae_buf_clear(&resp);
-	ae_buf_puts(&resp, "SSH-2.0-OpenSSH_9.2\r\n");
-	expect_unknown(&e, &resp, SERVE_CLOSE, HTTP_CDP, "not an HTTP/1.0 or HTTP/1.1", "not HTTP: unknown");
-	ae_buf_clear(&resp);
+	expect_unknown(&e, NULL, 0, SERVE_CLOSE, HTTP_CDP, "answered HTTP 404", "404: unknown");
+	expect_unknown(&e, &nocrl, 1, SERVE_CLOSE, HTTP_CDP, "not a CRL", "a body that is no CRL: unknown");
 
 	/* A server that accepts and never answers: bounded by crl_timeout,
 	 * which the reason names. */
 	e.conf->crl_timeout = 1;
-	r = served_check(&e, &resp, SERVE_HANG, HTTP_CDP, &reason, &secs);
+	r = served_check(&e, NULL, 0, SERVE_HANG, HTTP_CDP, &reason, &secs);
 	tap_ok(r == AE_REVOCATION_UNKNOWN && secs >= 0.9 && secs < 3.0,
 	       "silent server, crl_timeout = 1: unknown after %.2f s", secs);
 	tap_ok(reason != NULL && strstr(reason, "crl_timeout in [global]") != NULL &&
 	       strstr(reason, "http://127.0.0.1:") != NULL && strstr(reason, "within 1 s") != NULL,
 	       "the reason names the URL and the setting: %s", reason ? reason : "no reason");
 	free(reason);
-	/* ... and one that answers only half its head. */
-	ae_buf_puts(&resp, "HTTP/1.0 200 OK\r\nContent-Le");
-	r = served_check(&e, &resp, SERVE_KEEP, HTTP_CDP, &reason, &secs);
+	r = served_check(&e, &stall, 1, SERVE_KEEP, HTTP_CDP, &reason, &secs);
 	tap_ok(r == AE_REVOCATION_UNKNOWN && secs >= 0.9 && secs < 3.0 && reason != NULL &&
 	       strstr(reason, "crl_timeout") != NULL && strstr(reason, "did not complete") != NULL,
 	       "server stalling mid-head: unknown after %.2f s: %s", secs, reason ? reason : "no reason");
 	free(reason);
-	ae_buf_clear(&resp);
 	e.conf->crl_timeout = 5;
 
 	/* Nobody listening. */
-	{
-		struct sockaddr_in sin;
-		socklen_t sl = sizeof(sin);
-		int s = socket(AF_INET, SOCK_STREAM, 0);
-
-		memset(&sin, 0, sizeof(sin));
-		sin.sin_family = AF_INET;
-		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		bind(s, (struct sockaddr *)&sin, sizeof(sin));
-		getsockname(s, (struct sockaddr *)&sin, &sl);
-		refused_port = ntohs(sin.sin_port);
-		close(s);
-	}
-	snprintf(url, sizeof(url), "URI:http://127.0.0.1:%d/x.crl", refused_port);
+	snprintf(url, sizeof(url), "URI:http://127.0.0.1:%d/x.crl", httpd_refused_port());
 	leaf = make_leaf(e.ca, ca_key, e.leaf_key, url);
 	secs = ae_monotonic_seconds();
-	err = ae_crl_check(ctx, e.conf, leaf, e.ca, e.now, &r, &reason);
+	err = ae_crl_check(ctx, e.conf, NULL, leaf, e.ca, e.now, &r, &reason);
 	secs = ae_monotonic_seconds() - secs;
 	tap_ok(err == AE_OK && r == AE_REVOCATION_UNKNOWN && reason != NULL && strstr(reason, "cannot connect") != NULL &&
 	       strstr(reason, url + 4) != NULL && secs < 2.0,
@@ -707,11 +590,259 @@ test_end_to_end(ae_ctx *ctx)
 	free(reason);
 	/* REASON_OUT may be NULL. */
 	r = AE_REVOCATION_GOOD;
-	err = ae_crl_check(ctx, e.conf, leaf, e.ca, e.now, &r, NULL);
+	err = ae_crl_check(ctx, e.conf, NULL, leaf, e.ca, e.now, &r, NULL);
 	tap_ok(err == AE_OK && r == AE_REVOCATION_UNKNOWN, "no reason asked for: still unknown");
 	X509_free(leaf);
 
-	tap_is_int(count_fds(), fds, "no file descriptor left open");
+	ae_conf_free(e.conf);
+	X509_free(e.ca);
+	EVP_PKEY_free(ca_key);
+	EVP_PKEY_free(other_key);
+	EVP_PKEY_free(e.leaf_key);
+}
+
+/* ldap:// locations through the stand-in directory, and their order. */
+static void
+test_ldap(ae_ctx *ctx)
+{
+	EVP_PKEY *ca_key = EVP_EC_gen("P-256");
+	directory dir;
+	ae_crl_fetch fetch = { dir_read, &dir };
+	env e = { ctx, NULL, NULL, ca_key, EVP_EC_gen("P-256"), time(NULL), &fetch };
+	crl_spec spec;
+	uint8_t *good, *revoked, *stale;
+	size_t good_len, revoked_len, stale_len, alen;
+	char *answer, *reason;
+	httpd_route route;
+	ae_revocation r;
+
+	e.ca = make_ca("corp-CA", ca_key);
+	if (ae_conf_defaults(ctx, &e.conf) != AE_OK)
+		return;
+	e.conf->crl_timeout = 5;
+	spec = spec_of(0, -1);
+	good = make_crl(e.ca, ca_key, e.now, &spec, &good_len);
+	spec = spec_of(LEAF_SERIAL, 1);
+	revoked = make_crl(e.ca, ca_key, e.now, &spec, &revoked_len);
+	spec = spec_of(0, -1);
+	spec.this_update = -8 * 86400;
+	spec.next_update = -60;
+	stale = make_crl(e.ca, ca_key, e.now, &spec, &stale_len);
+	answer = httpd_ok(revoked, revoked_len, &alen);
+	route = (httpd_route){ BASE_PATH, answer, alen };
+
+	memset(&dir, 0, sizeof(dir));
+	dir.objects[0] = (dir_object){ AD_DN, "certificateRevocationList", revoked, revoked_len };
+	r = served_check(&e, NULL, 0, SERVE_CLOSE, LDAP_CDP, &reason, NULL);
+	report(r, AE_REVOCATION_REVOKED, reason, "according to ldap:///CN=CORP-CA1,CN=CA1,CN=CDP,CN=Public%20Key",
+	       "AD CS's ldap:/// CDP read through the directory: revoked");
+	tap_ok(dir.calls == 1, "one LDAP read");
+	free(reason);
+
+	/* ldap first: it answers, http is not asked (its CRL would say
+	 * revoked). */
+	dir.calls = 0;
+	dir.objects[0].data = good;
+	dir.objects[0].len = good_len;
+	r = served_check(&e, &route, 1, SERVE_CLOSE, LDAP_CDP "|" HTTP_CDP, &reason, NULL);
+	report(r, AE_REVOCATION_GOOD, reason, NULL, "ldap:// then http://: the first usable CRL (ldap) wins");
+	free(reason);
+	/* The directory does not answer: the http one is used. */
+	dir.down = true;
+	r = served_check(&e, &route, 1, SERVE_CLOSE, LDAP_CDP "|" HTTP_CDP, &reason, NULL);
+	report(r, AE_REVOCATION_REVOKED, reason, "according to http://", "the directory down: the next location (http) is used");
+	free(reason);
+	/* ... and if that fails too, the reason holds both problems. */
+	r = served_check(&e, NULL, 0, SERVE_CLOSE, LDAP_CDP "|" HTTP_CDP, &reason, NULL);
+	tap_ok(r == AE_REVOCATION_UNKNOWN && reason != NULL && strstr(reason, "ldap_timeout") != NULL &&
+	       strstr(reason, "; ") != NULL && strstr(reason, "answered HTTP 404") != NULL,
+	       "every location failed: unknown, with each one's problem: %s", reason ? reason : "no reason");
+	free(reason);
+	dir.down = false;
+	/* A stale CRL in AD, a fresh one over http: the fresh one counts. */
+	dir.objects[0].data = stale;
+	dir.objects[0].len = stale_len;
+	r = served_check(&e, &route, 1, SERVE_CLOSE, LDAP_CDP "|" HTTP_CDP, &reason, NULL);
+	report(r, AE_REVOCATION_REVOKED, reason, "according to http://", "a CRL past nextUpdate in AD is passed over");
+	free(reason);
+	r = served_check(&e, NULL, 0, SERVE_CLOSE, LDAP_CDP, &reason, NULL);
+	report(r, AE_REVOCATION_UNKNOWN, reason, "past its nextUpdate", "only a stale CRL in AD: unknown");
+	free(reason);
+	/* The attribute as AD CS leaves it before the first CRL. */
+	dir.objects[0].data = (const uint8_t *)"";
+	dir.objects[0].len = 1;
+	r = served_check(&e, NULL, 0, SERVE_CLOSE, LDAP_CDP, &reason, NULL);
+	report(r, AE_REVOCATION_UNKNOWN, reason, "holds no CRL", "a one-byte placeholder: unknown");
+	free(reason);
+	dir.objects[0].dn = "CN=elsewhere";
+	r = served_check(&e, NULL, 0, SERVE_CLOSE, LDAP_CDP, &reason, NULL);
+	report(r, AE_REVOCATION_UNKNOWN, reason, "no such object", "no such object in AD: unknown");
+	free(reason);
+	r = served_check(&e, NULL, 0, SERVE_CLOSE, "URI:ldap:///CN=x?cn?base", &reason, NULL);
+	report(r, AE_REVOCATION_UNKNOWN, reason, "does not name one attribute", "a malformed ldap:// location: unknown");
+	free(reason);
+
+	free(answer);
+	free(good);
+	free(revoked);
+	free(stale);
+	ae_conf_free(e.conf);
+	X509_free(e.ca);
+	EVP_PKEY_free(ca_key);
+	EVP_PKEY_free(e.leaf_key);
+}
+
+static void
+test_delta(ae_ctx *ctx)
+{
+	EVP_PKEY *ca_key = EVP_EC_gen("P-256"), *other_key = EVP_EC_gen("P-256");
+	directory dir;
+	ae_crl_fetch fetch = { dir_read, &dir };
+	env e = { ctx, NULL, NULL, ca_key, EVP_EC_gen("P-256"), time(NULL), NULL };
+	crl_spec base, delta;
+	const char *freshest = "URI:" AD_DELTA;
+	uint8_t *bder, *dder;
+	size_t blen, dlen;
+	char *reason;
+	ae_revocation r;
+
+	e.ca = make_ca("corp-CA", ca_key);
+	if (ae_conf_defaults(ctx, &e.conf) != AE_OK)
+		return;
+	e.conf->crl_timeout = 5;
+	/* The base names its delta (Freshest CRL). */
+	base = spec_of(0, -1);
+	base.number = 5;
+	base.freshest = freshest;
+	delta = spec_of(LEAF_SERIAL, 1);
+	delta.number = 6;
+	delta.delta_base = 5;
+	delta.next_update = 86400;
+
+	/* The delta is in the stand-in directory (deltaRevocationList, as AD
+	 * CS publishes it), the base over http or in the directory. */
+	memset(&dir, 0, sizeof(dir));
+	e.fetch = &fetch;
+	dder = make_crl(e.ca, ca_key, e.now, &delta, &dlen);
+	dir.objects[0] = (dir_object){ AD_DN, "deltaRevocationList", dder, dlen };
+	expect_crl(&e, ca_key, &base, AE_REVOCATION_REVOKED, "according to the delta CRL at ldap:///",
+	             "revoked after the base: in the delta only, revoked");
+	free(dder);
+
+	/* On hold in the base, removeFromCRL in the delta: good again. */
+	base.serials[1] = LEAF_SERIAL;
+	base.reason = 6;
+	delta.reason = 8;
+	dder = make_crl(e.ca, ca_key, e.now, &delta, &dlen);
+	dir.objects[0].data = dder;
+	dir.objects[0].len = dlen;
+	expect_crl(&e, ca_key, &base, AE_REVOCATION_GOOD, NULL, "on hold in the base, removeFromCRL in the delta: good");
+	free(dder);
+	/* On hold, the delta silent about it: still revoked (hold). */
+	delta.serials[1] = 0;
+	dder = make_crl(e.ca, ca_key, e.now, &delta, &dlen);
+	dir.objects[0].data = dder;
+	dir.objects[0].len = dlen;
+	expect_crl(&e, ca_key, &base, AE_REVOCATION_REVOKED, "(reason: certificateHold) according to http://",
+	             "on hold, nothing in the delta: revoked");
+	free(dder);
+
+	/* A delta past its nextUpdate: unknown, even though the base is
+	 * good. */
+	base = spec_of(0, -1);
+	base.number = 5;
+	base.freshest = freshest;
+	delta = spec_of(0, -1);
+	delta.number = 6;
+	delta.delta_base = 5;
+	delta.this_update = -2 * 86400;
+	delta.next_update = -3600;
+	dder = make_crl(e.ca, ca_key, e.now, &delta, &dlen);
+	dir.objects[0].data = dder;
+	dir.objects[0].len = dlen;
+	expect_crl(&e, ca_key, &base, AE_REVOCATION_UNKNOWN, "delta CRL at ldap:///",
+	             "a delta past its nextUpdate: unknown");
+	expect_crl(&e, ca_key, &base, AE_REVOCATION_UNKNOWN, "names a delta CRL that cannot be used: the delta CRL at",
+	             "... and the reason says the base's delta cannot be used");
+	expect_crl(&e, ca_key, &base, AE_REVOCATION_UNKNOWN, "is past its nextUpdate", "... because of its nextUpdate");
+	free(dder);
+
+	/* Deltas that do not fit the base. */
+	delta = spec_of(LEAF_SERIAL, 1);
+	delta.number = 8;
+	delta.delta_base = 7;
+	dder = make_crl(e.ca, ca_key, e.now, &delta, &dlen);
+	dir.objects[0].data = dder;
+	dir.objects[0].len = dlen;
+	expect_crl(&e, ca_key, &base, AE_REVOCATION_UNKNOWN, "is for base CRL 7, newer than the base CRL we have (5)",
+	             "a delta for a newer base: unknown");
+	free(dder);
+	delta.number = 4;
+	delta.delta_base = 3;
+	dder = make_crl(e.ca, ca_key, e.now, &delta, &dlen);
+	dir.objects[0].data = dder;
+	dir.objects[0].len = dlen;
+	expect_crl(&e, ca_key, &base, AE_REVOCATION_UNKNOWN, "older than its base CRL", "a delta older than the base: unknown");
+	free(dder);
+	delta.number = 6;
+	delta.delta_base = 5;
+	dder = make_crl(e.ca, other_key, e.now, &delta, &dlen);
+	dir.objects[0].data = dder;
+	dir.objects[0].len = dlen;
+	expect_crl(&e, ca_key, &base, AE_REVOCATION_UNKNOWN, "delta CRL at ldap:///",
+	             "a delta signed by another key: unknown");
+	free(dder);
+	delta.delta_base = 0;
+	dder = make_crl(e.ca, ca_key, e.now, &delta, &dlen);
+	dir.objects[0].data = dder;
+	dir.objects[0].len = dlen;
+	expect_crl(&e, ca_key, &base, AE_REVOCATION_UNKNOWN, "has no delta CRL indicator",
+	             "a full CRL where the delta should be: unknown");
+	free(dder);
+	/* The delta out of reach: a revocation for good in the base stands,
+	 * anything else is unknown. */
+	dir.down = true;
+	expect_crl(&e, ca_key, &base, AE_REVOCATION_UNKNOWN, "ldap_timeout", "the delta out of reach: unknown");
+	base.serials[1] = LEAF_SERIAL;
+	base.reason = 1;
+	expect_crl(&e, ca_key, &base, AE_REVOCATION_REVOKED, "(reason: keyCompromise)",
+	             "the delta out of reach, keyCompromise in the base: revoked");
+	dir.down = false;
+
+	/* Both over LDAP, the base's Freshest CRL pointing at deltaRevocationList,
+	 * as AD CS publishes them. */
+	base = spec_of(0, -1);
+	base.number = 5;
+	base.freshest = freshest;
+	delta = spec_of(LEAF_SERIAL, 4);
+	delta.number = 6;
+	delta.delta_base = 5;
+	bder = make_crl(e.ca, ca_key, e.now, &base, &blen);
+	dder = make_crl(e.ca, ca_key, e.now, &delta, &dlen);
+	dir.objects[0] = (dir_object){ AD_DN, "certificateRevocationList", bder, blen };
+	dir.objects[1] = (dir_object){ AD_DN, "deltaRevocationList", dder, dlen };
+	dir.calls = 0;
+	r = served_check(&e, NULL, 0, SERVE_CLOSE, LDAP_CDP, &reason, NULL);
+	report(r, AE_REVOCATION_REVOKED, reason, "(reason: superseded) according to the delta CRL at ldap:///",
+	       "base and delta both in AD: revoked by the delta");
+	tap_ok(dir.calls == 2, "two LDAP reads (certificateRevocationList, deltaRevocationList)");
+	free(reason);
+	free(bder);
+	/* The Freshest CRL in the certificate, none in the base. */
+	base.freshest = NULL;
+	bder = make_crl(e.ca, ca_key, e.now, &base, &blen);
+	dir.objects[0].data = bder;
+	dir.objects[0].len = blen;
+	leaf_freshest = "URI:" AD_DELTA;
+	r = served_check(&e, NULL, 0, SERVE_CLOSE, LDAP_CDP, &reason, NULL);
+	report(r, AE_REVOCATION_REVOKED, reason, "according to the delta CRL", "Freshest CRL in the certificate: the delta is applied");
+	free(reason);
+	leaf_freshest = NULL;
+	r = served_check(&e, NULL, 0, SERVE_CLOSE, LDAP_CDP, &reason, NULL);
+	report(r, AE_REVOCATION_GOOD, reason, NULL, "no Freshest CRL anywhere: the base alone (good)");
+	free(reason);
+	free(bder);
+	free(dder);
 
 	ae_conf_free(e.conf);
 	X509_free(e.ca);
@@ -724,10 +855,15 @@ int
 main(void)
 {
 	ae_ctx *ctx = ae_ctx_new();
+	int fds = count_open_fds();
 
-	test_urls(ctx);
-	test_http(ctx);
+	unsetenv("http_proxy");
+	unsetenv("no_proxy");
+	test_ldap_urls(ctx);
 	test_end_to_end(ctx);
+	test_ldap(ctx);
+	test_delta(ctx);
+	tap_is_int(count_open_fds(), fds, "no file descriptor left open");
 	ae_ctx_free(ctx);
 	return tap_done();
 }

@@ -6,12 +6,14 @@
 #   labca.py serve LAB            run the CA (inside the lab netns)
 #   labca.py approve LAB ID       approve a pending request
 #   labca.py deny LAB ID          deny a pending request
-#   labca.py revoke LAB SERIAL [REASON]   revoke (hex serial), rewrite the CRL
-#   labca.py crl LAB              rewrite the CRL
+#   labca.py revoke LAB SERIAL [REASON]   revoke (hex serial), publish the new CRL
+#   labca.py crl LAB [--new-base] publish the CRLs again (a new base CRL with
+#                                 --new-base when delta CRLs are on)
 #   labca.py list LAB             print the request table as JSON lines
 #
-# State in LAB/ca: ca.db (sqlite3), requests.log (JSON lines), CORP-CA1.crl,
-# ca.log.  See tests/lab/README.md.
+# State in LAB/ca: ca.db (sqlite3), requests.log (JSON lines), CORP-CA1.crl
+# (and CORP-CA1+.crl, the delta CRL), ca.log.  CRLs are published over HTTP
+# and into AD (crl.py).  See tests/lab/README.md.
 
 import http.server
 import json
@@ -20,11 +22,13 @@ import os
 import struct
 import sys
 import threading
+import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True
 
+import crl  # noqa: E402
 import policy  # noqa: E402
 import rpc  # noqa: E402
 from policy import Deny  # noqa: E402
@@ -322,8 +326,8 @@ def TEXT(hr):
 # ------------------------------------------------------------------ HTTP
 def http_handler(lab, cadir):
     files = {
-        "/CertEnroll/%s.crl" % policy.CA_NAME: (os.path.join(cadir, policy.CA_NAME + ".crl"),
-                                                "application/pkix-crl"),
+        "/CertEnroll/" + crl.BASE_FILE: (os.path.join(cadir, crl.BASE_FILE), "application/pkix-crl"),
+        "/CertEnroll/" + crl.DELTA_FILE: (os.path.join(cadir, crl.DELTA_FILE), "application/pkix-crl"),
         "/CertEnroll/%s_%s.crt" % (policy.CA_HOST, policy.CA_NAME): (
             os.path.join(lab, "pki", "ca1.der"), "application/pkix-cert"),
         "/CertEnroll/root.crt": (os.path.join(lab, "pki", "root.der"), "application/pkix-cert"),
@@ -331,7 +335,7 @@ def http_handler(lab, cadir):
 
     class H(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
-            f = files.get(self.path.split("?")[0])
+            f = files.get(urllib.parse.unquote(self.path.split("?")[0]))
             if f is None:
                 self.send_error(404)
                 return
@@ -363,7 +367,7 @@ def serve(lab):
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     store = Store(cadir)
     ca = policy.CA(lab, store)
-    ca.write_crl()
+    log.info("CRL %s: %s", *ca.write_crl())
     app = IcprApp(lab, store, ca)
     servers = [
         rpc.Server((CA_ADDR, ICPR_PORT), "icpr", app),
@@ -411,12 +415,13 @@ def admin(cmd, lab, args):
         if not store.revoke(serial, reason):
             print("certificate %s was already revoked" % serial)
         ca = policy.CA(lab, store)
-        path, _ = ca.write_crl()
-        store.log(dict(admin="revoke", serial=serial, reason=reason))
-        print("revoked %s; CRL %s" % (serial, path))
+        path, ds = ca.write_crl()
+        store.log(dict(admin="revoke", serial=serial, reason=reason, crl=path, ds=ds))
+        print("revoked %s; CRL %s, %s" % (serial, path, ds))
     elif cmd == "crl":
         ca = policy.CA(lab, store)
-        print(ca.write_crl()[0])
+        path, ds = ca.write_crl(new_base="--new-base" in args)
+        print("CRL %s, %s" % (path, ds))
     elif cmd == "list":
         for r in store.list_requests():
             print(json.dumps(r, sort_keys=True))

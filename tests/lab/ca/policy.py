@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
 
+import crl
 import der
 
 log = logging.getLogger("labca.policy")
@@ -28,7 +29,6 @@ CA_HOST = "ca1.corp.test"
 REALM = "CORP.TEST"
 DC_HOST = "dc1.corp.test"
 DC_URL = "ldap://" + DC_HOST
-CDP_URL = "http://%s/CertEnroll/%s.crl" % (CA_HOST, CA_NAME)
 AIA_URL = "http://%s/CertEnroll/%s_%s.crt" % (CA_HOST, CA_HOST, CA_NAME)
 
 ENROLL_GUID = "0e10c968-78fb-11d2-90d4-00c04f79dc55"
@@ -296,6 +296,28 @@ class Directory:
         creds.set_kerberos_state(MUST_USE_KERBEROS)
         creds.set_named_ccache(self.ccache)
         return SamDB(url=url, credentials=creds, lp=lp)
+
+    def as_admin(self, fn):
+        """FN(db) as the lab's Administrator (what AD CS setup does as an
+        Enterprise Admin: creating the CA's objects)."""
+        from samba.credentials import Credentials
+        from samba.param import LoadParm
+        from samba.samdb import SamDB
+        pw = {}
+        with open(os.path.join(self.lab, "passwords")) as f:
+            for line in f:
+                if "=" in line and not line.startswith("#"):
+                    k, v = line.strip().split("=", 1)
+                    pw[k] = v
+        lp = LoadParm()
+        lp.set("realm", REALM)
+        lp.set("workgroup", "CORP")
+        creds = Credentials()
+        creds.guess(lp)
+        creds.set_username("Administrator")
+        creds.set_password(pw["Administrator"])
+        with self.lock:
+            return fn(SamDB(url=DC_URL, credentials=creds, lp=lp))
 
     def query(self, fn, url=DC_URL):
         with self.lock:
@@ -1247,9 +1269,8 @@ class CA:
         add(x509.SubjectKeyIdentifier.from_public_key(pub))
         add(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()))
         if not tmpl.i("msPKI-Enrollment-Flag") & EF_NOREVOCATIONINFOINISSUEDCERTS:  # 3.2.2.6.2.1.4.5.6
-            add(x509.CRLDistributionPoints([x509.DistributionPoint(
-                full_name=[x509.UniformResourceIdentifier(CDP_URL)],
-                relative_name=None, reasons=None, crl_issuer=None)]))
+            # labctl cdp ldap|http|both: AD CS's ldap:/// URL first
+            add(x509.CRLDistributionPoints(crl.distribution_points(self.lever("cdp", "http"))))
         add(x509.AuthorityInformationAccess([x509.AccessDescription(
             x509.oid.AuthorityInformationAccessOID.CA_ISSUERS,
             x509.UniformResourceIdentifier(AIA_URL))]))
@@ -1298,29 +1319,9 @@ class CA:
             crl_sign=bool(b0 & 0x02), encipher_only=bool(b0 & 0x08 and b0 & 0x01),
             decipher_only=bool(b0 & 0x08 and b1 & 0x80))
 
-    # ---- CRL
-    def write_crl(self):
-        now = datetime.datetime.utcnow().replace(microsecond=0)
-        b = (x509.CertificateRevocationListBuilder().issuer_name(self.cert.subject)
-             .last_update(now - datetime.timedelta(minutes=10))
-             .next_update(now + datetime.timedelta(days=7))
-             .add_extension(x509.CRLNumber(self.store.next_crl_number()), critical=False)
-             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()),
-                            critical=False))
-        for r in self.store.revoked():
-            rb = (x509.RevokedCertificateBuilder().serial_number(int(r["serial"], 16))
-                  .revocation_date(datetime.datetime.utcfromtimestamp(int(r["revoked_at"]))))
-            if r["reason"]:
-                rb = rb.add_extension(x509.CRLReason(list(x509.ReasonFlags)[r["reason"]]), critical=False)
-            b = b.add_revoked_certificate(rb.build())
-        crl = b.sign(self.key, hashes.SHA256())
-        data = crl.public_bytes(serialization.Encoding.DER)
-        path = os.path.join(self.store.dir, CA_NAME + ".crl")
-        tmp = path + ".tmp"
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-        return path, data
+    # ---- CRL (crl.py): the base CRL, delta CRLs, published over HTTP and in AD
+    def write_crl(self, new_base=False):
+        return crl.Publisher(self).publish(new_base)
 
 
 def _has_exts(csr):

@@ -1,0 +1,368 @@
+/*
+ * http.c - HTTP through libcurl (see http.h).  What libcurl does by
+ * default and we keep: proxies from the environment (http_proxy,
+ * https_proxy, all_proxy, no_proxy), certificate and host name checks for
+ * https against the system's trust store.  What we set: the protocols
+ * (http and https, also for redirects), at most AE_HTTP_MAX_REDIRECTS
+ * redirects, one timeout for everything, a maximum body, no signals.
+ */
+#include "config.h"
+
+#include "http.h"
+#include "util.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define AE_HTTP_MAX_URL 2048
+#define AE_HTTP_MAX_HEADERS 100
+#define AE_HTTP_MAX_HEADER_BYTES (64 * 1024)
+/* URLs in messages are cut here: a message holds 2048 characters. */
+#define AE_URL_SHOWN 160
+
+const char *
+ae_url_shown(const char *url, char *buf, size_t size)
+{
+	size_t i, n = 0;
+
+	if (size < 8)
+		return "";
+	if (url == NULL || url[0] == '\0')
+		url = "(empty)";
+	for (i = 0; url[i] != '\0' && n + 4 < size; i++) {
+		unsigned char c = (unsigned char)url[i];
+		buf[n++] = c > 0x20 && c < 0x7f ? (char)c : '?';
+	}
+	if (url[i] != '\0') {
+		memcpy(buf + n, "...", 3);
+		n += 3;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/* What the callbacks fill while libcurl works. */
+typedef struct {
+	ae_buf body;
+	size_t max_body;
+	bool too_big;
+	char **headers;
+	size_t nheaders;
+	size_t header_bytes;
+	bool got_bytes;
+	bool failed;       /* out of memory in a callback */
+} transfer;
+
+static size_t
+on_body(char *data, size_t size, size_t n, void *arg)
+{
+	transfer *t = arg;
+	size_t len = size * n;
+
+	t->got_bytes = true;
+	if (len > t->max_body - t->body.len) {
+		t->too_big = true;
+		return 0; /* libcurl stops with CURLE_WRITE_ERROR */
+	}
+	ae_buf_append(&t->body, data, len);
+	if (t->body.failed) {
+		t->failed = true;
+		return 0;
+	}
+	return len;
+}
+
+static void
+headers_clear(transfer *t)
+{
+	for (size_t i = 0; i < t->nheaders; i++)
+		free(t->headers[i]);
+	free(t->headers);
+	t->headers = NULL;
+	t->nheaders = 0;
+}
+
+/* One header line per call, the status line of each answer included: a
+ * status line starts the list again, so that the headers are the last
+ * answer's (after redirects). */
+static size_t
+on_header(char *data, size_t size, size_t n, void *arg)
+{
+	transfer *t = arg;
+	size_t len = size * n, end = len;
+	char **grown;
+
+	t->got_bytes = true;
+	t->header_bytes += len;
+	if (t->header_bytes > AE_HTTP_MAX_HEADER_BYTES)
+		return 0;
+	if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+		headers_clear(t);
+		return len;
+	}
+	while (end > 0 && (data[end - 1] == '\n' || data[end - 1] == '\r'))
+		end--;
+	if (end == 0 || memchr(data, ':', end) == NULL)
+		return len;
+	if (t->nheaders >= AE_HTTP_MAX_HEADERS)
+		return 0;
+	grown = realloc(t->headers, (t->nheaders + 2) * sizeof(*grown));
+	if (grown == NULL) {
+		t->failed = true;
+		return 0;
+	}
+	t->headers = grown;
+	if ((t->headers[t->nheaders] = strndup(data, end)) == NULL) {
+		t->failed = true;
+		return 0;
+	}
+	t->headers[++t->nheaders] = NULL;
+	return len;
+}
+
+/* http:// or https://, parsed by libcurl as it will use it, without a user
+ * name (a location in a certificate names a server, not an account). */
+static ae_err
+check_url(ae_ctx *ctx, const char *url, const char *what, const char *shown)
+{
+	CURLU *u;
+	CURLUcode uc;
+	char *scheme = NULL, *user = NULL;
+	ae_err err = AE_OK;
+
+	if (strnlen(url, AE_HTTP_MAX_URL + 1) > AE_HTTP_MAX_URL)
+		return ae_set_message(ctx, AE_ERR_INVALID, "%s at %s: the URL is longer than %d characters", what,
+		                      shown, AE_HTTP_MAX_URL);
+	if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0)
+		return ae_set_message(ctx, AE_ERR_INVALID, "%s at %s: not an http:// or https:// URL", what, shown);
+	if ((u = curl_url()) == NULL)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	uc = curl_url_set(u, CURLUPART_URL, url, 0);
+	if (uc == CURLUE_OUT_OF_MEMORY) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	} else if (uc != CURLUE_OK) {
+		err = ae_set_message(ctx, AE_ERR_INVALID, "%s at %s: the URL is malformed (%s)", what, shown,
+		                     curl_url_strerror(uc));
+	} else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	           (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0)) {
+		err = ae_set_message(ctx, AE_ERR_INVALID, "%s at %s: not an http:// or https:// URL", what, shown);
+	} else if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK) {
+		err = ae_set_message(ctx, AE_ERR_INVALID,
+		                     "%s at %s: the URL carries a user name before its host, which it must not", what,
+		                     shown);
+	}
+	curl_free(scheme);
+	curl_free(user);
+	curl_url_cleanup(u);
+	return err;
+}
+
+/* libcurl's failure in our words, the URL and the setting in it. */
+static ae_err
+transfer_error(ae_ctx *ctx, const ae_http_request *req, const transfer *t, CURLcode rc, const char *errbuf,
+               const char *shown)
+{
+	const char *what = req->what;
+	const char *detail = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc);
+
+	if (t->failed)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	switch (rc) {
+	case CURLE_OPERATION_TIMEDOUT:
+		return ae_set_message(ctx, AE_ERR_TIMEOUT, "%s at %s: %s within %d s (%s)", what, shown,
+		                      t->got_bytes ? "the answer did not complete" : "no answer", req->timeout,
+		                      req->timeout_setting ? req->timeout_setting : "the timeout");
+	case CURLE_FILESIZE_EXCEEDED:
+		return ae_set_message(ctx, AE_ERR_INVALID, "%s at %s: the answer is larger than %zu bytes", what,
+		                      shown, req->max_body ? req->max_body : (size_t)AE_HTTP_MAX_BODY_DEFAULT);
+	case CURLE_WRITE_ERROR:
+		if (t->too_big)
+			return transfer_error(ctx, req, t, CURLE_FILESIZE_EXCEEDED, "", shown);
+		break;
+	case CURLE_OUT_OF_MEMORY:
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	case CURLE_COULDNT_RESOLVE_HOST:
+		return ae_set_message(ctx, AE_ERR_NETWORK, "%s at %s: cannot resolve the host: %s", what, shown,
+		                      detail);
+	case CURLE_COULDNT_RESOLVE_PROXY:
+		return ae_set_message(ctx, AE_ERR_NETWORK,
+		                      "%s at %s: cannot resolve the proxy (from http_proxy, https_proxy or all_proxy): %s",
+		                      what, shown, detail);
+	case CURLE_COULDNT_CONNECT:
+		return ae_set_message(ctx, AE_ERR_NETWORK, "%s at %s: cannot connect: %s", what, shown, detail);
+	case CURLE_TOO_MANY_REDIRECTS:
+		return ae_set_message(ctx, AE_ERR_NETWORK, "%s at %s: more than %d redirects", what, shown,
+		                      AE_HTTP_MAX_REDIRECTS);
+	case CURLE_UNSUPPORTED_PROTOCOL:
+		return ae_set_message(ctx, AE_ERR_INVALID,
+		                      "%s at %s: redirected to a location that is not http:// or https:// (%s)", what,
+		                      shown, detail);
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+		return ae_set_message(ctx, AE_ERR_CRYPTO, "%s at %s: TLS: %s", what, shown, detail);
+	default:
+		break;
+	}
+	return ae_set_message(ctx, AE_ERR_NETWORK, "%s at %s: %s", what, shown, detail);
+}
+
+static ae_err
+status_error(ae_ctx *ctx, const ae_http_request *req, long status, const char *shown)
+{
+	ae_err code = AE_ERR_NETWORK;
+
+	if (status == 404 || status == 410)
+		code = AE_ERR_NOTFOUND;
+	else if (status == 401 || status == 403)
+		code = AE_ERR_DENIED;
+	return ae_set_message(ctx, code, "%s at %s: the server answered HTTP %ld", req->what, shown, status);
+}
+
+ae_err
+ae_http_fetch(ae_ctx *ctx, const ae_http_request *req, ae_http_response **out)
+{
+	char shown[AE_URL_SHOWN], errbuf[CURL_ERROR_SIZE] = "", *where = NULL, ua[64];
+	struct curl_slist *hdrs = NULL, *grown;
+	ae_http_response *resp = NULL;
+	const char *method;
+	transfer t;
+	CURL *c = NULL;
+	CURLcode rc;
+	long status = 0, redirects = 0;
+	ae_err err = AE_OK;
+
+	ae_return_val_if_fail(req != NULL && req->url != NULL && req->what != NULL && out != NULL, AE_ERR_INTERNAL);
+	*out = NULL;
+	memset(&t, 0, sizeof(t));
+	ae_buf_init(&t.body);
+	t.max_body = req->max_body ? req->max_body : AE_HTTP_MAX_BODY_DEFAULT;
+	method = req->method ? req->method : "GET";
+	ae_url_shown(req->url, shown, sizeof(shown));
+	if ((err = check_url(ctx, req->url, req->what, shown)) != AE_OK)
+		goto cleanup;
+	if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0) {
+		err = ae_set_message(ctx, AE_ERR_INTERNAL, "HTTP method %s is not supported", method);
+		goto cleanup;
+	}
+	if ((c = curl_easy_init()) == NULL) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	snprintf(ua, sizeof(ua), "autoenroll/%s", PACKAGE_VERSION);
+	if (req->accept != NULL) {
+		char line[256];
+		snprintf(line, sizeof(line), "Accept: %s", req->accept);
+		hdrs = curl_slist_append(hdrs, line);
+	}
+	if (req->content_type != NULL && strcmp(method, "POST") == 0) {
+		char line[256];
+		snprintf(line, sizeof(line), "Content-Type: %s", req->content_type);
+		if ((grown = curl_slist_append(hdrs, line)) != NULL)
+			hdrs = grown;
+	}
+	for (size_t i = 0; req->headers != NULL && req->headers[i] != NULL; i++)
+		if ((grown = curl_slist_append(hdrs, req->headers[i])) != NULL)
+			hdrs = grown;
+
+	/* Each setopt below can only fail for an unknown option or out of
+	 * memory; the transfer then fails and says so. */
+	curl_easy_setopt(c, CURLOPT_URL, req->url);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, ua);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(c, CURLOPT_MAXREDIRS, (long)AE_HTTP_MAX_REDIRECTS);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)(req->timeout > 0 ? req->timeout : 15));
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)(req->timeout > 0 ? req->timeout : 15));
+	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t.max_body);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
+	if (hdrs != NULL)
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	if (strcmp(method, "POST") == 0) {
+		curl_easy_setopt(c, CURLOPT_POST, 1L);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body_len ? (const char *)req->body : "");
+	}
+
+	ae_log(ctx, AE_LOG_DEBUG, "%s %s (%s)", method, shown, req->what);
+	rc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(c, CURLINFO_REDIRECT_COUNT, &redirects);
+	curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &where);
+	if (rc != CURLE_OK) {
+		err = transfer_error(ctx, req, &t, rc, errbuf, shown);
+		goto cleanup;
+	}
+	if (!req->any_status && (status < 200 || status > 299)) {
+		err = status_error(ctx, req, status, shown);
+		goto cleanup;
+	}
+	resp = calloc(1, sizeof(*resp));
+	if (resp == NULL || (resp->url = strdup(where ? where : req->url)) == NULL) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	resp->status = status;
+	resp->redirects = (unsigned)redirects;
+	resp->body_len = t.body.len;
+	ae_buf_append(&t.body, "", 1); /* the NUL not counted */
+	resp->body = (uint8_t *)ae_buf_steal(&t.body);
+	if (resp->body == NULL) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	resp->headers = t.headers;
+	t.headers = NULL;
+	t.nheaders = 0;
+	*out = resp;
+	resp = NULL;
+cleanup:
+	ae_http_response_free(resp);
+	headers_clear(&t);
+	ae_buf_clear(&t.body);
+	curl_slist_free_all(hdrs);
+	if (c != NULL)
+		curl_easy_cleanup(c);
+	return err;
+}
+
+const char *
+ae_http_header(const ae_http_response *resp, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (size_t i = 0; resp != NULL && resp->headers != NULL && resp->headers[i] != NULL; i++) {
+		const char *h = resp->headers[i];
+		if (strncasecmp(h, name, n) == 0 && h[n] == ':') {
+			h += n + 1;
+			while (*h == ' ' || *h == '\t')
+				h++;
+			return h;
+		}
+	}
+	return NULL;
+}
+
+void
+ae_http_response_free(ae_http_response *resp)
+{
+	if (resp == NULL)
+		return;
+	free(resp->body);
+	for (size_t i = 0; resp->headers != NULL && resp->headers[i] != NULL; i++)
+		free(resp->headers[i]);
+	free(resp->headers);
+	free(resp->url);
+	free(resp);
+}
