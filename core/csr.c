@@ -1549,12 +1549,21 @@ describe_attr(ae_buf *b, BIO *bio, X509_ATTRIBUTE *attr, const char *in)
 
 	OBJ_obj2txt(oid, sizeof(oid), obj, 1);
 	ae_buf_printf(b, "%s  ", in);
-	if (strcmp(oid, OID_CLIENT_INFO) == 0 && v != NULL) {
-		AE_CLIENT_INFO *ci = unpack(v->data, (size_t)v->length, ASN1_ITEM_rptr(AE_CLIENT_INFO));
+	if ((strcmp(oid, OID_CLIENT_INFO) == 0 || strcmp(oid, OID_CSP_PROVIDER) == 0) && v != NULL) {
+		bool is_csp = strcmp(oid, OID_CSP_PROVIDER) == 0;
+		const ASN1_ITEM *item = is_csp ? ASN1_ITEM_rptr(AE_CSP) : ASN1_ITEM_rptr(AE_CLIENT_INFO);
+		void *x = unpack(v->data, (size_t)v->length, item);
+		const AE_CLIENT_INFO *ci = x;
+		const AE_CSP *csp = x;
 
-		ae_buf_puts(b, "client info:");
-		if (ci == NULL) {
+		ae_buf_puts(b, is_csp ? "CSP:" : "client info:");
+		if (x == NULL) {
 			ae_buf_puts(b, " (malformed)");
+		} else if (is_csp) {
+			ae_buf_puts(b, " keySpec ");
+			put_int(b, csp->key_spec);
+			ae_buf_puts(b, ", ");
+			put_str(b, csp->name);
 		} else {
 			ae_buf_puts(b, " id ");
 			put_int(b, ci->client_id);
@@ -1565,23 +1574,10 @@ describe_attr(ae_buf *b, BIO *bio, X509_ATTRIBUTE *attr, const char *in)
 			ae_buf_puts(b, ", process ");
 			put_str(b, ci->process);
 		}
-		ASN1_item_free((ASN1_VALUE *)ci, ASN1_ITEM_rptr(AE_CLIENT_INFO));
+		ASN1_item_free(x, item);
 	} else if (strcmp(oid, OID_OS_VERSION) == 0 && t != NULL && t->type == V_ASN1_IA5STRING) {
 		ae_buf_puts(b, "OS version: ");
 		put_str(b, t->value.ia5string);
-	} else if (strcmp(oid, OID_CSP_PROVIDER) == 0 && v != NULL) {
-		AE_CSP *csp = unpack(v->data, (size_t)v->length, ASN1_ITEM_rptr(AE_CSP));
-
-		ae_buf_puts(b, "CSP:");
-		if (csp == NULL) {
-			ae_buf_puts(b, " (malformed)");
-		} else {
-			ae_buf_puts(b, " keySpec ");
-			put_int(b, csp->key_spec);
-			ae_buf_puts(b, ", ");
-			put_str(b, csp->name);
-		}
-		ASN1_item_free((ASN1_VALUE *)csp, ASN1_ITEM_rptr(AE_CSP));
 	} else if (strcmp(oid, OID_RENEWAL_CERT) == 0 && v != NULL) {
 		X509 *x = unpack(v->data, (size_t)v->length, ASN1_ITEM_rptr(X509));
 
