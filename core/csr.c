@@ -73,8 +73,9 @@ ossl_fail(ae_ctx *ctx, ae_err code, const char *what)
 
 /* ---- the Microsoft structures, as OpenSSL ASN.1 templates ---- */
 
-/* szOID_CERTIFICATE_TEMPLATE (MS-WCCE 2.2.2.7.7.2):
- * SEQUENCE { templateID OID, majorVersion INTEGER, minorVersion INTEGER } */
+/* szOID_CERTIFICATE_TEMPLATE (MS-WCCE 2.2.2.7.7.2): SEQUENCE { templateID
+ * OID, majorVersion INTEGER OPTIONAL, minorVersion INTEGER OPTIONAL };
+ * we always send both. */
 typedef struct {
 	ASN1_OBJECT *id;
 	ASN1_INTEGER *major;
@@ -83,8 +84,8 @@ typedef struct {
 
 ASN1_SEQUENCE(AE_TEMPLATE_ID) = {
 	ASN1_SIMPLE(AE_TEMPLATE_ID, id, ASN1_OBJECT),
-	ASN1_SIMPLE(AE_TEMPLATE_ID, major, ASN1_INTEGER),
-	ASN1_SIMPLE(AE_TEMPLATE_ID, minor, ASN1_INTEGER),
+	ASN1_OPT(AE_TEMPLATE_ID, major, ASN1_INTEGER),
+	ASN1_OPT(AE_TEMPLATE_ID, minor, ASN1_INTEGER),
 } static_ASN1_SEQUENCE_END(AE_TEMPLATE_ID)
 
 /* szOID_REQUEST_CLIENT_INFO (2.2.2.7.4): SEQUENCE { INTEGER clientId,
@@ -461,7 +462,8 @@ add_template_ext(ae_ctx *ctx, const ae_template *tpl, STACK_OF(X509_EXTENSION) *
 			                     tpl->oid == NULL ? "" : "\")");
 			goto cleanup;
 		}
-		if (!ASN1_INTEGER_set_uint64(id->major, tpl->major) || !ASN1_INTEGER_set_uint64(id->minor, tpl->minor) ||
+		if ((id->major = ASN1_INTEGER_new()) == NULL || (id->minor = ASN1_INTEGER_new()) == NULL ||
+		    !ASN1_INTEGER_set_uint64(id->major, tpl->major) || !ASN1_INTEGER_set_uint64(id->minor, tpl->minor) ||
 		    !item_der(id, ASN1_ITEM_rptr(AE_TEMPLATE_ID), &der, &len)) {
 			err = ossl_fail(ctx, AE_ERR_NOMEM, "cannot encode the template extension");
 			goto cleanup;
@@ -1430,64 +1432,50 @@ put_oid(ae_buf *b, const ASN1_OBJECT *obj)
 		ae_buf_puts(b, buf);
 }
 
-/* The OID whose whole TLV is W. */
+/* A non-negative INTEGER in decimal. */
 static void
-put_oid_der(ae_buf *b, der_span w)
+put_int(ae_buf *b, const ASN1_INTEGER *i)
 {
-	const unsigned char *p = w.p;
-	ASN1_OBJECT *obj = d2i_ASN1_OBJECT(NULL, &p, (long)w.len);
+	uint64_t v;
 
-	if (obj == NULL) {
-		ERR_clear_error();
-		ae_buf_puts(b, "(bad OID)");
-		return;
-	}
-	put_oid(b, obj);
-	ASN1_OBJECT_free(obj);
+	if (ASN1_INTEGER_get_uint64(&v, i))
+		ae_buf_printf(b, "%llu", (unsigned long long)v);
+	else
+		ae_buf_printf(b, "(INTEGER of %d bytes)", ASN1_STRING_length(i));
+	ERR_clear_error();
 }
 
+/* A string (BMPString, UTF8String, IA5String...) as quoted UTF-8. */
 static void
-put_uint_der(ae_buf *b, der_span c)
+put_str(ae_buf *b, const ASN1_STRING *s)
 {
-	uint64_t v = 0;
-
-	if (c.len == 0 || c.len > 8 || (c.p[0] & 0x80)) {
-		ae_buf_printf(b, "(INTEGER of %zu bytes)", c.len);
-		return;
-	}
-	for (size_t i = 0; i < c.len; i++)
-		v = (v << 8) | c.p[i];
-	ae_buf_printf(b, "%llu", (unsigned long long)v);
-}
-
-/* A BMPString's content as quoted UTF-8. */
-static void
-put_bmp(ae_buf *b, der_span c)
-{
-	ASN1_STRING *s = ASN1_STRING_type_new(V_ASN1_BMPSTRING);
 	unsigned char *utf8 = NULL;
-	int n = -1;
+	int n = ASN1_STRING_to_UTF8(&utf8, s);
 
-	if (s != NULL && c.len <= INT_MAX && ASN1_STRING_set(s, c.p, (int)c.len))
-		n = ASN1_STRING_to_UTF8(&utf8, s);
 	if (n < 0) {
 		ERR_clear_error();
-		ae_buf_printf(b, "(bad BMPString of %zu bytes)", c.len);
+		ae_buf_printf(b, "(bad string of %d bytes)", ASN1_STRING_length(s));
 	} else {
 		ae_buf_puts(b, "\"");
 		put_text(b, utf8, (size_t)n, false);
 		ae_buf_puts(b, "\"");
 	}
 	OPENSSL_free(utf8);
-	ASN1_STRING_free(s);
 }
 
-static void
-put_quoted(ae_buf *b, der_span c)
+/* LEN bytes of untrusted DER as one ITEM that fills them; NULL otherwise. */
+static void *
+unpack(const uint8_t *der, size_t len, const ASN1_ITEM *item)
 {
-	ae_buf_puts(b, "\"");
-	put_text(b, c.p, c.len, false);
-	ae_buf_puts(b, "\"");
+	const unsigned char *p = der;
+	ASN1_VALUE *v = len <= LONG_MAX ? ASN1_item_d2i(NULL, &p, (long)len, item) : NULL;
+
+	if (v != NULL && (size_t)(p - der) != len) {
+		ASN1_item_free(v, item);
+		v = NULL;
+	}
+	ERR_clear_error();
+	return v;
 }
 
 static void
@@ -1495,33 +1483,35 @@ describe_ext(ae_buf *b, BIO *bio, X509_EXTENSION *ext, const char *in)
 {
 	const ASN1_OBJECT *obj = X509_EXTENSION_get_object(ext);
 	ASN1_OCTET_STRING *os = X509_EXTENSION_get_data(ext);
-	der_span v = { os->data, (size_t)os->length }, c, f, w;
 	char oid[128] = "";
-	int tag;
 
 	OBJ_obj2txt(oid, sizeof(oid), obj, 1);
 	ae_buf_printf(b, "%s  ", in);
 	if (strcmp(oid, OID_TEMPLATE) == 0) {
+		AE_TEMPLATE_ID *id = unpack(os->data, (size_t)os->length, ASN1_ITEM_rptr(AE_TEMPLATE_ID));
+
 		ae_buf_puts(b, "template:");
-		if (der_next(&v, &c, NULL) != 0x30 || der_next(&c, &f, &w) != 0x06) {
+		if (id == NULL) {
 			ae_buf_puts(b, " (malformed)");
 		} else {
 			ae_buf_puts(b, " ");
-			put_oid_der(b, w);
-			for (int i = 0; i < 2 && der_next(&c, &f, NULL) == 0x02; i++) {
+			put_oid(b, id->id);
+			for (int i = 0; i < 2 && (i == 0 ? id->major : id->minor) != NULL; i++) {
 				ae_buf_puts(b, i == 0 ? ", major " : ", minor ");
-				put_uint_der(b, f);
+				put_int(b, i == 0 ? id->major : id->minor);
 			}
 		}
+		ASN1_item_free((ASN1_VALUE *)id, ASN1_ITEM_rptr(AE_TEMPLATE_ID));
 	} else if (strcmp(oid, OID_TEMPLATE_NAME) == 0) {
+		ASN1_TYPE *name = unpack(os->data, (size_t)os->length, ASN1_ITEM_rptr(ASN1_ANY));
+		int type = name != NULL ? ASN1_TYPE_get(name) : -1;
+
 		ae_buf_puts(b, "template name: ");
-		tag = der_next(&v, &c, NULL);
-		if (tag == V_ASN1_BMPSTRING)
-			put_bmp(b, c);
-		else if (tag == V_ASN1_UTF8STRING)
-			put_quoted(b, c);
+		if (type == V_ASN1_BMPSTRING || type == V_ASN1_UTF8STRING)
+			put_str(b, name->value.asn1_string);
 		else
 			ae_buf_printf(b, "(not a BMPString: %zu bytes)", (size_t)os->length);
+		ASN1_TYPE_free(name);
 	} else if (strcmp(oid, OID_APP_POLICIES) == 0) {
 		const unsigned char *p = os->data;
 		CERTIFICATEPOLICIES *pols = d2i_CERTIFICATEPOLICIES(NULL, &p, os->length);
@@ -1554,57 +1544,46 @@ describe_attr(ae_buf *b, BIO *bio, X509_ATTRIBUTE *attr, const char *in)
 {
 	const ASN1_OBJECT *obj = X509_ATTRIBUTE_get0_object(attr);
 	ASN1_TYPE *t = X509_ATTRIBUTE_get0_type(attr, 0);
-	der_span v = { NULL, 0 }, c, f[4];
+	const ASN1_STRING *v = t != NULL && t->type == V_ASN1_SEQUENCE ? t->value.sequence : NULL;
 	char oid[128] = "";
-	bool ok;
 
 	OBJ_obj2txt(oid, sizeof(oid), obj, 1);
-	if (t != NULL && t->type != V_ASN1_BOOLEAN && t->type != V_ASN1_NULL && t->type != V_ASN1_OBJECT &&
-	    t->value.asn1_string != NULL) {
-		v.p = t->value.asn1_string->data;
-		v.len = (size_t)t->value.asn1_string->length;
-	}
 	ae_buf_printf(b, "%s  ", in);
-	if (strcmp(oid, OID_CLIENT_INFO) == 0 && t != NULL && t->type == V_ASN1_SEQUENCE) {
-		ok = der_next(&v, &c, NULL) == 0x30 && der_next(&c, &f[0], NULL) == 0x02;
-		for (int i = 1; ok && i < 4; i++)
-			ok = der_next(&c, &f[i], NULL) == V_ASN1_UTF8STRING;
-		ae_buf_puts(b, "client info:");
-		if (!ok) {
-			ae_buf_puts(b, " (malformed)\n");
-			return;
+	if ((strcmp(oid, OID_CLIENT_INFO) == 0 || strcmp(oid, OID_CSP_PROVIDER) == 0) && v != NULL) {
+		bool is_csp = strcmp(oid, OID_CSP_PROVIDER) == 0;
+		const ASN1_ITEM *item = is_csp ? ASN1_ITEM_rptr(AE_CSP) : ASN1_ITEM_rptr(AE_CLIENT_INFO);
+		void *x = unpack(v->data, (size_t)v->length, item);
+		const AE_CLIENT_INFO *ci = x;
+		const AE_CSP *csp = x;
+
+		ae_buf_puts(b, is_csp ? "CSP:" : "client info:");
+		if (x == NULL) {
+			ae_buf_puts(b, " (malformed)");
+		} else if (is_csp) {
+			ae_buf_puts(b, " keySpec ");
+			put_int(b, csp->key_spec);
+			ae_buf_puts(b, ", ");
+			put_str(b, csp->name);
+		} else {
+			ae_buf_puts(b, " id ");
+			put_int(b, ci->client_id);
+			ae_buf_puts(b, ", machine ");
+			put_str(b, ci->machine);
+			ae_buf_puts(b, ", user ");
+			put_str(b, ci->user);
+			ae_buf_puts(b, ", process ");
+			put_str(b, ci->process);
 		}
-		ae_buf_puts(b, " id ");
-		put_uint_der(b, f[0]);
-		ae_buf_puts(b, ", machine ");
-		put_quoted(b, f[1]);
-		ae_buf_puts(b, ", user ");
-		put_quoted(b, f[2]);
-		ae_buf_puts(b, ", process ");
-		put_quoted(b, f[3]);
+		ASN1_item_free(x, item);
 	} else if (strcmp(oid, OID_OS_VERSION) == 0 && t != NULL && t->type == V_ASN1_IA5STRING) {
 		ae_buf_puts(b, "OS version: ");
-		put_quoted(b, v);
-	} else if (strcmp(oid, OID_CSP_PROVIDER) == 0 && t != NULL && t->type == V_ASN1_SEQUENCE) {
-		ok = der_next(&v, &c, NULL) == 0x30 && der_next(&c, &f[0], NULL) == 0x02 &&
-		     der_next(&c, &f[1], NULL) == V_ASN1_BMPSTRING;
-		ae_buf_puts(b, "CSP:");
-		if (!ok) {
-			ae_buf_puts(b, " (malformed)\n");
-			return;
-		}
-		ae_buf_puts(b, " keySpec ");
-		put_uint_der(b, f[0]);
-		ae_buf_puts(b, ", ");
-		put_bmp(b, f[1]);
-	} else if (strcmp(oid, OID_RENEWAL_CERT) == 0 && t != NULL && t->type == V_ASN1_SEQUENCE) {
-		const unsigned char *p = v.p;
-		X509 *x = d2i_X509(NULL, &p, (long)v.len);
+		put_str(b, t->value.ia5string);
+	} else if (strcmp(oid, OID_RENEWAL_CERT) == 0 && v != NULL) {
+		X509 *x = unpack(v->data, (size_t)v->length, ASN1_ITEM_rptr(X509));
 
 		ae_buf_puts(b, "renewing certificate: ");
 		if (x == NULL) {
-			ERR_clear_error();
-			ae_buf_printf(b, "(not a certificate: %zu bytes)", v.len);
+			ae_buf_printf(b, "(not a certificate: %d bytes)", v->length);
 		} else {
 			ae_buf_puts(b, "subject ");
 			X509_NAME_print_ex(bio, X509_get_subject_name(x), 0, XN_FLAG_RFC2253);
@@ -1663,79 +1642,48 @@ describe_req(ae_ctx *ctx, ae_buf *b, BIO *bio, X509_REQ *req, const char *in)
 	return AE_OK;
 }
 
-/* A PKCS#10 in exactly LEN bytes, or NULL. */
+/* The request inside CMS content C: the content itself (id-data), or the
+ * first TaggedRequest of PKIData.  NULL when there is none. */
 static X509_REQ *
-req_from_der(const uint8_t *der, size_t len)
+first_request(const ASN1_OCTET_STRING *c, bool pkidata)
 {
-	const unsigned char *p = der;
-	X509_REQ *req = d2i_X509_REQ(NULL, &p, (long)len);
+	AE_PKIDATA *pd;
+	X509_REQ *req = NULL;
 
-	if (req != NULL && (size_t)(p - der) != len) {
-		X509_REQ_free(req);
-		req = NULL;
+	if (!pkidata)
+		return unpack(c->data, (size_t)c->length, ASN1_ITEM_rptr(X509_REQ));
+	pd = unpack(c->data, (size_t)c->length, ASN1_ITEM_rptr(AE_PKIDATA));
+	if (pd != NULL && sk_AE_TAGGED_REQUEST_num(pd->requests) > 0) {
+		AE_TCR *tcr = sk_AE_TAGGED_REQUEST_value(pd->requests, 0)->value.tcr;
+		req = tcr->request;
+		tcr->request = NULL;
 	}
-	ERR_clear_error();
+	ASN1_item_free((ASN1_VALUE *)pd, ASN1_ITEM_rptr(AE_PKIDATA));
 	return req;
 }
 
 /* PKIData: counts of each sequence, and each tcr TaggedRequest. */
-/* The request inside CMS content: the content itself (id-data), or the
- * first TaggedRequest of PKIData.  NULL when there is none. */
-static X509_REQ *
-first_request(der_span d, bool pkidata)
-{
-	der_span body, seq, item, id, r, whole;
-
-	if (!pkidata)
-		return req_from_der(d.p, d.len);
-	if (der_next(&d, &body, NULL) != 0x30 || der_next(&body, &seq, NULL) != 0x30 ||
-	    der_next(&body, &seq, NULL) != 0x30 || der_next(&seq, &item, NULL) != 0xa0 ||
-	    der_next(&item, &id, NULL) != 0x02 || der_next(&item, &r, &whole) != 0x30)
-		return NULL;
-	return req_from_der(whole.p, whole.len);
-}
-
 static void
-describe_pkidata(ae_ctx *ctx, ae_buf *b, BIO *bio, der_span d)
+describe_pkidata(ae_ctx *ctx, ae_buf *b, BIO *bio, const ASN1_OCTET_STRING *c)
 {
-	der_span body, seq[4], item, whole, id, r;
-	static const char *const names[4] = { "controls", "requests", "CMS contents", "other messages" };
-	bool ok = der_next(&d, &body, NULL) == 0x30 && d.len == 0;
+	AE_PKIDATA *pd = unpack(c->data, (size_t)c->length, ASN1_ITEM_rptr(AE_PKIDATA));
 
-	for (int i = 0; ok && i < 4; i++)
-		ok = der_next(&body, &seq[i], NULL) == 0x30;
-	if (!ok || body.len != 0) {
-		ae_buf_puts(b, "  PKIData: malformed\n");
+	if (pd == NULL) {
+		ae_buf_puts(b, "  PKIData: malformed, or with requests other than tcr TaggedRequests\n");
 		return;
 	}
-	for (int i = 0; i < 4; i++) {
-		der_span s = seq[i];
-		size_t n = 0;
-		while (der_next(&s, &item, NULL) >= 0)
-			n++;
-		ae_buf_printf(b, "  PKIData %s: %zu%s\n", names[i], n, s.len != 0 ? " (then malformed)" : "");
-	}
-	for (;;) {
-		int tag = der_next(&seq[1], &item, NULL);
-		X509_REQ *req;
+	ae_buf_printf(b, "  PKIData controls: %d\n  PKIData requests: %d\n  PKIData CMS contents: %d\n"
+	              "  PKIData other messages: %d\n", sk_ASN1_TYPE_num(pd->controls),
+	              sk_AE_TAGGED_REQUEST_num(pd->requests), sk_ASN1_TYPE_num(pd->cms), sk_ASN1_TYPE_num(pd->other));
+	for (int i = 0; i < sk_AE_TAGGED_REQUEST_num(pd->requests); i++) {
+		AE_TCR *tcr = sk_AE_TAGGED_REQUEST_value(pd->requests, i)->value.tcr;
 
-		if (tag < 0)
-			break;
-		if (tag != 0xa0 || der_next(&item, &id, NULL) != 0x02 || der_next(&item, &r, &whole) != 0x30) {
-			ae_buf_puts(b, "  TaggedRequest: not a tcr [0] { bodyPartID, PKCS#10 }\n");
-			continue;
-		}
 		ae_buf_puts(b, "  TaggedRequest bodyPartID ");
-		put_uint_der(b, id);
+		put_int(b, tcr->body_part_id);
 		ae_buf_puts(b, ":\n");
-		req = req_from_der(whole.p, whole.len);
-		if (req == NULL) {
-			ae_buf_puts(b, "    (not a PKCS#10 request)\n");
-			continue;
-		}
-		describe_req(ctx, b, bio, req, "    ");
-		X509_REQ_free(req);
+		describe_req(ctx, b, bio, tcr->request, "    ");
 	}
+	ASN1_item_free((ASN1_VALUE *)pd, ASN1_ITEM_rptr(AE_PKIDATA));
 }
 
 static ae_err
@@ -1799,8 +1747,7 @@ describe_cms(ae_ctx *ctx, ae_buf *b, BIO *bio, CMS_ContentInfo *cms)
 		X509_REQ *inner = NULL;
 
 		if (content != NULL && *content != NULL)
-			inner = first_request((der_span){ (*content)->data, (size_t)(*content)->length },
-			                      OBJ_obj2nid(ect) != NID_pkcs7_data);
+			inner = first_request(*content, OBJ_obj2nid(ect) != NID_pkcs7_data);
 		if (inner != NULL && holders != NULL &&
 		    keyid_holder(ctx, inner, X509_REQ_get0_pubkey(inner), &holder) == AE_OK &&
 		    !sk_X509_push(holders, holder))
@@ -1819,13 +1766,12 @@ describe_cms(ae_ctx *ctx, ae_buf *b, BIO *bio, CMS_ContentInfo *cms)
 		return AE_OK;
 	}
 	{
-		der_span d = { (*content)->data, (size_t)(*content)->length };
 		int nid = OBJ_obj2nid(ect);
 		char oid[64] = "";
 
 		OBJ_obj2txt(oid, sizeof(oid), ect, 1);
 		if (nid == NID_pkcs7_data) {
-			X509_REQ *req = req_from_der(d.p, d.len);
+			X509_REQ *req = first_request(*content, false);
 			if (req == NULL) {
 				ae_buf_puts(b, "  (content is not a PKCS#10 request)\n");
 				return AE_OK;
@@ -1833,9 +1779,9 @@ describe_cms(ae_ctx *ctx, ae_buf *b, BIO *bio, CMS_ContentInfo *cms)
 			describe_req(ctx, b, bio, req, "  ");
 			X509_REQ_free(req);
 		} else if (strcmp(oid, OID_PKIDATA) == 0) {
-			describe_pkidata(ctx, b, bio, d);
+			describe_pkidata(ctx, b, bio, *content);
 		} else {
-			ae_buf_printf(b, "  (%zu bytes of content not described)\n", d.len);
+			ae_buf_printf(b, "  (%d bytes of content not described)\n", (*content)->length);
 		}
 	}
 	return AE_OK;
@@ -1868,7 +1814,7 @@ ae_csr_describe(ae_ctx *ctx, const uint8_t *der, size_t len, char **text_out)
 		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 		goto cleanup;
 	}
-	req = req_from_der(der, len);
+	req = unpack(der, len, ASN1_ITEM_rptr(X509_REQ));
 	if (req != NULL) {
 		err = describe_req(ctx, &b, bio, req, "");
 	} else {

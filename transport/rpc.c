@@ -1160,7 +1160,7 @@ authenticate(ae_ctx *ctx, ae_rpc *rpc, const ae_rpc_iface *iface)
 	ae_buf pdu_out;
 	ae_rpc_pdu pdu;
 	ae_rpc_bind_ack ack;
-	ae_spnego_resp sp;
+	ae_spnego_resp sp = { .neg_state = AE_SPNEGO_ABSENT };
 	bool send_mic = false;
 	uint32_t call_id;
 	char step[256];
@@ -1274,6 +1274,7 @@ authenticate(ae_ctx *ctx, ae_rpc *rpc, const ae_rpc_iface *iface)
 		goto cleanup;
 	}
 	if (ack.auth != NULL) {
+		ae_spnego_resp_clear(&sp);
 		err = check_spnego(ctx, rpc, &pdu, &ack, &sp, step);
 		if (err != AE_OK)
 			goto cleanup;
@@ -1312,6 +1313,7 @@ cleanup:
 	free(svc);
 	free(neg);
 	free(ans);
+	ae_spnego_resp_clear(&sp);
 	return err;
 }
 

@@ -1,24 +1,31 @@
 /*
- * spnego.c - SPNEGO NegTokenInit / NegTokenResp in DER, written and read by hand.
+ * spnego.c - SPNEGO NegTokenInit / NegTokenResp (RFC 4178) as OpenSSL ASN.1
+ * templates.
  *
- * Only what the three-leg Kerberos exchange of DCE/RPC needs.  The parser
- * treats the server's token as hostile: every length is bounded by its
- * container, only definite lengths of up to four octets are accepted, the
- * optional fields must come in order, and nothing may trail.
+ * Only what the three-leg Kerberos exchange of DCE/RPC needs.  The server's
+ * token is hostile: OpenSSL's template decoder checks tags, lengths and
+ * field order; on top of that the whole input must be one NegTokenResp in
+ * DER (re-encoding it gives the same bytes: no indefinite or padded
+ * lengths, nothing trailing) with a negState RFC 4178 knows.
  */
 #include "config.h"
 
 #include "spnego.h"
 #include "util.h"
 
+#include <openssl/asn1t.h>
+#include <openssl/err.h>
+#include <openssl/objects.h>
+
 #include <stdlib.h>
 #include <string.h>
 
-static const uint8_t oid_spnego[] = { 0x06, 0x06, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x02 };
-static const uint8_t oid_ms_krb5_body[] = { 0x2a, 0x86, 0x48, 0x82, 0xf7, 0x12, 0x01, 0x02, 0x02 };
-static const uint8_t oid_krb5_body[] = { 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02 };
+#define OID_SPNEGO "1.3.6.1.5.5.2"
+#define OID_KRB5 "1.2.840.113554.1.2.2"
+#define OID_MS_KRB5 "1.2.840.48018.1.2.2" /* Windows 2000's mistaken krb5 OID */
 
-/* SEQUENCE OF MechType { 1.2.840.48018.1.2.2, 1.2.840.113554.1.2.2 } */
+/* MechTypeList SEQUENCE OF MechType { MS-KRB5, KRB5 }: these bytes are
+ * what a mechListMIC covers, so the NegTokenInit is built from them. */
 static const uint8_t mech_list[] = {
 	0x30, 0x16,
 	0x06, 0x09, 0x2a, 0x86, 0x48, 0x82, 0xf7, 0x12, 0x01, 0x02, 0x02,
@@ -28,6 +35,71 @@ static const uint8_t mech_list[] = {
 /* Nested tokens are at most a few KB; a bound well above that keeps sizes
  * far from overflow. */
 #define AE_SPNEGO_MAX_TOKEN (1u << 20)
+
+/* NegTokenInit ::= SEQUENCE { mechTypes [0] MechTypeList, reqFlags [1],
+ * mechToken [2] OCTET STRING OPTIONAL, mechListMIC [3] } (explicit tags):
+ * we send neither reqFlags nor mechListMIC. */
+typedef struct {
+	STACK_OF(ASN1_OBJECT) *mech_types;
+	ASN1_OCTET_STRING *mech_token;
+} AE_NEG_TOKEN_INIT;
+
+ASN1_SEQUENCE(AE_NEG_TOKEN_INIT) = {
+	ASN1_EXP_SEQUENCE_OF(AE_NEG_TOKEN_INIT, mech_types, ASN1_OBJECT, 0),
+	ASN1_EXP_OPT(AE_NEG_TOKEN_INIT, mech_token, ASN1_OCTET_STRING, 2),
+} static_ASN1_SEQUENCE_END(AE_NEG_TOKEN_INIT)
+
+/* NegTokenResp ::= SEQUENCE { negState [0] ENUMERATED OPTIONAL,
+ * supportedMech [1] MechType OPTIONAL, responseToken [2] OCTET STRING
+ * OPTIONAL, mechListMIC [3] OCTET STRING OPTIONAL } */
+typedef struct {
+	ASN1_ENUMERATED *neg_state;
+	ASN1_OBJECT *supported_mech;
+	ASN1_OCTET_STRING *response_token;
+	ASN1_OCTET_STRING *mech_list_mic;
+} AE_NEG_TOKEN_RESP;
+
+ASN1_SEQUENCE(AE_NEG_TOKEN_RESP) = {
+	ASN1_EXP_OPT(AE_NEG_TOKEN_RESP, neg_state, ASN1_ENUMERATED, 0),
+	ASN1_EXP_OPT(AE_NEG_TOKEN_RESP, supported_mech, ASN1_OBJECT, 1),
+	ASN1_EXP_OPT(AE_NEG_TOKEN_RESP, response_token, ASN1_OCTET_STRING, 2),
+	ASN1_EXP_OPT(AE_NEG_TOKEN_RESP, mech_list_mic, ASN1_OCTET_STRING, 3),
+} static_ASN1_SEQUENCE_END(AE_NEG_TOKEN_RESP)
+
+/* NegotiationToken ::= CHOICE { negTokenInit [0], negTokenResp [1] } */
+typedef struct {
+	int type;
+	union {
+		AE_NEG_TOKEN_INIT *init;
+		AE_NEG_TOKEN_RESP *resp;
+	} value;
+} AE_NEGOTIATION_TOKEN;
+
+ASN1_CHOICE(AE_NEGOTIATION_TOKEN) = {
+	ASN1_EXP(AE_NEGOTIATION_TOKEN, value.init, AE_NEG_TOKEN_INIT, 0),
+	ASN1_EXP(AE_NEGOTIATION_TOKEN, value.resp, AE_NEG_TOKEN_RESP, 1),
+} static_ASN1_CHOICE_END(AE_NEGOTIATION_TOKEN)
+
+/* InitialContextToken ::= [APPLICATION 0] IMPLICIT SEQUENCE { thisMech,
+ * innerContextToken } (RFC 2743 3.1), here with SPNEGO's inner token.
+ * The APPLICATION tag is an implicit tag on the SEQUENCE item. */
+typedef struct {
+	ASN1_OBJECT *this_mech;
+	AE_NEGOTIATION_TOKEN *inner;
+} AE_GSS_TOKEN;
+
+ASN1_SEQUENCE(AE_GSS_TOKEN) = {
+	ASN1_SIMPLE(AE_GSS_TOKEN, this_mech, ASN1_OBJECT),
+	ASN1_SIMPLE(AE_GSS_TOKEN, inner, AE_NEGOTIATION_TOKEN),
+} static_ASN1_SEQUENCE_END(AE_GSS_TOKEN)
+
+ASN1_ITEM_TEMPLATE(AE_GSS_FRAMED) =
+	ASN1_EX_TEMPLATE_TYPE(ASN1_TFLG_IMPTAG | ASN1_TFLG_APPLICATION, 0, token, AE_GSS_TOKEN)
+static_ASN1_ITEM_TEMPLATE_END(AE_GSS_FRAMED)
+
+ASN1_ITEM_TEMPLATE(AE_MECH_TYPES) =
+	ASN1_EX_TEMPLATE_TYPE(ASN1_TFLG_SEQUENCE_OF, 0, mechTypes, ASN1_OBJECT)
+static_ASN1_ITEM_TEMPLATE_END(AE_MECH_TYPES)
 
 const uint8_t *
 ae_spnego_mech_list(size_t *len)
@@ -51,245 +123,197 @@ ae_spnego_state_name(int state)
 
 /* --- writer --- */
 
-static size_t
-len_size(size_t len)
+/* An OCTET STRING holding LEN bytes of P (P NULL: NULL, no error). */
+static bool
+octets(const uint8_t *p, size_t len, ASN1_OCTET_STRING **out)
 {
-	if (len < 0x80)
-		return 1;
-	if (len < 0x100)
-		return 2;
-	if (len < 0x10000)
-		return 3;
-	return 4; /* callers keep LEN below 2^24 */
+	*out = NULL;
+	if (p == NULL)
+		return true;
+	*out = ASN1_OCTET_STRING_new();
+	return *out != NULL && ASN1_OCTET_STRING_set(*out, p, (int)len);
 }
 
-static size_t
-tlv_size(size_t len)
+/* VALUE's DER in a malloc'd *OUT. */
+static ae_err
+encode(ae_ctx *ctx, const void *value, const ASN1_ITEM *item, bool ok, uint8_t **out, size_t *out_len)
 {
-	return 1 + len_size(len) + len;
-}
+	int n = ok ? ASN1_item_i2d((const ASN1_VALUE *)value, NULL, item) : -1;
+	uint8_t *buf, *p;
 
-static uint8_t *
-put_hdr(uint8_t *p, uint8_t tag, size_t len)
-{
-	*p++ = tag;
-	if (len < 0x80) {
-		*p++ = (uint8_t)len;
-	} else if (len < 0x100) {
-		*p++ = 0x81;
-		*p++ = (uint8_t)len;
-	} else if (len < 0x10000) {
-		*p++ = 0x82;
-		*p++ = (uint8_t)(len >> 8);
-		*p++ = (uint8_t)len;
-	} else {
-		*p++ = 0x83;
-		*p++ = (uint8_t)(len >> 16);
-		*p++ = (uint8_t)(len >> 8);
-		*p++ = (uint8_t)len;
+	ERR_clear_error();
+	if (n <= 0)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "cannot encode a SPNEGO token (out of memory?)");
+	buf = malloc((size_t)n);
+	if (buf == NULL)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	p = buf;
+	if (ASN1_item_i2d((const ASN1_VALUE *)value, &p, item) != n) {
+		ERR_clear_error();
+		free(buf);
+		return ae_set_message(ctx, AE_ERR_INTERNAL, "SPNEGO encoder size mismatch");
 	}
-	return p;
+	*out = buf;
+	*out_len = (size_t)n;
+	return AE_OK;
 }
 
 ae_err
 ae_spnego_init_token(ae_ctx *ctx, const uint8_t *mech_token, size_t len,
                      uint8_t **out, size_t *out_len)
 {
-	size_t tok, mechs, seq, ctx0, total;
-	uint8_t *buf, *p;
+	AE_GSS_TOKEN *gss = NULL;
+	AE_NEG_TOKEN_INIT *init = NULL;
+	const unsigned char *p = mech_list;
+	ae_err err;
+	bool ok;
 
 	*out = NULL;
 	*out_len = 0;
 	if (len > AE_SPNEGO_MAX_TOKEN)
 		return ae_set_message(ctx, AE_ERR_INVALID, "Kerberos token of %zu bytes is too large for SPNEGO", len);
-	tok = tlv_size(tlv_size(len));              /* [2] { OCTET STRING } */
-	mechs = tlv_size(sizeof(mech_list));        /* [0] { mechTypes } */
-	seq = tlv_size(mechs + tok);                /* SEQUENCE NegTokenInit */
-	ctx0 = tlv_size(seq);                       /* [0] NegotiationToken choice */
-	total = tlv_size(sizeof(oid_spnego) + ctx0); /* [APPLICATION 0] */
-	buf = malloc(total);
-	if (buf == NULL)
-		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
-	p = put_hdr(buf, 0x60, sizeof(oid_spnego) + ctx0);
-	memcpy(p, oid_spnego, sizeof(oid_spnego));
-	p += sizeof(oid_spnego);
-	p = put_hdr(p, 0xa0, seq);
-	p = put_hdr(p, 0x30, mechs + tok);
-	p = put_hdr(p, 0xa0, sizeof(mech_list));
-	memcpy(p, mech_list, sizeof(mech_list));
-	p += sizeof(mech_list);
-	p = put_hdr(p, 0xa2, tlv_size(len));
-	p = put_hdr(p, 0x04, len);
-	if (len > 0)
-		memcpy(p, mech_token, len);
-	p += len;
-	if ((size_t)(p - buf) != total) {
-		free(buf);
-		return ae_set_message(ctx, AE_ERR_INTERNAL, "SPNEGO encoder size mismatch");
+	gss = (AE_GSS_TOKEN *)ASN1_item_new(ASN1_ITEM_rptr(AE_GSS_TOKEN));
+	ok = gss != NULL && (gss->this_mech = OBJ_txt2obj(OID_SPNEGO, 1)) != NULL &&
+	     (init = (AE_NEG_TOKEN_INIT *)ASN1_item_new(ASN1_ITEM_rptr(AE_NEG_TOKEN_INIT))) != NULL;
+	if (ok) {
+		gss->inner->type = 0;
+		gss->inner->value.init = init;
+		sk_ASN1_OBJECT_free(init->mech_types);
+		init->mech_types = (STACK_OF(ASN1_OBJECT) *)ASN1_item_d2i(NULL, &p, sizeof(mech_list),
+		                                                          ASN1_ITEM_rptr(AE_MECH_TYPES));
+		ok = init->mech_types != NULL && octets(mech_token != NULL ? mech_token : (const uint8_t *)"", len,
+		                                        &init->mech_token);
 	}
-	*out = buf;
-	*out_len = total;
-	return AE_OK;
+	err = encode(ctx, gss, ASN1_ITEM_rptr(AE_GSS_FRAMED), ok, out, out_len);
+	ASN1_item_free((ASN1_VALUE *)gss, ASN1_ITEM_rptr(AE_GSS_TOKEN));
+	return err;
 }
 
 ae_err
 ae_spnego_resp_token(ae_ctx *ctx, const uint8_t *token, size_t len,
                      const uint8_t *mic, size_t mic_len, uint8_t **out, size_t *out_len)
 {
-	size_t f2, f3 = 0, seq, total;
-	uint8_t *buf, *p;
+	AE_NEGOTIATION_TOKEN *neg = NULL;
+	AE_NEG_TOKEN_RESP *resp = NULL;
+	ae_err err;
+	bool ok;
 
 	*out = NULL;
 	*out_len = 0;
 	if (len > AE_SPNEGO_MAX_TOKEN || mic_len > AE_SPNEGO_MAX_TOKEN)
 		return ae_set_message(ctx, AE_ERR_INVALID, "Kerberos token of %zu bytes is too large for SPNEGO", len);
-	f2 = token != NULL ? tlv_size(tlv_size(len)) : 0;
-	if (mic != NULL)
-		f3 = tlv_size(tlv_size(mic_len));
-	seq = tlv_size(f2 + f3);
-	total = tlv_size(seq);
-	buf = malloc(total > 0 ? total : 1);
-	if (buf == NULL)
-		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
-	p = put_hdr(buf, 0xa1, seq);
-	p = put_hdr(p, 0x30, f2 + f3);
-	if (token != NULL) {
-		p = put_hdr(p, 0xa2, tlv_size(len));
-		p = put_hdr(p, 0x04, len);
-		if (len > 0)
-			memcpy(p, token, len);
-		p += len;
+	neg = (AE_NEGOTIATION_TOKEN *)ASN1_item_new(ASN1_ITEM_rptr(AE_NEGOTIATION_TOKEN));
+	ok = neg != NULL && (resp = (AE_NEG_TOKEN_RESP *)ASN1_item_new(ASN1_ITEM_rptr(AE_NEG_TOKEN_RESP))) != NULL;
+	if (ok) {
+		neg->type = 1;
+		neg->value.resp = resp;
+		ok = octets(token, len, &resp->response_token) && octets(mic, mic_len, &resp->mech_list_mic);
 	}
-	if (mic != NULL) {
-		p = put_hdr(p, 0xa3, tlv_size(mic_len));
-		p = put_hdr(p, 0x04, mic_len);
-		if (mic_len > 0)
-			memcpy(p, mic, mic_len);
-		p += mic_len;
-	}
-	if ((size_t)(p - buf) != total) {
-		free(buf);
-		return ae_set_message(ctx, AE_ERR_INTERNAL, "SPNEGO encoder size mismatch");
-	}
-	*out = buf;
-	*out_len = total;
-	return AE_OK;
+	err = encode(ctx, neg, ASN1_ITEM_rptr(AE_NEGOTIATION_TOKEN), ok, out, out_len);
+	ASN1_item_free((ASN1_VALUE *)neg, ASN1_ITEM_rptr(AE_NEGOTIATION_TOKEN));
+	return err;
 }
 
 /* --- reader --- */
 
-typedef struct {
-	const uint8_t *p;
-	size_t len;
-} der;
-
-/* Reads one TLV with tag TAG from D; on success V holds its contents and D
- * advances past it.  Returns false on any malformation. */
+/* A malloc'd copy of S (never NULL for an empty one) into *OUT. */
 static bool
-der_take(der *d, uint8_t tag, der *v)
+copy_octets(const ASN1_OCTET_STRING *s, uint8_t **out, size_t *out_len)
 {
-	size_t l, n, i;
+	size_t n;
 
-	if (d->len < 2 || d->p[0] != tag)
+	if (s == NULL)
+		return true;
+	n = (size_t)ASN1_STRING_length(s);
+	*out = malloc(n > 0 ? n : 1);
+	if (*out == NULL)
 		return false;
-	l = d->p[1];
-	n = 2;
-	if (l & 0x80) {
-		size_t octets = l & 0x7f;
-		if (octets == 0 || octets > 4 || d->len < 2 + octets)
-			return false; /* indefinite or absurd length */
-		l = 0;
-		for (i = 0; i < octets; i++)
-			l = (l << 8) | d->p[2 + i];
-		n += octets;
-	}
-	if (l > d->len - n)
-		return false;
-	v->p = d->p + n;
-	v->len = l;
-	d->p += n + l;
-	d->len -= n + l;
+	memcpy(*out, ASN1_STRING_get0_data(s), n);
+	*out_len = n;
 	return true;
 }
 
+/* The whole of BUF decodes as NEG and re-encodes to the same bytes. */
 static bool
-der_peek(const der *d, uint8_t tag)
+is_der(const AE_NEGOTIATION_TOKEN *neg, const uint8_t *buf, size_t len)
 {
-	return d->len > 0 && d->p[0] == tag;
+	unsigned char *der = NULL;
+	int n = ASN1_item_i2d((const ASN1_VALUE *)neg, &der, ASN1_ITEM_rptr(AE_NEGOTIATION_TOKEN));
+	bool same = n > 0 && (size_t)n == len && memcmp(der, buf, len) == 0;
+
+	OPENSSL_free(der);
+	return same;
 }
 
 ae_err
 ae_spnego_parse_resp(ae_ctx *ctx, const uint8_t *buf, size_t len, ae_spnego_resp *out)
 {
-	der all = { buf, len }, outer, seq, f, v;
+	AE_NEGOTIATION_TOKEN *neg = NULL;
+	AE_NEG_TOKEN_RESP *resp;
+	ae_spnego_resp r = { .neg_state = AE_SPNEGO_ABSENT, .mech = AE_SPNEGO_MECH_NONE };
+	const unsigned char *p = buf;
 	const char *why = NULL;
+	char oid[64];
+	long state;
+	ae_err err = AE_ERR_INVALID;
 
 	memset(out, 0, sizeof(*out));
 	out->neg_state = AE_SPNEGO_ABSENT;
-	out->mech = AE_SPNEGO_MECH_NONE;
-	if (buf == NULL || len == 0) {
-		why = "empty token";
-		goto bad;
+	if (buf == NULL || len == 0 || len > AE_SPNEGO_MAX_TOKEN) {
+		why = len == 0 ? "empty token" : "too large";
+		goto cleanup;
 	}
-	if (!der_take(&all, 0xa1, &outer)) {
-		why = der_peek(&all, 0x60) || der_peek(&all, 0xa0)
-		      ? "a NegTokenInit where a NegTokenResp belongs" : "not a NegTokenResp ([1] expected)";
-		goto bad;
-	}
-	if (all.len != 0) {
+	neg = (AE_NEGOTIATION_TOKEN *)ASN1_item_d2i(NULL, &p, (long)len, ASN1_ITEM_rptr(AE_NEGOTIATION_TOKEN));
+	if (buf[0] == 0x60 || (neg != NULL && neg->type != 1))
+		why = "a NegTokenInit where a NegTokenResp belongs";
+	else if (neg == NULL)
+		why = "not a NegTokenResp ([1] SEQUENCE { [0] negState, [1] supportedMech, [2] responseToken, [3] mechListMIC })";
+	else if ((size_t)(p - buf) != len)
 		why = "bytes after the NegTokenResp";
-		goto bad;
-	}
-	if (!der_take(&outer, 0x30, &seq) || outer.len != 0) {
-		why = "NegTokenResp is not one SEQUENCE";
-		goto bad;
-	}
-	if (der_peek(&seq, 0xa0)) {
-		if (!der_take(&seq, 0xa0, &f) || !der_take(&f, 0x0a, &v) || f.len != 0 || v.len != 1) {
-			why = "malformed negState";
-			goto bad;
-		}
-		if (v.p[0] > 3) {
+	else if (!is_der(neg, buf, len))
+		why = "not DER (indefinite or padded lengths)";
+	if (why != NULL)
+		goto cleanup;
+	resp = neg->value.resp;
+	if (resp->neg_state != NULL) {
+		state = ASN1_ENUMERATED_get(resp->neg_state);
+		if (state < AE_SPNEGO_ACCEPT_COMPLETED || state > AE_SPNEGO_REQUEST_MIC) {
 			why = "unknown negState";
-			goto bad;
+			goto cleanup;
 		}
-		out->neg_state = v.p[0];
+		r.neg_state = (int)state;
 	}
-	if (der_peek(&seq, 0xa1)) {
-		if (!der_take(&seq, 0xa1, &f) || !der_take(&f, 0x06, &v) || f.len != 0 || v.len == 0) {
-			why = "malformed supportedMech";
-			goto bad;
-		}
-		if (v.len == sizeof(oid_krb5_body) && memcmp(v.p, oid_krb5_body, v.len) == 0)
-			out->mech = AE_SPNEGO_MECH_KRB5;
-		else if (v.len == sizeof(oid_ms_krb5_body) && memcmp(v.p, oid_ms_krb5_body, v.len) == 0)
-			out->mech = AE_SPNEGO_MECH_MS_KRB5;
-		else
-			out->mech = AE_SPNEGO_MECH_OTHER;
+	if (resp->supported_mech != NULL) {
+		if (OBJ_obj2txt(oid, sizeof(oid), resp->supported_mech, 1) <= 0)
+			oid[0] = '\0';
+		r.mech = strcmp(oid, OID_KRB5) == 0 ? AE_SPNEGO_MECH_KRB5
+		         : strcmp(oid, OID_MS_KRB5) == 0 ? AE_SPNEGO_MECH_MS_KRB5 : AE_SPNEGO_MECH_OTHER;
 	}
-	if (der_peek(&seq, 0xa2)) {
-		if (!der_take(&seq, 0xa2, &f) || !der_take(&f, 0x04, &v) || f.len != 0) {
-			why = "malformed responseToken";
-			goto bad;
-		}
-		out->token = v.p;
-		out->token_len = v.len;
+	if (!copy_octets(resp->response_token, &r.token, &r.token_len) ||
+	    !copy_octets(resp->mech_list_mic, &r.mic, &r.mic_len)) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
 	}
-	if (der_peek(&seq, 0xa3)) {
-		if (!der_take(&seq, 0xa3, &f) || !der_take(&f, 0x04, &v) || f.len != 0) {
-			why = "malformed mechListMIC";
-			goto bad;
-		}
-		out->mic = v.p;
-		out->mic_len = v.len;
-	}
-	if (seq.len != 0) {
-		why = "unexpected field in NegTokenResp";
-		goto bad;
-	}
-	return AE_OK;
-bad:
-	memset(out, 0, sizeof(*out));
-	out->neg_state = AE_SPNEGO_ABSENT;
-	return ae_set_message(ctx, AE_ERR_INVALID, "malformed SPNEGO answer from the server: %s", why);
+	*out = r;
+	memset(&r, 0, sizeof(r));
+	err = AE_OK;
+
+cleanup:
+	if (why != NULL)
+		err = ae_set_message(ctx, AE_ERR_INVALID, "malformed SPNEGO answer from the server: %s", why);
+	ERR_clear_error();
+	ae_spnego_resp_clear(&r);
+	ASN1_item_free((ASN1_VALUE *)neg, ASN1_ITEM_rptr(AE_NEGOTIATION_TOKEN));
+	return err;
+}
+
+void
+ae_spnego_resp_clear(ae_spnego_resp *r)
+{
+	if (r == NULL)
+		return;
+	free(r->token);
+	free(r->mic);
+	memset(r, 0, sizeof(*r));
+	r->neg_state = AE_SPNEGO_ABSENT;
 }

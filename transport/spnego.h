@@ -29,13 +29,13 @@ enum {
 	AE_SPNEGO_MECH_OTHER,      /* anything else: we did not offer it */
 };
 
-/* A parsed NegTokenResp; the pointers point into the parsed buffer. */
+/* A parsed NegTokenResp; it owns token and mic (ae_spnego_resp_clear). */
 typedef struct {
 	int neg_state;               /* AE_SPNEGO_* state or AE_SPNEGO_ABSENT */
 	int mech;                    /* AE_SPNEGO_MECH_* */
-	const uint8_t *token;        /* responseToken, NULL if absent */
+	uint8_t *token;              /* responseToken, NULL if absent */
 	size_t token_len;
-	const uint8_t *mic;          /* mechListMIC, NULL if absent */
+	uint8_t *mic;                /* mechListMIC, NULL if absent */
 	size_t mic_len;
 } ae_spnego_resp;
 
@@ -55,9 +55,14 @@ ae_err ae_spnego_resp_token(ae_ctx *ctx, const uint8_t *token, size_t len,
                             const uint8_t *mic, size_t mic_len,
                             uint8_t **out, size_t *out_len);
 
-/* Parses a NegTokenResp from the server.  Everything is checked: tags,
- * lengths (definite, within bounds), field order, no trailing bytes. */
+/* Parses a NegTokenResp from the server (untrusted): all of BUF must be one
+ * NegTokenResp in DER (tags, field order, definite minimal lengths, nothing
+ * trailing) with a known negState.  *OUT is overwritten, empty on failure
+ * (message on CTX); its copies are freed by ae_spnego_resp_clear. */
 ae_err ae_spnego_parse_resp(ae_ctx *ctx, const uint8_t *buf, size_t len, ae_spnego_resp *out);
+
+/* Frees what a parse put in R and empties it; R may be NULL. */
+void ae_spnego_resp_clear(ae_spnego_resp *r);
 
 /* "accept-completed", "reject", ...; never NULL. */
 const char *ae_spnego_state_name(int state);

@@ -56,11 +56,24 @@ check_spnego(ae_ctx *ctx, const uint8_t *p, size_t n)
 	ae_spnego_resp r;
 
 	if (ae_spnego_parse_resp(ctx, p, n, &r) == AE_OK) {
-		if (r.token != NULL && (r.token < p || r.token + r.token_len > p + n))
+		/* the copies are the input's bytes; a DER token re-encodes to
+		 * no more than the input */
+		if (r.token != NULL && (r.token_len >= n || memmem(p, n, r.token, r.token_len) == NULL))
 			__builtin_trap();
-		if (r.mic != NULL && (r.mic < p || r.mic + r.mic_len > p + n))
+		if (r.mic != NULL && (r.mic_len >= n || memmem(p, n, r.mic, r.mic_len) == NULL))
 			__builtin_trap();
+		if (r.neg_state < AE_SPNEGO_ABSENT || r.neg_state > AE_SPNEGO_REQUEST_MIC)
+			__builtin_trap();
+		if (r.token != NULL && r.mic != NULL && r.neg_state == AE_SPNEGO_ABSENT && r.mech == AE_SPNEGO_MECH_NONE) {
+			uint8_t *enc = NULL;
+			size_t enc_len = 0;
+			if (ae_spnego_resp_token(ctx, r.token, r.token_len, r.mic, r.mic_len, &enc, &enc_len) != AE_OK ||
+			    enc_len != n || memcmp(enc, p, n) != 0)
+				__builtin_trap();
+			free(enc);
+		}
 	}
+	ae_spnego_resp_clear(&r);
 }
 
 /* A run of fragments of call 1, as ae_rpc_call would see them. */

@@ -2,8 +2,8 @@
  * test-csr.c - requests built for the real Windows default templates
  * (User: schema 1; Workstation, KerberosAuthentication: schema 2; WebServer:
  * enrollee supplies the subject) and a synthetic ECDSA template, checked by
- * decoding them independently of the builder (OpenSSL's decoders and a
- * small DER walker here), by the openssl command, and the CMC renewal by
+ * decoding them independently of the builder (OpenSSL's own structures and
+ * its generic SEQUENCE OF ANY, not the builder's templates), by the openssl command, and the CMC renewal by
  * CMS verification and by unpacking the PKIData.
  */
 #include "config.h"
@@ -31,90 +31,89 @@
 
 static bool have_openssl_cmd;
 
-/* ---- a DER walker, independent of the builder's encoder ---- */
+/* ---- decoding with OpenSSL's generic ASN.1 (not the builder's templates) ---- */
 
-typedef struct {
-	const uint8_t *p;
-	size_t len;
-} span;
+#define SEQ_ANY ASN1_ITEM_rptr(ASN1_SEQUENCE_ANY)
 
-/* Takes one TLV off *IN: returns its tag (or -1), its content in *C and
- * the whole TLV in *ALL when given. */
-static int
-tlv(span *in, span *c, span *all)
+/* LEN bytes of DER decoded as one ITEM that fills them, or NULL. */
+static void *
+unpack_der(const unsigned char *der, long len, const ASN1_ITEM *it)
 {
-	size_t l, hdr = 2;
-	int tag;
+	const unsigned char *p = der;
+	ASN1_VALUE *v = der != NULL ? ASN1_item_d2i(NULL, &p, len, it) : NULL;
 
-	if (in->len < 2)
-		return -1;
-	tag = in->p[0];
-	l = in->p[1];
-	if (l & 0x80) {
-		size_t n = l & 0x7f;
-		if (n == 0 || n > 4 || in->len < 2 + n)
-			return -1;
-		l = 0;
-		for (size_t i = 0; i < n; i++)
-			l = (l << 8) | in->p[2 + i];
-		hdr += n;
+	if (v != NULL && p != der + len) {
+		ASN1_item_free(v, it);
+		v = NULL;
 	}
-	if (in->len - hdr < l)
-		return -1;
-	c->p = in->p + hdr;
-	c->len = l;
-	if (all != NULL) {
-		all->p = in->p;
-		all->len = hdr + l;
-	}
-	in->p += hdr + l;
-	in->len -= hdr + l;
-	return tag;
-}
-
-static long
-span_int(span c)
-{
-	long v = 0;
-
-	for (size_t i = 0; i < c.len; i++)
-		v = (v << 8) | c.p[i];
 	return v;
 }
 
-/* Dotted text of the OID whose whole TLV is ALL. */
+static void *
+unpack(const ASN1_STRING *s, const ASN1_ITEM *it)
+{
+	return s != NULL ? unpack_der(ASN1_STRING_get0_data(s), ASN1_STRING_length(s), it) : NULL;
+}
+
+/* S (a SEQUENCE OF ANY) when it has N elements of the universal types
+ * TYPES (V_ASN1_OTHER: a tagged one); otherwise freed, NULL. */
+static ASN1_SEQUENCE_ANY *
+seq_typed(ASN1_SEQUENCE_ANY *s, int n, const int *types)
+{
+	bool ok = s != NULL && sk_ASN1_TYPE_num(s) == n;
+
+	for (int i = 0; ok && i < n; i++)
+		ok = ASN1_TYPE_get(sk_ASN1_TYPE_value(s, i)) == types[i];
+	if (!ok) {
+		sk_ASN1_TYPE_pop_free(s, ASN1_TYPE_free);
+		s = NULL;
+	}
+	return s;
+}
+
+static ASN1_TYPE *
+elt(ASN1_SEQUENCE_ANY *s, int i)
+{
+	return sk_ASN1_TYPE_value(s, i);
+}
+
+static long
+elt_int(ASN1_SEQUENCE_ANY *s, int i)
+{
+	return ASN1_INTEGER_get(elt(s, i)->value.integer);
+}
+
+/* Dotted text of O. */
 static const char *
-span_oid(span all)
+oid_text(const ASN1_OBJECT *o)
 {
 	static char buf[128];
-	const unsigned char *p = all.p;
-	ASN1_OBJECT *o = d2i_ASN1_OBJECT(NULL, &p, (long)all.len);
 
 	buf[0] = '\0';
 	if (o != NULL)
 		OBJ_obj2txt(buf, sizeof(buf), o, 1);
-	ASN1_OBJECT_free(o);
 	return buf;
 }
 
+/* The string (UTF8String, IA5String, BMPString...) reads as UTF-8 WANT. */
 static bool
-span_is_str(span c, const char *s)
+str_is(const ASN1_STRING *s, const char *want)
 {
-	return c.len == strlen(s) && memcmp(c.p, s, c.len) == 0;
+	unsigned char *utf8 = NULL;
+	int n = s != NULL ? ASN1_STRING_to_UTF8(&utf8, s) : -1;
+	bool same = n >= 0 && (size_t)n == strlen(want) && memcmp(utf8, want, (size_t)n) == 0;
+
+	OPENSSL_free(utf8);
+	return same;
 }
 
-/* BMPString content equals ASCII S. */
+/* An extension's value is exactly the LEN bytes WANT. */
 static bool
-span_is_bmp(span c, const char *s)
+ext_bytes_are(X509_EXTENSION *e, const void *want, size_t len)
 {
-	size_t n = strlen(s);
+	ASN1_OCTET_STRING *os = e != NULL ? X509_EXTENSION_get_data(e) : NULL;
 
-	if (c.len != 2 * n)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (c.p[2 * i] != 0 || c.p[2 * i + 1] != (uint8_t)s[i])
-			return false;
-	return true;
+	return os != NULL && (size_t)ASN1_STRING_length(os) == len && memcmp(ASN1_STRING_get0_data(os), want, len) == 0;
 }
 
 /* ---- request accessors ---- */
@@ -147,14 +146,6 @@ find_ext(X509_REQ *req, const char *oid)
 	return found;
 }
 
-static span
-ext_value(X509_EXTENSION *e)
-{
-	ASN1_OCTET_STRING *os = X509_EXTENSION_get_data(e);
-	span s = { os->data, (size_t)os->length };
-	return s;
-}
-
 /* The first value of attribute OID, NULL when absent. */
 static ASN1_TYPE *
 find_attr(X509_REQ *req, const char *oid)
@@ -172,16 +163,16 @@ find_attr(X509_REQ *req, const char *oid)
 	return t;
 }
 
-static span
-type_span(ASN1_TYPE *t)
+/* Attribute OID's value when it is a SEQUENCE: its elements when they
+ * are N of TYPES (seq_typed), else NULL. */
+static ASN1_SEQUENCE_ANY *
+attr_seq(X509_REQ *req, const char *oid, int n, const int *types)
 {
-	span s = { NULL, 0 };
+	ASN1_TYPE *t = find_attr(req, oid);
 
-	if (t != NULL && t->type != V_ASN1_BOOLEAN && t->type != V_ASN1_NULL && t->type != V_ASN1_OBJECT) {
-		s.p = t->value.asn1_string->data;
-		s.len = (size_t)t->value.asn1_string->length;
-	}
-	return s;
+	if (t == NULL || t->type != V_ASN1_SEQUENCE)
+		return NULL;
+	return seq_typed(unpack(t->value.sequence, SEQ_ANY), n, types);
 }
 
 static EVP_PKEY *
@@ -310,30 +301,29 @@ check_ekus(X509_REQ *req, const char *const *want, const char *what)
 	sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
 }
 
-/* Application policies: SEQUENCE OF SEQUENCE { OID }. */
+/* Application policies: SEQUENCE OF SEQUENCE { OID }, the shape of
+ * certificatePolicies without qualifiers. */
 static void
 check_app_policies(X509_REQ *req, char *const *want, const char *what)
 {
 	X509_EXTENSION *e = find_ext(req, "1.3.6.1.4.1.311.21.10");
-	span in, seq, pi, oid, oid_all;
-	size_t n = 0;
-	bool ok = e != NULL;
+	CERTIFICATEPOLICIES *pols;
+	int n = 0;
+	bool ok;
 
 	if (want == NULL) {
 		tap_ok(e == NULL, "%s: no application policies extension", what);
 		return;
 	}
-	if (ok) {
-		in = ext_value(e);
-		ok = tlv(&in, &seq, NULL) == 0x30 && in.len == 0;
-	}
-	while (ok && seq.len > 0) {
-		ok = tlv(&seq, &pi, NULL) == 0x30 && tlv(&pi, &oid, &oid_all) == 0x06 && pi.len == 0 &&
-		     want[n] != NULL && strcmp(span_oid(oid_all), want[n]) == 0;
-		n++;
+	pols = e != NULL ? unpack(X509_EXTENSION_get_data(e), ASN1_ITEM_rptr(CERTIFICATEPOLICIES)) : NULL;
+	ok = pols != NULL;
+	for (n = 0; ok && n < sk_POLICYINFO_num(pols); n++) {
+		POLICYINFO *pi = sk_POLICYINFO_value(pols, n);
+		ok = want[n] != NULL && pi->qualifiers == NULL && strcmp(oid_text(pi->policyid), want[n]) == 0;
 	}
 	tap_ok(ok && want[n] == NULL && !X509_EXTENSION_get_critical(e),
-	       "%s: application policies are the template's %zu OIDs", what, n);
+	       "%s: application policies are the template's %d OIDs", what, n);
+	CERTIFICATEPOLICIES_free(pols);
 }
 
 /* 1.3.6.1.4.1.311.21.7 SEQUENCE { OID, INTEGER, INTEGER } */
@@ -341,78 +331,70 @@ static void
 check_template_ext(X509_REQ *req, const ae_template *t, const char *what)
 {
 	X509_EXTENSION *e = find_ext(req, "1.3.6.1.4.1.311.21.7");
-	span in, seq, oid, oid_all, major, minor;
-	bool ok = e != NULL;
+	ASN1_SEQUENCE_ANY *seq = e == NULL ? NULL :
+		seq_typed(unpack(X509_EXTENSION_get_data(e), SEQ_ANY), 3,
+		          (const int[]){ V_ASN1_OBJECT, V_ASN1_INTEGER, V_ASN1_INTEGER });
 
-	if (ok) {
-		in = ext_value(e);
-		ok = tlv(&in, &seq, NULL) == 0x30 && in.len == 0 && tlv(&seq, &oid, &oid_all) == 0x06 &&
-		     tlv(&seq, &major, NULL) == 0x02 && tlv(&seq, &minor, NULL) == 0x02 && seq.len == 0;
-	}
-	tap_ok(ok, "%s: template extension is SEQUENCE { OID, INTEGER, INTEGER }", what);
-	if (!ok)
+	tap_ok(seq != NULL, "%s: template extension is SEQUENCE { OID, INTEGER, INTEGER }", what);
+	if (seq == NULL)
 		return;
-	tap_is_str(span_oid(oid_all), t->oid, "%s: template OID", what);
-	tap_is_int(span_int(major), t->major, "%s: major version", what);
-	tap_is_int(span_int(minor), t->minor, "%s: minor version", what);
+	tap_is_str(oid_text(elt(seq, 0)->value.object), t->oid, "%s: template OID", what);
+	tap_is_int(elt_int(seq, 1), t->major, "%s: major version", what);
+	tap_is_int(elt_int(seq, 2), t->minor, "%s: minor version", what);
 	tap_ok(!X509_EXTENSION_get_critical(e), "%s: template extension not critical", what);
 	tap_ok(find_ext(req, "1.3.6.1.4.1.311.20.2") == NULL, "%s: no v1 template name", what);
+	sk_ASN1_TYPE_pop_free(seq, ASN1_TYPE_free);
 }
+
+static const int csp_types[] = { V_ASN1_INTEGER, V_ASN1_BMPSTRING, V_ASN1_BIT_STRING };
 
 /* Client info, OS version and CSP attributes. */
 static void
 check_attrs(X509_REQ *req, const ae_csr_params *p, long key_spec, const char *what)
 {
-	span in = type_span(find_attr(req, "1.3.6.1.4.1.311.21.20")), seq, c[4];
-	bool ok;
+	ASN1_SEQUENCE_ANY *seq = attr_seq(req, "1.3.6.1.4.1.311.21.20", 4,
+	                                  (const int[]){ V_ASN1_INTEGER, V_ASN1_UTF8STRING, V_ASN1_UTF8STRING,
+	                                                 V_ASN1_UTF8STRING });
 
-	ok = find_attr(req, "1.3.6.1.4.1.311.21.20") != NULL &&
-	     find_attr(req, "1.3.6.1.4.1.311.21.20")->type == V_ASN1_SEQUENCE &&
-	     tlv(&in, &seq, NULL) == 0x30 && in.len == 0 && tlv(&seq, &c[0], NULL) == 0x02 &&
-	     tlv(&seq, &c[1], NULL) == 0x0c && tlv(&seq, &c[2], NULL) == 0x0c &&
-	     tlv(&seq, &c[3], NULL) == 0x0c && seq.len == 0;
-	tap_ok(ok, "%s: client info is SEQUENCE { INTEGER, UTF8String x3 }", what);
-	tap_ok(ok && span_int(c[0]) == p->client_id && span_is_str(c[1], p->machine) &&
-	       span_is_str(c[2], p->user) && span_is_str(c[3], p->process),
+	tap_ok(seq != NULL, "%s: client info is SEQUENCE { INTEGER, UTF8String x3 }", what);
+	tap_ok(seq != NULL && elt_int(seq, 0) == p->client_id && str_is(elt(seq, 1)->value.utf8string, p->machine) &&
+	       str_is(elt(seq, 2)->value.utf8string, p->user) && str_is(elt(seq, 3)->value.utf8string, p->process),
 	       "%s: client info values", what);
+	sk_ASN1_TYPE_pop_free(seq, ASN1_TYPE_free);
 
 	{
 		ASN1_TYPE *t = find_attr(req, "1.3.6.1.4.1.311.13.2.3");
-		tap_ok(t != NULL && t->type == V_ASN1_IA5STRING && span_is_str(type_span(t), p->os_version),
+		tap_ok(t != NULL && t->type == V_ASN1_IA5STRING && str_is(t->value.ia5string, p->os_version),
 		       "%s: OS version is IA5String \"%s\"", what, p->os_version);
 	}
 
-	in = type_span(find_attr(req, "1.3.6.1.4.1.311.13.2.2"));
-	ok = tlv(&in, &seq, NULL) == 0x30 && in.len == 0 && tlv(&seq, &c[0], NULL) == 0x02 &&
-	     tlv(&seq, &c[1], NULL) == 0x1e && tlv(&seq, &c[2], NULL) == 0x03 && seq.len == 0;
-	tap_ok(ok, "%s: CSP is SEQUENCE { INTEGER, BMPString, BIT STRING }", what);
-	tap_ok(ok && span_int(c[0]) == key_spec && span_is_bmp(c[1], "autoenroll PKCS#11") &&
-	       c[2].len == 1 && c[2].p[0] == 0,
+	seq = attr_seq(req, "1.3.6.1.4.1.311.13.2.2", 3, csp_types);
+	tap_ok(seq != NULL, "%s: CSP is SEQUENCE { INTEGER, BMPString, BIT STRING }", what);
+	tap_ok(seq != NULL && elt_int(seq, 0) == key_spec && str_is(elt(seq, 1)->value.bmpstring, "autoenroll PKCS#11") &&
+	       ASN1_STRING_length(elt(seq, 2)->value.bit_string) == 0,
 	       "%s: CSP keySpec %ld, name, empty BIT STRING 03 01 00", what, key_spec);
+	sk_ASN1_TYPE_pop_free(seq, ASN1_TYPE_free);
 }
 
 /* S/MIME capabilities (RFC 4262) present exactly when WANT: a SEQUENCE
- * OF SEQUENCE { OID } with AES-256-CBC first, not critical. */
+ * OF SEQUENCE { OID, parameters } with AES-256-CBC first, not critical. */
 static void
 check_smime(X509_REQ *req, bool want, const char *what)
 {
 	X509_EXTENSION *e = find_ext(req, "1.2.840.113549.1.9.15");
-	span v, seq, cap, oid;
-	static const uint8_t aes256[] = { 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x2a };
-	size_t n = 0;
-	bool ok;
+	X509_ALGORS *caps;
+	int n;
 
 	if (!want) {
 		tap_ok(e == NULL, "%s: no S/MIME capabilities without CT_FLAG_INCLUDE_SYMMETRIC_ALGORITHMS", what);
 		return;
 	}
-	v = e != NULL ? ext_value(e) : (span){ NULL, 0 };
-	ok = e != NULL && !X509_EXTENSION_get_critical(e) && tlv(&v, &seq, NULL) == 0x30 && v.len == 0 &&
-	     tlv(&seq, &cap, NULL) == 0x30 && tlv(&cap, &oid, &oid) == 0x06 && oid.len == sizeof(aes256) &&
-	     memcmp(oid.p, aes256, sizeof(aes256)) == 0;
-	for (n = 1; ok && seq.len > 0; n++)
-		ok = tlv(&seq, &cap, NULL) == 0x30;
-	tap_ok(ok && n == 4, "%s: S/MIME capabilities extension, AES-256-CBC first, %zu ciphers", what, n);
+	caps = e != NULL ? unpack(X509_EXTENSION_get_data(e), ASN1_ITEM_rptr(X509_ALGORS)) : NULL;
+	n = sk_X509_ALGOR_num(caps);
+	tap_ok(caps != NULL && n == 4 && !X509_EXTENSION_get_critical(e) &&
+	       OBJ_obj2nid(sk_X509_ALGOR_value(caps, 0)->algorithm) == NID_aes_256_cbc,
+	       "%s: S/MIME capabilities extension, AES-256-CBC first, %d ciphers", what, n);
+	sk_X509_ALGOR_pop_free(caps, X509_ALGOR_free);
 }
 
 static void
@@ -506,6 +488,40 @@ ski_holder(EVP_PKEY *key)
 	return holder;
 }
 
+/* PKIData { {}, { [0] { bodyPartID, PKCS#10 } }, {}, {} } in LEN bytes:
+ * the request and *ID, or NULL. */
+static X509_REQ *
+pkidata_request(const unsigned char *der, long len, long *id)
+{
+	static const int seqs[] = { V_ASN1_SEQUENCE, V_ASN1_SEQUENCE, V_ASN1_SEQUENCE, V_ASN1_SEQUENCE };
+	static const int tagged[] = { V_ASN1_OTHER };
+	ASN1_SEQUENCE_ANY *pkidata = seq_typed(unpack_der(der, len, SEQ_ANY), 4, seqs), *reqs = NULL;
+	ASN1_INTEGER *part = NULL;
+	X509_REQ *req = NULL;
+	const unsigned char *p, *end;
+	long l;
+	int tag, cls;
+
+	if (pkidata == NULL || ASN1_STRING_length(elt(pkidata, 0)->value.sequence) != 2 ||
+	    ASN1_STRING_length(elt(pkidata, 2)->value.sequence) != 2 ||
+	    ASN1_STRING_length(elt(pkidata, 3)->value.sequence) != 2 ||
+	    (reqs = seq_typed(unpack(elt(pkidata, 1)->value.sequence, SEQ_ANY), 1, tagged)) == NULL)
+		goto cleanup;
+	/* the [0] IMPLICIT TaggedCertificationRequest, whole */
+	p = ASN1_STRING_get0_data(elt(reqs, 0)->value.asn1_string);
+	end = p + ASN1_STRING_length(elt(reqs, 0)->value.asn1_string);
+	if (ASN1_get_object(&p, &l, &tag, &cls, end - p) != V_ASN1_CONSTRUCTED || tag != 0 ||
+	    cls != V_ASN1_CONTEXT_SPECIFIC || p + l != end || (part = d2i_ASN1_INTEGER(NULL, &p, end - p)) == NULL)
+		goto cleanup;
+	req = unpack_der(p, end - p, ASN1_ITEM_rptr(X509_REQ));
+	*id = ASN1_INTEGER_get(part);
+cleanup:
+	ASN1_INTEGER_free(part);
+	sk_ASN1_TYPE_pop_free(reqs, ASN1_TYPE_free);
+	sk_ASN1_TYPE_pop_free(pkidata, ASN1_TYPE_free);
+	return req;
+}
+
 static void
 test_renewal(ae_ctx *ctx, const ae_template *t, bool ec_old, const char *what)
 {
@@ -519,8 +535,8 @@ test_renewal(ae_ctx *ctx, const ae_template *t, bool ec_old, const char *what)
 	bool cmc = t->schema_version >= 2;
 	const unsigned char *cp;
 	char buf[80] = "";
-	span in, pkidata, ctrl, reqs, tr, tcr, id, req_all, cmsseq, other, tmp;
 	X509_REQ *inner = NULL;
+	long body_part_id = -1;
 	unsigned char *cert_der = NULL;
 	int cert_len;
 	char *data = NULL;
@@ -598,28 +614,14 @@ test_renewal(ae_ctx *ctx, const ae_template *t, bool ec_old, const char *what)
 	}
 
 	n = BIO_get_mem_data(out, &data);
-	in.p = (const uint8_t *)data;
-	in.len = (size_t)n;
-	if (!cmc) {
+	if (cmc) {
+		inner = pkidata_request((const unsigned char *)data, n, &body_part_id);
+		tap_ok(inner != NULL, "%s: PKIData layout with one tcr [0] TaggedRequest", what);
+		tap_is_int(body_part_id, 1, "%s: bodyPartID 1", what);
+	} else {
 		/* id-data: the PKCS#10 itself */
-		req_all = in;
-		goto inner;
+		inner = unpack_der((const unsigned char *)data, n, ASN1_ITEM_rptr(X509_REQ));
 	}
-	/* PKIData { {}, { [0] { 1, req } }, {}, {} } */
-	ok = tlv(&in, &pkidata, NULL) == 0x30 && in.len == 0 &&
-	     tlv(&pkidata, &ctrl, NULL) == 0x30 && ctrl.len == 0 &&
-	     tlv(&pkidata, &reqs, NULL) == 0x30 &&
-	     tlv(&pkidata, &cmsseq, NULL) == 0x30 && cmsseq.len == 0 &&
-	     tlv(&pkidata, &other, NULL) == 0x30 && other.len == 0 && pkidata.len == 0 &&
-	     tlv(&reqs, &tr, NULL) == 0xa0 && reqs.len == 0 &&
-	     tlv(&tr, &id, NULL) == 0x02 && tlv(&tr, &tcr, &req_all) == 0x30 && tr.len == 0;
-	tap_ok(ok, "%s: PKIData layout with one tcr [0] TaggedRequest", what);
-	if (!ok)
-		goto cleanup;
-	tap_is_int(span_int(id), 1, "%s: bodyPartID 1", what);
-inner:
-	cp = req_all.p;
-	inner = d2i_X509_REQ(NULL, &cp, (long)req_all.len);
 	tap_ok(inner != NULL && X509_REQ_verify(inner, new_key) == 1,
 	       "%s: inner PKCS#10 parses and verifies with the new key", what);
 	if (inner == NULL)
@@ -629,9 +631,8 @@ inner:
 	cert_len = i2d_X509(old_cert, &cert_der);
 	{
 		ASN1_TYPE *rt = find_attr(inner, "1.3.6.1.4.1.311.13.1");
-		tmp = type_span(rt);
-		tap_ok(rt != NULL && rt->type == V_ASN1_SEQUENCE && tmp.len == (size_t)cert_len &&
-		       memcmp(tmp.p, cert_der, tmp.len) == 0,
+		tap_ok(rt != NULL && rt->type == V_ASN1_SEQUENCE && ASN1_STRING_length(rt->value.sequence) == cert_len &&
+		       memcmp(ASN1_STRING_get0_data(rt->value.sequence), cert_der, (size_t)cert_len) == 0,
 		       "%s: szOID_RENEWAL_CERTIFICATE is the old certificate's DER", what);
 	}
 	check_attrs(inner, &p, 1, what);
@@ -779,8 +780,7 @@ main(void)
 		tap_is_int(X509_REQ_get_version(req), 0, "User: PKCS#10 v1");
 		tap_is_int(X509_REQ_get_signature_nid(req), NID_sha256WithRSAEncryption, "User: sha256WithRSA");
 		e = find_ext(req, "1.3.6.1.4.1.311.20.2");
-		tap_ok(e != NULL && ext_value(e).len == sizeof(bmp_user) &&
-		       memcmp(ext_value(e).p, bmp_user, sizeof(bmp_user)) == 0 && !X509_EXTENSION_get_critical(e),
+		tap_ok(ext_bytes_are(e, bmp_user, sizeof(bmp_user)) && !X509_EXTENSION_get_critical(e),
 		       "User: template name is BMPString \"User\" (1e 08 00 55 ...)");
 		tap_ok(find_ext(req, "1.3.6.1.4.1.311.21.7") == NULL, "User: no template OID extension");
 		check_ku(req, ku_sig_enc, true, "User");
@@ -868,22 +868,21 @@ main(void)
 			check_ku(req, ku_sig, false, "ECDSA");
 			check_ski(req, ec, "ECDSA");
 			{
-				X509_EXTENSION *e = find_ext(req, "2.5.29.15");
-				span v = e != NULL ? ext_value(e) : (span){ NULL, 0 };
-				tap_ok(v.len == 4 && memcmp(v.p, "\x03\x02\x07\x80", 4) == 0,
+				tap_ok(ext_bytes_are(find_ext(req, "2.5.29.15"), "\x03\x02\x07\x80", 4),
 				       "ECDSA: digitalSignature alone is 03 02 07 80 (DER unused bits)");
 			}
 			{
 				char *osv = ae_csr_os_version();
 				ASN1_TYPE *a = find_attr(req, "1.3.6.1.4.1.311.13.2.3");
-				tap_ok(a != NULL && osv != NULL && span_is_str(type_span(a), osv) && strchr(osv, '.') != NULL,
+				tap_ok(a != NULL && osv != NULL && str_is(a->value.ia5string, osv) && strchr(osv, '.') != NULL,
 				       "ECDSA: OS version from the kernel when unset (%s)", osv ? osv : "?");
 				free(osv);
 			}
 			{
-				span in = type_span(find_attr(req, "1.3.6.1.4.1.311.13.2.2")), seq, ks;
-				tap_ok(tlv(&in, &seq, NULL) == 0x30 && tlv(&seq, &ks, NULL) == 0x02 && span_int(ks) == 0,
+				ASN1_SEQUENCE_ANY *csp = attr_seq(req, "1.3.6.1.4.1.311.13.2.2", 3, csp_types);
+				tap_ok(csp != NULL && elt_int(csp, 0) == 0,
 				       "ECDSA: CSP keySpec 0 for a CNG (non-RSA) key, whatever pKIDefaultKeySpec says");
+				sk_ASN1_TYPE_pop_free(csp, ASN1_TYPE_free);
 			}
 			check_with_openssl_req(ctx, req, "ECDSA");
 			X509_REQ_free(req);

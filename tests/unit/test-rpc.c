@@ -305,47 +305,113 @@ test_spnego(ae_ctx *ctx)
 			0xa2, 0x04, 0x04, 0x02, 0x6f, 0x00,
 			0xa3, 0x04, 0x04, 0x02, 0xcc, 0xdd,
 		};
-		ae_spnego_resp r;
+		ae_spnego_resp r = { .neg_state = AE_SPNEGO_ABSENT };
 		bool trunc_ok = true;
-		uint8_t m[sizeof(resp)];
+		uint8_t m[sizeof(resp) + 2];
 
 		tap_is_int(ae_spnego_parse_resp(ctx, resp, sizeof(resp), &r), AE_OK, "spnego: NegTokenResp parses");
 		tap_ok(r.neg_state == AE_SPNEGO_ACCEPT_INCOMPLETE && r.mech == AE_SPNEGO_MECH_MS_KRB5 &&
-		       r.token_len == 2 && r.token == resp + 26 && r.mic_len == 2 && r.mic == resp + 32,
+		       r.token_len == 2 && memcmp(r.token, resp + 26, 2) == 0 && r.mic_len == 2 &&
+		       memcmp(r.mic, resp + 32, 2) == 0,
 		       "spnego: negState, supportedMech, responseToken, mechListMIC");
+		ae_spnego_resp_clear(&r);
+		tap_ok(r.token == NULL && r.mic == NULL && r.neg_state == AE_SPNEGO_ABSENT, "spnego: clear empties");
 		for (size_t cut = 0; cut < sizeof(resp); cut++)
 			if (ae_spnego_parse_resp(ctx, resp, cut, &r) == AE_OK) {
 				trunc_ok = false;
 				tap_diag("truncation at %zu accepted", cut);
+				ae_spnego_resp_clear(&r);
 			}
 		tap_ok(trunc_ok, "spnego: every truncation rejected");
-		memcpy(m, resp, sizeof(m));
+		memcpy(m, resp, sizeof(resp));
 		m[1] = 0x80;
-		tap_ok(ae_spnego_parse_resp(ctx, m, sizeof(m), &r) == AE_ERR_INVALID, "spnego: indefinite length rejected");
-		memcpy(m, resp, sizeof(m));
+		tap_ok(ae_spnego_parse_resp(ctx, m, sizeof(resp), &r) == AE_ERR_INVALID, "spnego: indefinite length without EOC rejected");
+		m[sizeof(resp)] = m[sizeof(resp) + 1] = 0; /* BER: indefinite [1] closed by an EOC */
+		tap_ok(ae_spnego_parse_resp(ctx, m, sizeof(m), &r) == AE_ERR_INVALID && r.token == NULL &&
+		       strstr(ae_get_message(ctx), "not DER") != NULL,
+		       "spnego: indefinite length (BER) rejected as not DER (%s)", ae_get_message(ctx));
+		memcpy(m, resp, sizeof(resp));
 		m[1] = 0x85;
-		tap_ok(ae_spnego_parse_resp(ctx, m, sizeof(m), &r) == AE_ERR_INVALID, "spnego: 5-octet length rejected");
-		memcpy(m, resp, sizeof(m));
+		tap_ok(ae_spnego_parse_resp(ctx, m, sizeof(resp), &r) == AE_ERR_INVALID, "spnego: 5-octet length rejected");
+		memcpy(m, resp, sizeof(resp));
+		m[1] = 0x21; /* overlong: one byte more than there is */
+		tap_ok(ae_spnego_parse_resp(ctx, m, sizeof(resp), &r) == AE_ERR_INVALID, "spnego: overlong outer length rejected");
+		memcpy(m, resp, sizeof(resp));
 		m[4] = 0xa4;
-		tap_ok(ae_spnego_parse_resp(ctx, m, sizeof(m), &r) == AE_ERR_INVALID, "spnego: unknown field rejected");
-		memcpy(m, resp, sizeof(m));
+		tap_ok(ae_spnego_parse_resp(ctx, m, sizeof(resp), &r) == AE_ERR_INVALID, "spnego: unknown field rejected");
+		memcpy(m, resp, sizeof(resp));
 		m[8] = 7;
-		tap_ok(ae_spnego_parse_resp(ctx, m, sizeof(m), &r) == AE_ERR_INVALID, "spnego: negState 7 rejected");
-		memcpy(m, resp, sizeof(m));
+		tap_ok(ae_spnego_parse_resp(ctx, m, sizeof(resp), &r) == AE_ERR_INVALID &&
+		       strstr(ae_get_message(ctx), "negState") != NULL, "spnego: negState 7 rejected");
+		memcpy(m, resp, sizeof(resp));
+		m[8] = 0xff; /* -1 */
+		tap_ok(ae_spnego_parse_resp(ctx, m, sizeof(resp), &r) == AE_ERR_INVALID, "spnego: negState -1 rejected");
+		memcpy(m, resp, sizeof(resp));
 		m[26 - 2] = 0x05; /* OCTET STRING length overruns its [2] */
-		tap_ok(ae_spnego_parse_resp(ctx, m, sizeof(m), &r) == AE_ERR_INVALID, "spnego: inner overrun rejected");
+		tap_ok(ae_spnego_parse_resp(ctx, m, sizeof(resp), &r) == AE_ERR_INVALID, "spnego: inner overrun rejected");
 		tap_ok(ae_spnego_parse_resp(ctx, (const uint8_t *)"\xa1\x05\x30\x03\xa0\x01\x0a", 7, &r) == AE_ERR_INVALID,
 		       "spnego: negState without value rejected");
 		tap_ok(ae_spnego_parse_resp(ctx, (const uint8_t *)"\xa1\x07\x30\x05\xa0\x03\x0a\x01\x02", 9, &r) == AE_OK &&
-		       r.neg_state == AE_SPNEGO_REJECT && r.token == NULL, "spnego: reject parses");
-		tap_ok(ae_spnego_parse_resp(ctx, (const uint8_t *)"\xa1\x07\x30\x05\xa0\x03\x0a\x01\x00\x00", 10, &r) == AE_ERR_INVALID,
-		       "spnego: trailing byte rejected");
+		       r.neg_state == AE_SPNEGO_REJECT && r.token == NULL && r.mic == NULL && r.mech == AE_SPNEGO_MECH_NONE,
+		       "spnego: reject parses (negState alone)");
+		tap_ok(ae_spnego_parse_resp(ctx, (const uint8_t *)"\xa1\x07\x30\x05\xa0\x03\x0a\x01\x00\x00", 10, &r) == AE_ERR_INVALID &&
+		       strstr(ae_get_message(ctx), "bytes after") != NULL, "spnego: trailing byte rejected");
+		tap_ok(ae_spnego_parse_resp(ctx, (const uint8_t *)"\xa1\x08\x30\x06\xa0\x04\x0a\x02\x00\x00", 10, &r) == AE_ERR_INVALID,
+		       "spnego: padded negState rejected");
+		tap_ok(ae_spnego_parse_resp(ctx, (const uint8_t *)"\xa1\x81\x07\x30\x05\xa0\x03\x0a\x01\x00", 10, &r) == AE_ERR_INVALID &&
+		       strstr(ae_get_message(ctx), "not DER") != NULL, "spnego: padded length (81 07) rejected as not DER");
 		tap_ok(ae_spnego_parse_resp(ctx, (const uint8_t *)"\xa1\x0a\x30\x08\xa2\x02\x04\x00\xa0\x02\x0a\x00", 12, &r) == AE_ERR_INVALID,
 		       "spnego: fields out of order rejected");
 		tap_ok(ae_spnego_parse_resp(ctx, (const uint8_t *)"\x60\x02\x06\x00", 4, &r) == AE_ERR_INVALID &&
-		       strstr(ae_get_message(ctx), "NegTokenInit") != NULL, "spnego: NegTokenInit instead of Resp named");
+		       strstr(ae_get_message(ctx), "NegTokenInit") != NULL, "spnego: GSS-framed token instead of Resp named");
+		tap_ok(ae_spnego_parse_resp(ctx, (const uint8_t *)"\xa0\x0e\x30\x0c\xa0\x0a\x30\x08\x06\x06\x2a\x86\x48\x86\xf7\x12", 16, &r) == AE_ERR_INVALID &&
+		       strstr(ae_get_message(ctx), "NegTokenInit") != NULL, "spnego: bare NegTokenInit instead of Resp named");
 		tap_ok(ae_spnego_parse_resp(ctx, (const uint8_t *)"\xa1\x09\x30\x07\xa1\x05\x06\x03\x2a\x03\x04", 11, &r) == AE_OK &&
 		       r.mech == AE_SPNEGO_MECH_OTHER, "spnego: foreign mechanism flagged");
+		tap_ok(ae_spnego_parse_resp(ctx, (const uint8_t *)"\xa1\x06\x30\x04\xa2\x02\x04\x00", 8, &r) == AE_OK &&
+		       r.token != NULL && r.token_len == 0 && r.neg_state == AE_SPNEGO_ABSENT,
+		       "spnego: empty responseToken is present, negState absent");
+		ae_spnego_resp_clear(&r);
+	}
+	/* As Windows and Samba end the exchange: accept-completed, the mechanism
+	 * (krb5 or Windows' MS-krb5 OID), the AP-REP (long-form lengths) and a
+	 * 28-byte RFC 4121 MIC token. */
+	for (int ms = 0; ms < 2; ms++) {
+		uint8_t t[200];
+		size_t n = 0;
+		ae_spnego_resp r = { .neg_state = AE_SPNEGO_ABSENT };
+		static const uint8_t head[] = { 0xa1, 0x81, 0xc0, 0x30, 0x81, 0xbd,
+		                                0xa0, 0x03, 0x0a, 0x01, 0x00,
+		                                0xa1, 0x0b, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02,
+		                                0xa2, 0x81, 0x88, 0x04, 0x81, 0x85, 0x6f, 0x81, 0x82 };
+
+		memcpy(t, head, sizeof(head));
+		if (ms)
+			t[18] = 0x82; /* 1.2.840.48018.1.2.2 */
+		n = sizeof(head);
+		for (int i = 0; i < 0x82; i++)
+			t[n++] = (uint8_t)(0x30 + i);
+		memcpy(t + n, "\xa3\x1e\x04\x1c\x04\x04\x05\xff\xff\xff\xff\xff", 12);
+		n += 12;
+		for (int i = 0; i < 20; i++)
+			t[n++] = (uint8_t)(0xe0 + i);
+		tap_ok(n == 3 + 0xc0, "spnego: Windows-style token is %zu bytes", n);
+		tap_ok(ae_spnego_parse_resp(ctx, t, n, &r) == AE_OK && r.neg_state == AE_SPNEGO_ACCEPT_COMPLETED &&
+		       r.mech == (ms ? AE_SPNEGO_MECH_MS_KRB5 : AE_SPNEGO_MECH_KRB5) &&
+		       r.token_len == 0x85 && memcmp(r.token, t + 30, 0x85) == 0 &&
+		       r.mic_len == 28 && memcmp(r.mic, t + n - 28, 28) == 0,
+		       "spnego: accept-completed with %s, AP-REP and mechListMIC", ms ? "MS-KRB5" : "KRB5");
+		ae_spnego_resp_clear(&r);
+		/* what we send back round-trips through the parser's grammar */
+		tap_is_int(ae_spnego_resp_token(ctx, t + 30, 0x85, t + n - 28, 28, &out, &out_len), AE_OK,
+		           "spnego: our NegTokenResp with that AP-REP and MIC");
+		tap_ok(ae_spnego_parse_resp(ctx, out, out_len, &r) == AE_OK && r.neg_state == AE_SPNEGO_ABSENT &&
+		       r.mech == AE_SPNEGO_MECH_NONE && r.token_len == 0x85 && memcmp(r.token, t + 30, 0x85) == 0 &&
+		       r.mic_len == 28 && out_len == n - 18,
+		       "spnego: it parses back to the same token and MIC, without negState and mech");
+		ae_spnego_resp_clear(&r);
+		free(out);
+		out = NULL;
 	}
 }
 
