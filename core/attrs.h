@@ -42,4 +42,10 @@ bool ae_entry_has_value(const ae_entry *entry, const char *attr, const char *val
  * array (values read for a caller, e.g. ae_ldap_read_attribute). */
 void ae_values_free(ae_value *values, size_t count);
 
+/* A DN value as the extended-DN control gives it, "<GUID=...>;<SID=...>;DN"
+ * (MS-ADTS 3.1.1.3.4.1.5), or a plain DN: returns the plain DN (caller
+ * frees), NULL if VALUE is malformed or has no DN.  GUID gets the GUID's
+ * text in upper case ("XXXXXXXX-XXXX-...") if VALUE has one, else "". */
+char *ae_ldap_extended_dn(const char *value, char guid[37]);
+
 #endif

@@ -136,64 +136,6 @@ ldap_failure(ae_ctx *ctx, ae_ldap *l, int rc, const char *what, double elapsed)
 }
 
 
-static int
-hexval(char c)
-{
-	return isdigit((unsigned char)c) ? c - '0' : tolower((unsigned char)c) - 'a' + 10;
-}
-
-/* GUID text (8-4-4-4-12 hex digits) of an extended-DN component, from
- * either form the control gives: the string form, or the 32 hex digits of
- * the objectGUID bytes (whose first three fields are little-endian). */
-static bool
-extended_guid(const char *v, size_t n, char guid[37])
-{
-	static const int order[16] = { 3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15 };
-	size_t o = 0;
-
-	if (n == 36) {
-		for (size_t i = 0; i < 36; i++) {
-			bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-			if (dash ? v[i] != '-' : !isxdigit((unsigned char)v[i]))
-				return false;
-			guid[i] = (char)toupper((unsigned char)v[i]);
-		}
-		guid[36] = '\0';
-		return true;
-	}
-	if (n != 32)
-		return false;
-	for (size_t i = 0; i < 32; i++)
-		if (!isxdigit((unsigned char)v[i]))
-			return false;
-	for (size_t i = 0; i < 16; i++) {
-		int b = hexval(v[2 * order[i]]) * 16 + hexval(v[2 * order[i] + 1]);
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			guid[o++] = '-';
-		o += (size_t)snprintf(guid + o, 37 - o, "%02X", (unsigned)b);
-	}
-	return true;
-}
-
-char *
-ae_ldap_extended_dn(const char *value, char guid[37])
-{
-	const char *p = value;
-
-	guid[0] = '\0';
-	/* "<GUID=...>;<SID=...>;DN" (MS-ADTS 3.1.1.3.4.1.5), or a plain DN */
-	while (*p == '<') {
-		const char *end = strchr(p, '>');
-		if (end == NULL || end[1] != ';')
-			return NULL;
-		if (strncasecmp(p + 1, "GUID=", 5) == 0 &&
-		    !extended_guid(p + 6, (size_t)(end - p - 6), guid))
-			return NULL;
-		p = end + 2;
-	}
-	return *p != '\0' ? strdup(p) : NULL;
-}
-
 /* The rootDSE: the naming contexts and, with the extended-DN control, the
  * forest root domain's objectGUID (the policy ID) in the same answer; and
  * tokenGroups, the SIDs of this session's own token (MS-ADTS 3.1.1.3.2.41),

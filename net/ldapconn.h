@@ -68,11 +68,6 @@ ae_err ae_ldap_read_attribute(ae_ctx *ctx, ae_ldap *ld, const char *dn, const ch
 ae_err ae_ldap_delete_value(ae_ctx *ctx, ae_ldap *ld, const char *dn, const char *attr, const uint8_t *value,
                             size_t len);
 
-/* A DN value as the extended-DN control gives it, "<GUID=...>;<SID=...>;DN"
- * (MS-ADTS 3.1.1.3.4.1.5), or a plain DN: returns the plain DN (caller
- * frees), NULL if VALUE is malformed or has no DN.  GUID gets the GUID's
- * text in upper case ("XXXXXXXX-XXXX-...") if VALUE has one, else "". */
-char *ae_ldap_extended_dn(const char *value, char guid[37]);
 
 /* Escapes VALUE for use in a filter (RFC 4515); caller frees. */
 char *ae_ldap_escape(const char *value);
