@@ -3,6 +3,7 @@
  */
 #include "config.h"
 
+#include "aia.h"
 #include "crl.h"
 #include "csr.h"
 #include "engine.h"
@@ -26,6 +27,9 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+
+/* At most this many AIA reads a pulse: a chain is a few CAs long. */
+#define AIA_MAX_FETCHES 8
 
 /* The whitepaper: requests pending 60 days or more are given up. */
 #define PENDING_MAX_AGE (60 * 86400)
@@ -51,6 +55,9 @@ typedef struct {
 	ae_pulse_result *res;
 	const ae_pcache *earlier;  /* the last pulse's cache: its refusals; NULL with --refresh */
 	ae_pcache *refused;     /* refusals of this pulse (only refusals used); NULL: out of memory */
+	STACK_OF(X509) *aia;    /* CA certificates from certificates' AIA locations (untrusted) */
+	STACK_OF(X509) *aia_asked; /* the certificates whose AIA was read */
+	unsigned aia_tried;
 } pulse;
 
 /* ---- events ---- */
@@ -205,6 +212,42 @@ is_encryption(const ae_template *t)
 
 /* ---- certificate checks ---- */
 
+/* Issuers from CERT's AIA (caIssuers) into p->aia, once per pulse and
+ * certificate: for chains AD's stores cannot complete.  Whether any came. */
+static bool
+fetch_aia(pulse *p, X509 *cert)
+{
+	STACK_OF(X509) *found = NULL;
+	ae_crl_fetch fetch;
+	bool added = false;
+
+	if (cert == NULL || p->aia_tried >= AIA_MAX_FETCHES)
+		return false;
+	for (int i = 0; i < sk_X509_num(p->aia_asked); i++)
+		if (X509_cmp(sk_X509_value(p->aia_asked, i), cert) == 0)
+			return false;
+	p->aia_tried++;
+	if ((p->aia_asked == NULL && (p->aia_asked = sk_X509_new_null()) == NULL) ||
+	    (p->aia == NULL && (p->aia = sk_X509_new_null()) == NULL) || !X509_up_ref(cert) ||
+	    sk_X509_push(p->aia_asked, cert) <= 0)
+		return false;
+	ae_policy_source_crl_fetch(p->src, &fetch);
+	if (ae_aia_issuers(p->ctx, p->conf, &fetch, cert, &found) != AE_OK) {
+		ae_log(p->ctx, AE_LOG_INFO, "%s", ae_get_message(p->ctx));
+		ae_clear_message(p->ctx);
+		return false;
+	}
+	while (sk_X509_num(found) > 0) {
+		X509 *c = sk_X509_shift(found);
+		if (sk_X509_push(p->aia, c) <= 0)
+			X509_free(c);
+		else
+			added = true;
+	}
+	sk_X509_free(found);
+	return added;
+}
+
 /* Chain validation to AD's roots at p->now.  *WHY (static or
  * OpenSSL-owned text) says what failed. */
 static bool
@@ -212,12 +255,13 @@ chain_valid(pulse *p, X509 *cert, bool *expired, const char **why)
 {
 	X509_STORE *store = X509_STORE_new();
 	X509_STORE_CTX *vctx = X509_STORE_CTX_new();
-	/* Untrusted: AD's AIA intermediates and the enrollment services'
-	 * certificates (a shallow copy: the certificates stay the policy's). */
+	/* Untrusted: AD's AIA intermediates, the enrollment services'
+	 * certificates and what AIA locations gave (a shallow copy: the
+	 * certificates stay the policy's and the pulse's). */
 	STACK_OF(X509) *untrusted = p->policy->pki.intermediates ? sk_X509_dup(p->policy->pki.intermediates)
 	                                                         : sk_X509_new_null();
 	bool ok = false;
-	int e;
+	int e, had;
 
 	*expired = false;
 	*why = "cannot check the chain (out of memory)";
@@ -228,17 +272,33 @@ chain_valid(pulse *p, X509 *cert, bool *expired, const char **why)
 	for (size_t i = 0; i < p->policy->pki.ca_count; i++)
 		if (p->policy->pki.cas[i].cert != NULL && sk_X509_push(untrusted, p->policy->pki.cas[i].cert) <= 0)
 			goto out;
-	if (X509_STORE_CTX_init(vctx, store, cert, untrusted) != 1)
-		goto out;
-	X509_STORE_CTX_set_time(vctx, 0, (time_t)p->now);
-	ae_pki_accept_windows_extensions(vctx);
-	if (X509_verify_cert(vctx) == 1) {
-		ok = true;
-		*why = NULL;
-	} else {
+	for (int i = 0; i < sk_X509_num(p->aia); i++)
+		if (sk_X509_push(untrusted, sk_X509_value(p->aia, i)) <= 0)
+			goto out;
+	for (;;) {
+		if (X509_STORE_CTX_init(vctx, store, cert, untrusted) != 1)
+			goto out;
+		X509_STORE_CTX_set_time(vctx, 0, (time_t)p->now);
+		ae_pki_accept_windows_extensions(vctx);
+		if (X509_verify_cert(vctx) == 1) {
+			ok = true;
+			*why = NULL;
+			break;
+		}
 		e = X509_STORE_CTX_get_error(vctx);
+		had = sk_X509_num(p->aia);
+		if ((e == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY || e == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT) &&
+		    fetch_aia(p, X509_STORE_CTX_get_current_cert(vctx))) {
+			/* The missing CA from the certificate's AIA: again with it. */
+			X509_STORE_CTX_cleanup(vctx);
+			for (int i = had < 0 ? 0 : had; i < sk_X509_num(p->aia); i++)
+				if (sk_X509_push(untrusted, sk_X509_value(p->aia, i)) <= 0)
+					goto out;
+			continue;
+		}
 		*expired = e == X509_V_ERR_CERT_HAS_EXPIRED;
 		*why = X509_verify_cert_error_string(e);
+		break;
 	}
 out:
 	X509_STORE_CTX_free(vctx);
@@ -257,6 +317,11 @@ find_issuer(pulse *p, X509 *cert)
 	}
 	for (int i = 0; i < sk_X509_num(p->policy->pki.intermediates); i++) {
 		X509 *c = sk_X509_value(p->policy->pki.intermediates, i);
+		if (X509_check_issued(c, cert) == X509_V_OK)
+			return c;
+	}
+	for (int i = 0; i < sk_X509_num(p->aia); i++) {
+		X509 *c = sk_X509_value(p->aia, i);
 		if (X509_check_issued(c, cert) == X509_V_OK)
 			return c;
 	}
@@ -995,6 +1060,8 @@ pulse_clear(pulse *p)
 	ae_policy_source_free(p->src);
 	ae_local_clear(&p->local);
 	ae_pcache_free(p->refused);
+	sk_X509_pop_free(p->aia, X509_free);
+	sk_X509_pop_free(p->aia_asked, X509_free);
 }
 
 static void

@@ -4,11 +4,16 @@
  * of an LDAP attribute holding a CRL, and the CRL itself, judged as a base
  * CRL and as a delta CRL against a fixed base.  So that the checks behind
  * the signature are reached, a CRL that decodes is re-signed with the
- * fixed CA key before it is judged.
+ * fixed CA key before it is judged.  Also what an AIA caIssuers location
+ * serves (net/aia.c: a certificate in DER or PEM, or a PKCS#7 bundle) and
+ * the locations a certificate names.
  */
 #include "config.h"
 
+#include "aia.h"
 #include "crl.h"
+#include "pki.h"
+#include "util.h"
 
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
@@ -156,6 +161,27 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (ae_crl_decode(ctx, data, size, "(http)", &crl) == AE_OK) {
 		judge(ctx, crl);
 		X509_CRL_free(crl);
+	}
+	/* ... as what an AIA location serves, and each certificate's own
+	 * AIA locations. */
+	{
+		STACK_OF(X509) *certs = NULL;
+		if (ae_aia_decode(ctx, data, size, "(aia)", &certs) == AE_OK) {
+			if (certs == NULL || sk_X509_num(certs) == 0)
+				__builtin_trap();
+			for (int i = 0; i < sk_X509_num(certs); i++) {
+				char **urls = NULL;
+				if (ae_aia_locations(ctx, sk_X509_value(certs, i), &urls) == AE_OK)
+					for (size_t k = 0; urls != NULL && urls[k] != NULL; k++)
+						if (strlen(urls[k]) == 0)
+							__builtin_trap();
+				ae_strv_free(urls);
+			}
+		} else if (certs != NULL) {
+			__builtin_trap();
+		}
+		sk_X509_pop_free(certs, X509_free);
+		ae_clear_message(ctx);
 	}
 	ae_ctx_free(ctx);
 	return 0;
