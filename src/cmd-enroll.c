@@ -7,11 +7,7 @@
 #include "config.h"
 
 #include "cli.h"
-#include "csr.h"
-#include "local.h"
-#include "policy.h"
-#include "source.h"
-#include "txn.h"
+#include "session.h"
 #include "util.h"
 
 #include <getopt.h>
@@ -21,72 +17,11 @@
 #include <strings.h>
 #include <unistd.h>
 
-typedef struct {
-	ae_conf *conf;
-	ae_local local;
-	ae_policy_source *src;
-	ae_policy *policy;
-	ae_store *st;
-	ae_keystore *ks;
-	ae_ca_links links;
-	ae_txn_env env;
-} session;
-
-static void
-session_clear(session *s)
-{
-	ae_ca_links_drop(&s->links);
-	ae_keystore_free(s->ks);
-	ae_store_free(s->st);
-	ae_policy_free(s->policy);
-	ae_policy_source_free(s->src);
-	ae_local_clear(&s->local);
-	ae_conf_free(s->conf);
-	memset(s, 0, sizeof(*s));
-}
-
-/* Credentials, policy, local store and key store of a context. */
-static ae_err
-session_open(ae_ctx *ctx, ae_cli_globals *g, bool machine, session *s)
-{
-	unsigned removed = 0;
-	ae_err err;
-
-	memset(s, 0, sizeof(*s));
-	if ((err = ae_cli_load_conf(ctx, g, &s->conf)) != AE_OK ||
-	    (err = ae_local_init(ctx, s->conf, machine, &s->local)) != AE_OK)
-		return err;
-	err = ae_policy_source_open(ctx, s->conf, machine ? AE_CONTEXT_MACHINE : AE_CONTEXT_USER, NULL, &s->src);
-	if (err != AE_OK)
-		return err;
-	err = ae_policy_source_load(ctx, s->src, machine ? AE_CONTEXT_MACHINE : AE_CONTEXT_USER, &s->policy);
-	if (err != AE_OK)
-		return err;
-	if ((err = ae_store_open(ctx, s->local.state_dir, true, &s->st)) != AE_OK ||
-	    (err = ae_keystore_open(ctx, s->local.store_spec, &s->ks)) != AE_OK ||
-	    (err = ae_local_recover(ctx, s->st, s->ks, &s->local, &removed)) != AE_OK)
-		return err;
-	s->links.conf = s->conf;
-	s->env = (ae_txn_env){
-		.local = &s->local,
-		.st = s->st,
-		.ks = s->ks,
-		.policy = s->policy,
-		.links = &s->links,
-		.client_id = AE_CLIENT_ID_CLI,
-		.process = "autoenroll",
-		.who = "enroll",
-	};
-	return AE_OK;
-}
-
-
-
 /* What the transaction's result means, for the user: AE_OK for issued
  * (printed) and pending (printed with how to retrieve it); a refusal is
  * an error with the CA's reasons. */
 static ae_err
-report(ae_ctx *ctx, session *s, const ae_txn_result *res, const ae_template *tpl, const ae_ca *ca, bool machine,
+report(ae_ctx *ctx, ae_cli_session *s, const ae_txn_result *res, const ae_template *tpl, const ae_ca *ca, bool machine,
        bool retrieval)
 {
 	char subj[512];
@@ -138,7 +73,7 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 	size_t nrecs = 0;
 	ae_key *old_key = NULL;
 	bool user = false, machine = false;
-	session s = { 0 };
+	ae_cli_session s = { 0 };
 	const ae_policy_item *it;
 	const ae_template *t;
 	const ae_ca *ca;
@@ -162,7 +97,7 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		enroll_usage(stderr);
 		return AE_EXIT_USAGE;
 	}
-	if (session_open(ctx, g, machine, &s) != AE_OK)
+	if (ae_cli_session_open(ctx, g, machine, "enroll", &s) != AE_OK)
 		goto fail;
 	if (renew_id != NULL) {
 		/* Renewal: the certificate's own template and CA, a CMC request
@@ -191,23 +126,13 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		if (ae_keystore_find(ctx, s.ks, old->id, &old_key) != AE_OK)
 			goto fail;
 	}
-	it = ae_policy_find_item(s.policy, tpl_name);
-	if (it == NULL || it->tpl == NULL) {
-		ae_set_message(ctx, AE_ERR_NOTFOUND, it ? "template %s cannot be used: %s"
-		                                        : "no certificate template named %s (autoenroll policy lists them)",
-		               tpl_name, it ? it->reason : "");
+	if (ae_cli_session_template(ctx, &s, tpl_name, machine, &it) != AE_OK)
 		goto fail;
-	}
 	t = it->tpl;
 	if (old != NULL && (t->private_key_flags & AE_PK_REQUIRE_SAME_KEY_RENEWAL)) {
 		ae_set_message(ctx, AE_ERR_UNSUPPORTED,
 		               "%s asks for renewal with the same key (CT_FLAG_REQUIRE_SAME_KEY_RENEWAL), which autoenroll does not do, and the CA refuses a renewal with a new key: enroll for a new certificate with --template %s instead",
 		               t->name, t->name);
-		goto fail;
-	}
-	if (((t->flags & AE_CT_FLAG_MACHINE_TYPE) != 0) != machine) {
-		ae_set_message(ctx, AE_ERR_INVALID, "%s is a %s template: use %s", t->name,
-		               machine ? "user" : "machine", machine ? "--user" : "--machine");
 		goto fail;
 	}
 	if (ca_name == NULL) {
@@ -250,7 +175,7 @@ cleanup:
 	ae_txn_result_clear(&res);
 	ae_key_free(old_key);
 	ae_records_free(recs, nrecs);
-	session_clear(&s);
+	ae_cli_session_clear(&s);
 	return rc;
 }
 
@@ -275,7 +200,7 @@ ae_cmd_retrieve(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 	const char *ca_name = NULL;
 	unsigned long request_id = 0;
 	bool user = false, machine = false;
-	session s = { 0 };
+	ae_cli_session s = { 0 };
 	ae_record **recs = NULL, *rec = NULL;
 	size_t n = 0;
 	const ae_ca *ca;
@@ -305,7 +230,7 @@ ae_cmd_retrieve(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		retrieve_usage(stderr);
 		return AE_EXIT_USAGE;
 	}
-	if (session_open(ctx, g, machine, &s) != AE_OK || ae_store_load(ctx, s.st, &recs, &n) != AE_OK)
+	if (ae_cli_session_open(ctx, g, machine, "enroll", &s) != AE_OK || ae_store_load(ctx, s.st, &recs, &n) != AE_OK)
 		goto fail;
 	for (size_t i = 0; i < n; i++)
 		if (recs[i]->state == AE_REC_PENDING && recs[i]->request_id == request_id && recs[i]->ca &&
@@ -346,6 +271,6 @@ fail:
 cleanup:
 	ae_txn_result_clear(&res);
 	ae_records_free(recs, n);
-	session_clear(&s);
+	ae_cli_session_clear(&s);
 	return rc;
 }

@@ -7,10 +7,7 @@
 
 #include "cli.h"
 #include "csr.h"
-#include "local.h"
-#include "txn.h"
-#include "policy.h"
-#include "source.h"
+#include "session.h"
 #include "util.h"
 
 #include <getopt.h>
@@ -46,17 +43,12 @@ ae_cmd_request(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 	const char *tpl_name = NULL, *out_path = NULL, *subject = NULL;
 	char **dns = NULL;
 	bool user = false, machine = false;
-	ae_conf *conf = NULL;
-	ae_policy *p = NULL;
-	ae_local local = { 0 };
-	ae_store *st = NULL;
-	ae_keystore *ks = NULL;
-	ae_txn_env env = { 0 };
+	ae_cli_session s = { 0 };
+	const ae_policy *p;
 	ae_txn *txn = NULL;
 	char *pem = NULL, *default_subject = NULL;
 	const ae_policy_item *it;
 	const ae_template *t;
-	unsigned removed = 0;
 	int rc = AE_EXIT_FAILURE, c;
 
 	while ((c = getopt_long(argc, argv, "t:o:c:vh", opts, NULL)) != -1) {
@@ -81,45 +73,17 @@ ae_cmd_request(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		ae_strv_free(dns);
 		return AE_EXIT_USAGE;
 	}
-	if (ae_cli_load_conf(ctx, g, &conf) != AE_OK ||
-	    ae_local_init(ctx, conf, machine, &local) != AE_OK)
+	/* The template as AD describes it now; local state recovered from
+	 * interrupted runs; then a record before the key exists, so that the
+	 * key can never be orphaned. */
+	if (ae_cli_session_open(ctx, g, machine, "request", &s) != AE_OK ||
+	    ae_cli_session_template(ctx, &s, tpl_name, machine, &it) != AE_OK)
 		goto fail;
-
-	/* The template as AD describes it now. */
-	if (ae_policy_load(ctx, conf, machine ? AE_CONTEXT_MACHINE : AE_CONTEXT_USER, &p) != AE_OK)
-		goto fail;
-	it = ae_policy_find_item(p, tpl_name);
-	if (it == NULL || it->tpl == NULL) {
-		ae_set_message(ctx, AE_ERR_NOTFOUND, it ? "template %s cannot be used: %s"
-		                                        : "no certificate template named %s in %s (autoenroll policy lists them)",
-		               tpl_name, it ? it->reason : p->domain);
-		goto fail;
-	}
 	t = it->tpl;
-	if (((t->flags & AE_CT_FLAG_MACHINE_TYPE) != 0) != machine) {
-		ae_set_message(ctx, AE_ERR_INVALID, "%s is a %s template: use %s", t->name,
-		               machine ? "user" : "machine", machine ? "--user" : "--machine");
-		goto fail;
-	}
+	p = s.policy;
 	if (!it->enroll)
 		ae_log(ctx, AE_LOG_WARNING, "%s has no Enroll right on %s: a CA will refuse this request",
 		       p->account.display, t->name);
-
-	/* Local state first: recovery of earlier interrupted runs, then a
-	 * record before the key exists, so the key can never be orphaned. */
-	if (ae_store_open(ctx, local.state_dir, true, &st) != AE_OK ||
-	    ae_keystore_open(ctx, local.store_spec, &ks) != AE_OK ||
-	    ae_local_recover(ctx, st, ks, &local, &removed) != AE_OK)
-		goto fail;
-	env = (ae_txn_env){
-		.local = &local,
-		.st = st,
-		.ks = ks,
-		.policy = p,
-		.client_id = AE_CLIENT_ID_CLI,
-		.process = "autoenroll",
-		.who = "request",
-	};
 	if (subject == NULL && (t->name_flags & AE_NF_ENROLLEE_SUPPLIES_SUBJECT)) {
 		/* The enrollee must name itself: its DNS name or account. */
 		char host[256] = "";
@@ -138,23 +102,23 @@ ae_cmd_request(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 			.subject = subject,
 			.san_dns = dns,
 		};
-		if (ae_txn_begin(ctx, &env, &rq, &txn) != AE_OK || ae_csr_to_pem(ctx, txn->req, &pem) != AE_OK)
+		if (ae_txn_begin(ctx, &s.env, &rq, &txn) != AE_OK || ae_csr_to_pem(ctx, txn->req, &pem) != AE_OK)
 			goto fail;
 	}
 	if (ae_write_file_atomic(ctx, out_path, pem, strlen(pem), 0644) != AE_OK)
 		goto fail;
 	ae_test_crash_point("request-after-out");
-	if (ae_txn_keep_as_request(ctx, &env, txn) != AE_OK)
+	if (ae_txn_keep_as_request(ctx, &s.env, txn) != AE_OK)
 		goto fail;
 
 	printf("Request for %s (%s, version %u.%u) written to %s\n", t->name, t->display_name,
 	       t->major, t->minor, out_path);
 	printf("  key      %s\n", ae_key_uri(txn->key));
-	printf("  store    %s (REQUEST store, id %s)\n", ae_store_dir(st), txn->rec->id);
+	printf("  store    %s (REQUEST store, id %s)\n", ae_store_dir(s.st), txn->rec->id);
 	if (it->cas != NULL)
 		printf("  CA       %s\n", it->cas[0]);
-	if (removed > 0)
-		printf("  cleaned  %u interrupted request%s\n", removed, removed == 1 ? "" : "s");
+	if (s.recovered > 0)
+		printf("  cleaned  %u interrupted request%s\n", s.recovered, s.recovered == 1 ? "" : "s");
 	rc = AE_EXIT_OK;
 	goto cleanup;
 oom:
@@ -162,14 +126,10 @@ oom:
 fail:
 	ae_cli_error(ctx);
 cleanup:
-	ae_txn_free(&env, txn);
+	ae_txn_free(&s.env, txn);
 	free(pem);
 	free(default_subject);
-	ae_keystore_free(ks);
-	ae_store_free(st);
-	ae_local_clear(&local);
-	ae_policy_free(p);
-	ae_conf_free(conf);
+	ae_cli_session_clear(&s);
 	ae_strv_free(dns);
 	return rc;
 }
