@@ -125,17 +125,10 @@ fetch_location(ae_ctx *ctx, const ae_conf *conf, const ae_crl_fetch *fetch, cons
 		return err;
 	}
 	{
-		char setting[512];
 		ae_http_response *resp = NULL;
-		ae_http_request req = {
-			.url = url,
-			.accept = "application/pkix-cert, application/pkcs7-mime, */*",
-			.max_body = AIA_MAX_BYTES,
-			.timeout = conf != NULL && conf->crl_timeout > 0 ? conf->crl_timeout : 15,
-			.timeout_setting = ae_conf_setting(conf, "global", "crl_timeout", setting, sizeof(setting)),
-			.what = "the CA certificate",
-		};
-		if ((err = ae_http_fetch(ctx, &req, &resp)) != AE_OK)
+		err = ae_crl_download(ctx, conf, url, "application/pkix-cert, application/pkcs7-mime, */*", AIA_MAX_BYTES,
+		                      "the CA certificate", &resp);
+		if (err != AE_OK)
 			return err;
 		err = ae_aia_decode(ctx, resp->body, resp->body_len, shown, out);
 		ae_http_response_free(resp);

@@ -569,22 +569,32 @@ cleanup:
 	return err;
 }
 
+ae_err
+ae_crl_download(ae_ctx *ctx, const ae_conf *conf, const char *url, const char *accept, size_t max_body,
+                const char *what, ae_http_response **out)
+{
+	char setting[512];
+	ae_http_request req = {
+		.url = url,
+		.accept = accept,
+		.max_body = max_body,
+		.timeout = conf != NULL && conf->crl_timeout > 0 ? conf->crl_timeout : 15,
+		.timeout_setting = ae_conf_setting(conf, "global", "crl_timeout", setting, sizeof(setting)),
+		.what = what,
+	};
+
+	return ae_http_fetch(ctx, &req, out);
+}
+
 static ae_err
 fetch_http(ae_ctx *ctx, const ae_conf *conf, const char *url, const char *shown, bool delta, X509_CRL **out)
 {
-	char setting[512];
 	ae_http_response *resp = NULL;
-	ae_http_request req = {
-		.url = url,
-		.accept = "application/pkix-crl, */*",
-		.max_body = AE_CRL_MAX_BYTES,
-		.timeout = conf != NULL && conf->crl_timeout > 0 ? conf->crl_timeout : 15,
-		.timeout_setting = ae_conf_setting(conf, "global", "crl_timeout", setting, sizeof(setting)),
-		.what = delta ? "the delta CRL" : "the CRL",
-	};
 	ae_err err;
 
-	if ((err = ae_http_fetch(ctx, &req, &resp)) != AE_OK)
+	err = ae_crl_download(ctx, conf, url, "application/pkix-crl, */*", AE_CRL_MAX_BYTES,
+	                      delta ? "the delta CRL" : "the CRL", &resp);
+	if (err != AE_OK)
 		return err;
 	err = ae_crl_decode(ctx, resp->body, resp->body_len, shown, out);
 	ae_http_response_free(resp);

@@ -29,6 +29,7 @@
 #include "attrs.h"
 #include "conf.h"
 #include "error.h"
+#include "http.h"
 
 #include <openssl/x509.h>
 #include <stddef.h>
@@ -61,6 +62,12 @@ typedef struct {
  * else is UNKNOWN with a reason. */
 ae_err ae_crl_check(ae_ctx *ctx, const ae_conf *conf, const ae_crl_fetch *fetch, X509 *cert, X509 *issuer,
                     time_t now, ae_revocation *out, char **reason_out);
+
+/* An HTTP or HTTPS download for revocation and chain checks (CRLs, AIA
+ * CA certificates): bounded by conf->crl_timeout, which the timeout
+ * message names. */
+ae_err ae_crl_download(ae_ctx *ctx, const ae_conf *conf, const char *url, const char *accept, size_t max_body,
+                       const char *what, ae_http_response **out);
 
 /* --- the pieces, for tests and fuzzers (all inputs untrusted) --- */
 
