@@ -12,6 +12,7 @@
 #include "util.h"
 
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,6 +124,73 @@ on_header(char *data, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* libcurl, opened at the first HTTP exchange rather than linked: its
+ * libraries (nghttp2, ssh2, rtmp, psl, brotli, ...) cost every start of
+ * every program about 2 ms, a tenth of a pulse with nothing to do, and
+ * most runs download nothing.  The same library the build was made
+ * against: the SONAME of libcurl 7.x and 8.x. */
+#define AE_LIBCURL "libcurl.so.4"
+
+static struct {
+	void *handle;
+	CURL *(*easy_init)(void);
+	CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+	CURLcode (*easy_perform)(CURL *);
+	CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+	void (*easy_cleanup)(CURL *);
+	const char *(*easy_strerror)(CURLcode);
+	struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+	void (*slist_free_all)(struct curl_slist *);
+	CURLU *(*url)(void);
+	CURLUcode (*url_set)(CURLU *, CURLUPart, const char *, unsigned int);
+	CURLUcode (*url_get)(const CURLU *, CURLUPart, char **, unsigned int);
+	void (*url_cleanup)(CURLU *);
+	const char *(*url_strerror)(CURLUcode);
+	void (*free)(void *);
+} lc;
+
+static ae_err
+load_libcurl(ae_ctx *ctx)
+{
+	struct {
+		const char *name;
+		void **fn;
+	} syms[] = {
+		{ "curl_easy_init", (void **)&lc.easy_init },
+		{ "curl_easy_setopt", (void **)&lc.easy_setopt },
+		{ "curl_easy_perform", (void **)&lc.easy_perform },
+		{ "curl_easy_getinfo", (void **)&lc.easy_getinfo },
+		{ "curl_easy_cleanup", (void **)&lc.easy_cleanup },
+		{ "curl_easy_strerror", (void **)&lc.easy_strerror },
+		{ "curl_slist_append", (void **)&lc.slist_append },
+		{ "curl_slist_free_all", (void **)&lc.slist_free_all },
+		{ "curl_url", (void **)&lc.url },
+		{ "curl_url_set", (void **)&lc.url_set },
+		{ "curl_url_get", (void **)&lc.url_get },
+		{ "curl_url_cleanup", (void **)&lc.url_cleanup },
+		{ "curl_url_strerror", (void **)&lc.url_strerror },
+		{ "curl_free", (void **)&lc.free },
+	};
+	void *h;
+
+	if (lc.handle != NULL)
+		return AE_OK;
+	if ((h = dlopen(AE_LIBCURL, RTLD_NOW | RTLD_LOCAL)) == NULL)
+		return ae_set_message(ctx, AE_ERR_UNSUPPORTED, "HTTP needs libcurl (%s, package libcurl4): %s",
+		                      AE_LIBCURL, dlerror());
+	for (size_t i = 0; i < sizeof(syms) / sizeof(syms[0]); i++) {
+		if ((*syms[i].fn = dlsym(h, syms[i].name)) == NULL) {
+			ae_err err = ae_set_message(ctx, AE_ERR_UNSUPPORTED, "%s has no %s: libcurl 7.85 or later is needed",
+			                            AE_LIBCURL, syms[i].name);
+			dlclose(h);
+			memset(&lc, 0, sizeof(lc));
+			return err;
+		}
+	}
+	lc.handle = h;
+	return AE_OK;
+}
+
 /* http:// or https://, parsed by libcurl as it will use it, without a user
  * name (a location in a certificate names a server, not an account). */
 static ae_err
@@ -138,25 +206,25 @@ check_url(ae_ctx *ctx, const char *url, const char *what, const char *shown)
 		                      shown, AE_HTTP_MAX_URL);
 	if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0)
 		return ae_set_message(ctx, AE_ERR_INVALID, "%s at %s: not an http:// or https:// URL", what, shown);
-	if ((u = curl_url()) == NULL)
+	if ((u = lc.url()) == NULL)
 		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
-	uc = curl_url_set(u, CURLUPART_URL, url, 0);
+	uc = lc.url_set(u, CURLUPART_URL, url, 0);
 	if (uc == CURLUE_OUT_OF_MEMORY) {
 		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 	} else if (uc != CURLUE_OK) {
 		err = ae_set_message(ctx, AE_ERR_INVALID, "%s at %s: the URL is malformed (%s)", what, shown,
-		                     curl_url_strerror(uc));
-	} else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+		                     lc.url_strerror(uc));
+	} else if (lc.url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
 	           (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0)) {
 		err = ae_set_message(ctx, AE_ERR_INVALID, "%s at %s: not an http:// or https:// URL", what, shown);
-	} else if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK) {
+	} else if (lc.url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK) {
 		err = ae_set_message(ctx, AE_ERR_INVALID,
 		                     "%s at %s: the URL carries a user name before its host, which it must not", what,
 		                     shown);
 	}
-	curl_free(scheme);
-	curl_free(user);
-	curl_url_cleanup(u);
+	lc.free(scheme);
+	lc.free(user);
+	lc.url_cleanup(u);
 	return err;
 }
 
@@ -166,7 +234,7 @@ transfer_error(ae_ctx *ctx, const ae_http_request *req, const transfer *t, CURLc
                const char *shown)
 {
 	const char *what = req->what;
-	const char *detail = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc);
+	const char *detail = errbuf[0] != '\0' ? errbuf : lc.easy_strerror(rc);
 
 	if (t->failed)
 		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
@@ -244,13 +312,13 @@ ae_http_fetch(ae_ctx *ctx, const ae_http_request *req, ae_http_response **out)
 	t.max_body = req->max_body ? req->max_body : AE_HTTP_MAX_BODY_DEFAULT;
 	method = req->method ? req->method : "GET";
 	ae_url_shown(req->url, shown, sizeof(shown));
-	if ((err = check_url(ctx, req->url, req->what, shown)) != AE_OK)
+	if ((err = load_libcurl(ctx)) != AE_OK || (err = check_url(ctx, req->url, req->what, shown)) != AE_OK)
 		goto cleanup;
 	if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0) {
 		err = ae_set_message(ctx, AE_ERR_INTERNAL, "HTTP method %s is not supported", method);
 		goto cleanup;
 	}
-	if ((c = curl_easy_init()) == NULL) {
+	if ((c = lc.easy_init()) == NULL) {
 		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 		goto cleanup;
 	}
@@ -258,48 +326,48 @@ ae_http_fetch(ae_ctx *ctx, const ae_http_request *req, ae_http_response **out)
 	if (req->accept != NULL) {
 		char line[256];
 		snprintf(line, sizeof(line), "Accept: %s", req->accept);
-		hdrs = curl_slist_append(hdrs, line);
+		hdrs = lc.slist_append(hdrs, line);
 	}
 	if (req->content_type != NULL && strcmp(method, "POST") == 0) {
 		char line[256];
 		snprintf(line, sizeof(line), "Content-Type: %s", req->content_type);
-		if ((grown = curl_slist_append(hdrs, line)) != NULL)
+		if ((grown = lc.slist_append(hdrs, line)) != NULL)
 			hdrs = grown;
 	}
 	for (size_t i = 0; req->headers != NULL && req->headers[i] != NULL; i++)
-		if ((grown = curl_slist_append(hdrs, req->headers[i])) != NULL)
+		if ((grown = lc.slist_append(hdrs, req->headers[i])) != NULL)
 			hdrs = grown;
 
 	/* Each setopt below can only fail for an unknown option or out of
 	 * memory; the transfer then fails and says so. */
-	curl_easy_setopt(c, CURLOPT_URL, req->url);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, ua);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(c, CURLOPT_MAXREDIRS, (long)AE_HTTP_MAX_REDIRECTS);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)(req->timeout > 0 ? req->timeout : 15));
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)(req->timeout > 0 ? req->timeout : 15));
-	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t.max_body);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
+	lc.easy_setopt(c, CURLOPT_URL, req->url);
+	lc.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	lc.easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	lc.easy_setopt(c, CURLOPT_USERAGENT, ua);
+	lc.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	lc.easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	lc.easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+	lc.easy_setopt(c, CURLOPT_MAXREDIRS, (long)AE_HTTP_MAX_REDIRECTS);
+	lc.easy_setopt(c, CURLOPT_TIMEOUT, (long)(req->timeout > 0 ? req->timeout : 15));
+	lc.easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)(req->timeout > 0 ? req->timeout : 15));
+	lc.easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t.max_body);
+	lc.easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	lc.easy_setopt(c, CURLOPT_WRITEDATA, &t);
+	lc.easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	lc.easy_setopt(c, CURLOPT_HEADERDATA, &t);
 	if (hdrs != NULL)
-		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+		lc.easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 	if (strcmp(method, "POST") == 0) {
-		curl_easy_setopt(c, CURLOPT_POST, 1L);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body_len ? (const char *)req->body : "");
+		lc.easy_setopt(c, CURLOPT_POST, 1L);
+		lc.easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+		lc.easy_setopt(c, CURLOPT_POSTFIELDS, req->body_len ? (const char *)req->body : "");
 	}
 
 	ae_log(ctx, AE_LOG_DEBUG, "%s %s (%s)", method, shown, req->what);
-	rc = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_getinfo(c, CURLINFO_REDIRECT_COUNT, &redirects);
-	curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &where);
+	rc = lc.easy_perform(c);
+	lc.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	lc.easy_getinfo(c, CURLINFO_REDIRECT_COUNT, &redirects);
+	lc.easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &where);
 	if (rc != CURLE_OK) {
 		err = transfer_error(ctx, req, &t, rc, errbuf, shown);
 		goto cleanup;
@@ -331,9 +399,9 @@ cleanup:
 	ae_http_response_free(resp);
 	headers_clear(&t);
 	ae_buf_clear(&t.body);
-	curl_slist_free_all(hdrs);
+	lc.slist_free_all(hdrs);
 	if (c != NULL)
-		curl_easy_cleanup(c);
+		lc.easy_cleanup(c);
 	return err;
 }
 
