@@ -71,7 +71,10 @@ build(ae_ctx *ctx, const ldif_file *lf, size_t ntpl, size_t nsids)
 		p->template_count = made;
 	}
 	p->account.display = strdup("CORP\\alice");
-	if (ae_token_add_wellknown(ctx, &p->account.token) != AE_OK)
+	/* Domain Users of the fixtures' domain: the templates that grant it
+	 * Enroll are decided all the way, not refused at the access check. */
+	if (ae_token_add_wellknown(ctx, &p->account.token) != AE_OK ||
+	    ae_token_add_string(ctx, &p->account.token, "S-1-5-21-1047456448-2337630968-2720937775-513") != AE_OK)
 		goto fail;
 	srand(42);
 	while (p->account.token.count < nsids) {
