@@ -1145,6 +1145,24 @@ check_spnego(ae_ctx *ctx, ae_rpc *rpc, const ae_rpc_pdu *pdu, const ae_rpc_bind_
 	return AE_OK;
 }
 
+/* Checks the server's mechListMIC, when it sent one, over our mechanism
+ * list (RFC 4178 5: it protects the negotiation from downgrades). */
+static ae_err
+verify_mic(ae_ctx *ctx, ae_rpc *rpc, const ae_spnego_resp *sp)
+{
+	size_t ml_len;
+	const uint8_t *ml = ae_spnego_mech_list(&ml_len);
+	gss_buffer_desc msg = { ml_len, (void *)ml }, tokm = { sp->mic_len, (void *)sp->mic };
+	OM_uint32 major, minor;
+
+	if (sp->mic == NULL)
+		return AE_OK;
+	major = gss_verify_mic(&minor, rpc->gctx, &msg, &tokm, NULL);
+	if (GSS_ERROR(major))
+		return fail_gss(ctx, rpc, major, minor, "checking the server's SPNEGO mechListMIC");
+	return AE_OK;
+}
+
 static ae_err
 authenticate(ae_ctx *ctx, ae_rpc *rpc, const ae_rpc_iface *iface)
 {
@@ -1235,14 +1253,8 @@ authenticate(ae_ctx *ctx, ae_rpc *rpc, const ae_rpc_iface *iface)
 		                     : !(ret_flags & GSS_C_MUTUAL_FLAG) ? "mutual authentication" : "integrity");
 		goto cleanup;
 	}
-	if (sp.mic != NULL) {
-		gss_buffer_desc msg = { ml_len, (void *)ml }, tokm = { sp.mic_len, (void *)sp.mic };
-		major = gss_verify_mic(&minor, rpc->gctx, &msg, &tokm, NULL);
-		if (GSS_ERROR(major)) {
-			err = fail_gss(ctx, rpc, major, minor, "checking the server's SPNEGO mechListMIC");
-			goto cleanup;
-		}
-	}
+	if ((err = verify_mic(ctx, rpc, &sp)) != AE_OK)
+		goto cleanup;
 	send_mic = sp.neg_state == AE_SPNEGO_REQUEST_MIC || sp.mic != NULL;
 	if (send_mic) {
 		gss_buffer_desc msg = { ml_len, (void *)ml };
@@ -1283,14 +1295,8 @@ authenticate(ae_ctx *ctx, ae_rpc *rpc, const ae_rpc_iface *iface)
 			                     step, ae_spnego_state_name(sp.neg_state));
 			goto cleanup;
 		}
-		if (sp.mic != NULL) {
-			gss_buffer_desc msg = { ml_len, (void *)ml }, tokm = { sp.mic_len, (void *)sp.mic };
-			major = gss_verify_mic(&minor, rpc->gctx, &msg, &tokm, NULL);
-			if (GSS_ERROR(major)) {
-				err = fail_gss(ctx, rpc, major, minor, "checking the server's SPNEGO mechListMIC");
-				goto cleanup;
-			}
-		}
+		if ((err = verify_mic(ctx, rpc, &sp)) != AE_OK)
+			goto cleanup;
 	}
 	rpc->sealer.sig_size = sig_size_gss;
 	rpc->sealer.seal = seal_gss;
