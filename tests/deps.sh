@@ -26,7 +26,7 @@ apt-get update -q
 apt-get install -y -q $missing
 # The samba and tpm2-abrmd packages enable system daemons; the lab and
 # lab-tpm.sh run their own instances
-(in a namespace, on a private bus) and need none of them.
+# (in a namespace, on a private bus) and need none of them.
 for s in samba-ad-dc smbd nmbd winbind tpm2-abrmd; do
 	systemctl disable --now "$s" >/dev/null 2>&1 || true
 done
