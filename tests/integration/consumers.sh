@@ -19,15 +19,7 @@ ENGINE=/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so
 	skip_all "SoftHSM2 is needed (tests/deps.sh)"
 . <("$LABCTL" env)
 
-# The s_server started here, killed by its PID on exit.
-srv_pid=
-trap '[ -n "$srv_pid" ] && kill "$srv_pid" 2>/dev/null; rm -rf "$TEST_TMP"' EXIT
-
-export SOFTHSM2_CONF=$TEST_TMP/softhsm2.conf
-mkdir -p "$TEST_TMP/tokens"
-printf 'directories.tokendir = %s/tokens\n' "$TEST_TMP" >"$SOFTHSM2_CONF"
-softhsm2-util --init-token --free --label ae-use --so-pin 4321 --pin 1111 >/dev/null
-printf '1111' >"$TEST_TMP/pin"
+softhsm_token ae-use
 cat >"$TEST_TMP/ae.conf" <<CONF
 [user]
 store = pkcs11:token=ae-use;module-path=$MODULE?pin-source=$TEST_TMP/pin
@@ -78,12 +70,6 @@ if command -v modutil >/dev/null && command -v certutil >/dev/null; then
 	certutil -d "$nss" -L -h all >"$TEST_TMP/nss-certs" 2>&1
 	grep -q "^ae-use:autoenroll LabUser" "$TEST_TMP/nss-certs"
 	ok $? "certutil -L -h all lists the token's certificate" || diag "$(cat "$TEST_TMP/nss-certs")"
-	certutil -d "$nss" -L -n "ae-use:autoenroll LabUser" -f "$TEST_TMP/nss-pin" -a 2>"$TEST_TMP/nss-err" |
-		openssl x509 -noout -fingerprint -sha256 >"$TEST_TMP/fp1" 2>/dev/null
-	openssl x509 -in "$ucert" -noout -fingerprint -sha256 >"$TEST_TMP/fp2"
-	cmp -s "$TEST_TMP/fp1" "$TEST_TMP/fp2"; ok $? "it is the certificate autoenroll enrolled" ||
-		diag "$(cat "$TEST_TMP/fp1" "$TEST_TMP/fp2" "$TEST_TMP/nss-err")"
-	certutil -d "$nss" -K -h ae-use -f "$TEST_TMP/nss-pin" >"$TEST_TMP/nss-keys" 2>&1
 	# certutil -K prints each key's CKA_ID: the certificate's (autoenroll
 	# gives both the same), which is how NSS pairs them.
 	grep -qi "rsa *$id" "$TEST_TMP/nss-keys"
@@ -115,7 +101,7 @@ port=$((20000 + RANDOM % 20000))
 openssl s_server -accept "127.0.0.1:$port" -www -Verify 2 -verify_return_error \
 	-CAfile "$TEST_TMP/labca.pem" -cert "$TEST_TMP/srv.pem" -key "$TEST_TMP/srv.key" \
 	>"$TEST_TMP/s_server.log" 2>&1 &
-srv_pid=$!
+kill_at_exit $!
 for _ in $(seq 50); do
 	grep -q ACCEPT "$TEST_TMP/s_server.log" && break
 	sleep 0.1

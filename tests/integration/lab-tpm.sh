@@ -21,27 +21,19 @@ ls /usr/lib/x86_64-linux-gnu/libtss2-tcti-tabrmd.so.0* >/dev/null 2>&1 ||
 lab_require
 . <("$LABCTL" env)
 
-pids=()
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	rm -rf "$TEST_TMP"
-}
-trap cleanup EXIT
-
 port=$((20000 + RANDOM % 20000))
 mkdir -p "$TEST_TMP/tpmstate" "$TEST_TMP/store"
 swtpm socket --tpm2 --server "type=tcp,port=$port,bindaddr=127.0.0.1" \
 	--ctrl "type=tcp,port=$((port + 1)),bindaddr=127.0.0.1" --tpmstate "dir=$TEST_TMP/tpmstate" \
 	--flags not-need-init,startup-clear >"$TEST_TMP/swtpm.log" 2>&1 &
-pids+=($!)
+kill_at_exit $!
 dbus-daemon --session --nofork --address="unix:path=$TEST_TMP/bus" >/dev/null 2>&1 &
-pids+=($!)
+kill_at_exit $!
 export DBUS_SESSION_BUS_ADDRESS=unix:path=$TEST_TMP/bus
 sleep 0.3
 /usr/sbin/tpm2-abrmd --session --allow-root --tcti="swtpm:host=127.0.0.1,port=$port" \
 	>"$TEST_TMP/abrmd.log" 2>&1 &
-pids+=($!)
+kill_at_exit $!
 export TPM2TOOLS_TCTI=tabrmd:bus_type=session TPM2_PKCS11_TCTI=tabrmd:bus_type=session
 export TPM2_PKCS11_STORE=$TEST_TMP/store
 for _ in $(seq 50); do

@@ -65,5 +65,21 @@ as_user() { local u=$1; shift; "$LABCTL" run --user "$u" -- "$@"; }
 as_machine() { "$LABCTL" run --machine -- "$@"; }
 in_lab() { "$LABCTL" run -- "$@"; }
 
+# softhsm_token LABEL: a SoftHSM2 token of its own in TEST_TMP (SO PIN
+# 4321, user PIN 1111, also in $TEST_TMP/pin for pin-source=).
+softhsm_token() {
+	export SOFTHSM2_CONF=$TEST_TMP/softhsm2.conf
+	mkdir -p "$TEST_TMP/tokens"
+	printf 'directories.tokendir = %s/tokens\n' "$TEST_TMP" >"$SOFTHSM2_CONF"
+	softhsm2-util --init-token --free --label "$1" --so-pin 4321 --pin 1111 >/dev/null
+	printf '1111' >"$TEST_TMP/pin"
+}
+
+# kill_at_exit PID: a daemon the test started, stopped by its PID when the
+# test ends.
+ae_bg_pids=
+kill_at_exit() { ae_bg_pids="$ae_bg_pids $1"; }
+
 TEST_TMP=$(mktemp -d /tmp/ae-itest.XXXXXX)
-trap 'rm -rf "$TEST_TMP"' EXIT
+# shellcheck disable=SC2086
+trap '[ -z "$ae_bg_pids" ] || kill $ae_bg_pids 2>/dev/null; rm -rf "$TEST_TMP"' EXIT
