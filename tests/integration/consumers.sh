@@ -70,6 +70,7 @@ if command -v modutil >/dev/null && command -v certutil >/dev/null; then
 	certutil -d "$nss" -L -h all >"$TEST_TMP/nss-certs" 2>&1
 	grep -q "^ae-use:autoenroll LabUser" "$TEST_TMP/nss-certs"
 	ok $? "certutil -L -h all lists the token's certificate" || diag "$(cat "$TEST_TMP/nss-certs")"
+	certutil -d "$nss" -K -h ae-use -f "$TEST_TMP/nss-pin" >"$TEST_TMP/nss-keys" 2>&1
 	# certutil -K prints each key's CKA_ID: the certificate's (autoenroll
 	# gives both the same), which is how NSS pairs them.
 	grep -qi "rsa *$id" "$TEST_TMP/nss-keys"
