@@ -1249,23 +1249,6 @@ static const unsigned char oid_p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x
 static const unsigned char oid_p384[] = { 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22 };
 static const unsigned char oid_p521[] = { 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23 };
 
-/* Whether C's module drives a TPM (tpm2-pkcs11: "TPM2.0 Cryptoki"), so
- * that a refused key size is named as the TPM's limit. */
-static bool
-is_tpm(p11_conn *c)
-{
-	CK_INFO info;
-	char *desc;
-	bool tpm;
-
-	if (c->module->C_GetInfo(&info) != CKR_OK)
-		return false;
-	desc = padded_string(info.libraryDescription, sizeof(info.libraryDescription));
-	tpm = desc != NULL && strstr(desc, "TPM") != NULL;
-	free(desc);
-	return tpm;
-}
-
 static ae_err
 p11_generate(ae_ctx *ctx, ae_keystore *ks, const ae_keygen *gen, ae_key **out)
 {
@@ -1321,11 +1304,9 @@ p11_generate(ae_ctx *ctx, ae_keystore *ks, const ae_keygen *gen, ae_key **out)
 	if (rv == CKR_OK && oid == NULL && mi.ulMaxKeySize != 0 &&
 	    (bits < mi.ulMinKeySize || bits > mi.ulMaxKeySize))
 		return p11_message(ctx, AE_ERR_UNSUPPORTED, CKR_KEY_SIZE_RANGE,
-		                   "token \"%s\" cannot make a %lu-bit RSA key (%s limit: RSA keys of "
-		                   "%lu to %lu bits); the template's minimum key size needs a store "
-		                   "on another token, or a template asking for fewer bits",
-		                   c->token, (unsigned long)bits, is_tpm(c) ? "TPM" : "token",
-		                   (unsigned long)mi.ulMinKeySize, (unsigned long)mi.ulMaxKeySize);
+		                   "token \"%s\" refuses %s keys: it makes RSA keys of %lu to %lu bits",
+		                   c->token, what, (unsigned long)mi.ulMinKeySize,
+		                   (unsigned long)mi.ulMaxKeySize);
 
 	if (!ae_hex_decode(gen->id_hex, &id, &id_len))
 		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");

@@ -11,7 +11,6 @@ PACKAGES="
   iproute2 nftables dnsutils jq bc time openssl valgrind tshark python3-pyasn1 python3-pyasn1-modules
   softhsm2 opensc gnutls-bin
   libnss3-tools openssh-client libengine-pkcs11-openssl curl
-  swtpm swtpm-tools tpm2-tools libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-abrmd libtss2-tcti-tabrmd0
   libdbus-1-dev dbus-daemon libpam-wrapper libpam-krb5 pamtester python3-dbusmock
   python3-dbus dunst xvfb x11-apps imagemagick procps util-linux
 "
@@ -24,9 +23,8 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 # shellcheck disable=SC2086
 apt-get install -y -q $missing
-# The samba and tpm2-abrmd packages enable system daemons; the lab and
-# lab-tpm.sh run their own instances
-# (in a namespace, on a private bus) and need none of them.
-for s in samba-ad-dc smbd nmbd winbind tpm2-abrmd; do
+# The samba package enables system daemons; the lab runs its own instance
+# in a namespace and needs none of them.
+for s in samba-ad-dc smbd nmbd winbind; do
 	systemctl disable --now "$s" >/dev/null 2>&1 || true
 done
