@@ -146,8 +146,8 @@ static char *session_ccname;
 static void
 adopt_ccache_copy(ae_ctx *ctx)
 {
-	const char *copy = getenv("AUTOENROLL_CCACHE_COPY");
-	const char *cur = getenv("KRB5CCNAME");
+	const char *copy = secure_getenv("AUTOENROLL_CCACHE_COPY");
+	const char *cur = secure_getenv("KRB5CCNAME");
 	const char *base;
 	char *path = NULL, *mem = NULL;
 
