@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include "krb.h"
+#include "util.h"
 
 #include <gssapi/gssapi_krb5.h>
 #include <krb5.h>
@@ -145,8 +146,9 @@ ae_krb_user(ae_ctx *ctx, ae_krb **out)
 	if (kerr != 0) {
 		const char *m = krb5_get_error_message(krb->kctx, kerr);
 		err = ae_set_message(ctx, AE_ERR_NOCREDS,
-		                     "no Kerberos credentials for the user (%s: %s): log in with pam_krb5 or pam_sss, or run kinit",
-		                     krb5_cc_get_type(krb->kctx, cc), m ? m : "?");
+		                     "no Kerberos credentials for the user in the %s cache %s:%s (%s): log in with pam_krb5 or pam_sss, or run kinit",
+		                     krb5_cc_get_type(krb->kctx, cc), krb5_cc_get_type(krb->kctx, cc), krb->ccname,
+		                     m ? m : "?");
 		krb5_free_error_message(krb->kctx, m);
 		goto cleanup;
 	}
@@ -200,6 +202,74 @@ cleanup:
 	if (cc != NULL)
 		krb5_cc_close(kctx, cc);
 	ae_krb_free(krb);
+	return err;
+}
+
+ae_err
+ae_krb_adopt_copy(ae_ctx *ctx, const char *path, char **memname)
+{
+	krb5_context kctx = NULL;
+	krb5_ccache src = NULL, mem = NULL;
+	krb5_principal princ = NULL;
+	krb5_error_code kerr;
+	char *srcname = NULL, *name = NULL;
+	const char *what = "cannot read the private copy of the ticket cache";
+	ae_err err;
+
+	*memname = NULL;
+	if (path[0] != '/') {
+		err = ae_set_message(ctx, AE_ERR_INVALID, "the private copy of the ticket cache %s is not an absolute path",
+		                     path);
+		goto cleanup;
+	}
+	if (krb5_init_context(&kctx) != 0) {
+		kctx = NULL;
+		err = ae_set_message(ctx, AE_ERR_KERBEROS, "cannot initialise Kerberos (check /etc/krb5.conf or KRB5_CONFIG)");
+		goto cleanup;
+	}
+	srcname = ae_strdup_printf("FILE:%s", path);
+	name = ae_strdup_printf("MEMORY:autoenroll-user-%ld", (long)getpid());
+	if (srcname == NULL || name == NULL) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	kerr = krb5_cc_resolve(kctx, srcname, &src);
+	if (kerr == 0)
+		kerr = krb5_cc_get_principal(kctx, src, &princ);
+	if (kerr == 0) {
+		what = "cannot load the ticket cache into memory";
+		kerr = krb5_cc_resolve(kctx, name, &mem);
+	}
+	if (kerr == 0)
+		kerr = krb5_cc_initialize(kctx, mem, princ);
+	if (kerr == 0)
+		kerr = krb5_cc_copy_creds(kctx, src, mem);
+	if (kerr != 0) {
+		char buf[512];
+		snprintf(buf, sizeof(buf), "%s %s", what, path);
+		err = krb_message(ctx, AE_ERR_NOCREDS, kctx, kerr, buf);
+		if (mem != NULL)
+			krb5_cc_destroy(kctx, mem);
+		mem = NULL;
+		goto cleanup;
+	}
+	*memname = name;
+	name = NULL;
+	err = AE_OK;
+cleanup:
+	/* A MEMORY cache lives on after its handle is closed, until the
+	 * process ends. */
+	if (mem != NULL)
+		krb5_cc_close(kctx, mem);
+	if (src != NULL)
+		krb5_cc_close(kctx, src);
+	if (princ != NULL)
+		krb5_free_principal(kctx, princ);
+	if (kctx != NULL)
+		krb5_free_context(kctx);
+	(void)unlink(path);
+	free(srcname);
+	free(name);
 	return err;
 }
 

@@ -16,6 +16,12 @@ typedef struct ae_krb ae_krb;
 
 /* Checks that the user's cache holds a TGT that has not expired. */
 ae_err ae_krb_user(ae_ctx *ctx, ae_krb **out);
+/* pam_autoenroll's private copy of the user's FILE ticket cache, PATH
+ * (the module made it at login because pam_krb5 destroys the cache when
+ * a short session ends): its credentials are moved into a MEMORY cache of
+ * this process, named in *MEMNAME (caller frees), and the file is deleted
+ * whatever happens, so that no copy outlives the helper's start. */
+ae_err ae_krb_adopt_copy(ae_ctx *ctx, const char *path, char **memname);
 /* Gets a TGT for the machine from the keytab named by CONF. */
 ae_err ae_krb_machine(ae_ctx *ctx, const ae_conf *conf, ae_krb **out);
 void ae_krb_free(ae_krb *krb);

@@ -12,6 +12,7 @@
  */
 #include "config.h"
 
+#include "ccache.h"
 #include "options.h"
 #include "spawn.h"
 
@@ -23,8 +24,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <security/pam_ext.h>
@@ -41,6 +44,7 @@
 
 #define SAFE_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define MAX_ENV 24
+#define CC_PATH_MAX 4200
 #define MAX_ARGS 16
 
 typedef struct {
@@ -202,6 +206,64 @@ user_groups(const struct passwd *pw, gid_t **out, size_t *nout)
 	return -1;
 }
 
+/* pam_krb5 destroys a FILE ticket cache when the PAM handle ends, which
+ * for `ssh host command` is right after this module returns: the helper
+ * gets a private copy, made as the user in the helper's process before
+ * its exec (spawn.c), which it loads into memory and deletes.  Other
+ * cache types (KEYRING, KCM) outlive the handle and are passed as they
+ * are.  Fills S's cc_ fields and ENV; DST receives the copy's path.
+ * Returns -1 only when out of memory. */
+static int
+secure_ccache(pam_handle_t *pamh, const ae_pam_opts *o, const struct passwd *pw, char *src, char *dst,
+              strvec *env, ae_spawn *s)
+{
+	const char *ccname = pam_env(pamh, "KRB5CCNAME");
+	const char *rundir = pam_env(pamh, "XDG_RUNTIME_DIR");
+	unsigned long long r = 0;
+	struct stat st;
+
+	if (ccname == NULL)
+		return 0;
+	switch (ae_pam_ccache_parse(ccname, src, CC_PATH_MAX)) {
+	case AE_PAM_CC_FILE:
+		break;
+	case AE_PAM_CC_OTHER:
+		if (o->debug)
+			pam_syslog(pamh, LOG_DEBUG, "ticket cache %s is not a file: passed on as it is", ccname);
+		return 0;
+	default:
+		pam_syslog(pamh, LOG_WARNING, "KRB5CCNAME=%s is not a ticket cache name libkrb5 reads: not copied", ccname);
+		return 0;
+	}
+	/* Nothing there (yet): nothing to secure; the helper will say so. */
+	if (lstat(src, &st) < 0 && errno == ENOENT) {
+		if (o->debug)
+			pam_syslog(pamh, LOG_DEBUG, "ticket cache %s does not exist: not copied", src);
+		return 0;
+	}
+	/* The user's runtime directory when it is already there (pam_systemd
+	 * often runs later), else /tmp: created O_EXCL under a random name. */
+	if (rundir == NULL || stat(rundir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != pw->pw_uid)
+		rundir = "/tmp";
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
+		struct timespec t;
+		clock_gettime(CLOCK_REALTIME, &t);
+		r = ((unsigned long long)t.tv_nsec << 20) ^ (unsigned long long)t.tv_sec ^ (unsigned long long)getpid();
+	}
+	if (ae_pam_ccache_copy_path(rundir, (unsigned long)pw->pw_uid, r, dst, CC_PATH_MAX) < 0) {
+		pam_syslog(pamh, LOG_WARNING, "runtime directory %s is too long: ticket cache not copied", rundir);
+		return 0;
+	}
+	if (vec_addf(env, "AUTOENROLL_CCACHE_COPY=%s", dst) < 0)
+		return -1;
+	s->cc_src = src;
+	s->cc_dst = dst;
+	s->cc_owner = pw->pw_uid;
+	if (o->debug)
+		pam_syslog(pamh, LOG_DEBUG, "ticket cache %s copied for the helper to %s", src, dst);
+	return 0;
+}
+
 static bool
 service_applies(const ae_pam_opts *o, const char *service)
 {
@@ -255,6 +317,7 @@ open_session(pam_handle_t *pamh, int argc, const char **argv)
 	strvec env = { { NULL }, 0 };
 	char *args[MAX_ARGS];
 	char err[512], delay[16];
+	char *cc_src = NULL, *cc_dst = NULL;
 	gid_t *groups = NULL;
 	size_t ngroups = 0, na = 0;
 	bool gui, ok = false;
@@ -330,6 +393,12 @@ open_session(pam_handle_t *pamh, int argc, const char **argv)
 	args[na] = NULL;
 
 	memset(&s, 0, sizeof(s));
+	cc_src = malloc(CC_PATH_MAX);
+	cc_dst = malloc(CC_PATH_MAX);
+	if (cc_src == NULL || cc_dst == NULL || secure_ccache(pamh, &o, pw, cc_src, cc_dst, &env, &s) < 0) {
+		pam_syslog(pamh, LOG_ERR, "out of memory: autoenrollment not started for %s", user);
+		goto out;
+	}
 	s.path = USER_HELPER;
 	s.argv = args;
 	s.envp = env.v;
@@ -351,6 +420,8 @@ open_session(pam_handle_t *pamh, int argc, const char **argv)
 out:
 	vec_free(&env);
 	free(groups);
+	free(cc_src);
+	free(cc_dst);
 	if (ok)
 		return PAM_SUCCESS;
 	return o.strict ? PAM_SESSION_ERR : PAM_IGNORE;

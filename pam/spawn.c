@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include "spawn.h"
+#include "ccache.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,13 +34,14 @@
 enum { REC_PID = 1, REC_FAIL = 2 };
 enum {
 	ST_SETSID = 1, ST_FORK, ST_DEVNULL, ST_FDS, ST_SETGROUPS, ST_SETGID, ST_SETUID,
-	ST_VERIFY, ST_REGAIN, ST_NNP, ST_EXEC,
+	ST_VERIFY, ST_REGAIN, ST_NNP, ST_CCACHE, ST_EXEC,
 };
 
 struct rec {
 	int kind;
 	int stage;
 	int err;
+	int detail;   /* ST_CCACHE: ae_pam_ccache_copy's code */
 	pid_t pid;
 };
 
@@ -57,13 +59,14 @@ stage_name(int stage)
 	case ST_VERIFY: return "checking the new identity";
 	case ST_REGAIN: return "checking that root cannot be regained";
 	case ST_NNP: return "setting no_new_privs";
+	case ST_CCACHE: return "copying the ticket cache";
 	case ST_EXEC: return "exec";
 	default: return "starting";
 	}
 }
 
 static void
-send_rec(int fd, int kind, int stage, int err, pid_t pid)
+send_rec(int fd, int kind, int stage, int err, int detail, pid_t pid)
 {
 	struct rec r;
 	ssize_t n;
@@ -72,6 +75,7 @@ send_rec(int fd, int kind, int stage, int err, pid_t pid)
 	r.kind = kind;
 	r.stage = stage;
 	r.err = err;
+	r.detail = detail;
 	r.pid = pid;
 	do
 		n = write(fd, &r, sizeof(r));
@@ -81,7 +85,7 @@ send_rec(int fd, int kind, int stage, int err, pid_t pid)
 static void __attribute__((noreturn))
 fail(int fd, int stage)
 {
-	send_rec(fd, REC_FAIL, stage, errno, 0);
+	send_rec(fd, REC_FAIL, stage, errno, 0, 0);
 	_exit(127);
 }
 
@@ -139,10 +143,25 @@ become_helper(const ae_spawn *s, int fd)
 	if (s->dir == NULL || chdir(s->dir) < 0)
 		(void)chdir("/");
 	umask(077);
+	/* As the user now: the copy can only read what the user may, and it
+	 * is the user's own file.  The caller waits for the exec, so the copy
+	 * is there before the module returns. */
+	if (s->cc_src != NULL) {
+		int code = ae_pam_ccache_copy(s->cc_src, s->cc_dst, s->cc_owner);
+		if (code != AE_PAM_CC_OK) {
+			send_rec(fd, REC_FAIL, ST_CCACHE, errno, code, 0);
+			_exit(127);
+		}
+	}
 
 	sigfillset(&all);
 	sigprocmask(SIG_UNBLOCK, &all, NULL);
 	execve(s->path, s->argv, s->envp);
+	if (s->cc_src != NULL) {
+		int e = errno;
+		unlink(s->cc_dst);
+		errno = e;
+	}
 	fail(fd, ST_EXEC);
 }
 
@@ -186,7 +205,7 @@ ae_spawn_detached(const ae_spawn *s, char *err, size_t errlen)
 		if (pid < 0)
 			fail(pfd[1], ST_FORK);
 		if (pid > 0) {
-			send_rec(pfd[1], REC_PID, 0, 0, pid);
+			send_rec(pfd[1], REC_PID, 0, 0, 0, pid);
 			_exit(0);
 		}
 		become_helper(s, pfd[1]);
@@ -229,6 +248,10 @@ ae_spawn_detached(const ae_spawn *s, char *err, size_t errlen)
 		got = 0;
 		if (r.kind == REC_PID) {
 			helper = r.pid;
+		} else if (r.kind == REC_FAIL && r.stage == ST_CCACHE) {
+			ae_pam_ccache_strerror(r.detail, r.err, s->cc_src, s->cc_dst, s->cc_owner, err, errlen);
+			helper = -1;
+			break;
 		} else if (r.kind == REC_FAIL) {
 			snprintf(err, errlen, "%s %s: %s", stage_name(r.stage),
 			         r.stage == ST_EXEC ? s->path : "failed", strerror(r.err));

@@ -19,6 +19,12 @@ typedef struct {
 	const gid_t *groups;  /* supplementary groups (computed before fork) */
 	size_t ngroups;
 	const char *dir;      /* working directory ("/" if it cannot be entered) */
+	/* If set, the ticket cache file CC_SRC (OWNER's) is copied to CC_DST
+	 * as the new identity before the exec (ccache.h); a failure stops
+	 * the start with a sentence naming the refusal. */
+	const char *cc_src;
+	const char *cc_dst;
+	uid_t cc_owner;
 } ae_spawn;
 
 /* Starts S->path in a new session, as a grandchild (reparented to init or

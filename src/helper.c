@@ -24,6 +24,7 @@
 #include "conf.h"
 #include "engine.h"
 #include "events.h"
+#include "krb.h"
 #include "pulse.h"
 #include "util.h"
 
@@ -130,6 +131,49 @@ ran_since_boot(ae_ctx *ctx, const ae_conf *conf)
 	return false;
 }
 
+/* The private copy of the session's FILE ticket cache that
+ * pam_autoenroll made at login (pam/ccache.h: its name starts so). */
+#define CCACHE_COPY_PREFIX "autoenroll-ccache-"
+
+/* KRB5CCNAME as the session has it, while this process works from the
+ * copy in memory; NULL if there was none. */
+static char *session_ccname;
+
+/* Moves the login's private copy of the ticket cache into a MEMORY cache
+ * of this process and deletes the file at once: pam_krb5 may already
+ * have destroyed the session's cache (a short session), and no copy may
+ * outlive the pulse.  The pulse then runs from memory. */
+static void
+adopt_ccache_copy(ae_ctx *ctx)
+{
+	const char *copy = secure_getenv("AUTOENROLL_CCACHE_COPY");
+	const char *cur = secure_getenv("KRB5CCNAME");
+	const char *base;
+	char *path = NULL, *mem = NULL;
+
+	if (copy == NULL)
+		return;
+	path = strdup(copy);
+	unsetenv("AUTOENROLL_CCACHE_COPY");
+	if (path == NULL)
+		return;
+	base = strrchr(path, '/');
+	if (base == NULL || strncmp(base + 1, CCACHE_COPY_PREFIX, strlen(CCACHE_COPY_PREFIX)) != 0) {
+		fprintf(stderr, PROG ": AUTOENROLL_CCACHE_COPY=%s is not a copy pam_autoenroll makes: ignored\n", path);
+		goto out;
+	}
+	if (ae_krb_adopt_copy(ctx, path, &mem) != AE_OK) {
+		fprintf(stderr, PROG ": %s\n", ae_get_message(ctx));
+		ae_clear_message(ctx);
+		goto out;
+	}
+	session_ccname = cur != NULL ? strdup(cur) : NULL;
+	setenv("KRB5CCNAME", mem, 1);
+out:
+	free(mem);
+	free(path);
+}
+
 /* The directory this program runs from: its siblings (the notification
  * helper) live there, installed or in a build tree. */
 static char *
@@ -203,8 +247,11 @@ offer_to_user(const ae_conf *conf, const char *config, const ae_pulse_result *re
 	argv[n] = NULL;
 	fflush(stdout);
 	/* Our own environment is the one pam_autoenroll built (or the
-	 * user's own, run by hand). */
+	 * user's own, run by hand), with the session's cache again: the
+	 * memory one ends with this process. */
 	putenv(env);
+	if (session_ccname != NULL)
+		setenv("KRB5CCNAME", session_ccname, 1);
 	execv(path, argv);
 	fprintf(stderr, PROG ": cannot start %s: %s\n", path, strerror(errno));
 out:
@@ -291,6 +338,9 @@ main(int argc, char **argv)
 	if (ctx == NULL)
 		return 1;
 	ae_ctx_set_log(ctx, log_stderr, NULL, verbose >= 2 ? AE_LOG_DEBUG : verbose ? AE_LOG_INFO : AE_LOG_ERR);
+#ifndef AE_HELPER_MACHINE
+	adopt_ccache_copy(ctx);
+#endif
 	if (ae_conf_load(ctx, config ? config : ae_conf_default_path(), config != NULL, &conf) != AE_OK) {
 		fprintf(stderr, PROG ": %s\n", ae_get_message(ctx));
 		goto out;
@@ -342,5 +392,8 @@ out:
 	ae_pulse_result_free(res);
 	ae_conf_free(conf);
 	ae_ctx_free(ctx);
+#ifndef AE_HELPER_MACHINE
+	free(session_ccname);
+#endif
 	return rc;
 }

@@ -136,6 +136,30 @@ touch "$TEST_TMP/logout"
 wait "$LOGIN"
 ok $? "she logs out: close_session and pam_end succeed"
 
+# ===== a session that ends at once (ssh host command, pamtester) =====
+# pam_krb5 destroys its FILE cache at close_session, milliseconds after
+# pam_autoenroll returned: the helper works from the private copy the
+# module made as alice before returning, which it loads and deletes.
+rm -rf "$HOMEDIR/.local"
+uid_alice=$(id -u alice)
+copies() { ls -d /tmp/autoenroll-ccache-"$uid_alice"-* 2>/dev/null; }
+ca0=$(ca_lines)
+pam --auth --password-file "$TEST_TMP/alice.pw" --print-env sshd alice >"$TEST_TMP/short.out" 2>&1
+ok $? "a session that closes as soon as it opened (authenticate, open_session, close_session, end)" ||
+	diag "$(cat "$TEST_TMP/short.out")"
+cc=$(sed -n 's/^env KRB5CCNAME=FILE://p' "$TEST_TMP/short.out")
+[ -n "$cc" ] && [ ! -e "$cc" ]
+ok $? "... pam_krb5 destroyed her ticket cache ${cc:-?} when the session closed"
+wait_for 60 test -s "$STATE/last-pulse.json"
+jq -e '.ok == true and .counts.enrolled >= 2' "$STATE/last-pulse.json" >/dev/null
+ok $? "... and her pulse still enrolled ($(jq -r '.counts.enrolled' "$STATE/last-pulse.json" 2>/dev/null) enrolled): it worked from the copy" ||
+	diag "$(jq -c '{ok,error,counts}' "$STATE/last-pulse.json" 2>&1)"
+ls "$STATE"/certs/*.pem >/dev/null 2>&1 &&
+	tail -n +"$((ca0 + 1))" "$CALOG" | jq -e -s --arg realm "$AE_LAB_REALM" 'map(select(.template=="LabUser" and .disposition==3 and .caller=="alice@\($realm)")) | length == 1' >/dev/null
+ok $? "... her certificates appeared, issued to alice's own Kerberos identity"
+[ -z "$(copies)" ]
+ok $? "... the private copy of the ticket cache is gone" || diag "$(copies)"
+
 # ===== the helper's identity, and the DC dropped =====
 # A ticket cache as pam_krb5 would leave it, taken while the DC answers.
 "$LABCTL" run --user alice -- true
@@ -189,7 +213,7 @@ if [ -n "$pid" ]; then
 	ok $? "... in a session of its own (double fork: not a session leader, so no controlling terminal), nobody's child in the login program" ||
 		diag "sid $sid pgid $pgid ppid $ppid pid $pid"
 	env=$(cut -d= -f1 "$P/environ" | sort | tr '\n' ' ')
-	[ "$env" = "HOME KRB5CCNAME LOGNAME PATH SHELL USER " ]
+	[ "$env" = "AUTOENROLL_CCACHE_COPY HOME KRB5CCNAME LOGNAME PATH SHELL USER " ]
 	ok $? "... with the clean environment the module built (got: $env)"
 	grep -q -- '--session .*--no-notify' "$P/cmdline"
 	ok $? "... told that there is no graphical session (--no-notify): $(cat "$P/cmdline")"
@@ -242,6 +266,61 @@ jq -e '.ok == false and .retry == true and (.error | test("no Kerberos credentia
        ([.events[] | select(.event == "pulse-failed")] | length == 1)' "$BOBSTATE/last-pulse.json" >/dev/null
 ok $? "... his helper records one pulse-failed event that says there are no credentials and how to get them" ||
 	diag "$(jq -c '{ok,retry,error}' "$BOBSTATE/last-pulse.json" 2>&1)"
+
+# ===== a KRB5CCNAME the module refuses to copy: one clear line, no start =====
+# pam_wrapper hands pam_syslog's lines to its debug log on stderr.
+ln -sf "$TEST_TMP/alice.ccache" "$TEST_TMP/link.ccache"
+cp "$TEST_TMP/alice.ccache" "$TEST_TMP/root.ccache"
+chmod 644 "$TEST_TMP/root.ccache" # readable by alice, but root's
+m0=$(mtime "$STATE/last-pulse.json")
+sleep 1.1
+PAM_WRAPPER_DEBUGLEVEL=3 pam --putenv "KRB5CCNAME=FILE:$TEST_TMP/link.ccache" quick alice >"$TEST_TMP/link.out" 2>&1
+ok $? "a symbolic link as the ticket cache: the session still opens"
+grep -q "cannot start autoenrollment for alice: the ticket cache $TEST_TMP/link.ccache (KRB5CCNAME) is a symbolic link: refused" "$TEST_TMP/link.out"
+ok $? "... the module says the cache is a symbolic link and refuses it" || diag "$(grep -i autoenroll "$TEST_TMP/link.out")"
+PAM_WRAPPER_DEBUGLEVEL=3 pam --putenv "KRB5CCNAME=$TEST_TMP/root.ccache" quick alice >"$TEST_TMP/root.out" 2>&1
+grep -q "the ticket cache $TEST_TMP/root.ccache (KRB5CCNAME) is not owned by the user (uid $(id -u alice)): refused" "$TEST_TMP/root.out"
+ok $? "a cache owned by someone else (root's, readable by alice) is refused, in words" ||
+	diag "$(grep -i autoenroll "$TEST_TMP/root.out")"
+sleep 2
+[ "$(mtime "$STATE/last-pulse.json")" = "$m0" ] && [ -z "$(copies)" ]
+ok $? "... neither starts a pulse or leaves a copy behind"
+
+# ===== KEYRING caches (sssd, KEYRING:persistent): used as they are =====
+KRSTATE=$TEST_TMP/keyring-state
+mkdir -p "$KRSTATE" && chown alice: "$KRSTATE"
+printf '[global]\ndomain = %s\n[user]\nstate_dir = %s\nstore = file:%s\n' "$AE_LAB_DOMAIN" "$KRSTATE" "$KRSTATE" \
+	>"$TEST_TMP/keyring.conf"
+chmod 644 "$TEST_TMP/keyring.conf"
+as_alice() { in_lab setpriv --reuid alice --regid alice --init-groups env HOME="$HOMEDIR" "$@"; }
+# One shell: the session keyring is the one its processes share.
+as_alice sh -c 'kinit -c KEYRING:session:aetest alice <"$1" >/dev/null &&
+	KRB5CCNAME=KEYRING:session:aetest "$2" --wait --json -c "$3"; rc=$?; kdestroy -c KEYRING:session:aetest; exit $rc' \
+	sh "$TEST_TMP/alice.pw" "$AE_BIN/autoenroll-user" "$TEST_TMP/keyring.conf" >"$TEST_TMP/keyring.json" 2>"$TEST_TMP/keyring.err"
+ok $? "a pulse with KRB5CCNAME=KEYRING:session:aetest (kinit into the session keyring) succeeds" ||
+	diag "$(cat "$TEST_TMP/keyring.err")"
+jq -e '.ok == true and .counts.enrolled >= 2' "$TEST_TMP/keyring.json" >/dev/null && ls "$KRSTATE"/certs/*.pem >/dev/null 2>&1
+ok $? "... and enrolls her certificates ($(jq -r '.counts.enrolled' "$TEST_TMP/keyring.json" 2>/dev/null) enrolled)" ||
+	diag "$(jq -c '{ok,error,counts}' "$TEST_TMP/keyring.json" 2>&1)"
+as_alice env KRB5CCNAME=KEYRING:session:aetest-empty "$AUTOENROLL" policy -c "$TEST_TMP/keyring.conf" >/dev/null 2>"$TEST_TMP/nokeyring.err"
+grep -q "no Kerberos credentials for the user in the KEYRING cache KEYRING:session:aetest-empty" "$TEST_TMP/nokeyring.err"
+ok $? "an empty KEYRING cache: the message names its type and name" || diag "$(cat "$TEST_TMP/nokeyring.err")"
+# Through the module: KEYRING:persistent outlives the PAM handle; nothing
+# is copied and the helper reads it as it is.
+rm -rf "$HOMEDIR/.local"
+as_alice sh -c 'kinit -c KEYRING:persistent:$(id -u) alice <"$1" >/dev/null' sh "$TEST_TMP/alice.pw"
+pam --putenv "KRB5CCNAME=KEYRING:persistent:$uid_alice" quick alice >/dev/null 2>&1
+ok $? "a short session with KRB5CCNAME=KEYRING:persistent:$uid_alice opens"
+wait_for 60 test -s "$STATE/last-pulse.json"
+jq -e '.ok == true and .counts.enrolled >= 2' "$STATE/last-pulse.json" >/dev/null && [ -z "$(copies)" ]
+ok $? "... its pulse enrolls from the keyring, with no copy made" ||
+	diag "$(jq -c '{ok,error,counts}' "$STATE/last-pulse.json" 2>&1)"
+as_alice kdestroy -c "KEYRING:persistent:$uid_alice" 2>/dev/null
+if [ -x /usr/libexec/sssd/sssd_kcm ]; then
+	diag "sssd-kcm is installed but this test does not start it: KCM not run"
+else
+	diag "KCM not run: sssd-kcm is not installed (a KCM cache is passed on as it is, like KEYRING)"
+fi
 
 # ===== machine_pulse: one machine pulse per boot =====
 pam --auth --password-file "$TEST_TMP/alice.pw" machine alice >/dev/null 2>&1
