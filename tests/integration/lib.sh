@@ -65,5 +65,8 @@ as_user() { local u=$1; shift; "$LABCTL" run --user "$u" -- "$@"; }
 as_machine() { "$LABCTL" run --machine -- "$@"; }
 in_lab() { "$LABCTL" run -- "$@"; }
 
+# make distcheck (AE_DISTCHECK set): unit tests only.
+[ -z "${AE_DISTCHECK:-}" ] || skip_all "integration tests do not run under make distcheck (AE_DISTCHECK)"
+
 TEST_TMP=$(mktemp -d /tmp/ae-itest.XXXXXX)
 trap 'rm -rf "$TEST_TMP"' EXIT
