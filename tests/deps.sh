@@ -12,6 +12,7 @@ PACKAGES="
   softhsm2 opensc gnutls-bin
   libdbus-1-dev dbus-daemon libpam-wrapper libpam-krb5 pamtester python3-dbusmock
   python3-dbus dunst xvfb x11-apps imagemagick procps util-linux
+  debhelper lintian
 "
 missing=""
 for p in $PACKAGES; do
