@@ -62,7 +62,7 @@ ae_store_default_dir(bool machine)
 	char *out = NULL;
 
 	if (machine)
-		return strdup(LOCALSTATEDIR "/lib/autoenroll");
+		return strdup(AE_STATEDIR);
 	xdg = secure_getenv("XDG_DATA_HOME");
 	if (xdg != NULL && xdg[0] == '/') {
 		if (asprintf(&out, "%s/autoenroll", xdg) < 0)

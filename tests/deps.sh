@@ -13,6 +13,7 @@ PACKAGES="
   libnss3-tools openssh-client libengine-pkcs11-openssl curl
   libdbus-1-dev dbus-daemon libpam-wrapper libpam-krb5 pamtester python3-dbusmock
   python3-dbus dunst xvfb x11-apps imagemagick procps util-linux
+  debhelper lintian
 "
 missing=""
 for p in $PACKAGES; do

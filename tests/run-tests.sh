@@ -1,9 +1,10 @@
 #!/bin/bash
 # run-tests.sh - every test of autoenroll on a fresh Debian 12 machine, as
 # root: installs the packages (tests/deps.sh), builds in build/, runs make
-# check (unit tests, fuzz corpus replay, integration tests against the lab
-# AD), runs the unit tests again under ASan and UBSan in build-san/, builds
-# the libFuzzer targets with clang in build-fuzz/ and runs each
+# distcheck, builds the Debian package from its tarball, runs make check
+# (unit tests, fuzz corpus replay, integration tests against the lab AD,
+# the package's among them), runs the unit tests again under ASan and
+# UBSan in build-san/, builds the libFuzzer targets with clang in build-fuzz/ and runs each
 # for AE_FUZZ_SECONDS (default 20), stops the lab, and ends with the line
 # "N passed, N failed".
 set -u
@@ -25,6 +26,43 @@ autoreconf -fi >/dev/null || die "autoreconf failed"
 mkdir -p build
 (cd build && "$top/configure" -q --enable-strict && make -j"$jobs" >/dev/null) || die "build failed"
 
+# make distcheck: the tarball has every file the build needs, it builds
+# out of tree and passes its unit tests (the integration tests skip under
+# AE_DISTCHECK), and make uninstall removes all make install added.
+# Counted below with make check's results.
+step "make distcheck"
+dist_pass=0 dist_fail=0
+if (cd build && make -j"$jobs" distcheck) >build/distcheck.out 2>&1; then
+	echo "make distcheck: passed"
+	dist_pass=1
+else
+	echo "make distcheck: FAILED"
+	tail -30 build/distcheck.out
+	dist_fail=1
+fi
+
+# The Debian package, from the tarball (so from the files it ships), once:
+# tests/integration/package.sh installs it ($AE_DEB), logs a lab user in
+# through it and purges it.  The unit tests ran above (nocheck).
+step "Debian package (dpkg-buildpackage -us -uc -b)"
+pkg_pass=0 pkg_fail=0
+rm -rf build/deb && mkdir -p build/deb
+tarball=$(ls build/autoenroll-*.tar.xz 2>/dev/null | tail -1)
+[ -n "$tarball" ] || (cd build && make dist >/dev/null 2>&1)
+tarball=$(ls build/autoenroll-*.tar.xz 2>/dev/null | tail -1)
+t0=$(date +%s)
+if [ -n "$tarball" ] && tar -xJf "$tarball" -C build/deb &&
+   (cd build/deb/autoenroll-* && DEB_BUILD_OPTIONS=nocheck dpkg-buildpackage -us -uc -b) >build/deb/build.log 2>&1; then
+	AE_DEB=$(ls "$top"/build/deb/autoenroll_*.deb | head -1)
+	export AE_DEB
+	echo "built $AE_DEB in $(( $(date +%s) - t0 )) s, Installed-Size $(dpkg-deb -f "$AE_DEB" Installed-Size) KiB"
+	pkg_pass=1
+else
+	echo "package build FAILED"
+	tail -30 build/deb/build.log 2>/dev/null
+	pkg_fail=1
+fi
+
 step "make check (unit, fuzz corpus replay, integration against the lab)"
 (cd build && make -j1 check) | tee build/check.out
 passed=$(sed -n 's/^# PASS: *//p' build/check.out | tail -1)
@@ -34,6 +72,8 @@ skipped=$(sed -n 's/^# SKIP: *//p' build/check.out | tail -1)
 passed=${passed:-0}
 failed=$(( ${failed:-0} + ${errors:-0} ))
 [ -n "$(sed -n 's/^# TOTAL: *//p' build/check.out)" ] || failed=$((failed + 1))
+passed=$((passed + dist_pass + pkg_pass))
+failed=$((failed + dist_fail + pkg_fail))
 if [ "$failed" -gt 0 ]; then
 	for f in build/tests/*/*.log; do
 		grep -q -E '^(FAIL|ERROR)' "$f" 2>/dev/null && { echo "--- $f"; tail -40 "$f"; }

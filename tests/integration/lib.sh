@@ -80,6 +80,9 @@ softhsm_token() {
 ae_bg_pids=
 kill_at_exit() { ae_bg_pids="$ae_bg_pids $1"; }
 
+# make distcheck (AE_DISTCHECK set): unit tests only.
+[ -z "${AE_DISTCHECK:-}" ] || skip_all "integration tests do not run under make distcheck (AE_DISTCHECK)"
+
 TEST_TMP=$(mktemp -d /tmp/ae-itest.XXXXXX)
 # shellcheck disable=SC2086
 trap '[ -z "$ae_bg_pids" ] || kill $ae_bg_pids 2>/dev/null; rm -rf "$TEST_TMP"' EXIT
