@@ -14,6 +14,7 @@ enum {
 	AE_EXIT_OK = 0,
 	AE_EXIT_FAILURE = 1, /* the message says what to check */
 	AE_EXIT_USAGE = 2,
+	AE_EXIT_SOME_FAILED = 3, /* pulse: it ran, but some templates failed or were denied */
 };
 
 typedef struct {
