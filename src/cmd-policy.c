@@ -275,7 +275,7 @@ print_table(const ae_policy *p)
 static void
 policy_usage(FILE *f)
 {
-	fprintf(f, "Usage: autoenroll policy [--user | --machine] [--json] [-c FILE]\n");
+	fprintf(f, "Usage: autoenroll policy [--user | --machine] [--json] [-c FILE] [-v]\n");
 }
 
 int

@@ -227,13 +227,14 @@ main(int argc, char **argv)
 		{ "wait", no_argument, NULL, 'w' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "refresh", no_argument, NULL, 'r' },
-		{ "interactive", no_argument, NULL, 'i' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 #ifdef AE_HELPER_MACHINE
 		{ "once-per-boot", no_argument, NULL, 'B' },
 #else
+		/* Machine templates never prompt: only users are asked. */
+		{ "interactive", no_argument, NULL, 'i' },
 		{ "session", no_argument, NULL, 'S' },
 		{ "express", no_argument, NULL, 'E' },
 		{ "delay", required_argument, NULL, 'D' },
