@@ -47,6 +47,16 @@ ae_cli_error(ae_ctx *ctx)
 	fprintf(stderr, "autoenroll: %s\n", ae_get_message(ctx));
 }
 
+void
+ae_cli_print_json(ae_json *j)
+{
+	char *out = ae_json_finish(j);
+
+	if (out != NULL)
+		fputs(out, stdout);
+	free(out);
+}
+
 static void
 usage(FILE *f)
 {

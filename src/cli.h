@@ -6,6 +6,7 @@
 
 #include "conf.h"
 #include "error.h"
+#include "json.h"
 
 #include <stdbool.h>
 
@@ -29,6 +30,8 @@ void ae_cli_setup_log(ae_ctx *ctx, const ae_cli_globals *g);
 ae_err ae_cli_load_conf(ae_ctx *ctx, const ae_cli_globals *g, ae_conf **out);
 /* Prints "autoenroll: MESSAGE" for the last error on CTX. */
 void ae_cli_error(ae_ctx *ctx);
+/* Finishes J and prints it on stdout. */
+void ae_cli_print_json(ae_json *j);
 
 int ae_cmd_policy(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv);
 int ae_cmd_request(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv);

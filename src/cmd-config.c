@@ -141,7 +141,6 @@ static void
 print_json(const char *file, const ae_conf_report *rep, bool exists)
 {
 	ae_json j;
-	char *out;
 
 	ae_json_init(&j);
 	ae_json_begin_object(&j, NULL);
@@ -164,10 +163,7 @@ print_json(const char *file, const ae_conf_report *rep, bool exists)
 	}
 	ae_json_end_array(&j);
 	ae_json_end_object(&j);
-	out = ae_json_finish(&j);
-	if (out != NULL)
-		fputs(out, stdout);
-	free(out);
+	ae_cli_print_json(&j);
 }
 
 static int

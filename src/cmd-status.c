@@ -190,7 +190,6 @@ print_json(const ae_local *l, ae_record **recs, size_t n)
 {
 	ae_json j;
 	char t1[64];
-	char *out;
 
 	ae_json_init(&j);
 	ae_json_begin_object(&j, NULL);
@@ -254,10 +253,7 @@ print_json(const ae_local *l, ae_record **recs, size_t n)
 	}
 	ae_json_end_array(&j);
 	ae_json_end_object(&j);
-	out = ae_json_finish(&j);
-	if (out != NULL)
-		fputs(out, stdout);
-	free(out);
+	ae_cli_print_json(&j);
 }
 
 /* Under a certificate's row: thumbprint, SANs and EKUs, as an admin
