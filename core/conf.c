@@ -166,8 +166,10 @@ ae_conf_report_add(ae_conf_report *rep, const char *file, unsigned line, const c
 		                    ae_strdup_printf("%s:%u: %s in [%s] %s", file, line, key, section, what));
 	else if (key != NULL)
 		added = report_take(rep, line, section, key, ae_strdup_printf("%s: %s in [%s] %s", file, key, section, what));
-	else
+	else if (file != NULL)
 		added = report_take(rep, line, section, key, ae_strdup_printf("%s: %s", file, what));
+	else
+		added = report_take(rep, line, section, key, strdup(what));
 	free(what);
 	return added;
 }

@@ -89,7 +89,8 @@ void ae_conf_report_sort(ae_conf_report *rep);
 /* The line where KEY of SECTION was (last) set; 0 when it was not. */
 unsigned ae_conf_report_line(const ae_conf_report *rep, const char *section, const char *key);
 /* Adds a problem found outside the parser (a store that cannot work...);
- * the message is "FILE:LINE: KEY in [SECTION] PROBLEM". */
+ * the message is "FILE:LINE: KEY in [SECTION] PROBLEM" (FILE NULL: PROBLEM
+ * alone, for a message that names the file itself). */
 bool ae_conf_report_add(ae_conf_report *rep, const char *file, unsigned line, const char *section,
                         const char *key, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 

@@ -189,7 +189,7 @@ config_check(ae_ctx *ctx, const ae_cli_globals *g, bool json)
 			ae_cli_error(ctx);
 			goto cleanup;
 		}
-		ae_conf_report_add(rep, file, 0, NULL, NULL, "%s", ae_get_message(ctx));
+		ae_conf_report_add(rep, NULL, 0, NULL, NULL, "%s", ae_get_message(ctx));
 	} else {
 		checker ck = { .ctx = ctx, .rep = rep, .file = file };
 		check_values(&ck, conf);
