@@ -10,6 +10,7 @@
 #include "pki.h"
 #include "util.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <openssl/err.h>
@@ -101,14 +102,9 @@ san_string(const GENERAL_NAME *gn)
 		                        (const char *)ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier));
 	case GEN_IPADD:
 		ip = ASN1_STRING_get0_data(gn->d.iPAddress);
-		if (ASN1_STRING_length(gn->d.iPAddress) == 4)
-			return ae_strdup_printf("IP:%u.%u.%u.%u", ip[0], ip[1], ip[2], ip[3]);
-		if (ASN1_STRING_length(gn->d.iPAddress) == 16) {
-			for (int i = 0; i < 8; i++)
-				snprintf(buf + 5 * i, sizeof(buf) - 5 * (size_t)i, "%x%s", (ip[2 * i] << 8) | ip[2 * i + 1],
-				         i < 7 ? ":" : "");
+		if ((ASN1_STRING_length(gn->d.iPAddress) == 4 && inet_ntop(AF_INET, ip, buf, sizeof(buf)) != NULL) ||
+		    (ASN1_STRING_length(gn->d.iPAddress) == 16 && inet_ntop(AF_INET6, ip, buf, sizeof(buf)) != NULL))
 			return ae_strdup_printf("IP:%s", buf);
-		}
 		return NULL;
 	case GEN_DIRNAME: {
 		char name[512];

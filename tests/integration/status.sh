@@ -12,7 +12,7 @@ mkdir -p -m 700 "$st" "$st/records" "$st/certs"
 id=0a1b2c3d
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TEST_TMP/k.pem" \
 	-subj "/CN=alice" -days 365 -out "$st/certs/$id.pem" \
-	-addext "subjectAltName=DNS:ws1.corp.test,otherName:1.3.6.1.4.1.311.20.2.3;UTF8:alice@corp.test,IP:192.0.2.7" \
+	-addext "subjectAltName=DNS:ws1.corp.test,otherName:1.3.6.1.4.1.311.20.2.3;UTF8:alice@corp.test,IP:192.0.2.7,IP:2001:db8::7" \
 	-addext "extendedKeyUsage=clientAuth,1.3.6.1.4.1.311.20.2.2,1.2.3.4" 2>/dev/null
 ok $? "certificate made"
 mkdir -p -m 700 "$st/keys" && install -m 600 "$TEST_TMP/k.pem" "$st/keys/$id.key"
@@ -44,7 +44,7 @@ due=$(date -u -d "$(jq -r '.records[0].certificate.renewal_due' "$TEST_TMP/s.jso
 ok $? "renewal due 6 weeks before expiry for a 1-year certificate with a 6-week renewal period"
 [ "$(jq -r '.records[0].certificate.subject' "$TEST_TMP/s.json")" = "/CN=alice" ]; ok $? "subject"
 [ "$(jq -r '.records[0].key' "$TEST_TMP/s.json")" = "$st/keys/$id.key" ]; ok $? "key location"
-[ "$(jq -c '.records[0].certificate.san' "$TEST_TMP/s.json")" = '["DNS:ws1.corp.test","UPN:alice@corp.test","IP:192.0.2.7"]' ]
+[ "$(jq -c '.records[0].certificate.san' "$TEST_TMP/s.json")" = '["DNS:ws1.corp.test","UPN:alice@corp.test","IP:192.0.2.7","IP:2001:db8::7"]' ]
 ok $? "subject alternative names"
 [ "$(jq -c '.records[0].certificate.eku' "$TEST_TMP/s.json")" = '[{"oid":"1.3.6.1.5.5.7.3.2","name":"Client Authentication"},{"oid":"1.3.6.1.4.1.311.20.2.2","name":"Smart Card Logon"},{"oid":"1.2.3.4","name":null}]' ]
 ok $? "extended key usages, named where Windows names them"
@@ -53,7 +53,7 @@ sha256=$(openssl x509 -in "$st/certs/$id.pem" -noout -fingerprint -sha256 | cut 
 [ "$(jq -r '.records[0].certificate | "\(.thumbprint) \(.thumbprint_sha256)"' "$TEST_TMP/s.json")" = "$sha1 $sha256" ]
 ok $? "thumbprints (SHA-1 as Windows shows it, and SHA-256)"
 "$AUTOENROLL" status -c "$TEST_TMP/ae.conf" >"$TEST_TMP/s.txt" 2>"$TEST_TMP/err"
-grep -q "thumbprint $sha1" "$TEST_TMP/s.txt" && grep -q "SAN DNS:ws1.corp.test, UPN:alice@corp.test, IP:192.0.2.7" "$TEST_TMP/s.txt" &&
+grep -q "thumbprint $sha1" "$TEST_TMP/s.txt" && grep -q "SAN DNS:ws1.corp.test, UPN:alice@corp.test, IP:192.0.2.7, IP:2001:db8::7" "$TEST_TMP/s.txt" &&
 	grep -q "EKU Client Authentication (1.3.6.1.5.5.7.3.2), Smart Card Logon (1.3.6.1.4.1.311.20.2.2), 1.2.3.4" "$TEST_TMP/s.txt"
 ok $? "the table shows thumbprint, SANs and EKUs under the certificate" || cat "$TEST_TMP/s.txt"
 
