@@ -488,8 +488,6 @@ parse(ae_ctx *ctx, const char *text, size_t len, const char *name, ae_conf_repor
 			}
 		}
 		set_line[def] = lineno;
-		if (rep != NULL)
-			rep->set_line[def] = lineno;
 		err = set_option(ctx, conf, &options[def], value, name, lineno);
 		if (err == AE_ERR_NOMEM)
 			goto cleanup;
@@ -498,6 +496,9 @@ parse(ae_ctx *ctx, const char *text, size_t len, const char *name, ae_conf_repor
 				continue;
 			goto cleanup;
 		}
+		/* Where the value in force came from (a bad one left the default). */
+		if (rep != NULL)
+			rep->set_line[def] = lineno;
 	}
 	if (rep != NULL && rep->nomem) {
 		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");

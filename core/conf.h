@@ -86,7 +86,8 @@ size_t ae_conf_report_count(const ae_conf_report *rep);
 const ae_conf_problem *ae_conf_report_get(const ae_conf_report *rep, size_t i);
 /* Orders the problems by line (the file's own problems first). */
 void ae_conf_report_sort(ae_conf_report *rep);
-/* The line where KEY of SECTION was (last) set; 0 when it was not. */
+/* The line where KEY of SECTION was (last) set to a valid value; 0 when it
+ * was not. */
 unsigned ae_conf_report_line(const ae_conf_report *rep, const char *section, const char *key);
 /* Adds a problem found outside the parser (a store that cannot work...);
  * the message is "FILE:LINE: KEY in [SECTION] PROBLEM" (FILE NULL: PROBLEM

@@ -87,6 +87,7 @@ check_all(ae_ctx *ctx)
 	tap_ok(c != NULL && c->ldap_timeout == 10 && c->dns_timeout == 7, "checker: a bad value keeps the default, the last of two applies");
 	tap_is_int(ae_conf_report_line(rep, "user", "store"), 9, "checker: where each key was set");
 	tap_is_int(ae_conf_report_line(rep, "global", "domain"), 0, "checker: a key in no known section is not set");
+	tap_is_int(ae_conf_report_line(rep, "global", "ldap_timeout"), 0, "checker: a bad value sets nothing");
 	ae_conf_free(c);
 	ae_conf_report_free(rep);
 
