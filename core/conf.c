@@ -7,8 +7,10 @@
 #include "conf.h"
 #include "util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +54,139 @@ static const opt_def options[] = {
 };
 
 static const char *const sections[] = { "global", "user", "machine", NULL };
+
+#define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+struct ae_conf_report {
+	ae_conf_problem *problems;
+	size_t count;
+	unsigned set_line[N_OPTIONS];
+	bool nomem;
+};
+
+ae_conf_report *
+ae_conf_report_new(void)
+{
+	return calloc(1, sizeof(ae_conf_report));
+}
+
+void
+ae_conf_report_free(ae_conf_report *rep)
+{
+	if (rep == NULL)
+		return;
+	for (size_t i = 0; i < rep->count; i++) {
+		free(rep->problems[i].section);
+		free(rep->problems[i].key);
+		free(rep->problems[i].message);
+	}
+	free(rep->problems);
+	free(rep);
+}
+
+size_t
+ae_conf_report_count(const ae_conf_report *rep)
+{
+	return rep != NULL ? rep->count : 0;
+}
+
+const ae_conf_problem *
+ae_conf_report_get(const ae_conf_report *rep, size_t i)
+{
+	return rep != NULL && i < rep->count ? &rep->problems[i] : NULL;
+}
+
+void
+ae_conf_report_sort(ae_conf_report *rep)
+{
+	/* Insertion sort: stable, and reports are short. */
+	for (size_t i = 1; rep != NULL && i < rep->count; i++) {
+		ae_conf_problem p = rep->problems[i];
+		size_t j = i;
+		for (; j > 0 && rep->problems[j - 1].line > p.line; j--)
+			rep->problems[j] = rep->problems[j - 1];
+		rep->problems[j] = p;
+	}
+}
+
+unsigned
+ae_conf_report_line(const ae_conf_report *rep, const char *section, const char *key)
+{
+	for (size_t i = 0; rep != NULL && i < N_OPTIONS; i++)
+		if (strcasecmp(options[i].section, section) == 0 && strcasecmp(options[i].key, key) == 0)
+			return rep->set_line[i];
+	return 0;
+}
+
+static bool
+report_take(ae_conf_report *rep, unsigned line, const char *section, const char *key, char *message)
+{
+	ae_conf_problem *grown, *p;
+	char *lower;
+
+	if (message == NULL) {
+		rep->nomem = true;
+		return false;
+	}
+	grown = realloc(rep->problems, (rep->count + 1) * sizeof(*grown));
+	if (grown == NULL) {
+		free(message);
+		rep->nomem = true;
+		return false;
+	}
+	rep->problems = grown;
+	p = &rep->problems[rep->count++];
+	p->line = line;
+	p->message = message;
+	p->section = section != NULL ? strdup(section) : NULL;
+	p->key = key != NULL ? strdup(key) : NULL;
+	for (lower = p->section; lower != NULL && *lower != '\0'; lower++)
+		*lower = (char)tolower((unsigned char)*lower);
+	return true;
+}
+
+bool
+ae_conf_report_add(ae_conf_report *rep, const char *file, unsigned line, const char *section, const char *key,
+                   const char *fmt, ...)
+{
+	char *what = NULL;
+	va_list ap;
+	bool added;
+
+	va_start(ap, fmt);
+	if (vasprintf(&what, fmt, ap) < 0)
+		what = NULL;
+	va_end(ap);
+	if (what == NULL) {
+		rep->nomem = true;
+		return false;
+	}
+	if (key != NULL && line > 0)
+		added = report_take(rep, line, section, key,
+		                    ae_strdup_printf("%s:%u: %s in [%s] %s", file, line, key, section, what));
+	else if (key != NULL)
+		added = report_take(rep, line, section, key, ae_strdup_printf("%s: %s in [%s] %s", file, key, section, what));
+	else if (file != NULL)
+		added = report_take(rep, line, section, key, ae_strdup_printf("%s: %s", file, what));
+	else
+		added = report_take(rep, line, section, key, strdup(what));
+	free(what);
+	return added;
+}
+
+/* The error just set on CTX: with REP, one more problem and parsing goes
+ * on (true); without, the end of parsing (false). */
+static bool
+problem(ae_ctx *ctx, ae_conf_report *rep, unsigned line, const char *section, const char *key)
+{
+	bool kept;
+
+	if (rep == NULL)
+		return false;
+	kept = report_take(rep, line, section[0] != '\0' ? section : NULL, key, strdup(ae_get_message(ctx)));
+	ae_clear_message(ctx);
+	return kept;
+}
 
 const char *
 ae_conf_default_path(void)
@@ -226,14 +361,15 @@ set_option(ae_ctx *ctx, ae_conf *conf, const opt_def *def, const char *value,
 	return ae_set_message(ctx, AE_ERR_INTERNAL, "bad option type");
 }
 
-ae_err
-ae_conf_parse(ae_ctx *ctx, const char *text, size_t len, const char *name, ae_conf **out)
+/* The parser of ae_conf_parse and ae_conf_parse_checked (REP non-NULL). */
+static ae_err
+parse(ae_ctx *ctx, const char *text, size_t len, const char *name, ae_conf_report *rep, ae_conf **out)
 {
 	ae_conf *conf = NULL;
 	char *copy = NULL, *line, *next;
 	char section[32] = "";
 	bool section_known = false;
-	unsigned lineno = 0;
+	unsigned lineno = 0, set_line[N_OPTIONS] = { 0 };
 	ae_err err;
 
 	*out = NULL;
@@ -254,7 +390,7 @@ ae_conf_parse(ae_ctx *ctx, const char *text, size_t len, const char *name, ae_co
 
 	for (line = copy; line != NULL; line = next) {
 		char *eq, *key, *value, *s;
-		const opt_def *def = NULL;
+		size_t def = N_OPTIONS;
 
 		lineno++;
 		next = strchr(line, '\n');
@@ -270,23 +406,39 @@ ae_conf_parse(ae_ctx *ctx, const char *text, size_t len, const char *name, ae_co
 			    (size_t)(close - s - 1) >= sizeof(section)) {
 				err = ae_set_message(ctx, AE_ERR_CONFIG, "%s:%u: bad section header \"%s\"",
 				                     name, lineno, s);
+				/* What follows belongs to no section we know. */
+				section_known = false;
+				snprintf(section, sizeof(section), "?");
+				if (problem(ctx, rep, lineno, "", NULL))
+					continue;
 				goto cleanup;
 			}
 			*close = '\0';
 			snprintf(section, sizeof(section), "%s", trim(s + 1));
 			for (size_t i = 0; sections[i] != NULL; i++)
 				known = known || strcasecmp(sections[i], section) == 0;
-			if (!known)
-				ae_log(ctx, AE_LOG_WARNING, "%s:%u: unknown section [%s] ignored",
-				       name, lineno, section);
 			section_known = known;
-			continue;
+			if (known)
+				continue;
+			if (rep == NULL) {
+				ae_log(ctx, AE_LOG_WARNING, "%s:%u: unknown section [%s] ignored", name, lineno, section);
+				continue;
+			}
+			ae_set_message(ctx, AE_ERR_CONFIG,
+			               "%s:%u: unknown section [%s] (the sections are [global], [user] and [machine])",
+			               name, lineno, section);
+			if (problem(ctx, rep, lineno, section, NULL))
+				continue;
+			err = AE_ERR_NOMEM;
+			goto cleanup;
 		}
 		eq = strchr(s, '=');
 		if (eq == NULL) {
 			err = ae_set_message(ctx, AE_ERR_CONFIG,
 			                     "%s:%u: expected \"key = value\" or \"[section]\", got \"%s\"",
 			                     name, lineno, s);
+			if (problem(ctx, rep, lineno, section, NULL))
+				continue;
 			goto cleanup;
 		}
 		*eq = '\0';
@@ -296,22 +448,61 @@ ae_conf_parse(ae_ctx *ctx, const char *text, size_t len, const char *name, ae_co
 			err = ae_set_message(ctx, AE_ERR_CONFIG,
 			                     "%s:%u: \"%s\" is outside any section (start with [global])",
 			                     name, lineno, key);
+			if (problem(ctx, rep, lineno, "", key))
+				continue;
 			goto cleanup;
 		}
-		for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++)
+		for (size_t i = 0; i < N_OPTIONS; i++)
 			if (strcasecmp(options[i].section, section) == 0 &&
 			    strcasecmp(options[i].key, key) == 0)
-				def = &options[i];
-		if (def == NULL) {
-			/* Keys of an unknown section were warned about with it. */
-			if (section_known && strncasecmp(key, "x-", 2) != 0)
+				def = i;
+		if (def == N_OPTIONS) {
+			/* Keys of an unknown section were reported with it. */
+			if (!section_known || strncasecmp(key, "x-", 2) == 0)
+				continue;
+			if (rep == NULL) {
 				ae_log(ctx, AE_LOG_WARNING, "%s:%u: unknown key \"%s\" in [%s] ignored",
 				       name, lineno, key, section);
-			continue;
-		}
-		err = set_option(ctx, conf, def, value, name, lineno);
-		if (err != AE_OK)
+				continue;
+			}
+			ae_set_message(ctx, AE_ERR_CONFIG, "%s:%u: unknown key \"%s\" in [%s]", name, lineno, key, section);
+			if (problem(ctx, rep, lineno, section, key))
+				continue;
+			err = AE_ERR_NOMEM;
 			goto cleanup;
+		}
+		if (set_line[def] != 0) {
+			/* The later one wins, as always; but one of them is a
+			 * mistake. */
+			if (rep == NULL) {
+				ae_log(ctx, AE_LOG_WARNING, "%s:%u: %s in [%s] set again (first at line %u): this one applies",
+				       name, lineno, options[def].key, options[def].section, set_line[def]);
+			} else {
+				ae_set_message(ctx, AE_ERR_CONFIG,
+				               "%s:%u: %s in [%s] is set again (first at line %u); only the last one applies",
+				               name, lineno, options[def].key, options[def].section, set_line[def]);
+				if (!problem(ctx, rep, lineno, options[def].section, options[def].key)) {
+					err = AE_ERR_NOMEM;
+					goto cleanup;
+				}
+			}
+		}
+		set_line[def] = lineno;
+		err = set_option(ctx, conf, &options[def], value, name, lineno);
+		if (err == AE_ERR_NOMEM)
+			goto cleanup;
+		if (err != AE_OK) {
+			if (problem(ctx, rep, lineno, options[def].section, options[def].key))
+				continue;
+			goto cleanup;
+		}
+		/* Where the value in force came from (a bad one left the default). */
+		if (rep != NULL)
+			rep->set_line[def] = lineno;
+	}
+	if (rep != NULL && rep->nomem) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
 	}
 
 	conf->path = strdup(name);
@@ -329,7 +520,21 @@ cleanup:
 }
 
 ae_err
-ae_conf_load(ae_ctx *ctx, const char *path, bool must_exist, ae_conf **out)
+ae_conf_parse(ae_ctx *ctx, const char *text, size_t len, const char *name, ae_conf **out)
+{
+	return parse(ctx, text, len, name, NULL, out);
+}
+
+ae_err
+ae_conf_parse_checked(ae_ctx *ctx, const char *text, size_t len, const char *name, ae_conf_report *rep,
+                      ae_conf **out)
+{
+	ae_return_val_if_fail(rep != NULL, AE_ERR_INTERNAL);
+	return parse(ctx, text, len, name, rep, out);
+}
+
+static ae_err
+load(ae_ctx *ctx, const char *path, bool must_exist, ae_conf_report *rep, ae_conf **out)
 {
 	FILE *f = NULL;
 	char *text = NULL;
@@ -370,11 +575,24 @@ ae_conf_load(ae_ctx *ctx, const char *path, bool must_exist, ae_conf **out)
 		err = ae_set_message(ctx, AE_ERR_CONFIG, "cannot read configuration %s", path);
 		goto cleanup;
 	}
-	err = ae_conf_parse(ctx, text, len, path, out);
+	err = parse(ctx, text, len, path, rep, out);
 cleanup:
 	free(text);
 	fclose(f);
 	return err;
+}
+
+ae_err
+ae_conf_load(ae_ctx *ctx, const char *path, bool must_exist, ae_conf **out)
+{
+	return load(ctx, path, must_exist, NULL, out);
+}
+
+ae_err
+ae_conf_load_checked(ae_ctx *ctx, const char *path, ae_conf_report *rep, ae_conf **out)
+{
+	ae_return_val_if_fail(rep != NULL, AE_ERR_INTERNAL);
+	return load(ctx, path, true, rep, out);
 }
 
 const char *

@@ -69,6 +69,41 @@ ae_err ae_conf_parse(ae_ctx *ctx, const char *text, size_t len, const char *name
 ae_err ae_conf_defaults(ae_ctx *ctx, ae_conf **out);
 void ae_conf_free(ae_conf *conf);
 
+/* What a check of the configuration found (autoenroll config check): every
+ * problem, not just the first, and where each key was set. */
+typedef struct {
+	unsigned line;  /* 0: about the file as a whole */
+	char *section;  /* lowercase; NULL when not about a section */
+	char *key;      /* NULL when not about one key */
+	char *message;  /* "FILE:LINE: ...", as loading would fail with it */
+} ae_conf_problem;
+
+typedef struct ae_conf_report ae_conf_report;
+
+ae_conf_report *ae_conf_report_new(void);
+void ae_conf_report_free(ae_conf_report *rep);
+size_t ae_conf_report_count(const ae_conf_report *rep);
+const ae_conf_problem *ae_conf_report_get(const ae_conf_report *rep, size_t i);
+/* Orders the problems by line (the file's own problems first). */
+void ae_conf_report_sort(ae_conf_report *rep);
+/* The line where KEY of SECTION was (last) set to a valid value; 0 when it
+ * was not. */
+unsigned ae_conf_report_line(const ae_conf_report *rep, const char *section, const char *key);
+/* Adds a problem found outside the parser (a store that cannot work...);
+ * the message is "FILE:LINE: KEY in [SECTION] PROBLEM" (FILE NULL: PROBLEM
+ * alone, for a message that names the file itself). */
+bool ae_conf_report_add(ae_conf_report *rep, const char *file, unsigned line, const char *section,
+                        const char *key, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* Like ae_conf_parse, but a bad line, an unknown section or key and a key
+ * set twice are problems added to REP, and parsing goes on (bad values
+ * leave the default); *OUT gets what could be parsed.  Errors only for
+ * what stops the whole file (too large, NUL bytes, out of memory). */
+ae_err ae_conf_parse_checked(ae_ctx *ctx, const char *text, size_t len, const char *name, ae_conf_report *rep,
+                             ae_conf **out);
+/* ae_conf_load (the file must exist) with ae_conf_parse_checked. */
+ae_err ae_conf_load_checked(ae_ctx *ctx, const char *path, ae_conf_report *rep, ae_conf **out);
+
 /* "ldap_timeout in [global] of PATH": used in timeout messages so that the
  * reader knows which knob to turn. */
 const char *ae_conf_setting(const ae_conf *conf, const char *section, const char *key,

@@ -62,6 +62,25 @@ openssl_reason(void)
 	return r != NULL ? r : "unknown OpenSSL error";
 }
 
+/* Whether the directory ST (at PATH) may hold our private keys: ours
+ * (unless !CHECK_OWNER) and nobody else may write into it. */
+static ae_err
+dir_is_private(ae_ctx *ctx, const struct stat *st, const char *path, bool check_owner)
+{
+	if (!S_ISDIR(st->st_mode))
+		return ae_set_message(ctx, AE_ERR_CONFIG, "key directory %s is not a directory", path);
+	if (check_owner && st->st_uid != geteuid())
+		return ae_set_message(ctx, AE_ERR_DENIED,
+		                      "key directory %s belongs to uid %lu, not to us (uid %lu); "
+		                      "refusing to keep private keys there",
+		                      path, (unsigned long)st->st_uid, (unsigned long)geteuid());
+	if ((st->st_mode & 022) != 0)
+		return ae_set_message(ctx, AE_ERR_DENIED,
+		                      "key directory %s is writable by group or others (mode %04o); "
+		                      "chmod 700 it", path, (unsigned)(st->st_mode & 07777));
+	return AE_OK;
+}
+
 /* Opens (creating it 0700 if missing) the directory PATH, and refuses it
  * unless it is ours and nobody else may write into it: a key directory
  * others can write to lets them swap our keys. */
@@ -87,19 +106,9 @@ open_private_dir(ae_ctx *ctx, int parent_fd, const char *name, const char *path,
 		                     path, strerror(errno));
 		goto cleanup;
 	}
-	if (st.st_uid != geteuid()) {
-		err = ae_set_message(ctx, AE_ERR_DENIED,
-		                     "key directory %s belongs to uid %lu, not to us (uid %lu); "
-		                     "refusing to keep private keys there",
-		                     path, (unsigned long)st.st_uid, (unsigned long)geteuid());
+	err = dir_is_private(ctx, &st, path, true);
+	if (err != AE_OK)
 		goto cleanup;
-	}
-	if ((st.st_mode & 022) != 0) {
-		err = ae_set_message(ctx, AE_ERR_DENIED,
-		                     "key directory %s is writable by group or others (mode %04o); "
-		                     "chmod 700 it", path, (unsigned)(st.st_mode & 07777));
-		goto cleanup;
-	}
 	*fd_out = fd;
 	fd = -1;
 cleanup:
@@ -134,16 +143,15 @@ static const ae_keystore_ops file_ops = {
 	.free = file_free,
 };
 
-ae_err
-ae_keystore_file_open(ae_ctx *ctx, const char *path, ae_keystore *ks)
+/* The directory a "file:" store names (PATH: what follows "file:"), without
+ * trailing slashes, in *DIR_OUT. */
+static ae_err
+store_dir(ae_ctx *ctx, const char *path, char **dir_out)
 {
-	file_store *fs = NULL;
-	char *dir = NULL;
-	ae_buf desc;
-	int dir_fd = -1;
+	char *dir;
 	size_t n;
-	ae_err err = AE_OK;
 
+	*dir_out = NULL;
 	/* "file:///dir" and "file:/dir" both name /dir. */
 	if (strncmp(path, "//", 2) == 0)
 		path += 2;
@@ -157,6 +165,78 @@ ae_keystore_file_open(ae_ctx *ctx, const char *path, ae_keystore *ks)
 	n = strlen(dir);
 	while (n > 1 && dir[n - 1] == '/')
 		dir[--n] = '\0';
+	*dir_out = dir;
+	return AE_OK;
+}
+
+ae_err
+ae_keystore_file_check(ae_ctx *ctx, const char *path, bool check_owner)
+{
+	char *dir = NULL, *sub = NULL, *up = NULL, *slash;
+	struct stat st;
+	ae_err err;
+
+	err = store_dir(ctx, path, &dir);
+	if (err != AE_OK)
+		return err;
+	if (lstat(dir, &st) != 0) {
+		if (errno != ENOENT && errno != ENOTDIR) {
+			err = ae_set_message(ctx, AE_ERR_IO, "cannot look at key directory %s: %s", dir, strerror(errno));
+			goto cleanup;
+		}
+		/* Made at the first key: the nearest existing parent must let us. */
+		up = strdup(dir);
+		if (up == NULL) {
+			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+			goto cleanup;
+		}
+		do {
+			slash = strrchr(up, '/');
+			if (slash == up)
+				up[1] = '\0';
+			else
+				*slash = '\0';
+		} while (stat(up, &st) != 0 && (errno == ENOENT || errno == ENOTDIR) && strcmp(up, "/") != 0);
+		if (!S_ISDIR(st.st_mode) || access(up, W_OK | X_OK) != 0)
+			err = ae_set_message(ctx, AE_ERR_CONFIG,
+			                     "key directory %s does not exist and cannot be made: %s is %s", dir, up,
+			                     S_ISDIR(st.st_mode) ? "not writable by us" : "not a directory");
+		goto cleanup;
+	}
+	if (S_ISLNK(st.st_mode)) {
+		err = ae_set_message(ctx, AE_ERR_CONFIG, "key directory %s is a symbolic link: name the directory itself",
+		                     dir);
+		goto cleanup;
+	}
+	err = dir_is_private(ctx, &st, dir, check_owner);
+	for (int i = 0; err == AE_OK && i < 2; i++) {
+		free(sub);
+		sub = join_path(dir, i == 0 ? "keys" : "certs");
+		if (sub == NULL)
+			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		else if (lstat(sub, &st) == 0)
+			err = S_ISLNK(st.st_mode) ? ae_set_message(ctx, AE_ERR_CONFIG, "key directory %s is a symbolic link", sub)
+			                          : dir_is_private(ctx, &st, sub, check_owner);
+	}
+cleanup:
+	free(dir);
+	free(sub);
+	free(up);
+	return err;
+}
+
+ae_err
+ae_keystore_file_open(ae_ctx *ctx, const char *path, ae_keystore *ks)
+{
+	file_store *fs = NULL;
+	char *dir = NULL;
+	ae_buf desc;
+	int dir_fd = -1;
+	ae_err err = AE_OK;
+
+	err = store_dir(ctx, path, &dir);
+	if (err != AE_OK)
+		return err;
 
 	fs = calloc(1, sizeof(*fs));
 	if (fs == NULL) {

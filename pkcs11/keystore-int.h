@@ -44,6 +44,8 @@ struct ae_key {
  * "file:". */
 ae_err ae_keystore_p11_open(ae_ctx *ctx, const char *spec, ae_keystore *ks);
 ae_err ae_keystore_file_open(ae_ctx *ctx, const char *path, ae_keystore *ks);
+ae_err ae_keystore_p11_check(ae_ctx *ctx, const char *spec);
+ae_err ae_keystore_file_check(ae_ctx *ctx, const char *path, bool check_owner);
 
 /* A key taking ownership of PKEY (also on failure); copies ID and URI.
  * NULL when out of memory. */

@@ -539,6 +539,41 @@ static const ae_keystore_ops p11_ops = {
 	.free = conn_unref,
 };
 
+/* Parses NORMAL (the store spec, normalized) into URI; SHOWN (without a
+ * PIN) is what messages say. */
+static ae_err
+parse_store_uri(ae_ctx *ctx, const char *normal, const char *shown, P11KitUri *uri)
+{
+	int r = p11_kit_uri_parse(normal, P11_KIT_URI_FOR_ANY, uri);
+
+	if (r != P11_KIT_URI_OK)
+		return ae_set_message(ctx, AE_ERR_CONFIG, "key store \"%s\" is not a PKCS#11 URI: %s",
+		                      shown, p11_kit_uri_message(r));
+	if (p11_kit_uri_any_unrecognized(uri))
+		/* p11-kit would then match no token at all: say why. */
+		return ae_set_message(ctx, AE_ERR_CONFIG,
+		                      "key store \"%s\" has an attribute p11-kit does not know", shown);
+	return AE_OK;
+}
+
+ae_err
+ae_keystore_p11_check(ae_ctx *ctx, const char *spec)
+{
+	char *shown = redact_uri(spec), *normal = normalize_uri(spec);
+	P11KitUri *uri = p11_kit_uri_new();
+	ae_err err;
+
+	if (shown == NULL || normal == NULL || uri == NULL)
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	else
+		err = parse_store_uri(ctx, normal, shown, uri);
+	if (uri != NULL)
+		p11_kit_uri_free(uri);
+	free(shown);
+	free(normal);
+	return err;
+}
+
 static ae_err
 p11_open(ae_ctx *ctx, const char *spec, ae_pin_prompt_fn prompt, void *prompt_data, ae_keystore *ks)
 {
@@ -552,7 +587,6 @@ p11_open(ae_ctx *ctx, const char *spec, ae_pin_prompt_fn prompt, void *prompt_da
 	size_t nmods = 0, i, chosen = (size_t)-1;
 	bool name_matched = false;
 	CK_RV rv;
-	int r;
 	ae_err err = AE_OK;
 
 	ae_buf_init(&names);
@@ -570,18 +604,9 @@ p11_open(ae_ctx *ctx, const char *spec, ae_pin_prompt_fn prompt, void *prompt_da
 	c->prompt_data = prompt_data;
 	pthread_mutex_init(&c->lock, NULL);
 
-	r = p11_kit_uri_parse(normal, P11_KIT_URI_FOR_ANY, uri);
-	if (r != P11_KIT_URI_OK) {
-		err = ae_set_message(ctx, AE_ERR_CONFIG, "key store \"%s\" is not a PKCS#11 URI: %s",
-		                     shown, p11_kit_uri_message(r));
+	err = parse_store_uri(ctx, normal, shown, uri);
+	if (err != AE_OK)
 		goto cleanup;
-	}
-	if (p11_kit_uri_any_unrecognized(uri)) {
-		/* p11-kit would then match no token at all: say why. */
-		err = ae_set_message(ctx, AE_ERR_CONFIG,
-		                     "key store \"%s\" has an attribute p11-kit does not know", shown);
-		goto cleanup;
-	}
 
 	mpath = p11_kit_uri_get_module_path(uri);
 	mname = p11_kit_uri_get_module_name(uri);

@@ -15,6 +15,14 @@
 
 #define AE_KEY_ID_BYTES 20
 
+static ae_err
+unknown_kind(ae_ctx *ctx, const char *spec)
+{
+	return ae_set_message(ctx, AE_ERR_CONFIG,
+	                      "key store \"%s\" is neither \"pkcs11:<RFC 7512 URI>\" "
+	                      "nor \"file:/directory\"", spec);
+}
+
 ae_err
 ae_keystore_open(ae_ctx *ctx, const char *spec, ae_keystore **out)
 {
@@ -35,9 +43,7 @@ ae_keystore_open(ae_ctx *ctx, const char *spec, ae_keystore **out)
 	} else if (strncmp(spec, "file:", 5) == 0) {
 		err = ae_keystore_file_open(ctx, spec + 5, ks);
 	} else {
-		err = ae_set_message(ctx, AE_ERR_CONFIG,
-		                     "key store \"%s\" is neither \"pkcs11:<RFC 7512 URI>\" "
-		                     "nor \"file:/directory\"", spec);
+		err = unknown_kind(ctx, spec);
 	}
 	if (err != AE_OK)
 		goto cleanup;
@@ -47,6 +53,17 @@ ae_keystore_open(ae_ctx *ctx, const char *spec, ae_keystore **out)
 cleanup:
 	ae_keystore_free(ks);
 	return err;
+}
+
+ae_err
+ae_keystore_check_spec(ae_ctx *ctx, const char *spec, bool check_owner)
+{
+	ae_return_val_if_fail(spec != NULL, AE_ERR_INTERNAL);
+	if (strncmp(spec, "pkcs11:", 7) == 0)
+		return ae_keystore_p11_check(ctx, spec);
+	if (strncmp(spec, "file:", 5) == 0)
+		return ae_keystore_file_check(ctx, spec + 5, check_owner);
+	return unknown_kind(ctx, spec);
 }
 
 void

@@ -65,6 +65,12 @@ typedef ae_err (*ae_pin_prompt_fn)(ae_ctx *ctx, void *data, const char *token_la
 ae_err ae_keystore_open_prompt(ae_ctx *ctx, const char *spec, ae_pin_prompt_fn prompt, void *data,
                                ae_keystore **out);
 void ae_keystore_free(ae_keystore *ks);
+/* Checks the store SPEC without opening it or making anything (autoenroll
+ * config check): a pkcs11: URI must parse (RFC 7512, with attributes
+ * p11-kit knows); a file: store must name an absolute directory that is
+ * private (not writable by others; ours unless !CHECK_OWNER) where it
+ * exists, or that can be made. */
+ae_err ae_keystore_check_spec(ae_ctx *ctx, const char *spec, bool check_owner);
 
 /* "PKCS#11 token \"NAME\" (MODULE)" or "directory /var/lib/autoenroll". */
 const char *ae_keystore_describe(const ae_keystore *ks);

@@ -47,6 +47,16 @@ ae_cli_error(ae_ctx *ctx)
 	fprintf(stderr, "autoenroll: %s\n", ae_get_message(ctx));
 }
 
+void
+ae_cli_print_json(ae_json *j)
+{
+	char *out = ae_json_finish(j);
+
+	if (out != NULL)
+		fputs(out, stdout);
+	free(out);
+}
+
 static void
 usage(FILE *f)
 {
@@ -66,11 +76,14 @@ usage(FILE *f)
 	        "        enroll for a certificate now over MS-ICPR (like certreq -enroll)\n"
 	        "  retrieve --ca NAME --request-id N [--user | --machine]\n"
 	        "        fetch a pending request's certificate when the CA has issued it\n"
-	        "  status [--user | --machine] [--json]\n"
+	        "  status [--user | --machine] [--json] [--export DIR]\n"
 	        "        the certificates and requests of the local store\n"
 	        "  pulse [--machine | --user] [--wait] [--json] [--refresh]\n"
 	        "        run autoenrollment now (like certutil -pulse): the machine's\n"
 	        "        (needs root) or the calling user's\n"
+	        "  config check [--json]\n"
+	        "        check the whole configuration, key stores included: every\n"
+	        "        problem on a line of its own (like nginx -t)\n"
 	        "\n"
 	        "Options:\n"
 	        "  -c, --config FILE  configuration file (default %s)\n"
@@ -136,6 +149,8 @@ main(int argc, char **argv)
 		rc = ae_cmd_status(ctx, &g, argc, argv);
 	} else if (strcmp(cmd, "pulse") == 0) {
 		rc = ae_cmd_pulse(ctx, &g, argc, argv);
+	} else if (strcmp(cmd, "config") == 0) {
+		rc = ae_cmd_config(ctx, &g, argc, argv);
 	} else if (strcmp(cmd, "help") == 0) {
 		usage(stdout);
 		rc = AE_EXIT_OK;

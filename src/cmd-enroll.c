@@ -50,8 +50,8 @@ report(ae_ctx *ctx, ae_cli_session *s, const ae_txn_result *res, const ae_templa
 static void
 enroll_usage(FILE *f)
 {
-	fprintf(f, "Usage: autoenroll enroll --template NAME [--user | --machine] [--ca NAME] [-c FILE]\n"
-	           "       autoenroll enroll --renew ID [--user | --machine] [-c FILE]\n");
+	fprintf(f, "Usage: autoenroll enroll --template NAME [--user | --machine] [--ca NAME] [-c FILE] [-v]\n"
+	           "       autoenroll enroll --renew ID [--user | --machine] [-c FILE] [-v]\n");
 }
 
 int

@@ -51,7 +51,6 @@ print_json(const ae_policy *p)
 	ae_json j;
 	char tbuf[64], sid[AE_SID_STRLEN];
 	size_t counts[3] = { 0, 0, 0 };
-	char *out;
 
 	ae_json_init(&j);
 	ae_json_begin_object(&j, NULL);
@@ -174,10 +173,7 @@ print_json(const ae_policy *p)
 	ae_json_end_object(&j);
 	ae_json_end_object(&j);
 
-	out = ae_json_finish(&j);
-	if (out != NULL)
-		fputs(out, stdout);
-	free(out);
+	ae_cli_print_json(&j);
 }
 
 static int
@@ -275,7 +271,7 @@ print_table(const ae_policy *p)
 static void
 policy_usage(FILE *f)
 {
-	fprintf(f, "Usage: autoenroll policy [--user | --machine] [--json] [-c FILE]\n");
+	fprintf(f, "Usage: autoenroll policy [--user | --machine] [--json] [-c FILE] [-v]\n");
 }
 
 int

@@ -60,7 +60,27 @@ run_wait(char *const *argv)
 		;
 	if (!WIFEXITED(status))
 		return AE_EXIT_FAILURE;
-	return WEXITSTATUS(status) == 0 ? AE_EXIT_OK : AE_EXIT_FAILURE;
+	/* The helper's 3 (completed with failures) is ours too; its 75
+	 * (failed, retried at the next trigger) is a failure here. */
+	if (WEXITSTATUS(status) == AE_EXIT_OK || WEXITSTATUS(status) == AE_EXIT_SOME_FAILED)
+		return WEXITSTATUS(status);
+	return AE_EXIT_FAILURE;
+}
+
+/* After "systemctl start --wait" failed: whether the unit's pulse ran and
+ * only some templates failed (its helper exited 3). */
+static bool
+unit_some_failed(void)
+{
+	char line[32] = "";
+	FILE *f = popen("/usr/bin/systemctl show -p ExecMainStatus --value autoenroll-machine.service 2>/dev/null", "r");
+
+	if (f == NULL)
+		return false;
+	if (fgets(line, sizeof(line), f) == NULL)
+		line[0] = '\0';
+	pclose(f);
+	return atoi(line) == AE_EXIT_SOME_FAILED;
 }
 
 /* Starts ARGV detached (new session, stdio on /dev/null): the trigger
@@ -153,8 +173,13 @@ ae_cmd_pulse(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		/* start waits for a oneshot unit to finish unless told not to. */
 		char *sargs[] = { "/usr/bin/systemctl", "start", wait ? "--quiet" : "--no-block", "autoenroll-machine.service",
 		                  NULL };
-		if (run_wait(sargs) != AE_EXIT_OK)
+		if (run_wait(sargs) != AE_EXIT_OK) {
+			if (wait && unit_some_failed()) {
+				printf("Machine pulse done, some templates failed: journalctl -u autoenroll-machine says which\n");
+				return AE_EXIT_SOME_FAILED;
+			}
 			return AE_EXIT_FAILURE;
+		}
 		printf(wait ? "Machine pulse done: journalctl -u autoenroll-machine shows what it did\n"
 		            : "Machine pulse triggered: journalctl -u autoenroll-machine shows what it does\n");
 		return AE_EXIT_OK;

@@ -22,7 +22,7 @@ static void
 request_usage(FILE *f)
 {
 	fprintf(f, "Usage: autoenroll request --template NAME [--user | --machine] --out FILE\n"
-	           "                          [--subject DN] [--dns NAME]... [-c FILE]\n");
+	           "                          [--subject DN] [--dns NAME]... [-c FILE] [-v]\n");
 }
 
 int

@@ -14,10 +14,11 @@
  * autoenroll-machine --once-per-boot (what pam_autoenroll's machine_pulse
  * asks for) runs a pulse only if none ran since the machine booted.
  *
- * Exit status: 0 the pulse ran (templates may still have failed: the
- * events say which) or was coalesced with a running one; 1 the pulse
- * failed; 75 (EX_TEMPFAIL) it failed for a reason that passes (network,
- * KDC not ready): the next trigger retries; 2 usage.
+ * Exit status: 0 the pulse ran and no template failed, or was coalesced
+ * with a running one; 3 the pulse ran but some templates failed or were
+ * denied (the events say which); 1 the pulse failed as a whole; 75
+ * (EX_TEMPFAIL) it failed for a reason that passes (network, KDC not
+ * ready): the next trigger retries; 2 usage.
  */
 #include "config.h"
 
@@ -49,6 +50,7 @@
 #endif
 
 #define EXIT_TEMPFAIL 75
+#define EXIT_SOME_FAILED 3 /* autoenroll(8): completed with failures */
 
 static void
 log_stderr(void *data, ae_log_level level, const char *msg)
@@ -272,13 +274,14 @@ main(int argc, char **argv)
 		{ "wait", no_argument, NULL, 'w' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "refresh", no_argument, NULL, 'r' },
-		{ "interactive", no_argument, NULL, 'i' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 #ifdef AE_HELPER_MACHINE
 		{ "once-per-boot", no_argument, NULL, 'B' },
 #else
+		/* Machine templates never prompt: only users are asked. */
+		{ "interactive", no_argument, NULL, 'i' },
 		{ "session", no_argument, NULL, 'S' },
 		{ "express", no_argument, NULL, 'E' },
 		{ "delay", required_argument, NULL, 'D' },
@@ -384,7 +387,7 @@ main(int argc, char **argv)
 			fprintf(stderr, PROG ": %s\n", res->error ? res->error : "the pulse failed");
 		rc = res->retry ? EXIT_TEMPFAIL : 1;
 	} else {
-		rc = 0;
+		rc = res->failed > 0 ? EXIT_SOME_FAILED : 0;
 	}
 	if (session && notify && res != NULL)
 		rc = offer_to_user(conf, config, res, delay, started, rc);

@@ -25,6 +25,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		__builtin_trap(); /* outputs stay NULL on error */
 	}
 	ae_conf_free(conf);
+	conf = NULL;
+	/* The checker (autoenroll config check) goes on after every problem. */
+	{
+		ae_conf_report *rep = ae_conf_report_new();
+		if (rep != NULL && ae_conf_parse_checked(ctx, (const char *)data, size, "fuzz.conf", rep, &conf) == AE_OK) {
+			if (conf == NULL || conf->ldap_timeout < 1 || conf->dns_timeout < 1)
+				__builtin_trap();
+			ae_conf_report_sort(rep);
+			for (size_t i = 0; i < ae_conf_report_count(rep); i++)
+				if (ae_conf_report_get(rep, i)->message == NULL)
+					__builtin_trap();
+		}
+		ae_conf_free(conf);
+		ae_conf_report_free(rep);
+	}
 	ae_ctx_free(ctx);
 	return 0;
 }

@@ -161,7 +161,9 @@ as_machine env AUTOENROLL_LIBEXECDIR="$AE_BIN" AE_JOURNAL_SOCKET="$SOCK" \
 conf a
 a0=$(mark)
 pulse_user a
-ok $? "alice's pulse runs"
+rc=$?
+[ $rc -eq 0 ] && jq -e '.ok == true and .counts.failed == 0' "$TEST_TMP/r.json" >/dev/null
+ok $? "alice's pulse runs, no template fails: exit 0" || { diag "rc=$rc"; show; }
 [ "$(ev enrolled LabUser)" = 1 ] && [ "$(ev enrolled LabShort)" = 1 ]; ok $? "LabUser and LabShort enrolled" || show
 [ "$(ev pending LabPending)" = 1 ] && [ "$(nrec a LabPending pending)" = 1 ]; ok $? "LabPending is pending, kept in the REQUEST store"
 [ "$(ca_count "$a0" LabRA2)" = 0 ] && [ "$(ca_count "$a0" LabRA)" = 0 ] && [ "$(nrec a LabRA2 issued)" = 0 ]
@@ -244,7 +246,9 @@ pulse_user p
 rid=$(pend_rid p)
 pid=$(pend_id p)
 "$LABCTL" deny "$rid" >/dev/null 2>&1
-pulse_user p
+pulse_user p; rc=$?
+[ $rc -eq 3 ] && jq -e '.ok == true and .counts.failed >= 1' "$TEST_TMP/r.json" >/dev/null
+ok $? "a pulse where the CA denied a request: exit 3 (completed with failures), ok and counts.failed in the JSON" || diag "rc=$rc"
 [ "$(ev denied LabPending)" = 1 ] && ! has_rec p "$pid" && [ ! -e "$TEST_TMP/p/user/keys/$pid.key" ]
 ok $? "pending then denied: the request and its key are removed" || show
 jq -e '.events[] | select(.event=="denied") | .message | test("denied|Denied")' "$TEST_TMP/r.json" >/dev/null; ok $? "... and the event says it was denied"

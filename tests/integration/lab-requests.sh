@@ -192,7 +192,8 @@ ev() { jq -r --arg e "$1" --arg t "$2" '[.events[] | select(.event==$e and .temp
 evmsg() { jq -r --arg e "$1" --arg t "$2" '.events[] | select(.event==$e and .template==$t) | .message' "$TEST_TMP/r.json" | head -1; }
 "$LABCTL" ca-max-validity 30 >/dev/null; ok $? "labctl ca-max-validity 30 (LabUser's renewal period is 6 weeks)"
 m0=$(wc -l <"$CALOG")
-pulse
+pulse; rc=$?
+[ $rc -eq 3 ]; ok $? "a pulse where the CA refused a template exits 3 (completed with failures)" || diag "rc=$rc"
 [ "$(ev denied LabUser)" = 1 ] && evmsg denied LabUser | grep -q "0x80094814" && evmsg denied LabUser | grep -q "renewal period"
 ok $? "the CA refuses LabUser with CERT_TYPE_OVERLAP, explained: $(evmsg denied LabUser)" ||
 	diag "$(jq -c '[.events[] | {event, template, message}]' "$TEST_TMP/r.json" | head -c 2000)"

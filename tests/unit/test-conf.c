@@ -44,6 +44,67 @@ expect_error(ae_ctx *ctx, const char *text, const char *needle, const char *what
 	ae_conf_free(c);
 }
 
+/* The checker: every problem, one per line, in line order, parsing on. */
+static void
+check_all(ae_ctx *ctx)
+{
+	const char *text = "[global]\n"              /* 1 */
+	                   "ldap_timeout = 0\n"       /* 2: out of range */
+	                   "domian = x\n"             /* 3: unknown key */
+	                   "dns_timeout = 5\n"        /* 4 */
+	                   "dns_timeout = 7\n"        /* 5: set again */
+	                   "x-local = fine\n"         /* 6: extension, silent */
+	                   "[user]\n"                 /* 7 */
+	                   "aepolicy = enroll, bogus\n" /* 8: bad word */
+	                   "store = pkcs11:token=A\n" /* 9 */
+	                   "[nope]\n"                 /* 10: unknown section */
+	                   "foo = bar\n"              /* 11: reported with its section */
+	                   "[machine]\n"              /* 12 */
+	                   "words without equals\n"   /* 13 */
+	                   "[global\n"                /* 14: bad header */
+	                   "domain = after.bad\n";    /* 15: in no known section */
+	static const unsigned want[] = { 2, 3, 5, 8, 10, 13, 14 };
+	ae_conf_report *rep = ae_conf_report_new();
+	ae_conf *c = NULL;
+	ae_err err;
+	bool lines_ok = true;
+
+	err = ae_conf_parse_checked(ctx, text, strlen(text), "bad.conf", rep, &c);
+	tap_ok(err == AE_OK && c != NULL, "checker: parses on through every problem");
+	tap_is_int((long long)ae_conf_report_count(rep), 7, "checker: all 7 problems reported, not just the first");
+	ae_conf_report_sort(rep);
+	for (size_t i = 0; i < ae_conf_report_count(rep) && i < 7; i++)
+		if (ae_conf_report_get(rep, i)->line != want[i]) {
+			lines_ok = false;
+			tap_diag("  problem %zu: %s", i, ae_conf_report_get(rep, i)->message);
+		}
+	tap_ok(lines_ok, "checker: each problem names its line");
+	tap_ok(ae_conf_report_count(rep) >= 3 && strstr(ae_conf_report_get(rep, 0)->message, "bad.conf:2: ldap_timeout") &&
+	       strstr(ae_conf_report_get(rep, 2)->message, "set again (first at line 4)") &&
+	       strcmp(ae_conf_report_get(rep, 2)->key, "dns_timeout") == 0 &&
+	       strcmp(ae_conf_report_get(rep, 2)->section, "global") == 0,
+	       "checker: FILE:LINE: KEY in [SECTION] ..., key and section given apart");
+	tap_ok(c != NULL && c->ldap_timeout == 10 && c->dns_timeout == 7, "checker: a bad value keeps the default, the last of two applies");
+	tap_is_int(ae_conf_report_line(rep, "user", "store"), 9, "checker: where each key was set");
+	tap_is_int(ae_conf_report_line(rep, "global", "domain"), 0, "checker: a key in no known section is not set");
+	tap_is_int(ae_conf_report_line(rep, "global", "ldap_timeout"), 0, "checker: a bad value sets nothing");
+	ae_conf_free(c);
+	ae_conf_report_free(rep);
+
+	rep = ae_conf_report_new();
+	c = NULL;
+	err = ae_conf_parse_checked(ctx, "[global]\ndomain = corp.test\n", 27, "ok.conf", rep, &c);
+	tap_ok(err == AE_OK && ae_conf_report_count(rep) == 0, "checker: a good file has no problem");
+	ae_conf_free(c);
+	ae_conf_report_free(rep);
+
+	/* Loading warns about a key set twice, and the last one applies. */
+	warnings = 0;
+	c = parse(ctx, "[global]\ndns_timeout = 5\ndns_timeout = 6\n", &err);
+	tap_ok(c != NULL && c->dns_timeout == 6 && warnings == 1, "a key set twice: warned, the last one applies");
+	ae_conf_free(c);
+}
+
 int
 main(void)
 {
@@ -132,6 +193,7 @@ main(void)
 		ae_conf_free(c);
 		unlink(path);
 	}
+	check_all(ctx);
 	ae_ctx_free(ctx);
 	return tap_done();
 }
