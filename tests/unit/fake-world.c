@@ -612,6 +612,9 @@ fake_world_new(bool machine)
 	w->conf->user_aepolicy = w->conf->machine_aepolicy =
 		AE_AEPOLICY_ENROLL | AE_AEPOLICY_MANAGE | AE_AEPOLICY_RETRIEVE_PENDING;
 	w->conf->policy_refresh = 0;
+	/* Never the host's hooks (/etc/autoenroll/hooks.d, ~/.config/...). */
+	w->conf->user_hooks_dir = strdup("none");
+	w->conf->machine_hooks_dir = strdup("none");
 	ca_keys_new(w->ca);
 	w->ca->next_serial = 100;
 	w->ca->next_id = 1;

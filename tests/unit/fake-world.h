@@ -75,7 +75,7 @@ typedef struct fake_world fake_world;
 
 struct fake_world {
 	ae_ctx *ctx;
-	ae_conf *conf;             /* aepolicy 0x7 (Enroll, Manage, RetrievePending), policy_refresh 0 */
+	ae_conf *conf;             /* aepolicy 0x7 (Enroll, Manage, RetrievePending), policy_refresh 0, hooks_dir none */
 	bool machine;              /* the context pulses run in */
 	char *dir;                 /* the temporary directory (removed by fake_world_free) */
 	char *state_dir;           /* records, and keys (file: store) */
