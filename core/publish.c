@@ -106,8 +106,8 @@ pem_of(X509 *cert, STACK_OF(X509) *chain)
 	return out;
 }
 
-static char *
-serial_hex(X509 *cert)
+char *
+ae_publish_serial_hex(X509 *cert)
 {
 	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
 	char *hex = bn ? BN_bn2hex(bn) : NULL;
@@ -129,31 +129,14 @@ read_cert(const char *path)
 	return x;
 }
 
-/* The whole small file at PATH (NUL-terminated), or NULL. */
-static char *
-read_small(const char *path, size_t *len_out)
-{
-	FILE *f = fopen(path, "re");
-	ae_buf b;
-	char chunk[4096];
-	size_t n;
-
-	if (f == NULL)
-		return NULL;
-	ae_buf_init(&b);
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && b.len < 1024 * 1024)
-		ae_buf_append(&b, chunk, n);
-	fclose(f);
-	if (len_out != NULL)
-		*len_out = b.len;
-	return ae_buf_steal(&b);
-}
+/* Files published are small: a certificate chain, a key. */
+#define SMALL_FILE_MAX (1024 * 1024)
 
 /* The key file's PEM, refused unless it holds the private key of CERT. */
 static ae_err
 key_pem_for(ae_ctx *ctx, const char *key_file, X509 *cert, char **pem_out, size_t *len_out)
 {
-	char *pem = read_small(key_file, len_out);
+	char *pem = ae_read_file(key_file, SMALL_FILE_MAX, len_out);
 	BIO *bio = pem ? BIO_new_mem_buf(pem, (int)*len_out) : NULL;
 	EVP_PKEY *pkey = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
 	ae_err err = AE_OK;
@@ -177,7 +160,7 @@ key_pem_for(ae_ctx *ctx, const char *key_file, X509 *cert, char **pem_out, size_
 static bool
 same_text(const char *path, const char *text)
 {
-	char *old = read_small(path, NULL);
+	char *old = ae_read_file(path, SMALL_FILE_MAX, NULL);
 	bool same = old != NULL && strcmp(old, text) == 0;
 
 	free(old);
@@ -229,7 +212,7 @@ ae_publish_cert(ae_ctx *ctx, const char *cert_dir, const char *tname, X509 *cert
 		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 		goto cleanup;
 	}
-	if ((pub.new_serial = serial_hex(cert)) == NULL) {
+	if ((pub.new_serial = ae_publish_serial_hex(cert)) == NULL) {
 		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 		goto cleanup;
 	}
@@ -250,7 +233,7 @@ ae_publish_cert(ae_ctx *ctx, const char *cert_dir, const char *tname, X509 *cert
 		goto cleanup;
 	}
 	old = read_cert(pub.cert);
-	if (old != NULL && (pub.old_serial = serial_hex(old)) == NULL) {
+	if (old != NULL && (pub.old_serial = ae_publish_serial_hex(old)) == NULL) {
 		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 		goto cleanup;
 	}

@@ -57,6 +57,11 @@ typedef struct {
 
 void ae_published_clear(ae_published *pub);
 
+/* The serial number of CERT in hexadecimal, as the hooks get it
+ * (BN_bn2hex: upper case, whole bytes, as openssl x509 -serial prints
+ * it); NULL when out of memory.  Caller frees. */
+char *ae_publish_serial_hex(X509 *cert);
+
 /* Whether NAME may be a directory name under cert_dir (see above). */
 bool ae_publish_name_ok(const char *name);
 

@@ -11,11 +11,7 @@
 lab_require
 . <("$LABCTL" env)
 DAY=86400
-SOCK=$TEST_TMP/journal.socket
-EVENTS=$TEST_TMP/journal.jsonl
-/usr/bin/python3 "$top_srcdir/tests/integration/journal-sink.py" "$SOCK" "$EVENTS" &
-sink=$!
-for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
+journal_sink
 trap 'rm -f "$SOCK"; kill "$sink" 2>/dev/null; rm -rf "$TEST_TMP"' EXIT
 
 HOOKS=$TEST_TMP/hooks.d

@@ -60,6 +60,17 @@ lab_require() {
 	fi
 }
 
+# journal_sink: a stand-in journal; events the programs send over the
+# native protocol to $SOCK (AE_JOURNAL_SOCKET) land in $EVENTS as JSON
+# lines; the sink's pid in $sink.
+journal_sink() {
+	SOCK=$TEST_TMP/journal.socket
+	EVENTS=$TEST_TMP/journal.jsonl
+	/usr/bin/python3 "$top_srcdir/tests/integration/journal-sink.py" "$SOCK" "$EVENTS" &
+	sink=$!
+	for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
+}
+
 # as_user NAME CMD...: CMD in the lab with NAME's Kerberos credentials
 as_user() { local u=$1; shift; "$LABCTL" run --user "$u" -- "$@"; }
 as_machine() { "$LABCTL" run --machine -- "$@"; }

@@ -89,6 +89,10 @@ struct fake_world {
 	struct fake_ca *ca;
 };
 
+/* A CA certificate for KEY named CN, signed by ISSUER_KEY (ISSUER NULL:
+ * self-signed), valid from a day ago for 20 years.  Caller frees. */
+X509 *fake_ca_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, long serial);
+
 /* A world for the machine or the user context, without templates. */
 fake_world *fake_world_new(bool machine);
 void fake_world_free(fake_world *w);

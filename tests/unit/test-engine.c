@@ -8,11 +8,10 @@
 #include "config.h"
 
 #include "fake-world.h"
+#include "publish.h"
 #include "tap.h"
 #include "util.h"
 
-#include <openssl/bn.h>
-#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -742,29 +741,23 @@ test_policy_cache(void)
 	fake_world_free(w);
 }
 
+/* A pulse that changes Web's certificate: published, the hook ran once.
+ * The new serial in *SERIAL, the hook's log so far returned. */
 static char *
-serial_of(const ae_record *rec)
+pulse_published(fake_world *w, const char *what, const char *log, char **serial)
 {
-	BIGNUM *bn = rec ? ASN1_INTEGER_to_BN(X509_get0_serialNumber(rec->cert), NULL) : NULL;
-	char *hex = bn ? BN_bn2hex(bn) : NULL, *out = hex ? strdup(hex) : NULL;
+	ae_pulse_result *r = pulse(w, 0);
+	fake_records rs;
+	const ae_record *rec;
 
-	OPENSSL_free(hex);
-	BN_free(bn);
-	return out;
-}
-
-static char *
-read_text(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf = calloc(1, 4096);
-
-	if (f != NULL) {
-		if (fread(buf, 1, 4095, f) == 0)
-			buf[0] = '\0';
-		fclose(f);
-	}
-	return buf;
+	expect_event(r, AE_EV_PUBLISHED, "Web", 1, what);
+	expect_event(r, AE_EV_HOOK_RAN, "Web", 1, what);
+	ae_pulse_result_free(r);
+	fake_records_load(w, &rs);
+	rec = fake_records_find(&rs, "Web", AE_REC_ISSUED);
+	*serial = rec ? ae_publish_serial_hex(rec->cert) : NULL;
+	fake_records_clear(&rs);
+	return ae_read_file(log, 4096, NULL);
 }
 
 /* Certificates for services (machine): every pulse that changes a certificate
@@ -778,7 +771,6 @@ test_publish_hooks(void)
 	char *hook = ae_strdup_printf("%s/10-log", hooks), *live = ae_strdup_printf("%s/live/Web/cert.pem", w->state_dir);
 	char *first = NULL, *second = NULL, *text, *want;
 	ae_pulse_result *r;
-	fake_records rs;
 	FILE *f;
 
 	mkdir(hooks, 0755);
@@ -790,14 +782,7 @@ test_publish_hooks(void)
 	w->conf->machine_hooks_dir = strdup(hooks);
 	fake_world_template(w, "Web");
 
-	r = pulse(w, 0);
-	expect_event(r, AE_EV_PUBLISHED, "Web", 1, "publish: enrolled");
-	expect_event(r, AE_EV_HOOK_RAN, "Web", 1, "publish: enrolled");
-	ae_pulse_result_free(r);
-	fake_records_load(w, &rs);
-	first = serial_of(fake_records_find(&rs, "Web", AE_REC_ISSUED));
-	fake_records_clear(&rs);
-	text = read_text(log);
+	text = pulse_published(w, "publish: enrolled", log, &first);
 	want = ae_strdup_printf("Web machine old= new=%s %s/live/Web/cert.pem %s/live/Web/key.pem\n", first, w->state_dir,
 	                        w->state_dir);
 	tap_is_str(text, want, "publish: the hook ran once after enrollment, no old serial, the paths");
@@ -811,15 +796,7 @@ test_publish_hooks(void)
 	ae_pulse_result_free(r);
 
 	fake_world_clock(w, 9 * DAY + 2 * HOUR);
-	r = pulse(w, 0);
-	tap_ok(r->renewed == 1, "publish: renewed");
-	expect_event(r, AE_EV_PUBLISHED, "Web", 1, "publish: renewed");
-	expect_event(r, AE_EV_HOOK_RAN, "Web", 1, "publish: renewed");
-	ae_pulse_result_free(r);
-	fake_records_load(w, &rs);
-	second = serial_of(fake_records_find(&rs, "Web", AE_REC_ISSUED));
-	fake_records_clear(&rs);
-	text = read_text(log);
+	text = pulse_published(w, "publish: renewed", log, &second);
 	want = ae_strdup_printf("Web machine old= new=%s %s/live/Web/cert.pem %s/live/Web/key.pem\n"
 	                        "Web machine old=%s new=%s %s/live/Web/cert.pem %s/live/Web/key.pem\n",
 	                        first, w->state_dir, w->state_dir, first, second, w->state_dir, w->state_dir);

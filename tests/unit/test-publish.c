@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include "fake-world.h"
 #include "publish.h"
 #include "tap.h"
 #include "util.h"
@@ -24,22 +25,6 @@
 
 static char tmpdir[] = "/tmp/ae-test-publish-XXXXXX";
 
-static X509 *
-make_cert(const char *cn, long serial, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key)
-{
-	X509 *x = X509_new();
-
-	X509_set_version(x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), serial);
-	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
-	X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : X509_get_subject_name(x));
-	X509_gmtime_adj(X509_getm_notBefore(x), -86400);
-	X509_gmtime_adj(X509_getm_notAfter(x), 365L * 86400);
-	X509_set_pubkey(x, key);
-	X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256());
-	return x;
-}
-
 static char *
 write_key(EVP_PKEY *key, const char *name)
 {
@@ -55,18 +40,7 @@ write_key(EVP_PKEY *key, const char *name)
 static char *
 slurp(const char *path)
 {
-	FILE *f = fopen(path, "r");
-	ae_buf b;
-	char chunk[1024];
-	size_t n;
-
-	if (f == NULL)
-		return NULL;
-	ae_buf_init(&b);
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		ae_buf_append(&b, chunk, n);
-	fclose(f);
-	return ae_buf_steal(&b);
+	return ae_read_file(path, 1024 * 1024, NULL);
 }
 
 static int
@@ -152,8 +126,8 @@ static void
 test_file_key(ae_ctx *ctx)
 {
 	EVP_PKEY *ca_key = EVP_EC_gen("P-256"), *k1 = EVP_EC_gen("P-256"), *k2 = EVP_EC_gen("P-256");
-	X509 *ca = make_cert("Lab CA", 1, ca_key, NULL, NULL);
-	X509 *c1 = make_cert("ws1", 0x1a, k1, ca, ca_key), *c2 = make_cert("ws1", 0x2b, k2, ca, ca_key);
+	X509 *ca = fake_ca_cert("Lab CA", ca_key, NULL, ca_key, 1);
+	X509 *c1 = fake_ca_cert("ws1", k1, ca, ca_key, 0x1a), *c2 = fake_ca_cert("ws1", k2, ca, ca_key, 0x2b);
 	STACK_OF(X509) *chain = sk_X509_new_null();
 	char *kf1 = write_key(k1, "k1.key"), *kf2 = write_key(k2, "k2.key");
 	char *live = ae_strdup_printf("%s/state/live", tmpdir);
