@@ -5,7 +5,8 @@
 # key.pem) and verifies with openssl; a pulse that changes nothing runs no
 # hook; a renewal (the clock shifted past the renewal point with
 # AE_TEST_NOW_OFFSET, as lab-pulse.sh does) replaces the files and runs
-# the hook exactly once with the old and the new serial.  Then the shipped
+# the hook exactly once with the old and the new serial.  A user's key on
+# a SoftHSM2 token is published as key.uri.  Then the shipped
 # example hook examples/hooks/reload-nginx, with a stand-in nginx.
 . "$(dirname "$0")/lib.sh"
 lab_require
@@ -105,6 +106,42 @@ check_files "renewed"
 want2="LabMachine machine old=$s1 new=$s2 $LIVE/cert.pem $LIVE/chain.pem $LIVE/fullchain.pem $LIVE/key.pem uid=0"
 [ "$(wc -l <"$LOG")" = 2 ] && [ "$(tail -1 "$LOG")" = "$want2" ]
 ok $? "the hook ran exactly once more, with the old and the new serial" || diag "$(cat "$LOG")" "want: $want2"
+
+# ===== a user's key on a token: key.uri, the URI of the key on it =====
+MODULE=/usr/lib/softhsm/libsofthsm2.so
+if [ -e $MODULE ] && command -v pkcs11-tool >/dev/null; then
+	export SOFTHSM2_CONF=$TEST_TMP/softhsm2.conf
+	mkdir -p "$TEST_TMP/tokens"
+	printf 'directories.tokendir = %s/tokens\n' "$TEST_TMP" >"$SOFTHSM2_CONF"
+	softhsm2-util --init-token --free --label ae-publish --so-pin 4321 --pin 1111 >/dev/null
+	printf '1111' >"$TEST_TMP/pin"
+	cat >"$TEST_TMP/u.conf" <<CONF
+[global]
+rpc_timeout = 10
+policy_refresh = 0
+[user]
+store = pkcs11:token=ae-publish;module-path=$MODULE?pin-source=$TEST_TMP/pin
+state_dir = $TEST_TMP/u/user
+hooks_dir = $HOOKS
+CONF
+	: >"$LOG"
+	as_user alice env AUTOENROLL_LIBEXECDIR="$AE_BIN" AE_JOURNAL_SOCKET="$SOCK" "$AUTOENROLL" pulse --user --wait \
+		--json -c "$TEST_TMP/u.conf" >"$TEST_TMP/r.json" 2>"$TEST_TMP/r.err"
+	ULIVE=$TEST_TMP/u/user/live/LabUser
+	[ "$(ev enrolled LabUser)" = 1 ] && [ "$(ev published LabUser)" = 1 ] && [ -s "$ULIVE/key.uri" ] &&
+		[ ! -e "$ULIVE/key.pem" ] && [ -s "$ULIVE/fullchain.pem" ]
+	ok $? "token: alice's LabUser published with key.uri, no key file" || show
+	uri=$(cat "$ULIVE/key.uri")
+	id=$(printf '%s' "$uri" | sed -n 's/.*[;:]id=\([^;?]*\).*/\1/p' | tr -d %)
+	case $uri in pkcs11:*token=ae-publish*type=private*) true ;; *) false ;; esac &&
+		pkcs11-tool --module $MODULE --token-label ae-publish --read-object --type pubkey --id "$id" 2>/dev/null |
+		openssl pkey -pubin -inform DER -pubout 2>/dev/null | cmp -s - <(openssl x509 -in "$ULIVE/cert.pem" -noout -pubkey)
+	ok $? "token: key.uri names the private key on the token whose public key is cert.pem's" || diag "$uri"
+	if [ "$(id -u)" -eq 0 ]; then
+		[ ! -s "$LOG" ] && [ "$(ev hook-ran)" = 0 ] && [ "$(ev hook-failed)" = 0 ]
+		ok $? "a user pulse running as root (the lab's as_user) runs no hook"
+	fi
+fi
 
 # ===== examples/hooks/reload-nginx with a stand-in nginx =====
 fake=$TEST_TMP/bin
