@@ -9,14 +9,9 @@ lab_require
 [ -e /usr/lib/softhsm/libsofthsm2.so ] && command -v pkcs11-tool >/dev/null ||
 	skip_all "SoftHSM2 and pkcs11-tool are needed (tests/deps.sh)"
 . <("$LABCTL" env)
-MODULE=/usr/lib/softhsm/libsofthsm2.so
 CALOG=$AE_LAB_DIR/ca/requests.log
 
-export SOFTHSM2_CONF=$TEST_TMP/softhsm2.conf
-mkdir -p "$TEST_TMP/tokens"
-printf 'directories.tokendir = %s/tokens\n' "$TEST_TMP" >"$SOFTHSM2_CONF"
-softhsm2-util --init-token --free --label ae-enroll --so-pin 4321 --pin 1111 >/dev/null
-printf '1111' >"$TEST_TMP/pin"
+softhsm_token ae-enroll
 cat >"$TEST_TMP/ae.conf" <<CONF
 [global]
 rpc_timeout = 5

@@ -108,13 +108,8 @@ want2="LabMachine machine old=$s1 new=$s2 $LIVE/cert.pem $LIVE/chain.pem $LIVE/f
 ok $? "the hook ran exactly once more, with the old and the new serial" || diag "$(cat "$LOG")" "want: $want2"
 
 # ===== a user's key on a token: key.uri, the URI of the key on it =====
-MODULE=/usr/lib/softhsm/libsofthsm2.so
-if [ -e $MODULE ] && command -v pkcs11-tool >/dev/null; then
-	export SOFTHSM2_CONF=$TEST_TMP/softhsm2.conf
-	mkdir -p "$TEST_TMP/tokens"
-	printf 'directories.tokendir = %s/tokens\n' "$TEST_TMP" >"$SOFTHSM2_CONF"
-	softhsm2-util --init-token --free --label ae-publish --so-pin 4321 --pin 1111 >/dev/null
-	printf '1111' >"$TEST_TMP/pin"
+if [ -e /usr/lib/softhsm/libsofthsm2.so ] && command -v pkcs11-tool >/dev/null; then
+	softhsm_token ae-publish
 	cat >"$TEST_TMP/u.conf" <<CONF
 [global]
 rpc_timeout = 10

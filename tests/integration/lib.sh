@@ -71,6 +71,19 @@ journal_sink() {
 	for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
 }
 
+# softhsm_token LABEL: a fresh SoftHSM2 token LABEL in $TEST_TMP/tokens
+# (SOFTHSM2_CONF exported), user PIN 1111 in $TEST_TMP/pin (0600) for
+# pin-source=; the module's path in $MODULE.
+softhsm_token() {
+	MODULE=/usr/lib/softhsm/libsofthsm2.so
+	export SOFTHSM2_CONF=$TEST_TMP/softhsm2.conf
+	mkdir -p "$TEST_TMP/tokens"
+	printf 'directories.tokendir = %s/tokens\n' "$TEST_TMP" >"$SOFTHSM2_CONF"
+	softhsm2-util --init-token --free --label "$1" --so-pin 4321 --pin 1111 >/dev/null || return
+	printf '1111' >"$TEST_TMP/pin"
+	chmod 600 "$TEST_TMP/pin"
+}
+
 # as_user NAME CMD...: CMD in the lab with NAME's Kerberos credentials
 as_user() { local u=$1; shift; "$LABCTL" run --user "$u" -- "$@"; }
 as_machine() { "$LABCTL" run --machine -- "$@"; }
