@@ -81,10 +81,31 @@ make_dirs(ae_ctx *ctx, const char *path)
 			break;
 		*s = '/';
 	}
-	if (err == AE_OK && (lstat(path, &sb) != 0 || !S_ISDIR(sb.st_mode)))
+	/* stat: the admin may point cert_dir at a link (not so a template's
+	 * directory, see ae_publish_cert). */
+	if (err == AE_OK && (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode)))
 		err = ae_set_message(ctx, AE_ERR_IO, "%s is not a directory", path);
 	free(copy);
 	return err;
+}
+
+/* Removes what a run killed while writing left in DIR: "<file>.tmp.<pid>"
+ * (ae_write_file_atomic), maybe a key. */
+static void
+remove_stale_tmp(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		char *path;
+		if (strstr(de->d_name, ".tmp.") == NULL || (path = ae_strdup_printf("%s/%s", dir, de->d_name)) == NULL)
+			continue;
+		unlink(path);
+		free(path);
+	}
+	if (d != NULL)
+		closedir(d);
 }
 
 static char *
@@ -232,6 +253,7 @@ ae_publish_cert(ae_ctx *ctx, const char *cert_dir, const char *tname, X509 *cert
 		err = ae_set_message(ctx, AE_ERR_IO, "cannot set the mode of %s: %s", pub.dir, strerror(errno));
 		goto cleanup;
 	}
+	remove_stale_tmp(pub.dir);
 	old = read_cert(pub.cert);
 	if (old != NULL && (pub.old_serial = ae_publish_serial_hex(old)) == NULL) {
 		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");

@@ -168,6 +168,18 @@ test_file_key(ae_ctx *ctx)
 	       "file key: the same certificate again writes nothing (no hook to run)");
 	ae_published_clear(&pub);
 
+	/* A run killed while writing left a temporary key behind. */
+	{
+		char *stale = ae_strdup_printf("%s/WebServer/key.pem.tmp.99999", live);
+		FILE *f = fopen(stale, "w");
+		fclose(f);
+		tap_ok(ae_publish_cert(ctx, live, "WebServer", c1, chain, kf1, NULL, &pub) == AE_OK && !pub.changed &&
+		       access(stale, F_OK) != 0,
+		       "a temporary file left by a killed run is removed");
+		ae_published_clear(&pub);
+		free(stale);
+	}
+
 	/* Renewal: a reader holding the old file keeps the old one whole. */
 	old_fd = open(ae_strdup_printf("%s/WebServer/cert.pem", live), O_RDONLY);
 	fstat(old_fd, &before);
@@ -235,6 +247,17 @@ test_file_key(ae_ctx *ctx)
 	       access(ae_strdup_printf("%s/a", live), F_OK) != 0,
 	       "a template name from AD with / or .. is refused, nothing written outside");
 	ae_clear_message(ctx);
+
+	/* cert_dir itself may be a link the admin made. */
+	{
+		char *link = ae_strdup_printf("%s/live-link", tmpdir);
+		symlink(live, link);
+		tap_ok(ae_publish_cert(ctx, link, "WebServer", c1, chain, NULL, "pkcs11:token=Web;id=%01%02;type=private",
+		                       &pub) == AE_OK && !pub.changed,
+		       "cert_dir may be a symlink to a directory");
+		ae_published_clear(&pub);
+		free(link);
+	}
 
 	/* A link planted where the template's directory goes is not followed. */
 	{
