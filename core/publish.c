@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <openssl/bn.h>
 #include <openssl/pem.h>
 #include <pwd.h>
@@ -488,7 +489,7 @@ hook_env(bool machine, const ae_published *pub)
 
 /* Runs PATH; its exit status, or -1 with WHAT saying why not. */
 static int
-run_one(const char *path, char **env, int timeout, char *what, size_t size)
+run_one(const char *path, char **env, int timeout, const char *setting, char *what, size_t size)
 {
 	struct sigaction dfl = { .sa_handler = SIG_DFL }, old;
 	double deadline = ae_monotonic_seconds() + timeout;
@@ -499,7 +500,7 @@ run_one(const char *path, char **env, int timeout, char *what, size_t size)
 	sigaction(SIGCHLD, &dfl, &old);
 	pid = fork();
 	if (pid < 0) {
-		snprintf(what, size, "could not start: %s", strerror(errno));
+		snprintf(what, size, "could not be started: %s", strerror(errno));
 		goto restore;
 	}
 	if (pid == 0) {
@@ -523,13 +524,13 @@ run_one(const char *path, char **env, int timeout, char *what, size_t size)
 			kill(pid, SIGKILL);
 			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 				;
-			snprintf(what, size, "killed after %d s (hook_timeout in [global])", timeout);
+			snprintf(what, size, "was killed after %d s (%s)", timeout, setting);
 			goto restore;
 		}
 		nanosleep(&ts, NULL);
 	}
 	if (w != pid)
-		snprintf(what, size, "lost: %s", strerror(errno));
+		snprintf(what, size, "was lost: %s", strerror(errno));
 	else if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		rc = 0, snprintf(what, size, "exited with status 0");
 	else if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
@@ -537,7 +538,7 @@ run_one(const char *path, char **env, int timeout, char *what, size_t size)
 	else if (WIFEXITED(status))
 		rc = WEXITSTATUS(status), snprintf(what, size, "exited with status %d", rc);
 	else if (WIFSIGNALED(status))
-		snprintf(what, size, "killed by signal %d", WTERMSIG(status));
+		snprintf(what, size, "was killed by signal %d", WTERMSIG(status));
 	else
 		snprintf(what, size, "ended with wait status 0x%x", status);
 restore:
@@ -546,8 +547,8 @@ restore:
 }
 
 unsigned
-ae_hooks_run(ae_ctx *ctx, const char *hooks_dir, int timeout, bool machine, const ae_published *pub,
-             ae_hook_report_fn report, void *data)
+ae_hooks_run(ae_ctx *ctx, const char *hooks_dir, int timeout, const char *timeout_setting, bool machine,
+             const ae_published *pub, ae_hook_report_fn report, void *data)
 {
 	char **hooks = NULL, **env = NULL;
 	unsigned ran = 0;
@@ -566,8 +567,9 @@ ae_hooks_run(ae_ctx *ctx, const char *hooks_dir, int timeout, bool machine, cons
 		return 0;
 	}
 	for (size_t i = 0; hooks[i] != NULL; i++) {
-		char what[160];
-		int status = run_one(hooks[i], env, timeout > 0 ? timeout : 60, what, sizeof(what));
+		char what[PATH_MAX + 128];
+		int status = run_one(hooks[i], env, timeout > 0 ? timeout : 60,
+		                     timeout_setting ? timeout_setting : "hook_timeout in [global]", what, sizeof(what));
 		ran++;
 		if (report != NULL)
 			report(data, pub, hooks[i], status, what);
@@ -656,8 +658,12 @@ publish_one(ae_ctx *ctx, const ae_conf *conf, bool machine, ae_store *st, const 
 		                       pub.old_serial ? pub.old_serial : "", pub.dir, token ? "key.uri" : "key.pem");
 		report(data, AE_EV_PUBLISHED, r->template_name, r->id, msg ? msg : "published");
 		free(msg);
-		if (hooks_dir != NULL)
-			ae_hooks_run(ctx, hooks_dir, conf->hook_timeout, machine, &pub, report_hook, &h);
+		if (hooks_dir != NULL) {
+			char setting[PATH_MAX + 64];
+			ae_hooks_run(ctx, hooks_dir, conf->hook_timeout,
+			             ae_conf_setting(conf, "global", "hook_timeout", setting, sizeof(setting)), machine,
+			             &pub, report_hook, &h);
+		}
 	}
 	ae_published_clear(&pub);
 }

@@ -94,7 +94,8 @@ typedef void (*ae_hook_report_fn)(void *data, const ae_published *pub, const cha
                                   const char *what);
 
 /* Runs every hook of HOOKS_DIR for PUB, one after the other, each within
- * TIMEOUT seconds (killed with its process group after that), with stdin
+ * TIMEOUT seconds (killed with its process group after that; the message
+ * names TIMEOUT_SETTING, "hook_timeout in [global] of PATH"), with stdin
  * from /dev/null, stdout to stderr and this environment: PATH,
  * AE_HOOK_CONTEXT (machine or user), AE_HOOK_TEMPLATE, AE_HOOK_DIR,
  * AE_HOOK_CERT, AE_HOOK_CHAIN, AE_HOOK_FULLCHAIN, AE_HOOK_KEY (key.pem) or
@@ -102,8 +103,8 @@ typedef void (*ae_hook_report_fn)(void *data, const ae_published *pub, const cha
  * AE_HOOK_OLD_SERIAL (empty for a first certificate), AE_HOOK_NEW_SERIAL.
  * Returns the number of hooks run; a failing hook is reported, not an
  * error. */
-unsigned ae_hooks_run(ae_ctx *ctx, const char *hooks_dir, int timeout, bool machine, const ae_published *pub,
-                      ae_hook_report_fn report, void *data);
+unsigned ae_hooks_run(ae_ctx *ctx, const char *hooks_dir, int timeout, const char *timeout_setting, bool machine,
+                      const ae_published *pub, ae_hook_report_fn report, void *data);
 
 /* Told of what publishing a pulse's certificates did: KIND is
  * AE_EV_PUBLISHED, AE_EV_PUBLISH_FAILED, AE_EV_HOOK_RAN or AE_EV_HOOK_FAILED. */

@@ -297,6 +297,7 @@ write_hook(const char *dir, const char *name, const char *body, mode_t mode)
 }
 
 typedef struct {
+	char last_what[512];
 	char *seen[16];
 	int status[16];
 	int n;
@@ -308,6 +309,7 @@ on_hook(void *data, const ae_published *pub, const char *hook, int status, const
 	reports *r = data;
 	(void)pub;
 	tap_diag("  hook %s: %s", hook, what);
+	snprintf(r->last_what, sizeof(r->last_what), "%s", what);
 	if (r->n < 16) {
 		r->seen[r->n] = strdup(strrchr(hook, '/') + 1);
 		r->status[r->n++] = status;
@@ -348,9 +350,10 @@ test_hooks(ae_ctx *ctx)
 	       "hooks: run-parts names, regular executables not writable by others, sorted");
 	ae_strv_free(list);
 
-	ran = ae_hooks_run(ctx, dir, 1, true, &pub, on_hook, &r);
-	tap_ok(ran == 3 && r.n == 3 && r.status[0] == 0 && r.status[1] == 3 && r.status[2] == -1,
-	       "hooks: three run in order; exit 0, exit 3 reported, the slow one killed at hook_timeout");
+	ran = ae_hooks_run(ctx, dir, 1, "hook_timeout in [global] of t.conf", true, &pub, on_hook, &r);
+	tap_ok(ran == 3 && r.n == 3 && r.status[0] == 0 && r.status[1] == 3 && r.status[2] == -1 &&
+	       strstr(r.last_what, "hook_timeout in [global] of t.conf") != NULL,
+	       "hooks: three run in order; exit 0, exit 3 reported, the slow one killed at hook_timeout (named)");
 	env = slurp(out);
 	tap_ok(env != NULL && strstr(env, "AE_HOOK_CONTEXT=machine\n") && strstr(env, "AE_HOOK_TEMPLATE=WebServer\n") &&
 	       strstr(env, "AE_HOOK_CERT=/srv/live/WebServer/cert.pem\n") &&
