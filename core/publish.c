@@ -529,18 +529,17 @@ run_one(const char *path, char **env, int timeout, const char *setting, char *wh
 		}
 		nanosleep(&ts, NULL);
 	}
-	if (w != pid)
+	if (w != pid) {
 		snprintf(what, size, "was lost: %s", strerror(errno));
-	else if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		rc = 0, snprintf(what, size, "exited with status 0");
-	else if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-		rc = 127, snprintf(what, size, "exited with status 127 (could not be executed, or a command was not found)");
-	else if (WIFEXITED(status))
-		rc = WEXITSTATUS(status), snprintf(what, size, "exited with status %d", rc);
-	else if (WIFSIGNALED(status))
+	} else if (WIFEXITED(status)) {
+		rc = WEXITSTATUS(status);
+		snprintf(what, size, "exited with status %d%s", rc,
+		         rc == 127 ? " (could not be executed, or a command was not found)" : "");
+	} else if (WIFSIGNALED(status)) {
 		snprintf(what, size, "was killed by signal %d", WTERMSIG(status));
-	else
+	} else {
 		snprintf(what, size, "ended with wait status 0x%x", status);
+	}
 restore:
 	sigaction(SIGCHLD, &old, NULL);
 	return rc;
