@@ -38,6 +38,7 @@ static const opt_def options[] = {
 	{ "global", "rpc_timeout", T_SECONDS, OFF(rpc_timeout), 1, 3600 },
 	{ "global", "crl_timeout", T_SECONDS, OFF(crl_timeout), 1, 600 },
 	{ "global", "policy_refresh", T_SECONDS, OFF(policy_refresh), 0, 86400 },
+	{ "global", "hook_timeout", T_SECONDS, OFF(hook_timeout), 1, 3600 },
 	{ "machine", "keytab", T_STRING, OFF(machine_keytab), 0, 0 },
 	{ "machine", "principal", T_STRING, OFF(machine_principal), 0, 0 },
 	{ "machine", "store", T_STRING, OFF(machine_store), 0, 0 },
@@ -45,12 +46,16 @@ static const opt_def options[] = {
 	{ "machine", "aepolicy", T_AEPOLICY, OFF(machine_aepolicy), 0, 0 },
 	{ "machine", "trust_dir", T_STRING, OFF(trust_dir), 0, 0 },
 	{ "machine", "system_trust", T_STRING, OFF(system_trust), 0, 0 },
+	{ "machine", "cert_dir", T_STRING, OFF(machine_cert_dir), 0, 0 },
+	{ "machine", "hooks_dir", T_STRING, OFF(machine_hooks_dir), 0, 0 },
 	{ "user", "store", T_STRING, OFF(user_store), 0, 0 },
 	{ "user", "state_dir", T_STRING, OFF(user_state_dir), 0, 0 },
 	{ "user", "aepolicy", T_AEPOLICY, OFF(user_aepolicy), 0, 0 },
 	{ "user", "notify_delay", T_SECONDS, OFF(notify_delay), 0, 86400 },
 	{ "user", "notify_expire", T_SECONDS, OFF(notify_expire), 1, 7 * 86400 },
 	{ "user", "pinentry", T_STRING, OFF(pinentry), 0, 0 },
+	{ "user", "cert_dir", T_STRING, OFF(user_cert_dir), 0, 0 },
+	{ "user", "hooks_dir", T_STRING, OFF(user_hooks_dir), 0, 0 },
 };
 
 static const char *const sections[] = { "global", "user", "machine", NULL };
@@ -214,6 +219,10 @@ ae_conf_free(ae_conf *conf)
 	free(conf->trust_dir);
 	free(conf->system_trust);
 	free(conf->pinentry);
+	free(conf->machine_cert_dir);
+	free(conf->machine_hooks_dir);
+	free(conf->user_cert_dir);
+	free(conf->user_hooks_dir);
 	free(conf);
 }
 
@@ -231,6 +240,7 @@ ae_conf_defaults(ae_ctx *ctx, ae_conf **out)
 	conf->rpc_timeout = 30;
 	conf->crl_timeout = 15;
 	conf->policy_refresh = 600;
+	conf->hook_timeout = 60;
 	/* Windows shows its balloon about a minute after logon and keeps the
 	 * work for the session's first hours. */
 	conf->notify_delay = 60;
@@ -281,6 +291,10 @@ set_option(ae_ctx *ctx, ae_conf *conf, const opt_def *def, const char *value,
 			return ae_set_message(ctx, AE_ERR_CONFIG,
 			                      "%s:%u: system_trust in [machine] is none, p11-kit or update-ca-certificates, not \"%s\"",
 			                      name, line, value);
+		if ((strcmp(def->key, "cert_dir") == 0 || strcmp(def->key, "hooks_dir") == 0) && value[0] != '/' &&
+		    strcmp(value, "none") != 0)
+			return ae_set_message(ctx, AE_ERR_CONFIG, "%s:%u: %s in [%s] is an absolute path or none, not \"%s\"",
+			                      name, line, def->key, def->section, value);
 		copy = strdup(value);
 		if (copy == NULL)
 			return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");

@@ -34,6 +34,7 @@ typedef struct {
 	int rpc_timeout;          /* seconds per RPC connect/send/receive (CA) */
 	int crl_timeout;          /* seconds per CRL download (revocation check) */
 	int policy_refresh;       /* seconds the enrollment policy is reused (600) */
+	int hook_timeout;         /* seconds a renewal hook may run (60) */
 	/* autoenrollment options, the AEPolicy bits of Group Policy */
 	uint32_t user_aepolicy;
 	uint32_t machine_aepolicy;
@@ -52,6 +53,12 @@ typedef struct {
 	char *pinentry;           /* program that asks for token PINs (/usr/bin/pinentry) */
 	char *machine_store;
 	char *machine_state_dir;
+	/* [user] and [machine]: certificates for services (publish.h); NULL:
+	 * the defaults, "none": off */
+	char *user_cert_dir;      /* <state_dir>/live */
+	char *user_hooks_dir;     /* $XDG_CONFIG_HOME/autoenroll/hooks.d */
+	char *machine_cert_dir;   /* <state_dir>/live */
+	char *machine_hooks_dir;  /* /etc/autoenroll/hooks.d */
 } ae_conf;
 
 /* The configuration file to use when none is given: $AUTOENROLL_CONF

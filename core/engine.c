@@ -13,6 +13,7 @@
 #include "local.h"
 #include "pcache.h"
 #include "policy.h"
+#include "publish.h"
 #include "source.h"
 #include "store.h"
 #include "transport.h"
@@ -129,6 +130,26 @@ static const char *
 ctx_name(const pulse *p)
 {
 	return p->opts->machine ? "local system" : "the user";
+}
+
+/* ---- certificates for services (publish.h) ---- */
+
+static void
+publish_report(void *data, ae_event_kind kind, const char *tname, const char *record_id, const char *message)
+{
+	event(data, kind, tname, NULL, record_id, 0, 0, "%s", message);
+}
+
+/* The context's current certificates to their stable place, and the
+ * hooks of those that changed. */
+static void
+publish(pulse *p)
+{
+	if (ae_publish_pulse(p->ctx, p->conf, p->opts->machine, p->st, p->local.store_safe, publish_report, p) !=
+	    AE_OK) {
+		ae_log(p->ctx, AE_LOG_ERR, "certificates for services: %s", ae_get_message(p->ctx));
+		ae_clear_message(p->ctx);
+	}
 }
 
 /* ---- local store ---- */
@@ -1201,6 +1222,7 @@ ae_engine_pulse(ae_ctx *ctx, const ae_conf *conf, const ae_engine_opts *opts, ae
 	ae_clear_message(ctx);
 
 completed:
+	publish(p);
 	event(p, AE_EV_PULSE_COMPLETED, NULL, NULL, NULL, 0, 0,
 	      "Automatic certificate enrollment for %s completed: %u enrolled, %u renewed, %u retrieved, %u pending, %u failed, %u skipped, %u archived, %u deleted",
 	      ctx_name(p), p->res->enrolled, p->res->renewed, p->res->retrieved, p->res->pending, p->res->failed,

@@ -86,6 +86,14 @@ static const kind_info kinds[AE_EV_MAX_] = {
 		LOG_NOTICE, 0, NULL, "revoked certificate removed from Active Directory", "from" },
 	[AE_EV_NEEDS_USER] = { "needs-user", "7079cf45005443208c806ab3daf1dee8",
 		LOG_WARNING, 0, NULL, "waiting for the user", "with" },
+	[AE_EV_PUBLISHED] = { "published", "e8e45343047f4083a9d24613f16b6977",
+		LOG_INFO, 0, NULL, "certificate for services updated", "from" },
+	[AE_EV_PUBLISH_FAILED] = { "publish-failed", "ffd29b5f6f0747728d09a4218fb246b7",
+		LOG_ERR, 0, NULL, "certificate for services not updated", "from" },
+	[AE_EV_HOOK_RAN] = { "hook-ran", "20dd6f58bbf644f4a0a0f72ee034f43f",
+		LOG_INFO, 0, NULL, "renewal hook ran", "from" },
+	[AE_EV_HOOK_FAILED] = { "hook-failed", "5f0396aa44d146168a61a5d3fa2d24a5",
+		LOG_WARNING, 0, NULL, "renewal hook failed", "from" },
 };
 
 static const kind_info *

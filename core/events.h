@@ -33,6 +33,10 @@ typedef enum {
 	AE_EV_TRUST_FAILED,       /* AutoEnrollment 1: downloading certificates from AD failed */
 	AE_EV_DS_CERT_REMOVED,    /* a revoked certificate removed from userCertificate in AD */
 	AE_EV_NEEDS_USER,         /* waits for the user: interaction, a PIN, a token */
+	AE_EV_PUBLISHED,          /* a certificate for services written to its stable place (cert_dir) */
+	AE_EV_PUBLISH_FAILED,     /* ... could not be written there */
+	AE_EV_HOOK_RAN,           /* a renewal hook exited with status 0 */
+	AE_EV_HOOK_FAILED,        /* a renewal hook failed, was killed or timed out (the pulse goes on) */
 	AE_EV_MAX_
 } ae_event_kind;
 

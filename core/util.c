@@ -261,3 +261,22 @@ ae_strdup_printf(const char *fmt, ...)
 	va_end(ap);
 	return s;
 }
+
+char *
+ae_read_file(const char *path, size_t max, size_t *len_out)
+{
+	FILE *f = fopen(path, "re");
+	ae_buf b;
+	char chunk[4096];
+	size_t n;
+
+	if (f == NULL)
+		return NULL;
+	ae_buf_init(&b);
+	while (b.len < max && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		ae_buf_append(&b, chunk, n < max - b.len ? n : max - b.len);
+	fclose(f);
+	if (len_out != NULL)
+		*len_out = b.len;
+	return ae_buf_steal(&b);
+}

@@ -40,6 +40,11 @@ char *ae_buf_steal(ae_buf *b);
 /* The value of a hexadecimal digit, or -1. */
 int ae_hex_digit(char c);
 
+/* The whole file at PATH, NUL-terminated (the length without the NUL in
+ * *LEN_OUT when not NULL), at most MAX bytes read; NULL when it cannot be
+ * opened (errno says why) or out of memory.  Caller frees. */
+char *ae_read_file(const char *path, size_t max, size_t *len_out);
+
 /* Seconds on the monotonic clock: for measuring waits against timeouts. */
 double ae_monotonic_seconds(void);
 

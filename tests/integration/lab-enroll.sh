@@ -9,7 +9,6 @@ lab_require
 [ -e /usr/lib/softhsm/libsofthsm2.so ] && command -v pkcs11-tool >/dev/null ||
 	skip_all "SoftHSM2 and pkcs11-tool are needed (tests/deps.sh)"
 . <("$LABCTL" env)
-MODULE=/usr/lib/softhsm/libsofthsm2.so
 CALOG=$AE_LAB_DIR/ca/requests.log
 
 softhsm_token ae-enroll

@@ -20,11 +20,7 @@ CA_DN="CN=CORP-CA1,CN=Enrollment Services,CN=Public Key Services,CN=Services,$AE
 DAY=86400
 
 # --- journal stand-in: events arrive over the native protocol ---
-SOCK=$TEST_TMP/journal.socket
-EVENTS=$TEST_TMP/journal.jsonl
-/usr/bin/python3 "$top_srcdir/tests/integration/journal-sink.py" "$SOCK" "$EVENTS" &
-sink=$!
-for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
+journal_sink
 
 ldapmod() { "$LABCTL" run --admin -- ldapmodify -Q -Y GSSAPI -H ldap://dc1.corp.test >/dev/null 2>&1; }
 tpl_set() { # NAME ATTR VALUE ("b64:..." for binary values)

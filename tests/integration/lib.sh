@@ -60,20 +60,34 @@ lab_require() {
 	fi
 }
 
+# journal_sink: a stand-in journal; events the programs send over the
+# native protocol to $SOCK (AE_JOURNAL_SOCKET) land in $EVENTS as JSON
+# lines; the sink's pid in $sink.
+journal_sink() {
+	SOCK=$TEST_TMP/journal.socket
+	EVENTS=$TEST_TMP/journal.jsonl
+	/usr/bin/python3 "$top_srcdir/tests/integration/journal-sink.py" "$SOCK" "$EVENTS" &
+	sink=$!
+	for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
+}
+
+# softhsm_token LABEL: a fresh SoftHSM2 token LABEL in $TEST_TMP/tokens
+# (SOFTHSM2_CONF exported), user PIN 1111 in $TEST_TMP/pin (0600) for
+# pin-source=; the module's path in $MODULE.
+softhsm_token() {
+	MODULE=/usr/lib/softhsm/libsofthsm2.so
+	export SOFTHSM2_CONF=$TEST_TMP/softhsm2.conf
+	mkdir -p "$TEST_TMP/tokens"
+	printf 'directories.tokendir = %s/tokens\n' "$TEST_TMP" >"$SOFTHSM2_CONF"
+	softhsm2-util --init-token --free --label "$1" --so-pin 4321 --pin 1111 >/dev/null || return
+	printf '1111' >"$TEST_TMP/pin"
+	chmod 600 "$TEST_TMP/pin"
+}
+
 # as_user NAME CMD...: CMD in the lab with NAME's Kerberos credentials
 as_user() { local u=$1; shift; "$LABCTL" run --user "$u" -- "$@"; }
 as_machine() { "$LABCTL" run --machine -- "$@"; }
 in_lab() { "$LABCTL" run -- "$@"; }
-
-# softhsm_token LABEL: a SoftHSM2 token of its own in TEST_TMP (SO PIN
-# 4321, user PIN 1111, also in $TEST_TMP/pin for pin-source=).
-softhsm_token() {
-	export SOFTHSM2_CONF=$TEST_TMP/softhsm2.conf
-	mkdir -p "$TEST_TMP/tokens"
-	printf 'directories.tokendir = %s/tokens\n' "$TEST_TMP" >"$SOFTHSM2_CONF"
-	softhsm2-util --init-token --free --label "$1" --so-pin 4321 --pin 1111 >/dev/null
-	printf '1111' >"$TEST_TMP/pin"
-}
 
 # kill_at_exit PID: a daemon the test started, stopped by its PID when the
 # test ends.

@@ -64,8 +64,8 @@ add_ext(X509 *x, X509 *issuer, int nid, const char *value)
 
 /* A CA certificate for KEY named CN, signed by ISSUER_KEY (ISSUER NULL:
  * self-signed), valid from a day ago for 20 years. */
-static X509 *
-ca_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, long serial)
+X509 *
+fake_ca_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, long serial)
 {
 	X509 *x = X509_new();
 
@@ -99,8 +99,8 @@ ca_keys_new(struct fake_ca *ca)
 	generation++;
 	ca->root_key = EVP_EC_gen("P-256");
 	ca->key = EVP_EC_gen("P-256");
-	ca->root = ca_cert("Fake Root", ca->root_key, NULL, ca->root_key, generation);
-	ca->cert = ca_cert("Fake Issuing CA", ca->key, ca->root, ca->root_key, 1000 + generation);
+	ca->root = fake_ca_cert("Fake Root", ca->root_key, NULL, ca->root_key, generation);
+	ca->cert = fake_ca_cert("Fake Issuing CA", ca->key, ca->root, ca->root_key, 1000 + generation);
 }
 
 static fake_template *
@@ -612,6 +612,9 @@ fake_world_new(bool machine)
 	w->conf->user_aepolicy = w->conf->machine_aepolicy =
 		AE_AEPOLICY_ENROLL | AE_AEPOLICY_MANAGE | AE_AEPOLICY_RETRIEVE_PENDING;
 	w->conf->policy_refresh = 0;
+	/* Never the host's hooks (/etc/autoenroll/hooks.d, ~/.config/...). */
+	w->conf->user_hooks_dir = strdup("none");
+	w->conf->machine_hooks_dir = strdup("none");
 	ca_keys_new(w->ca);
 	w->ca->next_serial = 100;
 	w->ca->next_id = 1;

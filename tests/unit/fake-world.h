@@ -75,7 +75,7 @@ typedef struct fake_world fake_world;
 
 struct fake_world {
 	ae_ctx *ctx;
-	ae_conf *conf;             /* aepolicy 0x7 (Enroll, Manage, RetrievePending), policy_refresh 0 */
+	ae_conf *conf;             /* aepolicy 0x7 (Enroll, Manage, RetrievePending), policy_refresh 0, hooks_dir none */
 	bool machine;              /* the context pulses run in */
 	char *dir;                 /* the temporary directory (removed by fake_world_free) */
 	char *state_dir;           /* records, and keys (file: store) */
@@ -88,6 +88,10 @@ struct fake_world {
 	size_t ds_cert_len;
 	struct fake_ca *ca;
 };
+
+/* A CA certificate for KEY named CN, signed by ISSUER_KEY (ISSUER NULL:
+ * self-signed), valid from a day ago for 20 years.  Caller frees. */
+X509 *fake_ca_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, long serial);
 
 /* A world for the machine or the user context, without templates. */
 fake_world *fake_world_new(bool machine);

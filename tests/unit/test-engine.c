@@ -8,12 +8,16 @@
 #include "config.h"
 
 #include "fake-world.h"
+#include "publish.h"
 #include "tap.h"
 #include "util.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define DAY 86400
 #define HOUR 3600
@@ -737,6 +741,90 @@ test_policy_cache(void)
 	fake_world_free(w);
 }
 
+/* A pulse that changes Web's certificate: published, the hook ran once.
+ * The new serial in *SERIAL, the hook's log so far returned. */
+static char *
+pulse_published(fake_world *w, const char *what, const char *log, char **serial)
+{
+	ae_pulse_result *r = pulse(w, 0);
+	fake_records rs;
+	const ae_record *rec;
+
+	expect_event(r, AE_EV_PUBLISHED, "Web", 1, what);
+	expect_event(r, AE_EV_HOOK_RAN, "Web", 1, what);
+	ae_pulse_result_free(r);
+	fake_records_load(w, &rs);
+	rec = fake_records_find(&rs, "Web", AE_REC_ISSUED);
+	*serial = rec ? ae_publish_serial_hex(rec->cert) : NULL;
+	fake_records_clear(&rs);
+	return ae_read_file(log, 4096, NULL);
+}
+
+/* Certificates for services (machine): every pulse that changes a certificate
+ * updates <state_dir>/live/<template>/ and runs the hooks once, with the
+ * old and the new serial; a pulse that changes nothing runs none. */
+static void
+test_publish_hooks(void)
+{
+	fake_world *w = fake_world_new(true);
+	char *hooks = ae_strdup_printf("%s/hooks.d", w->dir), *log = ae_strdup_printf("%s/hook.log", w->dir);
+	char *hook = ae_strdup_printf("%s/10-log", hooks), *live = ae_strdup_printf("%s/live/Web/cert.pem", w->state_dir);
+	char *first = NULL, *second = NULL, *text, *want;
+	ae_pulse_result *r;
+	FILE *f;
+
+	mkdir(hooks, 0755);
+	f = fopen(hook, "w");
+	fprintf(f, "#!/bin/sh\necho \"$AE_HOOK_TEMPLATE $AE_HOOK_CONTEXT old=$AE_HOOK_OLD_SERIAL new=$AE_HOOK_NEW_SERIAL $AE_HOOK_CERT $AE_HOOK_KEY\" >> %s\n", log);
+	fclose(f);
+	chmod(hook, 0755);
+	free(w->conf->machine_hooks_dir);
+	w->conf->machine_hooks_dir = strdup(hooks);
+	fake_world_template(w, "Web");
+
+	text = pulse_published(w, "publish: enrolled", log, &first);
+	want = ae_strdup_printf("Web machine old= new=%s %s/live/Web/cert.pem %s/live/Web/key.pem\n", first, w->state_dir,
+	                        w->state_dir);
+	tap_is_str(text, want, "publish: the hook ran once after enrollment, no old serial, the paths");
+	free(text);
+	free(want);
+	tap_ok(access(live, R_OK) == 0, "publish: live/Web/cert.pem is there");
+
+	r = pulse(w, 0);
+	tap_ok(fake_events(r, AE_EV_PUBLISHED, NULL) == 0 && fake_events(r, AE_EV_HOOK_RAN, NULL) == 0,
+	       "publish: a pulse that changes nothing publishes nothing, runs no hook");
+	ae_pulse_result_free(r);
+
+	fake_world_clock(w, 9 * DAY + 2 * HOUR);
+	text = pulse_published(w, "publish: renewed", log, &second);
+	want = ae_strdup_printf("Web machine old= new=%s %s/live/Web/cert.pem %s/live/Web/key.pem\n"
+	                        "Web machine old=%s new=%s %s/live/Web/cert.pem %s/live/Web/key.pem\n",
+	                        first, w->state_dir, w->state_dir, first, second, w->state_dir, w->state_dir);
+	tap_is_str(text, want, "publish: the hook ran once more after the renewal, old and new serial");
+	free(text);
+	free(want);
+	free(first);
+	free(second);
+	if (geteuid() == 0) {
+		/* The user context as root: the hooks are never run. */
+		fake_world *u = fake_world_new(false);
+		free(u->conf->user_hooks_dir);
+		u->conf->user_hooks_dir = strdup(hooks);
+		fake_world_template(u, "UserWeb");
+		r = pulse(u, 0);
+		tap_ok(fake_events(r, AE_EV_PUBLISHED, "UserWeb") == 1 && fake_events(r, AE_EV_HOOK_RAN, NULL) == 0 &&
+		       fake_events(r, AE_EV_HOOK_FAILED, NULL) == 0,
+		       "publish: a user pulse running as root publishes but runs no hook");
+		ae_pulse_result_free(r);
+		fake_world_free(u);
+	}
+	free(hooks);
+	free(log);
+	free(hook);
+	free(live);
+	fake_world_free(w);
+}
+
 int
 main(void)
 {
@@ -760,6 +848,7 @@ main(void)
 	test_disabled();
 	test_machine();
 	test_policy_cache();
+	test_publish_hooks();
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	tap_diag("engine tests took %.0f ms",
 	         (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);

@@ -246,6 +246,10 @@ static const struct {
 	[AE_EV_TRUST_FAILED] = { "trust-failed", AE_LOG_ERR, 1, SRC_AE },
 	[AE_EV_DS_CERT_REMOVED] = { "ds-cert-removed", AE_LOG_NOTICE, 0, NULL },
 	[AE_EV_NEEDS_USER] = { "needs-user", AE_LOG_WARNING, 0, NULL },
+	[AE_EV_PUBLISHED] = { "published", AE_LOG_INFO, 0, NULL },
+	[AE_EV_PUBLISH_FAILED] = { "publish-failed", AE_LOG_ERR, 0, NULL },
+	[AE_EV_HOOK_RAN] = { "hook-ran", AE_LOG_INFO, 0, NULL },
+	[AE_EV_HOOK_FAILED] = { "hook-failed", AE_LOG_WARNING, 0, NULL },
 };
 
 static bool
