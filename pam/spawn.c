@@ -140,8 +140,10 @@ become_helper(const ae_spawn *s, int fd)
 	 * privileges either. */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		fail(fd, ST_NNP);
-	if (s->dir == NULL || chdir(s->dir) < 0)
-		(void)chdir("/");
+	/* The user's home, else the root; if neither, stay: the helper uses
+	 * absolute paths only. */
+	if ((s->dir == NULL || chdir(s->dir) < 0) && chdir("/") < 0)
+		errno = 0;
 	umask(077);
 	/* As the user now: the copy can only read what the user may, and it
 	 * is the user's own file.  The caller waits for the exec, so the copy
