@@ -121,7 +121,8 @@ pem_of(X509 *cert, STACK_OF(X509) *chain)
 		ok = PEM_write_bio_X509(bio, sk_X509_value(chain, i));
 	len = ok ? BIO_get_mem_data(bio, &data) : -1;
 	if (len >= 0 && (out = malloc((size_t)len + 1)) != NULL) {
-		memcpy(out, data, (size_t)len);
+		if (len > 0) /* an empty chain: no data at all */
+			memcpy(out, data, (size_t)len);
 		out[len] = '\0';
 	}
 	BIO_free(bio);

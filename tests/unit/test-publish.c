@@ -17,11 +17,30 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <stdbool.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* A path for a one-off call (open, access, chmod, mkdir): held until the
+ * fourth call after. */
+static const char *
+P(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static const char *
+P(const char *fmt, ...)
+{
+	static char bufs[4][4096];
+	static unsigned n;
+	char *b = bufs[n++ % 4];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(b, sizeof(bufs[0]), fmt, ap);
+	va_end(ap);
+	return b;
+}
 
 static char tmpdir[] = "/tmp/ae-test-publish-XXXXXX";
 
@@ -181,7 +200,7 @@ test_file_key(ae_ctx *ctx)
 	}
 
 	/* Renewal: a reader holding the old file keeps the old one whole. */
-	old_fd = open(ae_strdup_printf("%s/WebServer/cert.pem", live), O_RDONLY);
+	old_fd = open(P("%s/WebServer/cert.pem", live), O_RDONLY);
 	fstat(old_fd, &before);
 	tap_ok(ae_publish_cert(ctx, live, "WebServer", c2, chain, kf2, NULL, &pub) == AE_OK && pub.changed &&
 	       pub.old_serial && strcmp(pub.old_serial, "1A") == 0 && strcmp(pub.new_serial, "2B") == 0,
@@ -243,8 +262,8 @@ test_file_key(ae_ctx *ctx)
 	tap_ok(ae_publish_cert(ctx, live, "../escape", c1, chain, kf1, NULL, &pub) == AE_ERR_INVALID &&
 	       ae_publish_cert(ctx, live, "a/b", c1, chain, kf1, NULL, &pub) == AE_ERR_INVALID &&
 	       ae_publish_cert(ctx, live, "..", c1, chain, kf1, NULL, &pub) == AE_ERR_INVALID &&
-	       access(ae_strdup_printf("%s/state/escape", tmpdir), F_OK) != 0 &&
-	       access(ae_strdup_printf("%s/a", live), F_OK) != 0,
+	       access(P("%s/state/escape", tmpdir), F_OK) != 0 &&
+	       access(P("%s/a", live), F_OK) != 0,
 	       "a template name from AD with / or .. is refused, nothing written outside");
 	ae_clear_message(ctx);
 
@@ -265,7 +284,7 @@ test_file_key(ae_ctx *ctx)
 		mkdir(target, 0755);
 		symlink(target, link);
 		tap_ok(ae_publish_cert(ctx, live, "Linked", c1, chain, kf1, NULL, &pub) == AE_ERR_IO &&
-		       access(ae_strdup_printf("%s/cert.pem", target), F_OK) != 0,
+		       access(P("%s/cert.pem", target), F_OK) != 0,
 		       "a symlink in place of the template's directory is refused");
 		ae_clear_message(ctx);
 		free(target);
@@ -342,8 +361,8 @@ test_hooks(ae_ctx *ctx)
 	write_hook(dir, "30-ignored.dpkg-old", "exit 9", 0755);  /* not a run-parts name */
 	write_hook(dir, "40-groupwritable", "exit 9", 0775);     /* writable by the group */
 	write_hook(dir, "50-slow", "sleep 30", 0755);
-	chmod(ae_strdup_printf("%s/40-groupwritable", dir), 0775);
-	mkdir(ae_strdup_printf("%s/60-adir", dir), 0755);
+	chmod(P("%s/40-groupwritable", dir), 0775);
+	mkdir(P("%s/60-adir", dir), 0755);
 
 	tap_ok(ae_hooks_list(ctx, dir, &list) == AE_OK && ae_strv_len(list) == 3 && strstr(list[0], "/10-record") &&
 	       strstr(list[1], "/20-fails") && strstr(list[2], "/50-slow"),
