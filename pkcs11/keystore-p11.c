@@ -1375,6 +1375,16 @@ p11_generate(ae_ctx *ctx, ae_keystore *ks, const ae_keygen *gen, ae_key **out)
 		                                  &hpriv);
 		pthread_mutex_unlock(&c->lock);
 	}
+	if (exportable && (rv == CKR_ATTRIBUTE_VALUE_INVALID || rv == CKR_TEMPLATE_INCONSISTENT)) {
+		/* The template allows export; it does not demand it.  Tokens whose
+		 * keys never leave them (tpm2-pkcs11: "Cannot mark object both
+		 * extractable AND sensitive") refuse the flag: keep the key in. */
+		exportable = CK_FALSE;
+		pthread_mutex_lock(&c->lock);
+		rv = c->module->C_GenerateKeyPair(c->session, &mech, pub, npub, priv, npriv, &hpub,
+		                                  &hpriv);
+		pthread_mutex_unlock(&c->lock);
+	}
 	switch (rv) {
 	case CKR_OK:
 		break;
@@ -1394,8 +1404,7 @@ p11_generate(ae_ctx *ctx, ae_keystore *ks, const ae_keygen *gen, ae_key **out)
 	case CKR_TEMPLATE_INCONSISTENT:
 	case CKR_ATTRIBUTE_VALUE_INVALID:
 		err = p11_message(ctx, AE_ERR_UNSUPPORTED, rv,
-		                  "token \"%s\" refused to generate a %s key%s", c->token, what,
-		                  gen->exportable ? " that can be exported" : "");
+		                  "token \"%s\" refused to generate a %s key", c->token, what);
 		goto cleanup;
 	case CKR_USER_NOT_LOGGED_IN:
 		err = p11_message(ctx, AE_ERR_NEEDPIN, rv,

@@ -14,6 +14,7 @@ PACKAGES="
   libdbus-1-dev dbus-daemon libpam-wrapper libpam-krb5 pamtester python3-dbusmock
   python3-dbus dunst xvfb x11-apps imagemagick procps util-linux
   debhelper lintian
+  swtpm swtpm-tools tpm2-tools tpm2-abrmd libtss2-tcti-tabrmd0 libtpm2-pkcs11-1 libtpm2-pkcs11-tools heimdal-kcm
 "
 missing=""
 for p in $PACKAGES; do
@@ -25,7 +26,8 @@ apt-get update -q
 # shellcheck disable=SC2086
 apt-get install -y -q $missing
 # The samba package enables system daemons; the lab runs its own instance
-# in a namespace and needs none of them.
-for s in samba-ad-dc smbd nmbd winbind; do
+# in a namespace and needs none of them.  Nor do the tests need the host's
+# KCM server or TPM broker: they start their own.
+for s in samba-ad-dc smbd nmbd winbind heimdal-kcm tpm2-abrmd; do
 	systemctl disable --now "$s" >/dev/null 2>&1 || true
 done

@@ -89,6 +89,7 @@ if (cd build-san && "$top/configure" -q CFLAGS="$san_flags" LDFLAGS="-fsanitize=
     make -j"$jobs" >/dev/null); then
 	units=$(cd build-san && make -s list-unit-tests)
 	(cd build-san && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+		LSAN_OPTIONS=suppressions="$top/tests/lsan.supp" \
 		make -j"$jobs" check TESTS="$units") >build-san/check.out 2>&1
 	san_pass=$(sed -n 's/^# PASS: *//p' build-san/check.out | tail -1)
 	san_fail=$(sed -n 's/^# FAIL: *//p' build-san/check.out | tail -1)
