@@ -124,7 +124,17 @@ ae_record *
 ae_agent_find(ae_record **recs, size_t n, const ae_template *tpl, int64_t now)
 {
 	ae_record *best = NULL;
+	char *wanted = NULL;
+	bool some;
 
+	/* A template that names nothing an RA signer must have matches no
+	 * certificate in particular: the pulse does not guess. */
+	if ((wanted = ae_agent_wanted(tpl)) == NULL)
+		return NULL;
+	some = strcmp(wanted, "any application policy") != 0 || ae_strv_len(tpl->ra_policies) > 0;
+	free(wanted);
+	if (!some)
+		return NULL;
 	for (size_t i = 0; i < n; i++) {
 		ae_record *r = recs[i];
 		char *why = NULL;

@@ -25,9 +25,10 @@
  * (malloc'd, may be NULL when out of memory) saying what is missing. */
 bool ae_agent_suits(const ae_template *tpl, X509 *cert, int64_t now, bool on_behalf, char **why);
 
-/* The first of RECS (issued, with a certificate, not of TPL itself) that
+/* The one of RECS (issued, with a certificate, not of TPL itself) that
  * suits TPL (ae_agent_suits), the one valid longest when several do; NULL
- * when none does. */
+ * when none does or TPL names no RA application or issuance policy to
+ * match. */
 ae_record *ae_agent_find(ae_record **recs, size_t n, const ae_template *tpl, int64_t now);
 
 /* The application policies TPL asks of its RA signers, for messages:
