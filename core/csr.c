@@ -1374,14 +1374,21 @@ cleanup:
 
 /* OpenSSL writes SignerInfos as a DER SET OF, sorted by encoding, which
  * can put the old key's signer first (a larger new key, a shorter
- * issuer).  MS-WCCE 3.1.1.4.3.2.2 wants the new key's (subjectKeyIdentifier,
- * sid [0]) first: move it there.  Only the order of the SET's elements
- * changes, and no signature covers it.  DER is our own encoding. */
+ * issuer), or an agent's before the old certificate's.  MS-WCCE
+ * 3.1.1.4.3.2.2 wants the new key's (subjectKeyIdentifier, sid [0])
+ * first and the old certificate's second (3.1.1.4.3.3.3: the agent's
+ * second when there is no old certificate): put them there, the others
+ * after in their order.  Only the order of the SET's elements changes,
+ * and no signature covers it.  DER is our own encoding. */
 static ae_err
-new_key_signer_first(ae_ctx *ctx, uint8_t *der, size_t len)
+order_signers(ae_ctx *ctx, uint8_t *der, size_t len, X509 *second)
 {
-	der_span in = { der, len }, c, w, sd, set = { NULL, 0 }, si, first = { NULL, 0 };
-	uint8_t *copy;
+	der_span in = { der, len }, c, w, sd, set = { NULL, 0 }, si[8];
+	size_t n = 0, order[8], k = 0;
+	unsigned char *iss = NULL, *ser = NULL;
+	int ni = 0, ns = 0;
+	uint8_t *copy, *o;
+	ae_err err = AE_OK;
 
 	/* ContentInfo { contentType, [0] { SignedData { ..., signerInfos } } } */
 	if (der_next(&in, &c, NULL) != 0x30)
@@ -1402,30 +1409,63 @@ new_key_signer_first(ae_ctx *ctx, uint8_t *der, size_t len)
 	if (set.p == NULL)
 		goto bad;
 	in = set;
-	while (in.len > 0) {
-		der_span body, v;
-		if (der_next(&in, &body, &si) != 0x30 || der_next(&body, &v, NULL) != 0x02)
+	while (in.len > 0 && n < sizeof(si) / sizeof(si[0]))
+		if (der_next(&in, &c, &si[n++]) != 0x30)
 			goto bad;
-		if (body.len > 0 && body.p[0] == 0x80) {
-			first = si;
-			break;
-		}
-	}
-	if (first.p == NULL)
+	if (in.len > 0)
 		goto bad;
-	if (first.p == set.p)
-		return AE_OK;
-	/* [set.p, first.p) [first] (rest) -> [first] [set.p, first.p) (rest) */
-	copy = malloc(first.len);
-	if (copy == NULL)
-		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
-	memcpy(copy, first.p, first.len);
-	memmove((uint8_t *)set.p + first.len, set.p, (size_t)(first.p - set.p));
-	memcpy((uint8_t *)set.p, copy, first.len);
+	/* The sid the second signer has: IssuerAndSerialNumber of SECOND */
+	if (second != NULL && ((ni = i2d_X509_NAME(X509_get_issuer_name(second), &iss)) <= 0 ||
+	                       (ns = i2d_ASN1_INTEGER(X509_get0_serialNumber(second), &ser)) <= 0)) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	for (int pass = 0; pass < 3; pass++) {
+		for (size_t i = 0; i < n; i++) {
+			der_span whole = si[i], body, v, sid;
+			int tag;
+			bool is_first, is_second = false, taken = false;
+			for (size_t m = 0; m < k; m++)
+				taken = taken || order[m] == i;
+			if (taken || der_next(&whole, &body, NULL) != 0x30 || der_next(&body, &v, NULL) != 0x02 ||
+			    (tag = der_next(&body, &v, &sid)) < 0)
+				continue;
+			is_first = tag == 0x80;
+			if (second != NULL && tag == 0x30) {
+				ae_buf b;
+				ae_buf_init(&b);
+				ae_buf_append(&b, iss, (size_t)ni);
+				ae_buf_append(&b, ser, (size_t)ns);
+				der_wrap(&b, 0x30);
+				is_second = !b.failed && b.len == sid.len && memcmp(b.data, sid.p, sid.len) == 0;
+				ae_buf_clear(&b);
+			}
+			if ((pass == 0 && is_first) || (pass == 1 && is_second) || pass == 2)
+				order[k++] = i;
+		}
+		if (pass == 0 && k != 1)
+			goto bad;
+	}
+	if (k != n)
+		goto bad;
+	if ((copy = malloc(set.len)) == NULL) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	o = copy;
+	for (size_t i = 0; i < n; i++) {
+		memcpy(o, si[order[i]].p, si[order[i]].len);
+		o += si[order[i]].len;
+	}
+	memcpy((uint8_t *)set.p, copy, set.len);
 	free(copy);
-	return AE_OK;
+	goto cleanup;
 bad:
-	return ae_set_message(ctx, AE_ERR_INTERNAL, "the CMS renewal request has no signer for the new key");
+	err = ae_set_message(ctx, AE_ERR_INTERNAL, "the CMS request has no signer for the new key");
+cleanup:
+	OPENSSL_free(iss);
+	OPENSSL_free(ser);
+	return err;
 }
 
 /*
@@ -1528,7 +1568,7 @@ ae_csr_build_signed(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *new_key,
 		err = ossl_fail(ctx, AE_ERR_CRYPTO, "cannot encode the request");
 		goto cleanup;
 	}
-	if (cmc && (err = new_key_signer_first(ctx, der, (size_t)n)) != AE_OK)
+	if (cmc && (err = order_signers(ctx, der, (size_t)n, old_cert ? old_cert : agent ? agent->cert : NULL)) != AE_OK)
 		goto cleanup;
 	/* Copy into malloc'd memory: callers free() what core returns. */
 	*der_out = malloc((size_t)n);

@@ -801,6 +801,32 @@ test_cosigned(ae_ctx *ctx, const ae_template *cmc_tpl, const ae_template *v1, co
 		}
 		tap_ok(inner != NULL && X509_NAME_cmp(X509_REQ_get_subject_name(inner), X509_get_subject_name(old)) == 0,
 		       "renewal of an enrollee-supplied subject: the old certificate's subject: %s", ae_get_message(ctx));
+		free(der);
+		der = NULL;
+		init_params(&p, cmc_tpl);
+		for (int round = 0; round < 4; round++) {
+			/* new key, old certificate, agent, whatever DER's sort says */
+			CMS_ContentInfo *c3 = NULL;
+			STACK_OF(CMS_SignerInfo) *sis;
+			ASN1_OCTET_STRING *kid = NULL;
+			X509_NAME *is = NULL;
+			ASN1_INTEGER *s1 = NULL, *s2 = NULL;
+			bool good = ae_csr_build_signed(ctx, &p, new_key, old, old_key, &agent, &der, &len) == AE_OK &&
+			            (cp = der, c3 = d2i_CMS_ContentInfo(NULL, &cp, (long)len)) != NULL &&
+			            (sis = CMS_get0_SignerInfos(c3)) != NULL && sk_CMS_SignerInfo_num(sis) == 3 &&
+			            CMS_SignerInfo_get0_signer_id(sk_CMS_SignerInfo_value(sis, 1), &kid, &is, &s1) == 1 &&
+			            CMS_SignerInfo_get0_signer_id(sk_CMS_SignerInfo_value(sis, 2), &kid, &is, &s2) == 1 &&
+			            ASN1_INTEGER_cmp(s1, X509_get_serialNumber(old)) == 0 &&
+			            ASN1_INTEGER_cmp(s2, X509_get_serialNumber(agent_cert)) == 0;
+			CMS_ContentInfo_free(c3);
+			free(der);
+			der = NULL;
+			if (!good || round == 3) {
+				tap_ok(good, "co-signed renewal: signers new key, old certificate, agent (round %d)", round);
+				break;
+			}
+			ASN1_INTEGER_set(X509_get_serialNumber(old), 1000 + round * 77); /* another DER order */
+		}
 		X509_REQ_free(inner);
 		CMS_ContentInfo_free(c2);
 		BIO_free(o2);
