@@ -53,6 +53,8 @@
 #define OID_CERT_POLICIES     "2.5.29.32"
 #define OID_BASIC_CONSTRAINTS "2.5.29.19"
 #define OID_SMIME_CAPS        "1.2.840.113549.1.9.15" /* SMIMECapabilities */
+#define OID_CMC_ADD_ATTRS     "1.3.6.1.4.1.311.10.10.1" /* szOID_CMC_ADD_ATTRIBUTES */
+#define OID_NAME_VALUE_PAIR   "1.3.6.1.4.1.311.13.2.1"  /* szOID_ENROLLMENT_NAME_VALUE_PAIR */
 
 /* Name of the "CSP" in szOID_ENROLLMENT_CSP_PROVIDER: there is no Windows
  * CSP here, and CAs only log the name. */
@@ -1034,6 +1036,7 @@ build_request(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *key, X509 *ren
 	unsigned char *cert_der = NULL;
 	char *osv = NULL;
 	const EVP_MD *md = NULL;
+	GENERAL_NAMES *old_san = NULL;
 	bool want_subject, want_san, have_san;
 	ae_err err;
 
@@ -1046,7 +1049,24 @@ build_request(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *key, X509 *ren
 	err = pick_digest(ctx, params, &md);
 	if (err != AE_OK)
 		goto cleanup;
-	if (want_subject && params->subject == NULL && !have_san) {
+	if (want_subject && params->subject == NULL && !have_san && renewing != NULL) {
+		/* A renewal reuses the subject and alternative names of the
+		 * certificate it renews (the whitepaper's "Renew manually
+		 * enrolled certificates"; the CA's side: MS-WCCE 3.2.2.6.2.1.4.8,
+		 * CT_FLAG_OLD_CERT_SUPPLIES_SUBJECT_AND_ALT_NAME). */
+		old_san = X509_get_ext_d2i(renewing, NID_subject_alt_name, NULL, NULL);
+		if (X509_NAME_entry_count(X509_get_subject_name(renewing)) > 0 &&
+		    (subject = X509_NAME_dup(X509_get_subject_name(renewing))) == NULL) {
+			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+			goto cleanup;
+		}
+		if (subject == NULL && old_san == NULL) {
+			err = ae_set_message(ctx, AE_ERR_INVALID,
+			                     "the %s certificate being renewed has neither subject nor alternative names to reuse",
+			                     tpl->name);
+			goto cleanup;
+		}
+	} else if (want_subject && params->subject == NULL && !have_san) {
 		err = ae_set_message(ctx, AE_ERR_INVALID,
 		                     "template %s has the enrollee supply the subject (ENROLLEE_SUPPLIES_SUBJECT); give a subject or subject alternative names",
 		                     tpl->name);
@@ -1056,7 +1076,7 @@ build_request(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *key, X509 *ren
 		err = parse_subject(ctx, params->subject, &subject);
 		if (err != AE_OK)
 			goto cleanup;
-	} else if (params->subject != NULL) {
+	} else if (subject == NULL && params->subject != NULL) {
 		ae_log(ctx, AE_LOG_DEBUG, "template %s builds the subject from AD; ignoring subject \"%s\"",
 		       tpl->name, params->subject);
 	}
@@ -1088,6 +1108,9 @@ build_request(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *key, X509 *ren
 		err = add_key_usage(ctx, tpl, &exts);
 	if (err == AE_OK && want_san && have_san)
 		err = add_san(ctx, params, subject == NULL, &exts);
+	else if (err == AE_OK && old_san != NULL && sk_GENERAL_NAME_num(old_san) > 0)
+		add_ext_i2d(ctx, &exts, OID_SAN, subject == NULL || is_critical(tpl, OID_SAN), i2d_GENERAL_NAMES, old_san,
+		            err);
 	if (err == AE_OK)
 		err = add_ski(ctx, req, &exts);
 	if (err != AE_OK)
@@ -1139,6 +1162,7 @@ build_request(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *key, X509 *ren
 	err = AE_OK;
 
 cleanup:
+	GENERAL_NAMES_free(old_san);
 	free(osv);
 	OPENSSL_free(cert_der);
 	X509_NAME_free(subject);
@@ -1156,11 +1180,116 @@ ae_csr_build(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *key, X509_REQ *
 	return build_request(ctx, params, key, NULL, NULL, out);
 }
 
-/* PKIData with REQ as the only TaggedRequest, bodyPartID 1 as Windows
- * numbers it; the other sequences empty.  REQ is lent to the structure
- * for the encoding, not copied.  *DER OPENSSL_malloc'd. */
+/* DER TLV with a short or long length into B. */
+static void
+der_put(ae_buf *b, uint8_t tag, const void *content, size_t len)
+{
+	uint8_t hdr[6] = { tag };
+	size_t n = 1;
+
+	if (len < 0x80) {
+		hdr[n++] = (uint8_t)len;
+	} else {
+		int bytes = len > 0xffffff ? 4 : len > 0xffff ? 3 : len > 0xff ? 2 : 1;
+		hdr[n++] = (uint8_t)(0x80 | bytes);
+		for (int i = bytes - 1; i >= 0; i--)
+			hdr[n++] = (uint8_t)(len >> (8 * i));
+	}
+	ae_buf_append(b, hdr, n);
+	ae_buf_append(b, content, len);
+}
+
+/* B's contents wrapped in TAG, back into B. */
+static void
+der_wrap(ae_buf *b, uint8_t tag)
+{
+	ae_buf inner = *b;
+
+	ae_buf_init(b);
+	if (inner.failed) {
+		b->failed = true;
+		return;
+	}
+	der_put(b, tag, inner.data, inner.len);
+	ae_buf_clear(&inner);
+}
+
+/* The CMC control that names the subject of an enroll-on-behalf request
+ * (MS-WCCE 3.1.1.4.3.3.3: the requestername name-value pair, whose value
+ * the CA uses for the subject, 3.2.2.6.2.1.2.1.2), as Windows sends it:
+ *   TaggedAttribute { bodyPartID 2, szOID_CMC_ADD_ATTRIBUTES,
+ *     { CmcAddAttributesInfo { dataReference 0, certReferences { 1 },
+ *       attributes { { szOID_ENROLLMENT_NAME_VALUE_PAIR (2.2.2.7.10),
+ *         { { "requestername" BMPString, NAME BMPString } } } } } } } */
 static ae_err
-pkidata(ae_ctx *ctx, X509_REQ *req, unsigned char **der, size_t *len)
+requester_control(ae_ctx *ctx, const char *name, ASN1_TYPE **out)
+{
+	static const uint8_t zero[] = { 0x02, 0x01, 0x00 }, one[] = { 0x02, 0x01, 0x01 }, two[] = { 0x02, 0x01, 0x02 };
+	ASN1_STRING *k = mb_string("requestername", B_ASN1_BMPSTRING), *v = mb_string(name, B_ASN1_BMPSTRING);
+	ASN1_OBJECT *nvp = OBJ_txt2obj(OID_NAME_VALUE_PAIR, 1), *add = OBJ_txt2obj(OID_CMC_ADD_ATTRS, 1);
+	unsigned char *kd = NULL, *vd = NULL, *nd = NULL, *ad = NULL;
+	int kn, vn, nn, an;
+	ae_buf b, attr, info;
+	const unsigned char *p;
+	ae_err err = AE_OK;
+
+	*out = NULL;
+	ae_buf_init(&b);
+	ae_buf_init(&attr);
+	ae_buf_init(&info);
+	if (k == NULL || v == NULL || nvp == NULL || add == NULL || (kn = i2d_ASN1_BMPSTRING(k, &kd)) <= 0 ||
+	    (vn = i2d_ASN1_BMPSTRING(v, &vd)) <= 0 || (nn = i2d_ASN1_OBJECT(nvp, &nd)) <= 0 ||
+	    (an = i2d_ASN1_OBJECT(add, &ad)) <= 0) {
+		err = v == NULL ? ae_set_message(ctx, AE_ERR_INVALID, "requester name \"%s\" is not UTF-8", name)
+		                : ossl_fail(ctx, AE_ERR_NOMEM, "cannot encode the requester name");
+		goto cleanup;
+	}
+	/* { { "requestername", NAME } } : the attribute's SET of values */
+	ae_buf_append(&b, kd, (size_t)kn);
+	ae_buf_append(&b, vd, (size_t)vn);
+	der_wrap(&b, 0x30);
+	der_wrap(&b, 0x31);
+	/* Attribute { OID, SET } inside the attributes SET */
+	ae_buf_append(&attr, nd, (size_t)nn);
+	ae_buf_append(&attr, b.data, b.len);
+	der_wrap(&attr, 0x30);
+	der_wrap(&attr, 0x31);
+	/* CmcAddAttributesInfo, in the TaggedAttribute's SET of values */
+	ae_buf_append(&info, zero, sizeof(zero));
+	der_put(&info, 0x30, one, sizeof(one));
+	ae_buf_append(&info, attr.data, attr.len);
+	der_wrap(&info, 0x30);
+	der_wrap(&info, 0x31);
+	/* TaggedAttribute */
+	ae_buf_clear(&b);
+	ae_buf_append(&b, two, sizeof(two));
+	ae_buf_append(&b, ad, (size_t)an);
+	ae_buf_append(&b, info.data, info.len);
+	der_wrap(&b, 0x30);
+	p = (const unsigned char *)b.data;
+	if (b.failed || b.len > LONG_MAX || (*out = d2i_ASN1_TYPE(NULL, &p, (long)b.len)) == NULL)
+		err = ossl_fail(ctx, AE_ERR_NOMEM, "cannot encode the requester name");
+cleanup:
+	ae_buf_clear(&b);
+	ae_buf_clear(&attr);
+	ae_buf_clear(&info);
+	OPENSSL_free(kd);
+	OPENSSL_free(vd);
+	OPENSSL_free(nd);
+	OPENSSL_free(ad);
+	ASN1_OBJECT_free(nvp);
+	ASN1_OBJECT_free(add);
+	ASN1_STRING_free(k);
+	ASN1_STRING_free(v);
+	return err;
+}
+
+/* PKIData with REQ as the only TaggedRequest, bodyPartID 1 as Windows
+ * numbers it; the requester name control when REQUESTER is not NULL, the
+ * other sequences empty.  REQ is lent to the structure for the encoding,
+ * not copied.  *DER OPENSSL_malloc'd. */
+static ae_err
+pkidata(ae_ctx *ctx, X509_REQ *req, const char *requester, unsigned char **der, size_t *len)
 {
 	AE_PKIDATA *pd = (AE_PKIDATA *)ASN1_item_new(ASN1_ITEM_rptr(AE_PKIDATA));
 	AE_TAGGED_REQUEST *tr = (AE_TAGGED_REQUEST *)ASN1_item_new(ASN1_ITEM_rptr(AE_TAGGED_REQUEST));
@@ -1184,6 +1313,16 @@ pkidata(ae_ctx *ctx, X509_REQ *req, unsigned char **der, size_t *len)
 		goto cleanup;
 	}
 	tr = NULL; /* pd owns it now */
+	if (requester != NULL) {
+		ASN1_TYPE *control = NULL;
+		if ((err = requester_control(ctx, requester, &control)) != AE_OK)
+			goto cleanup;
+		if (!sk_ASN1_TYPE_push(pd->controls, control)) {
+			ASN1_TYPE_free(control);
+			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+			goto cleanup;
+		}
+	}
 	if (!item_der(pd, ASN1_ITEM_rptr(AE_PKIDATA), der, len))
 		err = ossl_fail(ctx, AE_ERR_NOMEM, "cannot encode the CMC request");
 
@@ -1235,14 +1374,21 @@ cleanup:
 
 /* OpenSSL writes SignerInfos as a DER SET OF, sorted by encoding, which
  * can put the old key's signer first (a larger new key, a shorter
- * issuer).  MS-WCCE 3.1.1.4.3.2.2 wants the new key's (subjectKeyIdentifier,
- * sid [0]) first: move it there.  Only the order of the SET's elements
- * changes, and no signature covers it.  DER is our own encoding. */
+ * issuer), or an agent's before the old certificate's.  MS-WCCE
+ * 3.1.1.4.3.2.2 wants the new key's (subjectKeyIdentifier, sid [0])
+ * first and the old certificate's second (3.1.1.4.3.3.3: the agent's
+ * second when there is no old certificate): put them there, the others
+ * after in their order.  Only the order of the SET's elements changes,
+ * and no signature covers it.  DER is our own encoding. */
 static ae_err
-new_key_signer_first(ae_ctx *ctx, uint8_t *der, size_t len)
+order_signers(ae_ctx *ctx, uint8_t *der, size_t len, X509 *second)
 {
-	der_span in = { der, len }, c, w, sd, set = { NULL, 0 }, si, first = { NULL, 0 };
-	uint8_t *copy;
+	der_span in = { der, len }, c, w, sd, set = { NULL, 0 }, si[8];
+	size_t n = 0, order[8], k = 0;
+	unsigned char *iss = NULL, *ser = NULL;
+	int ni = 0, ns = 0;
+	uint8_t *copy, *o;
+	ae_err err = AE_OK;
 
 	/* ContentInfo { contentType, [0] { SignedData { ..., signerInfos } } } */
 	if (der_next(&in, &c, NULL) != 0x30)
@@ -1263,30 +1409,63 @@ new_key_signer_first(ae_ctx *ctx, uint8_t *der, size_t len)
 	if (set.p == NULL)
 		goto bad;
 	in = set;
-	while (in.len > 0) {
-		der_span body, v;
-		if (der_next(&in, &body, &si) != 0x30 || der_next(&body, &v, NULL) != 0x02)
+	while (in.len > 0 && n < sizeof(si) / sizeof(si[0]))
+		if (der_next(&in, &c, &si[n++]) != 0x30)
 			goto bad;
-		if (body.len > 0 && body.p[0] == 0x80) {
-			first = si;
-			break;
-		}
-	}
-	if (first.p == NULL)
+	if (in.len > 0)
 		goto bad;
-	if (first.p == set.p)
-		return AE_OK;
-	/* [set.p, first.p) [first] (rest) -> [first] [set.p, first.p) (rest) */
-	copy = malloc(first.len);
-	if (copy == NULL)
-		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
-	memcpy(copy, first.p, first.len);
-	memmove((uint8_t *)set.p + first.len, set.p, (size_t)(first.p - set.p));
-	memcpy((uint8_t *)set.p, copy, first.len);
+	/* The sid the second signer has: IssuerAndSerialNumber of SECOND */
+	if (second != NULL && ((ni = i2d_X509_NAME(X509_get_issuer_name(second), &iss)) <= 0 ||
+	                       (ns = i2d_ASN1_INTEGER(X509_get0_serialNumber(second), &ser)) <= 0)) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	for (int pass = 0; pass < 3; pass++) {
+		for (size_t i = 0; i < n; i++) {
+			der_span whole = si[i], body, v, sid;
+			int tag;
+			bool is_first, is_second = false, taken = false;
+			for (size_t m = 0; m < k; m++)
+				taken = taken || order[m] == i;
+			if (taken || der_next(&whole, &body, NULL) != 0x30 || der_next(&body, &v, NULL) != 0x02 ||
+			    (tag = der_next(&body, &v, &sid)) < 0)
+				continue;
+			is_first = tag == 0x80;
+			if (second != NULL && tag == 0x30) {
+				ae_buf b;
+				ae_buf_init(&b);
+				ae_buf_append(&b, iss, (size_t)ni);
+				ae_buf_append(&b, ser, (size_t)ns);
+				der_wrap(&b, 0x30);
+				is_second = !b.failed && b.len == sid.len && memcmp(b.data, sid.p, sid.len) == 0;
+				ae_buf_clear(&b);
+			}
+			if ((pass == 0 && is_first) || (pass == 1 && is_second) || pass == 2)
+				order[k++] = i;
+		}
+		if (pass == 0 && k != 1)
+			goto bad;
+	}
+	if (k != n)
+		goto bad;
+	if ((copy = malloc(set.len)) == NULL) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	o = copy;
+	for (size_t i = 0; i < n; i++) {
+		memcpy(o, si[order[i]].p, si[order[i]].len);
+		o += si[order[i]].len;
+	}
+	memcpy((uint8_t *)set.p, copy, set.len);
 	free(copy);
-	return AE_OK;
+	goto cleanup;
 bad:
-	return ae_set_message(ctx, AE_ERR_INTERNAL, "the CMS renewal request has no signer for the new key");
+	err = ae_set_message(ctx, AE_ERR_INTERNAL, "the CMS request has no signer for the new key");
+cleanup:
+	OPENSSL_free(iss);
+	OPENSSL_free(ser);
+	return err;
 }
 
 /*
@@ -1299,10 +1478,15 @@ bad:
  *  - Schema 1: the PKCS#10 as id-data (3.1.1.4.3.2.1), whose first (only)
  *    SignerInfo is the old certificate's key; a version 1 template knows
  *    no CMC.
+ * Co-signed requests (an enrollment agent's signature, MS-WCCE
+ * 3.1.1.4.3.3.3, the RA signatures of 3.2.2.6.2.1.4.5.1) are always CMC:
+ * the new key's SignerInfo first, then the old certificate's (renewals),
+ * then the agent's, whose certificate goes into certificates; on behalf
+ * of someone else the PKIData carries the requestername control.
  */
 ae_err
-ae_csr_build_renewal(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *new_key,
-                     X509 *old_cert, EVP_PKEY *old_key, uint8_t **der_out, size_t *len_out)
+ae_csr_build_signed(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *new_key, X509 *old_cert, EVP_PKEY *old_key,
+                    const ae_csr_agent *agent, uint8_t **der_out, size_t *len_out)
 {
 	X509_REQ *req = NULL;
 	X509 *holder = NULL;
@@ -1321,19 +1505,31 @@ ae_csr_build_renewal(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *new_key
 	*der_out = NULL;
 	*len_out = 0;
 	ae_return_val_if_fail(params != NULL && params->tpl != NULL && new_key != NULL &&
-	                      old_cert != NULL && old_key != NULL, AE_ERR_INTERNAL);
+	                      (old_cert == NULL) == (old_key == NULL) && (old_cert != NULL || agent != NULL) &&
+	                      (agent == NULL || (agent->cert != NULL && agent->key != NULL)), AE_ERR_INTERNAL);
 
-	if (!X509_check_private_key(old_cert, old_key)) {
+	if (agent != NULL && !cmc) {
+		err = ae_set_message(ctx, AE_ERR_UNSUPPORTED,
+		                     "%s is a version 1 template: autoenroll co-signs requests as CMC, which needs version 2 or later",
+		                     params->tpl->name);
+		goto cleanup;
+	}
+	if (old_cert != NULL && !X509_check_private_key(old_cert, old_key)) {
 		ERR_clear_error();
 		err = ae_set_message(ctx, AE_ERR_CRYPTO,
 		                     "the key given for renewal does not belong to the certificate being renewed");
+		goto cleanup;
+	}
+	if (agent != NULL && !X509_check_private_key(agent->cert, agent->key)) {
+		ERR_clear_error();
+		err = ae_set_message(ctx, AE_ERR_CRYPTO, "the enrollment agent's key does not belong to its certificate");
 		goto cleanup;
 	}
 	err = build_request(ctx, params, new_key, old_cert, &md, &req);
 	if (err != AE_OK)
 		goto cleanup;
 	if (cmc) {
-		err = pkidata(ctx, req, &body, &body_len);
+		err = pkidata(ctx, req, agent ? agent->requester_name : NULL, &body, &body_len);
 		if (err == AE_OK)
 			err = keyid_holder(ctx, req, new_key, &holder);
 	} else if (!item_der(req, ASN1_ITEM_rptr(X509_REQ), &body, &body_len)) {
@@ -1346,7 +1542,7 @@ ae_csr_build_renewal(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *new_key
 	content = body_len <= INT_MAX ? BIO_new_mem_buf(body, (int)body_len) : NULL;
 	cms = CMS_sign(NULL, NULL, NULL, NULL, CMS_PARTIAL | CMS_BINARY);
 	if (ctype == NULL || content == NULL || cms == NULL || !CMS_set1_eContentType(cms, ctype)) {
-		err = ossl_fail(ctx, AE_ERR_CRYPTO, "cannot set up the CMS renewal request");
+		err = ossl_fail(ctx, AE_ERR_CRYPTO, "cannot set up the CMS request");
 		goto cleanup;
 	}
 	/* No S/MIME capabilities: Windows' renewal signers do not carry them. */
@@ -1355,20 +1551,24 @@ ae_csr_build_renewal(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *new_key
 		err = ossl_fail(ctx, AE_ERR_CRYPTO, "cannot add the new key as CMS signer");
 		goto cleanup;
 	}
-	if (CMS_add1_signer(cms, old_cert, old_key, md, CMS_BINARY | CMS_NOSMIMECAP) == NULL) {
+	if (old_cert != NULL && CMS_add1_signer(cms, old_cert, old_key, md, CMS_BINARY | CMS_NOSMIMECAP) == NULL) {
 		err = ossl_fail(ctx, AE_ERR_CRYPTO, "cannot add the old certificate as CMS signer");
 		goto cleanup;
 	}
+	if (agent != NULL && CMS_add1_signer(cms, agent->cert, agent->key, md, CMS_BINARY | CMS_NOSMIMECAP) == NULL) {
+		err = ossl_fail(ctx, AE_ERR_CRYPTO, "cannot add the enrollment agent as CMS signer");
+		goto cleanup;
+	}
 	if (!CMS_final(cms, content, NULL, CMS_BINARY)) {
-		err = ossl_fail(ctx, AE_ERR_CRYPTO, "cannot sign the renewal request");
+		err = ossl_fail(ctx, AE_ERR_CRYPTO, "cannot sign the request");
 		goto cleanup;
 	}
 	n = i2d_CMS_ContentInfo(cms, &der);
 	if (n <= 0) {
-		err = ossl_fail(ctx, AE_ERR_CRYPTO, "cannot encode the renewal request");
+		err = ossl_fail(ctx, AE_ERR_CRYPTO, "cannot encode the request");
 		goto cleanup;
 	}
-	if (cmc && (err = new_key_signer_first(ctx, der, (size_t)n)) != AE_OK)
+	if (cmc && (err = order_signers(ctx, der, (size_t)n, old_cert ? old_cert : agent ? agent->cert : NULL)) != AE_OK)
 		goto cleanup;
 	/* Copy into malloc'd memory: callers free() what core returns. */
 	*der_out = malloc((size_t)n);
@@ -1389,6 +1589,14 @@ cleanup:
 	X509_free(holder);
 	X509_REQ_free(req);
 	return err;
+}
+
+ae_err
+ae_csr_build_renewal(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *new_key,
+                     X509 *old_cert, EVP_PKEY *old_key, uint8_t **der_out, size_t *len_out)
+{
+	ae_return_val_if_fail(old_cert != NULL && old_key != NULL && der_out != NULL, AE_ERR_INTERNAL);
+	return ae_csr_build_signed(ctx, params, new_key, old_cert, old_key, NULL, der_out, len_out);
 }
 
 /* ---- describing a request (untrusted DER) ---- */

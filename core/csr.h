@@ -68,6 +68,25 @@ ae_err ae_csr_build(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *key, X50
 ae_err ae_csr_build_renewal(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *new_key,
                             X509 *old_cert, EVP_PKEY *old_key, uint8_t **der_out, size_t *len_out);
 
+/* An enrollment agent co-signing a request (an RA signature, MS-WCCE
+ * 3.2.2.6.2.1.4.5.1), for its holder or, with REQUESTER_NAME
+ * ("DOMAIN\\user"), on behalf of that account (3.1.1.4.3.3.3). */
+typedef struct {
+	X509 *cert;
+	EVP_PKEY *key;
+	const char *requester_name;  /* NULL: the request is the caller's own */
+} ae_csr_agent;
+
+/* CMS requests signed by more than the new key: a renewal (OLD_CERT and
+ * OLD_KEY, as ae_csr_build_renewal), co-signed by AGENT (either or both).
+ * With AGENT: CMC for schema 2+ templates, SignerInfos new key, old
+ * certificate, agent; schema 1 is AE_ERR_UNSUPPORTED.  A renewal of a
+ * template whose enrollee supplies the subject reuses OLD_CERT's subject
+ * and alternative names when PARAMS gives none.  *DER_OUT (malloc'd)
+ * stays NULL on error. */
+ae_err ae_csr_build_signed(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *new_key, X509 *old_cert,
+                           EVP_PKEY *old_key, const ae_csr_agent *agent, uint8_t **der_out, size_t *len_out);
+
 /* A readable description of DER, which may be a PKCS#10 request or a CMS
  * SignedData around one (id-data) or around CMC PKIData: subject, key,
  * signature, template identification, extensions, the Microsoft

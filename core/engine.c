@@ -3,6 +3,7 @@
  */
 #include "config.h"
 
+#include "agent.h"
 #include "aia.h"
 #include "crl.h"
 #include "csr.h"
@@ -446,6 +447,53 @@ record_by_id(pulse *p, const char *id)
 
 typedef enum { SUBMIT_ISSUED, SUBMIT_PENDING, SUBMIT_REFUSED, SUBMIT_ERROR, SUBMIT_NEEDS_USER } submit_outcome;
 
+/* A template that needs one RA signature (msPKI-RA-Signature = 1): its
+ * request is co-signed by an enrollment agent certificate of ours that
+ * has what the template asks of RA signers (the whitepaper: "no matching
+ * certificate to co-sign the request is found in Personal certificate
+ * store" stops it).  A renewal signed with the old certificate needs none
+ * only under CT_FLAG_PREVIOUS_APPROVAL_VALIDATE_REENROLLMENT (MS-WCCE
+ * 3.2.2.6.2.1.4.5.6, 3.2.2.6.2.1.4.8); without it the CA wants the RA
+ * signature on renewals too, so without an agent nothing is sent.
+ * SUBMIT_ISSUED: go on, with *AGENT (or NULL) and its key. */
+static submit_outcome
+ra_cosigner(pulse *p, const ae_template *t, const ae_ca *ca, bool renewal, ae_record **agent, ae_key **agent_key)
+{
+	char *wanted;
+
+	*agent = NULL;
+	*agent_key = NULL;
+	if (renewal && (t->enrollment_flags & AE_EF_PREVIOUS_APPROVAL_VALIDATE_REENROLLMENT))
+		return SUBMIT_ISSUED;
+	for (size_t i = 0; i < p->nrecs; i++) {
+		ae_record *r = ae_agent_find(p->recs + i, p->nrecs - i, t, p->now);
+		char *why = NULL;
+		if (r == NULL)
+			break;
+		while (p->recs[i] != r)
+			i++;
+		if (is_revoked(p, r->cert, &why)) {
+			free(why);
+			continue;
+		}
+		if (ae_keystore_find(p->ctx, p->ks, r->id, agent_key) == AE_OK) {
+			*agent = r;
+			ae_log(p->ctx, AE_LOG_INFO, "%s: the request is co-signed by the enrollment agent certificate %s",
+			       t->name, r->id);
+			return SUBMIT_ISSUED;
+		}
+		ae_clear_message(p->ctx);
+	}
+	wanted = ae_agent_wanted(t);
+	event(p, AE_EV_SKIPPED, t->name, ca->name, NULL, 0, 0,
+	      "%s requires one RA signature%s and no certificate to co-sign the request is in the store (an enrollment agent certificate with %s, valid, not revoked): not %s",
+	      t->name,
+	      renewal ? " on renewals too (no CT_FLAG_PREVIOUS_APPROVAL_VALIDATE_REENROLLMENT)" : "",
+	      wanted ? wanted : "the template's RA application policies", renewal ? "renewed" : "enrolled");
+	free(wanted);
+	return SUBMIT_REFUSED;
+}
+
 /* Enrolls for T at CA: a new request, or a renewal of OLD signed with its
  * key.  Reports the outcome as events.  REPLACES (when not NULL and not
  * OLD) is retired once the new certificate is installed. */
@@ -453,7 +501,8 @@ static submit_outcome
 submit(pulse *p, const ae_template *t, const ae_ca *ca, ae_record *old, ae_record **replaces, size_t nreplaces,
        bool replaced_invalid, const char *why)
 {
-	ae_key *old_key = NULL;
+	ae_key *old_key = NULL, *agent_key = NULL;
+	ae_record *agent = NULL;
 	ae_txn_result res = { 0 };
 	submit_outcome outcome = SUBMIT_ERROR;
 	ae_record *renewed = old; /* retired once its replacement is in, renewal or not */
@@ -493,8 +542,12 @@ submit(pulse *p, const ae_template *t, const ae_ca *ca, ae_record *old, ae_recor
 		       old->id, ae_get_message(p->ctx));
 		ae_clear_message(p->ctx);
 	}
+	if (t->ra_signatures == 1 && (outcome = ra_cosigner(p, t, ca, old_key != NULL, &agent, &agent_key)) != SUBMIT_ISSUED)
+		goto cleanup;
+	outcome = SUBMIT_ERROR;
 	{
-		ae_txn_request rq = { .tpl = t, .ca = ca, .renew = renewed, .renew_key = old_key };
+		ae_txn_request rq = { .tpl = t, .ca = ca, .renew = renewed, .renew_key = old_key,
+			              .agent_cert = agent ? agent->cert : NULL, .agent_key = agent_key };
 		if ((err = ae_txn_enroll(p->ctx, &p->env, &rq, &res)) != AE_OK)
 			goto fail;
 	}
@@ -544,6 +597,7 @@ fail:
 	ae_clear_message(p->ctx);
 cleanup:
 	ae_txn_result_clear(&res);
+	ae_key_free(agent_key);
 	ae_key_free(old_key);
 	return outcome;
 }
@@ -835,6 +889,19 @@ process_template(pulse *p, const ae_policy_item *it, bool manual)
 	free(bad_why);
 }
 
+/* A template that needs one RA signature is enrolled by the pulse when a
+ * certificate of ours can co-sign its request (the whitepaper's
+ * "Submitting a new request"; submit() picks the agent). */
+static bool
+ra_enrollable(pulse *p, const ae_policy_item *it)
+{
+	const ae_template *t = it->tpl;
+
+	return t != NULL && it->decision == AE_DECISION_MANUAL_RENEW_ONLY && t->ra_signatures == 1 &&
+	       !(t->name_flags & AE_NF_ENROLLEE_SUPPLIES_SUBJECT) && (p->aepolicy & AE_AEPOLICY_ENROLL) &&
+	       ae_agent_find(p->recs, p->nrecs, t, p->now) != NULL;
+}
+
 static void
 enroll_templates(pulse *p)
 {
@@ -848,6 +915,14 @@ enroll_templates(pulse *p)
 			 * pulse, so that the admin never wonders. */
 			event(p, AE_EV_SKIPPED, t->name, it->cas ? it->cas[0] : NULL, NULL, 0, 0, "%s is skipped: %s",
 			      t->name, it->reason);
+			continue;
+		}
+		if (ra_enrollable(p, it)) {
+			ae_record *cur[MAX_PER_TEMPLATE];
+			size_t idx[MAX_PER_TEMPLATE];
+			/* The first certificate; renewals are Manage's */
+			if (current_records(p, t, false, cur, idx, MAX_PER_TEMPLATE) == 0)
+				process_template(p, it, false);
 			continue;
 		}
 		if (t == NULL || it->decision != AE_DECISION_AUTOENROLL)
@@ -875,7 +950,7 @@ manage_manual(pulse *p)
 		if (it->tpl == NULL || it->decision != AE_DECISION_MANUAL_RENEW_ONLY)
 			continue;
 		if (current_records(p, it->tpl, false, cur, idx, MAX_PER_TEMPLATE) == 0) {
-			if (it->tpl->ra_signatures == 1)
+			if (it->tpl->ra_signatures == 1 && !ra_enrollable(p, it))
 				ae_log(p->ctx, AE_LOG_INFO,
 				       "%s requires one RA signature and no certificate to co-sign a request is at hand: not enrolled",
 				       it->tpl->name);

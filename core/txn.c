@@ -161,15 +161,20 @@ ae_txn_begin(ae_ctx *ctx, const ae_txn_env *env, const ae_txn_request *rq, ae_tx
 		ae_csr_params params = {
 			.tpl = rq->tpl,
 			.subject = rq->subject,
-			.san_dns = (char **)rq->san_dns,
+			.san_dns = rq->san_dns,
+			.san_upn = rq->san_upn,
+			.san_email = rq->san_email,
 			.client_id = env->client_id,
 			.machine = host,
 			.user = env->policy->account.display,
 			.process = env->process,
 		};
-		if (t->renewal)
-			err = ae_csr_build_renewal(ctx, &params, ae_key_evp(t->key), rq->renew->cert,
-			                           ae_key_evp(rq->renew_key), &t->der, &t->der_len);
+		ae_csr_agent agent = { rq->agent_cert, rq->agent_key ? ae_key_evp(rq->agent_key) : NULL,
+			               rq->on_behalf_of };
+		if (t->renewal || rq->agent_cert != NULL)
+			err = ae_csr_build_signed(ctx, &params, ae_key_evp(t->key), t->renewal ? rq->renew->cert : NULL,
+			                          t->renewal ? ae_key_evp(rq->renew_key) : NULL,
+			                          rq->agent_cert ? &agent : NULL, &t->der, &t->der_len);
 		else if ((err = ae_csr_build(ctx, &params, ae_key_evp(t->key), &t->req)) == AE_OK)
 			err = ae_csr_to_der(ctx, t->req, &t->der, &t->der_len);
 		if (err != AE_OK)

@@ -41,8 +41,13 @@ typedef struct {
 	const ae_ca *ca;          /* where it goes (request: may be NULL) */
 	ae_record *renew;         /* the certificate this one replaces, or NULL */
 	ae_key *renew_key;        /* its key: the request is a renewal signed with it; NULL: a new request */
-	const char *subject;      /* enrollee-supplied subject DN, or NULL */
+	const char *subject;      /* enrollee-supplied subject DN, or NULL (renewals: the old certificate's) */
 	char *const *san_dns;     /* enrollee-supplied DNS names, or NULL */
+	char *const *san_upn;     /* ... UPNs */
+	char *const *san_email;   /* ... e-mail addresses */
+	X509 *agent_cert;         /* an enrollment agent co-signs (RA signature), or NULL */
+	ae_key *agent_key;        /* its key */
+	const char *on_behalf_of; /* "DOMAIN\\user": enroll on behalf (with an agent), or NULL */
 } ae_txn_request;
 
 /* A transaction under way: its record (state "new"), key and request. */

@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include "agent.h"
 #include "cli.h"
 #include "session.h"
 #include "util.h"
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 /* What the transaction's result means, for the user: AE_OK for issued
@@ -47,11 +49,38 @@ report(ae_ctx *ctx, ae_cli_session *s, const ae_txn_result *res, const ae_templa
 	return AE_OK;
 }
 
+/* The current certificate whose id starts with ID, or NULL with CTX set. */
+static ae_record *
+find_current(ae_ctx *ctx, const ae_cli_session *s, ae_record **recs, size_t n, const char *id)
+{
+	ae_record *found = NULL;
+	size_t matches = 0;
+
+	for (size_t i = 0; i < n && *id != '\0'; i++)
+		if (recs[i]->state == AE_REC_ISSUED && strncmp(recs[i]->id, id, strlen(id)) == 0) {
+			found = recs[i];
+			matches++;
+		}
+	if (matches > 1) {
+		ae_set_message(ctx, AE_ERR_INVALID, "%s is the start of %zu current certificates: give more of the id", id,
+		               matches);
+		return NULL;
+	}
+	if (found == NULL || found->cert == NULL || found->template_name == NULL) {
+		ae_set_message(ctx, AE_ERR_NOTFOUND, "no current certificate %s in %s (autoenroll status lists them)", id,
+		               ae_store_dir(s->st));
+		return NULL;
+	}
+	return found;
+}
+
 static void
 enroll_usage(FILE *f)
 {
 	fprintf(f, "Usage: autoenroll enroll --template NAME [--user | --machine] [--ca NAME] [-c FILE] [-v]\n"
-	           "       autoenroll enroll --renew ID [--user | --machine] [-c FILE] [-v]\n");
+	           "                         [--subject DN] [--dns NAME]... [--upn NAME]... [--email ADDR]...\n"
+	           "                         [--agent-cert ID [--on-behalf-of DOMAIN\\USER]]\n"
+	           "       autoenroll enroll --renew ID [--agent-cert ID] [--user | --machine] [-c FILE] [-v]\n");
 }
 
 int
@@ -61,6 +90,12 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		{ "template", required_argument, NULL, 't' },
 		{ "ca", required_argument, NULL, 'a' },
 		{ "renew", required_argument, NULL, 'r' },
+		{ "subject", required_argument, NULL, 's' },
+		{ "dns", required_argument, NULL, 'd' },
+		{ "upn", required_argument, NULL, 'U' },
+		{ "email", required_argument, NULL, 'e' },
+		{ "agent-cert", required_argument, NULL, 'A' },
+		{ "on-behalf-of", required_argument, NULL, 'o' },
 		{ "user", no_argument, NULL, 'u' },
 		{ "machine", no_argument, NULL, 'm' },
 		{ "config", required_argument, NULL, 'c' },
@@ -68,10 +103,12 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *tpl_name = NULL, *ca_name = NULL, *renew_id = NULL;
-	ae_record **recs = NULL, *old = NULL;
+	const char *tpl_name = NULL, *ca_name = NULL, *renew_id = NULL, *subject = NULL, *agent_id = NULL,
+		   *on_behalf = NULL;
+	char **dns = NULL, **upn = NULL, **email = NULL;
+	ae_record **recs = NULL, *old = NULL, *agent = NULL;
 	size_t nrecs = 0;
-	ae_key *old_key = NULL;
+	ae_key *old_key = NULL, *agent_key = NULL;
 	bool user = false, machine = false;
 	ae_cli_session s = { 0 };
 	const ae_policy_item *it;
@@ -85,41 +122,56 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		case 't': tpl_name = optarg; break;
 		case 'a': ca_name = optarg; break;
 		case 'r': renew_id = optarg; break;
+		case 's': subject = optarg; break;
+		case 'd':
+		case 'U':
+		case 'e':
+			if (!ae_strv_append(c == 'd' ? &dns : c == 'U' ? &upn : &email, optarg)) {
+				ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+				goto fail;
+			}
+			break;
+		case 'A': agent_id = optarg; break;
+		case 'o': on_behalf = optarg; break;
 		case 'u': user = true; break;
 		case 'm': machine = true; break;
 		case 'c': g->config_path = optarg; break;
 		case 'v': g->verbosity++; ae_cli_setup_log(ctx, g); break;
-		case 'h': enroll_usage(stdout); return AE_EXIT_OK;
-		default: enroll_usage(stderr); return AE_EXIT_USAGE;
+		case 'h': enroll_usage(stdout); rc = AE_EXIT_OK; goto cleanup;
+		default: enroll_usage(stderr); rc = AE_EXIT_USAGE; goto cleanup;
 		}
 	}
-	if (optind < argc || (user && machine) || (tpl_name == NULL) == (renew_id == NULL)) {
+	if (optind < argc || (user && machine) || (tpl_name == NULL) == (renew_id == NULL) ||
+	    (on_behalf != NULL && (agent_id == NULL || renew_id != NULL)) ||
+	    (renew_id != NULL && (subject || dns || upn || email))) {
 		enroll_usage(stderr);
-		return AE_EXIT_USAGE;
+		rc = AE_EXIT_USAGE;
+		goto cleanup;
+	}
+	if (on_behalf != NULL && strchr(on_behalf, '\\') == NULL) {
+		fprintf(stderr, "autoenroll: --on-behalf-of takes DOMAIN\\USER, as the CA reads it (MS-WCCE requestername), not \"%s\"\n",
+		        on_behalf);
+		rc = AE_EXIT_USAGE;
+		goto cleanup;
 	}
 	if (ae_cli_session_open(ctx, g, machine, "enroll", &s) != AE_OK)
 		goto fail;
+	if (renew_id != NULL || agent_id != NULL) {
+		if (ae_store_load(ctx, s.st, &recs, &nrecs) != AE_OK)
+			goto fail;
+	}
+	if (agent_id != NULL) {
+		/* The enrollment agent's certificate, by its id in the store
+		 * (autoenroll status), as certreq -cert names it. */
+		if ((agent = find_current(ctx, &s, recs, nrecs, agent_id)) == NULL ||
+		    ae_keystore_find(ctx, s.ks, agent->id, &agent_key) != AE_OK)
+			goto fail;
+	}
 	if (renew_id != NULL) {
 		/* Renewal: the certificate's own template and CA, a CMC request
 		 * signed with the key of the certificate being renewed. */
-		if (ae_store_load(ctx, s.st, &recs, &nrecs) != AE_OK)
+		if ((old = find_current(ctx, &s, recs, nrecs, renew_id)) == NULL)
 			goto fail;
-		size_t matches = 0;
-		for (size_t i = 0; i < nrecs && *renew_id != '\0'; i++)
-			if (recs[i]->state == AE_REC_ISSUED && strncmp(recs[i]->id, renew_id, strlen(renew_id)) == 0) {
-				old = recs[i];
-				matches++;
-			}
-		if (matches > 1) {
-			ae_set_message(ctx, AE_ERR_INVALID, "%s is the start of %zu current certificates: give more of the id",
-			               renew_id, matches);
-			goto fail;
-		}
-		if (old == NULL || old->cert == NULL || old->template_name == NULL) {
-			ae_set_message(ctx, AE_ERR_NOTFOUND, "no current certificate %s in %s (autoenroll status lists them)",
-			               renew_id, ae_store_dir(s.st));
-			goto fail;
-		}
 		tpl_name = old->template_name;
 		if (ca_name == NULL)
 			ca_name = old->ca;
@@ -153,8 +205,31 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		ae_log(ctx, AE_LOG_WARNING, "CA %s is not valid (%s): its certificates will be rejected", ca->name,
 		       ca->invalid_reason ? ca->invalid_reason : "?");
 
+	if (agent != NULL) {
+		char *why = NULL;
+		if (!ae_agent_suits(t, agent->cert, (int64_t)time(NULL), on_behalf != NULL, &why)) {
+			ae_set_message(ctx, AE_ERR_INVALID, "certificate %s cannot co-sign %s requests: %s", agent->id, t->name,
+			               why ? why : "out of memory");
+			free(why);
+			goto fail;
+		}
+		if (t->ra_signatures == 0)
+			ae_log(ctx, AE_LOG_WARNING,
+			       "%s asks for no RA signature: a CA refuses a request on behalf of someone else for it, and ignores a co-signature",
+			       t->name);
+	}
+	if (old == NULL && subject == NULL && dns == NULL && upn == NULL && email == NULL &&
+	    (t->name_flags & AE_NF_ENROLLEE_SUPPLIES_SUBJECT)) {
+		ae_set_message(ctx, AE_ERR_INVALID,
+		               "%s has the enrollee supply the subject (ENROLLEE_SUPPLIES_SUBJECT): give --subject DN and/or --dns, --upn, --email",
+		               t->name);
+		goto fail;
+	}
 	{
-		ae_txn_request rq = { .tpl = t, .ca = ca, .renew = old, .renew_key = old_key };
+		ae_txn_request rq = { .tpl = t, .ca = ca, .renew = old, .renew_key = old_key, .subject = subject,
+			              .san_dns = dns, .san_upn = upn, .san_email = email,
+			              .agent_cert = agent ? agent->cert : NULL, .agent_key = agent_key,
+			              .on_behalf_of = on_behalf };
 		if (ae_txn_enroll(ctx, &s.env, &rq, &res) != AE_OK ||
 		    report(ctx, &s, &res, t, ca, machine, false) != AE_OK)
 			goto fail;
@@ -174,6 +249,10 @@ fail:
 cleanup:
 	ae_txn_result_clear(&res);
 	ae_key_free(old_key);
+	ae_key_free(agent_key);
+	ae_strv_free(dns);
+	ae_strv_free(upn);
+	ae_strv_free(email);
 	ae_records_free(recs, nrecs);
 	ae_cli_session_clear(&s);
 	return rc;

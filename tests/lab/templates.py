@@ -228,6 +228,24 @@ TEMPLATES = [
     dict(name="LabSameKey", display="Lab Same Key Renewal", oid=122, kind="user", sddl=sddl_grant("DU"),
          attrs={"msPKI-Private-Key-Flag": 0x01010010 | 0x80},
          purpose="REQUIRE_SAME_KEY_RENEWAL (0x80): a renewal must keep the key"),
+    # Windows' default EnrollmentAgent ("Enrollment Agent", schema 1, Enroll
+    # for Domain/Enterprise Admins only) duplicated as version 2 with
+    # Enroll (no AutoEnroll) for Domain Users, so that alice can be an
+    # enrollment agent: its EKU Certificate Request Agent, KU
+    # digitalSignature, name flags SUBJECT_REQUIRE_DIRECTORY_PATH |
+    # SAN_REQUIRE_UPN, enrollment flag AUTO_ENROLLMENT, 2 years / 6 weeks.
+    dict(name="LabAgent", display="Lab Enrollment Agent", oid=140, kind="user",
+         sddl="O:DAG:DAD:PAI(OA;;CR;%s;;DU)" % ENROLL + _ADMIN,
+         attrs={"msPKI-Enrollment-Flag": 0x20,
+                "msPKI-Certificate-Name-Flag": 0x82000000,
+                "msPKI-Private-Key-Flag": 0x01010000,
+                "pKIKeyUsage": b"\x80\x00",
+                "pKIDefaultKeySpec": 2,
+                "pKIExpirationPeriod": period(2 * YEAR),
+                "pKIExtendedKeyUsage": [EKU_CERT_REQUEST_AGENT],
+                "msPKI-Certificate-Application-Policy": [EKU_CERT_REQUEST_AGENT]},
+         purpose="enrollment agent (Certificate Request Agent), Enroll for Domain Users: "
+                 "co-signs LabRA requests and enrolls on behalf of others"),
     dict(name="LabPrevApproval", display="Lab Previous Approval", oid=123, kind="user", sddl=sddl_grant("DU"),
          enroll_flag_add=0x2 | 0x40,
          purpose="PEND_ALL_REQUESTS + PREVIOUS_APPROVAL_VALIDATE_REENROLLMENT: "

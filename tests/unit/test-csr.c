@@ -716,6 +716,135 @@ expect_error(ae_ctx *ctx, const ae_csr_params *p, EVP_PKEY *key, ae_err code, co
 		X509_REQ_free(req);
 }
 
+/* Bytes NEEDLE (LEN) somewhere in HAY. */
+static bool
+has_bytes(const unsigned char *hay, long n, const unsigned char *needle, size_t len)
+{
+	for (long i = 0; n >= 0 && (size_t)i + len <= (size_t)n; i++)
+		if (memcmp(hay + i, needle, len) == 0)
+			return true;
+	return false;
+}
+
+/* Co-signed by an enrollment agent (MS-WCCE 3.1.1.4.3.3.3), on behalf of
+ * someone else; refused for schema 1; a renewal of an enrollee-supplied
+ * subject reuses the old certificate's. */
+static void
+test_cosigned(ae_ctx *ctx, const ae_template *cmc_tpl, const ae_template *v1, const ae_template *subj_tpl)
+{
+	EVP_PKEY *new_key = keygen(false), *agent_key = keygen(true);
+	X509 *agent_cert = self_signed(agent_key, "agent");
+	ae_csr_agent agent = { agent_cert, agent_key, "CORP\\bob" };
+	ae_csr_params p;
+	uint8_t *der = NULL;
+	size_t len = 0;
+	const unsigned char *cp;
+	CMS_ContentInfo *cms = NULL;
+	BIO *out = BIO_new(BIO_s_mem());
+	static const unsigned char bmp_name[] = { 0x1e, 0x1a, 0, 'r', 0, 'e', 0, 'q', 0, 'u', 0, 'e', 0, 's', 0, 't',
+		                                  0, 'e', 0, 'r', 0, 'n', 0, 'a', 0, 'm', 0, 'e' };
+	static const unsigned char bmp_bob[] = { 0x1e, 0x10, 0, 'C', 0, 'O', 0, 'R', 0, 'P', 0, '\\', 0, 'b', 0, 'o', 0, 'b' };
+	char *data = NULL;
+	long n;
+
+	init_params(&p, cmc_tpl);
+	tap_ok(ae_csr_build_signed(ctx, &p, new_key, NULL, NULL, &agent, &der, &len) == AE_OK, "co-signed: built: %s",
+	       ae_get_message(ctx));
+	cp = der;
+	if (der == NULL || (cms = d2i_CMS_ContentInfo(NULL, &cp, (long)len)) == NULL) {
+		tap_ok(0, "co-signed: a CMS ContentInfo");
+		goto cleanup;
+	}
+	{
+		STACK_OF(X509) *extra = sk_X509_new_null();
+		STACK_OF(X509) *certs = CMS_get1_certs(cms);
+		STACK_OF(CMS_SignerInfo) *sis = CMS_get0_SignerInfos(cms);
+		CMS_SignerInfo *second = sk_CMS_SignerInfo_value(sis, 1);
+		ASN1_OCTET_STRING *keyid = NULL;
+		X509_NAME *issuer = NULL;
+		ASN1_INTEGER *serial = NULL;
+		sk_X509_push(extra, ski_holder(new_key));
+		tap_ok(CMS_verify(cms, extra, NULL, NULL, out, CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY) == 1,
+		       "co-signed: both signatures verify");
+		tap_is_int(sk_CMS_SignerInfo_num(sis), 2, "co-signed: two SignerInfos (new key, agent)");
+		tap_ok(second != NULL && CMS_SignerInfo_get0_signer_id(second, &keyid, &issuer, &serial) == 1 &&
+		       ASN1_INTEGER_cmp(serial, X509_get_serialNumber(agent_cert)) == 0,
+		       "co-signed: the second signer is the agent's certificate");
+		tap_ok(sk_X509_num(certs) == 1 && X509_cmp(sk_X509_value(certs, 0), agent_cert) == 0,
+		       "co-signed: the agent's certificate in certificates");
+		sk_X509_pop_free(certs, X509_free);
+		sk_X509_pop_free(extra, X509_free);
+	}
+	n = BIO_get_mem_data(out, &data);
+	tap_ok(has_bytes((const unsigned char *)data, n, bmp_name, sizeof(bmp_name)) &&
+	       has_bytes((const unsigned char *)data, n, bmp_bob, sizeof(bmp_bob)),
+	       "on behalf: PKIData carries requestername = CORP\\bob (BMPStrings)");
+	free(der);
+	der = (uint8_t *)1;
+	init_params(&p, v1);
+	tap_ok(ae_csr_build_signed(ctx, &p, new_key, NULL, NULL, &agent, &der, &len) == AE_ERR_UNSUPPORTED && der == NULL,
+	       "co-signed schema 1 template: unsupported, outputs NULL");
+	ae_clear_message(ctx);
+	{
+		EVP_PKEY *old_key = keygen(false);
+		X509 *old = self_signed(old_key, "www.corp.test");
+		X509_REQ *inner = NULL;
+		BIO *o2 = BIO_new(BIO_s_mem());
+		CMS_ContentInfo *c2 = NULL;
+		init_params(&p, subj_tpl);
+		der = NULL;
+		if (ae_csr_build_renewal(ctx, &p, new_key, old, old_key, &der, &len) == AE_OK &&
+		    (cp = der, c2 = d2i_CMS_ContentInfo(NULL, &cp, (long)len)) != NULL &&
+		    CMS_verify(c2, NULL, NULL, NULL, o2, CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY) == 1) {
+			n = BIO_get_mem_data(o2, &data);
+			inner = unpack_der((const unsigned char *)data, n, ASN1_ITEM_rptr(X509_REQ));
+		}
+		tap_ok(inner != NULL && X509_NAME_cmp(X509_REQ_get_subject_name(inner), X509_get_subject_name(old)) == 0,
+		       "renewal of an enrollee-supplied subject: the old certificate's subject: %s", ae_get_message(ctx));
+		free(der);
+		der = NULL;
+		init_params(&p, cmc_tpl);
+		for (int round = 0; round < 4; round++) {
+			/* new key, old certificate, agent, whatever DER's sort says */
+			CMS_ContentInfo *c3 = NULL;
+			STACK_OF(CMS_SignerInfo) *sis;
+			ASN1_OCTET_STRING *kid = NULL;
+			X509_NAME *is = NULL;
+			ASN1_INTEGER *s1 = NULL, *s2 = NULL;
+			bool good = ae_csr_build_signed(ctx, &p, new_key, old, old_key, &agent, &der, &len) == AE_OK &&
+			            (cp = der, c3 = d2i_CMS_ContentInfo(NULL, &cp, (long)len)) != NULL &&
+			            (sis = CMS_get0_SignerInfos(c3)) != NULL && sk_CMS_SignerInfo_num(sis) == 3 &&
+			            CMS_SignerInfo_get0_signer_id(sk_CMS_SignerInfo_value(sis, 1), &kid, &is, &s1) == 1 &&
+			            CMS_SignerInfo_get0_signer_id(sk_CMS_SignerInfo_value(sis, 2), &kid, &is, &s2) == 1 &&
+			            ASN1_INTEGER_cmp(s1, X509_get_serialNumber(old)) == 0 &&
+			            ASN1_INTEGER_cmp(s2, X509_get_serialNumber(agent_cert)) == 0;
+			CMS_ContentInfo_free(c3);
+			free(der);
+			der = NULL;
+			if (!good || round == 3) {
+				tap_ok(good, "co-signed renewal: signers new key, old certificate, agent (round %d)", round);
+				break;
+			}
+			ASN1_INTEGER_set(X509_get_serialNumber(old), 1000 + round * 77); /* another DER order */
+		}
+		X509_REQ_free(inner);
+		CMS_ContentInfo_free(c2);
+		BIO_free(o2);
+		free(der);
+		der = NULL;
+		X509_free(old);
+		EVP_PKEY_free(old_key);
+	}
+cleanup:
+	if (der != (uint8_t *)1)
+		free(der);
+	CMS_ContentInfo_free(cms);
+	BIO_free(out);
+	X509_free(agent_cert);
+	EVP_PKEY_free(agent_key);
+	EVP_PKEY_free(new_key);
+}
+
 int
 main(void)
 {
@@ -1053,6 +1182,7 @@ main(void)
 	/* Renewals. */
 	test_renewal(ctx, ws, false, "renewal (RSA old key)");
 	test_renewal(ctx, user, true, "renewal (ECDSA old key)");
+	test_cosigned(ctx, kerb, user, web);
 	{
 		EVP_PKEY *other = keygen(true);
 		X509 *old = self_signed(ec, "old");

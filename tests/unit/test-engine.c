@@ -531,6 +531,15 @@ test_manage(void)
 	pulse_quiet(w, 0, "Manage, nothing due: no enrollment for RaAbsent");
 	fake_world_clock(w, 9 * DAY + 2 * HOUR);
 	id = current(w, "RaSigned", &serial);
+	/* Without CT_FLAG_PREVIOUS_APPROVAL_VALIDATE_REENROLLMENT the CA
+	 * wants the RA signature on renewals too: with no agent certificate,
+	 * nothing is sent. */
+	r = pulse(w, 0);
+	tap_is_int(fake_calls(w, FAKE_CALL_SUBMIT, "RaSigned"), 0,
+	           "Manage, due, no PREVIOUS_APPROVAL and no agent: the CA not asked");
+	expect_event(r, AE_EV_SKIPPED, "RaSigned", 1, "Manage, due, no agent: skipped with the reason");
+	ae_pulse_result_free(r);
+	ra->enrollment_flags |= AE_EF_PREVIOUS_APPROVAL_VALIDATE_REENROLLMENT;
 	r = pulse(w, 0);
 	expect_renewal(w, r, "RaSigned", id, serial, "Manage, due");
 	tap_ok(fake_calls(w, FAKE_CALL_SUBMIT, "NoAutoEnroll") == 0 && fake_calls(w, FAKE_CALL_SUBMIT, "RaAbsent") == 0,

@@ -285,7 +285,10 @@ class IcprApp:
             e["request_type"] = "renewal"
         rid = self.store.new_request(acct["principal"], acct, None, p.kind, blob_)
         try:
-            tmpl, old, pend = self.ca.evaluate(p, attribs, acct)
+            subject = self.ca.on_behalf(p, acct)
+            if p.robo_agent is not None:
+                e["on_behalf_of"] = subject["principal"]
+            tmpl, old, pend = self.ca.evaluate(p, attribs, subject)
         except Deny as d:
             self.store.update_request(rid, status="failed", hresult=d.hresult, message=d.message)
             e.update(hresult=d.hresult, detail=d.detail)
@@ -307,12 +310,12 @@ class IcprApp:
                                       message="Taken Under Submission")
             return rid, policy.CR_DISP_UNDER_SUBMISSION, b"", b"", "Taken Under Submission", 0
         try:
-            cert, chain, serial = self.ca.issue(p, tmpl, acct, old, rid)
+            cert, chain, serial = self.ca.issue(p, tmpl, subject, old, rid)
         except Deny as d:
             self.store.update_request(rid, status="failed", hresult=d.hresult, message=d.message)
             e.update(hresult=d.hresult, detail=d.detail)
             return rid, d.hresult, b"", b"", d.message, 0
-        self.publish(tmpl, acct, cert, e)
+        self.publish(tmpl, subject, cert, e)
         self.store.update_request(rid, status="issued", hresult=0, message="Issued",
                                   serial=serial, cert=cert)
         e["serial"] = serial

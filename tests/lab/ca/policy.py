@@ -27,6 +27,7 @@ log = logging.getLogger("labca.policy")
 CA_NAME = "CORP-CA1"
 CA_HOST = "ca1.corp.test"
 REALM = "CORP.TEST"
+NETBIOS = "CORP"
 DC_HOST = "dc1.corp.test"
 DC_URL = "ldap://" + DC_HOST
 AIA_URL = "http://%s/CertEnroll/%s_%s.crt" % (CA_HOST, CA_HOST, CA_NAME)
@@ -167,6 +168,7 @@ OID_CMC_ADD_ATTRIBUTES = "1.3.6.1.4.1.311.10.10.1"
 OID_MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
 OID_SMIME_CAPS = "1.2.840.113549.1.9.15"
 OID_CERT_POLICIES = "2.5.29.32"
+OID_CERT_REQUEST_AGENT = "1.3.6.1.4.1.311.20.2.1"  # szOID_ENROLLMENT_AGENT
 OID_NO_SIGNATURE = "1.3.6.1.5.5.7.6.2"     # id-alg-noSignature (RFC 2797 3.3.3.1 / RFC 5272)
 # key attestation request attributes (MS-WCCE 2.2.2.8.x, 3.1.1.4.3.4)
 OID_ATTESTATION = ("1.3.6.1.4.1.311.21.23", "1.3.6.1.4.1.311.21.24", "1.3.6.1.4.1.311.21.39")
@@ -527,8 +529,24 @@ class Template:
         return None
 
     def ra_app_policies(self):
-        """msPKI-RA-Application-Policies as OIDs (syntax 1 values only)."""
-        return [v for v in self.strs("msPKI-RA-Application-Policies") if "`" not in v]
+        """msPKI-RA-Application-Policies as OIDs: syntax 1 values, and for
+        schema 3+ the msPKI-RA-Application-Policies entries of the syntax 2
+        name`type`value` list (MS-CRTD 2.23)."""
+        out = []
+        for v in self.strs("msPKI-RA-Application-Policies"):
+            if "`" not in v:
+                out.append(v)
+                continue
+            parts = v.split("`")
+            for k in range(0, len(parts) - 2, 3):
+                if parts[k] == "msPKI-RA-Application-Policies":
+                    out.append(parts[k + 2])
+        return out
+
+    def ra_policies(self):
+        """msPKI-RA-Policies: issuance policy OIDs an RA signer's certificate
+        must carry (MS-CRTD 2.24)."""
+        return self.strs("msPKI-RA-Policies")
 
 
 # ------------------------------------------------------------------ requests
@@ -541,6 +559,7 @@ class Parsed:
     certs = ()          # certificates in the SignedData
     signers = ()        # list of dict(sid=(kind, value), digest, sigalg, signature, signed_attrs)
     reginfo = ()        # name/value pairs from CMC regInfo
+    robo_agent = None   # request on behalf of another: the caller (the enrollment agent's account)
     renewal_signers = ()  # indexes of the renewal's own SignerInfos
     prev_approval = None  # PREVIOUS_APPROVAL decision (3.2.2.6.2.1.4.8), for the log
     old_template = None   # template of the renewed certificate in the CA database
@@ -796,6 +815,30 @@ class CA:
                            "request has version %d.%d" % ext_version)
         return tmpl
 
+    def on_behalf(self, p, caller):
+        """MS-WCCE 3.2.2.6.2.1.2.1.2: a CMC request whose RegInfo names a
+        requestername (DOMAIN\\account) other than the caller is made on
+        behalf of that account, whose data builds the subject.  -> the
+        account the certificate is for (sets p.robo_agent to the caller).
+        The lab has no Config_Permissions_Enrollment_Agent_Rights: every
+        agent may enroll for everyone (AD CS's default)."""
+        names = [v for k, v in p.reginfo if k.strip().lower() == "requestername"]
+        if not names:
+            return caller
+        if p.kind != "cmc" or len(names) > 1:
+            raise Deny(E_INVALIDARG, "requestername must be one value in a CMC request")
+        dom, _, sam = names[0].strip().rpartition("\\")
+        if not sam or dom.upper() not in (NETBIOS, REALM):
+            raise Deny(CERTSRV_E_BAD_REQUESTSUBJECT, "requestername %r is not an account of %s" % (names[0], NETBIOS))
+        if sam.lower() == caller["principal"].rpartition("@")[0].lower():
+            return caller
+        try:
+            subject = self.dir.account("%s@%s" % (sam, REALM))
+        except Deny as d:
+            raise Deny(CERTSRV_E_BAD_REQUESTSUBJECT, "requestername %r: %s" % (names[0], d.detail))
+        p.robo_agent = caller
+        return subject
+
     # ---- levers (files in $LAB/ca written by labctl, read per request)
     def lever(self, name, default=None):
         try:
@@ -977,6 +1020,12 @@ class CA:
         skip = set(getattr(p, "renewal_signers", ()))
         valid = rejected = 0
         need = set(tmpl.ra_app_policies())
+        if p.robo_agent is not None:
+            # 3.2.2.6.2.1.2.1.2: on behalf of another, the signers' certificates
+            # MUST have the Certificate Request Agent EKU
+            need.add(OID_CERT_REQUEST_AGENT)
+        need_issuance = set(tmpl.ra_policies())
+        now = datetime.datetime.utcnow()
         for i, s in enumerate(p.signers):
             if i in skip or p.kind == "pkcs10":
                 continue
@@ -1001,6 +1050,13 @@ class CA:
                                                   padding.PKCS1v15(), cert.signature_hash_algorithm)
                 except (InvalidSignature, ValueError, TypeError):
                     ok = False
+            # 3.2.2.6.2.1.4.5.1: a signature counts only if its certificate
+            # chains (here: issued by this CA), is time-valid and not revoked
+            if ok and not (cert.not_valid_before <= now <= cert.not_valid_after):
+                ok = False
+            if ok:
+                rec = self.store.get_cert("%x" % cert.serial_number)
+                ok = rec is not None and not rec["revoked"]
             if ok and need:
                 try:
                     ekus = {e.dotted_string for e in
@@ -1008,6 +1064,14 @@ class CA:
                 except x509.ExtensionNotFound:
                     ekus = set()
                 ok = need <= ekus
+            if ok and need_issuance:
+                # 3.2.2.6.2.1.4.5.1 msPKI-RA-Policies: the signer's issuance policies
+                try:
+                    pols = {q.policy_identifier.dotted_string for q in
+                            cert.extensions.get_extension_for_class(x509.CertificatePolicies).value}
+                except x509.ExtensionNotFound:
+                    pols = set()
+                ok = need_issuance <= pols
             if ok:
                 valid += 1
             else:
@@ -1057,10 +1121,17 @@ class CA:
         Order: MS-WCCE 3.2.2.6.2.1.4 (template, version, Enroll), renewal
         form (3.2.1.4.2.1.4.2), then the template rules of 3.2.2.6.2.1.4.5.x."""
         tmpl = self.identify_template(p, attribs)
-        allowed, ace = can_enroll(tmpl.sd, set(acct["all_sids"]))
-        if not allowed:
-            raise Deny(CERTSRV_E_TEMPLATE_DENIED,
-                       "deciding ACE %s" % (ace["sid"] if ace else "none"))
+        for who in [acct] + ([p.robo_agent] if p.robo_agent is not None else []):
+            allowed, ace = can_enroll(tmpl.sd, set(who["all_sids"]))
+            if not allowed:
+                raise Deny(CERTSRV_E_TEMPLATE_DENIED,
+                           "%s: deciding ACE %s" % (who["principal"], ace["sid"] if ace else "none"))
+        if p.robo_agent is not None and tmpl.i("msPKI-RA-Signature") < 1:
+            # AD CS: a request on behalf of another subject needs a template
+            # that requires at least one RA signature (CERTSRV_E_BAD_RENEWAL_SUBJECT,
+            # whose text says so)
+            raise Deny(CERTSRV_E_BAD_RENEWAL_SUBJECT, "on behalf of %s, template %s needs no RA signature" %
+                       (acct["principal"], tmpl.cn))
         old = self.check_renewal(p, acct)
         pkf = tmpl.i("msPKI-Private-Key-Flag")
         ef = tmpl.i("msPKI-Enrollment-Flag")
