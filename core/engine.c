@@ -444,15 +444,45 @@ record_by_id(pulse *p, const char *id)
 
 /* ---- requests ---- */
 
+/* The usable CA that comes after AFTER (NULL: the first) in IT's list of
+ * the CAs publishing the template, cheapest first.  For the CAs AD lists
+ * (the LDAP: policy, no cost) the list is in AD's order: the whitepaper's
+ * "first (arbitrary selected) CA", and the next ones to fail over to. */
+static const ae_ca *
+ca_after(pulse *p, const ae_policy_item *it, const ae_ca *after)
+{
+	bool past = after == NULL;
+
+	for (size_t i = 0; it->cas != NULL && it->cas[i] != NULL; i++) {
+		const ae_ca *ca = ae_policy_find_ca(p->policy, it->cas[i]);
+		if (!past) {
+			past = ca == after;
+			continue;
+		}
+		if (ca != NULL && ca->transport != NULL && ca->valid)
+			return ca;
+	}
+	return NULL;
+}
+
+/* Could not ask the CA at all (no answer, no connection, no ticket for
+ * it): the next CA may be asked the same request. */
+static bool
+unreachable(const ae_txn *tx, ae_err err)
+{
+	return !tx->reached && (err == AE_ERR_TIMEOUT || err == AE_ERR_NETWORK || err == AE_ERR_KERBEROS);
+}
+
 typedef enum { SUBMIT_ISSUED, SUBMIT_PENDING, SUBMIT_REFUSED, SUBMIT_ERROR, SUBMIT_NEEDS_USER } submit_outcome;
 
 /* Enrolls for T at CA: a new request, or a renewal of OLD signed with its
  * key.  Reports the outcome as events.  REPLACES (when not NULL and not
  * OLD) is retired once the new certificate is installed. */
 static submit_outcome
-submit(pulse *p, const ae_template *t, const ae_ca *ca, ae_record *old, ae_record **replaces, size_t nreplaces,
+submit(pulse *p, const ae_policy_item *it, const ae_ca *ca, ae_record *old, ae_record **replaces, size_t nreplaces,
        bool replaced_invalid, const char *why)
 {
+	const ae_template *t = it->tpl;
 	ae_key *old_key = NULL;
 	ae_txn_result res = { 0 };
 	submit_outcome outcome = SUBMIT_ERROR;
@@ -494,8 +524,26 @@ submit(pulse *p, const ae_template *t, const ae_ca *ca, ae_record *old, ae_recor
 		ae_clear_message(p->ctx);
 	}
 	{
+		/* Failover: a CA that cannot be reached (each attempt bounded by
+		 * rpc_timeout) passes the same request, new or renewal, to the
+		 * next CA publishing the template, within this pulse. */
 		ae_txn_request rq = { .tpl = t, .ca = ca, .renew = renewed, .renew_key = old_key };
-		if ((err = ae_txn_enroll(p->ctx, &p->env, &rq, &res)) != AE_OK)
+		ae_txn *tx = NULL;
+		const ae_ca *next;
+
+		if ((err = ae_txn_begin(p->ctx, &p->env, &rq, &tx)) != AE_OK)
+			goto fail;
+		while ((err = ae_txn_submit(p->ctx, &p->env, tx, &res)) != AE_OK && unreachable(tx, err) &&
+		       (next = ca_after(p, it, ca)) != NULL) {
+			ae_log(p->ctx, AE_LOG_WARNING, "%s: %s could not be asked (%s); the %s goes to %s, the next CA that publishes it",
+			       t->name, ca->name, ae_get_message(p->ctx), tx->renewal ? "renewal" : "request", next->name);
+			ae_clear_message(p->ctx);
+			if ((err = ae_txn_retarget(p->ctx, tx, next)) != AE_OK)
+				break;
+			ca = next;
+		}
+		ae_txn_free(&p->env, tx);
+		if (err != AE_OK)
 			goto fail;
 	}
 	if (res.outcome == AE_CA_ISSUED) {
@@ -679,12 +727,7 @@ has_pending(pulse *p, const ae_template *t)
 static const ae_ca *
 first_ca(pulse *p, const ae_policy_item *it)
 {
-	for (size_t i = 0; it->cas != NULL && it->cas[i] != NULL; i++) {
-		const ae_ca *ca = ae_policy_find_ca(p->policy, it->cas[i]);
-		if (ca != NULL && ca->transport != NULL && ca->valid)
-			return ca;
-	}
-	return NULL;
+	return ca_after(p, it, NULL);
 }
 
 /* The records of template T (or, with SUPERSEDED, of the templates T
@@ -792,7 +835,7 @@ process_template(pulse *p, const ae_policy_item *it, bool manual)
 			free(bad_why);
 			return;
 		}
-		submit(p, t, ca, best, bad, nbad, bad_invalid, why);
+		submit(p, it, ca, best, bad, nbad, bad_invalid, why);
 		free(bad_why);
 		return;
 	}
@@ -828,9 +871,9 @@ process_template(pulse *p, const ae_policy_item *it, bool manual)
 		snprintf(why, sizeof(why), "%s supersedes %s", t->name, sup[0]->template_name);
 		for (size_t i = 0; i < nbad && ns < MAX_PER_TEMPLATE; i++)
 			sup[ns++] = bad[i];
-		submit(p, t, ca, NULL, sup, ns, false, why);
+		submit(p, it, ca, NULL, sup, ns, false, why);
 	} else {
-		submit(p, t, ca, NULL, bad, nbad, bad_invalid, bad_why ? bad_why : "the first of this template");
+		submit(p, it, ca, NULL, bad, nbad, bad_invalid, bad_why ? bad_why : "the first of this template");
 	}
 	free(bad_why);
 }
