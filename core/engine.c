@@ -487,6 +487,7 @@ submit(pulse *p, const ae_policy_item *it, const ae_ca *ca, ae_record *old, ae_r
 	ae_txn_result res = { 0 };
 	submit_outcome outcome = SUBMIT_ERROR;
 	ae_record *renewed = old; /* retired once its replacement is in, renewal or not */
+	char *detour = NULL;      /* "; CA could not be asked: why" for each CA failed over */
 	ae_err err;
 
 	{
@@ -535,9 +536,16 @@ submit(pulse *p, const ae_policy_item *it, const ae_ca *ca, ae_record *old, ae_r
 			goto fail;
 		while ((err = ae_txn_submit(p->ctx, &p->env, tx, &res)) != AE_OK && unreachable(tx, err) &&
 		       (next = ca_after(p, it, ca)) != NULL) {
+			char *d = ae_strdup_printf("%s; %s could not be asked (%s), the %s went to %s", detour ? detour : "",
+			                           ca->name, ae_get_message(p->ctx), tx->renewal ? "renewal" : "request",
+			                           next->name);
 			ae_log(p->ctx, AE_LOG_WARNING, "%s: %s could not be asked (%s); the %s goes to %s, the next CA that publishes it",
 			       t->name, ca->name, ae_get_message(p->ctx), tx->renewal ? "renewal" : "request", next->name);
 			ae_clear_message(p->ctx);
+			if (d != NULL) {
+				free(detour);
+				detour = d;
+			}
 			if ((err = ae_txn_retarget(p->ctx, tx, next)) != AE_OK)
 				break;
 			ca = next;
@@ -549,12 +557,12 @@ submit(pulse *p, const ae_policy_item *it, const ae_ca *ca, ae_record *old, ae_r
 	if (res.outcome == AE_CA_ISSUED) {
 		if (renewed != NULL)
 			event(p, AE_EV_RENEWED, t->name, ca->name, res.record_id, res.request_id, 0,
-			      "Certificate enrollment for %s renewed the %s certificate (%s) from %s: request %u, new certificate %s",
-			      ctx_name(p), t->name, why, ca->name, res.request_id, res.record_id);
+			      "Certificate enrollment for %s renewed the %s certificate (%s) from %s: request %u, new certificate %s%s",
+			      ctx_name(p), t->name, why, ca->name, res.request_id, res.record_id, detour ? detour : "");
 		else
 			event(p, AE_EV_ENROLLED, t->name, ca->name, res.record_id, res.request_id, 0,
-			      "Certificate enrollment for %s received a %s certificate from %s (%s): request %u, certificate %s",
-			      ctx_name(p), t->name, ca->name, why, res.request_id, res.record_id);
+			      "Certificate enrollment for %s received a %s certificate from %s (%s): request %u, certificate %s%s",
+			      ctx_name(p), t->name, ca->name, why, res.request_id, res.record_id, detour ? detour : "");
 		if (renewed != NULL)
 			retire(p, renewed, t, false, "renewed");
 		for (size_t i = 0; i < nreplaces; i++)
@@ -564,14 +572,14 @@ submit(pulse *p, const ae_policy_item *it, const ae_ca *ca, ae_record *old, ae_r
 		outcome = SUBMIT_ISSUED;
 	} else if (res.outcome == AE_CA_PENDING) {
 		event(p, AE_EV_PENDING, t->name, ca->name, res.record_id, res.request_id, 0,
-		      "Certificate enrollment for %s: the %s request %u is pending at %s%s%s; it is retrieved at the next pulse",
+		      "Certificate enrollment for %s: the %s request %u is pending at %s%s%s; it is retrieved at the next pulse%s",
 		      ctx_name(p), t->name, res.request_id, ca->name, res.ca_message ? ": " : "",
-		      res.ca_message ? res.ca_message : "");
+		      res.ca_message ? res.ca_message : "", detour ? detour : "");
 		outcome = SUBMIT_PENDING;
 	} else {
 		event(p, AE_EV_DENIED, t->name, ca->name, NULL, res.request_id, res.hresult,
-		      "Certificate enrollment for %s failed to enroll for a %s certificate with request ID %u from %s: %s",
-		      ctx_name(p), t->name, res.request_id, ca->name, res.why);
+		      "Certificate enrollment for %s failed to enroll for a %s certificate with request ID %u from %s: %s%s",
+		      ctx_name(p), t->name, res.request_id, ca->name, res.why, detour ? detour : "");
 		if (ae_pcache_lasting_refusal(res.hresult) && p->refused != NULL &&
 		    ae_pcache_add_refusal(p->ctx, p->refused, t->name, t->major, t->minor, ca->name, res.hresult,
 		                          p->now) != AE_OK)
@@ -586,13 +594,14 @@ fail:
 		outcome = SUBMIT_NEEDS_USER;
 	} else {
 		event(p, AE_EV_FAILED, t->name, ca->name, NULL, 0, 0,
-		      "Certificate enrollment for %s failed to enroll for a %s certificate from %s: %s; retried at the next pulse",
-		      ctx_name(p), t->name, ca->name, ae_get_message(p->ctx));
+		      "Certificate enrollment for %s failed to enroll for a %s certificate from %s: %s%s; retried at the next pulse",
+		      ctx_name(p), t->name, ca->name, ae_get_message(p->ctx), detour ? detour : "");
 	}
 	ae_clear_message(p->ctx);
 cleanup:
 	ae_txn_result_clear(&res);
 	ae_key_free(old_key);
+	free(detour);
 	return outcome;
 }
 
