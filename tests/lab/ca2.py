@@ -20,6 +20,11 @@ from samba.credentials import Credentials
 from samba.param import LoadParm
 from samba.samdb import SamDB
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "ca"))
+sys.dont_write_bytecode = True
+from crl import Publisher  # noqa: E402
+
+exists = Publisher._exists
 NAME, SHORT, HOST = "CORP-CA2", "CA2", "ca2.corp.test"
 
 
@@ -38,14 +43,6 @@ def connect(lab):
     creds.set_username("Administrator")
     creds.set_password(pw["Administrator"])
     return SamDB(url="ldap://dc1.corp.test", credentials=creds, lp=lp)
-
-
-def exists(db, dn):
-    try:
-        db.search(dn, scope=ldb.SCOPE_BASE, attrs=["cn"])
-        return True
-    except ldb.LdbError:
-        return False
 
 
 def up(db, lab, pks):
