@@ -445,6 +445,35 @@ record_by_id(pulse *p, const char *id)
 
 /* ---- requests ---- */
 
+/* The usable CA that comes after AFTER (NULL: the first) in IT's list of
+ * the CAs publishing the template, cheapest first.  For the CAs AD lists
+ * (the LDAP: policy, no cost) the list is in AD's order: the whitepaper's
+ * "first (arbitrary selected) CA", and the next ones to fail over to. */
+static const ae_ca *
+ca_after(pulse *p, const ae_policy_item *it, const ae_ca *after)
+{
+	bool past = after == NULL;
+
+	for (size_t i = 0; it->cas != NULL && it->cas[i] != NULL; i++) {
+		const ae_ca *ca = ae_policy_find_ca(p->policy, it->cas[i]);
+		if (!past) {
+			past = ca == after;
+			continue;
+		}
+		if (ca != NULL && ca->transport != NULL && ca->valid)
+			return ca;
+	}
+	return NULL;
+}
+
+/* Could not ask the CA at all (no answer, no connection, no ticket for
+ * it): the next CA may be asked the same request. */
+static bool
+unreachable(const ae_txn *tx, ae_err err)
+{
+	return !tx->reached && (err == AE_ERR_TIMEOUT || err == AE_ERR_NETWORK || err == AE_ERR_KERBEROS);
+}
+
 typedef enum { SUBMIT_ISSUED, SUBMIT_PENDING, SUBMIT_REFUSED, SUBMIT_ERROR, SUBMIT_NEEDS_USER } submit_outcome;
 
 /* A template that needs one RA signature (msPKI-RA-Signature = 1): its
@@ -498,14 +527,16 @@ ra_cosigner(pulse *p, const ae_template *t, const ae_ca *ca, bool renewal, ae_re
  * key.  Reports the outcome as events.  REPLACES (when not NULL and not
  * OLD) is retired once the new certificate is installed. */
 static submit_outcome
-submit(pulse *p, const ae_template *t, const ae_ca *ca, ae_record *old, ae_record **replaces, size_t nreplaces,
+submit(pulse *p, const ae_policy_item *it, const ae_ca *ca, ae_record *old, ae_record **replaces, size_t nreplaces,
        bool replaced_invalid, const char *why)
 {
+	const ae_template *t = it->tpl;
 	ae_key *old_key = NULL, *agent_key = NULL;
 	ae_record *agent = NULL;
 	ae_txn_result res = { 0 };
 	submit_outcome outcome = SUBMIT_ERROR;
 	ae_record *renewed = old; /* retired once its replacement is in, renewal or not */
+	char *detour = NULL;      /* "; CA could not be asked: why" for each CA failed over */
 	ae_err err;
 
 	{
@@ -546,20 +577,45 @@ submit(pulse *p, const ae_template *t, const ae_ca *ca, ae_record *old, ae_recor
 		goto cleanup;
 	outcome = SUBMIT_ERROR;
 	{
+		/* Failover: a CA that cannot be reached (each attempt bounded by
+		 * rpc_timeout) passes the same request, new or renewal, to the
+		 * next CA publishing the template, within this pulse. */
 		ae_txn_request rq = { .tpl = t, .ca = ca, .renew = renewed, .renew_key = old_key,
 			              .agent_cert = agent ? agent->cert : NULL, .agent_key = agent_key };
-		if ((err = ae_txn_enroll(p->ctx, &p->env, &rq, &res)) != AE_OK)
+		ae_txn *tx = NULL;
+		const ae_ca *next;
+
+		if ((err = ae_txn_begin(p->ctx, &p->env, &rq, &tx)) != AE_OK)
+			goto fail;
+		while ((err = ae_txn_submit(p->ctx, &p->env, tx, &res)) != AE_OK && unreachable(tx, err) &&
+		       (next = ca_after(p, it, ca)) != NULL) {
+			char *d = ae_strdup_printf("%s; %s could not be asked (%s), the %s went to %s", detour ? detour : "",
+			                           ca->name, ae_get_message(p->ctx), tx->renewal ? "renewal" : "request",
+			                           next->name);
+			ae_log(p->ctx, AE_LOG_WARNING, "%s: %s could not be asked (%s); the %s goes to %s, the next CA that publishes it",
+			       t->name, ca->name, ae_get_message(p->ctx), tx->renewal ? "renewal" : "request", next->name);
+			ae_clear_message(p->ctx);
+			if (d != NULL) {
+				free(detour);
+				detour = d;
+			}
+			if ((err = ae_txn_retarget(p->ctx, tx, next)) != AE_OK)
+				break;
+			ca = next;
+		}
+		ae_txn_free(&p->env, tx);
+		if (err != AE_OK)
 			goto fail;
 	}
 	if (res.outcome == AE_CA_ISSUED) {
 		if (renewed != NULL)
 			event(p, AE_EV_RENEWED, t->name, ca->name, res.record_id, res.request_id, 0,
-			      "Certificate enrollment for %s renewed the %s certificate (%s) from %s: request %u, new certificate %s",
-			      ctx_name(p), t->name, why, ca->name, res.request_id, res.record_id);
+			      "Certificate enrollment for %s renewed the %s certificate (%s) from %s: request %u, new certificate %s%s",
+			      ctx_name(p), t->name, why, ca->name, res.request_id, res.record_id, detour ? detour : "");
 		else
 			event(p, AE_EV_ENROLLED, t->name, ca->name, res.record_id, res.request_id, 0,
-			      "Certificate enrollment for %s received a %s certificate from %s (%s): request %u, certificate %s",
-			      ctx_name(p), t->name, ca->name, why, res.request_id, res.record_id);
+			      "Certificate enrollment for %s received a %s certificate from %s (%s): request %u, certificate %s%s",
+			      ctx_name(p), t->name, ca->name, why, res.request_id, res.record_id, detour ? detour : "");
 		if (renewed != NULL)
 			retire(p, renewed, t, false, "renewed");
 		for (size_t i = 0; i < nreplaces; i++)
@@ -569,14 +625,14 @@ submit(pulse *p, const ae_template *t, const ae_ca *ca, ae_record *old, ae_recor
 		outcome = SUBMIT_ISSUED;
 	} else if (res.outcome == AE_CA_PENDING) {
 		event(p, AE_EV_PENDING, t->name, ca->name, res.record_id, res.request_id, 0,
-		      "Certificate enrollment for %s: the %s request %u is pending at %s%s%s; it is retrieved at the next pulse",
+		      "Certificate enrollment for %s: the %s request %u is pending at %s%s%s; it is retrieved at the next pulse%s",
 		      ctx_name(p), t->name, res.request_id, ca->name, res.ca_message ? ": " : "",
-		      res.ca_message ? res.ca_message : "");
+		      res.ca_message ? res.ca_message : "", detour ? detour : "");
 		outcome = SUBMIT_PENDING;
 	} else {
 		event(p, AE_EV_DENIED, t->name, ca->name, NULL, res.request_id, res.hresult,
-		      "Certificate enrollment for %s failed to enroll for a %s certificate with request ID %u from %s: %s",
-		      ctx_name(p), t->name, res.request_id, ca->name, res.why);
+		      "Certificate enrollment for %s failed to enroll for a %s certificate with request ID %u from %s: %s%s",
+		      ctx_name(p), t->name, res.request_id, ca->name, res.why, detour ? detour : "");
 		if (ae_pcache_lasting_refusal(res.hresult) && p->refused != NULL &&
 		    ae_pcache_add_refusal(p->ctx, p->refused, t->name, t->major, t->minor, ca->name, res.hresult,
 		                          p->now) != AE_OK)
@@ -591,14 +647,15 @@ fail:
 		outcome = SUBMIT_NEEDS_USER;
 	} else {
 		event(p, AE_EV_FAILED, t->name, ca->name, NULL, 0, 0,
-		      "Certificate enrollment for %s failed to enroll for a %s certificate from %s: %s; retried at the next pulse",
-		      ctx_name(p), t->name, ca->name, ae_get_message(p->ctx));
+		      "Certificate enrollment for %s failed to enroll for a %s certificate from %s: %s%s; retried at the next pulse",
+		      ctx_name(p), t->name, ca->name, ae_get_message(p->ctx), detour ? detour : "");
 	}
 	ae_clear_message(p->ctx);
 cleanup:
 	ae_txn_result_clear(&res);
 	ae_key_free(agent_key);
 	ae_key_free(old_key);
+	free(detour);
 	return outcome;
 }
 
@@ -733,12 +790,7 @@ has_pending(pulse *p, const ae_template *t)
 static const ae_ca *
 first_ca(pulse *p, const ae_policy_item *it)
 {
-	for (size_t i = 0; it->cas != NULL && it->cas[i] != NULL; i++) {
-		const ae_ca *ca = ae_policy_find_ca(p->policy, it->cas[i]);
-		if (ca != NULL && ca->transport != NULL && ca->valid)
-			return ca;
-	}
-	return NULL;
+	return ca_after(p, it, NULL);
 }
 
 /* The records of template T (or, with SUPERSEDED, of the templates T
@@ -846,7 +898,7 @@ process_template(pulse *p, const ae_policy_item *it, bool manual)
 			free(bad_why);
 			return;
 		}
-		submit(p, t, ca, best, bad, nbad, bad_invalid, why);
+		submit(p, it, ca, best, bad, nbad, bad_invalid, why);
 		free(bad_why);
 		return;
 	}
@@ -882,9 +934,9 @@ process_template(pulse *p, const ae_policy_item *it, bool manual)
 		snprintf(why, sizeof(why), "%s supersedes %s", t->name, sup[0]->template_name);
 		for (size_t i = 0; i < nbad && ns < MAX_PER_TEMPLATE; i++)
 			sup[ns++] = bad[i];
-		submit(p, t, ca, NULL, sup, ns, false, why);
+		submit(p, it, ca, NULL, sup, ns, false, why);
 	} else {
-		submit(p, t, ca, NULL, bad, nbad, bad_invalid, bad_why ? bad_why : "the first of this template");
+		submit(p, it, ca, NULL, bad, nbad, bad_invalid, bad_why ? bad_why : "the first of this template");
 	}
 	free(bad_why);
 }

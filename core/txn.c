@@ -353,6 +353,7 @@ ae_txn_submit(ae_ctx *ctx, const ae_txn_env *env, ae_txn *t, ae_txn_result *out)
 	ae_err err;
 
 	memset(out, 0, sizeof(*out));
+	t->reached = false;
 	if (t->ca == NULL)
 		return ae_set_message(ctx, AE_ERR_INTERNAL, "a request without a CA was submitted");
 	machine_name(env, host, sizeof(host));
@@ -364,6 +365,7 @@ ae_txn_submit(ae_ctx *ctx, const ae_txn_env *env, ae_txn *t, ae_txn_result *out)
 		ae_ca_links_drop(env->links); /* unusable after a failed call */
 		goto cleanup;
 	}
+	t->reached = true;
 	crash_point(env, "submit");
 	t->rec->request_id = a.request_id;
 	err = conclude(ctx, env, t->rec, t->key, t->tpl, t->ca, &a, false, out);
@@ -375,6 +377,24 @@ cleanup:
 	if (err != AE_OK)
 		ae_txn_result_clear(out);
 	return err;
+}
+
+ae_err
+ae_txn_retarget(ae_ctx *ctx, ae_txn *t, const ae_ca *ca)
+{
+	char *name = strdup(ca->name), *host = ca->host ? strdup(ca->host) : NULL;
+
+	if (name == NULL || (ca->host != NULL && host == NULL)) {
+		free(name);
+		free(host);
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	}
+	free(t->rec->ca);
+	free(t->rec->ca_host);
+	t->rec->ca = name;
+	t->rec->ca_host = host;
+	t->ca = ca;
+	return AE_OK;
 }
 
 ae_err

@@ -60,6 +60,7 @@ typedef struct {
 	const ae_template *tpl;
 	const ae_ca *ca;
 	bool renewal;             /* signed with the replaced certificate's key */
+	bool reached;             /* the last ae_txn_submit got an answer from the CA */
 } ae_txn;
 
 typedef struct {
@@ -86,6 +87,11 @@ ae_err ae_txn_begin(ae_ctx *ctx, const ae_txn_env *env, const ae_txn_request *rq
  * AE_OK when the CA answered (*OUT says what); an error when it could not
  * be asked or what it issued could not be installed. */
 ae_err ae_txn_submit(ae_ctx *ctx, const ae_txn_env *env, ae_txn *t, ae_txn_result *out);
+
+/* Points T, not yet taken by a CA, at CA instead: the same request goes
+ * to the next CA that publishes the template when one cannot be reached
+ * (the whitepaper's "Submitting a new request"; the request names no CA). */
+ae_err ae_txn_retarget(ae_ctx *ctx, ae_txn *t, const ae_ca *ca);
 
 /* Keeps T as a request made for another channel (autoenroll request):
  * the record says "requested" and names the key. */

@@ -46,7 +46,8 @@ FIXTURE_OID_ROOT = "1.3.6.1.4.1.311.21.8.14022710.8053821.4148415.11041814.15190
 FIXTURE_DOMAIN_SID = "S-1-5-21-1047456448-2337630968-2720937775"
 FIXTURE_CONFIG_NC = "CN=Configuration,DC=dom,DC=local"
 
-HOSTS = {"ca1": "127.0.0.11", "ws1": "127.0.0.12", "rogue": "127.0.0.13"}
+HOSTS = {"ca1": "127.0.0.11", "ws1": "127.0.0.12", "rogue": "127.0.0.13",
+         "ca2": "127.0.0.15"}   # ca2: the optional second CA (labctl ca2 up)
 
 # Default templates a fresh Windows Enterprise CA publishes.
 DEFAULT_PUBLISHED = ["DirectoryEmailReplication", "DomainControllerAuthentication",
@@ -151,6 +152,10 @@ def make_pki(pki):
     save("root", rk, root)
     save("ca1", ik, issuing)
     save("rogue", gk, rogue)
+    # CORP-CA2, the optional second issuing CA: its objects go into AD at
+    # labctl ca2 up (ca2.py), as AD CS setup puts them.
+    k2 = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    save("ca2", k2, ca_cert(name("CORP-CA2"), k2, root.subject, rk, 5, 0))
     with open(os.path.join(pki, "ca1-chain.pem"), "wb") as f:
         f.write(issuing.public_bytes(serialization.Encoding.PEM) +
                 root.public_bytes(serialization.Encoding.PEM))

@@ -304,10 +304,15 @@ t_submit(ae_ctx *ctx, void *state, const ae_ca *ca, const char *attrs, const uin
          ae_ca_answer *out)
 {
 	fake_world *w = state;
-	fake_call *call = new_call(w, FAKE_CALL_SUBMIT);
+	fake_call *call;
 	const fake_template *t;
 	X509_REQ *req;
 	ae_err err = AE_OK;
+
+	if (strcmp(ca->name, w->unreachable) == 0)
+		return ae_set_message(ctx, AE_ERR_TIMEOUT, "fake CA %s: no answer within rpc_timeout", ca->name);
+	call = new_call(w, FAKE_CALL_SUBMIT);
+	snprintf(call->ca, sizeof(call->ca), "%s", ca->name);
 
 	attr_template(attrs, call->template_name, sizeof(call->template_name));
 	t = spec(w, call->template_name);
@@ -527,28 +532,32 @@ source_read(ae_ctx *ctx, ae_policy_source *src, ae_context context, ae_policy **
 		a->ds_cert_count = 1;
 	}
 
-	p->pki.cas = calloc(1, sizeof(*p->pki.cas));
-	p->pki.ca_count = 1;
+	p->pki.cas = calloc(2, sizeof(*p->pki.cas));
+	p->pki.ca_count = w->second_ca[0] ? 2 : 1;
+	for (size_t i = 0; i < p->pki.ca_count; i++) {
+		const char *name = i == 0 ? CA_NAME : w->second_ca;
+		ca = &p->pki.cas[i];
+		ca->dn = ae_strdup_printf("CN=%s,CN=Enrollment Services,CN=Public Key Services", name);
+		ca->name = strdup(name);
+		ca->display_name = strdup(name);
+		ca->host = ae_strdup_printf("ca%zu.corp.test", i + 1);
+		ca->transport = &fake_transport;
+		X509_up_ref(w->ca->cert);
+		ca->cert = w->ca->cert;
+		ca->subject = ae_x509_name_string(X509_get_subject_name(ca->cert));
+		ca->valid = true;
+		for (size_t j = 0; j < w->ntemplates; j++)
+			if (w->templates[j].published)
+				ae_strv_append(&ca->templates, w->templates[j].name);
+	}
 	ca = &p->pki.cas[0];
-	ca->dn = strdup("CN=" CA_NAME ",CN=Enrollment Services,CN=Public Key Services");
-	ca->name = strdup(CA_NAME);
-	ca->display_name = strdup(CA_NAME);
-	ca->host = strdup("ca1.corp.test");
-	ca->transport = &fake_transport;
-	X509_up_ref(w->ca->cert);
-	ca->cert = w->ca->cert;
-	ca->subject = ae_x509_name_string(X509_get_subject_name(ca->cert));
-	ca->valid = true;
 	p->pki.roots = one_cert(w->ca->root);
 	p->pki.intermediates = one_cert(NULL);
 	p->pki.ntauth = one_cert(w->ca->cert);
 
 	p->templates = calloc(w->ntemplates + 1, sizeof(*p->templates));
-	for (size_t i = 0; i < w->ntemplates; i++) {
+	for (size_t i = 0; i < w->ntemplates; i++)
 		p->templates[p->template_count++] = build_template(w, i, &a->sid);
-		if (w->templates[i].published)
-			ae_strv_append(&ca->templates, w->templates[i].name);
-	}
 	*out = p;
 	return AE_OK;
 }

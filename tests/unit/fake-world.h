@@ -69,6 +69,7 @@ typedef struct {
 	long renewal_serial;     /* serial of the certificate whose key signed (verified), -1: none */
 	uint32_t request_id;
 	fake_action answer;
+	char ca[FAKE_NAME_MAX];  /* the CA it went to */
 } fake_call;
 
 typedef struct fake_world fake_world;
@@ -87,6 +88,11 @@ struct fake_world {
 	uint8_t *ds_cert;          /* the account's userCertificate in AD (DER), or NULL */
 	size_t ds_cert_len;
 	struct fake_ca *ca;
+	/* A second enrollment service NAME ("": none) listed after the first,
+	 * with the same key and templates; a CA named in UNREACHABLE answers
+	 * no call (AE_ERR_TIMEOUT, recorded nowhere). */
+	char second_ca[FAKE_NAME_MAX];
+	char unreachable[FAKE_NAME_MAX];
 };
 
 /* A CA certificate for KEY named CN, signed by ISSUER_KEY (ISSUER NULL:

@@ -662,6 +662,58 @@ test_transport_failure(void)
 	fake_world_free(w);
 }
 
+/* Two CAs publish the template: one that cannot be asked passes the
+ * request, and the renewal, to the next in the same pulse; a refusal is
+ * an answer, not failed over. */
+static void
+test_ca_failover(void)
+{
+	fake_world *w = fake_world_new(false);
+	fake_template *t = fake_world_template(w, "Both");
+	ae_pulse_result *r;
+	fake_records rs;
+	const fake_call *c;
+
+	snprintf(w->second_ca, sizeof(w->second_ca), "Fake-CA2");
+	snprintf(w->unreachable, sizeof(w->unreachable), "Fake-CA");
+	r = pulse(w, 0);
+	expect_event(r, AE_EV_ENROLLED, "Both", 1, "first CA unreachable");
+	c = fake_last_call(w, FAKE_CALL_SUBMIT, "Both");
+	tap_ok(fake_calls(w, FAKE_CALL_SUBMIT, "Both") == 1 && c != NULL && strcmp(c->ca, "Fake-CA2") == 0,
+	       "first CA unreachable: the request goes to the second, in the same pulse");
+	tap_ok(r->event_count > 0 && fake_events(r, AE_EV_FAILED, NULL) == 0, "... and nothing fails");
+	for (size_t i = 0; i < r->event_count; i++)
+		if (r->events[i].kind == AE_EV_ENROLLED)
+			tap_ok(strstr(r->events[i].message, "Fake-CA could not be asked") != NULL &&
+			       strstr(r->events[i].message, "rpc_timeout") != NULL,
+			       "the enrolled event names the CA that could not be asked, and why");
+	ae_pulse_result_free(r);
+	fake_records_load(w, &rs);
+	tap_ok(fake_records_find(&rs, "Both", AE_REC_ISSUED) != NULL &&
+	       strcmp(fake_records_find(&rs, "Both", AE_REC_ISSUED)->ca, "Fake-CA2") == 0,
+	       "the record names the CA that issued");
+	fake_records_clear(&rs);
+
+	snprintf(w->unreachable, sizeof(w->unreachable), "Fake-CA2");
+	fake_world_clock(w, 9 * 86400 + 3600);
+	r = pulse(w, 0);
+	expect_event(r, AE_EV_RENEWED, "Both", 1, "renewal with the issuing CA unreachable");
+	c = fake_last_call(w, FAKE_CALL_SUBMIT, "Both");
+	tap_ok(c != NULL && strcmp(c->ca, "Fake-CA") == 0 && c->renewal_serial >= 0,
+	       "the renewal goes to the other CA, signed with the old key");
+	ae_pulse_result_free(r);
+
+	w->unreachable[0] = '\0';
+	t->on_submit = FAKE_DENY;
+	t->hresult = 0x80094012u;
+	fake_world_clock(w, 30 * 86400);
+	r = pulse(w, 0);
+	tap_ok(fake_calls(w, FAKE_CALL_SUBMIT, "Both") == 1 && fake_events(r, AE_EV_DENIED, "Both") == 1,
+	       "a CA that refuses has answered: no failover");
+	ae_pulse_result_free(r);
+	fake_world_free(w);
+}
+
 /* A template that needs the user: not requested by a pulse without a
  * user, requested by an interactive one. */
 static void
@@ -853,6 +905,7 @@ main(void)
 	test_lasting_refusal();
 	test_ds_certificate();
 	test_transport_failure();
+	test_ca_failover();
 	test_user_interaction();
 	test_disabled();
 	test_machine();

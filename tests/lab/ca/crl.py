@@ -32,6 +32,16 @@ CDP_DN = "CN=%s,%s" % (CA_NAME, CDP_CONTAINER)
 BASE_FILE = CA_NAME + ".crl"
 DELTA_FILE = CA_NAME + "+.crl"    # AD CS names delta CRLs <CAName>+.crl
 
+
+def configure(short, name, host):
+    """The names of the CA instance this process is (policy.configure)."""
+    global CA_NAME, CA_HOST, CA_SHORT, CDP_CONTAINER, CDP_DN, BASE_FILE, DELTA_FILE
+    CA_NAME, CA_HOST, CA_SHORT = name, host, short
+    CDP_CONTAINER = "CN=%s,CN=CDP,%s" % (CA_SHORT, PKS)
+    CDP_DN = "CN=%s,%s" % (CA_NAME, CDP_CONTAINER)
+    BASE_FILE = CA_NAME + ".crl"
+    DELTA_FILE = CA_NAME + "+.crl"
+
 BASE_DAYS = 7
 DELTA_DAYS = 1
 

@@ -11,6 +11,10 @@
 #                                 --new-base when delta CRLs are on)
 #   labca.py list LAB             print the request table as JSON lines
 #
+# AE_LAB_CA=ca2 in the environment makes it the second CA, CORP-CA2 on
+# ca2.corp.test (labctl ca2 up): key LAB/pki/ca2.{key,pem}, keytab
+# LAB/ca2.keytab, state in LAB/ca2.  Default ca1.
+#
 # State in LAB/ca: ca.db (sqlite3), requests.log (JSON lines), CORP-CA1.crl
 # (and CORP-CA1+.crl, the delta CRL), ca.log.  CRLs are published over HTTP
 # and into AD (crl.py).  See tests/lab/README.md.
@@ -34,7 +38,12 @@ import rpc  # noqa: E402
 from policy import Deny  # noqa: E402
 from store import Store  # noqa: E402
 
-CA_ADDR = "127.0.0.11"
+INSTANCES = {"ca1": "127.0.0.11", "ca2": "127.0.0.15"}   # the CA host's address
+INSTANCE = os.environ.get("AE_LAB_CA", "ca1").lower()
+if INSTANCE not in INSTANCES:
+    sys.exit("labca: AE_LAB_CA must be one of %s" % ", ".join(sorted(INSTANCES)))
+policy.configure(INSTANCE)
+CA_ADDR = INSTANCES[INSTANCE]
 EPM_PORT = 135
 ICPR_PORT = 49700
 HTTP_PORT = 80
@@ -332,7 +341,7 @@ def http_handler(lab, cadir):
         "/CertEnroll/" + crl.BASE_FILE: (os.path.join(cadir, crl.BASE_FILE), "application/pkix-crl"),
         "/CertEnroll/" + crl.DELTA_FILE: (os.path.join(cadir, crl.DELTA_FILE), "application/pkix-crl"),
         "/CertEnroll/%s_%s.crt" % (policy.CA_HOST, policy.CA_NAME): (
-            os.path.join(lab, "pki", "ca1.der"), "application/pkix-cert"),
+            os.path.join(lab, "pki", INSTANCE + ".der"), "application/pkix-cert"),
         "/CertEnroll/root.crt": (os.path.join(lab, "pki", "root.der"), "application/pkix-cert"),
     }
 
@@ -362,10 +371,14 @@ def http_handler(lab, cadir):
 
 
 # ------------------------------------------------------------------ main
+def state_dir(lab):
+    return os.path.join(lab, "ca" if INSTANCE == "ca1" else INSTANCE)
+
+
 def serve(lab):
-    cadir = os.path.join(lab, "ca")
+    cadir = state_dir(lab)
     os.makedirs(cadir, exist_ok=True)
-    os.environ["KRB5_KTNAME"] = "FILE:" + os.path.join(lab, "ca1.keytab")
+    os.environ["KRB5_KTNAME"] = "FILE:" + os.path.join(lab, INSTANCE + ".keytab")
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     store = Store(cadir)
@@ -382,9 +395,9 @@ def serve(lab):
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     with open(os.path.join(cadir, "ca.pid"), "w") as f:
         f.write("%d\n" % os.getpid())
-    log.info("CORP-CA1 listening: epm %s:%d, ICertPassage %s:%d, http %s:%d",
+    log.info("%s listening: epm %s:%d, ICertPassage %s:%d, http %s:%d", policy.CA_NAME,
              CA_ADDR, EPM_PORT, CA_ADDR, ICPR_PORT, CA_ADDR, HTTP_PORT)
-    # warm up the directory connection (kinit as CA1$)
+    # warm up the directory connection (kinit as CA1$ or CA2$)
     try:
         ca.dir.query(lambda db: None)
     except Exception as ex:
@@ -393,7 +406,7 @@ def serve(lab):
 
 
 def admin(cmd, lab, args):
-    cadir = os.path.join(lab, "ca")
+    cadir = state_dir(lab)
     store = Store(cadir)
     if cmd in ("approve", "deny"):
         rid = int(args[0])

@@ -24,6 +24,7 @@ import der
 
 log = logging.getLogger("labca.policy")
 
+CA_SHORT = "CA1"          # the CA computer's NetBIOS name; files are named after it in lower case
 CA_NAME = "CORP-CA1"
 CA_HOST = "ca1.corp.test"
 REALM = "CORP.TEST"
@@ -31,6 +32,18 @@ NETBIOS = "CORP"
 DC_HOST = "dc1.corp.test"
 DC_URL = "ldap://" + DC_HOST
 AIA_URL = "http://%s/CertEnroll/%s_%s.crt" % (CA_HOST, CA_HOST, CA_NAME)
+
+
+def configure(short):
+    """Makes this process the lab CA SHORT ("ca1": CORP-CA1 on ca1.corp.test,
+    "ca2": CORP-CA2 on ca2.corp.test): same code, its own key, keytab and
+    enrollment service object."""
+    global CA_SHORT, CA_NAME, CA_HOST, AIA_URL
+    CA_SHORT = short.upper()
+    CA_NAME = "CORP-" + CA_SHORT
+    CA_HOST = "%s.%s" % (short.lower(), REALM.lower())
+    AIA_URL = "http://%s/CertEnroll/%s_%s.crt" % (CA_HOST, CA_HOST, CA_NAME)
+    crl.configure(CA_SHORT, CA_NAME, CA_HOST)
 
 ENROLL_GUID = "0e10c968-78fb-11d2-90d4-00c04f79dc55"
 
@@ -44,6 +57,7 @@ NTE_BAD_ALGID = 0x80090008
 CRYPT_E_NO_SIGNER = 0x8009200E
 CRYPT_E_ASN1_BADTAG = 0x8009310B
 CRYPT_E_REVOKED = 0x80092010
+CRYPT_E_REVOCATION_OFFLINE = 0x80092013
 CERT_E_EXPIRED = 0x800B0101
 CERT_E_CHAINING = 0x800B010A
 CERTSRV_E_BAD_REQUESTSUBJECT = 0x80094001
@@ -79,6 +93,7 @@ TEXT = {
     CRYPT_E_NO_SIGNER: "The message does not contain any signers.",
     CRYPT_E_ASN1_BADTAG: "ASN1 bad tag value met.",
     CRYPT_E_REVOKED: "The certificate is revoked.",
+    CRYPT_E_REVOCATION_OFFLINE: "The revocation function was unable to check revocation because the revocation server was offline.",
     CERT_E_EXPIRED: "A required certificate is not within its validity period.",
     CERT_E_CHAINING: "A certificate chain could not be built to a trusted root authority.",
     CERTSRV_E_BAD_REQUESTSUBJECT: "The request subject name is invalid or too long.",
@@ -265,14 +280,14 @@ def can_enroll(sd, sids):
 
 # ------------------------------------------------------------------ directory
 class Directory:
-    """AD access as the CA's computer account CA1$ (Kerberos from the keytab)
+    """AD access as the CA's computer account (CA1$; CA2$ for CORP-CA2; Kerberos from the keytab)
     through python3-samba's SamDB over LDAP (sign+seal)."""
 
     def __init__(self, lab, cadir):
         self.lab = lab
         self.cadir = cadir
-        self.keytab = os.path.join(lab, "ca1.keytab")
-        self.ccache = os.path.join(cadir, "ca1.ccache")
+        self.keytab = os.path.join(lab, CA_SHORT.lower() + ".keytab")
+        self.ccache = os.path.join(cadir, CA_SHORT.lower() + ".ccache")
         self.lock = threading.Lock()
         self.kinit_time = 0
         self.base = "DC=corp,DC=test"
@@ -281,7 +296,7 @@ class Directory:
 
     def _kinit(self):
         subprocess.run(["kinit", "-k", "-t", self.keytab, "-c", "FILE:" + self.ccache,
-                        "CA1$@" + REALM], check=True, capture_output=True)
+                        CA_SHORT + "$@" + REALM], check=True, capture_output=True)
         self.kinit_time = time.time()
 
     def _connect(self, url=DC_URL):
@@ -378,6 +393,47 @@ class Directory:
             db.modify(m)
             return "published (%d values)" % (len(keep) + 1)
         return self.query(q)
+
+    def enterprise_cas(self):
+        """The CA certificates AD CS setup puts in CN=AIA (every enterprise
+        CA of the forest)."""
+        import ldb
+
+        def q(db):
+            r = db.search("CN=AIA," + self.pks, scope=ldb.SCOPE_ONELEVEL,
+                          expression="(objectClass=certificationAuthority)", attrs=["cACertificate"])
+            out = []
+            for m in r:
+                for v in m.get("cACertificate", []):
+                    try:
+                        out.append(x509.load_der_x509_certificate(bytes(v)))
+                    except ValueError:
+                        pass
+            return out
+        return self.query(q)
+
+    def revoked_by(self, issuer, serial):
+        """Whether ISSUER's CRL in AD (certificateRevocationList and
+        deltaRevocationList of its objects under CN=CDP) lists SERIAL; None
+        when AD holds no CRL of ISSUER."""
+        import ldb
+
+        def q(db):
+            r = db.search("CN=CDP," + self.pks, scope=ldb.SCOPE_SUBTREE,
+                          expression="(objectClass=cRLDistributionPoint)",
+                          attrs=["certificateRevocationList", "deltaRevocationList"])
+            return [bytes(v) for m in r for a in ("certificateRevocationList", "deltaRevocationList")
+                    for v in m.get(a, []) if bytes(v)]
+        found = None
+        for d in self.query(q):
+            try:
+                c = x509.load_der_x509_crl(d)
+            except ValueError:
+                continue
+            if c.issuer != issuer.subject or not c.is_signature_valid(issuer.public_key()):
+                continue
+            found = found or c.get_revoked_certificate_by_serial_number(serial) is not None
+        return found
 
     @staticmethod
     def _escape(v):
@@ -747,9 +803,9 @@ class CA:
         self.lab = lab
         self.store = store
         pki = os.path.join(lab, "pki")
-        with open(os.path.join(pki, "ca1.key"), "rb") as f:
+        with open(os.path.join(pki, CA_SHORT.lower() + ".key"), "rb") as f:
             self.key = serialization.load_pem_private_key(f.read(), None)
-        with open(os.path.join(pki, "ca1.pem"), "rb") as f:
+        with open(os.path.join(pki, CA_SHORT.lower() + ".pem"), "rb") as f:
             self.cert = x509.load_pem_x509_certificate(f.read())
         with open(os.path.join(pki, "root.pem"), "rb") as f:
             self.root = x509.load_pem_x509_certificate(f.read())
@@ -915,21 +971,33 @@ class CA:
                     raise Deny(NTE_BAD_SIGNATURE, "first SignerInfo is not signed with the new key: %s" % e)
             verify_old(p.signers[1], "second")
             p.renewal_signers = {0, 1}
-        # issued by this CA
-        try:
-            self.cert.public_key().verify(old.signature, old.tbs_certificate_bytes,
-                                          padding.PKCS1v15(), old.signature_hash_algorithm)
-        except InvalidSignature:
-            raise Deny(CERT_E_CHAINING, "old certificate not issued by %s" % CA_NAME)
-        rec = self.store.get_cert("%x" % old.serial_number)
-        if rec is None:
-            raise Deny(CERT_E_CHAINING, "old certificate not in this CA's database")
-        if rec["revoked"]:
-            raise Deny(CRYPT_E_REVOKED)
+        # Issued by this CA (its database says whether it is revoked), or by
+        # another enterprise CA of the forest: AD CS verifies the old
+        # certificate's chain and revocation like any signer's, so a renewal
+        # may go to any CA that publishes the template (the client fails
+        # over to the next one).  The other CA's CRL is the one it publishes
+        # in AD (its CDP object), as CryptoAPI would find it cached or there.
+        rec = None
+        if signed_by(self.cert, old):
+            rec = self.store.get_cert("%x" % old.serial_number)
+            if rec is None:
+                raise Deny(CERT_E_CHAINING, "old certificate not in this CA's database")
+            if rec["revoked"]:
+                raise Deny(CRYPT_E_REVOKED)
+        else:
+            issuer = next((c for c in self.dir.enterprise_cas() if signed_by(c, old)), None)
+            if issuer is None or not signed_by(self.root, issuer):
+                raise Deny(CERT_E_CHAINING, "old certificate not issued by %s or another enterprise CA "
+                           "chaining to the root" % CA_NAME)
+            revoked = self.dir.revoked_by(issuer, old.serial_number)
+            if revoked is None:
+                raise Deny(CRYPT_E_REVOCATION_OFFLINE, "no CRL of %s in AD" % issuer.subject.rfc4514_string())
+            if revoked:
+                raise Deny(CRYPT_E_REVOKED)
         now = datetime.datetime.utcnow()
         if not (old.not_valid_before <= now <= old.not_valid_after):
             raise Deny(CERT_E_EXPIRED)
-        same = rec["caller"] and rec["caller"].lower() == acct["principal"].lower()
+        same = rec is not None and rec["caller"] and rec["caller"].lower() == acct["principal"].lower()
         try:
             ext = old.extensions.get_extension_for_oid(x509.ObjectIdentifier(OID_SID_EXT))
             same = same or acct["sid"].encode() in ext.value.value
@@ -937,7 +1005,8 @@ class CA:
             pass
         if not same:
             raise Deny(CERTSRV_E_BAD_RENEWAL_SUBJECT)
-        p.old_template = rec["template"]
+        if rec is not None:
+            p.old_template = rec["template"]
         return old
 
     @staticmethod
@@ -1393,6 +1462,22 @@ class CA:
     # ---- CRL (crl.py): the base CRL, delta CRLs, published over HTTP and in AD
     def write_crl(self, new_base=False):
         return crl.Publisher(self).publish(new_base)
+
+
+def signed_by(issuer, cert):
+    """CERT's signature verifies with ISSUER's key (RSA or ECDSA)."""
+    if cert.issuer != issuer.subject:
+        return False
+    pub = issuer.public_key()
+    try:
+        if isinstance(pub, rsa.RSAPublicKey):
+            pub.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(),
+                       cert.signature_hash_algorithm)
+        else:
+            pub.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(cert.signature_hash_algorithm))
+        return True
+    except InvalidSignature:
+        return False
 
 
 def _has_exts(csr):
