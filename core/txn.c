@@ -119,11 +119,15 @@ abandon(const ae_txn_env *env, const ae_record *rec)
 	ae_ctx_free(quiet);
 }
 
-/* The name the request and its attributes give for this host. */
+/* The name the request and its attributes give for this host (rmd:
+ * MS-WCCE 2.2.2.7.10, "the requesting machine FQDN"): the dNSHostName of
+ * its computer object, for the machine and for its users; the host name
+ * only when AD has none. */
 static void
 machine_name(const ae_txn_env *env, char *buf, size_t size)
 {
-	const char *dns = env->policy->account.dns_host_name;
+	const ae_account *a = &env->policy->account;
+	const char *dns = a->machine ? a->dns_host_name : a->host_dns_name;
 
 	if (dns != NULL) {
 		snprintf(buf, size, "%s", dns);
