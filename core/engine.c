@@ -477,16 +477,6 @@ submit(pulse *p, const ae_template *t, const ae_ca *ca, ae_record *old, ae_recor
 	}
 	if ((err = keystore(p)) != AE_OK)
 		goto fail;
-	if (old != NULL && (t->private_key_flags & AE_PK_REQUIRE_SAME_KEY_RENEWAL)) {
-		/* One key per record: a renewal with the old key is not made
-		 * here, and the CA refuses one with a new key
-		 * (CERTSRV_E_RENEWAL_BAD_PUBLIC_KEY): a new request replaces the
-		 * certificate before it expires. */
-		ae_log(p->ctx, AE_LOG_WARNING,
-		       "%s asks for renewal with the same key (CT_FLAG_REQUIRE_SAME_KEY_RENEWAL), which autoenroll does not do: a new certificate with a new key replaces %s",
-		       t->name, old->id);
-		old = NULL;
-	}
 	if (old != NULL && ae_keystore_find(p->ctx, p->ks, old->id, &old_key) != AE_OK) {
 		/* No key, no renewal: a new request replaces the certificate. */
 		ae_log(p->ctx, AE_LOG_WARNING, "the key of %s is gone (%s): requesting a new certificate instead",
@@ -494,7 +484,11 @@ submit(pulse *p, const ae_template *t, const ae_ca *ca, ae_record *old, ae_recor
 		ae_clear_message(p->ctx);
 	}
 	{
-		ae_txn_request rq = { .tpl = t, .ca = ca, .renew = renewed, .renew_key = old_key };
+		/* CT_FLAG_REQUIRE_SAME_KEY_RENEWAL (MS-CRTD 2.27): the renewal
+		 * keeps the key; without the old key only a new request is left,
+		 * which is not a renewal. */
+		ae_txn_request rq = { .tpl = t, .ca = ca, .renew = renewed, .renew_key = old_key,
+			              .same_key = (t->private_key_flags & AE_PK_REQUIRE_SAME_KEY_RENEWAL) != 0 };
 		if ((err = ae_txn_enroll(p->ctx, &p->env, &rq, &res)) != AE_OK)
 			goto fail;
 	}

@@ -129,12 +129,6 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 	if (ae_cli_session_template(ctx, &s, tpl_name, machine, &it) != AE_OK)
 		goto fail;
 	t = it->tpl;
-	if (old != NULL && (t->private_key_flags & AE_PK_REQUIRE_SAME_KEY_RENEWAL)) {
-		ae_set_message(ctx, AE_ERR_UNSUPPORTED,
-		               "%s asks for renewal with the same key (CT_FLAG_REQUIRE_SAME_KEY_RENEWAL), which autoenroll does not do, and the CA refuses a renewal with a new key: enroll for a new certificate with --template %s instead",
-		               t->name, t->name);
-		goto fail;
-	}
 	if (ca_name == NULL) {
 		if (it->cas == NULL) {
 			ae_set_message(ctx, AE_ERR_NOTFOUND, "template %s is not published on any valid CA: %s", t->name,
@@ -154,7 +148,8 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		       ca->invalid_reason ? ca->invalid_reason : "?");
 
 	{
-		ae_txn_request rq = { .tpl = t, .ca = ca, .renew = old, .renew_key = old_key };
+		ae_txn_request rq = { .tpl = t, .ca = ca, .renew = old, .renew_key = old_key,
+			              .same_key = (t->private_key_flags & AE_PK_REQUIRE_SAME_KEY_RENEWAL) != 0 };
 		if (ae_txn_enroll(ctx, &s.env, &rq, &res) != AE_OK ||
 		    report(ctx, &s, &res, t, ca, machine, false) != AE_OK)
 			goto fail;

@@ -13,6 +13,9 @@
 #     it is retrieved;
 #   - a user's pulse while a request is pending is a cheap pulse within
 #     policy_refresh (no LDAP, no RPC) that still reports the request;
+#   - CT_FLAG_REQUIRE_SAME_KEY_RENEWAL: the renewal keeps the key, in
+#     the file store and on a token, and the CA (which enforces it)
+#     issues it;
 #   - the requests carry rmd = the workstation's dNSHostName, also a
 #     user's (MS-WCCE 2.2.2.7.10).
 # Time: the lab CA issues with the real clock; "later" is
@@ -40,9 +43,11 @@ trap 'restore; rm -f "$SOCK"; kill "$sink" 2>/dev/null; rm -rf "$TEST_TMP"' EXIT
 restore
 
 # conf NAME AEPOLICY [POLICY_REFRESH]: alice's configuration, own state.
+# $STORE (optional): the user's key store.
 conf() {
-	printf '[global]\nrpc_timeout = 10\ncrl_timeout = 5\npolicy_refresh = %s\n[user]\nstate_dir = %s\naepolicy = %s\n[machine]\nkeytab = %s\n' \
-		"${3:-0}" "$TEST_TMP/$1" "$2" "$AE_LAB_DIR/ws1.keytab" >"$TEST_TMP/$1.conf"
+	printf '[global]\nrpc_timeout = 10\ncrl_timeout = 5\npolicy_refresh = %s\n[user]\nstate_dir = %s\naepolicy = %s\n%s[machine]\nkeytab = %s\n' \
+		"${3:-0}" "$TEST_TMP/$1" "$2" "${STORE:+store = $STORE
+}" "$AE_LAB_DIR/ws1.keytab" >"$TEST_TMP/$1.conf"
 }
 pulse() { # NAME [OFFSET]: alice's pulse; JSON in $TEST_TMP/r.json
 	as_user alice env AUTOENROLL_LIBEXECDIR="$AE_BIN" AE_JOURNAL_SOCKET="$SOCK" AE_TEST_NOW_OFFSET="${2:-0}" \
@@ -117,6 +122,30 @@ ok $? "... due, full pulse: not renewed, and the skipped event says why" || show
 jq -s -e 'map(select(.AUTOENROLL_EVENT=="skipped" and .AUTOENROLL_TEMPLATE=="LabUser" and (.MESSAGE|test("SKIP_AUTO_RENEWAL")))) | length >= 1' "$EVENTS" >/dev/null
 ok $? "... in the journal too"
 restore
+
+# ===== CT_FLAG_REQUIRE_SAME_KEY_RENEWAL: the renewal keeps the key =====
+pubkey() { openssl x509 -in "$TEST_TMP/$1/certs/$2.pem" -noout -pubkey 2>/dev/null; }
+same_key() { # NAME WHAT
+	local old new
+	enroll "$1" LabSameKey
+	old=$(rec_field "$1" LabSameKey id)
+	a1=$(mark)
+	pulse "$1" "$(due_offset "$1" LabSameKey 60)"
+	new=$(rec_field "$1" LabSameKey id)
+	[ -n "$old" ] && [ "$old" != null ] && [ "$(ev renewed LabSameKey)" = 1 ] && [ "$(ev denied)" = 0 ] &&
+		[ "$(ca_since "$a1" LabSameKey renewal)" = 1 ] && [ "$new" != "$old" ] && [ "$(state_of "$1" "$old")" = archived ] &&
+		[ -n "$(pubkey "$1" "$old")" ] && [ "$(pubkey "$1" "$old")" = "$(pubkey "$1" "$new")" ]
+	ok $? "LabSameKey ($2): renewed by Manage with the current key, the CA issues the renewal" || show
+}
+conf sf "manage, retrieve-pending"
+same_key sf "file store"
+if [ -e /usr/lib/softhsm/libsofthsm2.so ]; then
+	softhsm_token ae-manage
+	STORE="pkcs11:token=ae-manage;module-path=$MODULE?pin-source=$TEST_TMP/pin" conf st "manage, retrieve-pending"
+	same_key st "key on a SoftHSM2 token"
+else
+	ok 0 "# SKIP no SoftHSM2"
+fi
 
 # ===== RetrievePending off, on again; the cheap pulse while pending =====
 conf q 7 600
