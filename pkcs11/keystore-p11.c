@@ -1553,6 +1553,13 @@ p11_copy(ae_ctx *ctx, ae_keystore *ks, const char *from_hex, const char *to_hex,
 		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 		goto cleanup;
 	}
+	if (p11_find(ctx, ks, to_hex, out) == AE_OK) {
+		ae_key_free(*out);
+		*out = NULL;
+		err = ae_set_message(ctx, AE_ERR_INVALID, "a key with id %s is already on token \"%s\"", to_hex, c->token);
+		goto cleanup;
+	}
+	ae_clear_message(ctx);
 	/* Private key first: a copy interrupted after it is a key that
 	 * list() reports and the record's recovery deletes. */
 	err = copy_ours(ctx, c, CKO_PRIVATE_KEY, from, from_len, to, to_len, label, &copied);
