@@ -1466,27 +1466,43 @@ cleanup:
 	return err;
 }
 
+/* The objects of class CLS with CKA_ID = ID that carry our label prefix,
+ * in *OBJS_OUT (caller frees) and *N_OUT. */
+static ae_err
+find_ours(ae_ctx *ctx, p11_conn *c, CK_OBJECT_CLASS cls, const unsigned char *id, size_t id_len,
+          CK_OBJECT_HANDLE **objs_out, CK_ULONG *n_out)
+{
+	CK_ATTRIBUTE tmpl[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_ID, (void *)id, id_len },
+	};
+	CK_ULONG n = 0, ours = 0;
+	CK_RV rv;
+
+	rv = find_objects(c, tmpl, 2, objs_out, &n);
+	if (rv != CKR_OK)
+		return p11_message(ctx, AE_ERR_TOKEN, rv, "cannot search token \"%s\"", c->token);
+	for (CK_ULONG i = 0; i < n; i++)
+		if (has_our_label(c, (*objs_out)[i], NULL))
+			(*objs_out)[ours++] = (*objs_out)[i];
+	*n_out = ours;
+	return AE_OK;
+}
+
 /* Destroys the objects of class CLS with CKA_ID = ID that carry our
  * label prefix. */
 static ae_err
 destroy_ours(ae_ctx *ctx, p11_conn *c, CK_OBJECT_CLASS cls, const unsigned char *id,
              size_t id_len)
 {
-	CK_ATTRIBUTE tmpl[] = {
-		{ CKA_CLASS, &cls, sizeof(cls) },
-		{ CKA_ID, (void *)id, id_len },
-	};
 	CK_OBJECT_HANDLE *objs = NULL;
 	CK_ULONG n = 0, i;
 	CK_RV rv;
-	ae_err err = AE_OK;
+	ae_err err;
 
-	rv = find_objects(c, tmpl, 2, &objs, &n);
-	if (rv != CKR_OK)
-		return p11_message(ctx, AE_ERR_TOKEN, rv, "cannot search token \"%s\"", c->token);
+	if ((err = find_ours(ctx, c, cls, id, id_len, &objs, &n)) != AE_OK)
+		return err;
 	for (i = 0; i < n; i++) {
-		if (!has_our_label(c, objs[i], NULL))
-			continue;
 		pthread_mutex_lock(&c->lock);
 		rv = c->module->C_DestroyObject(c->session, objs[i]);
 		pthread_mutex_unlock(&c->lock);
@@ -1500,34 +1516,48 @@ destroy_ours(ae_ctx *ctx, p11_conn *c, CK_OBJECT_CLASS cls, const unsigned char 
 	return err;
 }
 
+static ae_err
+p11_delete(ae_ctx *ctx, ae_keystore *ks, const char *id_hex)
+{
+	p11_conn *c = ks->priv;
+	unsigned char *id = NULL;
+	size_t id_len = 0;
+	ae_err err;
+
+	if (!ae_hex_decode(id_hex, &id, &id_len))
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	/* Certificate first, private key last: an interruption leaves a key
+	 * that list() still reports, so it can be deleted again. */
+	err = destroy_ours(ctx, c, CKO_CERTIFICATE, id, id_len);
+	if (err == AE_OK)
+		err = destroy_ours(ctx, c, CKO_PUBLIC_KEY, id, id_len);
+	if (err == AE_OK)
+		err = destroy_ours(ctx, c, CKO_PRIVATE_KEY, id, id_len);
+	free(id);
+	return err;
+}
+
 /* Copies our object of class CLS with CKA_ID FROM under TO and LABEL;
  * *COPIED says whether there was one. */
 static ae_err
 copy_ours(ae_ctx *ctx, p11_conn *c, CK_OBJECT_CLASS cls, const unsigned char *from, size_t from_len,
           const unsigned char *to, size_t to_len, const char *label, bool *copied)
 {
-	CK_ATTRIBUTE tmpl[] = {
-		{ CKA_CLASS, &cls, sizeof(cls) },
-		{ CKA_ID, (void *)from, from_len },
-	};
 	CK_ATTRIBUTE set[] = {
 		{ CKA_ID, (void *)to, to_len },
 		{ CKA_LABEL, (void *)label, strlen(label) },
 	};
 	CK_OBJECT_HANDLE *objs = NULL, made = CK_INVALID_HANDLE;
-	CK_ULONG n = 0, i;
+	CK_ULONG n = 0;
 	CK_RV rv;
-	ae_err err = AE_OK;
+	ae_err err;
 
 	*copied = false;
-	rv = find_objects(c, tmpl, 2, &objs, &n);
-	if (rv != CKR_OK)
-		return p11_message(ctx, AE_ERR_TOKEN, rv, "cannot search token \"%s\"", c->token);
-	for (i = 0; i < n && !has_our_label(c, objs[i], NULL); i++)
-		;
-	if (i < n) {
+	if ((err = find_ours(ctx, c, cls, from, from_len, &objs, &n)) != AE_OK)
+		return err;
+	if (n > 0) {
 		pthread_mutex_lock(&c->lock);
-		rv = c->module->C_CopyObject(c->session, objs[i], set, 2, &made);
+		rv = c->module->C_CopyObject(c->session, objs[0], set, 2, &made);
 		pthread_mutex_unlock(&c->lock);
 		if (rv != CKR_OK)
 			err = p11_message(ctx, AE_ERR_TOKEN, rv,
@@ -1579,27 +1609,6 @@ p11_copy(ae_ctx *ctx, ae_keystore *ks, const char *from_hex, const char *to_hex,
 cleanup:
 	free(from);
 	free(to);
-	return err;
-}
-
-static ae_err
-p11_delete(ae_ctx *ctx, ae_keystore *ks, const char *id_hex)
-{
-	p11_conn *c = ks->priv;
-	unsigned char *id = NULL;
-	size_t id_len = 0;
-	ae_err err;
-
-	if (!ae_hex_decode(id_hex, &id, &id_len))
-		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
-	/* Certificate first, private key last: an interruption leaves a key
-	 * that list() still reports, so it can be deleted again. */
-	err = destroy_ours(ctx, c, CKO_CERTIFICATE, id, id_len);
-	if (err == AE_OK)
-		err = destroy_ours(ctx, c, CKO_PUBLIC_KEY, id, id_len);
-	if (err == AE_OK)
-		err = destroy_ours(ctx, c, CKO_PRIVATE_KEY, id, id_len);
-	free(id);
 	return err;
 }
 
