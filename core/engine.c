@@ -557,16 +557,6 @@ submit(pulse *p, const ae_policy_item *it, const ae_ca *ca, ae_record *old, ae_r
 	}
 	if ((err = keystore(p)) != AE_OK)
 		goto fail;
-	if (old != NULL && (t->private_key_flags & AE_PK_REQUIRE_SAME_KEY_RENEWAL)) {
-		/* One key per record: a renewal with the old key is not made
-		 * here, and the CA refuses one with a new key
-		 * (CERTSRV_E_RENEWAL_BAD_PUBLIC_KEY): a new request replaces the
-		 * certificate before it expires. */
-		ae_log(p->ctx, AE_LOG_WARNING,
-		       "%s asks for renewal with the same key (CT_FLAG_REQUIRE_SAME_KEY_RENEWAL), which autoenroll does not do: a new certificate with a new key replaces %s",
-		       t->name, old->id);
-		old = NULL;
-	}
 	if (old != NULL && ae_keystore_find(p->ctx, p->ks, old->id, &old_key) != AE_OK) {
 		/* No key, no renewal: a new request replaces the certificate. */
 		ae_log(p->ctx, AE_LOG_WARNING, "the key of %s is gone (%s): requesting a new certificate instead",
@@ -581,7 +571,10 @@ submit(pulse *p, const ae_policy_item *it, const ae_ca *ca, ae_record *old, ae_r
 		 * rpc_timeout) passes the same request, new or renewal, to the
 		 * next CA publishing the template, within this pulse. */
 		ae_txn_request rq = { .tpl = t, .ca = ca, .renew = renewed, .renew_key = old_key,
-			              .agent_cert = agent ? agent->cert : NULL, .agent_key = agent_key };
+			              .agent_cert = agent ? agent->cert : NULL, .agent_key = agent_key,
+			              /* CT_FLAG_REQUIRE_SAME_KEY_RENEWAL (MS-CRTD 2.27): the
+			               * renewal keeps the key */
+			              .same_key = (t->private_key_flags & AE_PK_REQUIRE_SAME_KEY_RENEWAL) != 0 };
 		ae_txn *tx = NULL;
 		const ae_ca *next;
 
@@ -833,7 +826,7 @@ process_template(pulse *p, const ae_policy_item *it, bool manual)
 	size_t nc, ns, nbad = 0;
 	ae_record *best = NULL;
 	int64_t best_na = 0;
-	bool bad_invalid = false;
+	bool bad_invalid = false, bad_expired = false;
 	char *bad_why = NULL;
 	const ae_ca *ca;
 
@@ -864,6 +857,7 @@ process_template(pulse *p, const ae_policy_item *it, bool manual)
 		} else {
 			bad[nbad++] = cur[i];
 			bad_invalid = true;
+			bad_expired = bad_expired || cs == CERT_EXPIRED;
 			if (bad_why == NULL)
 				bad_why = ae_strdup_printf("the current certificate %s is %s: %s", cur[i]->id,
 				                    cs == CERT_EXPIRED ? "expired" : cs == CERT_REVOKED ? "revoked" : "not valid",
@@ -892,6 +886,15 @@ process_template(pulse *p, const ae_policy_item *it, bool manual)
 			free(bad_why);
 			return;
 		}
+		if (t->enrollment_flags & AE_EF_SKIP_AUTO_RENEWAL) {
+			/* MS-CRTD 2.26 msPKI-Enrollment-Flag: "should not be
+			 * auto-renewed, although it has a valid template". */
+			event(p, AE_EV_SKIPPED, t->name, NULL, best->id, 0, 0,
+			      "%s is due for renewal (%s) but is not renewed automatically: the template says so (CT_FLAG_SKIP_AUTO_RENEWAL); renew it by hand with autoenroll enroll --renew %s",
+			      t->name, why, best->id);
+			free(bad_why);
+			return;
+		}
 		if ((ca = first_ca(p, it)) == NULL) {
 			event(p, AE_EV_SKIPPED, t->name, NULL, best->id, 0, 0,
 			      "%s is due for renewal (%s) but no valid CA publishes the template", t->name, why);
@@ -903,8 +906,17 @@ process_template(pulse *p, const ae_policy_item *it, bool manual)
 		return;
 	}
 	if (manual) {
-		/* Manage renews; it does not enroll.  An expired or revoked
-		 * manually enrolled certificate cannot be renewed. */
+		/* Manage renews; it does not enroll.  An expired certificate of
+		 * a template set up for autoenrollment gets a new request, as
+		 * Windows does under "Renew expired certificates" (an expired
+		 * certificate cannot sign a renewal); a revoked one, or one of
+		 * a template that needs more than the caller's own request,
+		 * cannot be replaced. */
+		if (nbad > 0 && bad_expired && it->decision == AE_DECISION_AUTOENROLL && (ca = first_ca(p, it)) != NULL) {
+			submit(p, it, ca, NULL, bad, nbad, true, bad_why ? bad_why : "expired");
+			free(bad_why);
+			return;
+		}
 		if (nbad > 0) {
 			event(p, AE_EV_SKIPPED, t->name, NULL, bad[0]->id, 0, 0,
 			      "%s cannot be renewed: %s; enroll again by hand", t->name, bad_why ? bad_why : "not valid");
@@ -954,6 +966,19 @@ ra_enrollable(pulse *p, const ae_policy_item *it)
 	       ae_agent_find(p->recs, p->nrecs, t, p->now) != NULL;
 }
 
+/* A template that requires user interaction, in a pulse nobody sits at:
+ * says so (the notification offers it), and true. */
+static bool
+waits_for_consent(pulse *p, const ae_template *t)
+{
+	if (!(t->enrollment_flags & AE_EF_USER_INTERACTION_REQUIRED) || p->opts->interactive)
+		return false;
+	event(p, AE_EV_NEEDS_USER, t->name, NULL, NULL, 0, 0,
+	      "%s needs the user's consent (the template requires user interaction): it waits for the user's session",
+	      t->name);
+	return true;
+}
+
 static void
 enroll_templates(pulse *p)
 {
@@ -977,19 +1002,25 @@ enroll_templates(pulse *p)
 				process_template(p, it, false);
 			continue;
 		}
-		if (t == NULL || it->decision != AE_DECISION_AUTOENROLL)
+		if (t == NULL || it->decision != AE_DECISION_AUTOENROLL || waits_for_consent(p, t))
 			continue;
-		if ((t->enrollment_flags & AE_EF_USER_INTERACTION_REQUIRED) && !p->opts->interactive) {
-			event(p, AE_EV_NEEDS_USER, t->name, NULL, NULL, 0, 0,
-			      "%s needs the user's consent (the template requires user interaction): it waits for the user's session",
-			      t->name);
-			continue;
-		}
 		process_template(p, it, false);
 	}
 }
 
 /* ---- 7. Manage: manually enrolled certificates ---- */
+
+/* The whitepaper's "Renew manually enrolled certificates": with Manage,
+ * the current certificates of templates the caller has Enroll and
+ * AutoEnroll on are renewed, also when Enroll is off (aepolicy 6, the
+ * Group Policy box "Renew expired certificates, update pending
+ * certificates, and remove revoked certificates" alone).  With Enroll on,
+ * step 6 has done it. */
+static bool
+manages_autoenroll(const pulse *p, const ae_policy_item *it)
+{
+	return it->decision == AE_DECISION_AUTOENROLL && !(p->aepolicy & AE_AEPOLICY_ENROLL);
+}
 
 static void
 manage_manual(pulse *p)
@@ -999,15 +1030,19 @@ manage_manual(pulse *p)
 		ae_record *cur[MAX_PER_TEMPLATE];
 		size_t idx[MAX_PER_TEMPLATE];
 
-		if (it->tpl == NULL || it->decision != AE_DECISION_MANUAL_RENEW_ONLY)
+		if (it->tpl == NULL || !(it->decision == AE_DECISION_MANUAL_RENEW_ONLY || manages_autoenroll(p, it)))
 			continue;
 		if (current_records(p, it->tpl, false, cur, idx, MAX_PER_TEMPLATE) == 0) {
+			if (it->decision == AE_DECISION_AUTOENROLL)
+				continue; /* Manage renews; enrolling is Enroll's */
 			if (it->tpl->ra_signatures == 1 && !ra_enrollable(p, it))
 				ae_log(p->ctx, AE_LOG_INFO,
 				       "%s requires one RA signature and no certificate to co-sign a request is at hand: not enrolled",
 				       it->tpl->name);
 			continue;
 		}
+		if (it->decision == AE_DECISION_AUTOENROLL && waits_for_consent(p, it->tpl))
+			continue;
 		process_template(p, it, true);
 	}
 }
@@ -1122,39 +1157,80 @@ cached_template(const ae_pcache *c, const ae_record *r)
 
 /* True when, by the cache and the local store alone, this pulse has
  * nothing to do: every template set up for autoenrollment has a current
- * certificate that is not due, no request is pending, no manually
- * enrolled certificate is due.  Revocation is looked at by full pulses. */
+ * certificate that is not due, no manually enrolled certificate is due,
+ * and what remains waits on someone else: a request pending at the CA
+ * (the full pulse that wrote the cache asked about it; the next full one
+ * asks again) or a template waiting for the user in a pulse that cannot
+ * ask them.  Revocation is looked at by full pulses. */
 static bool
 nothing_to_do(pulse *p, const ae_pcache *c)
 {
-	for (size_t i = 0; i < p->nrecs; i++)
-		if (p->recs[i]->state == AE_REC_PENDING && (p->aepolicy & AE_AEPOLICY_RETRIEVE_PENDING))
-			return false;
 	for (size_t k = 0; k < c->count; k++) {
 		const ae_pcache_template *t = &c->templates[k];
+		bool enroll = t->decision == AE_DECISION_AUTOENROLL && (p->aepolicy & AE_AEPOLICY_ENROLL);
+		bool manage = (p->aepolicy & AE_AEPOLICY_MANAGE) &&
+		              (t->decision == AE_DECISION_MANUAL_RENEW_ONLY ||
+		               (t->decision == AE_DECISION_AUTOENROLL && !(p->aepolicy & AE_AEPOLICY_ENROLL)));
+		bool settled = ae_pcache_find_refusal(c, t->name, t->major, t->minor, NULL, p->now) != NULL ||
+		               (ae_pcache_find_wait(c, t->name) != NULL && !p->opts->interactive);
 		bool have = false;
-		if (t->decision == AE_DECISION_AUTOENROLL && !(p->aepolicy & AE_AEPOLICY_ENROLL))
-			continue;
-		if (t->decision == AE_DECISION_MANUAL_RENEW_ONLY && !(p->aepolicy & AE_AEPOLICY_MANAGE))
+
+		if (!enroll && !manage)
 			continue;
 		for (size_t i = 0; i < p->nrecs; i++) {
 			const ae_record *r = p->recs[i];
 			int64_t nb, na;
+			bool due;
+			if (r->state == AE_REC_PENDING && cached_template(c, r) == t) {
+				have = true; /* no new request while one is pending */
+				continue;
+			}
 			if (r->state != AE_REC_ISSUED || r->cert == NULL || cached_template(c, r) != t)
 				continue;
 			nb = (int64_t)ae_asn1_time(X509_get0_notBefore(r->cert));
 			na = (int64_t)ae_asn1_time(X509_get0_notAfter(r->cert));
-			if ((p->now < nb || p->now >= na || r->major < t->major ||
-			     p->now >= ae_renewal_due(nb, na, t->renewal_seconds)) &&
-			    ae_pcache_find_refusal(c, t->name, t->major, t->minor, NULL, p->now) == NULL)
+			due = !(t->enrollment_flags & AE_EF_SKIP_AUTO_RENEWAL) &&
+			      (r->major < t->major || p->now >= ae_renewal_due(nb, na, t->renewal_seconds));
+			if ((p->now < nb || p->now >= na || due) && !settled)
 				return false;
 			have = true;
 		}
-		if (!have && t->decision == AE_DECISION_AUTOENROLL &&
-		    ae_pcache_find_refusal(c, t->name, t->major, t->minor, NULL, p->now) == NULL)
+		if (!have && enroll && !settled)
 			return false;
 	}
 	return true;
+}
+
+/* What a pulse that found nothing to do still says: the requests pending
+ * at a CA and the templates waiting for the user, as the full pulse said
+ * them (the notification at login offers the latter). */
+static void
+still_waiting(pulse *p, const ae_pcache *c)
+{
+	for (size_t i = 0; i < p->nrecs; i++) {
+		const ae_record *r = p->recs[i];
+		if (r->state != AE_REC_PENDING || !(p->aepolicy & AE_AEPOLICY_RETRIEVE_PENDING))
+			continue;
+		event(p, AE_EV_PENDING, r->template_name, r->ca, r->id, r->request_id, 0,
+		      "the %s request %u is pending at %s; asked again by the first pulse after the policy cache expires (in %lld s), or now with autoenroll pulse --refresh",
+		      r->template_name ? r->template_name : "?", r->request_id, r->ca ? r->ca : "?",
+		      (long long)(c->loaded + p->conf->policy_refresh - p->now));
+	}
+	for (size_t i = 0; i < c->nwaits && !p->opts->interactive; i++)
+		event(p, AE_EV_NEEDS_USER, c->waits[i].template_name, NULL, NULL, 0, 0, "%s", c->waits[i].message);
+}
+
+/* Into FRESH: the templates this pulse left waiting for the user. */
+static ae_err
+keep_waits(ae_ctx *ctx, ae_pcache *fresh, const ae_pulse_result *r)
+{
+	ae_err err = AE_OK;
+
+	for (size_t i = 0; i < r->event_count && err == AE_OK; i++)
+		if (r->events[i].kind == AE_EV_NEEDS_USER && r->events[i].template_name != NULL &&
+		    r->events[i].message != NULL)
+			err = ae_pcache_add_wait(ctx, fresh, r->events[i].template_name, r->events[i].message);
+	return err;
 }
 
 /* ---- the pulse ---- */
@@ -1287,6 +1363,7 @@ ae_engine_pulse(ae_ctx *ctx, const ae_conf *conf, const ae_engine_opts *opts, ae
 		p->res->policy_from_cache = true;
 		p->res->nothing_to_do = true;
 		p->res->principal = cache->principal ? strdup(cache->principal) : NULL;
+		still_waiting(p, cache);
 		event(p, AE_EV_NOTHING_TO_DO, NULL, NULL, NULL, 0, 0,
 		      "nothing to do: every certificate is current (policy read %lld s ago; refreshed after %d s)",
 		      (long long)(p->now - cache->loaded), conf->policy_refresh);
@@ -1342,7 +1419,8 @@ ae_engine_pulse(ae_ctx *ctx, const ae_conf *conf, const ae_engine_opts *opts, ae
 	}
 
 	if (ae_pcache_from_policy(ctx, p->policy, p->aepolicy, p->now, &fresh) == AE_OK &&
-	    keep_refusals(ctx, fresh, p->earlier, p->refused, p->now) == AE_OK) {
+	    keep_refusals(ctx, fresh, p->earlier, p->refused, p->now) == AE_OK &&
+	    (opts->interactive || keep_waits(ctx, fresh, p->res) == AE_OK)) {
 		if (ae_pcache_save(ctx, p->local.state_dir, fresh) != AE_OK)
 			ae_log(ctx, AE_LOG_WARNING, "%s", ae_get_message(ctx));
 	}

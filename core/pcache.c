@@ -6,8 +6,9 @@
  *   loaded <unix time>
  *   principal <name>
  *   aepolicy <number>
- *   template <name> <oid|-> <major> <minor> <decision> <renewal seconds>
+ *   template <name> <oid|-> <major> <minor> <decision> <renewal seconds> [<enrollment flags>]
  *   refused <name> <major> <minor> <ca> <hresult> <unix time>
+ *   waits <name> <message>
  *
  * Fields are separated by one tab; names never contain tabs or newlines
  * (those are refused when writing).
@@ -48,6 +49,11 @@ ae_pcache_free(ae_pcache *c)
 		free(c->refusals[i].ca);
 	}
 	free(c->refusals);
+	for (size_t i = 0; i < c->nwaits; i++) {
+		free(c->waits[i].template_name);
+		free(c->waits[i].message);
+	}
+	free(c->waits);
 	free(c->principal);
 	free(c);
 }
@@ -92,6 +98,7 @@ ae_pcache_from_policy(ae_ctx *ctx, const ae_policy *p, uint32_t aepolicy, int64_
 		t->minor = it->tpl->minor;
 		t->decision = it->decision;
 		t->renewal_seconds = it->tpl->has_renewal ? it->tpl->renewal_seconds : 0;
+		t->enrollment_flags = it->tpl->enrollment_flags;
 		c->count++;
 	}
 	*out = c;
@@ -165,6 +172,35 @@ ae_pcache_add_refusal(ae_ctx *ctx, ae_pcache *c, const char *template_name, uint
 	return AE_OK;
 }
 
+ae_err
+ae_pcache_add_wait(ae_ctx *ctx, ae_pcache *c, const char *template_name, const char *message)
+{
+	ae_pcache_wait *grown;
+
+	if (!clean_field(template_name) || !clean_field(message) || ae_pcache_find_wait(c, template_name) != NULL ||
+	    c->nwaits >= PCACHE_MAX_TEMPLATES)
+		return AE_OK;
+	grown = realloc(c->waits, (c->nwaits + 1) * sizeof(*grown));
+	if (grown == NULL)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	c->waits = grown;
+	grown[c->nwaits].template_name = strdup(template_name);
+	grown[c->nwaits].message = strdup(message);
+	c->nwaits++;
+	if (grown[c->nwaits - 1].template_name == NULL || grown[c->nwaits - 1].message == NULL)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	return AE_OK;
+}
+
+const ae_pcache_wait *
+ae_pcache_find_wait(const ae_pcache *c, const char *template_name)
+{
+	for (size_t i = 0; c != NULL && i < c->nwaits; i++)
+		if (strcasecmp(c->waits[i].template_name, template_name) == 0)
+			return &c->waits[i];
+	return NULL;
+}
+
 char *
 ae_pcache_format(const ae_pcache *c)
 {
@@ -177,14 +213,16 @@ ae_pcache_format(const ae_pcache *c)
 	ae_buf_printf(&b, "aepolicy\t%u\n", c->aepolicy);
 	for (size_t i = 0; i < c->count; i++) {
 		const ae_pcache_template *t = &c->templates[i];
-		ae_buf_printf(&b, "template\t%s\t%s\t%u\t%u\t%s\t%lld\n", t->name, t->oid ? t->oid : "-", t->major,
-		              t->minor, ae_decision_name(t->decision), (long long)t->renewal_seconds);
+		ae_buf_printf(&b, "template\t%s\t%s\t%u\t%u\t%s\t%lld\t%u\n", t->name, t->oid ? t->oid : "-", t->major,
+		              t->minor, ae_decision_name(t->decision), (long long)t->renewal_seconds, t->enrollment_flags);
 	}
 	for (size_t i = 0; i < c->nrefusals; i++) {
 		const ae_pcache_refusal *r = &c->refusals[i];
 		ae_buf_printf(&b, "refused\t%s\t%u\t%u\t%s\t%u\t%lld\n", r->template_name, r->major, r->minor, r->ca,
 		              r->hresult, (long long)r->at);
 	}
+	for (size_t i = 0; i < c->nwaits; i++)
+		ae_buf_printf(&b, "waits\t%s\t%s\n", c->waits[i].template_name, c->waits[i].message);
 	return ae_buf_steal(&b);
 }
 
@@ -272,7 +310,7 @@ ae_pcache_parse(ae_ctx *ctx, const char *text, size_t len, ae_pcache **out)
 			}
 			continue;
 		}
-		n = split_tabs(line, f, 7);
+		n = split_tabs(line, f, 8);
 		if (strcmp(f[0], "loaded") == 0 && n == 2 && parse_i64(f[1], 0, INT64_MAX / 2, &v)) {
 			c->loaded = v;
 			have_loaded = true;
@@ -281,19 +319,21 @@ ae_pcache_parse(ae_ctx *ctx, const char *text, size_t len, ae_pcache **out)
 				goto oom;
 		} else if (strcmp(f[0], "aepolicy") == 0 && n == 2 && parse_i64(f[1], 0, UINT32_MAX, &v)) {
 			c->aepolicy = (uint32_t)v;
-		} else if (strcmp(f[0], "template") == 0 && n == 7) {
+		} else if (strcmp(f[0], "template") == 0 && (n == 7 || n == 8)) {
 			ae_pcache_template t = { 0 };
-			int64_t major, minor, renewal;
+			int64_t major, minor, renewal, eflags = 0;
 			ae_pcache_template *grown;
 			if (!clean_field(f[1]) || !clean_field(f[2]) || !parse_i64(f[3], 0, UINT32_MAX, &major) ||
 			    !parse_i64(f[4], 0, UINT32_MAX, &minor) || !parse_decision(f[5], &t.decision) ||
-			    !parse_i64(f[6], 0, INT64_MAX / 4, &renewal) || c->count >= PCACHE_MAX_TEMPLATES) {
+			    !parse_i64(f[6], 0, INT64_MAX / 4, &renewal) || (n == 8 && !parse_i64(f[7], 0, UINT32_MAX, &eflags)) ||
+			    c->count >= PCACHE_MAX_TEMPLATES) {
 				err = ae_set_message(ctx, AE_ERR_INVALID, "policy cache: bad template line %u", lineno);
 				goto cleanup;
 			}
 			t.major = (uint32_t)major;
 			t.minor = (uint32_t)minor;
 			t.renewal_seconds = renewal;
+			t.enrollment_flags = (uint32_t)eflags;
 			grown = realloc(c->templates, (c->count + 1) * sizeof(*grown));
 			if (grown == NULL)
 				goto oom;
@@ -314,6 +354,13 @@ ae_pcache_parse(ae_ctx *ctx, const char *text, size_t len, ae_pcache **out)
 			}
 			if ((err = ae_pcache_add_refusal(ctx, c, f[1], (uint32_t)major, (uint32_t)minor, f[4],
 			                                 (uint32_t)hr, at)) != AE_OK)
+				goto cleanup;
+		} else if (strcmp(f[0], "waits") == 0 && n == 3) {
+			if (!clean_field(f[1]) || !clean_field(f[2])) {
+				err = ae_set_message(ctx, AE_ERR_INVALID, "policy cache: bad waits line %u", lineno);
+				goto cleanup;
+			}
+			if ((err = ae_pcache_add_wait(ctx, c, f[1], f[2])) != AE_OK)
 				goto cleanup;
 		} else {
 			err = ae_set_message(ctx, AE_ERR_INVALID, "policy cache: bad line %u", lineno);

@@ -23,7 +23,16 @@ typedef struct {
 	uint32_t major, minor;
 	ae_decision decision;
 	int64_t renewal_seconds;
+	uint32_t enrollment_flags; /* msPKI-Enrollment-Flag (SKIP_AUTO_RENEWAL, USER_INTERACTION_REQUIRED) */
 } ae_pcache_template;
+
+/* A template the last full pulse left waiting for the user (a needs-user
+ * event: consent, a PIN, a card): a pulse that cannot ask the user has
+ * nothing more to do for it than to say so again. */
+typedef struct {
+	char *template_name;
+	char *message;        /* the needs-user event's words */
+} ae_pcache_wait;
 
 /* A CA's refusal that asking again cannot change until the template or
  * the CA's configuration does (CERTSRV_E_CERT_TYPE_OVERLAP and the like):
@@ -48,6 +57,8 @@ typedef struct {
 	size_t count;
 	ae_pcache_refusal *refusals;
 	size_t nrefusals;
+	ae_pcache_wait *waits;
+	size_t nwaits;
 } ae_pcache;
 
 /* From a decided policy (autoenroll and manual-renew-only templates). */
@@ -66,6 +77,12 @@ ae_err ae_pcache_add_refusal(ae_ctx *ctx, ae_pcache *c, const char *template_nam
  * CA) still in force at NOW, or NULL. */
 const ae_pcache_refusal *ae_pcache_find_refusal(const ae_pcache *c, const char *template_name, uint32_t major,
                                                 uint32_t minor, const char *ca, int64_t now);
+
+/* Remembers that TEMPLATE_NAME waits for the user, in MESSAGE's words;
+ * fields with control characters are not kept. */
+ae_err ae_pcache_add_wait(ae_ctx *ctx, ae_pcache *c, const char *template_name, const char *message);
+/* The wait of TEMPLATE_NAME, or NULL. */
+const ae_pcache_wait *ae_pcache_find_wait(const ae_pcache *c, const char *template_name);
 
 /* DIR/policy-cache: load (AE_ERR_NOTFOUND when absent) and save. */
 ae_err ae_pcache_load(ae_ctx *ctx, const char *dir, ae_pcache **out);

@@ -119,11 +119,15 @@ abandon(const ae_txn_env *env, const ae_record *rec)
 	ae_ctx_free(quiet);
 }
 
-/* The name the request and its attributes give for this host. */
+/* The name the request and its attributes give for this host (rmd:
+ * MS-WCCE 2.2.2.7.10, "the requesting machine FQDN"): the dNSHostName of
+ * its computer object, for the machine and for its users; the host name
+ * only when AD has none. */
 static void
 machine_name(const ae_txn_env *env, char *buf, size_t size)
 {
-	const char *dns = env->policy->account.dns_host_name;
+	const ae_account *a = &env->policy->account;
+	const char *dns = a->machine ? a->dns_host_name : a->host_dns_name;
 
 	if (dns != NULL) {
 		snprintf(buf, size, "%s", dns);
@@ -153,7 +157,17 @@ ae_txn_begin(ae_ctx *ctx, const ae_txn_env *env, const ae_txn_request *rq, ae_tx
 	if ((err = ae_store_save(ctx, env->st, t->rec)) != AE_OK)
 		goto fail;
 	crash_point(env, "record");
-	if ((err = make_key(ctx, env->ks, rq->tpl, t->rec, &t->key)) != AE_OK)
+	if (t->renewal && rq->same_key) {
+		/* MS-WCCE 3.1.2.4.2.2.2.8: the request has the key of the
+		 * certificate to be renewed. */
+		char *label = ae_strdup_printf(AE_KEY_LABEL_PREFIX "%s", rq->tpl->name);
+		err = label != NULL ? ae_keystore_copy(ctx, env->ks, rq->renew->id, t->rec->id, label, &t->key)
+		                    : ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		free(label);
+	} else {
+		err = make_key(ctx, env->ks, rq->tpl, t->rec, &t->key);
+	}
+	if (err != AE_OK)
 		goto fail;
 	crash_point(env, "keygen");
 	machine_name(env, host, sizeof(host));

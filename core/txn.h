@@ -41,6 +41,8 @@ typedef struct {
 	const ae_ca *ca;          /* where it goes (request: may be NULL) */
 	ae_record *renew;         /* the certificate this one replaces, or NULL */
 	ae_key *renew_key;        /* its key: the request is a renewal signed with it; NULL: a new request */
+	bool same_key;            /* the renewal keeps renew_key (CT_FLAG_REQUIRE_SAME_KEY_RENEWAL): the new
+	                           * record's key is a copy of it (ae_keystore_copy) instead of a new key */
 	const char *subject;      /* enrollee-supplied subject DN, or NULL (renewals: the old certificate's) */
 	char *const *san_dns;     /* enrollee-supplied DNS names, or NULL */
 	char *const *san_upn;     /* ... UPNs */

@@ -8,6 +8,7 @@
 
 #include <gssapi/gssapi_krb5.h>
 #include <krb5.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -303,6 +304,46 @@ keytab_machine_principal(ae_ctx *ctx, krb5_context kctx, krb5_keytab kt, const c
 		                      "the keytab %s has no machine account principal (NAME$@REALM): is this host joined (adcli join / realm join)?",
 		                      path);
 	return AE_OK;
+}
+
+char *
+ae_krb_host_account(const ae_conf *conf)
+{
+	krb5_context kctx = NULL;
+	krb5_keytab kt = NULL;
+	krb5_principal princ = NULL;
+	char host[256], *name = NULL, *at;
+	ae_ctx *quiet = ae_ctx_new();
+	size_t n = 0;
+
+	if (quiet == NULL)
+		return NULL;
+	if (conf->machine_principal != NULL) {
+		name = strdup(conf->machine_principal);
+	} else if (conf->machine_keytab != NULL && access(conf->machine_keytab, R_OK) == 0 &&
+	           krb5_init_context(&kctx) == 0 && krb5_kt_resolve(kctx, conf->machine_keytab, &kt) == 0 &&
+	           keytab_machine_principal(quiet, kctx, kt, conf->machine_keytab, &princ) == AE_OK) {
+		name = strndup(princ->data[0].data, princ->data[0].length);
+	} else {
+		if (gethostname(host, sizeof(host) - 1) != 0)
+			host[0] = '\0';
+		host[sizeof(host) - 1] = '\0';
+		host[strcspn(host, ".")] = '\0';
+		for (n = 0; host[n] != '\0' && n < 15; n++)
+			host[n] = (char)toupper((unsigned char)host[n]);
+		host[n] = '\0';
+		name = n > 0 ? ae_strdup_printf("%s$", host) : strdup("");
+	}
+	if (name != NULL && (at = strchr(name, '@')) != NULL)
+		*at = '\0';
+	if (princ != NULL)
+		krb5_free_principal(kctx, princ);
+	if (kt != NULL)
+		krb5_kt_close(kctx, kt);
+	if (kctx != NULL)
+		krb5_free_context(kctx);
+	ae_ctx_free(quiet);
+	return name;
 }
 
 ae_err

@@ -25,6 +25,12 @@ ae_err ae_krb_adopt_copy(ae_ctx *ctx, const char *path, char **memname);
 /* Gets a TGT for the machine from the keytab named by CONF. */
 ae_err ae_krb_machine(ae_ctx *ctx, const ae_conf *conf, ae_krb **out);
 void ae_krb_free(ae_krb *krb);
+/* This host's computer account (sAMAccountName, "WS1$"), as the machine
+ * context finds it: principal in [machine], else the keytab's NAME$
+ * principal when the caller can read the keytab, else the short host
+ * name in capitals, 15 characters at most (as adcli and realmd name the
+ * account).  Caller frees; NULL when out of memory. */
+char *ae_krb_host_account(const ae_conf *conf);
 
 /* "alice@CORP.TEST" */
 const char *ae_krb_principal(const ae_krb *krb);

@@ -133,6 +133,7 @@ static ae_err file_delete(ae_ctx *, ae_keystore *, const char *);
 static ae_err file_store_cert(ae_ctx *, ae_keystore *, const char *, const char *, X509 *,
                               STACK_OF(X509) *);
 static ae_err file_list(ae_ctx *, ae_keystore *, char ***);
+static ae_err file_copy(ae_ctx *, ae_keystore *, const char *, const char *, const char *, ae_key **);
 
 static const ae_keystore_ops file_ops = {
 	.generate = file_generate,
@@ -140,6 +141,7 @@ static const ae_keystore_ops file_ops = {
 	.delete_key = file_delete,
 	.store_cert = file_store_cert,
 	.list = file_list,
+	.copy = file_copy,
 	.free = file_free,
 };
 
@@ -552,6 +554,41 @@ cleanup:
 	EVP_PKEY_free(pkey);
 	free(name);
 	free(path);
+	return err;
+}
+
+/* The key file again under another name (write_atomic refuses to
+ * replace one); the label is the template's, which files do not keep. */
+static ae_err
+file_copy(ae_ctx *ctx, ae_keystore *ks, const char *from_hex, const char *to_hex, const char *label, ae_key **out)
+{
+	file_store *fs = ks->priv;
+	char *name = NULL, *from = NULL, *pem;
+	BIO *bio = NULL;
+	long pem_len;
+	ae_err err;
+
+	(void)label;
+	name = key_name(to_hex, ".key");
+	from = key_name(from_hex, ".key");
+	if (name == NULL || from == NULL) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	if ((err = read_file(ctx, fs->keys_fd, fs->keys_path, from, &bio)) != AE_OK)
+		goto cleanup;
+	pem_len = BIO_get_mem_data(bio, &pem);
+	if (pem_len <= 0) {
+		err = ae_set_message(ctx, AE_ERR_INVALID, "%s/%s is empty", fs->keys_path, from);
+		goto cleanup;
+	}
+	if ((err = write_atomic(ctx, fs->keys_fd, fs->keys_path, name, pem, (size_t)pem_len, 0600, false)) != AE_OK)
+		goto cleanup;
+	err = file_find(ctx, ks, to_hex, out);
+cleanup:
+	free_secret_bio(bio);
+	free(name);
+	free(from);
 	return err;
 }
 

@@ -22,6 +22,8 @@ typedef struct {
 	ae_err (*store_cert)(ae_ctx *ctx, ae_keystore *ks, const char *id_hex, const char *label,
 	                     X509 *cert, STACK_OF(X509) *chain);
 	ae_err (*list)(ae_ctx *ctx, ae_keystore *ks, char ***ids_out);
+	ae_err (*copy)(ae_ctx *ctx, ae_keystore *ks, const char *from_hex, const char *to_hex, const char *label,
+	               ae_key **out);
 	void (*free)(void *priv);
 } ae_keystore_ops;
 

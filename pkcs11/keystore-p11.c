@@ -529,6 +529,7 @@ static ae_err p11_delete(ae_ctx *, ae_keystore *, const char *);
 static ae_err p11_store_cert(ae_ctx *, ae_keystore *, const char *, const char *, X509 *,
                              STACK_OF(X509) *);
 static ae_err p11_list(ae_ctx *, ae_keystore *, char ***);
+static ae_err p11_copy(ae_ctx *, ae_keystore *, const char *, const char *, const char *, ae_key **);
 
 static const ae_keystore_ops p11_ops = {
 	.generate = p11_generate,
@@ -536,6 +537,7 @@ static const ae_keystore_ops p11_ops = {
 	.delete_key = p11_delete,
 	.store_cert = p11_store_cert,
 	.list = p11_list,
+	.copy = p11_copy,
 	.free = conn_unref,
 };
 
@@ -1473,27 +1475,43 @@ cleanup:
 	return err;
 }
 
+/* The objects of class CLS with CKA_ID = ID that carry our label prefix,
+ * in *OBJS_OUT (caller frees) and *N_OUT. */
+static ae_err
+find_ours(ae_ctx *ctx, p11_conn *c, CK_OBJECT_CLASS cls, const unsigned char *id, size_t id_len,
+          CK_OBJECT_HANDLE **objs_out, CK_ULONG *n_out)
+{
+	CK_ATTRIBUTE tmpl[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_ID, (void *)id, id_len },
+	};
+	CK_ULONG n = 0, ours = 0;
+	CK_RV rv;
+
+	rv = find_objects(c, tmpl, 2, objs_out, &n);
+	if (rv != CKR_OK)
+		return p11_message(ctx, AE_ERR_TOKEN, rv, "cannot search token \"%s\"", c->token);
+	for (CK_ULONG i = 0; i < n; i++)
+		if (has_our_label(c, (*objs_out)[i], NULL))
+			(*objs_out)[ours++] = (*objs_out)[i];
+	*n_out = ours;
+	return AE_OK;
+}
+
 /* Destroys the objects of class CLS with CKA_ID = ID that carry our
  * label prefix. */
 static ae_err
 destroy_ours(ae_ctx *ctx, p11_conn *c, CK_OBJECT_CLASS cls, const unsigned char *id,
              size_t id_len)
 {
-	CK_ATTRIBUTE tmpl[] = {
-		{ CKA_CLASS, &cls, sizeof(cls) },
-		{ CKA_ID, (void *)id, id_len },
-	};
 	CK_OBJECT_HANDLE *objs = NULL;
 	CK_ULONG n = 0, i;
 	CK_RV rv;
-	ae_err err = AE_OK;
+	ae_err err;
 
-	rv = find_objects(c, tmpl, 2, &objs, &n);
-	if (rv != CKR_OK)
-		return p11_message(ctx, AE_ERR_TOKEN, rv, "cannot search token \"%s\"", c->token);
+	if ((err = find_ours(ctx, c, cls, id, id_len, &objs, &n)) != AE_OK)
+		return err;
 	for (i = 0; i < n; i++) {
-		if (!has_our_label(c, objs[i], NULL))
-			continue;
 		pthread_mutex_lock(&c->lock);
 		rv = c->module->C_DestroyObject(c->session, objs[i]);
 		pthread_mutex_unlock(&c->lock);
@@ -1525,6 +1543,81 @@ p11_delete(ae_ctx *ctx, ae_keystore *ks, const char *id_hex)
 	if (err == AE_OK)
 		err = destroy_ours(ctx, c, CKO_PRIVATE_KEY, id, id_len);
 	free(id);
+	return err;
+}
+
+/* Copies our object of class CLS with CKA_ID FROM under TO and LABEL;
+ * *COPIED says whether there was one. */
+static ae_err
+copy_ours(ae_ctx *ctx, p11_conn *c, CK_OBJECT_CLASS cls, const unsigned char *from, size_t from_len,
+          const unsigned char *to, size_t to_len, const char *label, bool *copied)
+{
+	CK_ATTRIBUTE set[] = {
+		{ CKA_ID, (void *)to, to_len },
+		{ CKA_LABEL, (void *)label, strlen(label) },
+	};
+	CK_OBJECT_HANDLE *objs = NULL, made = CK_INVALID_HANDLE;
+	CK_ULONG n = 0;
+	CK_RV rv;
+	ae_err err;
+
+	*copied = false;
+	if ((err = find_ours(ctx, c, cls, from, from_len, &objs, &n)) != AE_OK)
+		return err;
+	if (n > 0) {
+		pthread_mutex_lock(&c->lock);
+		rv = c->module->C_CopyObject(c->session, objs[0], set, 2, &made);
+		pthread_mutex_unlock(&c->lock);
+		if (rv != CKR_OK)
+			err = p11_message(ctx, AE_ERR_TOKEN, rv,
+			                  "token \"%s\" cannot copy the key for a renewal with the same key (C_CopyObject)",
+			                  c->token);
+		else
+			*copied = true;
+	}
+	free(objs);
+	return err;
+}
+
+static ae_err
+p11_copy(ae_ctx *ctx, ae_keystore *ks, const char *from_hex, const char *to_hex, const char *label, ae_key **out)
+{
+	p11_conn *c = ks->priv;
+	unsigned char *from = NULL, *to = NULL;
+	size_t from_len = 0, to_len = 0;
+	bool copied = false, pub = false;
+	ae_err err;
+
+	if (!ae_hex_decode(from_hex, &from, &from_len) || !ae_hex_decode(to_hex, &to, &to_len)) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	if (p11_find(ctx, ks, to_hex, out) == AE_OK) {
+		ae_key_free(*out);
+		*out = NULL;
+		err = ae_set_message(ctx, AE_ERR_INVALID, "a key with id %s is already on token \"%s\"", to_hex, c->token);
+		goto cleanup;
+	}
+	ae_clear_message(ctx);
+	/* Private key first: a copy interrupted after it is a key that
+	 * list() reports and the record's recovery deletes. */
+	err = copy_ours(ctx, c, CKO_PRIVATE_KEY, from, from_len, to, to_len, label, &copied);
+	if (err == AE_OK && !copied)
+		err = ae_set_message(ctx, AE_ERR_NOTFOUND, "no autoenroll key with id %s on token \"%s\"", from_hex,
+		                     c->token);
+	if (err == AE_OK)
+		err = copy_ours(ctx, c, CKO_PUBLIC_KEY, from, from_len, to, to_len, label, &pub);
+	if (err == AE_OK)
+		err = p11_find(ctx, ks, to_hex, out);
+	if (err != AE_OK && copied) {
+		ae_ctx *quiet = ae_ctx_new();
+		if (quiet != NULL)
+			p11_delete(quiet, ks, to_hex);
+		ae_ctx_free(quiet);
+	}
+cleanup:
+	free(from);
+	free(to);
 	return err;
 }
 

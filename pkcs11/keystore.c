@@ -226,6 +226,24 @@ ae_keystore_store_cert(ae_ctx *ctx, ae_keystore *ks, const char *id_hex, const c
 }
 
 ae_err
+ae_keystore_copy(ae_ctx *ctx, ae_keystore *ks, const char *from_hex, const char *to_hex, const char *label,
+                 ae_key **out)
+{
+	ae_err err;
+
+	ae_return_val_if_fail(out != NULL, AE_ERR_INTERNAL);
+	*out = NULL;
+	ae_return_val_if_fail(ks != NULL, AE_ERR_INTERNAL);
+	if ((err = check_id(ctx, from_hex)) != AE_OK || (err = check_id(ctx, to_hex)) != AE_OK)
+		return err;
+	if (label == NULL || strncmp(label, AE_KEY_LABEL_PREFIX, strlen(AE_KEY_LABEL_PREFIX)) != 0)
+		return ae_set_message(ctx, AE_ERR_INVALID,
+		                      "key label \"%s\" does not start with \"" AE_KEY_LABEL_PREFIX "\"",
+		                      label != NULL ? label : "(none)");
+	return ks->ops->copy(ctx, ks, from_hex, to_hex, label, out);
+}
+
+ae_err
 ae_keystore_list(ae_ctx *ctx, ae_keystore *ks, char ***ids_out)
 {
 	ae_return_val_if_fail(ids_out != NULL, AE_ERR_INTERNAL);

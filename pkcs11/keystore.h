@@ -94,6 +94,13 @@ ae_err ae_keystore_delete(ae_ctx *ctx, ae_keystore *ks, const char *id_hex);
  * be NULL) as CA certificates (CKA_CERTIFICATE_CATEGORY 2, not trusted). */
 ae_err ae_keystore_store_cert(ae_ctx *ctx, ae_keystore *ks, const char *id_hex, const char *label,
                               X509 *cert, STACK_OF(X509) *chain);
+/* The key pair FROM again under the id TO and LABEL, for a renewal that
+ * keeps the key (CT_FLAG_REQUIRE_SAME_KEY_RENEWAL): the same key material
+ * (on a token C_CopyObject, so a key that is not extractable stays on the
+ * token; in files a copy of the file), so that each record keeps a key of
+ * its own to delete.  TO must not exist yet. */
+ae_err ae_keystore_copy(ae_ctx *ctx, ae_keystore *ks, const char *from_hex, const char *to_hex, const char *label,
+                        ae_key **out);
 /* Ids of the private keys whose label starts with AE_KEY_LABEL_PREFIX;
  * *IDS_OUT is a NULL-terminated vector (free with ae_strv_free). */
 ae_err ae_keystore_list(ae_ctx *ctx, ae_keystore *ks, char ***ids_out);

@@ -23,6 +23,7 @@ ae_account_clear(ae_account *a)
 	free(a->upn);
 	free(a->mail);
 	free(a->dns_host_name);
+	free(a->host_dns_name);
 	ae_token_clear(&a->token);
 	ae_strv_free(a->token_names);
 	for (size_t i = 0; i < a->ds_cert_count; i++)
@@ -185,7 +186,7 @@ ae_account_sid_name(const ae_account *acct, const ae_sid *sid, char *buf, size_t
 
 ae_err
 ae_account_lookup(ae_ctx *ctx, ae_ldap *ld, const char *sam, bool machine, const char *netbios,
-                  ae_account *out)
+                  const char *host_sam, ae_account *out)
 {
 	static const char *const attrs[] = {
 		"objectSid", "sAMAccountName", "primaryGroupID", "userPrincipalName", "mail",
@@ -194,7 +195,7 @@ ae_account_lookup(ae_ctx *ctx, ae_ldap *ld, const char *sam, bool machine, const
 	static const char *const tg_attrs[] = { "tokenGroups", NULL };
 	ae_ldap_result res = { 0 }, tg = { 0 };
 	ae_account a;
-	char *esc = NULL, *filter = NULL;
+	char *esc = NULL, *host_esc = NULL, *filter = NULL;
 	const ae_entry *acct = NULL;
 	const ae_attr *at;
 	uint32_t pgid = 0;
@@ -219,6 +220,10 @@ ae_account_lookup(ae_ctx *ctx, ae_ldap *ld, const char *sam, bool machine, const
 	ae_buf_init(&f);
 	ae_buf_printf(&f, "(|(&(objectClass=%s)(sAMAccountName=%s))", machine ? "computer" : "user",
 	              esc ? esc : "");
+	/* ... and, for a user, this host's computer account: its DNS name
+	 * goes in the requests (rmd), at no extra round trip. */
+	if (!machine && host_sam != NULL && host_sam[0] != '\0' && (host_esc = ae_ldap_escape(host_sam)) != NULL)
+		ae_buf_printf(&f, "(&(objectClass=computer)(sAMAccountName=%s))", host_esc);
 	sid_terms(&f, asked, nasked);
 	ae_buf_puts(&f, ")");
 	filter = ae_buf_steal(&f);
@@ -234,6 +239,10 @@ ae_account_lookup(ae_ctx *ctx, ae_ldap *ld, const char *sam, bool machine, const
 		    ae_entry_has_value(&res.entries[i], "sAMAccountName", sam)) {
 			acct = &res.entries[i];
 			found++;
+		} else if (host_esc != NULL && a.host_dns_name == NULL &&
+		           ae_entry_has_value(&res.entries[i], "objectClass", "computer") &&
+		           ae_entry_has_value(&res.entries[i], "sAMAccountName", host_sam)) {
+			a.host_dns_name = ae_entry_string(&res.entries[i], "dNSHostName");
 		}
 	}
 	if (found == 0) {
@@ -328,6 +337,7 @@ cleanup:
 	ae_ldap_result_free(&res);
 	ae_ldap_result_free(&tg);
 	free(esc);
+	free(host_esc);
 	free(filter);
 	ae_account_clear(&a);
 	return err;

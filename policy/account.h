@@ -22,6 +22,7 @@ typedef struct {
 	char *upn;
 	char *mail;
 	char *dns_host_name;  /* computers */
+	char *host_dns_name;  /* users: dNSHostName of this host's computer account (the requests' rmd) */
 	ae_sid sid;
 	ae_token token;       /* sid + tokenGroups + primary group + well-known */
 	char **token_names;   /* "S-1-...=CORP\Domain Users" for the token's SIDs we could name */
@@ -37,8 +38,12 @@ typedef struct {
  * session's token for their names; then tokenGroups, base scope on the
  * account), a third only for groups of the account's token that the
  * session's lacks.  NETBIOS (may be NULL) is the domain's NetBIOS name,
- * for "CORP\alice".  *OUT is filled only on success. */
+ * for "CORP\alice".  HOST_SAM (users; may be NULL) is this host's computer
+ * account, whose dNSHostName the first search also asks for
+ * (host_dns_name; MS-WCCE 2.2.2.7.10 rmd).  *OUT is filled only on
+ * success. */
 ae_err ae_account_lookup(ae_ctx *ctx, ae_ldap *ld, const char *sam, bool machine, const char *netbios,
+                         const char *host_sam,
                          ae_account *out);
 void ae_account_clear(ae_account *acct);
 

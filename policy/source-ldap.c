@@ -183,7 +183,7 @@ ldap_read(ae_ctx *ctx, ae_policy_source *src, ae_context context, ae_policy **ou
 {
 	ldap_source *ls = src->data;
 	ae_policy *p = NULL;
-	char *domain = NULL, *netbios = NULL;
+	char *domain = NULL, *netbios = NULL, *host_sam = NULL;
 	ae_err err;
 
 	*out = NULL;
@@ -215,8 +215,12 @@ ldap_read(ae_ctx *ctx, ae_policy_source *src, ae_context context, ae_policy **ou
 		goto cleanup;
 	if ((err = read_config(ctx, ls->ld, p, &netbios)) != AE_OK)
 		goto cleanup;
+	if (context != AE_CONTEXT_MACHINE && (host_sam = ae_krb_host_account(ls->conf)) == NULL) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
 	err = ae_account_lookup(ctx, ls->ld, ae_krb_account(ls->krb), context == AE_CONTEXT_MACHINE, netbios,
-	                        &p->account);
+	                        host_sam, &p->account);
 	if (err != AE_OK) {
 		err = ae_prefix_message(ctx, err, "looking up %s", ae_krb_principal(ls->krb));
 		goto cleanup;
@@ -235,6 +239,7 @@ ldap_read(ae_ctx *ctx, ae_policy_source *src, ae_context context, ae_policy **ou
 	p = NULL;
 cleanup:
 	free(domain);
+	free(host_sam);
 	free(netbios);
 	ae_policy_free(p);
 	return err;

@@ -181,12 +181,6 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 	if (ae_cli_session_template(ctx, &s, tpl_name, machine, &it) != AE_OK)
 		goto fail;
 	t = it->tpl;
-	if (old != NULL && (t->private_key_flags & AE_PK_REQUIRE_SAME_KEY_RENEWAL)) {
-		ae_set_message(ctx, AE_ERR_UNSUPPORTED,
-		               "%s asks for renewal with the same key (CT_FLAG_REQUIRE_SAME_KEY_RENEWAL), which autoenroll does not do, and the CA refuses a renewal with a new key: enroll for a new certificate with --template %s instead",
-		               t->name, t->name);
-		goto fail;
-	}
 	if (ca_name == NULL) {
 		if (it->cas == NULL) {
 			ae_set_message(ctx, AE_ERR_NOTFOUND, "template %s is not published on any valid CA: %s", t->name,
@@ -227,6 +221,7 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 	}
 	{
 		ae_txn_request rq = { .tpl = t, .ca = ca, .renew = old, .renew_key = old_key, .subject = subject,
+			              .same_key = (t->private_key_flags & AE_PK_REQUIRE_SAME_KEY_RENEWAL) != 0,
 			              .san_dns = dns, .san_upn = upn, .san_email = email,
 			              .agent_cert = agent ? agent->cert : NULL, .agent_key = agent_key,
 			              .on_behalf_of = on_behalf };

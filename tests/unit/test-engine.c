@@ -554,6 +554,127 @@ test_manage(void)
 	fake_world_free(w);
 }
 
+/* Manage without Enroll, templates set up for autoenrollment (the
+ * whitepaper's "Renew manually enrolled certificates"): due, renewed, also
+ * through the policy cache; expired, a new request; absent, nothing.
+ * CT_FLAG_SKIP_AUTO_RENEWAL: never renewed automatically, and the cache
+ * does not hold it for due.  Same-key renewal keeps the key. */
+/* The clock offset at which renewal of TPL's current certificate is
+ * due (the template's renewal period: one day). */
+static int64_t
+due_offset(fake_world *w, const char *tpl)
+{
+	fake_records rs;
+	const ae_record *rec;
+	int64_t due = 0;
+
+	fake_records_load(w, &rs);
+	rec = fake_records_find(&rs, tpl, AE_REC_ISSUED);
+	if (rec != NULL && rec->cert != NULL)
+		due = ae_renewal_due((int64_t)ae_asn1_time(X509_get0_notBefore(rec->cert)),
+		                     (int64_t)ae_asn1_time(X509_get0_notAfter(rec->cert)), DAY);
+	fake_records_clear(&rs);
+	return due - (int64_t)time(NULL);
+}
+
+static void
+test_manage_autoenroll(void)
+{
+	fake_world *w = fake_world_new(false);
+	fake_template *skip, *same;
+	ae_pulse_result *r;
+	char *id, *old_id;
+	long serial;
+
+	fake_world_template(w, "ByHand");
+	skip = fake_world_template(w, "NoRenew");
+	same = fake_world_template(w, "SameKey");
+	ae_pulse_result_free(pulse(w, 0)); /* "by hand": while Enroll was on */
+	skip->enrollment_flags = AE_EF_SKIP_AUTO_RENEWAL;
+	same->private_key_flags = AE_PK_REQUIRE_SAME_KEY_RENEWAL;
+	fake_world_template(w, "Absent");
+	w->conf->user_aepolicy = AE_AEPOLICY_MANAGE | AE_AEPOLICY_RETRIEVE_PENDING;
+	w->conf->policy_refresh = 600;
+	pulse_quiet(w, 0, "Manage, nothing due: Absent is not enrolled");
+	fake_world_clock(w, due_offset(w, "ByHand") - 300);
+	pulse_quiet(w, 0, "Manage, five minutes before renewal is due");
+	id = current(w, "ByHand", &serial);
+	old_id = current(w, "SameKey", NULL);
+	fake_world_clock(w, due_offset(w, "ByHand") + 200);
+	r = pulse(w, 0);
+	tap_ok(!r->policy_from_cache, "due: the policy cache does not hold Manage back");
+	expect_renewal(w, r, "ByHand", id, serial, "Manage without Enroll, due");
+	expect_event(r, AE_EV_RENEWED, "SameKey", 1, "same-key renewal");
+	expect_event(r, AE_EV_RENEWED, "NoRenew", 0, "SKIP_AUTO_RENEWAL, due");
+	expect_event(r, AE_EV_SKIPPED, "NoRenew", 1, "SKIP_AUTO_RENEWAL, due");
+	tap_ok(fake_calls(w, FAKE_CALL_SUBMIT, "NoRenew") == 0 && fake_calls(w, FAKE_CALL_SUBMIT, "Absent") == 0,
+	       "SKIP_AUTO_RENEWAL not asked for; Absent not enrolled");
+	ae_pulse_result_free(r);
+	{
+		char *new_id = current(w, "SameKey", NULL);
+		fake_records rs;
+		const ae_record *o, *n;
+		fake_records_load(w, &rs);
+		o = fake_records_by_id(&rs, old_id);
+		n = fake_records_by_id(&rs, new_id);
+		tap_ok(o != NULL && n != NULL && o->cert != NULL && n->cert != NULL && new_id != NULL &&
+		               strcmp(new_id, old_id) != 0 &&
+		               EVP_PKEY_eq(X509_get0_pubkey(o->cert), X509_get0_pubkey(n->cert)) == 1,
+		       "same-key renewal: the new certificate has the old one's key");
+		fake_records_clear(&rs);
+		free(new_id);
+	}
+	r = pulse(w, 0);
+	tap_ok(r->policy_from_cache && r->nothing_to_do, "next pulse: NoRenew due but not renewed, nothing to do");
+	ae_pulse_result_free(r);
+	free(id);
+	id = current(w, "NoRenew", NULL);
+	fake_world_clock(w, 11 * DAY);
+	r = pulse(w, 0);
+	expect_event(r, AE_EV_ENROLLED, "NoRenew", 1, "Manage, expired");
+	tap_ok(strcmp(fake_last_call(w, FAKE_CALL_SUBMIT, "NoRenew")->format, "pkcs10") == 0 &&
+	               kept(w, id, AE_REC_ARCHIVED),
+	       "Manage, expired: a new PKCS#10 (not a renewal), the expired certificate archived");
+	ae_pulse_result_free(r);
+	free(id);
+	free(old_id);
+	fake_world_free(w);
+}
+
+/* A pending request or a template waiting for the user does not defeat
+ * the policy cache: the next pulse is cheap and says both again; after
+ * policy_refresh the pending request is asked again. */
+static void
+test_pending_cached(void)
+{
+	fake_world *w = fake_world_new(false);
+	ae_pulse_result *r;
+	fake_template *slow = fake_world_template(w, "Slow");
+
+	slow->on_submit = slow->on_retrieve = FAKE_PEND;
+	fake_world_template(w, "Consent")->enrollment_flags = AE_EF_USER_INTERACTION_REQUIRED;
+	w->conf->policy_refresh = 600;
+	r = pulse(w, 0);
+	expect_event(r, AE_EV_PENDING, "Slow", 1, "first pulse");
+	expect_event(r, AE_EV_NEEDS_USER, "Consent", 1, "first pulse");
+	ae_pulse_result_free(r);
+	r = pulse(w, 0);
+	tap_ok(r->policy_from_cache && r->nothing_to_do && w->ncalls == 0 && w->source_opens == 1,
+	       "pending and waiting: the second pulse is cheap (no policy read, CA not asked)");
+	expect_event(r, AE_EV_PENDING, "Slow", 1, "cheap pulse");
+	expect_event(r, AE_EV_NEEDS_USER, "Consent", 1, "cheap pulse");
+	ae_pulse_result_free(r);
+	r = pulse(w, FAKE_PULSE_INTERACTIVE);
+	tap_ok(!r->policy_from_cache, "an interactive pulse is a full one: it can ask the user");
+	ae_pulse_result_free(r);
+	fake_world_clock(w, 601);
+	r = pulse(w, 0);
+	tap_ok(!r->policy_from_cache && fake_calls(w, FAKE_CALL_RETRIEVE, "Slow") == 1,
+	       "after policy_refresh: the pending request is asked again");
+	ae_pulse_result_free(r);
+	fake_world_free(w);
+}
+
 /* A lasting refusal is not asked again at the next pulse, a passing one
  * is; a new template version or --refresh asks again. */
 static void
@@ -902,6 +1023,8 @@ main(void)
 	test_pending_renewal();
 	test_pending_outcomes();
 	test_manage();
+	test_manage_autoenroll();
+	test_pending_cached();
 	test_lasting_refusal();
 	test_ds_certificate();
 	test_transport_failure();

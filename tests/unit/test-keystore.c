@@ -353,6 +353,32 @@ check_token_attrs(ae_key *key, const keytype *t, bool exportable)
 	       t->name, (unsigned long)rv);
 }
 
+/* Same-key renewal: KEY again under a new id, the same key pair, which
+ * signs and goes with its own delete; an id in use or an unknown key
+ * refused. */
+static void
+check_copy(ae_keystore *ks, ae_key *key, const char *what)
+{
+	ae_key *copy = NULL, *found = NULL;
+	ae_err err;
+
+	err = ae_keystore_copy(ctx, ks, ae_key_id(key), "00c0ffee", AE_KEY_LABEL_PREFIX "copy", &copy);
+	tap_ok(err == AE_OK && copy != NULL && strcmp(ae_key_id(copy), "00c0ffee") == 0 &&
+	               EVP_PKEY_eq(ae_key_evp(copy), ae_key_evp(key)) == 1 && sign_verify(ae_key_evp(copy), false),
+	       "%s: copy under a new id: the same key, signs (%s)", what, err ? ae_get_message(ctx) : "ok");
+	tap_ok(ae_key_extractable(copy) == ae_key_extractable(key), "%s: the copy is as extractable as the key", what);
+	tap_ok(ae_keystore_copy(ctx, ks, ae_key_id(key), "00c0ffee", AE_KEY_LABEL_PREFIX "copy", &found) != AE_OK &&
+	               found == NULL,
+	       "%s: copy onto an id in use refused", what);
+	tap_is_int(ae_keystore_copy(ctx, ks, "00112233", "00c0fff0", AE_KEY_LABEL_PREFIX "copy", &found),
+	           AE_ERR_NOTFOUND, "%s: copy of an unknown key: AE_ERR_NOTFOUND", what);
+	tap_ok(ae_keystore_delete(ctx, ks, "00c0ffee") == AE_OK &&
+	               ae_keystore_find(ctx, ks, ae_key_id(key), &found) == AE_OK,
+	       "%s: deleting the copy leaves the key", what);
+	ae_key_free(found);
+	ae_key_free(copy);
+}
+
 static void
 test_token_keys(void)
 {
@@ -424,6 +450,8 @@ test_token_keys(void)
 		ae_key_free(found);
 		found = NULL;
 	}
+	if (keys[0] != NULL)
+		check_copy(ks, keys[0], "token");
 	err = ae_keystore_find(ctx, ks, "00112233", &found);
 	tap_is_int(err, AE_ERR_NOTFOUND, "find of an unknown id: AE_ERR_NOTFOUND");
 	err = ae_keystore_find(ctx, ks, "XYZ", &found);
@@ -742,6 +770,8 @@ test_files(void)
 		       "file: generating over an existing id fails: %s", ae_get_message(ctx));
 	}
 
+	if (keys[0] != NULL)
+		check_copy(ks, keys[0], "file");
 	err = ae_keystore_list(ctx, ks, &ids);
 	tap_ok(err == AE_OK && ae_strv_len(ids) == 3, "file: list finds 3 keys");
 	ae_strv_free(ids);

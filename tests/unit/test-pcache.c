@@ -94,6 +94,25 @@ main(void)
 		d = NULL;
 	}
 
+	/* Enrollment flags (SKIP_AUTO_RENEWAL) and templates waiting for the
+	 * user: written, read back; a cache of before has no flags. */
+	c->templates[0].enrollment_flags = 0x40000;
+	tap_ok(ae_pcache_add_wait(ctx, c, "LabRA", "LabRA needs the user's consent") == AE_OK &&
+	               ae_pcache_add_wait(ctx, c, "LabRA", "again") == AE_OK &&
+	               ae_pcache_add_wait(ctx, c, "LabX", "tab\there") == AE_OK && c->nwaits == 1,
+	       "a wait is remembered once; words with a tab are not");
+	text = ae_pcache_format(c);
+	tap_ok(text != NULL && parse(ctx, text, &d) == AE_OK && d->templates[0].enrollment_flags == 0x40000 &&
+	               d->templates[1].enrollment_flags == 0 && ae_pcache_find_wait(d, "labra") != NULL &&
+	               strcmp(ae_pcache_find_wait(d, "LabRA")->message, "LabRA needs the user's consent") == 0 &&
+	               ae_pcache_find_wait(d, "LabMachine") == NULL,
+	       "enrollment flags and waits are written and read back");
+	free(text);
+	ae_pcache_free(d);
+	d = NULL;
+	tap_ok(parse(ctx, "autoenroll-policy-cache 1\nloaded\t1\nwaits\tA\n", &d) == AE_ERR_INVALID && d == NULL,
+	       "a waits line without words is refused");
+
 	tap_ok(mkdtemp(dir) != NULL, "temporary directory");
 	tap_ok(ae_pcache_load(ctx, dir, &d) == AE_ERR_NOTFOUND && d == NULL, "no cache file: NOTFOUND");
 	tap_ok(ae_pcache_save(ctx, dir, c) == AE_OK && ae_pcache_load(ctx, dir, &d) == AE_OK && d->count == 2,
