@@ -1033,8 +1033,8 @@ expiry_warnings(pulse *p)
 			continue;
 		why = not_renewed_why(p, r);
 		event(p, AE_EV_EXPIRING, r->template_name, r->ca, r->id, r->request_id, 0,
-		      "the %s certificate %s of %s expires in %lld h (%.0f%% of its lifetime left, warned at %d%%) and was not renewed: %s",
-		      r->template_name ? r->template_name : "?", r->id, ctx_name(p), (long long)((na - p->now) / 3600),
+		      "the %s certificate of %s expires in %lld h (%.0f%% of its lifetime left, warned at %d%%) and was not renewed: %s",
+		      r->template_name ? r->template_name : "?", ctx_name(p), (long long)((na - p->now) / 3600),
 		      100.0 * (double)(na - p->now) / (double)(na - nb), pct, why ? why : "out of memory");
 		free(why);
 	}

@@ -15,6 +15,7 @@
 #define MAX_ITEMS 8
 #define MAX_TEMPLATE_CHARS 64
 #define MAX_REASON_CHARS 160
+#define MAX_EXPIRY_CHARS 320 /* the expiry warning says why nothing renewed */
 #define MAX_LABEL_CHARS 32
 
 /* Decodes one well-formed UTF-8 sequence at S (LEN > 0 bytes left): its
@@ -156,9 +157,10 @@ append_need(ae_buf *b, const char *reason, bool markup)
 }
 
 /* One line per item (at most MAX_ITEMS, then "and N more"): the template
- * in bold, then what it needs (NEED) or the reason as it is. */
+ * in bold, then what it needs (NEED) or the reason as it is, at most MAX
+ * characters. */
 static void
-append_items(ae_buf *b, char *const *items, int n_items, bool markup, bool need)
+append_items(ae_buf *b, char *const *items, int n_items, bool markup, bool need, size_t max)
 {
 	for (int i = 0; i < n_items && i < MAX_ITEMS; i++) {
 		const char *eq = strchr(items[i], '=');
@@ -172,7 +174,7 @@ append_items(ae_buf *b, char *const *items, int n_items, bool markup, bool need)
 		if (need)
 			append_need(b, reason, markup);
 		else
-			append_clean(b, reason, strlen(reason), MAX_REASON_CHARS, markup);
+			append_clean(b, reason, strlen(reason), max, markup);
 		ae_buf_puts(b, "\n");
 	}
 	if (n_items > MAX_ITEMS)
@@ -187,7 +189,7 @@ ae_notify_body(char *const *items, int n_items, bool markup, bool actions)
 	ae_buf b;
 
 	ae_buf_init(&b);
-	append_items(&b, items, n_items, markup, true);
+	append_items(&b, items, n_items, markup, true, MAX_REASON_CHARS);
 	/* A server without actions shows no button to select. */
 	ae_buf_puts(&b, actions ? "Select \xe2\x80\x9c" "Enroll\xe2\x80\x9d to continue."
 	                              : "Run \xe2\x80\x9c" "autoenroll pulse --user --interactive\xe2\x80\x9d to continue.");
@@ -200,7 +202,7 @@ ae_notify_expiry_body(char *const *items, int n_items, bool markup)
 	ae_buf b;
 
 	ae_buf_init(&b);
-	append_items(&b, items, n_items, markup, false);
+	append_items(&b, items, n_items, markup, false, MAX_EXPIRY_CHARS);
 	ae_buf_puts(&b, "Tell your administrator, or run \xe2\x80\x9c" "autoenroll pulse --user --wait\xe2\x80\x9d once the cause is fixed.");
 	return ae_buf_steal(&b);
 }
