@@ -46,6 +46,18 @@ ae_pki_clear(ae_pki *pki)
 	memset(pki, 0, sizeof(*pki));
 }
 
+/* WHAT, with OpenSSL's first queued error, which is then cleared. */
+static ae_err
+decode_error(ae_ctx *ctx, const char *what)
+{
+	unsigned long e = ERR_get_error();
+	char buf[256];
+
+	ERR_error_string_n(e, buf, sizeof(buf));
+	ERR_clear_error();
+	return ae_set_message(ctx, AE_ERR_CRYPTO, "%s (%s)", what, buf);
+}
+
 ae_err
 ae_x509_from_der(ae_ctx *ctx, const uint8_t *der, size_t len, X509 **out)
 {
@@ -62,13 +74,8 @@ ae_x509_from_der(ae_ctx *ctx, const uint8_t *der, size_t len, X509 **out)
 		                      "not a DER certificate (first byte 0x%02x; a DER certificate starts with 0x30%s)",
 		                      der[0], der[0] == '-' ? ": this looks like PEM" : "");
 	x = d2i_X509(NULL, &p, (long)len);
-	if (x == NULL) {
-		unsigned long e = ERR_get_error();
-		char buf[256];
-		ERR_error_string_n(e, buf, sizeof(buf));
-		ERR_clear_error();
-		return ae_set_message(ctx, AE_ERR_CRYPTO, "not a DER certificate (%s)", buf);
-	}
+	if (x == NULL)
+		return decode_error(ctx, "not a DER certificate");
 	if ((size_t)(p - der) != len) {
 		X509_free(x);
 		return ae_set_message(ctx, AE_ERR_CRYPTO, "%zu bytes of trailing data after the DER certificate",
@@ -222,13 +229,8 @@ ae_cert_pair_from_der(ae_ctx *ctx, const uint8_t *der, size_t len, X509 **forwar
 		return ae_set_message(ctx, AE_ERR_CRYPTO, "not a DER certificate pair (%zu bytes%s)", len,
 		                      len > 0 && der[0] != 0x30 ? ", not a SEQUENCE" : "");
 	pair = (AE_CERT_PAIR *)ASN1_item_d2i(NULL, &p, (long)len, ASN1_ITEM_rptr(AE_CERT_PAIR));
-	if (pair == NULL) {
-		unsigned long e = ERR_get_error();
-		char buf[256];
-		ERR_error_string_n(e, buf, sizeof(buf));
-		ERR_clear_error();
-		return ae_set_message(ctx, AE_ERR_CRYPTO, "not a DER certificate pair (%s)", buf);
-	}
+	if (pair == NULL)
+		return decode_error(ctx, "not a DER certificate pair");
 	if ((size_t)(p - der) != len)
 		err = ae_set_message(ctx, AE_ERR_CRYPTO, "%zu bytes of trailing data after the certificate pair",
 		                     len - (size_t)(p - der));
