@@ -3,9 +3,10 @@
 # what Windows does:
 #   1. the offline expiry warning (Group Policy's OfflineExpirationPercent,
 #      expiry_warning_percent here): a certificate with 10 % or less of its
-#      lifetime left that nothing renewed is an "expiring" event and a
-#      notification in alice's session; not when the renewal succeeded,
-#      not above the threshold;
+#      lifetime left that nothing renewed (template no longer published,
+#      CA unreachable) is an "expiring" event and a notification in
+#      alice's session; not when the renewal succeeded, not above the
+#      threshold;
 #   2. cross-certificates (crossCertificatePair in CN=AIA) are downloaded
 #      with the intermediates;
 #   3. encryption certificates are archived on renewal and never deleted,
@@ -37,6 +38,7 @@ pids=()
 restore() {
 	publish add LabShort 2>/dev/null
 	publish delete LabEncrypt 2>/dev/null
+	in_lab nft delete table inet aeexpiry 2>/dev/null
 	printf 'dn: %s\nchangetype: delete\n' "$CROSS_DN" | ldapmod
 }
 cleanup_all() {
@@ -137,8 +139,20 @@ records $((DAY * 95 / 100)) | jq -e --arg i "$s" '.records[] | select(.id==$i) |
 ok $? "status and status --json show the warning"
 records | jq -e --arg i "$s" '.records[] | select(.id==$i) | .certificate.expiry_warning == false' >/dev/null
 ok $? "... and not for the same certificate earlier in its life"
-# Negative: the template published again, the renewal succeeds: no warning.
+# Published again, but the CA unreachable (connections refused): the
+# renewal fails, the warning says so.
 publish add LabShort
+in_lab nft -f - <<NFT
+table inet aeexpiry {
+	chain out { type filter hook output priority 0; ip daddr $AE_LAB_CA_ADDR tcp flags syn reject with tcp reset; }
+}
+NFT
+session $((DAY * 95 / 100))
+in_lab nft delete table inet aeexpiry
+[ "$(ev failed LabShort)" = 1 ] && [ "$(ev expiring LabShort)" = 1 ] &&
+	jq -e '.events[] | select(.event=="expiring") | .message | test("was not renewed: Certificate enrollment for the user failed to enroll for a LabShort certificate from CORP-CA1")' "$TEST_TMP/r.json" >/dev/null
+ok $? "the CA unreachable, 5 % left: the renewal fails, and the warning gives the failure" || show
+# Negative: the CA back, the renewal succeeds: no warning.
 n0=$(notes)
 session $((DAY * 95 / 100))
 [ "$(ev renewed LabShort)" = 1 ] && [ "$(ev expiring)" = 0 ]
