@@ -19,14 +19,14 @@
 
 #define AE_CONF_MAX_SIZE (1024 * 1024)
 
-typedef enum { T_STRING, T_STRLIST, T_SECONDS, T_AEPOLICY } opt_type;
+typedef enum { T_STRING, T_STRLIST, T_SECONDS, T_PERCENT, T_AEPOLICY } opt_type;
 
 typedef struct {
 	const char *section;
 	const char *key;
 	opt_type type;
 	size_t offset;
-	int min, max; /* T_SECONDS */
+	int min, max; /* T_SECONDS, T_PERCENT */
 } opt_def;
 
 #define OFF(f) offsetof(ae_conf, f)
@@ -39,6 +39,7 @@ static const opt_def options[] = {
 	{ "global", "crl_timeout", T_SECONDS, OFF(crl_timeout), 1, 600 },
 	{ "global", "policy_refresh", T_SECONDS, OFF(policy_refresh), 0, 86400 },
 	{ "global", "hook_timeout", T_SECONDS, OFF(hook_timeout), 1, 3600 },
+	{ "global", "expiry_warning_percent", T_PERCENT, OFF(expiry_warning_percent), 0, 100 },
 	{ "machine", "keytab", T_STRING, OFF(machine_keytab), 0, 0 },
 	{ "machine", "principal", T_STRING, OFF(machine_principal), 0, 0 },
 	{ "machine", "store", T_STRING, OFF(machine_store), 0, 0 },
@@ -241,6 +242,8 @@ ae_conf_defaults(ae_ctx *ctx, ae_conf **out)
 	conf->crl_timeout = 15;
 	conf->policy_refresh = 600;
 	conf->hook_timeout = 60;
+	/* Group Policy's OfflineExpirationPercent: 10 unless set. */
+	conf->expiry_warning_percent = 10;
 	/* Windows shows its balloon about a minute after logon and keeps the
 	 * work for the session's first hours. */
 	conf->notify_delay = 60;
@@ -323,15 +326,17 @@ set_option(ae_ctx *ctx, ae_conf *conf, const opt_def *def, const char *value,
 		*list_field = list;
 		return AE_OK;
 	}
-	case T_SECONDS: {
+	case T_SECONDS:
+	case T_PERCENT: {
 		char *end = NULL;
 		long v;
 		errno = 0;
 		v = strtol(value, &end, 10);
 		if (errno != 0 || end == value || *trim(end) != '\0' || v < def->min || v > def->max)
 			return ae_set_message(ctx, AE_ERR_CONFIG,
-			                      "%s:%u: %s in [%s] must be a number of seconds from %d to %d, not \"%s\"",
-			                      name, line, def->key, def->section, def->min, def->max, value);
+			                      "%s:%u: %s in [%s] must be a number of %s from %d to %d, not \"%s\"",
+			                      name, line, def->key, def->section,
+			                      def->type == T_PERCENT ? "percent" : "seconds", def->min, def->max, value);
 		*int_field = (int)v;
 		return AE_OK;
 	}

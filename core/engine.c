@@ -1141,6 +1141,67 @@ write_oids(pulse *p)
 	ae_buf_clear(&b);
 }
 
+/* ---- the expiry warning ---- */
+
+/* Why nothing renewed R in this pulse: the template gone or no longer
+ * ours, the policy's reason, or the last word this pulse had on it (a
+ * failure, a refusal, a skip).  Caller frees. */
+static char *
+not_renewed_why(pulse *p, const ae_record *r)
+{
+	const char *tname = r->template_name ? r->template_name : "?";
+	const ae_policy_item *it;
+
+	if (p->res->err != AE_OK)
+		return ae_strdup_printf("the pulse failed: %s", p->res->error ? p->res->error : "?");
+	if (p->policy == NULL)
+		return ae_strdup_printf("renewal has not succeeded (the CA's last refusal is still in force)");
+	if ((it = item_of_record(p, r)) == NULL)
+		return ae_strdup_printf("the template %s is no longer in Active Directory", tname);
+	for (size_t i = p->res->event_count; i > 0; i--) {
+		const ae_pulse_event *e = &p->res->events[i - 1];
+		if (e->template_name == NULL || strcasecmp(e->template_name, it->tpl->name) != 0)
+			continue;
+		if (e->kind == AE_EV_FAILED || e->kind == AE_EV_DENIED || e->kind == AE_EV_SKIPPED ||
+		    e->kind == AE_EV_PENDING || e->kind == AE_EV_NEEDS_USER)
+			return ae_strdup_printf("%s", e->message ? e->message : ae_event_name(e->kind));
+	}
+	if (it->decision == AE_DECISION_AUTOENROLL)
+		return ae_strdup_printf("renewal has not succeeded");
+	return ae_strdup_printf("%s is not renewed automatically: %s", it->tpl->name,
+	                        it->reason ? it->reason : "not set up for autoenrollment");
+}
+
+/* Group Policy's OfflineExpirationPercent: a current certificate with
+ * less than expiry_warning_percent of its lifetime left, that this pulse
+ * did not renew (a renewed one is archived by now), is an event; the
+ * user's helper shows it in the session. */
+static void
+expiry_warnings(pulse *p)
+{
+	int pct = p->conf->expiry_warning_percent;
+
+	for (size_t i = 0; pct > 0 && i < p->nrecs; i++) {
+		const ae_record *r = p->recs[i];
+		int64_t nb, na;
+		char *why;
+
+		if (r->state != AE_REC_ISSUED || r->cert == NULL ||
+		    (r->key_store != NULL && strcmp(r->key_store, p->local.store_safe) != 0))
+			continue;
+		nb = (int64_t)ae_asn1_time(X509_get0_notBefore(r->cert));
+		na = (int64_t)ae_asn1_time(X509_get0_notAfter(r->cert));
+		if (!ae_expiry_warning(nb, na, p->now, pct))
+			continue;
+		why = not_renewed_why(p, r);
+		event(p, AE_EV_EXPIRING, r->template_name, r->ca, r->id, r->request_id, 0,
+		      "the %s certificate of %s expires in %lld h (%.0f%% of its lifetime left, warned at %d%%) and was not renewed: %s",
+		      r->template_name ? r->template_name : "?", ctx_name(p), (long long)((na - p->now) / 3600),
+		      100.0 * (double)(na - p->now) / (double)(na - nb), pct, why ? why : "out of memory");
+		free(why);
+	}
+}
+
 /* ---- the cheap check ---- */
 
 static const ae_pcache_template *
@@ -1427,12 +1488,15 @@ ae_engine_pulse(ae_ctx *ctx, const ae_conf *conf, const ae_engine_opts *opts, ae
 	ae_clear_message(ctx);
 
 completed:
+	expiry_warnings(p);
 	publish(p);
 	event(p, AE_EV_PULSE_COMPLETED, NULL, NULL, NULL, 0, 0,
 	      "Automatic certificate enrollment for %s completed: %u enrolled, %u renewed, %u retrieved, %u pending, %u failed, %u skipped, %u archived, %u deleted",
 	      ctx_name(p), p->res->enrolled, p->res->renewed, p->res->retrieved, p->res->pending, p->res->failed,
 	      p->res->skipped, p->res->archived, p->res->deleted);
 done:
+	if (p->res->err != AE_OK)
+		expiry_warnings(p); /* offline: nothing renews them */
 	p->res->ldap_round_trips = ae_policy_source_round_trips(p->src);
 	pulse_clear(p);
 	p->res->rpc_round_trips = ae_ca_links_round_trips(&p->links);

@@ -12,6 +12,9 @@
  *   7. renewal of manually enrolled certificates (Manage)
  *   8. cleanup: archive or delete what was replaced; with Manage, revoked
  *      certificates out of the account's userCertificate in AD
+ *   then: the offline expiry warning (expiry_warning_percent, Group
+ *      Policy's OfflineExpirationPercent) for current certificates the
+ *      pulse did not renew
  *
  * Every outcome is an event (events.h): returned in the result and, when
  * asked, sent to the journal.

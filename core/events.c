@@ -94,6 +94,8 @@ static const kind_info kinds[AE_EV_MAX_] = {
 		LOG_INFO, 0, NULL, "renewal hook ran", "from" },
 	[AE_EV_HOOK_FAILED] = { "hook-failed", "5f0396aa44d146168a61a5d3fa2d24a5",
 		LOG_WARNING, 0, NULL, "renewal hook failed", "from" },
+	[AE_EV_EXPIRING] = { "expiring", "870252989cc2416088cd1bb1a8e362c5",
+		LOG_WARNING, 1003, SRC_LIFECYCLE, "certificate about to expire, not renewed", "from" },
 };
 
 static const kind_info *

@@ -37,6 +37,7 @@ typedef enum {
 	AE_EV_PUBLISH_FAILED,     /* ... could not be written there */
 	AE_EV_HOOK_RAN,           /* a renewal hook exited with status 0 */
 	AE_EV_HOOK_FAILED,        /* a renewal hook failed, was killed or timed out (the pulse goes on) */
+	AE_EV_EXPIRING,           /* close to expiry and not renewed (Lifecycle 1003; OfflineExpirationPercent) */
 	AE_EV_MAX_
 } ae_event_kind;
 

@@ -8,6 +8,7 @@
 #include "util.h"
 
 #include <openssl/asn1.h>
+#include <openssl/asn1t.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
@@ -45,6 +46,18 @@ ae_pki_clear(ae_pki *pki)
 	memset(pki, 0, sizeof(*pki));
 }
 
+/* WHAT, with OpenSSL's first queued error, which is then cleared. */
+static ae_err
+decode_error(ae_ctx *ctx, const char *what)
+{
+	unsigned long e = ERR_get_error();
+	char buf[256];
+
+	ERR_error_string_n(e, buf, sizeof(buf));
+	ERR_clear_error();
+	return ae_set_message(ctx, AE_ERR_CRYPTO, "%s (%s)", what, buf);
+}
+
 ae_err
 ae_x509_from_der(ae_ctx *ctx, const uint8_t *der, size_t len, X509 **out)
 {
@@ -61,13 +74,8 @@ ae_x509_from_der(ae_ctx *ctx, const uint8_t *der, size_t len, X509 **out)
 		                      "not a DER certificate (first byte 0x%02x; a DER certificate starts with 0x30%s)",
 		                      der[0], der[0] == '-' ? ": this looks like PEM" : "");
 	x = d2i_X509(NULL, &p, (long)len);
-	if (x == NULL) {
-		unsigned long e = ERR_get_error();
-		char buf[256];
-		ERR_error_string_n(e, buf, sizeof(buf));
-		ERR_clear_error();
-		return ae_set_message(ctx, AE_ERR_CRYPTO, "not a DER certificate (%s)", buf);
-	}
+	if (x == NULL)
+		return decode_error(ctx, "not a DER certificate");
 	if ((size_t)(p - der) != len) {
 		X509_free(x);
 		return ae_set_message(ctx, AE_ERR_CRYPTO, "%zu bytes of trailing data after the DER certificate",
@@ -186,6 +194,78 @@ ae_pki_add_certs(ae_ctx *ctx, STACK_OF(X509) **stack, const ae_entry *entry, con
 		if (!sk_X509_push(*stack, x)) {
 			X509_free(x);
 			return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		}
+	}
+	return AE_OK;
+}
+
+/* CertificatePair (X.509 11.2.3; RFC 4523 2.4, the LDAP syntax of
+ * crossCertificatePair;binary), in the X.509 module's explicit tagging:
+ *   CertificatePair ::= SEQUENCE {
+ *     issuedToThisCA [0] Certificate OPTIONAL,   -- forward
+ *     issuedByThisCA [1] Certificate OPTIONAL }  -- reverse
+ * with at least one of the two.  What `certutil -dspublish -f CROSS.crt
+ * CrossCA` writes into CN=AIA. */
+typedef struct {
+	X509 *forward;
+	X509 *reverse;
+} AE_CERT_PAIR;
+
+ASN1_SEQUENCE(AE_CERT_PAIR) = {
+	ASN1_EXP_OPT(AE_CERT_PAIR, forward, X509, 0),
+	ASN1_EXP_OPT(AE_CERT_PAIR, reverse, X509, 1),
+} static_ASN1_SEQUENCE_END(AE_CERT_PAIR)
+
+ae_err
+ae_cert_pair_from_der(ae_ctx *ctx, const uint8_t *der, size_t len, X509 **forward, X509 **reverse)
+{
+	const unsigned char *p = der;
+	AE_CERT_PAIR *pair = NULL;
+	ae_err err = AE_OK;
+
+	*forward = NULL;
+	*reverse = NULL;
+	if (len == 0 || len > 2 * 1024 * 1024 || der[0] != 0x30)
+		return ae_set_message(ctx, AE_ERR_CRYPTO, "not a DER certificate pair (%zu bytes%s)", len,
+		                      len > 0 && der[0] != 0x30 ? ", not a SEQUENCE" : "");
+	pair = (AE_CERT_PAIR *)ASN1_item_d2i(NULL, &p, (long)len, ASN1_ITEM_rptr(AE_CERT_PAIR));
+	if (pair == NULL)
+		return decode_error(ctx, "not a DER certificate pair");
+	if ((size_t)(p - der) != len)
+		err = ae_set_message(ctx, AE_ERR_CRYPTO, "%zu bytes of trailing data after the certificate pair",
+		                     len - (size_t)(p - der));
+	else if (pair->forward == NULL && pair->reverse == NULL)
+		err = ae_set_message(ctx, AE_ERR_CRYPTO, "a certificate pair with neither certificate");
+	if (err == AE_OK) {
+		*forward = pair->forward;
+		*reverse = pair->reverse;
+		pair->forward = pair->reverse = NULL;
+	}
+	ASN1_item_free((ASN1_VALUE *)pair, ASN1_ITEM_rptr(AE_CERT_PAIR));
+	return err;
+}
+
+ae_err
+ae_pki_add_cross_certs(ae_ctx *ctx, STACK_OF(X509) **stack, const ae_entry *entry)
+{
+	const ae_attr *a = ae_entry_get(entry, "crossCertificatePair");
+
+	if (*stack == NULL && (*stack = sk_X509_new_null()) == NULL)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; a != NULL && i < a->nvalues; i++) {
+		X509 *x[2] = { NULL, NULL };
+		if (ae_cert_pair_from_der(ctx, a->values[i].data, a->values[i].len, &x[0], &x[1]) != AE_OK) {
+			ae_log(ctx, AE_LOG_WARNING, "crossCertificatePair of %s: value %zu skipped: %s", entry->dn, i,
+			       ae_get_message(ctx));
+			ae_clear_message(ctx);
+			continue;
+		}
+		for (int k = 0; k < 2; k++) {
+			if (x[k] != NULL && !sk_X509_push(*stack, x[k])) {
+				for (int l = k; l < 2; l++)
+					X509_free(x[l]);
+				return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+			}
 		}
 	}
 	return AE_OK;

@@ -63,6 +63,17 @@ char *ae_x509_name_string(const X509_NAME *name);
  * certificates are logged and skipped. */
 ae_err ae_pki_add_certs(ae_ctx *ctx, STACK_OF(X509) **stack, const ae_entry *entry, const char *attr);
 
+/* Decodes one crossCertificatePair value (X.509 CertificatePair, RFC 4523:
+ * SEQUENCE { forward [0] Certificate OPTIONAL, reverse [1] Certificate
+ * OPTIONAL }, at least one) of LEN bytes, no trailing data.  *FORWARD and
+ * *REVERSE (either may be NULL) belong to the caller. */
+ae_err ae_cert_pair_from_der(ae_ctx *ctx, const uint8_t *der, size_t len, X509 **forward, X509 **reverse);
+
+/* Adds both certificates of every crossCertificatePair value of ENTRY (a
+ * cross-certificate in CN=AIA) to STACK; bad values are logged and
+ * skipped. */
+ae_err ae_pki_add_cross_certs(ae_ctx *ctx, STACK_OF(X509) **stack, const ae_entry *entry);
+
 /* Makes VCTX (initialised) accept what Windows accepts: certificates
  * whose critical extensions OpenSSL does not handle, when each such
  * extension is one Windows defines and processes (application policies

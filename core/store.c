@@ -732,3 +732,11 @@ ae_renewal_due(int64_t not_before, int64_t not_after, int64_t renewal)
 		return at80;
 	return by_period > at80 ? by_period : at80;
 }
+
+bool
+ae_expiry_warning(int64_t not_before, int64_t not_after, int64_t now, int percent)
+{
+	if (percent <= 0 || not_after <= not_before || now >= not_after)
+		return false;
+	return (not_after - now) * 100 <= (int64_t)percent * (not_after - not_before);
+}

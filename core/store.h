@@ -96,6 +96,11 @@ const char *ae_rec_store_name(ae_rec_state s);
  * period over 20 % of the lifetime waits for the 80 % mark. */
 int64_t ae_renewal_due(int64_t not_before, int64_t not_after, int64_t renewal);
 
+/* Whether a certificate valid from NOT_BEFORE to NOT_AFTER is, at NOW,
+ * within the offline expiry warning: not expired, with PERCENT or less of
+ * its lifetime left (Group Policy's OfflineExpirationPercent; 0: never). */
+bool ae_expiry_warning(int64_t not_before, int64_t not_after, int64_t now, int percent);
+
 
 /* Writes DATA to PATH atomically (temporary file, fsync, rename, fsync of
  * the directory) with MODE. */

@@ -20,6 +20,7 @@ ae_ldap_place_attributes(const char **out, size_t max)
 	static const char *const more[] = {
 		"objectClass",                                   /* what places an entry */
 		"dNSHostName", "certificateTemplates", "cACertificate", /* CAs, roots, AIA, NTAuth */
+		"crossCertificatePair",                          /* cross-certificates in AIA */
 		"nCName", "nETBIOSName",                         /* the domain's crossRef */
 		NULL,
 	};
@@ -142,6 +143,11 @@ place_cas(ae_ctx *ctx, const places *pl, ae_policy *p)
 			if ((err = ae_pki_add_certs(ctx, st, pl->of[stores[s].place][i], "cACertificate")) != AE_OK)
 				return err;
 	}
+	/* Cross-certificates (the whitepaper: downloaded with the
+	 * intermediates): both halves of each pair in CN=AIA. */
+	for (size_t i = 0; i < pl->n[AIA]; i++)
+		if ((err = ae_pki_add_cross_certs(ctx, &p->pki.intermediates, pl->of[AIA][i])) != AE_OK)
+			return err;
 	return AE_OK;
 }
 

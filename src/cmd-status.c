@@ -42,6 +42,7 @@ typedef struct {
 	char thumbprint[41];        /* SHA-1, uppercase hex, as certutil and certlm.msc show it */
 	char thumbprint_sha256[65];
 	int64_t not_before, not_after, renewal_due;
+	bool expiring;              /* current, within expiry_warning_percent of its lifetime: not renewed */
 	char **san;                 /* "DNS:host", "UPN:user@realm", ... */
 	char **eku;                 /* dotted OIDs */
 } cert_facts;
@@ -153,6 +154,9 @@ facts_clear(cert_facts *f)
 	f->san = f->eku = NULL;
 }
 
+/* expiry_warning_percent of the configuration (status runs once). */
+static int warn_percent = 10;
+
 static void
 facts_of(const ae_record *r, cert_facts *f)
 {
@@ -179,6 +183,7 @@ facts_of(const ae_record *r, cert_facts *f)
 	f->not_before = (int64_t)ae_asn1_time(X509_get0_notBefore(r->cert));
 	f->not_after = (int64_t)ae_asn1_time(X509_get0_notAfter(r->cert));
 	f->renewal_due = ae_renewal_due(f->not_before, f->not_after, r->renewal_seconds);
+	f->expiring = r->state == AE_REC_ISSUED && ae_expiry_warning(f->not_before, f->not_after, ae_now(), warn_percent);
 }
 
 static void
@@ -228,6 +233,7 @@ print_json(const ae_local *l, ae_record **recs, size_t n)
 			ae_json_string(&j, "not_before", iso(f.not_before, t1, sizeof(t1)));
 			ae_json_string(&j, "not_after", iso(f.not_after, t1, sizeof(t1)));
 			ae_json_string(&j, "renewal_due", iso(f.renewal_due, t1, sizeof(t1)));
+			ae_json_bool(&j, "expiry_warning", f.expiring);
 			ae_json_begin_array(&j, "san");
 			for (size_t k = 0; f.san != NULL && f.san[k] != NULL; k++)
 				ae_json_string(&j, NULL, f.san[k]);
@@ -307,6 +313,9 @@ print_table(const ae_local *l, ae_record **recs, size_t n)
 		       r->ca ? r->ca : "-", r->key_uri ? r->key_uri : "(not made)");
 		if (r->cert != NULL)
 			print_cert_details(&f);
+		if (f.expiring)
+			printf("          WARNING: %d%% or less of its lifetime is left and it was not renewed (expiry_warning_percent)\n",
+			       warn_percent);
 		facts_clear(&f);
 	}
 }
@@ -512,6 +521,7 @@ ae_cmd_status(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 	}
 	if (ae_cli_load_conf(ctx, g, &conf) != AE_OK || ae_local_init(ctx, conf, machine, &local) != AE_OK)
 		goto fail;
+	warn_percent = conf->expiry_warning_percent;
 	err = ae_store_open(ctx, local.state_dir, false, &st);
 	if (err == AE_ERR_NOTFOUND) {
 		ae_clear_message(ctx); /* nothing enrolled yet */

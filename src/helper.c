@@ -207,7 +207,8 @@ offer_to_user(const ae_conf *conf, const char *config, const ae_pulse_result *re
 	double elapsed;
 
 	for (size_t i = 0; i < res->event_count; i++)
-		if (res->events[i].kind == AE_EV_NEEDS_USER && res->events[i].template_name != NULL)
+		if ((res->events[i].kind == AE_EV_NEEDS_USER || res->events[i].kind == AE_EV_EXPIRING) &&
+		    res->events[i].template_name != NULL)
 			items++;
 	if (items == 0)
 		return rc;
@@ -218,7 +219,7 @@ offer_to_user(const ae_conf *conf, const char *config, const ae_pulse_result *re
 	delay = elapsed >= delay ? 0 : (int)(delay - elapsed);
 	snprintf(delay_s, sizeof(delay_s), "%d", delay);
 	snprintf(expire_s, sizeof(expire_s), "%d", conf->notify_expire);
-	argv = calloc(items + 10, sizeof(*argv));
+	argv = calloc(2 * items + 10, sizeof(*argv));
 	dir = own_dir();
 	if (argv == NULL || dir == NULL)
 		goto out;
@@ -235,16 +236,23 @@ offer_to_user(const ae_conf *conf, const char *config, const ae_pulse_result *re
 		argv[n++] = (char *)"--config";
 		argv[n++] = (char *)config;
 	}
-	argv[n++] = (char *)"--";
 	first = n;
-	for (size_t i = 0; i < res->event_count; i++) {
-		const ae_pulse_event *e = &res->events[i];
-		if (e->kind != AE_EV_NEEDS_USER || e->template_name == NULL)
-			continue;
-		argv[n] = ae_strdup_printf("%s=%s", e->template_name, e->message ? e->message : "needs you");
-		if (argv[n] == NULL)
-			goto out;
-		n++;
+	/* Certificates about to expire that nothing renewed: shown, not
+	 * offered (--expiring ITEM); then the work that needs the user. */
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass == 1)
+			argv[n++] = (char *)"--";
+		for (size_t i = 0; i < res->event_count; i++) {
+			const ae_pulse_event *e = &res->events[i];
+			if (e->kind != (pass == 0 ? AE_EV_EXPIRING : AE_EV_NEEDS_USER) || e->template_name == NULL)
+				continue;
+			if (pass == 0)
+				argv[n++] = (char *)"--expiring";
+			argv[n] = ae_strdup_printf("%s=%s", e->template_name, e->message ? e->message : "needs you");
+			if (argv[n] == NULL)
+				goto out;
+			n++;
+		}
 	}
 	argv[n] = NULL;
 	fflush(stdout);
@@ -259,7 +267,8 @@ offer_to_user(const ae_conf *conf, const char *config, const ae_pulse_result *re
 out:
 	if (argv != NULL)
 		for (size_t i = first; i < n; i++)
-			free(argv[i]);
+			if (strcmp(argv[i], "--expiring") != 0 && strcmp(argv[i], "--") != 0)
+				free(argv[i]);
 	free(argv);
 	free(path);
 	free(dir);

@@ -15,6 +15,7 @@
 #define MAX_ITEMS 8
 #define MAX_TEMPLATE_CHARS 64
 #define MAX_REASON_CHARS 160
+#define MAX_EXPIRY_CHARS 320 /* the expiry warning says why nothing renewed */
 #define MAX_LABEL_CHARS 32
 
 /* Decodes one well-formed UTF-8 sequence at S (LEN > 0 bytes left): its
@@ -155,6 +156,31 @@ append_need(ae_buf *b, const char *reason, bool markup)
 	}
 }
 
+/* One line per item (at most MAX_ITEMS, then "and N more"): the template
+ * in bold, then what it needs (NEED) or the reason as it is, at most MAX
+ * characters. */
+static void
+append_items(ae_buf *b, char *const *items, int n_items, bool markup, bool need, size_t max)
+{
+	for (int i = 0; i < n_items && i < MAX_ITEMS; i++) {
+		const char *eq = strchr(items[i], '=');
+		size_t name_len = eq != NULL ? (size_t)(eq - items[i]) : strlen(items[i]);
+		const char *reason = eq != NULL ? eq + 1 : "";
+
+		if (markup)
+			ae_buf_puts(b, "<b>");
+		append_clean(b, items[i], name_len, MAX_TEMPLATE_CHARS, markup);
+		ae_buf_puts(b, markup ? "</b>: " : ": ");
+		if (need)
+			append_need(b, reason, markup);
+		else
+			append_clean(b, reason, strlen(reason), max, markup);
+		ae_buf_puts(b, "\n");
+	}
+	if (n_items > MAX_ITEMS)
+		ae_buf_printf(b, "and %d more\n", n_items - MAX_ITEMS);
+}
+
 /* The body: one line per template, then what to do.  A heap string, or
  * NULL when out of memory. */
 char *
@@ -163,21 +189,20 @@ ae_notify_body(char *const *items, int n_items, bool markup, bool actions)
 	ae_buf b;
 
 	ae_buf_init(&b);
-	for (int i = 0; i < n_items && i < MAX_ITEMS; i++) {
-		const char *eq = strchr(items[i], '=');
-		size_t name_len = eq != NULL ? (size_t)(eq - items[i]) : strlen(items[i]);
-
-		if (markup)
-			ae_buf_puts(&b, "<b>");
-		append_clean(&b, items[i], name_len, MAX_TEMPLATE_CHARS, markup);
-		ae_buf_puts(&b, markup ? "</b>: " : ": ");
-		append_need(&b, eq != NULL ? eq + 1 : "", markup);
-		ae_buf_puts(&b, "\n");
-	}
-	if (n_items > MAX_ITEMS)
-		ae_buf_printf(&b, "and %d more\n", n_items - MAX_ITEMS);
+	append_items(&b, items, n_items, markup, true, MAX_REASON_CHARS);
 	/* A server without actions shows no button to select. */
 	ae_buf_puts(&b, actions ? "Select \xe2\x80\x9c" "Enroll\xe2\x80\x9d to continue."
 	                              : "Run \xe2\x80\x9c" "autoenroll pulse --user --interactive\xe2\x80\x9d to continue.");
+	return ae_buf_steal(&b);
+}
+
+char *
+ae_notify_expiry_body(char *const *items, int n_items, bool markup)
+{
+	ae_buf b;
+
+	ae_buf_init(&b);
+	append_items(&b, items, n_items, markup, false, MAX_EXPIRY_CHARS);
+	ae_buf_puts(&b, "Tell your administrator, or run \xe2\x80\x9c" "autoenroll pulse --user --wait\xe2\x80\x9d once the cause is fixed.");
 	return ae_buf_steal(&b);
 }

@@ -17,4 +17,9 @@
  * or NULL when out of memory. */
 char *ae_notify_body(char *const *items, int n_items, bool markup, bool actions);
 
+/* The body of the expiry warning: one line per ITEM ("TEMPLATE=REASON",
+ * REASON the engine's sentence, cleaned and capped as above), then what
+ * to do.  A heap string, or NULL when out of memory. */
+char *ae_notify_expiry_body(char *const *items, int n_items, bool markup);
+
 #endif

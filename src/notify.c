@@ -9,9 +9,13 @@
  * the session bus.  autoenroll-user starts it at logon, detached and
  * already as the user:
  *
- *   autoenroll-notify [--delay SECONDS] [--expire SECONDS] [--config FILE] [--] ITEM...
+ *   autoenroll-notify [--delay SECONDS] [--expire SECONDS] [--config FILE]
+ *                     [--expiring ITEM]... [--] ITEM...
  *
- * ITEM is TEMPLATE=REASON, REASON being the engine's sentence.  Both come
+ * ITEM is TEMPLATE=REASON, REASON being the engine's sentence.  Items of
+ * --expiring are certificates within Group Policy's offline expiry
+ * warning (expiry_warning_percent) that nothing renewed: one more
+ * notification, without an action, shown before the offer (if any).  Both come
  * from AD and CA data: they are untrusted.  Control characters, bad UTF-8
  * and excess length go, and markup characters are escaped before the text
  * reaches the notification server.
@@ -66,6 +70,8 @@ typedef struct {
 	const char *config;
 	char **items; /* TEMPLATE=REASON, from argv */
 	int n_items;
+	char **expiring; /* --expiring TEMPLATE=REASON: certificates about to expire (shown, nothing offered) */
+	int n_expiring;
 } notify_opts;
 
 /* What the server told us it can do (GetCapabilities). */
@@ -106,7 +112,8 @@ on_term(int sig)
 static void
 usage(FILE *f)
 {
-	fprintf(f, "Usage: " PROG " [--delay SECONDS] [--expire SECONDS] [--config FILE] [--] TEMPLATE=REASON...\n"
+	fprintf(f, "Usage: " PROG " [--delay SECONDS] [--expire SECONDS] [--config FILE] [--expiring TEMPLATE=REASON]...\n"
+	           "       [--] TEMPLATE=REASON...\n"
 	           "Offers certificate enrollment that needs the user through a desktop notification\n"
 	           "(started by autoenroll-user at logon; see autoenroll-machine(8)).\n");
 }
@@ -615,6 +622,25 @@ run(ae_ctx *ctx, const notify_opts *o)
 	}
 	if (connect_bus(ctx, address, &conn) != AE_OK || get_caps(ctx, conn, &caps) != AE_OK)
 		goto fail;
+	expire_ms = o->expire > INT32_MAX / 1000 ? INT32_MAX : (int32_t)(o->expire * 1000);
+	if (o->n_expiring > 0) {
+		/* Windows' expiry balloon: a warning, nothing to select. */
+		body = ae_notify_expiry_body(o->expiring, o->n_expiring, caps.markup);
+		if (body == NULL) {
+			ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+			goto fail;
+		}
+		if (notify(ctx, conn, "Certificate about to expire", body, NULL, expire_ms, &id, NULL) != AE_OK)
+			goto fail;
+		fprintf(stderr, PROG ": shown: expiry warning %u for %d certificate%s\n", id, o->n_expiring,
+		        o->n_expiring == 1 ? "" : "s");
+		free(body);
+		body = NULL;
+		if (o->n_items == 0) {
+			rc = EXIT_SUCCESS;
+			goto cleanup;
+		}
+	}
 	/* Subscribed before Notify, so that no answer can come first. */
 	if (add_match(ctx, conn, "ActionInvoked") != AE_OK || add_match(ctx, conn, "NotificationClosed") != AE_OK)
 		goto fail;
@@ -623,7 +649,6 @@ run(ae_ctx *ctx, const notify_opts *o)
 		ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 		goto fail;
 	}
-	expire_ms = o->expire > INT32_MAX / 1000 ? INT32_MAX : (int32_t)(o->expire * 1000);
 	if (notify(ctx, conn, "Certificate enrollment needs you", body, actions, expire_ms, &id, &server) != AE_OK)
 		goto fail;
 	shown = ae_monotonic_seconds();
@@ -721,10 +746,12 @@ main(int argc, char **argv)
 		{ "delay", required_argument, NULL, 'd' },
 		{ "expire", required_argument, NULL, 'e' },
 		{ "config", required_argument, NULL, 'c' },
+		{ "expiring", required_argument, NULL, 'x' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	notify_opts o = { .delay = 60, .expire = 7 * 3600 };
+	char *expiring[argc > 0 ? argc : 1];
 	struct sigaction sa;
 	ae_ctx *ctx = NULL;
 	int c, rc;
@@ -745,20 +772,23 @@ main(int argc, char **argv)
 			}
 			break;
 		case 'c': o.config = optarg; break;
+		case 'x': expiring[o.n_expiring++] = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
 	o.items = argv + optind;
 	o.n_items = argc - optind;
-	if (o.n_items == 0) {
+	o.expiring = expiring;
+	if (o.n_items == 0 && o.n_expiring == 0) {
 		usage(stderr);
 		return 2;
 	}
-	for (int i = 0; i < o.n_items; i++) {
-		const char *eq = strchr(o.items[i], '=');
-		if (eq == NULL || eq == o.items[i]) {
-			fprintf(stderr, PROG ": an item is TEMPLATE=REASON, not \"%.64s\"\n", o.items[i]);
+	for (int i = 0; i < o.n_items + o.n_expiring; i++) {
+		const char *item = i < o.n_items ? o.items[i] : o.expiring[i - o.n_items];
+		const char *eq = strchr(item, '=');
+		if (eq == NULL || eq == item) {
+			fprintf(stderr, PROG ": an item is TEMPLATE=REASON, not \"%.64s\"\n", item);
 			return 2;
 		}
 	}

@@ -1,7 +1,7 @@
 /*
  * fuzz-notify-text.c - the notification body from arbitrary items (what
  * AD, a CA or the engine's quoting of them can put in TEMPLATE=REASON):
- * the first byte picks markup and actions, the rest is NUL-separated
+ * the first byte picks markup, actions and the expiry warning's body, the rest is NUL-separated
  * items, as argv gives them.  Checks what the notification server relies
  * on: valid UTF-8, no control character but newlines, no markup but our
  * own <b>, entities well formed, at most 8 item lines.
@@ -80,7 +80,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	copy[size - 1] = '\0';
 	for (char *p = copy; p < copy + size - 1 && n < 64; p += strlen(p) + 1)
 		items[n++] = p;
-	body = ae_notify_body(items, n, markup, actions);
+	/* The third bit: the expiry warning's body instead. */
+	body = data[0] & 4 ? ae_notify_expiry_body(items, n, markup) : ae_notify_body(items, n, markup, actions);
 	if (body != NULL)
 		check(body, markup);
 	free(body);

@@ -102,6 +102,16 @@ store "pkcs:token=A;pin-value=secret" | grep -q "neither \"pkcs11:<RFC 7512 URI>
 store "pkcs11:token=A;pin-value=s3cret%ZZ" >"$T/out"; ! grep -q s3cret "$T/out" && grep -q "is not a PKCS#11 URI" "$T/out"
 ok $? "a bad URI's PIN is not shown" || diag "$(cat "$T/out")"
 
+# expiry_warning_percent (Group Policy's OfflineExpirationPercent): 0 to 100.
+for v in 0 10 100; do
+	printf '[global]\nexpiry_warning_percent = %s\n' "$v" >"$T/pct.conf"
+	"$AUTOENROLL" config check -c "$T/pct.conf" >/dev/null 2>&1 || echo "$v"
+done >"$T/out"
+printf '[global]\nexpiry_warning_percent = 101\n' >"$T/pct.conf"
+"$AUTOENROLL" config check -c "$T/pct.conf" >>"$T/out" 2>&1
+[ $? -eq 1 ] && [ "$(head -1 "$T/out")" = "$T/pct.conf:2: expiry_warning_percent in [global] must be a number of percent from 0 to 100, not \"101\"" ]
+ok $? "expiry_warning_percent: 0, 10 and 100 accepted, 101 refused with its range" || diag "$(cat "$T/out")"
+
 # Files.
 "$AUTOENROLL" config check -c "$T/none.conf" >"$T/out" 2>&1
 [ $? -eq 1 ] && grep -q "$T/none.conf" "$T/out"; ok $? "-c naming no file: exit 1, said" || diag "$(cat "$T/out")"

@@ -250,4 +250,19 @@ TEMPLATES = [
          enroll_flag_add=0x2 | 0x40,
          purpose="PEND_ALL_REQUESTS + PREVIOUS_APPROVAL_VALIDATE_REENROLLMENT: "
                  "new requests pend, valid renewals are issued"),
+    # As the default "EFS" template (key usage 2000 = keyEncipherment only,
+    # EFS EKU, key spec 1, no archival), 1-day validity, with
+    # REMOVE_INVALID_CERTIFICATE (0x400) set to show that encryption
+    # certificates are archived on renewal and never deleted all the same.
+    # Published by no CA: tests/integration/lab-expiry.sh publishes it for
+    # its scenario, so that other tests' pulses do not enroll it.
+    dict(name="LabEncrypt", display="Lab Encryption", oid=130, kind="user", sddl=sddl_grant("DU"),
+         publish=None, enroll_flag_add=0x400,
+         attrs={"pKIKeyUsage": b"\x20\x00",
+                "pKIExpirationPeriod": period(DAY),
+                "pKIOverlapPeriod": period(2 * 3600),
+                "pKIExtendedKeyUsage": [EKU_EFS],
+                "msPKI-Certificate-Application-Policy": [EKU_EFS]},
+         purpose="encryption (EFS, keyEncipherment only, no archival), 1 day, REMOVE_INVALID: "
+                 "archived on renewal, never deleted; published by the test"),
 ]

@@ -1007,6 +1007,52 @@ test_publish_hooks(void)
 	fake_world_free(w);
 }
 
+/* Group Policy's OfflineExpirationPercent (expiry_warning_percent, 10):
+ * an "expiring" event for a current certificate with 10 % or less of its
+ * lifetime left that the pulse did not renew (the CA unreachable, the
+ * template no longer published); none above the threshold, none when the
+ * renewal succeeds, none when switched off.  The machine: the event. */
+static void
+test_expiry_warning(void)
+{
+	fake_world *w = fake_world_new(true);
+	fake_template *t = fake_world_template(w, "Expiring");
+	fake_template *gone = fake_world_template(w, "Gone");
+	ae_pulse_result *r;
+
+	r = pulse(w, 0);
+	tap_ok(r->enrolled == 2 && fake_events(r, AE_EV_EXPIRING, NULL) == 0, "expiry: fresh certificates, no warning");
+	ae_pulse_result_free(r);
+	t->on_submit = FAKE_FAIL;
+	gone->published = false;
+	fake_world_clock(w, 8 * DAY + 12 * HOUR);
+	r = pulse(w, 0);
+	expect_event(r, AE_EV_EXPIRING, NULL, 0, "expiry: 15 % left, nothing renews them: above the threshold");
+	ae_pulse_result_free(r);
+	fake_world_clock(w, 9 * DAY + 12 * HOUR);
+	r = pulse(w, 0);
+	expect_event(r, AE_EV_FAILED, "Expiring", 1, "expiry: 5 % left, the CA unreachable: the renewal fails");
+	expect_event(r, AE_EV_EXPIRING, "Expiring", 1, "expiry: ... and the certificate is reported");
+	expect_event(r, AE_EV_EXPIRING, "Gone", 1, "expiry: 5 % left, the template no longer published: reported");
+	for (size_t i = 0; i < r->event_count; i++)
+		if (r->events[i].kind == AE_EV_EXPIRING && strcmp(r->events[i].template_name, "Gone") == 0)
+			tap_ok(strstr(r->events[i].message, "h (5% of its lifetime left, warned at 10%)") &&
+			       strstr(r->events[i].message, "local system") && r->events[i].record_id != NULL,
+			       "expiry: the message says when, the threshold, whose (%s)", r->events[i].message);
+	ae_pulse_result_free(r);
+	t->on_submit = FAKE_ISSUE;
+	r = pulse(w, 0);
+	expect_event(r, AE_EV_RENEWED, "Expiring", 1, "expiry: the CA back: renewed");
+	expect_event(r, AE_EV_EXPIRING, "Expiring", 0, "expiry: ... and not reported");
+	expect_event(r, AE_EV_EXPIRING, "Gone", 1, "expiry: the unpublished one still is");
+	ae_pulse_result_free(r);
+	w->conf->expiry_warning_percent = 0;
+	r = pulse(w, 0);
+	expect_event(r, AE_EV_EXPIRING, NULL, 0, "expiry: expiry_warning_percent 0: never");
+	ae_pulse_result_free(r);
+	fake_world_free(w);
+}
+
 int
 main(void)
 {
@@ -1034,6 +1080,7 @@ main(void)
 	test_machine();
 	test_policy_cache();
 	test_publish_hooks();
+	test_expiry_warning();
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	tap_diag("engine tests took %.0f ms",
 	         (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);

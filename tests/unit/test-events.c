@@ -250,6 +250,7 @@ static const struct {
 	[AE_EV_PUBLISH_FAILED] = { "publish-failed", AE_LOG_ERR, 0, NULL },
 	[AE_EV_HOOK_RAN] = { "hook-ran", AE_LOG_INFO, 0, NULL },
 	[AE_EV_HOOK_FAILED] = { "hook-failed", AE_LOG_WARNING, 0, NULL },
+	[AE_EV_EXPIRING] = { "expiring", AE_LOG_WARNING, 1003, SRC_LC },
 };
 
 static bool

@@ -128,6 +128,46 @@ main(void)
 		}
 		tap_ok(clean, "every truncation of a real CA certificate is rejected");
 	}
+	{
+		/* crossCertificatePair: SEQUENCE { [0] forward, [1] reverse },
+		 * explicit tags, at least one; the real certificate twice. */
+		const ae_value *c = &cert->values[0];
+		size_t n = c->len, body = 2 * (n + 4);
+		uint8_t *der = malloc(body + 4), *q = der;
+		X509 *fw = NULL, *rv = NULL;
+		ae_value v;
+		ae_attr a = { "crossCertificatePair", &v, 1 };
+		ae_entry e = { "CN=X,CN=AIA", &a, 1 };
+		STACK_OF(X509) *st = NULL;
+		bool both, one, none, trunc;
+
+		*q++ = 0x30, *q++ = 0x82, *q++ = (uint8_t)(body >> 8), *q++ = (uint8_t)body;
+		for (int k = 0; k < 2; k++) {
+			*q++ = (uint8_t)(0xa0 + k), *q++ = 0x82, *q++ = (uint8_t)(n >> 8), *q++ = (uint8_t)n;
+			memcpy(q, c->data, n);
+			q += n;
+		}
+		both = ae_cert_pair_from_der(ctx, der, body + 4, &fw, &rv) == AE_OK && fw != NULL && rv != NULL &&
+		       X509_cmp(fw, rv) == 0;
+		X509_free(fw);
+		X509_free(rv);
+		/* The forward half alone. */
+		der[2] = (uint8_t)((n + 4) >> 8), der[3] = (uint8_t)(n + 4);
+		one = ae_cert_pair_from_der(ctx, der, n + 8, &fw, &rv) == AE_OK && fw != NULL && rv == NULL;
+		X509_free(fw);
+		trunc = ae_cert_pair_from_der(ctx, der, n + 7, &fw, &rv) != AE_OK && fw == NULL && rv == NULL;
+		der[1] = 0;
+		none = ae_cert_pair_from_der(ctx, der, 2, &fw, &rv) != AE_OK && fw == NULL && rv == NULL &&
+		       strstr(ae_get_message(ctx), "neither") != NULL;
+		tap_ok(both && one && trunc && none,
+		       "crossCertificatePair: both halves, the forward alone; truncated and empty pairs refused");
+		v.data = der;
+		v.len = 2; /* the empty pair: skipped, not fatal */
+		tap_ok(ae_pki_add_cross_certs(ctx, &st, &e) == AE_OK && sk_X509_num(st) == 0,
+		       "a bad crossCertificatePair value is skipped");
+		sk_X509_pop_free(st, X509_free);
+		free(der);
+	}
 	ldif_free(&f);
 	ae_ctx_free(ctx);
 	return tap_done();
