@@ -494,6 +494,8 @@ def handler(pol, enr):
 def serve(lab):
     state = os.path.join(lab, "ces")
     os.makedirs(state, exist_ok=True)
+    with open(os.path.join(state, "ces.pid"), "w") as f:
+        f.write("%d\n" % os.getpid())
     os.environ["KRB5_KTNAME"] = "FILE:" + os.path.join(lab, "ces.keytab")
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -510,8 +512,6 @@ def serve(lab):
         sctx.load_cert_chain(pem)
         httpd.socket = sctx.wrap_socket(httpd.socket, server_side=True)
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    with open(os.path.join(state, "ces.pid"), "w") as f:
-        f.write("%d\n" % os.getpid())
     log.info("CEP https://%s%s and CES https://%s%s on %s:%d (self-signed copy on :%d)",
              HOST, CEP_PATH, HOST, CES_PATH, ADDR, PORT, ROGUE_PORT)
     try:
