@@ -8,7 +8,7 @@
 # RequestID, denied, no authentication, and a server certificate that does
 # not chain to AD's roots.  The services stop at the end (labctl ces down).
 . "$(dirname "$0")/lib.sh"
-lab_require --no-binary
+lab_require
 . <("$LABCTL" env)
 cleanup_all() {
 	"$LABCTL" ces down >/dev/null 2>&1
@@ -101,5 +101,70 @@ ok $? "no Authorization: 401 with WWW-Authenticate: Negotiate" || diag "$(cat "$
 as_user alice $CLIENT raw "https://ces.corp.test:8443/CORP-CA1_CES_Kerberos/service.svc/CES" >"$TEST_TMP/x.json" 2>&1
 grep -q 'CERTIFICATE_VERIFY_FAILED' "$TEST_TMP/x.json"
 ok $? "port 8443 (self-signed ces.corp.test): a validating client refuses it" || diag "$(tail -3 "$TEST_TMP/x.json")"
+
+# --- our client: autoenroll enroll/retrieve --ces (policy from AD, the
+# request through the CES)
+cat >"$TEST_TMP/c.conf" <<CONF
+[global]
+policy_refresh = 0
+rpc_timeout = 10
+[user]
+state_dir = $TEST_TMP/alice
+[machine]
+keytab = $AE_LAB_DIR/ws1.keytab
+state_dir = $TEST_TMP/machine
+CONF
+chmod -R a+rwX "$TEST_TMP"
+enroll_as() { # enroll_as alice|--machine ARGS...: output in o.txt
+	local who=$1; shift
+	if [ "$who" = --machine ]; then
+		as_machine "$AUTOENROLL" "$@" --machine -c "$TEST_TMP/c.conf" >"$TEST_TMP/o.txt" 2>&1
+	else
+		as_user "$who" "$AUTOENROLL" "$@" -c "$TEST_TMP/c.conf" >"$TEST_TMP/o.txt" 2>&1
+	fi
+}
+n0=$(wc -l <"$AE_LAB_DIR/ca/requests.log")
+enroll_as alice enroll --template LabUser --ces "$AE_LAB_CES_URL"
+ok $? "alice: autoenroll enroll --template LabUser --ces: issued" || diag "$(cat "$TEST_TMP/o.txt")"
+tail -n +"$((n0 + 1))" "$AE_LAB_DIR/ca/requests.log" | jq -e -s 'map(select(.transport == "wstep")) | length == 1 and
+	.[0].caller == "alice@CORP.TEST" and .[0].template == "LabUser" and .[0].hresult == 0' >/dev/null
+ok $? "the request went through the CES as alice (WSTEP in the CA's log)"
+as_user alice "$AUTOENROLL" status --json -c "$TEST_TMP/c.conf" 2>/dev/null |
+	jq -e '[.records[] | select(.template == "LabUser" and .state == "issued" and .ca == "CORP-CA1")] | length == 1' >/dev/null
+ok $? "alice's store has the LabUser certificate from CORP-CA1"
+
+enroll_as --machine enroll --template LabMachine --ces "$AE_LAB_CES_URL"
+ok $? "the machine (keytab of WS1\$): enroll --template LabMachine --ces: issued" || diag "$(cat "$TEST_TMP/o.txt")"
+tail -n 3 "$AE_LAB_DIR/ca/requests.log" | jq -e -s 'map(select(.transport == "wstep" and .template == "LabMachine")) |
+	.[-1].caller == "WS1$@CORP.TEST"' >/dev/null
+ok $? "the machine's request reached the CES as WS1\$"
+
+enroll_as alice enroll --template LabPending --ces "$AE_LAB_CES_URL"
+prid=$(grep -o 'request [0-9]*' "$TEST_TMP/o.txt" | head -1 | grep -o '[0-9]*')
+[ -n "$prid" ] && grep -qi pending "$TEST_TMP/o.txt"
+ok $? "alice: LabPending over CES is pending, request $prid" || diag "$(cat "$TEST_TMP/o.txt")"
+"$LABCTL" approve "$prid" >/dev/null
+enroll_as alice retrieve --ca CORP-CA1 --request-id "$prid" --ces "$AE_LAB_CES_URL"
+ok $? "approved; autoenroll retrieve --ces: issued" || diag "$(cat "$TEST_TMP/o.txt")"
+as_user alice "$AUTOENROLL" status --json -c "$TEST_TMP/c.conf" 2>/dev/null |
+	jq -e '[.records[] | select(.template == "LabPending" and .state == "issued")] | length == 1' >/dev/null
+ok $? "the retrieved LabPending certificate is in alice's store"
+
+enroll_as alice enroll --template LabPending --ces "$AE_LAB_CES_URL"
+drid=$(grep -o 'request [0-9]*' "$TEST_TMP/o.txt" | head -1 | grep -o '[0-9]*')
+"$LABCTL" deny "$drid" >/dev/null
+enroll_as alice retrieve --ca CORP-CA1 --request-id "$drid" --ces "$AE_LAB_CES_URL"
+rc=$?
+[ $rc -ne 0 ] && grep -q '0x80094014' "$TEST_TMP/o.txt" && grep -qi 'denied' "$TEST_TMP/o.txt"
+ok $? "denied request $drid: retrieve --ces fails and says 0x80094014, denied" || diag "rc=$rc" "$(cat "$TEST_TMP/o.txt")"
+
+enroll_as alice enroll --template LabUser --ces "https://ces.corp.test:8443/CORP-CA1_CES_Kerberos/service.svc/CES"
+rc=$?
+[ $rc -ne 0 ] && grep -q 'ces.corp.test:8443' "$TEST_TMP/o.txt" && grep -q 'TLS' "$TEST_TMP/o.txt"
+ok $? "a CES whose certificate does not chain to AD's roots: refused, naming the server" || diag "$(cat "$TEST_TMP/o.txt")"
+enroll_as alice enroll --template LabUser --ces "http://ces.corp.test/CORP-CA1_CES_Kerberos/service.svc/CES"
+rc=$?
+[ $rc -ne 0 ] && grep -q 'never plain http' "$TEST_TMP/o.txt"
+ok $? "a CES URL with http://: refused" || diag "$(cat "$TEST_TMP/o.txt")"
 
 done_testing
