@@ -254,8 +254,11 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 			              .san_dns = dns, .san_upn = upn, .san_email = email,
 			              .agent_cert = agent ? agent->cert : NULL, .agent_key = agent_key,
 			              .on_behalf_of = on_behalf };
-		if (ae_txn_enroll(ctx, &s.env, &rq, &res) != AE_OK ||
-		    report(ctx, &s, &res, t, ca, machine, false) != AE_OK)
+		if (ae_txn_enroll(ctx, &s.env, &rq, &res) != AE_OK)
+			goto fail;
+		ae_log(ctx, AE_LOG_INFO, "CA %s over %s: %u round trips", ca->name, ca->transport->name,
+		       ae_ca_links_round_trips(&s.links));
+		if (report(ctx, &s, &res, t, ca, machine, false) != AE_OK)
 			goto fail;
 	}
 	if (res.outcome == AE_CA_ISSUED && old != NULL) {
