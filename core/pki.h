@@ -26,6 +26,7 @@ typedef struct {
 	/* How the CA is reached (transport/transport.h), set by the policy
 	 * source; NULL: not reachable by any transport we have. */
 	const struct ae_transport_ops *transport;
+	char *endpoint_trust; /* PEM: AD's roots, trusted (with the system's) for the endpoint's TLS (CES); NULL: system only */
 	char **templates;     /* certificateTemplates (template cn values) */
 	uint32_t flags;
 	X509 *cert;           /* NULL when cACertificate is missing or not DER */

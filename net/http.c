@@ -55,6 +55,7 @@ typedef struct {
 	size_t header_bytes;
 	bool got_bytes;
 	bool failed;       /* out of memory in a callback */
+	unsigned answers;  /* status lines seen */
 } transfer;
 
 static size_t
@@ -101,6 +102,7 @@ on_header(char *data, size_t size, size_t n, void *arg)
 	if (t->header_bytes > AE_HTTP_MAX_HEADER_BYTES)
 		return 0;
 	if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+		t->answers++;
 		headers_clear(t);
 		return len;
 	}
@@ -314,6 +316,11 @@ ae_http_fetch(ae_ctx *ctx, const ae_http_request *req, ae_http_response **out)
 	ae_url_shown(req->url, shown, sizeof(shown));
 	if ((err = load_libcurl(ctx)) != AE_OK || (err = check_url(ctx, req->url, req->what, shown)) != AE_OK)
 		goto cleanup;
+	if (req->https_only && strncasecmp(req->url, "https://", 8) != 0) {
+		err = ae_set_message(ctx, AE_ERR_INVALID, "%s at %s: not an https:// URL (never plain http)", req->what,
+		                     shown);
+		goto cleanup;
+	}
 	if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0) {
 		err = ae_set_message(ctx, AE_ERR_INTERNAL, "HTTP method %s is not supported", method);
 		goto cleanup;
@@ -344,8 +351,19 @@ ae_http_fetch(ae_ctx *ctx, const ae_http_request *req, ae_http_response **out)
 	lc.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	lc.easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	lc.easy_setopt(c, CURLOPT_USERAGENT, ua);
-	lc.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	lc.easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	lc.easy_setopt(c, CURLOPT_PROTOCOLS_STR, req->https_only ? "https" : "http,https");
+	lc.easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, req->https_only ? "https" : "http,https");
+	if (req->negotiate) {
+		/* SPNEGO through libcurl's GSS-API, with the default ccache;
+		 * the server must prove itself (mutual authentication). */
+		lc.easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_NEGOTIATE);
+		lc.easy_setopt(c, CURLOPT_USERPWD, ":");
+	}
+	if (req->trust_pem != NULL) {
+		/* added to the system's trust (OpenSSL back end: both load) */
+		struct curl_blob blob = { (void *)req->trust_pem, strlen(req->trust_pem), CURL_BLOB_COPY };
+		lc.easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob);
+	}
 	lc.easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
 	lc.easy_setopt(c, CURLOPT_MAXREDIRS, (long)AE_HTTP_MAX_REDIRECTS);
 	lc.easy_setopt(c, CURLOPT_TIMEOUT, (long)(req->timeout > 0 ? req->timeout : 15));
@@ -383,6 +401,7 @@ ae_http_fetch(ae_ctx *ctx, const ae_http_request *req, ae_http_response **out)
 	}
 	resp->status = status;
 	resp->redirects = (unsigned)redirects;
+	resp->answers = t.answers;
 	resp->body_len = t.body.len;
 	ae_buf_append(&t.body, "", 1); /* the NUL not counted */
 	resp->body = (uint8_t *)ae_buf_steal(&t.body);

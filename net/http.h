@@ -35,6 +35,11 @@ typedef struct {
 	const char *timeout_setting; /* "crl_timeout in [global] of FILE": named in timeout messages */
 	const char *what;          /* what is fetched, for messages: "the CRL" */
 	bool any_status;           /* true: non-2xx answers are returned, not errors (SOAP faults) */
+	bool https_only;           /* true: https:// only, also for redirects (policy and enrollment) */
+	bool negotiate;            /* true: HTTP Negotiate (RFC 4559) with the Kerberos credentials of the
+	                            * default ccache, mutual authentication required */
+	const char *trust_pem;     /* PEM certificates trusted for https in addition to the system's
+	                            * (AD's roots); NULL: the system trust only */
 } ae_http_request;
 
 typedef struct {
@@ -44,6 +49,7 @@ typedef struct {
 	char **headers;            /* "Name: value" of the last answer, NULL-terminated */
 	char *url;                 /* where the answer came from (after redirects) */
 	unsigned redirects;        /* followed */
+	unsigned answers;          /* HTTP answers read (a Negotiate challenge is one more) */
 } ae_http_response;
 
 /* Sends REQ and reads the answer into *OUT (free with ae_http_response_free).

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include "agent.h"
+#include "ces.h"
 #include "cli.h"
 #include "session.h"
 #include "util.h"
@@ -74,10 +75,25 @@ find_current(ae_ctx *ctx, const ae_cli_session *s, ae_record **recs, size_t n, c
 	return found;
 }
 
+/* --ces URL: CA reached through the CES at URL (MS-WSTEP) instead of its
+ * own transport, like certreq -config https://host/CA_CES_Kerberos/service.svc/CES.
+ * *OUT shares CA's strings but url and endpoint_trust (AD's roots), its
+ * own: free them, not *OUT. */
+static ae_err
+through_ces(ae_ctx *ctx, const ae_policy *p, const ae_ca *ca, const char *url, ae_ca *out)
+{
+	*out = *ca;
+	out->transport = &ae_transport_ces;
+	out->endpoint_trust = NULL;
+	if ((out->url = strdup(url)) == NULL)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	return ae_ces_trust(ctx, &p->pki, &out->endpoint_trust);
+}
+
 static void
 enroll_usage(FILE *f)
 {
-	fprintf(f, "Usage: autoenroll enroll --template NAME [--user | --machine] [--ca NAME] [-c FILE] [-v]\n"
+	fprintf(f, "Usage: autoenroll enroll --template NAME [--user | --machine] [--ca NAME] [--ces URL] [-c FILE] [-v]\n"
 	           "                         [--subject DN] [--dns NAME]... [--upn NAME]... [--email ADDR]...\n"
 	           "                         [--agent-cert ID [--on-behalf-of DOMAIN\\USER]]\n"
 	           "       autoenroll enroll --renew ID [--agent-cert ID] [--user | --machine] [-c FILE] [-v]\n");
@@ -96,6 +112,7 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		{ "email", required_argument, NULL, 'e' },
 		{ "agent-cert", required_argument, NULL, 'A' },
 		{ "on-behalf-of", required_argument, NULL, 'o' },
+		{ "ces", required_argument, NULL, 'C' },
 		{ "user", no_argument, NULL, 'u' },
 		{ "machine", no_argument, NULL, 'm' },
 		{ "config", required_argument, NULL, 'c' },
@@ -104,7 +121,7 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *tpl_name = NULL, *ca_name = NULL, *renew_id = NULL, *subject = NULL, *agent_id = NULL,
-		   *on_behalf = NULL;
+		   *on_behalf = NULL, *ces_url = NULL;
 	char **dns = NULL, **upn = NULL, **email = NULL;
 	ae_record **recs = NULL, *old = NULL, *agent = NULL;
 	size_t nrecs = 0;
@@ -114,6 +131,7 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 	const ae_policy_item *it;
 	const ae_template *t;
 	const ae_ca *ca;
+	ae_ca ces = { 0 };
 	ae_txn_result res = { 0 };
 	int rc = AE_EXIT_FAILURE, c;
 
@@ -133,6 +151,7 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 			break;
 		case 'A': agent_id = optarg; break;
 		case 'o': on_behalf = optarg; break;
+		case 'C': ces_url = optarg; break;
 		case 'u': user = true; break;
 		case 'm': machine = true; break;
 		case 'c': g->config_path = optarg; break;
@@ -198,6 +217,11 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 	if (!ca->valid)
 		ae_log(ctx, AE_LOG_WARNING, "CA %s is not valid (%s): its certificates will be rejected", ca->name,
 		       ca->invalid_reason ? ca->invalid_reason : "?");
+	if (ces_url != NULL) {
+		if (through_ces(ctx, s.policy, ca, ces_url, &ces) != AE_OK)
+			goto fail;
+		ca = &ces;
+	}
 
 	if (agent != NULL) {
 		char *why = NULL;
@@ -225,8 +249,11 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 			              .san_dns = dns, .san_upn = upn, .san_email = email,
 			              .agent_cert = agent ? agent->cert : NULL, .agent_key = agent_key,
 			              .on_behalf_of = on_behalf };
-		if (ae_txn_enroll(ctx, &s.env, &rq, &res) != AE_OK ||
-		    report(ctx, &s, &res, t, ca, machine, false) != AE_OK)
+		if (ae_txn_enroll(ctx, &s.env, &rq, &res) != AE_OK)
+			goto fail;
+		ae_log(ctx, AE_LOG_INFO, "CA %s over %s: %u round trips", ca->name, ca->transport->name,
+		       ae_ca_links_round_trips(&s.links));
+		if (report(ctx, &s, &res, t, ca, machine, false) != AE_OK)
 			goto fail;
 	}
 	if (res.outcome == AE_CA_ISSUED && old != NULL) {
@@ -248,6 +275,8 @@ cleanup:
 	ae_strv_free(dns);
 	ae_strv_free(upn);
 	ae_strv_free(email);
+	free(ces.url);
+	free(ces.endpoint_trust);
 	ae_records_free(recs, nrecs);
 	ae_cli_session_clear(&s);
 	return rc;
@@ -256,7 +285,7 @@ cleanup:
 static void
 retrieve_usage(FILE *f)
 {
-	fprintf(f, "Usage: autoenroll retrieve --ca NAME --request-id N [--user | --machine] [-c FILE]\n");
+	fprintf(f, "Usage: autoenroll retrieve --ca NAME --request-id N [--ces URL] [--user | --machine] [-c FILE]\n");
 }
 
 int
@@ -265,19 +294,21 @@ ae_cmd_retrieve(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "ca", required_argument, NULL, 'a' },
 		{ "request-id", required_argument, NULL, 'r' },
+		{ "ces", required_argument, NULL, 'C' },
 		{ "user", no_argument, NULL, 'u' },
 		{ "machine", no_argument, NULL, 'm' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *ca_name = NULL;
+	const char *ca_name = NULL, *ces_url = NULL;
 	unsigned long request_id = 0;
 	bool user = false, machine = false;
 	ae_cli_session s = { 0 };
 	ae_record **recs = NULL, *rec = NULL;
 	size_t n = 0;
 	const ae_ca *ca;
+	ae_ca ces = { 0 };
 	const ae_policy_item *it;
 	ae_txn_result res = { 0 };
 	char *end = NULL;
@@ -286,6 +317,7 @@ ae_cmd_retrieve(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a': ca_name = optarg; break;
+		case 'C': ces_url = optarg; break;
 		case 'r':
 			request_id = strtoul(optarg, &end, 10);
 			if (end == optarg || *end != '\0' || request_id == 0 || request_id > UINT32_MAX) {
@@ -327,6 +359,11 @@ ae_cmd_retrieve(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		               rec->template_name ? rec->template_name : "?", request_id);
 		goto fail;
 	}
+	if (ces_url != NULL) {
+		if (through_ces(ctx, s.policy, ca, ces_url, &ces) != AE_OK)
+			goto fail;
+		ca = &ces;
+	}
 	if (ae_txn_retrieve(ctx, &s.env, rec, it->tpl, ca, &res) != AE_OK)
 		goto fail;
 	if (res.outcome == AE_CA_REFUSED && !res.final) {
@@ -344,6 +381,8 @@ fail:
 	ae_cli_error(ctx);
 cleanup:
 	ae_txn_result_clear(&res);
+	free(ces.url);
+	free(ces.endpoint_trust);
 	ae_records_free(recs, n);
 	ae_cli_session_clear(&s);
 	return rc;

@@ -5,9 +5,9 @@ set -e
 PACKAGES="
   build-essential autoconf automake libtool pkg-config clang libclang-rt-14-dev
   libpam0g-dev libkrb5-dev libldap2-dev libsasl2-dev libsasl2-modules-gssapi-mit
-  libssl-dev libp11-kit-dev libcurl4-openssl-dev
+  libssl-dev libp11-kit-dev libcurl4-openssl-dev libxml2-dev
   samba samba-ad-dc samba-ad-provision python3-samba krb5-user ldap-utils adcli
-  python3-cryptography python3-gssapi python3-impacket python3-ldap3
+  python3-cryptography python3-gssapi python3-impacket python3-ldap3 python3-requests-kerberos
   iproute2 nftables dnsutils jq bc time openssl valgrind tshark python3-pyasn1 python3-pyasn1-modules
   softhsm2 opensc gnutls-bin
   libnss3-tools openssh-client libengine-pkcs11-openssl curl

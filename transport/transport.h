@@ -67,6 +67,8 @@ typedef struct ae_transport_ops {
 
 /* MS-ICPR ICertPassage over DCE/RPC with Kerberos sealing (transport/icpr.c). */
 extern const ae_transport_ops ae_transport_icpr;
+/* MS-WSTEP RequestSecurityToken to a CES over HTTPS with Negotiate (transport/ces.c). */
+extern const ae_transport_ops ae_transport_ces;
 
 /* Opens a link to CA through its transport.  *OUT stays NULL on error. */
 ae_err ae_ca_link_open(ae_ctx *ctx, const ae_conf *conf, const ae_ca *ca, ae_ca_link **out);

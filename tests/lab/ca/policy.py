@@ -46,6 +46,7 @@ def configure(short):
     crl.configure(CA_SHORT, CA_NAME, CA_HOST)
 
 ENROLL_GUID = "0e10c968-78fb-11d2-90d4-00c04f79dc55"
+AUTOENROLL_GUID = "a05b8cc2-17bc-4802-a710-e7c15ab866a2"
 
 # HRESULTs
 S_OK = 0
@@ -254,11 +255,14 @@ def sd_aces(sd):
     return aces
 
 
-def can_enroll(sd, sids):
+def can_enroll(sd, sids, right=None):
     """MS-CRTD 2.5.1: walk the DACL in order; the first ACE that matches one
     of the caller's SIDs and speaks about the Enroll extended right (CR bit
     0x100 with no object type or the Enroll GUID; GENERIC_ALL) decides.
+    right: the extended right's GUID, Enroll unless given (the CEP server
+    asks about AutoEnroll with the same walk).
     -> (allowed: bool, deciding ACE or None)"""
+    right = right or ENROLL_GUID
     aces = sd_aces(sd)
     if aces is None:
         return True, None
@@ -269,7 +273,7 @@ def can_enroll(sd, sids):
             continue
         if not ace["mask"] & (0x100 | 0x10000000):
             continue
-        if ace["type"] in (5, 6) and ace["object_type"] not in (None, ENROLL_GUID):
+        if ace["type"] in (5, 6) and ace["object_type"] not in (None, right):
             continue
         if ace["type"] in (0, 5):
             return True, ace

@@ -1,0 +1,178 @@
+/*
+ * soap.c - SOAP 1.2 parsing with libxml2 (see soap.h).
+ */
+#include "config.h"
+
+#include "soap.h"
+#include "util.h"
+
+#include <libxml/parser.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define AE_NS_XSI "http://www.w3.org/2001/XMLSchema-instance"
+
+/* libxml2 reports through a global handler by default: silence it, the
+ * caller gets one message on the context. */
+static void
+quiet(void *arg, const char *fmt, ...)
+{
+	(void)arg;
+	(void)fmt;
+}
+
+static bool
+is(const xmlNode *n, const char *ns, const char *name)
+{
+	return n->type == XML_ELEMENT_NODE && strcmp((const char *)n->name, name) == 0 &&
+	       (ns == NULL ? n->ns == NULL : n->ns != NULL && strcmp((const char *)n->ns->href, ns) == 0);
+}
+
+xmlNode *
+ae_soap_child(const xmlNode *node, const char *ns, const char *name)
+{
+	for (xmlNode *c = node ? node->children : NULL; c != NULL; c = c->next)
+		if (is(c, ns, name))
+			return c;
+	return NULL;
+}
+
+xmlNode *
+ae_soap_find(const xmlNode *node, const char *ns, const char *name)
+{
+	xmlNode *found;
+
+	if (node == NULL)
+		return NULL;
+	if (is(node, ns, name))
+		return (xmlNode *)node;
+	for (xmlNode *c = node->children; c != NULL; c = c->next)
+		if (c->type == XML_ELEMENT_NODE && (found = ae_soap_find(c, ns, name)) != NULL)
+			return found;
+	return NULL;
+}
+
+char *
+ae_soap_text(const xmlNode *node, bool *nomem)
+{
+	xmlChar *nil, *raw;
+	char *out;
+	size_t b, e;
+
+	if (node == NULL)
+		return NULL;
+	nil = xmlGetNsProp(node, (const xmlChar *)"nil", (const xmlChar *)AE_NS_XSI);
+	if (nil != NULL) {
+		bool yes = strcmp((const char *)nil, "true") == 0 || strcmp((const char *)nil, "1") == 0;
+		xmlFree(nil);
+		if (yes)
+			return NULL;
+	}
+	if ((raw = xmlNodeGetContent(node)) == NULL) {
+		if (nomem)
+			*nomem = true;
+		return NULL;
+	}
+	e = strlen((const char *)raw);
+	for (b = 0; b < e && strchr(" \t\r\n", raw[b]) != NULL; b++)
+		;
+	while (e > b && strchr(" \t\r\n", raw[e - 1]) != NULL)
+		e--;
+	out = strndup((const char *)raw + b, e - b);
+	xmlFree(raw);
+	if (out == NULL && nomem)
+		*nomem = true;
+	return out;
+}
+
+char *
+ae_xml_escape(const char *text)
+{
+	ae_buf b;
+
+	ae_buf_init(&b);
+	for (const char *p = text; *p != '\0'; p++) {
+		switch (*p) {
+		case '&': ae_buf_append(&b, "&amp;", 5); break;
+		case '<': ae_buf_append(&b, "&lt;", 4); break;
+		case '>': ae_buf_append(&b, "&gt;", 4); break;
+		case '"': ae_buf_append(&b, "&quot;", 6); break;
+		default: ae_buf_append(&b, p, 1); break;
+		}
+	}
+	ae_buf_append(&b, "", 1);
+	return ae_buf_steal(&b);
+}
+
+ae_err
+ae_soap_parse(ae_ctx *ctx, const char *what, const char *xml, size_t len, xmlDoc **doc, xmlNode **body)
+{
+	xmlParserCtxt *pc = NULL;
+	xmlDoc *d = NULL;
+	xmlNode *root, *b, *only = NULL;
+	ae_err err = AE_OK;
+
+	*doc = NULL;
+	*body = NULL;
+	if (len == 0)
+		return ae_set_message(ctx, AE_ERR_INVALID, "%s answered with an empty body, not a SOAP message", what);
+	if (len > AE_SOAP_MAX)
+		return ae_set_message(ctx, AE_ERR_INVALID, "%s answered with %zu bytes, more than the %d a SOAP message may have",
+		                      what, len, AE_SOAP_MAX);
+	/* UTF-8 only (what WCF sends): a UTF-16 answer could hide a DTD from
+	 * the check below. */
+	if (len >= 2 && ((xml[0] == '\xff' && xml[1] == '\xfe') || (xml[0] == '\xfe' && xml[1] == '\xff') || xml[0] == '\0' ||
+	                 xml[1] == '\0'))
+		return ae_set_message(ctx, AE_ERR_INVALID, "%s answered in UTF-16: only UTF-8 SOAP is accepted", what);
+	for (size_t i = 0; i + 9 <= len; i++)
+		if (xml[i] == '<' && xml[i + 1] == '!' && strncasecmp(xml + i + 2, "DOCTYPE", 7) == 0)
+			return ae_set_message(ctx, AE_ERR_INVALID, "%s answered with a DTD, which SOAP forbids: refused", what);
+	xmlSetGenericErrorFunc(NULL, quiet);
+	if ((pc = xmlNewParserCtxt()) == NULL)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	d = xmlCtxtReadMemory(pc, xml, (int)len, "soap.xml", "UTF-8", XML_PARSE_NONET | XML_PARSE_NOCDATA);
+	if (d == NULL) {
+		const xmlError *xe = xmlCtxtGetLastError(pc);
+		err = ae_set_message(ctx, AE_ERR_INVALID, "%s answered with malformed XML%s%.*s", what, xe ? ": " : "",
+		                     xe && xe->message ? (int)strcspn(xe->message, "\n") : 0,
+		                     xe && xe->message ? xe->message : "");
+		goto cleanup;
+	}
+	if (d->intSubset != NULL || d->extSubset != NULL) {
+		err = ae_set_message(ctx, AE_ERR_INVALID, "%s answered with a DTD, which SOAP forbids: refused", what);
+		goto cleanup;
+	}
+	root = xmlDocGetRootElement(d);
+	if (root == NULL || !is(root, AE_NS_SOAP, "Envelope")) {
+		err = ae_set_message(ctx, AE_ERR_INVALID, "%s answered with XML that is not a SOAP 1.2 envelope", what);
+		goto cleanup;
+	}
+	if ((b = ae_soap_child(root, AE_NS_SOAP, "Body")) == NULL) {
+		err = ae_set_message(ctx, AE_ERR_INVALID, "%s answered with a SOAP envelope without a Body", what);
+		goto cleanup;
+	}
+	for (xmlNode *c = b->children; c != NULL; c = c->next) {
+		if (c->type != XML_ELEMENT_NODE)
+			continue;
+		if (only != NULL) {
+			err = ae_set_message(ctx, AE_ERR_INVALID, "%s answered with more than one element in the SOAP Body",
+			                     what);
+			goto cleanup;
+		}
+		only = c;
+	}
+	if (only == NULL) {
+		err = ae_set_message(ctx, AE_ERR_INVALID, "%s answered with an empty SOAP Body", what);
+		goto cleanup;
+	}
+	*doc = d;
+	*body = only;
+	d = NULL;
+cleanup:
+	if (d != NULL)
+		xmlFreeDoc(d);
+	xmlFreeParserCtxt(pc);
+	return err;
+}

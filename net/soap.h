@@ -1,0 +1,41 @@
+/*
+ * soap.h - SOAP 1.2 messages of the CEP/CES web services (MS-XCEP,
+ * MS-WSTEP), parsed with libxml2 from untrusted answers: UTF-8 only, no
+ * DTD (so no entities, internal or external), no network access, a size
+ * limit, libxml2's own depth and text limits (no XML_PARSE_HUGE).
+ */
+#ifndef AE_SOAP_H
+#define AE_SOAP_H
+
+#include "error.h"
+
+#include <libxml/tree.h>
+#include <stddef.h>
+
+#define AE_SOAP_MAX (4 * 1024 * 1024)
+
+#define AE_NS_SOAP "http://www.w3.org/2003/05/soap-envelope"
+#define AE_NS_WSA "http://www.w3.org/2005/08/addressing"
+#define AE_NS_WST "http://docs.oasis-open.org/ws-sx/ws-trust/200512"
+#define AE_NS_WSSE "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+#define AE_NS_WSTEP "http://schemas.microsoft.com/windows/pki/2009/01/enrollment"
+#define AE_NS_XCEP "http://schemas.microsoft.com/windows/pki/2009/01/enrollmentpolicy"
+
+/* Parses a SOAP envelope of LEN bytes; *BODY is the one child of its Body
+ * (owned by *DOC, free with xmlFreeDoc).  WHAT names the sender in
+ * messages ("the CES at URL").  *DOC and *BODY stay NULL on error. */
+ae_err ae_soap_parse(ae_ctx *ctx, const char *what, const char *xml, size_t len, xmlDoc **doc, xmlNode **body);
+
+/* The first child element of NODE named NAME in namespace NS, or NULL. */
+xmlNode *ae_soap_child(const xmlNode *node, const char *ns, const char *name);
+/* The first element named NAME in NS among NODE's descendants (NODE
+ * included), depth first, or NULL. */
+xmlNode *ae_soap_find(const xmlNode *node, const char *ns, const char *name);
+/* NODE's text with surrounding white space removed (caller frees); NULL
+ * for a missing node, xsi:nil, or out of memory (*NOMEM then true). */
+char *ae_soap_text(const xmlNode *node, bool *nomem);
+
+/* TEXT with &, <, >, " escaped for XML (caller frees), NULL on no memory. */
+char *ae_xml_escape(const char *text);
+
+#endif

@@ -1,0 +1,39 @@
+#!/bin/bash
+# ces.sh - one enrollment (LabUser, RSA-2048, alice, file store) over CES
+# (MS-WSTEP over HTTPS with Negotiate, the lab's CEP/CES: labctl ces up)
+# next to the same over MS-ICPR, in the same run: median wall time of
+# "autoenroll enroll" and the round trips to the CA it reports (RPC PDUs
+# answered for MS-ICPR, HTTP exchanges for CES; TCP and TLS handshakes
+# not counted).  Both read the policy from AD first (5 LDAP round trips).
+# N runs each, alternated (default 9).  Run as root after building.
+set -eu
+top=$(cd "$(dirname "$0")/../.." && pwd)
+labctl=$top/tests/lab/labctl
+ae=${AUTOENROLL:-$top/build/autoenroll}
+runs=${1:-9}
+[ -x "$ae" ] || { echo "build first: $ae not found" >&2; exit 1; }
+$labctl up >/dev/null
+$labctl ces up >/dev/null
+. <($labctl env)
+tmp=$(mktemp -d /tmp/ae-bench.XXXXXX)
+trap 'rm -rf "$tmp"; $labctl ces down >/dev/null' EXIT
+printf '[user]\nstate_dir = %s/state\n[global]\npolicy_refresh = 0\n' "$tmp" >"$tmp/ae.conf"
+chmod -R a+rwX "$tmp"
+median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+: >"$tmp/icpr" && : >"$tmp/ces"
+for i in $(seq "$runs"); do
+	for t in icpr ces; do
+		extra=()
+		[ "$t" = ces ] && extra=(--ces "$AE_LAB_CES_URL")
+		$labctl run --user alice -- /usr/bin/time -f '%e' -o "$tmp/time" \
+			"$ae" enroll -v -c "$tmp/ae.conf" --template LabUser "${extra[@]}" \
+			>/dev/null 2>"$tmp/err" || { echo "$t failed: $(tail -2 "$tmp/err")" >&2; exit 1; }
+		trips=$(sed -n 's/.* over .*: \([0-9]*\) round trips/\1/p' "$tmp/err")
+		echo "$(cat "$tmp/time") $trips" >>"$tmp/$t"
+	done
+done
+for t in icpr ces; do
+	printf '%-8s median %.3f s wall of autoenroll enroll, %s round trips to the CA (%s runs)\n' \
+		"$([ $t = icpr ] && echo MS-ICPR || echo CES)" "$(cut -d' ' -f1 "$tmp/$t" | median)" \
+		"$(cut -d' ' -f2 "$tmp/$t" | median)" "$runs"
+done

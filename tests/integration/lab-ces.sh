@@ -1,0 +1,170 @@
+#!/bin/bash
+# lab-ces.sh - enrollment over HTTPS: the lab's CEP/CES web services
+# (labctl ces up; MS-XCEP GetPolicies, MS-WSTEP RequestSecurityToken with
+# Kerberos through HTTP Negotiate), checked with a client that is not ours
+# (ces-client.py: python3-requests-kerberos and the specs' sample
+# messages): the policy filtered by the caller's rights and its
+# lastUpdate handshake, issued, pending then approved and retrieved by its
+# RequestID, denied, no authentication, and a server certificate that does
+# not chain to AD's roots.  The services stop at the end (labctl ces down).
+. "$(dirname "$0")/lib.sh"
+lab_require
+. <("$LABCTL" env)
+cleanup_all() {
+	"$LABCTL" ces down >/dev/null 2>&1
+	rm -rf "$TEST_TMP"
+}
+trap cleanup_all EXIT
+CLIENT="/usr/bin/python3 $top_srcdir/tests/integration/ces-client.py"
+/usr/bin/python3 -c 'import requests_kerberos' 2>/dev/null ||
+	{ echo "1..0 # SKIP python3-requests-kerberos is not installed"; exit 0; }
+
+"$LABCTL" ces up >"$TEST_TMP/ces.log" 2>&1
+ok $? "labctl ces up: CEP/CES on ces.corp.test" || diag "$(cat "$TEST_TMP/ces.log")"
+[[ $AE_LAB_CEP_URL == https://ces.corp.test/ADPolicyProvider_CEP_Kerberos/service.svc/CEP &&
+   $AE_LAB_CES_URL == https://ces.corp.test/CORP-CA1_CES_Kerberos/service.svc/CES ]]
+ok $? "labctl env: AE_LAB_CEP_URL and AE_LAB_CES_URL on the Windows paths"
+
+# --- MS-XCEP GetPolicies (sample 4.1.1.1), as alice and as bob
+as_user alice $CLIENT policy >"$TEST_TMP/pa.json" 2>"$TEST_TMP/err"
+jq -e '.status == 200 and (.policyID | test("^\\{[0-9A-F-]{36}\\}$")) and .nextUpdateHours == "8"
+       and .templates.LabUser == "true" and .templates.LabDenied == "true" and .templates.User == "false"
+       and (.templates | has("LabMachine") | not)
+       and .cesUris == [env.AE_LAB_CES_URL]' "$TEST_TMP/pa.json" >/dev/null
+ok $? "GetPolicies as alice: policy ID, nextUpdateHours, LabUser with AutoEnroll, no machine template, the CES URI" ||
+	diag "$(head -c 1500 "$TEST_TMP/pa.json")" "$(tail -5 "$TEST_TMP/err")"
+as_user bob $CLIENT policy >"$TEST_TMP/pb.json" 2>"$TEST_TMP/err"
+jq -e '.templates.LabUser == "true" and (.templates | has("LabDenied") | not)' "$TEST_TMP/pb.json" >/dev/null
+ok $? "GetPolicies as bob: LabDenied (Enroll denied to CertDenied) is filtered out" ||
+	diag "$(head -c 1500 "$TEST_TMP/pb.json")"
+as_machine sh -c 'kinit -k -t "$AE_LAB_DIR/ws1.keytab" "WS1$" && exec "$@"' - $CLIENT policy \
+	>"$TEST_TMP/pm.json" 2>"$TEST_TMP/err"
+jq -e '.templates.LabMachine == "true" and (.templates | has("LabUser") | not)' "$TEST_TMP/pm.json" >/dev/null
+ok $? "GetPolicies as the machine WS1\$: LabMachine with AutoEnroll, no user template" ||
+	diag "$(head -c 1500 "$TEST_TMP/pm.json")" "$(tail -5 "$TEST_TMP/err")"
+as_user alice $CLIENT policy "$(date -u +%Y-%m-%dT%H:%M:%S)" >"$TEST_TMP/pn.json" 2>"$TEST_TMP/err"
+jq -e '.notChanged == "true" and .templates == {}' "$TEST_TMP/pn.json" >/dev/null
+ok $? "GetPolicies with lastUpdate = now (sample 4.1.2.1): policiesNotChanged, no policies" ||
+	diag "$(head -c 600 "$TEST_TMP/pn.json")"
+
+# --- MS-WSTEP Issue (sample 4.1.1.1): issued, to the key of the request
+as_user alice $CLIENT issue LabUser "$TEST_TMP/u.pub" >"$TEST_TMP/i.json" 2>"$TEST_TMP/err"
+jq -r .certificate "$TEST_TMP/i.json" >"$TEST_TMP/u.pem" 2>/dev/null
+[ "$(jq -r '.disposition + " " + (.pkcs7|tostring)' "$TEST_TMP/i.json")" = "Issued true" ] &&
+	[ "$(openssl x509 -in "$TEST_TMP/u.pem" -noout -pubkey)" = "$(cat "$TEST_TMP/u.pub")" ] &&
+	openssl x509 -in "$TEST_TMP/u.pem" -noout -subject | grep -q 'CN *= *alice' &&
+	openssl verify -CAfile "$AE_LAB_DIR/pki/root.pem" -untrusted "$AE_LAB_DIR/pki/ca1.pem" "$TEST_TMP/u.pem" >/dev/null
+ok $? "Issue LabUser as alice: issued by CORP-CA1 for alice, to the request's key, with the PKCS#7 response" ||
+	diag "$(head -c 800 "$TEST_TMP/i.json")" "$(tail -5 "$TEST_TMP/err")"
+rid=$(jq -r .requestId "$TEST_TMP/i.json")
+jq -e --arg r "$rid" 'select(.transport == "wstep" and .request_id == ($r|tonumber)) | .template == "LabUser"' \
+	"$AE_LAB_DIR/ca/requests.log" >/dev/null
+ok $? "the lab CA's request log has request $rid over WSTEP (same store as MS-ICPR)"
+
+# --- pending, approved, retrieved by RequestID (sample 4.1.3.1)
+as_user alice $CLIENT issue LabPending "$TEST_TMP/p.pub" >"$TEST_TMP/p.json" 2>"$TEST_TMP/err"
+prid=$(jq -r 'select(.pending == true and .disposition == "Taken Under Submission") | .requestId' "$TEST_TMP/p.json")
+[ -n "$prid" ]
+ok $? "Issue LabPending: pending, RequestID $prid, a token reference to come back" || diag "$(cat "$TEST_TMP/p.json")"
+as_user alice $CLIENT query "$prid" >"$TEST_TMP/q1.json" 2>&1
+jq -e '.pending == true' "$TEST_TMP/q1.json" >/dev/null
+ok $? "QueryTokenStatus before approval: still pending" || diag "$(cat "$TEST_TMP/q1.json")"
+"$LABCTL" approve "$prid" >/dev/null
+as_user alice $CLIENT query "$prid" >"$TEST_TMP/q2.json" 2>&1
+jq -r .certificate "$TEST_TMP/q2.json" >"$TEST_TMP/p.pem" 2>/dev/null
+[ "$(openssl x509 -in "$TEST_TMP/p.pem" -noout -pubkey 2>/dev/null)" = "$(cat "$TEST_TMP/p.pub")" ]
+ok $? "approved, QueryTokenStatus $prid: issued to the pending request's key" || diag "$(head -c 600 "$TEST_TMP/q2.json")"
+as_user bob $CLIENT query "$prid" >"$TEST_TMP/q3.json" 2>&1
+jq -e '.errorCode == "0x80070005"' "$TEST_TMP/q3.json" >/dev/null
+ok $? "bob cannot retrieve alice's request: fault 0x80070005" || diag "$(cat "$TEST_TMP/q3.json")"
+
+# --- denied
+as_user alice $CLIENT issue LabPending "$TEST_TMP/d.pub" >"$TEST_TMP/d.json" 2>&1
+drid=$(jq -r .requestId "$TEST_TMP/d.json")
+"$LABCTL" deny "$drid" >/dev/null
+as_user alice $CLIENT query "$drid" >"$TEST_TMP/q4.json" 2>&1
+jq -e --arg r "$drid" '.status == 500 and .errorCode == "0x80094014" and .invalidRequest == "true" and .requestId == $r' \
+	"$TEST_TMP/q4.json" >/dev/null
+ok $? "denied by the CA manager: SOAP fault with CertificateEnrollmentWSDetail 0x80094014, InvalidRequest, RequestID" ||
+	diag "$(cat "$TEST_TMP/q4.json")"
+
+# --- refused by the CA's rules: a machine template for a user
+as_user alice $CLIENT issue LabMachine "$TEST_TMP/m.pub" >"$TEST_TMP/m.json" 2>&1
+jq -e '.status == 500 and (.errorCode | startswith("0x8009")) and (.fault | test("Denied by Policy Module"))' \
+	"$TEST_TMP/m.json" >/dev/null
+ok $? "LabMachine requested by alice: refused with the CA's HRESULT" || diag "$(cat "$TEST_TMP/m.json")"
+
+# --- no authentication; a server certificate that does not chain to AD
+"$LABCTL" run -- $CLIENT raw "$AE_LAB_CES_URL" >"$TEST_TMP/r.json" 2>&1
+jq -e '.status == 401' "$TEST_TMP/r.json" >/dev/null
+ok $? "no Authorization: 401 with WWW-Authenticate: Negotiate" || diag "$(cat "$TEST_TMP/r.json")"
+as_user alice $CLIENT raw "https://ces.corp.test:8443/CORP-CA1_CES_Kerberos/service.svc/CES" >"$TEST_TMP/x.json" 2>&1
+grep -q 'CERTIFICATE_VERIFY_FAILED' "$TEST_TMP/x.json"
+ok $? "port 8443 (self-signed ces.corp.test): a validating client refuses it" || diag "$(tail -3 "$TEST_TMP/x.json")"
+
+# --- our client: autoenroll enroll/retrieve --ces (policy from AD, the
+# request through the CES)
+cat >"$TEST_TMP/c.conf" <<CONF
+[global]
+policy_refresh = 0
+rpc_timeout = 10
+[user]
+state_dir = $TEST_TMP/alice
+[machine]
+keytab = $AE_LAB_DIR/ws1.keytab
+state_dir = $TEST_TMP/machine
+CONF
+chmod -R a+rwX "$TEST_TMP"
+enroll_as() { # enroll_as alice|--machine ARGS...: output in o.txt
+	local who=$1; shift
+	if [ "$who" = --machine ]; then
+		as_machine "$AUTOENROLL" "$@" --machine -c "$TEST_TMP/c.conf" >"$TEST_TMP/o.txt" 2>&1
+	else
+		as_user "$who" "$AUTOENROLL" "$@" -c "$TEST_TMP/c.conf" >"$TEST_TMP/o.txt" 2>&1
+	fi
+}
+n0=$(wc -l <"$AE_LAB_DIR/ca/requests.log")
+enroll_as alice enroll --template LabUser --ces "$AE_LAB_CES_URL"
+ok $? "alice: autoenroll enroll --template LabUser --ces: issued" || diag "$(cat "$TEST_TMP/o.txt")"
+tail -n +"$((n0 + 1))" "$AE_LAB_DIR/ca/requests.log" | jq -e -s 'map(select(.transport == "wstep")) | length == 1 and
+	.[0].caller == "alice@CORP.TEST" and .[0].template == "LabUser" and .[0].hresult == 0' >/dev/null
+ok $? "the request went through the CES as alice (WSTEP in the CA's log)"
+as_user alice "$AUTOENROLL" status --json -c "$TEST_TMP/c.conf" 2>/dev/null |
+	jq -e '[.records[] | select(.template == "LabUser" and .state == "issued" and .ca == "CORP-CA1")] | length == 1' >/dev/null
+ok $? "alice's store has the LabUser certificate from CORP-CA1"
+
+enroll_as --machine enroll --template LabMachine --ces "$AE_LAB_CES_URL"
+ok $? "the machine (keytab of WS1\$): enroll --template LabMachine --ces: issued" || diag "$(cat "$TEST_TMP/o.txt")"
+tail -n 3 "$AE_LAB_DIR/ca/requests.log" | jq -e -s 'map(select(.transport == "wstep" and .template == "LabMachine")) |
+	.[-1].caller == "WS1$@CORP.TEST"' >/dev/null
+ok $? "the machine's request reached the CES as WS1\$"
+
+enroll_as alice enroll --template LabPending --ces "$AE_LAB_CES_URL"
+prid=$(grep -o 'request [0-9]*' "$TEST_TMP/o.txt" | head -1 | grep -o '[0-9]*')
+[ -n "$prid" ] && grep -qi pending "$TEST_TMP/o.txt"
+ok $? "alice: LabPending over CES is pending, request $prid" || diag "$(cat "$TEST_TMP/o.txt")"
+"$LABCTL" approve "$prid" >/dev/null
+enroll_as alice retrieve --ca CORP-CA1 --request-id "$prid" --ces "$AE_LAB_CES_URL"
+ok $? "approved; autoenroll retrieve --ces: issued" || diag "$(cat "$TEST_TMP/o.txt")"
+as_user alice "$AUTOENROLL" status --json -c "$TEST_TMP/c.conf" 2>/dev/null |
+	jq -e '[.records[] | select(.template == "LabPending" and .state == "issued")] | length == 1' >/dev/null
+ok $? "the retrieved LabPending certificate is in alice's store"
+
+enroll_as alice enroll --template LabPending --ces "$AE_LAB_CES_URL"
+drid=$(grep -o 'request [0-9]*' "$TEST_TMP/o.txt" | head -1 | grep -o '[0-9]*')
+"$LABCTL" deny "$drid" >/dev/null
+enroll_as alice retrieve --ca CORP-CA1 --request-id "$drid" --ces "$AE_LAB_CES_URL"
+rc=$?
+[ $rc -ne 0 ] && grep -q '0x80094014' "$TEST_TMP/o.txt" && grep -qi 'denied' "$TEST_TMP/o.txt"
+ok $? "denied request $drid: retrieve --ces fails and says 0x80094014, denied" || diag "rc=$rc" "$(cat "$TEST_TMP/o.txt")"
+
+enroll_as alice enroll --template LabUser --ces "https://ces.corp.test:8443/CORP-CA1_CES_Kerberos/service.svc/CES"
+rc=$?
+[ $rc -ne 0 ] && grep -q 'ces.corp.test:8443' "$TEST_TMP/o.txt" && grep -q 'TLS' "$TEST_TMP/o.txt"
+ok $? "a CES whose certificate does not chain to AD's roots: refused, naming the server" || diag "$(cat "$TEST_TMP/o.txt")"
+enroll_as alice enroll --template LabUser --ces "http://ces.corp.test/CORP-CA1_CES_Kerberos/service.svc/CES"
+rc=$?
+[ $rc -ne 0 ] && grep -q 'never plain http' "$TEST_TMP/o.txt"
+ok $? "a CES URL with http://: refused" || diag "$(cat "$TEST_TMP/o.txt")"
+
+done_testing

@@ -1,0 +1,89 @@
+/*
+ * test-wstep.c - MS-WSTEP answers (ae_wstep_parse): the spec's issued
+ * response (4.1.1.2, shortened tokens), a pending answer with its token
+ * reference (3.1.4.1.3.2), a refusal with CertificateEnrollmentWSDetail
+ * (3.1.4.1.3.7), the WCF internal fault without detail (4.1.4.2), and what
+ * the SOAP parser refuses: DTDs (entities), UTF-16, more than one element
+ * in the Body, malformed XML.  The files are also the seeds of
+ * tests/fuzz/corpus/wstep.
+ */
+#include "config.h"
+
+#include "ces.h"
+#include "tap.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *
+slurp(const char *name, size_t *len)
+{
+	char path[512];
+	FILE *f;
+	char *buf = malloc(1 << 20);
+
+	snprintf(path, sizeof(path), "%s/tests/fuzz/corpus/wstep/%s", SRCDIR, name);
+	if (buf == NULL || (f = fopen(path, "rb")) == NULL) {
+		free(buf);
+		return NULL;
+	}
+	*len = fread(buf, 1, (1 << 20) - 1, f);
+	buf[*len] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static ae_err
+parse(ae_ctx *ctx, const char *name, bool retrieval, ae_ca_answer *a)
+{
+	size_t len = 0;
+	char *xml = slurp(name, &len);
+	ae_err err;
+
+	if (xml == NULL) {
+		tap_ok(false, "read %s", name);
+		memset(a, 0, sizeof(*a));
+		return AE_ERR_IO;
+	}
+	err = ae_wstep_parse(ctx, "the CES at https://ces.test/CES", xml, len, retrieval, a);
+	free(xml);
+	return err;
+}
+
+int
+main(void)
+{
+	ae_ctx *ctx = ae_ctx_new();
+	ae_ca_answer a;
+
+	tap_ok(parse(ctx, "issued.xml", false, &a) == AE_OK && a.outcome == AE_CA_ISSUED && a.request_id == 61 &&
+	               a.cert_len == 9 && memcmp(a.cert, "\x30\x07\x02\x01\x01\x02\x02\x03\x04", 9) == 0 &&
+	               a.chain_len == 6 && a.message && strcmp(a.message, "Issued") == 0,
+	       "issued (MS-WSTEP 4.1.1.2): RequestID 61, the certificate, the PKCS#7, the disposition message");
+	ae_ca_answer_clear(&a);
+	tap_ok(parse(ctx, "pending.xml", false, &a) == AE_OK && a.outcome == AE_CA_PENDING && a.request_id == 65 &&
+	               a.cert == NULL,
+	       "pending: RequestID 65, a SecurityTokenReference and no certificate");
+	ae_ca_answer_clear(&a);
+	tap_ok(parse(ctx, "denied.xml", true, &a) == AE_OK && a.outcome == AE_CA_REFUSED && a.hresult == 0x80094014 &&
+	               a.request_id == 21 && a.final && a.message && strstr(a.message, "0x80094014") != NULL,
+	       "denied on retrieval: refused with ErrorCode -2146877420 = 0x80094014, RequestID 21, final");
+	ae_ca_answer_clear(&a);
+	tap_ok(parse(ctx, "denied.xml", false, &a) == AE_OK && !a.final, "the same fault on a submission is not a final retrieval");
+	ae_ca_answer_clear(&a);
+	tap_ok(parse(ctx, "internal-fault.xml", false, &a) == AE_ERR_NETWORK &&
+	               strstr(ae_get_message(ctx), "unable to process the request") != NULL,
+	       "a fault without CertificateEnrollmentWSDetail (4.1.4.2) is the server's failure, in its words");
+	tap_ok(parse(ctx, "dtd.xml", false, &a) == AE_ERR_INVALID && strstr(ae_get_message(ctx), "DTD") != NULL,
+	       "a DTD (entity expansion) is refused before parsing: %s", ae_get_message(ctx));
+	tap_ok(parse(ctx, "utf16.xml", false, &a) == AE_ERR_INVALID && strstr(ae_get_message(ctx), "UTF-16") != NULL,
+	       "UTF-16 is refused");
+	tap_ok(parse(ctx, "two-bodies.xml", false, &a) == AE_ERR_INVALID, "two elements in the Body are refused");
+	tap_ok(parse(ctx, "malformed.xml", false, &a) == AE_ERR_INVALID &&
+	               strstr(ae_get_message(ctx), "malformed XML") != NULL,
+	       "malformed XML: %s", ae_get_message(ctx));
+	tap_ok(ae_wstep_parse(ctx, "x", "", 0, false, &a) == AE_ERR_INVALID, "an empty answer is refused");
+	ae_ctx_free(ctx);
+	return tap_done();
+}

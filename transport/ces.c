@@ -1,0 +1,427 @@
+/*
+ * ces.c - the CES transport (ces.h): MS-WSTEP RequestSecurityToken, the
+ * Issue request (MS-WSTEP 3.1.4.2.1.1, a PKCS#10, CMS or CMC request as
+ * a BinarySecurityToken, the request attributes as AdditionalContext
+ * ContextItems) and QueryTokenStatus (3.1.4.2.1.2, by RequestID).
+ */
+#include "config.h"
+
+#include "ces.h"
+#include "http.h"
+#include "soap.h"
+#include "util.h"
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ACT_RST "http://schemas.microsoft.com/windows/pki/2009/01/enrollment/RST/wstep"
+#define RT_ISSUE AE_NS_WST "/Issue"
+#define RT_QUERY AE_NS_WSTEP "/QueryTokenStatus"
+#define VT_X509 "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#X509v3"
+#define NS_AUTH "http://schemas.xmlsoap.org/ws/2006/12/authorization"
+#define CERTSRV_E_PROPERTY_EMPTY 0x80094004u
+#define CERTSRV_E_ADMIN_DENIED_REQUEST 0x80094014u
+#define E_FAIL 0x80004005u
+#define AE_CES_MAX_ANSWER (1024 * 1024)
+
+typedef struct {
+	char *url;
+	char *trust_pem;
+	int timeout;
+	char setting[256];
+	unsigned trips;
+} ces_link;
+
+static char *
+b64_encode(const uint8_t *data, size_t len)
+{
+	char *out = malloc(4 * ((len + 2) / 3) + 1);
+
+	if (out != NULL)
+		EVP_EncodeBlock((unsigned char *)out, data, (int)len);
+	return out;
+}
+
+/* Base64 with white space between (as WCF folds it) -> *OUT; false for
+ * bad input or no memory (*NOMEM). */
+static bool
+b64_decode(const char *text, uint8_t **out, size_t *len, bool *nomem)
+{
+	size_t n = 0, tlen = strlen(text), pad = 0;
+	char *clean = malloc(tlen + 1);
+	uint8_t *buf = NULL;
+	int got;
+
+	*out = NULL;
+	*len = 0;
+	if (clean == NULL) {
+		*nomem = true;
+		return false;
+	}
+	for (size_t i = 0; i < tlen; i++)
+		if (strchr(" \t\r\n", text[i]) == NULL)
+			clean[n++] = text[i];
+	clean[n] = '\0';
+	if (n == 0 || n % 4 != 0 || n > (size_t)AE_CES_MAX_ANSWER) {
+		free(clean);
+		return false;
+	}
+	if (clean[n - 1] == '=')
+		pad++;
+	if (n > 1 && clean[n - 2] == '=')
+		pad++;
+	if ((buf = malloc(n / 4 * 3)) == NULL) {
+		free(clean);
+		*nomem = true;
+		return false;
+	}
+	got = EVP_DecodeBlock(buf, (unsigned char *)clean, (int)n);
+	free(clean);
+	if (got < 0 || (size_t)got < pad) {
+		free(buf);
+		return false;
+	}
+	*out = buf;
+	*len = (size_t)got - pad;
+	return true;
+}
+
+static ae_err
+bad(ae_ctx *ctx, const char *what, const char *detail)
+{
+	return ae_set_message(ctx, AE_ERR_INVALID, "%s answered a RequestSecurityToken with %s (MS-WSTEP 3.1.4.1)", what,
+	                      detail);
+}
+
+/* A SOAP fault: refused with the CA's HRESULT when it carries
+ * CertificateEnrollmentWSDetail (MS-WSTEP 3.1.4.1.3.7), else the server's
+ * own failure. */
+static ae_err
+parse_fault(ae_ctx *ctx, const char *what, const xmlNode *fault, bool retrieval, ae_ca_answer *out)
+{
+	xmlNode *detail = ae_soap_find(fault, AE_NS_WSTEP, "CertificateEnrollmentWSDetail");
+	bool nomem = false;
+	char *reason = ae_soap_text(ae_soap_find(fault, AE_NS_SOAP, "Text"), &nomem);
+	char *code = NULL, *rid = NULL, *invalid = NULL, *end;
+	long long v;
+	ae_err err = AE_OK;
+
+	if (nomem)
+		goto nomem;
+	if (detail == NULL) {
+		err = ae_set_message(ctx, AE_ERR_NETWORK, "%s failed: %s", what,
+		                     reason ? reason : "a SOAP fault without a reason");
+		goto cleanup;
+	}
+	code = ae_soap_text(ae_soap_child(detail, AE_NS_WSTEP, "ErrorCode"), &nomem);
+	rid = ae_soap_text(ae_soap_child(detail, AE_NS_WSTEP, "RequestID"), &nomem);
+	invalid = ae_soap_text(ae_soap_child(detail, AE_NS_WSTEP, "InvalidRequest"), &nomem);
+	if (nomem)
+		goto nomem;
+	out->outcome = AE_CA_REFUSED;
+	out->hresult = E_FAIL;
+	if (code != NULL) {
+		v = strtoll(code, &end, 10);
+		if (*end != '\0' || v < INT32_MIN || v > UINT32_MAX) {
+			err = bad(ctx, what, "an ErrorCode that is not an xs:int");
+			goto cleanup;
+		}
+		out->hresult = (uint32_t)v;
+	}
+	if (rid != NULL) {
+		v = strtoll(rid, &end, 10);
+		if (*end == '\0' && v >= 0 && v <= UINT32_MAX)
+			out->request_id = (uint32_t)v;
+	}
+	out->final = retrieval && ((invalid != NULL && strcmp(invalid, "true") == 0) ||
+	                           out->hresult == CERTSRV_E_ADMIN_DENIED_REQUEST ||
+	                           out->hresult == CERTSRV_E_PROPERTY_EMPTY);
+	out->message = reason;
+	reason = NULL;
+	goto cleanup;
+nomem:
+	err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+cleanup:
+	free(reason);
+	free(code);
+	free(rid);
+	free(invalid);
+	return err;
+}
+
+static ae_err
+parse_rstr(ae_ctx *ctx, const char *what, const xmlNode *coll, ae_ca_answer *out)
+{
+	xmlNode *rstr = ae_soap_child(coll, AE_NS_WST, "RequestSecurityTokenResponse");
+	xmlNode *rst, *bst, *chain;
+	char *rid = NULL, *txt = NULL, *end;
+	bool nomem = false;
+	long long v;
+	ae_err err = AE_OK;
+
+	if (rstr == NULL)
+		return bad(ctx, what, "a collection without a RequestSecurityTokenResponse");
+	rid = ae_soap_text(ae_soap_child(rstr, AE_NS_WSTEP, "RequestID"), &nomem);
+	out->message = ae_soap_text(ae_soap_child(rstr, AE_NS_WSTEP, "DispositionMessage"), &nomem);
+	if (nomem)
+		goto nomem;
+	if (rid == NULL || (v = strtoll(rid, &end, 10), *end != '\0') || v < 0 || v > UINT32_MAX) {
+		err = bad(ctx, what, "no RequestID, or one that is not a number");
+		goto cleanup;
+	}
+	out->request_id = (uint32_t)v;
+	rst = ae_soap_child(rstr, AE_NS_WST, "RequestedSecurityToken");
+	bst = ae_soap_child(rst, AE_NS_WSSE, "BinarySecurityToken");
+	if (bst == NULL) {
+		/* MS-WSTEP 3.1.4.1.3.2: a pending request refers to where it
+		 * can be retrieved */
+		if (ae_soap_child(rst, AE_NS_WSSE, "SecurityTokenReference") == NULL) {
+			err = bad(ctx, what, "neither a certificate nor a token reference (pending)");
+			goto cleanup;
+		}
+		out->outcome = AE_CA_PENDING;
+		goto cleanup;
+	}
+	txt = ae_soap_text(bst, &nomem);
+	if (nomem)
+		goto nomem;
+	if (txt == NULL || !b64_decode(txt, &out->cert, &out->cert_len, &nomem)) {
+		if (nomem)
+			goto nomem;
+		err = bad(ctx, what, "an issued certificate that is not base64");
+		goto cleanup;
+	}
+	free(txt);
+	txt = NULL;
+	out->outcome = AE_CA_ISSUED;
+	/* the CMC full PKI response / PKCS#7 with the chain, beside it */
+	chain = ae_soap_child(rstr, AE_NS_WSSE, "BinarySecurityToken");
+	if (chain != NULL && (txt = ae_soap_text(chain, &nomem)) != NULL &&
+	    !b64_decode(txt, &out->chain, &out->chain_len, &nomem)) {
+		if (nomem)
+			goto nomem;
+		err = bad(ctx, what, "a PKCS#7 response that is not base64");
+	}
+	goto cleanup;
+nomem:
+	err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+cleanup:
+	free(rid);
+	free(txt);
+	return err;
+}
+
+ae_err
+ae_wstep_parse(ae_ctx *ctx, const char *what, const char *xml, size_t len, bool retrieval, ae_ca_answer *out)
+{
+	xmlDoc *doc = NULL;
+	xmlNode *body = NULL;
+	ae_err err;
+
+	memset(out, 0, sizeof(*out));
+	if ((err = ae_soap_parse(ctx, what, xml, len, &doc, &body)) != AE_OK)
+		return err;
+	if (ae_soap_find(body, AE_NS_SOAP, "Fault") == body)
+		err = parse_fault(ctx, what, body, retrieval, out);
+	else if (ae_soap_find(body, AE_NS_WST, "RequestSecurityTokenResponseCollection") == body)
+		err = parse_rstr(ctx, what, body, out);
+	else
+		err = bad(ctx, what, "an element that is neither a response collection nor a fault");
+	xmlFreeDoc(doc);
+	if (err != AE_OK)
+		ae_ca_answer_clear(out);
+	return err;
+}
+
+ae_err
+ae_ces_trust(ae_ctx *ctx, const ae_pki *pki, char **out)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *data;
+	long n;
+
+	*out = NULL;
+	if (bio == NULL)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	for (int i = 0; pki->roots != NULL && i < sk_X509_num(pki->roots); i++)
+		if (PEM_write_bio_X509(bio, sk_X509_value(pki->roots, i)) != 1) {
+			BIO_free(bio);
+			return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		}
+	n = BIO_get_mem_data(bio, &data);
+	*out = strndup(n > 0 ? data : "", n > 0 ? (size_t)n : 0);
+	BIO_free(bio);
+	return *out ? AE_OK : ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+}
+
+/* ---- the transport ---- */
+
+static ae_err
+ces_open(ae_ctx *ctx, const ae_conf *conf, const ae_ca *ca, void **state_out)
+{
+	ces_link *l;
+
+	*state_out = NULL;
+	if (ca->url == NULL)
+		return ae_set_message(ctx, AE_ERR_NOTFOUND, "CA %s has no CES URL", ca->name);
+	if ((l = calloc(1, sizeof(*l))) == NULL || (l->url = strdup(ca->url)) == NULL ||
+	    (ca->endpoint_trust != NULL && (l->trust_pem = strdup(ca->endpoint_trust)) == NULL)) {
+		if (l != NULL)
+			free(l->url);
+		free(l);
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	}
+	l->timeout = conf->rpc_timeout;
+	ae_conf_setting(conf, "global", "rpc_timeout", l->setting, sizeof(l->setting));
+	*state_out = l;
+	return AE_OK;
+}
+
+/* One RequestSecurityToken: BODY_XML inside it; the answer in *OUT. */
+static ae_err
+rst_call(ae_ctx *ctx, ces_link *l, const char *rtype, const char *body_xml, bool retrieval, ae_ca_answer *out)
+{
+	uint8_t id[16];
+	char msgid[64], what[256], shown[200];
+	char *url = NULL, *xml = NULL;
+	ae_http_response *resp = NULL;
+	ae_err err;
+
+	memset(out, 0, sizeof(*out));
+	if (RAND_bytes(id, sizeof(id)) != 1)
+		return ae_set_message(ctx, AE_ERR_CRYPTO, "no random bytes for a MessageID");
+	id[6] = (uint8_t)((id[6] & 0x0f) | 0x40);
+	id[8] = (uint8_t)((id[8] & 0x3f) | 0x80);
+	snprintf(msgid, sizeof(msgid), "urn:uuid:%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+	         id[0], id[1], id[2], id[3], id[4], id[5], id[6], id[7], id[8], id[9], id[10], id[11], id[12], id[13],
+	         id[14], id[15]);
+	snprintf(what, sizeof(what), "the CES at %s", ae_url_shown(l->url, shown, sizeof(shown)));
+	if ((url = ae_xml_escape(l->url)) == NULL ||
+	    (xml = ae_strdup_printf(
+	             "<s:Envelope xmlns:s=\"" AE_NS_SOAP "\" xmlns:a=\"" AE_NS_WSA "\"><s:Header>"
+	             "<a:Action s:mustUnderstand=\"1\">" ACT_RST "</a:Action><a:MessageID>%s</a:MessageID>"
+	             "<a:ReplyTo><a:Address>http://www.w3.org/2005/08/addressing/anonymous</a:Address></a:ReplyTo>"
+	             "<a:To s:mustUnderstand=\"1\">%s</a:To></s:Header>"
+	             "<s:Body><RequestSecurityToken PreferredLanguage=\"en-US\" xmlns=\"" AE_NS_WST "\">"
+	             "<TokenType>" VT_X509 "</TokenType><RequestType>%s</RequestType>%s</RequestSecurityToken>"
+	             "</s:Body></s:Envelope>",
+	             msgid, url, rtype, body_xml)) == NULL) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	{
+		ae_http_request rq = { .method = "POST", .url = l->url, .body = (const uint8_t *)xml,
+			               .body_len = strlen(xml), .content_type = "application/soap+xml; charset=utf-8",
+			               .max_body = AE_CES_MAX_ANSWER, .timeout = l->timeout, .timeout_setting = l->setting,
+			               .what = "the CES", .any_status = true, .https_only = true, .negotiate = true,
+			               .trust_pem = l->trust_pem };
+		err = ae_http_fetch(ctx, &rq, &resp);
+	}
+	if (err != AE_OK)
+		goto cleanup;
+	l->trips += resp->answers ? resp->answers : 1;
+	if (resp->status == 401 || resp->status == 403) {
+		err = ae_set_message(ctx, AE_ERR_DENIED,
+		                     "%s refused the Kerberos authentication (HTTP %ld): check the ticket (klist) and that the server's SPN HTTP/host exists",
+		                     what, resp->status);
+		goto cleanup;
+	}
+	if (resp->status != 200 && resp->status != 500) {
+		err = ae_set_message(ctx, AE_ERR_NETWORK, "%s answered HTTP %ld", what, resp->status);
+		goto cleanup;
+	}
+	err = ae_wstep_parse(ctx, what, (const char *)resp->body, resp->body_len, retrieval, out);
+cleanup:
+	ae_http_response_free(resp);
+	free(url);
+	free(xml);
+	return err;
+}
+
+static ae_err
+ces_submit(ae_ctx *ctx, void *state, const ae_ca *ca, const char *attrs, const uint8_t *req, size_t len,
+           ae_ca_answer *out)
+{
+	ae_buf body;
+	char *b64 = b64_encode(req, len), *lines = NULL, *save = NULL, *xml;
+	ae_err err;
+
+	(void)ca;
+	ae_buf_init(&body);
+	if (b64 == NULL || (attrs != NULL && (lines = strdup(attrs)) == NULL)) {
+		free(b64);
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	}
+	ae_buf_printf(&body,
+	              "<BinarySecurityToken ValueType=\"" AE_NS_WSSE "#PKCS7\" EncodingType=\"" AE_NS_WSSE
+	              "#base64binary\" xmlns=\"" AE_NS_WSSE "\">%s</BinarySecurityToken>",
+	              b64);
+	/* the request attributes (MS-WCCE 3.2.1.4.2.1.2), each a ContextItem */
+	if (lines != NULL && lines[0] != '\0') {
+		ae_buf_printf(&body, "<AdditionalContext xmlns=\"" NS_AUTH "\">");
+		for (char *ln = strtok_r(lines, "\n", &save); ln != NULL; ln = strtok_r(NULL, "\n", &save)) {
+			char *colon = strchr(ln, ':'), *n, *v;
+			if (colon == NULL)
+				continue;
+			*colon = '\0';
+			n = ae_xml_escape(ln);
+			v = ae_xml_escape(colon + 1);
+			if (n != NULL && v != NULL)
+				ae_buf_printf(&body, "<ContextItem Name=\"%s\"><Value>%s</Value></ContextItem>", n, v);
+			else
+				body.failed = true;
+			free(n);
+			free(v);
+		}
+		ae_buf_printf(&body, "</AdditionalContext>");
+	}
+	ae_buf_append(&body, "", 1);
+	free(b64);
+	free(lines);
+	if ((xml = ae_buf_steal(&body)) == NULL)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	err = rst_call(ctx, state, RT_ISSUE, xml, false, out);
+	free(xml);
+	return err;
+}
+
+static ae_err
+ces_retrieve(ae_ctx *ctx, void *state, const ae_ca *ca, uint32_t request_id, ae_ca_answer *out)
+{
+	char body[160];
+
+	(void)ca;
+	snprintf(body, sizeof(body), "<RequestID xmlns=\"" AE_NS_WSTEP "\">%u</RequestID>", request_id);
+	return rst_call(ctx, state, RT_QUERY, body, true, out);
+}
+
+static unsigned
+ces_round_trips(void *state)
+{
+	return ((ces_link *)state)->trips;
+}
+
+static void
+ces_close(void *state)
+{
+	ces_link *l = state;
+
+	if (l == NULL)
+		return;
+	free(l->url);
+	free(l->trust_pem);
+	free(l);
+}
+
+const ae_transport_ops ae_transport_ces = {
+	.name = "MS-WSTEP",
+	.open = ces_open,
+	.submit = ces_submit,
+	.retrieve = ces_retrieve,
+	.round_trips = ces_round_trips,
+	.close = ces_close,
+};

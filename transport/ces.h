@@ -1,0 +1,26 @@
+/*
+ * ces.h - enrollment over the Certificate Enrollment Web Service (CES):
+ * MS-WSTEP RequestSecurityToken over HTTPS, Kerberos through HTTP
+ * Negotiate (libcurl's GSS-API, the context's default ccache).  The
+ * server's TLS certificate is validated against AD's roots (ae_ca.
+ * endpoint_trust) and the system's trust; plain http is refused.
+ */
+#ifndef AE_CES_H
+#define AE_CES_H
+
+#include "transport.h"
+
+/* Reads a RequestSecurityToken answer (MS-WSTEP 3.1.4.2.1) of LEN bytes
+ * from WHAT ("the CES at URL") into *OUT: issued (certificate and PKCS#7
+ * chain), pending (RequestID), or refused (a SOAP fault's
+ * CertificateEnrollmentWSDetail: ErrorCode as the HRESULT, RequestID).
+ * RETRIEVAL: the answer to a QueryTokenStatus.  Errors for anything else
+ * (a fault without detail is the server's failure).  *OUT is cleared on
+ * error.  Untrusted input: fuzzed (tests/fuzz/fuzz-wstep.c). */
+ae_err ae_wstep_parse(ae_ctx *ctx, const char *what, const char *xml, size_t len, bool retrieval, ae_ca_answer *out);
+
+/* AD's roots (PKI->roots) as PEM, the trust ae_ca.endpoint_trust holds
+ * for a CES (caller frees).  *OUT stays NULL on error. */
+ae_err ae_ces_trust(ae_ctx *ctx, const ae_pki *pki, char **out);
+
+#endif
