@@ -11,6 +11,7 @@
 #include "transport.h"
 #include "util.h"
 
+#include <ctype.h>
 #include <netdb.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
@@ -42,7 +43,8 @@ diag_cert(const ae_ca *ca, bool named, ae_diag_report *r)
 		 * Windows: a problem of its own only when asked about it. */
 		c = ae_diag_add(r, id, "CA: certificate chains to AD's roots", named ? AE_DIAG_FAIL : AE_DIAG_SKIP,
 		                "%s is not used: %s", ca->name, ca->invalid_reason ? ca->invalid_reason : "unknown reason");
-		ae_diag_fix(c, "certutil -dspublish -f ROOT.cer RootCA",
+		if (named)
+			ae_diag_fix(c, "certutil -dspublish -f ROOT.cer RootCA",
 		            "publish the CA's root in AD (Certification Authorities container) and its chain (AIA), or renew the CA's certificate, or remove its enrollment service from AD");
 	} else if (ca->not_after - now < 30 * 86400) {
 		c = ae_diag_add(r, id, "CA: certificate chains to AD's roots", AE_DIAG_WARN,
@@ -163,7 +165,7 @@ diag_spn(ae_ctx *ctx, const ae_diag_ca_env *env, const ae_ca *ca, ae_diag_report
 {
 	static const char *const attrs[] = { "sAMAccountName", NULL };
 	ae_ldap_result res = { 0 };
-	char id[300], cmd[600], short_name[64];
+	char id[300], cmd[600], short_name[64], other[256];
 	char *filter = NULL, *esc = NULL;
 	ae_diag_check *c;
 	ae_buf owners;
@@ -185,10 +187,17 @@ diag_spn(ae_ctx *ctx, const ae_diag_ca_env *env, const ae_ca *ca, ae_diag_report
 		goto cleanup;
 	}
 	snprintf(short_name, sizeof(short_name), "%.*s", (int)strcspn(ca->host, "."), ca->host);
+	for (char *p = short_name; *p; p++)
+		*p = (char)toupper((unsigned char)*p);
 	ae_buf_init(&owners);
+	other[0] = '\0';
 	for (size_t i = 0; i < res.count; i++) {
 		char *sam = ae_entry_string(&res.entries[i], "sAMAccountName");
 		ae_buf_printf(&owners, "%s%s (%s)", i ? ", " : "", sam ? sam : "?", res.entries[i].dn);
+		/* The account that should not have it: not the CA host's. */
+		if (sam != NULL && other[0] == '\0' &&
+		    (strncasecmp(sam, short_name, strlen(short_name)) != 0 || strcmp(sam + strlen(short_name), "$") != 0))
+			snprintf(other, sizeof(other), "%s", sam);
 		free(sam);
 	}
 	if (res.count == 1) {
@@ -204,10 +213,9 @@ diag_spn(ae_ctx *ctx, const ae_diag_ca_env *env, const ae_ca *ca, ae_diag_report
 		c = ae_diag_add(r, id, "CA: SPN host/NAME in AD", AE_DIAG_FAIL,
 		                "the SPN host/%s is registered on %zu accounts: %s; the KDC encrypts the CA's ticket for one of them, and the CA cannot read it (KRB_AP_ERR_MODIFIED)",
 		                ca->host, res.count, owners.data);
-		snprintf(cmd, sizeof(cmd), "setspn -X -F");
-		ae_diag_fix(c, cmd,
-		            "remove host/%s from every account but the CA's computer account %s$ (setspn -D host/%s ACCOUNT)",
-		            ca->host, short_name, ca->host);
+		snprintf(cmd, sizeof(cmd), "setspn -D host/%s %s", ca->host, other[0] ? other : "ACCOUNT");
+		ae_diag_fix(c, cmd, "remove host/%s from every account but the CA's computer account %s$", ca->host,
+		            short_name);
 	}
 	ae_buf_clear(&owners);
 	ae_diag_detail(c, "spn", "host/%s", ca->host);
@@ -223,14 +231,16 @@ cleanup:
 static bool
 diag_epm(const ae_diag_ca_env *env, const ae_ca *ca, ae_diag_report *r)
 {
-	char id[300], setting[512];
+	char id[300], setting[512], addrs[512];
 	ae_diag_check *c;
 	ae_net_status st;
-	int fd = -1, sys_err = 0;
+	int fd = -1, sys_err = 0, gai;
 
 	ae_diag_begin(r);
 	ca_id(ca, "endpoint-mapper", id, sizeof(id));
 	ae_conf_setting(env->conf, "global", "rpc_timeout", setting, sizeof(setting));
+	if (!ae_diag_resolve(ca->host, addrs, sizeof(addrs), &gai))
+		snprintf(addrs, sizeof(addrs), "not resolved");
 	st = ae_net_connect(ca->host, "135", 0, env->conf->rpc_timeout, true, &fd, &sys_err);
 	if (fd >= 0)
 		close(fd);
@@ -239,18 +249,19 @@ diag_epm(const ae_diag_ca_env *env, const ae_ca *ca, ae_diag_report *r)
 		                "the endpoint mapper of %s answers on %s:135", ca->name, ca->host);
 	} else if (st == AE_NET_TIMEOUT) {
 		c = ae_diag_add(r, id, "CA: endpoint mapper (TCP 135)", AE_DIAG_FAIL,
-		                "the endpoint mapper of %s at %s:135 did not answer within %d s (%s)", ca->name,
-		                ca->host, env->conf->rpc_timeout, setting);
+		                "the endpoint mapper of %s at %s (%s) port 135 did not answer within %d s (%s)",
+		                ca->name, ca->host, addrs, env->conf->rpc_timeout, setting);
 		ae_diag_fix(c, NULL,
 		            "start the CA's service (certsvc) and let TCP 135 and the dynamic RPC ports (49152-65535) through the firewalls between this host and the CA");
 	} else {
 		c = ae_diag_add(r, id, "CA: endpoint mapper (TCP 135)", AE_DIAG_FAIL,
-		                "cannot reach the endpoint mapper of %s at %s:135: %s", ca->name, ca->host,
-		                st == AE_NET_RESOLVE ? gai_strerror(sys_err) : strerror(sys_err));
+		                "cannot reach the endpoint mapper of %s at %s (%s) port 135: %s (waiting at most %d s, %s)",
+		                ca->name, ca->host, addrs, st == AE_NET_RESOLVE ? gai_strerror(sys_err) : strerror(sys_err),
+		                env->conf->rpc_timeout, setting);
 		ae_diag_fix(c, NULL,
 		            "start the CA's service (certsvc) and let TCP 135 and the dynamic RPC ports (49152-65535) through the firewalls between this host and the CA");
 	}
-	ae_diag_detail(c, "address", "%s:135", ca->host);
+	ae_diag_detail(c, "address", "%s (%s) port 135", ca->host, addrs);
 	ae_diag_detail(c, "timeout", "%d s (%s)", env->conf->rpc_timeout, setting);
 	return st == AE_NET_OK;
 }
