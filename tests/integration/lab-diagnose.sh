@@ -71,6 +71,17 @@ ok $? "healthy lab, user alice: exit 0, her ticket and its cache type" || show
 "$LABCTL" fault keytab-stale >/dev/null
 diagnose machine
 fails machine.keytab '.command | test("^adcli update")' "keytab-stale: the keytab check fails with adcli update as the fix"
+n0=$(wc -l <"$EVENTS")
+as_machine env AUTOENROLL_LIBEXECDIR="$AE_BIN" AE_JOURNAL_SOCKET="$SOCK" \
+	"$AUTOENROLL" pulse --machine --wait --json --refresh -c "$TEST_TMP/d.conf" >"$TEST_TMP/p.json" 2>"$TEST_TMP/p.err"
+prc=$?
+sleep 0.3
+tail -n +"$((n0 + 1))" "$EVENTS" | jq -s -e '
+	def ev(id): map(select(.WINDOWS_EVENT_ID == id and (.MESSAGE | test("autoenroll diagnose")) and (.AUTOENROLL_HRESULT | ascii_downcase | test("80070520")))) | length == 1;
+	ev("68") and ev("70") and ev("6") and (map(select(.WINDOWS_EVENT_ID == "68"))[0].AUTOENROLL_POLICY_SERVER == "LDAP:")' >/dev/null &&
+	[ $prc -ne 0 ] && grep -q "autoenroll diagnose" "$TEST_TMP/p.json" "$TEST_TMP/p.err"
+ok $? "keytab-stale: a pulse logs 68 and 70 (policy server, 0x80070520) and 6, each pointing to diagnose (exit $prc)" ||
+	diag "$(tail -n +"$((n0 + 1))" "$EVENTS" | jq -c '{WINDOWS_EVENT_ID, AUTOENROLL_HRESULT, AUTOENROLL_POLICY_SERVER, MESSAGE}' | head -10)" "$(cat "$TEST_TMP/p.err" | head -5)"
 "$LABCTL" fault clear >/dev/null
 
 # --- no AES on the account, only AES in the keytab ---
