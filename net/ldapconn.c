@@ -343,7 +343,6 @@ ae_ldap_current_time(ae_ctx *ctx, const ae_conf *conf, const char *host, time_t 
 	ae_ldap_result res = { 0 };
 	ae_ldap *l = NULL;
 	char *v = NULL;
-	struct tm tm;
 	ae_err err;
 
 	*out = 0;
@@ -355,16 +354,10 @@ ae_ldap_current_time(ae_ctx *ctx, const ae_conf *conf, const char *host, time_t 
 	if (err != AE_OK)
 		goto cleanup;
 	v = res.count == 1 ? ae_entry_string(&res.entries[0], "currentTime") : NULL;
-	memset(&tm, 0, sizeof(tm));
-	/* GeneralizedTime, "20261204221500.0Z" */
-	if (v == NULL || sscanf(v, "%4d%2d%2d%2d%2d%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-	                        &tm.tm_min, &tm.tm_sec) != 6) {
-		err = ae_set_message(ctx, AE_ERR_LDAP, "the rootDSE of %s has no currentTime", host);
+	if (!ae_parse_generalized_time(v, out)) {
+		err = ae_set_message(ctx, AE_ERR_LDAP, "the rootDSE of %s has no currentTime (GeneralizedTime)", host);
 		goto cleanup;
 	}
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	*out = timegm(&tm);
 	err = AE_OK;
 cleanup:
 	free(v);
