@@ -106,6 +106,9 @@ event(pulse *p, ae_event_kind kind, const char *tpl, const char *ca, const char 
 			.request_id = request_id,
 			.hresult = hr,
 			.message = msg,
+			/* the one policy server: Active Directory */
+			.policy_server = kind == AE_EV_POLICY_LOAD_FAILED || kind == AE_EV_POLICY_AUTH_FAILED ||
+			                         kind == AE_EV_POLICY_NONE ? "LDAP:" : NULL,
 		};
 		ae_event_emit(p->opts->ident ? p->opts->ident : "autoenroll", &ev);
 	}
@@ -1349,18 +1352,44 @@ pulse_clear(pulse *p)
 	sk_X509_pop_free(p->aia_asked, X509_free);
 }
 
+/* CertEnroll 68 (AUTH: the credentials for the policy server) or 67 (the
+ * policy could not be loaded), then 70 (no valid policy), as Windows logs
+ * them before AutoEnrollment 6: the policy server, the underlying error
+ * and what diagnose would say. */
+static void
+policy_failed(pulse *p, bool auth)
+{
+	const char *msg = ae_get_message(p->ctx), *server = "LDAP:";
+	uint32_t hr = ae_hresult_of_policy_failure(ae_get_code(p->ctx), msg);
+	char *why = hr ? ae_hresult_explain(hr, NULL, NULL, p->res->principal ? p->res->principal : ctx_name(p)) : NULL;
+	char hrs[96] = "";
+
+	if (hr)
+		ae_hresult_format(hr, hrs, sizeof(hrs));
+	event(p, auth ? AE_EV_POLICY_AUTH_FAILED : AE_EV_POLICY_LOAD_FAILED, NULL, NULL, NULL, 0, hr,
+	      "Certificate enrollment for %s failed %s policy servers with ID %s (%s%s%s): %s; run autoenroll diagnose",
+	      ctx_name(p), auth ? "in authentication to" : "to load policy from", server, hrs, hr ? ": " : "",
+	      why ? why : "", msg);
+	event(p, AE_EV_POLICY_NONE, NULL, NULL, NULL, 0, hr,
+	      "Certificate enrollment for %s failed because no valid policy can be obtained from policy servers with ID %s%s%s; run autoenroll diagnose",
+	      ctx_name(p), server, hr ? " " : "", hrs);
+	free(why);
+}
+
 static void
 fail_pulse(pulse *p, const char *what)
 {
 	ae_err err = ae_get_code(p->ctx);
 	const char *msg = ae_get_message(p->ctx);
+	uint32_t hr = ae_hresult_of_policy_failure(err, msg);
 
 	p->res->err = err ? err : AE_ERR_INTERNAL;
-	p->res->error = ae_strdup_printf("%s: %s", what, msg);
+	p->res->error = ae_strdup_printf("%s: %s (autoenroll diagnose names the cause)", what, msg);
 	p->res->retry = transient(err);
-	event(p, AE_EV_PULSE_FAILED, NULL, NULL, NULL, 0, 0,
-	      "Automatic certificate enrollment for %s failed: %s: %s%s", ctx_name(p), what, msg,
-	      p->res->retry ? " (retried at the next trigger)" : "");
+	event(p, AE_EV_PULSE_FAILED, NULL, NULL, NULL, 0, hr,
+	      "Automatic certificate enrollment for %s failed: %s: %s%s; run autoenroll diagnose%s", ctx_name(p),
+	      what, msg, p->res->retry ? " (retried at the next trigger)" : "",
+	      p->opts->machine ? " --machine" : "");
 	ae_clear_message(p->ctx);
 }
 
@@ -1440,6 +1469,7 @@ ae_engine_pulse(ae_ctx *ctx, const ae_conf *conf, const ae_engine_opts *opts, ae
 	/* 4. Credentials and the enrollment policy. */
 	if ((opts->open_source ? opts->open_source : ae_policy_source_open)(ctx, conf, context, opts->source_arg,
 	                                                                     &p->src) != AE_OK) {
+		policy_failed(p, true);
 		fail_pulse(p, "credentials");
 		goto done;
 	}
@@ -1447,6 +1477,7 @@ ae_engine_pulse(ae_ctx *ctx, const ae_conf *conf, const ae_engine_opts *opts, ae
 	if (ae_policy_source_load(ctx, p->src, context, &p->policy) != AE_OK) {
 		char what[64];
 		snprintf(what, sizeof(what), "enrollment policy from %s", p->src->ops->where);
+		policy_failed(p, ae_get_code(ctx) == AE_ERR_KERBEROS || ae_get_code(ctx) == AE_ERR_NOCREDS);
 		fail_pulse(p, what);
 		goto done;
 	}

@@ -96,6 +96,12 @@ static const kind_info kinds[AE_EV_MAX_] = {
 		LOG_WARNING, 0, NULL, "renewal hook failed", "from" },
 	[AE_EV_EXPIRING] = { "expiring", "870252989cc2416088cd1bb1a8e362c5",
 		LOG_WARNING, 1003, SRC_LIFECYCLE, "certificate about to expire, not renewed", "from" },
+	[AE_EV_POLICY_LOAD_FAILED] = { "policy-load-failed", "1676e55a20d642308e647ab2bfe43f7e",
+		LOG_ERR, 67, SRC_CERTENROLL, "enrollment policy could not be loaded", "with" },
+	[AE_EV_POLICY_AUTH_FAILED] = { "policy-auth-failed", "51e6dc58329a48fcbbf87d037d046592",
+		LOG_ERR, 68, SRC_CERTENROLL, "authentication to the policy server failed", "with" },
+	[AE_EV_POLICY_NONE] = { "policy-none", "495d9172d9b143a1a0bb714e082b5616",
+		LOG_ERR, 70, SRC_CERTENROLL, "no valid enrollment policy", "with" },
 };
 
 static const kind_info *
@@ -274,6 +280,7 @@ put_event_fields(ae_buf *b, const ae_event *ev)
 	put_field(b, "AUTOENROLL_USER", ev->user);
 	put_field(b, "AUTOENROLL_TEMPLATE", ev->template_name);
 	put_field(b, "AUTOENROLL_CA", ev->ca);
+	put_field(b, "AUTOENROLL_POLICY_SERVER", ev->policy_server);
 	put_field(b, "AUTOENROLL_RECORD", ev->record_id);
 	if (ev->request_id != 0)
 		put_field_uint(b, "AUTOENROLL_REQUEST_ID", ev->request_id);
@@ -415,6 +422,7 @@ syslog_line(const ae_event *ev)
 	if (!ev->machine)
 		put_tag(&b, &first, "user", ev->user);
 	put_tag(&b, &first, "template", ev->template_name);
+	put_tag(&b, &first, "policy_server", ev->policy_server);
 	put_tag(&b, &first, "ca", ev->ca);
 	put_tag(&b, &first, "record", ev->record_id);
 	if (ev->request_id != 0) {

@@ -38,6 +38,9 @@ typedef enum {
 	AE_EV_HOOK_RAN,           /* a renewal hook exited with status 0 */
 	AE_EV_HOOK_FAILED,        /* a renewal hook failed, was killed or timed out (the pulse goes on) */
 	AE_EV_EXPIRING,           /* close to expiry and not renewed (Lifecycle 1003; OfflineExpirationPercent) */
+	AE_EV_POLICY_LOAD_FAILED, /* CertEnroll 67: the policy could not be loaded from the policy server */
+	AE_EV_POLICY_AUTH_FAILED, /* CertEnroll 68: authentication to the policy server failed */
+	AE_EV_POLICY_NONE,        /* CertEnroll 70: no valid policy from any policy server */
 	AE_EV_MAX_
 } ae_event_kind;
 
@@ -52,6 +55,7 @@ typedef struct {
 	uint32_t request_id;       /* 0: none */
 	uint32_t hresult;          /* 0: none */
 	const char *message;       /* the sentence the admin reads */
+	const char *policy_server; /* the policy server's ID ("{GUID}" or "LDAP:"): events 67, 68, 70 */
 } ae_event;
 
 /* "enrolled", "renewed", ... (also the AUTOENROLL_EVENT field). */

@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include "error.h"
 #include "hresult.h"
 #include "util.h"
 
@@ -35,6 +36,16 @@ static const hr_entry table[] = {
 	{ 0x80070002u, "ERROR_FILE_NOT_FOUND",
 	  "{C} could not find an object it needed (often {T} in Active Directory): check replication of CN=Certificate Templates" },
 	{ 0x8007052Eu, "ERROR_LOGON_FAILURE", "the CA could not log {U} on: check the account and the domain trust" },
+	/* --- the policy server could not be reached or authenticated to
+	 * (CertEnroll events 67, 68, 70 and AutoEnrollment 6) --- */
+	{ 0x80070520u, "ERROR_NO_SUCH_LOGON_SESSION",
+	  "no Kerberos logon session for {U}: for the machine, the keytab's keys no longer match the computer account (its key version, or AES missing from msDS-SupportedEncryptionTypes), or the clocks differ by more than 5 minutes; for a user, no valid ticket: run autoenroll diagnose" },
+	{ 0x8007203Au, "ERROR_DS_SERVER_DOWN",
+	  "no domain controller answered LDAP: check DNS (the _ldap._tcp.dc._msdcs SRV records), the network and ldap_timeout; run autoenroll diagnose" },
+	{ 0x8007054Bu, "ERROR_NO_SUCH_DOMAIN",
+	  "the domain could not be found: no DC in DNS for it, or this host is not joined; run autoenroll diagnose" },
+	{ 0x80070533u, "ERROR_ACCOUNT_DISABLED", "{U}'s account is disabled in Active Directory" },
+	{ 0x80070775u, "ERROR_ACCOUNT_LOCKED_OUT", "{U}'s account is locked out in Active Directory" },
 	{ 0x800706BAu, "RPC_S_SERVER_UNAVAILABLE",
 	  "the CA host does not answer RPC, or {C} refuses ICertPassage (InterfaceFlags IF_NORPCICERTREQUEST): check that the Certificate Services service runs and that TCP 135 and the dynamic RPC ports are open" },
 	{ 0x80070721u, "RPC_S_SEC_PKG_ERROR",
@@ -278,4 +289,20 @@ ae_hresult_explain(uint32_t hr, const char *tpl, const char *ca, const char *cal
 		ae_buf_append(&b, p, 1);
 	}
 	return ae_buf_steal(&b);
+}
+
+uint32_t
+ae_hresult_of_policy_failure(int err, const char *msg)
+{
+	if (msg != NULL && strstr(msg, "Clock skew") != NULL)
+		return AE_HR_SEC_E_TIME_SKEW;
+	if (msg != NULL && strstr(msg, "revoked") != NULL)
+		return AE_HR_ACCOUNT_DISABLED;
+	if (err == AE_ERR_NOCREDS || err == AE_ERR_KERBEROS)
+		return AE_HR_NO_SUCH_LOGON_SESSION;
+	if (msg != NULL && strstr(msg, "no domain controller found") != NULL)
+		return AE_HR_NO_SUCH_DOMAIN;
+	if (err == AE_ERR_NETWORK || err == AE_ERR_TIMEOUT)
+		return AE_HR_DS_SERVER_DOWN;
+	return 0;
 }

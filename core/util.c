@@ -280,3 +280,45 @@ ae_read_file(const char *path, size_t max, size_t *len_out)
 		*len_out = b.len;
 	return ae_buf_steal(&b);
 }
+
+bool
+ae_parse_generalized_time(const char *s, time_t *out)
+{
+	static const int max[6] = { 9999, 12, 31, 23, 59, 60 };
+	static const int width[6] = { 4, 2, 2, 2, 2, 2 };
+	int f[6];
+	struct tm tm;
+	size_t at = 0;
+
+	*out = 0;
+	if (s == NULL)
+		return false;
+	for (int i = 0; i < 6; i++) {
+		f[i] = 0;
+		for (int k = 0; k < width[i]; k++, at++) {
+			if (s[at] < '0' || s[at] > '9')
+				return false;
+			f[i] = f[i] * 10 + (s[at] - '0');
+		}
+		if (f[i] > max[i] || (i >= 1 && i <= 2 && f[i] == 0))
+			return false;
+	}
+	if (s[at] == '.' || s[at] == ',') {
+		at++;
+		if (s[at] < '0' || s[at] > '9')
+			return false;
+		while (s[at] >= '0' && s[at] <= '9')
+			at++;
+	}
+	if (s[at] != 'Z' || s[at + 1] != '\0')
+		return false;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = f[0] - 1900;
+	tm.tm_mon = f[1] - 1;
+	tm.tm_mday = f[2];
+	tm.tm_hour = f[3];
+	tm.tm_min = f[4];
+	tm.tm_sec = f[5];
+	*out = timegm(&tm);
+	return true;
+}

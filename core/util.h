@@ -6,6 +6,7 @@
 #define AE_UTIL_H
 
 #include <stdbool.h>
+#include <time.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,6 +48,10 @@ char *ae_read_file(const char *path, size_t max, size_t *len_out);
 
 /* Seconds on the monotonic clock: for measuring waits against timeouts. */
 double ae_monotonic_seconds(void);
+/* An LDAP GeneralizedTime (RFC 4517 3.3.13) in UTC as AD writes it,
+ * "YYYYMMDDHHMMSS[.f]Z" (the rootDSE's currentTime; untrusted), into *OUT;
+ * false when S is not one. */
+bool ae_parse_generalized_time(const char *s, time_t *out);
 
 /* The time autoenrollment decisions use: time(NULL); in test builds
  * shifted by $AE_TEST_NOW_OFFSET seconds (testhooks.h) so that the lab

@@ -22,6 +22,8 @@ struct ae_krb {
 	char *realm;
 	char *account;
 	char *ccname;
+	char cctype[16];
+	time_t tgt_end, tgt_renew_till;
 };
 
 /* krb5_get_error_message's result must be freed with its own function:
@@ -143,6 +145,7 @@ ae_krb_user(ae_ctx *ctx, ae_krb **out)
 	}
 	ccname = krb5_cc_get_name(krb->kctx, cc);
 	krb->ccname = strdup(ccname ? ccname : "?");
+	snprintf(krb->cctype, sizeof(krb->cctype), "%s", krb5_cc_get_type(krb->kctx, cc));
 	kerr = krb5_cc_get_principal(krb->kctx, cc, &princ);
 	if (kerr != 0) {
 		const char *m = krb5_get_error_message(krb->kctx, kerr);
@@ -172,6 +175,8 @@ ae_krb_user(ae_ctx *ctx, ae_krb **out)
 			if (strcmp(sname, tgs) == 0) {
 				have_tgt = true;
 				tgt_end = creds.times.endtime;
+				krb->tgt_renew_till = (creds.ticket_flags & TKT_FLG_RENEWABLE)
+				                      ? (time_t)(uint32_t)creds.times.renew_till : 0;
 			}
 			krb5_free_unparsed_name(krb->kctx, sname);
 		}
@@ -193,6 +198,7 @@ ae_krb_user(ae_ctx *ctx, ae_krb **out)
 		                     krb->principal, when);
 		goto cleanup;
 	}
+	krb->tgt_end = (time_t)(uint32_t)tgt_end;
 	*out = krb;
 	krb = NULL;
 	err = AE_OK;
@@ -407,6 +413,9 @@ ae_krb_machine(ae_ctx *ctx, const ae_conf *conf, ae_krb **out)
 		goto cleanup;
 	}
 	have_creds = true;
+	krb->tgt_end = (time_t)(uint32_t)creds.times.endtime;
+	krb->tgt_renew_till = (creds.ticket_flags & TKT_FLG_RENEWABLE) ? (time_t)(uint32_t)creds.times.renew_till : 0;
+	snprintf(krb->cctype, sizeof(krb->cctype), "MEMORY");
 	/* A cache of our own, in memory: the machine never writes a file a
 	 * user could read, and never uses a user's cache. */
 	snprintf(ccname, sizeof(ccname), "MEMORY:autoenroll-machine-%ld", (long)getpid());
@@ -442,6 +451,84 @@ cleanup:
 	if (kt != NULL)
 		krb5_kt_close(kctx, kt);
 	ae_krb_free(krb);
+	return err;
+}
+
+void
+ae_krb_tgt_times(const ae_krb *krb, time_t *end, time_t *renew_till)
+{
+	*end = krb->tgt_end;
+	*renew_till = krb->tgt_renew_till;
+}
+
+const char *ae_krb_cache_type(const ae_krb *krb) { return krb->cctype; }
+
+void
+ae_keytab_keys_free(ae_keytab_key *keys, size_t count)
+{
+	for (size_t i = 0; keys != NULL && i < count; i++)
+		free(keys[i].principal);
+	free(keys);
+}
+
+ae_err
+ae_krb_keytab_keys(ae_ctx *ctx, const char *path, ae_keytab_key **out, size_t *count)
+{
+	krb5_context kctx = NULL;
+	krb5_keytab kt = NULL;
+	krb5_kt_cursor cur;
+	krb5_keytab_entry entry;
+	krb5_error_code kerr;
+	ae_keytab_key *keys = NULL;
+	size_t n = 0;
+	ae_err err = AE_OK;
+
+	*out = NULL;
+	*count = 0;
+	if (krb5_init_context(&kctx) != 0)
+		return ae_set_message(ctx, AE_ERR_KERBEROS, "cannot initialise Kerberos");
+	kerr = krb5_kt_resolve(kctx, path, &kt);
+	if (kerr == 0)
+		kerr = krb5_kt_start_seq_get(kctx, kt, &cur);
+	if (kerr != 0) {
+		err = krb_message(ctx, AE_ERR_NOCREDS, kctx, kerr, path);
+		goto cleanup;
+	}
+	while (err == AE_OK && krb5_kt_next_entry(kctx, kt, &entry, &cur) == 0) {
+		ae_keytab_key *k = realloc(keys, (n + 1) * sizeof(*keys));
+		char *name = NULL;
+		if (k == NULL || krb5_unparse_name(kctx, entry.principal, &name) != 0) {
+			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+			if (k != NULL)
+				keys = k;
+		} else {
+			keys = k;
+			memset(&keys[n], 0, sizeof(keys[n]));
+			keys[n].principal = strdup(name);
+			keys[n].kvno = entry.vno;
+			keys[n].enctype = entry.key.enctype;
+			if (krb5_enctype_to_name(entry.key.enctype, false, keys[n].enctype_name,
+			                         sizeof(keys[n].enctype_name)) != 0)
+				snprintf(keys[n].enctype_name, sizeof(keys[n].enctype_name), "enctype %d",
+				         (int)entry.key.enctype);
+			n++;
+			if (keys[n - 1].principal == NULL)
+				err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		}
+		krb5_free_unparsed_name(kctx, name);
+		krb5_free_keytab_entry_contents(kctx, &entry);
+	}
+	krb5_kt_end_seq_get(kctx, kt, &cur);
+	if (err == AE_OK) {
+		*out = keys;
+		*count = n;
+		keys = NULL;
+	}
+cleanup:
+	ae_keytab_keys_free(keys, n);
+	if (kt != NULL)
+		krb5_kt_close(kctx, kt);
+	krb5_free_context(kctx);
 	return err;
 }
 

@@ -12,6 +12,9 @@
 #include "conf.h"
 #include "error.h"
 
+#include <stddef.h>
+#include <time.h>
+
 typedef struct ae_krb ae_krb;
 
 /* Checks that the user's cache holds a TGT that has not expired. */
@@ -40,6 +43,25 @@ const char *ae_krb_realm(const ae_krb *krb);
 const char *ae_krb_account(const ae_krb *krb);
 /* The process default realm from krb5.conf, or NULL (caller frees). */
 char *ae_krb_default_realm(ae_ctx *ctx);
+
+/* The context's ticket-granting ticket: when it ends, until when it can
+ * be renewed (0: not renewable), and the cache's type ("FILE", "KEYRING",
+ * "KCM", "MEMORY"). */
+void ae_krb_tgt_times(const ae_krb *krb, time_t *end, time_t *renew_till);
+const char *ae_krb_cache_type(const ae_krb *krb);
+
+/* One key of a keytab. */
+typedef struct {
+	char *principal;
+	unsigned kvno;
+	int enctype;
+	char enctype_name[64];   /* "aes256-cts-hmac-sha1-96" */
+} ae_keytab_key;
+
+/* Every key of the keytab PATH, in its order.  *OUT (ae_keytab_keys_free)
+ * stays NULL on error. */
+ae_err ae_krb_keytab_keys(ae_ctx *ctx, const char *path, ae_keytab_key **out, size_t *count);
+void ae_keytab_keys_free(ae_keytab_key *keys, size_t count);
 
 /* Turns a GSS-API / SASL failure text into advice on what to check. */
 const char *ae_krb_advice(const char *text);

@@ -230,15 +230,16 @@ bind_kerberos(ae_ctx *ctx, ae_ldap *l)
 	return rc;
 }
 
-ae_err
-ae_ldap_connect(ae_ctx *ctx, const ae_conf *conf, const char *host, ae_ldap **out)
+/* A connected, not yet bound session with HOST, every step bounded by
+ * ldap_timeout. */
+static ae_err
+ldap_open(ae_ctx *ctx, const ae_conf *conf, const char *host, ae_ldap **out)
 {
 	ae_ldap *l = NULL;
 	char *uri = NULL;
 	const char *forced;
 	struct timeval tv;
 	int version = LDAP_VERSION3, rc;
-	ber_len_t ssf = 0;
 	double start;
 	ae_err err;
 
@@ -288,6 +289,28 @@ ae_ldap_connect(ae_ctx *ctx, const ae_conf *conf, const char *host, ae_ldap **ou
 		err = ldap_failure(ctx, l, rc, "LDAP connect", ae_monotonic_seconds() - start);
 		goto cleanup;
 	}
+	*out = l;
+	l = NULL;
+	err = AE_OK;
+cleanup:
+	free(uri);
+	ae_ldap_free(l);
+	return err;
+}
+
+ae_err
+ae_ldap_connect(ae_ctx *ctx, const ae_conf *conf, const char *host, ae_ldap **out)
+{
+	ae_ldap *l = NULL;
+	ber_len_t ssf = 0;
+	double start;
+	int rc;
+	ae_err err;
+
+	*out = NULL;
+	err = ldap_open(ctx, conf, host, &l);
+	if (err != AE_OK)
+		return err;
 	start = ae_monotonic_seconds();
 	rc = bind_kerberos(ctx, l);
 	if (rc != LDAP_SUCCESS) {
@@ -309,7 +332,36 @@ ae_ldap_connect(ae_ctx *ctx, const ae_conf *conf, const char *host, ae_ldap **ou
 	*out = l;
 	l = NULL;
 cleanup:
-	free(uri);
+	ae_ldap_free(l);
+	return err;
+}
+
+ae_err
+ae_ldap_current_time(ae_ctx *ctx, const ae_conf *conf, const char *host, time_t *out)
+{
+	static const char *const attrs[] = { "currentTime", NULL };
+	ae_ldap_result res = { 0 };
+	ae_ldap *l = NULL;
+	char *v = NULL;
+	ae_err err;
+
+	*out = 0;
+	err = ldap_open(ctx, conf, host, &l);
+	if (err != AE_OK)
+		return err;
+	/* The rootDSE is readable before any bind (MS-ADTS 3.1.1.3.2). */
+	err = ae_ldap_search(ctx, l, "", "base", "(objectClass=*)", attrs, 0, &res);
+	if (err != AE_OK)
+		goto cleanup;
+	v = res.count == 1 ? ae_entry_string(&res.entries[0], "currentTime") : NULL;
+	if (!ae_parse_generalized_time(v, out)) {
+		err = ae_set_message(ctx, AE_ERR_LDAP, "the rootDSE of %s has no currentTime (GeneralizedTime)", host);
+		goto cleanup;
+	}
+	err = AE_OK;
+cleanup:
+	free(v);
+	ae_ldap_result_free(&res);
 	ae_ldap_free(l);
 	return err;
 }

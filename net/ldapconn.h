@@ -11,6 +11,7 @@
 #include "error.h"
 
 #include <stdbool.h>
+#include <time.h>
 
 typedef struct ae_ldap ae_ldap;
 
@@ -31,6 +32,10 @@ enum {
  * conf->ldap_timeout. */
 ae_err ae_ldap_connect(ae_ctx *ctx, const ae_conf *conf, const char *host, ae_ldap **out);
 void ae_ldap_free(ae_ldap *ld);
+/* The DC's clock: the rootDSE's currentTime, read without a bind (so that
+ * it works when Kerberos does not, e.g. with a skewed clock), bounded by
+ * ldap_timeout. */
+ae_err ae_ldap_current_time(ae_ctx *ctx, const ae_conf *conf, const char *host, time_t *out);
 
 /* From the rootDSE, read at connect time. */
 const char *ae_ldap_host(const ae_ldap *ld);

@@ -81,6 +81,10 @@ usage(FILE *f)
 	        "  pulse [--machine | --user] [--wait] [--json] [--refresh]\n"
 	        "        run autoenrollment now (like certutil -pulse): the machine's\n"
 	        "        (needs root) or the calling user's\n"
+	        "  diagnose [--user | --machine] [--json] [--ca NAME]\n"
+	        "        check everything autoenrollment needs, in order (DNS, time,\n"
+	        "        credentials, LDAP, each CA, each template, the local side):\n"
+	        "        each check passes, warns or fails with its cause and fix\n"
 	        "  config check [--json]\n"
 	        "        check the whole configuration, key stores included: every\n"
 	        "        problem on a line of its own (like nginx -t)\n"
@@ -149,6 +153,8 @@ main(int argc, char **argv)
 		rc = ae_cmd_status(ctx, &g, argc, argv);
 	} else if (strcmp(cmd, "pulse") == 0) {
 		rc = ae_cmd_pulse(ctx, &g, argc, argv);
+	} else if (strcmp(cmd, "diagnose") == 0) {
+		rc = ae_cmd_diagnose(ctx, &g, argc, argv);
 	} else if (strcmp(cmd, "config") == 0) {
 		rc = ae_cmd_config(ctx, &g, argc, argv);
 	} else if (strcmp(cmd, "help") == 0) {

@@ -15,6 +15,7 @@ PACKAGES="
   python3-dbus dunst xvfb x11-apps imagemagick procps util-linux
   debhelper lintian
   swtpm swtpm-tools tpm2-tools tpm2-abrmd libtss2-tcti-tabrmd0 libtpm2-pkcs11-1 libtpm2-pkcs11-tools heimdal-kcm
+  libfaketime
 "
 missing=""
 for p in $PACKAGES; do

@@ -255,6 +255,14 @@ def main():
         samdb.add_remove_group_members("CertPlus", ["bob"], add_members_operation=True)
         samdb.add_remove_group_members("CertDenied", ["bob"], add_members_operation=True)
         samdb.disable_account("(sAMAccountName=carol)")
+        # As in a real AD: Authenticated Users (its foreign security
+        # principal, which provisioning made for Pre-Windows 2000
+        # Compatible Access) is a member of BUILTIN\Certificate Service
+        # DCOM Access (S-1-5-32-574), which AD CS requires of its callers.
+        m = ldb.Message(ldb.Dn(samdb, "CN=Certificate Service DCOM Access,CN=Builtin," + domain_dn))
+        m["member"] = ldb.MessageElement("CN=S-1-5-11,CN=ForeignSecurityPrincipals," + domain_dn,
+                                         ldb.FLAG_MOD_ADD, "member")
+        samdb.modify(m)
         group_sids = {g: sid_of("CN=%s,OU=Staff,%s" % (g, domain_dn))
                       for g in ("CertPlus", "CertDenied")}
 

@@ -251,6 +251,9 @@ static const struct {
 	[AE_EV_HOOK_RAN] = { "hook-ran", AE_LOG_INFO, 0, NULL },
 	[AE_EV_HOOK_FAILED] = { "hook-failed", AE_LOG_WARNING, 0, NULL },
 	[AE_EV_EXPIRING] = { "expiring", AE_LOG_WARNING, 1003, SRC_LC },
+	[AE_EV_POLICY_LOAD_FAILED] = { "policy-load-failed", AE_LOG_ERR, 67, SRC_CE },
+	[AE_EV_POLICY_AUTH_FAILED] = { "policy-auth-failed", AE_LOG_ERR, 68, SRC_CE },
+	[AE_EV_POLICY_NONE] = { "policy-none", AE_LOG_ERR, 70, SRC_CE },
 };
 
 static bool

@@ -247,6 +247,18 @@ test_hresult(void)
 	tap_is_str(ae_hresult_name(0x80000009u), "E_ACCESSDENIED", "hresult: 0x80000009");
 	tap_is_str(ae_hresult_name(0x16c9a0d6u), "EPT_S_NOT_REGISTERED", "hresult: EPT_S_NOT_REGISTERED");
 	tap_ok(ae_hresult_name(0x12345678u) == NULL, "hresult: unknown is NULL");
+	tap_is_str(ae_hresult_name(0x80070520u), "ERROR_NO_SUCH_LOGON_SESSION", "hresult: 0x80070520");
+	tap_is_str(ae_hresult_name(0x8007203Au), "ERROR_DS_SERVER_DOWN", "hresult: 0x8007203A");
+	s = ae_hresult_explain(0x80070520u, NULL, NULL, "WS1$");
+	tap_ok(s != NULL && strstr(s, "keytab") != NULL && strstr(s, "autoenroll diagnose") != NULL,
+	       "explain: 0x80070520 names the keytab and diagnose (%s)", s);
+	free(s);
+	tap_ok(ae_hresult_of_policy_failure(AE_ERR_KERBEROS, "cannot get a ticket: Preauthentication failed") == 0x80070520u &&
+	       ae_hresult_of_policy_failure(AE_ERR_KERBEROS, "Clock skew too great") == 0x80090324u &&
+	       ae_hresult_of_policy_failure(AE_ERR_TIMEOUT, "did not answer") == 0x8007203Au &&
+	       ae_hresult_of_policy_failure(AE_ERR_NETWORK, "no domain controller found for x") == 0x8007054Bu &&
+	       ae_hresult_of_policy_failure(AE_ERR_IO, "disk") == 0,
+	       "policy failures: the HRESULTs Windows logs with events 67, 68, 70 and 6");
 	{
 		static const uint32_t listed[] = {
 			0x80094012, 0x80094011, 0x80094800, 0x80094801, 0x80094803, 0x80094804, 0x8009480A,

@@ -202,6 +202,13 @@ class IcprApp:
             e.update(info, hresult=d.hresult, detail=d.detail)
             return rid_in, d.hresult, b"", b"", d.message, 0
         e.update(info)
+        if not acct["dcom_access"]:
+            # AD CS lets in only callers whose token holds BUILTIN\Certificate
+            # Service DCOM Access, for ICertPassage as for DCOM, before it
+            # looks at the request: the call fails with E_ACCESSDENIED
+            e.update(hresult=policy.E_ACCESSDENIED,
+                     detail="%s is not a member of BUILTIN\\Certificate Service DCOM Access" % principal)
+            return rid_in, 0, b"", b"", TEXT(policy.E_ACCESSDENIED), policy.E_ACCESSDENIED
         e["caller_sids"] = len(acct["all_sids"])
         e["caller_dn"] = acct["dn"]
         if not a["request"]:

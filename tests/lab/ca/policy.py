@@ -52,6 +52,7 @@ AUTOENROLL_GUID = "a05b8cc2-17bc-4802-a710-e7c15ab866a2"
 S_OK = 0
 E_INVALIDARG = 0x80070057
 E_ACCESSDENIED = 0x80070005
+SID_CERT_DCOM_ACCESS = "S-1-5-32-574"
 ERROR_DS_NO_SUCH_OBJECT_HR = 0x80072030   # LDAP noSuchObject via MS-WCCE 3.2.2.1.7
 NTE_BAD_SIGNATURE = 0x80090006
 NTE_BAD_ALGID = 0x80090008
@@ -467,12 +468,23 @@ class Directory:
             groups = [str(ndr_unpack(security.dom_sid, bytes(v)))
                       for v in tg[0].get("tokenGroups", [])]
 
+            # BUILTIN\Certificate Service DCOM Access (S-1-5-32-574): its
+            # members' SIDs (Authenticated Users through its foreign
+            # security principal, in a real AD as in the lab's)
+            dcom = []
+            for g in db.search("CN=Builtin," + self.base, scope=ldb.SCOPE_ONELEVEL,
+                               expression="(objectSid=%s)" % SID_CERT_DCOM_ACCESS, attrs=["member"]):
+                for d in g.get("member", []):
+                    r2 = db.search(str(d), scope=ldb.SCOPE_BASE, attrs=["objectSid"])
+                    if len(r2) and "objectSid" in r2[0]:
+                        dcom.append(str(ndr_unpack(security.dom_sid, bytes(r2[0]["objectSid"][0]))))
+
             def one(a):
                 return str(m[a][0]) if a in m and len(m[a]) else None
             sid = str(ndr_unpack(security.dom_sid, bytes(m["objectSid"][0])))
             import uuid
             return dict(
-                dn=str(m.dn), sid=sid, groups=groups,
+                dn=str(m.dn), sid=sid, groups=groups, dcom_members=dcom,
                 primary_group=sid.rsplit("-", 1)[0] + "-" + one("primaryGroupID"),
                 upn=one("userPrincipalName"), mail=one("mail"), dns=one("dNSHostName"),
                 sam=one("sAMAccountName"), cn=one("cn"),
@@ -499,6 +511,9 @@ class Directory:
         acct["principal"] = principal
         acct["all_sids"] = sorted(set([acct["sid"], acct["primary_group"], "S-1-1-0", "S-1-5-11",
                                        "S-1-5-15"] + acct["groups"]))
+        # The caller's logon token on the CA holds the alias when one of its
+        # SIDs is a member (one level: the lab nests nothing in it)
+        acct["dcom_access"] = bool(set(acct["all_sids"]) & set(acct["dcom_members"]))
         return acct
 
     TEMPLATE_ATTRS = ["cn", "displayName", "flags", "revision", "msPKI-Template-Minor-Revision",
