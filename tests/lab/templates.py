@@ -250,4 +250,13 @@ TEMPLATES = [
          enroll_flag_add=0x2 | 0x40,
          purpose="PEND_ALL_REQUESTS + PREVIOUS_APPROVAL_VALIDATE_REENROLLMENT: "
                  "new requests pend, valid renewals are issued"),
+    # The lab NDES's template for pending SCEP requests (labctl scep-template
+    # LabScepPending): the subject from the request as NDES templates have
+    # it, PEND_ALL_REQUESTS, Enroll (no AutoEnroll) for Domain Admins only:
+    # the NDES service account.
+    dict(name="LabScepPending", display="Lab SCEP Pending", oid=150, kind="machine",
+         sddl="O:DAG:DAD:PAI(OA;;CR;%s;;DA)" % ENROLL + _ADMIN,
+         attrs={"msPKI-Certificate-Name-Flag": 0x1}, enroll_flag_add=0x2,
+         purpose="NDES template: ENROLLEE_SUPPLIES_SUBJECT + PEND_ALL_REQUESTS, Enroll for Domain Admins "
+                 "(the lab NDES's service account)"),
 ]
