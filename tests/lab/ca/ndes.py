@@ -348,7 +348,7 @@ def decrypt_enveloped(blob, recipients, caps):
         break
     else:
         raise ScepFail(BAD_MESSAGE_CHECK, "Integrity check failed, illegal size of payload: the request "
-                       "is not encrypted to the RA encryption certificate", event=29)
+                       "is not encrypted to the RA encryption certificate")
     alg = der.children(eci[1][1])
     aoid = der.oid_str(alg[0][1])
     iv = alg[1][1]
