@@ -119,7 +119,7 @@ for i in \$(seq 50); do getcert list-cas -s >/dev/null 2>&1 && break; sleep 0.1;
 getcert add-scep-ca -s -c LabNDES -u ${URL/https:/http:}
 getcert request -s -c LabNDES -f "$CM/cert.pem" -k "$CM/key.pem" -N CN=dev5.corp.test -L $pw -w
 getcert list -s
-kill %1
+kill %1 2>/dev/null; true
 EOF
 inlab -- env HOME="$CM" CERTMONGER_REQUESTS_DIR="$CM/req" CERTMONGER_CAS_DIR="$CM/cas" \
 	CERTMONGER_LOCAL_CA_DIR="$CM/local" CERTMONGER_TMPDIR="$CM" CERTMONGER_SYSTEM_LOCK_FILE="$CM/lock" \
