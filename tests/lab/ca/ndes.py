@@ -259,13 +259,17 @@ def attr_map(signed_attrs_content):
     return out
 
 
+def content_info(blob, want, what):
+    """The fields of ContentInfo BLOB's content of type WANT, or ScepFail."""
+    ci = der.children(der.read_tlv(blob)[1])
+    if der.oid_str(ci[0][1]) != want:
+        raise ScepFail(BAD_MESSAGE_CHECK, what)
+    return der.children(der.children(ci[1][1])[0][1])
+
+
 def parse_signed(blob, seen_attrs):
     """ContentInfo(SignedData) -> dict(content, certs, signer cert, attrs, digest)."""
-    tag, content, full, end = der.read_tlv(blob)
-    ci = der.children(content)
-    if der.oid_str(ci[0][1]) != OID_SIGNED_DATA:
-        raise ScepFail(BAD_MESSAGE_CHECK, "not a SignedData")
-    sd = der.children(der.children(ci[1][1])[0][1])
+    sd = content_info(blob, OID_SIGNED_DATA, "not a SignedData")
     encap = der.children(sd[2][1])
     econtent = b""
     if len(encap) > 1:
@@ -323,11 +327,7 @@ def parse_signed(blob, seen_attrs):
 def decrypt_enveloped(blob, recipients, caps):
     """EnvelopedData (ContentInfo) -> (plaintext, cipher oid).  RECIPIENTS:
     [(cert, key)] this server can decrypt with."""
-    tag, content, full, end = der.read_tlv(blob)
-    ci = der.children(content)
-    if der.oid_str(ci[0][1]) != OID_ENVELOPED_DATA:
-        raise ScepFail(BAD_MESSAGE_CHECK, "pkcsPKIEnvelope is not an EnvelopedData")
-    ed = der.children(der.children(ci[1][1])[0][1])
+    ed = content_info(blob, OID_ENVELOPED_DATA, "pkcsPKIEnvelope is not an EnvelopedData")
     ris = der.children(ed[1][1])
     eci = der.children(ed[2][1])
     for t, c, f in ris:
@@ -509,7 +509,10 @@ class Ndes:
             e.update(transaction_id=tid, message_type=mtype, signer=m["signer"].subject.rfc4514_string(),
                      digest=DIGESTS[digest][1])
             # NDES decrypts with its RA encryption key only
-            plain, cipher = decrypt_enveloped(m["content"], [self.pki["ra-encrypt"]], self.caps())
+            try:
+                plain, cipher = decrypt_enveloped(m["content"], [self.pki["ra-encrypt"]], self.caps())
+            except (der.DERError, IndexError) as ex:
+                raise ScepFail(BAD_MESSAGE_CHECK, "pkcsPKIEnvelope is not DER: %s" % ex)
             e["cipher"] = {OID_DES3: "DES3", OID_DES: "DES"}.get(cipher, "AES")
             if mtype in (MT_PKCSREQ, MT_RENEWAL):
                 status, body = self.enroll(plain, m, mtype, tid, e)
