@@ -48,7 +48,8 @@ FIXTURE_CONFIG_NC = "CN=Configuration,DC=dom,DC=local"
 
 HOSTS = {"ca1": "127.0.0.11", "ws1": "127.0.0.12", "rogue": "127.0.0.13",
          "ca2": "127.0.0.15",   # ca2: the optional second CA (labctl ca2 up)
-         "ces": "127.0.0.16"}   # ces: the CEP/CES web services (labctl ces up)
+         "ces": "127.0.0.16",   # ces: the CEP/CES web services (labctl ces up)
+         "ndes": "127.0.0.17"}  # ndes: the lab NDES (labctl scep up)
 
 # Default templates a fresh Windows Enterprise CA publishes.
 DEFAULT_PUBLISHED = ["DirectoryEmailReplication", "DomainControllerAuthentication",

@@ -265,4 +265,13 @@ TEMPLATES = [
                 "msPKI-Certificate-Application-Policy": [EKU_EFS]},
          purpose="encryption (EFS, keyEncipherment only, no archival), 1 day, REMOVE_INVALID: "
                  "archived on renewal, never deleted; published by the test"),
+    # The lab NDES's template for pending SCEP requests (labctl scep-template
+    # LabScepPending): the subject from the request as NDES templates have
+    # it, PEND_ALL_REQUESTS, Enroll (no AutoEnroll) for Domain Admins only:
+    # the NDES service account.
+    dict(name="LabScepPending", display="Lab SCEP Pending", oid=150, kind="machine",
+         sddl="O:DAG:DAD:PAI(OA;;CR;%s;;DA)" % ENROLL + _ADMIN,
+         attrs={"msPKI-Certificate-Name-Flag": 0x1}, enroll_flag_add=0x2,
+         purpose="NDES template: ENROLLEE_SUPPLIES_SUBJECT + PEND_ALL_REQUESTS, Enroll for Domain Admins "
+                 "(the lab NDES's service account)"),
 ]

@@ -1,0 +1,77 @@
+/*
+ * scep-msg.h - what an SCEP server (RFC 8894; Microsoft NDES) answers
+ * before any PKIOperation: its capabilities (GetCACaps), its CA and RA
+ * certificates (GetCACert), and the one-time challenge on NDES's admin
+ * page (mscep_admin).  All of it is untrusted input: parsed here, trusted
+ * only after the certificates are verified against AD's roots or a
+ * configured anchor (the caller's job).
+ */
+#ifndef AE_SCEP_MSG_H
+#define AE_SCEP_MSG_H
+
+#include "error.h"
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* GetCACaps keywords (RFC 8894 3.5.2). */
+enum {
+	AE_SCEP_CAP_AES = 1u << 0,
+	AE_SCEP_CAP_DES3 = 1u << 1,
+	AE_SCEP_CAP_GETNEXTCACERT = 1u << 2,
+	AE_SCEP_CAP_POST = 1u << 3,          /* POSTPKIOperation */
+	AE_SCEP_CAP_RENEWAL = 1u << 4,
+	AE_SCEP_CAP_SHA1 = 1u << 5,
+	AE_SCEP_CAP_SHA256 = 1u << 6,
+	AE_SCEP_CAP_SHA512 = 1u << 7,
+	AE_SCEP_CAP_SCEPSTANDARD = 1u << 8,  /* implies AES, POSTPKIOperation, SHA-256 */
+	AE_SCEP_CAP_UPDATE = 1u << 9,
+};
+
+/* Parses a GetCACaps body: one keyword a line (LF or CRLF), compared
+ * without case; unknown keywords are ignored, SCEPStandard adds the three
+ * it implies.  An empty body is valid: a server that offers nothing
+ * (RFC 8894 3.5.1).  Binary or oversized bodies are AE_ERR_INVALID. */
+ae_err ae_scep_caps_parse(ae_ctx *ctx, const char *text, size_t len, unsigned *caps);
+
+/* The caps as text, "AES DES3 POSTPKIOperation ...", for messages. */
+void ae_scep_caps_str(unsigned caps, char *buf, size_t size);
+
+/* The strongest content cipher and digest CAPS allow: AES-128-CBC, else
+ * DES3-CBC, else single DES; SHA-256, else SHA-512, else SHA-1 (RFC 8894
+ * 3.5.2 prefers AES-128 and SHA-256).  *WEAK is set for anything below
+ * AES and SHA-256, so that the caller warns.  MD5 is never chosen. */
+const EVP_CIPHER *ae_scep_cipher(unsigned caps, bool *weak);
+const EVP_MD *ae_scep_digest(unsigned caps, bool *weak);
+
+/* The certificates of a GetCACert answer, each in its role. */
+typedef struct {
+	X509 *ca;          /* the CA that issues (and issued the RA certificates) */
+	X509 *ra_sign;     /* signs CertRep: the RA signing certificate, or the CA */
+	X509 *ra_encrypt;  /* requests are encrypted to it: keyEncipherment, or the CA */
+	STACK_OF(X509) *all; /* every certificate received (chain building) */
+} ae_scep_ca_certs;
+
+/* Parses a GetCACert body by its Content-Type (RFC 8894 4.2.1):
+ * application/x-x509-ca-cert is one DER certificate, a CA that plays every
+ * role; application/x-x509-ca-ra-cert a certs-only PKCS#7 with the CA and
+ * RA certificates (NDES: a signing one with digitalSignature and an
+ * encryption one with keyEncipherment, same subject), told apart by key
+ * usage, never by name.  Another or no Content-Type: whichever of the two
+ * the bytes are.  OUT is zeroed first; clear it with
+ * ae_scep_ca_certs_clear. */
+ae_err ae_scep_ca_certs_parse(ae_ctx *ctx, const char *content_type, const uint8_t *der, size_t len,
+                              ae_scep_ca_certs *out);
+void ae_scep_ca_certs_clear(ae_scep_ca_certs *c);
+
+/* The challenge password on NDES's admin page (/certsrv/mscep_admin/;
+ * NDES sends it in UTF-16LE, "The enrollment challenge password is:
+ * <B> 0123456789ABCDEF </B>").  *OUT is malloc'd.  The page that says the
+ * caller may not enroll, or that the password cache is full, is
+ * AE_ERR_DENIED with NDES's reason; any other page AE_ERR_INVALID. */
+ae_err ae_scep_admin_challenge(ae_ctx *ctx, const char *page, size_t len, char **out);
+
+#endif

@@ -1,0 +1,64 @@
+#!/bin/bash
+# scep.sh - median wall time and peak RSS of one SCEP enrollment (RSA-2048,
+# a fresh key and a fresh NDES challenge each run) against the lab NDES
+# (labctl scep up, template WebServer) by micromdm's scepclient (HTTPS) and
+# by certmonger (its daemon on a private bus and state directories, which
+# builds the messages; scep-submit carries them, over NDES's HTTP binding:
+# see tests/lab/README.md), in the same run.  The challenge is fetched
+# from mscep_admin before each run, outside the measure.  autoenroll's
+# SCEP transport does not exist yet (issue 18, step 2): no line for it.
+# N runs each (default 9).  Run as root.  Prints figures.
+set -eu
+top=$(cd "$(dirname "$0")/../.." && pwd)
+labctl=$top/tests/lab/labctl
+runs=${1:-9}
+$labctl up >/dev/null
+$labctl scep up >/dev/null
+$labctl scep-template WebServer >/dev/null
+. <($labctl env)
+tmp=$(mktemp -d /tmp/ae-bench.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+root=$AE_LAB_DIR/pki/root.pem
+median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+challenge() {
+	$labctl run --admin -- curl -s --max-time 10 --negotiate -u : --cacert "$root" "$AE_LAB_SCEP_ADMIN_URL" |
+		sed -n 's/.*challenge password is: <B> \([0-9A-F]*\) <\/B>.*/\1/p'
+}
+report() { # LABEL FILE
+	printf '%-44s median %s s wall, median peak RSS %s KiB (%s runs)\n' "$1" \
+		"$(cut -d' ' -f1 "$2" | median)" "$(cut -d' ' -f2 "$2" | median)" "$(wc -l <"$2")"
+}
+
+: >"$tmp/sc"
+for i in $(seq "$runs"); do
+	d=$tmp/sc.$i
+	mkdir -p "$d"
+	pw=$(challenge)
+	(cd "$d" && $labctl run -- env SSL_CERT_FILE="$root" /usr/bin/time -f '%e %M' -a -o "$tmp/sc" \
+		scepclient -server-url "$AE_LAB_SCEP_URL" -private-key k.pem -certificate c.pem \
+		-cn "bench$i.corp.test" -keySize 2048 -challenge "$pw" >"$d/out" 2>&1) ||
+		{ echo "scepclient failed: $(tail -2 "$d/out")"; exit 1; }
+	[ -s "$d/c.pem" ] || { echo "scepclient: no certificate: $(tail -2 "$d/out")"; exit 1; }
+done
+report "micromdm scepclient (HTTPS, DES, SHA-1)" "$tmp/sc"
+
+: >"$tmp/cm"
+for i in $(seq "$runs"); do
+	d=$tmp/cm.$i
+	mkdir -p "$d/req" "$d/cas" "$d/local"
+	pw=$(challenge)
+	cat >"$d/run.sh" <<RUN
+certmonger -s -n >"$d/cm.log" 2>&1 &
+for i in \$(seq 50); do getcert list-cas -s >/dev/null 2>&1 && break; sleep 0.05; done
+getcert add-scep-ca -s -c LabNDES -u ${AE_LAB_SCEP_URL/https:/http:} >/dev/null
+getcert request -s -c LabNDES -f "$d/cert.pem" -k "$d/key.pem" -g 2048 -N CN=cmbench$i.corp.test -L $pw -w >/dev/null
+kill %1 2>/dev/null; true
+RUN
+	$labctl run -- env HOME="$d" CERTMONGER_REQUESTS_DIR="$d/req" CERTMONGER_CAS_DIR="$d/cas" \
+		CERTMONGER_LOCAL_CA_DIR="$d/local" CERTMONGER_TMPDIR="$d" CERTMONGER_SYSTEM_LOCK_FILE="$d/lock" \
+		/usr/bin/time -f '%e %M' -a -o "$tmp/cm" dbus-run-session -- sh "$d/run.sh" >"$d/out" 2>&1 ||
+		{ echo "certmonger failed: $(tail -2 "$d/out")"; exit 1; }
+	[ -s "$d/cert.pem" ] || { echo "certmonger: no certificate: $(grep -i error "$d/cm.log" | tail -2)"; exit 1; }
+done
+report "certmonger + scep-submit (HTTP, AES, SHA-256)" "$tmp/cm"
+echo "(certmonger: the whole session, its daemon and private D-Bus included)"
