@@ -209,10 +209,13 @@ assign_roles(ae_ctx *ctx, ae_scep_ca_certs *c)
 		name_of(ca, cn, sizeof(cn));
 		return ae_set_message(ctx, AE_ERR_INVALID,
 		                      "GetCACert: the RA certificates issued by %s have no %s usage: with NDES, "
-		                      "the RA %s certificate (template %s) is missing or has the wrong key usage",
+		                      "the RA %s certificate (template %s) is missing or has the wrong key usage%s",
 		                      cn, sign == NULL ? "digitalSignature" : "keyEncipherment",
 		                      sign == NULL ? "signing" : "encryption",
-		                      sign == NULL ? "Exchange Enrollment Agent (Offline request)" : "CEP Encryption");
+		                      sign == NULL ? "Exchange Enrollment Agent (Offline request)" : "CEP Encryption",
+		                      sign == NULL ? ""
+		                                   : "; a request encrypted to another certificate is refused with "
+		                                     "badMessageCheck, NDES's \"Integrity check failed, illegal size of payload\"");
 	}
 	c->ca = ca;
 	c->ra_sign = sign ? sign : ca;
@@ -435,8 +438,8 @@ ae_scep_pkimessage(ae_ctx *ctx, int type, const char *tid, const uint8_t nonce[1
 		err = ossl_err(ctx, "cannot sign the SCEP message with the request's key");
 		goto cleanup;
 	}
-	if (!add_attr(si, OID_MESSAGE_TYPE, V_ASN1_PRINTABLESTRING, mtype, -1) ||
-	    !add_attr(si, OID_TRANSACTION_ID, V_ASN1_PRINTABLESTRING, tid, -1) ||
+	if (!add_attr(si, OID_MESSAGE_TYPE, V_ASN1_PRINTABLESTRING, mtype, (int)strlen(mtype)) ||
+	    !add_attr(si, OID_TRANSACTION_ID, V_ASN1_PRINTABLESTRING, tid, (int)strlen(tid)) ||
 	    !add_attr(si, OID_SENDER_NONCE, V_ASN1_OCTET_STRING, nonce, 16)) {
 		err = ossl_err(ctx, "cannot add the SCEP attributes");
 		goto cleanup;
@@ -605,8 +608,11 @@ ae_scep_certrep_verify(ae_ctx *ctx, const ae_scep_certrep *rep, X509 *ra_sign)
 		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 	}
 	c = CMS_get0_content(rep->cms_);
+	/* FAILURE and PENDING have no content: signed over nothing */
 	if (c != NULL && *c != NULL)
 		content = BIO_new_mem_buf(ASN1_STRING_get0_data(*c), ASN1_STRING_length(*c));
+	else
+		content = BIO_new_mem_buf("", 0);
 	/* only the RA signing certificate from GetCACert may have signed it
 	 * (CMS_NOINTERN: never one the message brings itself) */
 	ok = CMS_verify(rep->cms_, certs, NULL, content, NULL,

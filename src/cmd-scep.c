@@ -165,8 +165,7 @@ ae_cli_enroll_scep(ae_ctx *ctx, ae_cli_session *s, const ae_cli_scep *a)
 	ae_log(ctx, AE_LOG_INFO, "SCEP at %s: %u round trips", shown, ae_ca_links_round_trips(&s->links));
 	if (res.outcome == AE_CA_REFUSED) {
 		event_86(ctx, a, url, &res);
-		err = ae_set_message(ctx, AE_ERR_DENIED, "SCEP server %s refused the request: %s%s", shown,
-		                     res.why ? res.why : "FAILURE",
+		err = ae_set_message(ctx, AE_ERR_DENIED, "%s%s", res.why ? res.why : "the SCEP server refused the request",
 		                     age > 3600 ? " (the challenge file is more than an hour old: NDES's challenges expire after 60 minutes)"
 		                     : a->from_admin ? " (the challenge was fetched from the admin page just now)" : "");
 		goto cleanup;

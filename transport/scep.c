@@ -103,7 +103,7 @@ call(ae_ctx *ctx, scep_link *l, const char *operation, const char *message, cons
 		snprintf(what, sizeof(what), "SCEP %s", operation);
 		ae_http_request rq = { .method = method, .url = url, .body = body, .body_len = body_len,
 			               .content_type = body ? "application/x-pki-message" : NULL,
-			               .max_body = SCEP_MAX_ANSWER, .timeout = l->timeout, .timeout_setting = l->setting,
+			               .max_body = SCEP_MAX_ANSWER, .max_url = 64 * 1024, .timeout = l->timeout, .timeout_setting = l->setting,
 			               .what = what, .any_status = true, .https_only = true, .trust_pem = l->trust_pem };
 		err = ae_http_fetch(ctx, &rq, &resp);
 	}
