@@ -479,17 +479,26 @@ ae_scep_certrep_clear(ae_scep_certrep *rep)
 	memset(rep, 0, sizeof(*rep));
 }
 
+/* The one value of type TYPE of the authenticated attribute OID, or NULL. */
+static ASN1_STRING *
+signed_attr(CMS_SignerInfo *si, const char *oid, int type)
+{
+	ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
+	ASN1_STRING *v = obj ? CMS_signed_get0_data_by_OBJ(si, obj, -3, type) : NULL;
+
+	ASN1_OBJECT_free(obj);
+	return v;
+}
+
 /* The one value of printable attribute OID as a small number; -1: none
  * or not a number. */
 static int
 attr_number(CMS_SignerInfo *si, const char *oid)
 {
-	ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
-	ASN1_STRING *v = obj ? CMS_signed_get0_data_by_OBJ(si, obj, -3, V_ASN1_PRINTABLESTRING) : NULL;
+	ASN1_STRING *v = signed_attr(si, oid, V_ASN1_PRINTABLESTRING);
 	int n = 0, len;
 	const unsigned char *d;
 
-	ASN1_OBJECT_free(obj);
 	if (v == NULL || (len = ASN1_STRING_length(v)) < 1 || len > 4)
 		return -1;
 	d = ASN1_STRING_get0_data(v);
@@ -514,7 +523,6 @@ ae_scep_certrep_parse(ae_ctx *ctx, const uint8_t *der, size_t len, ae_scep_certr
 	CMS_ContentInfo *cms = NULL;
 	STACK_OF(CMS_SignerInfo) *sis;
 	CMS_SignerInfo *si;
-	ASN1_OBJECT *obj = NULL;
 	ASN1_STRING *v;
 	ASN1_OCTET_STRING **content;
 	ae_err err = AE_OK;
@@ -547,12 +555,7 @@ ae_scep_certrep_parse(ae_ctx *ctx, const uint8_t *der, size_t len, ae_scep_certr
 		err = bad_rep(ctx, "FAILURE without a failInfo from 0 to 4");
 		goto cleanup;
 	}
-	if ((obj = OBJ_txt2obj(OID_TRANSACTION_ID, 1)) == NULL) {
-		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
-		goto cleanup;
-	}
-	v = CMS_signed_get0_data_by_OBJ(si, obj, -3, V_ASN1_PRINTABLESTRING);
-	ASN1_OBJECT_free(obj);
+	v = signed_attr(si, OID_TRANSACTION_ID, V_ASN1_PRINTABLESTRING);
 	if (v == NULL || ASN1_STRING_length(v) < 1 || ASN1_STRING_length(v) > 256) {
 		err = bad_rep(ctx, "no transactionID");
 		goto cleanup;
@@ -561,12 +564,7 @@ ae_scep_certrep_parse(ae_ctx *ctx, const uint8_t *der, size_t len, ae_scep_certr
 		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 		goto cleanup;
 	}
-	if ((obj = OBJ_txt2obj(OID_RECIPIENT_NONCE, 1)) == NULL) {
-		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
-		goto cleanup;
-	}
-	v = CMS_signed_get0_data_by_OBJ(si, obj, -3, V_ASN1_OCTET_STRING);
-	ASN1_OBJECT_free(obj);
+	v = signed_attr(si, OID_RECIPIENT_NONCE, V_ASN1_OCTET_STRING);
 	if (v != NULL && ASN1_STRING_length(v) == 16) {
 		memcpy(out->recipient_nonce, ASN1_STRING_get0_data(v), 16);
 		out->has_recipient_nonce = true;
