@@ -53,8 +53,11 @@ def pack(entries):
 
 
 def write(name, data):
-    with open(os.path.join(HERE, name), "wb") as f:
-        f.write(data)
+    # here, and as a seed of the fuzz target
+    for d in (HERE, os.path.join(HERE, "..", "..", "fuzz", "corpus", "regpol")):
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(data)
 
 
 def cert_blob(der):
