@@ -1,10 +1,12 @@
 /*
  * fuzz-regpol.c - the Registry.pol parser (MS-GPREG 2.2.1) on arbitrary
- * bytes (what SYSVOL, or whoever can write a GPO's files, can serve), and
- * the typed readers over every entry it returns.
+ * bytes (what SYSVOL, or whoever can write a GPO's files, can serve), the
+ * typed readers over every entry it returns, and the settings worked out
+ * from it (policy/gpsettings.c: deletion markers, certificate blobs).
  */
 #include "config.h"
 
+#include "gpsettings.h"
 #include "regpol.h"
 #include "util.h"
 
@@ -36,6 +38,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			(void)ae_regpol_qword(e, &q);
 			free(ae_regpol_string(e));
 			ae_strv_free(ae_regpol_multi(e, &ok));
+		}
+		{
+			ae_gp_input in = { "fuzz", pol };
+			ae_gp_settings *s = NULL;
+
+			if (ae_gp_settings_compute(ctx, &in, 1, &s) == AE_OK) {
+				for (size_t i = 0; i < s->n_servers; i++)
+					if (s->servers[i].url == NULL)
+						__builtin_trap();
+			}
+			ae_gp_settings_free(s);
 		}
 	} else if (pol != NULL) {
 		__builtin_trap();
