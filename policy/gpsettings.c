@@ -30,11 +30,34 @@ typedef struct {
 	bool alive;
 } rec;
 
+/* Values kept at most: what autoenrollment reads is a few dozen; a file
+ * from SYSVOL with more under these keys is hostile, and lookups are
+ * linear. */
+#define MAX_VALUES 8192
+
 typedef struct {
 	rec *r;
 	size_t n, cap;
 	bool nomem;
+	const char *full; /* the GPO whose values were too many, else NULL */
 } reg;
+
+/* Only the keys autoenrollment reads are kept (and deletions of their
+ * parents honoured). */
+static bool
+relevant(const char *key)
+{
+	static const char *const roots[] = { "Software\\Policies\\Microsoft\\Cryptography",
+		                             "Software\\Policies\\Microsoft\\SystemCertificates" };
+
+	for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
+		size_t l = strlen(roots[i]);
+
+		if (strncasecmp(key, roots[i], l) == 0 && (key[l] == '\\' || key[l] == '\0'))
+			return true;
+	}
+	return false;
+}
 
 static rec *
 reg_find(reg *g, const char *key, const char *value)
@@ -58,6 +81,18 @@ static void
 reg_set(reg *g, const char *key, const char *value, const ae_regpol_entry *e, const char *gpo)
 {
 	reg_delete(g, key, value);
+	if (g->n == g->cap) {
+		size_t live = 0;
+
+		for (size_t i = 0; i < g->n; i++) /* compact first */
+			if (g->r[i].alive)
+				g->r[live++] = g->r[i];
+		g->n = live;
+	}
+	if (g->n >= MAX_VALUES) {
+		g->full = gpo;
+		return;
+	}
 	if (g->n == g->cap) {
 		size_t ncap = g->cap ? g->cap * 2 : 64;
 		rec *n = realloc(g->r, ncap * sizeof(*n));
@@ -131,7 +166,8 @@ play(reg *g, const ae_regpol_entry *e, const char *gpo)
 	char *list;
 
 	if (strncasecmp(v, "**", 2) != 0) {
-		if (!(v[0] == '\0' && e->type == AE_REG_NONE)) /* a key-only entry sets nothing */
+		/* a key-only entry sets nothing */
+		if (!(v[0] == '\0' && e->type == AE_REG_NONE) && relevant(e->key))
 			reg_set(g, e->key, v, e, gpo);
 		return;
 	}
@@ -142,7 +178,7 @@ play(reg *g, const ae_regpol_entry *e, const char *gpo)
 			if (g->r[i].alive && strcasecmp(g->r[i].key, e->key) == 0)
 				g->r[i].alive = false;
 	} else if (strncasecmp(v, "**soft.", 7) == 0) {
-		if (reg_find(g, e->key, v + 7) == NULL)
+		if (relevant(e->key) && reg_find(g, e->key, v + 7) == NULL)
 			reg_set(g, e->key, v + 7, e, gpo);
 	} else if (strcasecmp(v, "**DeleteValues") == 0 || strcasecmp(v, "**DeleteKeys") == 0) {
 		list = ae_regpol_string(e);
@@ -464,6 +500,14 @@ ae_gp_settings_compute(ae_ctx *ctx, const ae_gp_input *in, size_t n, ae_gp_setti
 		goto out;
 	}
 	extract(&o, &g);
+	if (g.full != NULL) {
+		char *p = ae_strdup_printf("%s: more than %d values under the autoenrollment keys: the rest left out",
+		                           g.full, MAX_VALUES);
+
+		if (p == NULL || !ae_strv_append(&o.s->problems, p))
+			o.nomem = true;
+		free(p);
+	}
 	if (o.nomem) {
 		rc = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 		goto out;

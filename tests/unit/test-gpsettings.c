@@ -260,6 +260,41 @@ test_certs(ae_ctx *ctx)
 	ae_regpol_free(dis);
 }
 
+/* A hostile file with more values under the autoenrollment keys than are
+ * kept, and values elsewhere that are not kept at all. */
+static void
+test_too_many(ae_ctx *ctx)
+{
+	enum { N = 9000 };
+	ae_regpol pol = { 1, calloc(N + 1, sizeof(ae_regpol_entry)), N + 1 };
+	ae_gp_input in[] = { { "Flood", &pol } };
+	uint8_t one[4] = { 1, 0, 0, 0 };
+	ae_gp_settings *s;
+
+	for (size_t i = 0; i < N; i++) {
+		pol.entries[i].key = ae_strdup_printf(PS "\\s%zu", i);
+		pol.entries[i].value = strdup("Cost");
+		pol.entries[i].type = AE_REG_DWORD;
+		pol.entries[i].size = 4;
+		pol.entries[i].data = one;
+	}
+	pol.entries[N].key = strdup("Software\\Elsewhere");
+	pol.entries[N].value = strdup("AEPolicy");
+	pol.entries[N].type = AE_REG_DWORD;
+	pol.entries[N].size = 4;
+	pol.entries[N].data = one;
+	s = compute(ctx, in, 1);
+	tap_ok(s && s->n_servers == 0 && !s->aepolicy.set && ae_strv_len(s->problems) == 1 &&
+	               strstr(s->problems[0], "Flood: more than 8192 values") != NULL,
+	       "more than 8192 values under the autoenrollment keys: the rest left out, one problem; other keys ignored");
+	ae_gp_settings_free(s);
+	for (size_t i = 0; i <= N; i++) {
+		free(pol.entries[i].key);
+		free(pol.entries[i].value);
+	}
+	free(pol.entries);
+}
+
 int
 main(void)
 {
@@ -269,6 +304,7 @@ main(void)
 	test_precedence(ctx);
 	test_markers(ctx);
 	test_certs(ctx);
+	test_too_many(ctx);
 	tap_is_str(ae_gp_store_name(AE_GP_STORE_DISALLOWED), "Disallowed", "store names");
 	ae_ctx_free(ctx);
 	return tap_done();
