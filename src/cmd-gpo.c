@@ -2,11 +2,13 @@
  * cmd-gpo.c - "autoenroll gpo": Group Policy as autoenroll reads it.
  * "--file PATH" decodes one Registry.pol (MS-GPREG 2.2.1): every entry's
  * key, value name, type and data, or the offset where the file is
- * damaged.  Reads the file only: no network.
+ * damaged; then the autoenrollment settings the file alone carries
+ * (policy/gpsettings.c).  Reads the file only: no network.
  */
 #include "config.h"
 
 #include "cli.h"
+#include "gpsettings.h"
 #include "json.h"
 #include "regpol.h"
 #include "util.h"
@@ -23,8 +25,9 @@ gpo_usage(FILE *f)
 	fprintf(f, "Usage: autoenroll gpo --file PATH [--json]\n"
 	           "\n"
 	           "Decodes a Registry.pol file (Group Policy registry settings, MS-GPREG):\n"
-	           "every entry's key, value name, type and data.  A damaged file is an\n"
-	           "error naming the byte offset of the damage (exit 1).\n");
+	           "every entry's key, value name, type and data, then the autoenrollment\n"
+	           "settings it carries.  A damaged file is an error naming the byte offset\n"
+	           "of the damage (exit 1).\n");
 }
 
 /* Hex of LEN bytes, at most MAX of them shown ("..." after). */
@@ -69,7 +72,83 @@ data_text(const ae_regpol_entry *e, size_t hex_max)
 }
 
 static void
-print_json(const char *path, const ae_regpol *pol)
+settings_json(ae_json *j, const ae_gp_settings *s)
+{
+	const ae_gp_server *ldap = ae_gp_settings_ldap_server(s);
+
+	ae_json_begin_object(j, "settings");
+	if (s->aepolicy.set)
+		ae_json_int(j, "aepolicy", s->aepolicy.value);
+	else
+		ae_json_null(j, "aepolicy");
+	if (s->offline_expiration_percent.set)
+		ae_json_int(j, "offline_expiration_percent", s->offline_expiration_percent.value);
+	else
+		ae_json_null(j, "offline_expiration_percent");
+	ae_json_string(j, "offline_expiration_store_names", s->offline_store_names);
+	ae_json_string(j, "default_policy_id", s->default_policy_id);
+	ae_json_begin_array(j, "policy_servers");
+	for (size_t i = 0; i < s->n_servers; i++) {
+		const ae_gp_server *sv = &s->servers[i];
+
+		ae_json_begin_object(j, NULL);
+		ae_json_string(j, "id", sv->id);
+		ae_json_string(j, "url", sv->url);
+		ae_json_string(j, "friendly_name", sv->friendly_name);
+		ae_json_string(j, "policy_id", sv->policy_id);
+		ae_json_int(j, "flags", sv->flags);
+		ae_json_int(j, "auth_flags", sv->auth_flags);
+		ae_json_int(j, "cost", sv->cost);
+		ae_json_bool(j, "ldap_default", sv == ldap);
+		ae_json_end_object(j);
+	}
+	ae_json_end_array(j);
+	ae_json_begin_array(j, "certificates");
+	for (int st = 0; st < AE_GP_STORE_N; st++)
+		for (size_t i = 0; i < s->n_certs[st]; i++) {
+			ae_json_begin_object(j, NULL);
+			ae_json_string(j, "store", ae_gp_store_name(st));
+			ae_json_string(j, "thumbprint", s->certs[st][i].thumbprint);
+			ae_json_end_object(j);
+		}
+	ae_json_end_array(j);
+	ae_json_strv(j, "problems", s->problems);
+	ae_json_end_object(j);
+}
+
+static void
+settings_text(const ae_gp_settings *s)
+{
+	const ae_gp_server *ldap = ae_gp_settings_ldap_server(s);
+
+	printf("\nAutoenrollment settings in this file:\n");
+	if (s->aepolicy.set)
+		printf("  AEPolicy                     0x%" PRIx32 "%s%s%s%s\n", s->aepolicy.value,
+		       s->aepolicy.value & AE_GP_AEPOLICY_DISABLED ? " disabled" : "",
+		       s->aepolicy.value & AE_GP_AEPOLICY_ENROLL ? " enroll" : "",
+		       s->aepolicy.value & AE_GP_AEPOLICY_MANAGE ? " manage" : "",
+		       s->aepolicy.value & AE_GP_AEPOLICY_PENDING ? " pending" : "");
+	if (s->offline_expiration_percent.set)
+		printf("  OfflineExpirationPercent     %" PRIu32 "\n", s->offline_expiration_percent.value);
+	if (s->offline_store_names != NULL)
+		printf("  OfflineExpirationStoreNames  %s\n", s->offline_store_names);
+	for (size_t i = 0; i < s->n_servers; i++) {
+		const ae_gp_server *sv = &s->servers[i];
+
+		printf("  policy server                %s \"%s\" id %s flags 0x%" PRIx32 " auth 0x%" PRIx32
+		       " cost %" PRIu32 "%s\n",
+		       sv->url, sv->friendly_name ? sv->friendly_name : "", sv->policy_id ? sv->policy_id : "-", sv->flags,
+		       sv->auth_flags, sv->cost, sv == ldap ? " (the LDAP: server used)" : "");
+	}
+	for (int st = 0; st < AE_GP_STORE_N; st++)
+		for (size_t i = 0; i < s->n_certs[st]; i++)
+			printf("  %-28s %s\n", ae_gp_store_name(st), s->certs[st][i].thumbprint);
+	for (size_t i = 0; s->problems != NULL && s->problems[i] != NULL; i++)
+		printf("  problem: %s\n", s->problems[i]);
+}
+
+static void
+print_json(const char *path, const ae_regpol *pol, const ae_gp_settings *gs)
 {
 	ae_json j;
 
@@ -114,12 +193,13 @@ print_json(const char *path, const ae_regpol *pol)
 		ae_json_end_object(&j);
 	}
 	ae_json_end_array(&j);
+	settings_json(&j, gs);
 	ae_json_end_object(&j);
 	ae_cli_print_json(&j);
 }
 
 static void
-print_text(const char *path, const ae_regpol *pol)
+print_text(const char *path, const ae_regpol *pol, const ae_gp_settings *s)
 {
 	const char *last_key = NULL;
 
@@ -141,6 +221,7 @@ print_text(const char *path, const ae_regpol *pol)
 		       data ? data : "?");
 		free(data);
 	}
+	settings_text(s);
 }
 
 int
@@ -155,6 +236,8 @@ ae_cmd_gpo(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 	const char *file = NULL;
 	bool json = false;
 	ae_regpol *pol = NULL;
+	ae_gp_settings *s = NULL;
+	ae_gp_input in;
 	int c;
 
 	(void)g;
@@ -174,10 +257,18 @@ ae_cmd_gpo(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		ae_cli_error(ctx);
 		return AE_EXIT_FAILURE;
 	}
+	in.gpo = file;
+	in.pol = pol;
+	if (ae_gp_settings_compute(ctx, &in, 1, &s) != AE_OK) {
+		ae_cli_error(ctx);
+		ae_regpol_free(pol);
+		return AE_EXIT_FAILURE;
+	}
 	if (json)
-		print_json(file, pol);
+		print_json(file, pol, s);
 	else
-		print_text(file, pol);
+		print_text(file, pol, s);
+	ae_gp_settings_free(s);
 	ae_regpol_free(pol);
 	return AE_EXIT_OK;
 }
