@@ -31,6 +31,8 @@ void ae_buf_clear(ae_buf *b);
 void ae_buf_append(ae_buf *b, const void *data, size_t len);
 void ae_buf_puts(ae_buf *b, const char *s);
 void ae_buf_printf(ae_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends the code point CP (at most 0x10FFFF) encoded in UTF-8. */
+void ae_buf_put_utf8(ae_buf *b, uint32_t cp);
 /* A formatted heap string (free()), or NULL when out of memory. */
 char *ae_strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Takes the NUL-terminated contents (NULL if an allocation failed) and

@@ -53,34 +53,6 @@ le32(const uint8_t *p)
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static void
-put_utf8(ae_buf *b, uint32_t cp)
-{
-	char t[4];
-	size_t n;
-
-	if (cp < 0x80) {
-		t[0] = (char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		t[0] = (char)(0xc0 | (cp >> 6));
-		t[1] = (char)(0x80 | (cp & 0x3f));
-		n = 2;
-	} else if (cp < 0x10000) {
-		t[0] = (char)(0xe0 | (cp >> 12));
-		t[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		t[2] = (char)(0x80 | (cp & 0x3f));
-		n = 3;
-	} else {
-		t[0] = (char)(0xf0 | (cp >> 18));
-		t[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-		t[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		t[3] = (char)(0x80 | (cp & 0x3f));
-		n = 4;
-	}
-	ae_buf_append(b, t, n);
-}
-
 char *
 ae_utf16le_decode(const uint8_t *s, size_t len, bool no_controls)
 {
@@ -109,7 +81,7 @@ ae_utf16le_decode(const uint8_t *s, size_t len, bool no_controls)
 		}
 		if (no_controls && (cp < 0x20 || cp == 0x7f))
 			goto bad;
-		put_utf8(&b, cp);
+		ae_buf_put_utf8(&b, cp);
 	}
 	if (i != len) /* an odd byte left over */
 		goto bad;

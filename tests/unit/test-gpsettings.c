@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include "gpsettings.h"
+#include "regpol-files.h"
 #include "tap.h"
 #include "util.h"
 
@@ -16,21 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DATA SRCDIR "/tests/data/regpol/"
 #define AE "Software\\Policies\\Microsoft\\Cryptography\\AutoEnrollment"
 #define PS "Software\\Policies\\Microsoft\\Cryptography\\PolicyServers"
 
-static ae_regpol *
-load(ae_ctx *ctx, const char *name)
-{
-	ae_regpol *pol = NULL;
-	char *path = ae_strdup_printf(DATA "%s", name);
-
-	if (ae_regpol_load(ctx, path, &pol) != AE_OK)
-		tap_diag("%s: %s", name, ae_get_message(ctx));
-	free(path);
-	return pol;
-}
 
 /* A file made here: up to 16 instructions. */
 typedef struct {

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include "regpol.h"
+#include "regpol-files.h"
 #include "tap.h"
 #include "util.h"
 
@@ -14,19 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DATA SRCDIR "/tests/data/regpol/"
-
-static ae_regpol *
-load(ae_ctx *ctx, const char *name)
-{
-	ae_regpol *pol = NULL;
-	char *path = ae_strdup_printf(DATA "%s", name);
-
-	if (ae_regpol_load(ctx, path, &pol) != AE_OK)
-		tap_diag("%s: %s", name, ae_get_message(ctx));
-	free(path);
-	return pol;
-}
 
 static const ae_regpol_entry *
 find(const ae_regpol *pol, const char *value)
