@@ -1,5 +1,7 @@
 /*
  * cmd-gpo.c - "autoenroll gpo": Group Policy as autoenroll reads it.
+ * Without --file: the GPOs considered for the caller or the machine, in
+ * the order they apply, each applied or not and why (policy/gpo.c).
  * "--file PATH" decodes one Registry.pol (MS-GPREG 2.2.1): every entry's
  * key, value name, type and data, or the offset where the file is
  * damaged; then the autoenrollment settings the file alone carries
@@ -11,6 +13,7 @@
 #include "gpsettings.h"
 #include "json.h"
 #include "regpol.h"
+#include "source.h"
 #include "util.h"
 
 #include <getopt.h>
@@ -22,9 +25,12 @@
 static void
 gpo_usage(FILE *f)
 {
-	fprintf(f, "Usage: autoenroll gpo --file PATH [--json]\n"
+	fprintf(f, "Usage: autoenroll gpo [--user | --machine] [--json] [-c FILE]\n"
+	           "       autoenroll gpo --file PATH [--json]\n"
 	           "\n"
-	           "Decodes a Registry.pol file (Group Policy registry settings, MS-GPREG):\n"
+	           "Lists the Group Policy Objects considered for the caller (default) or the\n"
+	           "machine, in the order they apply, each applied or not and why (like gpresult).\n"
+	           "With --file: decodes a Registry.pol file (Group Policy registry settings, MS-GPREG):\n"
 	           "every entry's key, value name, type and data, then the autoenrollment\n"
 	           "settings it carries.  A damaged file is an error naming the byte offset\n"
 	           "of the damage (exit 1).\n");
@@ -224,35 +230,182 @@ print_text(const char *path, const ae_regpol *pol, const ae_gp_settings *s)
 	settings_text(s);
 }
 
+/* Why a GPO is or is not applied, in words.  Caller frees. */
+static char *
+gpo_reason(const ae_gpo_result *r, const ae_policy *p, bool machine)
+{
+	char name[256];
+
+	switch (r->status) {
+	case AE_GPO_APPLIED:
+		return strdup(r->wmi_unevaluated ? "its WMI filter is not evaluated: applied as Windows does when the "
+		                                   "filter cannot be read"
+		                                 : "");
+	case AE_GPO_LINK_DISABLED:
+		return ae_strdup_printf("its link on %s is disabled", r->som);
+	case AE_GPO_BLOCKED:
+		return ae_strdup_printf("inheritance is blocked at %s and the link is not enforced", r->blocked_at);
+	case AE_GPO_NOT_READABLE:
+		return ae_strdup_printf("the DC did not return it: %s may not read it, or it was deleted",
+		                        p->account.display ? p->account.display : "the account");
+	case AE_GPO_BAD_VERSION:
+		return ae_strdup_printf("gPCFunctionalityVersion is %d, not 2", r->obj->functionality_version);
+	case AE_GPO_HALF_DISABLED:
+		return strdup(machine ? "its computer settings are disabled" : "its user settings are disabled");
+	case AE_GPO_DENIED:
+		if (r->access.by_deny)
+			return ae_strdup_printf("Apply Group Policy denied to %s by a deny entry for %s",
+			                        p->account.display ? p->account.display : "the account",
+			                        ae_account_sid_name(&p->account, &r->access.sid, name, sizeof(name)));
+		return ae_strdup_printf("no entry grants Apply Group Policy to %s",
+		                        p->account.display ? p->account.display : "the account");
+	case AE_GPO_EMPTY:
+		return strdup("it is empty (versionNumber 0)");
+	}
+	return strdup("");
+}
+
+static void
+print_gpos(const ae_policy *p, const ae_gpo_list *list, bool machine, unsigned round_trips, bool json)
+{
+	ae_json j;
+	size_t order = 0;
+
+	if (json) {
+		ae_json_init(&j);
+		ae_json_begin_object(&j, NULL);
+		ae_json_string(&j, "context", machine ? "machine" : "user");
+		ae_json_string(&j, "account", p->account.display);
+		ae_json_string(&j, "dn", p->account.dn);
+		ae_json_string(&j, "server", p->origin.server);
+		ae_json_int(&j, "round_trips", round_trips);
+		ae_json_bool(&j, "wmi_filters_evaluated", false);
+		ae_json_begin_array(&j, "gpos");
+	} else {
+		printf("Group Policy for %s (%s), %s settings, from %s in %u LDAP round trips\n",
+		       p->account.display ? p->account.display : "?", p->account.dn ? p->account.dn : "?",
+		       machine ? "computer" : "user", p->origin.server ? p->origin.server : "?", round_trips);
+		printf("GPOs considered, in the order they apply (the last applied wins):\n");
+	}
+	for (size_t i = 0; i < list->n; i++) {
+		const ae_gpo_result *r = &list->items[i];
+		char *why = gpo_reason(r, p, machine);
+		const char *name = r->obj ? r->obj->name : r->dn;
+
+		if (r->status == AE_GPO_APPLIED)
+			order++;
+		if (json) {
+			ae_json_begin_object(&j, NULL);
+			if (r->status == AE_GPO_APPLIED)
+				ae_json_int(&j, "order", (long long)order);
+			else
+				ae_json_null(&j, "order");
+			ae_json_string(&j, "name", r->obj ? r->obj->name : NULL);
+			ae_json_string(&j, "guid", r->obj ? r->obj->guid : NULL);
+			ae_json_string(&j, "dn", r->dn);
+			ae_json_string(&j, "som", r->som);
+			ae_json_string(&j, "som_kind", ae_som_kind_text(r->som_kind));
+			ae_json_bool(&j, "enforced", r->enforced);
+			ae_json_bool(&j, "applied", r->status == AE_GPO_APPLIED);
+			ae_json_string(&j, "status", ae_gpo_status_text(r->status));
+			ae_json_string(&j, "reason", why);
+			ae_json_bool(&j, "wmi_filter", r->obj != NULL && r->obj->wmi_filter != NULL);
+			ae_json_end_object(&j);
+		} else {
+			char num[16];
+
+			snprintf(num, sizeof(num), "%zu", order);
+			printf("  %-3s %-28s %-6s %-9s %-20s %s%s%s\n", r->status == AE_GPO_APPLIED ? num : "-", name,
+			       ae_som_kind_text(r->som_kind), r->enforced ? "enforced" : "", ae_gpo_status_text(r->status),
+			       r->som, why && why[0] ? ": " : "", why ? why : "");
+		}
+		free(why);
+	}
+	if (json) {
+		ae_json_end_array(&j);
+		ae_json_end_object(&j);
+		ae_cli_print_json(&j);
+	} else {
+		if (list->n == 0)
+			printf("  (none linked)\n");
+		printf("WMI filters are not evaluated: a GPO with one applies, as Windows applies it when the filter "
+		       "cannot be read.\n");
+	}
+}
+
+static int
+list_gpos(ae_ctx *ctx, ae_cli_globals *g, bool machine, bool json)
+{
+	ae_context context = machine ? AE_CONTEXT_MACHINE : AE_CONTEXT_USER;
+	ae_conf *conf = NULL;
+	ae_policy_source *src = NULL;
+	ae_policy *p = NULL;
+	ae_som *soms = NULL;
+	ae_gpo_object *objs = NULL;
+	ae_gpo_list *list = NULL;
+	size_t n_soms = 0, n_objs = 0;
+	unsigned before;
+	int rc = AE_EXIT_FAILURE;
+
+	if (ae_cli_load_conf(ctx, g, &conf) != AE_OK || ae_policy_source_open(ctx, conf, context, NULL, &src) != AE_OK ||
+	    ae_policy_source_load(ctx, src, context, &p) != AE_OK)
+		goto out;
+	before = ae_policy_source_round_trips(src);
+	if (ae_policy_source_read_gpo(ctx, src, p->account.dn, &soms, &n_soms, &objs, &n_objs) != AE_OK ||
+	    ae_gpo_compute(ctx, soms, n_soms, objs, n_objs, &p->account.token, machine, &list) != AE_OK) {
+		ae_prefix_message(ctx, ae_get_code(ctx), "Group Policy of %s", p->account.display);
+		goto out;
+	}
+	print_gpos(p, list, machine, ae_policy_source_round_trips(src) - before, json);
+	rc = fflush(stdout) == 0 ? AE_EXIT_OK : AE_EXIT_FAILURE;
+out:
+	if (rc != AE_EXIT_OK)
+		ae_cli_error(ctx);
+	ae_gpo_list_free(list);
+	ae_gpo_objects_free(objs, n_objs);
+	ae_soms_free(soms, n_soms);
+	ae_policy_free(p);
+	ae_policy_source_free(src);
+	ae_conf_free(conf);
+	return rc;
+}
+
 int
 ae_cmd_gpo(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "file", required_argument, NULL, 'f' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "user", no_argument, NULL, 'u' },
+		{ "machine", no_argument, NULL, 'm' },
+		{ "config", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *file = NULL;
-	bool json = false;
+	bool json = false, user = false, machine = false;
 	ae_regpol *pol = NULL;
 	ae_gp_settings *s = NULL;
 	ae_gp_input in;
 	int c;
 
-	(void)g;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f': file = optarg; break;
 		case 'j': json = true; break;
+		case 'u': user = true; break;
+		case 'm': machine = true; break;
+		case 'c': g->config_path = optarg; break;
 		case 'h': gpo_usage(stdout); return AE_EXIT_OK;
 		default: gpo_usage(stderr); return AE_EXIT_USAGE;
 		}
 	}
-	if (optind < argc || file == NULL) {
+	if (optind < argc || (user && machine) || (file != NULL && (user || machine))) {
 		gpo_usage(stderr);
 		return AE_EXIT_USAGE;
 	}
+	if (file == NULL)
+		return list_gpos(ctx, g, machine, json);
 	if (ae_regpol_load(ctx, file, &pol) != AE_OK) {
 		ae_cli_error(ctx);
 		return AE_EXIT_FAILURE;
