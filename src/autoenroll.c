@@ -84,6 +84,8 @@ usage(FILE *f)
 	        "  config check [--json]\n"
 	        "        check the whole configuration, key stores included: every\n"
 	        "        problem on a line of its own (like nginx -t)\n"
+	        "  gpo [--user | --machine] [--json]\n"
+	        "        the Group Policy Objects that apply, and why (like gpresult)\n"
 	        "  gpo --file PATH [--json]\n"
 	        "        decode a Group Policy Registry.pol file: every entry\n"
 	        "\n"
