@@ -45,7 +45,9 @@ ok $? "a bad size field: exit 1, the offset named, nothing on stdout" || diag "r
 [ $? -eq 1 ] && [ ! -s "$T/out" ] && grep -q 'damaged at byte 2970' "$T/err"
 ok $? "a truncated file: exit 1, --json prints nothing"
 
-"$AUTOENROLL" gpo >/dev/null 2>&1
-[ $? -eq 2 ]; ok $? "gpo without --file: usage error"
+"$AUTOENROLL" gpo --user --machine >/dev/null 2>&1
+rc1=$?
+"$AUTOENROLL" gpo --file "$D/empty.pol" --machine >/dev/null 2>&1
+[ $rc1 -eq 2 ] && [ $? -eq 2 ]; ok $? "gpo --user --machine, --file with --machine: usage errors"
 
 done_testing
