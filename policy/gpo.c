@@ -63,6 +63,12 @@ ae_gplink_parse(ae_ctx *ctx, const char *value, ae_gplink **out, size_t *n)
 
 			if (slash != NULL && (eq == NULL || slash < eq))
 				dn = slash + 1;
+			if (dn == semi) {
+				rc = ae_set_message(ctx, AE_ERR_INVALID,
+				                    "malformed gPLink at character %zu: a link names a server but no DN",
+				                    (size_t)(p - value));
+				goto fail;
+			}
 		}
 		for (const char *o = semi + 1; o < end; o++) {
 			if (!isdigit((unsigned char)*o) || opts > 100000000u) {

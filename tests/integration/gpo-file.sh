@@ -48,6 +48,7 @@ ok $? "a truncated file: exit 1, --json prints nothing"
 "$AUTOENROLL" gpo --user --machine >/dev/null 2>&1
 rc1=$?
 "$AUTOENROLL" gpo --file "$D/empty.pol" --machine >/dev/null 2>&1
-[ $rc1 -eq 2 ] && [ $? -eq 2 ]; ok $? "gpo --user --machine, --file with --machine: usage errors"
+rc2=$?
+[ $rc1 -eq 2 ] && [ $rc2 -eq 2 ]; ok $? "gpo --user --machine, --file with --machine: usage errors"
 
 done_testing

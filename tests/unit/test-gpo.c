@@ -112,6 +112,7 @@ test_gplink(ae_ctx *ctx)
 	tap_ok(ae_gplink_parse(ctx, "[LDAP://cn=x;0", &l, &n) == AE_ERR_INVALID, "no closing bracket: refused");
 	tap_ok(ae_gplink_parse(ctx, "[cn=x;0]", &l, &n) == AE_ERR_INVALID, "no LDAP://: refused");
 	tap_ok(ae_gplink_parse(ctx, "[LDAP://;0]", &l, &n) == AE_ERR_INVALID, "no DN: refused");
+	tap_ok(ae_gplink_parse(ctx, "[LDAP://dc1/;0]", &l, &n) == AE_ERR_INVALID, "a server and no DN: refused");
 }
 
 static void
