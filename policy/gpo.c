@@ -348,6 +348,8 @@ ae_gpo_compute(ae_ctx *ctx, const ae_som *soms, size_t n_soms, const ae_gpo_obje
 	nonenf = enf = left = (results){ 0 };
 	for (size_t i = 0; i < list->n_ordered; i++)
 		filter(&list->items[i], objs, n_objs, token, machine);
+	for (size_t i = list->n_ordered; i < list->n; i++) /* named, not filtered */
+		list->items[i].obj = find_object(objs, n_objs, list->items[i].dn);
 	*out = list;
 	return AE_OK;
 nomem:

@@ -86,7 +86,8 @@ typedef struct {
 	const char *som;             /* the SOM's DN (points into the SOMs) */
 	ae_som_kind som_kind;
 	bool enforced;
-	const ae_gpo_object *obj;    /* NULL when not returned (points into the objects) */
+	const ae_gpo_object *obj;    /* NULL when not returned (points into the objects); links
+	                              * left out have it too, for their name */
 	ae_gpo_status status;
 	ae_access access;            /* the Apply Group Policy check */
 	const char *blocked_at;      /* AE_GPO_BLOCKED: the SOM that blocks */
