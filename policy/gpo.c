@@ -362,6 +362,55 @@ out:
 	return rc;
 }
 
+/* Appends the items [FROM, TO) of SRC to DST (sized for them). */
+static bool
+copy_items(ae_gpo_list *dst, const ae_gpo_list *src, size_t from, size_t to)
+{
+	for (size_t i = from; i < to; i++) {
+		ae_gpo_result *r = &dst->items[dst->n];
+
+		*r = src->items[i];
+		if ((r->dn = strdup(src->items[i].dn)) == NULL)
+			return false;
+		dst->n++;
+	}
+	return true;
+}
+
+ae_err
+ae_gpo_loopback(ae_ctx *ctx, const ae_gpo_list *user, const ae_gpo_list *computer, unsigned mode,
+                ae_gpo_list **out)
+{
+	const ae_gpo_list *parts[2] = { user, NULL };
+	ae_gpo_list *list;
+	size_t n = 0;
+	bool ok = true;
+
+	*out = NULL;
+	if (mode == AE_GPO_LOOPBACK_REPLACE)
+		parts[0] = computer;
+	else if (mode == AE_GPO_LOOPBACK_MERGE)
+		parts[1] = computer;
+	for (int k = 0; k < 2; k++)
+		n += parts[k] ? parts[k]->n : 0;
+	list = calloc(1, sizeof(*list));
+	if (list == NULL || (list->items = calloc(n ? n : 1, sizeof(*list->items))) == NULL) {
+		free(list);
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	}
+	for (int k = 0; k < 2 && ok; k++)
+		ok = parts[k] == NULL || copy_items(list, parts[k], 0, parts[k]->n_ordered);
+	list->n_ordered = list->n;
+	for (int k = 0; k < 2 && ok; k++)
+		ok = parts[k] == NULL || copy_items(list, parts[k], parts[k]->n_ordered, parts[k]->n);
+	if (!ok) {
+		ae_gpo_list_free(list);
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	}
+	*out = list;
+	return AE_OK;
+}
+
 /* ---- reading it over LDAP ---- */
 
 void

@@ -112,6 +112,22 @@ ae_err ae_gpo_compute(ae_ctx *ctx, const ae_som *soms, size_t n_soms, const ae_g
                       const ae_token *token, bool machine, ae_gpo_list **out);
 void ae_gpo_list_free(ae_gpo_list *list);
 
+/* Loopback processing of user policy: the computer's UserPolicyMode
+ * (MS-GPOL 3.2.1.2 and its note <9>). */
+#define AE_GPO_LOOPBACK_NONE 0u
+#define AE_GPO_LOOPBACK_MERGE 1u
+#define AE_GPO_LOOPBACK_REPLACE 2u
+
+/* The user's GPO list under loopback MODE (MS-GPOL 3.2.5.1, Policy Source
+ * Mode): USER is the list of the user's own SOMs, COMPUTER the list of the
+ * computer's SOMs worked out for the user's token in user mode.  REPLACE
+ * gives COMPUTER's, MERGE USER's then COMPUTER's (which so wins), NONE (or
+ * any other value) USER's.  The kept links of both come first, then the
+ * links left out.  Items are copied; their SOM and object pointers still
+ * point into what the two lists were computed from. */
+ae_err ae_gpo_loopback(ae_ctx *ctx, const ae_gpo_list *user, const ae_gpo_list *computer, unsigned mode,
+                       ae_gpo_list **out);
+
 /* "applied", "link disabled", ... */
 const char *ae_gpo_status_text(ae_gpo_status status);
 const char *ae_som_kind_text(ae_som_kind kind);

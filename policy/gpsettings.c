@@ -19,6 +19,7 @@
 #define KEY_AE "Software\\Policies\\Microsoft\\Cryptography\\AutoEnrollment"
 #define KEY_PS "Software\\Policies\\Microsoft\\Cryptography\\PolicyServers"
 #define KEY_SC "Software\\Policies\\Microsoft\\SystemCertificates"
+#define KEY_SYSTEM "Software\\Policies\\Microsoft\\Windows\\System"
 
 /* A value of the registry being built: it points into the inputs, which
  * outlive the computation. */
@@ -47,8 +48,7 @@ typedef struct {
 static bool
 relevant(const char *key)
 {
-	static const char *const roots[] = { "Software\\Policies\\Microsoft\\Cryptography",
-		                             "Software\\Policies\\Microsoft\\SystemCertificates" };
+	static const char *const roots[] = { "Software\\Policies\\Microsoft\\Cryptography", KEY_SC, KEY_SYSTEM };
 
 	for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
 		size_t l = strlen(roots[i]);
@@ -450,6 +450,9 @@ extract(out_state *o, const reg *g)
 				free(s->offline_store_names);
 				s->offline_store_names = str;
 			}
+		} else if (strcasecmp(r->key, KEY_SYSTEM) == 0) {
+			if (strcasecmp(r->value, "UserPolicyMode") == 0)
+				take_dword(o, r, &s->user_policy_mode);
 		} else if (strcasecmp(r->key, KEY_PS) == 0) {
 			if (r->value[0] == '\0' && (str = take_string(o, r, &s->default_policy_id_gpo)) != NULL) {
 				free(s->default_policy_id);
@@ -535,6 +538,7 @@ ae_gp_settings_free(ae_gp_settings *s)
 	if (s == NULL)
 		return;
 	free(s->aepolicy.gpo);
+	free(s->user_policy_mode.gpo);
 	free(s->offline_expiration_percent.gpo);
 	free(s->offline_store_names);
 	free(s->offline_store_names_gpo);

@@ -17,6 +17,9 @@
  *       PolicyID, FriendlyName, Flags, AuthFlags, Cost
  *   Software\Policies\Microsoft\SystemCertificates\{Root,CA,Trust,Disallowed}
  *       \Certificates\<SHA-1>\Blob: certificates
+ *   Software\Policies\Microsoft\Windows\System
+ *       UserPolicyMode: loopback processing of user policy (computer
+ *       settings only; MS-GPOL 3.2.1.2 and its note <9>)
  *
  * Each setting remembers the GPO it came from.  A value of the wrong type
  * or a certificate blob that does not parse is left out, with a problem
@@ -81,6 +84,7 @@ typedef struct {
 
 typedef struct {
 	ae_gp_dword aepolicy;
+	ae_gp_dword user_policy_mode; /* AE_GPO_LOOPBACK_* of gpo.h */
 	ae_gp_dword offline_expiration_percent;
 	char *offline_store_names; /* NULL when not set */
 	char *offline_store_names_gpo;

@@ -3,7 +3,8 @@
  * management and GPO objects made here: gPLink parsing, the SOM list of a
  * DN, link order across OU / domain / site, enforced links, disabled
  * links, blocked inheritance, the flags halves, security filtering with
- * the Apply Group Policy right, empty and unreadable GPOs, WMI filters.
+ * the Apply Group Policy right, empty and unreadable GPOs, WMI filters,
+ * loopback replace and merge.
  */
 #include "config.h"
 
@@ -218,6 +219,50 @@ test_order(ae_ctx *ctx)
 	}
 }
 
+/* Loopback: the user's list from her OU, the computer's SOMs worked out
+ * for her token in user mode; replace takes the computer's, merge both. */
+static void
+test_loopback(ae_ctx *ctx)
+{
+	ae_som user_soms[2] = {
+		{ (char *)"OU=Staff,DC=corp,DC=test", AE_SOM_OU, (char *)"[LDAP://" DN("A") ";0]", false },
+		{ (char *)"DC=corp,DC=test", AE_SOM_DOMAIN, (char *)"[LDAP://" DN("D") ";0][LDAP://" DN("X") ";1]", false },
+	};
+	ae_som computer_soms[2] = {
+		{ (char *)"OU=Workstations,DC=corp,DC=test", AE_SOM_OU, (char *)"[LDAP://" DN("W") ";0]", false },
+		user_soms[1],
+	};
+	ae_gpo_object objs[4];
+	const char *names[] = { "A", "D", "W", "X" };
+	ae_gpo_list *u = NULL, *c = NULL, *l = NULL;
+	ae_token tok;
+
+	ae_token_init(&tok);
+	ae_token_add_string(ctx, &tok, AU);
+	for (size_t i = 0; i < 4; i++)
+		object(&objs[i], names[i], 0, 0x10001, NULL);
+	ae_gpo_compute(ctx, user_soms, 2, objs, 4, &tok, false, &u);
+	ae_gpo_compute(ctx, computer_soms, 2, objs, 4, &tok, false, &c);
+	tap_ok(u && c && ae_gpo_loopback(ctx, u, c, AE_GPO_LOOPBACK_REPLACE, &l) == AE_OK, "loopback replace");
+	tap_is_str(l ? order(l) : "", "D W | -", "replace: the computer's SOMs only, for the user");
+	ae_gpo_list_free(l);
+	tap_ok(ae_gpo_loopback(ctx, u, c, AE_GPO_LOOPBACK_MERGE, &l) == AE_OK, "loopback merge");
+	tap_is_str(l ? order(l) : "", "D A D W | - -", "merge: the user's list, then the computer's (which wins)");
+	ae_gpo_list_free(l);
+	tap_ok(ae_gpo_loopback(ctx, u, c, AE_GPO_LOOPBACK_NONE, &l) == AE_OK, "no loopback");
+	tap_is_str(l ? order(l) : "", "D A | -", "none: the user's own list");
+	ae_gpo_list_free(l);
+	ae_gpo_list_free(u);
+	ae_gpo_list_free(c);
+	ae_token_clear(&tok);
+	for (size_t i = 0; i < 4; i++) {
+		free(objs[i].guid);
+		free(objs[i].dn);
+		free(objs[i].name);
+		ae_secdesc_free(objs[i].sd);
+	}
+}
+
 int
 main(void)
 {
@@ -226,6 +271,7 @@ main(void)
 	test_gplink(ctx);
 	test_soms();
 	test_order(ctx);
+	test_loopback(ctx);
 	ae_ctx_free(ctx);
 	return tap_done();
 }

@@ -163,7 +163,11 @@ test_markers(ae_ctx *ctx)
 	add_dword(&b, AE, "**soft.OfflineExpirationPercent", 50);
 	add_dword(&b, AE, "**soft.AEPolicy", 1);
 	add_sz(&b, "Software\\Policies\\Microsoft\\Cryptography", "**DeleteKeys", "PolicyServers");
+	add_dword(&b, "Software\\Policies\\Microsoft\\Windows\\System", "UserPolicyMode", 2);
 	s = compute(ctx, in, 2);
+	tap_ok(s && s->user_policy_mode.set && s->user_policy_mode.value == 2 &&
+	               strcmp(s->user_policy_mode.gpo, "B") == 0,
+	       "UserPolicyMode (loopback replace) from the computer's settings");
 	tap_ok(s && s->aepolicy.set && s->aepolicy.value == 1 && strcmp(s->aepolicy.gpo, "B") == 0,
 	       "**Del. (any case, key in any case) deletes; **soft. then sets what is absent");
 	tap_ok(s && s->offline_expiration_percent.value == 20, "**soft. leaves a value that is there");
