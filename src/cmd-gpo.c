@@ -266,7 +266,8 @@ gpo_reason(const ae_gpo_result *r, const ae_policy *p, bool machine)
 }
 
 static void
-print_gpos(const ae_policy *p, const ae_gpo_list *list, bool machine, unsigned round_trips, bool json)
+print_gpos(const ae_policy *p, const ae_gpo_list *list, bool machine, unsigned round_trips, double seconds,
+           bool json)
 {
 	ae_json j;
 	size_t order = 0;
@@ -279,12 +280,14 @@ print_gpos(const ae_policy *p, const ae_gpo_list *list, bool machine, unsigned r
 		ae_json_string(&j, "dn", p->account.dn);
 		ae_json_string(&j, "server", p->origin.server);
 		ae_json_int(&j, "round_trips", round_trips);
+		ae_json_int(&j, "duration_ms", (long long)(seconds * 1000.0 + 0.5));
 		ae_json_bool(&j, "wmi_filters_evaluated", false);
 		ae_json_begin_array(&j, "gpos");
 	} else {
-		printf("Group Policy for %s (%s), %s settings, from %s in %u LDAP round trips\n",
+		printf("Group Policy for %s (%s), %s settings, from %s in %u LDAP round trips (%.0f ms)\n",
 		       p->account.display ? p->account.display : "?", p->account.dn ? p->account.dn : "?",
-		       machine ? "computer" : "user", p->origin.server ? p->origin.server : "?", round_trips);
+		       machine ? "computer" : "user", p->origin.server ? p->origin.server : "?", round_trips,
+		       seconds * 1000.0);
 		printf("GPOs considered, in the order they apply (the last applied wins):\n");
 	}
 	for (size_t i = 0; i < list->n; i++) {
@@ -345,18 +348,20 @@ list_gpos(ae_ctx *ctx, ae_cli_globals *g, bool machine, bool json)
 	ae_gpo_list *list = NULL;
 	size_t n_soms = 0, n_objs = 0;
 	unsigned before;
+	double start;
 	int rc = AE_EXIT_FAILURE;
 
 	if (ae_cli_load_conf(ctx, g, &conf) != AE_OK || ae_policy_source_open(ctx, conf, context, NULL, &src) != AE_OK ||
 	    ae_policy_source_load(ctx, src, context, &p) != AE_OK)
 		goto out;
 	before = ae_policy_source_round_trips(src);
+	start = ae_monotonic_seconds();
 	if (ae_policy_source_read_gpo(ctx, src, p->account.dn, &soms, &n_soms, &objs, &n_objs) != AE_OK ||
 	    ae_gpo_compute(ctx, soms, n_soms, objs, n_objs, &p->account.token, machine, &list) != AE_OK) {
 		ae_prefix_message(ctx, ae_get_code(ctx), "Group Policy of %s", p->account.display);
 		goto out;
 	}
-	print_gpos(p, list, machine, ae_policy_source_round_trips(src) - before, json);
+	print_gpos(p, list, machine, ae_policy_source_round_trips(src) - before, ae_monotonic_seconds() - start, json);
 	rc = fflush(stdout) == 0 ? AE_EXIT_OK : AE_EXIT_FAILURE;
 out:
 	if (rc != AE_EXIT_OK)
