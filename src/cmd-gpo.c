@@ -306,6 +306,11 @@ print_gpos(const ae_policy *p, const ae_gpo_list *list, bool machine, unsigned r
 			ae_json_string(&j, "name", r->obj ? r->obj->name : NULL);
 			ae_json_string(&j, "guid", r->obj ? r->obj->guid : NULL);
 			ae_json_string(&j, "dn", r->dn);
+			ae_json_string(&j, "path", r->obj ? r->obj->path : NULL);
+			if (r->obj != NULL)
+				ae_json_int(&j, "version", r->obj->version);
+			else
+				ae_json_null(&j, "version");
 			ae_json_string(&j, "som", r->som);
 			ae_json_string(&j, "som_kind", ae_som_kind_text(r->som_kind));
 			ae_json_bool(&j, "enforced", r->enforced);
