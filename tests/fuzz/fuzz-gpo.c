@@ -1,7 +1,7 @@
 /*
  * fuzz-gpo.c - gPLink values and account DNs as a DC returns them (any
- * bytes): the gPLink parser, the SOM list of a DN, and the GPO list worked
- * out from both.
+ * bytes): the gPLink parser, the SOM list of a DN, the GPO list worked
+ * out from both, and its loopback merge.
  */
 #include "config.h"
 
@@ -41,10 +41,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ae_token_init(&tok);
 	for (size_t i = 0; i < n_soms; i++)
 		soms[i].gplink = strdup(s);
-	if (n_soms > 0 && ae_gpo_compute(ctx, soms, n_soms, NULL, 0, &tok, false, &list) == AE_OK)
+	if (n_soms > 0 && ae_gpo_compute(ctx, soms, n_soms, NULL, 0, &tok, false, &list) == AE_OK) {
+		ae_gpo_list *merged = NULL;
+
 		for (size_t i = 0; i < list->n_ordered; i++)
 			if (list->items[i].status != AE_GPO_NOT_READABLE)
 				__builtin_trap();
+		/* loopback merge of the list with itself: twice the items */
+		if (ae_gpo_loopback(ctx, list, list, AE_GPO_LOOPBACK_MERGE, &merged) == AE_OK &&
+		    (merged->n != 2 * list->n || merged->n_ordered != 2 * list->n_ordered))
+			__builtin_trap();
+		ae_gpo_list_free(merged);
+	}
 	ae_gpo_list_free(list);
 	ae_soms_free(soms, n_soms);
 	ae_token_clear(&tok);
