@@ -61,27 +61,16 @@ ae_utf16le_decode(const uint8_t *s, size_t len, bool no_controls)
 
 	ae_buf_init(&b);
 	ae_buf_append(&b, "", 0);
-	for (i = 0; i + 1 < len; i += 2) {
-		uint32_t cp = (uint32_t)s[i] | (uint32_t)s[i + 1] << 8;
+	for (i = 0; i + 1 < len;) {
+		uint32_t cp;
+		size_t n = ae_utf16le_next(s, len, i, &cp);
 
 		if (cp == 0)
 			return ae_buf_steal(&b);
-		if (cp >= 0xdc00 && cp <= 0xdfff)
-			goto bad;
-		if (cp >= 0xd800 && cp <= 0xdbff) {
-			uint32_t lo;
-
-			if (i + 3 >= len)
-				goto bad;
-			lo = (uint32_t)s[i + 2] | (uint32_t)s[i + 3] << 8;
-			if (lo < 0xdc00 || lo > 0xdfff)
-				goto bad;
-			cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-			i += 2;
-		}
-		if (no_controls && (cp < 0x20 || cp == 0x7f))
+		if (n == 0 || (no_controls && (cp < 0x20 || cp == 0x7f)))
 			goto bad;
 		ae_buf_put_utf8(&b, cp);
+		i += n;
 	}
 	if (i != len) /* an odd byte left over */
 		goto bad;

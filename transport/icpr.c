@@ -109,23 +109,14 @@ utf16le_to_utf8(const uint8_t *s, size_t len, bool *bad, size_t *bad_at)
 	*bad = false;
 	ae_buf_init(&b);
 	while (i + 1 < len) {
-		uint32_t cp = (uint32_t)(s[i] | (s[i + 1] << 8));
+		uint32_t cp;
+		size_t n = ae_utf16le_next(s, len, i, &cp);
 
 		if (cp == 0)
 			break;
-		if (cp >= 0xdc00 && cp <= 0xdfff)
+		if (n == 0)
 			goto bad;
-		if (cp >= 0xd800 && cp <= 0xdbff) {
-			uint32_t lo;
-			if (i + 3 >= len)
-				goto bad;
-			lo = (uint32_t)(s[i + 2] | (s[i + 3] << 8));
-			if (lo < 0xdc00 || lo > 0xdfff)
-				goto bad;
-			cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-			i += 2;
-		}
-		i += 2;
+		i += n;
 		if (cp == '\r')
 			continue;
 		if ((cp < 0x20 && cp != '\n' && cp != '\t') || cp == 0x7f || (cp >= 0x80 && cp < 0xa0))

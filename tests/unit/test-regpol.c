@@ -88,6 +88,25 @@ test_types(ae_ctx *ctx)
 	tap_ok(ae_reg_type_name(12) == NULL, "no name for type 12");
 	ae_regpol_free(pol);
 
+	{
+		static const uint8_t pair[] = { 'a', 0, 0x3d, 0xd8, 0x00, 0xde, 0, 0, 'z', 0 };
+		static const uint8_t lone_hi[] = { 0x3d, 0xd8, 'a', 0 };
+		static const uint8_t lone_lo[] = { 0x00, 0xde };
+		static const uint8_t ctrl[] = { 0x07, 0 };
+		char *d = ae_utf16le_decode(pair, sizeof(pair), true);
+
+		tap_is_str(d, "a\xf0\x9f\x98\x80", "UTF-16: a surrogate pair, then the NUL ends the text");
+		free(d);
+		tap_ok(ae_utf16le_decode(lone_hi, sizeof(lone_hi), false) == NULL &&
+		               ae_utf16le_decode(lone_lo, sizeof(lone_lo), false) == NULL &&
+		               ae_utf16le_decode(pair, 3, false) == NULL,
+		       "UTF-16: lone surrogates and an odd byte are refused");
+		d = ae_utf16le_decode(ctrl, sizeof(ctrl), false);
+		tap_ok(ae_utf16le_decode(ctrl, sizeof(ctrl), true) == NULL && d != NULL && d[0] == 7,
+		       "UTF-16: control characters refused only in names");
+		free(d);
+	}
+
 	pol = load(ctx, "empty.pol");
 	tap_ok(pol != NULL && pol->n == 0, "the header alone: no entries, not an error");
 	ae_regpol_free(pol);
