@@ -93,18 +93,18 @@ test_types(ae_ctx *ctx)
 		static const uint8_t lone_hi[] = { 0x3d, 0xd8, 'a', 0 };
 		static const uint8_t lone_lo[] = { 0x00, 0xde };
 		static const uint8_t ctrl[] = { 0x07, 0 };
-		char *d = ae_utf16le_decode(pair, sizeof(pair), true);
+		char *u = ae_utf16le_decode(pair, sizeof(pair), true);
 
-		tap_is_str(d, "a\xf0\x9f\x98\x80", "UTF-16: a surrogate pair, then the NUL ends the text");
-		free(d);
+		tap_is_str(u, "a\xf0\x9f\x98\x80", "UTF-16: a surrogate pair, then the NUL ends the text");
+		free(u);
 		tap_ok(ae_utf16le_decode(lone_hi, sizeof(lone_hi), false) == NULL &&
 		               ae_utf16le_decode(lone_lo, sizeof(lone_lo), false) == NULL &&
 		               ae_utf16le_decode(pair, 3, false) == NULL,
 		       "UTF-16: lone surrogates and an odd byte are refused");
-		d = ae_utf16le_decode(ctrl, sizeof(ctrl), false);
-		tap_ok(ae_utf16le_decode(ctrl, sizeof(ctrl), true) == NULL && d != NULL && d[0] == 7,
+		u = ae_utf16le_decode(ctrl, sizeof(ctrl), false);
+		tap_ok(ae_utf16le_decode(ctrl, sizeof(ctrl), true) == NULL && u != NULL && u[0] == 7,
 		       "UTF-16: control characters refused only in names");
-		free(d);
+		free(u);
 	}
 
 	pol = load(ctx, "empty.pol");
