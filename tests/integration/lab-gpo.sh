@@ -7,11 +7,11 @@
 # security filtering (Apply Group Policy denied to a group alice is in,
 # samba-tool dsacl); the machine's Group Policy step in 3 LDAP round trips.
 #
-# The GPO containers are added over LDAP as Administrator (objectClass
-# groupPolicyContainer, as samba-tool gpo create makes them): the lab's
-# smbd refuses SMB sessions, so samba-tool gpo create, which also writes
-# the GPO's SYSVOL folder over SMB, cannot run here.  Everything is
-# removed at the end (trap).
+# The GPOs are made with samba-tool gpo create (the container in LDAP and
+# the folder in SYSVOL, over SMB); what GPMC does when an admin edits one
+# (versionNumber raised, the user half disabled) is an LDAP modify as
+# Administrator.  Every GPO, link, group and flag is removed at the end
+# (trap).
 . "$(dirname "$0")/lib.sh"
 lab_require
 . <("$LABCTL" env)
@@ -27,17 +27,19 @@ st() { # samba-tool as Administrator
 	"$LABCTL" run --admin -- sh -c 'samba-tool "$@" -H ldap://dc1.corp.test --use-krb5-ccache="$KRB5CCNAME"' \
 		samba-tool "$@"
 }
-gpo_add() { # GUID NAME FLAGS
-	printf 'dn: CN=%s,%s\nchangetype: add\nobjectClass: groupPolicyContainer\ndisplayName: %s\ngPCFileSysPath: \\\\%s\\SysVol\\%s\\Policies\\%s\ngPCFunctionalityVersion: 2\nflags: %s\nversionNumber: 65537\n\n' \
-		"$1" "$POL" "$2" "$AE_LAB_DOMAIN" "$AE_LAB_DOMAIN" "$1" "$3" | ldapmod
+# gpo_add VAR NAME FLAGS: samba-tool gpo create, then versionNumber 1/1
+# (edited once in each half) and FLAGS; the new GPO's GUID in VAR.
+gpo_add() {
+	local out guid
+	out=$(st gpo create "$2" 2>&1)
+	guid=$(printf '%s\n' "$out" | sed -n 's/.* created as \({[0-9A-Fa-f-]*}\).*/\1/p')
+	[ -n "$guid" ] || { diag "samba-tool gpo create \"$2\": $out"; return 1; }
+	printf -v "$1" '%s' "$guid"
+	ALL="$ALL $guid"
+	printf 'dn: CN=%s,%s\nchangetype: modify\nreplace: versionNumber\nversionNumber: 65537\n-\nreplace: flags\nflags: %s\n-\n\n' \
+		"$guid" "$POL" "$3" | ldapmod
 }
-G_DOM='{AE15D000-0000-4000-8000-000000000001}'
-G_ENF='{AE15D000-0000-4000-8000-000000000002}'
-G_STAFF='{AE15D000-0000-4000-8000-000000000003}'
-G_USEROFF='{AE15D000-0000-4000-8000-000000000004}'
-G_FILTER='{AE15D000-0000-4000-8000-000000000005}'
-G_OFF='{AE15D000-0000-4000-8000-000000000006}'
-ALL="$G_DOM $G_ENF $G_STAFF $G_USEROFF $G_FILTER $G_OFF"
+ALL=
 
 # The gPLink and gPOptions of the three containers as they were.
 saved() { "$LABCTL" run --admin -- ldapsearch -LLL -o ldif-wrap=no -Q -Y GSSAPI -H ldap://dc1.corp.test \
@@ -59,19 +61,19 @@ restore() {
 		} | ldapmod
 	done
 	for g in $ALL; do
-		printf 'dn: CN=%s,%s\nchangetype: delete\n\n' "$g" "$POL" | ldapmod
+		st gpo del "$g" >/dev/null 2>&1
 	done
 	st group delete AEGpoDeny >/dev/null 2>&1
 }
 trap 'restore; rm -rf "$TEST_TMP"' EXIT
 
-gpo_add "$G_DOM" "AE Domain" 0
-gpo_add "$G_ENF" "AE Enforced" 0
-gpo_add "$G_STAFF" "AE Staff" 0
-gpo_add "$G_USEROFF" "AE Staff users off" 1
-gpo_add "$G_FILTER" "AE Staff filtered" 0
-gpo_add "$G_OFF" "AE Staff link off" 0
 {
+	gpo_add G_DOM "AE Domain" 0 &&
+	gpo_add G_ENF "AE Enforced" 0 &&
+	gpo_add G_STAFF "AE Staff" 0 &&
+	gpo_add G_USEROFF "AE Staff users off" 1 &&
+	gpo_add G_FILTER "AE Staff filtered" 0 &&
+	gpo_add G_OFF "AE Staff link off" 0 &&
 	st gpo setlink "$DOM" "$G_DOM" &&
 	st gpo setlink "$DOM" "$G_ENF" --enforce &&
 	st gpo setlink "$STAFF" "$G_STAFF" &&
@@ -87,7 +89,7 @@ gpo_add "$G_OFF" "AE Staff link off" 0
 		/usr/bin/python3 -c 'import sys,base64;from samba.dcerpc import security;from samba.ndr import ndr_unpack;print(ndr_unpack(security.dom_sid,base64.b64decode(sys.stdin.read())))') &&
 	st dsacl set --objectdn="CN=$G_FILTER,$POL" --sddl="(OD;;CR;$APPLY;;$sid)"
 } >"$TEST_TMP/setup.log" 2>&1
-ok $? "GPOs linked with samba-tool (domain, enforced, OUs, a disabled link, blocked inheritance, a deny)" ||
+ok $? "GPOs made and linked with samba-tool (domain, enforced, OUs, a disabled link, blocked inheritance, a deny)" ||
 	diag "$(tail -20 "$TEST_TMP/setup.log")"
 
 # --- alice (OU=Staff) ---
