@@ -25,6 +25,11 @@ ae_err ae_krb_adopt_copy(ae_ctx *ctx, const char *path, char **memname);
 /* Gets a TGT for the machine from the keytab named by CONF. */
 ae_err ae_krb_machine(ae_ctx *ctx, const ae_conf *conf, ae_krb **out);
 void ae_krb_free(ae_krb *krb);
+/* Copies the context's credentials (the machine's MEMORY cache, or the
+ * user's default cache) into a new FILE cache at PATH (0600), for a
+ * library with a Kerberos of its own (libsmbclient, Samba's Heimdal, sees
+ * neither MIT MEMORY nor KEYRING caches).  The caller deletes the file. */
+ae_err ae_krb_export_file(ae_ctx *ctx, ae_krb *krb, const char *path);
 
 /* "alice@CORP.TEST" */
 const char *ae_krb_principal(const ae_krb *krb);

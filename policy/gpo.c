@@ -411,6 +411,38 @@ ae_gpo_loopback(ae_ctx *ctx, const ae_gpo_list *user, const ae_gpo_list *compute
 	return AE_OK;
 }
 
+bool
+ae_gptini_version(const char *data, size_t len, uint32_t *out)
+{
+	bool general = false;
+	size_t i = 0;
+
+	while (i < len) {
+		size_t e = i, l;
+		const char *line = data + i;
+
+		while (e < len && data[e] != '\n')
+			e++;
+		l = e - i;
+		while (l > 0 && (line[l - 1] == '\r' || line[l - 1] == ' '))
+			l--;
+		if (l > 0 && line[0] == '[')
+			general = l == 9 && strncasecmp(line, "[General]", 9) == 0;
+		else if (general && l > 8 && strncasecmp(line, "Version=", 8) == 0) {
+			uint64_t v = 0;
+
+			for (size_t k = 8; k < l; k++) {
+				if (!isdigit((unsigned char)line[k]) || (v = v * 10 + (uint64_t)(line[k] - '0')) > 0xffffffffu)
+					return false;
+			}
+			*out = (uint32_t)v;
+			return true;
+		}
+		i = e + 1;
+	}
+	return false;
+}
+
 /* ---- reading it over LDAP ---- */
 
 void

@@ -128,6 +128,10 @@ void ae_gpo_list_free(ae_gpo_list *list);
 ae_err ae_gpo_loopback(ae_ctx *ctx, const ae_gpo_list *user, const ae_gpo_list *computer, unsigned mode,
                        ae_gpo_list **out);
 
+/* The Version of a GPT.INI ("[General]" ... "Version=N", MS-GPOL 2.2.4),
+ * LEN bytes at DATA; false when there is none or it is not a number. */
+bool ae_gptini_version(const char *data, size_t len, uint32_t *out);
+
 /* "applied", "link disabled", ... */
 const char *ae_gpo_status_text(ae_gpo_status status);
 const char *ae_som_kind_text(ae_som_kind kind);

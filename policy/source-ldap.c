@@ -282,6 +282,14 @@ ldap_read_gpo(ae_ctx *ctx, ae_policy_source *src, const char *account_dn, ae_som
 	return ae_gpo_read(ctx, ls->ld, account_dn, soms, n_soms, objs, n_objs);
 }
 
+static ae_err
+ldap_export_ccache(ae_ctx *ctx, ae_policy_source *src, const char *path)
+{
+	ldap_source *ls = src->data;
+
+	return ae_krb_export_file(ctx, ls->krb, path);
+}
+
 static unsigned
 ldap_round_trips(const ae_policy_source *src)
 {
@@ -308,6 +316,7 @@ static const ae_policy_source_ops ldap_ops = {
 	.remove_ds_cert = ldap_remove_ds_cert,
 	.read_attribute = ldap_read_attribute,
 	.read_gpo = ldap_read_gpo,
+	.export_ccache = ldap_export_ccache,
 	.round_trips = ldap_round_trips,
 	.free = ldap_free,
 };

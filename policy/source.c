@@ -57,6 +57,15 @@ ae_policy_source_remove_ds_cert(ae_ctx *ctx, ae_policy_source *src, const char *
 }
 
 ae_err
+ae_policy_source_export_ccache(ae_ctx *ctx, ae_policy_source *src, const char *path)
+{
+	if (src->ops->export_ccache == NULL)
+		return ae_set_message(ctx, AE_ERR_UNSUPPORTED, "the %s policy source has no Kerberos credentials",
+		                      src->ops->name);
+	return src->ops->export_ccache(ctx, src, path);
+}
+
+ae_err
 ae_policy_source_read_gpo(ae_ctx *ctx, ae_policy_source *src, const char *account_dn, ae_som **soms,
                           size_t *n_soms, ae_gpo_object **objs, size_t *n_objs)
 {
