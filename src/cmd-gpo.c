@@ -418,9 +418,15 @@ read_files(ae_ctx *ctx, const ae_conf *conf, ae_policy_source *src, const ae_pol
 		return ae_set_message(ctx, AE_ERR_CONFIG, "no state directory (state_dir in [%s], or HOME)",
 		                      machine ? "machine" : "user");
 	}
-	if (mkdir(state, 0700) != 0 && errno != EEXIST) {
-		err = ae_set_message(ctx, AE_ERR_IO, "cannot make %s: %s", state, strerror(errno));
-		goto out;
+	{
+		/* the state directory as the store makes and checks it (ours,
+		 * 0700), the cache below it */
+		ae_store *st = NULL;
+
+		err = ae_store_open(ctx, state, true, &st);
+		ae_store_free(st);
+		if (err != AE_OK)
+			goto out;
 	}
 	ae_conf_setting(conf, "global", "ldap_timeout", setting, sizeof(setting));
 	ccpath = ae_strdup_printf("%s/smb-ccache-%ld", cache_dir, (long)getpid());
