@@ -1,7 +1,7 @@
 /*
  * fuzz-gpo.c - gPLink values and account DNs as a DC returns them (any
  * bytes): the gPLink parser, the SOM list of a DN, the GPO list worked
- * out from both, and its loopback merge.
+ * out from both, and its loopback merge; and the same bytes as a GPT.INI.
  */
 #include "config.h"
 
@@ -29,6 +29,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		goto out;
 	memcpy(s, data, size);
 	s[size] = '\0';
+	{
+		uint32_t v;
+
+		(void)ae_gptini_version((const char *)data, size, &v); /* the same bytes as a GPT.INI */
+	}
 	if (ae_gplink_parse(ctx, s, &links, &n) == AE_OK) {
 		for (size_t i = 0; i < n; i++)
 			if (links[i].dn == NULL || links[i].dn[0] == '\0')

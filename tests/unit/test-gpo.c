@@ -263,6 +263,20 @@ test_loopback(ae_ctx *ctx)
 	}
 }
 
+static void
+test_gptini(void)
+{
+	uint32_t v = 0;
+	const char *real = "[General]\r\nVersion=65537\r\ndisplayName=New Group Policy Object\r\n";
+
+	tap_ok(ae_gptini_version(real, strlen(real), &v) && v == 65537, "GPT.INI: Version of [General], CRLF lines");
+	tap_ok(ae_gptini_version("[general]\nversion=3", 19, &v) && v == 3, "GPT.INI: names in any case, no final newline");
+	tap_ok(!ae_gptini_version("[Other]\nVersion=3\n", 18, &v), "GPT.INI: Version outside [General] is not it");
+	tap_ok(!ae_gptini_version("[General]\nVersion=4294967296\n", 29, &v), "GPT.INI: a version over 32 bits is refused");
+	tap_ok(!ae_gptini_version("[General]\nVersion=1x\n", 21, &v), "GPT.INI: a version that is not a number is refused");
+	tap_ok(!ae_gptini_version("", 0, &v), "GPT.INI: empty, no version");
+}
+
 int
 main(void)
 {
@@ -272,6 +286,7 @@ main(void)
 	test_soms();
 	test_order(ctx);
 	test_loopback(ctx);
+	test_gptini();
 	ae_ctx_free(ctx);
 	return tap_done();
 }
