@@ -13,8 +13,8 @@ D="$top_srcdir/tests/data/regpol"
 "$AUTOENROLL" gpo --file "$D/autoenroll.pol" >"$T/out" 2>"$T/err"
 rc=$?
 [ $rc -eq 0 ] && grep -q '^  AEPolicy  *REG_DWORD  *7 (0x7)$' "$T/out" &&
-	grep -q '^  AEPolicy  *0x7 enroll manage pending$' "$T/out" &&
-	grep -q 'LDAP: "Active Directory Enrollment Policy" .* (the LDAP: server used)$' "$T/out" && [ ! -s "$T/err" ]
+	grep -qF "0x7 enroll manage pending  ($D/autoenroll.pol)" "$T/out" &&
+	grep -q 'LDAP: "Active Directory Enrollment Policy" .* (the LDAP: server used)  (' "$T/out" && [ ! -s "$T/err" ]
 ok $? "the GPMC-shaped file: entries and settings" || diag "rc=$rc" "$(cat "$T/out" "$T/err")"
 
 "$AUTOENROLL" gpo --file "$D/autoenroll.pol" --json >"$T/json"
@@ -31,8 +31,8 @@ jq -e '[.entries[].data] == ["café ✓", "%SystemRoot%\\x", "0001feff", 3735928
 ok $? "--json: every type Samba writes" || diag "$(jq -c '[.entries[].data]' "$T/json")"
 
 "$AUTOENROLL" gpo --file "$D/certs-root.pol" --json >"$T/json"
-jq -e '.settings.certificates == [{"store": "Root", "thumbprint": "'"$(openssl x509 -inform DER -in "$D/root.der" -noout -fingerprint -sha1 | sed 's/.*=//; s/://g')"'"}]' \
-	"$T/json" >/dev/null
+jq -e --arg t "$(openssl x509 -inform DER -in "$D/root.der" -noout -fingerprint -sha1 | sed 's/.*=//; s/://g')" \
+	--arg f "$D/certs-root.pol" '.settings.certificates == [{"store": "Root", "thumbprint": $t, "gpo": $f}]' "$T/json" >/dev/null
 ok $? "a GPO root certificate: its store and thumbprint (openssl's SHA-1)"
 
 "$AUTOENROLL" gpo --file "$D/bad-size.pol" >"$T/out" 2>"$T/err"
