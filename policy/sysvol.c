@@ -6,6 +6,7 @@
 
 #include "sysvol.h"
 
+#include "store.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -39,27 +40,6 @@ no_auth(SMBCCTX *c, const char *srv, const char *shr, char *wg, int wgl, char *u
 {
 	/* Kerberos only: no name, no password, no NTLM */
 	(void)c, (void)srv, (void)shr, (void)wg, (void)wgl, (void)un, (void)unl, (void)pw, (void)pwl;
-}
-
-/* Writes LEN bytes to PATH through a temporary file renamed over it. */
-static bool
-write_atomic(const char *path, const void *data, size_t len)
-{
-	char *tmp = ae_strdup_printf("%s.tmp.%ld", path, (long)getpid());
-	int fd;
-	bool ok;
-
-	if (tmp == NULL)
-		return false;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	ok = fd >= 0 && (len == 0 || write(fd, data, len) == (ssize_t)len) && fsync(fd) == 0;
-	if (fd >= 0 && close(fd) != 0)
-		ok = false;
-	ok = ok && rename(tmp, path) == 0;
-	if (!ok)
-		unlink(tmp);
-	free(tmp);
-	return ok;
 }
 
 ae_err
@@ -99,8 +79,8 @@ connect_smb(ae_ctx *ctx, ae_sysvol *sv)
 
 	if (sv->smb != NULL)
 		return AE_OK;
-	if (!write_atomic(sv->conf_path, conf, sizeof(conf) - 1))
-		return ae_set_message(ctx, AE_ERR_IO, "cannot write %s: %s", sv->conf_path, strerror(errno));
+	if (ae_write_file_atomic(ctx, sv->conf_path, conf, sizeof(conf) - 1, 0600) != AE_OK)
+		return ae_get_code(ctx);
 	sv->had_ccname = old != NULL;
 	if (old != NULL && (sv->old_ccname = strdup(old)) == NULL)
 		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
@@ -291,10 +271,13 @@ ae_sysvol_registry_pol(ae_ctx *ctx, ae_sysvol *sv, const ae_gpo_object *obj, boo
 
 		unlink(vfile); /* the version last, once the file is there */
 		unlink(*pol ? nonefile : polfile);
-		if (*pol ? write_atomic(polfile, data.data, data.len) : write_atomic(nonefile, "", 0)) {
+		/* a cache that cannot be written is only a cost: read again next time */
+		if ((*pol ? ae_write_file_atomic(ctx, polfile, data.data, data.len, 0600)
+		          : ae_write_file_atomic(ctx, nonefile, "", 0, 0600)) == AE_OK) {
 			snprintf(v, sizeof(v), "%lu\n", (unsigned long)obj->version);
-			write_atomic(vfile, v, strlen(v));
+			(void)ae_write_file_atomic(ctx, vfile, v, strlen(v), 0600);
 		}
+		ae_clear_message(ctx);
 	}
 	err = AE_OK;
 	goto out;
