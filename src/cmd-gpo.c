@@ -10,12 +10,10 @@
 #include "config.h"
 
 #include "cli.h"
+#include "gpread.h"
 #include "gpsettings.h"
 #include "json.h"
 #include "regpol.h"
-#include "source.h"
-#include "store.h"
-#include "sysvol.h"
 #include "util.h"
 
 #include <getopt.h>
@@ -23,9 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <errno.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 static void
 gpo_usage(FILE *f)
@@ -285,32 +280,25 @@ gpo_reason(const ae_gpo_result *r, const ae_policy *p, bool machine)
 	return strdup("");
 }
 
-/* What was read of each GPO's files (indexed like the list). */
-typedef struct {
-	int *source;          /* ae_sysvol_source, -1: not read (not applied) */
-	bool *has_pol;
-	char **problem;       /* the file could not be used: why */
-	const ae_gp_settings *settings;
-	const ae_sysvol_stats *stats;
-} gp_files;
-
 static const char *
-source_text(const gp_files *f, size_t i)
+source_text(const ae_gp_result *r, size_t i)
 {
-	if (f->problem[i] != NULL)
+	if (r->problem[i] != NULL)
 		return "unusable";
-	switch (f->source[i]) {
-	case AE_SYSVOL_SMB: return f->has_pol[i] ? "read over SMB" : "none (read over SMB)";
-	case AE_SYSVOL_CACHE: return f->has_pol[i] ? "cached, same version" : "none (cached, same version)";
+	switch (r->source[i]) {
+	case AE_SYSVOL_SMB: return r->pols[i] ? "read over SMB" : "none (read over SMB)";
+	case AE_SYSVOL_CACHE: return r->pols[i] ? "cached, same version" : "none (cached, same version)";
 	case AE_SYSVOL_STALE: return "SYSVOL unreachable: the copy cached before";
 	}
 	return NULL;
 }
 
 static void
-print_gpos(const ae_policy *p, const ae_gpo_list *list, bool machine, unsigned round_trips, double seconds,
-           const gp_files *files, bool json)
+print_gpos(const ae_policy *p, const ae_gp_result *gp, bool machine, bool json)
 {
+	const ae_gpo_list *list = gp->list;
+	unsigned round_trips = gp->ldap_round_trips;
+	double seconds = gp->ldap_seconds;
 	ae_json j;
 	size_t order = 0;
 
@@ -360,8 +348,8 @@ print_gpos(const ae_policy *p, const ae_gpo_list *list, bool machine, unsigned r
 			ae_json_string(&j, "status", ae_gpo_status_text(r->status));
 			ae_json_string(&j, "reason", why);
 			ae_json_bool(&j, "wmi_filter", r->obj != NULL && r->obj->wmi_filter != NULL);
-			ae_json_string(&j, "registry_pol", source_text(files, i));
-			ae_json_string(&j, "registry_pol_problem", files->problem[i]);
+			ae_json_string(&j, "registry_pol", source_text(gp, i));
+			ae_json_string(&j, "registry_pol_problem", gp->problem[i]);
 			ae_json_end_object(&j);
 		} else {
 			char num[16];
@@ -370,21 +358,21 @@ print_gpos(const ae_policy *p, const ae_gpo_list *list, bool machine, unsigned r
 			printf("  %-3s %-28s %-6s %-9s %-20s %s%s%s\n", r->status == AE_GPO_APPLIED ? num : "-", name,
 			       ae_som_kind_text(r->som_kind), r->enforced ? "enforced" : "", ae_gpo_status_text(r->status),
 			       r->som, why && why[0] ? ": " : "", why ? why : "");
-			if (source_text(files, i) != NULL)
+			if (source_text(gp, i) != NULL)
 				printf("      Registry.pol (%s half): %s%s%s\n", machine ? "computer" : "user",
-				       source_text(files, i), files->problem[i] ? ": " : "",
-				       files->problem[i] ? files->problem[i] : "");
+				       source_text(gp, i), gp->problem[i] ? ": " : "",
+				       gp->problem[i] ? gp->problem[i] : "");
 		}
 		free(why);
 	}
 	if (json) {
 		ae_json_end_array(&j);
-		settings_json(&j, files->settings);
+		settings_json(&j, gp->settings);
 		ae_json_begin_object(&j, "sysvol");
-		ae_json_int(&j, "smb_files", files->stats->smb_files);
-		ae_json_int(&j, "smb_sessions", files->stats->smb_sessions);
-		ae_json_int(&j, "cached", files->stats->cached);
-		ae_json_int(&j, "duration_ms", (long long)(files->stats->seconds * 1000.0 + 0.5));
+		ae_json_int(&j, "smb_files", gp->sysvol.smb_files);
+		ae_json_int(&j, "smb_sessions", gp->sysvol.smb_sessions);
+		ae_json_int(&j, "cached", gp->sysvol.cached);
+		ae_json_int(&j, "duration_ms", (long long)(gp->sysvol.seconds * 1000.0 + 0.5));
 		ae_json_end_object(&j);
 		ae_json_end_object(&j);
 		ae_cli_print_json(&j);
@@ -394,79 +382,10 @@ print_gpos(const ae_policy *p, const ae_gpo_list *list, bool machine, unsigned r
 		printf("WMI filters are not evaluated: a GPO with one applies, as Windows applies it when the filter "
 		       "cannot be read.\n");
 		printf("SYSVOL: %u files read over SMB (%u connections), %u from the cache, %.0f ms\n",
-		       files->stats->smb_files, files->stats->smb_sessions, files->stats->cached,
-		       files->stats->seconds * 1000.0);
-		settings_text(files->settings, "Autoenrollment settings from Group Policy (the GPO each comes from)");
+		       gp->sysvol.smb_files, gp->sysvol.smb_sessions, gp->sysvol.cached,
+		       gp->sysvol.seconds * 1000.0);
+		settings_text(gp->settings, "Autoenrollment settings from Group Policy (the GPO each comes from)");
 	}
-}
-
-/* Each applied GPO's Registry.pol, in order, into INPUTS (from the cache
- * or SYSVOL); what could not be read is a problem of its GPO and nothing
- * of it applies. */
-static ae_err
-read_files(ae_ctx *ctx, const ae_conf *conf, ae_policy_source *src, const ae_policy *p, const ae_gpo_list *list,
-           bool machine, ae_sysvol **svp, ae_regpol **pols, ae_gp_input *in, size_t *n_in, gp_files *files)
-{
-	const char *dir = machine ? conf->machine_state_dir : conf->user_state_dir;
-	char *state = dir ? strdup(dir) : ae_store_default_dir(machine);
-	char *cache_dir = state ? ae_strdup_printf("%s/gpo", state) : NULL, *ccpath = NULL, *cc = NULL, setting[512];
-	ae_err err;
-
-	*n_in = 0;
-	if (cache_dir == NULL) {
-		free(state);
-		return ae_set_message(ctx, AE_ERR_CONFIG, "no state directory (state_dir in [%s], or HOME)",
-		                      machine ? "machine" : "user");
-	}
-	{
-		/* the state directory as the store makes and checks it (ours,
-		 * 0700), the cache below it */
-		ae_store *st = NULL;
-
-		err = ae_store_open(ctx, state, true, &st);
-		ae_store_free(st);
-		if (err != AE_OK)
-			goto out;
-	}
-	ae_conf_setting(conf, "global", "ldap_timeout", setting, sizeof(setting));
-	ccpath = ae_strdup_printf("%s/smb-ccache-%ld", cache_dir, (long)getpid());
-	cc = ccpath ? ae_strdup_printf("FILE:%s", ccpath) : NULL;
-	if (cc == NULL) {
-		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	err = ae_sysvol_open(ctx, p->origin.server, cc, cache_dir, conf->ldap_timeout, setting, svp);
-	if (err == AE_OK)
-		err = ae_policy_source_export_ccache(ctx, src, ccpath);
-	if (err != AE_OK)
-		goto out;
-	for (size_t i = 0; i < list->n_ordered; i++) {
-		const ae_gpo_result *r = &list->items[i];
-		ae_sysvol_source how;
-
-		if (r->status != AE_GPO_APPLIED)
-			continue;
-		if (ae_sysvol_registry_pol(ctx, *svp, r->obj, machine, &pols[i], &how) != AE_OK) {
-			if (ae_get_code(ctx) == AE_ERR_NOMEM) {
-				err = AE_ERR_NOMEM;
-				goto out;
-			}
-			files->problem[i] = strdup(ae_get_message(ctx));
-			continue;
-		}
-		files->source[i] = (int)how;
-		files->has_pol[i] = pols[i] != NULL;
-		in[*n_in].gpo = r->obj->name;
-		in[(*n_in)++].pol = pols[i];
-	}
-out:
-	if (ccpath != NULL)
-		unlink(ccpath);
-	free(ccpath);
-	free(cc);
-	free(cache_dir);
-	free(state);
-	return err;
 }
 
 static int
@@ -476,70 +395,18 @@ list_gpos(ae_ctx *ctx, ae_cli_globals *g, bool machine, bool json)
 	ae_conf *conf = NULL;
 	ae_policy_source *src = NULL;
 	ae_policy *p = NULL;
-	ae_som *soms = NULL;
-	ae_gpo_object *objs = NULL;
-	ae_gpo_list *list = NULL;
-	ae_sysvol *sv = NULL;
-	ae_regpol **pols = NULL;
-	ae_gp_input *in = NULL;
-	ae_gp_settings *settings = NULL;
-	gp_files files = { 0 };
-	size_t n_soms = 0, n_objs = 0, n_in = 0;
-	unsigned before, rts;
-	double start, seconds;
+	ae_gp_result *gp = NULL;
 	int rc = AE_EXIT_FAILURE;
 
 	if (ae_cli_load_conf(ctx, g, &conf) != AE_OK || ae_policy_source_open(ctx, conf, context, NULL, &src) != AE_OK ||
-	    ae_policy_source_load(ctx, src, context, &p) != AE_OK)
+	    ae_policy_source_load(ctx, src, context, &p) != AE_OK || ae_gp_read(ctx, conf, src, p, machine, &gp) != AE_OK)
 		goto out;
-	before = ae_policy_source_round_trips(src);
-	start = ae_monotonic_seconds();
-	if (ae_policy_source_read_gpo(ctx, src, p->account.dn, &soms, &n_soms, &objs, &n_objs) != AE_OK ||
-	    ae_gpo_compute(ctx, soms, n_soms, objs, n_objs, &p->account.token, machine, &list) != AE_OK) {
-		ae_prefix_message(ctx, ae_get_code(ctx), "Group Policy of %s", p->account.display);
-		goto out;
-	}
-	rts = ae_policy_source_round_trips(src) - before;
-	seconds = ae_monotonic_seconds() - start;
-	pols = calloc(list->n + 1, sizeof(*pols));
-	in = calloc(list->n + 1, sizeof(*in));
-	files.source = calloc(list->n + 1, sizeof(*files.source));
-	files.has_pol = calloc(list->n + 1, sizeof(*files.has_pol));
-	files.problem = calloc(list->n + 1, sizeof(*files.problem));
-	if (pols == NULL || in == NULL || files.source == NULL || files.has_pol == NULL || files.problem == NULL) {
-		ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < list->n; i++)
-		files.source[i] = -1;
-	if (read_files(ctx, conf, src, p, list, machine, &sv, pols, in, &n_in, &files) != AE_OK ||
-	    ae_gp_settings_compute(ctx, in, n_in, &settings) != AE_OK) {
-		ae_prefix_message(ctx, ae_get_code(ctx), "Group Policy of %s", p->account.display);
-		goto out;
-	}
-	files.settings = settings;
-	files.stats = ae_sysvol_get_stats(sv);
-	print_gpos(p, list, machine, rts, seconds, &files, json);
+	print_gpos(p, gp, machine, json);
 	rc = fflush(stdout) == 0 ? AE_EXIT_OK : AE_EXIT_FAILURE;
 out:
 	if (rc != AE_EXIT_OK)
 		ae_cli_error(ctx);
-	for (size_t i = 0; list != NULL && i < list->n; i++) {
-		if (pols != NULL)
-			ae_regpol_free(pols[i]);
-		if (files.problem != NULL)
-			free(files.problem[i]);
-	}
-	free(pols);
-	free(in);
-	free(files.source);
-	free(files.has_pol);
-	free(files.problem);
-	ae_gp_settings_free(settings);
-	ae_sysvol_free(sv);
-	ae_gpo_list_free(list);
-	ae_gpo_objects_free(objs, n_objs);
-	ae_soms_free(soms, n_soms);
+	ae_gp_result_free(gp);
 	ae_policy_free(p);
 	ae_policy_source_free(src);
 	ae_conf_free(conf);
