@@ -35,6 +35,7 @@ typedef struct {
 	int crl_timeout;          /* seconds per CRL download (revocation check) */
 	int policy_refresh;       /* seconds the enrollment policy is reused (600) */
 	int hook_timeout;         /* seconds a renewal hook may run (60) */
+	bool group_policy;        /* Group Policy read and applied over this file (yes) */
 	/* autoenrollment options, the AEPolicy bits of Group Policy */
 	uint32_t user_aepolicy;
 	uint32_t machine_aepolicy;

@@ -145,3 +145,30 @@ out:
 	*out = r;
 	return AE_OK;
 }
+
+ae_err
+ae_gp_pulse_aepolicy(ae_ctx *ctx, const ae_conf *conf, ae_policy_source *src, const ae_policy *policy,
+                     bool machine, uint32_t *aepolicy, char **gpo)
+{
+	ae_gp_result *r = NULL;
+	ae_err err;
+
+	*gpo = NULL;
+	if ((err = ae_gp_read(ctx, conf, src, policy, machine, &r)) != AE_OK)
+		return err;
+	for (size_t i = 0; i < r->list->n; i++)
+		if (r->problem[i] != NULL)
+			ae_log(ctx, AE_LOG_WARNING, "%s: nothing of it applies", r->problem[i]);
+	for (size_t i = 0; r->settings->problems != NULL && r->settings->problems[i] != NULL; i++)
+		ae_log(ctx, AE_LOG_WARNING, "Group Policy: %s", r->settings->problems[i]);
+	if (r->settings->aepolicy.set) {
+		*aepolicy = r->settings->aepolicy.value;
+		*gpo = strdup(r->settings->aepolicy.gpo);
+		if (*gpo == NULL)
+			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		else
+			ae_log(ctx, AE_LOG_INFO, "AEPolicy 0x%x from Group Policy \"%s\"", (unsigned)*aepolicy, *gpo);
+	}
+	ae_gp_result_free(r);
+	return err;
+}

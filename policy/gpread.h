@@ -39,4 +39,10 @@ ae_err ae_gp_read(ae_ctx *ctx, const ae_conf *conf, ae_policy_source *src, const
                   ae_gp_result **out);
 void ae_gp_result_free(ae_gp_result *r);
 
+/* For a pulse (ae_engine_opts.group_policy): Group Policy's AEPolicy and
+ * the GPO it comes from (*GPO NULL when no GPO sets it); the GPOs whose
+ * files could not be used are warnings naming them. */
+ae_err ae_gp_pulse_aepolicy(ae_ctx *ctx, const ae_conf *conf, ae_policy_source *src, const ae_policy *policy,
+                            bool machine, uint32_t *aepolicy, char **gpo);
+
 #endif

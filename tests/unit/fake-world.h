@@ -87,6 +87,11 @@ struct fake_world {
 	uint8_t *ds_cert;          /* the account's userCertificate in AD (DER), or NULL */
 	size_t ds_cert_len;
 	struct fake_ca *ca;
+	/* Group Policy's AEPolicy (ae_engine_opts.group_policy) when GP_GPO is
+	 * not "" ; GP_FAIL: reading Group Policy fails */
+	char gp_gpo[FAKE_NAME_MAX];
+	uint32_t gp_aepolicy;
+	bool gp_fail;
 };
 
 /* A CA certificate for KEY named CN, signed by ISSUER_KEY (ISSUER NULL:
