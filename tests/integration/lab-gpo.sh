@@ -11,7 +11,11 @@
 # with Kerberos: each setting from the GPO that wins, the user half
 # disabled, security filtering, a GPO root certificate, the cache (no SMB
 # when the version is unchanged), a new version read again, SYSVOL
-# unreachable (the last copy), a bad size field (nothing of that file).
+# unreachable (the last copy), a bad size field (nothing of that file);
+# pulses under Group Policy: the machine's disabled by the GPO on its OU
+# (the event names it), alice's enabled by her OU's GPO over the file's
+# "disabled" (LabUser enrolled; her published certificates restored), and
+# group_policy = no.
 #
 # The GPOs are made with samba-tool gpo create (the container in LDAP and
 # the folder in SYSVOL, over SMB); what GPMC does when an admin edits one
@@ -51,6 +55,9 @@ ALL=
 saved() { "$LABCTL" run --admin -- ldapsearch -LLL -o ldif-wrap=no -Q -Y GSSAPI -H ldap://dc1.corp.test \
 	-s base -b "$1" gPLink gPOptions 2>/dev/null | grep -E '^gP(Link|Options)'; }
 for c in "$DOM" "$STAFF" "$WKS"; do saved "$c" >"$TEST_TMP/saved.$(echo "$c" | md5sum | cut -c1-8)"; done
+ALICE_DN="CN=alice,$STAFF"
+"$LABCTL" run --admin -- ldapsearch -LLL -o ldif-wrap=no -Q -Y GSSAPI -H ldap://dc1.corp.test -s base -b "$ALICE_DN" \
+	userCertificate 2>/dev/null | grep '^userCertificate' >"$TEST_TMP/alice-certs"
 restore() {
 	for c in "$DOM" "$STAFF" "$WKS"; do
 		f=$TEST_TMP/saved.$(echo "$c" | md5sum | cut -c1-8)
@@ -70,6 +77,12 @@ restore() {
 		st gpo del "$g" >/dev/null 2>&1
 	done
 	st group delete AEGpoDeny >/dev/null 2>&1
+	# alice's certificates published by the pulse below: back as they were
+	{
+		printf 'dn: %s\nchangetype: modify\nreplace: userCertificate\n' "$ALICE_DN"
+		cat "$TEST_TMP/alice-certs" 2>/dev/null
+		printf -- '-\n\n'
+	} | ldapmod
 }
 trap 'in_lab nft delete table inet aegpo 2>/dev/null; restore; rm -rf "$TEST_TMP"' EXIT
 
@@ -222,6 +235,30 @@ as_user alice "$AUTOENROLL" -c "$CONF" gpo --json >"$TEST_TMP/alice2.json" 2>"$T
 [ "$(jq -r '.settings.aepolicy' "$TEST_TMP/alice2.json")" = 7 ] && [ "$(jq -r '.settings.aepolicy_gpo' "$TEST_TMP/alice2.json")" = "AE Staff" ]
 ok $? "alice: AEPolicy 7 from her OU's GPO; the disabled user half (0) and the filtered GPO (0) do not reach her" ||
 	diag "$(cat "$TEST_TMP/err")" "$(jq -c '.settings' "$TEST_TMP/alice2.json")"
+
+# --- pulses under Group Policy: its AEPolicy wins over the file's ---
+sed 's/^\[global\]/[global]\npolicy_refresh = 0\nrpc_timeout = 10/; s/^\[user\]/[user]\naepolicy = disabled/' "$CONF" >"$TEST_TMP/pulse.conf"
+as_machine env AUTOENROLL_LIBEXECDIR="$AE_BIN" "$AE_BIN/autoenroll-machine" --json -c "$TEST_TMP/pulse.conf" \
+	>"$TEST_TMP/mp.json" 2>"$TEST_TMP/err"
+rc=$?
+[ $rc -eq 0 ] && jq -e '[.events[] | select(.event == "disabled")] | length == 1' "$TEST_TMP/mp.json" >/dev/null &&
+	jq -r '.events[] | select(.event == "disabled") | .message' "$TEST_TMP/mp.json" |
+		grep -q 'disabled (AEPolicy 0x8000 from Group Policy "AE Staff users off")' &&
+	[ "$(jq -r '.counts.enrolled' "$TEST_TMP/mp.json")" = 0 ]
+ok $? "machine pulse: AEPolicy 0x8000 on its OU, nothing done, the event names the GPO" ||
+	diag "rc=$rc" "$(cat "$TEST_TMP/err")" "$(jq -c '[.events[] | [.event, .message]]' "$TEST_TMP/mp.json" 2>/dev/null)"
+as_user alice env AUTOENROLL_LIBEXECDIR="$AE_BIN" "$AUTOENROLL" pulse --user --wait --json -c "$TEST_TMP/pulse.conf" \
+	>"$TEST_TMP/up.json" 2>"$TEST_TMP/err"
+rc=$?
+[ $rc -eq 0 ] && jq -e '[.events[] | select(.event == "enrolled" and .template == "LabUser")] | length == 1' "$TEST_TMP/up.json" >/dev/null
+ok $? "alice's pulse: aepolicy disabled in the file, AEPolicy 7 from her OU's GPO wins: LabUser enrolled" ||
+	diag "rc=$rc" "$(cat "$TEST_TMP/err")" "$(jq -c '[.events[] | [.event, .template, .message]]' "$TEST_TMP/up.json" 2>/dev/null)"
+sed -i 's/^\[global\]/[global]\ngroup_policy = no/' "$TEST_TMP/pulse.conf"
+as_user alice env AUTOENROLL_LIBEXECDIR="$AE_BIN" "$AUTOENROLL" pulse --user --wait --json -c "$TEST_TMP/pulse.conf" \
+	>"$TEST_TMP/up2.json" 2>/dev/null
+jq -e '[.events[] | select(.event == "disabled")] | length == 1' "$TEST_TMP/up2.json" >/dev/null &&
+	jq -r '.events[] | select(.event == "disabled") | .message' "$TEST_TMP/up2.json" | grep -q 'aepolicy 0x8000 in \[user\]'
+ok $? "group_policy = no: the file's aepolicy (disabled) alone"
 
 pol "$G_ENF" Machine $((V1 + 1)) "$AEK|OfflineExpirationPercent|4|30"
 as_machine "$AUTOENROLL" -c "$CONF" gpo --machine --json >"$TEST_TMP/ws3.json" 2>/dev/null
