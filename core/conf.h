@@ -36,6 +36,7 @@ typedef struct {
 	int policy_refresh;       /* seconds the enrollment policy is reused (600) */
 	int hook_timeout;         /* seconds a renewal hook may run (60) */
 	int expiry_warning_percent; /* warn when this % of a certificate's lifetime is left and nothing renewed it (10; 0: never) */
+	bool group_policy;        /* Group Policy read and applied over this file (yes) */
 	/* autoenrollment options, the AEPolicy bits of Group Policy */
 	uint32_t user_aepolicy;
 	uint32_t machine_aepolicy;
