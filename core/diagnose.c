@@ -224,10 +224,20 @@ ae_diagnose(ae_ctx *ctx, const ae_conf *conf, const ae_diagnose_opts *opts, ae_d
 	ae_diag_time(ctx, conf, r, &n);
 	ae_diag_credentials(ctx, conf, opts->machine, r, &n);
 	ae_diag_ldap(ctx, conf, opts->machine, r, &n);
-	ae_diag_begin(r);
-	ae_diag_add(r, "group-policy", "Group Policy", AE_DIAG_SKIP,
-	            "not read yet: the autoenrollment settings come from autoenroll.conf (aepolicy), not from GPOs");
 	diag_policy(ctx, conf, opts->machine, r, &n, &src, &p);
+	if (!conf->group_policy) {
+		ae_diag_begin(r);
+		ae_diag_add(r, "group-policy", "Group Policy", AE_DIAG_SKIP,
+		            "group_policy = no in [global]: the settings come from autoenroll.conf alone");
+	} else if (p == NULL || opts->group_policy == NULL) {
+		ae_diag_begin(r);
+		ae_diag_add(r, "group-policy", "Group Policy", AE_DIAG_SKIP,
+		            p == NULL ? "the GPOs are read over the enrollment policy's LDAP session, which did not open"
+		                      : "this program does not read Group Policy");
+	} else {
+		opts->group_policy(ctx, conf, src, p, opts->machine, r);
+		ae_clear_message(ctx);
+	}
 	if (p != NULL) {
 		ae_diag_ca_env env = {
 			.conf = conf, .pki = &p->pki, .caller = p->account.display,

@@ -172,3 +172,61 @@ ae_gp_pulse_aepolicy(ae_ctx *ctx, const ae_conf *conf, ae_policy_source *src, co
 	ae_gp_result_free(r);
 	return err;
 }
+
+void
+ae_gp_diag(ae_ctx *ctx, const ae_conf *conf, ae_policy_source *src, const ae_policy *p, bool machine,
+           ae_diag_report *r)
+{
+	static const char *const source_text[] = { "read over SMB", "cached copy, same version",
+	                                           "SYSVOL unreachable: the last cached copy" };
+	ae_gp_result *gp = NULL;
+	ae_diag_check *c;
+	size_t applied = 0, bad = 0, stale = 0;
+
+	ae_diag_begin(r);
+	if (ae_gp_read(ctx, conf, src, p, machine, &gp) != AE_OK) {
+		c = ae_diag_add(r, "group-policy", "Group Policy", AE_DIAG_FAIL,
+		                "the GPOs that apply could not be read: %s", ae_get_message(ctx));
+		ae_diag_fix(c, NULL, "check that the DC serves the GPO containers and SYSVOL (smbclient -k //DC/SYSVOL), "
+		            "or set group_policy = no in [global] on hosts outside Group Policy");
+		return;
+	}
+	for (size_t i = 0; i < gp->list->n_ordered; i++) {
+		if (gp->list->items[i].status != AE_GPO_APPLIED)
+			continue;
+		applied++;
+		if (gp->problem[i] != NULL)
+			bad++;
+		else if (gp->source[i] == AE_SYSVOL_STALE)
+			stale++;
+	}
+	if (bad > 0)
+		c = ae_diag_add(r, "group-policy", "Group Policy", AE_DIAG_WARN,
+		                "%zu of the %zu GPOs that apply could not be used (nothing of them applies)", bad, applied);
+	else if (stale > 0)
+		c = ae_diag_add(r, "group-policy", "Group Policy", AE_DIAG_WARN,
+		                "SYSVOL could not be read: %zu of the %zu GPOs that apply come from the copies cached before",
+		                stale, applied);
+	else
+		c = ae_diag_add(r, "group-policy", "Group Policy", AE_DIAG_PASS, "%zu GPO%s appl%s to the %s%s", applied,
+		                applied == 1 ? "" : "s", applied == 1 ? "ies" : "y", machine ? "machine" : "user",
+		                gp->settings->aepolicy.set ? "" : "; none sets autoenrollment (AEPolicy): autoenroll.conf's aepolicy holds");
+	if (bad > 0 || stale > 0)
+		ae_diag_fix(c, "autoenroll gpo", "make SYSVOL readable over SMB with Kerberos from this host, then see which GPO "
+		            "fails");
+	for (size_t i = 0; i < gp->list->n_ordered; i++) {
+		const ae_gpo_result *g = &gp->list->items[i];
+		const char *name = g->obj != NULL ? g->obj->name : g->dn;
+		if (g->status != AE_GPO_APPLIED)
+			ae_diag_detail(c, name, "not applied: %s", ae_gpo_status_text(g->status));
+		else if (gp->problem[i] != NULL)
+			ae_diag_detail(c, name, "applied, its file unusable: %s", gp->problem[i]);
+		else
+			ae_diag_detail(c, name, "applied (%s)", gp->source[i] >= 0 && gp->source[i] <= AE_SYSVOL_STALE
+			               ? source_text[gp->source[i]] : "no Registry.pol");
+	}
+	if (gp->settings->aepolicy.set)
+		ae_diag_detail(c, "AEPolicy", "0x%x from \"%s\"", (unsigned)gp->settings->aepolicy.value,
+		               gp->settings->aepolicy.gpo);
+	ae_gp_result_free(gp);
+}

@@ -9,6 +9,7 @@
 #define AE_GPREAD_H
 
 #include "conf.h"
+#include "diag.h"
 #include "gpo.h"
 #include "gpsettings.h"
 #include "policy.h"
@@ -44,5 +45,12 @@ void ae_gp_result_free(ae_gp_result *r);
  * files could not be used are warnings naming them. */
 ae_err ae_gp_pulse_aepolicy(ae_ctx *ctx, const ae_conf *conf, ae_policy_source *src, const ae_policy *policy,
                             bool machine, uint32_t *aepolicy, char **gpo);
+
+/* autoenroll diagnose's Group Policy check (ae_diagnose_opts.group_policy):
+ * which GPOs apply and were read, and the autoenrollment setting each
+ * gives; a GPO whose file could not be used warns, Group Policy that
+ * cannot be read at all fails. */
+void ae_gp_diag(ae_ctx *ctx, const ae_conf *conf, ae_policy_source *src, const ae_policy *p, bool machine,
+                ae_diag_report *r);
 
 #endif

@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "diagnose.h"
+#include "gpread.h"
 #include "json.h"
 #include "util.h"
 
@@ -107,7 +108,7 @@ ae_cmd_diagnose(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	ae_diagnose_opts o = { 0 };
+	ae_diagnose_opts o = { .group_policy = ae_gp_diag };
 	bool json = false, user = false;
 	ae_diag_report r;
 	ae_conf *conf = NULL;

@@ -236,6 +236,14 @@ as_user alice "$AUTOENROLL" -c "$CONF" gpo --json >"$TEST_TMP/alice2.json" 2>"$T
 ok $? "alice: AEPolicy 7 from her OU's GPO; the disabled user half (0) and the filtered GPO (0) do not reach her" ||
 	diag "$(cat "$TEST_TMP/err")" "$(jq -c '.settings' "$TEST_TMP/alice2.json")"
 
+# diagnose's Group Policy check names the GPOs and where AEPolicy comes from
+as_machine "$AUTOENROLL" -c "$CONF" diagnose --machine --json >"$TEST_TMP/diag.json" 2>/dev/null
+jq -e '.checks[] | select(.id == "group-policy") | .status == "pass" and
+	.details.AEPolicy == "0x8000 from \"AE Staff users off\"" and
+	(.details["AE Staff users off"] | startswith("applied"))' "$TEST_TMP/diag.json" >/dev/null
+ok $? "diagnose --machine: the Group Policy check lists the GPOs and names the one AEPolicy comes from" ||
+	diag "$(jq -c '.checks[] | select(.id == "group-policy")' "$TEST_TMP/diag.json" 2>&1)"
+
 # --- pulses under Group Policy: its AEPolicy wins over the file's ---
 sed 's/^\[global\]/[global]\npolicy_refresh = 0\nrpc_timeout = 10/; s/^\[user\]/[user]\naepolicy = disabled/' "$CONF" >"$TEST_TMP/pulse.conf"
 as_machine env AUTOENROLL_LIBEXECDIR="$AE_BIN" "$AE_BIN/autoenroll-machine" --json -c "$TEST_TMP/pulse.conf" \
