@@ -123,13 +123,18 @@ ae_ca_from_entry(ae_ctx *ctx, const ae_entry *entry, ae_ca *out)
 	memset(out, 0, sizeof(*out));
 	memset(&ca, 0, sizeof(ca));
 	ca.dn = strdup(entry->dn ? entry->dn : "");
-	ca.name = ae_entry_string(entry, "cn");
+	/* The CA's name and host go into records, request attributes and
+	 * events: one with a control character is refused where it enters. */
+	if ((err = ae_entry_text(ctx, entry, "cn", &ca.name)) != AE_OK ||
+	    (err = ae_entry_text(ctx, entry, "displayName", &ca.display_name)) != AE_OK ||
+	    (err = ae_entry_text(ctx, entry, "dNSHostName", &ca.host)) != AE_OK) {
+		ae_ca_clear(&ca);
+		return err;
+	}
 	if (ca.name == NULL) {
 		ae_ca_clear(&ca);
 		return ae_set_message(ctx, AE_ERR_INVALID, "enrollment service %s has no cn", entry->dn);
 	}
-	ca.display_name = ae_entry_string(entry, "displayName");
-	ca.host = ae_entry_string(entry, "dNSHostName");
 	a = ae_entry_get(entry, "flags");
 	if (a != NULL && a->nvalues > 0 &&
 	    ae_parse_ldap_uint32(ctx, "flags", &a->values[0], &ca.flags) != AE_OK)

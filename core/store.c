@@ -157,20 +157,43 @@ valid_id(const char *id)
 	return true;
 }
 
+/* Whether a string field needs the escapes of record version 2. */
+static bool
+needs_escape(const char *v)
+{
+	return v != NULL && (strchr(v, '\\') != NULL || ae_has_control(v, strlen(v), NULL));
+}
+
+/* Version 1 records hold values as they are; version 2 escapes them
+ * (ae_buf_escaped: "\\", "\n", "\r", "\t", "\xNN"), so that a value
+ * from AD or a CA with a newline cannot add a line of its own and one with
+ * a carriage return cannot make the record unreadable.  A record none of
+ * whose values needs an escape is written as version 1, byte for byte as
+ * before, so that older versions still read it. */
 char *
 ae_record_format(const ae_record *r)
 {
 	ae_buf b;
+	bool v2 = false;
 
+	for (size_t i = 0; i < NFIELDS; i++)
+		if (fields[i].type == F_STR)
+			v2 = v2 || needs_escape(*(char *const *)((const char *)r + fields[i].offset));
 	ae_buf_init(&b);
-	ae_buf_puts(&b, "# autoenroll record: written by autoenroll, do not edit\nversion = 1\n");
+	ae_buf_printf(&b, "# autoenroll record: written by autoenroll, do not edit\nversion = %d\n", v2 ? 2 : 1);
 	for (size_t i = 0; i < NFIELDS; i++) {
 		const char *base = (const char *)r + fields[i].offset;
 		switch (fields[i].type) {
 		case F_STR: {
 			const char *v = *(char *const *)base;
-			if (v != NULL)
-				ae_buf_printf(&b, "%s = %s\n", fields[i].key, v);
+			if (v != NULL) {
+				ae_buf_printf(&b, "%s = ", fields[i].key);
+				if (v2)
+					ae_buf_escaped(&b, v);
+				else
+					ae_buf_puts(&b, v);
+				ae_buf_puts(&b, "\n");
+			}
 			break;
 		}
 		case F_U32:
@@ -240,7 +263,8 @@ ae_record_parse(ae_ctx *ctx, const char *text, size_t len, const char *name, ae_
 	ae_record *r = NULL;
 	char *copy = NULL, *line, *next;
 	unsigned lineno = 0;
-	bool have_version = false, have_state = false;
+	bool have_state = false;
+	int version = 0;
 	ae_err err = AE_OK;
 
 	*out = NULL;
@@ -281,13 +305,13 @@ ae_record_parse(ae_ctx *ctx, const char *text, size_t len, const char *name, ae_
 				goto cleanup;
 			}
 		if (strcmp(key, "version") == 0) {
-			if (strcmp(value, "1") != 0) {
+			if (strcmp(value, "1") != 0 && strcmp(value, "2") != 0) {
 				err = ae_set_message(ctx, AE_ERR_INVALID,
-				                     "%s: record version %s is newer than this autoenroll (1)",
+				                     "%s: record version %s is newer than this autoenroll (2)",
 				                     name, value);
 				goto cleanup;
 			}
-			have_version = true;
+			version = value[0] - '0';
 			continue;
 		}
 		for (size_t i = 0; i < NFIELDS; i++)
@@ -301,7 +325,15 @@ ae_record_parse(ae_ctx *ctx, const char *text, size_t len, const char *name, ae_
 		if (err != AE_OK)
 			goto cleanup;
 	}
-	if (!have_version || !have_state || r->id == NULL || !valid_id(r->id)) {
+	/* Escapes are undone once the version is known, wherever its line was. */
+	for (size_t i = 0; version == 2 && i < NFIELDS; i++) {
+		char *v = *(char **)((char *)r + fields[i].offset);
+		if (fields[i].type == F_STR && v != NULL && !ae_unescape(v)) {
+			err = ae_set_message(ctx, AE_ERR_INVALID, "%s: bad escape in %s", name, fields[i].key);
+			goto cleanup;
+		}
+	}
+	if (version == 0 || !have_state || r->id == NULL || !valid_id(r->id)) {
 		err = ae_set_message(ctx, AE_ERR_INVALID, "%s: not a complete record (version, id, state)", name);
 		goto cleanup;
 	}
