@@ -150,6 +150,55 @@ main(void)
 
 	}
 
+	/* Writes never go through a link: a symbolic link planted at the
+	 * temporary name (AE_TEST_TMP_RANDOM fixes its random part), or at
+	 * the file's own name, leaves its target alone; a directory that is
+	 * a link, or writable by others, is refused. */
+	{
+		char victim[600], file[600], planted[700], linkdir[600], open_dir[600], buf[64] = "";
+		FILE *vf;
+
+		snprintf(victim, sizeof(victim), "%s/victim", dir);
+		snprintf(file, sizeof(file), "%s/file.pem", dir);
+		write_text(victim, "precious\n");
+		snprintf(planted, sizeof(planted), "%s.tmp.%ld.0badc0de", file, (long)getpid());
+		tap_ok(symlink(victim, planted) == 0, "a link planted where the temporary file would go");
+		setenv("AE_TEST_TMP_RANDOM", "0badc0de", 1);
+		err = ae_write_file_atomic(ctx, file, "new\n", 4, 0644);
+		unsetenv("AE_TEST_TMP_RANDOM");
+		vf = fopen(victim, "r");
+		if (vf != NULL && fgets(buf, sizeof(buf), vf) == NULL)
+			buf[0] = '\0';
+		if (vf != NULL)
+			fclose(vf);
+		tap_ok(err == AE_OK && strcmp(buf, "precious\n") == 0, "written under another name; the link's target untouched");
+		tap_ok(lstat(file, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size == 4, "the file is the new one");
+		unlink(planted);
+		unlink(file);
+		tap_ok(symlink(victim, file) == 0 && ae_write_file_atomic(ctx, file, "new\n", 4, 0644) == AE_OK &&
+		       lstat(file, &sb) == 0 && S_ISREG(sb.st_mode) && stat(victim, &sb) == 0 && sb.st_size == 9,
+		       "a link at the file's name is replaced, not followed");
+		snprintf(linkdir, sizeof(linkdir), "%s/linkdir", dir);
+		snprintf(file, sizeof(file), "%s/linkdir/x", dir);
+		tap_ok(symlink(dir, linkdir) == 0 && ae_write_file_atomic(ctx, file, "x", 1, 0644) != AE_OK &&
+		       strstr(ae_get_message(ctx), "symbolic link") != NULL, "a directory that is a link is refused: %s",
+		       ae_get_message(ctx));
+		snprintf(open_dir, sizeof(open_dir), "%s/open", dir);
+		snprintf(file, sizeof(file), "%s/open/x", dir);
+		mkdir(open_dir, 0700);
+		chmod(open_dir, 0777);
+		tap_ok(ae_write_file_atomic(ctx, file, "x", 1, 0644) != AE_OK &&
+		       strstr(ae_get_message(ctx), "writable by group or others (mode 0777)") != NULL,
+		       "a directory others can write is refused: %s", ae_get_message(ctx));
+		tap_ok(access(file, F_OK) != 0, "nothing written there");
+		rmdir(open_dir);
+		unlink(linkdir);
+		unlink(victim);
+		unlink(planted);
+		snprintf(file, sizeof(file), "%s/file.pem", dir);
+		unlink(file);
+	}
+
 	/* Bad records: clear errors, nothing returned. */
 	{
 		static const struct { const char *text, *needle, *what; } bad[] = {
