@@ -93,6 +93,9 @@ struct fake_world {
 	 * no call (AE_ERR_TIMEOUT, recorded nowhere). */
 	char second_ca[FAKE_NAME_MAX];
 	char unreachable[FAKE_NAME_MAX];
+	/* Templates AD holds but that did not parse, as ldap-place lists
+	 * them ("NAME\treason"), NULL-terminated; NULL: none. */
+	char **invalid_templates;
 };
 
 /* A CA certificate for KEY named CN, signed by ISSUER_KEY (ISSUER NULL:

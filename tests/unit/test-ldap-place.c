@@ -175,8 +175,13 @@ test_control_characters(ae_ctx *ctx, const char *b64)
 	       strstr(p->invalid_templates[0], "cn has a control character (0x0a") != NULL,
 	       "it is listed, its name escaped, with the attribute at fault: %s",
 	       p->invalid_templates ? p->invalid_templates[0] : "(none)");
-	tap_ok(p->pki.ca_count == 1 && strcmp(p->pki.cas[0].name, "CA2") == 0,
-	       "the CA whose dNSHostName ends in a carriage return is refused, the other kept");
+	tap_ok(p->pki.ca_count == 2 && strcmp(p->pki.cas[0].name, "CA1") == 0 && p->pki.cas[0].host == NULL &&
+	       p->pki.cas[0].cert == NULL && p->pki.cas[0].invalid_reason != NULL &&
+	       strstr(p->pki.cas[0].invalid_reason, "dNSHostName of CN=CA1,CN=Enrollment Services,") != NULL &&
+	       strstr(p->pki.cas[0].invalid_reason, "control character (0x0d") != NULL,
+	       "the CA whose dNSHostName ends in a carriage return: listed, no host, not valid, the attribute named");
+	tap_ok(p->pki.ca_count == 2 && strcmp(p->pki.cas[1].name, "CA2") == 0 && p->pki.cas[1].cert != NULL &&
+	       p->pki.cas[1].invalid_reason == NULL, "the other CA as it was");
 	tap_is_int(p->oid_count, 0, "the OID with a newline is not taken");
 	tap_ok(netbios == NULL, "the NetBIOS name with a newline is not taken");
 	ae_policy_free(p);
