@@ -130,7 +130,7 @@ jq -r '.templates[] | select(.name=="LabBrokenSchema") | .reason' "$TEST_TMP/bro
 	grep -q "unknown msPKI-Template-Schema-Version 7"
 ok $? "unknown schema version: reason says so"
 jq -r '.templates[] | select(.name=="LabBrokenName") | .reason' "$TEST_TMP/broken.json" |
-	grep -q "invalid template: displayName has a control character (0x0a at byte 3): refused, it could forge local records"
+	grep -q "invalid template: .*displayName has a control character (0x0a at byte 3): refused, it could forge local records"
 ok $? "a newline in a displayName from AD: refused, the attribute named" ||
 	diag "$(jq -r '.templates[] | select(.name=="LabBrokenName")' "$TEST_TMP/broken.json")"
 [ "$(jq -r '.templates[] | select(.name=="LabUser") | .decision' "$TEST_TMP/broken.json")" = autoenroll ]
