@@ -82,6 +82,9 @@ struct fake_world {
 	char *state_dir;           /* records, and keys (file: store) */
 	fake_template templates[16];
 	size_t ntemplates;
+	/* Templates AD holds but that did not parse, as ldap-place lists
+	 * them ("NAME\treason"), NULL-terminated; NULL: none. */
+	char **invalid_templates;
 	fake_call *calls;
 	size_t ncalls;
 	unsigned source_opens;     /* the policy source was opened (a full pulse reads the policy) */
@@ -93,9 +96,6 @@ struct fake_world {
 	 * no call (AE_ERR_TIMEOUT, recorded nowhere). */
 	char second_ca[FAKE_NAME_MAX];
 	char unreachable[FAKE_NAME_MAX];
-	/* Templates AD holds but that did not parse, as ldap-place lists
-	 * them ("NAME\treason"), NULL-terminated; NULL: none. */
-	char **invalid_templates;
 };
 
 /* A CA certificate for KEY named CN, signed by ISSUER_KEY (ISSUER NULL:
