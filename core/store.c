@@ -328,8 +328,8 @@ ae_record_parse(ae_ctx *ctx, const char *text, size_t len, const char *name, ae_
 	}
 	/* Escapes are undone once the version is known, wherever its line was. */
 	for (size_t i = 0; version == 2 && i < NFIELDS; i++) {
-		char *v = *(char **)((char *)r + fields[i].offset);
-		if (fields[i].type == F_STR && v != NULL && !ae_unescape(v)) {
+		char *v = fields[i].type == F_STR ? *(char **)((char *)r + fields[i].offset) : NULL;
+		if (v != NULL && !ae_unescape(v)) {
 			err = ae_set_message(ctx, AE_ERR_INVALID, "%s: bad escape in %s", name, fields[i].key);
 			goto cleanup;
 		}
