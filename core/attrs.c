@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include "attrs.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <stdbool.h>
@@ -32,6 +33,32 @@ ae_entry_string(const ae_entry *entry, const char *attr)
 	    memchr(a->values[0].data, '\0', a->values[0].len) != NULL)
 		return NULL;
 	return strndup((const char *)a->values[0].data, a->values[0].len);
+}
+
+ae_err
+ae_entry_text(ae_ctx *ctx, const ae_entry *entry, const char *attr, char **out)
+{
+	const ae_attr *a = ae_entry_get(entry, attr);
+	size_t at = 0;
+
+	*out = NULL;
+	if (a != NULL && a->nvalues > 0 && ae_has_control((const char *)a->values[0].data, a->values[0].len, &at)) {
+		ae_buf dn;
+		char *shown;
+		ae_err err;
+
+		ae_buf_init(&dn);
+		ae_buf_escaped(&dn, entry->dn != NULL ? entry->dn : "(no DN)");
+		shown = ae_buf_steal(&dn);
+		err = ae_set_message(ctx, AE_ERR_INVALID,
+		                     "%s of %s has a control character (0x%02x at byte %zu): refused, it could forge "
+		                     "local records or request attributes",
+		                     attr, shown ? shown : "(no DN)", a->values[0].data[at], at);
+		free(shown);
+		return err;
+	}
+	*out = ae_entry_string(entry, attr);
+	return AE_OK;
 }
 
 bool

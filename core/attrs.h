@@ -6,6 +6,8 @@
 #ifndef AE_ATTRS_H
 #define AE_ATTRS_H
 
+#include "error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,6 +35,13 @@ const ae_attr *ae_entry_get(const ae_entry *entry, const char *name);
 /* The first value of ATTR as a new NUL-terminated string (NULL if absent,
  * empty or containing NUL); caller frees. */
 char *ae_entry_string(const ae_entry *entry, const char *attr);
+
+/* ae_entry_string() for text that names things in record files, request
+ * attributes and events (CA and template names, host names, OIDs): a
+ * value with a control character is refused with AE_ERR_INVALID and a
+ * message naming the object and the attribute, as it could add lines of
+ * its own.  *OUT NULL when absent, empty or holding NUL. */
+ae_err ae_entry_text(ae_ctx *ctx, const ae_entry *entry, const char *attr, char **out);
 
 /* Whether ATTR of ENTRY has the value VALUE, compared case-insensitively
  * (objectClass, sAMAccountName). */

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define AE_CONF_MAX_SIZE (1024 * 1024)
 
@@ -565,6 +566,50 @@ ae_conf_parse_checked(ae_ctx *ctx, const char *text, size_t len, const char *nam
 	return parse(ctx, text, len, name, rep, out);
 }
 
+ae_err
+ae_conf_check_root_path(ae_ctx *ctx, const char *path, const char *what)
+{
+	char *real = NULL;
+	size_t n;
+	ae_err err = AE_OK;
+
+	if (geteuid() != 0 || path == NULL)
+		return AE_OK;
+	real = realpath(path, NULL);
+	if (real == NULL)
+		return errno == ENOENT || errno == ENOTDIR ? AE_OK
+		       : ae_set_message(ctx, AE_ERR_DENIED, "cannot check the %s %s: %s", what, path, strerror(errno));
+	/* The file, then each directory above it, up to "/". */
+	for (n = strlen(real);;) {
+		struct stat st;
+		const char *shown = n > 0 ? real : "/";
+
+		if (stat(shown, &st) != 0) {
+			err = ae_set_message(ctx, AE_ERR_DENIED, "cannot check %s (above the %s %s): %s", shown, what,
+			                     path, strerror(errno));
+		} else if (st.st_uid != 0) {
+			err = ae_set_message(ctx, AE_ERR_DENIED,
+			                     "the %s %s: %s belongs to uid %u, not to root, who could be made to do what "
+			                     "its owner wants: refused (chown root: %s)",
+			                     what, path, shown, (unsigned)st.st_uid, shown);
+		} else if ((st.st_mode & 022) && !(S_ISDIR(st.st_mode) && (st.st_mode & S_ISVTX))) {
+			err = ae_set_message(ctx, AE_ERR_DENIED,
+			                     "the %s %s: %s is writable by group or others (mode %04o), who could make "
+			                     "root do what they want: refused (chmod go-w %s)",
+			                     what, path, shown, (unsigned)(st.st_mode & 07777), shown);
+		}
+		if (err != AE_OK || n == 0)
+			break;
+		while (n > 0 && real[n - 1] != '/')
+			n--;
+		if (n > 0)
+			n--;
+		real[n] = '\0';
+	}
+	free(real);
+	return err;
+}
+
 static ae_err
 load(ae_ctx *ctx, const char *path, bool must_exist, ae_conf_report *rep, ae_conf **out)
 {
@@ -590,6 +635,8 @@ load(ae_ctx *ctx, const char *path, bool must_exist, ae_conf_report *rep, ae_con
 		err = ae_set_message(ctx, AE_ERR_CONFIG, "configuration %s is not a regular file", path);
 		goto cleanup;
 	}
+	if ((err = ae_conf_check_root_path(ctx, path, "configuration")) != AE_OK)
+		goto cleanup;
 	if (st.st_size > AE_CONF_MAX_SIZE) {
 		err = ae_set_message(ctx, AE_ERR_CONFIG, "configuration %s is larger than %d bytes",
 		                     path, AE_CONF_MAX_SIZE);

@@ -69,7 +69,8 @@ typedef struct {
 const char *ae_conf_default_path(void);
 
 /* Reads PATH.  A missing file is an error when MUST_EXIST, else defaults.
- * *OUT stays NULL on error. */
+ * Run as root, the file must pass ae_conf_check_root_path().  *OUT stays
+ * NULL on error. */
 ae_err ae_conf_load(ae_ctx *ctx, const char *path, bool must_exist, ae_conf **out);
 /* Parses TEXT (LEN bytes, need not be NUL-terminated); NAME is used in
  * messages. */
@@ -110,6 +111,16 @@ bool ae_conf_report_add(ae_conf_report *rep, const char *file, unsigned line, co
  * what stops the whole file (too large, NUL bytes, out of memory). */
 ae_err ae_conf_parse_checked(ae_ctx *ctx, const char *text, size_t len, const char *name, ae_conf_report *rep,
                              ae_conf **out);
+/* sshd's StrictModes, for a file root reads (WHAT: "configuration",
+ * "keytab"): when the effective user is root, PATH (links resolved) and
+ * every directory above it must belong to root and not be writable by
+ * group or others (a directory with the sticky bit, as /tmp, may be: no
+ * one else can replace root's entries there), or another user could
+ * change what root does.  AE_ERR_DENIED with a message naming the file
+ * and the fix (chown, chmod); AE_OK for other users, and when PATH does
+ * not exist (its reader says so). */
+ae_err ae_conf_check_root_path(ae_ctx *ctx, const char *path, const char *what);
+
 /* ae_conf_load (the file must exist) with ae_conf_parse_checked. */
 ae_err ae_conf_load_checked(ae_ctx *ctx, const char *path, ae_conf_report *rep, ae_conf **out);
 

@@ -235,11 +235,8 @@ subject_type(const char *type)
 }
 
 
-/* "CN=x,O=y" (RFC 4514 order: most specific first) into a Name.  Handles
- * backslash escapes of special characters and \XX hex pairs; rejects
- * multi-valued RDNs and anything that is not type=value. */
-static ae_err
-parse_subject(ae_ctx *ctx, const char *s, X509_NAME **out)
+ae_err
+ae_csr_parse_subject(ae_ctx *ctx, const char *s, X509_NAME **out)
 {
 	X509_NAME *name = NULL;
 	ASN1_OBJECT *obj = NULL;
@@ -1073,7 +1070,7 @@ build_request(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *key, X509 *ren
 		goto cleanup;
 	}
 	if (want_subject && params->subject != NULL) {
-		err = parse_subject(ctx, params->subject, &subject);
+		err = ae_csr_parse_subject(ctx, params->subject, &subject);
 		if (err != AE_OK)
 			goto cleanup;
 	} else if (subject == NULL && params->subject != NULL) {

@@ -115,6 +115,13 @@ ae_err ae_csr_describe(ae_ctx *ctx, const uint8_t *der, size_t len, char **text_
  * malloc'd, NULL on error. */
 ae_err ae_csr_attributes(ae_ctx *ctx, const char *template_name, const char *rmd, const char *cdc, char **out);
 
+/* The subject S of --subject, "CN=x,O=y" (RFC 4514 order: most specific
+ * first), into a Name: backslash escapes of special characters and \XX
+ * hex pairs; multi-valued RDNs and anything that is not TYPE=value are
+ * refused.  S is untrusted (the command line, a renewal's old subject).
+ * *OUT NULL on error. */
+ae_err ae_csr_parse_subject(ae_ctx *ctx, const char *s, X509_NAME **out);
+
 /* The OS version a request carries: the kernel release as
  * major.minor.build.2 ("6.1.0.2"), malloc'd; NULL when out of memory. */
 char *ae_csr_os_version(void);

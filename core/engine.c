@@ -989,6 +989,13 @@ enroll_templates(pulse *p)
 		const ae_policy_item *it = &p->policy->items[i];
 		const ae_template *t = it->tpl;
 		bool machine_tpl = t != NULL && (t->flags & AE_CT_FLAG_MACHINE_TYPE) != 0;
+		if (t == NULL) {
+			/* A template AD holds that could not be read (a malformed
+			 * attribute, a control character in a name): named, with
+			 * the attribute at fault, every full pulse. */
+			event(p, AE_EV_SKIPPED, it->name, NULL, NULL, 0, 0, "%s is skipped: %s", it->name, it->reason);
+			continue;
+		}
 		if (t != NULL && it->decision == AE_DECISION_SKIP && it->enroll && it->autoenroll &&
 		    machine_tpl == p->opts->machine) {
 			/* Set up for us but not enrollable: say why, every full

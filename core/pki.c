@@ -123,13 +123,36 @@ ae_ca_from_entry(ae_ctx *ctx, const ae_entry *entry, ae_ca *out)
 	memset(out, 0, sizeof(*out));
 	memset(&ca, 0, sizeof(ca));
 	ca.dn = strdup(entry->dn ? entry->dn : "");
-	ca.name = ae_entry_string(entry, "cn");
+	/* The CA's name and host go into records, request attributes and
+	 * events: one with a control character is refused where it enters.
+	 * The CA stays listed, not valid, under its name escaped, with the
+	 * attribute at fault as the reason: never contacted, and its
+	 * templates say why. */
+	if ((err = ae_entry_text(ctx, entry, "cn", &ca.name)) != AE_OK ||
+	    (err = ae_entry_text(ctx, entry, "displayName", &ca.display_name)) != AE_OK ||
+	    (err = ae_entry_text(ctx, entry, "dNSHostName", &ca.host)) != AE_OK) {
+		char *raw = ae_entry_string(entry, "cn");
+		ae_buf b;
+
+		ae_free_ptr(ca.name);
+		ae_free_ptr(ca.display_name);
+		ae_free_ptr(ca.host);
+		ae_buf_init(&b);
+		ae_buf_escaped(&b, raw != NULL ? raw : entry->dn != NULL ? entry->dn : "(no cn)");
+		free(raw);
+		ca.name = ae_buf_steal(&b);
+		ca.invalid_reason = strdup(ae_get_message(ctx));
+		ae_log(ctx, AE_LOG_WARNING, "enrollment service %s: %s", ca.name ? ca.name : "", ae_get_message(ctx));
+		ae_clear_message(ctx);
+		if (ca.name == NULL || ca.invalid_reason == NULL || (ca.display_name = strdup(ca.name)) == NULL) {
+			ae_ca_clear(&ca);
+			return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		}
+	}
 	if (ca.name == NULL) {
 		ae_ca_clear(&ca);
 		return ae_set_message(ctx, AE_ERR_INVALID, "enrollment service %s has no cn", entry->dn);
 	}
-	ca.display_name = ae_entry_string(entry, "displayName");
-	ca.host = ae_entry_string(entry, "dNSHostName");
 	a = ae_entry_get(entry, "flags");
 	if (a != NULL && a->nvalues > 0 &&
 	    ae_parse_ldap_uint32(ctx, "flags", &a->values[0], &ca.flags) != AE_OK)
@@ -148,7 +171,9 @@ ae_ca_from_entry(ae_ctx *ctx, const ae_entry *entry, ae_ca *out)
 		free(t);
 	}
 	a = ae_entry_get(entry, "cACertificate");
-	if (a == NULL || a->nvalues == 0) {
+	if (ca.invalid_reason != NULL) {
+		/* refused above: its certificate is not even read */
+	} else if (a == NULL || a->nvalues == 0) {
 		ca.invalid_reason = strdup("the enrollment service has no cACertificate");
 	} else {
 		err = ae_x509_from_der(ctx, a->values[0].data, a->values[0].len, &ca.cert);

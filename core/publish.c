@@ -91,7 +91,7 @@ make_dirs(ae_ctx *ctx, const char *path)
 }
 
 /* Removes what a run killed while writing left in DIR: "<file>.tmp.<pid>"
- * (ae_write_file_atomic), maybe a key. */
+ * (ae_write_file_atomic, "<file>.tmp.<pid>.<random>"), maybe a key. */
 static void
 remove_stale_tmp(const char *dir)
 {

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -157,20 +158,43 @@ valid_id(const char *id)
 	return true;
 }
 
+/* Whether a string field needs the escapes of record version 2. */
+static bool
+needs_escape(const char *v)
+{
+	return v != NULL && (strchr(v, '\\') != NULL || ae_has_control(v, strlen(v), NULL));
+}
+
+/* Version 1 records hold values as they are; version 2 escapes them
+ * (ae_buf_escaped: "\\", "\n", "\r", "\t", "\xNN"), so that a value
+ * from AD or a CA with a newline cannot add a line of its own and one with
+ * a carriage return cannot make the record unreadable.  A record none of
+ * whose values needs an escape is written as version 1, byte for byte as
+ * before, so that older versions still read it. */
 char *
 ae_record_format(const ae_record *r)
 {
 	ae_buf b;
+	bool v2 = false;
 
+	for (size_t i = 0; i < NFIELDS; i++)
+		if (fields[i].type == F_STR)
+			v2 = v2 || needs_escape(*(char *const *)((const char *)r + fields[i].offset));
 	ae_buf_init(&b);
-	ae_buf_puts(&b, "# autoenroll record: written by autoenroll, do not edit\nversion = 1\n");
+	ae_buf_printf(&b, "# autoenroll record: written by autoenroll, do not edit\nversion = %d\n", v2 ? 2 : 1);
 	for (size_t i = 0; i < NFIELDS; i++) {
 		const char *base = (const char *)r + fields[i].offset;
 		switch (fields[i].type) {
 		case F_STR: {
 			const char *v = *(char *const *)base;
-			if (v != NULL)
-				ae_buf_printf(&b, "%s = %s\n", fields[i].key, v);
+			if (v != NULL) {
+				ae_buf_printf(&b, "%s = ", fields[i].key);
+				if (v2)
+					ae_buf_escaped(&b, v);
+				else
+					ae_buf_puts(&b, v);
+				ae_buf_puts(&b, "\n");
+			}
 			break;
 		}
 		case F_U32:
@@ -240,7 +264,8 @@ ae_record_parse(ae_ctx *ctx, const char *text, size_t len, const char *name, ae_
 	ae_record *r = NULL;
 	char *copy = NULL, *line, *next;
 	unsigned lineno = 0;
-	bool have_version = false, have_state = false;
+	bool have_state = false;
+	int version = 0;
 	ae_err err = AE_OK;
 
 	*out = NULL;
@@ -281,13 +306,13 @@ ae_record_parse(ae_ctx *ctx, const char *text, size_t len, const char *name, ae_
 				goto cleanup;
 			}
 		if (strcmp(key, "version") == 0) {
-			if (strcmp(value, "1") != 0) {
+			if (strcmp(value, "1") != 0 && strcmp(value, "2") != 0) {
 				err = ae_set_message(ctx, AE_ERR_INVALID,
-				                     "%s: record version %s is newer than this autoenroll (1)",
+				                     "%s: record version %s is newer than this autoenroll (2)",
 				                     name, value);
 				goto cleanup;
 			}
-			have_version = true;
+			version = value[0] - '0';
 			continue;
 		}
 		for (size_t i = 0; i < NFIELDS; i++)
@@ -301,7 +326,15 @@ ae_record_parse(ae_ctx *ctx, const char *text, size_t len, const char *name, ae_
 		if (err != AE_OK)
 			goto cleanup;
 	}
-	if (!have_version || !have_state || r->id == NULL || !valid_id(r->id)) {
+	/* Escapes are undone once the version is known, wherever its line was. */
+	for (size_t i = 0; version == 2 && i < NFIELDS; i++) {
+		char *v = fields[i].type == F_STR ? *(char **)((char *)r + fields[i].offset) : NULL;
+		if (v != NULL && !ae_unescape(v)) {
+			err = ae_set_message(ctx, AE_ERR_INVALID, "%s: bad escape in %s", name, fields[i].key);
+			goto cleanup;
+		}
+	}
+	if (version == 0 || !have_state || r->id == NULL || !valid_id(r->id)) {
 		err = ae_set_message(ctx, AE_ERR_INVALID, "%s: not a complete record (version, id, state)", name);
 		goto cleanup;
 	}
@@ -341,24 +374,93 @@ fsync_dir(ae_ctx *ctx, const char *path)
 	return AE_OK;
 }
 
+/* Root writes only into directories that no one else controls: the
+ * directory itself (not a symbolic link to elsewhere) belongs to this
+ * user or root and is writable by no one else. */
+static ae_err
+check_write_dir(ae_ctx *ctx, int dfd, const char *dir, const char *path)
+{
+	struct stat st;
+
+	if (fstat(dfd, &st) != 0)
+		return ae_set_message(ctx, AE_ERR_IO, "cannot check the directory %s: %s", dir, strerror(errno));
+	if (st.st_uid != geteuid() && st.st_uid != 0)
+		return ae_set_message(ctx, AE_ERR_DENIED,
+		                      "the directory %s belongs to uid %u, not to this user (uid %u): refusing to write %s "
+		                      "there (chown %u %s)",
+		                      dir, (unsigned)st.st_uid, (unsigned)geteuid(), path, (unsigned)geteuid(), dir);
+	if (st.st_mode & 022)
+		return ae_set_message(ctx, AE_ERR_DENIED,
+		                      "the directory %s is writable by group or others (mode %04o): refusing to write %s "
+		                      "there (chmod go-w %s)",
+		                      dir, (unsigned)(st.st_mode & 07777), path, dir);
+	return AE_OK;
+}
+
 ae_err
 ae_write_file_atomic(ae_ctx *ctx, const char *path, const void *data, size_t len, mode_t mode)
 {
-	char *tmp = NULL;
-	const char *p = data;
+	char *dir = NULL, *tmp = NULL, *slash;
+	const char *base, *p = data;
 	size_t done = 0;
-	int fd = -1;
+	int dfd = -1, fd = -1;
 	ae_err err;
 
-	if (asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0)
+	/* The directory is opened once, without following a link in its
+	 * last component, and everything after is relative to it; the
+	 * temporary name is new (O_EXCL, a random part) and never a link
+	 * (O_NOFOLLOW): a planted file or link there is not written through. */
+	if ((dir = strdup(path)) == NULL)
 		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	slash = strrchr(dir, '/');
+	if (slash == NULL) {
+		base = path;
+		strcpy(dir, ".");
+	} else {
+		base = path + (slash - dir) + 1;
+		if (slash == dir)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+	}
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0) {
+		int e = errno;
+		struct stat lst;
+		bool link = e == ELOOP || (e == ENOTDIR && lstat(dir, &lst) == 0 && S_ISLNK(lst.st_mode));
+		err = ae_set_message(ctx, AE_ERR_IO, "cannot open the directory %s to write %s: %s", dir, path,
+		                     link ? "it is a symbolic link, not followed" : strerror(e));
+		goto cleanup;
+	}
+	if ((err = check_write_dir(ctx, dfd, dir, path)) != AE_OK)
+		goto cleanup;
+	for (int tries = 0; fd < 0 && tries < 16; tries++) {
+		uint32_t r = 0;
+		const char *fixed = tries == 0 ? ae_test_env("TMP_RANDOM") : NULL; /* where tests plant a link */
+		if (fixed != NULL)
+			r = (uint32_t)strtoul(fixed, NULL, 16);
+		else if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+			r = (uint32_t)rand();
+		free(tmp);
+		if (asprintf(&tmp, "%s.tmp.%ld.%08" PRIx32, base, (long)getpid(), r) < 0) {
+			tmp = NULL;
+			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+			goto cleanup;
+		}
+		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+		if (fd < 0 && errno != EEXIST) {
+			err = ae_set_message(ctx, AE_ERR_IO, "cannot create %s/%s: %s", dir, tmp, strerror(errno));
+			ae_free_ptr(tmp);
+			goto cleanup;
+		}
+	}
 	if (fd < 0) {
-		err = ae_set_message(ctx, AE_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
+		err = ae_set_message(ctx, AE_ERR_IO, "cannot create a new temporary file for %s: 16 names taken", path);
+		ae_free_ptr(tmp);
 		goto cleanup;
 	}
 	if (fchmod(fd, mode) != 0) {
-		err = ae_set_message(ctx, AE_ERR_IO, "cannot set the mode of %s: %s", tmp, strerror(errno));
+		err = ae_set_message(ctx, AE_ERR_IO, "cannot set the mode of %s/%s: %s", dir, tmp, strerror(errno));
 		goto cleanup;
 	}
 	while (done < len) {
@@ -366,33 +468,35 @@ ae_write_file_atomic(ae_ctx *ctx, const char *path, const void *data, size_t len
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			err = ae_set_message(ctx, AE_ERR_IO, "cannot write %s: %s", tmp,
+			err = ae_set_message(ctx, AE_ERR_IO, "cannot write %s/%s: %s", dir, tmp,
 			                     n < 0 ? strerror(errno) : "short write");
 			goto cleanup;
 		}
 		done += (size_t)n;
 	}
 	if (fsync(fd) != 0) {
-		err = ae_set_message(ctx, AE_ERR_IO, "cannot flush %s: %s", tmp, strerror(errno));
+		err = ae_set_message(ctx, AE_ERR_IO, "cannot flush %s/%s: %s", dir, tmp, strerror(errno));
 		goto cleanup;
 	}
 	close(fd);
 	fd = -1;
 	ae_test_crash_point("store-before-rename");
-	if (rename(tmp, path) != 0) {
-		err = ae_set_message(ctx, AE_ERR_IO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+	if (renameat(dfd, tmp, dfd, base) != 0) {
+		err = ae_set_message(ctx, AE_ERR_IO, "cannot rename %s/%s to %s: %s", dir, tmp, path, strerror(errno));
 		goto cleanup;
 	}
-	free(tmp);
-	tmp = NULL;
-	err = fsync_dir(ctx, path);
+	ae_free_ptr(tmp);
+	if (fsync(dfd) != 0 && errno != EINVAL)
+		err = ae_set_message(ctx, AE_ERR_IO, "cannot flush the directory of %s: %s", path, strerror(errno));
 cleanup:
 	if (fd >= 0)
 		close(fd);
-	if (tmp != NULL) {
-		unlink(tmp);
-		free(tmp);
-	}
+	if (tmp != NULL)
+		unlinkat(dfd, tmp, 0);
+	if (dfd >= 0)
+		close(dfd);
+	free(tmp);
+	free(dir);
 	return err;
 }
 

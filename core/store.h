@@ -103,7 +103,11 @@ bool ae_expiry_warning(int64_t not_before, int64_t not_after, int64_t now, int p
 
 
 /* Writes DATA to PATH atomically (temporary file, fsync, rename, fsync of
- * the directory) with MODE. */
+ * the directory) with MODE.  The directory of PATH must not be a symbolic
+ * link, must belong to this user or root and be writable by no one else;
+ * the temporary file has a new random name (O_EXCL, O_NOFOLLOW), so a
+ * file or link planted in the directory is never written through, and a
+ * link at PATH is replaced, not followed. */
 ae_err ae_write_file_atomic(ae_ctx *ctx, const char *path, const void *data, size_t len, mode_t mode);
 
 #endif

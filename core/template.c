@@ -196,11 +196,20 @@ static ae_err
 copy_string(ae_ctx *ctx, const char *name, const ae_value *v, char **out)
 {
 	char *s;
+	size_t at = 0;
 
 	*out = NULL;
 	if (v->len > 0 && memchr(v->data, '\0', v->len) != NULL)
 		return ae_set_message(ctx, AE_ERR_INVALID,
 		                      "%s contains a NUL byte (value of %zu bytes)", name, v->len);
+	/* Names and OIDs go into records, request attributes and events:
+	 * a newline could add fields of its own, a carriage return make a
+	 * record unreadable. */
+	if (ae_has_control((const char *)v->data, v->len, &at))
+		return ae_set_message(ctx, AE_ERR_INVALID,
+		                      "%s has a control character (0x%02x at byte %zu): refused, it could forge "
+		                      "local records or request attributes",
+		                      name, v->data[at], at);
 	s = malloc(v->len + 1);
 	if (s == NULL)
 		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory copying %s", name);

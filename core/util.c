@@ -239,6 +239,70 @@ ae_monotonic_seconds(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+bool
+ae_has_control(const char *s, size_t len, size_t *at)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c == 0x7f) {
+			if (at != NULL)
+				*at = i;
+			return true;
+		}
+	}
+	return false;
+}
+
+void
+ae_buf_escaped(ae_buf *b, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+		switch (c) {
+		case '\\': ae_buf_puts(b, "\\\\"); break;
+		case '\n': ae_buf_puts(b, "\\n"); break;
+		case '\r': ae_buf_puts(b, "\\r"); break;
+		case '\t': ae_buf_puts(b, "\\t"); break;
+		default:
+			if (c < 0x20 || c == 0x7f)
+				ae_buf_printf(b, "\\x%02x", c);
+			else
+				ae_buf_append(b, s, 1);
+		}
+	}
+}
+
+bool
+ae_unescape(char *s)
+{
+	char *w = s;
+
+	for (const char *r = s; *r != '\0'; r++) {
+		if (*r != '\\') {
+			*w++ = *r;
+			continue;
+		}
+		switch (*++r) {
+		case '\\': *w++ = '\\'; break;
+		case 'n': *w++ = '\n'; break;
+		case 'r': *w++ = '\r'; break;
+		case 't': *w++ = '\t'; break;
+		case 'x': {
+			int hi = ae_hex_digit(r[1]), lo = hi < 0 ? -1 : ae_hex_digit(r[2]);
+			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+				return false;
+			*w++ = (char)(hi << 4 | lo);
+			r += 2;
+			break;
+		}
+		default:
+			return false; /* includes a lone backslash at the end */
+		}
+	}
+	*w = '\0';
+	return true;
+}
+
 int
 ae_hex_digit(char c)
 {

@@ -44,6 +44,17 @@ char *ae_strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)
  * resets the buffer. */
 char *ae_buf_steal(ae_buf *b);
 
+/* Whether LEN bytes at S hold a control character (below 0x20, or DEL);
+ * its offset in *AT when not NULL.  Text from AD or a CA with one could
+ * add lines to record files, request attributes or logs. */
+bool ae_has_control(const char *s, size_t len, size_t *at);
+/* Appends S with every byte a line-based file cannot hold escaped: "\\",
+ * "\n", "\r", "\t", other control characters as "\xNN"; other bytes as
+ * they are.  ae_unescape() undoes it. */
+void ae_buf_escaped(ae_buf *b, const char *s);
+/* Undoes ae_buf_escaped() in place; false (S then undefined) on a bad
+ * escape or one that would make a NUL byte. */
+bool ae_unescape(char *s);
 /* The value of a hexadecimal digit, or -1. */
 int ae_hex_digit(char c);
 

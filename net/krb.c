@@ -421,6 +421,9 @@ ae_krb_machine(ae_ctx *ctx, const ae_conf *conf, ae_krb **out)
 		                     conf->machine_keytab);
 		goto cleanup;
 	}
+	/* Whoever can change the keytab chooses the account root acts as. */
+	if ((err = ae_conf_check_root_path(ctx, conf->machine_keytab, "keytab")) != AE_OK)
+		goto cleanup;
 	kerr = krb5_kt_resolve(krb->kctx, conf->machine_keytab, &kt);
 	if (kerr != 0) {
 		err = krb_message(ctx, AE_ERR_NOCREDS, krb->kctx, kerr, conf->machine_keytab);

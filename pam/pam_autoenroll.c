@@ -40,7 +40,10 @@
 #error "AE_PAM_HELPERDIR must name the directory of the helpers"
 #endif
 #define USER_HELPER AE_PAM_HELPERDIR "/autoenroll-user"
-#define MACHINE_HELPER AE_PAM_HELPERDIR "/autoenroll-machine"
+/* pam_autoenroll(8), machine_pulse: the unit it starts, and how it tells
+ * systemd runs (sd_booted(3)). */
+#define MACHINE_UNIT "autoenroll-machine.service"
+#define SYSTEMD_RUNDIR "/run/systemd/system"
 
 #define SAFE_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define MAX_ENV 24
@@ -272,40 +275,56 @@ service_applies(const ae_pam_opts *o, const char *service)
 	return !ae_pam_in_list(o->skip_services ? o->skip_services : AE_PAM_DEFAULT_SKIP_SERVICES, service);
 }
 
-/* Asks the privileged helper for a machine pulse; it returns at once if
- * one ran since boot (autoenroll-machine --once-per-boot). */
+/* Asks systemd for a machine pulse: no root work in the login's own
+ * process tree (its session scope, audit loginuid, rlimits), the pulse
+ * runs in autoenroll-machine.service with the unit's sandbox.  A detached
+ * grandchild (ae_spawn_detached: new session, reparented, nothing
+ * inherited) execs `systemctl --no-block start`, which queues the start
+ * job and returns; a start while the unit runs joins it.  Without
+ * systemd (no /run/systemd/system, as sd_booted(3) checks) nothing is
+ * started. */
 static void
 machine_pulse(pam_handle_t *pamh, const ae_pam_opts *o)
 {
-	char *argv[6], *envp[2];
+	static const char *const systemctls[] = { "/usr/bin/systemctl", "/bin/systemctl" };
+	char *argv[5], *envp[2];
 	char err[256];
-	size_t n = 0;
+	const char *systemctl = NULL;
+	struct stat st;
 	ae_spawn s;
 
 	if (geteuid() != 0)
 		return;
-	if (check_helper(MACHINE_HELPER, err, sizeof(err)) < 0) {
+	if (lstat(SYSTEMD_RUNDIR, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		if (o->debug)
+			pam_syslog(pamh, LOG_DEBUG, "machine_pulse: systemd is not running (no %s): no machine pulse asked for",
+			           SYSTEMD_RUNDIR);
+		return;
+	}
+	for (size_t i = 0; i < sizeof(systemctls) / sizeof(systemctls[0]) && systemctl == NULL; i++)
+		if (check_helper(systemctls[i], err, sizeof(err)) == 0)
+			systemctl = systemctls[i];
+	if (systemctl == NULL) {
 		pam_syslog(pamh, LOG_WARNING, "machine pulse not asked for: %s", err);
 		return;
 	}
-	argv[n++] = (char *)"autoenroll-machine";
-	argv[n++] = (char *)"--once-per-boot";
-	if (o->conf != NULL) {
-		argv[n++] = (char *)"--config";
-		argv[n++] = (char *)o->conf;
-	}
-	argv[n] = NULL;
+	argv[0] = (char *)"systemctl";
+	argv[1] = (char *)"--no-block";
+	argv[2] = (char *)"start";
+	argv[3] = (char *)MACHINE_UNIT;
+	argv[4] = NULL;
 	envp[0] = (char *)"PATH=" SAFE_PATH;
 	envp[1] = NULL;
 	memset(&s, 0, sizeof(s));
-	s.path = MACHINE_HELPER;
+	s.path = systemctl;
 	s.argv = argv;
 	s.envp = envp;
 	s.dir = "/";
 	if (ae_spawn_detached(&s, err, sizeof(err)) < 0)
 		pam_syslog(pamh, LOG_WARNING, "cannot ask for a machine pulse: %s", err);
 	else if (o->debug)
-		pam_syslog(pamh, LOG_DEBUG, "asked the machine helper for a pulse if none ran since boot");
+		pam_syslog(pamh, LOG_DEBUG, "asked systemd for a machine pulse (%s --no-block start %s)", systemctl,
+		           MACHINE_UNIT);
 }
 
 static int

@@ -256,10 +256,13 @@ ae_account_lookup(ae_ctx *ctx, ae_ldap *ld, const char *sam, bool machine, const
 		goto cleanup;
 	}
 	a.dn = strdup(acct->dn);
-	a.sam = ae_entry_string(acct, "sAMAccountName");
-	a.upn = ae_entry_string(acct, "userPrincipalName");
-	a.mail = ae_entry_string(acct, "mail");
-	a.dns_host_name = ae_entry_string(acct, "dNSHostName");
+	/* These go into requests (subject, SANs): refused with a control
+	 * character, which could add fields of its own. */
+	if ((err = ae_entry_text(ctx, acct, "sAMAccountName", &a.sam)) != AE_OK ||
+	    (err = ae_entry_text(ctx, acct, "userPrincipalName", &a.upn)) != AE_OK ||
+	    (err = ae_entry_text(ctx, acct, "mail", &a.mail)) != AE_OK ||
+	    (err = ae_entry_text(ctx, acct, "dNSHostName", &a.dns_host_name)) != AE_OK)
+		goto cleanup;
 	at = ae_entry_get(acct, "userCertificate");
 	if (at != NULL && at->nvalues > 0) {
 		a.ds_certs = calloc(at->nvalues, sizeof(*a.ds_certs));

@@ -157,7 +157,11 @@ static ae_err
 place_oids(ae_ctx *ctx, const places *pl, ae_policy *p)
 {
 	for (size_t i = 0; i < pl->n[OID_ROOT]; i++) {
-		char *oid = ae_entry_string(pl->of[OID_ROOT][i], "msPKI-Cert-Template-OID");
+		char *oid = NULL;
+		if (ae_entry_text(ctx, pl->of[OID_ROOT][i], "msPKI-Cert-Template-OID", &oid) != AE_OK) {
+			ae_log(ctx, AE_LOG_WARNING, "%s", ae_get_message(ctx));
+			ae_clear_message(ctx);
+		}
 		if (oid != NULL) {
 			free(p->forest_oid);
 			p->forest_oid = oid;
@@ -169,14 +173,23 @@ place_oids(ae_ctx *ctx, const places *pl, ae_policy *p)
 	for (size_t i = 0; i < pl->n[OID]; i++) {
 		const ae_entry *e = pl->of[OID][i];
 		const ae_attr *fl = ae_entry_get(e, "flags");
-		char *oid = ae_entry_string(e, "msPKI-Cert-Template-OID");
+		char *oid = NULL, *display = NULL;
 		ae_oid *o;
 
-		if (oid == NULL)
+		if (ae_entry_text(ctx, e, "msPKI-Cert-Template-OID", &oid) != AE_OK ||
+		    ae_entry_text(ctx, e, "displayName", &display) != AE_OK) {
+			ae_log(ctx, AE_LOG_WARNING, "OID object skipped: %s", ae_get_message(ctx));
+			ae_clear_message(ctx);
+			free(oid);
 			continue;
+		}
+		if (oid == NULL) {
+			free(display);
+			continue;
+		}
 		o = &p->oids[p->oid_count];
 		o->oid = oid;
-		o->display_name = ae_entry_string(e, "displayName");
+		o->display_name = display;
 		if (fl != NULL && fl->nvalues > 0 &&
 		    ae_parse_ldap_uint32(ctx, "flags", &fl->values[0], &o->flags) != AE_OK) {
 			ae_log(ctx, AE_LOG_INFO, "OID object %s: %s", e->dn, ae_get_message(ctx));
@@ -204,10 +217,20 @@ place_templates(ae_ctx *ctx, const places *pl, ae_policy *p)
 			/* One bad template must not hide the others: keep it as an
 			 * item with the reason. */
 			char *name = ae_entry_string(e, "cn");
-			char *line = ae_strdup_printf("%s\t%s", name ? name : e->dn, ae_get_message(ctx));
+			char *line;
 			bool stored;
 
-			ae_log(ctx, AE_LOG_WARNING, "template %s skipped: %s", name ? name : e->dn,
+			if (name == NULL || ae_has_control(name, strlen(name), NULL)) {
+				/* Named so that it can be shown and logged. */
+				ae_buf b;
+				ae_buf_init(&b);
+				ae_buf_escaped(&b, name ? name : e->dn ? e->dn : "(no DN)");
+				free(name);
+				name = ae_buf_steal(&b);
+			}
+			line = ae_strdup_printf("%s\t%s", name ? name : "(no name)", ae_get_message(ctx));
+
+			ae_log(ctx, AE_LOG_WARNING, "template %s skipped: %s", name ? name : "(no name)",
 			       ae_get_message(ctx));
 			stored = line != NULL && ae_strv_append(&p->invalid_templates, line);
 			free(name);
@@ -264,7 +287,10 @@ ae_ldap_place(ae_ctx *ctx, const char *config_nc, const char *default_nc, const 
 	    (err = place_templates(ctx, &pl, p)) != AE_OK)
 		goto cleanup;
 	for (size_t i = 0; i < pl.n[CROSSREF] && *netbios == NULL; i++)
-		*netbios = ae_entry_string(pl.of[CROSSREF][i], "nETBIOSName");
+		if (ae_entry_text(ctx, pl.of[CROSSREF][i], "nETBIOSName", netbios) != AE_OK) {
+			ae_log(ctx, AE_LOG_WARNING, "%s", ae_get_message(ctx));
+			ae_clear_message(ctx);
+		}
 cleanup:
 	for (int k = 0; k < NPLACES; k++) {
 		free(pl.dn[k]);

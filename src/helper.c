@@ -11,8 +11,8 @@
  * --interactive (what the notification runs), templates needing consent
  * are enrolled and token PINs are asked through pinentry.
  *
- * autoenroll-machine --once-per-boot (what pam_autoenroll's machine_pulse
- * asks for) runs a pulse only if none ran since the machine booted.
+ * autoenroll-machine --once-per-boot (for an init without systemd)
+ * runs a pulse only if none ran since the machine booted.
  *
  * Exit status: 0 the pulse ran and no template failed, or was coalesced
  * with a running one; 3 the pulse ran but some templates failed or were

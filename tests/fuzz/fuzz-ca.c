@@ -13,10 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "openssl-setup.h"
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static int
+fuzz_one(const uint8_t *data, size_t size)
 {
 	/* Layout: first byte splits the rest into certificate and template
 	 * list (templates separated by NUL, as multi-valued attributes). */

@@ -24,7 +24,7 @@
 #include <strings.h>
 #include <time.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "openssl-setup.h"
 
 static X509 *ca, *leaf;
 static EVP_PKEY *key;
@@ -104,8 +104,8 @@ judge(ae_ctx *ctx, X509_CRL *crl)
 	free(urls);
 }
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static int
+fuzz_one(const uint8_t *data, size_t size)
 {
 	ae_ctx *ctx;
 	char *url, *dn = NULL, *attr = NULL;

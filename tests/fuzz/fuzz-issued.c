@@ -10,10 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "openssl-setup.h"
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static int
+fuzz_one(const uint8_t *data, size_t size)
 {
 	/* Two bytes (big-endian): the certificate's length; the rest is the
 	 * chain. */

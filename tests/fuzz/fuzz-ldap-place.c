@@ -18,12 +18,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "openssl-setup.h"
 
 #define CFG "CN=Configuration,DC=dom,DC=local" /* as the fixtures in tests/data */
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static int
+fuzz_one(const uint8_t *data, size_t size)
 {
 	ae_ctx *ctx = ae_ctx_new();
 	ldif_file f = { 0 };

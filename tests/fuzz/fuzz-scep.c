@@ -11,10 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "openssl-setup.h"
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static int
+fuzz_one(const uint8_t *data, size_t size)
 {
 	/* The first byte picks the parser; the rest is the body. */
 	static const char *const types[] = {"application/x-x509-ca-cert", "application/x-x509-ca-ra-cert", NULL};

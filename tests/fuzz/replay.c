@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+/* Targets that set something up once define it, as under libFuzzer. */
+int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
 
 /* Reads PATH whole into a buffer of exactly its size, so that sanitizers
  * catch reads past the input as they would under libFuzzer. */
@@ -107,6 +109,9 @@ main(int argc, char **argv)
 {
 	char **args = argv + 1;
 	int nargs = argc - 1, failed = 0;
+
+	if (LLVMFuzzerInitialize != NULL)
+		LLVMFuzzerInitialize(&argc, &argv);
 
 #ifdef AE_FUZZ_CORPUS
 	static const char *def[] = { AE_FUZZ_CORPUS, NULL };

@@ -120,6 +120,45 @@ AUTOENROLL_CONF="$T/none.conf" "$AUTOENROLL" config check >"$T/out" 2>&1
 "$AUTOENROLL" config check -c "$T" >"$T/out" 2>&1
 [ $? -eq 1 ] && grep -q "not a regular file" "$T/out"; ok $? "a directory as the configuration: exit 1"
 "$AUTOENROLL" config >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "config without check: usage error"
+
+# StrictModes: root reads only a configuration that only root can change
+# (the file and every directory above it; a sticky directory as /tmp may
+# be open).  As another user, nothing is checked.
+if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
+	mkdir -m 755 "$T/strict"
+	printf '[global]\ndomain = corp.test\n' >"$T/strict/a.conf"
+	chmod 644 "$T/strict/a.conf"
+	"$AUTOENROLL" config check -c "$T/strict/a.conf" >"$T/out" 2>&1
+	ok $? "root: a configuration of root's, 0644, in root's directories: accepted" || diag "$(cat "$T/out")"
+	chmod 664 "$T/strict/a.conf"
+	"$AUTOENROLL" config check -c "$T/strict/a.conf" >"$T/out" 2>&1
+	[ $? -eq 1 ] && grep -q "the configuration $T/strict/a.conf: $T/strict/a.conf is writable by group or others (mode 0664).*refused (chmod go-w $T/strict/a.conf)" "$T/out"
+	ok $? "root: a group-writable configuration is refused, with the file and chmod" || diag "$(cat "$T/out")"
+	chmod 644 "$T/strict/a.conf"
+	chown nobody "$T/strict/a.conf"
+	"$AUTOENROLL" config check -c "$T/strict/a.conf" >"$T/out" 2>&1
+	[ $? -eq 1 ] && grep -q "$T/strict/a.conf belongs to uid $(id -u nobody), not to root.*(chown root: $T/strict/a.conf)" "$T/out"
+	ok $? "root: a configuration owned by another user is refused, with chown" || diag "$(cat "$T/out")"
+	chown root "$T/strict/a.conf"
+	chmod 777 "$T/strict"
+	"$AUTOENROLL" -c "$T/strict/a.conf" policy >"$T/out" 2>&1
+	[ $? -ne 0 ] && grep -q "$T/strict is writable by group or others (mode 0777)" "$T/out"
+	ok $? "root: a world-writable directory above it: refused by every command" || diag "$(cat "$T/out")"
+	chmod 1777 "$T/strict"
+	"$AUTOENROLL" config check -c "$T/strict/a.conf" >"$T/out" 2>&1
+	ok $? "root: a sticky directory above it (as /tmp) is fine" || diag "$(cat "$T/out")"
+	ln -s "$T/strict/a.conf" "$T/strict-link.conf"
+	chmod 755 "$T/strict"; chmod 666 "$T/strict/a.conf"
+	"$AUTOENROLL" config check -c "$T/strict-link.conf" >"$T/out" 2>&1
+	[ $? -eq 1 ] && grep -q "$T/strict/a.conf is writable" "$T/out"
+	ok $? "root: through a symbolic link, the file it points at is checked" || diag "$(cat "$T/out")"
+	chmod 644 "$T/strict/a.conf"
+	chmod 755 "$T"
+	chown nobody "$T/strict/a.conf"
+	setpriv --reuid=nobody --regid=nogroup --clear-groups "$AUTOENROLL" config check -c "$T/strict/a.conf" >"$T/out" 2>&1
+	ok $? "another user: its own configuration is not root's business" || diag "$(cat "$T/out")"
+	chown root "$T/strict/a.conf"; chmod 700 "$T"
+fi
 "$AUTOENROLL" config check --help | grep -q -- "--json"; ok $? "config --help"
 
 done_testing

@@ -85,8 +85,8 @@ expect_fail "explicit configuration missing" "cannot read configuration /nonexis
 "$AUTOENROLL" policy --user --machine >/dev/null 2>&1
 [ $? -eq 2 ]; ok $? "conflicting options: usage error (exit 2)"
 
-# Malformed template attributes in AD: listed with the reason, the rest of
-# the policy still works.
+# Malformed template attributes in AD (a newline in a displayName too):
+# listed with the reason, the rest of the policy still works.
 base="CN=Certificate Templates,CN=Public Key Services,CN=Services,$AE_LAB_CONFIG_NC"
 ldif="dn: CN=LabBrokenPeriod,$base
 objectClass: pKICertificateTemplate
@@ -104,9 +104,18 @@ flags: 131616
 revision: 100
 msPKI-Template-Schema-Version: 7
 msPKI-Template-Minor-Revision: 0
+
+dn: CN=LabBrokenName,$base
+objectClass: pKICertificateTemplate
+cn: LabBrokenName
+displayName:: $(printf 'Lab\nkey_uri = file:/etc/shadow' | base64 -w0)
+flags: 131616
+revision: 100
+msPKI-Template-Schema-Version: 2
+msPKI-Template-Minor-Revision: 0
 "
 cleanup_broken() {
-	printf 'dn: CN=LabBrokenPeriod,%s\nchangetype: delete\n\ndn: CN=LabBrokenSchema,%s\nchangetype: delete\n' "$base" "$base" |
+	printf 'dn: CN=LabBrokenPeriod,%s\nchangetype: delete\n\ndn: CN=LabBrokenSchema,%s\nchangetype: delete\n\ndn: CN=LabBrokenName,%s\nchangetype: delete\n' "$base" "$base" "$base" |
 		"$LABCTL" run --admin -- ldapmodify -Q -c -Y GSSAPI -H ldap://dc1.corp.test >/dev/null 2>&1
 }
 cleanup_broken
@@ -120,6 +129,10 @@ ok $? "7-byte period: reason names the attribute"
 jq -r '.templates[] | select(.name=="LabBrokenSchema") | .reason' "$TEST_TMP/broken.json" |
 	grep -q "unknown msPKI-Template-Schema-Version 7"
 ok $? "unknown schema version: reason says so"
+jq -r '.templates[] | select(.name=="LabBrokenName") | .reason' "$TEST_TMP/broken.json" |
+	grep -q "invalid template: .*displayName has a control character (0x0a at byte 3): refused, it could forge local records"
+ok $? "a newline in a displayName from AD: refused, the attribute named" ||
+	diag "$(jq -r '.templates[] | select(.name=="LabBrokenName")' "$TEST_TMP/broken.json")"
 [ "$(jq -r '.templates[] | select(.name=="LabUser") | .decision' "$TEST_TMP/broken.json")" = autoenroll ]
 ok $? "other templates unaffected"
 grep -q "LabBrokenPeriod" "$TEST_TMP/broken.err"; ok $? "the bad template is logged"

@@ -6,8 +6,8 @@
 # within milliseconds (DC up and DC dropped), her certificates appear, the
 # helper runs as alice with her groups and no way back to root, the module
 # leaves nothing behind in the login process, the service/user filters and
-# screen unlock start nothing, machine_pulse runs one machine pulse per
-# boot, and in a graphical session the work that needs alice reaches a real
+# screen unlock start nothing, machine_pulse runs no machine pulse in the
+# login's process tree, and in a graphical session the work that needs alice reaches a real
 # D-Bus notification daemon (python3-dbusmock) whose action enrolls it.
 #
 # The module under test is tests/pam/pam_autoenroll_build.so: the same
@@ -345,20 +345,17 @@ else
 	diag "KCM not run: no KCM server (heimdal-kcm) here, or one runs already"
 fi
 
-# ===== machine_pulse: one machine pulse per boot =====
+# ===== machine_pulse: no root work in the login's process tree =====
+# The module asks systemd to start autoenroll-machine.service (what it runs
+# and how is checked in pam-module.sh, with a stand-in systemctl); it
+# never runs the machine helper itself, so no pulse writes this test's
+# machine state directory, with or without systemd.
 pam --auth --password-file "$TEST_TMP/alice.pw" machine alice >/dev/null 2>&1
-wait_for 30 test -s "$TEST_TMP/machine/last-pulse.json"
-ok $? "machine_pulse: the first login since boot starts a machine pulse (as root)" ||
-	diag "$(ls -la "$TEST_TMP/machine" 2>&1)"
-[ "$(stat -c %U "$TEST_TMP/machine/last-pulse.json" 2>/dev/null)" = root ] &&
-	jq -e '.context == "machine"' "$TEST_TMP/machine/last-pulse.json" >/dev/null
-ok $? "... in the machine context, as root"
-m1=$(mtime "$TEST_TMP/machine/last-pulse.json")
-sleep 1.1
-pam --auth --password-file "$TEST_TMP/alice.pw" machine alice >/dev/null 2>&1
+ok $? "machine_pulse: the session opens"
 sleep 3
-[ "$(mtime "$TEST_TMP/machine/last-pulse.json")" = "$m1" ]
-ok $? "... the next login does not: one ran since boot"
+[ ! -e "$TEST_TMP/machine/last-pulse.json" ]
+ok $? "... and the login runs no machine pulse itself (the systemd unit does, where systemd runs)" ||
+	diag "$(ls -la "$TEST_TMP/machine" 2>&1)"
 wait_for 20 sh -c '! pgrep -x autoenroll-user >/dev/null'
 
 # ===== a graphical login: the notification, its action, the enrollment =====

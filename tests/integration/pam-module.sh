@@ -3,7 +3,8 @@
 # libc and libpam, exports only the PAM entry points, never calls openlog
 # (logging through pam_syslog), uses nothing of OpenSSL, Kerberos or LDAP,
 # and names its helper at the fixed, installed path.  Also: the man page
-# renders without warnings.
+# renders without warnings.  machine_pulse starts the systemd unit from a
+# detached process, never the root helper in the login's tree.
 . "$(dirname "$0")/lib.sh"
 MOD="$top_builddir/.libs/pam_autoenroll.so"
 [ -f "$MOD" ] || skip_all "pam_autoenroll.so is not built"
@@ -30,6 +31,58 @@ exec_prefix=$(sed -n 's/^exec_prefix = //p' "$top_builddir/Makefile")
 path=$(eval "prefix='$prefix'; exec_prefix=\"$exec_prefix\"; libexecdir=\"$libexecdir\"; echo \"$libexecdir\"")/autoenroll/autoenroll-user
 strings "$MOD" | grep -qx "$path"
 ok $? "starts its helper at the fixed installed path $path"
+# machine_pulse: no root work in the login's process tree.  The module asks
+# systemd (systemctl --no-block start autoenroll-machine.service, from a
+# detached grandchild) and does nothing without systemd.  Each login runs
+# in a private mount namespace whose /run has systemd's directory or not
+# and whose systemctl is a stand-in that records how it was run.
+WRAPPER=$(ls /usr/lib/*/libpam_wrapper.so 2>/dev/null | head -1)
+SECDIR=$(ls -d /lib/*/security /usr/lib/*/security 2>/dev/null | head -1)
+SESSION="$top_builddir/tests/pam/pam-session"
+if [ "$(id -u)" -eq 0 ] && [ -n "$WRAPPER" ] && [ -x "$SESSION" ] && [ -x /usr/bin/systemctl ] &&
+	unshare -m true 2>/dev/null; then
+	mkdir -p "$TEST_TMP/pam.d"
+	printf 'auth required %s/pam_permit.so\naccount required %s/pam_permit.so\nsession optional %s machine_pulse debug\nsession required %s/pam_permit.so\n' \
+		"$SECDIR" "$SECDIR" "$MOD" "$SECDIR" >"$TEST_TMP/pam.d/machine"
+	printf 'auth required %s/pam_deny.so\naccount required %s/pam_deny.so\nsession required %s/pam_deny.so\n' \
+		"$SECDIR" "$SECDIR" "$SECDIR" >"$TEST_TMP/pam.d/other"
+	cat >"$TEST_TMP/systemctl" <<EOF
+#!/bin/sh
+{ echo "args=\$*"; echo "ppid=\$PPID"; echo "sid=\$(ps -o sid= -p \$\$ | tr -d ' ')"
+  echo "nnp=\$(sed -n 's/^NoNewPrivs:[[:space:]]*//p' /proc/self/status)"
+  echo "env=\$(env | grep -v -e '^PWD=' -e '^SHLVL=' -e '^_=' | tr '\n' ' ')"; } >"$TEST_TMP/systemctl.tmp"
+mv "$TEST_TMP/systemctl.tmp" "$TEST_TMP/systemctl.log"
+EOF
+	chmod 755 "$TEST_TMP/systemctl"
+	login_ns() { # login_ns yes|no: a login as root, systemd running or not
+		unshare -m sh -c 'mount -t tmpfs tmpfs /run && { [ "$1" = no ] || mkdir -p /run/systemd/system; } &&
+			mount --bind "$2" /usr/bin/systemctl && shift 2 && exec "$@"' sh "$1" "$TEST_TMP/systemctl" \
+			env LD_PRELOAD="$WRAPPER" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$TEST_TMP/pam.d" PAM_WRAPPER_DEBUGLEVEL=3 \
+			"$SESSION" --check-leaks machine root >"$TEST_TMP/login.out" 2>&1
+	}
+	rm -f "$TEST_TMP/systemctl.log"
+	login_ns no; rc=$?
+	sleep 1
+	[ $rc -eq 0 ] && [ ! -e "$TEST_TMP/systemctl.log" ] &&
+		grep -q "systemd is not running (no /run/systemd/system): no machine pulse asked for" "$TEST_TMP/login.out"
+	ok $? "machine_pulse without systemd: the session opens, nothing is started, the debug log says why" ||
+		diag "rc=$rc" "$(grep -i autoenroll "$TEST_TMP/login.out")"
+	session_sid=$(ps -o sid= -p $$ | tr -d ' ')
+	login_ns yes; rc=$?
+	for _ in $(seq 50); do [ -s "$TEST_TMP/systemctl.log" ] && break; sleep 0.1; done
+	[ $rc -eq 0 ] && grep -qx "args=--no-block start autoenroll-machine.service" "$TEST_TMP/systemctl.log"
+	ok $? "machine_pulse with systemd: the session opens (nothing leaked) and systemctl --no-block start autoenroll-machine.service runs" ||
+		diag "rc=$rc" "$(cat "$TEST_TMP/systemctl.log" 2>&1)" "$(grep -i autoenroll "$TEST_TMP/login.out")"
+	sid=$(sed -n 's/^sid=//p' "$TEST_TMP/systemctl.log")
+	ppid=$(sed -n 's/^ppid=//p' "$TEST_TMP/systemctl.log")
+	[ -n "$sid" ] && [ "$sid" != "$session_sid" ] && [ "$ppid" != "$$" ]
+	ok $? "... detached: a session of its own, not a child of the login (sid $sid, ppid $ppid)"
+	grep -qx "nnp=1" "$TEST_TMP/systemctl.log" &&
+		grep -qx "env=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin " "$TEST_TMP/systemctl.log"
+	ok $? "... with no_new_privs and only PATH in its environment" || diag "$(cat "$TEST_TMP/systemctl.log")"
+	grep -q "asked systemd for a machine pulse (/usr/bin/systemctl --no-block start autoenroll-machine.service)" "$TEST_TMP/login.out"
+	ok $? "... and the debug log says so" || diag "$(grep -i autoenroll "$TEST_TMP/login.out")"
+fi
 if command -v man >/dev/null; then
 	w=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$top_srcdir/docs/pam_autoenroll.8" 2>&1 >/dev/null)
 	[ -z "$w" ]

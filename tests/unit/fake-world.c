@@ -558,6 +558,7 @@ source_read(ae_ctx *ctx, ae_policy_source *src, ae_context context, ae_policy **
 	p->templates = calloc(w->ntemplates + 1, sizeof(*p->templates));
 	for (size_t i = 0; i < w->ntemplates; i++)
 		p->templates[p->template_count++] = build_template(w, i, &a->sid);
+	p->invalid_templates = ae_strv_dup(w->invalid_templates);
 	*out = p;
 	return AE_OK;
 }
@@ -654,6 +655,7 @@ fake_world_free(fake_world *w)
 	free(w->ca);
 	free(w->calls);
 	free(w->ds_cert);
+	ae_strv_free(w->invalid_templates);
 	ae_conf_free(w->conf);
 	ae_ctx_free(w->ctx);
 	free(w->dir);

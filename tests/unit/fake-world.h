@@ -82,6 +82,9 @@ struct fake_world {
 	char *state_dir;           /* records, and keys (file: store) */
 	fake_template templates[16];
 	size_t ntemplates;
+	/* Templates AD holds but that did not parse, as ldap-place lists
+	 * them ("NAME\treason"), NULL-terminated; NULL: none. */
+	char **invalid_templates;
 	fake_call *calls;
 	size_t ncalls;
 	unsigned source_opens;     /* the policy source was opened (a full pulse reads the policy) */

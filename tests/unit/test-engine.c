@@ -1102,6 +1102,34 @@ test_expiry_warning(void)
 	fake_world_free(w);
 }
 
+/* A template that AD holds but that did not parse (here: a control
+ * character in its displayName, its name escaped by ldap-place) is an
+ * event of its own, naming it and the attribute at fault; the others go
+ * on. */
+static void
+test_invalid_template_event(void)
+{
+	fake_world *w = fake_world_new(false);
+	ae_pulse_result *r;
+	bool named = false;
+
+	fake_world_template(w, "LabUser");
+	ae_strv_append(&w->invalid_templates,
+	               "Lab\\nForged\tdisplayName has a control character (0x0a at byte 3): refused, it could forge "
+	               "local records or request attributes");
+	r = pulse(w, 0);
+	expect_event(r, AE_EV_SKIPPED, "Lab\\nForged", 1, "invalid template");
+	for (size_t i = 0; i < r->event_count; i++)
+		if (r->events[i].kind == AE_EV_SKIPPED && r->events[i].message != NULL &&
+		    strstr(r->events[i].message,
+		           "Lab\\nForged is skipped: invalid template: displayName has a control character") != NULL)
+			named = true;
+	tap_ok(named, "invalid template: the event names the template and the attribute");
+	expect_event(r, AE_EV_ENROLLED, "LabUser", 1, "invalid template: the others");
+	ae_pulse_result_free(r);
+	fake_world_free(w);
+}
+
 int
 main(void)
 {
@@ -1131,6 +1159,7 @@ main(void)
 	test_policy_cache();
 	test_publish_hooks();
 	test_expiry_warning();
+	test_invalid_template_event();
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	tap_diag("engine tests took %.0f ms",
 	         (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);

@@ -139,6 +139,57 @@ test_attributes(void)
 	}
 }
 
+/* Text from AD with a control character is refused where it enters, with
+ * a message naming the object and the attribute: a template whose cn
+ * would add a key_uri line to its record, a CA whose host would end in a
+ * carriage return, an OID, a NetBIOS name. */
+static void
+test_control_characters(ae_ctx *ctx, const char *b64)
+{
+	ldif_file f = { 0 };
+	ae_policy *p = calloc(1, sizeof(*p));
+	char err[256], *netbios = NULL;
+	char *text = ae_strdup_printf(
+		"dn: CN=Forged,CN=Certificate Templates," PKS "\n"
+		"objectClass: pKICertificateTemplate\ncn:: TGFiVXNlcgprZXlfdXJpID0gZmlsZTovZXRjL3NoYWRvdw==\n\n"
+		"dn: CN=CA1,CN=Enrollment Services," PKS "\n"
+		"objectClass: pKIEnrollmentService\ncn: CA1\ndNSHostName:: Y2ExLmNvcnAudGVzdA0=\ncACertificate:: %s\n\n"
+		"dn: CN=CA2,CN=Enrollment Services," PKS "\n"
+		"objectClass: pKIEnrollmentService\ncn: CA2\ndNSHostName: ca2.corp.test\ncACertificate:: %s\n\n"
+		"dn: CN=1.FOO,CN=OID," PKS "\n"
+		"objectClass: msPKI-Enterprise-Oid\nmsPKI-Cert-Template-OID:: MS4yLjMKNA==\n\n"
+		"dn: CN=DOM,CN=Partitions," CFG "\n"
+		"objectClass: crossRef\nnCName: DC=dom,DC=local\nnETBIOSName:: RE9NClg=\n",
+		b64, b64);
+
+	if (ldif_parse(text, strlen(text), &f, err, sizeof(err)) != 0) {
+		tap_ok(0, "forged LDIF: %s", err);
+		free(text);
+		return;
+	}
+	tap_ok(ae_ldap_place(ctx, CFG, "DC=dom,DC=local", f.entries, f.count, p, &netbios) == AE_OK,
+	       "forged values: placed");
+	tap_is_int(p->template_count, 0, "the template with a newline in its cn is not taken");
+	tap_ok(ae_strv_len(p->invalid_templates) == 1 && strchr(p->invalid_templates[0], '\n') == NULL &&
+	       strstr(p->invalid_templates[0], "LabUser\\nkey_uri") != NULL &&
+	       strstr(p->invalid_templates[0], "cn has a control character (0x0a") != NULL,
+	       "it is listed, its name escaped, with the attribute at fault: %s",
+	       p->invalid_templates ? p->invalid_templates[0] : "(none)");
+	tap_ok(p->pki.ca_count == 2 && strcmp(p->pki.cas[0].name, "CA1") == 0 && p->pki.cas[0].host == NULL &&
+	       p->pki.cas[0].cert == NULL && p->pki.cas[0].invalid_reason != NULL &&
+	       strstr(p->pki.cas[0].invalid_reason, "dNSHostName of CN=CA1,CN=Enrollment Services,") != NULL &&
+	       strstr(p->pki.cas[0].invalid_reason, "control character (0x0d") != NULL,
+	       "the CA whose dNSHostName ends in a carriage return: listed, no host, not valid, the attribute named");
+	tap_ok(p->pki.ca_count == 2 && strcmp(p->pki.cas[1].name, "CA2") == 0 && p->pki.cas[1].cert != NULL &&
+	       p->pki.cas[1].invalid_reason == NULL, "the other CA as it was");
+	tap_is_int(p->oid_count, 0, "the OID with a newline is not taken");
+	tap_ok(netbios == NULL, "the NetBIOS name with a newline is not taken");
+	ae_policy_free(p);
+	free(netbios);
+	ldif_free(&f);
+	free(text);
+}
+
 int
 main(void)
 {
@@ -202,6 +253,7 @@ main(void)
 	       "no entries: empty policy, empty certificate stores");
 	ae_policy_free(p);
 
+	test_control_characters(ctx, b64);
 	free(all);
 	free(text);
 	free(b64);

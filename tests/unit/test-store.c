@@ -95,11 +95,115 @@ main(void)
 	ae_record_free(p);
 	free(text);
 
+	{
+		ae_record *f;
+
+		/* The proof of concept: a template name from AD with a newline and a
+		 * field of its own, a CA host with a carriage return.  The record is
+		 * written escaped (version 2), reads back with the same values and
+		 * the real key URI, and formats again to the same text. */
+		f = sample("0a1b2d");
+		free(f->template_name);
+		f->template_name = strdup("LabUser\nkey_uri = file:/etc/shadow");
+		f->ca_host = strdup("ca1.corp.test\r");
+		f->policy_id = (free(f->policy_id), strdup("back\\slash\x01\x7f\t"));
+		text = ae_record_format(f);
+		tap_ok(strstr(text, "\nkey_uri = file:/etc/shadow") == NULL && strstr(text, "version = 2\n") != NULL,
+		       "a value with a newline adds no line to the record (version 2, escaped)");
+		err = ae_record_parse(ctx, text, strlen(text), "mem", &p);
+		tap_ok(err == AE_OK && p != NULL, "the record with escapes parses: %s", err ? ae_get_message(ctx) : "");
+		if (p != NULL) {
+			char *again = ae_record_format(p);
+			tap_is_str(p->key_uri, "pkcs11:token=ae-test;id=%01%02;type=private", "the key URI is the real one");
+			tap_is_str(p->template_name, "LabUser\nkey_uri = file:/etc/shadow", "the template name, byte for byte");
+			tap_is_str(p->ca_host, "ca1.corp.test\r", "a carriage return is kept, not an unreadable record");
+			tap_is_str(p->policy_id, "back\\slash\x01\x7f\t", "backslash, \\x01, DEL and tab");
+			tap_is_str(again, text, "format, parse, format: the same text");
+			free(again);
+	}
+		ae_record_free(p);
+		p = NULL;
+		free(text);
+		ae_record_free(f);
+		/* Version 1 (older records, and records needing no escape) is read
+		 * as it is: a backslash there is a backslash. */
+		f = sample("0a1b2e");
+		text = ae_record_format(f);
+		tap_ok(strstr(text, "version = 1\n") != NULL, "a record without anything to escape is still version 1");
+		free(text);
+		ae_record_free(f);
+		text = strdup("version = 1\nid = 0a\nstate = new\nkey_store = file:C:\\x41\n");
+		err = ae_record_parse(ctx, text, strlen(text), "mem", &p);
+		tap_ok(err == AE_OK && p != NULL && strcmp(p->key_store, "file:C:\\x41") == 0,
+		       "version 1: backslashes read as they are");
+		ae_record_free(p);
+		p = NULL;
+		free(text);
+		text = strdup("version = 2\nid = 0a\nstate = new\nca = bad\\q\n");
+		tap_ok(ae_record_parse(ctx, text, strlen(text), "mem", &p) != AE_OK && p == NULL &&
+		       strstr(ae_get_message(ctx), "bad escape in ca") != NULL, "version 2: a bad escape is refused");
+		free(text);
+		text = strdup("version = 2\nid = 0a\nstate = new\nca = nul\\x00\n");
+		tap_ok(ae_record_parse(ctx, text, strlen(text), "mem", &p) != AE_OK && p == NULL,
+		       "version 2: an escaped NUL is refused");
+		free(text);
+
+	}
+
+	/* Writes never go through a link: a symbolic link planted at the
+	 * temporary name (AE_TEST_TMP_RANDOM fixes its random part), or at
+	 * the file's own name, leaves its target alone; a directory that is
+	 * a link, or writable by others, is refused. */
+	{
+		char victim[600], file[600], planted[700], linkdir[600], open_dir[600], buf[64] = "";
+		FILE *vf;
+
+		snprintf(victim, sizeof(victim), "%s/victim", dir);
+		snprintf(file, sizeof(file), "%s/file.pem", dir);
+		write_text(victim, "precious\n");
+		snprintf(planted, sizeof(planted), "%s.tmp.%ld.0badc0de", file, (long)getpid());
+		tap_ok(symlink(victim, planted) == 0, "a link planted where the temporary file would go");
+		setenv("AE_TEST_TMP_RANDOM", "0badc0de", 1);
+		err = ae_write_file_atomic(ctx, file, "new\n", 4, 0644);
+		unsetenv("AE_TEST_TMP_RANDOM");
+		vf = fopen(victim, "r");
+		if (vf != NULL && fgets(buf, sizeof(buf), vf) == NULL)
+			buf[0] = '\0';
+		if (vf != NULL)
+			fclose(vf);
+		tap_ok(err == AE_OK && strcmp(buf, "precious\n") == 0, "written under another name; the link's target untouched");
+		tap_ok(lstat(file, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size == 4, "the file is the new one");
+		unlink(planted);
+		unlink(file);
+		tap_ok(symlink(victim, file) == 0 && ae_write_file_atomic(ctx, file, "new\n", 4, 0644) == AE_OK &&
+		       lstat(file, &sb) == 0 && S_ISREG(sb.st_mode) && stat(victim, &sb) == 0 && sb.st_size == 9,
+		       "a link at the file's name is replaced, not followed");
+		snprintf(linkdir, sizeof(linkdir), "%s/linkdir", dir);
+		snprintf(file, sizeof(file), "%s/linkdir/x", dir);
+		tap_ok(symlink(dir, linkdir) == 0 && ae_write_file_atomic(ctx, file, "x", 1, 0644) != AE_OK &&
+		       strstr(ae_get_message(ctx), "symbolic link") != NULL, "a directory that is a link is refused: %s",
+		       ae_get_message(ctx));
+		snprintf(open_dir, sizeof(open_dir), "%s/open", dir);
+		snprintf(file, sizeof(file), "%s/open/x", dir);
+		mkdir(open_dir, 0700);
+		chmod(open_dir, 0777);
+		tap_ok(ae_write_file_atomic(ctx, file, "x", 1, 0644) != AE_OK &&
+		       strstr(ae_get_message(ctx), "writable by group or others (mode 0777)") != NULL,
+		       "a directory others can write is refused: %s", ae_get_message(ctx));
+		tap_ok(access(file, F_OK) != 0, "nothing written there");
+		rmdir(open_dir);
+		unlink(linkdir);
+		unlink(victim);
+		unlink(planted);
+		snprintf(file, sizeof(file), "%s/file.pem", dir);
+		unlink(file);
+	}
+
 	/* Bad records: clear errors, nothing returned. */
 	{
 		static const struct { const char *text, *needle, *what; } bad[] = {
 			{ "version = 1\nstate = issued\n", "not a complete record", "no id" },
-			{ "version = 2\nid = ab\nstate = issued\n", "newer than this autoenroll", "future version" },
+			{ "version = 3\nid = ab\nstate = issued\n", "newer than this autoenroll", "future version" },
 			{ "version = 1\nid = ab\nstate = lost\n", "unknown state", "unknown state" },
 			{ "version = 1\nid = ../../etc\nstate = issued\n", "not a complete record", "path in id" },
 			{ "version = 1\nid = ab\nstate = issued\ntemplate_major = 99999999999\n", "not a 32-bit number", "overflow" },
