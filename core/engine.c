@@ -60,6 +60,7 @@ typedef struct {
 	STACK_OF(X509) *aia;    /* CA certificates from certificates' AIA locations (untrusted) */
 	STACK_OF(X509) *aia_asked; /* the certificates whose AIA was read */
 	unsigned aia_tried;
+	ae_gp_settings *gp;     /* Group Policy's settings; NULL: none */
 } pulse;
 
 /* ---- events ---- */
@@ -1093,6 +1094,7 @@ remove_revoked_from_ds(pulse *p)
 
 /* ---- 2. trust ---- */
 
+
 static void
 update_trust(pulse *p)
 {
@@ -1107,15 +1109,19 @@ update_trust(pulse *p)
 			return;
 		tdir = dir;
 	}
-	if (ae_trust_update(p->ctx, tdir, p->conf->system_trust, &p->policy->pki, &ch) != AE_OK) {
+	if (ae_trust_update(p->ctx, tdir, p->conf->system_trust, &p->policy->pki, p->gp, &ch) != AE_OK) {
 		event(p, AE_EV_TRUST_FAILED, NULL, NULL, NULL, 0, 0,
 		      "Automatic certificate enrollment for local system failed to update the trust from AD: %s",
 		      ae_get_message(p->ctx));
 		ae_clear_message(p->ctx);
 	} else if (ch.added || ch.removed) {
+		char gpt[128] = "";
+		if (ch.gp_certs || ch.disallowed)
+			snprintf(gpt, sizeof(gpt), "; Group Policy: %u certificates, %u disallowed", ch.gp_certs,
+			         ch.disallowed);
 		event(p, AE_EV_TRUST_UPDATED, NULL, NULL, NULL, 0, 0,
-		      "trust from AD updated in %s: %u added, %u removed (%u roots, %u intermediates, %u NTAuth)%s%s", tdir,
-		      ch.added, ch.removed, ch.roots, ch.intermediates, ch.ntauth,
+		      "trust from AD updated in %s: %u added, %u removed (%u roots, %u intermediates, %u NTAuth%s)%s%s",
+		      tdir, ch.added, ch.removed, ch.roots, ch.intermediates, ch.ntauth, gpt,
 		      ch.system_added || ch.system_removed ? "; system trust updated with " : "",
 		      ch.system_added || ch.system_removed ? p->conf->system_trust : "");
 	}
@@ -1485,14 +1491,14 @@ ae_engine_pulse(ae_ctx *ctx, const ae_conf *conf, const ae_engine_opts *opts, ae
 
 	/* 1 again, under Group Policy: its AEPolicy wins over the file's. */
 	if (gp) {
-		uint32_t v = 0;
-		char *gpo = NULL;
+		const char *gpo = NULL;
 
-		if (opts->group_policy(ctx, conf, p->src, p->policy, opts->machine, &v, &gpo) != AE_OK) {
+		if (opts->group_policy(ctx, conf, p->src, p->policy, opts->machine, &p->gp) != AE_OK) {
 			ae_log(ctx, AE_LOG_WARNING, "%s; the configuration's aepolicy applies", ae_get_message(ctx));
 			ae_clear_message(ctx);
-		} else if (gpo != NULL) {
-			p->aepolicy = v;
+		} else if (p->gp != NULL && p->gp->aepolicy.set) {
+			p->aepolicy = p->gp->aepolicy.value;
+			gpo = p->gp->aepolicy.gpo;
 		}
 		if ((p->aepolicy & AE_AEPOLICY_DISABLED) ||
 		    !(p->aepolicy & (AE_AEPOLICY_ENROLL | AE_AEPOLICY_MANAGE | AE_AEPOLICY_RETRIEVE_PENDING))) {
@@ -1501,10 +1507,8 @@ ae_engine_pulse(ae_ctx *ctx, const ae_conf *conf, const ae_engine_opts *opts, ae
 			      ctx_name(p), gpo ? "AEPolicy" : "aepolicy", p->aepolicy,
 			      gpo ? "from Group Policy \"" : "in [", gpo ? gpo : opts->machine ? "machine" : "user",
 			      gpo ? "\"" : "]");
-			free(gpo);
 			goto done;
 		}
-		free(gpo);
 	}
 
 	p->links.conf = conf;
@@ -1559,6 +1563,7 @@ done:
 	p->res->seconds = ae_monotonic_seconds() - t0;
 	ae_pcache_free(cache);
 	ae_pcache_free(fresh);
+	ae_gp_settings_free(p->gp);
 	*out = p->res;
 	return AE_OK;
 }

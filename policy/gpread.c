@@ -147,13 +147,13 @@ out:
 }
 
 ae_err
-ae_gp_pulse_aepolicy(ae_ctx *ctx, const ae_conf *conf, ae_policy_source *src, const ae_policy *policy,
-                     bool machine, uint32_t *aepolicy, char **gpo)
+ae_gp_pulse_settings(ae_ctx *ctx, const ae_conf *conf, ae_policy_source *src, const ae_policy *policy,
+                     bool machine, ae_gp_settings **settings)
 {
 	ae_gp_result *r = NULL;
 	ae_err err;
 
-	*gpo = NULL;
+	*settings = NULL;
 	if ((err = ae_gp_read(ctx, conf, src, policy, machine, &r)) != AE_OK)
 		return err;
 	for (size_t i = 0; i < r->list->n; i++)
@@ -161,16 +161,13 @@ ae_gp_pulse_aepolicy(ae_ctx *ctx, const ae_conf *conf, ae_policy_source *src, co
 			ae_log(ctx, AE_LOG_WARNING, "%s: nothing of it applies", r->problem[i]);
 	for (size_t i = 0; r->settings->problems != NULL && r->settings->problems[i] != NULL; i++)
 		ae_log(ctx, AE_LOG_WARNING, "Group Policy: %s", r->settings->problems[i]);
-	if (r->settings->aepolicy.set) {
-		*aepolicy = r->settings->aepolicy.value;
-		*gpo = strdup(r->settings->aepolicy.gpo);
-		if (*gpo == NULL)
-			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
-		else
-			ae_log(ctx, AE_LOG_INFO, "AEPolicy 0x%x from Group Policy \"%s\"", (unsigned)*aepolicy, *gpo);
-	}
+	if (r->settings->aepolicy.set)
+		ae_log(ctx, AE_LOG_INFO, "AEPolicy 0x%x from Group Policy \"%s\"", (unsigned)r->settings->aepolicy.value,
+		       r->settings->aepolicy.gpo);
+	*settings = r->settings;
+	r->settings = NULL;
 	ae_gp_result_free(r);
-	return err;
+	return AE_OK;
 }
 
 void
