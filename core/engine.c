@@ -61,6 +61,7 @@ typedef struct {
 	STACK_OF(X509) *aia_asked; /* the certificates whose AIA was read */
 	unsigned aia_tried;
 	ae_gp_settings *gp;     /* Group Policy's settings; NULL: none */
+	const char *ev_gpo;     /* the GPO the next events name (AUTOENROLL_GPO) */
 } pulse;
 
 /* ---- events ---- */
@@ -110,6 +111,7 @@ event(pulse *p, ae_event_kind kind, const char *tpl, const char *ca, const char 
 			/* the one policy server: Active Directory */
 			.policy_server = kind == AE_EV_POLICY_LOAD_FAILED || kind == AE_EV_POLICY_AUTH_FAILED ||
 			                         kind == AE_EV_POLICY_NONE ? "LDAP:" : NULL,
+			.gpo = p->ev_gpo,
 		};
 		ae_event_emit(p->opts->ident ? p->opts->ident : "autoenroll", &ev);
 	}
@@ -126,6 +128,7 @@ event(pulse *p, ae_event_kind kind, const char *tpl, const char *ca, const char 
 	e->template_name = tpl ? strdup(tpl) : NULL;
 	e->ca = ca ? strdup(ca) : NULL;
 	e->record_id = rec_id ? strdup(rec_id) : NULL;
+	e->gpo = p->ev_gpo ? strdup(p->ev_gpo) : NULL;
 	e->request_id = request_id;
 	e->hresult = hr;
 	e->message = msg;
@@ -1492,14 +1495,22 @@ ae_engine_pulse(ae_ctx *ctx, const ae_conf *conf, const ae_engine_opts *opts, ae
 	/* 1 again, under Group Policy: its AEPolicy wins over the file's. */
 	if (gp) {
 		const char *gpo = NULL;
+		ae_gp_note *notes = NULL;
+		size_t n_notes = 0;
 
-		if (opts->group_policy(ctx, conf, p->src, p->policy, opts->machine, &p->gp) != AE_OK) {
+		if (opts->group_policy(ctx, conf, p->src, p->policy, opts->machine, &p->gp, &notes, &n_notes) != AE_OK) {
 			ae_log(ctx, AE_LOG_WARNING, "%s; the configuration's aepolicy applies", ae_get_message(ctx));
 			ae_clear_message(ctx);
 		} else if (p->gp != NULL && p->gp->aepolicy.set) {
 			p->aepolicy = p->gp->aepolicy.value;
 			gpo = p->gp->aepolicy.gpo;
 		}
+		for (size_t i = 0; i < n_notes; i++) {
+			p->ev_gpo = notes[i].gpo;
+			event(p, notes[i].kind, NULL, NULL, NULL, 0, 0, "%s", notes[i].message);
+		}
+		ae_gp_notes_free(notes, n_notes);
+		p->ev_gpo = gpo;
 		if ((p->aepolicy & AE_AEPOLICY_DISABLED) ||
 		    !(p->aepolicy & (AE_AEPOLICY_ENROLL | AE_AEPOLICY_MANAGE | AE_AEPOLICY_RETRIEVE_PENDING))) {
 			event(p, AE_EV_DISABLED, NULL, NULL, NULL, 0, 0,
@@ -1507,8 +1518,10 @@ ae_engine_pulse(ae_ctx *ctx, const ae_conf *conf, const ae_engine_opts *opts, ae
 			      ctx_name(p), gpo ? "AEPolicy" : "aepolicy", p->aepolicy,
 			      gpo ? "from Group Policy \"" : "in [", gpo ? gpo : opts->machine ? "machine" : "user",
 			      gpo ? "\"" : "]");
+			p->ev_gpo = NULL;
 			goto done;
 		}
+		p->ev_gpo = NULL;
 	}
 
 	p->links.conf = conf;
@@ -1577,6 +1590,7 @@ ae_pulse_result_free(ae_pulse_result *r)
 		free(r->events[i].template_name);
 		free(r->events[i].ca);
 		free(r->events[i].record_id);
+		free(r->events[i].gpo);
 		free(r->events[i].message);
 	}
 	free(r->events);
@@ -1627,6 +1641,8 @@ ae_pulse_result_json(const ae_pulse_result *r)
 		ae_json_string(&j, "template", e->template_name);
 		ae_json_string(&j, "ca", e->ca);
 		ae_json_string(&j, "id", e->record_id);
+		if (e->gpo != NULL)
+			ae_json_string(&j, "gpo", e->gpo);
 		if (e->request_id != 0)
 			ae_json_int(&j, "request_id", e->request_id);
 		else

@@ -51,9 +51,11 @@ typedef struct {
 	 * read, over the same source; returns the settings of the GPOs that
 	 * apply in *SETTINGS (caller frees, ae_gp_settings_free).  Its
 	 * AEPolicy wins over the configuration's aepolicy; its certificates
-	 * (Root, CA, Trust, Disallowed) join AD's in the trust.  NULL: none. */
+	 * (Root, CA, Trust, Disallowed) join AD's in the trust.  *NOTES (N,
+	 * caller frees: ae_gp_notes_free) are the gp-applied and
+	 * gp-read-failed events to send.  NULL: none. */
 	ae_err (*group_policy)(ae_ctx *ctx, const ae_conf *conf, ae_policy_source *src, const ae_policy *policy,
-	                       bool machine, ae_gp_settings **settings);
+	                       bool machine, ae_gp_settings **settings, ae_gp_note **notes, size_t *n_notes);
 } ae_engine_opts;
 
 typedef struct {
@@ -64,6 +66,7 @@ typedef struct {
 	uint32_t request_id;
 	uint32_t hresult;
 	char *message;
+	char *gpo;     /* Group Policy events and those it decided: the GPO */
 } ae_pulse_event;
 
 typedef struct {

@@ -41,10 +41,12 @@ ae_err ae_gp_read(ae_ctx *ctx, const ae_conf *conf, ae_policy_source *src, const
 void ae_gp_result_free(ae_gp_result *r);
 
 /* For a pulse (ae_engine_opts.group_policy): Group Policy's settings
- * (*SETTINGS NULL until success); the GPOs whose files could not be used
- * are warnings naming them. */
+ * (*SETTINGS NULL until success) and the events about its GPOs (*NOTES):
+ * gp-applied for each read anew from SYSVOL, gp-read-failed for each
+ * SYSVOL could not give (its cached copy applies) or whose file is
+ * damaged (nothing of it applies). */
 ae_err ae_gp_pulse_settings(ae_ctx *ctx, const ae_conf *conf, ae_policy_source *src, const ae_policy *policy,
-                            bool machine, ae_gp_settings **settings);
+                            bool machine, ae_gp_settings **settings, ae_gp_note **notes, size_t *n_notes);
 
 /* autoenroll diagnose's Group Policy check (ae_diagnose_opts.group_policy):
  * which GPOs apply and were read, and the autoenrollment setting each

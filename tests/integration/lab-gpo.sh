@@ -263,10 +263,13 @@ ok $? "machine pulse: AEPolicy 0x8000 on its OU, nothing done, the event names t
 SHA256=$(openssl x509 -inform DER -in "$TEST_TMP/root.der" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' |
 	tr 'A-F' 'a-f')
 sed "s|^\[machine\]|[machine]\ntrust_dir = $TEST_TMP/trust|" "$TEST_TMP/pulse.conf" >"$TEST_TMP/trust.conf"
-mpulse() {
-	as_machine env AUTOENROLL_LIBEXECDIR="$AE_BIN" "$AE_BIN/autoenroll-machine" --json -c "$TEST_TMP/trust.conf" \
-		>"$TEST_TMP/$1" 2>"$TEST_TMP/err"
+sed 's/^\[machine\]/[machine]\naepolicy = disabled/' "$TEST_TMP/trust.conf" >"$TEST_TMP/off.conf"
+mpulse() { # OUT [CONF]
+	as_machine env AUTOENROLL_LIBEXECDIR="$AE_BIN" "$AE_BIN/autoenroll-machine" --json -c "${2:-$TEST_TMP/trust.conf}" \
+		>"$TEST_TMP/$1" 2>"$TEST_TMP/$1.err"
 }
+# gp_events FILE KIND: the GPOs named by the pulse's events of KIND, one a line
+gp_events() { jq -r --arg k "$2" '.events[] | select(.event == $k) | .gpo' "$1"; }
 pol "$G_USEROFF" Machine $((V1 + 1)) "$AEK|AEPolicy|4|4" >>"$TEST_TMP/setup.log" 2>&1
 mpulse tp1.json
 [ -f "$TEST_TMP/trust/roots/$SHA256.pem" ] &&
@@ -275,7 +278,11 @@ mpulse tp1.json
 	jq -r '.events[] | select(.event == "trust-updated") | .message' "$TEST_TMP/tp1.json" |
 		grep -q 'Group Policy: 1 certificates, 0 disallowed'
 ok $? "machine pulse: the root the enforced GPO distributes is in the trust directory and its bundle" ||
-	diag "$(cat "$TEST_TMP/err")" "$(ls -R "$TEST_TMP/trust" 2>&1)" "$(jq -c '[.events[] | [.event, .message]]' "$TEST_TMP/tp1.json")"
+	diag "$(cat "$TEST_TMP/tp1.json.err")" "$(ls -R "$TEST_TMP/trust" 2>&1)" "$(jq -c '[.events[] | [.event, .message]]' "$TEST_TMP/tp1.json")"
+[ "$(gp_events "$TEST_TMP/tp1.json" gp-applied)" = "AE Staff users off" ] &&
+	jq -r '.events[] | select(.event == "gp-applied") | .message' "$TEST_TMP/tp1.json" | grep -q '(version 2)'
+ok $? "the one GPO changed since the last read: a gp-applied event naming it (AUTOENROLL_GPO), its version" ||
+	diag "$(cat "$TEST_TMP/tp1.json.err")" "$(ls -R "$TEST_TMP/trust" 2>&1)" "$(jq -c '[.events[] | [.event, .message]]' "$TEST_TMP/tp1.json")"
 pol "$G_USEROFF" Machine $((V1 + 2)) "$AEK|AEPolicy|4|4" \
 	"Software\Policies\Microsoft\SystemCertificates\Disallowed\Certificates\\$THUMB|Blob|3|@$TEST_TMP/root.der" \
 	>>"$TEST_TMP/setup.log" 2>&1
@@ -284,7 +291,7 @@ mpulse tp2.json
 	! grep -q "$(sed -n 2p "$TEST_TMP/trust/disallowed/$SHA256.pem")" "$TEST_TMP/trust/roots.pem" &&
 	jq -r '.events[] | select(.event == "trust-updated") | .message' "$TEST_TMP/tp2.json" | grep -q '1 disallowed'
 ok $? "once a GPO lists it as Disallowed, it leaves the roots (still distributed by the enforced GPO)" ||
-	diag "$(cat "$TEST_TMP/err")" "$(ls -R "$TEST_TMP/trust" 2>&1)" "$(jq -c '[.events[] | [.event, .message]]' "$TEST_TMP/tp2.json")"
+	diag "$(cat "$TEST_TMP/tp2.json.err")" "$(ls -R "$TEST_TMP/trust" 2>&1)" "$(jq -c '[.events[] | [.event, .message]]' "$TEST_TMP/tp2.json")"
 # the machine's OU as it was (disabled), read once so that the cache has it
 pol "$G_USEROFF" Machine $((V1 + 3)) "$AEK|AEPolicy|4|0x8000" >>"$TEST_TMP/setup.log" 2>&1
 as_machine "$AUTOENROLL" -c "$CONF" gpo --machine --json >/dev/null 2>&1
@@ -320,12 +327,17 @@ table inet aegpo {
 NFT
 as_machine "$AUTOENROLL" -c "$CONF" gpo --machine --json >"$TEST_TMP/ws4.json" 2>"$TEST_TMP/err"
 rc=$?
+mpulse tp3.json "$TEST_TMP/off.conf"
 in_lab nft delete table inet aegpo
 [ $rc -eq 0 ] && [ "$(jq -r '.settings.offline_expiration_percent' "$TEST_TMP/ws4.json")" = 30 ] &&
 	jq -r --arg g "$G_ENF" '.gpos[] | select(.guid == $g) | .registry_pol' "$TEST_TMP/ws4.json" | grep -q 'SYSVOL unreachable' &&
 	[ "$(grep -c 'AE Enforced.*using the copy of version' "$TEST_TMP/err")" -eq 1 ]
 ok $? "SYSVOL unreachable: the copy cached before is used, one warning naming the GPO" ||
 	diag "rc=$rc" "$(cat "$TEST_TMP/err")" "$(jq -c "[.sysvol, [.gpos[] | [.name, .registry_pol, .registry_pol_problem]]]" "$TEST_TMP/ws4.json")"
+[ "$(gp_events "$TEST_TMP/tp3.json" gp-read-failed)" = "AE Enforced" ] && [ -z "$(gp_events "$TEST_TMP/tp3.json" gp-applied)" ] &&
+	jq -r '.events[] | select(.event == "gp-read-failed") | .message' "$TEST_TMP/tp3.json" | grep -q 'SYSVOL unreachable'
+ok $? "a pulse with SYSVOL unreachable: one gp-read-failed event naming the GPO, its cached settings apply" ||
+	diag "$(jq -c '[.events[] | [.event, .gpo, .message]]' "$TEST_TMP/tp3.json")"
 
 # a bad size field: that file is refused whole, the other GPOs still apply
 pol "$G_USEROFF" Machine $((V1 + 4)) "$AEK|AEPolicy|4|0x8000"
@@ -343,5 +355,11 @@ as_machine "$AUTOENROLL" -c "$CONF" gpo --machine --json >"$TEST_TMP/ws5.json" 2
 	[ "$(jq -r '.settings.offline_expiration_percent' "$TEST_TMP/ws5.json")" = 30 ]
 ok $? "a bad size field: an error naming the GPO and the offset, nothing of that file applied, the others still" ||
 	diag "$(jq -c '[.gpos[] | .registry_pol_problem]' "$TEST_TMP/ws5.json")"
+
+mpulse tp4.json "$TEST_TMP/off.conf"
+[ "$(gp_events "$TEST_TMP/tp4.json" gp-read-failed)" = "AE Staff users off" ] &&
+	jq -r '.events[] | select(.event == "gp-read-failed") | .message' "$TEST_TMP/tp4.json" | grep -q 'damaged at byte [0-9]'
+ok $? "a pulse with the damaged file: a gp-read-failed event naming the GPO and the offset" ||
+	diag "$(jq -c '[.events[] | [.event, .gpo, .message]]' "$TEST_TMP/tp4.json")"
 
 done_testing
