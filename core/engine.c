@@ -60,6 +60,8 @@ typedef struct {
 	STACK_OF(X509) *aia;    /* CA certificates from certificates' AIA locations (untrusted) */
 	STACK_OF(X509) *aia_asked; /* the certificates whose AIA was read */
 	unsigned aia_tried;
+	ae_gp_settings *gp;     /* Group Policy's settings; NULL: none */
+	const char *ev_gpo;     /* the GPO the next events name (AUTOENROLL_GPO) */
 } pulse;
 
 /* ---- events ---- */
@@ -109,6 +111,7 @@ event(pulse *p, ae_event_kind kind, const char *tpl, const char *ca, const char 
 			/* the one policy server: Active Directory */
 			.policy_server = kind == AE_EV_POLICY_LOAD_FAILED || kind == AE_EV_POLICY_AUTH_FAILED ||
 			                         kind == AE_EV_POLICY_NONE ? "LDAP:" : NULL,
+			.gpo = p->ev_gpo,
 		};
 		ae_event_emit(p->opts->ident ? p->opts->ident : "autoenroll", &ev);
 	}
@@ -125,6 +128,7 @@ event(pulse *p, ae_event_kind kind, const char *tpl, const char *ca, const char 
 	e->template_name = tpl ? strdup(tpl) : NULL;
 	e->ca = ca ? strdup(ca) : NULL;
 	e->record_id = rec_id ? strdup(rec_id) : NULL;
+	e->gpo = p->ev_gpo ? strdup(p->ev_gpo) : NULL;
 	e->request_id = request_id;
 	e->hresult = hr;
 	e->message = msg;
@@ -1100,6 +1104,7 @@ remove_revoked_from_ds(pulse *p)
 
 /* ---- 2. trust ---- */
 
+
 static void
 update_trust(pulse *p)
 {
@@ -1114,15 +1119,19 @@ update_trust(pulse *p)
 			return;
 		tdir = dir;
 	}
-	if (ae_trust_update(p->ctx, tdir, p->conf->system_trust, &p->policy->pki, &ch) != AE_OK) {
+	if (ae_trust_update(p->ctx, tdir, p->conf->system_trust, &p->policy->pki, p->gp, &ch) != AE_OK) {
 		event(p, AE_EV_TRUST_FAILED, NULL, NULL, NULL, 0, 0,
 		      "Automatic certificate enrollment for local system failed to update the trust from AD: %s",
 		      ae_get_message(p->ctx));
 		ae_clear_message(p->ctx);
 	} else if (ch.added || ch.removed) {
+		char gpt[128] = "";
+		if (ch.gp_certs || ch.disallowed)
+			snprintf(gpt, sizeof(gpt), "; Group Policy: %u certificates, %u disallowed", ch.gp_certs,
+			         ch.disallowed);
 		event(p, AE_EV_TRUST_UPDATED, NULL, NULL, NULL, 0, 0,
-		      "trust from AD updated in %s: %u added, %u removed (%u roots, %u intermediates, %u NTAuth)%s%s", tdir,
-		      ch.added, ch.removed, ch.roots, ch.intermediates, ch.ntauth,
+		      "trust from AD updated in %s: %u added, %u removed (%u roots, %u intermediates, %u NTAuth%s)%s%s",
+		      tdir, ch.added, ch.removed, ch.roots, ch.intermediates, ch.ntauth, gpt,
 		      ch.system_added || ch.system_removed ? "; system trust updated with " : "",
 		      ch.system_added || ch.system_removed ? p->conf->system_trust : "");
 	}
@@ -1492,15 +1501,23 @@ ae_engine_pulse(ae_ctx *ctx, const ae_conf *conf, const ae_engine_opts *opts, ae
 
 	/* 1 again, under Group Policy: its AEPolicy wins over the file's. */
 	if (gp) {
-		uint32_t v = 0;
-		char *gpo = NULL;
+		const char *gpo = NULL;
+		ae_gp_note *notes = NULL;
+		size_t n_notes = 0;
 
-		if (opts->group_policy(ctx, conf, p->src, p->policy, opts->machine, &v, &gpo) != AE_OK) {
+		if (opts->group_policy(ctx, conf, p->src, p->policy, opts->machine, &p->gp, &notes, &n_notes) != AE_OK) {
 			ae_log(ctx, AE_LOG_WARNING, "%s; the configuration's aepolicy applies", ae_get_message(ctx));
 			ae_clear_message(ctx);
-		} else if (gpo != NULL) {
-			p->aepolicy = v;
+		} else if (p->gp != NULL && p->gp->aepolicy.set) {
+			p->aepolicy = p->gp->aepolicy.value;
+			gpo = p->gp->aepolicy.gpo;
 		}
+		for (size_t i = 0; i < n_notes; i++) {
+			p->ev_gpo = notes[i].gpo;
+			event(p, notes[i].kind, NULL, NULL, NULL, 0, 0, "%s", notes[i].message);
+		}
+		ae_gp_notes_free(notes, n_notes);
+		p->ev_gpo = gpo;
 		if ((p->aepolicy & AE_AEPOLICY_DISABLED) ||
 		    !(p->aepolicy & (AE_AEPOLICY_ENROLL | AE_AEPOLICY_MANAGE | AE_AEPOLICY_RETRIEVE_PENDING))) {
 			event(p, AE_EV_DISABLED, NULL, NULL, NULL, 0, 0,
@@ -1508,10 +1525,10 @@ ae_engine_pulse(ae_ctx *ctx, const ae_conf *conf, const ae_engine_opts *opts, ae
 			      ctx_name(p), gpo ? "AEPolicy" : "aepolicy", p->aepolicy,
 			      gpo ? "from Group Policy \"" : "in [", gpo ? gpo : opts->machine ? "machine" : "user",
 			      gpo ? "\"" : "]");
-			free(gpo);
+			p->ev_gpo = NULL;
 			goto done;
 		}
-		free(gpo);
+		p->ev_gpo = NULL;
 	}
 
 	p->links.conf = conf;
@@ -1566,6 +1583,7 @@ done:
 	p->res->seconds = ae_monotonic_seconds() - t0;
 	ae_pcache_free(cache);
 	ae_pcache_free(fresh);
+	ae_gp_settings_free(p->gp);
 	*out = p->res;
 	return AE_OK;
 }
@@ -1579,6 +1597,7 @@ ae_pulse_result_free(ae_pulse_result *r)
 		free(r->events[i].template_name);
 		free(r->events[i].ca);
 		free(r->events[i].record_id);
+		free(r->events[i].gpo);
 		free(r->events[i].message);
 	}
 	free(r->events);
@@ -1629,6 +1648,8 @@ ae_pulse_result_json(const ae_pulse_result *r)
 		ae_json_string(&j, "template", e->template_name);
 		ae_json_string(&j, "ca", e->ca);
 		ae_json_string(&j, "id", e->record_id);
+		if (e->gpo != NULL)
+			ae_json_string(&j, "gpo", e->gpo);
 		if (e->request_id != 0)
 			ae_json_int(&j, "request_id", e->request_id);
 		else

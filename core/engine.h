@@ -25,6 +25,7 @@
 #include "conf.h"
 #include "error.h"
 #include "events.h"
+#include "gpsettings.h"
 #include "keystore.h"
 #include "source.h"
 
@@ -47,11 +48,14 @@ typedef struct {
 	ae_policy_source_open_fn open_source;
 	void *source_arg;
 	/* Group Policy (when conf->group_policy): called once the policy is
-	 * read, over the same source; when Group Policy sets AEPolicy it
-	 * returns it in *AEPOLICY and the GPO's name in *GPO (caller frees),
-	 * which win over the configuration's aepolicy.  NULL: none. */
+	 * read, over the same source; returns the settings of the GPOs that
+	 * apply in *SETTINGS (caller frees, ae_gp_settings_free).  Its
+	 * AEPolicy wins over the configuration's aepolicy; its certificates
+	 * (Root, CA, Trust, Disallowed) join AD's in the trust.  *NOTES (N,
+	 * caller frees: ae_gp_notes_free) are the gp-applied and
+	 * gp-read-failed events to send.  NULL: none. */
 	ae_err (*group_policy)(ae_ctx *ctx, const ae_conf *conf, ae_policy_source *src, const ae_policy *policy,
-	                       bool machine, uint32_t *aepolicy, char **gpo);
+	                       bool machine, ae_gp_settings **settings, ae_gp_note **notes, size_t *n_notes);
 } ae_engine_opts;
 
 typedef struct {
@@ -62,6 +66,7 @@ typedef struct {
 	uint32_t request_id;
 	uint32_t hresult;
 	char *message;
+	char *gpo;     /* Group Policy events and those it decided: the GPO */
 } ae_pulse_event;
 
 typedef struct {

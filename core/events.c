@@ -104,6 +104,10 @@ static const kind_info kinds[AE_EV_MAX_] = {
 		LOG_ERR, 70, SRC_CERTENROLL, "no valid enrollment policy", "with" },
 	[AE_EV_SCEP_FAILED] = { "scep-failed", "4dc4ea626bf3420487d2253105ff6a6e",
 		LOG_ERR, 86, SRC_CERTENROLL, "SCEP certificate enrollment failed", "with" },
+	[AE_EV_GP_APPLIED] = { "gp-applied", "a0e2e6f862a1463a8c14b7d2586d6e0e",
+		LOG_INFO, 0, NULL, "Group Policy settings applied", "from" },
+	[AE_EV_GP_READ_FAILED] = { "gp-read-failed", "8e919cfeaacb4638ad8694a5d809a76b",
+		LOG_WARNING, 0, NULL, "a Group Policy Object could not be read", "from" },
 };
 
 static const kind_info *
@@ -287,6 +291,7 @@ put_event_fields(ae_buf *b, const ae_event *ev)
 	put_field(b, "AUTOENROLL_SCEP_URL", ev->url);
 	put_field(b, "AUTOENROLL_SCEP_METHOD", ev->method);
 	put_field(b, "AUTOENROLL_SCEP_STAGE", ev->stage);
+	put_field(b, "AUTOENROLL_GPO", ev->gpo);
 	if (ev->request_id != 0)
 		put_field_uint(b, "AUTOENROLL_REQUEST_ID", ev->request_id);
 	if (ev->hresult != 0)
@@ -433,6 +438,7 @@ syslog_line(const ae_event *ev)
 	put_tag(&b, &first, "url", ev->url);
 	put_tag(&b, &first, "method", ev->method);
 	put_tag(&b, &first, "stage", ev->stage);
+	put_tag(&b, &first, "gpo", ev->gpo);
 	if (ev->request_id != 0) {
 		snprintf(num, sizeof(num), "%u", ev->request_id);
 		put_tag(&b, &first, "request", num);

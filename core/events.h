@@ -42,6 +42,8 @@ typedef enum {
 	AE_EV_POLICY_AUTH_FAILED, /* CertEnroll 68: authentication to the policy server failed */
 	AE_EV_POLICY_NONE,        /* CertEnroll 70: no valid policy from any policy server */
 	AE_EV_SCEP_FAILED,        /* CertEnroll 86: an SCEP enrollment failed (URL, method, stage) */
+	AE_EV_GP_APPLIED,         /* a GPO's settings read anew (new or changed version) and applied */
+	AE_EV_GP_READ_FAILED,     /* a GPO's file unusable (damaged), or SYSVOL unreachable: the cached copy */
 	AE_EV_MAX_
 } ae_event_kind;
 
@@ -60,6 +62,7 @@ typedef struct {
 	const char *url;           /* event 86: the SCEP server's URL */
 	const char *method;        /* ... the HTTP method ("GET", "POST") */
 	const char *stage;         /* ... "GetCACaps", "GetCACert", "PKIOperation" */
+	const char *gpo;           /* Group Policy events: the GPO's display name */
 } ae_event;
 
 /* "enrolled", "renewed", ... (also the AUTOENROLL_EVENT field). */

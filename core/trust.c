@@ -239,32 +239,122 @@ write_bundle(ae_ctx *ctx, const char *dir, STACK_OF(X509) *roots)
 	return err;
 }
 
-ae_err
-ae_trust_update(ae_ctx *ctx, const char *dir, const char *system, const ae_pki *pki, ae_trust_changes *ch)
+/* Whether CERT is in LIST (same DER). */
+static bool
+listed(STACK_OF(X509) *list, X509 *cert)
 {
+	for (int i = 0; i < sk_X509_num(list); i++)
+		if (X509_cmp(sk_X509_value(list, i), cert) == 0)
+			return true;
+	return false;
+}
+
+/* Appends to OUT (a view: the certificates are not its own) those of
+ * FROM that are neither disallowed nor already in OUT. */
+static bool
+add_allowed(STACK_OF(X509) *out, STACK_OF(X509) *from, STACK_OF(X509) *disallowed)
+{
+	for (int i = 0; i < sk_X509_num(from); i++) {
+		X509 *c = sk_X509_value(from, i);
+		if (!listed(disallowed, c) && !listed(out, c) && sk_X509_push(out, c) <= 0)
+			return false;
+	}
+	return true;
+}
+
+/* Group Policy's certificates of one store, decoded into OWNED (which
+ * frees them); a blob that is not DER is left out. */
+static STACK_OF(X509) *
+gp_store(const ae_gp_settings *gp, int store, STACK_OF(X509) *owned)
+{
+	STACK_OF(X509) *out = sk_X509_new_null();
+
+	for (size_t i = 0; out != NULL && gp != NULL && i < gp->n_certs[store]; i++) {
+		const unsigned char *der = gp->certs[store][i].der;
+		X509 *c = d2i_X509(NULL, &der, (long)gp->certs[store][i].len);
+		if (c == NULL)
+			continue;
+		if (sk_X509_push(owned, c) <= 0) {
+			X509_free(c);
+			sk_X509_free(out);
+			return NULL;
+		}
+		if (sk_X509_push(out, c) <= 0) {
+			sk_X509_free(out);
+			return NULL;
+		}
+	}
+	return out;
+}
+
+ae_err
+ae_trust_update(ae_ctx *ctx, const char *dir, const char *system, const ae_pki *pki, const ae_gp_settings *gp,
+                ae_trust_changes *ch)
+{
+	enum { ROOTS, INTER, NTAUTH, ENTERPRISE, N };
+	static const char *const sub[N] = { "roots", "intermediates", "ntauth", "enterprise-trust" };
+	STACK_OF(X509) *owned = sk_X509_new_null(), *g[AE_GP_STORE_N] = { NULL }, *set[N] = { NULL };
 	bool system_changed = false;
-	ae_err err;
+	ae_err err = AE_OK;
 
 	memset(ch, 0, sizeof(*ch));
 	if (system != NULL && strcmp(system, "none") == 0)
 		system = NULL;
-	ch->roots = (unsigned)sk_X509_num(pki->roots);
-	ch->intermediates = (unsigned)sk_X509_num(pki->intermediates);
-	ch->ntauth = (unsigned)sk_X509_num(pki->ntauth);
+	for (int st = 0; st < AE_GP_STORE_N; st++)
+		if (owned == NULL || (g[st] = gp_store(gp, st, owned)) == NULL) {
+			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+			goto cleanup;
+		}
+	for (int k = 0; k < N; k++)
+		if ((set[k] = sk_X509_new_null()) == NULL) {
+			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+			goto cleanup;
+		}
+	/* AD's first, then Group Policy's; Disallowed wins over both (the
+	 * Windows chain engine distrusts what the Disallowed store holds). */
+	if (!add_allowed(set[ROOTS], pki->roots, g[AE_GP_STORE_DISALLOWED]) ||
+	    !add_allowed(set[INTER], pki->intermediates, g[AE_GP_STORE_DISALLOWED]) ||
+	    !add_allowed(set[NTAUTH], pki->ntauth, g[AE_GP_STORE_DISALLOWED])) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	ch->gp_certs = (unsigned)(sk_X509_num(set[ROOTS]) + sk_X509_num(set[INTER]));
+	if (!add_allowed(set[ROOTS], g[AE_GP_STORE_ROOT], g[AE_GP_STORE_DISALLOWED]) ||
+	    !add_allowed(set[INTER], g[AE_GP_STORE_CA], g[AE_GP_STORE_DISALLOWED]) ||
+	    !add_allowed(set[ENTERPRISE], g[AE_GP_STORE_TRUST], g[AE_GP_STORE_DISALLOWED])) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	ch->gp_certs = (unsigned)(sk_X509_num(set[ROOTS]) + sk_X509_num(set[INTER]) + sk_X509_num(set[ENTERPRISE])) -
+	               ch->gp_certs;
+	ch->disallowed = (unsigned)sk_X509_num(g[AE_GP_STORE_DISALLOWED]);
+	ch->roots = (unsigned)sk_X509_num(set[ROOTS]);
+	ch->intermediates = (unsigned)sk_X509_num(set[INTER]);
+	ch->ntauth = (unsigned)sk_X509_num(set[NTAUTH]);
 	if ((err = ensure_dir(ctx, dir)) != AE_OK)
-		return err;
+		goto cleanup;
 	/* A root that fails its own signature check is not trusted by
 	 * anything anyway; AD is the authority for what is a root here. */
-	if ((err = sync_dir(ctx, dir, "roots", pki->roots, system, ch, &system_changed)) != AE_OK)
-		return ae_prefix_message(ctx, err, "trust from AD");
-	if ((err = sync_dir(ctx, dir, "intermediates", pki->intermediates, NULL, ch, &system_changed)) != AE_OK ||
-	    (err = sync_dir(ctx, dir, "ntauth", pki->ntauth, NULL, ch, &system_changed)) != AE_OK ||
-	    (err = write_bundle(ctx, dir, pki->roots)) != AE_OK)
-		return ae_prefix_message(ctx, err, "trust from AD");
+	for (int k = 0; k < N && err == AE_OK; k++)
+		err = sync_dir(ctx, dir, sub[k], set[k], k == ROOTS ? system : NULL, ch, &system_changed);
+	if (err == AE_OK)
+		err = sync_dir(ctx, dir, "disallowed", g[AE_GP_STORE_DISALLOWED], NULL, ch, &system_changed);
+	if (err == AE_OK)
+		err = write_bundle(ctx, dir, set[ROOTS]);
+	if (err != AE_OK) {
+		ae_prefix_message(ctx, err, "trust from AD");
+		goto cleanup;
+	}
 	if (system_changed && strcmp(system, "update-ca-certificates") == 0) {
 		const char *argv[] = { UCC_PROGRAM, NULL };
 		if ((err = run(ctx, argv)) != AE_OK)
-			return ae_prefix_message(ctx, err, "system trust");
+			ae_prefix_message(ctx, err, "system trust");
 	}
-	return AE_OK;
+cleanup:
+	for (int k = 0; k < N; k++)
+		sk_X509_free(set[k]);
+	for (int st = 0; st < AE_GP_STORE_N; st++)
+		sk_X509_free(g[st]);
+	sk_X509_pop_free(owned, X509_free);
+	return err;
 }

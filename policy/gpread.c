@@ -8,6 +8,7 @@
 #include "store.h"
 #include "util.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,31 +147,78 @@ out:
 	return AE_OK;
 }
 
+/* Appends to *NOTES one event about GPO G, the message from FMT. */
+static bool
+note_add(ae_gp_note **notes, size_t *n, ae_event_kind kind, const ae_gpo_result *g, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static bool
+note_add(ae_gp_note **notes, size_t *n, ae_event_kind kind, const ae_gpo_result *g, const char *fmt, ...)
+{
+	ae_gp_note *grown = realloc(*notes, (*n + 1) * sizeof(**notes));
+	va_list ap;
+	char *msg = NULL;
+
+	if (grown == NULL)
+		return false;
+	*notes = grown;
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	grown[*n] = (ae_gp_note){ .kind = kind, .gpo = strdup(g->obj->name), .message = msg };
+	(*n)++;
+	return grown[*n - 1].gpo != NULL && msg != NULL;
+}
+
 ae_err
-ae_gp_pulse_aepolicy(ae_ctx *ctx, const ae_conf *conf, ae_policy_source *src, const ae_policy *policy,
-                     bool machine, uint32_t *aepolicy, char **gpo)
+ae_gp_pulse_settings(ae_ctx *ctx, const ae_conf *conf, ae_policy_source *src, const ae_policy *policy,
+                     bool machine, ae_gp_settings **settings, ae_gp_note **notes, size_t *n_notes)
 {
 	ae_gp_result *r = NULL;
 	ae_err err;
+	bool ok = true;
 
-	*gpo = NULL;
+	*settings = NULL;
+	*notes = NULL;
+	*n_notes = 0;
 	if ((err = ae_gp_read(ctx, conf, src, policy, machine, &r)) != AE_OK)
 		return err;
-	for (size_t i = 0; i < r->list->n; i++)
+	/* The journal's: a GPO read anew (new or changed), one that SYSVOL
+	 * could not give (its cached copy applies), one whose file is damaged. */
+	for (size_t i = 0; ok && i < r->list->n_ordered; i++) {
+		const ae_gpo_result *g = &r->list->items[i];
+		const char *half = machine ? "computer" : "user";
+		if (g->status != AE_GPO_APPLIED || g->obj == NULL)
+			continue;
 		if (r->problem[i] != NULL)
-			ae_log(ctx, AE_LOG_WARNING, "%s: nothing of it applies", r->problem[i]);
+			ok = note_add(notes, n_notes, AE_EV_GP_READ_FAILED, g, "%s: nothing of it applies", r->problem[i]);
+		else if (r->source[i] == AE_SYSVOL_STALE)
+			ok = note_add(notes, n_notes, AE_EV_GP_READ_FAILED, g,
+			              "Group Policy \"%s\": SYSVOL unreachable, its %s settings cached before apply "
+			              "(AD has version %u)", g->obj->name, half,
+			              machine ? g->obj->version & 0xffffu : g->obj->version >> 16);
+		else if (r->source[i] == AE_SYSVOL_SMB)
+			ok = note_add(notes, n_notes, AE_EV_GP_APPLIED, g,
+			              "Group Policy \"%s\" (version %u) read from SYSVOL: its %s settings apply",
+			              g->obj->name, machine ? g->obj->version & 0xffffu : g->obj->version >> 16, half);
+	}
+	if (!ok) {
+		ae_gp_notes_free(*notes, *n_notes);
+		*notes = NULL;
+		*n_notes = 0;
+		ae_gp_result_free(r);
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	}
 	for (size_t i = 0; r->settings->problems != NULL && r->settings->problems[i] != NULL; i++)
 		ae_log(ctx, AE_LOG_WARNING, "Group Policy: %s", r->settings->problems[i]);
-	if (r->settings->aepolicy.set) {
-		*aepolicy = r->settings->aepolicy.value;
-		*gpo = strdup(r->settings->aepolicy.gpo);
-		if (*gpo == NULL)
-			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
-		else
-			ae_log(ctx, AE_LOG_INFO, "AEPolicy 0x%x from Group Policy \"%s\"", (unsigned)*aepolicy, *gpo);
-	}
+	if (r->settings->aepolicy.set)
+		ae_log(ctx, AE_LOG_INFO, "AEPolicy 0x%x from Group Policy \"%s\"", (unsigned)r->settings->aepolicy.value,
+		       r->settings->aepolicy.gpo);
+	*settings = r->settings;
+	r->settings = NULL;
 	ae_gp_result_free(r);
-	return err;
+	return AE_OK;
 }
 
 void

@@ -40,11 +40,13 @@ ae_err ae_gp_read(ae_ctx *ctx, const ae_conf *conf, ae_policy_source *src, const
                   ae_gp_result **out);
 void ae_gp_result_free(ae_gp_result *r);
 
-/* For a pulse (ae_engine_opts.group_policy): Group Policy's AEPolicy and
- * the GPO it comes from (*GPO NULL when no GPO sets it); the GPOs whose
- * files could not be used are warnings naming them. */
-ae_err ae_gp_pulse_aepolicy(ae_ctx *ctx, const ae_conf *conf, ae_policy_source *src, const ae_policy *policy,
-                            bool machine, uint32_t *aepolicy, char **gpo);
+/* For a pulse (ae_engine_opts.group_policy): Group Policy's settings
+ * (*SETTINGS NULL until success) and the events about its GPOs (*NOTES):
+ * gp-applied for each read anew from SYSVOL, gp-read-failed for each
+ * SYSVOL could not give (its cached copy applies) or whose file is
+ * damaged (nothing of it applies). */
+ae_err ae_gp_pulse_settings(ae_ctx *ctx, const ae_conf *conf, ae_policy_source *src, const ae_policy *policy,
+                            bool machine, ae_gp_settings **settings, ae_gp_note **notes, size_t *n_notes);
 
 /* autoenroll diagnose's Group Policy check (ae_diagnose_opts.group_policy):
  * which GPOs apply and were read, and the autoenrollment setting each

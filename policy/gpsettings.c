@@ -564,3 +564,13 @@ ae_gp_settings_free(ae_gp_settings *s)
 	ae_strv_free(s->problems);
 	free(s);
 }
+
+void
+ae_gp_notes_free(ae_gp_note *notes, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(notes[i].gpo);
+		free(notes[i].message);
+	}
+	free(notes);
+}

@@ -29,6 +29,7 @@
 #define AE_GPSETTINGS_H
 
 #include "error.h"
+#include "events.h"
 #include "regpol.h"
 
 #include <stdbool.h>
@@ -106,6 +107,16 @@ void ae_gp_settings_free(ae_gp_settings *s);
 /* The policy server LDAP: names, enabled for autoenrollment (flag 0x10),
  * the first by cost; NULL when Group Policy names none. */
 const ae_gp_server *ae_gp_settings_ldap_server(const ae_gp_settings *s);
+
+/* What Group Policy's step has to say in the journal: one GPO read anew
+ * (AE_EV_GP_APPLIED) or not usable (AE_EV_GP_READ_FAILED). */
+typedef struct {
+	ae_event_kind kind;
+	char *gpo;     /* its display name */
+	char *message;
+} ae_gp_note;
+
+void ae_gp_notes_free(ae_gp_note *notes, size_t n);
 
 /* "Root", "CA", "Trust", "Disallowed". */
 const char *ae_gp_store_name(int store);

@@ -304,7 +304,7 @@ main(int argc, char **argv)
 	int verbose = 0, c, rc = 1, delay = -1;
 	char *end = NULL;
 	long v;
-	ae_engine_opts eo = { .machine = MACHINE, .emit = true, .ident = PROG, .group_policy = ae_gp_pulse_aepolicy };
+	ae_engine_opts eo = { .machine = MACHINE, .emit = true, .ident = PROG, .group_policy = ae_gp_pulse_settings };
 	ae_pulse_outcome outcome;
 	ae_pulse_result *res = NULL;
 	ae_conf *conf = NULL;

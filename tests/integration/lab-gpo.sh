@@ -12,6 +12,8 @@
 # disabled, security filtering, a GPO root certificate, the cache (no SMB
 # when the version is unchanged), a new version read again, SYSVOL
 # unreachable (the last copy), a bad size field (nothing of that file);
+# a GPO's root in the machine's trust directory after a pulse, gone once a
+# GPO lists it as Disallowed;
 # pulses under Group Policy: the machine's disabled by the GPO on its OU
 # (the event names it), alice's enabled by her OU's GPO over the file's
 # "disabled" (LabUser enrolled; her published certificates restored), and
@@ -255,6 +257,45 @@ rc=$?
 	[ "$(jq -r '.counts.enrolled' "$TEST_TMP/mp.json")" = 0 ]
 ok $? "machine pulse: AEPolicy 0x8000 on its OU, nothing done, the event names the GPO" ||
 	diag "rc=$rc" "$(cat "$TEST_TMP/err")" "$(jq -c '[.events[] | [.event, .message]]' "$TEST_TMP/mp.json" 2>/dev/null)"
+# GPO certificates in the trust: the machine's OU enables only pending
+# retrieval (cheap); the enforced GPO's root lands in the trust directory;
+# once another GPO lists it as Disallowed, it leaves (and stays listed there)
+SHA256=$(openssl x509 -inform DER -in "$TEST_TMP/root.der" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' |
+	tr 'A-F' 'a-f')
+sed "s|^\[machine\]|[machine]\ntrust_dir = $TEST_TMP/trust|" "$TEST_TMP/pulse.conf" >"$TEST_TMP/trust.conf"
+sed 's/^\[machine\]/[machine]\naepolicy = disabled/' "$TEST_TMP/trust.conf" >"$TEST_TMP/off.conf"
+mpulse() { # OUT [CONF]
+	as_machine env AUTOENROLL_LIBEXECDIR="$AE_BIN" "$AE_BIN/autoenroll-machine" --json -c "${2:-$TEST_TMP/trust.conf}" \
+		>"$TEST_TMP/$1" 2>"$TEST_TMP/$1.err"
+}
+# gp_events FILE KIND: the GPOs named by the pulse's events of KIND, one a line
+gp_events() { jq -r --arg k "$2" '.events[] | select(.event == $k) | .gpo' "$1"; }
+pol "$G_USEROFF" Machine $((V1 + 1)) "$AEK|AEPolicy|4|4" >>"$TEST_TMP/setup.log" 2>&1
+mpulse tp1.json
+[ -f "$TEST_TMP/trust/roots/$SHA256.pem" ] &&
+	openssl x509 -in "$TEST_TMP/trust/roots/$SHA256.pem" -noout -subject | grep -q 'AE GPO Root' &&
+	grep -q "$(sed -n 2p "$TEST_TMP/trust/roots/$SHA256.pem")" "$TEST_TMP/trust/roots.pem" &&
+	jq -r '.events[] | select(.event == "trust-updated") | .message' "$TEST_TMP/tp1.json" |
+		grep -q 'Group Policy: 1 certificates, 0 disallowed'
+ok $? "machine pulse: the root the enforced GPO distributes is in the trust directory and its bundle" ||
+	diag "$(cat "$TEST_TMP/tp1.json.err")" "$(ls -R "$TEST_TMP/trust" 2>&1)" "$(jq -c '[.events[] | [.event, .message]]' "$TEST_TMP/tp1.json")"
+[ "$(gp_events "$TEST_TMP/tp1.json" gp-applied)" = "AE Staff users off" ] &&
+	jq -r '.events[] | select(.event == "gp-applied") | .message' "$TEST_TMP/tp1.json" | grep -q '(version 2)'
+ok $? "the one GPO changed since the last read: a gp-applied event naming it (AUTOENROLL_GPO), its version" ||
+	diag "$(cat "$TEST_TMP/tp1.json.err")" "$(ls -R "$TEST_TMP/trust" 2>&1)" "$(jq -c '[.events[] | [.event, .message]]' "$TEST_TMP/tp1.json")"
+pol "$G_USEROFF" Machine $((V1 + 2)) "$AEK|AEPolicy|4|4" \
+	"Software\Policies\Microsoft\SystemCertificates\Disallowed\Certificates\\$THUMB|Blob|3|@$TEST_TMP/root.der" \
+	>>"$TEST_TMP/setup.log" 2>&1
+mpulse tp2.json
+[ ! -e "$TEST_TMP/trust/roots/$SHA256.pem" ] && [ -f "$TEST_TMP/trust/disallowed/$SHA256.pem" ] &&
+	! grep -q "$(sed -n 2p "$TEST_TMP/trust/disallowed/$SHA256.pem")" "$TEST_TMP/trust/roots.pem" &&
+	jq -r '.events[] | select(.event == "trust-updated") | .message' "$TEST_TMP/tp2.json" | grep -q '1 disallowed'
+ok $? "once a GPO lists it as Disallowed, it leaves the roots (still distributed by the enforced GPO)" ||
+	diag "$(cat "$TEST_TMP/tp2.json.err")" "$(ls -R "$TEST_TMP/trust" 2>&1)" "$(jq -c '[.events[] | [.event, .message]]' "$TEST_TMP/tp2.json")"
+# the machine's OU as it was (disabled), read once so that the cache has it
+pol "$G_USEROFF" Machine $((V1 + 3)) "$AEK|AEPolicy|4|0x8000" >>"$TEST_TMP/setup.log" 2>&1
+as_machine "$AUTOENROLL" -c "$CONF" gpo --machine --json >/dev/null 2>&1
+
 as_user alice env AUTOENROLL_LIBEXECDIR="$AE_BIN" "$AUTOENROLL" pulse --user --wait --json -c "$TEST_TMP/pulse.conf" \
 	>"$TEST_TMP/up.json" 2>"$TEST_TMP/err"
 rc=$?
@@ -286,15 +327,20 @@ table inet aegpo {
 NFT
 as_machine "$AUTOENROLL" -c "$CONF" gpo --machine --json >"$TEST_TMP/ws4.json" 2>"$TEST_TMP/err"
 rc=$?
+mpulse tp3.json "$TEST_TMP/off.conf"
 in_lab nft delete table inet aegpo
 [ $rc -eq 0 ] && [ "$(jq -r '.settings.offline_expiration_percent' "$TEST_TMP/ws4.json")" = 30 ] &&
 	jq -r --arg g "$G_ENF" '.gpos[] | select(.guid == $g) | .registry_pol' "$TEST_TMP/ws4.json" | grep -q 'SYSVOL unreachable' &&
 	[ "$(grep -c 'AE Enforced.*using the copy of version' "$TEST_TMP/err")" -eq 1 ]
 ok $? "SYSVOL unreachable: the copy cached before is used, one warning naming the GPO" ||
 	diag "rc=$rc" "$(cat "$TEST_TMP/err")" "$(jq -c "[.sysvol, [.gpos[] | [.name, .registry_pol, .registry_pol_problem]]]" "$TEST_TMP/ws4.json")"
+[ "$(gp_events "$TEST_TMP/tp3.json" gp-read-failed)" = "AE Enforced" ] && [ -z "$(gp_events "$TEST_TMP/tp3.json" gp-applied)" ] &&
+	jq -r '.events[] | select(.event == "gp-read-failed") | .message' "$TEST_TMP/tp3.json" | grep -q 'SYSVOL unreachable'
+ok $? "a pulse with SYSVOL unreachable: one gp-read-failed event naming the GPO, its cached settings apply" ||
+	diag "$(jq -c '[.events[] | [.event, .gpo, .message]]' "$TEST_TMP/tp3.json")"
 
 # a bad size field: that file is refused whole, the other GPOs still apply
-pol "$G_USEROFF" Machine $((V1 + 3)) "$AEK|AEPolicy|4|0x8000"
+pol "$G_USEROFF" Machine $((V1 + 4)) "$AEK|AEPolicy|4|0x8000"
 /usr/bin/python3 - "$SYSVOL/$G_USEROFF/Machine/Registry.pol" <<'PY'
 import struct, sys
 b = bytearray(open(sys.argv[1], "rb").read())
@@ -309,5 +355,11 @@ as_machine "$AUTOENROLL" -c "$CONF" gpo --machine --json >"$TEST_TMP/ws5.json" 2
 	[ "$(jq -r '.settings.offline_expiration_percent' "$TEST_TMP/ws5.json")" = 30 ]
 ok $? "a bad size field: an error naming the GPO and the offset, nothing of that file applied, the others still" ||
 	diag "$(jq -c '[.gpos[] | .registry_pol_problem]' "$TEST_TMP/ws5.json")"
+
+mpulse tp4.json "$TEST_TMP/off.conf"
+[ "$(gp_events "$TEST_TMP/tp4.json" gp-read-failed)" = "AE Staff users off" ] &&
+	jq -r '.events[] | select(.event == "gp-read-failed") | .message' "$TEST_TMP/tp4.json" | grep -q 'damaged at byte [0-9]'
+ok $? "a pulse with the damaged file: a gp-read-failed event naming the GPO and the offset" ||
+	diag "$(jq -c '[.events[] | [.event, .gpo, .message]]' "$TEST_TMP/tp4.json")"
 
 done_testing

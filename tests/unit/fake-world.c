@@ -736,18 +736,26 @@ fake_world_forget_record(fake_world *w, const char *id)
 /* Group Policy as the world says (the source's data is the world). */
 static ae_err
 fake_group_policy(ae_ctx *ctx, const ae_conf *conf, ae_policy_source *src, const ae_policy *policy, bool machine,
-                  uint32_t *aepolicy, char **gpo)
+                  ae_gp_settings **settings, ae_gp_note **notes, size_t *n_notes)
 {
 	fake_world *w = src->data;
+	ae_gp_settings *s;
 
 	(void)conf, (void)policy, (void)machine;
-	*gpo = NULL;
+	*settings = NULL;
+	*notes = NULL;
+	*n_notes = 0;
 	if (w->gp_fail)
 		return ae_set_message(ctx, AE_ERR_NETWORK, "Group Policy of the fake account: SYSVOL unreachable");
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		abort();
 	if (w->gp_gpo[0] != '\0') {
-		*aepolicy = w->gp_aepolicy;
-		*gpo = strdup(w->gp_gpo);
+		s->aepolicy.set = true;
+		s->aepolicy.value = w->gp_aepolicy;
+		if ((s->aepolicy.gpo = strdup(w->gp_gpo)) == NULL)
+			abort();
 	}
+	*settings = s;
 	return AE_OK;
 }
 

@@ -255,6 +255,8 @@ static const struct {
 	[AE_EV_POLICY_AUTH_FAILED] = { "policy-auth-failed", AE_LOG_ERR, 68, SRC_CE },
 	[AE_EV_POLICY_NONE] = { "policy-none", AE_LOG_ERR, 70, SRC_CE },
 	[AE_EV_SCEP_FAILED] = { "scep-failed", AE_LOG_ERR, 86, SRC_CE },
+	[AE_EV_GP_APPLIED] = { "gp-applied", AE_LOG_INFO, 0, NULL },
+	[AE_EV_GP_READ_FAILED] = { "gp-read-failed", AE_LOG_WARNING, 0, NULL },
 };
 
 static bool
