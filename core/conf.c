@@ -57,6 +57,8 @@ static const opt_def options[] = {
 	{ "user", "pinentry", T_STRING, OFF(pinentry), 0, 0 },
 	{ "user", "cert_dir", T_STRING, OFF(user_cert_dir), 0, 0 },
 	{ "user", "hooks_dir", T_STRING, OFF(user_hooks_dir), 0, 0 },
+	{ "user", "policy_servers", T_STRLIST, OFF(user_policy_servers), 0, 0 },
+	{ "machine", "policy_servers", T_STRLIST, OFF(machine_policy_servers), 0, 0 },
 };
 
 static const char *const sections[] = { "global", "user", "machine", NULL };
@@ -218,6 +220,8 @@ ae_conf_free(ae_conf *conf)
 	free(conf->machine_store);
 	free(conf->machine_state_dir);
 	free(conf->trust_dir);
+	ae_strv_free(conf->user_policy_servers);
+	ae_strv_free(conf->machine_policy_servers);
 	free(conf->system_trust);
 	free(conf->pinentry);
 	free(conf->machine_cert_dir);

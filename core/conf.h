@@ -60,6 +60,10 @@ typedef struct {
 	char *user_hooks_dir;     /* $XDG_CONFIG_HOME/autoenroll/hooks.d */
 	char *machine_cert_dir;   /* <state_dir>/live */
 	char *machine_hooks_dir;  /* /etc/autoenroll/hooks.d */
+	/* [user] and [machine]: policy servers ("LDAP:" or CEP URLs, each
+	 * "URL" or "URL@COST"; policy/xcep.h); NULL: LDAP: alone */
+	char **user_policy_servers;
+	char **machine_policy_servers;
 } ae_conf;
 
 /* The configuration file to use when none is given: $AUTOENROLL_CONF

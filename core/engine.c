@@ -1102,6 +1102,8 @@ update_trust(pulse *p)
 
 	if (!p->opts->machine)
 		return; /* users inherit the machine's trust, as on Windows */
+	if (p->policy->origin.config_nc == NULL)
+		return; /* no LDAP: policy server: the trust from AD stays as it was */
 	if (tdir == NULL) {
 		if (asprintf(&dir, "%s/trust", p->local.state_dir) < 0)
 			return;

@@ -23,6 +23,7 @@ typedef struct {
 	char *display_name;
 	char *host;           /* dNSHostName */
 	char *url;            /* the endpoint, for transports that take one (CES, SCEP); NULL for MS-ICPR */
+	char **fallback_urls; /* more endpoints of the same CA, tried in order when URL does not answer (CES URIs by priority) */
 	/* How the CA is reached (transport/transport.h), set by the policy
 	 * source; NULL: not reachable by any transport we have. */
 	const struct ae_transport_ops *transport;

@@ -7,6 +7,7 @@
 #include "util.h"
 
 #include <libxml/parser.h>
+#include <openssl/evp.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,4 +176,46 @@ cleanup:
 		xmlFreeDoc(d);
 	xmlFreeParserCtxt(pc);
 	return err;
+}
+
+bool
+ae_b64_decode_folded(const char *text, uint8_t **out, size_t *len, bool *nomem)
+{
+	size_t n = 0, tlen = strlen(text), pad = 0;
+	char *clean = malloc(tlen + 1);
+	uint8_t *buf = NULL;
+	int got;
+
+	*out = NULL;
+	*len = 0;
+	if (clean == NULL) {
+		*nomem = true;
+		return false;
+	}
+	for (size_t i = 0; i < tlen; i++)
+		if (strchr(" \t\r\n", text[i]) == NULL)
+			clean[n++] = text[i];
+	clean[n] = '\0';
+	if (n == 0 || n % 4 != 0 || n > (size_t)AE_SOAP_MAX) {
+		free(clean);
+		return false;
+	}
+	if (clean[n - 1] == '=')
+		pad++;
+	if (n > 1 && clean[n - 2] == '=')
+		pad++;
+	if ((buf = malloc(n / 4 * 3)) == NULL) {
+		free(clean);
+		*nomem = true;
+		return false;
+	}
+	got = EVP_DecodeBlock(buf, (unsigned char *)clean, (int)n);
+	free(clean);
+	if (got < 0 || (size_t)got < pad) {
+		free(buf);
+		return false;
+	}
+	*out = buf;
+	*len = (size_t)got - pad;
+	return true;
 }

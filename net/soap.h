@@ -10,7 +10,9 @@
 #include "error.h"
 
 #include <libxml/tree.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define AE_SOAP_MAX (4 * 1024 * 1024)
 
@@ -34,6 +36,11 @@ xmlNode *ae_soap_find(const xmlNode *node, const char *ns, const char *name);
 /* NODE's text with surrounding white space removed (caller frees); NULL
  * for a missing node, xsi:nil, or out of memory (*NOMEM then true). */
 char *ae_soap_text(const xmlNode *node, bool *nomem);
+
+/* Base64 TEXT with white space anywhere (as WCF folds it) into *OUT
+ * (caller frees) and *LEN; false for bad input or, with *NOMEM set, no
+ * memory. */
+bool ae_b64_decode_folded(const char *text, uint8_t **out, size_t *len, bool *nomem);
 
 /* TEXT with &, <, >, " escaped for XML (caller frees), NULL on no memory. */
 char *ae_xml_escape(const char *text);

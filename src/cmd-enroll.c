@@ -93,7 +93,7 @@ through_ces(ae_ctx *ctx, const ae_policy *p, const ae_ca *ca, const char *url, a
 static void
 enroll_usage(FILE *f)
 {
-	fprintf(f, "Usage: autoenroll enroll --template NAME [--user | --machine] [--ca NAME] [--ces URL] [-c FILE] [-v]\n"
+	fprintf(f, "Usage: autoenroll enroll --template NAME [--user | --machine] [--ca NAME] [--ces URL] [--policy-server URL] [-c FILE] [-v]\n"
 	           "                         [--subject DN] [--dns NAME]... [--upn NAME]... [--email ADDR]...\n"
 	           "                         [--agent-cert ID [--on-behalf-of DOMAIN\\USER]]\n"
 	           "       autoenroll enroll --renew ID [--agent-cert ID] [--user | --machine] [-c FILE] [-v]\n");
@@ -113,6 +113,7 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		{ "agent-cert", required_argument, NULL, 'A' },
 		{ "on-behalf-of", required_argument, NULL, 'o' },
 		{ "ces", required_argument, NULL, 'C' },
+		{ "policy-server", required_argument, NULL, 'P' },
 		{ "user", no_argument, NULL, 'u' },
 		{ "machine", no_argument, NULL, 'm' },
 		{ "config", required_argument, NULL, 'c' },
@@ -152,6 +153,7 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		case 'A': agent_id = optarg; break;
 		case 'o': on_behalf = optarg; break;
 		case 'C': ces_url = optarg; break;
+		case 'P': g->policy_server = optarg; break;
 		case 'u': user = true; break;
 		case 'm': machine = true; break;
 		case 'c': g->config_path = optarg; break;

@@ -30,6 +30,7 @@
 
 typedef struct {
 	char *url;
+	char **fallback_urls; /* tried in order when URL does not answer */
 	char *trust_pem;
 	int timeout;
 	char setting[256];
@@ -44,50 +45,6 @@ b64_encode(const uint8_t *data, size_t len)
 	if (out != NULL)
 		EVP_EncodeBlock((unsigned char *)out, data, (int)len);
 	return out;
-}
-
-/* Base64 with white space between (as WCF folds it) -> *OUT; false for
- * bad input or no memory (*NOMEM). */
-static bool
-b64_decode(const char *text, uint8_t **out, size_t *len, bool *nomem)
-{
-	size_t n = 0, tlen = strlen(text), pad = 0;
-	char *clean = malloc(tlen + 1);
-	uint8_t *buf = NULL;
-	int got;
-
-	*out = NULL;
-	*len = 0;
-	if (clean == NULL) {
-		*nomem = true;
-		return false;
-	}
-	for (size_t i = 0; i < tlen; i++)
-		if (strchr(" \t\r\n", text[i]) == NULL)
-			clean[n++] = text[i];
-	clean[n] = '\0';
-	if (n == 0 || n % 4 != 0 || n > (size_t)AE_CES_MAX_ANSWER) {
-		free(clean);
-		return false;
-	}
-	if (clean[n - 1] == '=')
-		pad++;
-	if (n > 1 && clean[n - 2] == '=')
-		pad++;
-	if ((buf = malloc(n / 4 * 3)) == NULL) {
-		free(clean);
-		*nomem = true;
-		return false;
-	}
-	got = EVP_DecodeBlock(buf, (unsigned char *)clean, (int)n);
-	free(clean);
-	if (got < 0 || (size_t)got < pad) {
-		free(buf);
-		return false;
-	}
-	*out = buf;
-	*len = (size_t)got - pad;
-	return true;
 }
 
 static ae_err
@@ -189,7 +146,7 @@ parse_rstr(ae_ctx *ctx, const char *what, const xmlNode *coll, ae_ca_answer *out
 	txt = ae_soap_text(bst, &nomem);
 	if (nomem)
 		goto nomem;
-	if (txt == NULL || !b64_decode(txt, &out->cert, &out->cert_len, &nomem)) {
+	if (txt == NULL || !ae_b64_decode_folded(txt, &out->cert, &out->cert_len, &nomem)) {
 		if (nomem)
 			goto nomem;
 		err = bad(ctx, what, "an issued certificate that is not base64");
@@ -201,7 +158,7 @@ parse_rstr(ae_ctx *ctx, const char *what, const xmlNode *coll, ae_ca_answer *out
 	/* the CMC full PKI response / PKCS#7 with the chain, beside it */
 	chain = ae_soap_child(rstr, AE_NS_WSSE, "BinarySecurityToken");
 	if (chain != NULL && (txt = ae_soap_text(chain, &nomem)) != NULL &&
-	    !b64_decode(txt, &out->chain, &out->chain_len, &nomem)) {
+	    !ae_b64_decode_folded(txt, &out->chain, &out->chain_len, &nomem)) {
 		if (nomem)
 			goto nomem;
 		err = bad(ctx, what, "a PKCS#7 response that is not base64");
@@ -275,15 +232,43 @@ ces_open(ae_ctx *ctx, const ae_conf *conf, const ae_ca *ca, void **state_out)
 		free(l);
 		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 	}
+	if (ca->fallback_urls != NULL && (l->fallback_urls = ae_strv_dup(ca->fallback_urls)) == NULL) {
+		free(l->url);
+		free(l->trust_pem);
+		free(l);
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	}
 	l->timeout = conf->rpc_timeout;
 	ae_conf_setting(conf, "global", "rpc_timeout", l->setting, sizeof(l->setting));
 	*state_out = l;
 	return AE_OK;
 }
 
-/* One RequestSecurityToken: BODY_XML inside it; the answer in *OUT. */
+static ae_err rst_call_one(ae_ctx *ctx, ces_link *l, const char *rtype, const char *body_xml, bool retrieval,
+                           ae_ca_answer *out);
+
+/* One RequestSecurityToken, to the CA's CES URIs in priority order until
+ * one answers (MS-XCEP 3.1.4.1.3.2: the client chooses among the URIs by
+ * priority); the one that answered is tried first next time. */
 static ae_err
 rst_call(ae_ctx *ctx, ces_link *l, const char *rtype, const char *body_xml, bool retrieval, ae_ca_answer *out)
+{
+	ae_err err = rst_call_one(ctx, l, rtype, body_xml, retrieval, out);
+
+	for (size_t i = 0; l->fallback_urls && l->fallback_urls[i] && (err == AE_ERR_NETWORK || err == AE_ERR_TIMEOUT);
+	     i++) {
+		char *next = l->fallback_urls[i];
+		ae_log(ctx, AE_LOG_WARNING, "%s; trying the next CES URI %s", ae_get_message(ctx), next);
+		l->fallback_urls[i] = l->url;
+		l->url = next;
+		err = rst_call_one(ctx, l, rtype, body_xml, retrieval, out);
+	}
+	return err;
+}
+
+/* One RequestSecurityToken to l->url: BODY_XML inside it; the answer in *OUT. */
+static ae_err
+rst_call_one(ae_ctx *ctx, ces_link *l, const char *rtype, const char *body_xml, bool retrieval, ae_ca_answer *out)
 {
 	uint8_t id[16];
 	char msgid[64], what[256], shown[200];
@@ -413,6 +398,7 @@ ces_close(void *state)
 	if (l == NULL)
 		return;
 	free(l->url);
+	ae_strv_free(l->fallback_urls);
 	free(l->trust_pem);
 	free(l);
 }
