@@ -164,11 +164,11 @@ decide_one(ae_ctx *ctx, const ae_policy *p, const ae_template *t, ae_policy_item
 	else if (!machine_tpl && machine_ctx)
 		reason = ae_strdup_printf("user template: users enroll it at logon, not the machine");
 	else if (t->sd == NULL && t->server_permission && !enroll.allowed)
-		reason = ae_strdup_printf("no Enroll right for %s, as the policy server %s reports it",
-		                   p->principal ? p->principal : "the caller", p->url);
+		reason = ae_strdup_printf("no Enroll right for %s, as the policy server reports it",
+		                   p->principal ? p->principal : "the caller");
 	else if (t->sd == NULL && t->server_permission && !autoenroll.allowed)
-		reason = ae_strdup_printf("no AutoEnroll right for %s, as the policy server %s reports it",
-		                   p->principal ? p->principal : "the caller", p->url);
+		reason = ae_strdup_printf("no AutoEnroll right for %s, as the policy server reports it",
+		                   p->principal ? p->principal : "the caller");
 	else if (t->sd == NULL && !t->server_permission)
 		reason = ae_strdup_printf("cannot evaluate permissions: %s",
 		                   t->sd_error ? t->sd_error : "no security descriptor");

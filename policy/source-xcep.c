@@ -366,6 +366,20 @@ parse_policy(xparse *x, const xmlNode *n, ae_policy *p, bool *server_autoenroll,
 	add_text(&e, "msPKI-Minimal-Key-Size", text_of(x, pk, "minimalKeyLength"));
 	add_text(&e, "pKIDefaultKeySpec", text_of(x, pk, "keySpec"));
 	{
+		/* MS-XCEP 3.1.4.1.3.20 algorithmOIDReference: a public key OID
+		 * (group 3) named by its CNG algorithm, as schema 3 templates
+		 * name it in msPKI-RA-Application-Policies (MS-CRTD 2.23) */
+		char *aref = text_of(x, pk, "algorithmOIDReference");
+		const xoid *ao = oid_by_ref(x, aref);
+		bool word = ao != NULL && ao->group == 3 && ao->name != NULL && ao->name[0] != '\0' &&
+		            strspn(ao->name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") ==
+		                strlen(ao->name) && strlen(ao->name) < 32;
+		if (word)
+			add_text(&e, "msPKI-RA-Application-Policies",
+			         ae_strdup_printf("msPKI-Asymmetric-Algorithm`PZPWSTR`%s`", ao->name));
+		free(aref);
+	}
+	{
 		char *v = text_of(x, val, "validityPeriodSeconds"), *r = text_of(x, val, "renewalPeriodSeconds");
 		add_period(&e, "pKIExpirationPeriod", v);
 		add_period(&e, "pKIOverlapPeriod", r);
@@ -505,8 +519,9 @@ ae_xcep_parse(ae_ctx *ctx, const char *what, const char *xml, size_t len, ae_pol
 		o = &p.oids[p.oid_count++];
 		o->oid = x.oids[i].value;
 		o->display_name = x.oids[i].name;
-		/* MS-XCEP 3.1.4.1.3.16 groups: 9 template, 7 issuance policy, else application */
-		o->flags = x.oids[i].group == 9 ? 1 : x.oids[i].group == 7 ? 2 : 3;
+		/* MS-XCEP 3.1.4.1.3.16 groups: 9 enrollment object (template),
+		 * 8 certificate policy (issuance), 7 EKU (application) */
+		o->flags = x.oids[i].group == 9 ? 1 : x.oids[i].group == 8 ? 2 : x.oids[i].group == 7 ? 3 : 0;
 		x.oids[i].value = x.oids[i].name = NULL;
 	}
 	/* Move into OUT. */
@@ -669,10 +684,20 @@ cleanup:
 static void
 write_cache(ae_ctx *ctx, const char *path, const void *data, size_t len)
 {
-	char *tmp = ae_strdup_printf("%s.tmp", path);
-	FILE *f = tmp ? fopen(tmp, "we") : NULL;
-	bool ok = f != NULL && fwrite(data, 1, len, f) == len;
+	char *tmp = ae_strdup_printf("%s.tmp", path), *dir = strdup(path);
+	FILE *f;
+	bool ok;
 
+	/* the state directory, as the store makes it (0700), if not there yet */
+	if (dir != NULL && strrchr(dir, '/') != NULL && strrchr(dir, '/') != dir) {
+		*strrchr(dir, '/') = '\0';
+		(void)mkdir(dir, 0700);
+	}
+	free(dir);
+	f = tmp ? fopen(tmp, "we") : NULL;
+	if (f != NULL)
+		(void)fchmod(fileno(f), 0600);
+	ok = f != NULL && fwrite(data, 1, len, f) == len;
 	if (f != NULL && fclose(f) != 0)
 		ok = false;
 	if (ok && rename(tmp, path) == 0) {

@@ -258,8 +258,11 @@ print_table(const ae_policy *p)
 		print_wrapped(cw + 4, "publishes ", ca->templates);
 	}
 
-	printf("\nEnterprise OIDs: %zu registered under %s\n", p->oid_count,
-	       p->forest_oid ? p->forest_oid : "(no forest OID root)");
+	if (p->origin.filtered_by_server)
+		printf("\nOIDs: %zu from the policy server\n", p->oid_count);
+	else
+		printf("\nEnterprise OIDs: %zu registered under %s\n", p->oid_count,
+		       p->forest_oid ? p->forest_oid : "(no forest OID root)");
 
 	printf("\nTemplates (%zu)\n", p->item_count);
 	printf("  %-*s  %-3s  %-9s  %-6s  %-10s  %-17s  %s\n", nw, "NAME", "SCH", "VERSION", "ENROLL",

@@ -78,6 +78,10 @@ ENC_B64 = NS_WSSE + "#base64binary"
 # MS-XCEP 3.1.4.1.3.5 clientAuthentication: 2 = Kerberos
 AUTH_KERBEROS = 2
 NEXT_UPDATE_HOURS = 8
+# public key algorithm OIDs (group 3) by CNG algorithm name
+ALG_OIDS = {"RSA": "1.2.840.113549.1.1.1", "ECDSA_P256": "1.2.840.10045.3.1.7",
+            "ECDSA_P384": "1.3.132.0.34", "ECDSA_P521": "1.3.132.0.35",
+            "ECDH_P256": "1.2.840.10045.3.1.7", "ECDH_P384": "1.3.132.0.34", "ECDH_P521": "1.3.132.0.35"}
 
 log = logging.getLogger("ces")
 
@@ -305,6 +309,11 @@ class Policy:
                 ext.append('<extension><oIDReference>%d</oIDReference><critical>false</critical>'
                            '<value>%s</value></extension>' % (oid_ref(o, 6, name), b64(e.public_bytes())))
         ra = t.i("msPKI-RA-Signature")
+        # MS-XCEP 3.1.4.1.3.20 algorithmOIDReference: the key's asymmetric
+        # algorithm, an OID of group 3 (public key) named by its CNG name
+        alg = t.asymmetric_algorithm() if t.schema >= 3 else None
+        alg_oid = ALG_OIDS.get(alg.upper()) if alg else None
+        alg_ref = oid_ref(alg_oid, 3, alg.upper()) if alg_oid else None
         return ('<policy><policyOIDReference>%s</policyOIDReference><cAs>%s</cAs><attributes>'
                 '<commonName>%s</commonName><policySchema>%d</policySchema>'
                 '<certificateValidity><validityPeriodSeconds>%d</validityPeriodSeconds>'
@@ -312,7 +321,7 @@ class Policy:
                 '<permission><enroll>true</enroll><autoEnroll>%s</autoEnroll></permission>'
                 '<privateKeyAttributes><minimalKeyLength>%d</minimalKeyLength><keySpec>1</keySpec>'
                 '<keyUsageProperty xsi:nil="true"/><permissions xsi:nil="true"/>'
-                '<algorithmOIDReference xsi:nil="true"/><cryptoProviders xsi:nil="true"/>'
+                '%s<cryptoProviders xsi:nil="true"/>'
                 '</privateKeyAttributes><revision><majorRevision>%d</majorRevision>'
                 '<minorRevision>%d</minorRevision></revision>%s%s%s%s%s'
                 '<hashAlgorithmOIDReference xsi:nil="true"/>%s'
@@ -320,7 +329,8 @@ class Policy:
                 '</attributes></policy>'
                 % (ref if ref is not None else "", "<cAReference>0</cAReference>" if published else "",
                    escape(t.cn), t.schema, validity, renewal, "true" if auto else "false",
-                   t.i("msPKI-Minimal-Key-Size", 2048), t.i("revision"),
+                   t.i("msPKI-Minimal-Key-Size", 2048), opt("algorithmOIDReference", alg_ref),
+                   t.i("revision"),
                    t.i("msPKI-Template-Minor-Revision"),
                    ("<supersededPolicies>%s</supersededPolicies>" %
                     "".join("<commonName>%s</commonName>" % escape(x) for x in sup))
