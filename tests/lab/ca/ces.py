@@ -17,16 +17,19 @@
 # the service principal HTTP/ces.corp.test (an SPN of CA1$, keytab
 # LAB/ces.keytab).  TLS with a certificate for ces.corp.test issued by
 # CORP-CA1 on port 443; port 8443 serves the same with a self-signed
-# certificate (a server that does not chain to AD's roots).
+# certificate (a server that does not chain to AD's roots); port 9443
+# accepts connections and never answers (a hung CES host).
 #
 #   ces.py serve LAB        (inside the lab netns; labctl ces up|down)
 #
-# State in LAB/ces: tls.pem, rogue.pem, policy-id, ces.log, ces.pid.
+# State in LAB/ces: tls.pem, rogue.pem, policy-id, ca-uris (labctl ces-uris),
+# ces.log, ces.pid.
 
 import base64
 import datetime
 import http.server
 import logging
+import socket
 import os
 import ssl
 import sys
@@ -52,7 +55,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID  # noqa: E402
 
 ADDR = "127.0.0.16"
 HOST = "ces.corp.test"
-PORT, ROGUE_PORT = 443, 8443
+PORT, ROGUE_PORT, HUNG_PORT = 443, 8443, 9443
 CEP_PATH = "/ADPolicyProvider_CEP_Kerberos/service.svc/CEP"
 CES_PATH = "/%s_CES_Kerberos/service.svc/CES" % policy.CA_NAME
 MAX_BODY = 1 << 20
@@ -190,6 +193,7 @@ class Policy:
 
     def __init__(self, ca, state):
         self.ca = ca
+        self.state = state
         pid = os.path.join(state, "policy-id")
         if not os.path.exists(pid):
             with open(pid, "w") as f:
@@ -267,11 +271,22 @@ class Policy:
             auto, _ = policy.can_enroll(t.sd, sids, policy.AUTOENROLL_GUID)
             pols.append(self.policy_xml(t, auto, t.cn in pub, oid_ref))
         ca_enroll = policy.can_enroll(ca_sd, sids)[0] if ca_sd else True
-        cas = ('<cAs><cA><uris><cAURI><clientAuthentication>%d</clientAuthentication>'
-               '<uri>https://%s%s</uri><priority>1</priority><renewalOnly>false</renewalOnly>'
-               '</cAURI></uris><certificate>%s</certificate><enrollPermission>%s</enrollPermission>'
+        # MS-XCEP 3.1.4.1.3.5 CAURI: the real CES at priority 1, and the
+        # lever's (labctl ces-uris: LAB/ces/ca-uris, "PRIORITY URI" lines)
+        uris = [(1, "https://%s%s" % (HOST, CES_PATH))]
+        try:
+            with open(os.path.join(self.state, "ca-uris")) as f:
+                for line in f:
+                    prio, _, uri = line.strip().partition(" ")
+                    if prio.isdigit() and uri:
+                        uris.append((int(prio), uri))
+        except FileNotFoundError:
+            pass
+        cas = ('<cAs><cA><uris>%s</uris><certificate>%s</certificate><enrollPermission>%s</enrollPermission>'
                '<cAReferenceID>0</cAReferenceID></cA></cAs>'
-               % (AUTH_KERBEROS, HOST, CES_PATH,
+               % ("".join('<cAURI><clientAuthentication>%d</clientAuthentication><uri>%s</uri>'
+                          '<priority>%d</priority><renewalOnly>false</renewalOnly></cAURI>'
+                          % (AUTH_KERBEROS, escape(u), pr) for pr, u in uris),
                   b64(self.ca.cert.public_bytes(serialization.Encoding.DER)),
                   "true" if ca_enroll else "false"))
         if not_changed:
@@ -522,6 +537,12 @@ def serve(lab):
         sctx.load_cert_chain(pem)
         httpd.socket = sctx.wrap_socket(httpd.socket, server_side=True)
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    # port 9443: a CES host that accepts connections and never answers
+    # (the listen backlog; nothing accepts): for failover within the timeout
+    hung = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    hung.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    hung.bind((ADDR, HUNG_PORT))
+    hung.listen(64)
     log.info("CEP https://%s%s and CES https://%s%s on %s:%d (self-signed copy on :%d)",
              HOST, CEP_PATH, HOST, CES_PATH, ADDR, PORT, ROGUE_PORT)
     try:
