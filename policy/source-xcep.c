@@ -688,10 +688,18 @@ write_cache(ae_ctx *ctx, const char *path, const void *data, size_t len)
 	FILE *f;
 	bool ok;
 
-	/* the state directory, as the store makes it (0700), if not there yet */
+	/* the state directory and its parents, as the store makes them
+	 * (0700), if not there yet */
 	if (dir != NULL && strrchr(dir, '/') != NULL && strrchr(dir, '/') != dir) {
 		*strrchr(dir, '/') = '\0';
-		(void)mkdir(dir, 0700);
+		for (char *s = strchr(dir + 1, '/');; s = strchr(s + 1, '/')) {
+			if (s != NULL)
+				*s = '\0';
+			(void)mkdir(dir, 0700);
+			if (s == NULL)
+				break;
+			*s = '/';
+		}
 	}
 	free(dir);
 	f = tmp ? fopen(tmp, "we") : NULL;

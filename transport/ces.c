@@ -37,6 +37,12 @@ typedef struct {
 	unsigned trips;
 } ces_link;
 
+/* The CES URI that last did not answer, in this process: later links to
+ * the same CA try it last, so that one hung server costs one timeout per
+ * run, not one per request (the links of a run are reopened after a
+ * refusal).  One pulse per process, one thread. */
+static char *ces_unanswered;
+
 static char *
 b64_encode(const uint8_t *data, size_t len)
 {
@@ -238,6 +244,15 @@ ces_open(ae_ctx *ctx, const ae_conf *conf, const ae_ca *ca, void **state_out)
 		free(l);
 		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 	}
+	if (ces_unanswered != NULL && l->fallback_urls != NULL && l->fallback_urls[0] != NULL &&
+	    strcmp(l->url, ces_unanswered) == 0) {
+		/* rotate: the URI that did not answer goes last */
+		size_t n = ae_strv_len(l->fallback_urls);
+		char *first = l->url;
+		l->url = l->fallback_urls[0];
+		memmove(l->fallback_urls, l->fallback_urls + 1, (n - 1) * sizeof(char *));
+		l->fallback_urls[n - 1] = first;
+	}
 	l->timeout = conf->rpc_timeout;
 	ae_conf_setting(conf, "global", "rpc_timeout", l->setting, sizeof(l->setting));
 	*state_out = l;
@@ -259,6 +274,8 @@ rst_call(ae_ctx *ctx, ces_link *l, const char *rtype, const char *body_xml, bool
 	     i++) {
 		char *next = l->fallback_urls[i];
 		ae_log(ctx, AE_LOG_WARNING, "%s; trying the next CES URI %s", ae_get_message(ctx), next);
+		free(ces_unanswered);
+		ces_unanswered = strdup(l->url);
 		l->fallback_urls[i] = l->url;
 		l->url = next;
 		err = rst_call_one(ctx, l, rtype, body_xml, retrieval, out);
