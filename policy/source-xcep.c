@@ -363,9 +363,7 @@ ae_policy_source_xcep(ae_ctx *ctx, const ae_conf *conf, ae_context context, cons
 			snprintf(hex + 2 * i, 3, "%02x", md[i]);
 		xs->cache = ae_strdup_printf("%s/cep-%s.xml", state_dir, hex);
 	}
-	err = context == AE_CONTEXT_MACHINE ? ae_krb_machine(ctx, conf, &xs->krb) : ae_krb_user(ctx, &xs->krb);
-	if (err == AE_OK && (src->principal = strdup(ae_krb_principal(xs->krb))) == NULL)
-		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	err = ae_policy_source_credentials(ctx, conf, context, src, &xs->krb);
 	if (err != AE_OK) {
 		ae_policy_source_free(src);
 		return err;

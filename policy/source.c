@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include "store.h"
+#include "krb.h"
 #include "source.h"
 #include "xcep.h"
 
@@ -35,6 +36,17 @@ ae_policy_source_open(ae_ctx *ctx, const ae_conf *conf, ae_context context, void
 	err = ae_policy_source_servers(ctx, conf, context, servers, n, dir, out);
 	free(dir);
 	ae_policy_servers_free(servers, n);
+	return err;
+}
+
+ae_err
+ae_policy_source_credentials(ae_ctx *ctx, const ae_conf *conf, ae_context context, ae_policy_source *src,
+                             ae_krb **krb)
+{
+	ae_err err = context == AE_CONTEXT_MACHINE ? ae_krb_machine(ctx, conf, krb) : ae_krb_user(ctx, krb);
+
+	if (err == AE_OK && (src->principal = strdup(ae_krb_principal(*krb))) == NULL)
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 	return err;
 }
 

@@ -68,6 +68,12 @@ ae_err ae_policy_load(ae_ctx *ctx, const ae_conf *conf, ae_context context, ae_p
  * credentials now, the DC at the first read. */
 ae_err ae_policy_source_ldap(ae_ctx *ctx, const ae_conf *conf, ae_context context, ae_policy_source **out);
 
+/* The context's Kerberos credentials for a source: the user's ticket
+ * cache, or a TGT from the machine keytab; SRC->principal names them. */
+struct ae_krb;
+ae_err ae_policy_source_credentials(ae_ctx *ctx, const ae_conf *conf, ae_context context, ae_policy_source *src,
+                                    struct ae_krb **krb);
+
 ae_err ae_policy_source_remove_ds_cert(ae_ctx *ctx, ae_policy_source *src, const char *dn, const uint8_t *der,
                                        size_t len);
 ae_err ae_policy_source_read_attribute(ae_ctx *ctx, ae_policy_source *src, const char *dn, const char *attr,
