@@ -40,6 +40,8 @@ static const opt_def options[] = {
 	{ "global", "policy_refresh", T_SECONDS, OFF(policy_refresh), 0, 86400 },
 	{ "global", "hook_timeout", T_SECONDS, OFF(hook_timeout), 1, 3600 },
 	{ "global", "expiry_warning_percent", T_PERCENT, OFF(expiry_warning_percent), 0, 100 },
+	{ "global", "cep_username", T_STRING, OFF(cep_username), 0, 0 },
+	{ "global", "cep_password_file", T_STRING, OFF(cep_password_file), 0, 0 },
 	{ "machine", "keytab", T_STRING, OFF(machine_keytab), 0, 0 },
 	{ "machine", "principal", T_STRING, OFF(machine_principal), 0, 0 },
 	{ "machine", "store", T_STRING, OFF(machine_store), 0, 0 },
@@ -220,6 +222,8 @@ ae_conf_free(ae_conf *conf)
 	free(conf->machine_store);
 	free(conf->machine_state_dir);
 	free(conf->trust_dir);
+	free(conf->cep_username);
+	free(conf->cep_password_file);
 	ae_strv_free(conf->user_policy_servers);
 	ae_strv_free(conf->machine_policy_servers);
 	free(conf->system_trust);

@@ -35,7 +35,12 @@ typedef struct {
 	int crl_timeout;          /* seconds per CRL download (revocation check) */
 	int policy_refresh;       /* seconds the enrollment policy is reused (600) */
 	int hook_timeout;         /* seconds a renewal hook may run (60) */
-	int expiry_warning_percent; /* warn when this % of a certificate's lifetime is left and nothing renewed it (10; 0: never) */
+	int expiry_warning_percent;
+	/* CEP/CES user name and password authentication (WS-Security
+	 * UsernameToken over TLS) instead of Kerberos; the password only in
+	 * a file; NULL: Kerberos */
+	char *cep_username;
+	char *cep_password_file; /* warn when this % of a certificate's lifetime is left and nothing renewed it (10; 0: never) */
 	/* autoenrollment options, the AEPolicy bits of Group Policy */
 	uint32_t user_aepolicy;
 	uint32_t machine_aepolicy;

@@ -7,7 +7,13 @@
 #include "util.h"
 
 #include <libxml/parser.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,4 +224,64 @@ ae_b64_decode_folded(const char *text, uint8_t **out, size_t *len, bool *nomem)
 	*out = buf;
 	*len = (size_t)got - pad;
 	return true;
+}
+
+char *
+ae_soap_security_header(const char *user, const char *password, time_t now)
+{
+	char created[32], expires[32];
+	time_t later = now + 300;
+	struct tm tm;
+	char *u = ae_xml_escape(user), *pw = ae_xml_escape(password), *out = NULL;
+
+	if (u != NULL && pw != NULL && gmtime_r(&now, &tm) != NULL &&
+	    strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm) > 0 && gmtime_r(&later, &tm) != NULL &&
+	    strftime(expires, sizeof(expires), "%Y-%m-%dT%H:%M:%SZ", &tm) > 0)
+		out = ae_strdup_printf(
+		        "<o:Security s:mustUnderstand=\"1\" xmlns:o=\"" AE_NS_WSSE "\" xmlns:u=\"" AE_NS_WSU "\">"
+		        "<u:Timestamp u:Id=\"_0\"><u:Created>%s</u:Created><u:Expires>%s</u:Expires></u:Timestamp>"
+		        "<o:UsernameToken u:Id=\"uuid-1\"><o:Username>%s</o:Username>"
+		        "<o:Password Type=\"http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordText\">%s</o:Password>"
+		        "</o:UsernameToken></o:Security>",
+		        created, expires, u, pw);
+	free(u);
+	if (pw != NULL)
+		OPENSSL_cleanse(pw, strlen(pw));
+	free(pw);
+	return out;
+}
+
+ae_err
+ae_soap_password_file(ae_ctx *ctx, const char *path, const char *setting, char **out)
+{
+	struct stat st;
+	char buf[1025];
+	ssize_t n;
+	int fd;
+
+	*out = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return ae_set_message(ctx, AE_ERR_IO, "cannot read the password file %s (%s): %s", path, setting,
+		                      strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_uid != getuid() && st.st_uid != 0) ||
+	    (st.st_mode & 077) != 0) {
+		close(fd);
+		return ae_set_message(ctx, AE_ERR_CONFIG,
+		                      "the password file %s (%s) must be a regular file of yours or root's, mode 0600 or 0400",
+		                      path, setting);
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0)
+		return ae_set_message(ctx, AE_ERR_IO, "cannot read the password file %s: %s", path, strerror(errno));
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	if (buf[0] == '\0') {
+		OPENSSL_cleanse(buf, sizeof(buf));
+		return ae_set_message(ctx, AE_ERR_CONFIG, "the password file %s (%s) is empty", path, setting);
+	}
+	*out = strdup(buf);
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return *out != NULL ? AE_OK : ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 }

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define AE_SOAP_MAX (4 * 1024 * 1024)
 
@@ -21,6 +22,7 @@
 #define AE_NS_WST "http://docs.oasis-open.org/ws-sx/ws-trust/200512"
 #define AE_NS_WSSE "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 #define AE_NS_WSTEP "http://schemas.microsoft.com/windows/pki/2009/01/enrollment"
+#define AE_NS_WSU "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
 #define AE_NS_XCEP "http://schemas.microsoft.com/windows/pki/2009/01/enrollmentpolicy"
 
 /* Parses a SOAP envelope of LEN bytes; *BODY is the one child of its Body
@@ -41,6 +43,18 @@ char *ae_soap_text(const xmlNode *node, bool *nomem);
  * (caller frees) and *LEN; false for bad input or, with *NOMEM set, no
  * memory. */
 bool ae_b64_decode_folded(const char *text, uint8_t **out, size_t *len, bool *nomem);
+
+/* WS-Security for user name and password authentication (MS-XCEP 4.1.1.1,
+ * WSS UsernameToken Profile 1.0 over TLS): the o:Security header block,
+ * mustUnderstand, with a Timestamp of NOW to NOW + 5 minutes and the
+ * UsernameToken (PasswordText).  Caller frees (and should cleanse). */
+char *ae_soap_security_header(const char *user, const char *password, time_t now);
+
+/* The password in PATH: a regular file of the caller's (or root's), not
+ * readable or writable by group or others, its first line (at most 1 KiB).
+ * *OUT (caller cleanses and frees) stays NULL on error; errors name
+ * SETTING ("cep_password_file in [global] of FILE"). */
+ae_err ae_soap_password_file(ae_ctx *ctx, const char *path, const char *setting, char **out);
 
 /* TEXT with &, <, >, " escaped for XML (caller frees), NULL on no memory. */
 char *ae_xml_escape(const char *text);

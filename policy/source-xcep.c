@@ -24,6 +24,7 @@
 #include "xcep.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -44,7 +45,8 @@
 
 typedef struct {
 	const ae_conf *conf;
-	ae_krb *krb;
+	ae_krb *krb;        /* Kerberos; NULL with a user name and password */
+	char *password;     /* cep_password_file's, with conf->cep_username */
 	char *url;
 	char *cache;        /* file of the last answer, NULL: none */
 	char *trust_pem;    /* AD's roots as the machine keeps them, NULL: none */
@@ -107,7 +109,7 @@ static ae_err
 get_policies(ae_ctx *ctx, xcep_source *xs, time_t last_update, ae_http_response **out)
 {
 	uint8_t id[16];
-	char msgid[64], setting[256], *url = NULL, *xml = NULL, *last = NULL;
+	char msgid[64], setting[256], *url = NULL, *xml = NULL, *last = NULL, *sec = NULL;
 	ae_err err;
 
 	*out = NULL;
@@ -117,17 +119,22 @@ get_policies(ae_ctx *ctx, xcep_source *xs, time_t last_update, ae_http_response 
 	         id[0], id[1], id[2], id[3], id[4], id[5], id[6] & 0x0f, id[7], (id[8] & 0x3f) | 0x80, id[9], id[10],
 	         id[11], id[12], id[13], id[14], id[15]);
 	last = last_update ? iso_time(last_update) : strdup("0001-01-01T00:00:00");
+	if (xs->password != NULL &&
+	    (sec = ae_soap_security_header(xs->conf->cep_username, xs->password, time(NULL))) == NULL) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
 	if (last == NULL || (url = ae_xml_escape(xs->url)) == NULL ||
 	    (xml = ae_strdup_printf(
 	             "<s:Envelope xmlns:s=\"" AE_NS_SOAP "\" xmlns:a=\"" AE_NS_WSA "\"><s:Header>"
 	             "<a:Action s:mustUnderstand=\"1\">" ACT_GETPOLICIES "</a:Action><a:MessageID>%s</a:MessageID>"
 	             "<a:ReplyTo><a:Address>http://www.w3.org/2005/08/addressing/anonymous</a:Address></a:ReplyTo>"
-	             "<a:To s:mustUnderstand=\"1\">%s</a:To></s:Header>"
+	             "<a:To s:mustUnderstand=\"1\">%s</a:To>%s</s:Header>"
 	             "<s:Body xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">"
 	             "<GetPolicies xmlns=\"" AE_NS_XCEP "\"><client><lastUpdate>%s</lastUpdate>"
 	             "<preferredLanguage xsi:nil=\"true\"/></client><requestFilter xsi:nil=\"true\"/></GetPolicies>"
 	             "</s:Body></s:Envelope>",
-	             msgid, url, last)) == NULL) {
+	             msgid, url, sec ? sec : "", last)) == NULL) {
 		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 		goto cleanup;
 	}
@@ -137,7 +144,8 @@ get_policies(ae_ctx *ctx, xcep_source *xs, time_t last_update, ae_http_response 
 			               .max_body = XCEP_MAX_ANSWER, .timeout = xs->conf->rpc_timeout,
 			               .timeout_setting = ae_conf_setting(xs->conf, "global", "rpc_timeout", setting,
 			                                                  sizeof(setting)),
-			               .what = "the CEP", .any_status = true, .https_only = true, .negotiate = true,
+			               .what = "the CEP", .any_status = true, .https_only = true,
+			               .negotiate = xs->password == NULL,
 			               .trust_pem = xs->trust_pem };
 		err = ae_http_fetch(ctx, &rq, out);
 	}
@@ -147,6 +155,11 @@ get_policies(ae_ctx *ctx, xcep_source *xs, time_t last_update, ae_http_response 
 			err = ae_set_message(ctx, AE_ERR_DENIED,
 			                     "the CEP at %s refused the Kerberos authentication (HTTP %ld): check the ticket (klist) and that the server's SPN HTTP/host exists",
 			                     xs->url, (*out)->status);
+		else if ((*out)->status == 500 && xs->password != NULL &&
+		         strstr((const char *)(*out)->body, "verifying security") != NULL)
+			err = ae_set_message(ctx, AE_ERR_DENIED,
+			                     "the CEP at %s refused the user name and password of %s (a WS-Security fault): check cep_username and the password in cep_password_file",
+			                     xs->url, xs->conf->cep_username);
 		else if ((*out)->status != 200 && (*out)->status != 500)
 			err = ae_set_message(ctx, AE_ERR_NETWORK, "the CEP at %s answered HTTP %ld", xs->url,
 			                     (*out)->status);
@@ -156,6 +169,11 @@ get_policies(ae_ctx *ctx, xcep_source *xs, time_t last_update, ae_http_response 
 		}
 	}
 cleanup:
+	if (sec != NULL)
+		OPENSSL_cleanse(sec, strlen(sec));
+	free(sec);
+	if (xml != NULL)
+		OPENSSL_cleanse(xml, strlen(xml));
 	free(url);
 	free(xml);
 	free(last);
@@ -199,6 +217,12 @@ write_cache(ae_ctx *ctx, const char *path, const void *data, size_t len)
 	free(tmp);
 }
 
+static unsigned
+xs_auth(const xcep_source *xs)
+{
+	return xs->password != NULL ? AE_XCEP_AUTH_PASSWORD : AE_XCEP_AUTH_KERBEROS;
+}
+
 static ae_err
 xcep_read(ae_ctx *ctx, ae_policy_source *src, ae_context context, ae_policy **out)
 {
@@ -223,7 +247,7 @@ xcep_read(ae_ctx *ctx, ae_policy_source *src, ae_context context, ae_policy **ou
 	if (xs->cache != NULL && stat(xs->cache, &st) == 0 &&
 	    (cached = ae_read_file(xs->cache, XCEP_MAX_ANSWER, &clen)) != NULL) {
 		ae_policy probe = { .context = context };
-		if (ae_xcep_parse(ctx, what, cached, clen, &probe, &cinfo) == AE_OK && !cinfo.not_changed) {
+		if (ae_xcep_parse(ctx, what, cached, clen, xs_auth(xs), &probe, &cinfo) == AE_OK && !cinfo.not_changed) {
 			fetched = st.st_mtime;
 			use_cache = cinfo.next_update_hours > 0 && now >= fetched &&
 			            now - fetched < (time_t)cinfo.next_update_hours * 3600;
@@ -236,7 +260,7 @@ xcep_read(ae_ctx *ctx, ae_policy_source *src, ae_context context, ae_policy **ou
 	if (!use_cache) {
 		if ((err = get_policies(ctx, xs, cached ? fetched : 0, &resp)) != AE_OK)
 			goto cleanup;
-		if ((err = ae_xcep_parse(ctx, what, (const char *)resp->body, resp->body_len, p, &info)) != AE_OK)
+		if ((err = ae_xcep_parse(ctx, what, (const char *)resp->body, resp->body_len, xs_auth(xs), p, &info)) != AE_OK)
 			goto cleanup;
 		if (info.not_changed && cached != NULL) {
 			ae_policy_clear(p);
@@ -252,12 +276,12 @@ xcep_read(ae_ctx *ctx, ae_policy_source *src, ae_context context, ae_policy **ou
 		}
 	}
 	if (use_cache) {
-		if ((err = ae_xcep_parse(ctx, what, cached, clen, p, &info)) != AE_OK)
+		if ((err = ae_xcep_parse(ctx, what, cached, clen, xs_auth(xs), p, &info)) != AE_OK)
 			goto cleanup;
 		p->origin.from_cache = true;
 	}
 	p->url = strdup(xs->url);
-	p->principal = strdup(ae_krb_principal(xs->krb));
+	p->principal = strdup(xs->krb != NULL ? ae_krb_principal(xs->krb) : xs->conf->cep_username);
 	p->origin.server = strdup(xs->url);
 	if (p->url == NULL || p->principal == NULL || p->origin.server == NULL ||
 	    (p->friendly_name == NULL && (p->friendly_name = strdup(xs->url)) == NULL)) {
@@ -267,7 +291,8 @@ xcep_read(ae_ctx *ctx, ae_policy_source *src, ae_context context, ae_policy **ou
 	p->origin.next_update_hours = info.next_update_hours;
 	p->origin.filtered_by_server = true;
 	p->origin.round_trips = xs->trips;
-	/* The caller, as far as a CEP knows it: the Kerberos principal. */
+	/* The caller, as far as a CEP knows it: the Kerberos principal, or
+	 * the user name. */
 	if ((p->account.display = strdup(p->principal)) == NULL) {
 		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 		goto cleanup;
@@ -314,6 +339,9 @@ xcep_free(ae_policy_source *src)
 	if (xs == NULL)
 		return;
 	ae_krb_free(xs->krb);
+	if (xs->password != NULL)
+		OPENSSL_cleanse(xs->password, strlen(xs->password));
+	free(xs->password);
 	free(xs->url);
 	free(xs->cache);
 	free(xs->trust_pem);
@@ -363,7 +391,23 @@ ae_policy_source_xcep(ae_ctx *ctx, const ae_conf *conf, ae_context context, cons
 			snprintf(hex + 2 * i, 3, "%02x", md[i]);
 		xs->cache = ae_strdup_printf("%s/cep-%s.xml", state_dir, hex);
 	}
-	err = ae_policy_source_credentials(ctx, conf, context, src, &xs->krb);
+	if (conf->cep_username != NULL) {
+		/* user name and password (WS-Security UsernameToken over TLS),
+		 * as a host outside the domain authenticates */
+		char setting[256];
+		if (conf->cep_password_file == NULL)
+			err = ae_set_message(ctx, AE_ERR_CONFIG, "cep_username is set but not cep_password_file (%s)",
+			                     ae_conf_setting(conf, "global", "cep_username", setting, sizeof(setting)));
+		else
+			err = ae_soap_password_file(ctx, conf->cep_password_file,
+			                            ae_conf_setting(conf, "global", "cep_password_file", setting,
+			                                            sizeof(setting)),
+			                            &xs->password);
+		if (err == AE_OK && (src->principal = strdup(conf->cep_username)) == NULL)
+			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	} else {
+		err = ae_policy_source_credentials(ctx, conf, context, src, &xs->krb);
+	}
 	if (err != AE_OK) {
 		ae_policy_source_free(src);
 		return err;
@@ -507,7 +551,7 @@ multi_read(ae_ctx *ctx, ae_policy_source *src, ae_context context, ae_policy **o
 		if (err != AE_OK) {
 			/* failover: the next server by cost (whitepaper: policy
 			 * servers are tried in cost order) */
-			ae_log(ctx, AE_LOG_WARNING, "policy server %s (cost %u) did not answer: %s", ms->servers[i].url,
+			ae_log(ctx, AE_LOG_WARNING, "policy server %s (cost %u) failed: %s", ms->servers[i].url,
 			       ms->servers[i].cost, ae_get_message(ctx));
 			ae_buf_printf(&failed, "%s%s: %s", failed.len ? "; " : "", ms->servers[i].url, ae_get_message(ctx));
 			last = err;

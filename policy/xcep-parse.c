@@ -18,7 +18,6 @@
 #define XCEP_MAX_TEMPLATES 4096
 #define XCEP_MAX_CAS 256
 #define XCEP_MAX_URIS 16
-#define XCEP_AUTH_KERBEROS 2 /* MS-XCEP 3.1.4.1.3.2 clientAuthentication */
 
 /* ---- parsing (untrusted) ---- */
 
@@ -38,6 +37,7 @@ typedef struct {
 typedef struct {
 	ae_ctx *ctx;
 	const char *what;
+	unsigned auth;       /* the clientAuthentication wanted of CES URIs */
 	xoid *oids;
 	size_t noids;
 	xca *cas;
@@ -131,8 +131,9 @@ parse_ca(xparse *x, const xmlNode *n, xca *c)
 		goto nomem;
 	c->ca.not_before = ae_asn1_time(X509_get0_notBefore(c->ca.cert));
 	c->ca.not_after = ae_asn1_time(X509_get0_notAfter(c->ca.cert));
-	/* The Kerberos URIs, by priority (lower first); renewal-only URIs
-	 * need certificate authentication, which we do not do yet. */
+	/* The URIs of the wanted authentication, by priority (lower first);
+	 * renewal-only URIs need certificate authentication, which we do not
+	 * do yet. */
 	for (const xmlNode *u = ae_soap_child(ae_soap_child(n, AE_NS_XCEP, "uris"), AE_NS_XCEP, "cAURI"); u != NULL;
 	     u = u->next) {
 		unsigned long a, pr;
@@ -146,7 +147,7 @@ parse_ca(xparse *x, const xmlNode *n, xca *c)
 			goto nomem;
 		a = auth ? strtoul(auth, NULL, 10) : 0;
 		pr = prio ? strtoul(prio, NULL, 10) : 0;
-		if (uri != NULL && strncasecmp(uri, "https://", 8) == 0 && (a & XCEP_AUTH_KERBEROS) &&
+		if (uri != NULL && strncasecmp(uri, "https://", 8) == 0 && (a & x->auth) &&
 		    !(renew != NULL && strcmp(renew, "true") == 0)) {
 			size_t k = nuris++;
 			while (k > 0 && uris[k - 1].p > pr) {
@@ -179,6 +180,7 @@ parse_ca(xparse *x, const xmlNode *n, xca *c)
 	if (c->ca.host != NULL)
 		c->ca.host[strcspn(c->ca.host, "/:")] = '\0';
 	c->ca.transport = c->ca.url ? &ae_transport_ces : NULL;
+	c->ca.endpoint_auth = x->auth;
 	goto cleanup;
 nomem:
 	err = ae_set_message(x->ctx, AE_ERR_NOMEM, "out of memory");
@@ -405,9 +407,10 @@ cleanup:
 }
 
 ae_err
-ae_xcep_parse(ae_ctx *ctx, const char *what, const char *xml, size_t len, ae_policy *out, ae_xcep_info *info)
+ae_xcep_parse(ae_ctx *ctx, const char *what, const char *xml, size_t len, unsigned auth, ae_policy *out,
+              ae_xcep_info *info)
 {
-	xparse x = { .ctx = ctx, .what = what };
+	xparse x = { .ctx = ctx, .what = what, .auth = auth };
 	ae_policy p = { .context = out->context };
 	xmlDoc *doc = NULL;
 	xmlNode *body = NULL, *resp, *n;

@@ -20,15 +20,21 @@ typedef struct {
 	bool not_changed;             /* policiesNotChanged: the client's copy holds */
 } ae_xcep_info;
 
+/* MS-XCEP 3.1.4.1.3.5 clientAuthentication */
+#define AE_XCEP_AUTH_KERBEROS 2
+#define AE_XCEP_AUTH_PASSWORD AE_CA_AUTH_PASSWORD
+
 /* Reads a GetPoliciesResponse (MS-XCEP 3.1.4.1.2.2) of LEN bytes from WHAT
  * ("the CEP at URL") into P: policy_id, friendly_name, the templates
  * (their attributes as ae_template, the server's Enroll and AutoEnroll
  * word as server_permission), the CAs (certificate, name from its
- * subject's CN, the Kerberos CES URIs by priority as url and
+ * subject's CN, the https CES URIs of authentication AUTH (AE_XCEP_AUTH_*)
+ * by priority as url and
  * fallback_urls, the templates each serves) and the OIDs.  Nothing of P is
  * touched on error; a template that does not parse is listed in
  * invalid_templates.  Untrusted input: fuzzed (tests/fuzz/fuzz-xcep.c). */
-ae_err ae_xcep_parse(ae_ctx *ctx, const char *what, const char *xml, size_t len, ae_policy *p, ae_xcep_info *info);
+ae_err ae_xcep_parse(ae_ctx *ctx, const char *what, const char *xml, size_t len, unsigned auth, ae_policy *p,
+                     ae_xcep_info *info);
 
 /* A policy server of a context: "LDAP:" or a CEP URL, with its cost
  * (lower first).  POLICY_ID, when known beforehand (Group Policy gives

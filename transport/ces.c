@@ -11,12 +11,14 @@
 #include "soap.h"
 #include "util.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define ACT_RST "http://schemas.microsoft.com/windows/pki/2009/01/enrollment/RST/wstep"
 #define RT_ISSUE AE_NS_WST "/Issue"
@@ -32,6 +34,7 @@ typedef struct {
 	char *url;
 	char **fallback_urls; /* tried in order when URL does not answer */
 	char *trust_pem;
+	char *username, *password; /* user name and password authentication; NULL: Kerberos */
 	int timeout;
 	char setting[256];
 	unsigned trips;
@@ -223,6 +226,8 @@ ae_ces_trust(ae_ctx *ctx, const ae_pki *pki, char **out)
 
 /* ---- the transport ---- */
 
+static void ces_close(void *state);
+
 static ae_err
 ces_open(ae_ctx *ctx, const ae_conf *conf, const ae_ca *ca, void **state_out)
 {
@@ -252,6 +257,24 @@ ces_open(ae_ctx *ctx, const ae_conf *conf, const ae_ca *ca, void **state_out)
 		l->url = l->fallback_urls[0];
 		memmove(l->fallback_urls, l->fallback_urls + 1, (n - 1) * sizeof(char *));
 		l->fallback_urls[n - 1] = first;
+	}
+	if (ca->endpoint_auth == AE_CA_AUTH_PASSWORD) {
+		char setting[256];
+		ae_err err;
+		if (conf->cep_username == NULL || conf->cep_password_file == NULL)
+			err = ae_set_message(ctx, AE_ERR_CONFIG,
+			                     "CA %s is reached with a user name and password: set cep_username and cep_password_file",
+			                     ca->name);
+		else if ((err = ae_soap_password_file(ctx, conf->cep_password_file,
+		                                      ae_conf_setting(conf, "global", "cep_password_file", setting,
+		                                                      sizeof(setting)),
+		                                      &l->password)) == AE_OK &&
+		         (l->username = strdup(conf->cep_username)) == NULL)
+			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		if (err != AE_OK) {
+			ces_close(l);
+			return err;
+		}
 	}
 	l->timeout = conf->rpc_timeout;
 	ae_conf_setting(conf, "global", "rpc_timeout", l->setting, sizeof(l->setting));
@@ -289,7 +312,7 @@ rst_call_one(ae_ctx *ctx, ces_link *l, const char *rtype, const char *body_xml, 
 {
 	uint8_t id[16];
 	char msgid[64], what[256], shown[200];
-	char *url = NULL, *xml = NULL;
+	char *url = NULL, *xml = NULL, *sec = NULL;
 	ae_http_response *resp = NULL;
 	ae_err err;
 
@@ -302,16 +325,17 @@ rst_call_one(ae_ctx *ctx, ces_link *l, const char *rtype, const char *body_xml, 
 	         id[0], id[1], id[2], id[3], id[4], id[5], id[6], id[7], id[8], id[9], id[10], id[11], id[12], id[13],
 	         id[14], id[15]);
 	snprintf(what, sizeof(what), "the CES at %s", ae_url_shown(l->url, shown, sizeof(shown)));
-	if ((url = ae_xml_escape(l->url)) == NULL ||
+	if ((l->password != NULL && (sec = ae_soap_security_header(l->username, l->password, time(NULL))) == NULL) ||
+	    (url = ae_xml_escape(l->url)) == NULL ||
 	    (xml = ae_strdup_printf(
 	             "<s:Envelope xmlns:s=\"" AE_NS_SOAP "\" xmlns:a=\"" AE_NS_WSA "\"><s:Header>"
 	             "<a:Action s:mustUnderstand=\"1\">" ACT_RST "</a:Action><a:MessageID>%s</a:MessageID>"
 	             "<a:ReplyTo><a:Address>http://www.w3.org/2005/08/addressing/anonymous</a:Address></a:ReplyTo>"
-	             "<a:To s:mustUnderstand=\"1\">%s</a:To></s:Header>"
+	             "<a:To s:mustUnderstand=\"1\">%s</a:To>%s</s:Header>"
 	             "<s:Body><RequestSecurityToken PreferredLanguage=\"en-US\" xmlns=\"" AE_NS_WST "\">"
 	             "<TokenType>" VT_X509 "</TokenType><RequestType>%s</RequestType>%s</RequestSecurityToken>"
 	             "</s:Body></s:Envelope>",
-	             msgid, url, rtype, body_xml)) == NULL) {
+	             msgid, url, sec ? sec : "", rtype, body_xml)) == NULL) {
 		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 		goto cleanup;
 	}
@@ -319,7 +343,8 @@ rst_call_one(ae_ctx *ctx, ces_link *l, const char *rtype, const char *body_xml, 
 		ae_http_request rq = { .method = "POST", .url = l->url, .body = (const uint8_t *)xml,
 			               .body_len = strlen(xml), .content_type = "application/soap+xml; charset=utf-8",
 			               .max_body = AE_CES_MAX_ANSWER, .timeout = l->timeout, .timeout_setting = l->setting,
-			               .what = "the CES", .any_status = true, .https_only = true, .negotiate = true,
+			               .what = "the CES", .any_status = true, .https_only = true,
+			               .negotiate = l->password == NULL,
 			               .trust_pem = l->trust_pem };
 		err = ae_http_fetch(ctx, &rq, &resp);
 	}
@@ -336,9 +361,21 @@ rst_call_one(ae_ctx *ctx, ces_link *l, const char *rtype, const char *body_xml, 
 		err = ae_set_message(ctx, AE_ERR_NETWORK, "%s answered HTTP %ld", what, resp->status);
 		goto cleanup;
 	}
+	if (resp->status == 500 && l->password != NULL &&
+	    strstr((const char *)resp->body, "verifying security") != NULL) {
+		err = ae_set_message(ctx, AE_ERR_DENIED,
+		                     "%s refused the user name and password of %s (a WS-Security fault): check cep_username and the password in cep_password_file",
+		                     what, l->username);
+		goto cleanup;
+	}
 	err = ae_wstep_parse(ctx, what, (const char *)resp->body, resp->body_len, retrieval, out);
 cleanup:
 	ae_http_response_free(resp);
+	if (sec != NULL)
+		OPENSSL_cleanse(sec, strlen(sec));
+	if (xml != NULL)
+		OPENSSL_cleanse(xml, strlen(xml));
+	free(sec);
 	free(url);
 	free(xml);
 	return err;
@@ -417,6 +454,10 @@ ces_close(void *state)
 	free(l->url);
 	ae_strv_free(l->fallback_urls);
 	free(l->trust_pem);
+	free(l->username);
+	if (l->password != NULL)
+		OPENSSL_cleanse(l->password, strlen(l->password));
+	free(l->password);
 	free(l);
 }
 

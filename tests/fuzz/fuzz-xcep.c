@@ -22,7 +22,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (ctx == NULL)
 		return 0;
-	if (ae_xcep_parse(ctx, "the CEP", (const char *)data, size, &p, &info) == AE_OK) {
+	if (ae_xcep_parse(ctx, "the CEP", (const char *)data, size, size % 2 ? AE_XCEP_AUTH_PASSWORD : AE_XCEP_AUTH_KERBEROS, &p, &info) == AE_OK) {
 		if (p.policy_id == NULL || p.template_count > 4096 || p.pki.ca_count > 256)
 			__builtin_trap();
 		for (size_t i = 0; i < p.pki.ca_count; i++) {

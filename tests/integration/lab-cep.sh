@@ -5,7 +5,10 @@
 # answer is cached for nextUpdateHours and then revalidated with
 # lastUpdate, a renewal goes over the CES signed with the old key, and a
 # cheaper CES URI or policy server that hangs fails over to the next
-# within rpc_timeout.  The services stop at the end (labctl ces down).
+# within rpc_timeout; alice, as a host outside the domain (no Kerberos
+# ticket), with user name and password (WS-Security UsernameToken over
+# TLS, the password in a file).  The services stop at the end (labctl ces
+# down).
 . "$(dirname "$0")/lib.sh"
 lab_require
 . <("$LABCTL" env)
@@ -156,5 +159,44 @@ jq -e '.policy_server.url == "LDAP:" and ([.cas[] | select(.name == "CORP-CA1")]
 	"$TEST_TMP/h.json" >/dev/null
 ok $? "LDAP: first by cost, then the CEP: the policy is AD's, CORP-CA1 over MS-ICPR" ||
 	diag "$(jq -c '.policy_server, [.cas[] | {name, transport}]' "$TEST_TMP/h.json" 2>/dev/null)" "$(tail -3 "$TEST_TMP/err")"
+
+# --- alice as a host outside the domain: user name and password, no ticket
+UP_CEP=https://ces.corp.test/ADPolicyProvider_CEP_UsernamePassword/service.svc/CEP
+grep '^alice=' "$AE_LAB_PASSWORDS" | cut -d= -f2- >"$TEST_TMP/alice.pw"
+chmod 600 "$TEST_TMP/alice.pw"
+echo wrong-password >"$TEST_TMP/wrong.pw"
+chmod 600 "$TEST_TMP/wrong.pw"
+pwconf() { # pwconf NAME PASSWORD_FILE
+	cat >"$TEST_TMP/$1.conf" <<CONF
+[global]
+policy_refresh = 0
+rpc_timeout = 10
+cep_username = CORP\\alice
+cep_password_file = $2
+[user]
+state_dir = $TEST_TMP/$1/user
+policy_servers = $UP_CEP
+[machine]
+trust_dir = $TEST_TMP/trust
+CONF
+}
+pwconf u "$TEST_TMP/alice.pw"
+! grep -q "$(cat "$TEST_TMP/alice.pw")" "$TEST_TMP/u.conf"
+ok $? "the password is in its own file, not in the configuration"
+u0=$(mark)
+in_lab env KRB5CCNAME=FILE:/nonexistent AUTOENROLL_LIBEXECDIR="$AE_BIN" "$AUTOENROLL" pulse --user --wait --json \
+	-c "$TEST_TMP/u.conf" >"$TEST_TMP/r.json" 2>"$TEST_TMP/r.err"
+[ "$(ev enrolled LabUser)" = 1 ] && since "$u0" | jq -s -e 'length > 0 and all(.transport == "wstep" and .caller == "alice@CORP.TEST")' >/dev/null &&
+	tail -40 "$AE_LAB_DIR/ces/ces.log" | grep -q 'POST /CORP-CA1_CES_UsernamePassword/service.svc/CES'
+ok $? "no ticket, user name and password: alice's pulse gets the policy from the UsernamePassword CEP and enrolls LabUser through its CES" || show
+pwconf w "$TEST_TMP/wrong.pw"
+in_lab env KRB5CCNAME=FILE:/nonexistent "$AUTOENROLL" policy -c "$TEST_TMP/w.conf" >"$TEST_TMP/o.txt" 2>&1
+rc=$?
+[ $rc -ne 0 ] && grep -q 'refused the user name and password of CORP\\alice' "$TEST_TMP/o.txt" && grep -q "$UP_CEP" "$TEST_TMP/o.txt"
+ok $? "a wrong password: refused, the message names the server, the user and where the password comes from" || diag "$(cat "$TEST_TMP/o.txt")"
+chmod 644 "$TEST_TMP/wrong.pw"
+in_lab env KRB5CCNAME=FILE:/nonexistent "$AUTOENROLL" policy -c "$TEST_TMP/w.conf" >"$TEST_TMP/o.txt" 2>&1
+[ $? -ne 0 ] && grep -q 'mode 0600 or 0400' "$TEST_TMP/o.txt"
+ok $? "a password file others can read: refused" || diag "$(cat "$TEST_TMP/o.txt")"
 
 done_testing

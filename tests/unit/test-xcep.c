@@ -29,7 +29,7 @@ parse(ae_ctx *ctx, const char *name, ae_policy *p, ae_xcep_info *info)
 
 	if (xml == NULL)
 		return AE_ERR_NOTFOUND;
-	err = ae_xcep_parse(ctx, "the CEP", xml, len, p, info);
+	err = ae_xcep_parse(ctx, "the CEP", xml, len, AE_XCEP_AUTH_KERBEROS, p, info);
 	free(xml);
 	return err;
 }

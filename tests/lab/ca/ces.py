@@ -58,6 +58,11 @@ HOST = "ces.corp.test"
 PORT, ROGUE_PORT, HUNG_PORT = 443, 8443, 9443
 CEP_PATH = "/ADPolicyProvider_CEP_Kerberos/service.svc/CEP"
 CES_PATH = "/%s_CES_Kerberos/service.svc/CES" % policy.CA_NAME
+# the UsernamePassword variants: WS-Security UsernameToken in the SOAP
+# header (message security over TLS), no HTTP authentication
+CEP_UP_PATH = "/ADPolicyProvider_CEP_UsernamePassword/service.svc/CEP"
+CES_UP_PATH = "/%s_CES_UsernamePassword/service.svc/CES" % policy.CA_NAME
+NS_WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
 MAX_BODY = 1 << 20
 
 NS_S = "http://www.w3.org/2003/05/soap-envelope"
@@ -80,6 +85,7 @@ ENC_B64 = NS_WSSE + "#base64binary"
 
 # MS-XCEP 3.1.4.1.3.5 clientAuthentication: 2 = Kerberos
 AUTH_KERBEROS = 2
+AUTH_USERNAME_PASSWORD = 4
 NEXT_UPDATE_HOURS = 8
 # public key algorithm OIDs (group 3) by CNG algorithm name
 ALG_OIDS = {"RSA": "1.2.840.113549.1.1.1", "ECDSA_P256": "1.2.840.10045.3.1.7",
@@ -145,6 +151,57 @@ def negotiate(header):
     if not ctx.complete:
         raise Unauthorized("Negotiate needs more than one leg")
     return str(ctx.initiator_name), out
+
+
+def username_token(body, realm):
+    """WS-Security UsernameToken (MS-XCEP 4.1.1.1 sample; WSS UsernameToken
+    Profile 1.0): a Security header with a Timestamp that holds now and a
+    UsernameToken whose password the KDC accepts (an AS exchange) ->
+    principal.  Raises Unauthorized."""
+    import gssapi
+    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
+        raise Unauthorized("DTDs are not accepted")
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError as ex:
+        raise Unauthorized("not XML: %s" % ex)
+    sec = root.find("{%s}Header/{%s}Security" % (NS_S, NS_WSSE))
+    if sec is None:
+        raise Unauthorized("no WS-Security header")
+    ts = sec.find("{%s}Timestamp" % NS_WSU)
+    if ts is None:
+        raise Unauthorized("no Timestamp in the Security header")
+    try:
+        def t(tag):
+            return datetime.datetime.fromisoformat(ts.findtext("{%s}%s" % (NS_WSU, tag)).strip()
+                                                   .replace("Z", "+00:00"))
+        created, expires = t("Created"), t("Expires")
+    except (AttributeError, ValueError):
+        raise Unauthorized("bad Timestamp")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    if not (created - datetime.timedelta(minutes=5) <= now <= expires):
+        raise Unauthorized("Timestamp does not hold now")
+    tok = sec.find("{%s}UsernameToken" % NS_WSSE)
+    user = tok.findtext("{%s}Username" % NS_WSSE) if tok is not None else None
+    pw_el = tok.find("{%s}Password" % NS_WSSE) if tok is not None else None
+    if not user or pw_el is None or pw_el.text is None:
+        raise Unauthorized("no UsernameToken with a user name and a password")
+    ptype = pw_el.get("Type")
+    if ptype and not ptype.endswith("#PasswordText"):
+        raise Unauthorized("password type %s is not PasswordText" % ptype)
+    user = user.strip()
+    if "\\" in user:                       # DOMAIN\name
+        user = user.split("\\", 1)[1] + "@" + realm
+    elif "@" not in user:
+        user = user + "@" + realm
+    else:                                   # name@domain -> name@REALM
+        user = user.split("@", 1)[0] + "@" + realm
+    try:
+        name = gssapi.Name(user, gssapi.NameType.kerberos_principal)
+        gssapi.raw.acquire_cred_with_password(name, pw_el.text.encode(), usage="initiate")
+    except gssapi.exceptions.GSSError as ex:
+        raise Unauthorized("the KDC refused %s: %s" % (user, ex))
+    return user
 
 
 # ------------------------------------------------------------------ SOAP
@@ -232,7 +289,7 @@ class Policy:
         return datetime.datetime.strptime(gentime[:14], "%Y%m%d%H%M%S").replace(
             tzinfo=datetime.timezone.utc)
 
-    def answer(self, principal, req):
+    def answer(self, principal, req, password=False):
         acct = self.ca.dir.account(principal)
         sids = acct["all_sids"]
         client = req.find("{%s}client" % NS_XCEP)
@@ -273,7 +330,7 @@ class Policy:
         ca_enroll = policy.can_enroll(ca_sd, sids)[0] if ca_sd else True
         # MS-XCEP 3.1.4.1.3.5 CAURI: the real CES at priority 1, and the
         # lever's (labctl ces-uris: LAB/ces/ca-uris, "PRIORITY URI" lines)
-        uris = [(1, "https://%s%s" % (HOST, CES_PATH))]
+        uris = [(1, "https://%s%s" % (HOST, CES_UP_PATH if password else CES_PATH))]
         try:
             with open(os.path.join(self.state, "ca-uris")) as f:
                 for line in f:
@@ -286,7 +343,8 @@ class Policy:
                '<cAReferenceID>0</cAReferenceID></cA></cAs>'
                % ("".join('<cAURI><clientAuthentication>%d</clientAuthentication><uri>%s</uri>'
                           '<priority>%d</priority><renewalOnly>false</renewalOnly></cAURI>'
-                          % (AUTH_KERBEROS, escape(u), pr) for pr, u in uris),
+                          % (AUTH_USERNAME_PASSWORD if password and u.endswith(CES_UP_PATH) else
+                             AUTH_KERBEROS, escape(u), pr) for pr, u in uris),
                   b64(self.ca.cert.public_bytes(serialization.Encoding.DER)),
                   "true" if ca_enroll else "false"))
         if not_changed:
@@ -473,23 +531,36 @@ def handler(pol, enr):
                 self.close_connection = True
                 return
             body = self.rfile.read(n)
-            if path.lower() not in (CEP_PATH.lower(), CES_PATH.lower()):
+            lp = path.lower()
+            password = lp in (CEP_UP_PATH.lower(), CES_UP_PATH.lower())
+            if lp not in (CEP_PATH.lower(), CES_PATH.lower()) and not password:
                 self.reply(404)
                 return
-            try:
-                principal, out = negotiate(self.headers.get("Authorization"))
-            except Unauthorized as ex:
-                log.info("%s: 401 (%s)", self.client_address[0], ex)
-                self.reply(401, b"", [("WWW-Authenticate", "Negotiate")])
-                return
+            if password:
+                try:
+                    principal, out = username_token(body, policy.REALM), None
+                except Unauthorized as ex:
+                    # WCF: a fault, "An error occurred when verifying
+                    # security for the message"
+                    log.info("%s: security fault (%s)", self.client_address[0], ex)
+                    self.reply(500, fault("An error occurred when verifying security for the message."))
+                    return
+                lp = CEP_PATH.lower() if lp == CEP_UP_PATH.lower() else CES_PATH.lower()
+            else:
+                try:
+                    principal, out = negotiate(self.headers.get("Authorization"))
+                except Unauthorized as ex:
+                    log.info("%s: 401 (%s)", self.client_address[0], ex)
+                    self.reply(401, b"", [("WWW-Authenticate", "Negotiate")])
+                    return
             hdrs = [("WWW-Authenticate", "Negotiate " + b64(out))] if out else []
             msgid = None
             try:
                 action, msgid, req = parse_envelope(body)
-                if path.lower() == CEP_PATH.lower():
+                if lp == CEP_PATH.lower():
                     if action != ACT_GETPOLICIES or req.tag != "{%s}GetPolicies" % NS_XCEP:
                         raise ValueError("action %r is not GetPolicies" % action)
-                    xml, count, same = pol.answer(principal, req)
+                    xml, count, same = pol.answer(principal, req, password)
                     log.info("%s %s: GetPolicies -> %d policies%s", self.client_address[0],
                              principal, count, " (not changed)" if same else "")
                     self.reply(200, envelope(ACT_GETPOLICIES + "Response", xml, msgid), hdrs)
