@@ -13,6 +13,11 @@
 #       issuing code (labca.IcprApp.process, policy.py) on the CA's store:
 #       the same rules, request IDs, approve/deny levers as over MS-ICPR
 #
+#   https://ces.corp.test/ADPolicyProvider_CEP_UsernamePassword/service.svc/CEP
+#   https://ces.corp.test/CORP-CA1_CES_UsernamePassword/service.svc/CES
+#       the same with user name and password: a WS-Security UsernameToken
+#       in the SOAP header, checked with an AS exchange at the KDC
+#
 # Authentication: HTTP Negotiate (Kerberos through SPNEGO, RFC 4559) with
 # the service principal HTTP/ces.corp.test (an SPN of CA1$, keytab
 # LAB/ces.keytab).  TLS with a certificate for ces.corp.test issued by
