@@ -50,12 +50,6 @@ bool ae_b64_decode_folded(const char *text, uint8_t **out, size_t *len, bool *no
  * UsernameToken (PasswordText).  Caller frees (and should cleanse). */
 char *ae_soap_security_header(const char *user, const char *password, time_t now);
 
-/* The password in PATH: a regular file of the caller's (or root's), not
- * readable or writable by group or others, its first line (at most 1 KiB).
- * *OUT (caller cleanses and frees) stays NULL on error; errors name
- * SETTING ("cep_password_file in [global] of FILE"). */
-ae_err ae_soap_password_file(ae_ctx *ctx, const char *path, const char *setting, char **out);
-
 /* TEXT with &, <, >, " escaped for XML (caller frees), NULL on no memory. */
 char *ae_xml_escape(const char *text);
 

@@ -399,7 +399,7 @@ ae_policy_source_xcep(ae_ctx *ctx, const ae_conf *conf, ae_context context, cons
 			err = ae_set_message(ctx, AE_ERR_CONFIG, "cep_username is set but not cep_password_file (%s)",
 			                     ae_conf_setting(conf, "global", "cep_username", setting, sizeof(setting)));
 		else
-			err = ae_soap_password_file(ctx, conf->cep_password_file,
+			err = ae_read_password_file(ctx, conf->cep_password_file,
 			                            ae_conf_setting(conf, "global", "cep_password_file", setting,
 			                                            sizeof(setting)),
 			                            &xs->password);

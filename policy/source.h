@@ -5,8 +5,9 @@
  * ae_policy; the decisions (core/policy.h) are then made on that alone.
  *
  * Sources: Active Directory over LDAP, the "LDAP:" policy server
- * (policy/ldap.c).  Group Policy (which policy servers apply) and MS-XCEP
- * policy servers come next, as more ops tables.
+ * (policy/source-ldap.c); a CEP, MS-XCEP (policy/source-xcep.c); the
+ * context's policy servers by cost, each one of those (policy/xcep.h).
+ * Group Policy (which policy servers apply) comes next.
  */
 #ifndef AE_SOURCE_H
 #define AE_SOURCE_H

@@ -265,7 +265,7 @@ ces_open(ae_ctx *ctx, const ae_conf *conf, const ae_ca *ca, void **state_out)
 			err = ae_set_message(ctx, AE_ERR_CONFIG,
 			                     "CA %s is reached with a user name and password: set cep_username and cep_password_file",
 			                     ca->name);
-		else if ((err = ae_soap_password_file(ctx, conf->cep_password_file,
+		else if ((err = ae_read_password_file(ctx, conf->cep_password_file,
 		                                      ae_conf_setting(conf, "global", "cep_password_file", setting,
 		                                                      sizeof(setting)),
 		                                      &l->password)) == AE_OK &&
