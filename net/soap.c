@@ -3,6 +3,7 @@
  */
 #include "config.h"
 
+#include "http.h"
 #include "soap.h"
 #include "util.h"
 
@@ -11,6 +12,8 @@
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -249,4 +252,73 @@ ae_soap_security_header(const char *user, const char *password, time_t now)
 		OPENSSL_cleanse(pw, strlen(pw));
 	free(pw);
 	return out;
+}
+
+ae_err
+ae_soap_post(ae_ctx *ctx, const ae_soap_call *call, ae_http_response **out, unsigned *trips)
+{
+	uint8_t id[16];
+	char msgid[64];
+	char *url = NULL, *xml = NULL, *sec = NULL;
+	ae_http_response *resp = NULL;
+	ae_err err;
+
+	*out = NULL;
+	if (RAND_bytes(id, sizeof(id)) != 1)
+		return ae_set_message(ctx, AE_ERR_CRYPTO, "no random bytes for a MessageID");
+	id[6] = (uint8_t)((id[6] & 0x0f) | 0x40);
+	id[8] = (uint8_t)((id[8] & 0x3f) | 0x80);
+	snprintf(msgid, sizeof(msgid), "urn:uuid:%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+	         id[0], id[1], id[2], id[3], id[4], id[5], id[6], id[7], id[8], id[9], id[10], id[11], id[12], id[13],
+	         id[14], id[15]);
+	if ((call->password != NULL &&
+	     (sec = ae_soap_security_header(call->username, call->password, time(NULL))) == NULL) ||
+	    (url = ae_xml_escape(call->url)) == NULL ||
+	    (xml = ae_strdup_printf(
+	             "<s:Envelope xmlns:s=\"" AE_NS_SOAP "\" xmlns:a=\"" AE_NS_WSA "\"><s:Header>"
+	             "<a:Action s:mustUnderstand=\"1\">%s</a:Action><a:MessageID>%s</a:MessageID>"
+	             "<a:ReplyTo><a:Address>http://www.w3.org/2005/08/addressing/anonymous</a:Address></a:ReplyTo>"
+	             "<a:To s:mustUnderstand=\"1\">%s</a:To>%s</s:Header>"
+	             "<s:Body xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">%s</s:Body></s:Envelope>",
+	             call->action, msgid, url, sec ? sec : "", call->body)) == NULL) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	{
+		ae_http_request rq = { .method = "POST", .url = call->url, .body = (const uint8_t *)xml,
+			               .body_len = strlen(xml), .content_type = "application/soap+xml; charset=utf-8",
+			               .max_body = call->max_answer, .timeout = call->timeout,
+			               .timeout_setting = call->timeout_setting, .what = call->http_what,
+			               .any_status = true, .https_only = true, .negotiate = call->password == NULL,
+			               .trust_pem = call->trust_pem };
+		err = ae_http_fetch(ctx, &rq, &resp);
+	}
+	if (err != AE_OK)
+		goto cleanup;
+	*trips += resp->answers ? resp->answers : 1;
+	if (resp->status == 401 || resp->status == 403)
+		err = ae_set_message(ctx, AE_ERR_DENIED,
+		                     "%s refused the Kerberos authentication (HTTP %ld): check the ticket (klist) and that the server's SPN HTTP/host exists",
+		                     call->what, resp->status);
+	else if (resp->status != 200 && resp->status != 500)
+		err = ae_set_message(ctx, AE_ERR_NETWORK, "%s answered HTTP %ld", call->what, resp->status);
+	else if (resp->status == 500 && call->password != NULL &&
+	         strstr((const char *)resp->body, "verifying security") != NULL)
+		err = ae_set_message(ctx, AE_ERR_DENIED,
+		                     "%s refused the user name and password of %s (a WS-Security fault): check cep_username and the password in cep_password_file",
+		                     call->what, call->username);
+	if (err == AE_OK) {
+		*out = resp;
+		resp = NULL;
+	}
+cleanup:
+	ae_http_response_free(resp);
+	if (sec != NULL)
+		OPENSSL_cleanse(sec, strlen(sec));
+	if (xml != NULL)
+		OPENSSL_cleanse(xml, strlen(xml));
+	free(sec);
+	free(url);
+	free(xml);
+	return err;
 }

@@ -8,6 +8,7 @@
 #define AE_SOAP_H
 
 #include "error.h"
+#include "http.h"
 
 #include <libxml/tree.h>
 #include <stdbool.h>
@@ -49,6 +50,29 @@ bool ae_b64_decode_folded(const char *text, uint8_t **out, size_t *len, bool *no
  * mustUnderstand, with a Timestamp of NOW to NOW + 5 minutes and the
  * UsernameToken (PasswordText).  Caller frees (and should cleanse). */
 char *ae_soap_security_header(const char *user, const char *password, time_t now);
+
+/* One SOAP 1.2 call of the CEP/CES web services over HTTPS (never http):
+ * the envelope with WS-Addressing (Action, a new MessageID, ReplyTo
+ * anonymous, To), the WS-Security header with a user name and password
+ * when PASSWORD is set (else Kerberos through HTTP Negotiate), BODY in
+ * s:Body.  Answers 200 and 500 (SOAP faults) are returned in *OUT for the
+ * caller to parse; refused authentication (401, 403, a WS-Security fault)
+ * and other statuses are errors naming WHAT ("the CES at URL").
+ * *TRIPS counts the HTTP answers. */
+typedef struct {
+	const char *url;
+	const char *action;
+	const char *body;
+	const char *what;            /* "the CES at URL", for messages */
+	const char *http_what;       /* "the CES", for the HTTP layer's messages */
+	const char *username, *password; /* NULL: Kerberos */
+	const char *trust_pem;
+	int timeout;
+	const char *timeout_setting;
+	size_t max_answer;
+} ae_soap_call;
+
+ae_err ae_soap_post(ae_ctx *ctx, const ae_soap_call *call, ae_http_response **out, unsigned *trips);
 
 /* TEXT with &, <, >, " escaped for XML (caller frees), NULL on no memory. */
 char *ae_xml_escape(const char *text);

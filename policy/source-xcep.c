@@ -27,7 +27,6 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,74 +107,31 @@ iso_time(time_t t)
 static ae_err
 get_policies(ae_ctx *ctx, xcep_source *xs, time_t last_update, ae_http_response **out)
 {
-	uint8_t id[16];
-	char msgid[64], setting[256], *url = NULL, *xml = NULL, *last = NULL, *sec = NULL;
+	char setting[256], what[300], shown[240], *body = NULL, *last = NULL;
 	ae_err err;
 
 	*out = NULL;
-	if (RAND_bytes(id, sizeof(id)) != 1)
-		return ae_set_message(ctx, AE_ERR_CRYPTO, "no random bytes for a MessageID");
-	snprintf(msgid, sizeof(msgid), "urn:uuid:%02x%02x%02x%02x-%02x%02x-4%x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-	         id[0], id[1], id[2], id[3], id[4], id[5], id[6] & 0x0f, id[7], (id[8] & 0x3f) | 0x80, id[9], id[10],
-	         id[11], id[12], id[13], id[14], id[15]);
+	snprintf(what, sizeof(what), "the CEP at %s", ae_url_shown(xs->url, shown, sizeof(shown)));
 	last = last_update ? iso_time(last_update) : strdup("0001-01-01T00:00:00");
-	if (xs->password != NULL &&
-	    (sec = ae_soap_security_header(xs->conf->cep_username, xs->password, time(NULL))) == NULL) {
-		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
-		goto cleanup;
-	}
-	if (last == NULL || (url = ae_xml_escape(xs->url)) == NULL ||
-	    (xml = ae_strdup_printf(
-	             "<s:Envelope xmlns:s=\"" AE_NS_SOAP "\" xmlns:a=\"" AE_NS_WSA "\"><s:Header>"
-	             "<a:Action s:mustUnderstand=\"1\">" ACT_GETPOLICIES "</a:Action><a:MessageID>%s</a:MessageID>"
-	             "<a:ReplyTo><a:Address>http://www.w3.org/2005/08/addressing/anonymous</a:Address></a:ReplyTo>"
-	             "<a:To s:mustUnderstand=\"1\">%s</a:To>%s</s:Header>"
-	             "<s:Body xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">"
-	             "<GetPolicies xmlns=\"" AE_NS_XCEP "\"><client><lastUpdate>%s</lastUpdate>"
-	             "<preferredLanguage xsi:nil=\"true\"/></client><requestFilter xsi:nil=\"true\"/></GetPolicies>"
-	             "</s:Body></s:Envelope>",
-	             msgid, url, sec ? sec : "", last)) == NULL) {
-		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
-		goto cleanup;
+	if (last == NULL ||
+	    (body = ae_strdup_printf("<GetPolicies xmlns=\"" AE_NS_XCEP "\"><client><lastUpdate>%s</lastUpdate>"
+	                             "<preferredLanguage xsi:nil=\"true\"/></client><requestFilter xsi:nil=\"true\"/>"
+	                             "</GetPolicies>",
+	                             last)) == NULL) {
+		free(last);
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 	}
 	{
-		ae_http_request rq = { .method = "POST", .url = xs->url, .body = (const uint8_t *)xml,
-			               .body_len = strlen(xml), .content_type = "application/soap+xml; charset=utf-8",
-			               .max_body = XCEP_MAX_ANSWER, .timeout = xs->conf->rpc_timeout,
-			               .timeout_setting = ae_conf_setting(xs->conf, "global", "rpc_timeout", setting,
-			                                                  sizeof(setting)),
-			               .what = "the CEP", .any_status = true, .https_only = true,
-			               .negotiate = xs->password == NULL,
-			               .trust_pem = xs->trust_pem };
-		err = ae_http_fetch(ctx, &rq, out);
+		ae_soap_call call = { .url = xs->url, .action = ACT_GETPOLICIES, .body = body, .what = what,
+			              .http_what = "the CEP", .username = xs->conf->cep_username,
+			              .password = xs->password, .trust_pem = xs->trust_pem,
+			              .timeout = xs->conf->rpc_timeout,
+			              .timeout_setting = ae_conf_setting(xs->conf, "global", "rpc_timeout", setting,
+			                                                 sizeof(setting)),
+			              .max_answer = XCEP_MAX_ANSWER };
+		err = ae_soap_post(ctx, &call, out, &xs->trips);
 	}
-	if (err == AE_OK) {
-		xs->trips += (*out)->answers ? (*out)->answers : 1;
-		if ((*out)->status == 401 || (*out)->status == 403)
-			err = ae_set_message(ctx, AE_ERR_DENIED,
-			                     "the CEP at %s refused the Kerberos authentication (HTTP %ld): check the ticket (klist) and that the server's SPN HTTP/host exists",
-			                     xs->url, (*out)->status);
-		else if ((*out)->status == 500 && xs->password != NULL &&
-		         strstr((const char *)(*out)->body, "verifying security") != NULL)
-			err = ae_set_message(ctx, AE_ERR_DENIED,
-			                     "the CEP at %s refused the user name and password of %s (a WS-Security fault): check cep_username and the password in cep_password_file",
-			                     xs->url, xs->conf->cep_username);
-		else if ((*out)->status != 200 && (*out)->status != 500)
-			err = ae_set_message(ctx, AE_ERR_NETWORK, "the CEP at %s answered HTTP %ld", xs->url,
-			                     (*out)->status);
-		if (err != AE_OK) {
-			ae_http_response_free(*out);
-			*out = NULL;
-		}
-	}
-cleanup:
-	if (sec != NULL)
-		OPENSSL_cleanse(sec, strlen(sec));
-	free(sec);
-	if (xml != NULL)
-		OPENSSL_cleanse(xml, strlen(xml));
-	free(url);
-	free(xml);
+	free(body);
 	free(last);
 	return err;
 }

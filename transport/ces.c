@@ -14,7 +14,6 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -310,74 +309,29 @@ rst_call(ae_ctx *ctx, ces_link *l, const char *rtype, const char *body_xml, bool
 static ae_err
 rst_call_one(ae_ctx *ctx, ces_link *l, const char *rtype, const char *body_xml, bool retrieval, ae_ca_answer *out)
 {
-	uint8_t id[16];
-	char msgid[64], what[256], shown[200];
-	char *url = NULL, *xml = NULL, *sec = NULL;
+	char what[256], shown[200];
+	char *body = NULL;
 	ae_http_response *resp = NULL;
 	ae_err err;
 
 	memset(out, 0, sizeof(*out));
-	if (RAND_bytes(id, sizeof(id)) != 1)
-		return ae_set_message(ctx, AE_ERR_CRYPTO, "no random bytes for a MessageID");
-	id[6] = (uint8_t)((id[6] & 0x0f) | 0x40);
-	id[8] = (uint8_t)((id[8] & 0x3f) | 0x80);
-	snprintf(msgid, sizeof(msgid), "urn:uuid:%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-	         id[0], id[1], id[2], id[3], id[4], id[5], id[6], id[7], id[8], id[9], id[10], id[11], id[12], id[13],
-	         id[14], id[15]);
 	snprintf(what, sizeof(what), "the CES at %s", ae_url_shown(l->url, shown, sizeof(shown)));
-	if ((l->password != NULL && (sec = ae_soap_security_header(l->username, l->password, time(NULL))) == NULL) ||
-	    (url = ae_xml_escape(l->url)) == NULL ||
-	    (xml = ae_strdup_printf(
-	             "<s:Envelope xmlns:s=\"" AE_NS_SOAP "\" xmlns:a=\"" AE_NS_WSA "\"><s:Header>"
-	             "<a:Action s:mustUnderstand=\"1\">" ACT_RST "</a:Action><a:MessageID>%s</a:MessageID>"
-	             "<a:ReplyTo><a:Address>http://www.w3.org/2005/08/addressing/anonymous</a:Address></a:ReplyTo>"
-	             "<a:To s:mustUnderstand=\"1\">%s</a:To>%s</s:Header>"
-	             "<s:Body><RequestSecurityToken PreferredLanguage=\"en-US\" xmlns=\"" AE_NS_WST "\">"
-	             "<TokenType>" VT_X509 "</TokenType><RequestType>%s</RequestType>%s</RequestSecurityToken>"
-	             "</s:Body></s:Envelope>",
-	             msgid, url, sec ? sec : "", rtype, body_xml)) == NULL) {
-		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
-		goto cleanup;
-	}
+	if ((body = ae_strdup_printf("<RequestSecurityToken PreferredLanguage=\"en-US\" xmlns=\"" AE_NS_WST "\">"
+	                             "<TokenType>" VT_X509 "</TokenType><RequestType>%s</RequestType>%s"
+	                             "</RequestSecurityToken>",
+	                             rtype, body_xml)) == NULL)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 	{
-		ae_http_request rq = { .method = "POST", .url = l->url, .body = (const uint8_t *)xml,
-			               .body_len = strlen(xml), .content_type = "application/soap+xml; charset=utf-8",
-			               .max_body = AE_CES_MAX_ANSWER, .timeout = l->timeout, .timeout_setting = l->setting,
-			               .what = "the CES", .any_status = true, .https_only = true,
-			               .negotiate = l->password == NULL,
-			               .trust_pem = l->trust_pem };
-		err = ae_http_fetch(ctx, &rq, &resp);
+		ae_soap_call call = { .url = l->url, .action = ACT_RST, .body = body, .what = what,
+			              .http_what = "the CES", .username = l->username, .password = l->password,
+			              .trust_pem = l->trust_pem, .timeout = l->timeout, .timeout_setting = l->setting,
+			              .max_answer = AE_CES_MAX_ANSWER };
+		err = ae_soap_post(ctx, &call, &resp, &l->trips);
 	}
-	if (err != AE_OK)
-		goto cleanup;
-	l->trips += resp->answers ? resp->answers : 1;
-	if (resp->status == 401 || resp->status == 403) {
-		err = ae_set_message(ctx, AE_ERR_DENIED,
-		                     "%s refused the Kerberos authentication (HTTP %ld): check the ticket (klist) and that the server's SPN HTTP/host exists",
-		                     what, resp->status);
-		goto cleanup;
-	}
-	if (resp->status != 200 && resp->status != 500) {
-		err = ae_set_message(ctx, AE_ERR_NETWORK, "%s answered HTTP %ld", what, resp->status);
-		goto cleanup;
-	}
-	if (resp->status == 500 && l->password != NULL &&
-	    strstr((const char *)resp->body, "verifying security") != NULL) {
-		err = ae_set_message(ctx, AE_ERR_DENIED,
-		                     "%s refused the user name and password of %s (a WS-Security fault): check cep_username and the password in cep_password_file",
-		                     what, l->username);
-		goto cleanup;
-	}
-	err = ae_wstep_parse(ctx, what, (const char *)resp->body, resp->body_len, retrieval, out);
-cleanup:
+	if (err == AE_OK)
+		err = ae_wstep_parse(ctx, what, (const char *)resp->body, resp->body_len, retrieval, out);
 	ae_http_response_free(resp);
-	if (sec != NULL)
-		OPENSSL_cleanse(sec, strlen(sec));
-	if (xml != NULL)
-		OPENSSL_cleanse(xml, strlen(xml));
-	free(sec);
-	free(url);
-	free(xml);
+	free(body);
 	return err;
 }
 
