@@ -42,6 +42,8 @@ static const opt_def options[] = {
 	{ "global", "expiry_warning_percent", T_PERCENT, OFF(expiry_warning_percent), 0, 100 },
 	{ "global", "cep_username", T_STRING, OFF(cep_username), 0, 0 },
 	{ "global", "cep_password_file", T_STRING, OFF(cep_password_file), 0, 0 },
+	{ "global", "cep_client_cert", T_STRING, OFF(cep_client_cert), 0, 0 },
+	{ "global", "cep_client_key", T_STRING, OFF(cep_client_key), 0, 0 },
 	{ "machine", "keytab", T_STRING, OFF(machine_keytab), 0, 0 },
 	{ "machine", "principal", T_STRING, OFF(machine_principal), 0, 0 },
 	{ "machine", "store", T_STRING, OFF(machine_store), 0, 0 },
@@ -224,6 +226,8 @@ ae_conf_free(ae_conf *conf)
 	free(conf->trust_dir);
 	free(conf->cep_username);
 	free(conf->cep_password_file);
+	free(conf->cep_client_cert);
+	free(conf->cep_client_key);
 	ae_strv_free(conf->user_policy_servers);
 	ae_strv_free(conf->machine_policy_servers);
 	free(conf->system_trust);

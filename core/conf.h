@@ -40,7 +40,10 @@ typedef struct {
 	 * UsernameToken over TLS) instead of Kerberos; the password only in
 	 * a file; NULL: Kerberos */
 	char *cep_username;
-	char *cep_password_file; /* warn when this % of a certificate's lifetime is left and nothing renewed it (10; 0: never) */
+	char *cep_password_file;
+	/* ... or a TLS client certificate and its key (PEM files) */
+	char *cep_client_cert;
+	char *cep_client_key; /* warn when this % of a certificate's lifetime is left and nothing renewed it (10; 0: never) */
 	/* autoenrollment options, the AEPolicy bits of Group Policy */
 	uint32_t user_aepolicy;
 	uint32_t machine_aepolicy;

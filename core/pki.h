@@ -19,6 +19,8 @@
 
 /* MS-XCEP 3.1.4.1.3.5 clientAuthentication 4: WS-Security UsernameToken */
 #define AE_CA_AUTH_PASSWORD 4
+/* ... 8: a TLS client certificate */
+#define AE_CA_AUTH_CERTIFICATE 8
 
 typedef struct {
 	char *dn;

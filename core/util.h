@@ -65,7 +65,8 @@ bool ae_now_shifted(void);
 /* Free a pointer and set it to NULL. */
 #define ae_free_ptr(p) do { free(p); (p) = NULL; } while (0)
 
-/* The password in PATH: a regular file of the caller's (or root's), not
+/* The secret in PATH (a password; for a key file, the check alone): a
+ * regular file of the caller's (or root's), not
  * readable or writable by group or others, its first line (at most 1 KiB).
  * *OUT (caller cleanses and frees) stays NULL on error; errors name
  * SETTING ("cep_password_file in [global] of FILE"). */

@@ -364,6 +364,12 @@ ae_http_fetch(ae_ctx *ctx, const ae_http_request *req, ae_http_response **out)
 		struct curl_blob blob = { (void *)req->trust_pem, strlen(req->trust_pem), CURL_BLOB_COPY };
 		lc.easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob);
 	}
+	if (req->client_cert != NULL && req->client_key != NULL) {
+		lc.easy_setopt(c, CURLOPT_SSLCERT, req->client_cert);
+		lc.easy_setopt(c, CURLOPT_SSLCERTTYPE, "PEM");
+		lc.easy_setopt(c, CURLOPT_SSLKEY, req->client_key);
+		lc.easy_setopt(c, CURLOPT_SSLKEYTYPE, "PEM");
+	}
 	lc.easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
 	lc.easy_setopt(c, CURLOPT_MAXREDIRS, (long)AE_HTTP_MAX_REDIRECTS);
 	lc.easy_setopt(c, CURLOPT_TIMEOUT, (long)(req->timeout > 0 ? req->timeout : 15));

@@ -40,6 +40,8 @@ typedef struct {
 	                            * default ccache, mutual authentication required */
 	const char *trust_pem;     /* PEM certificates trusted for https in addition to the system's
 	                            * (AD's roots); NULL: the system trust only */
+	const char *client_cert;   /* TLS client authentication: the certificate (and chain), a PEM file */
+	const char *client_key;    /* ... and its key, a PEM file; NULL: no client certificate */
 } ae_http_request;
 
 typedef struct {

@@ -289,14 +289,20 @@ ae_soap_post(ae_ctx *ctx, const ae_soap_call *call, ae_http_response **out, unsi
 			               .body_len = strlen(xml), .content_type = "application/soap+xml; charset=utf-8",
 			               .max_body = call->max_answer, .timeout = call->timeout,
 			               .timeout_setting = call->timeout_setting, .what = call->http_what,
-			               .any_status = true, .https_only = true, .negotiate = call->password == NULL,
-			               .trust_pem = call->trust_pem };
+			               .any_status = true, .https_only = true,
+			               .negotiate = call->password == NULL && call->client_cert == NULL,
+			               .trust_pem = call->trust_pem, .client_cert = call->client_cert,
+			               .client_key = call->client_key };
 		err = ae_http_fetch(ctx, &rq, &resp);
 	}
 	if (err != AE_OK)
 		goto cleanup;
 	*trips += resp->answers ? resp->answers : 1;
-	if (resp->status == 401 || resp->status == 403)
+	if ((resp->status == 401 || resp->status == 403) && call->client_cert != NULL)
+		err = ae_set_message(ctx, AE_ERR_DENIED,
+		                     "%s refused the client certificate %s (HTTP %ld): it must be valid, from a CA the server trusts, for client authentication and name an account",
+		                     call->what, call->client_cert, resp->status);
+	else if (resp->status == 401 || resp->status == 403)
 		err = ae_set_message(ctx, AE_ERR_DENIED,
 		                     "%s refused the Kerberos authentication (HTTP %ld): check the ticket (klist) and that the server's SPN HTTP/host exists",
 		                     call->what, resp->status);

@@ -54,7 +54,8 @@ char *ae_soap_security_header(const char *user, const char *password, time_t now
 /* One SOAP 1.2 call of the CEP/CES web services over HTTPS (never http):
  * the envelope with WS-Addressing (Action, a new MessageID, ReplyTo
  * anonymous, To), the WS-Security header with a user name and password
- * when PASSWORD is set (else Kerberos through HTTP Negotiate), BODY in
+ * when PASSWORD is set, else a TLS client certificate when CLIENT_CERT is
+ * set, else Kerberos through HTTP Negotiate; BODY in
  * s:Body.  Answers 200 and 500 (SOAP faults) are returned in *OUT for the
  * caller to parse; refused authentication (401, 403, a WS-Security fault)
  * and other statuses are errors naming WHAT ("the CES at URL").
@@ -65,7 +66,8 @@ typedef struct {
 	const char *body;
 	const char *what;            /* "the CES at URL", for messages */
 	const char *http_what;       /* "the CES", for the HTTP layer's messages */
-	const char *username, *password; /* NULL: Kerberos */
+	const char *username, *password; /* user name and password */
+	const char *client_cert, *client_key; /* else a TLS client certificate (PEM files); else Kerberos */
 	const char *trust_pem;
 	int timeout;
 	const char *timeout_setting;

@@ -46,6 +46,7 @@ typedef struct {
 	const ae_conf *conf;
 	ae_krb *krb;        /* Kerberos; NULL with a user name and password */
 	char *password;     /* cep_password_file's, with conf->cep_username */
+	char *cert_subject; /* cep_client_cert's subject, with a client certificate */
 	char *url;
 	char *cache;        /* file of the last answer, NULL: none */
 	char *trust_pem;    /* AD's roots as the machine keeps them, NULL: none */
@@ -125,6 +126,8 @@ get_policies(ae_ctx *ctx, xcep_source *xs, time_t last_update, ae_http_response 
 		ae_soap_call call = { .url = xs->url, .action = ACT_GETPOLICIES, .body = body, .what = what,
 			              .http_what = "the CEP", .username = xs->conf->cep_username,
 			              .password = xs->password, .trust_pem = xs->trust_pem,
+			              .client_cert = xs->password ? NULL : xs->conf->cep_client_cert,
+			              .client_key = xs->conf->cep_client_key,
 			              .timeout = xs->conf->rpc_timeout,
 			              .timeout_setting = ae_conf_setting(xs->conf, "global", "rpc_timeout", setting,
 			                                                 sizeof(setting)),
@@ -173,10 +176,19 @@ write_cache(ae_ctx *ctx, const char *path, const void *data, size_t len)
 	free(tmp);
 }
 
+/* Who the caller is without Kerberos: the user name, or the client
+ * certificate's subject. */
+static const char *
+src_principal(const xcep_source *xs)
+{
+	return xs->password != NULL ? xs->conf->cep_username : xs->cert_subject ? xs->cert_subject : "?";
+}
+
 static unsigned
 xs_auth(const xcep_source *xs)
 {
-	return xs->password != NULL ? AE_XCEP_AUTH_PASSWORD : AE_XCEP_AUTH_KERBEROS;
+	return xs->password != NULL ? AE_XCEP_AUTH_PASSWORD
+	       : xs->conf->cep_client_cert != NULL ? AE_XCEP_AUTH_CERTIFICATE : AE_XCEP_AUTH_KERBEROS;
 }
 
 static ae_err
@@ -237,7 +249,7 @@ xcep_read(ae_ctx *ctx, ae_policy_source *src, ae_context context, ae_policy **ou
 		p->origin.from_cache = true;
 	}
 	p->url = strdup(xs->url);
-	p->principal = strdup(xs->krb != NULL ? ae_krb_principal(xs->krb) : xs->conf->cep_username);
+	p->principal = strdup(xs->krb != NULL ? ae_krb_principal(xs->krb) : src_principal(xs));
 	p->origin.server = strdup(xs->url);
 	if (p->url == NULL || p->principal == NULL || p->origin.server == NULL ||
 	    (p->friendly_name == NULL && (p->friendly_name = strdup(xs->url)) == NULL)) {
@@ -298,6 +310,7 @@ xcep_free(ae_policy_source *src)
 	if (xs->password != NULL)
 		OPENSSL_cleanse(xs->password, strlen(xs->password));
 	free(xs->password);
+	free(xs->cert_subject);
 	free(xs->url);
 	free(xs->cache);
 	free(xs->trust_pem);
@@ -311,6 +324,40 @@ static const ae_policy_source_ops xcep_ops = {
 	.round_trips = xcep_round_trips,
 	.free = xcep_free,
 };
+
+/* The configured client certificate's subject; it and its key must be
+ * there (the key a file of the caller's, as the password file). */
+static ae_err
+client_cert_subject(ae_ctx *ctx, const ae_conf *conf, char **out)
+{
+	char setting[256], *pem, *key = NULL;
+	size_t len;
+	BIO *bio;
+	X509 *c = NULL;
+	ae_err err;
+
+	*out = NULL;
+	ae_conf_setting(conf, "global", "cep_client_cert", setting, sizeof(setting));
+	if (conf->cep_client_key == NULL)
+		return ae_set_message(ctx, AE_ERR_CONFIG, "cep_client_cert is set but not cep_client_key (%s)", setting);
+	/* the key: a file only the caller reads (the reader checks that) */
+	if ((err = ae_read_password_file(ctx, conf->cep_client_key, "cep_client_key", &key)) != AE_OK)
+		return err;
+	OPENSSL_cleanse(key, strlen(key));
+	free(key);
+	if ((pem = ae_read_file(conf->cep_client_cert, 1 << 20, &len)) == NULL)
+		return ae_set_message(ctx, AE_ERR_IO, "cannot read the client certificate %s (%s)", conf->cep_client_cert,
+		                      setting);
+	if ((bio = BIO_new_mem_buf(pem, (int)len)) != NULL)
+		c = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	free(pem);
+	if (c == NULL)
+		return ae_set_message(ctx, AE_ERR_INVALID, "%s (%s) holds no PEM certificate", conf->cep_client_cert, setting);
+	*out = ae_x509_name_string(X509_get_subject_name(c));
+	X509_free(c);
+	return *out != NULL ? AE_OK : ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+}
 
 ae_err
 ae_policy_source_xcep(ae_ctx *ctx, const ae_conf *conf, ae_context context, const char *url, const char *state_dir,
@@ -360,6 +407,11 @@ ae_policy_source_xcep(ae_ctx *ctx, const ae_conf *conf, ae_context context, cons
 			                                            sizeof(setting)),
 			                            &xs->password);
 		if (err == AE_OK && (src->principal = strdup(conf->cep_username)) == NULL)
+			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	} else if (conf->cep_client_cert != NULL) {
+		/* a TLS client certificate (the CEP's Certificate endpoint) */
+		err = client_cert_subject(ctx, conf, &xs->cert_subject);
+		if (err == AE_OK && (src->principal = strdup(xs->cert_subject)) == NULL)
 			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 	} else {
 		err = ae_policy_source_credentials(ctx, conf, context, src, &xs->krb);

@@ -23,6 +23,7 @@ typedef struct {
 /* MS-XCEP 3.1.4.1.3.5 clientAuthentication */
 #define AE_XCEP_AUTH_KERBEROS 2
 #define AE_XCEP_AUTH_PASSWORD AE_CA_AUTH_PASSWORD
+#define AE_XCEP_AUTH_CERTIFICATE AE_CA_AUTH_CERTIFICATE
 
 /* Reads a GetPoliciesResponse (MS-XCEP 3.1.4.1.2.2) of LEN bytes from WHAT
  * ("the CEP at URL") into P: policy_id, friendly_name, the templates

@@ -155,6 +155,10 @@ check_values(checker *ck, const ae_conf *conf)
 	if ((conf->cep_username == NULL) != (conf->cep_password_file == NULL))
 		add(ck, "global", conf->cep_username ? "cep_username" : "cep_password_file",
 		    "needs the other: cep_username and cep_password_file go together");
+	if ((conf->cep_client_cert == NULL) != (conf->cep_client_key == NULL))
+		add(ck, "global", conf->cep_client_cert ? "cep_client_cert" : "cep_client_key",
+		    "needs the other: cep_client_cert and cep_client_key go together");
+	check_path(ck, "global", "cep_client_cert", conf->cep_client_cert, S_IFREG, true);
 	if (conf->cep_password_file != NULL) {
 		char *pw = NULL;
 		if (ae_read_password_file(ck->ctx, conf->cep_password_file, "cep_password_file", &pw) != AE_OK) {

@@ -33,7 +33,8 @@ typedef struct {
 	char *url;
 	char **fallback_urls; /* tried in order when URL does not answer */
 	char *trust_pem;
-	char *username, *password; /* user name and password authentication; NULL: Kerberos */
+	char *username, *password; /* user name and password authentication */
+	char *client_cert, *client_key; /* else a TLS client certificate; else Kerberos */
 	int timeout;
 	char setting[256];
 	unsigned trips;
@@ -275,6 +276,18 @@ ces_open(ae_ctx *ctx, const ae_conf *conf, const ae_ca *ca, void **state_out)
 			return err;
 		}
 	}
+	if (ca->endpoint_auth == AE_CA_AUTH_CERTIFICATE &&
+	    (conf->cep_client_cert == NULL || conf->cep_client_key == NULL ||
+	     (l->client_cert = strdup(conf->cep_client_cert)) == NULL ||
+	     (l->client_key = strdup(conf->cep_client_key)) == NULL)) {
+		ae_err err = conf->cep_client_cert == NULL || conf->cep_client_key == NULL
+		                     ? ae_set_message(ctx, AE_ERR_CONFIG,
+		                                      "CA %s is reached with a client certificate: set cep_client_cert and cep_client_key",
+		                                      ca->name)
+		                     : ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		ces_close(l);
+		return err;
+	}
 	l->timeout = conf->rpc_timeout;
 	ae_conf_setting(conf, "global", "rpc_timeout", l->setting, sizeof(l->setting));
 	*state_out = l;
@@ -324,6 +337,7 @@ rst_call_one(ae_ctx *ctx, ces_link *l, const char *rtype, const char *body_xml, 
 	{
 		ae_soap_call call = { .url = l->url, .action = ACT_RST, .body = body, .what = what,
 			              .http_what = "the CES", .username = l->username, .password = l->password,
+			              .client_cert = l->client_cert, .client_key = l->client_key,
 			              .trust_pem = l->trust_pem, .timeout = l->timeout, .timeout_setting = l->setting,
 			              .max_answer = AE_CES_MAX_ANSWER };
 		err = ae_soap_post(ctx, &call, &resp, &l->trips);
@@ -409,6 +423,8 @@ ces_close(void *state)
 	ae_strv_free(l->fallback_urls);
 	free(l->trust_pem);
 	free(l->username);
+	free(l->client_cert);
+	free(l->client_key);
 	if (l->password != NULL)
 		OPENSSL_cleanse(l->password, strlen(l->password));
 	free(l->password);

@@ -7,7 +7,8 @@
 # cheaper CES URI or policy server that hangs fails over to the next
 # within rpc_timeout; alice, as a host outside the domain (no Kerberos
 # ticket), with user name and password (WS-Security UsernameToken over
-# TLS, the password in a file).  The services stop at the end (labctl ces
+# TLS, the password in a file), then with her certificate for TLS client
+# authentication.  The services stop at the end (labctl ces
 # down).
 . "$(dirname "$0")/lib.sh"
 lab_require
@@ -198,5 +199,26 @@ chmod 644 "$TEST_TMP/wrong.pw"
 in_lab env KRB5CCNAME=FILE:/nonexistent "$AUTOENROLL" policy -c "$TEST_TMP/w.conf" >"$TEST_TMP/o.txt" 2>&1
 [ $? -ne 0 ] && grep -q 'mode 0600 or 0400' "$TEST_TMP/o.txt"
 ok $? "a password file others can read: refused" || diag "$(cat "$TEST_TMP/o.txt")"
+
+# --- a TLS client certificate: alice's LabUser certificate from her first pulse
+install -m 600 "$TEST_TMP/c/user/live/LabUser/key.pem" "$TEST_TMP/alice-key.pem"
+cat >"$TEST_TMP/k.conf" <<CONF
+[global]
+policy_refresh = 0
+rpc_timeout = 10
+cep_client_cert = $TEST_TMP/c/user/live/LabUser/fullchain.pem
+cep_client_key = $TEST_TMP/alice-key.pem
+[user]
+state_dir = $TEST_TMP/k/user
+policy_servers = https://ces.corp.test/ADPolicyProvider_CEP_Certificate/service.svc/CEP
+[machine]
+trust_dir = $TEST_TMP/trust
+CONF
+k0=$(mark)
+in_lab env KRB5CCNAME=FILE:/nonexistent "$AUTOENROLL" enroll --template LabShort -c "$TEST_TMP/k.conf" >"$TEST_TMP/o.txt" 2>&1 &&
+	since "$k0" | jq -s -e 'length == 1 and .[0].transport == "wstep" and .[0].caller == "alice@CORP.TEST" and .[0].template == "LabShort"' >/dev/null &&
+	tail -3 "$AE_LAB_DIR/ces/ces.log" | grep -q 'POST /CORP-CA1_CES_Certificate/service.svc/CES'
+ok $? "no ticket, alice's certificate for TLS client authentication: LabShort through the Certificate CEP and CES, as alice" ||
+	diag "$(cat "$TEST_TMP/o.txt")" "$(tail -3 "$AE_LAB_DIR/ces/ces.log")"
 
 done_testing

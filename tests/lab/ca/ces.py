@@ -17,6 +17,9 @@
 #   https://ces.corp.test/CORP-CA1_CES_UsernamePassword/service.svc/CES
 #       the same with user name and password: a WS-Security UsernameToken
 #       in the SOAP header, checked with an AS exchange at the KDC
+#   .../ADPolicyProvider_CEP_Certificate/..., .../CORP-CA1_CES_Certificate/...
+#       the same with a TLS client certificate from CORP-CA1 (client
+#       authentication EKU), the caller named by its UPN
 #
 # Authentication: HTTP Negotiate (Kerberos through SPNEGO, RFC 4559) with
 # the service principal HTTP/ces.corp.test (an SPN of CA1$, keytab
@@ -67,6 +70,11 @@ CES_PATH = "/%s_CES_Kerberos/service.svc/CES" % policy.CA_NAME
 # header (message security over TLS), no HTTP authentication
 CEP_UP_PATH = "/ADPolicyProvider_CEP_UsernamePassword/service.svc/CEP"
 CES_UP_PATH = "/%s_CES_UsernamePassword/service.svc/CES" % policy.CA_NAME
+# the Certificate variants: TLS client authentication with a certificate
+# CORP-CA1 issued (client authentication EKU), mapped to its account by
+# the UPN in its subject alternative name, as AD CS maps it
+CEP_CERT_PATH = "/ADPolicyProvider_CEP_Certificate/service.svc/CEP"
+CES_CERT_PATH = "/%s_CES_Certificate/service.svc/CES" % policy.CA_NAME
 NS_WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
 MAX_BODY = 1 << 20
 
@@ -91,6 +99,7 @@ ENC_B64 = NS_WSSE + "#base64binary"
 # MS-XCEP 3.1.4.1.3.5 clientAuthentication: 2 = Kerberos
 AUTH_KERBEROS = 2
 AUTH_USERNAME_PASSWORD = 4
+AUTH_CERTIFICATE = 8
 NEXT_UPDATE_HOURS = 8
 # public key algorithm OIDs (group 3) by CNG algorithm name
 ALG_OIDS = {"RSA": "1.2.840.113549.1.1.1", "ECDSA_P256": "1.2.840.10045.3.1.7",
@@ -209,6 +218,31 @@ def username_token(body, realm):
     return user
 
 
+def client_certificate(der, realm):
+    """The TLS client's certificate (already chained to CORP-CA1 by the TLS
+    layer) -> principal by its UPN; raises Unauthorized."""
+    if not der:
+        raise Unauthorized("no client certificate")
+    cert = x509.load_der_x509_certificate(der)
+    try:
+        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        eku = []
+    if ExtendedKeyUsageOID.CLIENT_AUTH not in eku:
+        raise Unauthorized("the client certificate is not for client authentication")
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        san = []
+    for n in san:
+        if isinstance(n, x509.OtherName) and n.type_id.dotted_string == "1.3.6.1.4.1.311.20.2.3":
+            v = n.value                     # DER UTF8String
+            if len(v) >= 2 and v[0] == 0x0c and v[1] < 0x80 and len(v) == 2 + v[1]:
+                upn = v[2:].decode("utf-8", "replace")
+                return upn.split("@", 1)[0] + "@" + realm
+    raise Unauthorized("no UPN in the client certificate")
+
+
 # ------------------------------------------------------------------ SOAP
 def parse_envelope(body):
     if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
@@ -294,7 +328,7 @@ class Policy:
         return datetime.datetime.strptime(gentime[:14], "%Y%m%d%H%M%S").replace(
             tzinfo=datetime.timezone.utc)
 
-    def answer(self, principal, req, password=False):
+    def answer(self, principal, req, password=False, certificate=False):
         acct = self.ca.dir.account(principal)
         sids = acct["all_sids"]
         client = req.find("{%s}client" % NS_XCEP)
@@ -335,7 +369,8 @@ class Policy:
         ca_enroll = policy.can_enroll(ca_sd, sids)[0] if ca_sd else True
         # MS-XCEP 3.1.4.1.3.5 CAURI: the real CES at priority 1, and the
         # lever's (labctl ces-uris: LAB/ces/ca-uris, "PRIORITY URI" lines)
-        uris = [(1, "https://%s%s" % (HOST, CES_UP_PATH if password else CES_PATH))]
+        uris = [(1, "https://%s%s" % (HOST, CES_UP_PATH if password else CES_CERT_PATH if certificate
+                                       else CES_PATH))]
         try:
             with open(os.path.join(self.state, "ca-uris")) as f:
                 for line in f:
@@ -349,6 +384,7 @@ class Policy:
                % ("".join('<cAURI><clientAuthentication>%d</clientAuthentication><uri>%s</uri>'
                           '<priority>%d</priority><renewalOnly>false</renewalOnly></cAURI>'
                           % (AUTH_USERNAME_PASSWORD if password and u.endswith(CES_UP_PATH) else
+                             AUTH_CERTIFICATE if certificate and u.endswith(CES_CERT_PATH) else
                              AUTH_KERBEROS, escape(u), pr) for pr, u in uris),
                   b64(self.ca.cert.public_bytes(serialization.Encoding.DER)),
                   "true" if ca_enroll else "false"))
@@ -538,10 +574,20 @@ def handler(pol, enr):
             body = self.rfile.read(n)
             lp = path.lower()
             password = lp in (CEP_UP_PATH.lower(), CES_UP_PATH.lower())
-            if lp not in (CEP_PATH.lower(), CES_PATH.lower()) and not password:
+            certificate = lp in (CEP_CERT_PATH.lower(), CES_CERT_PATH.lower())
+            if lp not in (CEP_PATH.lower(), CES_PATH.lower()) and not password and not certificate:
                 self.reply(404)
                 return
-            if password:
+            if certificate:
+                try:
+                    principal, out = client_certificate(self.connection.getpeercert(True),
+                                                        policy.REALM), None
+                except Unauthorized as ex:
+                    log.info("%s: 403 (%s)", self.client_address[0], ex)
+                    self.reply(403)
+                    return
+                lp = CEP_PATH.lower() if lp == CEP_CERT_PATH.lower() else CES_PATH.lower()
+            elif password:
                 try:
                     principal, out = username_token(body, policy.REALM), None
                 except Unauthorized as ex:
@@ -565,7 +611,7 @@ def handler(pol, enr):
                 if lp == CEP_PATH.lower():
                     if action != ACT_GETPOLICIES or req.tag != "{%s}GetPolicies" % NS_XCEP:
                         raise ValueError("action %r is not GetPolicies" % action)
-                    xml, count, same = pol.answer(principal, req, password)
+                    xml, count, same = pol.answer(principal, req, password, certificate)
                     log.info("%s %s: GetPolicies -> %d policies%s", self.client_address[0],
                              principal, count, " (not changed)" if same else "")
                     self.reply(200, envelope(ACT_GETPOLICIES + "Response", xml, msgid), hdrs)
@@ -611,6 +657,11 @@ def serve(lab):
         sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         sctx.minimum_version = ssl.TLSVersion.TLSv1_2
         sctx.load_cert_chain(pem)
+        # client certificates are asked for and checked against the lab
+        # PKI; only the Certificate endpoints need one
+        sctx.verify_mode = ssl.CERT_OPTIONAL
+        sctx.load_verify_locations(os.path.join(lab, "pki", "root.pem"))
+        sctx.load_verify_locations(os.path.join(lab, "pki", "ca1.pem"))
         httpd.socket = sctx.wrap_socket(httpd.socket, server_side=True)
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
     # port 9443: a CES host that accepts connections and never answers
