@@ -19,7 +19,7 @@
 
 #define AE_CONF_MAX_SIZE (1024 * 1024)
 
-typedef enum { T_STRING, T_STRLIST, T_SECONDS, T_PERCENT, T_AEPOLICY } opt_type;
+typedef enum { T_STRING, T_STRLIST, T_SECONDS, T_PERCENT, T_AEPOLICY, T_BOOL } opt_type;
 
 typedef struct {
 	const char *section;
@@ -44,6 +44,7 @@ static const opt_def options[] = {
 	{ "global", "cep_password_file", T_STRING, OFF(cep_password_file), 0, 0 },
 	{ "global", "cep_client_cert", T_STRING, OFF(cep_client_cert), 0, 0 },
 	{ "global", "cep_client_key", T_STRING, OFF(cep_client_key), 0, 0 },
+	{ "global", "group_policy", T_BOOL, OFF(group_policy), 0, 0 },
 	{ "machine", "keytab", T_STRING, OFF(machine_keytab), 0, 0 },
 	{ "machine", "principal", T_STRING, OFF(machine_principal), 0, 0 },
 	{ "machine", "store", T_STRING, OFF(machine_store), 0, 0 },
@@ -256,6 +257,7 @@ ae_conf_defaults(ae_ctx *ctx, ae_conf **out)
 	conf->hook_timeout = 60;
 	/* Group Policy's OfflineExpirationPercent: 10 unless set. */
 	conf->expiry_warning_percent = 10;
+	conf->group_policy = true;
 	/* Windows shows its balloon about a minute after logon and keeps the
 	 * work for the session's first hours. */
 	conf->notify_delay = 60;
@@ -350,6 +352,17 @@ set_option(ae_ctx *ctx, ae_conf *conf, const opt_def *def, const char *value,
 			                      name, line, def->key, def->section,
 			                      def->type == T_PERCENT ? "percent" : "seconds", def->min, def->max, value);
 		*int_field = (int)v;
+		return AE_OK;
+	}
+	case T_BOOL: {
+		bool *b = (bool *)((char *)conf + def->offset);
+		if (strcasecmp(value, "yes") == 0 || strcasecmp(value, "true") == 0 || strcmp(value, "1") == 0)
+			*b = true;
+		else if (strcasecmp(value, "no") == 0 || strcasecmp(value, "false") == 0 || strcmp(value, "0") == 0)
+			*b = false;
+		else
+			return ae_set_message(ctx, AE_ERR_CONFIG, "%s:%u: %s in [%s] is yes or no, not \"%s\"", name, line,
+			                      def->key, def->section, value);
 		return AE_OK;
 	}
 	case T_AEPOLICY: {

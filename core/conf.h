@@ -35,7 +35,8 @@ typedef struct {
 	int crl_timeout;          /* seconds per CRL download (revocation check) */
 	int policy_refresh;       /* seconds the enrollment policy is reused (600) */
 	int hook_timeout;         /* seconds a renewal hook may run (60) */
-	int expiry_warning_percent;
+	int expiry_warning_percent; /* warn when this % of a certificate's lifetime is left and nothing renewed it (10; 0: never) */
+	bool group_policy;        /* Group Policy read and applied over this file (yes) */
 	/* CEP/CES user name and password authentication (WS-Security
 	 * UsernameToken over TLS) instead of Kerberos; the password only in
 	 * a file; NULL: Kerberos */
@@ -43,7 +44,7 @@ typedef struct {
 	char *cep_password_file;
 	/* ... or a TLS client certificate and its key (PEM files) */
 	char *cep_client_cert;
-	char *cep_client_key; /* warn when this % of a certificate's lifetime is left and nothing renewed it (10; 0: never) */
+	char *cep_client_key;
 	/* autoenrollment options, the AEPolicy bits of Group Policy */
 	uint32_t user_aepolicy;
 	uint32_t machine_aepolicy;

@@ -1041,7 +1041,7 @@ build_request(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *key, X509 *ren
 	ae_err err;
 
 	*out = NULL;
-	want_subject = (tpl->name_flags & AE_NF_ENROLLEE_SUPPLIES_SUBJECT) != 0;
+	want_subject = params->scep || (tpl->name_flags & AE_NF_ENROLLEE_SUPPLIES_SUBJECT) != 0;
 	want_san = want_subject || (tpl->name_flags & AE_NF_ENROLLEE_SUPPLIES_SUBJECT_ALT_NAME) != 0;
 	have_san = ae_strv_len(params->san_dns) + ae_strv_len(params->san_upn) +
 	           ae_strv_len(params->san_email) > 0;
@@ -1095,7 +1095,7 @@ build_request(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *key, X509 *ren
 		goto cleanup;
 	}
 
-	err = add_template_ext(ctx, tpl, &exts);
+	err = params->scep ? AE_OK : add_template_ext(ctx, tpl, &exts);
 	if (err == AE_OK)
 		err = add_eku(ctx, tpl, &exts);
 	if (err == AE_OK)
@@ -1140,7 +1140,13 @@ build_request(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *key, X509 *ren
 	err = add_csp(ctx, tpl, key, req);
 	if (err != AE_OK)
 		goto cleanup;
-	if (renewing != NULL) {
+	if (params->challenge != NULL) {
+		err = add_attr(ctx, req, "1.2.840.113549.1.9.7", V_ASN1_UTF8STRING, params->challenge,
+		               strlen(params->challenge));
+		if (err != AE_OK)
+			goto cleanup;
+	}
+	if (renewing != NULL && !params->scep) {
 		int n = i2d_X509(renewing, &cert_der);
 		if (n <= 0) {
 			err = ossl_fail(ctx, AE_ERR_CRYPTO, "cannot encode the certificate being renewed");
@@ -1178,6 +1184,15 @@ ae_csr_build(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *key, X509_REQ *
 	*out = NULL;
 	ae_return_val_if_fail(params != NULL && params->tpl != NULL && key != NULL, AE_ERR_INTERNAL);
 	return build_request(ctx, params, key, NULL, NULL, out);
+}
+
+ae_err
+ae_csr_build_scep(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *key, X509 *renewing, X509_REQ **out)
+{
+	ae_return_val_if_fail(out != NULL, AE_ERR_INTERNAL);
+	*out = NULL;
+	ae_return_val_if_fail(params != NULL && params->tpl != NULL && params->scep && key != NULL, AE_ERR_INTERNAL);
+	return build_request(ctx, params, key, renewing, NULL, out);
 }
 
 /* DER TLV with a short or long length into B. */

@@ -11,6 +11,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,6 +36,11 @@ typedef struct {
 	const char *process;      /* "autoenroll" */
 	/* szOID_OS_VERSION, e.g. "10.0.20348.2"; NULL: ae_csr_os_version() */
 	const char *os_version;
+	/* SCEP (RFC 8894 3.3.1): the challengePassword attribute when not
+	 * NULL, and no template identification (the server picks the
+	 * template); the subject and names are the enrollee's */
+	const char *challenge;
+	bool scep;
 	/* digest: NULL means SHA-256, or the template's msPKI-Hash-Algorithm */
 	const EVP_MD *md;
 } ae_csr_params;
@@ -56,6 +62,10 @@ typedef struct {
  *    1.3.6.1.4.1.311.13.2.2 {keySpec (0 for CNG keys), name, empty BIT STRING}.
  * *OUT stays NULL on error. */
 ae_err ae_csr_build(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *key, X509_REQ **out);
+
+/* An SCEP PKCS#10 (PARAMS->scep): as ae_csr_build, and when RENEWING is
+ * not NULL and PARAMS gives no subject or names, those of RENEWING again. */
+ae_err ae_csr_build_scep(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *key, X509 *renewing, X509_REQ **out);
 
 /* Renewal (MS-WCCE 3.1.1.4.3.2): the request for NEW_KEY with the
  * szOID_RENEWAL_CERTIFICATE 1.3.6.1.4.1.311.13.1 attribute holding

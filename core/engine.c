@@ -1421,6 +1421,7 @@ ae_engine_pulse(ae_ctx *ctx, const ae_conf *conf, const ae_engine_opts *opts, ae
 	ae_pcache *cache = NULL, *fresh = NULL;
 	unsigned removed = 0;
 	double t0 = ae_monotonic_seconds();
+	bool gp = opts->group_policy != NULL && conf->group_policy;
 
 	*out = NULL;
 	memset(p, 0, sizeof(*p));
@@ -1435,9 +1436,9 @@ ae_engine_pulse(ae_ctx *ctx, const ae_conf *conf, const ae_engine_opts *opts, ae
 	p->res->machine = opts->machine;
 	p->res->started = p->now;
 
-	/* 1. Options. */
-	if ((p->aepolicy & AE_AEPOLICY_DISABLED) ||
-	    !(p->aepolicy & (AE_AEPOLICY_ENROLL | AE_AEPOLICY_MANAGE | AE_AEPOLICY_RETRIEVE_PENDING))) {
+	/* 1. Options (under Group Policy, once it is read: it may say otherwise). */
+	if (!gp && ((p->aepolicy & AE_AEPOLICY_DISABLED) ||
+	            !(p->aepolicy & (AE_AEPOLICY_ENROLL | AE_AEPOLICY_MANAGE | AE_AEPOLICY_RETRIEVE_PENDING)))) {
 		event(p, AE_EV_DISABLED, NULL, NULL, NULL, 0, 0,
 		      "Automatic certificate enrollment for %s is disabled (aepolicy 0x%x in [%s]): nothing done",
 		      ctx_name(p), p->aepolicy, opts->machine ? "machine" : "user");
@@ -1468,7 +1469,7 @@ ae_engine_pulse(ae_ctx *ctx, const ae_conf *conf, const ae_engine_opts *opts, ae
 
 	/* 9. The cheap check: a recent policy and nothing due locally. */
 	if (!opts->refresh_policy && conf->policy_refresh > 0 &&
-	    ae_pcache_load(ctx, p->local.state_dir, &cache) == AE_OK && cache->aepolicy == p->aepolicy &&
+	    ae_pcache_load(ctx, p->local.state_dir, &cache) == AE_OK && (gp || cache->aepolicy == p->aepolicy) &&
 	    cache->loaded <= p->now && p->now - cache->loaded < conf->policy_refresh && nothing_to_do(p, cache)) {
 		p->res->policy_from_cache = true;
 		p->res->nothing_to_do = true;
@@ -1500,6 +1501,30 @@ ae_engine_pulse(ae_ctx *ctx, const ae_conf *conf, const ae_engine_opts *opts, ae
 		policy_failed(p, ae_get_code(ctx) == AE_ERR_KERBEROS || ae_get_code(ctx) == AE_ERR_NOCREDS);
 		fail_pulse(p, what);
 		goto done;
+	}
+
+	/* 1 again, under Group Policy: its AEPolicy wins over the file's. */
+	if (gp) {
+		uint32_t v = 0;
+		char *gpo = NULL;
+
+		if (opts->group_policy(ctx, conf, p->src, p->policy, opts->machine, &v, &gpo) != AE_OK) {
+			ae_log(ctx, AE_LOG_WARNING, "%s; the configuration's aepolicy applies", ae_get_message(ctx));
+			ae_clear_message(ctx);
+		} else if (gpo != NULL) {
+			p->aepolicy = v;
+		}
+		if ((p->aepolicy & AE_AEPOLICY_DISABLED) ||
+		    !(p->aepolicy & (AE_AEPOLICY_ENROLL | AE_AEPOLICY_MANAGE | AE_AEPOLICY_RETRIEVE_PENDING))) {
+			event(p, AE_EV_DISABLED, NULL, NULL, NULL, 0, 0,
+			      "Automatic certificate enrollment for %s is disabled (%s 0x%x %s%s%s): nothing done",
+			      ctx_name(p), gpo ? "AEPolicy" : "aepolicy", p->aepolicy,
+			      gpo ? "from Group Policy \"" : "in [", gpo ? gpo : opts->machine ? "machine" : "user",
+			      gpo ? "\"" : "]");
+			free(gpo);
+			goto done;
+		}
+		free(gpo);
 	}
 
 	p->links.conf = conf;

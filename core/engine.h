@@ -46,6 +46,12 @@ typedef struct {
 	 * own); the engine's unit tests give a source of their own. */
 	ae_policy_source_open_fn open_source;
 	void *source_arg;
+	/* Group Policy (when conf->group_policy): called once the policy is
+	 * read, over the same source; when Group Policy sets AEPolicy it
+	 * returns it in *AEPOLICY and the GPO's name in *GPO (caller frees),
+	 * which win over the configuration's aepolicy.  NULL: none. */
+	ae_err (*group_policy)(ae_ctx *ctx, const ae_conf *conf, ae_policy_source *src, const ae_policy *policy,
+	                       bool machine, uint32_t *aepolicy, char **gpo);
 } ae_engine_opts;
 
 typedef struct {

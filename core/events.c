@@ -102,6 +102,8 @@ static const kind_info kinds[AE_EV_MAX_] = {
 		LOG_ERR, 68, SRC_CERTENROLL, "authentication to the policy server failed", "with" },
 	[AE_EV_POLICY_NONE] = { "policy-none", "495d9172d9b143a1a0bb714e082b5616",
 		LOG_ERR, 70, SRC_CERTENROLL, "no valid enrollment policy", "with" },
+	[AE_EV_SCEP_FAILED] = { "scep-failed", "4dc4ea626bf3420487d2253105ff6a6e",
+		LOG_ERR, 86, SRC_CERTENROLL, "SCEP certificate enrollment failed", "with" },
 };
 
 static const kind_info *
@@ -282,6 +284,9 @@ put_event_fields(ae_buf *b, const ae_event *ev)
 	put_field(b, "AUTOENROLL_CA", ev->ca);
 	put_field(b, "AUTOENROLL_POLICY_SERVER", ev->policy_server);
 	put_field(b, "AUTOENROLL_RECORD", ev->record_id);
+	put_field(b, "AUTOENROLL_SCEP_URL", ev->url);
+	put_field(b, "AUTOENROLL_SCEP_METHOD", ev->method);
+	put_field(b, "AUTOENROLL_SCEP_STAGE", ev->stage);
 	if (ev->request_id != 0)
 		put_field_uint(b, "AUTOENROLL_REQUEST_ID", ev->request_id);
 	if (ev->hresult != 0)
@@ -425,6 +430,9 @@ syslog_line(const ae_event *ev)
 	put_tag(&b, &first, "policy_server", ev->policy_server);
 	put_tag(&b, &first, "ca", ev->ca);
 	put_tag(&b, &first, "record", ev->record_id);
+	put_tag(&b, &first, "url", ev->url);
+	put_tag(&b, &first, "method", ev->method);
+	put_tag(&b, &first, "stage", ev->stage);
 	if (ev->request_id != 0) {
 		snprintf(num, sizeof(num), "%u", ev->request_id);
 		put_tag(&b, &first, "request", num);

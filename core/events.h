@@ -41,6 +41,7 @@ typedef enum {
 	AE_EV_POLICY_LOAD_FAILED, /* CertEnroll 67: the policy could not be loaded from the policy server */
 	AE_EV_POLICY_AUTH_FAILED, /* CertEnroll 68: authentication to the policy server failed */
 	AE_EV_POLICY_NONE,        /* CertEnroll 70: no valid policy from any policy server */
+	AE_EV_SCEP_FAILED,        /* CertEnroll 86: an SCEP enrollment failed (URL, method, stage) */
 	AE_EV_MAX_
 } ae_event_kind;
 
@@ -56,6 +57,9 @@ typedef struct {
 	uint32_t hresult;          /* 0: none */
 	const char *message;       /* the sentence the admin reads */
 	const char *policy_server; /* the policy server's ID ("{GUID}" or "LDAP:"): events 67, 68, 70 */
+	const char *url;           /* event 86: the SCEP server's URL */
+	const char *method;        /* ... the HTTP method ("GET", "POST") */
+	const char *stage;         /* ... "GetCACaps", "GetCACert", "PKIOperation" */
 } ae_event;
 
 /* "enrolled", "renewed", ... (also the AUTOENROLL_EVENT field). */

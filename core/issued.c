@@ -188,6 +188,8 @@ ae_issued_verify(ae_ctx *ctx, X509 *cert, EVP_PKEY *key, const ae_template *tpl,
 			                     X509_verify_cert_error_string(e));
 		goto cleanup;
 	}
+	if (tpl == NULL)
+		goto cleanup;
 	err = ae_cert_template_read(ctx, cert, &ct);
 	if (err != AE_OK)
 		goto cleanup;

@@ -26,7 +26,7 @@ void ae_cert_template_clear(ae_cert_template *t);
 
 /* CERT must carry KEY's public key, be signed by CA_CERT and chain from it
  * to one of ROOTS (with INTERMEDIATES), be valid now, and name template
- * TPL.  The message says which check failed. */
+ * TPL (NULL: any template, the server chose it).  The message says which check failed. */
 ae_err ae_issued_verify(ae_ctx *ctx, X509 *cert, EVP_PKEY *key, const ae_template *tpl, X509 *ca_cert,
                         STACK_OF(X509) *roots, STACK_OF(X509) *intermediates);
 

@@ -74,4 +74,64 @@ void ae_scep_ca_certs_clear(ae_scep_ca_certs *c);
  * AE_ERR_DENIED with NDES's reason; any other page AE_ERR_INVALID. */
 ae_err ae_scep_admin_challenge(ae_ctx *ctx, const char *page, size_t len, char **out);
 
+
+/* ---- PKIOperation (RFC 8894 3.2, 3.3) ---- */
+
+/* messageType (RFC 8894 3.2.1.2) */
+enum {
+	AE_SCEP_CERTREP = 3,
+	AE_SCEP_RENEWALREQ = 17,
+	AE_SCEP_PKCSREQ = 19,
+	AE_SCEP_CERTPOLL = 20,
+};
+
+/* pkiStatus (3.2.1.3) */
+enum {
+	AE_SCEP_SUCCESS = 0,
+	AE_SCEP_FAILURE = 2,
+	AE_SCEP_PENDING = 3,
+};
+
+/* A pkiMessage: CONTENT (a PKCS#10, or an IssuerAndSubject) in a
+ * pkcsPKIEnvelope encrypted with CIPHER to RA_ENCRYPT, inside SignedData
+ * signed by SIGNER_KEY (SIGNER_CERT in certificates) with MD, with the
+ * messageType TYPE, transactionID TID and senderNonce NONCE (16 bytes).
+ * *OUT (malloc'd) stays NULL on error. */
+ae_err ae_scep_pkimessage(ae_ctx *ctx, int type, const char *tid, const uint8_t nonce[16], const uint8_t *content,
+                          size_t len, X509 *ra_encrypt, const EVP_CIPHER *cipher, X509 *signer_cert,
+                          EVP_PKEY *signer_key, const EVP_MD *md, uint8_t **out, size_t *out_len);
+
+/* A CertRep (3.3.2), parsed; not yet trusted. */
+typedef struct {
+	int status;                /* AE_SCEP_SUCCESS, _FAILURE, _PENDING */
+	int fail_info;             /* FAILURE: 0..4 (3.2.1.4), -1 when absent */
+	char *tid;                 /* transactionID */
+	uint8_t recipient_nonce[16];
+	bool has_recipient_nonce;
+	uint8_t *envelope;         /* SUCCESS: the pkcsPKIEnvelope (DER) */
+	size_t envelope_len;
+	void *cms_;                /* the SignedData, for ae_scep_certrep_verify */
+} ae_scep_certrep;
+
+/* Parses a CertRep: SignedData with one signer whose authenticated
+ * attributes say messageType 3, a pkiStatus, a failInfo for FAILURE,
+ * the transactionID and the recipientNonce; SUCCESS has the envelope as
+ * content.  OUT is zeroed first; clear it with ae_scep_certrep_clear. */
+ae_err ae_scep_certrep_parse(ae_ctx *ctx, const uint8_t *der, size_t len, ae_scep_certrep *out);
+void ae_scep_certrep_clear(ae_scep_certrep *rep);
+
+/* Whether REP's signature verifies with RA_SIGN's key (and no other). */
+ae_err ae_scep_certrep_verify(ae_ctx *ctx, const ae_scep_certrep *rep, X509 *ra_sign);
+
+/* Decrypts REP's envelope with KEY (whose certificate RECIP_CERT the
+ * request was signed with) and finds, in the degenerate PKCS#7 inside,
+ * the certificate for public key WANT.  *CERT_OUT (DER) and *P7_OUT (the
+ * whole certs-only PKCS#7, for the chain) are malloc'd. */
+ae_err ae_scep_certrep_open(ae_ctx *ctx, const ae_scep_certrep *rep, X509 *recip_cert, EVP_PKEY *key,
+                            EVP_PKEY *want, uint8_t **cert_out, size_t *cert_len, uint8_t **p7_out,
+                            size_t *p7_len);
+
+/* failInfo in words, with what it usually means at NDES. */
+const char *ae_scep_fail_info_str(int fail_info);
+
 #endif

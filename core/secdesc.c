@@ -38,10 +38,20 @@ static const uint8_t guid_autoenroll[GUID_LEN] = {
 	0xa7, 0x10, 0xe7, 0xc1, 0x5a, 0xb8, 0x66, 0xa2,
 };
 
+static const uint8_t guid_apply_group_policy[GUID_LEN] = {
+	0x8f, 0xfd, 0xac, 0xed, 0xb3, 0xff, 0xd1, 0x11,
+	0xb4, 0x1d, 0x00, 0xa0, 0xc9, 0x68, 0xf9, 0x39,
+};
+
 const uint8_t *
 ae_right_guid(ae_right right)
 {
-	return right == AE_RIGHT_AUTOENROLL ? guid_autoenroll : guid_enroll;
+	switch (right) {
+	case AE_RIGHT_AUTOENROLL: return guid_autoenroll;
+	case AE_RIGHT_APPLY_GROUP_POLICY: return guid_apply_group_policy;
+	case AE_RIGHT_ENROLL: break;
+	}
+	return guid_enroll;
 }
 
 static uint16_t

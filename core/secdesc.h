@@ -61,6 +61,7 @@ void ae_secdesc_free(ae_secdesc *sd);
 typedef enum {
 	AE_RIGHT_ENROLL,      /* 0e10c968-78fb-11d2-90d4-00c04f79dc55 */
 	AE_RIGHT_AUTOENROLL,  /* a05b8cc2-17bc-4802-a710-e7c15ab866a2 */
+	AE_RIGHT_APPLY_GROUP_POLICY, /* edacfd8f-ffb3-11d1-b41d-00a0c968f939 (MS-GPOL 3.2.5.1.6) */
 } ae_right;
 
 /* What decided an access check, for explanations. */

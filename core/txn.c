@@ -185,7 +185,18 @@ ae_txn_begin(ae_ctx *ctx, const ae_txn_env *env, const ae_txn_request *rq, ae_tx
 		};
 		ae_csr_agent agent = { rq->agent_cert, rq->agent_key ? ae_key_evp(rq->agent_key) : NULL,
 			               rq->on_behalf_of };
-		if (t->renewal || rq->agent_cert != NULL)
+		if (rq->ca != NULL && rq->ca->transport != NULL && rq->ca->transport->submit_keyed != NULL) {
+			/* SCEP: a plain PKCS#10 with the challenge; the transport
+			 * signs the envelope (the current certificate for a renewal) */
+			params.scep = true;
+			params.challenge = rq->challenge;
+			if (t->renewal) {
+				t->renew_cert = rq->renew->cert;
+				t->renew_key = rq->renew_key;
+			}
+			if ((err = ae_csr_build_scep(ctx, &params, ae_key_evp(t->key), t->renew_cert, &t->req)) == AE_OK)
+				err = ae_csr_to_der(ctx, t->req, &t->der, &t->der_len);
+		} else if (t->renewal || rq->agent_cert != NULL)
 			err = ae_csr_build_signed(ctx, &params, ae_key_evp(t->key), t->renewal ? rq->renew->cert : NULL,
 			                          t->renewal ? ae_key_evp(rq->renew_key) : NULL,
 			                          rq->agent_cert ? &agent : NULL, &t->der, &t->der_len);
@@ -226,8 +237,8 @@ install(ae_ctx *ctx, const ae_txn_env *env, ae_record *rec, ae_key *key, const a
         const ae_ca_answer *a, X509 **cert_out)
 {
 	const ae_policy *p = env->policy;
-	X509 *cert = NULL;
-	STACK_OF(X509) *chain = NULL;
+	X509 *cert = NULL, *ca_cert = ca->cert;
+	STACK_OF(X509) *chain = NULL, *link_certs = NULL;
 	ae_cert_template ct = { 0 };
 	char *label = NULL, *uri = NULL;
 	ae_err err;
@@ -238,7 +249,15 @@ install(ae_ctx *ctx, const ae_txn_env *env, ae_record *rec, ae_key *key, const a
 	err = ae_x509_from_der(ctx, a->cert, a->cert_len, &cert);
 	if (err != AE_OK)
 		return ae_prefix_message(ctx, err, "the certificate from CA %s", ca->name);
-	err = ae_issued_verify(ctx, cert, ae_key_evp(key), tpl, ca->cert, p->pki.roots, p->pki.intermediates);
+	if (ca_cert == NULL && env->links->link != NULL) {
+		/* a CA known only through its transport (SCEP GetCACert) */
+		if ((err = ae_ca_link_ca_certs(ctx, env->links->link, ca, &link_certs)) != AE_OK)
+			goto cleanup;
+		ca_cert = sk_X509_num(link_certs) > 0 ? sk_X509_value(link_certs, 0) : NULL;
+	}
+	/* schema 0: a template the server chooses (SCEP), not checked */
+	err = ae_issued_verify(ctx, cert, ae_key_evp(key), tpl->schema_version ? tpl : NULL, ca_cert, p->pki.roots,
+	                       p->pki.intermediates);
 	if (err != AE_OK)
 		goto cleanup;
 	if (ae_certs_from_pkcs7(ctx, a->chain, a->chain_len, &chain) != AE_OK) {
@@ -283,6 +302,7 @@ cleanup:
 	free(uri);
 	free(label);
 	sk_X509_pop_free(chain, X509_free);
+	sk_X509_pop_free(link_certs, X509_free);
 	X509_free(cert);
 	return err;
 }
@@ -375,7 +395,12 @@ ae_txn_submit(ae_ctx *ctx, const ae_txn_env *env, ae_txn *t, ae_txn_result *out)
 		goto cleanup;
 	if ((err = ae_ca_links_get(ctx, env->links, t->ca, &link)) != AE_OK)
 		goto cleanup;
-	if ((err = ae_ca_link_submit(ctx, link, t->ca, attrs, t->der, t->der_len, &a)) != AE_OK) {
+	if (t->ca->transport->submit_keyed != NULL)
+		err = ae_ca_link_submit_keyed(ctx, link, t->ca, t->der, t->der_len, ae_key_evp(t->key), t->renew_cert,
+		                              t->renew_key ? ae_key_evp(t->renew_key) : NULL, &a);
+	else
+		err = ae_ca_link_submit(ctx, link, t->ca, attrs, t->der, t->der_len, &a);
+	if (err != AE_OK) {
 		ae_ca_links_drop(env->links); /* unusable after a failed call */
 		goto cleanup;
 	}

@@ -50,6 +50,7 @@ typedef struct {
 	X509 *agent_cert;         /* an enrollment agent co-signs (RA signature), or NULL */
 	ae_key *agent_key;        /* its key */
 	const char *on_behalf_of; /* "DOMAIN\\user": enroll on behalf (with an agent), or NULL */
+	const char *challenge;    /* SCEP: the challenge password, or NULL */
 } ae_txn_request;
 
 /* A transaction under way: its record (state "new"), key and request. */
@@ -63,6 +64,8 @@ typedef struct {
 	const ae_ca *ca;
 	bool renewal;             /* signed with the replaced certificate's key */
 	bool reached;             /* the last ae_txn_submit got an answer from the CA */
+	X509 *renew_cert;         /* renewal through a transport that signs (SCEP): the current certificate */
+	ae_key *renew_key;        /* ... and its key (both borrowed from the ae_txn_request) */
 } ae_txn;
 
 typedef struct {

@@ -150,6 +150,53 @@ ae_buf_puts(ae_buf *b, const char *s)
 	ae_buf_append(b, s, strlen(s));
 }
 
+size_t
+ae_utf16le_next(const uint8_t *s, size_t len, size_t i, uint32_t *cp)
+{
+	uint32_t hi = (uint32_t)s[i] | (uint32_t)s[i + 1] << 8, lo;
+
+	*cp = hi;
+	if (hi >= 0xdc00 && hi <= 0xdfff)
+		return 0;
+	if (hi < 0xd800 || hi > 0xdbff)
+		return 2;
+	if (i + 3 >= len)
+		return 0;
+	lo = (uint32_t)s[i + 2] | (uint32_t)s[i + 3] << 8;
+	if (lo < 0xdc00 || lo > 0xdfff)
+		return 0;
+	*cp = 0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00);
+	return 4;
+}
+
+void
+ae_buf_put_utf8(ae_buf *b, uint32_t cp)
+{
+	char t[4];
+	size_t n;
+
+	if (cp < 0x80) {
+		t[0] = (char)cp;
+		n = 1;
+	} else if (cp < 0x800) {
+		t[0] = (char)(0xc0 | (cp >> 6));
+		t[1] = (char)(0x80 | (cp & 0x3f));
+		n = 2;
+	} else if (cp < 0x10000) {
+		t[0] = (char)(0xe0 | (cp >> 12));
+		t[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		t[2] = (char)(0x80 | (cp & 0x3f));
+		n = 3;
+	} else {
+		t[0] = (char)(0xf0 | (cp >> 18));
+		t[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+		t[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		t[3] = (char)(0x80 | (cp & 0x3f));
+		n = 4;
+	}
+	ae_buf_append(b, t, n);
+}
+
 void
 ae_buf_printf(ae_buf *b, const char *fmt, ...)
 {

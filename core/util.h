@@ -34,6 +34,12 @@ void ae_buf_clear(ae_buf *b);
 void ae_buf_append(ae_buf *b, const void *data, size_t len);
 void ae_buf_puts(ae_buf *b, const char *s);
 void ae_buf_printf(ae_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The code point of the UTF-16LE text S (LEN bytes) at byte I (I + 1 < LEN)
+ * into *CP: returns the bytes it takes (2, or 4 for a surrogate pair), 0
+ * for an unpaired surrogate. */
+size_t ae_utf16le_next(const uint8_t *s, size_t len, size_t i, uint32_t *cp);
+/* Appends the code point CP (at most 0x10FFFF) encoded in UTF-8. */
+void ae_buf_put_utf8(ae_buf *b, uint32_t cp);
 /* A formatted heap string (free()), or NULL when out of memory. */
 char *ae_strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Takes the NUL-terminated contents (NULL if an allocation failed) and

@@ -196,16 +196,18 @@ load_libcurl(ae_ctx *ctx)
 /* http:// or https://, parsed by libcurl as it will use it, without a user
  * name (a location in a certificate names a server, not an account). */
 static ae_err
-check_url(ae_ctx *ctx, const char *url, const char *what, const char *shown)
+check_url(ae_ctx *ctx, const char *url, size_t max_url, const char *what, const char *shown)
 {
 	CURLU *u;
 	CURLUcode uc;
 	char *scheme = NULL, *user = NULL;
 	ae_err err = AE_OK;
 
-	if (strnlen(url, AE_HTTP_MAX_URL + 1) > AE_HTTP_MAX_URL)
-		return ae_set_message(ctx, AE_ERR_INVALID, "%s at %s: the URL is longer than %d characters", what,
-		                      shown, AE_HTTP_MAX_URL);
+	if (max_url == 0)
+		max_url = AE_HTTP_MAX_URL;
+	if (strnlen(url, max_url + 1) > max_url)
+		return ae_set_message(ctx, AE_ERR_INVALID, "%s at %s: the URL is longer than %zu characters", what,
+		                      shown, max_url);
 	if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0)
 		return ae_set_message(ctx, AE_ERR_INVALID, "%s at %s: not an http:// or https:// URL", what, shown);
 	if ((u = lc.url()) == NULL)
@@ -314,7 +316,7 @@ ae_http_fetch(ae_ctx *ctx, const ae_http_request *req, ae_http_response **out)
 	t.max_body = req->max_body ? req->max_body : AE_HTTP_MAX_BODY_DEFAULT;
 	method = req->method ? req->method : "GET";
 	ae_url_shown(req->url, shown, sizeof(shown));
-	if ((err = load_libcurl(ctx)) != AE_OK || (err = check_url(ctx, req->url, req->what, shown)) != AE_OK)
+	if ((err = load_libcurl(ctx)) != AE_OK || (err = check_url(ctx, req->url, req->max_url, req->what, shown)) != AE_OK)
 		goto cleanup;
 	if (req->https_only && strncasecmp(req->url, "https://", 8) != 0) {
 		err = ae_set_message(ctx, AE_ERR_INVALID, "%s at %s: not an https:// URL (never plain http)", req->what,

@@ -31,6 +31,7 @@ typedef struct {
 	const char *accept;        /* Accept header, NULL: none */
 	const char *const *headers; /* more "Name: value" lines, NULL-terminated; may be NULL */
 	size_t max_body;           /* answers larger than this are refused; 0: 16 MiB */
+	size_t max_url;            /* longer URLs are refused; 0: 2048 (SCEP's GET PKIOperation needs more) */
 	int timeout;               /* seconds for the whole exchange, redirects included */
 	const char *timeout_setting; /* "crl_timeout in [global] of FILE": named in timeout messages */
 	const char *what;          /* what is fetched, for messages: "the CRL" */

@@ -11,6 +11,7 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,6 +40,46 @@ krb_message(ae_ctx *ctx, ae_err code, krb5_context kctx, krb5_error_code kerr,
 	if (m != NULL)
 		krb5_free_error_message(kctx, m);
 	return code;
+}
+
+ae_err
+ae_krb_export_file(ae_ctx *ctx, ae_krb *krb, const char *path)
+{
+	krb5_ccache src = krb->cc, dst = NULL;
+	krb5_principal princ = NULL;
+	krb5_error_code kerr;
+	char *name;
+	mode_t old;
+	ae_err err = AE_OK;
+
+	name = ae_strdup_printf("FILE:%s", path);
+	if (name == NULL)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	if (src == NULL && (kerr = krb5_cc_default(krb->kctx, &src)) != 0) {
+		err = krb_message(ctx, AE_ERR_NOCREDS, krb->kctx, kerr, "no credential cache");
+		src = NULL;
+		goto out;
+	}
+	old = umask(077);
+	kerr = krb5_cc_get_principal(krb->kctx, src, &princ);
+	if (kerr == 0)
+		kerr = krb5_cc_resolve(krb->kctx, name, &dst);
+	if (kerr == 0)
+		kerr = krb5_cc_initialize(krb->kctx, dst, princ);
+	if (kerr == 0)
+		kerr = krb5_cc_copy_creds(krb->kctx, src, dst);
+	umask(old);
+	if (kerr != 0)
+		err = krb_message(ctx, AE_ERR_KERBEROS, krb->kctx, kerr, "cannot copy the credentials for SMB");
+out:
+	if (dst != NULL)
+		krb5_cc_close(krb->kctx, dst);
+	if (src != NULL && src != krb->cc)
+		krb5_cc_close(krb->kctx, src);
+	if (princ != NULL)
+		krb5_free_principal(krb->kctx, princ);
+	free(name);
+	return err;
 }
 
 void

@@ -34,6 +34,11 @@ void ae_krb_free(ae_krb *krb);
  * name in capitals, 15 characters at most (as adcli and realmd name the
  * account).  Caller frees; NULL when out of memory. */
 char *ae_krb_host_account(const ae_conf *conf);
+/* Copies the context's credentials (the machine's MEMORY cache, or the
+ * user's default cache) into a new FILE cache at PATH (0600), for a
+ * library with a Kerberos of its own (libsmbclient, Samba's Heimdal, sees
+ * neither MIT MEMORY nor KEYRING caches).  The caller deletes the file. */
+ae_err ae_krb_export_file(ae_ctx *ctx, ae_krb *krb, const char *path);
 
 /* "alice@CORP.TEST" */
 const char *ae_krb_principal(const ae_krb *krb);

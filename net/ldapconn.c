@@ -145,7 +145,7 @@ read_root_dse(ae_ctx *ctx, ae_ldap *l)
 {
 	static const char *const attrs[] = {
 		"configurationNamingContext", "defaultNamingContext", "rootDomainNamingContext",
-		"dnsHostName", "tokenGroups", NULL
+		"dnsHostName", "tokenGroups", "serverName", NULL
 	};
 	static const char *const ncs[] = {
 		"configurationNamingContext", "defaultNamingContext", "rootDomainNamingContext"

@@ -276,6 +276,25 @@ ldap_read_attribute(ae_ctx *ctx, ae_policy_source *src, const char *dn, const ch
 	return ae_ldap_read_attribute(ctx, ls->ld, dn, attr, values, count);
 }
 
+static ae_err
+ldap_read_gpo(ae_ctx *ctx, ae_policy_source *src, const char *account_dn, ae_som **soms, size_t *n_soms,
+              ae_gpo_object **objs, size_t *n_objs)
+{
+	ldap_source *ls = src->data;
+
+	if (ls->ld == NULL)
+		return ae_set_message(ctx, AE_ERR_INTERNAL, "no LDAP session: read the policy first");
+	return ae_gpo_read(ctx, ls->ld, account_dn, soms, n_soms, objs, n_objs);
+}
+
+static ae_err
+ldap_export_ccache(ae_ctx *ctx, ae_policy_source *src, const char *path)
+{
+	ldap_source *ls = src->data;
+
+	return ae_krb_export_file(ctx, ls->krb, path);
+}
+
 static unsigned
 ldap_round_trips(const ae_policy_source *src)
 {
@@ -301,6 +320,8 @@ static const ae_policy_source_ops ldap_ops = {
 	.read = ldap_read,
 	.remove_ds_cert = ldap_remove_ds_cert,
 	.read_attribute = ldap_read_attribute,
+	.read_gpo = ldap_read_gpo,
+	.export_ccache = ldap_export_ccache,
 	.round_trips = ldap_round_trips,
 	.free = ldap_free,
 };

@@ -91,6 +91,28 @@ ae_policy_source_remove_ds_cert(ae_ctx *ctx, ae_policy_source *src, const char *
 }
 
 ae_err
+ae_policy_source_export_ccache(ae_ctx *ctx, ae_policy_source *src, const char *path)
+{
+	if (src->ops->export_ccache == NULL)
+		return ae_set_message(ctx, AE_ERR_UNSUPPORTED, "the %s policy source has no Kerberos credentials",
+		                      src->ops->name);
+	return src->ops->export_ccache(ctx, src, path);
+}
+
+ae_err
+ae_policy_source_read_gpo(ae_ctx *ctx, ae_policy_source *src, const char *account_dn, ae_som **soms,
+                          size_t *n_soms, ae_gpo_object **objs, size_t *n_objs)
+{
+	*soms = NULL;
+	*objs = NULL;
+	*n_soms = *n_objs = 0;
+	if (src->ops->read_gpo == NULL)
+		return ae_set_message(ctx, AE_ERR_UNSUPPORTED, "the %s policy source has no Group Policy",
+		                      src->ops->name);
+	return src->ops->read_gpo(ctx, src, account_dn, soms, n_soms, objs, n_objs);
+}
+
+ae_err
 ae_policy_source_read_attribute(ae_ctx *ctx, ae_policy_source *src, const char *dn, const char *attr,
                                 ae_value **values, size_t *count)
 {

@@ -15,6 +15,7 @@
 #include "conf.h"
 #include "crl.h"
 #include "error.h"
+#include "gpo.h"
 #include "policy.h"
 
 #include <stddef.h>
@@ -38,6 +39,14 @@ typedef struct {
 	 * has no directory. */
 	ae_err (*read_attribute)(ae_ctx *ctx, ae_policy_source *src, const char *dn, const char *attr,
 	                         ae_value **values, size_t *count);
+	/* Reads what deciding which Group Policy Objects apply to the
+	 * account ACCOUNT_DN needs (policy/gpo.h, ae_gpo_read()).  NULL: the
+	 * source has no Group Policy. */
+	ae_err (*read_gpo)(ae_ctx *ctx, ae_policy_source *src, const char *account_dn, ae_som **soms,
+	                   size_t *n_soms, ae_gpo_object **objs, size_t *n_objs);
+	/* Writes the source's Kerberos credentials to a new FILE cache at
+	 * PATH (SYSVOL over SMB).  NULL: the source has none. */
+	ae_err (*export_ccache)(ae_ctx *ctx, ae_policy_source *src, const char *path);
 	/* Requests made so far. */
 	unsigned (*round_trips)(const ae_policy_source *src);
 	void (*free)(ae_policy_source *src);
@@ -83,6 +92,11 @@ ae_err ae_policy_source_read_attribute(ae_ctx *ctx, ae_policy_source *src, const
  * session; SRC may be NULL (ldap:// locations are then skipped). */
 void ae_policy_source_crl_fetch(ae_policy_source *src, ae_crl_fetch *out);
 unsigned ae_policy_source_round_trips(const ae_policy_source *src);
+/* ops->export_ccache, AE_ERR_UNSUPPORTED when the source has none. */
+ae_err ae_policy_source_export_ccache(ae_ctx *ctx, ae_policy_source *src, const char *path);
+/* ops->read_gpo, AE_ERR_UNSUPPORTED when the source has none. */
+ae_err ae_policy_source_read_gpo(ae_ctx *ctx, ae_policy_source *src, const char *account_dn, ae_som **soms,
+                                 size_t *n_soms, ae_gpo_object **objs, size_t *n_objs);
 void ae_policy_source_free(ae_policy_source *src);
 
 #endif

@@ -104,6 +104,10 @@ usage(FILE *f)
 	        "  config check [--json]\n"
 	        "        check the whole configuration, key stores included: every\n"
 	        "        problem on a line of its own (like nginx -t)\n"
+	        "  gpo [--user | --machine] [--json]\n"
+	        "        the Group Policy Objects that apply, and why (like gpresult)\n"
+	        "  gpo --file PATH [--json]\n"
+	        "        decode a Group Policy Registry.pol file: every entry\n"
 	        "\n"
 	        "Options:\n"
 	        "  -c, --config FILE  configuration file (default %s)\n"
@@ -173,6 +177,8 @@ main(int argc, char **argv)
 		rc = ae_cmd_diagnose(ctx, &g, argc, argv);
 	} else if (strcmp(cmd, "config") == 0) {
 		rc = ae_cmd_config(ctx, &g, argc, argv);
+	} else if (strcmp(cmd, "gpo") == 0) {
+		rc = ae_cmd_gpo(ctx, &g, argc, argv);
 	} else if (strcmp(cmd, "help") == 0) {
 		usage(stdout);
 		rc = AE_EXIT_OK;

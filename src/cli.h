@@ -43,5 +43,6 @@ int ae_cmd_pulse(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv);
 int ae_cmd_status(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv);
 int ae_cmd_diagnose(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv);
 int ae_cmd_config(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv);
+int ae_cmd_gpo(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv);
 
 #endif

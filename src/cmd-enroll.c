@@ -9,6 +9,7 @@
 #include "agent.h"
 #include "ces.h"
 #include "cli.h"
+#include "cmd-scep.h"
 #include "session.h"
 #include "util.h"
 
@@ -96,6 +97,8 @@ enroll_usage(FILE *f)
 	fprintf(f, "Usage: autoenroll enroll --template NAME [--user | --machine] [--ca NAME] [--ces URL] [--policy-server URL] [-c FILE] [-v]\n"
 	           "                         [--subject DN] [--dns NAME]... [--upn NAME]... [--email ADDR]...\n"
 	           "                         [--agent-cert ID [--on-behalf-of DOMAIN\\USER]]\n"
+	           "       autoenroll enroll --scep URL --subject DN [--dns NAME]... [--challenge-file FILE | --challenge-from-admin]\n"
+	           "                         [--user | --machine] [-c FILE] [-v]\n"
 	           "       autoenroll enroll --renew ID [--agent-cert ID] [--user | --machine] [-c FILE] [-v]\n");
 }
 
@@ -114,6 +117,9 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		{ "on-behalf-of", required_argument, NULL, 'o' },
 		{ "ces", required_argument, NULL, 'C' },
 		{ "policy-server", required_argument, NULL, 'P' },
+		{ "scep", required_argument, NULL, 'S' },
+		{ "challenge-file", required_argument, NULL, 'F' },
+		{ "challenge-from-admin", no_argument, NULL, 'H' },
 		{ "user", no_argument, NULL, 'u' },
 		{ "machine", no_argument, NULL, 'm' },
 		{ "config", required_argument, NULL, 'c' },
@@ -122,12 +128,12 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *tpl_name = NULL, *ca_name = NULL, *renew_id = NULL, *subject = NULL, *agent_id = NULL,
-		   *on_behalf = NULL, *ces_url = NULL;
+		   *on_behalf = NULL, *ces_url = NULL, *scep_url = NULL, *challenge_file = NULL;
 	char **dns = NULL, **upn = NULL, **email = NULL;
 	ae_record **recs = NULL, *old = NULL, *agent = NULL;
 	size_t nrecs = 0;
 	ae_key *old_key = NULL, *agent_key = NULL;
-	bool user = false, machine = false;
+	bool user = false, machine = false, from_admin = false;
 	ae_cli_session s = { 0 };
 	const ae_policy_item *it;
 	const ae_template *t;
@@ -154,6 +160,9 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		case 'o': on_behalf = optarg; break;
 		case 'C': ces_url = optarg; break;
 		case 'P': g->policy_server = optarg; break;
+		case 'S': scep_url = optarg; break;
+		case 'F': challenge_file = optarg; break;
+		case 'H': from_admin = true; break;
 		case 'u': user = true; break;
 		case 'm': machine = true; break;
 		case 'c': g->config_path = optarg; break;
@@ -162,7 +171,10 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		default: enroll_usage(stderr); rc = AE_EXIT_USAGE; goto cleanup;
 		}
 	}
-	if (optind < argc || (user && machine) || (tpl_name == NULL) == (renew_id == NULL) ||
+	if (optind < argc || (user && machine) ||
+	    (tpl_name != NULL) + (renew_id != NULL) + (scep_url != NULL) != 1 ||
+	    (scep_url != NULL && (subject == NULL || (challenge_file != NULL && from_admin) || upn || email || agent_id)) ||
+	    (scep_url == NULL && (challenge_file != NULL || from_admin)) ||
 	    (on_behalf != NULL && (agent_id == NULL || renew_id != NULL)) ||
 	    (renew_id != NULL && (subject || dns || upn || email))) {
 		enroll_usage(stderr);
@@ -193,11 +205,30 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		 * signed with the key of the certificate being renewed. */
 		if ((old = find_current(ctx, &s, recs, nrecs, renew_id)) == NULL)
 			goto fail;
+		if (ae_cli_scep_record(old)) {
+			/* issued over SCEP: renewed there, signed with it */
+			ae_cli_scep a = { .machine = machine, .renew = old };
+			if (ae_keystore_find(ctx, s.ks, old->id, &old_key) != AE_OK)
+				goto fail;
+			a.renew_key = old_key;
+			if (ae_cli_enroll_scep(ctx, &s, &a) != AE_OK)
+				goto fail;
+			rc = AE_EXIT_OK;
+			goto cleanup;
+		}
 		tpl_name = old->template_name;
 		if (ca_name == NULL)
 			ca_name = old->ca;
 		if (ae_keystore_find(ctx, s.ks, old->id, &old_key) != AE_OK)
 			goto fail;
+	}
+	if (scep_url != NULL) {
+		ae_cli_scep a = { .url = scep_url, .subject = subject, .dns = dns, .challenge_file = challenge_file,
+			          .from_admin = from_admin, .machine = machine };
+		if (ae_cli_enroll_scep(ctx, &s, &a) != AE_OK)
+			goto fail;
+		rc = AE_EXIT_OK;
+		goto cleanup;
 	}
 	if (ae_cli_session_template(ctx, &s, tpl_name, machine, &it) != AE_OK)
 		goto fail;

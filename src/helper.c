@@ -25,6 +25,7 @@
 #include "conf.h"
 #include "engine.h"
 #include "events.h"
+#include "gpread.h"
 #include "krb.h"
 #include "pulse.h"
 #include "util.h"
@@ -303,7 +304,7 @@ main(int argc, char **argv)
 	int verbose = 0, c, rc = 1, delay = -1;
 	char *end = NULL;
 	long v;
-	ae_engine_opts eo = { .machine = MACHINE, .emit = true, .ident = PROG };
+	ae_engine_opts eo = { .machine = MACHINE, .emit = true, .ident = PROG, .group_policy = ae_gp_pulse_aepolicy };
 	ae_pulse_outcome outcome;
 	ae_pulse_result *res = NULL;
 	ae_conf *conf = NULL;

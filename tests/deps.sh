@@ -11,7 +11,7 @@ PACKAGES="
   iproute2 nftables dnsutils jq bc time openssl valgrind tshark python3-pyasn1 python3-pyasn1-modules
   softhsm2 opensc gnutls-bin
   libnss3-tools openssh-client libengine-pkcs11-openssl curl
-  libdbus-1-dev dbus-daemon libpam-wrapper libpam-krb5 pamtester python3-dbusmock
+  libsmbclient-dev libdbus-1-dev dbus-daemon libpam-wrapper libpam-krb5 pamtester python3-dbusmock
   python3-dbus dunst xvfb x11-apps imagemagick procps util-linux
   debhelper lintian
   swtpm swtpm-tools tpm2-tools tpm2-abrmd libtss2-tcti-tabrmd0 libtpm2-pkcs11-1 libtpm2-pkcs11-tools heimdal-kcm

@@ -109,49 +109,19 @@ utf16le_to_utf8(const uint8_t *s, size_t len, bool *bad, size_t *bad_at)
 	*bad = false;
 	ae_buf_init(&b);
 	while (i + 1 < len) {
-		uint32_t cp = (uint32_t)(s[i] | (s[i + 1] << 8));
-		char t[4];
-		size_t n;
+		uint32_t cp;
+		size_t n = ae_utf16le_next(s, len, i, &cp);
 
 		if (cp == 0)
 			break;
-		if (cp >= 0xdc00 && cp <= 0xdfff)
+		if (n == 0)
 			goto bad;
-		if (cp >= 0xd800 && cp <= 0xdbff) {
-			uint32_t lo;
-			if (i + 3 >= len)
-				goto bad;
-			lo = (uint32_t)(s[i + 2] | (s[i + 3] << 8));
-			if (lo < 0xdc00 || lo > 0xdfff)
-				goto bad;
-			cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-			i += 2;
-		}
-		i += 2;
+		i += n;
 		if (cp == '\r')
 			continue;
 		if ((cp < 0x20 && cp != '\n' && cp != '\t') || cp == 0x7f || (cp >= 0x80 && cp < 0xa0))
 			cp = ' ';
-		if (cp < 0x80) {
-			t[0] = (char)cp;
-			n = 1;
-		} else if (cp < 0x800) {
-			t[0] = (char)(0xc0 | (cp >> 6));
-			t[1] = (char)(0x80 | (cp & 0x3f));
-			n = 2;
-		} else if (cp < 0x10000) {
-			t[0] = (char)(0xe0 | (cp >> 12));
-			t[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-			t[2] = (char)(0x80 | (cp & 0x3f));
-			n = 3;
-		} else {
-			t[0] = (char)(0xf0 | (cp >> 18));
-			t[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-			t[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-			t[3] = (char)(0x80 | (cp & 0x3f));
-			n = 4;
-		}
-		ae_buf_append(&b, t, n);
+		ae_buf_put_utf8(&b, cp);
 	}
 	while (b.len > 0 && (b.data[b.len - 1] == ' ' || b.data[b.len - 1] == '\n' ||
 	                     b.data[b.len - 1] == '\t'))

@@ -76,6 +76,14 @@ ae_ca_link_submit(ae_ctx *ctx, ae_ca_link *link, const ae_ca *ca, const char *at
 }
 
 ae_err
+ae_ca_link_submit_keyed(ae_ctx *ctx, ae_ca_link *link, const ae_ca *ca, const uint8_t *req, size_t len,
+                        EVP_PKEY *key, X509 *old_cert, EVP_PKEY *old_key, ae_ca_answer *out)
+{
+	memset(out, 0, sizeof(*out));
+	return link->ops->submit_keyed(ctx, link->state, ca, req, len, key, old_cert, old_key, out);
+}
+
+ae_err
 ae_ca_link_retrieve(ae_ctx *ctx, ae_ca_link *link, const ae_ca *ca, uint32_t request_id, ae_ca_answer *out)
 {
 	memset(out, 0, sizeof(*out));

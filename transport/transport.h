@@ -52,6 +52,11 @@ typedef struct ae_transport_ops {
 	 * ATTRS ("Name:Value" lines).  AE_OK: the CA answered, in *OUT. */
 	ae_err (*submit)(ae_ctx *ctx, void *state, const ae_ca *ca, const char *attrs, const uint8_t *req,
 	                 size_t len, ae_ca_answer *out);
+	/* Submits a request the transport signs and wraps itself (SCEP): REQ
+	 * is a plain PKCS#10 for KEY; a renewal is signed with OLD_CERT and
+	 * OLD_KEY, a new request with KEY.  NULL: submit serves. */
+	ae_err (*submit_keyed)(ae_ctx *ctx, void *state, const ae_ca *ca, const uint8_t *req, size_t len, EVP_PKEY *key,
+	                       X509 *old_cert, EVP_PKEY *old_key, ae_ca_answer *out);
 	/* Asks for the state of a pending request. */
 	ae_err (*retrieve)(ae_ctx *ctx, void *state, const ae_ca *ca, uint32_t request_id, ae_ca_answer *out);
 	/* The CA's certificates (the CA's own first).  NULL: the transport has
@@ -76,6 +81,8 @@ ae_err ae_ca_link_open(ae_ctx *ctx, const ae_conf *conf, const ae_ca *ca, ae_ca_
 bool ae_ca_link_reaches(const ae_ca_link *link, const ae_ca *ca);
 ae_err ae_ca_link_submit(ae_ctx *ctx, ae_ca_link *link, const ae_ca *ca, const char *attrs, const uint8_t *req,
                          size_t len, ae_ca_answer *out);
+ae_err ae_ca_link_submit_keyed(ae_ctx *ctx, ae_ca_link *link, const ae_ca *ca, const uint8_t *req, size_t len,
+                               EVP_PKEY *key, X509 *old_cert, EVP_PKEY *old_key, ae_ca_answer *out);
 ae_err ae_ca_link_retrieve(ae_ctx *ctx, ae_ca_link *link, const ae_ca *ca, uint32_t request_id,
                            ae_ca_answer *out);
 /* The CA's certificates: the transport's call, or else the policy's. */

@@ -5,13 +5,15 @@
 # by certmonger (its daemon on a private bus and state directories, which
 # builds the messages; scep-submit carries them, over NDES's HTTP binding:
 # see tests/lab/README.md), in the same run.  The challenge is fetched
-# from mscep_admin before each run, outside the measure.  autoenroll's
-# SCEP transport does not exist yet (issue 18, step 2): no line for it.
+# from mscep_admin before each run, outside the measure.  autoenroll
+# (enroll --scep --machine, the machine account's policy from AD included,
+# key in a file; AUTOENROLL=path, default build/autoenroll) next to them.
 # N runs each (default 9).  Run as root.  Prints figures.
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 labctl=$top/tests/lab/labctl
 runs=${1:-9}
+autoenroll=${AUTOENROLL:-$top/build/autoenroll}
 $labctl up >/dev/null
 $labctl scep up >/dev/null
 $labctl scep-template WebServer >/dev/null
@@ -62,3 +64,18 @@ RUN
 done
 report "certmonger + scep-submit (HTTP, AES, SHA-256)" "$tmp/cm"
 echo "(certmonger: the whole session, its daemon and private D-Bus included)"
+
+: >"$tmp/ae"
+for i in $(seq "$runs"); do
+	d=$tmp/ae.$i
+	mkdir -p "$d"
+	challenge >"$d/pw"
+	printf '[global]\npolicy_refresh = 0\n[machine]\nkeytab = %s\nstate_dir = %s/state\n' \
+		"$AE_LAB_DIR/ws1.keytab" "$d" >"$d/c.conf"
+	$labctl run --machine -- /usr/bin/time -f '%e %M' -a -o "$tmp/ae" "$autoenroll" enroll --machine -c "$d/c.conf" \
+		--scep "$AE_LAB_SCEP_URL" --subject "CN=aebench$i.corp.test" --challenge-file "$d/pw" >"$d/out" 2>&1 ||
+		{ echo "autoenroll failed: $(tail -2 "$d/out")"; exit 1; }
+	grep -q '^Issued' "$d/out" || { echo "autoenroll: no certificate: $(tail -2 "$d/out")"; exit 1; }
+done
+report "autoenroll enroll --scep (HTTPS, AES, SHA-256)" "$tmp/ae"
+echo "(autoenroll: the machine account's policy from AD, 5 LDAP round trips, included)"

@@ -46,7 +46,7 @@ check() {
 }
 
 check "autoenroll" autoenroll.c main "" -- "$AUTOENROLL" --help
-for cmd in policy request enroll retrieve status pulse config diagnose; do
+for cmd in policy request enroll retrieve status pulse config diagnose gpo; do
 	file=cmd-$cmd.c
 	[ $cmd = retrieve ] && file=cmd-enroll.c
 	check "autoenroll $cmd" $file ae_cmd_$cmd "" -- "$AUTOENROLL" $cmd --help

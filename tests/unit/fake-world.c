@@ -621,6 +621,7 @@ fake_world_new(bool machine)
 	w->conf->user_aepolicy = w->conf->machine_aepolicy =
 		AE_AEPOLICY_ENROLL | AE_AEPOLICY_MANAGE | AE_AEPOLICY_RETRIEVE_PENDING;
 	w->conf->policy_refresh = 0;
+	w->conf->group_policy = false; /* test_group_policy() turns it on */
 	/* Never the host's hooks (/etc/autoenroll/hooks.d, ~/.config/...). */
 	w->conf->user_hooks_dir = strdup("none");
 	w->conf->machine_hooks_dir = strdup("none");
@@ -730,6 +731,24 @@ fake_world_forget_record(fake_world *w, const char *id)
 	ae_store_free(st);
 }
 
+/* Group Policy as the world says (the source's data is the world). */
+static ae_err
+fake_group_policy(ae_ctx *ctx, const ae_conf *conf, ae_policy_source *src, const ae_policy *policy, bool machine,
+                  uint32_t *aepolicy, char **gpo)
+{
+	fake_world *w = src->data;
+
+	(void)conf, (void)policy, (void)machine;
+	*gpo = NULL;
+	if (w->gp_fail)
+		return ae_set_message(ctx, AE_ERR_NETWORK, "Group Policy of the fake account: SYSVOL unreachable");
+	if (w->gp_gpo[0] != '\0') {
+		*aepolicy = w->gp_aepolicy;
+		*gpo = strdup(w->gp_gpo);
+	}
+	return AE_OK;
+}
+
 ae_pulse_result *
 fake_world_pulse(fake_world *w, unsigned flags)
 {
@@ -739,6 +758,7 @@ fake_world_pulse(fake_world *w, unsigned flags)
 		.refresh_policy = (flags & FAKE_PULSE_REFRESH) != 0,
 		.open_source = source_open,
 		.source_arg = w,
+		.group_policy = fake_group_policy,
 	};
 	ae_pulse_result *r = NULL;
 

@@ -93,6 +93,11 @@ struct fake_world {
 	 * no call (AE_ERR_TIMEOUT, recorded nowhere). */
 	char second_ca[FAKE_NAME_MAX];
 	char unreachable[FAKE_NAME_MAX];
+	/* Group Policy's AEPolicy (ae_engine_opts.group_policy) when GP_GPO is
+	 * not "" ; GP_FAIL: reading Group Policy fails */
+	char gp_gpo[FAKE_NAME_MAX];
+	uint32_t gp_aepolicy;
+	bool gp_fail;
 };
 
 /* A CA certificate for KEY named CN, signed by ISSUER_KEY (ISSUER NULL:

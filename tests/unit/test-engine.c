@@ -877,6 +877,55 @@ test_disabled(void)
 	}
 }
 
+/* Group Policy's AEPolicy wins over the file's, and its GPO is named;
+ * group_policy = no, or Group Policy that cannot be read: the file's. */
+static void
+test_group_policy(void)
+{
+	fake_world *w = fake_world_new(false);
+	ae_pulse_result *r;
+
+	fake_world_template(w, "Auto");
+	w->conf->group_policy = true;
+	snprintf(w->gp_gpo, sizeof(w->gp_gpo), "%s", "Workstations GPO");
+	w->gp_aepolicy = AE_AEPOLICY_DISABLED;
+	r = pulse(w, 0);
+	tap_ok(fake_events(r, AE_EV_DISABLED, NULL) == 1 && w->ncalls == 0 && r->enrolled == 0,
+	       "Group Policy AEPolicy 0x8000 over the file's 0x7: disabled, the CA not asked");
+	for (size_t i = 0; i < r->event_count; i++)
+		if (r->events[i].kind == AE_EV_DISABLED)
+			tap_ok(strstr(r->events[i].message, "from Group Policy \"Workstations GPO\"") != NULL,
+			       "the disabled event names the GPO");
+	ae_pulse_result_free(r);
+
+	w->conf->user_aepolicy = AE_AEPOLICY_DISABLED;
+	w->gp_aepolicy = AE_AEPOLICY_ENROLL | AE_AEPOLICY_MANAGE | AE_AEPOLICY_RETRIEVE_PENDING;
+	r = pulse(w, 0);
+	tap_ok(r->enrolled == 1 && fake_events(r, AE_EV_DISABLED, NULL) == 0,
+	       "Group Policy AEPolicy 0x7 over the file's disabled: enrolled");
+	ae_pulse_result_free(r);
+	fake_world_free(w);
+
+	w = fake_world_new(false);
+	fake_world_template(w, "Auto");
+	w->conf->group_policy = false;
+	snprintf(w->gp_gpo, sizeof(w->gp_gpo), "%s", "Workstations GPO");
+	w->gp_aepolicy = AE_AEPOLICY_DISABLED;
+	r = pulse(w, 0);
+	tap_ok(r->enrolled == 1, "group_policy = no: the file's aepolicy, Group Policy not asked");
+	ae_pulse_result_free(r);
+	fake_world_free(w);
+
+	w = fake_world_new(false);
+	fake_world_template(w, "Auto");
+	w->conf->group_policy = true;
+	w->gp_fail = true;
+	r = pulse(w, 0);
+	tap_ok(r->enrolled == 1 && r->err == AE_OK, "Group Policy unreadable: the file's aepolicy applies, the pulse runs");
+	ae_pulse_result_free(r);
+	fake_world_free(w);
+}
+
 /* The machine context: machine templates only; machine templates that
  * need user interaction are skipped with the reason. */
 static void
@@ -1077,6 +1126,7 @@ main(void)
 	test_ca_failover();
 	test_user_interaction();
 	test_disabled();
+	test_group_policy();
 	test_machine();
 	test_policy_cache();
 	test_publish_hooks();

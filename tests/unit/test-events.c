@@ -254,6 +254,7 @@ static const struct {
 	[AE_EV_POLICY_LOAD_FAILED] = { "policy-load-failed", AE_LOG_ERR, 67, SRC_CE },
 	[AE_EV_POLICY_AUTH_FAILED] = { "policy-auth-failed", AE_LOG_ERR, 68, SRC_CE },
 	[AE_EV_POLICY_NONE] = { "policy-none", AE_LOG_ERR, 70, SRC_CE },
+	[AE_EV_SCEP_FAILED] = { "scep-failed", AE_LOG_ERR, 86, SRC_CE },
 };
 
 static bool

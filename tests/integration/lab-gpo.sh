@@ -1,0 +1,305 @@
+#!/bin/bash
+# lab-gpo.sh - which Group Policy Objects apply (autoenroll gpo), against
+# the lab DC, each case asserting the Windows outcome (MS-GPOL 3.2.5.1):
+# links on the domain and on the OUs of the users and of the workstation
+# made with samba-tool gpo setlink / setinheritance; an enforced link over
+# blocked inheritance; a disabled link; a GPO whose user half is disabled;
+# security filtering (Apply Group Policy denied to a group alice is in,
+# samba-tool dsacl); the machine's Group Policy step in 3 LDAP round trips.
+# Then the settings in the GPOs' Registry.pol files, written by Samba's own
+# Python (samba.dcerpc.preg) into the DC's SYSVOL and read back over SMB
+# with Kerberos: each setting from the GPO that wins, the user half
+# disabled, security filtering, a GPO root certificate, the cache (no SMB
+# when the version is unchanged), a new version read again, SYSVOL
+# unreachable (the last copy), a bad size field (nothing of that file);
+# pulses under Group Policy: the machine's disabled by the GPO on its OU
+# (the event names it), alice's enabled by her OU's GPO over the file's
+# "disabled" (LabUser enrolled; her published certificates restored), and
+# group_policy = no.
+#
+# The GPOs are made with samba-tool gpo create (the container in LDAP and
+# the folder in SYSVOL, over SMB); what GPMC does when an admin edits one
+# (versionNumber raised, the user half disabled) is an LDAP modify as
+# Administrator.  Every GPO, link, group and flag is removed at the end
+# (trap).
+. "$(dirname "$0")/lib.sh"
+lab_require
+. <("$LABCTL" env)
+DOM=$AE_LAB_DOMAIN_DN
+[ -n "$DOM" ] || DOM=DC=corp,DC=test
+POL="CN=Policies,CN=System,$DOM"
+STAFF="OU=Staff,$DOM"
+WKS="OU=Workstations,$DOM"
+APPLY=edacfd8f-ffb3-11d1-b41d-00a0c968f939
+
+ldapmod() { "$LABCTL" run --admin -- ldapmodify -Q -c -Y GSSAPI -H ldap://dc1.corp.test >/dev/null 2>&1; }
+st() { # samba-tool as Administrator
+	"$LABCTL" run --admin -- sh -c 'samba-tool "$@" -H ldap://dc1.corp.test --use-krb5-ccache="$KRB5CCNAME"' \
+		samba-tool "$@"
+}
+# gpo_add VAR NAME FLAGS: samba-tool gpo create, then versionNumber 1/1
+# (edited once in each half) and FLAGS; the new GPO's GUID in VAR.
+gpo_add() {
+	local out guid
+	out=$(st gpo create "$2" 2>&1)
+	guid=$(printf '%s\n' "$out" | sed -n 's/.* created as \({[0-9A-Fa-f-]*}\).*/\1/p')
+	[ -n "$guid" ] || { diag "samba-tool gpo create \"$2\": $out"; return 1; }
+	printf -v "$1" '%s' "$guid"
+	ALL="$ALL $guid"
+	printf 'dn: CN=%s,%s\nchangetype: modify\nreplace: versionNumber\nversionNumber: 65537\n-\nreplace: flags\nflags: %s\n-\n\n' \
+		"$guid" "$POL" "$3" | ldapmod
+}
+ALL=
+
+# The gPLink and gPOptions of the three containers as they were.
+saved() { "$LABCTL" run --admin -- ldapsearch -LLL -o ldif-wrap=no -Q -Y GSSAPI -H ldap://dc1.corp.test \
+	-s base -b "$1" gPLink gPOptions 2>/dev/null | grep -E '^gP(Link|Options)'; }
+for c in "$DOM" "$STAFF" "$WKS"; do saved "$c" >"$TEST_TMP/saved.$(echo "$c" | md5sum | cut -c1-8)"; done
+ALICE_DN="CN=alice,$STAFF"
+"$LABCTL" run --admin -- ldapsearch -LLL -o ldif-wrap=no -Q -Y GSSAPI -H ldap://dc1.corp.test -s base -b "$ALICE_DN" \
+	userCertificate 2>/dev/null | grep '^userCertificate' >"$TEST_TMP/alice-certs"
+restore() {
+	for c in "$DOM" "$STAFF" "$WKS"; do
+		f=$TEST_TMP/saved.$(echo "$c" | md5sum | cut -c1-8)
+		{
+			printf 'dn: %s\nchangetype: modify\n' "$c"
+			for a in gPLink gPOptions; do
+				if grep -q "^$a" "$f"; then
+					printf 'replace: %s\n%s\n-\n' "$a" "$(grep "^$a" "$f")"
+				else
+					printf 'replace: %s\n-\n' "$a"
+				fi
+			done
+			echo
+		} | ldapmod
+	done
+	for g in $ALL; do
+		st gpo del "$g" >/dev/null 2>&1
+	done
+	st group delete AEGpoDeny >/dev/null 2>&1
+	# alice's certificates published by the pulse below: back as they were
+	{
+		printf 'dn: %s\nchangetype: modify\nreplace: userCertificate\n' "$ALICE_DN"
+		cat "$TEST_TMP/alice-certs" 2>/dev/null
+		printf -- '-\n\n'
+	} | ldapmod
+}
+trap 'in_lab nft delete table inet aegpo 2>/dev/null; restore; rm -rf "$TEST_TMP"' EXIT
+
+{
+	gpo_add G_DOM "AE Domain" 0 &&
+	gpo_add G_ENF "AE Enforced" 0 &&
+	gpo_add G_STAFF "AE Staff" 0 &&
+	gpo_add G_USEROFF "AE Staff users off" 1 &&
+	gpo_add G_FILTER "AE Staff filtered" 0 &&
+	gpo_add G_OFF "AE Staff link off" 0 &&
+	st gpo setlink "$DOM" "$G_DOM" &&
+	st gpo setlink "$DOM" "$G_ENF" --enforce &&
+	st gpo setlink "$STAFF" "$G_STAFF" &&
+	st gpo setlink "$STAFF" "$G_USEROFF" &&
+	st gpo setlink "$STAFF" "$G_FILTER" &&
+	st gpo setlink "$STAFF" "$G_OFF" --disable &&
+	st gpo setlink "$WKS" "$G_USEROFF" &&
+	st gpo setinheritance "$WKS" block &&
+	st group add AEGpoDeny &&
+	st group addmembers AEGpoDeny alice &&
+	sid=$("$LABCTL" run --admin -- ldapsearch -LLL -o ldif-wrap=no -Q -Y GSSAPI -H ldap://dc1.corp.test \
+		-b "$DOM" '(sAMAccountName=AEGpoDeny)' objectSid | sed -n 's/^objectSid:: //p' |
+		/usr/bin/python3 -c 'import sys,base64;from samba.dcerpc import security;from samba.ndr import ndr_unpack;print(ndr_unpack(security.dom_sid,base64.b64decode(sys.stdin.read())))') &&
+	st dsacl set --objectdn="CN=$G_FILTER,$POL" --sddl="(OD;;CR;$APPLY;;$sid)"
+} >"$TEST_TMP/setup.log" 2>&1
+ok $? "GPOs made and linked with samba-tool (domain, enforced, OUs, a disabled link, blocked inheritance, a deny)" ||
+	diag "$(tail -20 "$TEST_TMP/setup.log")"
+
+# Group Policy's cache goes to state directories of the test's own
+CONF=$TEST_TMP/ae.conf
+printf '[global]\ndomain = %s\nldap_timeout = 3\n[machine]\nkeytab = %s\nstate_dir = %s\n[user]\nstate_dir = %s\n' \
+	"$AE_LAB_DOMAIN" "$AE_LAB_DIR/ws1.keytab" "$TEST_TMP/machine" "$TEST_TMP/user" >"$CONF"
+
+# --- alice (OU=Staff) ---
+as_user alice "$AUTOENROLL" -c "$CONF" gpo --json >"$TEST_TMP/alice.json" 2>"$TEST_TMP/err"
+ok $? "autoenroll gpo as alice" || diag "$(cat "$TEST_TMP/err")"
+st_of() { jq -r --arg g "$2" '.gpos[] | select(.guid == $g) | .status' "$1"; }
+why_of() { jq -r --arg g "$2" '.gpos[] | select(.guid == $g) | .reason' "$1"; }
+ord_of() { jq -r --arg g "$2" '.gpos[] | select(.guid == $g) | .order' "$1"; }
+[ "$(st_of "$TEST_TMP/alice.json" "$G_DOM")" = applied ] && [ "$(st_of "$TEST_TMP/alice.json" "$G_STAFF")" = applied ] &&
+	[ "$(ord_of "$TEST_TMP/alice.json" "$G_DOM")" -lt "$(ord_of "$TEST_TMP/alice.json" "$G_STAFF")" ]
+ok $? "alice: the domain's GPO and her OU's apply, the OU's after (it wins)" || diag "$(jq -c '.gpos[] | [.name,.status,.order]' "$TEST_TMP/alice.json")"
+last=$(jq -r '[.gpos[] | select(.applied)] | last | .guid' "$TEST_TMP/alice.json")
+[ "$last" = "$G_ENF" ] && [ "$(jq -r --arg g "$G_ENF" '.gpos[] | select(.guid == $g) | .enforced' "$TEST_TMP/alice.json")" = true ]
+ok $? "alice: the enforced domain link applies last, over her OU's" || diag "last applied: $last"
+[ "$(st_of "$TEST_TMP/alice.json" "$G_USEROFF")" = disabled ] &&
+	why_of "$TEST_TMP/alice.json" "$G_USEROFF" | grep -q 'user settings are disabled'
+ok $? "alice: a GPO whose user half is disabled does not apply to her"
+[ "$(st_of "$TEST_TMP/alice.json" "$G_FILTER")" = "filtered by security" ] &&
+	why_of "$TEST_TMP/alice.json" "$G_FILTER" | grep -q 'denied to CORP\\alice by a deny entry for CORP\\AEGpoDeny'
+ok $? "alice: Apply Group Policy denied to a group she is in: filtered, the group named" ||
+	diag "$(why_of "$TEST_TMP/alice.json" "$G_FILTER")"
+[ "$(st_of "$TEST_TMP/alice.json" "$G_OFF")" = "link disabled" ] && [ "$(ord_of "$TEST_TMP/alice.json" "$G_OFF")" = null ]
+ok $? "alice: a disabled link is considered, not applied"
+[ "$(jq -r .wmi_filters_evaluated "$TEST_TMP/alice.json")" = false ]
+ok $? "--json says WMI filters are not evaluated"
+
+# --- bob: the same OU, not in the denied group ---
+as_user bob "$AUTOENROLL" -c "$CONF" gpo --json >"$TEST_TMP/bob.json" 2>/dev/null
+[ "$(st_of "$TEST_TMP/bob.json" "$G_FILTER")" = applied ]
+ok $? "bob (same OU, not in the group): the filtered GPO applies to him"
+
+# --- the machine (OU=Workstations, blocked inheritance) ---
+as_machine "$AUTOENROLL" -c "$CONF" gpo --machine --json >"$TEST_TMP/ws.json" 2>"$TEST_TMP/err"
+ok $? "autoenroll gpo --machine" || diag "$(cat "$TEST_TMP/err")"
+[ "$(st_of "$TEST_TMP/ws.json" "$G_DOM")" = blocked ] &&
+	why_of "$TEST_TMP/ws.json" "$G_DOM" | grep -q "inheritance is blocked at $WKS"
+ok $? "machine: inheritance blocked at its OU: the domain's GPO does not apply"
+[ "$(st_of "$TEST_TMP/ws.json" "$G_ENF")" = applied ]
+ok $? "machine: the enforced domain link applies through the block"
+[ "$(st_of "$TEST_TMP/ws.json" "$G_USEROFF")" = applied ]
+ok $? "machine: a GPO with only its user half disabled applies to the computer"
+[ "$(jq -r .round_trips "$TEST_TMP/ws.json")" -eq 3 ]
+ok $? "machine: the Group Policy step takes 3 LDAP round trips" || diag "$(jq .round_trips "$TEST_TMP/ws.json")"
+as_machine "$AUTOENROLL" -c "$CONF" gpo --machine >"$TEST_TMP/ws.txt" 2>&1
+grep -q 'AE Enforced .* enforced *applied' "$TEST_TMP/ws.txt" && grep -q 'WMI filters are not evaluated' "$TEST_TMP/ws.txt"
+ok $? "the text output: each GPO, where it is linked, applied or not and why" || diag "$(cat "$TEST_TMP/ws.txt")"
+
+# --- SYSVOL: the settings in the GPOs' Registry.pol files ---
+SYSVOL=$AE_LAB_DIR/dc/state/sysvol/$AE_LAB_DOMAIN/Policies
+cat >"$TEST_TMP/pol.py" <<'PY'
+# pol.py FILE KEY|VALUE|TYPE|DATA...: a Registry.pol by Samba's encoder;
+# DATA: a number (REG_DWORD), text (REG_SZ), or @FILE.der (REG_BINARY: a
+# certificate blob as the registry keeps it)
+import struct, sys
+from samba.dcerpc import preg
+from samba.ndr import ndr_pack
+entries = []
+for spec in sys.argv[2:]:
+    key, value, typ, data = spec.split("|", 3)
+    e = preg.entry()
+    e.keyname, e.valuename, e.type = key, value, int(typ)
+    if e.type == 4:
+        e.data = int(data, 0)
+    elif e.type == 3:
+        der = open(data[1:], "rb").read()
+        e.data = struct.pack("<III", 32, 1, len(der)) + der
+    else:
+        e.data = data
+    entries.append(e)
+f = preg.file()
+f.num_entries = len(entries)
+f.entries = entries
+open(sys.argv[1], "wb").write(ndr_pack(f))
+PY
+AEK='Software\Policies\Microsoft\Cryptography\AutoEnrollment'
+pol() { # GUID Machine|User VERSION ENTRY...: the file, GPT.INI and versionNumber at VERSION
+	local g=$1 half=$2 v=$3
+	shift 3
+	/usr/bin/python3 "$TEST_TMP/pol.py" "$SYSVOL/$g/$half/Registry.pol" "$@" &&
+	printf '[General]\r\nVersion=%s\r\n' "$v" >"$SYSVOL/$g/GPT.INI" &&
+	printf 'dn: CN=%s,%s\nchangetype: modify\nreplace: versionNumber\nversionNumber: %s\n-\n\n' "$g" "$POL" "$v" | ldapmod
+}
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null -subj "/CN=AE GPO Root" \
+	-days 2 -outform DER -out "$TEST_TMP/root.der" 2>/dev/null
+THUMB=$(openssl x509 -inform DER -in "$TEST_TMP/root.der" -noout -fingerprint -sha1 | sed 's/.*=//; s/://g')
+V1=65537
+{
+	pol "$G_DOM" Machine $V1 "$AEK|AEPolicy|4|7" &&
+	pol "$G_USEROFF" Machine $V1 "$AEK|AEPolicy|4|0x8000" &&
+	pol "$G_USEROFF" User $V1 "$AEK|AEPolicy|4|0" &&
+	pol "$G_ENF" Machine $V1 "$AEK|OfflineExpirationPercent|4|25" \
+		"Software\Policies\Microsoft\SystemCertificates\Root\Certificates\\$THUMB|Blob|3|@$TEST_TMP/root.der" &&
+	pol "$G_STAFF" User $V1 "$AEK|AEPolicy|4|7" &&
+	pol "$G_FILTER" User $V1 "$AEK|AEPolicy|4|0"
+} >>"$TEST_TMP/setup.log" 2>&1
+ok $? "Registry.pol files written by Samba's Python into SYSVOL" || diag "$(tail -5 "$TEST_TMP/setup.log")"
+
+as_machine "$AUTOENROLL" -c "$CONF" gpo --machine --json >"$TEST_TMP/ws1.json" 2>"$TEST_TMP/err"
+ok $? "the machine's settings read from SYSVOL over SMB (Kerberos, the machine account)" || diag "$(cat "$TEST_TMP/err")"
+[ "$(jq -r '.settings.aepolicy' "$TEST_TMP/ws1.json")" = 32768 ] &&
+	[ "$(jq -r '.settings.aepolicy_gpo' "$TEST_TMP/ws1.json")" = "AE Staff users off" ]
+ok $? "machine: AEPolicy 0x8000 from the GPO on its OU (the domain's 7 is blocked), the GPO named" ||
+	diag "$(jq -c '.settings' "$TEST_TMP/ws1.json")"
+[ "$(jq -r '.settings.offline_expiration_percent_gpo' "$TEST_TMP/ws1.json")" = "AE Enforced" ] &&
+	jq -e --arg t "$THUMB" '.settings.certificates == [{"store": "Root", "thumbprint": $t, "gpo": "AE Enforced"}]' \
+		"$TEST_TMP/ws1.json" >/dev/null
+ok $? "machine: the enforced GPO's expiry setting and its root certificate (thumbprint openssl's)"
+first=$(jq -r '.sysvol.smb_files' "$TEST_TMP/ws1.json")
+[ "$first" -ge 3 ] && [ "$(jq -r '.sysvol.cached' "$TEST_TMP/ws1.json")" -eq 0 ]
+ok $? "first read: GPT.INI and Registry.pol over SMB ($first files, $(jq -r .sysvol.duration_ms "$TEST_TMP/ws1.json") ms)"
+
+as_machine "$AUTOENROLL" -c "$CONF" gpo --machine --json >"$TEST_TMP/ws2.json" 2>/dev/null
+[ "$(jq -r '.sysvol.smb_files' "$TEST_TMP/ws2.json")" -eq 0 ] && [ "$(jq -r '.sysvol.smb_sessions' "$TEST_TMP/ws2.json")" -eq 0 ] &&
+	[ "$(jq -r '.settings.aepolicy' "$TEST_TMP/ws2.json")" = 32768 ]
+ok $? "unchanged versions: the cached copies, no SMB at all ($(jq -r .sysvol.duration_ms "$TEST_TMP/ws2.json") ms), the same settings"
+diag "machine GP step: LDAP $(jq -r .round_trips "$TEST_TMP/ws1.json") round trips; SMB first $first files, cached $(jq -r .sysvol.smb_files "$TEST_TMP/ws2.json")"
+
+as_user alice "$AUTOENROLL" -c "$CONF" gpo --json >"$TEST_TMP/alice2.json" 2>"$TEST_TMP/err"
+[ "$(jq -r '.settings.aepolicy' "$TEST_TMP/alice2.json")" = 7 ] && [ "$(jq -r '.settings.aepolicy_gpo' "$TEST_TMP/alice2.json")" = "AE Staff" ]
+ok $? "alice: AEPolicy 7 from her OU's GPO; the disabled user half (0) and the filtered GPO (0) do not reach her" ||
+	diag "$(cat "$TEST_TMP/err")" "$(jq -c '.settings' "$TEST_TMP/alice2.json")"
+
+# --- pulses under Group Policy: its AEPolicy wins over the file's ---
+sed 's/^\[global\]/[global]\npolicy_refresh = 0\nrpc_timeout = 10/; s/^\[user\]/[user]\naepolicy = disabled/' "$CONF" >"$TEST_TMP/pulse.conf"
+as_machine env AUTOENROLL_LIBEXECDIR="$AE_BIN" "$AE_BIN/autoenroll-machine" --json -c "$TEST_TMP/pulse.conf" \
+	>"$TEST_TMP/mp.json" 2>"$TEST_TMP/err"
+rc=$?
+[ $rc -eq 0 ] && jq -e '[.events[] | select(.event == "disabled")] | length == 1' "$TEST_TMP/mp.json" >/dev/null &&
+	jq -r '.events[] | select(.event == "disabled") | .message' "$TEST_TMP/mp.json" |
+		grep -q 'disabled (AEPolicy 0x8000 from Group Policy "AE Staff users off")' &&
+	[ "$(jq -r '.counts.enrolled' "$TEST_TMP/mp.json")" = 0 ]
+ok $? "machine pulse: AEPolicy 0x8000 on its OU, nothing done, the event names the GPO" ||
+	diag "rc=$rc" "$(cat "$TEST_TMP/err")" "$(jq -c '[.events[] | [.event, .message]]' "$TEST_TMP/mp.json" 2>/dev/null)"
+as_user alice env AUTOENROLL_LIBEXECDIR="$AE_BIN" "$AUTOENROLL" pulse --user --wait --json -c "$TEST_TMP/pulse.conf" \
+	>"$TEST_TMP/up.json" 2>"$TEST_TMP/err"
+rc=$?
+[ $rc -eq 0 ] && jq -e '[.events[] | select(.event == "enrolled" and .template == "LabUser")] | length == 1' "$TEST_TMP/up.json" >/dev/null
+ok $? "alice's pulse: aepolicy disabled in the file, AEPolicy 7 from her OU's GPO wins: LabUser enrolled" ||
+	diag "rc=$rc" "$(cat "$TEST_TMP/err")" "$(jq -c '[.events[] | [.event, .template, .message]]' "$TEST_TMP/up.json" 2>/dev/null)"
+sed -i 's/^\[global\]/[global]\ngroup_policy = no/' "$TEST_TMP/pulse.conf"
+as_user alice env AUTOENROLL_LIBEXECDIR="$AE_BIN" "$AUTOENROLL" pulse --user --wait --json -c "$TEST_TMP/pulse.conf" \
+	>"$TEST_TMP/up2.json" 2>/dev/null
+jq -e '[.events[] | select(.event == "disabled")] | length == 1' "$TEST_TMP/up2.json" >/dev/null &&
+	jq -r '.events[] | select(.event == "disabled") | .message' "$TEST_TMP/up2.json" | grep -q 'aepolicy 0x8000 in \[user\]'
+ok $? "group_policy = no: the file's aepolicy (disabled) alone"
+
+pol "$G_ENF" Machine $((V1 + 1)) "$AEK|OfflineExpirationPercent|4|30"
+as_machine "$AUTOENROLL" -c "$CONF" gpo --machine --json >"$TEST_TMP/ws3.json" 2>/dev/null
+[ "$(jq -r '.settings.offline_expiration_percent' "$TEST_TMP/ws3.json")" = 30 ] &&
+	[ "$(jq -r '.sysvol.smb_files' "$TEST_TMP/ws3.json")" -eq 2 ] && [ "$(jq -r '.settings.certificates | length' "$TEST_TMP/ws3.json")" -eq 0 ]
+ok $? "a new version of one GPO: only its two files read again, its new settings (the root certificate gone)"
+
+# SYSVOL unreachable: AD says a newer version, SMB is refused
+printf 'dn: CN=%s,%s\nchangetype: modify\nreplace: versionNumber\nversionNumber: %s\n-\n\n' "$G_ENF" "$POL" $((V1 + 2)) | ldapmod
+in_lab nft -f - <<'NFT'
+table inet aegpo {
+	chain out {
+		type filter hook output priority 0;
+		tcp dport { 139, 445 } reject with tcp reset
+	}
+}
+NFT
+as_machine "$AUTOENROLL" -c "$CONF" gpo --machine --json >"$TEST_TMP/ws4.json" 2>"$TEST_TMP/err"
+rc=$?
+in_lab nft delete table inet aegpo
+[ $rc -eq 0 ] && [ "$(jq -r '.settings.offline_expiration_percent' "$TEST_TMP/ws4.json")" = 30 ] &&
+	jq -r --arg g "$G_ENF" '.gpos[] | select(.guid == $g) | .registry_pol' "$TEST_TMP/ws4.json" | grep -q 'SYSVOL unreachable' &&
+	[ "$(grep -c 'AE Enforced.*using the copy of version' "$TEST_TMP/err")" -eq 1 ]
+ok $? "SYSVOL unreachable: the copy cached before is used, one warning naming the GPO" ||
+	diag "rc=$rc" "$(cat "$TEST_TMP/err")" "$(jq -c "[.sysvol, [.gpos[] | [.name, .registry_pol, .registry_pol_problem]]]" "$TEST_TMP/ws4.json")"
+
+# a bad size field: that file is refused whole, the other GPOs still apply
+pol "$G_USEROFF" Machine $((V1 + 3)) "$AEK|AEPolicy|4|0x8000"
+/usr/bin/python3 - "$SYSVOL/$G_USEROFF/Machine/Registry.pol" <<'PY'
+import struct, sys
+b = bytearray(open(sys.argv[1], "rb").read())
+at = len(b) - 2 - 4 - 2 - 4          # the size field of the last entry
+struct.pack_into("<I", b, at, 0x100)
+open(sys.argv[1], "wb").write(bytes(b))
+PY
+as_machine "$AUTOENROLL" -c "$CONF" gpo --machine --json >"$TEST_TMP/ws5.json" 2>"$TEST_TMP/err"
+[ "$(jq -r '.settings.aepolicy' "$TEST_TMP/ws5.json")" = null ] &&
+	jq -r --arg g "$G_USEROFF" '.gpos[] | select(.guid == $g) | .registry_pol_problem' "$TEST_TMP/ws5.json" |
+		grep -q 'AE Staff users off.*Registry.pol damaged at byte .*: the size field' &&
+	[ "$(jq -r '.settings.offline_expiration_percent' "$TEST_TMP/ws5.json")" = 30 ]
+ok $? "a bad size field: an error naming the GPO and the offset, nothing of that file applied, the others still" ||
+	diag "$(jq -c '[.gpos[] | .registry_pol_problem]' "$TEST_TMP/ws5.json")"
+
+done_testing

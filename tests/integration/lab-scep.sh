@@ -1,0 +1,129 @@
+#!/bin/bash
+# lab-scep.sh - autoenroll's SCEP client (transport/scep.c, enroll --scep)
+# against the lab NDES (labctl scep up): enrollment with the challenge
+# from the admin page (Kerberos) and the key on a SoftHSM2 token, renewal
+# signed with the current certificate (RenewalReq), the same with a file
+# key and a challenge file, PKIOperation by GET when POST is not offered,
+# the used and the expired challenge explained, a pending answer, and
+# event 86 with its stage and Windows code for the wrong RA certificate,
+# a TLS certificate that does not chain to AD and a name that does not
+# resolve.
+. "$(dirname "$0")/lib.sh"
+lab_require
+[ -e /usr/lib/softhsm/libsofthsm2.so ] || skip_all "SoftHSM2 is needed (tests/deps.sh)"
+. <("$LABCTL" env)
+levers_default() {
+	"$LABCTL" scep-template WebServer && "$LABCTL" scep-challenge-validity 3600 && "$LABCTL" scep-caps default &&
+		"$LABCTL" scep-ra-swap off && "$LABCTL" scep-tls trusted
+} >/dev/null 2>&1
+cleanup_all() {
+	levers_default
+	[ -n "${sink:-}" ] && kill "$sink" 2>/dev/null
+	rm -rf "$TEST_TMP"
+}
+trap cleanup_all EXIT
+"$LABCTL" scep up >"$TEST_TMP/scep.log" 2>&1
+ok $? "labctl scep up" || { diag "$(cat "$TEST_TMP/scep.log")"; done_testing; exit 1; }
+levers_default
+journal_sink
+URL=$AE_LAB_SCEP_URL
+TXLOG=$AE_LAB_DIR/ndes/transactions.log
+softhsm_token ae-scep
+cat >"$TEST_TMP/c.conf" <<CONF
+[global]
+policy_refresh = 0
+rpc_timeout = 10
+[user]
+store = pkcs11:token=ae-scep;module-path=$MODULE?pin-source=$TEST_TMP/pin
+state_dir = $TEST_TMP/admin
+[machine]
+keytab = $AE_LAB_DIR/ws1.keytab
+state_dir = $TEST_TMP/machine
+CONF
+chmod -R a+rwX "$TEST_TMP"
+# ae_admin / ae_machine ARGS...: autoenroll as Administrator (user
+# context, ticket) or the machine; output in $TEST_TMP/o
+ae_admin() { "$LABCTL" run --admin -- env AE_JOURNAL_SOCKET="$SOCK" SOFTHSM2_CONF="$SOFTHSM2_CONF" "$AUTOENROLL" "$@" -c "$TEST_TMP/c.conf" >"$TEST_TMP/o" 2>&1; }
+ae_machine() { as_machine env AE_JOURNAL_SOCKET="$SOCK" "$AUTOENROLL" "$@" --machine -c "$TEST_TMP/c.conf" >"$TEST_TMP/o" 2>&1; }
+last() { tail -1 "$TXLOG" | jq -r "$1"; }
+challenge() { # a fresh challenge from the admin page into $TEST_TMP/pw
+	"$LABCTL" run --admin -- curl -s --max-time 10 --negotiate -u : --cacert "$AE_LAB_DIR/pki/root.pem" \
+		"$AE_LAB_SCEP_ADMIN_URL" | sed -n 's/.*challenge password is: <B> \([0-9A-F]*\) <\/B>.*/\1/p' >"$TEST_TMP/pw"
+}
+issued_id() { sed -n 's/.*(id \([0-9a-f]*\)).*/\1/p' "$TEST_TMP/o"; }
+event86() { # the last event 86 as {stage, method, hresult, url, message}
+	jq -s -c 'map(select(.WINDOWS_EVENT_ID == "86")) | last | {stage: .AUTOENROLL_SCEP_STAGE, method: .AUTOENROLL_SCEP_METHOD,
+		hresult: (.AUTOENROLL_HRESULT // "" | ascii_downcase), url: .AUTOENROLL_SCEP_URL, message: .MESSAGE}' "$EVENTS"
+}
+
+# --- Administrator: challenge from mscep_admin with Kerberos, key on the token
+ae_admin enroll --scep "$URL" --subject CN=dev1.corp.test --dns dev1.corp.test --challenge-from-admin
+ok $? "enroll --scep --challenge-from-admin: issued" || diag "$(cat "$TEST_TMP/o")"
+id=$(issued_id)
+[ "$(last .status)/$(last .message_type)/$(last .method)/$(last .cipher)/$(last .digest)/$(last .challenge)" = SUCCESS/19/POST/AES/SHA-256/ok ]
+ok $? "NDES saw a PKCSReq by POST, AES and SHA-256, with a valid challenge" || diag "$(tail -1 "$TXLOG")"
+cert=$TEST_TMP/admin/certs/$id.pem
+openssl x509 -in "$cert" -noout -subject -ext subjectAltName 2>/dev/null | tr '\n' ' ' | grep -q "CN *= *dev1.corp.test.*DNS:dev1.corp.test"
+ok $? "the certificate has the subject and DNS name asked for" || diag "$(openssl x509 -in "$cert" -noout -subject 2>&1)"
+grep -q "key      pkcs11:.*token=ae-scep" "$TEST_TMP/o"; ok $? "its key is on the SoftHSM2 token" || diag "$(cat "$TEST_TMP/o")"
+ae_admin enroll --renew "$id"
+ok $? "enroll --renew of the SCEP certificate: issued" || diag "$(cat "$TEST_TMP/o")"
+[ "$(last .status)/$(last .message_type)/$(last .renewal)" = SUCCESS/17/true ] && grep -q "renewed  $id" "$TEST_TMP/o"
+ok $? "renewed with a RenewalReq signed with the current certificate (token key), the old one archived" || diag "$(tail -1 "$TXLOG")"
+
+# --- the machine: a challenge file, keys in files; GET when POST is not offered
+challenge
+ae_machine enroll --scep "$URL" --subject CN=ws1.corp.test --challenge-file "$TEST_TMP/pw"
+ok $? "machine: enroll --scep --challenge-file: issued" || diag "$(cat "$TEST_TMP/o")"
+mid=$(issued_id)
+[ -f "$TEST_TMP/machine/keys/$mid.key" ]; ok $? "its key is in a file of the machine's store"
+ae_machine enroll --scep "$URL" --subject CN=ws1.corp.test --challenge-file "$TEST_TMP/pw"
+[ $? -ne 0 ] && [ "$(last .challenge)" = used ] && grep -q "already used" "$TEST_TMP/o"
+ok $? "the same challenge again: refused (badRequest), explained as a used challenge" || diag "$(cat "$TEST_TMP/o")"
+ev=$(event86)
+jq -e '.stage == "PKIOperation" and .method == "POST" and (.url | test("mscep.dll")) and (.message | test("badRequest"))' <<<"$ev" >/dev/null
+ok $? "event 86 at PKIOperation with the URL, the method and the failInfo" || diag "$ev"
+"$LABCTL" scep-caps AES SHA-256 Renewal >/dev/null
+ae_machine enroll --renew "$mid"
+[ $? -eq 0 ] && [ "$(last .status)/$(last .method)/$(last .message_type)" = SUCCESS/GET/17 ]
+ok $? "renewal of the file-key certificate, by GET when POSTPKIOperation is not offered" || diag "$(cat "$TEST_TMP/o")" "$(tail -1 "$TXLOG")"
+"$LABCTL" scep-caps default >/dev/null
+"$LABCTL" scep-challenge-validity 1 >/dev/null
+challenge
+sleep 2
+ae_machine enroll --scep "$URL" --subject CN=ws1.corp.test --challenge-file "$TEST_TMP/pw"
+[ $? -ne 0 ] && [ "$(last .challenge)" = expired ] && grep -q "expired" "$TEST_TMP/o"
+ok $? "an expired challenge: refused, explained" || diag "$(cat "$TEST_TMP/o")" "$(tail -1 "$TXLOG")"
+"$LABCTL" scep-challenge-validity 3600 >/dev/null
+
+# --- pending
+"$LABCTL" scep-template LabScepPending >/dev/null
+ae_admin enroll --scep "$URL" --subject CN=dev3.corp.test --challenge-from-admin
+[ $? -eq 0 ] && grep -q "^Pending" "$TEST_TMP/o" && [ "$(last .status)" = PENDING ]
+ok $? "a PEND_ALL_REQUESTS template: pending, the key kept" || diag "$(cat "$TEST_TMP/o")" "$(tail -1 "$TXLOG")"
+"$LABCTL" scep-template WebServer >/dev/null
+
+# --- event 86: the wrong RA certificate, TLS, DNS
+"$LABCTL" scep-ra-swap on >/dev/null
+challenge
+ae_machine enroll --scep "$URL" --subject CN=ws1.corp.test --challenge-file "$TEST_TMP/pw"
+[ $? -ne 0 ] && grep -q "illegal size of payload" "$TEST_TMP/o"
+ok $? "RA certificates swapped: refused before sending, explained (NDES's \"illegal size of payload\")" || diag "$(cat "$TEST_TMP/o")"
+ev=$(event86)
+jq -e '.stage == "GetCACert"' <<<"$ev" >/dev/null; ok $? "event 86 at GetCACert" || diag "$ev"
+"$LABCTL" scep-ra-swap off >/dev/null
+"$LABCTL" scep-tls untrusted >/dev/null
+ae_machine enroll --scep "$URL" --subject CN=ws1.corp.test --challenge-file "$TEST_TMP/pw"
+[ $? -ne 0 ] && grep -q "TLS certificate does not chain to a root published in AD" "$TEST_TMP/o"
+ok $? "an untrusted TLS certificate: refused, explained" || diag "$(cat "$TEST_TMP/o")"
+ev=$(event86)
+jq -e '.stage == "GetCACaps" and .method == "GET" and (.hresult | test("80072f8f"))' <<<"$ev" >/dev/null
+ok $? "event 86 at GetCACaps with 0x80072F8F" || diag "$ev"
+"$LABCTL" scep-tls trusted >/dev/null
+ae_machine enroll --scep "https://nosuchhost.corp.test/certsrv/mscep/mscep.dll" --subject CN=ws1.corp.test --challenge-file "$TEST_TMP/pw"
+[ $? -ne 0 ] && grep -q "cannot resolve the host" "$TEST_TMP/o"
+ok $? "a name that does not resolve: explained" || diag "$(cat "$TEST_TMP/o")"
+ev=$(event86)
+jq -e '.stage == "GetCACaps" and (.hresult | test("80072ee7")) and (.url | test("nosuchhost"))' <<<"$ev" >/dev/null
+ok $? "event 86 at GetCACaps with 0x80072EE7" || diag "$ev"
+done_testing
