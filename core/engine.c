@@ -1381,7 +1381,9 @@ policy_failed(pulse *p, bool auth)
 	const char *msg = ae_get_message(p->ctx), *server = policy_servers_text(p);
 	uint32_t hr = ae_hresult_of_policy_failure(ae_get_code(p->ctx), msg);
 	/* the explanations are AD's; a CEP's failure says its own cause */
-	char *why = hr && strcmp(server, "LDAP:") == 0 ? ae_hresult_explain(hr, NULL, NULL, p->res->principal ? p->res->principal : ctx_name(p)) : NULL;
+	char *why = hr && strcmp(server, "LDAP:") == 0
+	                    ? ae_hresult_explain(hr, NULL, NULL, p->res->principal ? p->res->principal : ctx_name(p))
+	                    : NULL;
 	char hrs[96] = "";
 
 	if (hr)
