@@ -44,6 +44,7 @@ static const opt_def options[] = {
 	{ "global", "cep_password_file", T_STRING, OFF(cep_password_file), 0, 0 },
 	{ "global", "cep_client_cert", T_STRING, OFF(cep_client_cert), 0, 0 },
 	{ "global", "cep_client_key", T_STRING, OFF(cep_client_key), 0, 0 },
+	{ "global", "cep_channel_binding", T_BOOL, OFF(cep_channel_binding), 0, 0 },
 	{ "global", "group_policy", T_BOOL, OFF(group_policy), 0, 0 },
 	{ "machine", "keytab", T_STRING, OFF(machine_keytab), 0, 0 },
 	{ "machine", "principal", T_STRING, OFF(machine_principal), 0, 0 },
@@ -257,6 +258,7 @@ ae_conf_defaults(ae_ctx *ctx, ae_conf **out)
 	conf->hook_timeout = 60;
 	/* Group Policy's OfflineExpirationPercent: 10 unless set. */
 	conf->expiry_warning_percent = 10;
+	conf->cep_channel_binding = true;
 	conf->group_policy = true;
 	/* Windows shows its balloon about a minute after logon and keeps the
 	 * work for the session's first hours. */

@@ -45,6 +45,9 @@ typedef struct {
 	/* ... or a TLS client certificate and its key (PEM files) */
 	char *cep_client_cert;
 	char *cep_client_key;
+	/* Kerberos to CEP/CES with the TLS channel binding (Extended
+	 * Protection), yes by default */
+	bool cep_channel_binding;
 	/* autoenrollment options, the AEPolicy bits of Group Policy */
 	uint32_t user_aepolicy;
 	uint32_t machine_aepolicy;

@@ -11,7 +11,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
+#include <gssapi/gssapi.h>
 #include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -254,6 +258,149 @@ ae_soap_security_header(const char *user, const char *password, time_t now)
 	return out;
 }
 
+/* ---- HTTP Negotiate with channel bindings (RFC 4559, RFC 5929) ---- */
+
+/* tls-server-end-point (RFC 5929 4.1): the hash of the server's
+ * certificate with its signature's hash, SHA-256 for MD5 and SHA-1. */
+static ae_err
+end_point_binding(ae_ctx *ctx, const char *what, const char *pem, uint8_t *out, size_t *len)
+{
+	BIO *bio = pem ? BIO_new_mem_buf(pem, -1) : NULL;
+	X509 *c = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+	static const char prefix[] = "tls-server-end-point:";
+	const EVP_MD *md = NULL;
+	int nid = NID_undef;
+	unsigned n = 0;
+
+	BIO_free(bio);
+	if (c == NULL)
+		return ae_set_message(ctx, AE_ERR_CRYPTO, "%s: no server certificate to bind the Kerberos authentication to",
+		                      what);
+	if (OBJ_find_sigid_algs(X509_get_signature_nid(c), &nid, NULL) != 1 || nid == NID_md5 || nid == NID_sha1 ||
+	    (md = EVP_get_digestbynid(nid)) == NULL)
+		md = EVP_sha256();
+	memcpy(out, prefix, sizeof(prefix) - 1);
+	if (X509_digest(c, md, out + sizeof(prefix) - 1, &n) != 1) {
+		X509_free(c);
+		return ae_set_message(ctx, AE_ERR_CRYPTO, "%s: cannot hash the server certificate", what);
+	}
+	X509_free(c);
+	*len = sizeof(prefix) - 1 + n;
+	return AE_OK;
+}
+
+/* The server's Negotiate token in RESP, decoded (caller frees); NULL when none. */
+static uint8_t *
+negotiate_token(const ae_http_response *resp, size_t *len)
+{
+	const char *h = ae_http_header(resp, "WWW-Authenticate");
+	uint8_t *tok = NULL;
+	bool nomem = false;
+
+	*len = 0;
+	if (h == NULL || strncasecmp(h, "Negotiate ", 10) != 0 || !ae_b64_decode_folded(h + 10, &tok, len, &nomem))
+		return NULL;
+	return tok;
+}
+
+/* RQ with Negotiate done here, not by libcurl, so that the authenticator
+ * carries the channel binding (libcurl's GSS-API Negotiate sends none):
+ * an answer without authentication first (the 401 and the server's
+ * certificate), then the request with the SPNEGO token, then the
+ * server's token checked (mutual authentication). */
+static ae_err
+negotiate_bound(ae_ctx *ctx, const ae_soap_call *call, ae_http_request *rq, ae_http_response **out, unsigned *trips)
+{
+	static gss_OID_desc spnego = { 6, (void *)"\x2b\x06\x01\x05\x05\x02" };
+	uint8_t bind[EVP_MAX_MD_SIZE + 32], *srv = NULL;
+	size_t bind_len = 0, srv_len = 0;
+	char host[256], *header = NULL, *b64 = NULL;
+	const char *hdrs[2] = { NULL, NULL };
+	gss_ctx_id_t gctx = GSS_C_NO_CONTEXT;
+	gss_name_t target = GSS_C_NO_NAME;
+	gss_buffer_desc name_buf, in = GSS_C_EMPTY_BUFFER, tok = GSS_C_EMPTY_BUFFER;
+	struct gss_channel_bindings_struct cb;
+	OM_uint32 major, minor;
+	ae_http_response *first = NULL;
+	ae_err err;
+
+	*out = NULL;
+	rq->peer_cert = true;
+	if ((err = ae_http_fetch(ctx, rq, &first)) != AE_OK)
+		return err;
+	*trips += first->answers ? first->answers : 1;
+	if (first->status != 401) { /* no authentication asked for */
+		*out = first;
+		return AE_OK;
+	}
+	if ((err = end_point_binding(ctx, call->what, first->peer_cert_pem, bind, &bind_len)) != AE_OK)
+		goto cleanup;
+	{
+		const char *h = strstr(call->url, "://") ? strstr(call->url, "://") + 3 : call->url;
+		size_t n = strcspn(h, ":/");
+		snprintf(host, sizeof(host), "HTTP@%.*s", (int)(n < 200 ? n : 200), h);
+	}
+	name_buf.value = host;
+	name_buf.length = strlen(host);
+	if (gss_import_name(&minor, &name_buf, GSS_C_NT_HOSTBASED_SERVICE, &target) != GSS_S_COMPLETE) {
+		err = ae_set_message(ctx, AE_ERR_KERBEROS, "%s: cannot name the service %s", call->what, host);
+		goto cleanup;
+	}
+	memset(&cb, 0, sizeof(cb));
+	cb.application_data.value = bind;
+	cb.application_data.length = bind_len;
+	major = gss_init_sec_context(&minor, GSS_C_NO_CREDENTIAL, &gctx, target, &spnego, GSS_C_MUTUAL_FLAG, 0, &cb,
+	                             GSS_C_NO_BUFFER, NULL, &tok, NULL, NULL);
+	if (GSS_ERROR(major)) {
+		err = ae_set_message(ctx, AE_ERR_KERBEROS,
+		                     "%s: no Kerberos ticket for %s (GSS-API major 0x%x, minor %u): check the ticket (klist)",
+		                     call->what, host, major, minor);
+		goto cleanup;
+	}
+	if ((b64 = malloc(4 * ((tok.length + 2) / 3) + 1)) == NULL) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	EVP_EncodeBlock((unsigned char *)b64, tok.value, (int)tok.length);
+	if ((header = ae_strdup_printf("Authorization: Negotiate %s", b64)) == NULL) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	hdrs[0] = header;
+	rq->headers = hdrs;
+	rq->peer_cert = false;
+	if ((err = ae_http_fetch(ctx, rq, out)) != AE_OK)
+		goto cleanup;
+	if ((*out)->status == 401 || (*out)->status == 403)
+		goto cleanup; /* the caller says it was refused */
+	/* mutual authentication: the server's answer token */
+	if ((srv = negotiate_token(*out, &srv_len)) != NULL) {
+		in.value = srv;
+		in.length = srv_len;
+		gss_release_buffer(&minor, &tok);
+		major = gss_init_sec_context(&minor, GSS_C_NO_CREDENTIAL, &gctx, target, &spnego, GSS_C_MUTUAL_FLAG, 0,
+		                             &cb, &in, NULL, &tok, NULL, NULL);
+	}
+	if (srv == NULL || major != GSS_S_COMPLETE) {
+		ae_http_response_free(*out);
+		*out = NULL;
+		err = ae_set_message(ctx, AE_ERR_KERBEROS, "%s did not prove itself as %s (mutual Kerberos authentication failed)",
+		                     call->what, host);
+	}
+cleanup:
+	ae_http_response_free(first);
+	gss_release_buffer(&minor, &tok);
+	if (gctx != GSS_C_NO_CONTEXT)
+		gss_delete_sec_context(&minor, &gctx, GSS_C_NO_BUFFER);
+	if (target != GSS_C_NO_NAME)
+		gss_release_name(&minor, &target);
+	free(srv);
+	free(b64);
+	free(header);
+	rq->headers = NULL;
+	return err;
+}
+
 ae_err
 ae_soap_post(ae_ctx *ctx, const ae_soap_call *call, ae_http_response **out, unsigned *trips)
 {
@@ -285,15 +432,17 @@ ae_soap_post(ae_ctx *ctx, const ae_soap_call *call, ae_http_response **out, unsi
 		goto cleanup;
 	}
 	{
+		bool kerberos = call->password == NULL && call->client_cert == NULL;
 		ae_http_request rq = { .method = "POST", .url = call->url, .body = (const uint8_t *)xml,
 			               .body_len = strlen(xml), .content_type = "application/soap+xml; charset=utf-8",
 			               .max_body = call->max_answer, .timeout = call->timeout,
 			               .timeout_setting = call->timeout_setting, .what = call->http_what,
 			               .any_status = true, .https_only = true,
-			               .negotiate = call->password == NULL && call->client_cert == NULL,
+			               .negotiate = kerberos && !call->channel_binding,
 			               .trust_pem = call->trust_pem, .client_cert = call->client_cert,
 			               .client_key = call->client_key };
-		err = ae_http_fetch(ctx, &rq, &resp);
+		err = kerberos && call->channel_binding ? negotiate_bound(ctx, call, &rq, &resp, trips)
+		                                        : ae_http_fetch(ctx, &rq, &resp);
 	}
 	if (err != AE_OK)
 		goto cleanup;
@@ -304,8 +453,11 @@ ae_soap_post(ae_ctx *ctx, const ae_soap_call *call, ae_http_response **out, unsi
 		                     call->what, call->client_cert, resp->status);
 	else if (resp->status == 401 || resp->status == 403)
 		err = ae_set_message(ctx, AE_ERR_DENIED,
-		                     "%s refused the Kerberos authentication (HTTP %ld): check the ticket (klist) and that the server's SPN HTTP/host exists",
-		                     call->what, resp->status);
+		                     "%s refused the Kerberos authentication (HTTP %ld): check the ticket (klist) and that the server's SPN HTTP/host exists%s",
+		                     call->what, resp->status,
+		                     call->password == NULL && !call->channel_binding
+		                             ? "; or the server requires Extended Protection, and cep_channel_binding = no leaves the TLS channel binding out of the Kerberos authenticator"
+		                             : "");
 	else if (resp->status != 200 && resp->status != 500)
 		err = ae_set_message(ctx, AE_ERR_NETWORK, "%s answered HTTP %ld", call->what, resp->status);
 	else if (resp->status == 500 && call->password != NULL &&

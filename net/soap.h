@@ -68,6 +68,8 @@ typedef struct {
 	const char *http_what;       /* "the CES", for the HTTP layer's messages */
 	const char *username, *password; /* user name and password */
 	const char *client_cert, *client_key; /* else a TLS client certificate (PEM files); else Kerberos */
+	bool channel_binding;        /* Kerberos: the tls-server-end-point channel binding (RFC 5929) in
+	                              * the authenticator, for servers with Extended Protection */
 	const char *trust_pem;
 	int timeout;
 	const char *timeout_setting;

@@ -128,6 +128,7 @@ get_policies(ae_ctx *ctx, xcep_source *xs, time_t last_update, ae_http_response 
 			              .password = xs->password, .trust_pem = xs->trust_pem,
 			              .client_cert = xs->password ? NULL : xs->conf->cep_client_cert,
 			              .client_key = xs->conf->cep_client_key,
+			              .channel_binding = xs->conf->cep_channel_binding,
 			              .timeout = xs->conf->rpc_timeout,
 			              .timeout_setting = ae_conf_setting(xs->conf, "global", "rpc_timeout", setting,
 			                                                 sizeof(setting)),

@@ -35,6 +35,7 @@ typedef struct {
 	char *trust_pem;
 	char *username, *password; /* user name and password authentication */
 	char *client_cert, *client_key; /* else a TLS client certificate; else Kerberos */
+	bool channel_binding;           /* Kerberos with the TLS channel binding */
 	int timeout;
 	char setting[256];
 	unsigned trips;
@@ -288,6 +289,7 @@ ces_open(ae_ctx *ctx, const ae_conf *conf, const ae_ca *ca, void **state_out)
 		ces_close(l);
 		return err;
 	}
+	l->channel_binding = conf->cep_channel_binding;
 	l->timeout = conf->rpc_timeout;
 	ae_conf_setting(conf, "global", "rpc_timeout", l->setting, sizeof(l->setting));
 	*state_out = l;
@@ -338,6 +340,7 @@ rst_call_one(ae_ctx *ctx, ces_link *l, const char *rtype, const char *body_xml, 
 		ae_soap_call call = { .url = l->url, .action = ACT_RST, .body = body, .what = what,
 			              .http_what = "the CES", .username = l->username, .password = l->password,
 			              .client_cert = l->client_cert, .client_key = l->client_key,
+			              .channel_binding = l->channel_binding,
 			              .trust_pem = l->trust_pem, .timeout = l->timeout, .timeout_setting = l->setting,
 			              .max_answer = AE_CES_MAX_ANSWER };
 		err = ae_soap_post(ctx, &call, &resp, &l->trips);

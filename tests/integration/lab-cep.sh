@@ -8,19 +8,21 @@
 # within rpc_timeout; alice, as a host outside the domain (no Kerberos
 # ticket), with user name and password (WS-Security UsernameToken over
 # TLS, the password in a file), then with her certificate for TLS client
-# authentication.  The services stop at the end (labctl ces
+# authentication; Extended Protection (the channel binding in the Kerberos
+# authenticator, and a clear refusal without it).  The services stop at the end (labctl ces
 # down).
 . "$(dirname "$0")/lib.sh"
 lab_require
 . <("$LABCTL" env)
 cleanup_all() {
+	"$LABCTL" ces-epa off >/dev/null 2>&1
 	"$LABCTL" ces-uris default >/dev/null 2>&1
 	"$LABCTL" ces down >/dev/null 2>&1
 	rm -rf "$TEST_TMP"
 }
 trap cleanup_all EXIT
 
-"$LABCTL" ces up >"$TEST_TMP/ces.log" 2>&1 && "$LABCTL" ces-uris default >/dev/null
+"$LABCTL" ces up >"$TEST_TMP/ces.log" 2>&1 && "$LABCTL" ces-uris default >/dev/null && "$LABCTL" ces-epa off >/dev/null
 ok $? "labctl ces up" || diag "$(cat "$TEST_TMP/ces.log")"
 # The roots a machine took from AD (the trust directory), as a host that
 # gets its policy from a CEP has them.
@@ -160,6 +162,26 @@ jq -e '.policy_server.url == "LDAP:" and ([.cas[] | select(.name == "CORP-CA1")]
 	"$TEST_TMP/h.json" >/dev/null
 ok $? "LDAP: first by cost, then the CEP: the policy is AD's, CORP-CA1 over MS-ICPR" ||
 	diag "$(jq -c '.policy_server, [.cas[] | {name, transport}]' "$TEST_TMP/h.json" 2>/dev/null)" "$(tail -3 "$TEST_TMP/err")"
+
+# --- Extended Protection: the Kerberos authenticator carries the TLS channel binding
+"$LABCTL" ces-epa on >/dev/null
+conf x 10 "$AE_LAB_CEP_URL"
+chmod -R a+rwX "$TEST_TMP"
+x0=$(mark)
+as_user bob "$AUTOENROLL" enroll --template LabUser -c "$TEST_TMP/x.conf" >"$TEST_TMP/o.txt" 2>&1 &&
+	since "$x0" | jq -s -e 'length == 1 and .[0].caller == "bob@CORP.TEST" and .[0].transport == "wstep"' >/dev/null
+ok $? "Extended Protection on: policy and enrollment with Kerberos bound to the TLS channel (tls-server-end-point)" ||
+	diag "$(cat "$TEST_TMP/o.txt")" "$(tail -3 "$AE_LAB_DIR/ces/ces.log")"
+conf y 10 "$AE_LAB_CEP_URL"
+sed -i 's/^rpc_timeout = 10$/rpc_timeout = 10\ncep_channel_binding = no/' "$TEST_TMP/y.conf"
+chmod -R a+rwX "$TEST_TMP"
+as_user bob "$AUTOENROLL" enroll --template LabUser -c "$TEST_TMP/y.conf" >"$TEST_TMP/o.txt" 2>&1
+rc=$?
+[ $rc -ne 0 ] && grep -q "the CEP at $AE_LAB_CEP_URL refused the Kerberos authentication" "$TEST_TMP/o.txt" &&
+	grep -q "Extended Protection, and cep_channel_binding = no" "$TEST_TMP/o.txt" &&
+	tail -5 "$AE_LAB_DIR/ces/ces.log" | grep -q "the authenticator carries no channel binding"
+ok $? "Extended Protection on, cep_channel_binding = no: refused, and the message says why" || diag "rc=$rc" "$(cat "$TEST_TMP/o.txt")"
+"$LABCTL" ces-epa off >/dev/null
 
 # --- alice as a host outside the domain: user name and password, no ticket
 UP_CEP=https://ces.corp.test/ADPolicyProvider_CEP_UsernamePassword/service.svc/CEP

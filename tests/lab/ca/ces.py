@@ -30,7 +30,9 @@
 #
 #   ces.py serve LAB        (inside the lab netns; labctl ces up|down)
 #
-# State in LAB/ces: tls.pem, rogue.pem, policy-id, ca-uris (labctl ces-uris),
+# Extended Protection (labctl ces-epa on: LAB/ces/epa): a Kerberos
+# authenticator without the TLS channel binding is refused (401).
+# State in LAB/ces: tls.pem, rogue.pem, policy-id, ca-uris (labctl ces-uris), epa,
 # ces.log, ces.pid.
 
 import base64
@@ -148,8 +150,11 @@ class Unauthorized(Exception):
     pass
 
 
-def negotiate(header):
-    """RFC 4559: Authorization: Negotiate <token> -> (principal, reply token)"""
+def negotiate(header, binding=None):
+    """RFC 4559: Authorization: Negotiate <token> -> (principal, reply token).
+    BINDING (Extended Protection on): the tls-server-end-point channel
+    binding (RFC 5929) the authenticator must carry, as IIS requires it
+    with Extended Protection "Required"."""
     import gssapi
     if not header or not header.lower().startswith("negotiate "):
         raise Unauthorized("no Negotiate authorization")
@@ -158,12 +163,15 @@ def negotiate(header):
     except (ValueError, IndexError):
         raise Unauthorized("bad Negotiate token")
     try:
-        ctx = gssapi.SecurityContext(usage="accept", creds=None)
+        cb = gssapi.raw.ChannelBindings(application_data=binding) if binding else None
+        ctx = gssapi.SecurityContext(usage="accept", creds=None, channel_bindings=cb)
         out = ctx.step(tok)
     except gssapi.exceptions.GSSError as ex:
         raise Unauthorized("GSS-API: %s" % ex)
     if not ctx.complete:
         raise Unauthorized("Negotiate needs more than one leg")
+    if binding and gssapi.RequirementFlag.channel_bound not in ctx.actual_flags:
+        raise Unauthorized("Extended Protection: the authenticator carries no channel binding")
     return str(ctx.initiator_name), out
 
 
@@ -547,7 +555,7 @@ class Fault(Exception):
 
 
 # ------------------------------------------------------------------ HTTP
-def handler(pol, enr):
+def handler(pol, enr, lab_state, binding):
     class H(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -599,7 +607,8 @@ def handler(pol, enr):
                 lp = CEP_PATH.lower() if lp == CEP_UP_PATH.lower() else CES_PATH.lower()
             else:
                 try:
-                    principal, out = negotiate(self.headers.get("Authorization"))
+                    epa = os.path.exists(os.path.join(lab_state, "epa")) and binding
+                    principal, out = negotiate(self.headers.get("Authorization"), binding if epa else None)
                 except Unauthorized as ex:
                     log.info("%s: 401 (%s)", self.client_address[0], ex)
                     self.reply(401, b"", [("WWW-Authenticate", "Negotiate")])
@@ -652,7 +661,12 @@ def serve(lab):
     pol, enr = Policy(ca, state), Enrollment(lab, store, ca)
     tls = make_tls(lab, state)
     for port, pem in ((PORT, tls["tls.pem"]), (ROGUE_PORT, tls["rogue.pem"])):
-        httpd = http.server.ThreadingHTTPServer((ADDR, port), handler(pol, enr))
+        # tls-server-end-point (RFC 5929): "tls-server-end-point:" and the
+        # SHA-256 of the server certificate (signed with SHA-256)
+        with open(pem, "rb") as f:
+            leaf = x509.load_pem_x509_certificate(f.read())
+        binding = b"tls-server-end-point:" + leaf.fingerprint(hashes.SHA256())
+        httpd = http.server.ThreadingHTTPServer((ADDR, port), handler(pol, enr, state, binding))
         httpd.daemon_threads = True
         sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         sctx.minimum_version = ssl.TLSVersion.TLSv1_2
