@@ -41,6 +41,11 @@ static const opt_def options[] = {
 	{ "global", "policy_refresh", T_SECONDS, OFF(policy_refresh), 0, 86400 },
 	{ "global", "hook_timeout", T_SECONDS, OFF(hook_timeout), 1, 3600 },
 	{ "global", "expiry_warning_percent", T_PERCENT, OFF(expiry_warning_percent), 0, 100 },
+	{ "global", "cep_username", T_STRING, OFF(cep_username), 0, 0 },
+	{ "global", "cep_password_file", T_STRING, OFF(cep_password_file), 0, 0 },
+	{ "global", "cep_client_cert", T_STRING, OFF(cep_client_cert), 0, 0 },
+	{ "global", "cep_client_key", T_STRING, OFF(cep_client_key), 0, 0 },
+	{ "global", "cep_channel_binding", T_BOOL, OFF(cep_channel_binding), 0, 0 },
 	{ "global", "group_policy", T_BOOL, OFF(group_policy), 0, 0 },
 	{ "machine", "keytab", T_STRING, OFF(machine_keytab), 0, 0 },
 	{ "machine", "principal", T_STRING, OFF(machine_principal), 0, 0 },
@@ -59,6 +64,8 @@ static const opt_def options[] = {
 	{ "user", "pinentry", T_STRING, OFF(pinentry), 0, 0 },
 	{ "user", "cert_dir", T_STRING, OFF(user_cert_dir), 0, 0 },
 	{ "user", "hooks_dir", T_STRING, OFF(user_hooks_dir), 0, 0 },
+	{ "user", "policy_servers", T_STRLIST, OFF(user_policy_servers), 0, 0 },
+	{ "machine", "policy_servers", T_STRLIST, OFF(machine_policy_servers), 0, 0 },
 };
 
 static const char *const sections[] = { "global", "user", "machine", NULL };
@@ -220,6 +227,12 @@ ae_conf_free(ae_conf *conf)
 	free(conf->machine_store);
 	free(conf->machine_state_dir);
 	free(conf->trust_dir);
+	free(conf->cep_username);
+	free(conf->cep_password_file);
+	free(conf->cep_client_cert);
+	free(conf->cep_client_key);
+	ae_strv_free(conf->user_policy_servers);
+	ae_strv_free(conf->machine_policy_servers);
 	free(conf->system_trust);
 	free(conf->pinentry);
 	free(conf->machine_cert_dir);
@@ -246,6 +259,7 @@ ae_conf_defaults(ae_ctx *ctx, ae_conf **out)
 	conf->hook_timeout = 60;
 	/* Group Policy's OfflineExpirationPercent: 10 unless set. */
 	conf->expiry_warning_percent = 10;
+	conf->cep_channel_binding = true;
 	conf->group_policy = true;
 	/* Windows shows its balloon about a minute after logon and keeps the
 	 * work for the session's first hours. */

@@ -37,6 +37,17 @@ typedef struct {
 	int hook_timeout;         /* seconds a renewal hook may run (60) */
 	int expiry_warning_percent; /* warn when this % of a certificate's lifetime is left and nothing renewed it (10; 0: never) */
 	bool group_policy;        /* Group Policy read and applied over this file (yes) */
+	/* CEP/CES user name and password authentication (WS-Security
+	 * UsernameToken over TLS) instead of Kerberos; the password only in
+	 * a file; NULL: Kerberos */
+	char *cep_username;
+	char *cep_password_file;
+	/* ... or a TLS client certificate and its key (PEM files) */
+	char *cep_client_cert;
+	char *cep_client_key;
+	/* Kerberos to CEP/CES with the TLS channel binding (Extended
+	 * Protection), yes by default */
+	bool cep_channel_binding;
 	/* autoenrollment options, the AEPolicy bits of Group Policy */
 	uint32_t user_aepolicy;
 	uint32_t machine_aepolicy;
@@ -61,6 +72,10 @@ typedef struct {
 	char *user_hooks_dir;     /* $XDG_CONFIG_HOME/autoenroll/hooks.d */
 	char *machine_cert_dir;   /* <state_dir>/live */
 	char *machine_hooks_dir;  /* /etc/autoenroll/hooks.d */
+	/* [user] and [machine]: policy servers ("LDAP:" or CEP URLs, each
+	 * "URL" or "URL@COST"; policy/xcep.h); NULL: LDAP: alone */
+	char **user_policy_servers;
+	char **machine_policy_servers;
 } ae_conf;
 
 /* The configuration file to use when none is given: $AUTOENROLL_CONF

@@ -66,6 +66,23 @@ typedef struct {
 
 /* ---- events ---- */
 
+/* The context's policy servers, as events name them: "LDAP:" or the
+ * configured list (policy/xcep.h). */
+static const char *
+policy_servers_text(pulse *p)
+{
+	static char buf[1024];
+	char *const *list = p->opts->machine ? p->conf->machine_policy_servers : p->conf->user_policy_servers;
+	size_t n = 0;
+
+	if (list == NULL)
+		return "LDAP:";
+	buf[0] = '\0';
+	for (size_t i = 0; list[i] != NULL && n < sizeof(buf); i++)
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s", i ? " " : "", list[i]);
+	return buf;
+}
+
 static void
 event(pulse *p, ae_event_kind kind, const char *tpl, const char *ca, const char *rec_id, uint32_t request_id,
       uint32_t hr, const char *fmt, ...) __attribute__((format(printf, 8, 9)));
@@ -108,9 +125,9 @@ event(pulse *p, ae_event_kind kind, const char *tpl, const char *ca, const char 
 			.request_id = request_id,
 			.hresult = hr,
 			.message = msg,
-			/* the one policy server: Active Directory */
+			/* the context's policy servers (LDAP: unless configured) */
 			.policy_server = kind == AE_EV_POLICY_LOAD_FAILED || kind == AE_EV_POLICY_AUTH_FAILED ||
-			                         kind == AE_EV_POLICY_NONE ? "LDAP:" : NULL,
+			                         kind == AE_EV_POLICY_NONE ? policy_servers_text(p) : NULL,
 			.gpo = p->ev_gpo,
 		};
 		ae_event_emit(p->opts->ident ? p->opts->ident : "autoenroll", &ev);
@@ -1114,6 +1131,8 @@ update_trust(pulse *p)
 
 	if (!p->opts->machine)
 		return; /* users inherit the machine's trust, as on Windows */
+	if (p->policy->origin.config_nc == NULL)
+		return; /* no LDAP: policy server: the trust from AD stays as it was */
 	if (tdir == NULL) {
 		if (asprintf(&dir, "%s/trust", p->local.state_dir) < 0)
 			return;
@@ -1375,9 +1394,12 @@ pulse_clear(pulse *p)
 static void
 policy_failed(pulse *p, bool auth)
 {
-	const char *msg = ae_get_message(p->ctx), *server = "LDAP:";
+	const char *msg = ae_get_message(p->ctx), *server = policy_servers_text(p);
 	uint32_t hr = ae_hresult_of_policy_failure(ae_get_code(p->ctx), msg);
-	char *why = hr ? ae_hresult_explain(hr, NULL, NULL, p->res->principal ? p->res->principal : ctx_name(p)) : NULL;
+	/* the explanations are AD's; a CEP's failure says its own cause */
+	char *why = hr && strcmp(server, "LDAP:") == 0
+	                    ? ae_hresult_explain(hr, NULL, NULL, p->res->principal ? p->res->principal : ctx_name(p))
+	                    : NULL;
 	char hrs[96] = "";
 
 	if (hr)

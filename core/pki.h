@@ -17,12 +17,19 @@
 #include <stdbool.h>
 #include <time.h>
 
+/* MS-XCEP 3.1.4.1.3.5 clientAuthentication 4: WS-Security UsernameToken */
+#define AE_CA_AUTH_PASSWORD 4
+/* ... 8: a TLS client certificate */
+#define AE_CA_AUTH_CERTIFICATE 8
+
 typedef struct {
 	char *dn;
 	char *name;           /* cn: what certreq/certutil call the CA name */
 	char *display_name;
 	char *host;           /* dNSHostName */
 	char *url;            /* the endpoint, for transports that take one (CES, SCEP); NULL for MS-ICPR */
+	unsigned endpoint_auth; /* MS-XCEP clientAuthentication of the URLs: AE_CA_AUTH_PASSWORD, else Kerberos */
+	char **fallback_urls; /* more endpoints of the same CA, tried in order when URL does not answer (CES URIs by priority) */
 	/* How the CA is reached (transport/transport.h), set by the policy
 	 * source; NULL: not reachable by any transport we have. */
 	const struct ae_transport_ops *transport;

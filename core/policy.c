@@ -45,12 +45,20 @@ ae_policy_free(ae_policy *p)
 {
 	if (p == NULL)
 		return;
+	ae_policy_clear(p);
+	free(p);
+}
+
+void
+ae_policy_clear(ae_policy *p)
+{
 	free(p->url);
 	free(p->policy_id);
 	free(p->friendly_name);
 	free(p->domain);
 	free(p->origin.server);
 	free(p->origin.config_nc);
+	free(p->origin.failover);
 	free(p->principal);
 	ae_account_clear(&p->account);
 	ae_pki_clear(&p->pki);
@@ -67,7 +75,7 @@ ae_policy_free(ae_policy *p)
 	for (size_t i = 0; i < p->item_count; i++)
 		item_clear(&p->items[i]);
 	free(p->items);
-	free(p);
+	memset(p, 0, sizeof(*p));
 }
 
 const ae_policy_item *
@@ -131,6 +139,11 @@ decide_one(ae_ctx *ctx, const ae_policy *p, const ae_template *t, ae_policy_item
 	if (t->sd != NULL) {
 		enroll = ae_secdesc_check(t->sd, &p->account.token, AE_RIGHT_ENROLL);
 		autoenroll = ae_secdesc_check(t->sd, &p->account.token, AE_RIGHT_AUTOENROLL);
+	} else if (t->server_permission) {
+		/* MS-XCEP: the policy server evaluated the rights */
+		enroll.allowed = t->server_enroll;
+		autoenroll.allowed = t->server_autoenroll;
+		enroll.ace_index = autoenroll.ace_index = -1;
 	}
 	it->enroll = enroll.allowed;
 	it->autoenroll = autoenroll.allowed;
@@ -150,7 +163,13 @@ decide_one(ae_ctx *ctx, const ae_policy *p, const ae_template *t, ae_policy_item
 		reason = ae_strdup_printf("machine template: the machine context enrolls it, not users");
 	else if (!machine_tpl && machine_ctx)
 		reason = ae_strdup_printf("user template: users enroll it at logon, not the machine");
-	else if (t->sd == NULL)
+	else if (t->sd == NULL && t->server_permission && !enroll.allowed)
+		reason = ae_strdup_printf("no Enroll right for %s, as the policy server reports it",
+		                   p->principal ? p->principal : "the caller");
+	else if (t->sd == NULL && t->server_permission && !autoenroll.allowed)
+		reason = ae_strdup_printf("no AutoEnroll right for %s, as the policy server reports it",
+		                   p->principal ? p->principal : "the caller");
+	else if (t->sd == NULL && !t->server_permission)
 		reason = ae_strdup_printf("cannot evaluate permissions: %s",
 		                   t->sd_error ? t->sd_error : "no security descriptor");
 	else if (!enroll.allowed)

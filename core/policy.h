@@ -59,6 +59,12 @@ typedef struct {
 	char *config_nc;         /* LDAP: the configuration naming context */
 	int ssf;                 /* LDAP: strength of the SASL protection */
 	unsigned round_trips;    /* requests the read took */
+	/* MS-XCEP policy servers (policy/xcep.h) */
+	unsigned next_update_hours; /* how long the server's answer holds */
+	bool filtered_by_server; /* the server lists only what the caller may enroll for, with
+	                          * its own word on the rights (no security descriptor) */
+	bool from_cache;         /* the cached answer, still fresh or not changed (lastUpdate) */
+	char *failover;          /* servers that did not answer before this one, with why */
 } ae_policy_origin;
 
 typedef struct {
@@ -88,6 +94,8 @@ typedef struct {
 ae_err ae_policy_decide(ae_ctx *ctx, ae_policy *p);
 
 void ae_policy_free(ae_policy *p);
+/* Frees what P holds, not P, and zeroes it. */
+void ae_policy_clear(ae_policy *p);
 
 /* The item of template NAME (its cn, or else its display name; case does
  * not matter), or NULL. */

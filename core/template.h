@@ -105,6 +105,11 @@ typedef struct {
 	char **csps;                 /* pKIDefaultCSPs, "prio,name" */
 	ae_secdesc *sd;              /* NULL when absent or malformed */
 	char *sd_error;              /* why sd is NULL */
+	/* A policy server's word instead of a security descriptor (MS-XCEP
+	 * 3.1.4.1.3.24 EnrollmentPermission: the server evaluated the
+	 * caller's rights); false for templates read from AD. */
+	bool server_permission;
+	bool server_enroll, server_autoenroll;
 } ae_template;
 
 /* Builds a template from ENTRY.  Malformed values (a period that is not 8

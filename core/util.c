@@ -6,13 +6,18 @@
 #include "util.h"
 #include "testhooks.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 size_t
 ae_strv_len(char *const *v)
@@ -432,4 +437,39 @@ ae_parse_generalized_time(const char *s, time_t *out)
 	tm.tm_sec = f[5];
 	*out = timegm(&tm);
 	return true;
+}
+
+ae_err
+ae_read_password_file(ae_ctx *ctx, const char *path, const char *setting, char **out)
+{
+	struct stat st;
+	char buf[1025];
+	ssize_t n;
+	int fd;
+
+	*out = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return ae_set_message(ctx, AE_ERR_IO, "cannot read the secret file %s (%s): %s", path, setting,
+		                      strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_uid != getuid() && st.st_uid != 0) ||
+	    (st.st_mode & 077) != 0) {
+		close(fd);
+		return ae_set_message(ctx, AE_ERR_CONFIG,
+		                      "the secret file %s (%s) must be a regular file of yours or root's, mode 0600 or 0400",
+		                      path, setting);
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0)
+		return ae_set_message(ctx, AE_ERR_IO, "cannot read the secret file %s: %s", path, strerror(errno));
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	if (buf[0] == '\0') {
+		OPENSSL_cleanse(buf, sizeof(buf));
+		return ae_set_message(ctx, AE_ERR_CONFIG, "the secret file %s (%s) is empty", path, setting);
+	}
+	*out = strdup(buf);
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return *out != NULL ? AE_OK : ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 }

@@ -5,6 +5,8 @@
 #ifndef AE_UTIL_H
 #define AE_UTIL_H
 
+#include "error.h"
+
 #include <stdbool.h>
 #include <time.h>
 #include <stddef.h>
@@ -79,5 +81,12 @@ bool ae_now_shifted(void);
 
 /* Free a pointer and set it to NULL. */
 #define ae_free_ptr(p) do { free(p); (p) = NULL; } while (0)
+
+/* The secret in PATH (a password; for a key file, the check alone): a
+ * regular file of the caller's (or root's), not
+ * readable or writable by group or others, its first line (at most 1 KiB).
+ * *OUT (caller cleanses and frees) stays NULL on error; errors name
+ * SETTING ("cep_password_file in [global] of FILE"). */
+ae_err ae_read_password_file(ae_ctx *ctx, const char *path, const char *setting, char **out);
 
 #endif

@@ -366,6 +366,14 @@ ae_http_fetch(ae_ctx *ctx, const ae_http_request *req, ae_http_response **out)
 		struct curl_blob blob = { (void *)req->trust_pem, strlen(req->trust_pem), CURL_BLOB_COPY };
 		lc.easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob);
 	}
+	if (req->client_cert != NULL && req->client_key != NULL) {
+		lc.easy_setopt(c, CURLOPT_SSLCERT, req->client_cert);
+		lc.easy_setopt(c, CURLOPT_SSLCERTTYPE, "PEM");
+		lc.easy_setopt(c, CURLOPT_SSLKEY, req->client_key);
+		lc.easy_setopt(c, CURLOPT_SSLKEYTYPE, "PEM");
+	}
+	if (req->peer_cert)
+		lc.easy_setopt(c, CURLOPT_CERTINFO, 1L);
 	lc.easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
 	lc.easy_setopt(c, CURLOPT_MAXREDIRS, (long)AE_HTTP_MAX_REDIRECTS);
 	lc.easy_setopt(c, CURLOPT_TIMEOUT, (long)(req->timeout > 0 ? req->timeout : 15));
@@ -414,6 +422,20 @@ ae_http_fetch(ae_ctx *ctx, const ae_http_request *req, ae_http_response **out)
 	resp->headers = t.headers;
 	t.headers = NULL;
 	t.nheaders = 0;
+	if (req->peer_cert) {
+		/* OpenSSL back end: "Cert:" with the PEM of each certificate of
+		 * the chain the server sent, the server's first */
+		struct curl_certinfo *ci = NULL;
+		if (lc.easy_getinfo(c, CURLINFO_CERTINFO, &ci) == CURLE_OK && ci != NULL && ci->num_of_certs > 0)
+			for (struct curl_slist *l = ci->certinfo[0]; l != NULL; l = l->next)
+				if (strncmp(l->data, "Cert:", 5) == 0) {
+					if ((resp->peer_cert_pem = strdup(l->data + 5)) == NULL) {
+						err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+						goto cleanup;
+					}
+					break;
+				}
+	}
 	*out = resp;
 	resp = NULL;
 cleanup:
@@ -448,6 +470,7 @@ ae_http_response_free(ae_http_response *resp)
 {
 	if (resp == NULL)
 		return;
+	free(resp->peer_cert_pem);
 	free(resp->body);
 	for (size_t i = 0; resp->headers != NULL && resp->headers[i] != NULL; i++)
 		free(resp->headers[i]);

@@ -41,6 +41,9 @@ typedef struct {
 	                            * default ccache, mutual authentication required */
 	const char *trust_pem;     /* PEM certificates trusted for https in addition to the system's
 	                            * (AD's roots); NULL: the system trust only */
+	const char *client_cert;   /* TLS client authentication: the certificate (and chain), a PEM file */
+	const char *client_key;    /* ... and its key, a PEM file; NULL: no client certificate */
+	bool peer_cert;            /* true: the server's certificate in the response (https) */
 } ae_http_request;
 
 typedef struct {
@@ -51,6 +54,7 @@ typedef struct {
 	char *url;                 /* where the answer came from (after redirects) */
 	unsigned redirects;        /* followed */
 	unsigned answers;          /* HTTP answers read (a Negotiate challenge is one more) */
+	char *peer_cert_pem;       /* with REQ->peer_cert: the server's certificate, PEM; else NULL */
 } ae_http_response;
 
 /* Sends REQ and reads the answer into *OUT (free with ae_http_response_free).

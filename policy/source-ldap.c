@@ -344,9 +344,7 @@ ae_policy_source_ldap(ae_ctx *ctx, const ae_conf *conf, ae_context context, ae_p
 	src->ops = &ldap_ops;
 	src->data = ls;
 	ls->conf = conf;
-	err = context == AE_CONTEXT_MACHINE ? ae_krb_machine(ctx, conf, &ls->krb) : ae_krb_user(ctx, &ls->krb);
-	if (err == AE_OK && (src->principal = strdup(ae_krb_principal(ls->krb))) == NULL)
-		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	err = ae_policy_source_credentials(ctx, conf, context, src, &ls->krb);
 	if (err != AE_OK) {
 		ae_policy_source_free(src);
 		return err;

@@ -3,17 +3,51 @@
  */
 #include "config.h"
 
+#include "store.h"
+#include "krb.h"
 #include "source.h"
+#include "xcep.h"
 
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
 ae_err
 ae_policy_source_open(ae_ctx *ctx, const ae_conf *conf, ae_context context, void *arg, ae_policy_source **out)
 {
+	char *const *list = context == AE_CONTEXT_MACHINE ? conf->machine_policy_servers : conf->user_policy_servers;
+	ae_policy_server *servers = NULL;
+	size_t n = 0;
+	bool machine = context == AE_CONTEXT_MACHINE;
+	char *dir = NULL;
+	ae_err err;
+
 	(void)arg;
-	/* Active Directory is the only source today; Group Policy will say
-	 * which policy servers (LDAP: or CEP URLs) apply. */
-	return ae_policy_source_ldap(ctx, conf, context, out);
+	/* The config's policy servers (Group Policy's PolicyServers will
+	 * come the same way), else LDAP: alone. */
+	if (list == NULL || (list[0] != NULL && list[1] == NULL && strcasecmp(list[0], "LDAP:") == 0))
+		return ae_policy_source_ldap(ctx, conf, context, out);
+	if ((err = ae_policy_servers_parse(ctx, list, &servers, &n)) != AE_OK)
+		return err;
+	/* the context's state directory keeps the CEPs' answers (no cache
+	 * when it is unknown) */
+	dir = machine ? (conf->machine_state_dir ? strdup(conf->machine_state_dir) : ae_store_default_dir(true))
+	              : (conf->user_state_dir ? strdup(conf->user_state_dir) : ae_store_default_dir(false));
+	err = ae_policy_source_servers(ctx, conf, context, servers, n, dir, out);
+	free(dir);
+	ae_policy_servers_free(servers, n);
+	return err;
+}
+
+ae_err
+ae_policy_source_credentials(ae_ctx *ctx, const ae_conf *conf, ae_context context, ae_policy_source *src,
+                             ae_krb **krb)
+{
+	ae_err err = context == AE_CONTEXT_MACHINE ? ae_krb_machine(ctx, conf, krb) : ae_krb_user(ctx, krb);
+
+	if (err == AE_OK && (src->principal = strdup(ae_krb_principal(*krb))) == NULL)
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	return err;
 }
 
 ae_err

@@ -5,8 +5,9 @@
  * ae_policy; the decisions (core/policy.h) are then made on that alone.
  *
  * Sources: Active Directory over LDAP, the "LDAP:" policy server
- * (policy/ldap.c).  Group Policy (which policy servers apply) and MS-XCEP
- * policy servers come next, as more ops tables.
+ * (policy/source-ldap.c); a CEP, MS-XCEP (policy/source-xcep.c); the
+ * context's policy servers by cost, each one of those (policy/xcep.h).
+ * Group Policy (which policy servers apply) comes next.
  */
 #ifndef AE_SOURCE_H
 #define AE_SOURCE_H
@@ -76,6 +77,12 @@ ae_err ae_policy_load(ae_ctx *ctx, const ae_conf *conf, ae_context context, ae_p
 /* Active Directory (policy/source-ldap.c): the context's Kerberos
  * credentials now, the DC at the first read. */
 ae_err ae_policy_source_ldap(ae_ctx *ctx, const ae_conf *conf, ae_context context, ae_policy_source **out);
+
+/* The context's Kerberos credentials for a source: the user's ticket
+ * cache, or a TGT from the machine keytab; SRC->principal names them. */
+struct ae_krb;
+ae_err ae_policy_source_credentials(ae_ctx *ctx, const ae_conf *conf, ae_context context, ae_policy_source *src,
+                                    struct ae_krb **krb);
 
 ae_err ae_policy_source_remove_ds_cert(ae_ctx *ctx, ae_policy_source *src, const char *dn, const uint8_t *der,
                                        size_t len);

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include "cli.h"
+#include "util.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -36,9 +37,24 @@ ae_cli_setup_log(ae_ctx *ctx, const ae_cli_globals *g)
 ae_err
 ae_cli_load_conf(ae_ctx *ctx, const ae_cli_globals *g, ae_conf **out)
 {
-	if (g->config_path != NULL)
-		return ae_conf_load(ctx, g->config_path, true, out);
-	return ae_conf_load(ctx, NULL, false, out);
+	ae_err err = g->config_path != NULL ? ae_conf_load(ctx, g->config_path, true, out)
+	                                    : ae_conf_load(ctx, NULL, false, out);
+
+	if (err == AE_OK && g->policy_server != NULL) {
+		char **one = NULL, **two = NULL;
+		if (!ae_strv_append(&one, g->policy_server) || !ae_strv_append(&two, g->policy_server)) {
+			ae_strv_free(one);
+			ae_strv_free(two);
+			ae_conf_free(*out);
+			*out = NULL;
+			return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		}
+		ae_strv_free((*out)->user_policy_servers);
+		ae_strv_free((*out)->machine_policy_servers);
+		(*out)->user_policy_servers = one;
+		(*out)->machine_policy_servers = two;
+	}
+	return err;
 }
 
 void

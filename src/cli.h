@@ -22,11 +22,13 @@ typedef struct {
 	const char *config_path; /* -c; NULL: the default */
 	int verbosity;           /* -v count */
 	bool quiet;
+	const char *policy_server; /* --policy-server URL: this one instead of the configured ones */
 } ae_cli_globals;
 
 /* Sets up CTX's log sink on stderr for the verbosity in G. */
 void ae_cli_setup_log(ae_ctx *ctx, const ae_cli_globals *g);
-/* Loads the configuration named by G (an explicit -c must exist). */
+/* Loads the configuration named by G (an explicit -c must exist); with
+ * G->policy_server, it is the one policy server of both contexts. */
 ae_err ae_cli_load_conf(ae_ctx *ctx, const ae_cli_globals *g, ae_conf **out);
 /* Prints "autoenroll: MESSAGE" for the last error on CTX. */
 void ae_cli_error(ae_ctx *ctx);

@@ -9,12 +9,16 @@
 #include "cli.h"
 #include "json.h"
 #include "keystore.h"
+#include "util.h"
+#include "xcep.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -107,6 +111,31 @@ check_store(checker *ck, const char *section, const char *spec, bool machine)
 	}
 }
 
+/* Each entry LDAP: or an https:// URL, with a valid @COST (policy/xcep.h). */
+static void
+check_policy_servers(checker *ck, const char *section, char *const *list)
+{
+	ae_policy_server *servers = NULL;
+	size_t n = 0;
+	char what[1024];
+
+	if (list == NULL)
+		return;
+	if (ae_policy_servers_parse(ck->ctx, list, &servers, &n) != AE_OK) {
+		snprintf(what, sizeof(what), "%s", ae_get_message(ck->ctx));
+		add(ck, section, "policy_servers", what);
+		ae_clear_message(ck->ctx);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (strcasecmp(servers[i].url, "LDAP:") != 0 && strncasecmp(servers[i].url, "https://", 8) != 0) {
+			snprintf(what, sizeof(what), "lists \"%.900s\": only LDAP: and https:// policy servers are used",
+			         servers[i].url);
+			add(ck, section, "policy_servers", what);
+		}
+	ae_policy_servers_free(servers, n);
+}
+
 static void
 check_values(checker *ck, const ae_conf *conf)
 {
@@ -121,6 +150,26 @@ check_values(checker *ck, const ae_conf *conf)
 			snprintf(what, sizeof(what), "lists \"%s\", which is not a host name", conf->servers[i]);
 			add(ck, "global", "servers", what);
 		}
+	check_policy_servers(ck, "user", conf->user_policy_servers);
+	check_policy_servers(ck, "machine", conf->machine_policy_servers);
+	if ((conf->cep_username == NULL) != (conf->cep_password_file == NULL))
+		add(ck, "global", conf->cep_username ? "cep_username" : "cep_password_file",
+		    "needs the other: cep_username and cep_password_file go together");
+	if ((conf->cep_client_cert == NULL) != (conf->cep_client_key == NULL))
+		add(ck, "global", conf->cep_client_cert ? "cep_client_cert" : "cep_client_key",
+		    "needs the other: cep_client_cert and cep_client_key go together");
+	check_path(ck, "global", "cep_client_cert", conf->cep_client_cert, S_IFREG, true);
+	if (conf->cep_password_file != NULL) {
+		char *pw = NULL;
+		if (ae_read_password_file(ck->ctx, conf->cep_password_file, "cep_password_file", &pw) != AE_OK) {
+			snprintf(what, sizeof(what), "cannot be used: %s", ae_get_message(ck->ctx));
+			add(ck, "global", "cep_password_file", what);
+			ae_clear_message(ck->ctx);
+		}
+		if (pw != NULL)
+			OPENSSL_cleanse(pw, strlen(pw));
+		free(pw);
+	}
 	check_store(ck, "user", conf->user_store, false);
 	check_store(ck, "machine", conf->machine_store, true);
 	check_path(ck, "user", "state_dir", conf->user_state_dir, S_IFDIR, false);

@@ -94,7 +94,7 @@ through_ces(ae_ctx *ctx, const ae_policy *p, const ae_ca *ca, const char *url, a
 static void
 enroll_usage(FILE *f)
 {
-	fprintf(f, "Usage: autoenroll enroll --template NAME [--user | --machine] [--ca NAME] [--ces URL] [-c FILE] [-v]\n"
+	fprintf(f, "Usage: autoenroll enroll --template NAME [--user | --machine] [--ca NAME] [--ces URL] [--policy-server URL] [-c FILE] [-v]\n"
 	           "                         [--subject DN] [--dns NAME]... [--upn NAME]... [--email ADDR]...\n"
 	           "                         [--agent-cert ID [--on-behalf-of DOMAIN\\USER]]\n"
 	           "       autoenroll enroll --scep URL --subject DN [--dns NAME]... [--challenge-file FILE | --challenge-from-admin]\n"
@@ -116,6 +116,7 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		{ "agent-cert", required_argument, NULL, 'A' },
 		{ "on-behalf-of", required_argument, NULL, 'o' },
 		{ "ces", required_argument, NULL, 'C' },
+		{ "policy-server", required_argument, NULL, 'P' },
 		{ "scep", required_argument, NULL, 'S' },
 		{ "challenge-file", required_argument, NULL, 'F' },
 		{ "challenge-from-admin", no_argument, NULL, 'H' },
@@ -158,6 +159,7 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		case 'A': agent_id = optarg; break;
 		case 'o': on_behalf = optarg; break;
 		case 'C': ces_url = optarg; break;
+		case 'P': g->policy_server = optarg; break;
 		case 'S': scep_url = optarg; break;
 		case 'F': challenge_file = optarg; break;
 		case 'H': from_admin = true; break;

@@ -76,6 +76,10 @@ print_json(const ae_policy *p)
 	ae_json_string(&j, "dc", p->origin.server);
 	ae_json_string(&j, "configuration_nc", p->origin.config_nc);
 	ae_json_int(&j, "ldap_ssf", p->origin.ssf);
+	ae_json_bool(&j, "filtered_by_server", p->origin.filtered_by_server);
+	ae_json_int(&j, "next_update_hours", p->origin.next_update_hours);
+	ae_json_bool(&j, "from_cache", p->origin.from_cache);
+	ae_json_string(&j, "failover", p->origin.failover);
 	ae_json_end_object(&j);
 
 	ae_json_begin_array(&j, "cas");
@@ -87,6 +91,7 @@ print_json(const ae_policy *p)
 		ae_json_string(&j, "host", ca->host);
 		ae_json_string(&j, "transport", ca->transport ? ca->transport->name : NULL);
 		ae_json_string(&j, "url", ca->url);
+		ae_json_strv(&j, "fallback_urls", ca->fallback_urls);
 		ae_json_string(&j, "dn", ca->dn);
 		ae_json_string(&j, "subject", ca->subject);
 		ae_json_string(&j, "thumbprint", ca->thumbprint);
@@ -222,10 +227,18 @@ print_table(const ae_policy *p)
 	printf("Enrollment policy for %s (%s), %s context\n", p->account.display, p->principal,
 	       ae_context_name(p->context));
 	printf("  policy server  %s %s %s\n", p->url, p->friendly_name, p->policy_id ? p->policy_id : "");
-	printf("  domain         %s, DC %s (LDAP sealed with Kerberos, SSF %d)\n", p->domain, p->origin.server,
-	       p->origin.ssf);
-	printf("  account        %s, %s, %zu SIDs in token\n", p->account.dn,
-	       ae_sid_to_string(&p->account.sid, sid, sizeof(sid)), p->account.token.count);
+	if (p->origin.config_nc != NULL) {
+		printf("  domain         %s, DC %s (LDAP sealed with Kerberos, SSF %d)\n", p->domain, p->origin.server,
+		       p->origin.ssf);
+		printf("  account        %s, %s, %zu SIDs in token\n", p->account.dn,
+		       ae_sid_to_string(&p->account.sid, sid, sizeof(sid)), p->account.token.count);
+	}
+	if (p->origin.filtered_by_server)
+		printf("  MS-XCEP        next update in %u hours%s; the server lists only the templates the caller may\n"
+		       "                 enroll for and reports the rights itself (no security descriptor over MS-XCEP)\n",
+		       p->origin.next_update_hours, p->origin.from_cache ? ", answer from the cache" : "");
+	if (p->origin.failover != NULL)
+		printf("  failover       %s\n", p->origin.failover);
 
 	for (size_t i = 0; i < p->pki.ca_count; i++) {
 		int l = (int)strlen(p->pki.cas[i].name);
@@ -245,8 +258,11 @@ print_table(const ae_policy *p)
 		print_wrapped(cw + 4, "publishes ", ca->templates);
 	}
 
-	printf("\nEnterprise OIDs: %zu registered under %s\n", p->oid_count,
-	       p->forest_oid ? p->forest_oid : "(no forest OID root)");
+	if (p->origin.filtered_by_server)
+		printf("\nOIDs: %zu from the policy server\n", p->oid_count);
+	else
+		printf("\nEnterprise OIDs: %zu registered under %s\n", p->oid_count,
+		       p->forest_oid ? p->forest_oid : "(no forest OID root)");
 
 	printf("\nTemplates (%zu)\n", p->item_count);
 	printf("  %-*s  %-3s  %-9s  %-6s  %-10s  %-17s  %s\n", nw, "NAME", "SCH", "VERSION", "ENROLL",
@@ -271,7 +287,7 @@ print_table(const ae_policy *p)
 static void
 policy_usage(FILE *f)
 {
-	fprintf(f, "Usage: autoenroll policy [--user | --machine] [--json] [-c FILE] [-v]\n");
+	fprintf(f, "Usage: autoenroll policy [--user | --machine] [--policy-server URL] [--json] [-c FILE] [-v]\n");
 }
 
 int
@@ -281,6 +297,7 @@ ae_cmd_policy(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		{ "user", no_argument, NULL, 'u' },
 		{ "machine", no_argument, NULL, 'm' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "policy-server", required_argument, NULL, 'P' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -297,6 +314,7 @@ ae_cmd_policy(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		case 'u': user = true; break;
 		case 'm': machine = true; break;
 		case 'j': json = true; break;
+		case 'P': g->policy_server = optarg; break;
 		case 'c': g->config_path = optarg; break;
 		case 'v': g->verbosity++; ae_cli_setup_log(ctx, g); break;
 		case 'h': policy_usage(stdout); return AE_EXIT_OK;

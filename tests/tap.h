@@ -54,6 +54,29 @@ tap_diag(const char *fmt, ...)
 	if (!eq_) tap_diag("  got \"%s\", want \"%s\"", g_ ? g_ : "(null)", w_ ? w_ : "(null)"); \
 } while (0)
 
+#ifdef SRCDIR
+/* The file DIR/NAME under the source tree (SRCDIR) in a NUL-terminated
+ * buffer of at most 1 MiB (caller frees), its size in *LEN; NULL when it
+ * cannot be read. */
+static inline char *
+tap_slurp(const char *dir, const char *name, size_t *len)
+{
+	char path[512];
+	FILE *f;
+	char *buf = malloc(1 << 20);
+
+	snprintf(path, sizeof(path), "%s/%s/%s", SRCDIR, dir, name);
+	if (buf == NULL || (f = fopen(path, "rb")) == NULL) {
+		free(buf);
+		return NULL;
+	}
+	*len = fread(buf, 1, (1 << 20) - 1, f);
+	buf[*len] = '\0';
+	fclose(f);
+	return buf;
+}
+#endif
+
 static inline int
 tap_done(void)
 {

@@ -11,12 +11,13 @@
 #include "soap.h"
 #include "util.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define ACT_RST "http://schemas.microsoft.com/windows/pki/2009/01/enrollment/RST/wstep"
 #define RT_ISSUE AE_NS_WST "/Issue"
@@ -30,11 +31,21 @@
 
 typedef struct {
 	char *url;
+	char **fallback_urls; /* tried in order when URL does not answer */
 	char *trust_pem;
+	char *username, *password; /* user name and password authentication */
+	char *client_cert, *client_key; /* else a TLS client certificate; else Kerberos */
+	bool channel_binding;           /* Kerberos with the TLS channel binding */
 	int timeout;
 	char setting[256];
 	unsigned trips;
 } ces_link;
+
+/* The CES URI that last did not answer, in this process: later links to
+ * the same CA try it last, so that one hung server costs one timeout per
+ * run, not one per request (the links of a run are reopened after a
+ * refusal).  One pulse per process, one thread. */
+static char *ces_unanswered;
 
 static char *
 b64_encode(const uint8_t *data, size_t len)
@@ -44,50 +55,6 @@ b64_encode(const uint8_t *data, size_t len)
 	if (out != NULL)
 		EVP_EncodeBlock((unsigned char *)out, data, (int)len);
 	return out;
-}
-
-/* Base64 with white space between (as WCF folds it) -> *OUT; false for
- * bad input or no memory (*NOMEM). */
-static bool
-b64_decode(const char *text, uint8_t **out, size_t *len, bool *nomem)
-{
-	size_t n = 0, tlen = strlen(text), pad = 0;
-	char *clean = malloc(tlen + 1);
-	uint8_t *buf = NULL;
-	int got;
-
-	*out = NULL;
-	*len = 0;
-	if (clean == NULL) {
-		*nomem = true;
-		return false;
-	}
-	for (size_t i = 0; i < tlen; i++)
-		if (strchr(" \t\r\n", text[i]) == NULL)
-			clean[n++] = text[i];
-	clean[n] = '\0';
-	if (n == 0 || n % 4 != 0 || n > (size_t)AE_CES_MAX_ANSWER) {
-		free(clean);
-		return false;
-	}
-	if (clean[n - 1] == '=')
-		pad++;
-	if (n > 1 && clean[n - 2] == '=')
-		pad++;
-	if ((buf = malloc(n / 4 * 3)) == NULL) {
-		free(clean);
-		*nomem = true;
-		return false;
-	}
-	got = EVP_DecodeBlock(buf, (unsigned char *)clean, (int)n);
-	free(clean);
-	if (got < 0 || (size_t)got < pad) {
-		free(buf);
-		return false;
-	}
-	*out = buf;
-	*len = (size_t)got - pad;
-	return true;
 }
 
 static ae_err
@@ -189,7 +156,7 @@ parse_rstr(ae_ctx *ctx, const char *what, const xmlNode *coll, ae_ca_answer *out
 	txt = ae_soap_text(bst, &nomem);
 	if (nomem)
 		goto nomem;
-	if (txt == NULL || !b64_decode(txt, &out->cert, &out->cert_len, &nomem)) {
+	if (txt == NULL || !ae_b64_decode_folded(txt, &out->cert, &out->cert_len, &nomem)) {
 		if (nomem)
 			goto nomem;
 		err = bad(ctx, what, "an issued certificate that is not base64");
@@ -201,7 +168,7 @@ parse_rstr(ae_ctx *ctx, const char *what, const xmlNode *coll, ae_ca_answer *out
 	/* the CMC full PKI response / PKCS#7 with the chain, beside it */
 	chain = ae_soap_child(rstr, AE_NS_WSSE, "BinarySecurityToken");
 	if (chain != NULL && (txt = ae_soap_text(chain, &nomem)) != NULL &&
-	    !b64_decode(txt, &out->chain, &out->chain_len, &nomem)) {
+	    !ae_b64_decode_folded(txt, &out->chain, &out->chain_len, &nomem)) {
 		if (nomem)
 			goto nomem;
 		err = bad(ctx, what, "a PKCS#7 response that is not base64");
@@ -260,6 +227,8 @@ ae_ces_trust(ae_ctx *ctx, const ae_pki *pki, char **out)
 
 /* ---- the transport ---- */
 
+static void ces_close(void *state);
+
 static ae_err
 ces_open(ae_ctx *ctx, const ae_conf *conf, const ae_ca *ca, void **state_out)
 {
@@ -275,70 +244,111 @@ ces_open(ae_ctx *ctx, const ae_conf *conf, const ae_ca *ca, void **state_out)
 		free(l);
 		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 	}
+	if (ca->fallback_urls != NULL && (l->fallback_urls = ae_strv_dup(ca->fallback_urls)) == NULL) {
+		free(l->url);
+		free(l->trust_pem);
+		free(l);
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	}
+	if (ces_unanswered != NULL && l->fallback_urls != NULL && l->fallback_urls[0] != NULL &&
+	    strcmp(l->url, ces_unanswered) == 0) {
+		/* rotate: the URI that did not answer goes last */
+		size_t n = ae_strv_len(l->fallback_urls);
+		char *first = l->url;
+		l->url = l->fallback_urls[0];
+		memmove(l->fallback_urls, l->fallback_urls + 1, (n - 1) * sizeof(char *));
+		l->fallback_urls[n - 1] = first;
+	}
+	if (ca->endpoint_auth == AE_CA_AUTH_PASSWORD) {
+		char setting[256];
+		ae_err err;
+		if (conf->cep_username == NULL || conf->cep_password_file == NULL)
+			err = ae_set_message(ctx, AE_ERR_CONFIG,
+			                     "CA %s is reached with a user name and password: set cep_username and cep_password_file",
+			                     ca->name);
+		else if ((err = ae_read_password_file(ctx, conf->cep_password_file,
+		                                      ae_conf_setting(conf, "global", "cep_password_file", setting,
+		                                                      sizeof(setting)),
+		                                      &l->password)) == AE_OK &&
+		         (l->username = strdup(conf->cep_username)) == NULL)
+			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		if (err != AE_OK) {
+			ces_close(l);
+			return err;
+		}
+	}
+	if (ca->endpoint_auth == AE_CA_AUTH_CERTIFICATE &&
+	    (conf->cep_client_cert == NULL || conf->cep_client_key == NULL ||
+	     (l->client_cert = strdup(conf->cep_client_cert)) == NULL ||
+	     (l->client_key = strdup(conf->cep_client_key)) == NULL)) {
+		ae_err err = conf->cep_client_cert == NULL || conf->cep_client_key == NULL
+		                     ? ae_set_message(ctx, AE_ERR_CONFIG,
+		                                      "CA %s is reached with a client certificate: set cep_client_cert and cep_client_key",
+		                                      ca->name)
+		                     : ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		ces_close(l);
+		return err;
+	}
+	l->channel_binding = conf->cep_channel_binding;
 	l->timeout = conf->rpc_timeout;
 	ae_conf_setting(conf, "global", "rpc_timeout", l->setting, sizeof(l->setting));
 	*state_out = l;
 	return AE_OK;
 }
 
-/* One RequestSecurityToken: BODY_XML inside it; the answer in *OUT. */
+static ae_err rst_call_one(ae_ctx *ctx, ces_link *l, const char *rtype, const char *body_xml, bool retrieval,
+                           ae_ca_answer *out);
+
+/* One RequestSecurityToken, to the CA's CES URIs in priority order until
+ * one answers (MS-XCEP 3.1.4.1.3.2: the client chooses among the URIs by
+ * priority); the one that answered is tried first next time. */
 static ae_err
 rst_call(ae_ctx *ctx, ces_link *l, const char *rtype, const char *body_xml, bool retrieval, ae_ca_answer *out)
 {
-	uint8_t id[16];
-	char msgid[64], what[256], shown[200];
-	char *url = NULL, *xml = NULL;
+	ae_err err = rst_call_one(ctx, l, rtype, body_xml, retrieval, out);
+
+	for (size_t i = 0; l->fallback_urls && l->fallback_urls[i] && (err == AE_ERR_NETWORK || err == AE_ERR_TIMEOUT);
+	     i++) {
+		char *next = l->fallback_urls[i];
+		ae_log(ctx, AE_LOG_WARNING, "%s; trying the next CES URI %s", ae_get_message(ctx), next);
+		free(ces_unanswered);
+		ces_unanswered = strdup(l->url);
+		l->fallback_urls[i] = l->url;
+		l->url = next;
+		err = rst_call_one(ctx, l, rtype, body_xml, retrieval, out);
+	}
+	return err;
+}
+
+/* One RequestSecurityToken to l->url: BODY_XML inside it; the answer in *OUT. */
+static ae_err
+rst_call_one(ae_ctx *ctx, ces_link *l, const char *rtype, const char *body_xml, bool retrieval, ae_ca_answer *out)
+{
+	char what[256], shown[200];
+	char *body = NULL;
 	ae_http_response *resp = NULL;
 	ae_err err;
 
 	memset(out, 0, sizeof(*out));
-	if (RAND_bytes(id, sizeof(id)) != 1)
-		return ae_set_message(ctx, AE_ERR_CRYPTO, "no random bytes for a MessageID");
-	id[6] = (uint8_t)((id[6] & 0x0f) | 0x40);
-	id[8] = (uint8_t)((id[8] & 0x3f) | 0x80);
-	snprintf(msgid, sizeof(msgid), "urn:uuid:%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-	         id[0], id[1], id[2], id[3], id[4], id[5], id[6], id[7], id[8], id[9], id[10], id[11], id[12], id[13],
-	         id[14], id[15]);
 	snprintf(what, sizeof(what), "the CES at %s", ae_url_shown(l->url, shown, sizeof(shown)));
-	if ((url = ae_xml_escape(l->url)) == NULL ||
-	    (xml = ae_strdup_printf(
-	             "<s:Envelope xmlns:s=\"" AE_NS_SOAP "\" xmlns:a=\"" AE_NS_WSA "\"><s:Header>"
-	             "<a:Action s:mustUnderstand=\"1\">" ACT_RST "</a:Action><a:MessageID>%s</a:MessageID>"
-	             "<a:ReplyTo><a:Address>http://www.w3.org/2005/08/addressing/anonymous</a:Address></a:ReplyTo>"
-	             "<a:To s:mustUnderstand=\"1\">%s</a:To></s:Header>"
-	             "<s:Body><RequestSecurityToken PreferredLanguage=\"en-US\" xmlns=\"" AE_NS_WST "\">"
-	             "<TokenType>" VT_X509 "</TokenType><RequestType>%s</RequestType>%s</RequestSecurityToken>"
-	             "</s:Body></s:Envelope>",
-	             msgid, url, rtype, body_xml)) == NULL) {
-		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
-		goto cleanup;
-	}
+	if ((body = ae_strdup_printf("<RequestSecurityToken PreferredLanguage=\"en-US\" xmlns=\"" AE_NS_WST "\">"
+	                             "<TokenType>" VT_X509 "</TokenType><RequestType>%s</RequestType>%s"
+	                             "</RequestSecurityToken>",
+	                             rtype, body_xml)) == NULL)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 	{
-		ae_http_request rq = { .method = "POST", .url = l->url, .body = (const uint8_t *)xml,
-			               .body_len = strlen(xml), .content_type = "application/soap+xml; charset=utf-8",
-			               .max_body = AE_CES_MAX_ANSWER, .timeout = l->timeout, .timeout_setting = l->setting,
-			               .what = "the CES", .any_status = true, .https_only = true, .negotiate = true,
-			               .trust_pem = l->trust_pem };
-		err = ae_http_fetch(ctx, &rq, &resp);
+		ae_soap_call call = { .url = l->url, .action = ACT_RST, .body = body, .what = what,
+			              .http_what = "the CES", .username = l->username, .password = l->password,
+			              .client_cert = l->client_cert, .client_key = l->client_key,
+			              .channel_binding = l->channel_binding,
+			              .trust_pem = l->trust_pem, .timeout = l->timeout, .timeout_setting = l->setting,
+			              .max_answer = AE_CES_MAX_ANSWER };
+		err = ae_soap_post(ctx, &call, &resp, &l->trips);
 	}
-	if (err != AE_OK)
-		goto cleanup;
-	l->trips += resp->answers ? resp->answers : 1;
-	if (resp->status == 401 || resp->status == 403) {
-		err = ae_set_message(ctx, AE_ERR_DENIED,
-		                     "%s refused the Kerberos authentication (HTTP %ld): check the ticket (klist) and that the server's SPN HTTP/host exists",
-		                     what, resp->status);
-		goto cleanup;
-	}
-	if (resp->status != 200 && resp->status != 500) {
-		err = ae_set_message(ctx, AE_ERR_NETWORK, "%s answered HTTP %ld", what, resp->status);
-		goto cleanup;
-	}
-	err = ae_wstep_parse(ctx, what, (const char *)resp->body, resp->body_len, retrieval, out);
-cleanup:
+	if (err == AE_OK)
+		err = ae_wstep_parse(ctx, what, (const char *)resp->body, resp->body_len, retrieval, out);
 	ae_http_response_free(resp);
-	free(url);
-	free(xml);
+	free(body);
 	return err;
 }
 
@@ -413,7 +423,14 @@ ces_close(void *state)
 	if (l == NULL)
 		return;
 	free(l->url);
+	ae_strv_free(l->fallback_urls);
 	free(l->trust_pem);
+	free(l->username);
+	free(l->client_cert);
+	free(l->client_key);
+	if (l->password != NULL)
+		OPENSSL_cleanse(l->password, strlen(l->password));
+	free(l->password);
 	free(l);
 }
 

@@ -1,7 +1,9 @@
 /*
  * ces.h - enrollment over the Certificate Enrollment Web Service (CES):
  * MS-WSTEP RequestSecurityToken over HTTPS, Kerberos through HTTP
- * Negotiate (libcurl's GSS-API, the context's default ccache).  The
+ * Negotiate (GSS-API with the TLS channel binding, the context's default
+ * ccache; net/soap.h), or a user name and password, or a client
+ * certificate, as the policy says the CES takes them.  The
  * server's TLS certificate is validated against AD's roots (ae_ca.
  * endpoint_trust) and the system's trust; plain http is refused.
  */

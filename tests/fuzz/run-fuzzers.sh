@@ -18,7 +18,7 @@ if [ -z "$bindir" ] || [ ! -d "$bindir" ]; then
 fi
 seconds=${AE_FUZZ_SECONDS:-20}
 here=$(cd "$(dirname "$0")" && pwd)
-targets="fuzz-secdesc fuzz-template fuzz-conf fuzz-dns fuzz-ca fuzz-record fuzz-csr fuzz-rpc fuzz-icpr fuzz-issued fuzz-crl fuzz-pcache fuzz-ldap-place fuzz-pinentry fuzz-notify-text fuzz-pam-options fuzz-pam-ccache fuzz-certpair fuzz-wstep fuzz-gentime fuzz-scep fuzz-certrep fuzz-regpol fuzz-gpo"
+targets="fuzz-secdesc fuzz-template fuzz-conf fuzz-dns fuzz-ca fuzz-record fuzz-csr fuzz-rpc fuzz-icpr fuzz-issued fuzz-crl fuzz-pcache fuzz-ldap-place fuzz-pinentry fuzz-notify-text fuzz-pam-options fuzz-pam-ccache fuzz-certpair fuzz-wstep fuzz-xcep fuzz-gentime fuzz-scep fuzz-certrep fuzz-regpol fuzz-gpo"
 work=$(mktemp -d "${TMPDIR:-/tmp}/ae-fuzz.XXXXXX") || exit 1
 
 targets="$targets fuzz-subject fuzz-store-uri fuzz-keyfile"

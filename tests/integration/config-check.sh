@@ -112,6 +112,22 @@ printf '[global]\nexpiry_warning_percent = 101\n' >"$T/pct.conf"
 [ $? -eq 1 ] && [ "$(head -1 "$T/out")" = "$T/pct.conf:2: expiry_warning_percent in [global] must be a number of percent from 0 to 100, not \"101\"" ]
 ok $? "expiry_warning_percent: 0, 10 and 100 accepted, 101 refused with its range" || diag "$(cat "$T/out")"
 
+# policy_servers (policy/xcep.h) and the CEP password file.
+printf 'secret\n' >"$T/pw"
+chmod 600 "$T/pw"
+printf '[global]\ncep_username = CORP\\alice\ncep_password_file = %s\n[user]\npolicy_servers = LDAP:@5 https://cep/CEP\n[machine]\npolicy_servers = https://cep/CEP@1\n' "$T/pw" >"$T/ps.conf"
+"$AUTOENROLL" config check -c "$T/ps.conf" >"$T/out" 2>&1
+ok $? "policy_servers with costs and a 0600 password file: fine" || diag "$(cat "$T/out")"
+chmod 644 "$T/pw"
+printf '[global]\ncep_password_file = %s\n[user]\npolicy_servers = ldap://dc/ https://cep/CEP@x\n[machine]\npolicy_servers = http://cep/CEP\n' "$T/pw" >"$T/ps.conf"
+"$AUTOENROLL" config check -c "$T/ps.conf" >"$T/out" 2>&1
+[ $? -eq 1 ] && grep -q "ps.conf:2: cep_password_file in \[global\] needs the other" "$T/out" &&
+	grep -q "cep_password_file in \[global\] cannot be used: .*mode 0600 or 0400" "$T/out" &&
+	grep -q "ps.conf:4: policy_servers in \[user\] .*the cost after @ must be a number" "$T/out" &&
+	grep -q "ps.conf:6: policy_servers in \[machine\] lists \"http://cep/CEP\": only LDAP: and https://" "$T/out"
+ok $? "policy_servers: a bad cost and plain http refused; a password file without user name or readable by others refused" ||
+	diag "$(cat "$T/out")"
+
 # Files.
 "$AUTOENROLL" config check -c "$T/none.conf" >"$T/out" 2>&1
 [ $? -eq 1 ] && grep -q "$T/none.conf" "$T/out"; ok $? "-c naming no file: exit 1, said" || diag "$(cat "$T/out")"

@@ -16,29 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *
-slurp(const char *name, size_t *len)
-{
-	char path[512];
-	FILE *f;
-	char *buf = malloc(1 << 20);
-
-	snprintf(path, sizeof(path), "%s/tests/fuzz/corpus/wstep/%s", SRCDIR, name);
-	if (buf == NULL || (f = fopen(path, "rb")) == NULL) {
-		free(buf);
-		return NULL;
-	}
-	*len = fread(buf, 1, (1 << 20) - 1, f);
-	buf[*len] = '\0';
-	fclose(f);
-	return buf;
-}
-
 static ae_err
 parse(ae_ctx *ctx, const char *name, bool retrieval, ae_ca_answer *a)
 {
 	size_t len = 0;
-	char *xml = slurp(name, &len);
+	char *xml = tap_slurp("tests/fuzz/corpus/wstep", name, &len);
 	ae_err err;
 
 	if (xml == NULL) {

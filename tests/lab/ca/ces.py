@@ -13,20 +13,33 @@
 #       issuing code (labca.IcprApp.process, policy.py) on the CA's store:
 #       the same rules, request IDs, approve/deny levers as over MS-ICPR
 #
+#   https://ces.corp.test/ADPolicyProvider_CEP_UsernamePassword/service.svc/CEP
+#   https://ces.corp.test/CORP-CA1_CES_UsernamePassword/service.svc/CES
+#       the same with user name and password: a WS-Security UsernameToken
+#       in the SOAP header, checked with an AS exchange at the KDC
+#   .../ADPolicyProvider_CEP_Certificate/..., .../CORP-CA1_CES_Certificate/...
+#       the same with a TLS client certificate from CORP-CA1 (client
+#       authentication EKU), the caller named by its UPN
+#
 # Authentication: HTTP Negotiate (Kerberos through SPNEGO, RFC 4559) with
 # the service principal HTTP/ces.corp.test (an SPN of CA1$, keytab
 # LAB/ces.keytab).  TLS with a certificate for ces.corp.test issued by
 # CORP-CA1 on port 443; port 8443 serves the same with a self-signed
-# certificate (a server that does not chain to AD's roots).
+# certificate (a server that does not chain to AD's roots); port 9443
+# accepts connections and never answers (a hung CES host).
 #
 #   ces.py serve LAB        (inside the lab netns; labctl ces up|down)
 #
-# State in LAB/ces: tls.pem, rogue.pem, policy-id, ces.log, ces.pid.
+# Extended Protection (labctl ces-epa on: LAB/ces/epa): a Kerberos
+# authenticator without the TLS channel binding is refused (401).
+# State in LAB/ces: tls.pem, rogue.pem, policy-id, ca-uris (labctl ces-uris), epa,
+# ces.log, ces.pid.
 
 import base64
 import datetime
 import http.server
 import logging
+import socket
 import os
 import ssl
 import sys
@@ -52,9 +65,19 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID  # noqa: E402
 
 ADDR = "127.0.0.16"
 HOST = "ces.corp.test"
-PORT, ROGUE_PORT = 443, 8443
+PORT, ROGUE_PORT, HUNG_PORT = 443, 8443, 9443
 CEP_PATH = "/ADPolicyProvider_CEP_Kerberos/service.svc/CEP"
 CES_PATH = "/%s_CES_Kerberos/service.svc/CES" % policy.CA_NAME
+# the UsernamePassword variants: WS-Security UsernameToken in the SOAP
+# header (message security over TLS), no HTTP authentication
+CEP_UP_PATH = "/ADPolicyProvider_CEP_UsernamePassword/service.svc/CEP"
+CES_UP_PATH = "/%s_CES_UsernamePassword/service.svc/CES" % policy.CA_NAME
+# the Certificate variants: TLS client authentication with a certificate
+# CORP-CA1 issued (client authentication EKU), mapped to its account by
+# the UPN in its subject alternative name, as AD CS maps it
+CEP_CERT_PATH = "/ADPolicyProvider_CEP_Certificate/service.svc/CEP"
+CES_CERT_PATH = "/%s_CES_Certificate/service.svc/CES" % policy.CA_NAME
+NS_WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
 MAX_BODY = 1 << 20
 
 NS_S = "http://www.w3.org/2003/05/soap-envelope"
@@ -77,7 +100,13 @@ ENC_B64 = NS_WSSE + "#base64binary"
 
 # MS-XCEP 3.1.4.1.3.5 clientAuthentication: 2 = Kerberos
 AUTH_KERBEROS = 2
+AUTH_USERNAME_PASSWORD = 4
+AUTH_CERTIFICATE = 8
 NEXT_UPDATE_HOURS = 8
+# public key algorithm OIDs (group 3) by CNG algorithm name
+ALG_OIDS = {"RSA": "1.2.840.113549.1.1.1", "ECDSA_P256": "1.2.840.10045.3.1.7",
+            "ECDSA_P384": "1.3.132.0.34", "ECDSA_P521": "1.3.132.0.35",
+            "ECDH_P256": "1.2.840.10045.3.1.7", "ECDH_P384": "1.3.132.0.34", "ECDH_P521": "1.3.132.0.35"}
 
 log = logging.getLogger("ces")
 
@@ -121,8 +150,11 @@ class Unauthorized(Exception):
     pass
 
 
-def negotiate(header):
-    """RFC 4559: Authorization: Negotiate <token> -> (principal, reply token)"""
+def negotiate(header, binding=None):
+    """RFC 4559: Authorization: Negotiate <token> -> (principal, reply token).
+    BINDING (Extended Protection on): the tls-server-end-point channel
+    binding (RFC 5929) the authenticator must carry, as IIS requires it
+    with Extended Protection "Required"."""
     import gssapi
     if not header or not header.lower().startswith("negotiate "):
         raise Unauthorized("no Negotiate authorization")
@@ -131,13 +163,92 @@ def negotiate(header):
     except (ValueError, IndexError):
         raise Unauthorized("bad Negotiate token")
     try:
-        ctx = gssapi.SecurityContext(usage="accept", creds=None)
+        cb = gssapi.raw.ChannelBindings(application_data=binding) if binding else None
+        ctx = gssapi.SecurityContext(usage="accept", creds=None, channel_bindings=cb)
         out = ctx.step(tok)
     except gssapi.exceptions.GSSError as ex:
         raise Unauthorized("GSS-API: %s" % ex)
     if not ctx.complete:
         raise Unauthorized("Negotiate needs more than one leg")
+    if binding and gssapi.RequirementFlag.channel_bound not in ctx.actual_flags:
+        raise Unauthorized("Extended Protection: the authenticator carries no channel binding")
     return str(ctx.initiator_name), out
+
+
+def username_token(body, realm):
+    """WS-Security UsernameToken (MS-XCEP 4.1.1.1 sample; WSS UsernameToken
+    Profile 1.0): a Security header with a Timestamp that holds now and a
+    UsernameToken whose password the KDC accepts (an AS exchange) ->
+    principal.  Raises Unauthorized."""
+    import gssapi
+    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
+        raise Unauthorized("DTDs are not accepted")
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError as ex:
+        raise Unauthorized("not XML: %s" % ex)
+    sec = root.find("{%s}Header/{%s}Security" % (NS_S, NS_WSSE))
+    if sec is None:
+        raise Unauthorized("no WS-Security header")
+    ts = sec.find("{%s}Timestamp" % NS_WSU)
+    if ts is None:
+        raise Unauthorized("no Timestamp in the Security header")
+    try:
+        def t(tag):
+            return datetime.datetime.fromisoformat(ts.findtext("{%s}%s" % (NS_WSU, tag)).strip()
+                                                   .replace("Z", "+00:00"))
+        created, expires = t("Created"), t("Expires")
+    except (AttributeError, ValueError):
+        raise Unauthorized("bad Timestamp")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    if not (created - datetime.timedelta(minutes=5) <= now <= expires):
+        raise Unauthorized("Timestamp does not hold now")
+    tok = sec.find("{%s}UsernameToken" % NS_WSSE)
+    user = tok.findtext("{%s}Username" % NS_WSSE) if tok is not None else None
+    pw_el = tok.find("{%s}Password" % NS_WSSE) if tok is not None else None
+    if not user or pw_el is None or pw_el.text is None:
+        raise Unauthorized("no UsernameToken with a user name and a password")
+    ptype = pw_el.get("Type")
+    if ptype and not ptype.endswith("#PasswordText"):
+        raise Unauthorized("password type %s is not PasswordText" % ptype)
+    user = user.strip()
+    if "\\" in user:                       # DOMAIN\name
+        user = user.split("\\", 1)[1] + "@" + realm
+    elif "@" not in user:
+        user = user + "@" + realm
+    else:                                   # name@domain -> name@REALM
+        user = user.split("@", 1)[0] + "@" + realm
+    try:
+        name = gssapi.Name(user, gssapi.NameType.kerberos_principal)
+        gssapi.raw.acquire_cred_with_password(name, pw_el.text.encode(), usage="initiate")
+    except gssapi.exceptions.GSSError as ex:
+        raise Unauthorized("the KDC refused %s: %s" % (user, ex))
+    return user
+
+
+def client_certificate(der, realm):
+    """The TLS client's certificate (already chained to CORP-CA1 by the TLS
+    layer) -> principal by its UPN; raises Unauthorized."""
+    if not der:
+        raise Unauthorized("no client certificate")
+    cert = x509.load_der_x509_certificate(der)
+    try:
+        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        eku = []
+    if ExtendedKeyUsageOID.CLIENT_AUTH not in eku:
+        raise Unauthorized("the client certificate is not for client authentication")
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        san = []
+    for n in san:
+        if isinstance(n, x509.OtherName) and n.type_id.dotted_string == "1.3.6.1.4.1.311.20.2.3":
+            v = n.value                     # DER UTF8String
+            if len(v) >= 2 and v[0] == 0x0c and v[1] < 0x80 and len(v) == 2 + v[1]:
+                upn = v[2:].decode("utf-8", "replace")
+                return upn.split("@", 1)[0] + "@" + realm
+    raise Unauthorized("no UPN in the client certificate")
 
 
 # ------------------------------------------------------------------ SOAP
@@ -186,6 +297,7 @@ class Policy:
 
     def __init__(self, ca, state):
         self.ca = ca
+        self.state = state
         pid = os.path.join(state, "policy-id")
         if not os.path.exists(pid):
             with open(pid, "w") as f:
@@ -224,7 +336,7 @@ class Policy:
         return datetime.datetime.strptime(gentime[:14], "%Y%m%d%H%M%S").replace(
             tzinfo=datetime.timezone.utc)
 
-    def answer(self, principal, req):
+    def answer(self, principal, req, password=False, certificate=False):
         acct = self.ca.dir.account(principal)
         sids = acct["all_sids"]
         client = req.find("{%s}client" % NS_XCEP)
@@ -263,11 +375,25 @@ class Policy:
             auto, _ = policy.can_enroll(t.sd, sids, policy.AUTOENROLL_GUID)
             pols.append(self.policy_xml(t, auto, t.cn in pub, oid_ref))
         ca_enroll = policy.can_enroll(ca_sd, sids)[0] if ca_sd else True
-        cas = ('<cAs><cA><uris><cAURI><clientAuthentication>%d</clientAuthentication>'
-               '<uri>https://%s%s</uri><priority>1</priority><renewalOnly>false</renewalOnly>'
-               '</cAURI></uris><certificate>%s</certificate><enrollPermission>%s</enrollPermission>'
+        # MS-XCEP 3.1.4.1.3.5 CAURI: the real CES at priority 1, and the
+        # lever's (labctl ces-uris: LAB/ces/ca-uris, "PRIORITY URI" lines)
+        uris = [(1, "https://%s%s" % (HOST, CES_UP_PATH if password else CES_CERT_PATH if certificate
+                                       else CES_PATH))]
+        try:
+            with open(os.path.join(self.state, "ca-uris")) as f:
+                for line in f:
+                    prio, _, uri = line.strip().partition(" ")
+                    if prio.isdigit() and uri:
+                        uris.append((int(prio), uri))
+        except FileNotFoundError:
+            pass
+        cas = ('<cAs><cA><uris>%s</uris><certificate>%s</certificate><enrollPermission>%s</enrollPermission>'
                '<cAReferenceID>0</cAReferenceID></cA></cAs>'
-               % (AUTH_KERBEROS, HOST, CES_PATH,
+               % ("".join('<cAURI><clientAuthentication>%d</clientAuthentication><uri>%s</uri>'
+                          '<priority>%d</priority><renewalOnly>false</renewalOnly></cAURI>'
+                          % (AUTH_USERNAME_PASSWORD if password and u.endswith(CES_UP_PATH) else
+                             AUTH_CERTIFICATE if certificate and u.endswith(CES_CERT_PATH) else
+                             AUTH_KERBEROS, escape(u), pr) for pr, u in uris),
                   b64(self.ca.cert.public_bytes(serialization.Encoding.DER)),
                   "true" if ca_enroll else "false"))
         if not_changed:
@@ -305,6 +431,11 @@ class Policy:
                 ext.append('<extension><oIDReference>%d</oIDReference><critical>false</critical>'
                            '<value>%s</value></extension>' % (oid_ref(o, 6, name), b64(e.public_bytes())))
         ra = t.i("msPKI-RA-Signature")
+        # MS-XCEP 3.1.4.1.3.20 algorithmOIDReference: the key's asymmetric
+        # algorithm, an OID of group 3 (public key) named by its CNG name
+        alg = t.asymmetric_algorithm() if t.schema >= 3 else None
+        alg_oid = ALG_OIDS.get(alg.upper()) if alg else None
+        alg_ref = oid_ref(alg_oid, 3, alg.upper()) if alg_oid else None
         return ('<policy><policyOIDReference>%s</policyOIDReference><cAs>%s</cAs><attributes>'
                 '<commonName>%s</commonName><policySchema>%d</policySchema>'
                 '<certificateValidity><validityPeriodSeconds>%d</validityPeriodSeconds>'
@@ -312,7 +443,7 @@ class Policy:
                 '<permission><enroll>true</enroll><autoEnroll>%s</autoEnroll></permission>'
                 '<privateKeyAttributes><minimalKeyLength>%d</minimalKeyLength><keySpec>1</keySpec>'
                 '<keyUsageProperty xsi:nil="true"/><permissions xsi:nil="true"/>'
-                '<algorithmOIDReference xsi:nil="true"/><cryptoProviders xsi:nil="true"/>'
+                '%s<cryptoProviders xsi:nil="true"/>'
                 '</privateKeyAttributes><revision><majorRevision>%d</majorRevision>'
                 '<minorRevision>%d</minorRevision></revision>%s%s%s%s%s'
                 '<hashAlgorithmOIDReference xsi:nil="true"/>%s'
@@ -320,7 +451,8 @@ class Policy:
                 '</attributes></policy>'
                 % (ref if ref is not None else "", "<cAReference>0</cAReference>" if published else "",
                    escape(t.cn), t.schema, validity, renewal, "true" if auto else "false",
-                   t.i("msPKI-Minimal-Key-Size", 2048), t.i("revision"),
+                   t.i("msPKI-Minimal-Key-Size", 2048), opt("algorithmOIDReference", alg_ref),
+                   t.i("revision"),
                    t.i("msPKI-Template-Minor-Revision"),
                    ("<supersededPolicies>%s</supersededPolicies>" %
                     "".join("<commonName>%s</commonName>" % escape(x) for x in sup))
@@ -423,7 +555,7 @@ class Fault(Exception):
 
 
 # ------------------------------------------------------------------ HTTP
-def handler(pol, enr):
+def handler(pol, enr, lab_state, binding):
     class H(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -448,23 +580,47 @@ def handler(pol, enr):
                 self.close_connection = True
                 return
             body = self.rfile.read(n)
-            if path.lower() not in (CEP_PATH.lower(), CES_PATH.lower()):
+            lp = path.lower()
+            password = lp in (CEP_UP_PATH.lower(), CES_UP_PATH.lower())
+            certificate = lp in (CEP_CERT_PATH.lower(), CES_CERT_PATH.lower())
+            if lp not in (CEP_PATH.lower(), CES_PATH.lower()) and not password and not certificate:
                 self.reply(404)
                 return
-            try:
-                principal, out = negotiate(self.headers.get("Authorization"))
-            except Unauthorized as ex:
-                log.info("%s: 401 (%s)", self.client_address[0], ex)
-                self.reply(401, b"", [("WWW-Authenticate", "Negotiate")])
-                return
+            if certificate:
+                try:
+                    principal, out = client_certificate(self.connection.getpeercert(True),
+                                                        policy.REALM), None
+                except Unauthorized as ex:
+                    log.info("%s: 403 (%s)", self.client_address[0], ex)
+                    self.reply(403)
+                    return
+                lp = CEP_PATH.lower() if lp == CEP_CERT_PATH.lower() else CES_PATH.lower()
+            elif password:
+                try:
+                    principal, out = username_token(body, policy.REALM), None
+                except Unauthorized as ex:
+                    # WCF: a fault, "An error occurred when verifying
+                    # security for the message"
+                    log.info("%s: security fault (%s)", self.client_address[0], ex)
+                    self.reply(500, fault("An error occurred when verifying security for the message."))
+                    return
+                lp = CEP_PATH.lower() if lp == CEP_UP_PATH.lower() else CES_PATH.lower()
+            else:
+                try:
+                    epa = os.path.exists(os.path.join(lab_state, "epa")) and binding
+                    principal, out = negotiate(self.headers.get("Authorization"), binding if epa else None)
+                except Unauthorized as ex:
+                    log.info("%s: 401 (%s)", self.client_address[0], ex)
+                    self.reply(401, b"", [("WWW-Authenticate", "Negotiate")])
+                    return
             hdrs = [("WWW-Authenticate", "Negotiate " + b64(out))] if out else []
             msgid = None
             try:
                 action, msgid, req = parse_envelope(body)
-                if path.lower() == CEP_PATH.lower():
+                if lp == CEP_PATH.lower():
                     if action != ACT_GETPOLICIES or req.tag != "{%s}GetPolicies" % NS_XCEP:
                         raise ValueError("action %r is not GetPolicies" % action)
-                    xml, count, same = pol.answer(principal, req)
+                    xml, count, same = pol.answer(principal, req, password, certificate)
                     log.info("%s %s: GetPolicies -> %d policies%s", self.client_address[0],
                              principal, count, " (not changed)" if same else "")
                     self.reply(200, envelope(ACT_GETPOLICIES + "Response", xml, msgid), hdrs)
@@ -505,13 +661,29 @@ def serve(lab):
     pol, enr = Policy(ca, state), Enrollment(lab, store, ca)
     tls = make_tls(lab, state)
     for port, pem in ((PORT, tls["tls.pem"]), (ROGUE_PORT, tls["rogue.pem"])):
-        httpd = http.server.ThreadingHTTPServer((ADDR, port), handler(pol, enr))
+        # tls-server-end-point (RFC 5929): "tls-server-end-point:" and the
+        # SHA-256 of the server certificate (signed with SHA-256)
+        with open(pem, "rb") as f:
+            leaf = x509.load_pem_x509_certificate(f.read())
+        binding = b"tls-server-end-point:" + leaf.fingerprint(hashes.SHA256())
+        httpd = http.server.ThreadingHTTPServer((ADDR, port), handler(pol, enr, state, binding))
         httpd.daemon_threads = True
         sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         sctx.minimum_version = ssl.TLSVersion.TLSv1_2
         sctx.load_cert_chain(pem)
+        # client certificates are asked for and checked against the lab
+        # PKI; only the Certificate endpoints need one
+        sctx.verify_mode = ssl.CERT_OPTIONAL
+        sctx.load_verify_locations(os.path.join(lab, "pki", "root.pem"))
+        sctx.load_verify_locations(os.path.join(lab, "pki", "ca1.pem"))
         httpd.socket = sctx.wrap_socket(httpd.socket, server_side=True)
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    # port 9443: a CES host that accepts connections and never answers
+    # (the listen backlog; nothing accepts): for failover within the timeout
+    hung = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    hung.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    hung.bind((ADDR, HUNG_PORT))
+    hung.listen(64)
     log.info("CEP https://%s%s and CES https://%s%s on %s:%d (self-signed copy on :%d)",
              HOST, CEP_PATH, HOST, CES_PATH, ADDR, PORT, ROGUE_PORT)
     try:

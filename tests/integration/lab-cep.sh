@@ -1,0 +1,246 @@
+#!/bin/bash
+# lab-cep.sh - policy from a CEP (MS-XCEP) and enrollment through its CES
+# (MS-WSTEP), driven by the pulse with only the CEP URL configured
+# (policy_servers): alice and the machine enroll with Kerberos, the
+# answer is cached for nextUpdateHours and then revalidated with
+# lastUpdate, a renewal goes over the CES signed with the old key, and a
+# cheaper CES URI or policy server that hangs fails over to the next
+# within rpc_timeout; alice, as a host outside the domain (no Kerberos
+# ticket), with user name and password (WS-Security UsernameToken over
+# TLS, the password in a file), then with her certificate for TLS client
+# authentication; Extended Protection (the channel binding in the Kerberos
+# authenticator, and a clear refusal without it).  The services stop at the end (labctl ces
+# down).
+. "$(dirname "$0")/lib.sh"
+lab_require
+. <("$LABCTL" env)
+cleanup_all() {
+	"$LABCTL" ces-epa off >/dev/null 2>&1
+	"$LABCTL" ces-uris default >/dev/null 2>&1
+	"$LABCTL" ces down >/dev/null 2>&1
+	rm -rf "$TEST_TMP"
+}
+trap cleanup_all EXIT
+
+"$LABCTL" ces up >"$TEST_TMP/ces.log" 2>&1 && "$LABCTL" ces-uris default >/dev/null && "$LABCTL" ces-epa off >/dev/null
+ok $? "labctl ces up" || diag "$(cat "$TEST_TMP/ces.log")"
+# The roots a machine took from AD (the trust directory), as a host that
+# gets its policy from a CEP has them.
+mkdir -p "$TEST_TMP/trust"
+cp "$AE_LAB_DIR/pki/root.pem" "$TEST_TMP/trust/roots.pem"
+conf() { # conf NAME RPC_TIMEOUT POLICY_SERVERS...
+	local n=$1 t=$2; shift 2
+	cat >"$TEST_TMP/$n.conf" <<CONF
+[global]
+policy_refresh = 0
+rpc_timeout = $t
+[user]
+state_dir = $TEST_TMP/$n/user
+policy_servers = $*
+[machine]
+keytab = $AE_LAB_DIR/ws1.keytab
+state_dir = $TEST_TMP/$n/machine
+trust_dir = $TEST_TMP/trust
+policy_servers = $*
+CONF
+}
+conf c 10 "$AE_LAB_CEP_URL"
+chmod -R a+rwX "$TEST_TMP"
+CALOG=$AE_LAB_DIR/ca/requests.log
+mark() { wc -l <"$CALOG"; }
+since() { tail -n +$(($1 + 1)) "$CALOG"; }
+pulse() { # pulse alice|--machine CONF [OFFSET]: JSON in r.json
+	local who=$1 c=$2 off=${3:-0}
+	if [ "$who" = --machine ]; then
+		as_machine env AUTOENROLL_LIBEXECDIR="$AE_BIN" AE_TEST_NOW_OFFSET="$off" "$AUTOENROLL" pulse --machine \
+			--wait --json -c "$TEST_TMP/$c.conf" >"$TEST_TMP/r.json" 2>"$TEST_TMP/r.err"
+	else
+		as_user "$who" env AUTOENROLL_LIBEXECDIR="$AE_BIN" AE_TEST_NOW_OFFSET="$off" "$AUTOENROLL" pulse --user \
+			--wait --json -c "$TEST_TMP/$c.conf" >"$TEST_TMP/r.json" 2>"$TEST_TMP/r.err"
+	fi
+}
+ev() { jq -r --arg e "$1" --arg t "${2:-}" '[.events[] | select(.event==$e and ($t=="" or .template==$t))] | length' "$TEST_TMP/r.json"; }
+show() { diag "$(jq -c '[.events[] | {event, template, message}]' "$TEST_TMP/r.json" 2>/dev/null | head -c 2500)" "$(tail -5 "$TEST_TMP/r.err")"; }
+
+# --- autoenroll policy --policy-server URL (like certreq -policyserver)
+as_user alice "$AUTOENROLL" policy --json --policy-server "$AE_LAB_CEP_URL" -c "$TEST_TMP/c.conf" \
+	>"$TEST_TMP/p.json" 2>"$TEST_TMP/err"
+jq -e --arg u "$AE_LAB_CEP_URL" --arg ces "$AE_LAB_CES_URL" --arg id "$(cat "$AE_LAB_DIR/ces/policy-id")" '
+	.policy_server.url == $u and .policy_server.policy_id == $id and .policy_server.next_update_hours == 8 and
+	.policy_server.filtered_by_server and
+	(.cas | length == 1 and .[0].name == "CORP-CA1" and .[0].valid and .[0].transport == "MS-WSTEP" and .[0].url == $ces) and
+	([.templates[] | select(.name == "LabUser")][0] | .decision == "autoenroll" and .enroll and .autoenroll) and
+	([.templates[] | select(.name == "User")][0] | .decision == "skip" and (.reason | test("AutoEnroll right.*as the policy server reports it"))) and
+	([.templates[] | select(.name == "LabECDSA")][0] | .key_algorithm == "ECDSA_P256") and
+	([.templates[] | select(.name == "LabMachine")] | length == 0)' "$TEST_TMP/p.json" >/dev/null
+ok $? "policy --policy-server CEP as alice: policy ID, CORP-CA1 valid with its CES URI, LabUser autoenroll, User without AutoEnroll (the server's word), no machine template" ||
+	diag "$(jq -c '.policy_server, .cas' "$TEST_TMP/p.json" 2>/dev/null | head -c 1500)" "$(tail -3 "$TEST_TMP/err")"
+as_user alice "$AUTOENROLL" policy -c "$TEST_TMP/c.conf" >"$TEST_TMP/p.txt" 2>&1
+grep -q "no security descriptor over MS-XCEP" "$TEST_TMP/p.txt" && grep -q "lists only the templates the caller" "$TEST_TMP/p.txt"
+ok $? "autoenroll policy says the server filters by the caller and reports the rights itself" || diag "$(head -8 "$TEST_TMP/p.txt")"
+# the same decisions as from AD, for the templates both list
+as_user alice "$AUTOENROLL" policy --json -c "$AE_LAB_AUTOENROLL_CONF" >"$TEST_TMP/l.json" 2>/dev/null
+jq -n --slurpfile x "$TEST_TMP/p.json" --slurpfile l "$TEST_TMP/l.json" -e '
+	($x[0].templates | map({(.name): .decision}) | add) as $a |
+	[$l[0].templates[] | select($a[.name] != null and ((.name | test("^Lab(Archive|Encrypt)$")) | not)) |
+	 select($a[.name] != .decision) | .name] | length == 0' >/dev/null
+ok $? "every template the CEP lists has the decision the LDAP policy gives it" ||
+	diag "$(jq -c '[.templates[] | {name, decision}]' "$TEST_TMP/p.json" | head -c 800)"
+
+# --- alice's pulse with only the CEP URL configured: policy and enrollment over HTTPS
+a0=$(mark)
+pulse alice c
+[ $? -le 3 ] && [ "$(ev enrolled LabUser)" = 1 ]
+ok $? "alice's pulse (policy_servers = the CEP URL): LabUser enrolled" || show
+since "$a0" | jq -s -e 'length > 0 and all(.transport == "wstep" and .caller == "alice@CORP.TEST")' >/dev/null
+ok $? "every request of the pulse went through the CES as alice ($(since "$a0" | wc -l) requests)"
+jq -e '.ldap_round_trips == 0' "$TEST_TMP/r.json" >/dev/null
+ok $? "no round trip for the policy: the CEP's answer that autoenroll policy kept is fresh (nextUpdateHours)" ||
+	diag "$(jq -c 'del(.events)' "$TEST_TMP/r.json")"
+ls "$TEST_TMP/c/user"/cep-*.xml >/dev/null 2>&1 && [ "$(stat -c %a "$TEST_TMP"/c/user/cep-*.xml)" = 600 ]
+ok $? "the CEP's answer is kept in the state directory (0600)"
+
+# --- nextUpdateHours: a second pulse reuses it; 9 h later, lastUpdate: not changed
+n0=$(grep -c 'GetPolicies' "$AE_LAB_DIR/ces/ces.log")
+pulse alice c
+[ "$(grep -c 'GetPolicies' "$AE_LAB_DIR/ces/ces.log")" = "$n0" ] && [ "$(ev enrolled)" = 0 ]
+ok $? "a pulse within nextUpdateHours asks the CEP nothing and enrolls nothing new" || show
+u0=$(grep -c 'GetPolicies -> .* (not changed)' "$AE_LAB_DIR/ces/ces.log")
+pulse alice c $((9 * 3600))
+[ "$(grep -c 'GetPolicies -> .* (not changed)' "$AE_LAB_DIR/ces/ces.log")" = $((u0 + 1)) ] && [ "$(ev enrolled)" = 0 ] &&
+	jq -e '.ok' "$TEST_TMP/r.json" >/dev/null
+ok $? "9 h later: GetPolicies with lastUpdate, policiesNotChanged, the cached policy applies" ||
+	{ show; diag "$(tail -3 "$AE_LAB_DIR/ces/ces.log")"; }
+
+# --- renewal over the CES, signed with the old key (LabShort: 1 day, 2 h renewal period)
+r0=$(mark)
+pulse alice c $((86400 * 95 / 100))
+[ "$(ev renewed LabShort)" = 1 ] && since "$r0" | jq -s -e '[.[] | select(.template == "LabShort")] |
+	length == 1 and .[0].transport == "wstep" and .[0].request_type == "renewal" and .[0].hresult == 0' >/dev/null
+ok $? "at 95 % of LabShort's lifetime the pulse renews it over the CES, signed with the old key" ||
+	{ show; since "$r0" | jq -c '{template, transport, request_type, hresult}'; }
+
+# --- the machine, from its keytab
+m0=$(mark)
+pulse --machine c
+[ $? -le 3 ] && [ "$(ev enrolled LabMachine)" = 1 ] &&
+	since "$m0" | jq -s -e '[.[] | select(.template == "LabMachine")] | length == 1 and .[0].transport == "wstep" and
+		.[0].caller == "WS1$@CORP.TEST"' >/dev/null
+ok $? "the machine's pulse (keytab of WS1\$): LabMachine enrolled through the CES" || show
+[ -z "$(ls "$TEST_TMP/trust" | grep -v '^roots.pem$')" ] && cmp -s "$TEST_TMP/trust/roots.pem" "$AE_LAB_DIR/pki/root.pem"
+ok $? "a policy without LDAP: leaves the trust directory as it was"
+
+# --- failover: the cheaper CES URI hangs; the next one within rpc_timeout
+"$LABCTL" ces-uris "0:https://ces.corp.test:9443/CORP-CA1_CES_Kerberos/service.svc/CES" >/dev/null
+conf f 3 "$AE_LAB_CEP_URL"
+chmod -R a+rwX "$TEST_TMP"
+f0=$(mark)
+start=$(date +%s)
+as_user bob "$AUTOENROLL" enroll --template LabUser -v -c "$TEST_TMP/f.conf" >"$TEST_TMP/o.txt" 2>&1
+rc=$?
+took=$(($(date +%s) - start))
+[ $rc = 0 ] && [ "$took" -lt 8 ] && grep -q 'trying the next CES URI https://ces.corp.test/' "$TEST_TMP/o.txt" &&
+	since "$f0" | jq -s -e 'length == 1 and .[0].transport == "wstep" and .[0].caller == "bob@CORP.TEST"' >/dev/null
+ok $? "two CES URIs, the cheaper (priority 0) hangs: bob's LabUser through the other in ${took} s (rpc_timeout 3)" ||
+	diag "rc=$rc" "$(tail -5 "$TEST_TMP/o.txt")"
+"$LABCTL" ces-uris default >/dev/null
+
+# --- failover between policy servers: a cheaper CEP that hangs, by cost
+conf g 3 "https://ces.corp.test:9443/ADPolicyProvider_CEP_Kerberos/service.svc/CEP@5" "$AE_LAB_CEP_URL@50"
+chmod -R a+rwX "$TEST_TMP"
+start=$(date +%s)
+as_user bob "$AUTOENROLL" policy --json -c "$TEST_TMP/g.conf" >"$TEST_TMP/g.json" 2>"$TEST_TMP/err"
+took=$(($(date +%s) - start))
+jq -e --arg u "$AE_LAB_CEP_URL" '.policy_server.url == $u and (.policy_server.failover | test("9443"))' \
+	"$TEST_TMP/g.json" >/dev/null && [ "$took" -lt 15 ]
+ok $? "two policy servers, the cheaper hangs: the policy from the next one in ${took} s, the failover reported" ||
+	diag "$(jq -c .policy_server "$TEST_TMP/g.json" 2>/dev/null)" "$(tail -3 "$TEST_TMP/err")"
+# LDAP: keeps its place: cheapest, its CA reached over MS-ICPR
+conf h 10 "LDAP:@0" "$AE_LAB_CEP_URL@10"
+as_user bob "$AUTOENROLL" policy --json -c "$TEST_TMP/h.conf" >"$TEST_TMP/h.json" 2>"$TEST_TMP/err"
+jq -e '.policy_server.url == "LDAP:" and ([.cas[] | select(.name == "CORP-CA1")][0].transport == "MS-ICPR")' \
+	"$TEST_TMP/h.json" >/dev/null
+ok $? "LDAP: first by cost, then the CEP: the policy is AD's, CORP-CA1 over MS-ICPR" ||
+	diag "$(jq -c '.policy_server, [.cas[] | {name, transport}]' "$TEST_TMP/h.json" 2>/dev/null)" "$(tail -3 "$TEST_TMP/err")"
+
+# --- Extended Protection: the Kerberos authenticator carries the TLS channel binding
+"$LABCTL" ces-epa on >/dev/null
+conf x 10 "$AE_LAB_CEP_URL"
+chmod -R a+rwX "$TEST_TMP"
+x0=$(mark)
+as_user bob "$AUTOENROLL" enroll --template LabUser -c "$TEST_TMP/x.conf" >"$TEST_TMP/o.txt" 2>&1 &&
+	since "$x0" | jq -s -e 'length == 1 and .[0].caller == "bob@CORP.TEST" and .[0].transport == "wstep"' >/dev/null
+ok $? "Extended Protection on: policy and enrollment with Kerberos bound to the TLS channel (tls-server-end-point)" ||
+	diag "$(cat "$TEST_TMP/o.txt")" "$(tail -3 "$AE_LAB_DIR/ces/ces.log")"
+conf y 10 "$AE_LAB_CEP_URL"
+sed -i 's/^rpc_timeout = 10$/rpc_timeout = 10\ncep_channel_binding = no/' "$TEST_TMP/y.conf"
+chmod -R a+rwX "$TEST_TMP"
+as_user bob "$AUTOENROLL" enroll --template LabUser -c "$TEST_TMP/y.conf" >"$TEST_TMP/o.txt" 2>&1
+rc=$?
+[ $rc -ne 0 ] && grep -q "the CEP at $AE_LAB_CEP_URL refused the Kerberos authentication" "$TEST_TMP/o.txt" &&
+	grep -q "Extended Protection, and cep_channel_binding = no" "$TEST_TMP/o.txt" &&
+	tail -5 "$AE_LAB_DIR/ces/ces.log" | grep -q "the authenticator carries no channel binding"
+ok $? "Extended Protection on, cep_channel_binding = no: refused, and the message says why" || diag "rc=$rc" "$(cat "$TEST_TMP/o.txt")"
+"$LABCTL" ces-epa off >/dev/null
+
+# --- alice as a host outside the domain: user name and password, no ticket
+UP_CEP=https://ces.corp.test/ADPolicyProvider_CEP_UsernamePassword/service.svc/CEP
+grep '^alice=' "$AE_LAB_PASSWORDS" | cut -d= -f2- >"$TEST_TMP/alice.pw"
+chmod 600 "$TEST_TMP/alice.pw"
+echo wrong-password >"$TEST_TMP/wrong.pw"
+chmod 600 "$TEST_TMP/wrong.pw"
+pwconf() { # pwconf NAME PASSWORD_FILE
+	cat >"$TEST_TMP/$1.conf" <<CONF
+[global]
+policy_refresh = 0
+rpc_timeout = 10
+cep_username = CORP\\alice
+cep_password_file = $2
+[user]
+state_dir = $TEST_TMP/$1/user
+policy_servers = $UP_CEP
+[machine]
+trust_dir = $TEST_TMP/trust
+CONF
+}
+pwconf u "$TEST_TMP/alice.pw"
+! grep -q "$(cat "$TEST_TMP/alice.pw")" "$TEST_TMP/u.conf"
+ok $? "the password is in its own file, not in the configuration"
+u0=$(mark)
+in_lab env KRB5CCNAME=FILE:/nonexistent AUTOENROLL_LIBEXECDIR="$AE_BIN" "$AUTOENROLL" pulse --user --wait --json \
+	-c "$TEST_TMP/u.conf" >"$TEST_TMP/r.json" 2>"$TEST_TMP/r.err"
+[ "$(ev enrolled LabUser)" = 1 ] && since "$u0" | jq -s -e 'length > 0 and all(.transport == "wstep" and .caller == "alice@CORP.TEST")' >/dev/null &&
+	tail -40 "$AE_LAB_DIR/ces/ces.log" | grep -q 'POST /CORP-CA1_CES_UsernamePassword/service.svc/CES'
+ok $? "no ticket, user name and password: alice's pulse gets the policy from the UsernamePassword CEP and enrolls LabUser through its CES" || show
+pwconf w "$TEST_TMP/wrong.pw"
+in_lab env KRB5CCNAME=FILE:/nonexistent "$AUTOENROLL" policy -c "$TEST_TMP/w.conf" >"$TEST_TMP/o.txt" 2>&1
+rc=$?
+[ $rc -ne 0 ] && grep -q 'refused the user name and password of CORP\\alice' "$TEST_TMP/o.txt" && grep -q "$UP_CEP" "$TEST_TMP/o.txt"
+ok $? "a wrong password: refused, the message names the server, the user and where the password comes from" || diag "$(cat "$TEST_TMP/o.txt")"
+chmod 644 "$TEST_TMP/wrong.pw"
+in_lab env KRB5CCNAME=FILE:/nonexistent "$AUTOENROLL" policy -c "$TEST_TMP/w.conf" >"$TEST_TMP/o.txt" 2>&1
+[ $? -ne 0 ] && grep -q 'mode 0600 or 0400' "$TEST_TMP/o.txt"
+ok $? "a password file others can read: refused" || diag "$(cat "$TEST_TMP/o.txt")"
+
+# --- a TLS client certificate: alice's LabUser certificate from her first pulse
+install -m 600 "$TEST_TMP/c/user/live/LabUser/key.pem" "$TEST_TMP/alice-key.pem"
+cat >"$TEST_TMP/k.conf" <<CONF
+[global]
+policy_refresh = 0
+rpc_timeout = 10
+cep_client_cert = $TEST_TMP/c/user/live/LabUser/fullchain.pem
+cep_client_key = $TEST_TMP/alice-key.pem
+[user]
+state_dir = $TEST_TMP/k/user
+policy_servers = https://ces.corp.test/ADPolicyProvider_CEP_Certificate/service.svc/CEP
+[machine]
+trust_dir = $TEST_TMP/trust
+CONF
+k0=$(mark)
+in_lab env KRB5CCNAME=FILE:/nonexistent "$AUTOENROLL" enroll --template LabShort -c "$TEST_TMP/k.conf" >"$TEST_TMP/o.txt" 2>&1 &&
+	since "$k0" | jq -s -e 'length == 1 and .[0].transport == "wstep" and .[0].caller == "alice@CORP.TEST" and .[0].template == "LabShort"' >/dev/null &&
+	tail -3 "$AE_LAB_DIR/ces/ces.log" | grep -q 'POST /CORP-CA1_CES_Certificate/service.svc/CES'
+ok $? "no ticket, alice's certificate for TLS client authentication: LabShort through the Certificate CEP and CES, as alice" ||
+	diag "$(cat "$TEST_TMP/o.txt")" "$(tail -3 "$AE_LAB_DIR/ces/ces.log")"
+
+done_testing
