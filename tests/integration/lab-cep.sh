@@ -45,7 +45,7 @@ policy_servers = $*
 CONF
 }
 conf c 10 "$AE_LAB_CEP_URL"
-chmod -R a+rwX "$TEST_TMP"
+share_tmp
 CALOG=$AE_LAB_DIR/ca/requests.log
 mark() { wc -l <"$CALOG"; }
 since() { tail -n +$(($1 + 1)) "$CALOG"; }
@@ -133,7 +133,7 @@ ok $? "a policy without LDAP: leaves the trust directory as it was"
 # --- failover: the cheaper CES URI hangs; the next one within rpc_timeout
 "$LABCTL" ces-uris "0:https://ces.corp.test:9443/CORP-CA1_CES_Kerberos/service.svc/CES" >/dev/null
 conf f 3 "$AE_LAB_CEP_URL"
-chmod -R a+rwX "$TEST_TMP"
+share_tmp
 f0=$(mark)
 start=$(date +%s)
 as_user bob "$AUTOENROLL" enroll --template LabUser -v -c "$TEST_TMP/f.conf" >"$TEST_TMP/o.txt" 2>&1
@@ -147,7 +147,7 @@ ok $? "two CES URIs, the cheaper (priority 0) hangs: bob's LabUser through the o
 
 # --- failover between policy servers: a cheaper CEP that hangs, by cost
 conf g 3 "https://ces.corp.test:9443/ADPolicyProvider_CEP_Kerberos/service.svc/CEP@5" "$AE_LAB_CEP_URL@50"
-chmod -R a+rwX "$TEST_TMP"
+share_tmp
 start=$(date +%s)
 as_user bob "$AUTOENROLL" policy --json -c "$TEST_TMP/g.conf" >"$TEST_TMP/g.json" 2>"$TEST_TMP/err"
 took=$(($(date +%s) - start))
@@ -166,7 +166,7 @@ ok $? "LDAP: first by cost, then the CEP: the policy is AD's, CORP-CA1 over MS-I
 # --- Extended Protection: the Kerberos authenticator carries the TLS channel binding
 "$LABCTL" ces-epa on >/dev/null
 conf x 10 "$AE_LAB_CEP_URL"
-chmod -R a+rwX "$TEST_TMP"
+share_tmp
 x0=$(mark)
 as_user bob "$AUTOENROLL" enroll --template LabUser -c "$TEST_TMP/x.conf" >"$TEST_TMP/o.txt" 2>&1 &&
 	since "$x0" | jq -s -e 'length == 1 and .[0].caller == "bob@CORP.TEST" and .[0].transport == "wstep"' >/dev/null
@@ -174,7 +174,7 @@ ok $? "Extended Protection on: policy and enrollment with Kerberos bound to the 
 	diag "$(cat "$TEST_TMP/o.txt")" "$(tail -3 "$AE_LAB_DIR/ces/ces.log")"
 conf y 10 "$AE_LAB_CEP_URL"
 sed -i 's/^rpc_timeout = 10$/rpc_timeout = 10\ncep_channel_binding = no/' "$TEST_TMP/y.conf"
-chmod -R a+rwX "$TEST_TMP"
+share_tmp
 as_user bob "$AUTOENROLL" enroll --template LabUser -c "$TEST_TMP/y.conf" >"$TEST_TMP/o.txt" 2>&1
 rc=$?
 [ $rc -ne 0 ] && grep -q "the CEP at $AE_LAB_CEP_URL refused the Kerberos authentication" "$TEST_TMP/o.txt" &&

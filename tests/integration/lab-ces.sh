@@ -114,9 +114,7 @@ state_dir = $TEST_TMP/alice
 keytab = $AE_LAB_DIR/ws1.keytab
 state_dir = $TEST_TMP/machine
 CONF
-chmod -R a+rwX "$TEST_TMP"
-# root reads its configuration only where nobody else can write (StrictModes)
-chmod 755 "$TEST_TMP" && chmod 644 "$TEST_TMP/c.conf"
+share_tmp
 enroll_as() { # enroll_as alice|--machine ARGS...: output in o.txt
 	local who=$1; shift
 	if [ "$who" = --machine ]; then

@@ -40,9 +40,7 @@ state_dir = $TEST_TMP/admin
 keytab = $AE_LAB_DIR/ws1.keytab
 state_dir = $TEST_TMP/machine
 CONF
-chmod -R a+rwX "$TEST_TMP"
-# root reads its configuration only where nobody else can write (StrictModes)
-chmod 755 "$TEST_TMP" && chmod 644 "$TEST_TMP/c.conf"
+share_tmp
 # ae_admin / ae_machine ARGS...: autoenroll as Administrator (user
 # context, ticket) or the machine; output in $TEST_TMP/o
 ae_admin() { "$LABCTL" run --admin -- env AE_JOURNAL_SOCKET="$SOCK" SOFTHSM2_CONF="$SOFTHSM2_CONF" "$AUTOENROLL" "$@" -c "$TEST_TMP/c.conf" >"$TEST_TMP/o" 2>&1; }

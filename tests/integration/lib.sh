@@ -84,6 +84,15 @@ softhsm_token() {
 	chmod 600 "$TEST_TMP/pin"
 }
 
+# share_tmp: $TEST_TMP open to the lab's other users (servers, users)
+# for reading and writing, but its own directory and the *.conf files in
+# it writable by root alone: root reads a configuration only where nobody
+# else can write (StrictModes).
+share_tmp() {
+	chmod -R a+rwX "$TEST_TMP" && chmod 755 "$TEST_TMP" &&
+		find "$TEST_TMP" -maxdepth 1 -name '*.conf' -exec chmod 644 {} +
+}
+
 # as_user NAME CMD...: CMD in the lab with NAME's Kerberos credentials
 as_user() { local u=$1; shift; "$LABCTL" run --user "$u" -- "$@"; }
 as_machine() { "$LABCTL" run --machine -- "$@"; }
