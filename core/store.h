@@ -48,6 +48,7 @@ typedef struct {
 	char *key_store;        /* keystore spec without PIN */
 	char *key_uri;
 	char *renewal_of;       /* id of the record this one renews */
+	char *scep_subject;     /* SCEP: the request's subject, DER in hex, for CertPoll (RFC 8894 3.3.3); NULL otherwise */
 	int64_t created;        /* unix time */
 	int64_t updated;
 	/* loaded, not stored in the record file */

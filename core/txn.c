@@ -15,6 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 /* The test builds' crash points, "<who>-after-<step>". */
 static void
 crash_point(const ae_txn_env *env, const char *step)
@@ -138,6 +140,27 @@ machine_name(const ae_txn_env *env, char *buf, size_t size)
 	buf[size - 1] = '\0';
 }
 
+/* What a CertPoll for this request names (RFC 8894 3.3.3,
+ * IssuerAndSubject): the request's subject, kept in the record as hex DER. */
+static ae_err
+keep_scep_subject(ae_ctx *ctx, ae_record *rec, X509_REQ *req)
+{
+	unsigned char *der = NULL;
+	int n = i2d_X509_NAME(X509_REQ_get_subject_name(req), &der);
+	char *hex = n > 0 ? malloc(2 * (size_t)n + 1) : NULL;
+
+	if (hex == NULL) {
+		OPENSSL_free(der);
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	}
+	for (int i = 0; i < n; i++)
+		snprintf(hex + 2 * i, 3, "%02x", der[i]);
+	OPENSSL_free(der);
+	free(rec->scep_subject);
+	rec->scep_subject = hex;
+	return AE_OK;
+}
+
 ae_err
 ae_txn_begin(ae_ctx *ctx, const ae_txn_env *env, const ae_txn_request *rq, ae_txn **out)
 {
@@ -196,6 +219,8 @@ ae_txn_begin(ae_ctx *ctx, const ae_txn_env *env, const ae_txn_request *rq, ae_tx
 			}
 			if ((err = ae_csr_build_scep(ctx, &params, ae_key_evp(t->key), t->renew_cert, &t->req)) == AE_OK)
 				err = ae_csr_to_der(ctx, t->req, &t->der, &t->der_len);
+			if (err == AE_OK)
+				err = keep_scep_subject(ctx, t->rec, t->req);
 		} else if (t->renewal || rq->agent_cert != NULL)
 			err = ae_csr_build_signed(ctx, &params, ae_key_evp(t->key), t->renewal ? rq->renew->cert : NULL,
 			                          t->renewal ? ae_key_evp(rq->renew_key) : NULL,
@@ -479,7 +504,21 @@ ae_txn_retrieve(ae_ctx *ctx, const ae_txn_env *env, ae_record *rec, const ae_tem
 		return ae_prefix_message(ctx, err, "the key of request %u", rec->request_id);
 	if ((err = ae_ca_links_get(ctx, env->links, ca, &link)) != AE_OK)
 		goto cleanup;
-	if ((err = ae_ca_link_retrieve(ctx, link, ca, rec->request_id, &a)) != AE_OK) {
+	if (ca->transport != NULL && ca->transport->retrieve_keyed != NULL) {
+		/* SCEP: CertPoll signed with the request's key, naming its subject */
+		long n = 0;
+		unsigned char *subj = rec->scep_subject ? OPENSSL_hexstr2buf(rec->scep_subject, &n) : NULL;
+		if (subj == NULL) {
+			err = ae_set_message(ctx, AE_ERR_INVALID,
+			                     "record %s does not keep the request's subject that a CertPoll names (made by an older autoenroll: enroll again)",
+			                     rec->id);
+			goto cleanup;
+		}
+		err = ae_ca_link_retrieve_keyed(ctx, link, ca, subj, (size_t)n, ae_key_evp(key), &a);
+		OPENSSL_free(subj);
+	} else
+		err = ae_ca_link_retrieve(ctx, link, ca, rec->request_id, &a);
+	if (err != AE_OK) {
 		ae_ca_links_drop(env->links);
 		goto cleanup;
 	}

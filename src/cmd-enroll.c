@@ -318,7 +318,8 @@ cleanup:
 static void
 retrieve_usage(FILE *f)
 {
-	fprintf(f, "Usage: autoenroll retrieve --ca NAME --request-id N [--ces URL] [--user | --machine] [-c FILE]\n");
+	fprintf(f, "Usage: autoenroll retrieve --ca NAME --request-id N [--ces URL] [--user | --machine] [-c FILE]\n"
+	           "       autoenroll retrieve --record ID [--user | --machine] [-c FILE]\n");
 }
 
 int
@@ -328,13 +329,14 @@ ae_cmd_retrieve(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		{ "ca", required_argument, NULL, 'a' },
 		{ "request-id", required_argument, NULL, 'r' },
 		{ "ces", required_argument, NULL, 'C' },
+		{ "record", required_argument, NULL, 'R' },
 		{ "user", no_argument, NULL, 'u' },
 		{ "machine", no_argument, NULL, 'm' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *ca_name = NULL, *ces_url = NULL;
+	const char *ca_name = NULL, *ces_url = NULL, *record_id = NULL;
 	unsigned long request_id = 0;
 	bool user = false, machine = false;
 	ae_cli_session s = { 0 };
@@ -351,6 +353,7 @@ ae_cmd_retrieve(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		switch (c) {
 		case 'a': ca_name = optarg; break;
 		case 'C': ces_url = optarg; break;
+		case 'R': record_id = optarg; break;
 		case 'r':
 			request_id = strtoul(optarg, &end, 10);
 			if (end == optarg || *end != '\0' || request_id == 0 || request_id > UINT32_MAX) {
@@ -365,12 +368,39 @@ ae_cmd_retrieve(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		default: retrieve_usage(stderr); return AE_EXIT_USAGE;
 		}
 	}
-	if (optind < argc || (user && machine) || ca_name == NULL || request_id == 0) {
+	if (optind < argc || (user && machine) ||
+	    (record_id != NULL ? ca_name != NULL || request_id != 0 || *record_id == '\0' : ca_name == NULL || request_id == 0)) {
 		retrieve_usage(stderr);
 		return AE_EXIT_USAGE;
 	}
 	if (ae_cli_session_open(ctx, g, machine, "enroll", &s) != AE_OK || ae_store_load(ctx, s.st, &recs, &n) != AE_OK)
 		goto fail;
+	for (size_t i = 0; record_id != NULL && i < n; i++)
+		if (recs[i]->state == AE_REC_PENDING && strncmp(recs[i]->id, record_id, strlen(record_id)) == 0) {
+			if (rec != NULL) {
+				ae_set_message(ctx, AE_ERR_INVALID, "%s is the start of several pending records: give more of the id",
+				               record_id);
+				goto fail;
+			}
+			rec = recs[i];
+		}
+	if (record_id != NULL) {
+		if (rec == NULL) {
+			ae_set_message(ctx, AE_ERR_NOTFOUND, "no pending record %s in %s (autoenroll status lists them)",
+			               record_id, ae_store_dir(s.st));
+			goto fail;
+		}
+		if (ae_cli_scep_record(rec)) {
+			ae_cli_scep a = { .machine = machine, .retrieve = rec };
+			if (ae_cli_enroll_scep(ctx, &s, &a) != AE_OK)
+				goto fail;
+			rc = AE_EXIT_OK;
+			goto cleanup;
+		}
+		ca_name = rec->ca ? rec->ca : "?";
+		request_id = rec->request_id;
+		rec = NULL;
+	}
 	for (size_t i = 0; i < n; i++)
 		if (recs[i]->state == AE_REC_PENDING && recs[i]->request_id == request_id && recs[i]->ca &&
 		    strcasecmp(recs[i]->ca, ca_name) == 0)

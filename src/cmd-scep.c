@@ -127,7 +127,7 @@ ae_cli_enroll_scep(ae_ctx *ctx, ae_cli_session *s, const ae_cli_scep *a)
 	ae_template tpl = { 0 };
 	ae_ca ca = { 0 };
 	ae_txn_result res = { 0 };
-	const char *url = a->renew ? a->renew->ca : a->url;
+	const char *url = a->renew ? a->renew->ca : a->retrieve ? a->retrieve->ca : a->url;
 	char *challenge = NULL, shown[200], subj[512];
 	long age = -1;
 	ae_err err;
@@ -145,7 +145,18 @@ ae_cli_enroll_scep(ae_ctx *ctx, ae_cli_session *s, const ae_cli_scep *a)
 	ca.valid = true;
 	if ((err = ae_ces_trust(ctx, &s->policy->pki, &ca.endpoint_trust)) != AE_OK)
 		return err;
-	if (a->renew == NULL) {
+	if (a->retrieve != NULL) {
+		/* RFC 8894 3.3.3: CertPoll for the pending request */
+		if ((err = ae_txn_retrieve(ctx, &s->env, a->retrieve, &tpl, &ca, &res)) != AE_OK) {
+			event_86(ctx, a, url, NULL);
+			goto cleanup;
+		}
+		if (res.outcome == AE_CA_REFUSED && !res.final) {
+			err = ae_set_message(ctx, AE_ERR_DENIED, "request %s stays pending (its key is kept): %s",
+			                     a->retrieve->id, res.why ? res.why : "the SCEP server did not answer it");
+			goto cleanup;
+		}
+	} else if (a->renew == NULL) {
 		/* fetched right before the request, never kept */
 		if (a->challenge_file != NULL)
 			err = challenge_from_file(ctx, a->challenge_file, &challenge, &age);
@@ -154,7 +165,7 @@ ae_cli_enroll_scep(ae_ctx *ctx, ae_cli_session *s, const ae_cli_scep *a)
 		if (err != AE_OK)
 			goto cleanup;
 	}
-	{
+	if (a->retrieve == NULL) {
 		ae_txn_request rq = { .tpl = &tpl, .ca = &ca, .renew = a->renew, .renew_key = a->renew_key,
 			              .subject = a->subject, .san_dns = a->dns, .challenge = challenge };
 		if ((err = ae_txn_enroll(ctx, &s->env, &rq, &res)) != AE_OK) {
@@ -171,8 +182,11 @@ ae_cli_enroll_scep(ae_ctx *ctx, ae_cli_session *s, const ae_cli_scep *a)
 		goto cleanup;
 	}
 	if (res.outcome == AE_CA_PENDING) {
-		printf("Pending: at the SCEP server %s (record %s); not yet retrieved by autoenroll (enroll again once approved)\n",
-		       shown, res.record_id);
+		if (a->retrieve != NULL)
+			printf("Still pending: record %s at the SCEP server %s\n", a->retrieve->id, shown);
+		else
+			printf("Pending: at the SCEP server %s (record %s)\n  retrieve with: autoenroll retrieve --record %s%s\n",
+			       shown, res.record_id, res.record_id, a->machine ? " --machine" : "");
 		goto cleanup;
 	}
 	X509_NAME_oneline(X509_get_subject_name(res.cert), subj, sizeof(subj));

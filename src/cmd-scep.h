@@ -18,11 +18,14 @@ typedef struct {
 	bool machine;
 	ae_record *renew;           /* renewal: the current certificate (its record names the URL) */
 	ae_key *renew_key;
+	ae_record *retrieve;        /* retrieval: a pending request (its record names the URL), polled with CertPoll */
 } ae_cli_scep;
 
 /* Whether REC was issued over SCEP (renewed over SCEP again). */
 bool ae_cli_scep_record(const ae_record *rec);
 
+/* Enrolls, renews (A->renew) or retrieves a pending request (A->retrieve)
+ * over SCEP; prints the outcome. */
 ae_err ae_cli_enroll_scep(ae_ctx *ctx, ae_cli_session *s, const ae_cli_scep *a);
 
 #endif

@@ -270,13 +270,12 @@ transaction_id(ae_ctx *ctx, EVP_PKEY *key, char out[65])
 }
 
 /* The self-signed certificate a new request is signed with (RFC 8894
- * 2.3): the request's subject and key, valid for a day. */
+ * 2.3): the request's subject SUBJ and key, valid for a day. */
 static ae_err
-self_signed(ae_ctx *ctx, const X509_REQ *req, EVP_PKEY *key, const EVP_MD *md, X509 **out)
+self_signed(ae_ctx *ctx, const X509_NAME *subj, EVP_PKEY *key, const EVP_MD *md, X509 **out)
 {
 	X509 *x = X509_new();
 	X509_NAME *cn = NULL;
-	const X509_NAME *subj = X509_REQ_get_subject_name(req);
 	uint8_t serial[8];
 	BIGNUM *bn = NULL;
 
@@ -401,12 +400,72 @@ scep_submit_keyed(ae_ctx *ctx, void *state, const ae_ca *ca, const uint8_t *req_
 		if (l->caps & AE_SCEP_CAP_RENEWAL)
 			type = AE_SCEP_RENEWALREQ;
 		err = pki_operation(ctx, l, type, tid, req_der, len, old_cert, old_key, key, out);
-	} else if ((err = self_signed(ctx, req, key, ae_scep_digest(l->caps, &weak), &self)) == AE_OK) {
+	} else if ((err = self_signed(ctx, X509_REQ_get_subject_name(req), key, ae_scep_digest(l->caps, &weak), &self)) ==
+	           AE_OK) {
 		err = pki_operation(ctx, l, type, tid, req_der, len, self, key, key, out);
 	}
 cleanup:
 	X509_free(self);
 	X509_REQ_free(req);
+	return err;
+}
+
+/* RFC 8894 3.3.3: CertPoll (GetCertInitial) for the pending request of
+ * KEY, whose subject is SUBJECT (DER): IssuerAndSubject ::= SEQUENCE {
+ * issuer Name (the CA's), subject Name }, in a pkiMessage with the
+ * request's transactionID, signed like the request with a self-signed
+ * certificate for KEY. */
+static ae_err
+scep_retrieve_keyed(ae_ctx *ctx, void *state, const ae_ca *ca, const uint8_t *subject, size_t subject_len,
+                    EVP_PKEY *key, ae_ca_answer *out)
+{
+	scep_link *l = state;
+	const unsigned char *p = subject;
+	X509_NAME *subj = d2i_X509_NAME(NULL, &p, (long)subject_len);
+	unsigned char *issuer = NULL;
+	int issuer_len = i2d_X509_NAME(X509_get_subject_name(l->certs.ca), &issuer);
+	uint8_t *ias = NULL;
+	size_t body, hdr, ias_len = 0;
+	X509 *self = NULL;
+	char tid[65];
+	bool weak;
+	ae_err err;
+
+	(void)ca;
+	if (subj == NULL || p != subject + subject_len) {
+		err = ae_set_message(ctx, AE_ERR_INVALID, "the record's subject for the CertPoll is not a DER Name");
+		goto cleanup;
+	}
+	if (issuer_len <= 0) {
+		err = ae_set_message(ctx, AE_ERR_CRYPTO, "cannot encode the SCEP CA's name");
+		goto cleanup;
+	}
+	body = (size_t)issuer_len + subject_len;
+	hdr = body < 0x80 ? 2 : body < 0x100 ? 3 : body < 0x10000 ? 4 : 0;
+	if (hdr == 0 || (ias = malloc(hdr + body)) == NULL) {
+		err = ae_set_message(ctx, hdr == 0 ? AE_ERR_INVALID : AE_ERR_NOMEM,
+		                     hdr == 0 ? "the CertPoll's names are too long" : "out of memory");
+		goto cleanup;
+	}
+	ias[0] = 0x30; /* SEQUENCE, DER length */
+	if (hdr == 2)
+		ias[1] = (uint8_t)body;
+	else if (hdr == 3)
+		ias[1] = 0x81, ias[2] = (uint8_t)body;
+	else
+		ias[1] = 0x82, ias[2] = (uint8_t)(body >> 8), ias[3] = (uint8_t)body;
+	memcpy(ias + hdr, issuer, (size_t)issuer_len);
+	memcpy(ias + hdr + issuer_len, subject, subject_len);
+	ias_len = hdr + body;
+	if ((err = transaction_id(ctx, key, tid)) != AE_OK ||
+	    (err = self_signed(ctx, subj, key, ae_scep_digest(l->caps, &weak), &self)) != AE_OK)
+		goto cleanup;
+	err = pki_operation(ctx, l, AE_SCEP_CERTPOLL, tid, ias, ias_len, self, key, key, out);
+cleanup:
+	X509_free(self);
+	free(ias);
+	OPENSSL_free(issuer);
+	X509_NAME_free(subj);
 	return err;
 }
 
@@ -492,6 +551,7 @@ const ae_transport_ops ae_transport_scep = {
 	.open = scep_open,
 	.submit = scep_submit,
 	.submit_keyed = scep_submit_keyed,
+	.retrieve_keyed = scep_retrieve_keyed,
 	.ca_certs = scep_ca_certs,
 	.capabilities = scep_capabilities,
 	.round_trips = scep_round_trips,

@@ -94,6 +94,17 @@ ae_ca_link_retrieve(ae_ctx *ctx, ae_ca_link *link, const ae_ca *ca, uint32_t req
 }
 
 ae_err
+ae_ca_link_retrieve_keyed(ae_ctx *ctx, ae_ca_link *link, const ae_ca *ca, const uint8_t *subject, size_t subject_len,
+                          EVP_PKEY *key, ae_ca_answer *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (link->ops->retrieve_keyed == NULL)
+		return ae_set_message(ctx, AE_ERR_UNSUPPORTED, "%s cannot poll CA %s with the request's key",
+		                      link->ops->name, ca->name);
+	return link->ops->retrieve_keyed(ctx, link->state, ca, subject, subject_len, key, out);
+}
+
+ae_err
 ae_ca_link_ca_certs(ae_ctx *ctx, ae_ca_link *link, const ae_ca *ca, STACK_OF(X509) **out)
 {
 	STACK_OF(X509) *sk;

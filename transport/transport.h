@@ -59,6 +59,11 @@ typedef struct ae_transport_ops {
 	                       X509 *old_cert, EVP_PKEY *old_key, ae_ca_answer *out);
 	/* Asks for the state of a pending request. */
 	ae_err (*retrieve)(ae_ctx *ctx, void *state, const ae_ca *ca, uint32_t request_id, ae_ca_answer *out);
+	/* Polls a pending request the transport signed itself (SCEP CertPoll):
+	 * SUBJECT is the request's subject (DER), KEY its key.  NULL: retrieve
+	 * serves. */
+	ae_err (*retrieve_keyed)(ae_ctx *ctx, void *state, const ae_ca *ca, const uint8_t *subject, size_t subject_len,
+	                         EVP_PKEY *key, ae_ca_answer *out);
 	/* The CA's certificates (the CA's own first).  NULL: the transport has
 	 * no such call, the policy's ae_ca.cert serves. */
 	ae_err (*ca_certs)(ae_ctx *ctx, void *state, const ae_ca *ca, STACK_OF(X509) **out);
@@ -85,6 +90,8 @@ ae_err ae_ca_link_submit_keyed(ae_ctx *ctx, ae_ca_link *link, const ae_ca *ca, c
                                EVP_PKEY *key, X509 *old_cert, EVP_PKEY *old_key, ae_ca_answer *out);
 ae_err ae_ca_link_retrieve(ae_ctx *ctx, ae_ca_link *link, const ae_ca *ca, uint32_t request_id,
                            ae_ca_answer *out);
+ae_err ae_ca_link_retrieve_keyed(ae_ctx *ctx, ae_ca_link *link, const ae_ca *ca, const uint8_t *subject,
+                                 size_t subject_len, EVP_PKEY *key, ae_ca_answer *out);
 /* The CA's certificates: the transport's call, or else the policy's. */
 ae_err ae_ca_link_ca_certs(ae_ctx *ctx, ae_ca_link *link, const ae_ca *ca, STACK_OF(X509) **out);
 unsigned ae_ca_link_round_trips(const ae_ca_link *link);
