@@ -101,6 +101,16 @@ ok $? "an expired challenge: refused, explained" || diag "$(cat "$TEST_TMP/o")" 
 ae_admin enroll --scep "$URL" --subject CN=dev3.corp.test --challenge-from-admin
 [ $? -eq 0 ] && grep -q "^Pending" "$TEST_TMP/o" && [ "$(last .status)" = PENDING ]
 ok $? "a PEND_ALL_REQUESTS template: pending, the key kept" || diag "$(cat "$TEST_TMP/o")" "$(tail -1 "$TXLOG")"
+pid=$(sed -n 's/.*(record \([0-9a-f]*\)).*/\1/p' "$TEST_TMP/o")
+rid=$(last .request_id)
+ae_admin retrieve --record "$pid"
+[ $? -eq 0 ] && grep -q "^Still pending" "$TEST_TMP/o" && [ "$(last .message_type)/$(last .status)" = 20/PENDING ]
+ok $? "retrieve --record before approval: a CertPoll, still pending" || diag "$(cat "$TEST_TMP/o")" "$(tail -1 "$TXLOG")"
+"$LABCTL" approve "$rid" >/dev/null
+ae_admin retrieve --record "$pid"
+[ $? -eq 0 ] && grep -q "^Issued" "$TEST_TMP/o" && [ "$(last .message_type)/$(last .status)" = 20/SUCCESS ] &&
+	[ -f "$TEST_TMP/admin/certs/$pid.pem" ]
+ok $? "approved (labctl approve $rid): retrieve --record polls and installs the certificate" || diag "$(cat "$TEST_TMP/o")" "$(tail -1 "$TXLOG")"
 "$LABCTL" scep-template WebServer >/dev/null
 
 # --- event 86: the wrong RA certificate, TLS, DNS
