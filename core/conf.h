@@ -37,6 +37,8 @@ typedef struct {
 	int hook_timeout;         /* seconds a renewal hook may run (60) */
 	int expiry_warning_percent; /* warn when this % of a certificate's lifetime is left and nothing renewed it (10; 0: never) */
 	bool group_policy;        /* Group Policy read and applied over this file (yes) */
+	bool scep_allow_http;     /* SCEP over plain http:// allowed, every message saying it is unprotected (no) */
+	char *scep_anchor;        /* PEM file of roots SCEP servers' RA and CA certificates may chain to, besides AD's; NULL: none */
 	/* CEP/CES user name and password authentication (WS-Security
 	 * UsernameToken over TLS) instead of Kerberos; the password only in
 	 * a file; NULL: Kerberos */

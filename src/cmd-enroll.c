@@ -98,8 +98,8 @@ enroll_usage(FILE *f)
 	           "                         [--subject DN] [--dns NAME]... [--upn NAME]... [--email ADDR]...\n"
 	           "                         [--agent-cert ID [--on-behalf-of DOMAIN\\USER]]\n"
 	           "       autoenroll enroll --scep URL --subject DN [--dns NAME]... [--challenge-file FILE | --challenge-from-admin]\n"
-	           "                         [--user | --machine] [-c FILE] [-v]\n"
-	           "       autoenroll enroll --renew ID [--agent-cert ID] [--user | --machine] [-c FILE] [-v]\n");
+	           "                         [--insecure-http] [--scep-anchor FILE] [--user | --machine] [-c FILE] [-v]\n"
+	           "       autoenroll enroll --renew ID [--agent-cert ID] [--insecure-http] [--scep-anchor FILE] [--user | --machine] [-c FILE] [-v]\n");
 }
 
 int
@@ -120,6 +120,8 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		{ "scep", required_argument, NULL, 'S' },
 		{ "challenge-file", required_argument, NULL, 'F' },
 		{ "challenge-from-admin", no_argument, NULL, 'H' },
+		{ "insecure-http", no_argument, NULL, 'I' },
+		{ "scep-anchor", required_argument, NULL, 'N' },
 		{ "user", no_argument, NULL, 'u' },
 		{ "machine", no_argument, NULL, 'm' },
 		{ "config", required_argument, NULL, 'c' },
@@ -128,12 +130,13 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *tpl_name = NULL, *ca_name = NULL, *renew_id = NULL, *subject = NULL, *agent_id = NULL,
-		   *on_behalf = NULL, *ces_url = NULL, *scep_url = NULL, *challenge_file = NULL;
+		   *on_behalf = NULL, *ces_url = NULL, *scep_url = NULL, *challenge_file = NULL,
+		   *scep_anchor = NULL;
 	char **dns = NULL, **upn = NULL, **email = NULL;
 	ae_record **recs = NULL, *old = NULL, *agent = NULL;
 	size_t nrecs = 0;
 	ae_key *old_key = NULL, *agent_key = NULL;
-	bool user = false, machine = false, from_admin = false;
+	bool user = false, machine = false, from_admin = false, insecure_http = false;
 	ae_cli_session s = { 0 };
 	const ae_policy_item *it;
 	const ae_template *t;
@@ -163,6 +166,8 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		case 'S': scep_url = optarg; break;
 		case 'F': challenge_file = optarg; break;
 		case 'H': from_admin = true; break;
+		case 'I': insecure_http = true; break;
+		case 'N': scep_anchor = optarg; break;
 		case 'u': user = true; break;
 		case 'm': machine = true; break;
 		case 'c': g->config_path = optarg; break;
@@ -175,6 +180,7 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 	    (tpl_name != NULL) + (renew_id != NULL) + (scep_url != NULL) != 1 ||
 	    (scep_url != NULL && (subject == NULL || (challenge_file != NULL && from_admin) || upn || email || agent_id)) ||
 	    (scep_url == NULL && (challenge_file != NULL || from_admin)) ||
+	    (scep_url == NULL && renew_id == NULL && (insecure_http || scep_anchor != NULL)) ||
 	    (on_behalf != NULL && (agent_id == NULL || renew_id != NULL)) ||
 	    (renew_id != NULL && (subject || dns || upn || email))) {
 		enroll_usage(stderr);
@@ -187,7 +193,8 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		rc = AE_EXIT_USAGE;
 		goto cleanup;
 	}
-	if (ae_cli_session_open(ctx, g, machine, "enroll", &s) != AE_OK)
+	if (ae_cli_session_open(ctx, g, machine, "enroll", &s) != AE_OK ||
+	    ae_cli_scep_flags(ctx, &s, insecure_http, scep_anchor) != AE_OK)
 		goto fail;
 	if (renew_id != NULL || agent_id != NULL) {
 		if (ae_store_load(ctx, s.st, &recs, &nrecs) != AE_OK)
@@ -319,7 +326,7 @@ static void
 retrieve_usage(FILE *f)
 {
 	fprintf(f, "Usage: autoenroll retrieve --ca NAME --request-id N [--ces URL] [--user | --machine] [-c FILE]\n"
-	           "       autoenroll retrieve --record ID [--user | --machine] [-c FILE]\n");
+	           "       autoenroll retrieve --record ID [--insecure-http] [--scep-anchor FILE] [--user | --machine] [-c FILE]\n");
 }
 
 int
@@ -330,15 +337,17 @@ ae_cmd_retrieve(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		{ "request-id", required_argument, NULL, 'r' },
 		{ "ces", required_argument, NULL, 'C' },
 		{ "record", required_argument, NULL, 'R' },
+		{ "insecure-http", no_argument, NULL, 'I' },
+		{ "scep-anchor", required_argument, NULL, 'N' },
 		{ "user", no_argument, NULL, 'u' },
 		{ "machine", no_argument, NULL, 'm' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *ca_name = NULL, *ces_url = NULL, *record_id = NULL;
+	const char *ca_name = NULL, *ces_url = NULL, *record_id = NULL, *scep_anchor = NULL;
 	unsigned long request_id = 0;
-	bool user = false, machine = false;
+	bool user = false, machine = false, insecure_http = false;
 	ae_cli_session s = { 0 };
 	ae_record **recs = NULL, *rec = NULL;
 	size_t n = 0;
@@ -354,6 +363,8 @@ ae_cmd_retrieve(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		case 'a': ca_name = optarg; break;
 		case 'C': ces_url = optarg; break;
 		case 'R': record_id = optarg; break;
+		case 'I': insecure_http = true; break;
+		case 'N': scep_anchor = optarg; break;
 		case 'r':
 			request_id = strtoul(optarg, &end, 10);
 			if (end == optarg || *end != '\0' || request_id == 0 || request_id > UINT32_MAX) {
@@ -369,11 +380,13 @@ ae_cmd_retrieve(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		}
 	}
 	if (optind < argc || (user && machine) ||
-	    (record_id != NULL ? ca_name != NULL || request_id != 0 || *record_id == '\0' : ca_name == NULL || request_id == 0)) {
+	    (record_id != NULL ? ca_name != NULL || request_id != 0 || *record_id == '\0' : ca_name == NULL || request_id == 0) ||
+	    (record_id == NULL && (insecure_http || scep_anchor != NULL))) {
 		retrieve_usage(stderr);
 		return AE_EXIT_USAGE;
 	}
-	if (ae_cli_session_open(ctx, g, machine, "enroll", &s) != AE_OK || ae_store_load(ctx, s.st, &recs, &n) != AE_OK)
+	if (ae_cli_session_open(ctx, g, machine, "enroll", &s) != AE_OK ||
+	    ae_cli_scep_flags(ctx, &s, insecure_http, scep_anchor) != AE_OK || ae_store_load(ctx, s.st, &recs, &n) != AE_OK)
 		goto fail;
 	for (size_t i = 0; record_id != NULL && i < n; i++)
 		if (recs[i]->state == AE_REC_PENDING && strncmp(recs[i]->id, record_id, strlen(record_id)) == 0) {

@@ -28,7 +28,7 @@ bool
 ae_cli_scep_record(const ae_record *rec)
 {
 	return rec->template_name != NULL && strcmp(rec->template_name, AE_SCEP_TEMPLATE) == 0 && rec->ca != NULL &&
-	       strncmp(rec->ca, "https://", 8) == 0;
+	       (strncmp(rec->ca, "https://", 8) == 0 || strncmp(rec->ca, "http://", 7) == 0);
 }
 
 /* NDES's admin page next to its SCEP URL: .../certsrv/mscep/mscep.dll ->
@@ -106,6 +106,46 @@ challenge_from_file(ae_ctx *ctx, const char *path, char **out, long *age)
 	return AE_OK;
 }
 
+/* The configured anchor (scep_anchor, --scep-anchor): PEM roots added to
+ * *TRUST, for SCEP servers outside the domain. */
+static ae_err
+add_anchor(ae_ctx *ctx, const char *path, char **trust)
+{
+	size_t len = 0;
+	char *pem = ae_read_file(path, 1024 * 1024, &len), *both;
+
+	if (pem == NULL)
+		return ae_set_message(ctx, AE_ERR_NOTFOUND, "cannot read the SCEP trust anchor %s (scep_anchor, --scep-anchor): %m",
+		                      path);
+	if (strstr(pem, "-----BEGIN CERTIFICATE-----") == NULL) {
+		free(pem);
+		return ae_set_message(ctx, AE_ERR_INVALID, "the SCEP trust anchor %s has no PEM certificate", path);
+	}
+	both = ae_strdup_printf("%s\n%s", *trust ? *trust : "", pem);
+	free(pem);
+	if (both == NULL)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	free(*trust);
+	*trust = both;
+	return AE_OK;
+}
+
+ae_err
+ae_cli_scep_flags(ae_ctx *ctx, ae_cli_session *s, bool insecure_http, const char *anchor)
+{
+	char *dup;
+
+	if (insecure_http)
+		s->conf->scep_allow_http = true;
+	if (anchor != NULL) {
+		if ((dup = strdup(anchor)) == NULL)
+			return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		free(s->conf->scep_anchor);
+		s->conf->scep_anchor = dup;
+	}
+	return AE_OK;
+}
+
 /* Event 86 for the failure on CTX. */
 static void
 event_86(ae_ctx *ctx, const ae_cli_scep *a, const char *url, const ae_txn_result *res)
@@ -129,13 +169,14 @@ ae_cli_enroll_scep(ae_ctx *ctx, ae_cli_session *s, const ae_cli_scep *a)
 	ae_txn_result res = { 0 };
 	const char *url = a->renew ? a->renew->ca : a->retrieve ? a->retrieve->ca : a->url;
 	char *challenge = NULL, shown[200], subj[512];
+	bool plain = strncmp(url, "http://", 7) == 0;
+	const char *unprot = plain ? " (over plain HTTP: unprotected)" : "";
 	long age = -1;
 	ae_err err;
 
 	ae_url_shown(url, shown, sizeof(shown));
-	if (strncmp(url, "https://", 8) != 0)
-		return ae_set_message(ctx, AE_ERR_INVALID,
-		                      "%s: SCEP only over https:// (plain-HTTP SCEP is unprotected and not supported)", shown);
+	if (strncmp(url, "https://", 8) != 0 && !plain)
+		return ae_set_message(ctx, AE_ERR_INVALID, "%s: not an https:// (or, where allowed, http://) SCEP URL", shown);
 	tpl.name = (char *)AE_SCEP_TEMPLATE;
 	tpl.key_alg = AE_KEY_ALG_RSA;
 	tpl.min_key_size = 2048;
@@ -143,8 +184,9 @@ ae_cli_enroll_scep(ae_ctx *ctx, ae_cli_session *s, const ae_cli_scep *a)
 	ca.url = (char *)url;
 	ca.transport = &ae_transport_scep;
 	ca.valid = true;
-	if ((err = ae_ces_trust(ctx, &s->policy->pki, &ca.endpoint_trust)) != AE_OK)
-		return err;
+	if ((err = ae_ces_trust(ctx, &s->policy->pki, &ca.endpoint_trust)) != AE_OK ||
+	    (s->conf->scep_anchor != NULL && (err = add_anchor(ctx, s->conf->scep_anchor, &ca.endpoint_trust)) != AE_OK))
+		goto cleanup;
 	if (a->retrieve != NULL) {
 		/* RFC 8894 3.3.3: CertPoll for the pending request */
 		if ((err = ae_txn_retrieve(ctx, &s->env, a->retrieve, &tpl, &ca, &res)) != AE_OK) {
@@ -176,21 +218,21 @@ ae_cli_enroll_scep(ae_ctx *ctx, ae_cli_session *s, const ae_cli_scep *a)
 	ae_log(ctx, AE_LOG_INFO, "SCEP at %s: %u round trips", shown, ae_ca_links_round_trips(&s->links));
 	if (res.outcome == AE_CA_REFUSED) {
 		event_86(ctx, a, url, &res);
-		err = ae_set_message(ctx, AE_ERR_DENIED, "%s%s", res.why ? res.why : "the SCEP server refused the request",
+		err = ae_set_message(ctx, AE_ERR_DENIED, "%s%s%s", res.why ? res.why : "the SCEP server refused the request", unprot,
 		                     age > 3600 ? " (the challenge file is more than an hour old: NDES's challenges expire after 60 minutes)"
 		                     : a->from_admin ? " (the challenge was fetched from the admin page just now)" : "");
 		goto cleanup;
 	}
 	if (res.outcome == AE_CA_PENDING) {
 		if (a->retrieve != NULL)
-			printf("Still pending: record %s at the SCEP server %s\n", a->retrieve->id, shown);
+			printf("Still pending: record %s at the SCEP server %s%s\n", a->retrieve->id, shown, unprot);
 		else
-			printf("Pending: at the SCEP server %s (record %s)\n  retrieve with: autoenroll retrieve --record %s%s\n",
-			       shown, res.record_id, res.record_id, a->machine ? " --machine" : "");
+			printf("Pending: at the SCEP server %s (record %s)%s\n  retrieve with: autoenroll retrieve --record %s%s\n",
+			       shown, res.record_id, unprot, res.record_id, a->machine ? " --machine" : "");
 		goto cleanup;
 	}
 	X509_NAME_oneline(X509_get_subject_name(res.cert), subj, sizeof(subj));
-	printf("Issued: SCEP certificate from %s\n  subject  %s\n  key      %s\n  store    %s (id %s)\n", shown, subj,
+	printf("Issued: SCEP certificate from %s%s\n  subject  %s\n  key      %s\n  store    %s (id %s)\n", shown, unprot, subj,
 	       res.key_uri, ae_store_dir(s->st), res.record_id);
 	if (a->renew != NULL) {
 		a->renew->state = AE_REC_ARCHIVED;

@@ -24,6 +24,10 @@ typedef struct {
 /* Whether REC was issued over SCEP (renewed over SCEP again). */
 bool ae_cli_scep_record(const ae_record *rec);
 
+/* --insecure-http and --scep-anchor FILE: over the configuration's
+ * scep_allow_http and scep_anchor for this run. */
+ae_err ae_cli_scep_flags(ae_ctx *ctx, ae_cli_session *s, bool insecure_http, const char *anchor);
+
 /* Enrolls, renews (A->renew) or retrieves a pending request (A->retrieve)
  * over SCEP; prints the outcome. */
 ae_err ae_cli_enroll_scep(ae_ctx *ctx, ae_cli_session *s, const ae_cli_scep *a);

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define SCEP_MAX_ANSWER (1024 * 1024)
 
@@ -28,6 +29,7 @@ typedef struct {
 	char setting[256];
 	unsigned trips;
 	unsigned caps;
+	bool plain;             /* http://, allowed by scep_allow_http: unprotected */
 	ae_scep_ca_certs certs;
 } scep_link;
 
@@ -104,7 +106,7 @@ call(ae_ctx *ctx, scep_link *l, const char *operation, const char *message, cons
 		ae_http_request rq = { .method = method, .url = url, .body = body, .body_len = body_len,
 			               .content_type = body ? "application/x-pki-message" : NULL,
 			               .max_body = SCEP_MAX_ANSWER, .max_url = 64 * 1024, .timeout = l->timeout, .timeout_setting = l->setting,
-			               .what = what, .any_status = true, .https_only = true, .trust_pem = l->trust_pem };
+			               .what = what, .any_status = true, .https_only = !l->plain, .trust_pem = l->trust_pem };
 		err = ae_http_fetch(ctx, &rq, &resp);
 	}
 	if (err != AE_OK) {
@@ -192,6 +194,17 @@ cleanup:
 
 static void scep_close(void *state);
 
+#define UNPROTECTED "over plain HTTP, unprotected (scep_allow_http)"
+
+/* Every failure of a plain-HTTP link says that it is unprotected. */
+static ae_err
+unprotected(ae_ctx *ctx, const scep_link *l, ae_err err)
+{
+	if (err != AE_OK && l->plain)
+		ae_prefix_message(ctx, err, "SCEP %s", UNPROTECTED);
+	return err;
+}
+
 static ae_err
 scep_open(ae_ctx *ctx, const ae_conf *conf, const ae_ca *ca, void **state_out)
 {
@@ -210,9 +223,23 @@ scep_open(ae_ctx *ctx, const ae_conf *conf, const ae_ca *ca, void **state_out)
 		scep_close(l);
 		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 	}
+	if (strncasecmp(l->url, "http://", 7) == 0) {
+		/* never by default: anyone on the path reads and changes it */
+		if (!conf->scep_allow_http) {
+			err = ae_set_message(ctx, AE_ERR_INVALID,
+			                     "SCEP over plain HTTP at %s is unprotected and refused: use https://, or allow it with scep_allow_http = yes in [global] or --insecure-http",
+			                     ae_url_shown(l->url, shown, sizeof(shown)));
+			scep_close(l);
+			return err;
+		}
+		l->plain = true;
+	}
 	l->timeout = conf->rpc_timeout;
 	ae_conf_setting(conf, "global", "rpc_timeout", l->setting, sizeof(l->setting));
 	ae_url_shown(l->url, shown, sizeof(shown));
+	if (l->plain)
+		ae_log(ctx, AE_LOG_WARNING, "SCEP server %s: %s; the RA and CA certificates must still chain to AD's roots or the anchor",
+		       shown, UNPROTECTED);
 	/* RFC 8894 4.1: GetCACaps */
 	if ((err = call(ctx, l, "GetCACaps", NULL, NULL, 0, &resp)) != AE_OK)
 		goto fail;
@@ -246,6 +273,7 @@ scep_open(ae_ctx *ctx, const ae_conf *conf, const ae_ca *ca, void **state_out)
 	return AE_OK;
 fail:
 	ae_prefix_message(ctx, err, "SCEP server %s", shown);
+	unprotected(ctx, l, err);
 	ae_http_response_free(resp);
 	scep_close(l);
 	return err;
@@ -360,7 +388,8 @@ pki_operation(ae_ctx *ctx, scep_link *l, int type, const char *tid, const uint8_
 			failed(ctx, err, "PKIOperation", post ? "POST" : "GET", 0);
 	} else if (rep.status == AE_SCEP_PENDING) {
 		out->outcome = AE_CA_PENDING;
-		out->message = ae_strdup_printf("pending at the SCEP server (transaction %.16s...)", tid);
+		out->message = ae_strdup_printf("pending at the SCEP server (transaction %.16s...)%s%s", tid,
+		                                l->plain ? ", " : "", l->plain ? UNPROTECTED : "");
 	} else {
 		out->outcome = AE_CA_REFUSED;
 		out->refusal = ae_scep_fail_info_str(rep.fail_info);
@@ -407,7 +436,7 @@ scep_submit_keyed(ae_ctx *ctx, void *state, const ae_ca *ca, const uint8_t *req_
 cleanup:
 	X509_free(self);
 	X509_REQ_free(req);
-	return err;
+	return unprotected(ctx, l, err);
 }
 
 /* RFC 8894 3.3.3: CertPoll (GetCertInitial) for the pending request of
@@ -466,7 +495,7 @@ cleanup:
 	free(ias);
 	OPENSSL_free(issuer);
 	X509_NAME_free(subj);
-	return err;
+	return unprotected(ctx, l, err);
 }
 
 static ae_err

@@ -96,6 +96,30 @@ ae_machine enroll --scep "$URL" --subject CN=ws1.corp.test --challenge-file "$TE
 ok $? "an expired challenge: refused, explained" || diag "$(cat "$TEST_TMP/o")" "$(tail -1 "$TXLOG")"
 "$LABCTL" scep-challenge-validity 3600 >/dev/null
 
+# --- plain HTTP (the lab NDES also listens on 80): only where allowed, always said unprotected
+HURL=http://${URL#https://}
+challenge
+ae_machine enroll --scep "$HURL" --subject CN=ws1.corp.test --challenge-file "$TEST_TMP/pw"
+[ $? -ne 0 ] && grep -q "plain HTTP .*unprotected and refused.*scep_allow_http" "$TEST_TMP/o"
+ok $? "SCEP over plain HTTP without scep_allow_http: refused, explained" || diag "$(cat "$TEST_TMP/o")"
+printf 'not a certificate\n' >"$TEST_TMP/anchor-bad.pem"
+ae_machine enroll --scep "$HURL" --insecure-http --scep-anchor "$TEST_TMP/anchor-bad.pem" --subject CN=ws1.corp.test --challenge-file "$TEST_TMP/pw"
+[ $? -ne 0 ] && grep -q "trust anchor .*anchor-bad.pem has no PEM certificate" "$TEST_TMP/o"
+ok $? "--scep-anchor with no certificate in it: refused, explained" || diag "$(cat "$TEST_TMP/o")"
+sed 's/^\[global\]$/[global]\nscep_allow_http = yes/' "$TEST_TMP/c.conf" >"$TEST_TMP/c-http.conf"
+as_machine env AE_JOURNAL_SOCKET="$SOCK" "$AUTOENROLL" enroll --scep "$HURL" --scep-anchor "$AE_LAB_DIR/pki/root.pem" \
+	--subject CN=ws1.corp.test --challenge-file "$TEST_TMP/pw" --machine -c "$TEST_TMP/c-http.conf" >"$TEST_TMP/o" 2>&1
+[ $? -eq 0 ] && grep -q "^Issued: .*over plain HTTP: unprotected" "$TEST_TMP/o" && grep -q "WARNING.*unprotected\|unprotected.*scep_allow_http" "$TEST_TMP/o" &&
+	[ "$(last .status)" = SUCCESS ]
+ok $? "scep_allow_http = yes and an anchor: issued over plain HTTP, every message saying it is unprotected" || diag "$(cat "$TEST_TMP/o")" "$(tail -1 "$TXLOG")"
+hid=$(issued_id)
+ae_machine enroll --renew "$hid"
+[ $? -ne 0 ] && grep -q "unprotected and refused" "$TEST_TMP/o"
+ok $? "its renewal without the setting: refused" || diag "$(cat "$TEST_TMP/o")"
+ae_machine enroll --renew "$hid" --insecure-http
+[ $? -eq 0 ] && grep -q "^Issued: .*unprotected" "$TEST_TMP/o" && [ "$(last .message_type)" = 17 ]
+ok $? "with --insecure-http: renewed over plain HTTP (RenewalReq), said unprotected" || diag "$(cat "$TEST_TMP/o")"
+
 # --- pending
 "$LABCTL" scep-template LabScepPending >/dev/null
 ae_admin enroll --scep "$URL" --subject CN=dev3.corp.test --challenge-from-admin
