@@ -91,7 +91,17 @@ main(void)
 		tap_is_int(p->renewal_seconds, 3628800, "renewal period");
 		tap_is_str(p->key_uri, "pkcs11:token=ae-test;id=%01%02;type=private", "key URI");
 		tap_is_int(p->created, 1795000000, "created");
+		tap_ok(p->scep_subject == NULL, "a record without scep_subject (older autoenroll) reads, without one");
 	}
+	ae_record_free(p);
+	free(text);
+	/* SCEP: the request's subject for CertPoll round-trips */
+	r->scep_subject = strdup("300f310d300b06035504030c0464657631");
+	text = ae_record_format(r);
+	p = NULL;
+	tap_ok(ae_record_parse(ctx, text, strlen(text), "mem", &p) == AE_OK && p != NULL && p->scep_subject != NULL &&
+	               strcmp(p->scep_subject, r->scep_subject) == 0,
+	       "scep_subject round-trips");
 	ae_record_free(p);
 	free(text);
 
