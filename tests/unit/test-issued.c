@@ -227,6 +227,45 @@ main(void)
 		OPENSSL_free(der);
 		PKCS7_free(p7);
 	}
+	/* Only the verified chain is kept: the unrelated certificate the
+	 * PKCS#7 also carried is not on it (issue 19). */
+	{
+		PKCS7 *p7 = PKCS7_new();
+		EVP_PKEY *stray_k = EVP_EC_gen("P-256");
+		X509 *stray = make_cert("Stray", NULL, stray_k, stray_k, true, 0, 365);
+		STACK_OF(X509) *offered = NULL, *verified = NULL;
+		unsigned char *der = NULL;
+		int len;
+
+		tpl.name = "User";
+		sign(stray, stray_k);
+		PKCS7_set_type(p7, NID_pkcs7_signed);
+		PKCS7_content_new(p7, NID_pkcs7_data);
+		PKCS7_add_certificate(p7, leaf);
+		PKCS7_add_certificate(p7, stray);
+		PKCS7_add_certificate(p7, ca);
+		PKCS7_add_certificate(p7, root);
+		len = i2d_PKCS7(p7, &der);
+		tap_ok(ae_certs_from_pkcs7(ctx, der, (size_t)len, &offered) == AE_OK && sk_X509_num(offered) == 4,
+		       "PKCS#7 with an unrelated certificate: four certificates offered");
+		err = ae_issued_verify_chain(ctx, leaf, mine, &tpl, ca, roots, offered, &verified);
+		tap_ok(err == AE_OK && verified != NULL && sk_X509_num(verified) == 2 &&
+		               X509_cmp(sk_X509_value(verified, 0), ca) == 0 &&
+		               X509_cmp(sk_X509_value(verified, 1), root) == 0,
+		       "verified chain: issuing CA then root, no leaf");
+		for (int i = 0; verified != NULL && i < sk_X509_num(verified); i++)
+			tap_ok(X509_cmp(sk_X509_value(verified, i), stray) != 0, "the unrelated certificate is dropped");
+		sk_X509_pop_free(verified, X509_free);
+		verified = NULL;
+		tap_ok(ae_issued_verify_chain(ctx, leaf, theirs, &tpl, ca, roots, offered, &verified) == AE_ERR_CRYPTO &&
+		               verified == NULL,
+		       "refused certificate: no chain returned");
+		sk_X509_pop_free(offered, X509_free);
+		OPENSSL_free(der);
+		PKCS7_free(p7);
+		X509_free(stray);
+		EVP_PKEY_free(stray_k);
+	}
 	X509_free(leaf);
 	X509_free(ca);
 	X509_free(other_ca);
