@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include "issued.h"
+#include "pki.h"
 #include "tap.h"
 
 #include <openssl/pkcs7.h>
@@ -265,6 +266,42 @@ main(void)
 		PKCS7_free(p7);
 		X509_free(stray);
 		EVP_PKEY_free(stray_k);
+	}
+	/* A published certificate's CRL is fetched only when an enterprise CA
+	 * from AD whose certificate validates signed it; and a pulse's budget
+	 * of certificates and CRL checks (issue 19). */
+	{
+		ae_ca cas[1];
+		ae_pki pki = { .cas = cas, .ca_count = 1 };
+		ae_pulse_budget b = { 0 };
+		X509 *forged = make_cert("alice", ca, mine, other_ca_k, false, 0, 365);
+		const char *said = NULL;
+		bool all = true;
+
+		sign(forged, other_ca_k);
+		memset(cas, 0, sizeof(cas));
+		cas[0].cert = ca;
+		cas[0].valid = true;
+		tap_ok(ae_pki_trusted_issuer(&pki, leaf) == ca, "signed by a valid CA from AD: its issuer");
+		tap_ok(ae_pki_trusted_issuer(&pki, forged) == NULL,
+		       "same issuer name, another key's signature: no trusted issuer, no CRL fetch");
+		cas[0].valid = false;
+		tap_ok(ae_pki_trusted_issuer(&pki, leaf) == NULL, "a CA whose certificate does not validate: not trusted");
+		X509_free(forged);
+
+		tap_is_int((int)ae_budget_ds_certs(&b, 5, &said), 5, "5 published certificates: all considered");
+		tap_ok(said == NULL, "no message under the cap");
+		tap_is_int((int)ae_budget_ds_certs(&b, 1000, &said), AE_PULSE_MAX_DS_CERTS, "1000: capped");
+		tap_ok(said != NULL && strstr(said, "AE_PULSE_MAX_DS_CERTS") != NULL, "the cap is said: %s",
+		       said ? said : "(none)");
+		ae_budget_ds_certs(&b, 1000, &said);
+		tap_ok(said == NULL, "said once a pulse");
+		for (int i = 0; i < AE_PULSE_MAX_CRL_CHECKS; i++)
+			all = all && ae_budget_crl_check(&b, &said) && said == NULL;
+		tap_ok(all, "%d CRL checks allowed", AE_PULSE_MAX_CRL_CHECKS);
+		tap_ok(!ae_budget_crl_check(&b, &said) && said != NULL && strstr(said, "AE_PULSE_MAX_CRL_CHECKS") != NULL,
+		       "one more refused, and said");
+		tap_ok(!ae_budget_crl_check(&b, &said) && said == NULL, "refused again, said once");
 	}
 	X509_free(leaf);
 	X509_free(ca);
