@@ -105,8 +105,8 @@ X509 *ae_pki_trusted_issuer(const ae_pki *pki, X509 *cert);
  * how many CRL checks one pulse considers (issue 19): an account with
  * thousands of values, or certificates naming CRL locations, cannot make
  * a pulse decode and fetch without end.  Beyond: skipped, said once. */
-#define AE_PULSE_MAX_DS_CERTS 32
-#define AE_PULSE_MAX_CRL_CHECKS 16
+#define AE_PULSE_MAX_DS_CERTS 128
+#define AE_PULSE_MAX_CRL_CHECKS 256
 #define AE_STR_(x) #x
 #define AE_STR(x) AE_STR_(x)
 
