@@ -94,6 +94,23 @@ sign(X509 *x, EVP_PKEY *k)
 	X509_sign(x, k, EVP_sha256());
 }
 
+/* A PKCS#7 certs-only blob of the N certificates CERTS (OPENSSL_free). */
+static int
+certs_only(X509 **certs, int n, unsigned char **der)
+{
+	PKCS7 *p7 = PKCS7_new();
+	int len;
+
+	*der = NULL;
+	PKCS7_set_type(p7, NID_pkcs7_signed);
+	PKCS7_content_new(p7, NID_pkcs7_data);
+	for (int i = 0; i < n; i++)
+		PKCS7_add_certificate(p7, certs[i]);
+	len = i2d_PKCS7(p7, der);
+	PKCS7_free(p7);
+	return len;
+}
+
 int
 main(void)
 {
@@ -208,14 +225,9 @@ main(void)
 
 	/* The chain blob. */
 	{
-		PKCS7 *p7 = PKCS7_new();
+		X509 *two[] = { leaf, ca };
 		unsigned char *der = NULL;
-		int len;
-		PKCS7_set_type(p7, NID_pkcs7_signed);
-		PKCS7_content_new(p7, NID_pkcs7_data);
-		PKCS7_add_certificate(p7, leaf);
-		PKCS7_add_certificate(p7, ca);
-		len = i2d_PKCS7(p7, &der);
+		int len = certs_only(two, 2, &der);
 		tap_ok(ae_certs_from_pkcs7(ctx, der, (size_t)len, &chain) == AE_OK && sk_X509_num(chain) == 2,
 		       "PKCS#7 certs-only chain: two certificates");
 		sk_X509_pop_free(chain, X509_free);
@@ -226,27 +238,20 @@ main(void)
 		       "no chain: empty");
 		sk_X509_pop_free(chain, X509_free);
 		OPENSSL_free(der);
-		PKCS7_free(p7);
 	}
 	/* Only the verified chain is kept: the unrelated certificate the
 	 * PKCS#7 also carried is not on it (issue 19). */
 	{
-		PKCS7 *p7 = PKCS7_new();
 		EVP_PKEY *stray_k = EVP_EC_gen("P-256");
 		X509 *stray = make_cert("Stray", NULL, stray_k, stray_k, true, 0, 365);
+		X509 *four[] = { leaf, stray, ca, root };
 		STACK_OF(X509) *offered = NULL, *verified = NULL;
 		unsigned char *der = NULL;
 		int len;
 
 		tpl.name = "User";
 		sign(stray, stray_k);
-		PKCS7_set_type(p7, NID_pkcs7_signed);
-		PKCS7_content_new(p7, NID_pkcs7_data);
-		PKCS7_add_certificate(p7, leaf);
-		PKCS7_add_certificate(p7, stray);
-		PKCS7_add_certificate(p7, ca);
-		PKCS7_add_certificate(p7, root);
-		len = i2d_PKCS7(p7, &der);
+		len = certs_only(four, 4, &der);
 		tap_ok(ae_certs_from_pkcs7(ctx, der, (size_t)len, &offered) == AE_OK && sk_X509_num(offered) == 4,
 		       "PKCS#7 with an unrelated certificate: four certificates offered");
 		err = ae_issued_verify_chain(ctx, leaf, mine, &tpl, ca, roots, offered, &verified);
@@ -263,7 +268,6 @@ main(void)
 		       "refused certificate: no chain returned");
 		sk_X509_pop_free(offered, X509_free);
 		OPENSSL_free(der);
-		PKCS7_free(p7);
 		X509_free(stray);
 		EVP_PKEY_free(stray_k);
 	}
