@@ -60,6 +60,7 @@ typedef struct {
 	STACK_OF(X509) *aia;    /* CA certificates from certificates' AIA locations (untrusted) */
 	STACK_OF(X509) *aia_asked; /* the certificates whose AIA was read */
 	unsigned aia_tried;
+	ae_pulse_budget budget; /* certificates and CRLs this pulse considers */
 	ae_gp_settings *gp;     /* Group Policy's settings; NULL: none */
 	const char *ev_gpo;     /* the GPO the next events name (AUTOENROLL_GPO) */
 } pulse;
@@ -384,9 +385,16 @@ is_revoked(pulse *p, X509 *cert, char **reason)
 	ae_crl_fetch fetch;
 	char *why = NULL;
 
+	const char *said;
+
 	*reason = NULL;
 	if (issuer == NULL)
 		return false;
+	if (!ae_budget_crl_check(&p->budget, &said)) {
+		if (said != NULL)
+			ae_log(p->ctx, AE_LOG_NOTICE, "%s", said);
+		return false;
+	}
 	/* ldap:// CRL locations through the policy source's session. */
 	ae_policy_source_crl_fetch(p->src, &fetch);
 	if (ae_crl_check(p->ctx, p->conf, &fetch, cert, issuer, (time_t)p->now, &rv, &why) != AE_OK) {
@@ -770,8 +778,12 @@ static bool
 ds_has_valid(pulse *p, const ae_template *t)
 {
 	const ae_account *a = &p->policy->account;
+	const char *said;
+	size_t n = ae_budget_ds_certs(&p->budget, a->ds_cert_count, &said);
 
-	for (size_t i = 0; i < a->ds_cert_count; i++) {
+	if (said != NULL)
+		ae_log(p->ctx, AE_LOG_NOTICE, "%s", said);
+	for (size_t i = 0; i < n; i++) {
 		X509 *c = NULL;
 		ae_cert_template ct = { 0 };
 		bool match = false, expired;
@@ -1084,15 +1096,30 @@ static void
 remove_revoked_from_ds(pulse *p)
 {
 	const ae_account *a = &p->policy->account;
+	const char *said;
+	size_t n;
 
 	if (p->src == NULL || p->src->ops->remove_ds_cert == NULL)
 		return;
-	for (size_t i = 0; i < a->ds_cert_count; i++) {
+	n = ae_budget_ds_certs(&p->budget, a->ds_cert_count, &said);
+	if (said != NULL)
+		ae_log(p->ctx, AE_LOG_NOTICE, "%s", said);
+	for (size_t i = 0; i < n; i++) {
 		X509 *c = NULL;
 		char *why = NULL;
 
 		if (ae_x509_from_der(p->ctx, a->ds_certs[i], a->ds_cert_lens[i], &c) != AE_OK) {
 			ae_clear_message(p->ctx);
+			continue;
+		}
+		/* Its CRL locations are fetched only once its signature verifies
+		 * against an enterprise CA from AD (issue 19): anyone who can
+		 * write the attribute could otherwise point a pulse anywhere. */
+		if (ae_pki_trusted_issuer(&p->policy->pki, c) == NULL) {
+			ae_log(p->ctx, AE_LOG_INFO,
+			       "value %zu of userCertificate of %s is not signed by a CA from AD whose certificate validates: its CRL is not fetched",
+			       i + 1, a->dn);
+			X509_free(c);
 			continue;
 		}
 		if (is_revoked(p, c, &why)) {

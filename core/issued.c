@@ -131,13 +131,23 @@ ae_err
 ae_issued_verify(ae_ctx *ctx, X509 *cert, EVP_PKEY *key, const ae_template *tpl, X509 *ca_cert,
                  STACK_OF(X509) *roots, STACK_OF(X509) *intermediates)
 {
+	return ae_issued_verify_chain(ctx, cert, key, tpl, ca_cert, roots, intermediates, NULL);
+}
+
+ae_err
+ae_issued_verify_chain(ae_ctx *ctx, X509 *cert, EVP_PKEY *key, const ae_template *tpl, X509 *ca_cert,
+                       STACK_OF(X509) *roots, STACK_OF(X509) *intermediates, STACK_OF(X509) **chain_out)
+{
 	ae_cert_template ct;
 	X509_STORE *store = NULL;
 	X509_STORE_CTX *vctx = NULL;
 	STACK_OF(X509) *untrusted = NULL;
 	EVP_PKEY *cert_key = X509_get0_pubkey(cert);
+	STACK_OF(X509) *verified = NULL;
 	ae_err err = AE_OK;
 
+	if (chain_out != NULL)
+		*chain_out = NULL;
 	if (cert_key == NULL || EVP_PKEY_eq(cert_key, key) != 1)
 		return ae_set_message(ctx, AE_ERR_CRYPTO,
 		                      "the CA returned a certificate for another public key than the one we generated: not stored");
@@ -188,6 +198,13 @@ ae_issued_verify(ae_ctx *ctx, X509 *cert, EVP_PKEY *key, const ae_template *tpl,
 			                     X509_verify_cert_error_string(e));
 		goto cleanup;
 	}
+	/* The path that verified, leaf first, anchor last; the leaf goes. */
+	if (chain_out != NULL && ((verified = X509_STORE_CTX_get1_chain(vctx)) == NULL || sk_X509_num(verified) < 1)) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	if (verified != NULL)
+		X509_free(sk_X509_shift(verified));
 	if (tpl == NULL)
 		goto cleanup;
 	err = ae_cert_template_read(ctx, cert, &ct);
@@ -207,6 +224,11 @@ ae_issued_verify(ae_ctx *ctx, X509 *cert, EVP_PKEY *key, const ae_template *tpl,
 	}
 	ae_cert_template_clear(&ct);
 cleanup:
+	if (err == AE_OK && chain_out != NULL) {
+		*chain_out = verified;
+		verified = NULL;
+	}
+	sk_X509_pop_free(verified, X509_free);
 	X509_STORE_CTX_free(vctx);
 	sk_X509_free(untrusted);
 	X509_STORE_free(store);

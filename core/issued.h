@@ -30,6 +30,13 @@ void ae_cert_template_clear(ae_cert_template *t);
 ae_err ae_issued_verify(ae_ctx *ctx, X509 *cert, EVP_PKEY *key, const ae_template *tpl, X509 *ca_cert,
                         STACK_OF(X509) *roots, STACK_OF(X509) *intermediates);
 
+/* ae_issued_verify, and on success *CHAIN_OUT (when not NULL) is the path
+ * that verified without the leaf: issuing CA first, trusted root last.
+ * Only this chain is stored: a certificate the CA's PKCS#7 carried that is
+ * not on it is dropped (issue 19). */
+ae_err ae_issued_verify_chain(ae_ctx *ctx, X509 *cert, EVP_PKEY *key, const ae_template *tpl, X509 *ca_cert,
+                              STACK_OF(X509) *roots, STACK_OF(X509) *intermediates, STACK_OF(X509) **chain_out);
+
 /* The certificates of a PKCS#7 / CMS certs-only blob (pctbCert), or an
  * empty stack; never NULL on success. */
 ae_err ae_certs_from_pkcs7(ae_ctx *ctx, const uint8_t *der, size_t len, STACK_OF(X509) **out);

@@ -413,3 +413,50 @@ ae_pki_validate(ae_ctx *ctx, ae_pki *pki, time_t now)
 	}
 	X509_STORE_free(store);
 }
+
+X509 *
+ae_pki_trusted_issuer(const ae_pki *pki, X509 *cert)
+{
+	for (size_t i = 0; pki != NULL && cert != NULL && i < pki->ca_count; i++) {
+		const ae_ca *ca = &pki->cas[i];
+		EVP_PKEY *k = ca->cert != NULL ? X509_get0_pubkey(ca->cert) : NULL;
+
+		if (!ca->valid || k == NULL || X509_check_issued(ca->cert, cert) != X509_V_OK)
+			continue;
+		if (X509_verify(cert, k) == 1)
+			return ca->cert;
+		ERR_clear_error();
+	}
+	return NULL;
+}
+
+size_t
+ae_budget_ds_certs(ae_pulse_budget *b, size_t count, const char **said)
+{
+	*said = NULL;
+	if (count <= AE_PULSE_MAX_DS_CERTS)
+		return count;
+	if (!b->certs_said) {
+		b->certs_said = true;
+		*said = "the account publishes more certificates in userCertificate than a pulse considers "
+		        "(AE_PULSE_MAX_DS_CERTS, " AE_STR(AE_PULSE_MAX_DS_CERTS) "): the rest are not looked at";
+	}
+	return AE_PULSE_MAX_DS_CERTS;
+}
+
+bool
+ae_budget_crl_check(ae_pulse_budget *b, const char **said)
+{
+	*said = NULL;
+	if (b->crl_checks < AE_PULSE_MAX_CRL_CHECKS) {
+		b->crl_checks++;
+		return true;
+	}
+	if (!b->crls_said) {
+		b->crls_said = true;
+		*said = "this pulse has checked as many CRLs as a pulse checks (AE_PULSE_MAX_CRL_CHECKS, " AE_STR(
+		        AE_PULSE_MAX_CRL_CHECKS) "): "
+		        "the revocation of the rest is unknown until the next pulse";
+	}
+	return false;
+}

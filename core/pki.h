@@ -96,4 +96,30 @@ void ae_pki_validate(ae_ctx *ctx, ae_pki *pki, time_t now);
 
 void ae_pki_clear(ae_pki *pki);
 
+/* The enterprise CA of PKI whose certificate validates (valid) and whose
+ * key verifies CERT's signature, or NULL.  Data from a certificate that no
+ * such CA signed (its CRL locations) drives no network fetch (issue 19). */
+X509 *ae_pki_trusted_issuer(const ae_pki *pki, X509 *cert);
+
+/* How many of the account's published certificates (userCertificate) and
+ * how many CRL checks one pulse considers (issue 19): an account with
+ * thousands of values, or certificates naming CRL locations, cannot make
+ * a pulse decode and fetch without end.  Beyond: skipped, said once. */
+#define AE_PULSE_MAX_DS_CERTS 128
+#define AE_PULSE_MAX_CRL_CHECKS 256
+#define AE_STR_(x) #x
+#define AE_STR(x) AE_STR_(x)
+
+typedef struct {
+	unsigned crl_checks;
+	bool certs_said, crls_said;
+} ae_pulse_budget;
+
+/* How many of COUNT published certificates to consider; *SAID is the
+ * message the first time the cap cuts, else NULL. */
+size_t ae_budget_ds_certs(ae_pulse_budget *b, size_t count, const char **said);
+/* Whether one more CRL check may run; *SAID is the message the first
+ * time it may not, else NULL. */
+bool ae_budget_crl_check(ae_pulse_budget *b, const char **said);
+
 #endif

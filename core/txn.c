@@ -263,7 +263,7 @@ install(ae_ctx *ctx, const ae_txn_env *env, ae_record *rec, ae_key *key, const a
 {
 	const ae_policy *p = env->policy;
 	X509 *cert = NULL, *ca_cert = ca->cert;
-	STACK_OF(X509) *chain = NULL, *link_certs = NULL;
+	STACK_OF(X509) *chain = NULL, *link_certs = NULL, *offered = NULL;
 	ae_cert_template ct = { 0 };
 	char *label = NULL, *uri = NULL;
 	ae_err err;
@@ -281,20 +281,27 @@ install(ae_ctx *ctx, const ae_txn_env *env, ae_record *rec, ae_key *key, const a
 		ca_cert = sk_X509_num(link_certs) > 0 ? sk_X509_value(link_certs, 0) : NULL;
 	}
 	/* schema 0: a template the server chooses (SCEP), not checked */
-	err = ae_issued_verify(ctx, cert, ae_key_evp(key), tpl->schema_version ? tpl : NULL, ca_cert, p->pki.roots,
-	                       p->pki.intermediates);
+	err = ae_issued_verify_chain(ctx, cert, ae_key_evp(key), tpl->schema_version ? tpl : NULL, ca_cert,
+	                             p->pki.roots, p->pki.intermediates, &chain);
 	if (err != AE_OK)
 		goto cleanup;
-	if (ae_certs_from_pkcs7(ctx, a->chain, a->chain_len, &chain) != AE_OK) {
-		ae_log(ctx, AE_LOG_WARNING, "%s; storing the certificate without its chain", ae_get_message(ctx));
-		ae_clear_message(ctx);
+	/* Only the chain that verified is stored; what else the CA's PKCS#7
+	 * carried is dropped, and said (issue 19). */
+	if (ae_certs_from_pkcs7(ctx, a->chain, a->chain_len, &offered) == AE_OK) {
+		int dropped = 0;
+		for (int i = 0; i < sk_X509_num(offered); i++) {
+			X509 *o = sk_X509_value(offered, i);
+			int kept = X509_cmp(o, cert) == 0;
+			for (int j = 0; !kept && j < sk_X509_num(chain); j++)
+				kept = X509_cmp(o, sk_X509_value(chain, j)) == 0;
+			dropped += !kept;
+		}
+		if (dropped > 0)
+			ae_log(ctx, AE_LOG_INFO,
+			       "CA %s sent %d certificate(s) that are not on the verified chain: not stored", ca->name,
+			       dropped);
 	}
-	if (chain != NULL) {
-		/* The chain without the leaf itself. */
-		for (int i = sk_X509_num(chain) - 1; i >= 0; i--)
-			if (X509_cmp(sk_X509_value(chain, i), cert) == 0)
-				X509_free(sk_X509_delete(chain, i));
-	}
+	ae_clear_message(ctx);
 	if (asprintf(&label, AE_KEY_LABEL_PREFIX "%s", tpl->name) < 0)
 		label = NULL;
 	uri = strdup(ae_key_uri(key));
@@ -327,6 +334,7 @@ cleanup:
 	free(uri);
 	free(label);
 	sk_X509_pop_free(chain, X509_free);
+	sk_X509_pop_free(offered, X509_free);
 	sk_X509_pop_free(link_certs, X509_free);
 	X509_free(cert);
 	return err;

@@ -217,4 +217,32 @@ ok $? "CRL is served at the CDP URL"
 openssl crl -inform DER -in "$TEST_TMP/crl.der" -noout -text 2>/dev/null | grep -qi "Serial Number: *$serial"
 ok $? "CRL lists the revoked serial"
 
+# --- labctl's own handling of the CA process (issue 19): a CA that serves
+# without its pid file (as while it starts: it writes the file once its
+# ports are bound) is found, and ca-restart replaces it with one CA, not a
+# second that dies with "address in use".
+ca_procs() { # the pids of CA1 processes in the lab's namespace
+	local p
+	for p in $(ip netns pids "$AE_LAB_NETNS" 2>/dev/null); do
+		tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | grep -q 'labca\.py$' &&
+			tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | grep -qx serve &&
+			! tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx 'AE_LAB_CA=ca2' && echo "$p"
+	done
+}
+old_pid=$(ca_procs)
+mv "$AE_LAB_DIR/ca/ca.pid" "$TEST_TMP/ca.pid"
+st=$("$LABCTL" status)
+[ -n "$old_pid" ] && [[ $st == *"CA pid $old_pid)"* ]]
+ok $? "labctl status finds the serving CA without its pid file ($st)"
+log_lines=$(wc -l <"$AE_LAB_DIR/ca/ca.log")
+"$LABCTL" ca-restart >"$TEST_TMP/restart.out" 2>&1
+rc=$?
+new_pid=$(ca_procs)
+[ $rc -eq 0 ] && [ -n "$new_pid" ] && [ "$(wc -w <<<"$new_pid")" = 1 ] && [ "$new_pid" != "$old_pid" ] &&
+	[ "$(cat "$AE_LAB_DIR/ca/ca.pid" 2>/dev/null)" = "$new_pid" ] &&
+	! tail -n +$((log_lines + 1)) "$AE_LAB_DIR/ca/ca.log" | grep -qi "address already in use"
+ok $? "ca-restart without the pid file: one CA serves (pid $old_pid -> $new_pid), none died on its ports"
+[ $? -eq 0 ] || diag "$(cat "$TEST_TMP/restart.out"; tail -n +$((log_lines + 1)) "$AE_LAB_DIR/ca/ca.log" | tail -5)"
+[ -e "$AE_LAB_DIR/ca/ca.pid" ] || mv "$TEST_TMP/ca.pid" "$AE_LAB_DIR/ca/ca.pid"
+
 done_testing

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include "issued.h"
+#include "pki.h"
 #include "tap.h"
 
 #include <openssl/pkcs7.h>
@@ -91,6 +92,23 @@ static void
 sign(X509 *x, EVP_PKEY *k)
 {
 	X509_sign(x, k, EVP_sha256());
+}
+
+/* A PKCS#7 certs-only blob of the N certificates CERTS (OPENSSL_free). */
+static int
+certs_only(X509 **certs, int n, unsigned char **der)
+{
+	PKCS7 *p7 = PKCS7_new();
+	int len;
+
+	*der = NULL;
+	PKCS7_set_type(p7, NID_pkcs7_signed);
+	PKCS7_content_new(p7, NID_pkcs7_data);
+	for (int i = 0; i < n; i++)
+		PKCS7_add_certificate(p7, certs[i]);
+	len = i2d_PKCS7(p7, der);
+	PKCS7_free(p7);
+	return len;
 }
 
 int
@@ -207,14 +225,9 @@ main(void)
 
 	/* The chain blob. */
 	{
-		PKCS7 *p7 = PKCS7_new();
+		X509 *two[] = { leaf, ca };
 		unsigned char *der = NULL;
-		int len;
-		PKCS7_set_type(p7, NID_pkcs7_signed);
-		PKCS7_content_new(p7, NID_pkcs7_data);
-		PKCS7_add_certificate(p7, leaf);
-		PKCS7_add_certificate(p7, ca);
-		len = i2d_PKCS7(p7, &der);
+		int len = certs_only(two, 2, &der);
 		tap_ok(ae_certs_from_pkcs7(ctx, der, (size_t)len, &chain) == AE_OK && sk_X509_num(chain) == 2,
 		       "PKCS#7 certs-only chain: two certificates");
 		sk_X509_pop_free(chain, X509_free);
@@ -225,7 +238,74 @@ main(void)
 		       "no chain: empty");
 		sk_X509_pop_free(chain, X509_free);
 		OPENSSL_free(der);
-		PKCS7_free(p7);
+	}
+	/* Only the verified chain is kept: the unrelated certificate the
+	 * PKCS#7 also carried is not on it (issue 19). */
+	{
+		EVP_PKEY *stray_k = EVP_EC_gen("P-256");
+		X509 *stray = make_cert("Stray", NULL, stray_k, stray_k, true, 0, 365);
+		X509 *four[] = { leaf, stray, ca, root };
+		STACK_OF(X509) *offered = NULL, *verified = NULL;
+		unsigned char *der = NULL;
+		int len;
+
+		tpl.name = "User";
+		sign(stray, stray_k);
+		len = certs_only(four, 4, &der);
+		tap_ok(ae_certs_from_pkcs7(ctx, der, (size_t)len, &offered) == AE_OK && sk_X509_num(offered) == 4,
+		       "PKCS#7 with an unrelated certificate: four certificates offered");
+		err = ae_issued_verify_chain(ctx, leaf, mine, &tpl, ca, roots, offered, &verified);
+		tap_ok(err == AE_OK && verified != NULL && sk_X509_num(verified) == 2 &&
+		               X509_cmp(sk_X509_value(verified, 0), ca) == 0 &&
+		               X509_cmp(sk_X509_value(verified, 1), root) == 0,
+		       "verified chain: issuing CA then root, no leaf");
+		for (int i = 0; verified != NULL && i < sk_X509_num(verified); i++)
+			tap_ok(X509_cmp(sk_X509_value(verified, i), stray) != 0, "the unrelated certificate is dropped");
+		sk_X509_pop_free(verified, X509_free);
+		verified = NULL;
+		tap_ok(ae_issued_verify_chain(ctx, leaf, theirs, &tpl, ca, roots, offered, &verified) == AE_ERR_CRYPTO &&
+		               verified == NULL,
+		       "refused certificate: no chain returned");
+		sk_X509_pop_free(offered, X509_free);
+		OPENSSL_free(der);
+		X509_free(stray);
+		EVP_PKEY_free(stray_k);
+	}
+	/* A published certificate's CRL is fetched only when an enterprise CA
+	 * from AD whose certificate validates signed it; and a pulse's budget
+	 * of certificates and CRL checks (issue 19). */
+	{
+		ae_ca cas[1];
+		ae_pki pki = { .cas = cas, .ca_count = 1 };
+		ae_pulse_budget b = { 0 };
+		X509 *forged = make_cert("alice", ca, mine, other_ca_k, false, 0, 365);
+		const char *said = NULL;
+		bool all = true;
+
+		sign(forged, other_ca_k);
+		memset(cas, 0, sizeof(cas));
+		cas[0].cert = ca;
+		cas[0].valid = true;
+		tap_ok(ae_pki_trusted_issuer(&pki, leaf) == ca, "signed by a valid CA from AD: its issuer");
+		tap_ok(ae_pki_trusted_issuer(&pki, forged) == NULL,
+		       "same issuer name, another key's signature: no trusted issuer, no CRL fetch");
+		cas[0].valid = false;
+		tap_ok(ae_pki_trusted_issuer(&pki, leaf) == NULL, "a CA whose certificate does not validate: not trusted");
+		X509_free(forged);
+
+		tap_is_int((int)ae_budget_ds_certs(&b, 5, &said), 5, "5 published certificates: all considered");
+		tap_ok(said == NULL, "no message under the cap");
+		tap_is_int((int)ae_budget_ds_certs(&b, 1000, &said), AE_PULSE_MAX_DS_CERTS, "1000: capped");
+		tap_ok(said != NULL && strstr(said, "AE_PULSE_MAX_DS_CERTS") != NULL, "the cap is said: %s",
+		       said ? said : "(none)");
+		ae_budget_ds_certs(&b, 1000, &said);
+		tap_ok(said == NULL, "said once a pulse");
+		for (int i = 0; i < AE_PULSE_MAX_CRL_CHECKS; i++)
+			all = all && ae_budget_crl_check(&b, &said) && said == NULL;
+		tap_ok(all, "%d CRL checks allowed", AE_PULSE_MAX_CRL_CHECKS);
+		tap_ok(!ae_budget_crl_check(&b, &said) && said != NULL && strstr(said, "AE_PULSE_MAX_CRL_CHECKS") != NULL,
+		       "one more refused, and said");
+		tap_ok(!ae_budget_crl_check(&b, &said) && said == NULL, "refused again, said once");
 	}
 	X509_free(leaf);
 	X509_free(ca);
