@@ -140,11 +140,10 @@ origin_text(const origin *o, char *buf, size_t size)
 static void
 options_text(const options *o)
 {
-	char buf[300];
-	printf("  from           policy servers: %s; aepolicy 0x%x: %s; expiry_warning_percent %d: ",
-	       origin_text(&o->o_servers, buf, sizeof(buf)), o->aepolicy, origin_text(&o->o_aepolicy, buf, sizeof(buf)),
-	       o->expiry_warning_percent);
-	printf("%s\n", origin_text(&o->o_expiry, buf, sizeof(buf)));
+	char s[300], a[300], e[300];
+	printf("  from           policy servers: %s; aepolicy 0x%x: %s; expiry_warning_percent %d: %s\n",
+	       origin_text(&o->o_servers, s, sizeof(s)), o->aepolicy, origin_text(&o->o_aepolicy, a, sizeof(a)),
+	       o->expiry_warning_percent, origin_text(&o->o_expiry, e, sizeof(e)));
 }
 
 static void
