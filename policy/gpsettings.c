@@ -576,25 +576,26 @@ ae_gp_notes_free(ae_gp_note *notes, size_t n)
 }
 
 ae_err
-ae_gp_settings_policy_servers(ae_ctx *ctx, const ae_gp_settings *s, char ***out)
+ae_gp_settings_policy_servers(ae_ctx *ctx, const ae_gp_settings *s, char ***out, const char **gpo)
 {
 	char **v = NULL;
 
 	*out = NULL;
+	*gpo = NULL;
 	for (size_t i = 0; s != NULL && i < s->n_servers; i++) {
-		char *entry;
-		bool ok;
 		if (!(s->servers[i].flags & AE_GP_PSF_AUTOENROLLMENT) || s->servers[i].url == NULL)
 			continue;
-		/* the list is already in Group Policy's order: costs that keep it */
-		entry = ae_strdup_printf("%s@%zu", s->servers[i].url, 10 * ae_strv_len(v));
-		ok = entry != NULL && ae_strv_append(&v, entry);
-		free(entry);
-		if (!ok) {
+		/* already in Group Policy's order, which entries without a
+		 * cost keep */
+		if (*gpo == NULL)
+			*gpo = s->servers[i].gpo;
+		if (!ae_strv_append(&v, s->servers[i].url)) {
 			ae_strv_free(v);
 			return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 		}
 	}
 	*out = v;
+	if (v == NULL)
+		*gpo = NULL;
 	return AE_OK;
 }

@@ -419,13 +419,8 @@ load_policy(ae_ctx *ctx, const ae_cli_globals *g, ae_conf *conf, ae_context cont
 	r->settings = NULL;
 	if (g->policy_server != NULL)
 		goto cleanup;
-	if ((err = ae_gp_settings_policy_servers(ctx, *gp, &servers)) != AE_OK || servers == NULL)
+	if ((err = ae_gp_settings_policy_servers(ctx, *gp, &servers, servers_gpo)) != AE_OK || servers == NULL)
 		goto cleanup;
-	for (size_t i = 0; i < (*gp)->n_servers; i++)
-		if ((*gp)->servers[i].flags & AE_GP_PSF_AUTOENROLLMENT) {
-			*servers_gpo = (*gp)->servers[i].gpo;
-			break;
-		}
 	ae_strv_free(machine ? conf->machine_policy_servers : conf->user_policy_servers);
 	if (machine)
 		conf->machine_policy_servers = servers;

@@ -378,7 +378,7 @@ ok $? "a GPO names the lab CEP and LDAP: as policy servers (labctl ces up)" || d
 as_machine "$AUTOENROLL" -c "$TEST_TMP/trust.conf" policy --machine --json >"$TEST_TMP/pol.json" 2>"$TEST_TMP/err"
 rc=$?
 [ $rc -eq 0 ] && [ "$(jq -r .policy_server.url "$TEST_TMP/pol.json")" = "$AE_LAB_CEP_URL" ] &&
-	jq -e --arg u "$AE_LAB_CEP_URL" '.options.policy_servers == {"value": [($u + "@0"), "LDAP:@10"],
+	jq -e --arg u "$AE_LAB_CEP_URL" '.options.policy_servers == {"value": [$u, "LDAP:"],
 		"source": "group_policy", "gpo": "AE Enforced"}' "$TEST_TMP/pol.json" >/dev/null
 ok $? "policy --machine: the policy from the CEP the GPO names, the GPO named as its source" ||
 	diag "rc=$rc" "$(cat "$TEST_TMP/err")" "$(jq -c '[.policy_server, .options]' "$TEST_TMP/pol.json" 2>&1)"
@@ -391,5 +391,14 @@ as_machine "$AUTOENROLL" -c "$TEST_TMP/ae6.conf" policy --machine >"$TEST_TMP/po
 grep -q "from *policy servers: Group Policy \"AE Enforced\"; aepolicy 0x6: the configuration; expiry_warning_percent 30: Group Policy \"AE Enforced\"" \
 	"$TEST_TMP/pol.txt" && grep -q "policy server *$AE_LAB_CEP_URL" "$TEST_TMP/pol.txt"
 ok $? "policy (text): where each option came from, the configuration's aepolicy named" || diag "$(head -8 "$TEST_TMP/pol.txt")"
+# a pulse (pending retrieval only: nothing enrolled) reads its policy from them
+sed 's/^\[machine\]/[machine]\naepolicy = retrieve-pending/' "$TEST_TMP/trust.conf" >"$TEST_TMP/ae4.conf"
+as_machine env AUTOENROLL_LIBEXECDIR="$AE_BIN" "$AE_BIN/autoenroll-machine" --json -v -c "$TEST_TMP/ae4.conf" \
+	>"$TEST_TMP/tp5.json" 2>"$TEST_TMP/tp5.err"
+rc=$?
+[ $rc -eq 0 ] && grep -q 'the policy servers of Group Policy "AE Enforced": policy from .*ces.corp.test' "$TEST_TMP/tp5.err" &&
+	jq -e '[.events[] | select(.event == "pulse-failed")] | length == 0' "$TEST_TMP/tp5.json" >/dev/null
+ok $? "machine pulse: its policy from the CEP the GPO names, over the file's (LDAP: alone)" ||
+	diag "rc=$rc" "$(tail -5 "$TEST_TMP/tp5.err")" "$(jq -c '[.events[] | [.event, .message]]' "$TEST_TMP/tp5.json" 2>&1)"
 
 done_testing
