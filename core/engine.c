@@ -1219,6 +1219,10 @@ expiry_warnings(pulse *p)
 {
 	int pct = p->conf->expiry_warning_percent;
 
+	/* Group Policy's OfflineExpirationPercent wins over the file's */
+	if (p->gp != NULL && p->gp->offline_expiration_percent.set)
+		pct = p->gp->offline_expiration_percent.value > 100 ? 100 : (int)p->gp->offline_expiration_percent.value;
+
 	for (size_t i = 0; pct > 0 && i < p->nrecs; i++) {
 		const ae_record *r = p->recs[i];
 		int64_t nb, na;

@@ -86,7 +86,7 @@ options_of(const ae_conf *conf, const ae_gp_settings *gp, const char *servers_gp
 	o->expiry_warning_percent = conf->expiry_warning_percent;
 	o->o_expiry = origin_of(NULL, conf, "global", "expiry_warning_percent");
 	if (gp != NULL && gp->offline_expiration_percent.set) {
-		o->expiry_warning_percent = (int)gp->offline_expiration_percent.value;
+		o->expiry_warning_percent = gp->offline_expiration_percent.value > 100 ? 100 : (int)gp->offline_expiration_percent.value;
 		o->o_expiry = origin_of(gp->offline_expiration_percent.gpo, conf, "global", "expiry_warning_percent");
 	}
 	o->servers = machine ? conf->machine_policy_servers : conf->user_policy_servers;
