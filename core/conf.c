@@ -31,6 +31,7 @@ typedef struct {
 } opt_def;
 
 #define OFF(f) offsetof(ae_conf, f)
+/* options[] indexes ae_conf.set_in_file's bits: at most 64 (checked below) */
 static const opt_def options[] = {
 	{ "global", "domain", T_STRING, OFF(domain), 0, 0 },
 	{ "global", "servers", T_STRLIST, OFF(servers), 0, 0 },
@@ -538,6 +539,7 @@ parse(ae_ctx *ctx, const char *text, size_t len, const char *name, ae_conf_repor
 			}
 		}
 		set_line[def] = lineno;
+		conf->set_in_file |= (uint64_t)1 << def;
 		err = set_option(ctx, conf, &options[def], value, name, lineno);
 		if (err == AE_ERR_NOMEM)
 			goto cleanup;
@@ -689,6 +691,17 @@ ae_conf_load_checked(ae_ctx *ctx, const char *path, ae_conf_report *rep, ae_conf
 {
 	ae_return_val_if_fail(rep != NULL, AE_ERR_INTERNAL);
 	return load(ctx, path, true, rep, out);
+}
+
+_Static_assert(sizeof(options) / sizeof(options[0]) <= 64, "ae_conf.set_in_file has 64 bits");
+
+bool
+ae_conf_is_set(const ae_conf *conf, const char *section, const char *key)
+{
+	for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++)
+		if (strcmp(options[i].section, section) == 0 && strcmp(options[i].key, key) == 0)
+			return (conf->set_in_file & ((uint64_t)1 << i)) != 0;
+	return false;
 }
 
 const char *

@@ -78,6 +78,7 @@ typedef struct {
 	 * "URL" or "URL@COST"; policy/xcep.h); NULL: LDAP: alone */
 	char **user_policy_servers;
 	char **machine_policy_servers;
+	uint64_t set_in_file;     /* the options the file sets, by table index (ae_conf_is_set) */
 } ae_conf;
 
 /* The configuration file to use when none is given: $AUTOENROLL_CONF
@@ -140,6 +141,10 @@ ae_err ae_conf_check_root_path(ae_ctx *ctx, const char *path, const char *what);
 
 /* ae_conf_load (the file must exist) with ae_conf_parse_checked. */
 ae_err ae_conf_load_checked(ae_ctx *ctx, const char *path, ae_conf_report *rep, ae_conf **out);
+
+/* Whether the file sets KEY in SECTION (else it has its default):
+ * "where each option came from" (autoenroll policy). */
+bool ae_conf_is_set(const ae_conf *conf, const char *section, const char *key);
 
 /* "ldap_timeout in [global] of PATH": used in timeout messages so that the
  * reader knows which knob to turn. */

@@ -1246,6 +1246,10 @@ expiry_warnings(pulse *p)
 {
 	int pct = p->conf->expiry_warning_percent;
 
+	/* Group Policy's OfflineExpirationPercent wins over the file's */
+	if (p->gp != NULL && p->gp->offline_expiration_percent.set)
+		pct = p->gp->offline_expiration_percent.value > 100 ? 100 : (int)p->gp->offline_expiration_percent.value;
+
 	for (size_t i = 0; pct > 0 && i < p->nrecs; i++) {
 		const ae_record *r = p->recs[i];
 		int64_t nb, na;
@@ -1458,6 +1462,48 @@ fail_pulse(pulse *p, const char *what)
 	ae_clear_message(p->ctx);
 }
 
+/* Group Policy's PolicyServers win over the file's policy_servers: when
+ * they name others, the policy again from them (the source the rest of
+ * the pulse uses). */
+static ae_err
+gp_policy_servers(pulse *p, ae_context context)
+{
+	char *const *mine = p->opts->machine ? p->conf->machine_policy_servers : p->conf->user_policy_servers;
+	char **list = NULL;
+	const char *gpo = NULL;
+	ae_policy_source *src = NULL;
+	ae_policy *policy = NULL;
+	bool same;
+	ae_err err;
+
+	if ((err = ae_gp_settings_policy_servers(p->ctx, p->gp, &list, &gpo)) != AE_OK || list == NULL)
+		goto cleanup;
+	same = ae_strv_len(list) == (mine ? ae_strv_len(mine) : 1);
+	for (size_t i = 0; same && list[i] != NULL; i++)
+		same = strcasecmp(list[i], mine ? mine[i] : "LDAP:") == 0;
+	if (same)
+		goto cleanup;
+	if ((err = ae_policy_source_open_servers(p->ctx, p->conf, context, list, &src)) != AE_OK ||
+	    (err = ae_policy_source_load(p->ctx, src, context, &policy)) != AE_OK)
+		goto cleanup;
+	ae_log(p->ctx, AE_LOG_INFO, "the policy servers of Group Policy \"%s\": policy from %s", gpo,
+	       policy->url ? policy->url : src->ops->where);
+	ae_policy_free(p->policy);
+	ae_policy_source_free(p->src);
+	p->policy = policy;
+	p->src = src;
+	policy = NULL;
+	src = NULL;
+	free(p->res->principal);
+	p->res->principal = p->src->principal ? strdup(p->src->principal) : NULL;
+
+cleanup:
+	ae_policy_free(policy);
+	ae_policy_source_free(src);
+	ae_strv_free(list);
+	return err;
+}
+
 ae_err
 ae_engine_pulse(ae_ctx *ctx, const ae_conf *conf, const ae_engine_opts *opts, ae_pulse_result **out)
 {
@@ -1578,6 +1624,11 @@ ae_engine_pulse(ae_ctx *ctx, const ae_conf *conf, const ae_engine_opts *opts, ae
 			goto done;
 		}
 		p->ev_gpo = NULL;
+		if (p->gp != NULL && opts->open_source == NULL && gp_policy_servers(p, context) != AE_OK) {
+			policy_failed(p, ae_get_code(ctx) == AE_ERR_KERBEROS || ae_get_code(ctx) == AE_ERR_NOCREDS);
+			fail_pulse(p, "enrollment policy from Group Policy's policy servers");
+			goto done;
+		}
 	}
 
 	p->links.conf = conf;

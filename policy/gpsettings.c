@@ -574,3 +574,28 @@ ae_gp_notes_free(ae_gp_note *notes, size_t n)
 	}
 	free(notes);
 }
+
+ae_err
+ae_gp_settings_policy_servers(ae_ctx *ctx, const ae_gp_settings *s, char ***out, const char **gpo)
+{
+	char **v = NULL;
+
+	*out = NULL;
+	*gpo = NULL;
+	for (size_t i = 0; s != NULL && i < s->n_servers; i++) {
+		if (!(s->servers[i].flags & AE_GP_PSF_AUTOENROLLMENT) || s->servers[i].url == NULL)
+			continue;
+		/* already in Group Policy's order, which entries without a
+		 * cost keep */
+		if (*gpo == NULL)
+			*gpo = s->servers[i].gpo;
+		if (!ae_strv_append(&v, s->servers[i].url)) {
+			ae_strv_free(v);
+			return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		}
+	}
+	*out = v;
+	if (v == NULL)
+		*gpo = NULL;
+	return AE_OK;
+}

@@ -108,6 +108,14 @@ void ae_gp_settings_free(ae_gp_settings *s);
  * the first by cost; NULL when Group Policy names none. */
 const ae_gp_server *ae_gp_settings_ldap_server(const ae_gp_settings *s);
 
+/* Group Policy's PolicyServers as policy_servers entries of the config
+ * (core/conf.h; without a cost, so in list order): the servers enabled for autoenrollment
+ * (PolicyServerUrlFlags 0x10), in Group Policy's order (by Cost, then
+ * Kerberos, Anonymous, the rest), the LDAP: entry in its place; *GPO
+ * names the GPO of the first.  *OUT NULL when Group Policy names none
+ * (only out of memory fails). */
+ae_err ae_gp_settings_policy_servers(ae_ctx *ctx, const ae_gp_settings *s, char ***out, const char **gpo);
+
 /* What Group Policy's step has to say in the journal: one GPO read anew
  * (AE_EV_GP_APPLIED) or not usable (AE_EV_GP_READ_FAILED). */
 typedef struct {

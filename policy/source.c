@@ -15,16 +15,25 @@
 ae_err
 ae_policy_source_open(ae_ctx *ctx, const ae_conf *conf, ae_context context, void *arg, ae_policy_source **out)
 {
-	char *const *list = context == AE_CONTEXT_MACHINE ? conf->machine_policy_servers : conf->user_policy_servers;
+	(void)arg;
+	return ae_policy_source_open_servers(ctx, conf, context,
+	                                     context == AE_CONTEXT_MACHINE ? conf->machine_policy_servers
+	                                                                   : conf->user_policy_servers,
+	                                     out);
+}
+
+ae_err
+ae_policy_source_open_servers(ae_ctx *ctx, const ae_conf *conf, ae_context context, char *const *list,
+                              ae_policy_source **out)
+{
 	ae_policy_server *servers = NULL;
 	size_t n = 0;
 	bool machine = context == AE_CONTEXT_MACHINE;
 	char *dir = NULL;
 	ae_err err;
 
-	(void)arg;
-	/* The config's policy servers (Group Policy's PolicyServers will
-	 * come the same way), else LDAP: alone. */
+	/* The config's policy servers or Group Policy's PolicyServers,
+	 * else LDAP: alone. */
 	if (list == NULL || (list[0] != NULL && list[1] == NULL && strcasecmp(list[0], "LDAP:") == 0))
 		return ae_policy_source_ldap(ctx, conf, context, out);
 	if ((err = ae_policy_servers_parse(ctx, list, &servers, &n)) != AE_OK)

@@ -67,6 +67,12 @@ typedef ae_err (*ae_policy_source_open_fn)(ae_ctx *ctx, const ae_conf *conf, ae_
 ae_err ae_policy_source_open(ae_ctx *ctx, const ae_conf *conf, ae_context context, void *arg,
                              ae_policy_source **out);
 
+/* The same with the policy servers LIST ("URL" or "URL@COST"; NULL:
+ * LDAP: alone) instead of the configuration's: Group Policy's
+ * PolicyServers, which win over the file. */
+ae_err ae_policy_source_open_servers(ae_ctx *ctx, const ae_conf *conf, ae_context context, char *const *list,
+                                     ae_policy_source **out);
+
 /* Reads the policy from SRC and decides every template (ae_policy_decide). */
 ae_err ae_policy_source_load(ae_ctx *ctx, ae_policy_source *src, ae_context context, ae_policy **out);
 

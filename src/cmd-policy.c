@@ -6,10 +6,12 @@
 #include "config.h"
 
 #include "cli.h"
+#include "gpread.h"
 #include "json.h"
 #include "policy.h"
 #include "source.h"
 #include "transport.h"
+#include "util.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -45,8 +47,107 @@ key_alg_name(ae_key_alg a)
 	return "unknown";
 }
 
+/* Where the options a pulse uses come from: Group Policy (the GPO named),
+ * the configuration file, the command line or the default. */
+typedef struct {
+	const char *source; /* "group_policy", "config", "command_line", "default" */
+	const char *gpo;    /* the GPO, for group_policy */
+} origin;
+
+typedef struct {
+	uint32_t aepolicy;
+	int expiry_warning_percent;
+	char *const *servers; /* NULL: LDAP: alone */
+	origin o_aepolicy, o_expiry, o_servers;
+} options;
+
+static origin
+origin_of(const char *gpo, const ae_conf *conf, const char *section, const char *key)
+{
+	if (gpo != NULL)
+		return (origin){ "group_policy", gpo };
+	return (origin){ ae_conf_is_set(conf, section, key) ? "config" : "default", NULL };
+}
+
+/* OPTS for CONTEXT from CONF (whose policy_servers are already Group
+ * Policy's when it gives some) and GP (NULL: not read). */
 static void
-print_json(const ae_policy *p)
+options_of(const ae_conf *conf, const ae_gp_settings *gp, const char *servers_gpo, bool cli_server, bool machine,
+           options *o)
+{
+	const char *sec = machine ? "machine" : "user";
+
+	o->aepolicy = machine ? conf->machine_aepolicy : conf->user_aepolicy;
+	o->o_aepolicy = origin_of(NULL, conf, sec, "aepolicy");
+	if (gp != NULL && gp->aepolicy.set) {
+		o->aepolicy = gp->aepolicy.value;
+		o->o_aepolicy = origin_of(gp->aepolicy.gpo, conf, sec, "aepolicy");
+	}
+	o->expiry_warning_percent = conf->expiry_warning_percent;
+	o->o_expiry = origin_of(NULL, conf, "global", "expiry_warning_percent");
+	if (gp != NULL && gp->offline_expiration_percent.set) {
+		o->expiry_warning_percent = gp->offline_expiration_percent.value > 100 ? 100 : (int)gp->offline_expiration_percent.value;
+		o->o_expiry = origin_of(gp->offline_expiration_percent.gpo, conf, "global", "expiry_warning_percent");
+	}
+	o->servers = machine ? conf->machine_policy_servers : conf->user_policy_servers;
+	o->o_servers = cli_server ? (origin){ "command_line", NULL } : origin_of(servers_gpo, conf, sec, "policy_servers");
+}
+
+static void
+origin_json(ae_json *j, const origin *o)
+{
+	ae_json_string(j, "source", o->source);
+	ae_json_string(j, "gpo", o->gpo);
+}
+
+static void
+options_json(ae_json *j, const options *o)
+{
+	ae_json_begin_object(j, "options");
+	ae_json_begin_object(j, "aepolicy");
+	ae_json_int(j, "value", o->aepolicy);
+	origin_json(j, &o->o_aepolicy);
+	ae_json_end_object(j);
+	ae_json_begin_object(j, "expiry_warning_percent");
+	ae_json_int(j, "value", o->expiry_warning_percent);
+	origin_json(j, &o->o_expiry);
+	ae_json_end_object(j);
+	ae_json_begin_object(j, "policy_servers");
+	ae_json_begin_array(j, "value");
+	if (o->servers == NULL)
+		ae_json_string(j, NULL, "LDAP:");
+	for (size_t i = 0; o->servers != NULL && o->servers[i] != NULL; i++)
+		ae_json_string(j, NULL, o->servers[i]);
+	ae_json_end_array(j);
+	origin_json(j, &o->o_servers);
+	ae_json_end_object(j);
+	ae_json_end_object(j);
+}
+
+/* "Group Policy \"NAME\"", "the configuration", ... */
+static const char *
+origin_text(const origin *o, char *buf, size_t size)
+{
+	if (o->gpo != NULL)
+		snprintf(buf, size, "Group Policy \"%s\"", o->gpo);
+	else
+		snprintf(buf, size, "%s", strcmp(o->source, "config") == 0         ? "the configuration"
+		                          : strcmp(o->source, "command_line") == 0 ? "the command line"
+		                                                                    : "the default");
+	return buf;
+}
+
+static void
+options_text(const options *o)
+{
+	char s[300], a[300], e[300];
+	printf("  from           policy servers: %s; aepolicy 0x%x: %s; expiry_warning_percent %d: %s\n",
+	       origin_text(&o->o_servers, s, sizeof(s)), o->aepolicy, origin_text(&o->o_aepolicy, a, sizeof(a)),
+	       o->expiry_warning_percent, origin_text(&o->o_expiry, e, sizeof(e)));
+}
+
+static void
+print_json(const ae_policy *p, const options *o)
 {
 	ae_json j;
 	char tbuf[64], sid[AE_SID_STRLEN];
@@ -81,6 +182,7 @@ print_json(const ae_policy *p)
 	ae_json_bool(&j, "from_cache", p->origin.from_cache);
 	ae_json_string(&j, "failover", p->origin.failover);
 	ae_json_end_object(&j);
+	options_json(&j, o);
 
 	ae_json_begin_array(&j, "cas");
 	for (size_t i = 0; i < p->pki.ca_count; i++) {
@@ -218,7 +320,7 @@ print_wrapped(int indent, const char *lead, char *const *list)
 }
 
 static void
-print_table(const ae_policy *p)
+print_table(const ae_policy *p, const options *o)
 {
 	char tbuf[64], sid[AE_SID_STRLEN];
 	size_t counts[3] = { 0, 0, 0 };
@@ -239,6 +341,7 @@ print_table(const ae_policy *p)
 		       p->origin.next_update_hours, p->origin.from_cache ? ", answer from the cache" : "");
 	if (p->origin.failover != NULL)
 		printf("  failover       %s\n", p->origin.failover);
+	options_text(o);
 
 	for (size_t i = 0; i < p->pki.ca_count; i++) {
 		int l = (int)strlen(p->pki.cas[i].name);
@@ -284,6 +387,62 @@ print_table(const ae_policy *p)
 	       counts[AE_DECISION_SKIP]);
 }
 
+/* The policy for CONTEXT, with Group Policy's settings (*GP, NULL when
+ * not read) read over the configuration's policy source: when Group
+ * Policy names policy servers (PolicyServers) they replace the
+ * configuration's (unless --policy-server), and the policy is read from
+ * them; *SERVERS_GPO then names the GPO. */
+static ae_err
+load_policy(ae_ctx *ctx, const ae_cli_globals *g, ae_conf *conf, ae_context context, ae_policy **out,
+            ae_gp_settings **gp, const char **servers_gpo)
+{
+	bool machine = context == AE_CONTEXT_MACHINE;
+	ae_policy_source *src = NULL;
+	ae_gp_result *r = NULL;
+	char **servers = NULL;
+	ae_err err;
+
+	*out = NULL;
+	*gp = NULL;
+	*servers_gpo = NULL;
+	if ((err = ae_policy_source_open(ctx, conf, context, NULL, &src)) != AE_OK ||
+	    (err = ae_policy_source_load(ctx, src, context, out)) != AE_OK || !conf->group_policy)
+		goto cleanup;
+	if ((err = ae_gp_read(ctx, conf, src, *out, machine, &r)) != AE_OK) {
+		/* a policy source without AD (CEPs alone) has no Group Policy */
+		ae_log(ctx, err == AE_ERR_UNSUPPORTED ? AE_LOG_INFO : AE_LOG_WARNING,
+		       "Group Policy not read (%s): the configuration applies", ae_get_message(ctx));
+		err = AE_OK;
+		goto cleanup;
+	}
+	*gp = r->settings;
+	r->settings = NULL;
+	if (g->policy_server != NULL)
+		goto cleanup;
+	if ((err = ae_gp_settings_policy_servers(ctx, *gp, &servers, servers_gpo)) != AE_OK || servers == NULL)
+		goto cleanup;
+	ae_strv_free(machine ? conf->machine_policy_servers : conf->user_policy_servers);
+	if (machine)
+		conf->machine_policy_servers = servers;
+	else
+		conf->user_policy_servers = servers;
+	ae_policy_free(*out);
+	*out = NULL;
+	err = ae_policy_load(ctx, conf, context, out);
+
+cleanup:
+	ae_gp_result_free(r);
+	ae_policy_source_free(src);
+	if (err != AE_OK) {
+		ae_policy_free(*out);
+		*out = NULL;
+		ae_gp_settings_free(*gp);
+		*gp = NULL;
+		*servers_gpo = NULL;
+	}
+	return err;
+}
+
 static void
 policy_usage(FILE *f)
 {
@@ -307,6 +466,9 @@ ae_cmd_policy(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 	bool json = false, user = false, machine = false;
 	ae_conf *conf = NULL;
 	ae_policy *p = NULL;
+	ae_gp_settings *gp = NULL;
+	const char *servers_gpo = NULL;
+	options o;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
@@ -331,15 +493,17 @@ ae_cmd_policy(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		ae_cli_error(ctx);
 		return AE_EXIT_FAILURE;
 	}
-	if (ae_policy_load(ctx, conf, context, &p) != AE_OK) {
+	if (load_policy(ctx, g, conf, context, &p, &gp, &servers_gpo) != AE_OK) {
 		ae_cli_error(ctx);
 		ae_conf_free(conf);
 		return AE_EXIT_FAILURE;
 	}
+	options_of(conf, gp, servers_gpo, g->policy_server != NULL, machine, &o);
 	if (json)
-		print_json(p);
+		print_json(p, &o);
 	else
-		print_table(p);
+		print_table(p, &o);
+	ae_gp_settings_free(gp);
 	ae_policy_free(p);
 	ae_conf_free(conf);
 	return fflush(stdout) == 0 ? AE_EXIT_OK : AE_EXIT_FAILURE;

@@ -12,6 +12,8 @@
 # disabled, security filtering, a GPO root certificate, the cache (no SMB
 # when the version is unchanged), a new version read again, SYSVOL
 # unreachable (the last copy), a bad size field (nothing of that file);
+# PolicyServers from a GPO: autoenroll policy reads the policy from the lab
+# CEP it names, and says where each option came from;
 # a GPO's root in the machine's trust directory after a pulse, gone once a
 # GPO lists it as Disallowed;
 # pulses under Group Policy: the machine's disabled by the GPO on its OU
@@ -86,7 +88,7 @@ restore() {
 		printf -- '-\n\n'
 	} | ldapmod
 }
-trap 'in_lab nft delete table inet aegpo 2>/dev/null; restore; rm -rf "$TEST_TMP"' EXIT
+trap 'in_lab nft delete table inet aegpo 2>/dev/null; "$LABCTL" ces down >/dev/null 2>&1; restore; rm -rf "$TEST_TMP"' EXIT
 
 {
 	gpo_add G_DOM "AE Domain" 0 &&
@@ -361,5 +363,42 @@ mpulse tp4.json "$TEST_TMP/off.conf"
 	jq -r '.events[] | select(.event == "gp-read-failed") | .message' "$TEST_TMP/tp4.json" | grep -q 'damaged at byte [0-9]'
 ok $? "a pulse with the damaged file: a gp-read-failed event naming the GPO and the offset" ||
 	diag "$(jq -c '[.events[] | [.event, .gpo, .message]]' "$TEST_TMP/tp4.json")"
+
+# PolicyServers from the enforced domain GPO (the lab CEP first, LDAP: after
+# it): autoenroll policy reads the policy from the CEP, and says where each
+# option came from (the GPO, the file, the default)
+PS='Software\Policies\Microsoft\Cryptography\PolicyServers'
+"$LABCTL" ces up >>"$TEST_TMP/setup.log" 2>&1 &&
+	pol "$G_ENF" Machine $((V1 + 3)) "$AEK|OfflineExpirationPercent|4|30" \
+		"$PS\\lab-cep|URL|1|$AE_LAB_CEP_URL" "$PS\\lab-cep|FriendlyName|1|Lab CEP" "$PS\\lab-cep|Flags|4|0x10" \
+		"$PS\\lab-cep|AuthFlags|4|2" "$PS\\lab-cep|Cost|4|100" \
+		"$PS\\ad|URL|1|LDAP:" "$PS\\ad|Flags|4|0x10" "$PS\\ad|AuthFlags|4|2" "$PS\\ad|Cost|4|200" \
+		>>"$TEST_TMP/setup.log" 2>&1
+ok $? "a GPO names the lab CEP and LDAP: as policy servers (labctl ces up)" || diag "$(tail -5 "$TEST_TMP/setup.log")"
+as_machine "$AUTOENROLL" -c "$TEST_TMP/trust.conf" policy --machine --json >"$TEST_TMP/pol.json" 2>"$TEST_TMP/err"
+rc=$?
+[ $rc -eq 0 ] && [ "$(jq -r .policy_server.url "$TEST_TMP/pol.json")" = "$AE_LAB_CEP_URL" ] &&
+	jq -e --arg u "$AE_LAB_CEP_URL" '.options.policy_servers == {"value": [$u, "LDAP:"],
+		"source": "group_policy", "gpo": "AE Enforced"}' "$TEST_TMP/pol.json" >/dev/null
+ok $? "policy --machine: the policy from the CEP the GPO names, the GPO named as its source" ||
+	diag "rc=$rc" "$(cat "$TEST_TMP/err")" "$(jq -c '[.policy_server, .options]' "$TEST_TMP/pol.json" 2>&1)"
+jq -e '.options.expiry_warning_percent == {"value": 30, "source": "group_policy", "gpo": "AE Enforced"} and
+	.options.aepolicy == {"value": 7, "source": "default", "gpo": null}' "$TEST_TMP/pol.json" >/dev/null
+ok $? "policy --json: OfflineExpirationPercent from the GPO over the file, aepolicy the default (its GPO's file is damaged)" ||
+	diag "$(jq -c .options "$TEST_TMP/pol.json" 2>&1)"
+sed 's/^\[machine\]/[machine]\naepolicy = 6/' "$TEST_TMP/trust.conf" >"$TEST_TMP/ae6.conf"
+as_machine "$AUTOENROLL" -c "$TEST_TMP/ae6.conf" policy --machine >"$TEST_TMP/pol.txt" 2>&1
+grep -q "from *policy servers: Group Policy \"AE Enforced\"; aepolicy 0x6: the configuration; expiry_warning_percent 30: Group Policy \"AE Enforced\"" \
+	"$TEST_TMP/pol.txt" && grep -q "policy server *$AE_LAB_CEP_URL" "$TEST_TMP/pol.txt"
+ok $? "policy (text): where each option came from, the configuration's aepolicy named" || diag "$(head -8 "$TEST_TMP/pol.txt")"
+# a pulse (pending retrieval only: nothing enrolled) reads its policy from them
+sed 's/^\[machine\]/[machine]\naepolicy = retrieve-pending/' "$TEST_TMP/trust.conf" >"$TEST_TMP/ae4.conf"
+as_machine env AUTOENROLL_LIBEXECDIR="$AE_BIN" "$AE_BIN/autoenroll-machine" --json -v -c "$TEST_TMP/ae4.conf" \
+	>"$TEST_TMP/tp5.json" 2>"$TEST_TMP/tp5.err"
+rc=$?
+[ $rc -eq 0 ] && grep -q 'the policy servers of Group Policy "AE Enforced": policy from .*ces.corp.test' "$TEST_TMP/tp5.err" &&
+	jq -e '[.events[] | select(.event == "pulse-failed")] | length == 0' "$TEST_TMP/tp5.json" >/dev/null
+ok $? "machine pulse: its policy from the CEP the GPO names, over the file's (LDAP: alone)" ||
+	diag "rc=$rc" "$(tail -5 "$TEST_TMP/tp5.err")" "$(jq -c '[.events[] | [.event, .message]]' "$TEST_TMP/tp5.json" 2>&1)"
 
 done_testing

@@ -193,6 +193,15 @@ main(void)
 		ae_conf_free(c);
 		unlink(path);
 	}
+	{
+		/* where an option comes from: the file, or its default */
+		c = parse(ctx, "[global]\nexpiry_warning_percent = 10\n[machine]\naepolicy = 7\n", &err);
+		tap_ok(c && ae_conf_is_set(c, "global", "expiry_warning_percent") && ae_conf_is_set(c, "machine", "aepolicy") &&
+		               !ae_conf_is_set(c, "user", "aepolicy") && !ae_conf_is_set(c, "machine", "policy_servers") &&
+		               !ae_conf_is_set(c, "machine", "no_such_key"),
+		       "ae_conf_is_set: the options the file sets, also at their default value; not the others");
+		ae_conf_free(c);
+	}
 	check_all(ctx);
 	ae_ctx_free(ctx);
 	return tap_done();

@@ -206,6 +206,23 @@ test_markers(ae_ctx *ctx)
 	       "servers by cost, then Kerberos first; a subkey without URL is no server");
 	tap_ok(s && ae_gp_settings_ldap_server(s) == NULL, "LDAP: without PsfAutoEnrollmentEnabled is not used");
 	ae_gp_settings_free(s);
+	{
+		/* as policy_servers: those enabled for autoenrollment, in order */
+		char **list = NULL;
+		const char *gpo = "x";
+		add_dword(&a, PS "\\x", "Flags", 0x10);
+		add_dword(&a, PS "\\z", "Flags", 0x14);
+		s = compute(ctx, in, 1);
+		tap_ok(s && ae_gp_settings_policy_servers(ctx, s, &list, &gpo) == AE_OK && ae_strv_len(list) == 2 &&
+		               strcmp(list[0], "LDAP:") == 0 &&
+		               strcmp(list[1], "https://cep1/ADPolicyProvider_CEP_UsernamePassword/service.svc/CEP") == 0 &&
+		               gpo != NULL && strcmp(gpo, "A") == 0,
+		       "PolicyServers as policy_servers: the enabled ones (not y) in Group Policy's order, the GPO named");
+		ae_strv_free(list);
+		ae_gp_settings_free(s);
+		tap_ok(ae_gp_settings_policy_servers(ctx, NULL, &list, &gpo) == AE_OK && list == NULL && gpo == NULL,
+		       "no Group Policy: no policy servers");
+	}
 	made_clear(&a);
 }
 
