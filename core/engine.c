@@ -1092,36 +1092,72 @@ manage_manual(pulse *p)
 
 /* ---- 8. revoked certificates out of AD ---- */
 
+typedef struct {
+	size_t i; /* its index in userCertificate */
+	X509 *c;
+} ds_value;
+
+/* qsort: the latest notBefore first */
+static int
+newest_first(const void *x, const void *y)
+{
+	const ds_value *a = x, *b = y;
+
+	return ASN1_TIME_compare(X509_get0_notBefore(b->c), X509_get0_notBefore(a->c));
+}
+
 static void
 remove_revoked_from_ds(pulse *p)
 {
 	const ae_account *a = &p->policy->account;
 	const char *said;
-	size_t n;
+	ds_value *cs;
+	size_t n, nc = 0, untrusted = 0;
 
-	if (p->src == NULL || p->src->ops->remove_ds_cert == NULL)
+	if (p->src == NULL || p->src->ops->remove_ds_cert == NULL || a->ds_cert_count == 0)
 		return;
-	n = ae_budget_ds_certs(&p->budget, a->ds_cert_count, &said);
-	if (said != NULL)
-		ae_log(p->ctx, AE_LOG_NOTICE, "%s", said);
-	for (size_t i = 0; i < n; i++) {
+	/* Parsing and signatures need no network.  The cap
+	 * (AE_PULSE_MAX_DS_CERTS) bounds the CRL fetches and goes to the
+	 * newest unexpired values from AD's CAs first: expired certificates
+	 * stay (only revoked ones are removed), and a new revocation is
+	 * likeliest among the newest, so an account that has published
+	 * hundreds of certificates still has its latest revoked one removed. */
+	if ((cs = calloc(a->ds_cert_count, sizeof(*cs))) == NULL)
+		return;
+	for (size_t i = 0; i < a->ds_cert_count; i++) {
 		X509 *c = NULL;
-		char *why = NULL;
-
 		if (ae_x509_from_der(p->ctx, a->ds_certs[i], a->ds_cert_lens[i], &c) != AE_OK) {
 			ae_clear_message(p->ctx);
+			continue;
+		}
+		if (X509_cmp_time(X509_get0_notAfter(c), &p->now) < 0) {
+			X509_free(c);
 			continue;
 		}
 		/* Its CRL locations are fetched only once its signature verifies
 		 * against an enterprise CA from AD (issue 19): anyone who can
 		 * write the attribute could otherwise point a pulse anywhere. */
 		if (ae_pki_trusted_issuer(&p->policy->pki, c) == NULL) {
-			ae_log(p->ctx, AE_LOG_INFO,
-			       "value %zu of userCertificate of %s is not signed by a CA from AD whose certificate validates: its CRL is not fetched",
-			       i + 1, a->dn);
+			untrusted++;
 			X509_free(c);
 			continue;
 		}
+		cs[nc].i = i;
+		cs[nc++].c = c;
+	}
+	if (untrusted > 0)
+		ae_log(p->ctx, AE_LOG_INFO,
+		       "%zu value(s) of userCertificate of %s are not signed by a CA from AD whose certificate validates: "
+		       "their CRLs are not fetched", untrusted, a->dn);
+	qsort(cs, nc, sizeof(*cs), newest_first);
+	n = ae_budget_ds_certs(&p->budget, nc, &said);
+	if (said != NULL)
+		ae_log(p->ctx, AE_LOG_NOTICE, "%s", said);
+	for (size_t k = 0; k < n; k++) {
+		size_t i = cs[k].i;
+		X509 *c = cs[k].c;
+		char *why = NULL;
+
 		if (is_revoked(p, c, &why)) {
 			char serial[128] = "?";
 			BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(c), NULL);
@@ -1142,8 +1178,10 @@ remove_revoked_from_ds(pulse *p)
 			ae_clear_message(p->ctx);
 		}
 		free(why);
-		X509_free(c);
 	}
+	for (size_t k = 0; k < nc; k++)
+		X509_free(cs[k].c);
+	free(cs);
 }
 
 /* ---- 2. trust ---- */
@@ -1768,3 +1806,4 @@ ae_pulse_result_json(const ae_pulse_result *r)
 	ae_json_end_object(&j);
 	return ae_json_finish(&j);
 }
+
