@@ -15,7 +15,7 @@ PACKAGES="
   python3-dbus dunst xvfb x11-apps imagemagick procps util-linux
   debhelper lintian
   swtpm swtpm-tools tpm2-tools tpm2-abrmd libtss2-tcti-tabrmd0 libtpm2-pkcs11-1 libtpm2-pkcs11-tools heimdal-kcm
-  libfaketime
+  libfaketime certmonger scep
 "
 missing=""
 for p in $PACKAGES; do
@@ -28,7 +28,7 @@ apt-get update -q
 apt-get install -y -q $missing
 # The samba package enables system daemons; the lab runs its own instance
 # in a namespace and needs none of them.  Nor do the tests need the host's
-# KCM server or TPM broker: they start their own.
-for s in samba-ad-dc smbd nmbd winbind heimdal-kcm tpm2-abrmd; do
+# KCM server, TPM broker or certmonger: they start their own.
+for s in samba-ad-dc smbd nmbd winbind heimdal-kcm tpm2-abrmd certmonger; do
 	systemctl disable --now "$s" >/dev/null 2>&1 || true
 done
