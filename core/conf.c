@@ -215,11 +215,29 @@ ae_conf_default_path(void)
 	return AE_CONF_DEFAULT_PATH;
 }
 
+static void
+scep_profile_clear(ae_scep_profile *sp)
+{
+	free(sp->name);
+	free(sp->url);
+	free(sp->subject);
+	ae_strv_free(sp->dns);
+	ae_strv_free(sp->upn);
+	ae_strv_free(sp->email);
+	free(sp->key_type);
+	free(sp->store);
+	free(sp->challenge_file);
+	free(sp->anchor);
+}
+
 void
 ae_conf_free(ae_conf *conf)
 {
 	if (conf == NULL)
 		return;
+	for (size_t i = 0; i < conf->n_scep; i++)
+		scep_profile_clear(&conf->scep[i]);
+	free(conf->scep);
 	free(conf->path);
 	free(conf->domain);
 	ae_strv_free(conf->servers);
@@ -412,14 +430,188 @@ set_option(ae_ctx *ctx, ae_conf *conf, const opt_def *def, const char *value,
 	return ae_set_message(ctx, AE_ERR_INTERNAL, "bad option type");
 }
 
+/* ---- [scep NAME] ---- */
+
+static const char *const scep_keys[] = {
+	"url", "subject", "dns", "upn", "email", "key_type", "key_size", "store", "challenge_file", "challenge",
+	"renew_percent", "anchor", "allow_http", "context", NULL,
+};
+
+static ae_err
+scep_strv(ae_ctx *ctx, char ***field, const char *value)
+{
+	char *copy = strdup(value), *save = NULL, *tok;
+
+	if (copy == NULL)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	for (tok = strtok_r(copy, ", \t", &save); tok != NULL; tok = strtok_r(NULL, ", \t", &save))
+		if (!ae_strv_append(field, tok)) {
+			free(copy);
+			return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		}
+	free(copy);
+	return AE_OK;
+}
+
+static ae_err
+scep_str(ae_ctx *ctx, char **field, const char *value)
+{
+	char *copy = strdup(value);
+
+	if (copy == NULL)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	free(*field);
+	*field = copy;
+	return AE_OK;
+}
+
+/* KEY = VALUE in the profile SP (section "scep NAME"); KEY is one of
+ * scep_keys[K]. */
+static ae_err
+scep_set(ae_ctx *ctx, ae_scep_profile *sp, size_t k, const char *value, const char *name, unsigned line)
+{
+	const char *key = scep_keys[k];
+	char *end = NULL;
+	long v;
+
+	if (value[0] == '\0')
+		return ae_set_message(ctx, AE_ERR_CONFIG, "%s:%u: %s in [scep %s] is empty", name, line, key, sp->name);
+	if (strcmp(key, "url") == 0) {
+		if (strncasecmp(value, "https://", 8) != 0 && strncasecmp(value, "http://", 7) != 0)
+			return ae_set_message(ctx, AE_ERR_CONFIG, "%s:%u: url in [scep %s] is an https:// URL (http:// only with allow_http), not \"%s\"",
+			                      name, line, sp->name, value);
+		return scep_str(ctx, &sp->url, value);
+	}
+	if (strcmp(key, "subject") == 0)
+		return scep_str(ctx, &sp->subject, value);
+	if (strcmp(key, "dns") == 0 || strcmp(key, "upn") == 0 || strcmp(key, "email") == 0)
+		return scep_strv(ctx, key[0] == 'd' ? &sp->dns : key[0] == 'u' ? &sp->upn : &sp->email, value);
+	if (strcmp(key, "key_type") == 0) {
+		if (strcasecmp(value, "rsa") != 0 && strcasecmp(value, "ecdsa-p256") != 0 && strcasecmp(value, "ecdsa-p384") != 0)
+			return ae_set_message(ctx, AE_ERR_CONFIG, "%s:%u: key_type in [scep %s] is rsa, ecdsa-p256 or ecdsa-p384, not \"%s\"",
+			                      name, line, sp->name, value);
+		return scep_str(ctx, &sp->key_type, value);
+	}
+	if (strcmp(key, "key_size") == 0 || strcmp(key, "renew_percent") == 0) {
+		bool size = key[0] == 'k';
+		errno = 0;
+		v = strtol(value, &end, 10);
+		if (errno != 0 || end == value || *trim(end) != '\0' || (size ? v < 2048 || v > 16384 : v < 1 || v > 99))
+			return ae_set_message(ctx, AE_ERR_CONFIG, "%s:%u: %s in [scep %s] must be %s, not \"%s\"", name, line, key,
+			                      sp->name, size ? "a number of bits from 2048 to 16384" : "a percent from 1 to 99",
+			                      value);
+		*(size ? &sp->key_size : &sp->renew_percent) = (int)v;
+		return AE_OK;
+	}
+	if (strcmp(key, "store") == 0 || strcmp(key, "challenge_file") == 0 || strcmp(key, "anchor") == 0) {
+		if (key[0] != 's' && value[0] != '/')
+			return ae_set_message(ctx, AE_ERR_CONFIG, "%s:%u: %s in [scep %s] is an absolute path, not \"%s\"", name,
+			                      line, key, sp->name, value);
+		if (key[0] == 's' && strncmp(value, "pkcs11:", 7) != 0 && strncmp(value, "file:/", 6) != 0)
+			return ae_set_message(ctx, AE_ERR_CONFIG, "%s:%u: store in [scep %s] is pkcs11:URI or file:/DIR, not \"%s\"",
+			                      name, line, sp->name, value);
+		return scep_str(ctx, key[0] == 's' ? &sp->store : key[0] == 'c' ? &sp->challenge_file : &sp->anchor, value);
+	}
+	if (strcmp(key, "challenge") == 0) {
+		if (strcasecmp(value, "admin") != 0)
+			return ae_set_message(ctx, AE_ERR_CONFIG,
+			                      "%s:%u: challenge in [scep %s] is admin (fetched from NDES's mscep_admin page with Kerberos), not \"%s\": a static challenge goes in a file (challenge_file)",
+			                      name, line, sp->name, value);
+		sp->challenge_admin = true;
+		return AE_OK;
+	}
+	if (strcmp(key, "allow_http") == 0) {
+		if (strcasecmp(value, "yes") == 0 || strcasecmp(value, "true") == 0 || strcmp(value, "1") == 0)
+			sp->allow_http = 1;
+		else if (strcasecmp(value, "no") == 0 || strcasecmp(value, "false") == 0 || strcmp(value, "0") == 0)
+			sp->allow_http = 0;
+		else
+			return ae_set_message(ctx, AE_ERR_CONFIG, "%s:%u: allow_http in [scep %s] is yes or no, not \"%s\"", name,
+			                      line, sp->name, value);
+		return AE_OK;
+	}
+	/* context */
+	if (strcasecmp(value, "machine") != 0 && strcasecmp(value, "user") != 0)
+		return ae_set_message(ctx, AE_ERR_CONFIG, "%s:%u: context in [scep %s] is machine or user, not \"%s\"", name,
+		                      line, sp->name, value);
+	sp->user = strcasecmp(value, "user") == 0;
+	return AE_OK;
+}
+
+/* A new profile for "[scep NAME]" (HEADER: what is between the brackets),
+ * or an error for a bad or repeated name. */
+static ae_err
+scep_begin(ae_ctx *ctx, ae_conf *conf, const char *header, const char *name, unsigned line, ae_scep_profile **out)
+{
+	const char *pname = header + 4;
+	ae_scep_profile *grown, *sp;
+
+	*out = NULL;
+	while (*pname == ' ' || *pname == '\t')
+		pname++;
+	for (const char *c = pname; *c != '\0'; c++)
+		if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_' && *c != '.')
+			return ae_set_message(ctx, AE_ERR_CONFIG,
+			                      "%s:%u: [%s]: a profile name is letters, digits, '-', '_' and '.'", name, line,
+			                      header);
+	if (*pname == '\0' || strlen(pname) > 64)
+		return ae_set_message(ctx, AE_ERR_CONFIG, "%s:%u: [%s]: give the profile a name of 1 to 64 characters, as [scep NAME]",
+		                      name, line, header);
+	if (ae_conf_scep_profile(conf, pname) != NULL)
+		return ae_set_message(ctx, AE_ERR_CONFIG, "%s:%u: [scep %s] again (first at line %u): profile names are unique",
+		                      name, line, pname, ae_conf_scep_profile(conf, pname)->line);
+	grown = realloc(conf->scep, (conf->n_scep + 1) * sizeof(*grown));
+	if (grown == NULL)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	conf->scep = grown;
+	sp = &conf->scep[conf->n_scep];
+	memset(sp, 0, sizeof(*sp));
+	if ((sp->name = strdup(pname)) == NULL)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	conf->n_scep++;
+	sp->line = line;
+	sp->key_size = 2048;
+	sp->renew_percent = 80;
+	sp->allow_http = -1;
+	*out = sp;
+	return AE_OK;
+}
+
+/* What a profile needs once its section is read. */
+static ae_err
+scep_complete(ae_ctx *ctx, const ae_scep_profile *sp, const char *name)
+{
+	if (sp->url == NULL || sp->subject == NULL)
+		return ae_set_message(ctx, AE_ERR_CONFIG, "%s:%u: [scep %s] has no %s", name, sp->line, sp->name,
+		                      sp->url == NULL ? "url" : "subject");
+	if (sp->challenge_file != NULL && sp->challenge_admin)
+		return ae_set_message(ctx, AE_ERR_CONFIG, "%s:%u: [scep %s] has both challenge_file and challenge = admin: one of them",
+		                      name, sp->line, sp->name);
+	if (sp->key_type != NULL && strcasecmp(sp->key_type, "rsa") != 0 && sp->key_size != 2048 &&
+	    (sp->set_mask & (1u << 6)))
+		return ae_set_message(ctx, AE_ERR_CONFIG, "%s:%u: [scep %s]: key_size is for RSA keys (key_type %s has its curve's size)",
+		                      name, sp->line, sp->name, sp->key_type);
+	return AE_OK;
+}
+
+const ae_scep_profile *
+ae_conf_scep_profile(const ae_conf *conf, const char *name)
+{
+	for (size_t i = 0; conf != NULL && name != NULL && i < conf->n_scep; i++)
+		if (strcasecmp(conf->scep[i].name, name) == 0)
+			return &conf->scep[i];
+	return NULL;
+}
+
 /* The parser of ae_conf_parse and ae_conf_parse_checked (REP non-NULL). */
 static ae_err
 parse(ae_ctx *ctx, const char *text, size_t len, const char *name, ae_conf_report *rep, ae_conf **out)
 {
 	ae_conf *conf = NULL;
 	char *copy = NULL, *line, *next;
-	char section[32] = "";
+	char section[96] = "";
 	bool section_known = false;
+	ae_scep_profile *sp = NULL; /* the [scep NAME] being read */
 	unsigned lineno = 0, set_line[N_OPTIONS] = { 0 };
 	ae_err err;
 
@@ -466,8 +658,23 @@ parse(ae_ctx *ctx, const char *text, size_t len, const char *name, ae_conf_repor
 			}
 			*close = '\0';
 			snprintf(section, sizeof(section), "%s", trim(s + 1));
+			sp = NULL;
 			for (size_t i = 0; sections[i] != NULL; i++)
 				known = known || strcasecmp(sections[i], section) == 0;
+			if (strncasecmp(section, "scep", 4) == 0 && (section[4] == ' ' || section[4] == '\t')) {
+				/* [scep NAME]: an SCEP profile */
+				known = true;
+				err = scep_begin(ctx, conf, section, name, lineno, &sp);
+				if (err == AE_ERR_NOMEM)
+					goto cleanup;
+				if (err != AE_OK) {
+					known = false;
+					snprintf(section, sizeof(section), "?");
+					if (problem(ctx, rep, lineno, "", NULL))
+						continue;
+					goto cleanup;
+				}
+			}
 			section_known = known;
 			if (known)
 				continue;
@@ -476,7 +683,7 @@ parse(ae_ctx *ctx, const char *text, size_t len, const char *name, ae_conf_repor
 				continue;
 			}
 			ae_set_message(ctx, AE_ERR_CONFIG,
-			               "%s:%u: unknown section [%s] (the sections are [global], [user] and [machine])",
+			               "%s:%u: unknown section [%s] (the sections are [global], [user], [machine] and [scep NAME])",
 			               name, lineno, section);
 			if (problem(ctx, rep, lineno, section, NULL))
 				continue;
@@ -502,6 +709,49 @@ parse(ae_ctx *ctx, const char *text, size_t len, const char *name, ae_conf_repor
 			if (problem(ctx, rep, lineno, "", key))
 				continue;
 			goto cleanup;
+		}
+		if (sp != NULL) {
+			size_t k = 0;
+			while (scep_keys[k] != NULL && strcasecmp(scep_keys[k], key) != 0)
+				k++;
+			if (scep_keys[k] == NULL) {
+				if (strncasecmp(key, "x-", 2) == 0)
+					continue;
+				err = ae_set_message(ctx, AE_ERR_CONFIG, "%s:%u: unknown key \"%s\" in [scep %s] (%s)", name, lineno,
+				                     key, sp->name,
+				                     "url, subject, dns, upn, email, key_type, key_size, store, challenge_file, challenge, renew_percent, anchor, allow_http, context");
+				if (problem(ctx, rep, lineno, section, key))
+					continue;
+				goto cleanup;
+			}
+			if (sp->set_mask & (1u << k)) {
+				err = ae_set_message(ctx, AE_ERR_CONFIG, "%s:%u: %s in [scep %s] is set again; only the last one applies",
+				                     name, lineno, scep_keys[k], sp->name);
+				if (rep == NULL)
+					ae_log(ctx, AE_LOG_WARNING, "%s", ae_get_message(ctx));
+				if (rep == NULL)
+					ae_clear_message(ctx);
+				else if (!problem(ctx, rep, lineno, section, scep_keys[k])) {
+					err = AE_ERR_NOMEM;
+					goto cleanup;
+				}
+				/* lists add up; say so by starting again */
+				if (k >= 2 && k <= 4) {
+					char ***l = k == 2 ? &sp->dns : k == 3 ? &sp->upn : &sp->email;
+					ae_strv_free(*l);
+					*l = NULL;
+				}
+			}
+			sp->set_mask |= 1u << k;
+			err = scep_set(ctx, sp, k, value, name, lineno);
+			if (err == AE_ERR_NOMEM)
+				goto cleanup;
+			if (err != AE_OK) {
+				if (problem(ctx, rep, lineno, section, scep_keys[k]))
+					continue;
+				goto cleanup;
+			}
+			continue;
 		}
 		for (size_t i = 0; i < N_OPTIONS; i++)
 			if (strcasecmp(options[i].section, section) == 0 &&
@@ -551,6 +801,19 @@ parse(ae_ctx *ctx, const char *text, size_t len, const char *name, ae_conf_repor
 		/* Where the value in force came from (a bad one left the default). */
 		if (rep != NULL)
 			rep->set_line[def] = lineno;
+	}
+	for (size_t i = 0; i < conf->n_scep; i++) {
+		if ((err = scep_complete(ctx, &conf->scep[i], name)) == AE_OK)
+			continue;
+		if (!problem(ctx, rep, conf->scep[i].line, "scep", NULL)) {
+			err = rep != NULL ? AE_ERR_NOMEM : err;
+			goto cleanup;
+		}
+		/* left out: what uses the configuration needs a whole profile */
+		scep_profile_clear(&conf->scep[i]);
+		memmove(&conf->scep[i], &conf->scep[i + 1], (conf->n_scep - i - 1) * sizeof(conf->scep[0]));
+		conf->n_scep--;
+		i--;
 	}
 	if (rep != NULL && rep->nomem) {
 		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");

@@ -3,7 +3,8 @@
  * program (and later by the PAM module's options).
  *
  * Format: INI.  "[section]" lines, "key = value" lines, "#" or ";"
- * comments.  Sections: [global], [user], [machine].  Unknown keys are
+ * comments.  Sections: [global], [user], [machine], and one [scep NAME]
+ * for each SCEP profile (ae_scep_profile).  Unknown keys are
  * logged and ignored ("x-" keys silently: reserved for extensions); bad
  * values are errors that name the file, the line and the key.
  */
@@ -23,6 +24,26 @@
 #define AE_AEPOLICY_DISABLED         0x8000u
 
 #define AE_CONF_DEFAULT_PATH SYSCONFDIR "/autoenroll/autoenroll.conf"
+
+/* An SCEP profile, "[scep NAME]": a certificate the pulse of its context
+ * enrolls and renews over SCEP like a template's (autoenroll.conf(5)). */
+typedef struct {
+	char *name;               /* NAME: records and events name it */
+	unsigned line;            /* where its section starts */
+	bool user;                /* context = user (the user's pulse); else the machine's */
+	char *url;                /* the SCEP URL (NDES: .../certsrv/mscep/mscep.dll) */
+	char *subject;            /* the subject DN */
+	char **dns, **upn, **email; /* subjectAltName entries; NULL: none */
+	char *key_type;           /* "rsa" (default), "ecdsa-p256", "ecdsa-p384" */
+	int key_size;             /* RSA bits (2048) */
+	char *store;              /* where its key goes; NULL: the context's store */
+	char *challenge_file;     /* the static challenge on the file's first line, or */
+	bool challenge_admin;     /* "challenge = admin": from NDES's mscep_admin with Kerberos, before each request */
+	int renew_percent;        /* renewed when this % of the lifetime has passed (80) */
+	char *anchor;             /* PEM roots besides AD's; NULL: scep_anchor of [global] */
+	int allow_http;           /* -1: scep_allow_http of [global]; else 0 or 1 */
+	unsigned set_mask;        /* keys set in the section (duplicates) */
+} ae_scep_profile;
 
 typedef struct {
 	char *path;               /* where it was read from, or NULL for defaults */
@@ -79,7 +100,12 @@ typedef struct {
 	char **user_policy_servers;
 	char **machine_policy_servers;
 	uint64_t set_in_file;     /* the options the file sets, by table index (ae_conf_is_set) */
+	ae_scep_profile *scep;    /* [scep NAME] sections, in file order */
+	size_t n_scep;
 } ae_conf;
+
+/* The profile NAME (case-insensitive), or NULL. */
+const ae_scep_profile *ae_conf_scep_profile(const ae_conf *conf, const char *name);
 
 /* The configuration file to use when none is given: $AUTOENROLL_CONF
  * (read with secure_getenv, so setuid callers ignore it), else

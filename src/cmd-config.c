@@ -136,6 +136,40 @@ check_policy_servers(checker *ck, const char *section, char *const *list)
 	ae_policy_servers_free(servers, n);
 }
 
+/* [scep NAME]: what the parser cannot see (files, stores, plain http);
+ * reported at the section's line. */
+static void
+check_scep(checker *ck, const ae_scep_profile *sp, bool allow_http)
+{
+	char section[80], what[1024];
+	const char *files[] = { sp->challenge_file, sp->anchor }, *keys[] = { "challenge_file", "anchor" };
+	struct stat st;
+
+	snprintf(section, sizeof(section), "scep %s", sp->name);
+	for (size_t i = 0; i < 2; i++) {
+		if (files[i] == NULL)
+			continue;
+		if (stat(files[i], &st) != 0)
+			ae_conf_report_add(ck->rep, ck->file, sp->line, section, keys[i], "names %s: %s", files[i],
+			                   strerror(errno));
+		else if (!S_ISREG(st.st_mode))
+			ae_conf_report_add(ck->rep, ck->file, sp->line, section, keys[i], "names %s, which is not a file",
+			                   files[i]);
+	}
+	if (strncasecmp(sp->url, "http://", 7) == 0 && !(sp->allow_http == 1 || (sp->allow_http < 0 && allow_http)))
+		ae_conf_report_add(ck->rep, ck->file, sp->line, section, "url",
+		                   "is plain http://, refused unless allow_http = yes (or scep_allow_http in [global]): SCEP over HTTP is unprotected");
+	if (sp->challenge_file == NULL && !sp->challenge_admin)
+		ae_log(ck->ctx, AE_LOG_INFO, "[scep %s] has no challenge: only renewals (signed with the current certificate) work",
+		       sp->name);
+	if (sp->store != NULL &&
+	    ae_keystore_check_spec(ck->ctx, sp->store, sp->user ? geteuid() != 0 : geteuid() == 0) != AE_OK) {
+		snprintf(what, sizeof(what), "cannot be used: %s", ae_get_message(ck->ctx));
+		ae_conf_report_add(ck->rep, ck->file, sp->line, section, "store", "%s", what);
+		ae_clear_message(ck->ctx);
+	}
+}
+
 static void
 check_values(checker *ck, const ae_conf *conf)
 {
@@ -172,6 +206,8 @@ check_values(checker *ck, const ae_conf *conf)
 	}
 	check_store(ck, "user", conf->user_store, false);
 	check_store(ck, "machine", conf->machine_store, true);
+	for (size_t i = 0; i < conf->n_scep; i++)
+		check_scep(ck, &conf->scep[i], conf->scep_allow_http);
 	check_path(ck, "user", "state_dir", conf->user_state_dir, S_IFDIR, false);
 	check_path(ck, "machine", "state_dir", conf->machine_state_dir, S_IFDIR, false);
 	check_path(ck, "machine", "trust_dir", conf->trust_dir, S_IFDIR, false);
