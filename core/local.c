@@ -47,6 +47,21 @@ ae_local_clear(ae_local *l)
 }
 
 ae_err
+ae_local_for_store(ae_ctx *ctx, const ae_local *base, const char *spec, ae_local *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->machine = base->machine;
+	out->state_dir = strdup(base->state_dir);
+	out->store_spec = strdup(spec);
+	out->store_safe = ae_spec_without_pin(spec);
+	if (out->state_dir == NULL || out->store_spec == NULL || out->store_safe == NULL) {
+		ae_local_clear(out);
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	}
+	return AE_OK;
+}
+
+ae_err
 ae_local_init(ae_ctx *ctx, const ae_conf *conf, bool machine, ae_local *l)
 {
 	const char *dir = machine ? conf->machine_state_dir : conf->user_state_dir;

@@ -26,6 +26,10 @@ typedef struct {
 ae_err ae_local_init(ae_ctx *ctx, const ae_conf *conf, bool machine, ae_local *l);
 void ae_local_clear(ae_local *l);
 
+/* BASE with its keys in SPEC instead (an SCEP profile's store): the same
+ * state directory.  *OUT is cleared with ae_local_clear. */
+ae_err ae_local_for_store(ae_ctx *ctx, const ae_local *base, const char *spec, ae_local *out);
+
 /* Removes what runs that died left behind: records still in state "new"
  * and their keys.  Returns the number removed in *REMOVED. */
 ae_err ae_local_recover(ae_ctx *ctx, ae_store *st, ae_keystore *ks, const ae_local *l, unsigned *removed);

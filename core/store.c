@@ -104,6 +104,7 @@ ae_record_free(ae_record *r)
 	free(r->key_uri);
 	free(r->renewal_of);
 	free(r->scep_subject);
+	free(r->scep_profile);
 	X509_free(r->cert);
 	free(r);
 }
@@ -143,6 +144,7 @@ static const field_def fields[] = {
 	F("key_uri", F_STR, key_uri),
 	F("renewal_of", F_STR, renewal_of),
 	F("scep_subject", F_STR, scep_subject),
+	F("scep_profile", F_STR, scep_profile),
 	F("created", F_I64, created),
 	F("updated", F_I64, updated),
 };

@@ -49,6 +49,7 @@ typedef struct {
 	char *key_uri;
 	char *renewal_of;       /* id of the record this one renews */
 	char *scep_subject;     /* SCEP: the request's subject, DER in hex, for CertPoll (RFC 8894 3.3.3); NULL otherwise */
+	char *scep_profile;     /* SCEP: the [scep NAME] profile it was enrolled for; NULL: by hand (enroll --scep URL) */
 	int64_t created;        /* unix time */
 	int64_t updated;
 	/* loaded, not stored in the record file */

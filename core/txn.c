@@ -69,7 +69,8 @@ new_record(const ae_txn_env *env, const ae_txn_request *rq)
 	rec->ca_host = ca && ca->host ? strdup(ca->host) : NULL;
 	rec->key_store = strdup(env->local->store_safe);
 	rec->renewal_of = rq->renew ? strdup(rq->renew->id) : NULL;
-	if (rec->id == NULL || rec->template_name == NULL || rec->policy_server == NULL || rec->key_store == NULL ||
+	rec->scep_profile = rq->scep_profile ? strdup(rq->scep_profile) : NULL;
+	if ((rq->scep_profile && !rec->scep_profile) || rec->id == NULL || rec->template_name == NULL || rec->policy_server == NULL || rec->key_store == NULL ||
 	    (t->oid && !rec->template_oid) || (ca && !rec->ca) || (rq->renew && !rec->renewal_of)) {
 		ae_record_free(rec);
 		return NULL;

@@ -51,6 +51,7 @@ typedef struct {
 	ae_key *agent_key;        /* its key */
 	const char *on_behalf_of; /* "DOMAIN\\user": enroll on behalf (with an agent), or NULL */
 	const char *challenge;    /* SCEP: the challenge password, or NULL */
+	const char *scep_profile; /* SCEP: the profile's name, kept in the record, or NULL */
 } ae_txn_request;
 
 /* A transaction under way: its record (state "new"), key and request. */

@@ -97,6 +97,7 @@ enroll_usage(FILE *f)
 	fprintf(f, "Usage: autoenroll enroll --template NAME [--user | --machine] [--ca NAME] [--ces URL] [--policy-server URL] [-c FILE] [-v]\n"
 	           "                         [--subject DN] [--dns NAME]... [--upn NAME]... [--email ADDR]...\n"
 	           "                         [--agent-cert ID [--on-behalf-of DOMAIN\\USER]]\n"
+	           "       autoenroll enroll --scep PROFILE [--insecure-http] [--scep-anchor FILE] [--user | --machine] [-c FILE] [-v]\n"
 	           "       autoenroll enroll --scep URL --subject DN [--dns NAME]... [--challenge-file FILE | --challenge-from-admin]\n"
 	           "                         [--insecure-http] [--scep-anchor FILE] [--user | --machine] [-c FILE] [-v]\n"
 	           "       autoenroll enroll --renew ID [--agent-cert ID] [--insecure-http] [--scep-anchor FILE] [--user | --machine] [-c FILE] [-v]\n");
@@ -178,7 +179,10 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 	}
 	if (optind < argc || (user && machine) ||
 	    (tpl_name != NULL) + (renew_id != NULL) + (scep_url != NULL) != 1 ||
-	    (scep_url != NULL && (subject == NULL || (challenge_file != NULL && from_admin) || upn || email || agent_id)) ||
+	    (scep_url != NULL && strstr(scep_url, "://") != NULL &&
+	     (subject == NULL || (challenge_file != NULL && from_admin) || upn || email || agent_id)) ||
+	    (scep_url != NULL && strstr(scep_url, "://") == NULL &&
+	     (subject || dns || upn || email || agent_id || challenge_file || from_admin)) ||
 	    (scep_url == NULL && (challenge_file != NULL || from_admin)) ||
 	    (scep_url == NULL && renew_id == NULL && (insecure_http || scep_anchor != NULL)) ||
 	    (on_behalf != NULL && (agent_id == NULL || renew_id != NULL)) ||
@@ -212,12 +216,10 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		 * signed with the key of the certificate being renewed. */
 		if ((old = find_current(ctx, &s, recs, nrecs, renew_id)) == NULL)
 			goto fail;
-		if (ae_cli_scep_record(old)) {
+		if (ae_scep_record(old)) {
 			/* issued over SCEP: renewed there, signed with it */
-			ae_cli_scep a = { .machine = machine, .renew = old };
-			if (ae_keystore_find(ctx, s.ks, old->id, &old_key) != AE_OK)
-				goto fail;
-			a.renew_key = old_key;
+			ae_cli_scep a = { .machine = machine, .renew = old, .insecure_http = insecure_http,
+				          .anchor_given = scep_anchor != NULL };
 			if (ae_cli_enroll_scep(ctx, &s, &a) != AE_OK)
 				goto fail;
 			rc = AE_EXIT_OK;
@@ -231,7 +233,20 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 	}
 	if (scep_url != NULL) {
 		ae_cli_scep a = { .url = scep_url, .subject = subject, .dns = dns, .challenge_file = challenge_file,
-			          .from_admin = from_admin, .machine = machine };
+			          .from_admin = from_admin, .machine = machine, .insecure_http = insecure_http,
+			          .anchor_given = scep_anchor != NULL };
+		if (strstr(scep_url, "://") == NULL &&
+		    (a.profile = ae_conf_scep_profile(s.conf, scep_url)) == NULL) {
+			ae_set_message(ctx, AE_ERR_NOTFOUND, "no SCEP profile [scep %s] in %s, and not an https:// URL",
+			               scep_url, s.conf->path ? s.conf->path : ae_conf_default_path());
+			goto fail;
+		}
+		if (a.profile != NULL && a.profile->user == machine) {
+			ae_set_message(ctx, AE_ERR_INVALID, "the SCEP profile %s is for the %s (context in [scep %s]): %s",
+			               a.profile->name, a.profile->user ? "user" : "machine", a.profile->name,
+			               a.profile->user ? "run it without --machine" : "run it with --machine, as root");
+			goto fail;
+		}
 		if (ae_cli_enroll_scep(ctx, &s, &a) != AE_OK)
 			goto fail;
 		rc = AE_EXIT_OK;
@@ -403,8 +418,9 @@ ae_cmd_retrieve(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 			               record_id, ae_store_dir(s.st));
 			goto fail;
 		}
-		if (ae_cli_scep_record(rec)) {
-			ae_cli_scep a = { .machine = machine, .retrieve = rec };
+		if (ae_scep_record(rec)) {
+			ae_cli_scep a = { .machine = machine, .retrieve = rec, .insecure_http = insecure_http,
+				          .anchor_given = scep_anchor != NULL };
 			if (ae_cli_enroll_scep(ctx, &s, &a) != AE_OK)
 				goto fail;
 			rc = AE_EXIT_OK;

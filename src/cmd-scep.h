@@ -4,10 +4,8 @@
 #ifndef AE_CMD_SCEP_H
 #define AE_CMD_SCEP_H
 
+#include "scep-setup.h"
 #include "session.h"
-
-/* The template name SCEP records carry (the server picks the template). */
-#define AE_SCEP_TEMPLATE "SCEP"
 
 typedef struct {
 	const char *url;            /* new: the mscep.dll URL */
@@ -15,14 +13,13 @@ typedef struct {
 	char *const *dns;           /* new: DNS names */
 	const char *challenge_file; /* new: the challenge on its first line */
 	bool from_admin;            /* new: the challenge from mscep_admin (Kerberos) */
+	const ae_scep_profile *profile; /* new: a [scep NAME] profile instead of the five above */
 	bool machine;
-	ae_record *renew;           /* renewal: the current certificate (its record names the URL) */
-	ae_key *renew_key;
+	bool insecure_http;         /* --insecure-http: over the profile's allow_http */
+	bool anchor_given;          /* --scep-anchor: over the profile's anchor */
+	ae_record *renew;           /* renewal: the current certificate (its record names the URL and profile) */
 	ae_record *retrieve;        /* retrieval: a pending request (its record names the URL), polled with CertPoll */
 } ae_cli_scep;
-
-/* Whether REC was issued over SCEP (renewed over SCEP again). */
-bool ae_cli_scep_record(const ae_record *rec);
 
 /* --insecure-http and --scep-anchor FILE: over the configuration's
  * scep_allow_http and scep_anchor for this run. */
