@@ -15,6 +15,8 @@
 #include "pcache.h"
 #include "policy.h"
 #include "publish.h"
+#include "scep-setup.h"
+#include "scep.h"
 #include "source.h"
 #include "store.h"
 #include "transport.h"
@@ -63,6 +65,7 @@ typedef struct {
 	ae_pulse_budget budget; /* certificates and CRLs this pulse considers */
 	ae_gp_settings *gp;     /* Group Policy's settings; NULL: none */
 	const char *ev_gpo;     /* the GPO the next events name (AUTOENROLL_GPO) */
+	const char *ev_url;     /* SCEP: the URL the next events name (event 86) */
 } pulse;
 
 /* ---- events ---- */
@@ -107,6 +110,7 @@ event(pulse *p, ae_event_kind kind, const char *tpl, const char *ca, const char 
 	case AE_EV_PENDING: r->pending++; break;
 	case AE_EV_RETRIEVED: r->retrieved++; break;
 	case AE_EV_DENIED:
+	case AE_EV_SCEP_FAILED:
 	case AE_EV_FAILED: r->failed++; break;
 	case AE_EV_SKIPPED:
 	case AE_EV_NEEDS_USER: r->skipped++; break;
@@ -130,6 +134,9 @@ event(pulse *p, ae_event_kind kind, const char *tpl, const char *ca, const char 
 			.policy_server = kind == AE_EV_POLICY_LOAD_FAILED || kind == AE_EV_POLICY_AUTH_FAILED ||
 			                         kind == AE_EV_POLICY_NONE ? policy_servers_text(p) : NULL,
 			.gpo = p->ev_gpo,
+			.url = p->ev_url,
+			.method = kind == AE_EV_SCEP_FAILED && ae_scep_last_failure()->failed ? ae_scep_last_failure()->method : NULL,
+			.stage = kind == AE_EV_SCEP_FAILED && ae_scep_last_failure()->failed ? ae_scep_last_failure()->stage : NULL,
 		};
 		ae_event_emit(p->opts->ident ? p->opts->ident : "autoenroll", &ev);
 	}
@@ -686,6 +693,234 @@ cleanup:
 
 /* ---- 5. pending requests ---- */
 
+/* ---- SCEP profiles ([scep NAME]): enrolled and renewed like templates ---- */
+
+/* What one SCEP operation of the pulse works with: the profile's target
+ * (its URL's trust), its key store and the configuration with its
+ * allow_http. */
+typedef struct {
+	ae_template tpl;
+	ae_ca ca;
+	ae_local local;
+	ae_keystore *ks;        /* the profile's own store; NULL: the pulse's */
+	ae_txn_env env;
+	ae_conf conf;
+} scep_op;
+
+static void
+scep_op_clear(pulse *p, scep_op *o)
+{
+	p->links.conf = p->conf;
+	free(o->ca.endpoint_trust);
+	ae_keystore_free(o->ks);
+	ae_local_clear(&o->local);
+}
+
+/* SP: the profile (NULL: a record enrolled by hand, [global]'s settings),
+ * URL: where it goes. */
+static ae_err
+scep_op_open(pulse *p, const ae_scep_profile *sp, const char *url, scep_op *o)
+{
+	unsigned removed = 0;
+	ae_err err;
+
+	memset(o, 0, sizeof(*o));
+	o->conf = *p->conf; /* shallow: only read, for this operation */
+	if (sp != NULL && sp->allow_http >= 0)
+		o->conf.scep_allow_http = sp->allow_http == 1;
+	p->links.conf = &o->conf;
+	o->env = p->env;
+	if ((err = ae_scep_target(p->ctx, url, sp ? sp->key_type : NULL, sp ? sp->key_size : 0, &p->policy->pki,
+	                          sp && sp->anchor ? sp->anchor : p->conf->scep_anchor, &o->tpl, &o->ca)) != AE_OK)
+		return err;
+	if (sp == NULL || sp->store == NULL) {
+		if ((err = keystore(p)) == AE_OK)
+			o->env.ks = p->ks;
+		return err;
+	}
+	/* its own store, and what a dead run left there */
+	if ((err = ae_local_for_store(p->ctx, &p->local, sp->store, &o->local)) != AE_OK ||
+	    (err = ae_keystore_open_prompt(p->ctx, o->local.store_spec, p->opts->pin_prompt, p->opts->pin_prompt_data,
+	                                   &o->ks)) != AE_OK ||
+	    (err = ae_local_recover(p->ctx, p->st, o->ks, &o->local, &removed)) != AE_OK)
+		return err;
+	o->env.local = &o->local;
+	o->env.ks = o->ks;
+	return AE_OK;
+}
+
+/* Event 86 for the failure on the context (or in WHY). */
+static void
+scep_failed(pulse *p, const char *url, const char *name, const char *rec_id, uint32_t hr, const char *why)
+{
+	char shown[200];
+
+	p->ev_url = ae_url_shown(url, shown, sizeof(shown));
+	event(p, AE_EV_SCEP_FAILED, AE_SCEP_TEMPLATE, shown, rec_id, 0, hr,
+	      "SCEP certificate enrollment for %s (profile %s) via %s failed: %s", ctx_name(p), name ? name : "none",
+	      shown, why ? why : ae_get_message(p->ctx));
+	p->ev_url = NULL;
+	ae_clear_message(p->ctx);
+}
+
+/* A pending SCEP request (RetrievePending): CertPoll (RFC 8894 3.3.3). */
+static void
+scep_poll(pulse *p, ae_record *r)
+{
+	const ae_scep_profile *sp = ae_conf_scep_profile(p->conf, r->scep_profile);
+	ae_txn_result res = { 0 };
+	scep_op o;
+	char shown[200];
+
+	ae_url_shown(r->ca, shown, sizeof(shown));
+	if (r->key_store != NULL && strcmp(r->key_store, p->local.store_safe) != 0 &&
+	    (sp == NULL || sp->store == NULL))
+		return; /* its key is in a store not configured now */
+	if (scep_op_open(p, sp, r->ca, &o) != AE_OK || ae_txn_retrieve(p->ctx, &o.env, r, &o.tpl, &o.ca, &res) != AE_OK) {
+		scep_failed(p, r->ca, r->scep_profile, r->id, 0, NULL);
+	} else if (res.outcome == AE_CA_ISSUED) {
+		ae_record *old = record_by_id(p, r->renewal_of);
+		X509_free(r->cert);
+		r->cert = res.cert;
+		res.cert = NULL;
+		event(p, AE_EV_RETRIEVED, AE_SCEP_TEMPLATE, shown, r->id, 0, 0,
+		      "Certificate enrollment for %s retrieved the SCEP certificate of profile %s (pending request %s) from %s",
+		      ctx_name(p), r->scep_profile ? r->scep_profile : "none", r->id, shown);
+		if (old != NULL && old->state == AE_REC_ISSUED)
+			retire(p, old, &o.tpl, false, "renewed by a pending SCEP request that was issued");
+	} else if (res.outcome == AE_CA_PENDING || !res.final) {
+		event(p, AE_EV_PENDING, AE_SCEP_TEMPLATE, shown, r->id, 0, res.hresult,
+		      "the SCEP request %s (profile %s) is still pending at %s%s%s", r->id,
+		      r->scep_profile ? r->scep_profile : "none", shown, res.why ? ": " : "", res.why ? res.why : "");
+	} else {
+		scep_failed(p, r->ca, r->scep_profile, r->id, res.hresult, res.why);
+	}
+	ae_txn_result_clear(&res);
+	scep_op_clear(p, &o);
+}
+
+/* The profile's current certificate (the latest), and whether a request
+ * of it is pending. */
+static ae_record *
+scep_current(pulse *p, const ae_scep_profile *sp, bool *pending)
+{
+	ae_record *cur = NULL;
+
+	*pending = false;
+	for (size_t i = 0; i < p->nrecs; i++) {
+		ae_record *r = p->recs[i];
+		if (r->scep_profile == NULL || strcasecmp(r->scep_profile, sp->name) != 0 || !ae_scep_record(r))
+			continue;
+		if (r->state == AE_REC_PENDING)
+			*pending = true;
+		if (r->state == AE_REC_ISSUED && r->cert != NULL &&
+		    (cur == NULL || ASN1_TIME_compare(X509_get0_notAfter(r->cert), X509_get0_notAfter(cur->cert)) > 0))
+			cur = r;
+	}
+	return cur;
+}
+
+/* When the profile's certificate CUR is renewed: renew_percent of its
+ * lifetime. */
+static int64_t
+scep_due_at(const ae_scep_profile *sp, const ae_record *cur)
+{
+	int64_t nb = (int64_t)ae_asn1_time(X509_get0_notBefore(cur->cert));
+	int64_t na = (int64_t)ae_asn1_time(X509_get0_notAfter(cur->cert));
+
+	return nb + (na - nb) * sp->renew_percent / 100;
+}
+
+/* Whether a profile of this context has work (the cheap check). */
+static bool
+scep_due(const pulse *p)
+{
+	for (size_t i = 0; i < p->conf->n_scep; i++) {
+		const ae_scep_profile *sp = &p->conf->scep[i];
+		ae_record *cur;
+		bool pending;
+
+		if (sp->user == p->opts->machine)
+			continue;
+		cur = scep_current((pulse *)p, sp, &pending);
+		if (pending || cur == NULL || p->now >= scep_due_at(sp, cur))
+			return true;
+	}
+	return false;
+}
+
+static void
+scep_profile(pulse *p, const ae_scep_profile *sp)
+{
+	bool pending;
+	ae_record *cur = scep_current(p, sp, &pending);
+	ae_key *old_key = NULL;
+	ae_txn_result res = { 0 };
+	char *challenge = NULL, shown[200];
+	bool renew;
+	long age;
+	scep_op o;
+	ae_err err;
+
+	if (pending)
+		return; /* polled under RetrievePending: no second request */
+	if (cur != NULL && p->now < scep_due_at(sp, cur))
+		return;
+	/* an expired certificate cannot sign its renewal: a new request */
+	renew = cur != NULL && p->now < (int64_t)ae_asn1_time(X509_get0_notAfter(cur->cert));
+	ae_url_shown(sp->url, shown, sizeof(shown));
+	if ((err = scep_op_open(p, sp, sp->url, &o)) != AE_OK ||
+	    (renew && (err = ae_keystore_find(p->ctx, o.env.ks, cur->id, &old_key)) != AE_OK))
+		goto fail;
+	if (!renew) {
+		/* fetched right before the request, never kept */
+		if (sp->challenge_file != NULL)
+			err = ae_scep_challenge_file(p->ctx, sp->challenge_file, &challenge, &age);
+		else if (sp->challenge_admin)
+			err = ae_scep_challenge_admin(p->ctx, sp->url, o.ca.endpoint_trust, &challenge);
+		if (err != AE_OK)
+			goto fail;
+	}
+	{
+		ae_txn_request rq = { .tpl = &o.tpl, .ca = &o.ca, .renew = renew ? cur : NULL, .renew_key = old_key,
+			              .subject = sp->subject, .san_dns = sp->dns, .san_upn = sp->upn,
+			              .san_email = sp->email, .challenge = challenge, .scep_profile = sp->name };
+		if ((err = ae_txn_enroll(p->ctx, &o.env, &rq, &res)) != AE_OK)
+			goto fail;
+	}
+	if (res.outcome == AE_CA_REFUSED) {
+		scep_failed(p, sp->url, sp->name, NULL, res.hresult, res.why);
+	} else if (res.outcome == AE_CA_PENDING) {
+		event(p, AE_EV_PENDING, AE_SCEP_TEMPLATE, shown, res.record_id, 0, 0,
+		      "the SCEP request of profile %s is pending at %s (record %s), polled at the next pulses", sp->name,
+		      shown, res.record_id);
+	} else {
+		event(p, renew ? AE_EV_RENEWED : AE_EV_ENROLLED, AE_SCEP_TEMPLATE, shown, res.record_id, 0, 0,
+		      "Certificate enrollment for %s %s the SCEP certificate of profile %s from %s (record %s)", ctx_name(p),
+		      renew ? "renewed" : "enrolled", sp->name, shown, res.record_id);
+		if (cur != NULL)
+			retire(p, cur, &o.tpl, !renew, renew ? "renewed" : "expired, replaced");
+	}
+	goto done;
+fail:
+	scep_failed(p, sp->url, sp->name, NULL, 0, NULL);
+done:
+	if (challenge != NULL)
+		OPENSSL_cleanse(challenge, strlen(challenge));
+	free(challenge);
+	ae_key_free(old_key);
+	ae_txn_result_clear(&res);
+	scep_op_clear(p, &o);
+}
+
+static void
+scep_profiles(pulse *p)
+{
+	for (size_t i = 0; i < p->conf->n_scep; i++)
+		if (p->conf->scep[i].user != p->opts->machine)
+			scep_profile(p, &p->conf->scep[i]);
+}
+
 static void
 retrieve_pending(pulse *p)
 {
@@ -700,6 +935,10 @@ retrieve_pending(pulse *p)
 		if (r->state != AE_REC_PENDING)
 			continue;
 		p->handled[i] = true;
+		if (ae_scep_record(r)) {
+			scep_poll(p, r);
+			continue;
+		}
 		if (r->key_store != NULL && strcmp(r->key_store, p->local.store_safe) != 0)
 			continue; /* its key is in a store not configured now */
 		if (p->now - r->created >= PENDING_MAX_AGE) {
@@ -1599,7 +1838,8 @@ ae_engine_pulse(ae_ctx *ctx, const ae_conf *conf, const ae_engine_opts *opts, ae
 	/* 9. The cheap check: a recent policy and nothing due locally. */
 	if (!opts->refresh_policy && conf->policy_refresh > 0 &&
 	    ae_pcache_load(ctx, p->local.state_dir, &cache) == AE_OK && (gp || cache->aepolicy == p->aepolicy) &&
-	    cache->loaded <= p->now && p->now - cache->loaded < conf->policy_refresh && nothing_to_do(p, cache)) {
+	    cache->loaded <= p->now && p->now - cache->loaded < conf->policy_refresh && nothing_to_do(p, cache) &&
+	    !scep_due(p)) {
 		p->res->policy_from_cache = true;
 		p->res->nothing_to_do = true;
 		p->res->principal = cache->principal ? strdup(cache->principal) : NULL;
@@ -1696,6 +1936,9 @@ ae_engine_pulse(ae_ctx *ctx, const ae_conf *conf, const ae_engine_opts *opts, ae
 		manage_manual(p);
 		remove_revoked_from_ds(p);
 	}
+	/* SCEP profiles, like templates set up for autoenrollment */
+	if (p->aepolicy & AE_AEPOLICY_ENROLL)
+		scep_profiles(p);
 
 	if (ae_pcache_from_policy(ctx, p->policy, p->aepolicy, p->now, &fresh) == AE_OK &&
 	    keep_refusals(ctx, fresh, p->earlier, p->refused, p->now) == AE_OK &&
