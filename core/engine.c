@@ -756,6 +756,8 @@ scep_failed(pulse *p, const char *url, const char *name, const char *rec_id, uin
 	char shown[200];
 
 	p->ev_url = ae_url_shown(url, shown, sizeof(shown));
+	if (hr == 0 && ae_scep_last_failure()->failed)
+		hr = ae_scep_last_failure()->code;
 	event(p, AE_EV_SCEP_FAILED, AE_SCEP_TEMPLATE, shown, rec_id, 0, hr,
 	      "SCEP certificate enrollment for %s (profile %s) via %s failed: %s", ctx_name(p), name ? name : "none",
 	      shown, why ? why : ae_get_message(p->ctx));

@@ -96,6 +96,55 @@ ae_machine enroll --scep "$URL" --subject CN=ws1.corp.test --challenge-file "$TE
 ok $? "an expired challenge: refused, explained" || diag "$(cat "$TEST_TMP/o")" "$(tail -1 "$TXLOG")"
 "$LABCTL" scep-challenge-validity 3600 >/dev/null
 
+# --- an SCEP profile ([scep NAME]): config check, the machine's pulse enrolls it, a pulse
+# before renew_percent does nothing, one after renews it (RenewalReq); enroll --scep PROFILE;
+# a profile whose URL does not resolve: event 86 from the pulse
+challenge
+cp "$TEST_TMP/c.conf" "$TEST_TMP/p.conf"
+cat >>"$TEST_TMP/p.conf" <<CONF
+[scep ws1]
+url = $URL
+subject = CN=ws1.corp.test
+dns = ws1.corp.test, ws1
+challenge_file = $TEST_TMP/pw
+renew_percent = 50
+CONF
+"$AUTOENROLL" config check -c "$TEST_TMP/p.conf" >"$TEST_TMP/o" 2>&1
+ok $? "config check accepts the [scep ws1] profile" || diag "$(cat "$TEST_TMP/o")"
+pulse_m() { # [OFFSET] [CONF]: the machine's pulse; JSON in $TEST_TMP/r.json
+	as_machine env AUTOENROLL_LIBEXECDIR="$AE_BIN" AE_JOURNAL_SOCKET="$SOCK" AE_TEST_NOW_OFFSET="${1:-0}" \
+		"$AUTOENROLL" pulse --machine --wait --json -c "$TEST_TMP/${2:-p}.conf" >"$TEST_TMP/r.json" 2>"$TEST_TMP/r.err"
+}
+scep_ev() { jq -r --arg k "$1" '[.events[] | select(.template == "SCEP" and .event == $k)] | length' "$TEST_TMP/r.json"; }
+pulse_m
+[ "$(scep_ev enrolled)" = 1 ] && [ "$(last .status)/$(last .message_type)/$(last .challenge)" = SUCCESS/19/ok ]
+ok $? "the machine's pulse enrolls the profile ws1 (PKCSReq with its challenge file)" || diag "$(cat "$TEST_TMP/r.json" "$TEST_TMP/r.err")" "$(tail -1 "$TXLOG")"
+pid=$(jq -r '[.events[] | select(.template == "SCEP" and .event == "enrolled")][0].id' "$TEST_TMP/r.json")
+grep -qx "scep_profile = ws1" "$TEST_TMP/machine/$pid.record" 2>/dev/null || grep -rqx "scep_profile = ws1" "$TEST_TMP/machine"
+ok $? "its record names the profile" || diag "$(ls "$TEST_TMP/machine")"
+openssl x509 -in "$TEST_TMP/machine/certs/$pid.pem" -noout -ext subjectAltName 2>/dev/null | grep -q "DNS:ws1.corp.test, DNS:ws1"
+ok $? "with the profile's DNS names" || diag "$(openssl x509 -in "$TEST_TMP/machine/certs/$pid.pem" -noout -text 2>&1 | head -30)"
+n=$(wc -l <"$TXLOG")
+pulse_m
+[ "$(scep_ev enrolled)/$(scep_ev renewed)/$(wc -l <"$TXLOG")" = "0/0/$n" ]
+ok $? "the next pulse leaves it alone: not due" || diag "$(cat "$TEST_TMP/r.json")"
+life=$(( $(date -d "$(openssl x509 -in "$TEST_TMP/machine/certs/$pid.pem" -noout -enddate | cut -d= -f2)" +%s) -
+	$(date -d "$(openssl x509 -in "$TEST_TMP/machine/certs/$pid.pem" -noout -startdate | cut -d= -f2)" +%s) ))
+pulse_m $((life * 55 / 100))
+[ "$(scep_ev renewed)/$(scep_ev archived)" = 1/1 ] && [ "$(last .status)/$(last .message_type)/$(last .renewal)" = SUCCESS/17/true ] &&
+	jq -e '[.events[] | select(.event == "archived" and .id == "'"$pid"'")] | length == 1' "$TEST_TMP/r.json" >/dev/null
+ok $? "at 55% of its lifetime (renew_percent 50) the pulse renews it with a RenewalReq and archives the old one" || diag "$(cat "$TEST_TMP/r.json" "$TEST_TMP/r.err")" "$(tail -1 "$TXLOG")"
+challenge
+as_machine "$AUTOENROLL" enroll --scep ws1 --machine -c "$TEST_TMP/p.conf" >"$TEST_TMP/o" 2>&1
+[ $? -eq 0 ] && grep -q "profile  ws1" "$TEST_TMP/o"
+ok $? "enroll --scep ws1: the profile by hand" || diag "$(cat "$TEST_TMP/o")"
+sed 's|^url = .*|url = https://nosuchhost.corp.test/certsrv/mscep/mscep.dll|; s|^\[scep ws1\]|[scep bad]|' "$TEST_TMP/p.conf" >"$TEST_TMP/pb.conf"
+pulse_m 0 pb
+ev=$(event86)
+[ "$(jq -r '.counts.failed // empty' "$TEST_TMP/r.json")" != 0 ] &&
+	jq -e '.stage == "GetCACaps" and (.hresult | test("80072ee7")) and (.message | test("profile bad"))' <<<"$ev" >/dev/null
+ok $? "a profile whose host does not resolve: the pulse's event 86 at GetCACaps with 0x80072EE7" || diag "$ev" "$(cat "$TEST_TMP/r.json")"
+
 # --- plain HTTP (the lab NDES also listens on 80): only where allowed, always said unprotected
 HURL=http://${URL#https://}
 challenge
