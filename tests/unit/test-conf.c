@@ -202,6 +202,38 @@ main(void)
 		       "ae_conf_is_set: the options the file sets, also at their default value; not the others");
 		ae_conf_free(c);
 	}
+	{
+		/* [scep NAME] profiles */
+		const ae_scep_profile *sp;
+		ae_conf_report *rep = ae_conf_report_new();
+
+		c = parse(ctx, "[scep dev1]\nurl = https://ndes.corp.test/certsrv/mscep/mscep.dll\nsubject = CN=dev1,O=Corp\n"
+		               "dns = dev1.corp.test, dev1\nchallenge = admin\nrenew_percent = 70\ncontext = user\n"
+		               "[global]\ndns_timeout = 3\n", &err);
+		sp = c ? ae_conf_scep_profile(c, "DEV1") : NULL;
+		tap_ok(sp && c->n_scep == 1 && strcmp(sp->subject, "CN=dev1,O=Corp") == 0 && sp->dns && sp->dns[1] &&
+		               strcmp(sp->dns[1], "dev1") == 0 && sp->challenge_admin && sp->renew_percent == 70 && sp->user &&
+		               sp->key_size == 2048 && sp->allow_http == -1 && c->dns_timeout == 3,
+		       "a [scep NAME] profile: its keys, defaults, and the next section read as before");
+		ae_conf_free(c);
+		c = parse(ctx, "[scep a]\nsubject = CN=a\n", &err);
+		tap_ok(c == NULL && err == AE_ERR_CONFIG && strstr(ae_get_message(ctx), "has no url") != NULL,
+		       "a profile without url: an error naming it");
+		c = parse(ctx, "[scep a]\nurl = https://x/\nsubject = CN=a\n[scep A]\nurl = https://y/\nsubject = CN=b\n", &err);
+		tap_ok(c == NULL && strstr(ae_get_message(ctx), "profile names are unique") != NULL, "profile names are unique");
+		ae_conf_free(c);
+		c = NULL;
+		{
+			const char *t = "[scep a]\nurl = ftp://x\nkey_type = dsa\nchallenge_file = rel\nfoo = 1\n"
+			                "[scep ok]\nurl = https://x/\nsubject = CN=a\n";
+			err = ae_conf_parse_checked(ctx, t, strlen(t), "t.conf", rep, &c);
+		}
+		tap_ok(err == AE_OK && c && ae_conf_report_count(rep) == 5 && c->n_scep == 1 &&
+		               strcmp(c->scep[0].name, "ok") == 0,
+		       "config check: each bad key of a profile, and the incomplete profile left out");
+		ae_conf_free(c);
+		ae_conf_report_free(rep);
+	}
 	check_all(ctx);
 	ae_ctx_free(ctx);
 	return tap_done();
