@@ -85,6 +85,32 @@ hostile auth-overflow "auth_length"
 hostile slow "no answer within $RPC_TIMEOUT s (rpc_timeout"
 hostile hangup "closed the connection in the middle of a PDU"
 
+# A machine pulse against an impostor's chain: what it enrolls is refused
+# (exit 3, failed events that say why), nothing stored.
+cat >"$TEST_TMP/m.conf" <<CONF
+[global]
+rpc_timeout = $RPC_TIMEOUT
+policy_refresh = 0
+[machine]
+keytab = $AE_LAB_DIR/ws1.keytab
+state_dir = $TEST_TMP/m
+CONF
+"$LABCTL" ca-mode bad-chain >/dev/null
+mark=$(wc -l <"$CALOG")
+as_machine env AUTOENROLL_LIBEXECDIR="$AE_BIN" "$AUTOENROLL" pulse --machine --wait --json \
+	-c "$TEST_TMP/m.conf" >"$TEST_TMP/r.json" 2>"$TEST_TMP/r.err"
+rc=$?
+issued=$(tail -n +$((mark + 1)) "$CALOG" | jq -s '[.[] | select(.ca_mode == "bad-chain" and .disposition == 3)] | length')
+[ $rc -eq 3 ] && [ "$issued" -ge 1 ] &&
+	jq -e --argjson n "$issued" '.counts.failed == $n and .counts.enrolled == 0 and
+		([.events[] | select(.event == "failed" and (.message | contains("not signed by the CA we asked")))] | length) == $n' \
+		"$TEST_TMP/r.json" >/dev/null
+ok $? "bad-chain: a machine pulse refuses each of the $issued certificates the CA issued, exit 3, failed events say why" ||
+	diag "rc=$rc $(jq -c '[.events[] | {event, template, message}]' "$TEST_TMP/r.json" 2>/dev/null | head -c 2000)" "$(head -c 500 "$TEST_TMP/r.err")"
+n=$("$AUTOENROLL" status --machine --json -c "$TEST_TMP/m.conf" 2>/dev/null | jq '.records | length')
+[ "$n" = 0 ] && ! grep -rlq "PRIVATE KEY" "$TEST_TMP/m" && [ -z "$(find "$TEST_TMP/m/certs" "$TEST_TMP/m/live" -type f 2>/dev/null)" ]
+ok $? "bad-chain: the pulse left no record, key or certificate (${n:-?} records)"
+
 "$LABCTL" ca-mode normal >/dev/null
 enroll "$TEST_TMP/ae.conf"
 ok $rc "ca-mode normal: the CA issues again, onto the token" || diag "$(cat "$TEST_TMP/err")"
