@@ -5,7 +5,8 @@
 # the end), a byte a second, or hangs up mid-response.  For each mode
 # `autoenroll enroll` refuses with a clear message, stores nothing (no
 # record, no certificate, no key on the token), and stays within its
-# rpc_timeout and a bounded peak RSS (/usr/bin/time -f %M).
+# rpc_timeout and a bounded peak RSS (/usr/bin/time -f %M).  A machine
+# pulse against the impostor's chain (bad-chain) refuses too.
 . "$(dirname "$0")/lib.sh"
 lab_require
 [ -e /usr/lib/softhsm/libsofthsm2.so ] && command -v pkcs11-tool >/dev/null ||

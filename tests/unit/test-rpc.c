@@ -606,10 +606,30 @@ serve(int fd, unsigned answer_frag, int how)
 	_exit(0);
 }
 
+/* A server process answering HOW over a socketpair; the client's end in
+ * *FD.  -1 if it cannot be started. */
+static pid_t
+spawn_server(int how, int *fd)
+{
+	int sv[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		close(sv[0]);
+		serve(sv[1], 300, how);
+	}
+	close(sv[1]);
+	*fd = sv[0];
+	return pid;
+}
+
 static void
 test_call(ae_ctx *ctx)
 {
-	int sv[2], status = 0;
+	int fd = -1, status = 0;
 	pid_t pid;
 	ae_rpc *rpc;
 	uint8_t stub[3000], *resp = NULL;
@@ -619,15 +639,9 @@ test_call(ae_ctx *ctx)
 
 	for (size_t i = 0; i < sizeof(stub); i++)
 		stub[i] = (uint8_t)(i ^ (i >> 8));
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+	if ((pid = spawn_server(ANSWER, &fd)) < 0)
 		return;
-	pid = fork();
-	if (pid == 0) {
-		close(sv[0]);
-		serve(sv[1], 300, ANSWER);
-	}
-	close(sv[1]);
-	rpc = ae_rpc_new_fd(sv[0], "ca.test", 49667, 5, &fake);
+	rpc = ae_rpc_new_fd(fd, "ca.test", 49667, 5, &fake);
 	ae_rpc_set_max_frag(rpc, 1024);
 	err = ae_rpc_call(ctx, rpc, 0, stub, sizeof(stub), &resp, &resp_len);
 	tap_is_int(err, AE_OK, "call: sealed, fragmented both ways (%s)", err ? ae_get_message(ctx) : "ok");
@@ -643,15 +657,9 @@ test_call(ae_ctx *ctx)
 	ae_rpc_free(rpc);
 
 	/* timeout */
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+	if ((pid = spawn_server(SILENT, &fd)) < 0)
 		return;
-	pid = fork();
-	if (pid == 0) {
-		close(sv[0]);
-		serve(sv[1], 300, SILENT);
-	}
-	close(sv[1]);
-	rpc = ae_rpc_new_fd(sv[0], "ca.test", 49667, 1, &fake);
+	rpc = ae_rpc_new_fd(fd, "ca.test", 49667, 1, &fake);
 	err = ae_rpc_call(ctx, rpc, 0, stub, 10, &resp, &resp_len);
 	tap_ok(err == AE_ERR_TIMEOUT && strstr(ae_get_message(ctx), "rpc_timeout") != NULL &&
 	       strstr(ae_get_message(ctx), "ca.test port 49667") != NULL,
@@ -661,15 +669,9 @@ test_call(ae_ctx *ctx)
 	waitpid(pid, &status, 0);
 
 	/* a server that drips the answer: rpc_timeout bounds the whole call */
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+	if ((pid = spawn_server(DRIP, &fd)) < 0)
 		return;
-	pid = fork();
-	if (pid == 0) {
-		close(sv[0]);
-		serve(sv[1], 300, DRIP);
-	}
-	close(sv[1]);
-	rpc = ae_rpc_new_fd(sv[0], "ca.test", 49667, 1, &fake);
+	rpc = ae_rpc_new_fd(fd, "ca.test", 49667, 1, &fake);
 	err = ae_rpc_call(ctx, rpc, 0, stub, sizeof(stub), &resp, &resp_len);
 	tap_ok(err == AE_ERR_TIMEOUT && strstr(ae_get_message(ctx), "rpc_timeout") != NULL,
 	       "call: an answer dripped a fragment at a time stops at rpc_timeout (%s)",
