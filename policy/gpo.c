@@ -767,9 +767,10 @@ ae_gp_computer_parse(const char *text, size_t len, ae_gp_computer *out)
 		else if (kl == 16 && strncmp(line, "user_policy_mode", kl) == 0) {
 			char *end = NULL;
 			unsigned long m = strtoul(v, &end, 10);
+			bool number = end != v && *end == '\0' && isdigit((unsigned char)v[0]) && m <= 0xffffffffu;
 
 			free(v);
-			if (end == NULL || end == v || *end != '\0' || m > 0xffffffffu)
+			if (!number)
 				goto bad;
 			out->mode = (unsigned)m;
 			continue;
