@@ -34,31 +34,13 @@ lab_require
 . <("$LABCTL" env)
 DOM=$AE_LAB_DOMAIN_DN
 [ -n "$DOM" ] || DOM=DC=corp,DC=test
-POL="CN=Policies,CN=System,$DOM"
 STAFF="OU=Staff,$DOM"
 WKS="OU=Workstations,$DOM"
 SITES="CN=Sites,CN=Configuration,$DOM"
 DCSITE="CN=Default-First-Site-Name,$SITES"
 APPLY=edacfd8f-ffb3-11d1-b41d-00a0c968f939
 
-ldapmod() { "$LABCTL" run --admin -- ldapmodify -Q -c -Y GSSAPI -H ldap://dc1.corp.test >/dev/null 2>&1; }
-st() { # samba-tool as Administrator
-	"$LABCTL" run --admin -- sh -c 'samba-tool "$@" -H ldap://dc1.corp.test --use-krb5-ccache="$KRB5CCNAME"' \
-		samba-tool "$@"
-}
-# gpo_add VAR NAME FLAGS: samba-tool gpo create, then versionNumber 1/1
-# (edited once in each half) and FLAGS; the new GPO's GUID in VAR.
-gpo_add() {
-	local out guid
-	out=$(st gpo create "$2" 2>&1)
-	guid=$(printf '%s\n' "$out" | sed -n 's/.* created as \({[0-9A-Fa-f-]*}\).*/\1/p')
-	[ -n "$guid" ] || { diag "samba-tool gpo create \"$2\": $out"; return 1; }
-	printf -v "$1" '%s' "$guid"
-	ALL="$ALL $guid"
-	printf 'dn: CN=%s,%s\nchangetype: modify\nreplace: versionNumber\nversionNumber: 65537\n-\nreplace: flags\nflags: %s\n-\n\n' \
-		"$guid" "$POL" "$3" | ldapmod
-}
-ALL=
+. "$(dirname "$0")/gpo-lib.sh"
 
 # The gPLink and gPOptions of the three containers as they were.
 saved() { "$LABCTL" run --admin -- ldapsearch -LLL -o ldif-wrap=no -Q -Y GSSAPI -H ldap://dc1.corp.test \
@@ -173,40 +155,6 @@ grep -q 'AE Enforced .* enforced *applied' "$TEST_TMP/ws.txt" && grep -q 'WMI fi
 ok $? "the text output: each GPO, where it is linked, applied or not and why" || diag "$(cat "$TEST_TMP/ws.txt")"
 
 # --- SYSVOL: the settings in the GPOs' Registry.pol files ---
-SYSVOL=$AE_LAB_DIR/dc/state/sysvol/$AE_LAB_DOMAIN/Policies
-cat >"$TEST_TMP/pol.py" <<'PY'
-# pol.py FILE KEY|VALUE|TYPE|DATA...: a Registry.pol by Samba's encoder;
-# DATA: a number (REG_DWORD), text (REG_SZ), or @FILE.der (REG_BINARY: a
-# certificate blob as the registry keeps it)
-import struct, sys
-from samba.dcerpc import preg
-from samba.ndr import ndr_pack
-entries = []
-for spec in sys.argv[2:]:
-    key, value, typ, data = spec.split("|", 3)
-    e = preg.entry()
-    e.keyname, e.valuename, e.type = key, value, int(typ)
-    if e.type == 4:
-        e.data = int(data, 0)
-    elif e.type == 3:
-        der = open(data[1:], "rb").read()
-        e.data = struct.pack("<III", 32, 1, len(der)) + der
-    else:
-        e.data = data
-    entries.append(e)
-f = preg.file()
-f.num_entries = len(entries)
-f.entries = entries
-open(sys.argv[1], "wb").write(ndr_pack(f))
-PY
-AEK='Software\Policies\Microsoft\Cryptography\AutoEnrollment'
-pol() { # GUID Machine|User VERSION ENTRY...: the file, GPT.INI and versionNumber at VERSION
-	local g=$1 half=$2 v=$3
-	shift 3
-	/usr/bin/python3 "$TEST_TMP/pol.py" "$SYSVOL/$g/$half/Registry.pol" "$@" &&
-	printf '[General]\r\nVersion=%s\r\n' "$v" >"$SYSVOL/$g/GPT.INI" &&
-	printf 'dn: CN=%s,%s\nchangetype: modify\nreplace: versionNumber\nversionNumber: %s\n-\n\n' "$g" "$POL" "$v" | ldapmod
-}
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null -subj "/CN=AE GPO Root" \
 	-days 2 -outform DER -out "$TEST_TMP/root.der" 2>/dev/null
 THUMB=$(openssl x509 -inform DER -in "$TEST_TMP/root.der" -noout -fingerprint -sha1 | sed 's/.*=//; s/://g')
