@@ -110,10 +110,15 @@ out:
 	return err;
 }
 
-static const char *
+/* computer_gp_file; by default next to the machine's state directory. */
+static char *
 computer_file(const ae_conf *conf)
 {
-	return conf->computer_gp_file ? conf->computer_gp_file : AE_COMPUTER_GP_FILE;
+	if (conf->computer_gp_file != NULL)
+		return strdup(conf->computer_gp_file);
+	if (conf->machine_state_dir != NULL)
+		return ae_strdup_printf("%s-public/computer-gp", conf->machine_state_dir);
+	return strdup(AE_COMPUTER_GP_FILE);
 }
 
 /* The machine's: the computer's DN and UserPolicyMode for users' pulses.
@@ -121,21 +126,22 @@ computer_file(const ae_conf *conf)
 static void
 publish_computer(ae_ctx *ctx, const ae_conf *conf, const ae_policy *p, const ae_gp_settings *s)
 {
-	const char *path = computer_file(conf);
+	char *path = computer_file(conf);
 	ae_gp_computer c = { .computer_dn = p->account.dn, .mode = s->user_policy_mode.set ? s->user_policy_mode.value : 0,
 		             .mode_gpo = s->user_policy_mode.set ? s->user_policy_mode.gpo : NULL };
-	char *text = ae_gp_computer_format(&c), *dir = strdup(path), *slash = dir ? strrchr(dir, '/') : NULL;
+	char *text = ae_gp_computer_format(&c), *dir = path ? strdup(path) : NULL, *slash = dir ? strrchr(dir, '/') : NULL;
 
 	if (slash != NULL && slash != dir) {
 		*slash = '\0';
 		(void)mkdir(dir, 0755); /* the last component; ae_write_file_atomic checks it */
 	}
-	if (text == NULL || ae_write_file_atomic(ctx, path, text, strlen(text), 0644) != AE_OK)
+	if (text == NULL || dir == NULL || ae_write_file_atomic(ctx, path, text, strlen(text), 0644) != AE_OK)
 		ae_log(ctx, AE_LOG_WARNING, "users' loopback processing: cannot publish the computer's Group Policy: %s",
-		       text ? ae_get_message(ctx) : "out of memory");
+		       text && dir ? ae_get_message(ctx) : "out of memory");
 	ae_clear_message(ctx);
 	free(text);
 	free(dir);
+	free(path);
 }
 
 /* PATH as root left it for users: a regular file (not a link), root's and
@@ -186,7 +192,7 @@ apply_loopback(ae_ctx *ctx, const ae_conf *conf, ae_policy_source *src, const ae
 	ae_gpo_list *computer = NULL, *merged = NULL;
 	ae_err err;
 
-	if ((r->loopback_file = strdup(computer_file(conf))) == NULL)
+	if ((r->loopback_file = computer_file(conf)) == NULL)
 		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 	if (!read_computer_file(r->loopback_file, &r->loopback, &r->loopback_problem)) {
 		if (r->loopback_problem != NULL)
