@@ -17,6 +17,8 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #define AE_LDAP_PAGE_SIZE 256
 #define AE_LDAP_MAX_ENTRIES 100000
@@ -56,6 +58,37 @@ const ae_entry *ae_ldap_root_dse(const ae_ldap *ld) { return ld->root_dse.count 
 const char *ae_ldap_mechanism(const ae_ldap *ld) { return ld->mech; }
 int ae_ldap_ssf(const ae_ldap *ld) { return ld->ssf; }
 unsigned ae_ldap_round_trips(const ae_ldap *ld) { return ld->round_trips; }
+
+bool
+ae_ldap_local_address(const ae_ldap *ld, int *family, uint8_t addr[16])
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int fd = -1;
+
+	if (ld == NULL || ld->ld == NULL || ldap_get_option(ld->ld, LDAP_OPT_DESC, &fd) != LDAP_OPT_SUCCESS || fd < 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+		return false;
+	if (ss.ss_family == AF_INET) {
+		memcpy(addr, &((const struct sockaddr_in *)&ss)->sin_addr, 4);
+		*family = AF_INET;
+		return true;
+	}
+	if (ss.ss_family == AF_INET6) {
+		const uint8_t *a = ((const struct sockaddr_in6 *)&ss)->sin6_addr.s6_addr;
+		static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+		if (memcmp(a, mapped, sizeof(mapped)) == 0) {
+			memcpy(addr, a + 12, 4);
+			*family = AF_INET;
+		} else {
+			memcpy(addr, a, 16);
+			*family = AF_INET6;
+		}
+		return true;
+	}
+	return false;
+}
 
 void
 ae_ldap_free(ae_ldap *ld)

@@ -11,6 +11,7 @@
 #include "error.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <time.h>
 
 typedef struct ae_ldap ae_ldap;
@@ -53,6 +54,10 @@ const ae_entry *ae_ldap_root_dse(const ae_ldap *ld);
 const char *ae_ldap_mechanism(const ae_ldap *ld);
 /* Security strength factor of the session (>= 56: sealed). */
 int ae_ldap_ssf(const ae_ldap *ld);
+/* The local address of the connection (the host's address as the DC sees
+ * it, for its site): *FAMILY AF_INET (4 bytes to ADDR) or AF_INET6 (16;
+ * an IPv4-mapped one as AF_INET); false when there is none. */
+bool ae_ldap_local_address(const ae_ldap *ld, int *family, uint8_t addr[16]);
 /* LDAP request/response exchanges made so far: each bind step, each page
  * of each search, each modification. */
 unsigned ae_ldap_round_trips(const ae_ldap *ld);
