@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -613,4 +614,88 @@ ae_krb_advice(const char *text)
 		if (strstr(text, table[i].needle) != NULL)
 			return table[i].advice;
 	return NULL;
+}
+
+/* Whether the server principal P is SERVICE/HOST in any realm (service
+ * class and host name compared without case, as AD compares SPNs). */
+static bool
+is_service_host(krb5_context kctx, krb5_const_principal p, const char *service, const char *host)
+{
+	const krb5_data *c0, *c1;
+
+	if (krb5_princ_size(kctx, p) != 2)
+		return false;
+	c0 = krb5_princ_component(kctx, p, 0);
+	c1 = krb5_princ_component(kctx, p, 1);
+	return c0->length == strlen(service) && strncasecmp(c0->data, service, c0->length) == 0 &&
+	       c1->length == strlen(host) && strncasecmp(c1->data, host, c1->length) == 0;
+}
+
+ae_err
+ae_krb_service_ok_as_delegate(ae_ctx *ctx, const char *service, const char *host, size_t *found,
+                              bool *ok_as_delegate, char **server)
+{
+	gss_OID_set_desc krb5_mechs = { 1, (gss_OID)gss_mech_krb5 };
+	gss_cred_id_t cred = GSS_C_NO_CREDENTIAL;
+	krb5_context kctx = NULL;
+	krb5_ccache copy = NULL;
+	krb5_cc_cursor cur = NULL;
+	krb5_creds creds;
+	OM_uint32 major, minor;
+	krb5_error_code kerr;
+	ae_err err;
+
+	*found = 0;
+	*ok_as_delegate = false;
+	*server = NULL;
+	if (krb5_init_context(&kctx) != 0)
+		return ae_set_message(ctx, AE_ERR_KERBEROS, "cannot initialise Kerberos");
+	/* The initiator credentials GSS-API picks now are the ones the bind
+	 * used; their cache is copied, so no cache type is left out. */
+	major = gss_acquire_cred(&minor, GSS_C_NO_NAME, GSS_C_INDEFINITE, &krb5_mechs, GSS_C_INITIATE, &cred, NULL,
+	                         NULL);
+	if (major != GSS_S_COMPLETE) {
+		err = ae_set_message(ctx, AE_ERR_NOCREDS, "cannot find the Kerberos credentials the bind used");
+		goto cleanup;
+	}
+	kerr = krb5_cc_new_unique(kctx, "MEMORY", NULL, &copy);
+	if (kerr != 0) {
+		err = krb_message(ctx, AE_ERR_KERBEROS, kctx, kerr, "cannot make a credential cache");
+		goto cleanup;
+	}
+	if (gss_krb5_copy_ccache(&minor, cred, copy) != GSS_S_COMPLETE) {
+		err = ae_set_message(ctx, AE_ERR_KERBEROS, "cannot read the credential cache the bind used");
+		goto cleanup;
+	}
+	kerr = krb5_cc_start_seq_get(kctx, copy, &cur);
+	if (kerr != 0) {
+		err = krb_message(ctx, AE_ERR_KERBEROS, kctx, kerr, "cannot read the credential cache");
+		goto cleanup;
+	}
+	*ok_as_delegate = true;
+	while (krb5_cc_next_cred(kctx, copy, &cur, &creds) == 0) {
+		if (!krb5_is_config_principal(kctx, creds.server) &&
+		    is_service_host(kctx, creds.server, service, host)) {
+			char *name = NULL;
+			(*found)++;
+			if (!(creds.ticket_flags & TKT_FLG_OK_AS_DELEGATE))
+				*ok_as_delegate = false;
+			if (*server == NULL && krb5_unparse_name(kctx, creds.server, &name) == 0) {
+				*server = strdup(name);
+				krb5_free_unparsed_name(kctx, name);
+			}
+		}
+		krb5_free_cred_contents(kctx, &creds);
+	}
+	krb5_cc_end_seq_get(kctx, copy, &cur);
+	if (*found == 0)
+		*ok_as_delegate = false;
+	err = AE_OK;
+cleanup:
+	if (copy != NULL)
+		krb5_cc_destroy(kctx, copy);
+	if (cred != GSS_C_NO_CREDENTIAL)
+		gss_release_cred(&minor, &cred);
+	krb5_free_context(kctx);
+	return err;
 }
