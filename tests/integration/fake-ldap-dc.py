@@ -7,11 +7,12 @@ a SASL bind (GSS-SPNEGO as Windows binds, RFC 4752 GSSAPI), Kerberos
 mutual authentication and sealing included, with the key of that account
 (KRB5_KTNAME), on ADDR port 389.  It serves nothing after the bind: the
 client must refuse the session before it asks for anything.  Each bind is
-a line in LOG ("bound MECH PRINCIPAL" or "bind failed ..."), then each
+a line in LOG (first "pid N", then "bound MECH PRINCIPAL" or "bind failed ..."), then each
 sealed request that follows ("sealed request N bytes").
 
 Run with /usr/bin/python3 (python3-gssapi), inside the lab namespace.
 """
+import os
 import socket
 import struct
 import sys
@@ -128,7 +129,7 @@ def main():
     s.bind((addr, 389))
     s.listen(8)
     with open(logpath, "a", buffering=1) as log:
-        log.write("listening on %s:389\n" % addr)
+        log.write("pid %d\nlistening on %s:389\n" % (os.getpid(), addr))
         while True:
             conn, _ = s.accept()
             conn.settimeout(30)
