@@ -11,8 +11,8 @@
 # (_ldap._tcp.dc._msdcs) there.  The machine pulse binds, refuses the
 # session before reading anything, says why in its events (server,
 # principal, the missing ok-as-delegate) and writes nothing: no trust
-# directory, no record.  With the SRV record back, the real DC passes the
-# same check.  The OU, the account, the DNS records and the address go
+# directory, no record.  With dc1 listed after the fake, the pulse skips
+# the fake and dc1 passes the same check.  The OU, the account, the DNS records and the address go
 # back at the end (trap).
 . "$(dirname "$0")/lib.sh"
 lab_require
@@ -23,6 +23,7 @@ FAKE=fakedc.corp.test
 FAKE_ADDR=127.0.0.19
 SRV_DC="dc1.corp.test 389 0 100"
 SRV_FAKE="$FAKE 389 0 100"
+SRV_DC2="dc1.corp.test 389 10 100"
 
 st() { # samba-tool as Administrator
 	"$LABCTL" run --admin -- sh -c 'samba-tool "$@" -H ldap://dc1.corp.test --use-krb5-ccache="$KRB5CCNAME"' \
@@ -37,6 +38,7 @@ srv() { # add|delete DATA: the DC locator record _ldap._tcp.dc._msdcs
 restore() {
 	srv add "$SRV_DC" >/dev/null 2>&1
 	srv delete "$SRV_FAKE" >/dev/null 2>&1
+	srv delete "$SRV_DC2" >/dev/null 2>&1
 	dns delete dc1.corp.test corp.test fakedc A "$FAKE_ADDR" >/dev/null 2>&1
 	st ou delete "$OU" --force-subtree-delete >/dev/null 2>&1
 	in_lab ip addr del "$FAKE_ADDR/8" dev lo 2>/dev/null
@@ -91,7 +93,7 @@ keytab = $AE_LAB_DIR/ws1.keytab
 state_dir = $TEST_TMP/m
 trust_dir = $TEST_TMP/trust
 cert_dir = none
-aepolicy = 7
+aepolicy = 4
 CONF
 pulse() {
 	as_machine env AUTOENROLL_LIBEXECDIR="$AE_BIN" "$AUTOENROLL" pulse --machine --wait --json --refresh \
@@ -116,12 +118,16 @@ ok $? "... and nothing was asked of it after the bind but the unbind" || show
 ok $? "nothing written: no trust directory, no record" || { ls -R "$TEST_TMP/m" "$TEST_TMP/trust" 2>&1 | head -20; }
 
 # ===== the real DC passes the same check =====
-{ srv add "$SRV_DC" && srv delete "$SRV_FAKE"; } >>"$TEST_TMP/dns.log" 2>&1
+# Both in DNS, the fake first (priority 0, dc1 at 10): it is skipped, dc1
+# serves the pulse.
+srv add "$SRV_DC2" >>"$TEST_TMP/dns.log" 2>&1
 pulse
 rc=$?
 [ $rc -eq 0 ] && [ -s "$TEST_TMP/trust/roots.pem" ] &&
 	jq -e '[.events[] | select(.event == "trust-updated")] | length == 1' "$TEST_TMP/r.json" >/dev/null
-ok $? "with the DC's SRV record back, the pulse passes the check against dc1 and writes the trust from AD" ||
+ok $? "with dc1 in DNS after it, the pulse passes the check against dc1 and writes the trust from AD" ||
 	{ diag "rc=$rc"; show; }
+[ "$(grep -c '^bound GSS-SPNEGO' "$TEST_TMP/fake.log")" = 2 ]
+ok $? "... after binding to $FAKE first and leaving it" || show
 
 done_testing
