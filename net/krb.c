@@ -83,11 +83,19 @@ out:
 	return err;
 }
 
+/* The cache GSS-API initiates with in this thread when ae_krb_machine
+ * chose one (gss_krb5_ccache_name), else "": the default cache, as for a
+ * user.  GSS-API does not say which cache a credential uses before a
+ * context needs it (MIT resolves the default lazily), so it is kept here. */
+static __thread char gss_ccname[128];
+
 void
 ae_krb_free(ae_krb *krb)
 {
 	if (krb == NULL)
 		return;
+	if (krb->ccname != NULL && strcmp(krb->ccname, gss_ccname) == 0)
+		gss_ccname[0] = '\0';
 	if (krb->cc != NULL)
 		krb5_cc_destroy(krb->kctx, krb->cc);
 	if (krb->kctx != NULL)
@@ -483,6 +491,7 @@ ae_krb_machine(ae_ctx *ctx, const ae_conf *conf, ae_krb **out)
 		err = ae_set_message(ctx, AE_ERR_KERBEROS, "cannot select the machine credential cache");
 		goto cleanup;
 	}
+	snprintf(gss_ccname, sizeof(gss_ccname), "%s", krb->ccname);
 	*out = krb;
 	krb = NULL;
 	err = AE_OK;
@@ -635,13 +644,10 @@ ae_err
 ae_krb_service_ok_as_delegate(ae_ctx *ctx, const char *service, const char *host, size_t *found,
                               bool *ok_as_delegate, char **server)
 {
-	gss_OID_set_desc krb5_mechs = { 1, (gss_OID)gss_mech_krb5 };
-	gss_cred_id_t cred = GSS_C_NO_CREDENTIAL;
 	krb5_context kctx = NULL;
-	krb5_ccache copy = NULL;
+	krb5_ccache cc = NULL;
 	krb5_cc_cursor cur = NULL;
 	krb5_creds creds;
-	OM_uint32 major, minor;
 	krb5_error_code kerr;
 	ae_err err;
 
@@ -650,30 +656,18 @@ ae_krb_service_ok_as_delegate(ae_ctx *ctx, const char *service, const char *host
 	*server = NULL;
 	if (krb5_init_context(&kctx) != 0)
 		return ae_set_message(ctx, AE_ERR_KERBEROS, "cannot initialise Kerberos");
-	/* The initiator credentials GSS-API picks now are the ones the bind
-	 * used; their cache is copied, so no cache type is left out. */
-	major = gss_acquire_cred(&minor, GSS_C_NO_NAME, GSS_C_INDEFINITE, &krb5_mechs, GSS_C_INITIATE, &cred, NULL,
-	                         NULL);
-	if (major != GSS_S_COMPLETE) {
-		err = ae_set_message(ctx, AE_ERR_NOCREDS, "cannot find the Kerberos credentials the bind used");
-		goto cleanup;
-	}
-	kerr = krb5_cc_new_unique(kctx, "MEMORY", NULL, &copy);
+	kerr = gss_ccname[0] ? krb5_cc_resolve(kctx, gss_ccname, &cc) : krb5_cc_default(kctx, &cc);
 	if (kerr != 0) {
-		err = krb_message(ctx, AE_ERR_KERBEROS, kctx, kerr, "cannot make a credential cache");
+		err = krb_message(ctx, AE_ERR_NOCREDS, kctx, kerr, "cannot open the credential cache the bind used");
 		goto cleanup;
 	}
-	if (gss_krb5_copy_ccache(&minor, cred, copy) != GSS_S_COMPLETE) {
-		err = ae_set_message(ctx, AE_ERR_KERBEROS, "cannot read the credential cache the bind used");
-		goto cleanup;
-	}
-	kerr = krb5_cc_start_seq_get(kctx, copy, &cur);
+	kerr = krb5_cc_start_seq_get(kctx, cc, &cur);
 	if (kerr != 0) {
 		err = krb_message(ctx, AE_ERR_KERBEROS, kctx, kerr, "cannot read the credential cache");
 		goto cleanup;
 	}
 	*ok_as_delegate = true;
-	while (krb5_cc_next_cred(kctx, copy, &cur, &creds) == 0) {
+	while (krb5_cc_next_cred(kctx, cc, &cur, &creds) == 0) {
 		if (!krb5_is_config_principal(kctx, creds.server) &&
 		    is_service_host(kctx, creds.server, service, host)) {
 			char *name = NULL;
@@ -687,15 +681,13 @@ ae_krb_service_ok_as_delegate(ae_ctx *ctx, const char *service, const char *host
 		}
 		krb5_free_cred_contents(kctx, &creds);
 	}
-	krb5_cc_end_seq_get(kctx, copy, &cur);
+	krb5_cc_end_seq_get(kctx, cc, &cur);
 	if (*found == 0)
 		*ok_as_delegate = false;
 	err = AE_OK;
 cleanup:
-	if (copy != NULL)
-		krb5_cc_destroy(kctx, copy);
-	if (cred != GSS_C_NO_CREDENTIAL)
-		gss_release_cred(&minor, &cred);
+	if (cc != NULL)
+		krb5_cc_close(kctx, cc);
 	krb5_free_context(kctx);
 	return err;
 }

@@ -70,8 +70,9 @@ ae_err ae_krb_keytab_keys(ae_ctx *ctx, const char *path, ae_keytab_key **out, si
 void ae_keytab_keys_free(ae_keytab_key *keys, size_t count);
 
 /* The service tickets for SERVICE/HOST (any realm) in the credential cache
- * GSS-API initiates with in this process (the machine's MEMORY cache, or
- * the user's default cache: the one a GSSAPI bind to HOST just used).
+ * GSS-API initiates with in this thread (the machine's MEMORY cache that
+ * ae_krb_machine selected, else the default cache: the one a GSSAPI bind
+ * to HOST just used).
  * *FOUND counts them, *OK_AS_DELEGATE tells whether the KDC marked every
  * one ok-as-delegate (RFC 4120 2.8; read from the KDC reply's encrypted
  * part, which the service cannot forge), *SERVER (caller frees) names the

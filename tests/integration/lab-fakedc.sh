@@ -117,6 +117,10 @@ ok $? "... and nothing was asked of it after the bind but the unbind" || show
 	[ "$("$AUTOENROLL" status --machine --json -c "$TEST_TMP/m.conf" 2>/dev/null | jq '[.. | objects | select(has("template"))] | length')" = 0 ]
 ok $? "nothing written: no trust directory, no record" || { ls -R "$TEST_TMP/m" "$TEST_TMP/trust" 2>&1 | head -20; }
 
+as_user alice "$AUTOENROLL" policy >/dev/null 2>"$TEST_TMP/alice.err"
+[ $? -eq 1 ] && grep -q "fakedc.corp.test is not a domain controller" "$TEST_TMP/alice.err"
+ok $? "a user's session refuses it the same way" || diag "$(cat "$TEST_TMP/alice.err")"
+
 # ===== the real DC passes the same check =====
 # Both in DNS, the fake first (priority 0, dc1 at 10): it is skipped, dc1
 # serves the pulse.
