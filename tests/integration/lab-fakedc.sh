@@ -131,7 +131,7 @@ rc=$?
 	jq -e '[.events[] | select(.event == "trust-updated")] | length == 1' "$TEST_TMP/r.json" >/dev/null
 ok $? "with dc1 in DNS after it, the pulse passes the check against dc1 and writes the trust from AD" ||
 	{ diag "rc=$rc"; show; }
-[ "$(grep -c '^bound GSS-SPNEGO' "$TEST_TMP/fake.log")" = 2 ]
+[ "$(grep -c '^bound GSS-SPNEGO WS1[$]@' "$TEST_TMP/fake.log")" = 2 ]
 ok $? "... after binding to $FAKE first and leaving it" || show
 
 done_testing
