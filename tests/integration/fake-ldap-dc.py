@@ -19,34 +19,21 @@ import sys
 
 import gssapi
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lab", "ca"))
+import der  # noqa: E402  (the lab CA's DER reader and writer)
+
 
 def tlv(data, pos):
     """(tag, value, next position) of the BER element at POS."""
-    tag = data[pos]
-    n = data[pos + 1]
-    pos += 2
-    if n & 0x80:
-        k = n & 0x7F
-        n = int.from_bytes(data[pos:pos + k], "big")
-        pos += k
-    return tag, data[pos:pos + n], pos + n
-
-
-def enc(tag, value):
-    n = len(value)
-    if n < 0x80:
-        head = bytes([n])
-    else:
-        b = n.to_bytes((n.bit_length() + 7) // 8, "big")
-        head = bytes([0x80 | len(b)]) + b
-    return bytes([tag]) + head + value
+    tag, value, _, nxt = der.read_tlv(data, pos)
+    return tag, value, nxt
 
 
 def bind_response(msgid, code, creds=None, diag=b""):
-    body = enc(0x0A, bytes([code])) + enc(0x04, b"") + enc(0x04, diag)
+    body = der.tlv(0x0A, bytes([code])) + der.tlv(0x04, b"") + der.tlv(0x04, diag)
     if creds is not None:
-        body += enc(0x87, creds)
-    return enc(0x30, enc(0x02, msgid) + enc(0x61, body))
+        body += der.tlv(0x87, creds)
+    return der.tlv(0x30, der.tlv(0x02, msgid) + der.tlv(0x61, body))
 
 
 def read_message(conn):
@@ -135,7 +122,7 @@ def main():
             conn.settimeout(30)
             try:
                 serve(conn, log)
-            except (OSError, IndexError, ValueError) as e:
+            except (OSError, IndexError, ValueError) as e:  # der.DERError too
                 log.write("connection ended: %s\n" % e)
             conn.close()
 
