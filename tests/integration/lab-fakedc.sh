@@ -72,7 +72,7 @@ ok $? "she cannot make it trusted for delegation (SeEnableDelegationPrivilege)" 
 # ===== the fake LDAP server, and DNS sending the workstation there =====
 in_lab ip addr add "$FAKE_ADDR/8" dev lo
 chmod 644 "$TEST_TMP/fakedc.keytab"
-in_lab env KRB5_KTNAME="$TEST_TMP/fakedc.keytab" /usr/bin/python3 "$top_srcdir/tests/integration/fake-ldap-dc.py" \
+in_lab env KRB5_KTNAME="$TEST_TMP/fakedc.keytab" /usr/bin/python3 -B "$top_srcdir/tests/integration/fake-ldap-dc.py" \
 	"$FAKE_ADDR" "$TEST_TMP/fake.log" </dev/null >"$TEST_TMP/fake.out" 2>&1 &
 {
 	dns add dc1.corp.test corp.test fakedc A "$FAKE_ADDR" &&
