@@ -29,9 +29,15 @@ enum {
 
 /* Connects to HOST (a DNS name: it names the ldap/HOST service principal),
  * binds with the current Kerberos credentials (GSS-SPNEGO as Windows does,
- * else GSSAPI) and reads the rootDSE.  Every step is bounded by
+ * else GSSAPI), requires the peer to prove it is a domain controller (its
+ * service ticket is ok-as-delegate; AE_ERR_DENIED otherwise, before
+ * anything is read) and reads the rootDSE.  Every step is bounded by
  * conf->ldap_timeout. */
 ae_err ae_ldap_connect(ae_ctx *ctx, const ae_conf *conf, const char *host, ae_ldap **out);
+/* The same; *UNPROVEN (may be NULL) is true when HOST bound but did not
+ * prove it is a domain controller (its ldap/HOST ticket is not
+ * ok-as-delegate: ldapconn.c says why that holds), which another DC may. */
+ae_err ae_ldap_connect_dc(ae_ctx *ctx, const ae_conf *conf, const char *host, ae_ldap **out, bool *unproven);
 void ae_ldap_free(ae_ldap *ld);
 /* The DC's clock: the rootDSE's currentTime, read without a bind (so that
  * it works when Kerberos does not, e.g. with a skewed clock), bounded by
