@@ -4,7 +4,9 @@
  */
 #include "config.h"
 
+#include "ces.h"
 #include "cli.h"
+#include "keystore.h"
 #include "util.h"
 
 #include <getopt.h>
@@ -158,6 +160,7 @@ main(int argc, char **argv)
 		return AE_EXIT_FAILURE;
 	}
 	ae_cli_setup_log(ctx, &g);
+	ae_cep_set_key_opener(ae_key_open_uri_evp, ae_key_uri_close); /* cep_client_key = pkcs11:... */
 	argc -= optind;
 	argv += optind;
 	optind = 0; /* reset getopt for the command's own options */

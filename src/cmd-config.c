@@ -159,6 +159,10 @@ check_values(checker *ck, const ae_conf *conf)
 		add(ck, "global", conf->cep_client_cert ? "cep_client_cert" : "cep_client_key",
 		    "needs the other: cep_client_cert and cep_client_key go together");
 	check_path(ck, "global", "cep_client_cert", conf->cep_client_cert, S_IFREG, true);
+	if (conf->cep_client_key != NULL && strncmp(conf->cep_client_key, "pkcs11:", 7) == 0 &&
+	    (strstr(conf->cep_client_key, ";id=") == NULL ||
+	     ae_keystore_check_spec(ck->ctx, conf->cep_client_key, true) != AE_OK))
+		add(ck, "global", "cep_client_key", "is not a pkcs11: URI of a key with its id= (the key.uri of autoenroll status --export)");
 	if (conf->cep_password_file != NULL) {
 		char *pw = NULL;
 		if (ae_read_password_file(ck->ctx, conf->cep_password_file, "cep_password_file", &pw) != AE_OK) {

@@ -14,6 +14,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,7 @@ typedef struct {
 	char *trust_pem;
 	char *username, *password; /* user name and password authentication */
 	char *client_cert, *client_key; /* else a TLS client certificate; else Kerberos */
+	ae_cep_token_cred token;        /* with CLIENT_CERT: its key on a token */
 	bool channel_binding;           /* Kerberos with the TLS channel binding */
 	int timeout;
 	char setting[256];
@@ -55,6 +57,66 @@ b64_encode(const uint8_t *data, size_t len)
 	if (out != NULL)
 		EVP_EncodeBlock((unsigned char *)out, data, (int)len);
 	return out;
+}
+
+static ae_cep_key_open_fn key_open;
+static ae_cep_key_close_fn key_close;
+
+void
+ae_cep_set_key_opener(ae_cep_key_open_fn open, ae_cep_key_close_fn close)
+{
+	key_open = open;
+	key_close = close;
+}
+
+bool
+ae_cep_key_on_token(const ae_conf *conf)
+{
+	return conf->cep_client_key != NULL && strncmp(conf->cep_client_key, "pkcs11:", 7) == 0;
+}
+
+ae_err
+ae_cep_token_cred_open(ae_ctx *ctx, const ae_conf *conf, ae_cep_token_cred *out)
+{
+	char setting[256];
+	FILE *f;
+	ae_err err;
+
+	memset(out, 0, sizeof(*out));
+	ae_conf_setting(conf, "global", "cep_client_cert", setting, sizeof(setting));
+	if (conf->cep_client_cert == NULL || (f = fopen(conf->cep_client_cert, "re")) == NULL)
+		return ae_set_message(ctx, AE_ERR_CONFIG, "cannot read the client certificate %s (%s): %s",
+		                      conf->cep_client_cert ? conf->cep_client_cert : "(not set)", setting,
+		                      conf->cep_client_cert ? strerror(errno) : "cep_client_key is on a token");
+	out->x509 = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	if (out->x509 == NULL)
+		return ae_set_message(ctx, AE_ERR_INVALID, "%s (%s) holds no PEM certificate", conf->cep_client_cert,
+		                      setting);
+	ae_conf_setting(conf, "global", "cep_client_key", setting, sizeof(setting));
+	if (key_open == NULL) {
+		ae_cep_token_cred_clear(out);
+		return ae_set_message(ctx, AE_ERR_CONFIG, "%s: this program has no PKCS#11 key store", setting);
+	}
+	if ((err = key_open(ctx, conf->cep_client_key, setting, &out->pkey, &out->handle)) != AE_OK) {
+		ae_cep_token_cred_clear(out);
+		return err;
+	}
+	if (X509_check_private_key(out->x509, out->pkey) != 1) {
+		ae_cep_token_cred_clear(out);
+		return ae_set_message(ctx, AE_ERR_CONFIG, "the key of %s is not the key of the certificate %s", setting,
+		                      conf->cep_client_cert);
+	}
+	return AE_OK;
+}
+
+void
+ae_cep_token_cred_clear(ae_cep_token_cred *cred)
+{
+	X509_free(cred->x509);
+	if (cred->handle != NULL && key_close != NULL)
+		key_close(cred->handle);
+	memset(cred, 0, sizeof(*cred));
 }
 
 static ae_err
@@ -289,6 +351,13 @@ ces_open(ae_ctx *ctx, const ae_conf *conf, const ae_ca *ca, void **state_out)
 		ces_close(l);
 		return err;
 	}
+	if (ca->endpoint_auth == AE_CA_AUTH_CERTIFICATE && ae_cep_key_on_token(conf)) {
+		ae_err err = ae_cep_token_cred_open(ctx, conf, &l->token);
+		if (err != AE_OK) {
+			ces_close(l);
+			return err;
+		}
+	}
 	l->channel_binding = conf->cep_channel_binding;
 	l->timeout = conf->rpc_timeout;
 	ae_conf_setting(conf, "global", "rpc_timeout", l->setting, sizeof(l->setting));
@@ -340,6 +409,8 @@ rst_call_one(ae_ctx *ctx, ces_link *l, const char *rtype, const char *body_xml, 
 		ae_soap_call call = { .url = l->url, .action = ACT_RST, .body = body, .what = what,
 			              .http_what = "the CES", .username = l->username, .password = l->password,
 			              .client_cert = l->client_cert, .client_key = l->client_key,
+			              .client_x509 = l->token.x509,
+			              .client_pkey = l->token.pkey,
 			              .channel_binding = l->channel_binding,
 			              .trust_pem = l->trust_pem, .timeout = l->timeout, .timeout_setting = l->setting,
 			              .max_answer = AE_CES_MAX_ANSWER };
@@ -428,6 +499,7 @@ ces_close(void *state)
 	free(l->username);
 	free(l->client_cert);
 	free(l->client_key);
+	ae_cep_token_cred_clear(&l->token);
 	if (l->password != NULL)
 		OPENSSL_cleanse(l->password, strlen(l->password));
 	free(l->password);

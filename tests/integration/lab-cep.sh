@@ -243,4 +243,32 @@ in_lab env KRB5CCNAME=FILE:/nonexistent "$AUTOENROLL" enroll --template LabShort
 ok $? "no ticket, alice's certificate for TLS client authentication: LabShort through the Certificate CEP and CES, as alice" ||
 	diag "$(cat "$TEST_TMP/o.txt")" "$(tail -3 "$AE_LAB_DIR/ces/ces.log")"
 
+
+# --- the client key on a PKCS#11 token (SoftHSM2): LabShort enrolled as
+# above into a token, then its certificate and key.uri authenticate the
+# next enrollment (the key never leaves the token: signed by C_Sign)
+if [ -e /usr/lib/softhsm/libsofthsm2.so ]; then
+	softhsm_token ae-cep && install -d -m 700 "$TEST_TMP/h" "$TEST_TMP/h/user" "$TEST_TMP/t" "$TEST_TMP/t/user"
+	sed "s|^state_dir = .*|state_dir = $TEST_TMP/h/user\nstore = pkcs11:token=ae-cep;module-path=$MODULE?pin-source=$TEST_TMP/pin|" \
+		"$TEST_TMP/k.conf" >"$TEST_TMP/h.conf"
+	in_lab env KRB5CCNAME=FILE:/nonexistent "$AUTOENROLL" enroll --template LabShort -c "$TEST_TMP/h.conf" >"$TEST_TMP/o.txt" 2>&1
+	uri=$(cat "$TEST_TMP/h/user/live/LabShort/key.uri" 2>/dev/null)
+	case $uri in pkcs11:*) true ;; *) false ;; esac
+	ok $? "LabShort with its key on the SoftHSM2 token" || diag "$(cat "$TEST_TMP/o.txt")"
+	sed -e "s|^cep_client_cert = .*|cep_client_cert = $TEST_TMP/h/user/live/LabShort/cert.pem|" \
+		-e "s|^cep_client_key = .*|cep_client_key = $uri;module-path=$MODULE?pin-source=$TEST_TMP/pin|" \
+		-e "s|^state_dir = .*|state_dir = $TEST_TMP/t/user|" "$TEST_TMP/k.conf" >"$TEST_TMP/t.conf"
+	t0=$(mark)
+	in_lab env KRB5CCNAME=FILE:/nonexistent "$AUTOENROLL" enroll --template LabShort -c "$TEST_TMP/t.conf" >"$TEST_TMP/o.txt" 2>&1 &&
+		since "$t0" | jq -s -e 'length == 1 and .[0].transport == "wstep" and .[0].caller == "alice@CORP.TEST"' >/dev/null &&
+		tail -3 "$AE_LAB_DIR/ces/ces.log" | grep -q 'POST /CORP-CA1_CES_Certificate/service.svc/CES' &&
+		[ ! -e "$TEST_TMP/h/user/live/LabShort/key.pem" ]
+	ok $? "cep_client_key = the token's key URI: TLS client authentication signed on the token, through the Certificate CEP and CES, as alice" ||
+		diag "$(cat "$TEST_TMP/o.txt")" "$(tail -3 "$AE_LAB_DIR/ces/ces.log")"
+	sed -i "s|^cep_client_key = .*|cep_client_key = pkcs11:token=ae-cep;module-path=$MODULE|" "$TEST_TMP/t.conf"
+	in_lab env KRB5CCNAME=FILE:/nonexistent "$AUTOENROLL" policy -c "$TEST_TMP/t.conf" >"$TEST_TMP/o.txt" 2>&1
+	[ $? -ne 0 ] && grep -q "cep_client_key.*id=" "$TEST_TMP/o.txt"
+	ok $? "a token URI without the key's id: refused, naming cep_client_key" || diag "$(cat "$TEST_TMP/o.txt")"
+fi
+
 done_testing
