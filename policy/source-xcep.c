@@ -401,15 +401,9 @@ ae_policy_source_xcep(ae_ctx *ctx, const ae_conf *conf, ae_context context, cons
 	if (conf->cep_username != NULL) {
 		/* user name and password (WS-Security UsernameToken over TLS),
 		 * as a host outside the domain authenticates */
-		char setting[256];
-		if (conf->cep_password_file == NULL)
-			err = ae_set_message(ctx, AE_ERR_CONFIG, "cep_username is set but not cep_password_file (%s)",
-			                     ae_conf_setting(conf, "global", "cep_username", setting, sizeof(setting)));
-		else
-			err = ae_read_password_file(ctx, conf->cep_password_file,
-			                            ae_conf_setting(conf, "global", "cep_password_file", setting,
-			                                            sizeof(setting)),
-			                            &xs->password);
+		char what[300], shown[200];
+		snprintf(what, sizeof(what), "policy server %s", ae_url_shown(url, shown, sizeof(shown)));
+		err = ae_cep_password(ctx, conf, what, &xs->password);
 		if (err == AE_OK && (src->principal = strdup(conf->cep_username)) == NULL)
 			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 	} else if (conf->cep_client_cert != NULL) {

@@ -7,6 +7,7 @@
 #include "ces.h"
 #include "cli.h"
 #include "keystore.h"
+#include "pinentry.h"
 #include "util.h"
 
 #include <getopt.h>
@@ -161,6 +162,7 @@ main(int argc, char **argv)
 	}
 	ae_cli_setup_log(ctx, &g);
 	ae_cep_set_key_opener(ae_key_open_uri_evp, ae_key_uri_close); /* cep_client_key = pkcs11:... */
+	ae_cep_set_password_prompt(ae_pinentry_cep_password); /* cep_password = pinentry: asked here, never in pulses */
 	argc -= optind;
 	argv += optind;
 	optind = 0; /* reset getopt for the command's own options */

@@ -59,6 +59,39 @@ b64_encode(const uint8_t *data, size_t len)
 	return out;
 }
 
+static ae_cep_password_fn password_prompt;
+
+void
+ae_cep_set_password_prompt(ae_cep_password_fn prompt)
+{
+	password_prompt = prompt;
+}
+
+ae_err
+ae_cep_password(ae_ctx *ctx, const ae_conf *conf, const char *what, char **out)
+{
+	char setting[256];
+
+	*out = NULL;
+	if (conf->cep_username == NULL)
+		return ae_set_message(ctx, AE_ERR_CONFIG,
+		                      "%s is reached with a user name and password: set cep_username, and cep_password_file or cep_password = pinentry",
+		                      what);
+	if (conf->cep_password_file != NULL)
+		return ae_read_password_file(ctx, conf->cep_password_file,
+		                             ae_conf_setting(conf, "global", "cep_password_file", setting, sizeof(setting)),
+		                             out);
+	ae_conf_setting(conf, "global", "cep_password", setting, sizeof(setting));
+	if (conf->cep_password == NULL || strcmp(conf->cep_password, "pinentry") != 0)
+		return ae_set_message(ctx, AE_ERR_CONFIG, "%s needs the password of %s: set cep_password_file, or cep_password = pinentry (%s)",
+		                      what, conf->cep_username, setting);
+	if (password_prompt == NULL)
+		return ae_set_message(ctx, AE_ERR_NEEDPIN,
+		                      "%s needs the password of %s, which is asked through pinentry (%s) in interactive runs only (autoenroll enroll, policy), never in the background pulse: set cep_password_file for pulses",
+		                      what, conf->cep_username, setting);
+	return password_prompt(ctx, conf, conf->cep_username, out);
+}
+
 static ae_cep_key_open_fn key_open;
 static ae_cep_key_close_fn key_close;
 
@@ -322,17 +355,11 @@ ces_open(ae_ctx *ctx, const ae_conf *conf, const ae_ca *ca, void **state_out)
 		l->fallback_urls[n - 1] = first;
 	}
 	if (ca->endpoint_auth == AE_CA_AUTH_PASSWORD) {
-		char setting[256];
+		char what[256];
 		ae_err err;
-		if (conf->cep_username == NULL || conf->cep_password_file == NULL)
-			err = ae_set_message(ctx, AE_ERR_CONFIG,
-			                     "CA %s is reached with a user name and password: set cep_username and cep_password_file",
-			                     ca->name);
-		else if ((err = ae_read_password_file(ctx, conf->cep_password_file,
-		                                      ae_conf_setting(conf, "global", "cep_password_file", setting,
-		                                                      sizeof(setting)),
-		                                      &l->password)) == AE_OK &&
-		         (l->username = strdup(conf->cep_username)) == NULL)
+		snprintf(what, sizeof(what), "CA %s", ca->name);
+		if ((err = ae_cep_password(ctx, conf, what, &l->password)) == AE_OK &&
+		    (l->username = strdup(conf->cep_username)) == NULL)
 			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 		if (err != AE_OK) {
 			ces_close(l);
