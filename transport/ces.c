@@ -37,6 +37,9 @@ typedef struct {
 	char *username, *password; /* user name and password authentication */
 	char *client_cert, *client_key; /* else a TLS client certificate; else Kerberos */
 	ae_cep_token_cred token;        /* with CLIENT_CERT: its key on a token */
+	X509 *as_x509;                  /* renewal-only: the certificate being renewed, for one call */
+	EVP_PKEY *as_pkey;              /* ... and its key (borrowed) */
+	bool renewal_only;
 	bool channel_binding;           /* Kerberos with the TLS channel binding */
 	int timeout;
 	char setting[256];
@@ -366,7 +369,8 @@ ces_open(ae_ctx *ctx, const ae_conf *conf, const ae_ca *ca, void **state_out)
 			return err;
 		}
 	}
-	if (ca->endpoint_auth == AE_CA_AUTH_CERTIFICATE &&
+	l->renewal_only = ca->renewal_only;
+	if (ca->endpoint_auth == AE_CA_AUTH_CERTIFICATE && !ca->renewal_only &&
 	    (conf->cep_client_cert == NULL || conf->cep_client_key == NULL ||
 	     (l->client_cert = strdup(conf->cep_client_cert)) == NULL ||
 	     (l->client_key = strdup(conf->cep_client_key)) == NULL)) {
@@ -378,7 +382,7 @@ ces_open(ae_ctx *ctx, const ae_conf *conf, const ae_ca *ca, void **state_out)
 		ces_close(l);
 		return err;
 	}
-	if (ca->endpoint_auth == AE_CA_AUTH_CERTIFICATE && ae_cep_key_on_token(conf)) {
+	if (ca->endpoint_auth == AE_CA_AUTH_CERTIFICATE && !ca->renewal_only && ae_cep_key_on_token(conf)) {
 		ae_err err = ae_cep_token_cred_open(ctx, conf, &l->token);
 		if (err != AE_OK) {
 			ces_close(l);
@@ -427,6 +431,10 @@ rst_call_one(ae_ctx *ctx, ces_link *l, const char *rtype, const char *body_xml, 
 
 	memset(out, 0, sizeof(*out));
 	snprintf(what, sizeof(what), "the CES at %s", ae_url_shown(l->url, shown, sizeof(shown)));
+	if (l->renewal_only && l->as_pkey == NULL)
+		return ae_set_message(ctx, AE_ERR_INVALID,
+		                      "%s takes only renewals, authenticated by the certificate being renewed (renewalOnly, MS-XCEP 3.1.4.1.3.5)",
+		                      what);
 	if ((body = ae_strdup_printf("<RequestSecurityToken PreferredLanguage=\"en-US\" xmlns=\"" AE_NS_WST "\">"
 	                             "<TokenType>" VT_X509 "</TokenType><RequestType>%s</RequestType>%s"
 	                             "</RequestSecurityToken>",
@@ -436,8 +444,8 @@ rst_call_one(ae_ctx *ctx, ces_link *l, const char *rtype, const char *body_xml, 
 		ae_soap_call call = { .url = l->url, .action = ACT_RST, .body = body, .what = what,
 			              .http_what = "the CES", .username = l->username, .password = l->password,
 			              .client_cert = l->client_cert, .client_key = l->client_key,
-			              .client_x509 = l->token.x509,
-			              .client_pkey = l->token.pkey,
+			              .client_x509 = l->as_pkey ? l->as_x509 : l->token.x509,
+			              .client_pkey = l->as_pkey ? l->as_pkey : l->token.pkey,
 			              .channel_binding = l->channel_binding,
 			              .trust_pem = l->trust_pem, .timeout = l->timeout, .timeout_setting = l->setting,
 			              .max_answer = AE_CES_MAX_ANSWER };
@@ -533,10 +541,34 @@ ces_close(void *state)
 	free(l);
 }
 
+/* A renewal to a renewal-only CES (key-based renewal): the certificate
+ * being renewed and its key authenticate the TLS connection (MS-WSTEP
+ * 3.1.1.1.2), the request is signed with the same key. */
+static ae_err
+ces_submit_as(ae_ctx *ctx, void *state, const ae_ca *ca, const char *attrs, const uint8_t *req, size_t len,
+              X509 *client_cert, EVP_PKEY *client_key, ae_ca_answer *out)
+{
+	ces_link *l = state;
+	char name[256];
+	ae_err err;
+
+	l->as_x509 = client_cert;
+	l->as_pkey = client_key;
+	if (l->client_cert == NULL) { /* for messages: which certificate */
+		X509_NAME_oneline(X509_get_subject_name(client_cert), name, sizeof(name));
+		l->client_cert = ae_strdup_printf("the renewed certificate %s", name);
+	}
+	err = ces_submit(ctx, state, ca, attrs, req, len, out);
+	l->as_x509 = NULL;
+	l->as_pkey = NULL;
+	return err;
+}
+
 const ae_transport_ops ae_transport_ces = {
 	.name = "MS-WSTEP",
 	.open = ces_open,
 	.submit = ces_submit,
+	.submit_as = ces_submit_as,
 	.retrieve = ces_retrieve,
 	.round_trips = ces_round_trips,
 	.close = ces_close,

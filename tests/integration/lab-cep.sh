@@ -264,6 +264,32 @@ ok $? "no ticket, alice's certificate for TLS client authentication: LabShort th
 	diag "$(cat "$TEST_TMP/o.txt")" "$(tail -3 "$AE_LAB_DIR/ces/ces.log")"
 
 
+
+# --- renewal-only (key-based renewal, MS-XCEP renewalOnly): alice's
+# LabShort from above renewed through the renewal-only CES, the TLS client
+# authenticated by the certificate being renewed (not cep_client_cert,
+# which only fetches the policy here); a new request there is refused
+KBR=https://ces.corp.test/KeyBasedRenewal_CORP-CA1_CES_Certificate/service.svc/CES
+rid=$(in_lab env KRB5CCNAME=FILE:/nonexistent "$AUTOENROLL" status --json -c "$TEST_TMP/k.conf" 2>/dev/null |
+	jq -r '.records[] | select(.template == "LabShort" and .state == "issued") | .id' | head -1)
+serial=$(openssl x509 -in "$TEST_TMP/k/user/certs/$rid.pem" -noout -serial 2>/dev/null | cut -d= -f2 | tr A-F a-f | sed 's/^0*//')
+r0=$(mark)
+in_lab env KRB5CCNAME=FILE:/nonexistent "$AUTOENROLL" enroll --renew "$rid" --ces "$KBR" --renewal-only \
+	-c "$TEST_TMP/k.conf" >"$TEST_TMP/o.txt" 2>&1 &&
+	since "$r0" | jq -s -e --arg s "$serial" 'length == 1 and .[0].caller == "alice@CORP.TEST" and
+		.[0].request_type == "renewal" and .[0].renewed_serial == $s and .[0].disposition == 3' >/dev/null &&
+	tail -6 "$AE_LAB_DIR/ces/ces.log" | grep -q "renewal-only CES, client certificate serial $serial"
+ok $? "renewal-only CES: alice renews LabShort, authenticated by the certificate being renewed and signed with its key" ||
+	diag "$rid $serial" "$(cat "$TEST_TMP/o.txt")" "$(tail -6 "$AE_LAB_DIR/ces/ces.log")"
+sed -e "s|^cep_client_cert = .*|cep_client_cert = $TEST_TMP/k/user/certs/$rid.pem|" \
+	-e "s|^cep_client_key = .*|cep_client_key = $TEST_TMP/k/user/keys/$rid.pem|" "$TEST_TMP/k.conf" >"$TEST_TMP/n.conf"
+n0=$(mark)
+in_lab env KRB5CCNAME=FILE:/nonexistent "$AUTOENROLL" enroll --template LabShort --ces "$KBR" \
+	-c "$TEST_TMP/n.conf" >"$TEST_TMP/o.txt" 2>&1
+[ $? -ne 0 ] && grep -q 'accepts only renewal requests' "$TEST_TMP/o.txt" &&
+	since "$n0" | jq -s -e 'length == 1 and .[0].renewal_only == true and .[0].hresult == 2147942405' >/dev/null
+ok $? "renewal-only CES: a new enrollment with the same certificate is refused, and the message says why" ||
+	diag "$(cat "$TEST_TMP/o.txt")"
 # --- the client key on a PKCS#11 token (SoftHSM2): LabShort enrolled as
 # above into a token, then its certificate and key.uri authenticate the
 # next enrollment (the key never leaves the token: signed by C_Sign)
