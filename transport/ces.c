@@ -554,10 +554,11 @@ ces_submit_as(ae_ctx *ctx, void *state, const ae_ca *ca, const char *attrs, cons
 
 	l->as_x509 = client_cert;
 	l->as_pkey = client_key;
-	if (l->client_cert == NULL) { /* for messages: which certificate */
-		X509_NAME_oneline(X509_get_subject_name(client_cert), name, sizeof(name));
-		l->client_cert = ae_strdup_printf("the renewed certificate %s", name);
-	}
+	/* for messages: which certificate */
+	X509_NAME_oneline(X509_get_subject_name(client_cert), name, sizeof(name));
+	free(l->client_cert);
+	if ((l->client_cert = ae_strdup_printf("the certificate being renewed (%s)", name)) == NULL)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 	err = ces_submit(ctx, state, ca, attrs, req, len, out);
 	l->as_x509 = NULL;
 	l->as_pkey = NULL;

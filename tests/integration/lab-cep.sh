@@ -281,8 +281,11 @@ in_lab env KRB5CCNAME=FILE:/nonexistent "$AUTOENROLL" enroll --renew "$rid" --ce
 	tail -6 "$AE_LAB_DIR/ces/ces.log" | grep -q "renewal-only CES, client certificate serial $serial"
 ok $? "renewal-only CES: alice renews LabShort, authenticated by the certificate being renewed and signed with its key" ||
 	diag "$rid $serial" "$(cat "$TEST_TMP/o.txt")" "$(tail -6 "$AE_LAB_DIR/ces/ces.log")"
-sed -e "s|^cep_client_cert = .*|cep_client_cert = $TEST_TMP/k/user/certs/$rid.pem|" \
-	-e "s|^cep_client_key = .*|cep_client_key = $TEST_TMP/k/user/keys/$rid.pem|" "$TEST_TMP/k.conf" >"$TEST_TMP/n.conf"
+# the renewed certificate (the current LabShort) tries a new enrollment there
+nid=$(in_lab env KRB5CCNAME=FILE:/nonexistent "$AUTOENROLL" status --json -c "$TEST_TMP/k.conf" 2>/dev/null |
+	jq -r '.records[] | select(.template == "LabShort" and .state == "issued") | .id' | head -1)
+sed -e "s|^cep_client_cert = .*|cep_client_cert = $TEST_TMP/k/user/certs/$nid.pem|" \
+	-e "s|^cep_client_key = .*|cep_client_key = $TEST_TMP/k/user/keys/$nid.key|" "$TEST_TMP/k.conf" >"$TEST_TMP/n.conf"
 n0=$(mark)
 in_lab env KRB5CCNAME=FILE:/nonexistent "$AUTOENROLL" enroll --template LabShort --ces "$KBR" \
 	-c "$TEST_TMP/n.conf" >"$TEST_TMP/o.txt" 2>&1
