@@ -44,6 +44,7 @@ static const opt_def options[] = {
 	{ "global", "expiry_warning_percent", T_PERCENT, OFF(expiry_warning_percent), 0, 100 },
 	{ "global", "cep_username", T_STRING, OFF(cep_username), 0, 0 },
 	{ "global", "cep_password_file", T_STRING, OFF(cep_password_file), 0, 0 },
+	{ "global", "cep_password", T_STRING, OFF(cep_password), 0, 0 },
 	{ "global", "cep_client_cert", T_STRING, OFF(cep_client_cert), 0, 0 },
 	{ "global", "cep_client_key", T_STRING, OFF(cep_client_key), 0, 0 },
 	{ "global", "cep_channel_binding", T_BOOL, OFF(cep_channel_binding), 0, 0 },
@@ -251,6 +252,7 @@ ae_conf_free(ae_conf *conf)
 	free(conf->trust_dir);
 	free(conf->cep_username);
 	free(conf->cep_password_file);
+	free(conf->cep_password);
 	free(conf->cep_client_cert);
 	free(conf->cep_client_key);
 	free(conf->scep_anchor);

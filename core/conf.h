@@ -69,6 +69,7 @@ typedef struct {
 	 * a file; NULL: Kerberos */
 	char *cep_username;
 	char *cep_password_file;
+	char *cep_password;       /* "pinentry": asked in interactive runs (src/pinentry.c), never in pulses */
 	/* ... or a TLS client certificate and its key (PEM files) */
 	char *cep_client_cert;
 	char *cep_client_key;
