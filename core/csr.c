@@ -1692,7 +1692,8 @@ ae_csr_build_signed(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *new_key,
 		/* MS-WCCE 3.1.1.4.3.6.1: the hash of the EnvelopedData with the
 		 * request's own digest */
 		unsigned int hl = 0;
-		if ((err = archived_key(ctx, params->tpl, new_key, params->archive_to, &env_der, &env_len)) != AE_OK)
+		if ((err = archived_key(ctx, params->tpl, params->archive_key ? params->archive_key : new_key,
+		                        params->archive_to, &env_der, &env_len)) != AE_OK)
 			goto cleanup;
 		if (!EVP_Digest(env_der, env_len, key_hash, &hl, md, NULL)) {
 			err = ossl_fail(ctx, AE_ERR_CRYPTO, "cannot hash the archived key");

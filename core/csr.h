@@ -48,6 +48,9 @@ typedef struct {
 	 * private key is encrypted to, already checked (ae_csr_check_exchange);
 	 * NULL: none.  Only ae_csr_build_signed takes it. */
 	X509 *archive_to;
+	/* the key archived: NULL, the request's own (another only in tests,
+	 * to see the CA refuse it) */
+	EVP_PKEY *archive_key;
 } ae_csr_params;
 
 /* Builds and signs (with KEY, which may be a token key) a PKCS#10 request:

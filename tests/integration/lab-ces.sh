@@ -167,4 +167,48 @@ rc=$?
 [ $rc -ne 0 ] && grep -q 'never plain http' "$TEST_TMP/o.txt"
 ok $? "a CES URL with http://: refused" || diag "$(cat "$TEST_TMP/o.txt")"
 
+# --- key archival (LabArchive: CT_FLAG_REQUIRE_PRIVATE_KEY_ARCHIVAL): the
+# CA exchange certificate as the WSTEP key exchange token, the key
+# encrypted to it in the CMC request; the lab CA keeps what it decrypted
+n0=$(wc -l <"$AE_LAB_DIR/ca/requests.log")
+enroll_as alice enroll --template LabArchive --ces "$AE_LAB_CES_URL"
+ok $? "alice: enroll --template LabArchive --ces (key archival): issued" || diag "$(cat "$TEST_TMP/o.txt")"
+tail -n +"$((n0 + 1))" "$AE_LAB_DIR/ca/requests.log" >"$TEST_TMP/arch.log"
+arid=$(jq -r 'select(.transport == "wstep" and .template == "LabArchive" and .hresult == 0) | .request_id' \
+	"$TEST_TMP/arch.log" | tail -1)
+jq -e -s 'map(select(.wstep == "ket")) | length == 1' "$TEST_TMP/arch.log" >/dev/null && [ -n "$arid" ]
+ok $? "one key exchange token request (MS-WSTEP KET), then request $arid issued over WSTEP" ||
+	diag "$(cat "$TEST_TMP/arch.log")"
+akey=$(as_user alice "$AUTOENROLL" status --json -c "$TEST_TMP/c.conf" 2>/dev/null |
+	jq -r '.records[] | select(.template == "LabArchive" and .state == "issued") | .key')
+acert=${akey%/keys/*}/certs/$(basename "${akey%.*}").pem
+[ -f "$AE_LAB_DIR/ca/archived/$arid.pem" ] &&
+	[ "$(openssl pkey -in "$AE_LAB_DIR/ca/archived/$arid.pem" -pubout)" = "$(openssl pkey -in "$akey" -pubout)" ] &&
+	[ "$(openssl pkey -in "$akey" -pubout)" = "$(openssl x509 -in "$acert" -noout -pubkey)" ] &&
+	[ "$(openssl pkey -in "$AE_LAB_DIR/ca/archived/$arid.pem" -outform DER | sha256sum)" = \
+	  "$(openssl pkey -in "$akey" -outform DER | sha256sum)" ]
+ok $? "the lab CA holds alice's private key for request $arid: the same key as hers and her certificate's" ||
+	diag "key=$akey cert=$acert" "$(ls -l "$AE_LAB_DIR/ca/archived" 2>&1)"
+xchg=$AE_LAB_DIR/ca/xchg.pem
+openssl x509 -in "$xchg" -noout -ext extendedKeyUsage 2>/dev/null | grep -q '1.3.6.1.4.1.311.21.5' &&
+	openssl verify -CAfile "$AE_LAB_DIR/pki/root.pem" -untrusted "$AE_LAB_DIR/pki/ca1.pem" -purpose any "$xchg" >/dev/null &&
+	[ $(( $(date -d "$(openssl x509 -in "$xchg" -noout -enddate | cut -d= -f2)" +%s) - $(date +%s) )) -le $((7 * 86400)) ]
+ok $? "the CA exchange certificate: issued by CORP-CA1, CA exchange EKU, a week at most"
+enroll_as alice enroll --template LabArchive
+rc=$?
+[ $rc -ne 0 ] && grep -q 'MS-ICPR' "$TEST_TMP/o.txt" && grep -q 'exchange certificate' "$TEST_TMP/o.txt"
+ok $? "LabArchive over MS-ICPR: refused before any request, the exchange certificate is only served over DCOM or CES" ||
+	diag "rc=$rc" "$(cat "$TEST_TMP/o.txt")"
+as_user alice "$AUTOENROLL" policy --json -c "$TEST_TMP/c.conf" 2>/dev/null |
+	jq -e '.templates[] | select(.name == "LabArchive") | .decision == "skip" and
+	       (.reason | test("archival") and test("MS-ICPR") and test("CES"))' >/dev/null
+ok $? "policy from AD (CA over MS-ICPR): LabArchive skipped, the reason names archival, MS-ICPR and CES"
+as_user alice env AUTOENROLL_CONF="$TEST_TMP/c.conf" "$top_builddir/tests/tools/ae-wrong-request" \
+	--template LabArchive --fault archive-other-key --ces "$AE_LAB_CES_URL" >"$TEST_TMP/w.out" 2>&1
+rc=$?
+[ $rc -eq 1 ] && grep -q 'hresult 0x8009400C' "$TEST_TMP/w.out" &&
+	tail -1 "$AE_LAB_DIR/ca/requests.log" | jq -e '.detail | test("not the request.s key")' >/dev/null
+ok $? "an archived key that is not the request's: refused with CERTSRV_E_BAD_REQUEST_KEY_ARCHIVAL (0x8009400C)" ||
+	diag "rc=$rc" "$(cat "$TEST_TMP/w.out")" "$(tail -1 "$AE_LAB_DIR/ca/requests.log")"
+
 done_testing
