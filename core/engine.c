@@ -670,6 +670,10 @@ fail:
 		event(p, AE_EV_NEEDS_USER, t->name, ca->name, NULL, 0, 0,
 		      "the %s certificate waits for the user: %s", t->name, ae_get_message(p->ctx));
 		outcome = SUBMIT_NEEDS_USER;
+	} else if (err == AE_ERR_UNSUPPORTED && (t->private_key_flags & AE_PK_REQUIRE_PRIVATE_KEY_ARCHIVAL)) {
+		/* key archival this key store or transport cannot do (txn.h) */
+		event(p, AE_EV_SKIPPED, t->name, ca->name, NULL, 0, 0, "%s is skipped: %s", t->name, ae_get_message(p->ctx));
+		outcome = SUBMIT_REFUSED;
 	} else {
 		event(p, AE_EV_FAILED, t->name, ca->name, NULL, 0, 0,
 		      "Certificate enrollment for %s failed to enroll for a %s certificate from %s: %s%s; retried at the next pulse",

@@ -210,5 +210,26 @@ rc=$?
 	tail -1 "$AE_LAB_DIR/ca/requests.log" | jq -e '.detail | test("not the request.s key")' >/dev/null
 ok $? "an archived key that is not the request's: refused with CERTSRV_E_BAD_REQUEST_KEY_ARCHIVAL (0x8009400C)" ||
 	diag "rc=$rc" "$(cat "$TEST_TMP/w.out")" "$(tail -1 "$AE_LAB_DIR/ca/requests.log")"
+if [ -e /usr/lib/softhsm/libsofthsm2.so ]; then
+	softhsm_token ae-ces
+	cat >"$TEST_TMP/tok.conf" <<CONF
+[global]
+policy_refresh = 0
+rpc_timeout = 10
+[user]
+store = pkcs11:token=ae-ces;module-path=$MODULE?pin-source=$TEST_TMP/pin
+state_dir = $TEST_TMP/alice-token
+CONF
+	n0=$(wc -l <"$AE_LAB_DIR/ca/requests.log")
+	as_user alice "$AUTOENROLL" enroll --template LabArchive --ces "$AE_LAB_CES_URL" -c "$TEST_TMP/tok.conf" \
+		>"$TEST_TMP/o.txt" 2>&1
+	rc=$?
+	[ $rc -ne 0 ] && grep -q 'keeps private keys on the token' "$TEST_TMP/o.txt" &&
+		[ "$(tail -n +"$((n0 + 1))" "$AE_LAB_DIR/ca/requests.log" | wc -l)" = 0 ]
+	ok $? "LabArchive with the keys on a PKCS#11 token: not requested, the reason says the token cannot export them" ||
+		diag "rc=$rc" "$(cat "$TEST_TMP/o.txt")"
+else
+	ok 0 "# SKIP SoftHSM2 is not installed (tests/deps.sh)"
+fi
 
 done_testing
