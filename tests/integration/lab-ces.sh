@@ -6,7 +6,10 @@
 # messages): the policy filtered by the caller's rights and its
 # lastUpdate handshake, issued, pending then approved and retrieved by its
 # RequestID, denied, no authentication, and a server certificate that does
-# not chain to AD's roots.  The services stop at the end (labctl ces down).
+# not chain to AD's roots; key archival (LabArchive) through the CES: the
+# lab CA holds the client's key, new and renewed; over MS-ICPR and with a
+# token key store skipped with the reason; a mismatched archived key
+# refused.  The services stop at the end (labctl ces down).
 . "$(dirname "$0")/lib.sh"
 lab_require
 . <("$LABCTL" env)
@@ -189,6 +192,18 @@ acert=${akey%/keys/*}/certs/$(basename "${akey%.*}").pem
 	  "$(openssl pkey -in "$akey" -outform DER | sha256sum)" ]
 ok $? "the lab CA holds alice's private key for request $arid: the same key as hers and her certificate's" ||
 	diag "key=$akey cert=$acert" "$(ls -l "$AE_LAB_DIR/ca/archived" 2>&1)"
+aid=$(as_user alice "$AUTOENROLL" status --json -c "$TEST_TMP/c.conf" 2>/dev/null |
+	jq -r '.records[] | select(.template == "LabArchive" and .state == "issued") | .id')
+enroll_as alice enroll --renew "$aid" --ces "$AE_LAB_CES_URL"
+rc=$?
+rrid=$(tail -1 "$AE_LAB_DIR/ca/requests.log" | jq -r 'select(.request_type == "renewal" and .template == "LabArchive" and
+	.hresult == 0 and .signers == 2) | .request_id')
+nkey=$(as_user alice "$AUTOENROLL" status --json -c "$TEST_TMP/c.conf" 2>/dev/null |
+	jq -r '.records[] | select(.template == "LabArchive" and .state == "issued") | .key')
+[ $rc -eq 0 ] && [ -n "$rrid" ] && [ "$nkey" != "$akey" ] &&
+	[ "$(openssl pkey -in "$AE_LAB_DIR/ca/archived/$rrid.pem" -pubout)" = "$(openssl pkey -in "$nkey" -pubout)" ]
+ok $? "renewal of LabArchive over CES (signed with the old key, a new key): the new key archived too" ||
+	diag "rc=$rc" "$(cat "$TEST_TMP/o.txt")" "$(tail -1 "$AE_LAB_DIR/ca/requests.log")"
 xchg=$AE_LAB_DIR/ca/xchg.pem
 openssl x509 -in "$xchg" -noout -ext extendedKeyUsage 2>/dev/null | grep -q '1.3.6.1.4.1.311.21.5' &&
 	openssl verify -CAfile "$AE_LAB_DIR/pki/root.pem" -untrusted "$AE_LAB_DIR/pki/ca1.pem" -purpose any "$xchg" >/dev/null &&
