@@ -214,6 +214,7 @@ ae_wstep_parse_ket(ae_ctx *ctx, const char *what, const char *xml, size_t len, X
 {
 	xmlDoc *doc = NULL;
 	xmlNode *body = NULL, *n;
+	X509 *x = NULL;
 	ae_ca_answer fault = { 0 };
 	char *txt = NULL;
 	uint8_t *der = NULL;
@@ -251,13 +252,15 @@ ae_wstep_parse_ket(ae_ctx *ctx, const char *what, const char *xml, size_t len, X
 		goto cleanup;
 	}
 	p = der;
-	if ((*out = d2i_X509(NULL, &p, (long)der_len)) == NULL || p != der + der_len) {
-		X509_free(*out);
-		*out = NULL;
+	if ((x = d2i_X509(NULL, &p, (long)der_len)) == NULL || p != der + der_len) {
 		ERR_clear_error();
 		err = bad(ctx, what, "a key exchange token that is not one DER certificate");
+		goto cleanup;
 	}
+	*out = x;
+	x = NULL;
 cleanup:
+	X509_free(x);
 	ae_ca_answer_clear(&fault);
 	free(txt);
 	free(der);
