@@ -499,11 +499,12 @@ ca_after(pulse *p, const ae_policy_item *it, const ae_ca *after)
 }
 
 /* Could not ask the CA at all (no answer, no connection, no ticket for
- * it): the next CA may be asked the same request. */
+ * it): the next CA may be asked the same request, unless its key is
+ * encrypted to this CA's exchange certificate (archival). */
 static bool
 unreachable(const ae_txn *tx, ae_err err)
 {
-	return !tx->reached && (err == AE_ERR_TIMEOUT || err == AE_ERR_NETWORK || err == AE_ERR_KERBEROS);
+	return !tx->reached && !tx->archival && (err == AE_ERR_TIMEOUT || err == AE_ERR_NETWORK || err == AE_ERR_KERBEROS);
 }
 
 typedef enum { SUBMIT_ISSUED, SUBMIT_PENDING, SUBMIT_REFUSED, SUBMIT_ERROR, SUBMIT_NEEDS_USER } submit_outcome;
