@@ -13,6 +13,7 @@
 #include "error.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 typedef struct ae_krb ae_krb;
@@ -70,5 +71,10 @@ void ae_keytab_keys_free(ae_keytab_key *keys, size_t count);
 
 /* Turns a GSS-API / SASL failure text into advice on what to check. */
 const char *ae_krb_advice(const char *text);
+
+/* Sets CTX's message for Kerberos error KERR of KCTX (a krb5_context,
+ * NULL: none): "WHAT: the library's text (advice)".  Returns CODE. */
+struct _krb5_context;
+ae_err ae_krb_message(ae_ctx *ctx, ae_err code, struct _krb5_context *kctx, int32_t kerr, const char *what);
 
 #endif

@@ -1,0 +1,112 @@
+#!/bin/sh
+# long.sh - the long fuzzing run (CI keeps run-fuzzers.sh's short ones):
+# every target for at least ${AE_FUZZ_CPU_MINUTES:-10} CPU-minutes, what
+# it finds merged into the shipped corpora, and a table.  Builds nothing:
+# give it the directory holding the binaries of a fuzzing build, e.g.
+#   mkdir build-fuzz && cd build-fuzz && ../configure CC=clang --enable-fuzzing && make fuzz-targets
+#   nice -n 10 ../tests/fuzz/long.sh tests/fuzz [TARGET...]
+#
+# Each target runs as ${AE_FUZZ_WORKERS:-2} libFuzzer processes at once
+# (one a core) over one scratch copy of its corpus, each for
+# CPU-minutes * 60 / workers seconds (-max_total_time).  Then
+# `-merge=1 tests/fuzz/corpus/<t> scratch` adds to the shipped corpus
+# only the inputs that add coverage (AE_FUZZ_MERGE=0: no merge).  A merge
+# that would take a corpus past 200 files is left out, with a message.
+#
+# The table: target, CPU-minutes used (user + system time of its
+# processes), executions (all workers), exec/s (executions per CPU-second:
+# one libFuzzer process's rate), cov (the highest "cov:" of the workers'
+# final stats lines: edges covered), crashes (reproducers left: crash-,
+# leak-, timeout-, oom-), new (inputs merged into the shipped corpus).
+# Reproducers and logs stay in the scratch directory, whose path is
+# printed; it is removed when nothing crashed.  Exit status 1 on a crash.
+
+set -u
+
+bindir=${1:-}
+if [ -z "$bindir" ] || [ ! -d "$bindir" ]; then
+	echo "usage: $0 DIR-WITH-FUZZ-BINARIES [TARGET...]" >&2
+	exit 2
+fi
+shift
+here=$(cd "$(dirname "$0")" && pwd)
+minutes=${AE_FUZZ_CPU_MINUTES:-10}
+workers=${AE_FUZZ_WORKERS:-2}
+merge=${AE_FUZZ_MERGE:-1}
+max_files=200
+# The targets: run-fuzzers.sh's list, unless named on the command line.
+targets=$(sed -n 's/^targets="\(\$targets \)\{0,1\}\([^"]*\)"$/\2/p' "$here/run-fuzzers.sh" | tr '\n' ' ')
+[ $# -gt 0 ] && targets="$*"
+seconds=$(awk -v m="$minutes" -v w="$workers" 'BEGIN { s = m * 60 / w; printf "%d", s < 1 ? 1 : (s == int(s) ? s : int(s) + 1) }')
+work=$(mktemp -d "${TMPDIR:-/tmp}/ae-fuzz-long.XXXXXX") || exit 1
+
+# Children's CPU seconds so far (user + system), from the shell's times.
+child_cpu() {
+	times | awk 'NR == 2 {
+		t = 0
+		for (i = 1; i <= 2; i++) { split($i, p, "m"); sub("s", "", p[2]); t += p[1] * 60 + p[2] }
+		printf "%.2f", t }'
+}
+
+echo "# $minutes CPU-minutes a target, $workers workers of ${seconds}s; scratch $work"
+printf '%-20s %8s %12s %9s %7s %8s %4s\n' target cpu-min execs exec/s cov crashes new >"$work/table"
+failed=0
+for t in $targets; do
+	bin=$bindir/$t
+	name=${t#fuzz-}
+	if [ ! -x "$bin" ]; then
+		echo "# $t: $bin not found (configure with --enable-fuzzing)" >&2
+		printf '%-20s %8s %12s %9s %7s %8s %4s\n' "$t" - - - - missing - >>"$work/table"
+		failed=1
+		continue
+	fi
+	corpus=$work/$t-corpus
+	art=$work/$t-artifacts
+	mkdir -p "$corpus" "$art"
+	cp "$here/corpus/$name/"* "$corpus/" 2>/dev/null
+	before=$(child_cpu)
+	w=0
+	while [ $w -lt "$workers" ]; do
+		"$bin" -max_total_time="$seconds" -timeout=60 -print_final_stats=1 \
+			-artifact_prefix="$art/" "$corpus" >"$work/$t.$w.log" 2>&1 &
+		w=$((w + 1))
+	done
+	wait
+	after=$(child_cpu)
+	execs=$(cat "$work/$t".*.log | sed -n 's/^stat::number_of_executed_units: *//p' | awk '{ s += $1 } END { print s + 0 }')
+	cov=$(for l in "$work/$t".*.log; do grep -o 'cov: [0-9]*' "$l" | tail -n 1; done |
+		awk '$2 > m { m = $2 } END { print m + 0 }')
+	crashes=$(find "$art" -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) | wc -l)
+	new=-
+	if [ "$merge" = 1 ] && [ "$crashes" -eq 0 ]; then
+		# Into a copy first, so that an oversized merge changes nothing.
+		mkdir -p "$work/$t-merged"
+		cp "$here/corpus/$name/"* "$work/$t-merged/" 2>/dev/null
+		had=$(ls "$work/$t-merged" | wc -l)
+		"$bin" -merge=1 -timeout=60 "$work/$t-merged" "$corpus" >"$work/$t.merge.log" 2>&1
+		have=$(ls "$work/$t-merged" | wc -l)
+		new=$((have - had))
+		if [ "$have" -gt "$max_files" ]; then
+			echo "# $t: merge would make $have files (> $max_files): not merged; see $work/$t-merged" >&2
+			new="0/$new"
+		elif [ "$new" -gt 0 ]; then
+			mkdir -p "$here/corpus/$name"
+			cp -n "$work/$t-merged/"* "$here/corpus/$name/"
+		fi
+	fi
+	awk -v t="$t" -v c0="$before" -v c1="$after" -v e="$execs" -v cov="$cov" -v cr="$crashes" -v n="$new" 'BEGIN {
+		cpu = c1 - c0
+		printf "%-20s %8.2f %12d %9d %7d %8d %4s\n", t, cpu / 60, e, cpu > 0 ? e / cpu : 0, cov, cr, n }' >>"$work/table"
+	if [ "$crashes" -gt 0 ]; then
+		echo "# $t: $crashes reproducer(s) in $art/" >&2
+		grep -h -E 'ERROR|SUMMARY|runtime error' "$work/$t".*.log | head -n 5 | sed 's/^/# /' >&2
+		failed=1
+	fi
+done
+cat "$work/table"
+if [ $failed -eq 0 ]; then
+	rm -rf "$work"
+else
+	echo "# logs and reproducers kept in $work"
+fi
+exit $failed
