@@ -40,13 +40,10 @@ targets=$(sed -n 's/^targets="\(\$targets \)\{0,1\}\([^"]*\)"$/\2/p' "$here/run-
 seconds=$(awk -v m="$minutes" -v w="$workers" 'BEGIN { s = m * 60 / w; printf "%d", s < 1 ? 1 : (s == int(s) ? s : int(s) + 1) }')
 work=$(mktemp -d "${TMPDIR:-/tmp}/ae-fuzz-long.XXXXXX") || exit 1
 
-# Children's CPU seconds so far (user + system), from the shell's times.
-child_cpu() {
-	times | awk 'NR == 2 {
-		t = 0
-		for (i = 1; i <= 2; i++) { split($i, p, "m"); sub("s", "", p[2]); t += p[1] * 60 + p[2] }
-		printf "%.2f", t }'
-}
+# CPU time of each worker (user + system seconds) by time(1) when there
+# is one, else its wall time (max_total_time) is counted.
+timer=
+[ -x /usr/bin/time ] && timer=/usr/bin/time
 
 echo "# $minutes CPU-minutes a target, $workers workers of ${seconds}s; scratch $work"
 printf '%-20s %8s %12s %9s %7s %8s %4s\n' target cpu-min execs exec/s cov crashes new >"$work/table"
@@ -64,15 +61,20 @@ for t in $targets; do
 	art=$work/$t-artifacts
 	mkdir -p "$corpus" "$art"
 	cp "$here/corpus/$name/"* "$corpus/" 2>/dev/null
-	before=$(child_cpu)
 	w=0
 	while [ $w -lt "$workers" ]; do
-		"$bin" -max_total_time="$seconds" -timeout=60 -print_final_stats=1 \
+		if [ -n "$timer" ]; then
+			set -- "$timer" -f '%U %S' -o "$work/$t.$w.cpu"
+		else
+			echo "$seconds 0" >"$work/$t.$w.cpu"
+			set --
+		fi
+		"$@" "$bin" -max_total_time="$seconds" -timeout=60 -print_final_stats=1 \
 			-artifact_prefix="$art/" "$corpus" >"$work/$t.$w.log" 2>&1 &
 		w=$((w + 1))
 	done
 	wait
-	after=$(child_cpu)
+	cpu=$(cat "$work/$t".*.cpu | awk 'NF == 2 && $1 ~ /^[0-9.]+$/ { s += $1 + $2 } END { printf "%.2f", s }')
 	execs=$(cat "$work/$t".*.log | sed -n 's/^stat::number_of_executed_units: *//p' | awk '{ s += $1 } END { print s + 0 }')
 	cov=$(for l in "$work/$t".*.log; do grep -o 'cov: [0-9]*' "$l" | tail -n 1; done |
 		awk '$2 > m { m = $2 } END { print m + 0 }')
@@ -94,9 +96,8 @@ for t in $targets; do
 			cp -n "$work/$t-merged/"* "$here/corpus/$name/"
 		fi
 	fi
-	awk -v t="$t" -v c0="$before" -v c1="$after" -v e="$execs" -v cov="$cov" -v cr="$crashes" -v n="$new" 'BEGIN {
-		cpu = c1 - c0
-		printf "%-20s %8.2f %12d %9d %7d %8d %4s\n", t, cpu / 60, e, cpu > 0 ? e / cpu : 0, cov, cr, n }' >>"$work/table"
+	awk -v t="$t" -v cpu="$cpu" -v e="$execs" -v cov="$cov" -v cr="$crashes" -v n="$new" 'BEGIN {
+		printf "%-20s %8.2f %12d %9d %7d %8d %4s\n", t, cpu / 60, e, (cpu > 0 ? e / cpu : 0), cov, cr, n }' >>"$work/table"
 	if [ "$crashes" -gt 0 ]; then
 		echo "# $t: $crashes reproducer(s) in $art/" >&2
 		grep -h -E 'ERROR|SUMMARY|runtime error' "$work/$t".*.log | head -n 5 | sed 's/^/# /' >&2

@@ -22,7 +22,7 @@ targets="fuzz-secdesc fuzz-template fuzz-conf fuzz-dns fuzz-ca fuzz-record fuzz-
 work=$(mktemp -d "${TMPDIR:-/tmp}/ae-fuzz.XXXXXX") || exit 1
 
 targets="$targets fuzz-subject fuzz-store-uri fuzz-keyfile"
-targets="$targets fuzz-account fuzz-krb fuzz-notify-dbus"
+targets="$targets fuzz-account fuzz-krb fuzz-notify-dbus fuzz-p11"
 set -- $targets
 echo "1..$#"
 n=0
