@@ -7,7 +7,8 @@
 # Each target runs for ${AE_FUZZ_SECONDS:-20} seconds over a scratch copy of
 # its seed corpus (the committed corpus is never modified).  A crash leaves
 # its reproducer in the scratch directory, whose path is printed, and makes
-# the script exit non-zero.
+# the script exit non-zero.  The long run (CPU-minutes a target, merged
+# into the corpora, a table) is long.sh, next to this script.
 
 set -u
 
