@@ -7,8 +7,10 @@
 #   nice -n 10 ../tests/fuzz/long.sh tests/fuzz [TARGET...]
 #
 # Each target runs as ${AE_FUZZ_WORKERS:-2} libFuzzer processes at once
-# (one a core) over one scratch copy of its corpus, each for
-# CPU-minutes * 60 / workers seconds (-max_total_time).  Then
+# (one a core) over one scratch copy of its corpus, each for its share of
+# the CPU time left (-max_total_time), in rounds until the CPU time of
+# the processes (time(1): user + system) reaches the budget, since a
+# shared or niced machine gives less CPU than wall time.  Then
 # `-merge=1 tests/fuzz/corpus/<t> scratch` adds to the shipped corpus
 # only the inputs that add coverage (AE_FUZZ_MERGE=0: no merge).  A merge
 # that would take a corpus past 200 files is left out, with a message.
@@ -17,7 +19,8 @@
 # processes), executions (all workers), exec/s (executions per CPU-second:
 # one libFuzzer process's rate), cov (the highest "cov:" of the workers'
 # final stats lines: edges covered), crashes (reproducers left: crash-,
-# leak-, timeout-, oom-), new (inputs merged into the shipped corpus).
+# leak-, timeout-, oom-), new (inputs merged into the shipped corpus;
+# "0/N": N found, not merged as the corpus would pass 200 files).
 # Reproducers and logs stay in the scratch directory, whose path is
 # printed; it is removed when nothing crashed.  Exit status 1 on a crash.
 
@@ -37,7 +40,7 @@ max_files=200
 # The targets: run-fuzzers.sh's list, unless named on the command line.
 targets=$(sed -n 's/^targets="\(\$targets \)\{0,1\}\([^"]*\)"$/\2/p' "$here/run-fuzzers.sh" | tr '\n' ' ')
 [ $# -gt 0 ] && targets="$*"
-seconds=$(awk -v m="$minutes" -v w="$workers" 'BEGIN { s = m * 60 / w; printf "%d", s < 1 ? 1 : (s == int(s) ? s : int(s) + 1) }')
+budget=$(awk -v m="$minutes" 'BEGIN { printf "%.2f", m * 60 }')
 work=$(mktemp -d "${TMPDIR:-/tmp}/ae-fuzz-long.XXXXXX") || exit 1
 
 # CPU time of each worker (user + system seconds) by time(1) when there
@@ -45,7 +48,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/ae-fuzz-long.XXXXXX") || exit 1
 timer=
 [ -x /usr/bin/time ] && timer=/usr/bin/time
 
-echo "# $minutes CPU-minutes a target, $workers workers of ${seconds}s; scratch $work"
+echo "# $minutes CPU-minutes a target, $workers workers; scratch $work"
 printf '%-20s %8s %12s %9s %7s %8s %4s\n' target cpu-min execs exec/s cov crashes new >"$work/table"
 failed=0
 for t in $targets; do
@@ -61,20 +64,34 @@ for t in $targets; do
 	art=$work/$t-artifacts
 	mkdir -p "$corpus" "$art"
 	cp "$here/corpus/$name/"* "$corpus/" 2>/dev/null
-	w=0
-	while [ $w -lt "$workers" ]; do
-		if [ -n "$timer" ]; then
-			set -- "$timer" -f '%U %S' -o "$work/$t.$w.cpu"
-		else
-			echo "$seconds 0" >"$work/$t.$w.cpu"
-			set --
+	# Rounds until the workers have had the CPU time asked for: on a
+	# loaded machine (nice) wall time gives less.  Without time(1), one
+	# round of wall time.
+	cpu=0
+	round=0
+	while awk -v c="$cpu" -v b="$budget" 'BEGIN { exit !(c < b) }'; do
+		left=$(awk -v c="$cpu" -v b="$budget" -v w="$workers" 'BEGIN { s = (b - c) / w; printf "%d", s < 1 ? 1 : (s == int(s) ? s : int(s) + 1) }')
+		w=0
+		while [ $w -lt "$workers" ]; do
+			id=$round.$w
+			if [ -n "$timer" ]; then
+				set -- "$timer" -f '%U %S' -o "$work/$t.$id.cpu"
+			else
+				echo "$left 0" >"$work/$t.$id.cpu"
+				set --
+			fi
+			"$@" "$bin" -max_total_time="$left" -timeout=60 -print_final_stats=1 \
+				-artifact_prefix="$art/" "$corpus" >"$work/$t.$id.log" 2>&1 &
+			w=$((w + 1))
+		done
+		wait
+		cpu=$(cat "$work/$t".*.cpu | awk 'NF == 2 && $1 ~ /^[0-9.]+$/ { s += $1 + $2 } END { printf "%.2f", s }')
+		round=$((round + 1))
+		# A crash ends its worker: no more rounds.
+		if [ -z "$timer" ] || [ -n "$(find "$art" -type f -name '*-*' | head -n 1)" ]; then
+			break
 		fi
-		"$@" "$bin" -max_total_time="$seconds" -timeout=60 -print_final_stats=1 \
-			-artifact_prefix="$art/" "$corpus" >"$work/$t.$w.log" 2>&1 &
-		w=$((w + 1))
 	done
-	wait
-	cpu=$(cat "$work/$t".*.cpu | awk 'NF == 2 && $1 ~ /^[0-9.]+$/ { s += $1 + $2 } END { printf "%.2f", s }')
 	execs=$(cat "$work/$t".*.log | sed -n 's/^stat::number_of_executed_units: *//p' | awk '{ s += $1 } END { print s + 0 }')
 	cov=$(for l in "$work/$t".*.log; do grep -o 'cov: [0-9]*' "$l" | tail -n 1; done |
 		awk '$2 > m { m = $2 } END { print m + 0 }')
