@@ -12,15 +12,15 @@
 # the processes (time(1): user + system) reaches the budget, since a
 # shared or niced machine gives less CPU than wall time.  Then
 # `-merge=1 tests/fuzz/corpus/<t> scratch` adds to the shipped corpus
-# only the inputs that add coverage (AE_FUZZ_MERGE=0: no merge).  A merge
-# that would take a corpus past 200 files is left out, with a message.
+# only the inputs that add coverage (AE_FUZZ_MERGE=0: no merge), the
+# smallest first and no corpus past 200 files.
 #
 # The table: target, CPU-minutes used (user + system time of its
 # processes), executions (all workers), exec/s (executions per CPU-second:
 # one libFuzzer process's rate), cov (the highest "cov:" of the workers'
 # final stats lines: edges covered), crashes (reproducers left: crash-,
 # leak-, timeout-, oom-), new (inputs merged into the shipped corpus;
-# "0/N": N found, not merged as the corpus would pass 200 files).
+# "K/N": N found, the K smallest merged, as a corpus holds at most 200).
 # Reproducers and logs stay in the scratch directory, whose path is
 # printed; it is removed when nothing crashed.  Exit status 1 on a crash.
 
@@ -98,19 +98,28 @@ for t in $targets; do
 	crashes=$(find "$art" -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) | wc -l)
 	new=-
 	if [ "$merge" = 1 ] && [ "$crashes" -eq 0 ]; then
-		# Into a copy first, so that an oversized merge changes nothing.
-		mkdir -p "$work/$t-merged"
+		# Into a copy first, then the new files to the shipped corpus:
+		# all of them, or the smallest up to the cap.
+		mkdir -p "$work/$t-merged" "$here/corpus/$name"
 		cp "$here/corpus/$name/"* "$work/$t-merged/" 2>/dev/null
-		had=$(ls "$work/$t-merged" | wc -l)
 		"$bin" -merge=1 -timeout=60 "$work/$t-merged" "$corpus" >"$work/$t.merge.log" 2>&1
-		have=$(ls "$work/$t-merged" | wc -l)
-		new=$((have - had))
-		if [ "$have" -gt "$max_files" ]; then
-			echo "# $t: merge would make $have files (> $max_files): not merged; see $work/$t-merged" >&2
-			new="0/$new"
-		elif [ "$new" -gt 0 ]; then
-			mkdir -p "$here/corpus/$name"
-			cp -n "$work/$t-merged/"* "$here/corpus/$name/"
+		had=$(ls "$here/corpus/$name" | wc -l)
+		room=$((max_files - had))
+		[ $room -lt 0 ] && room=0
+		found=0
+		added=0
+		for f in $(ls -S -r "$work/$t-merged"); do
+			[ -e "$here/corpus/$name/$f" ] && continue
+			found=$((found + 1))
+			if [ $added -lt $room ]; then
+				cp "$work/$t-merged/$f" "$here/corpus/$name/$f"
+				added=$((added + 1))
+			fi
+		done
+		new=$added
+		if [ $found -gt $added ]; then
+			echo "# $t: $found inputs add coverage, the $added smallest merged (a corpus holds at most $max_files)" >&2
+			new="$added/$found"
 		fi
 	fi
 	awk -v t="$t" -v cpu="$cpu" -v e="$execs" -v cov="$cov" -v cr="$crashes" -v n="$new" 'BEGIN {
