@@ -141,3 +141,44 @@ bad:
 	guid[0] = '\0'; /* it may hold part of a GUID: nothing of a malformed value is kept */
 	return NULL;
 }
+
+void
+ae_root_dse_clear(ae_root_dse *r)
+{
+	if (r == NULL)
+		return;
+	free(r->config_nc);
+	free(r->default_nc);
+	free(r->root_domain_nc);
+	free(r->dns_host_name);
+	memset(r, 0, sizeof(*r));
+}
+
+ae_err
+ae_root_dse_parse(ae_ctx *ctx, const char *host, const ae_entry *entry, ae_root_dse *out)
+{
+	static const char *const ncs[] = {
+		"configurationNamingContext", "defaultNamingContext", "rootDomainNamingContext"
+	};
+	ae_root_dse r = { 0 };
+	char **dst[3] = { &r.config_nc, &r.default_nc, &r.root_domain_nc };
+	char guid[37];
+
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < 3; i++) {
+		char *v = ae_entry_string(entry, ncs[i]);
+		*dst[i] = v != NULL ? ae_ldap_extended_dn(v, guid) : NULL;
+		if (dst[i] == &r.root_domain_nc && *dst[i] != NULL)
+			memcpy(r.root_domain_guid, guid, sizeof(guid));
+		free(v);
+	}
+	r.dns_host_name = ae_entry_string(entry, "dnsHostName");
+	if (r.config_nc == NULL || r.default_nc == NULL || r.root_domain_nc == NULL) {
+		ae_root_dse_clear(&r);
+		return ae_set_message(ctx, AE_ERR_LDAP,
+		                      "the rootDSE of %s has no configurationNamingContext/defaultNamingContext: not an Active Directory DC",
+		                      host);
+	}
+	*out = r;
+	return AE_OK;
+}

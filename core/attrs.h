@@ -57,4 +57,20 @@ void ae_values_free(ae_value *values, size_t count);
  * text in upper case ("XXXXXXXX-XXXX-...") if VALUE has one, else "". */
 char *ae_ldap_extended_dn(const char *value, char guid[37]);
 
+/* What the client takes from a DC's rootDSE (MS-ADTS 3.1.1.3.2), read
+ * with the extended-DN control: the naming contexts as plain DNs, the
+ * forest root domain's objectGUID ("" unless given), the DC's name. */
+typedef struct {
+	char *config_nc;
+	char *default_nc;
+	char *root_domain_nc;
+	char *dns_host_name; /* NULL when absent */
+	char root_domain_guid[37];
+} ae_root_dse;
+
+/* Reads ENTRY, the rootDSE of HOST, into *OUT (ae_root_dse_clear): an
+ * error, *OUT cleared, unless it has the three naming contexts. */
+ae_err ae_root_dse_parse(ae_ctx *ctx, const char *host, const ae_entry *entry, ae_root_dse *out);
+void ae_root_dse_clear(ae_root_dse *r);
+
 #endif

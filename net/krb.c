@@ -30,9 +30,8 @@ struct ae_krb {
 
 /* krb5_get_error_message's result must be freed with its own function:
  * wrap it once so callers cannot leak or misuse it. */
-static ae_err
-krb_message(ae_ctx *ctx, ae_err code, krb5_context kctx, krb5_error_code kerr,
-            const char *what)
+ae_err
+ae_krb_message(ae_ctx *ctx, ae_err code, krb5_context kctx, krb5_error_code kerr, const char *what)
 {
 	const char *m = kctx != NULL ? krb5_get_error_message(kctx, kerr) : NULL;
 	const char *advice = ae_krb_advice(m);
@@ -57,7 +56,7 @@ ae_krb_export_file(ae_ctx *ctx, ae_krb *krb, const char *path)
 	if (name == NULL)
 		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 	if (src == NULL && (kerr = krb5_cc_default(krb->kctx, &src)) != 0) {
-		err = krb_message(ctx, AE_ERR_NOCREDS, krb->kctx, kerr, "no credential cache");
+		err = ae_krb_message(ctx, AE_ERR_NOCREDS, krb->kctx, kerr, "no credential cache");
 		src = NULL;
 		goto out;
 	}
@@ -71,7 +70,7 @@ ae_krb_export_file(ae_ctx *ctx, ae_krb *krb, const char *path)
 		kerr = krb5_cc_copy_creds(krb->kctx, src, dst);
 	umask(old);
 	if (kerr != 0)
-		err = krb_message(ctx, AE_ERR_KERBEROS, krb->kctx, kerr, "cannot copy the credentials for SMB");
+		err = ae_krb_message(ctx, AE_ERR_KERBEROS, krb->kctx, kerr, "cannot copy the credentials for SMB");
 out:
 	if (dst != NULL)
 		krb5_cc_close(krb->kctx, dst);
@@ -119,7 +118,7 @@ fill_names(ae_ctx *ctx, ae_krb *krb, krb5_principal princ)
 
 	kerr = krb5_unparse_name(krb->kctx, princ, &name);
 	if (kerr != 0)
-		return krb_message(ctx, AE_ERR_KERBEROS, krb->kctx, kerr, "cannot format principal");
+		return ae_krb_message(ctx, AE_ERR_KERBEROS, krb->kctx, kerr, "cannot format principal");
 	krb->principal = strdup(name);
 	krb5_free_unparsed_name(krb->kctx, name);
 	krb->realm = strndup(princ->realm.data, princ->realm.length);
@@ -190,7 +189,7 @@ ae_krb_user(ae_ctx *ctx, ae_krb **out)
 	kctx = krb->kctx;
 	kerr = krb5_cc_default(krb->kctx, &cc);
 	if (kerr != 0) {
-		err = krb_message(ctx, AE_ERR_NOCREDS, krb->kctx, kerr, "no Kerberos credential cache");
+		err = ae_krb_message(ctx, AE_ERR_NOCREDS, krb->kctx, kerr, "no Kerberos credential cache");
 		goto cleanup;
 	}
 	ccname = krb5_cc_get_name(krb->kctx, cc);
@@ -216,7 +215,7 @@ ae_krb_user(ae_ctx *ctx, ae_krb **out)
 	}
 	kerr = krb5_cc_start_seq_get(krb->kctx, cc, &cur);
 	if (kerr != 0) {
-		err = krb_message(ctx, AE_ERR_NOCREDS, krb->kctx, kerr, "cannot read the credential cache");
+		err = ae_krb_message(ctx, AE_ERR_NOCREDS, krb->kctx, kerr, "cannot read the credential cache");
 		goto cleanup;
 	}
 	while (krb5_cc_next_cred(krb->kctx, cc, &cur, &creds) == 0) {
@@ -304,7 +303,7 @@ ae_krb_adopt_copy(ae_ctx *ctx, const char *path, char **memname)
 	if (kerr != 0) {
 		char buf[512];
 		snprintf(buf, sizeof(buf), "%s %s", what, path);
-		err = krb_message(ctx, AE_ERR_NOCREDS, kctx, kerr, buf);
+		err = ae_krb_message(ctx, AE_ERR_NOCREDS, kctx, kerr, buf);
 		if (mem != NULL)
 			krb5_cc_destroy(kctx, mem);
 		mem = NULL;
@@ -344,7 +343,7 @@ keytab_machine_principal(ae_ctx *ctx, krb5_context kctx, krb5_keytab kt, const c
 	*out = NULL;
 	kerr = krb5_kt_start_seq_get(kctx, kt, &cur);
 	if (kerr != 0)
-		return krb_message(ctx, AE_ERR_NOCREDS, kctx, kerr, path);
+		return ae_krb_message(ctx, AE_ERR_NOCREDS, kctx, kerr, path);
 	while (*out == NULL && krb5_kt_next_entry(kctx, kt, &entry, &cur) == 0) {
 		krb5_principal p = entry.principal;
 		if (p->length == 1 && p->data[0].length > 1 &&
@@ -435,13 +434,13 @@ ae_krb_machine(ae_ctx *ctx, const ae_conf *conf, ae_krb **out)
 		goto cleanup;
 	kerr = krb5_kt_resolve(krb->kctx, conf->machine_keytab, &kt);
 	if (kerr != 0) {
-		err = krb_message(ctx, AE_ERR_NOCREDS, krb->kctx, kerr, conf->machine_keytab);
+		err = ae_krb_message(ctx, AE_ERR_NOCREDS, krb->kctx, kerr, conf->machine_keytab);
 		goto cleanup;
 	}
 	if (conf->machine_principal != NULL) {
 		kerr = krb5_parse_name(krb->kctx, conf->machine_principal, &princ);
 		if (kerr != 0) {
-			err = krb_message(ctx, AE_ERR_CONFIG, krb->kctx, kerr,
+			err = ae_krb_message(ctx, AE_ERR_CONFIG, krb->kctx, kerr,
 			                  "principal in [machine] is not a Kerberos principal");
 			goto cleanup;
 		}
@@ -455,14 +454,14 @@ ae_krb_machine(ae_ctx *ctx, const ae_conf *conf, ae_krb **out)
 		goto cleanup;
 	kerr = krb5_get_init_creds_opt_alloc(krb->kctx, &opt);
 	if (kerr != 0) {
-		err = krb_message(ctx, AE_ERR_NOMEM, krb->kctx, kerr, "Kerberos");
+		err = ae_krb_message(ctx, AE_ERR_NOMEM, krb->kctx, kerr, "Kerberos");
 		goto cleanup;
 	}
 	kerr = krb5_get_init_creds_keytab(krb->kctx, &creds, princ, kt, 0, NULL, opt);
 	if (kerr != 0) {
 		snprintf(what, sizeof(what), "cannot get a ticket for %s from the keytab %s",
 		         krb->principal, conf->machine_keytab);
-		err = krb_message(ctx, AE_ERR_KERBEROS, krb->kctx, kerr, what);
+		err = ae_krb_message(ctx, AE_ERR_KERBEROS, krb->kctx, kerr, what);
 		goto cleanup;
 	}
 	have_creds = true;
@@ -478,7 +477,7 @@ ae_krb_machine(ae_ctx *ctx, const ae_conf *conf, ae_krb **out)
 	if (kerr == 0)
 		kerr = krb5_cc_store_cred(krb->kctx, krb->cc, &creds);
 	if (kerr != 0) {
-		err = krb_message(ctx, AE_ERR_KERBEROS, krb->kctx, kerr, "cannot store the machine ticket");
+		err = ae_krb_message(ctx, AE_ERR_KERBEROS, krb->kctx, kerr, "cannot store the machine ticket");
 		goto cleanup;
 	}
 	krb->ccname = strdup(ccname);
@@ -545,7 +544,7 @@ ae_krb_keytab_keys(ae_ctx *ctx, const char *path, ae_keytab_key **out, size_t *c
 	if (kerr == 0)
 		kerr = krb5_kt_start_seq_get(kctx, kt, &cur);
 	if (kerr != 0) {
-		err = krb_message(ctx, AE_ERR_NOCREDS, kctx, kerr, path);
+		err = ae_krb_message(ctx, AE_ERR_NOCREDS, kctx, kerr, path);
 		goto cleanup;
 	}
 	while (err == AE_OK && krb5_kt_next_entry(kctx, kt, &entry, &cur) == 0) {

@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 typedef struct ae_krb ae_krb;
@@ -82,5 +83,10 @@ ae_err ae_krb_service_ok_as_delegate(ae_ctx *ctx, const char *service, const cha
 
 /* Turns a GSS-API / SASL failure text into advice on what to check. */
 const char *ae_krb_advice(const char *text);
+
+/* Sets CTX's message for Kerberos error KERR of KCTX (a krb5_context,
+ * NULL: none): "WHAT: the library's text (advice)".  Returns CODE. */
+struct _krb5_context;
+ae_err ae_krb_message(ae_ctx *ctx, ae_err code, struct _krb5_context *kctx, int32_t kerr, const char *what);
 
 #endif

@@ -180,11 +180,7 @@ read_root_dse(ae_ctx *ctx, ae_ldap *l)
 		"configurationNamingContext", "defaultNamingContext", "rootDomainNamingContext",
 		"dnsHostName", "tokenGroups", "serverName", NULL
 	};
-	static const char *const ncs[] = {
-		"configurationNamingContext", "defaultNamingContext", "rootDomainNamingContext"
-	};
-	char **dst[3] = { &l->config_nc, &l->default_nc, &l->root_domain_nc };
-	char guid[37];
+	ae_root_dse r;
 	ae_err err;
 
 	err = ae_ldap_search(ctx, l, "", "base", "(objectClass=*)", attrs, AE_LDAP_EXTENDED_DN, &l->root_dse);
@@ -193,18 +189,14 @@ read_root_dse(ae_ctx *ctx, ae_ldap *l)
 	if (l->root_dse.count != 1)
 		return ae_set_message(ctx, AE_ERR_LDAP, "%s returned no rootDSE: is it an Active Directory DC?",
 		                      l->host);
-	for (size_t i = 0; i < 3; i++) {
-		char *v = ae_entry_string(&l->root_dse.entries[0], ncs[i]);
-		*dst[i] = v != NULL ? ae_ldap_extended_dn(v, guid) : NULL;
-		if (dst[i] == &l->root_domain_nc && *dst[i] != NULL)
-			memcpy(l->root_domain_guid, guid, sizeof(guid));
-		free(v);
-	}
-	l->dns_host_name = ae_entry_string(&l->root_dse.entries[0], "dnsHostName");
-	if (l->config_nc == NULL || l->default_nc == NULL || l->root_domain_nc == NULL)
-		return ae_set_message(ctx, AE_ERR_LDAP,
-		                      "the rootDSE of %s has no configurationNamingContext/defaultNamingContext: not an Active Directory DC",
-		                      l->host);
+	err = ae_root_dse_parse(ctx, l->host, &l->root_dse.entries[0], &r);
+	if (err != AE_OK)
+		return err;
+	l->config_nc = r.config_nc;
+	l->default_nc = r.default_nc;
+	l->root_domain_nc = r.root_domain_nc;
+	l->dns_host_name = r.dns_host_name;
+	memcpy(l->root_domain_guid, r.root_domain_guid, sizeof(l->root_domain_guid));
 	return AE_OK;
 }
 

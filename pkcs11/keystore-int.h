@@ -62,4 +62,14 @@ bool ae_hex_decode(const char *hex, unsigned char **data_out, size_t *len_out);
  * at most AE_KEY_ID_MAX_HEX long. */
 bool ae_key_id_valid(const char *s);
 
+/* PKCS#11 readers of what a token holds (keystore-p11.c; fuzzed by
+ * tests/fuzz/fuzz-p11.c).  ae_p11_read_pin_source reads the PIN of TOKEN
+ * from SOURCE (pin-source=: a path or file: URI) into PIN (SIZE bytes,
+ * NUL-terminated; a final newline, CR-LF too, dropped).
+ * ae_p11_ec_decode reads CKA_EC_PARAMS and CKA_EC_POINT (a DER OCTET
+ * STRING, or the bare point) into the curve and the point on it. */
+ae_err ae_p11_read_pin_source(ae_ctx *ctx, const char *token, const char *source, char *pin, size_t size);
+ae_err ae_p11_ec_decode(ae_ctx *ctx, const char *token, const unsigned char *params, size_t params_len,
+                        const unsigned char *point, size_t point_len, EC_GROUP **group_out, EC_POINT **point_out);
+
 #endif

@@ -328,8 +328,8 @@ has_our_label(p11_conn *c, CK_OBJECT_HANDLE obj, char **label_out)
 
 /* ---- opening ---- */
 
-static ae_err
-read_pin_source(ae_ctx *ctx, const char *token, const char *source, char *pin, size_t size)
+ae_err
+ae_p11_read_pin_source(ae_ctx *ctx, const char *token, const char *source, char *pin, size_t size)
 {
 	const char *path = source;
 	size_t len = 0;
@@ -484,7 +484,7 @@ login_with(ae_ctx *ctx, p11_conn *c, const char *pin_value, const char *pin_sour
 	if (pin_value != NULL) {
 		rv = c_login(c, pin_value, strlen(pin_value));
 	} else if (pin_source != NULL) {
-		err = read_pin_source(ctx, c->token, pin_source, pin, sizeof(pin));
+		err = ae_p11_read_pin_source(ctx, c->token, pin_source, pin, sizeof(pin));
 		if (err != AE_OK)
 			goto cleanup;
 		rv = c_login(c, pin, strlen(pin));
@@ -1018,23 +1018,22 @@ cleanup:
 	return err;
 }
 
-static ae_err
-evp_ec(ae_ctx *ctx, p11_conn *c, p11_keyref *ref, const unsigned char *params,
-       size_t params_len, const unsigned char *point, size_t point_len, EVP_PKEY **out)
+ae_err
+ae_p11_ec_decode(ae_ctx *ctx, const char *token, const unsigned char *params, size_t params_len,
+                 const unsigned char *point, size_t point_len, EC_GROUP **group_out, EC_POINT **point_out)
 {
 	const unsigned char *p = params;
 	EC_GROUP *group = NULL;
-	EC_KEY *ec = NULL;
 	EC_POINT *pt = NULL;
 	ASN1_OCTET_STRING *os = NULL;
-	EVP_PKEY *pkey = NULL;
 	ae_err err = AE_OK;
 
+	*group_out = NULL;
+	*point_out = NULL;
 	group = d2i_ECPKParameters(NULL, &p, (long)params_len);
 	if (group == NULL) {
 		err = ae_set_message(ctx, AE_ERR_CRYPTO,
-		                     "the EC key on token \"%s\" has CKA_EC_PARAMS OpenSSL cannot read",
-		                     c->token);
+		                     "the EC key on token \"%s\" has CKA_EC_PARAMS OpenSSL cannot read", token);
 		goto cleanup;
 	}
 	/* PKCS#11 says CKA_EC_POINT is a DER OCTET STRING; some tokens give
@@ -1045,16 +1044,46 @@ evp_ec(ae_ctx *ctx, p11_conn *c, p11_keyref *ref, const unsigned char *params,
 		point = ASN1_STRING_get0_data(os);
 		point_len = (size_t)ASN1_STRING_length(os);
 	}
-	ec = EC_KEY_new();
-	pkey = EVP_PKEY_new();
-	pt = EC_POINT_new(group);
-	if (ec == NULL || pkey == NULL || pt == NULL) {
+	if ((pt = EC_POINT_new(group)) == NULL) {
 		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 		goto cleanup;
 	}
-	if (!EC_KEY_set_method(ec, ec_method) || !EC_KEY_set_group(ec, group) ||
-	    !EC_POINT_oct2point(group, pt, point, point_len, NULL) ||
-	    !EC_KEY_set_public_key(ec, pt)) {
+	if (!EC_POINT_oct2point(group, pt, point, point_len, NULL)) {
+		err = ae_set_message(ctx, AE_ERR_CRYPTO,
+		                     "the EC public key on token \"%s\" is not a point of its curve", token);
+		goto cleanup;
+	}
+	*group_out = group;
+	*point_out = pt;
+	group = NULL;
+	pt = NULL;
+cleanup:
+	EC_POINT_free(pt);
+	EC_GROUP_free(group);
+	ASN1_OCTET_STRING_free(os);
+	return err;
+}
+
+static ae_err
+evp_ec(ae_ctx *ctx, p11_conn *c, p11_keyref *ref, const unsigned char *params,
+       size_t params_len, const unsigned char *point, size_t point_len, EVP_PKEY **out)
+{
+	EC_GROUP *group = NULL;
+	EC_KEY *ec = NULL;
+	EC_POINT *pt = NULL;
+	EVP_PKEY *pkey = NULL;
+	ae_err err;
+
+	err = ae_p11_ec_decode(ctx, c->token, params, params_len, point, point_len, &group, &pt);
+	if (err != AE_OK)
+		goto cleanup;
+	ec = EC_KEY_new();
+	pkey = EVP_PKEY_new();
+	if (ec == NULL || pkey == NULL) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	if (!EC_KEY_set_method(ec, ec_method) || !EC_KEY_set_group(ec, group) || !EC_KEY_set_public_key(ec, pt)) {
 		err = ae_set_message(ctx, AE_ERR_CRYPTO,
 		                     "the EC public key on token \"%s\" is not a point of its curve",
 		                     c->token);
@@ -1080,7 +1109,6 @@ cleanup:
 	EC_KEY_free(ec);
 	EC_POINT_free(pt);
 	EC_GROUP_free(group);
-	ASN1_OCTET_STRING_free(os);
 	EVP_PKEY_free(pkey);
 	return err;
 }

@@ -185,6 +185,108 @@ ae_account_sid_name(const ae_account *acct, const ae_sid *sid, char *buf, size_t
 }
 
 ae_err
+ae_account_take_entry(ae_ctx *ctx, ae_account *a, const char *sam, const char *host_sam, const ae_entry *entries,
+                      size_t count, const char *where, const ae_entry **acct_out)
+{
+	const ae_entry *acct = NULL;
+	const ae_attr *at;
+	size_t found = 0;
+	ae_err err;
+
+	*acct_out = NULL;
+	for (size_t i = 0; i < count; i++) {
+		if (ae_entry_has_value(&entries[i], "objectClass", a->machine ? "computer" : "user") &&
+		    ae_entry_has_value(&entries[i], "sAMAccountName", sam)) {
+			acct = &entries[i];
+			found++;
+		} else if (host_sam != NULL && host_sam[0] != '\0' && !a->machine && a->host_dns_name == NULL &&
+		           ae_entry_has_value(&entries[i], "objectClass", "computer") &&
+		           ae_entry_has_value(&entries[i], "sAMAccountName", host_sam)) {
+			a->host_dns_name = ae_entry_string(&entries[i], "dNSHostName");
+		}
+	}
+	if (found == 0)
+		return ae_set_message(ctx, AE_ERR_NOTFOUND, "no %s account %s in %s", a->machine ? "computer" : "user",
+		                      sam, where);
+	if (found > 1)
+		return ae_set_message(ctx, AE_ERR_INVALID, "%zu accounts named %s in %s", found, sam, where);
+	if ((a->dn = strdup(acct->dn)) == NULL)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	/* These go into requests (subject, SANs): refused with a control
+	 * character, which could add fields of its own. */
+	if ((err = ae_entry_text(ctx, acct, "sAMAccountName", &a->sam)) != AE_OK ||
+	    (err = ae_entry_text(ctx, acct, "userPrincipalName", &a->upn)) != AE_OK ||
+	    (err = ae_entry_text(ctx, acct, "mail", &a->mail)) != AE_OK ||
+	    (err = ae_entry_text(ctx, acct, "dNSHostName", &a->dns_host_name)) != AE_OK)
+		return err;
+	at = ae_entry_get(acct, "userCertificate");
+	if (at != NULL && at->nvalues > 0) {
+		a->ds_certs = calloc(at->nvalues, sizeof(*a->ds_certs));
+		a->ds_cert_lens = calloc(at->nvalues, sizeof(*a->ds_cert_lens));
+		if (a->ds_certs == NULL || a->ds_cert_lens == NULL)
+			return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		for (size_t i = 0; i < at->nvalues; i++) {
+			if ((a->ds_certs[i] = malloc(at->values[i].len + 1)) == NULL)
+				return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+			memcpy(a->ds_certs[i], at->values[i].data, at->values[i].len);
+			a->ds_cert_lens[i] = at->values[i].len;
+			a->ds_cert_count++;
+		}
+	}
+	at = ae_entry_get(acct, "objectSid");
+	if (a->sam == NULL || at == NULL || at->nvalues == 0)
+		return ae_set_message(ctx, AE_ERR_INVALID, "account %s has no objectSid or sAMAccountName", sam);
+	err = ae_sid_from_bytes(ctx, at->values[0].data, at->values[0].len, &a->sid, NULL);
+	if (err != AE_OK)
+		return ae_prefix_message(ctx, err, "objectSid of %s", a->dn);
+	if ((err = ae_token_add(ctx, &a->token, &a->sid)) != AE_OK)
+		return err;
+	*acct_out = acct;
+	return AE_OK;
+}
+
+ae_err
+ae_account_add_groups(ae_ctx *ctx, ae_account *a, const ae_entry *acct, const ae_entry *groups)
+{
+	const ae_attr *at = groups != NULL ? ae_entry_get(groups, "tokenGroups") : NULL;
+	uint32_t pgid = 0;
+	ae_sid dom, pg;
+	ae_err err;
+
+	if (at == NULL || at->nvalues == 0)
+		ae_log(ctx, AE_LOG_WARNING,
+		       "the DC returned no tokenGroups for %s: group-based template permissions will not apply",
+		       a->dn);
+	for (size_t i = 0; at != NULL && i < at->nvalues; i++) {
+		ae_sid g;
+		if (ae_sid_from_bytes(ctx, at->values[i].data, at->values[i].len, &g, NULL) != AE_OK) {
+			ae_log(ctx, AE_LOG_WARNING, "tokenGroups of %s: value %zu skipped: %s", a->dn, i,
+			       ae_get_message(ctx));
+			continue;
+		}
+		if ((err = ae_token_add(ctx, &a->token, &g)) != AE_OK)
+			return err;
+	}
+	/* The primary group is in tokenGroups on AD; add it anyway from
+	 * primaryGroupID in case a DC leaves it out. */
+	at = ae_entry_get(acct, "primaryGroupID");
+	if (at != NULL && at->nvalues > 0 &&
+	    ae_parse_ldap_uint32(ctx, "primaryGroupID", &at->values[0], &pgid) == AE_OK &&
+	    ae_sid_domain_of(&a->sid, &dom) && ae_sid_compose(&dom, pgid, &pg)) {
+		if ((err = ae_token_add(ctx, &a->token, &pg)) != AE_OK)
+			return err;
+	}
+	ae_clear_message(ctx);
+	if ((err = ae_token_add_wellknown(ctx, &a->token)) != AE_OK)
+		return err;
+	if (asprintf(&a->display, "%s\\%s", a->netbios_domain ? a->netbios_domain : "", a->sam) < 0) {
+		a->display = NULL;
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	}
+	return AE_OK;
+}
+
+ae_err
 ae_account_lookup(ae_ctx *ctx, ae_ldap *ld, const char *sam, bool machine, const char *netbios,
                   const char *host_sam, ae_account *out)
 {
@@ -197,10 +299,8 @@ ae_account_lookup(ae_ctx *ctx, ae_ldap *ld, const char *sam, bool machine, const
 	ae_account a;
 	char *esc = NULL, *host_esc = NULL, *filter = NULL;
 	const ae_entry *acct = NULL;
-	const ae_attr *at;
-	uint32_t pgid = 0;
-	ae_sid dom, pg, asked[AE_NAMED_MAX];
-	size_t nasked, found = 0;
+	ae_sid asked[AE_NAMED_MAX];
+	size_t nasked;
 	ae_buf f;
 	ae_err err;
 
@@ -234,64 +334,9 @@ ae_account_lookup(ae_ctx *ctx, ae_ldap *ld, const char *sam, bool machine, const
 	err = ae_ldap_search(ctx, ld, ae_ldap_default_nc(ld), "sub", filter, attrs, 0, &res);
 	if (err != AE_OK)
 		goto cleanup;
-	for (size_t i = 0; i < res.count; i++) {
-		if (ae_entry_has_value(&res.entries[i], "objectClass", machine ? "computer" : "user") &&
-		    ae_entry_has_value(&res.entries[i], "sAMAccountName", sam)) {
-			acct = &res.entries[i];
-			found++;
-		} else if (host_esc != NULL && a.host_dns_name == NULL &&
-		           ae_entry_has_value(&res.entries[i], "objectClass", "computer") &&
-		           ae_entry_has_value(&res.entries[i], "sAMAccountName", host_sam)) {
-			a.host_dns_name = ae_entry_string(&res.entries[i], "dNSHostName");
-		}
-	}
-	if (found == 0) {
-		err = ae_set_message(ctx, AE_ERR_NOTFOUND, "no %s account %s in %s",
-		                     machine ? "computer" : "user", sam, ae_ldap_default_nc(ld));
-		goto cleanup;
-	}
-	if (found > 1) {
-		err = ae_set_message(ctx, AE_ERR_INVALID, "%zu accounts named %s in %s",
-		                     found, sam, ae_ldap_default_nc(ld));
-		goto cleanup;
-	}
-	a.dn = strdup(acct->dn);
-	/* These go into requests (subject, SANs): refused with a control
-	 * character, which could add fields of its own. */
-	if ((err = ae_entry_text(ctx, acct, "sAMAccountName", &a.sam)) != AE_OK ||
-	    (err = ae_entry_text(ctx, acct, "userPrincipalName", &a.upn)) != AE_OK ||
-	    (err = ae_entry_text(ctx, acct, "mail", &a.mail)) != AE_OK ||
-	    (err = ae_entry_text(ctx, acct, "dNSHostName", &a.dns_host_name)) != AE_OK)
-		goto cleanup;
-	at = ae_entry_get(acct, "userCertificate");
-	if (at != NULL && at->nvalues > 0) {
-		a.ds_certs = calloc(at->nvalues, sizeof(*a.ds_certs));
-		a.ds_cert_lens = calloc(at->nvalues, sizeof(*a.ds_cert_lens));
-		if (a.ds_certs == NULL || a.ds_cert_lens == NULL) {
-			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
-			goto cleanup;
-		}
-		for (size_t i = 0; i < at->nvalues; i++) {
-			if ((a.ds_certs[i] = malloc(at->values[i].len + 1)) == NULL) {
-				err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
-				goto cleanup;
-			}
-			memcpy(a.ds_certs[i], at->values[i].data, at->values[i].len);
-			a.ds_cert_lens[i] = at->values[i].len;
-			a.ds_cert_count++;
-		}
-	}
-	at = ae_entry_get(acct, "objectSid");
-	if (a.dn == NULL || a.sam == NULL || at == NULL || at->nvalues == 0) {
-		err = ae_set_message(ctx, AE_ERR_INVALID, "account %s has no objectSid or sAMAccountName", sam);
-		goto cleanup;
-	}
-	err = ae_sid_from_bytes(ctx, at->values[0].data, at->values[0].len, &a.sid, NULL);
-	if (err != AE_OK) {
-		err = ae_prefix_message(ctx, err, "objectSid of %s", a.dn);
-		goto cleanup;
-	}
-	if ((err = ae_token_add(ctx, &a.token, &a.sid)) != AE_OK)
+	err = ae_account_take_entry(ctx, &a, sam, host_esc != NULL ? host_sam : NULL, res.entries, res.count,
+	                            ae_ldap_default_nc(ld), &acct);
+	if (err != AE_OK)
 		goto cleanup;
 
 	/* tokenGroups is constructed: only a base search on the object returns
@@ -299,39 +344,9 @@ ae_account_lookup(ae_ctx *ctx, ae_ldap *ld, const char *sam, bool machine, const
 	err = ae_ldap_search(ctx, ld, a.dn, "base", "(objectClass=*)", tg_attrs, 0, &tg);
 	if (err != AE_OK)
 		goto cleanup;
-	at = tg.count > 0 ? ae_entry_get(&tg.entries[0], "tokenGroups") : NULL;
-	if (at == NULL || at->nvalues == 0)
-		ae_log(ctx, AE_LOG_WARNING,
-		       "the DC returned no tokenGroups for %s: group-based template permissions will not apply",
-		       a.dn);
-	for (size_t i = 0; at != NULL && i < at->nvalues; i++) {
-		ae_sid g;
-		if (ae_sid_from_bytes(ctx, at->values[i].data, at->values[i].len, &g, NULL) != AE_OK) {
-			ae_log(ctx, AE_LOG_WARNING, "tokenGroups of %s: value %zu skipped: %s", a.dn, i,
-			       ae_get_message(ctx));
-			continue;
-		}
-		if ((err = ae_token_add(ctx, &a.token, &g)) != AE_OK)
-			goto cleanup;
-	}
-	/* The primary group is in tokenGroups on AD; add it anyway from
-	 * primaryGroupID in case a DC leaves it out. */
-	at = ae_entry_get(acct, "primaryGroupID");
-	if (at != NULL && at->nvalues > 0 &&
-	    ae_parse_ldap_uint32(ctx, "primaryGroupID", &at->values[0], &pgid) == AE_OK &&
-	    ae_sid_domain_of(&a.sid, &dom) && ae_sid_compose(&dom, pgid, &pg)) {
-		if ((err = ae_token_add(ctx, &a.token, &pg)) != AE_OK)
-			goto cleanup;
-	}
-	ae_clear_message(ctx);
-	if ((err = ae_token_add_wellknown(ctx, &a.token)) != AE_OK)
+	err = ae_account_add_groups(ctx, &a, acct, tg.count > 0 ? &tg.entries[0] : NULL);
+	if (err != AE_OK)
 		goto cleanup;
-
-	if (asprintf(&a.display, "%s\\%s", a.netbios_domain ? a.netbios_domain : "", a.sam) < 0) {
-		a.display = NULL;
-		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
-		goto cleanup;
-	}
 	name_token(ctx, ld, &a, &res, asked, nasked);
 	*out = a;
 	memset(&a, 0, sizeof(a));

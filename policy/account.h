@@ -45,6 +45,20 @@ typedef struct {
 ae_err ae_account_lookup(ae_ctx *ctx, ae_ldap *ld, const char *sam, bool machine, const char *netbios,
                          const char *host_sam,
                          ae_account *out);
+/* The steps of ae_account_lookup that read what the DC returned (no
+ * network; fuzzed by tests/fuzz/fuzz-account.c).  A is zeroed with its
+ * token initialised, machine and netbios_domain set.
+ * ae_account_take_entry picks from ENTRIES (the account search's answer)
+ * the one account SAM (exactly one, else an error naming WHERE), and, for
+ * a user, the dNSHostName of this host's computer account HOST_SAM (NULL:
+ * none); fills A's names, userCertificate values, SID and token, and
+ * points *ACCT_OUT at the entry.  ae_account_add_groups adds the SIDs of
+ * GROUPS' tokenGroups (the base search on the account; NULL: none), the
+ * primary group (primaryGroupID of ACCT) and the well-known SIDs, and the
+ * display name.  On error A holds what was filled (ae_account_clear). */
+ae_err ae_account_take_entry(ae_ctx *ctx, ae_account *a, const char *sam, const char *host_sam,
+                             const ae_entry *entries, size_t count, const char *where, const ae_entry **acct_out);
+ae_err ae_account_add_groups(ae_ctx *ctx, ae_account *a, const ae_entry *acct, const ae_entry *groups);
 void ae_account_clear(ae_account *acct);
 
 /* A readable name for SID: "CORP\CertDenied" when the lookup named it,

@@ -27,6 +27,7 @@
 #include "config.h"
 
 #include "error.h"
+#include "notify-msg.h"
 #include "notify-text.h"
 #include "util.h"
 
@@ -257,14 +258,10 @@ static ae_err
 get_caps(ae_ctx *ctx, DBusConnection *conn, server_caps *caps)
 {
 	DBusMessage *msg = NULL, *reply = NULL;
-	DBusError derr;
-	char **list = NULL;
-	int n = 0;
 	ae_err err = AE_OK;
 
 	caps->markup = true;
 	caps->actions = true;
-	dbus_error_init(&derr);
 	msg = dbus_message_new_method_call(NOTIFY_NAME, NOTIFY_PATH, NOTIFY_IFACE, "GetCapabilities");
 	if (msg == NULL) {
 		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
@@ -278,26 +275,12 @@ get_caps(ae_ctx *ctx, DBusConnection *conn, server_caps *caps)
 	}
 	if (err != AE_OK)
 		goto cleanup;
-	if (!dbus_message_get_args(reply, &derr, DBUS_TYPE_ARRAY, DBUS_TYPE_STRING, &list, &n, DBUS_TYPE_INVALID)) {
-		err = ae_set_message(ctx, AE_ERR_INVALID, "GetCapabilities answered with unexpected arguments: %s",
-		                     derr.message ? derr.message : "unknown error");
-		goto cleanup;
-	}
-	caps->markup = false;
-	caps->actions = false;
-	for (int i = 0; i < n; i++) {
-		if (strcmp(list[i], "body-markup") == 0)
-			caps->markup = true;
-		else if (strcmp(list[i], "actions") == 0)
-			caps->actions = true;
-	}
+	err = ae_notify_caps_parse(ctx, reply, &caps->markup, &caps->actions);
 cleanup:
-	dbus_free_string_array(list);
 	if (reply != NULL)
 		dbus_message_unref(reply);
 	if (msg != NULL)
 		dbus_message_unref(msg);
-	dbus_error_free(&derr);
 	return err;
 }
 
@@ -428,40 +411,30 @@ close_notification(ae_ctx *ctx, DBusConnection *conn, uint32_t id)
 	return err;
 }
 
-/* What MSG means for notification ID shown by SERVER (its unique name:
- * signals from anyone else are not the user's answer).  *REASON gets the
- * NotificationClosed reason. */
+/* What MSG means for notification ID shown by SERVER; a call to us is
+ * answered with an error rather than left waiting. */
 static outcome
 classify(DBusConnection *conn, DBusMessage *msg, uint32_t id, const char *server, uint32_t *reason)
 {
-	const char *sender = dbus_message_get_sender(msg);
-	dbus_uint32_t nid = 0, why = 0;
-	const char *key = NULL;
-
-	if (dbus_message_is_signal(msg, DBUS_INTERFACE_LOCAL, "Disconnected"))
+	switch (ae_notify_classify(msg, id, server, reason)) {
+	case AE_NOTIFY_BUS_GONE:
 		return BUS_GONE;
-	if (dbus_message_get_type(msg) == DBUS_MESSAGE_TYPE_METHOD_CALL) {
-		/* We offer no methods; say so rather than let the caller wait. */
-		DBusMessage *err = NULL;
-		if (!dbus_message_get_no_reply(msg))
-			err = dbus_message_new_error(msg, DBUS_ERROR_UNKNOWN_METHOD, "autoenroll-notify has no methods");
-		if (err != NULL) {
-			dbus_connection_send(conn, err, NULL);
-			dbus_message_unref(err);
+	case AE_NOTIFY_ACTIVATED:
+		return ACTIVATED;
+	case AE_NOTIFY_CLOSED:
+		return CLOSED;
+	case AE_NOTIFY_METHOD_CALL:
+		if (!dbus_message_get_no_reply(msg)) {
+			DBusMessage *err = dbus_message_new_error(msg, DBUS_ERROR_UNKNOWN_METHOD,
+			                                          "autoenroll-notify has no methods");
+			if (err != NULL) {
+				dbus_connection_send(conn, err, NULL);
+				dbus_message_unref(err);
+			}
 		}
 		return WAITING;
-	}
-	if (sender == NULL || strcmp(sender, server) != 0)
-		return WAITING;
-	if (dbus_message_is_signal(msg, NOTIFY_IFACE, "ActionInvoked") &&
-	    dbus_message_get_args(msg, NULL, DBUS_TYPE_UINT32, &nid, DBUS_TYPE_STRING, &key, DBUS_TYPE_INVALID) &&
-	    nid == id && (strcmp(key, "enroll") == 0 || strcmp(key, "default") == 0))
-		return ACTIVATED;
-	if (dbus_message_is_signal(msg, NOTIFY_IFACE, "NotificationClosed") &&
-	    dbus_message_get_args(msg, NULL, DBUS_TYPE_UINT32, &nid, DBUS_TYPE_UINT32, &why, DBUS_TYPE_INVALID) &&
-	    nid == id) {
-		*reason = why;
-		return CLOSED;
+	case AE_NOTIFY_OTHER:
+		break;
 	}
 	return WAITING;
 }

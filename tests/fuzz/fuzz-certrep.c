@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "openssl-setup.h"
 
 static EVP_PKEY *key;
 static X509 *cert;
@@ -35,8 +35,8 @@ setup(void)
 	X509_sign(cert, key, EVP_sha256());
 }
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static int
+fuzz_one(const uint8_t *data, size_t size)
 {
 	ae_ctx *ctx = ae_ctx_new();
 	ae_scep_certrep rep;

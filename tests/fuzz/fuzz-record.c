@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "openssl-setup.h"
 
 /* format -> parse -> format: the identity, and the fields come back. */
 static void
@@ -42,8 +42,8 @@ same(const char *x, const char *y)
 	return (x == NULL && y == NULL) || (x != NULL && y != NULL && strcmp(x, y) == 0);
 }
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static int
+fuzz_one(const uint8_t *data, size_t size)
 {
 	ae_ctx *ctx = ae_ctx_new();
 	ae_record *r = NULL;

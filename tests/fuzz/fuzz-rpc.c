@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "openssl-setup.h"
 
 static size_t
 sig(void *d, size_t len)
@@ -114,8 +114,8 @@ fragments(ae_ctx *ctx, const uint8_t *data, size_t size, bool sealed)
 	ae_rpc_free(rpc);
 }
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static int
+fuzz_one(const uint8_t *data, size_t size)
 {
 	ae_ctx *ctx;
 	const uint8_t *p = data + 1;

@@ -7,7 +7,8 @@
 # Each target runs for ${AE_FUZZ_SECONDS:-20} seconds over a scratch copy of
 # its seed corpus (the committed corpus is never modified).  A crash leaves
 # its reproducer in the scratch directory, whose path is printed, and makes
-# the script exit non-zero.
+# the script exit non-zero.  The long run (CPU-minutes a target, merged
+# into the corpora, a table) is long.sh, next to this script.
 
 set -u
 
@@ -22,6 +23,7 @@ targets="fuzz-secdesc fuzz-template fuzz-conf fuzz-dns fuzz-ca fuzz-record fuzz-
 work=$(mktemp -d "${TMPDIR:-/tmp}/ae-fuzz.XXXXXX") || exit 1
 
 targets="$targets fuzz-subject fuzz-store-uri fuzz-keyfile"
+targets="$targets fuzz-account fuzz-krb fuzz-notify-dbus fuzz-p11"
 set -- $targets
 echo "1..$#"
 n=0
