@@ -657,12 +657,12 @@ ae_krb_service_ok_as_delegate(ae_ctx *ctx, const char *service, const char *host
 		return ae_set_message(ctx, AE_ERR_KERBEROS, "cannot initialise Kerberos");
 	kerr = gss_ccname[0] ? krb5_cc_resolve(kctx, gss_ccname, &cc) : krb5_cc_default(kctx, &cc);
 	if (kerr != 0) {
-		err = krb_message(ctx, AE_ERR_NOCREDS, kctx, kerr, "cannot open the credential cache the bind used");
+		err = ae_krb_message(ctx, AE_ERR_NOCREDS, kctx, kerr, "cannot open the credential cache the bind used");
 		goto cleanup;
 	}
 	kerr = krb5_cc_start_seq_get(kctx, cc, &cur);
 	if (kerr != 0) {
-		err = krb_message(ctx, AE_ERR_KERBEROS, kctx, kerr, "cannot read the credential cache");
+		err = ae_krb_message(ctx, AE_ERR_KERBEROS, kctx, kerr, "cannot read the credential cache");
 		goto cleanup;
 	}
 	*ok_as_delegate = true;

@@ -202,7 +202,10 @@ ae_account_take_entry(ae_ctx *ctx, ae_account *a, const char *sam, const char *h
 		} else if (host_sam != NULL && host_sam[0] != '\0' && !a->machine && a->host_dns_name == NULL &&
 		           ae_entry_has_value(&entries[i], "objectClass", "computer") &&
 		           ae_entry_has_value(&entries[i], "sAMAccountName", host_sam)) {
-			a->host_dns_name = ae_entry_string(&entries[i], "dNSHostName");
+			/* the DNS name in a user's requests (txn.c): refused with a
+			 * control character, like the account's own text */
+			if ((err = ae_entry_text(ctx, &entries[i], "dNSHostName", &a->host_dns_name)) != AE_OK)
+				return err;
 		}
 	}
 	if (found == 0)

@@ -51,7 +51,8 @@ account(const ldif_file *f, const ae_entry *groups, bool machine)
 		if (acct == NULL || a.dn == NULL || a.sam == NULL || !ae_token_has(&a.token, &a.sid))
 			__builtin_trap();
 		/* Text that goes into requests holds no control character. */
-		if (has_ctl(a.sam) || has_ctl(a.upn) || has_ctl(a.mail) || has_ctl(a.dns_host_name))
+		if (has_ctl(a.sam) || has_ctl(a.upn) || has_ctl(a.mail) || has_ctl(a.dns_host_name) ||
+		    has_ctl(a.host_dns_name))
 			__builtin_trap();
 		if (ae_account_add_groups(ctx, &a, acct, groups) == AE_OK) {
 			if (a.display == NULL || a.token.count < 4 || !ae_token_has(&a.token, &a.sid))
