@@ -7,7 +7,8 @@
 # the used and the expired challenge explained, a pending answer, and
 # event 86 with its stage and Windows code for the wrong RA certificate,
 # a TLS certificate that does not chain to AD and a name that does not
-# resolve.
+# resolve; then micromdm's scepserver (labctl scepserver): enrollment and
+# renewal with its static challenge and its CA as the anchor.
 . "$(dirname "$0")/lib.sh"
 lab_require
 [ -e /usr/lib/softhsm/libsofthsm2.so ] || skip_all "SoftHSM2 is needed (tests/deps.sh)"
@@ -18,6 +19,7 @@ levers_default() {
 } >/dev/null 2>&1
 cleanup_all() {
 	levers_default
+	"$LABCTL" scepserver down >/dev/null 2>&1
 	[ -n "${sink:-}" ] && kill "$sink" 2>/dev/null
 	rm -rf "$TEST_TMP"
 }
@@ -209,4 +211,33 @@ ok $? "a name that does not resolve: explained" || diag "$(cat "$TEST_TMP/o")"
 ev=$(event86)
 jq -e '.stage == "GetCACaps" and (.hresult | test("80072ee7")) and (.url | test("nosuchhost"))' <<<"$ev" >/dev/null
 ok $? "event 86 at GetCACaps with 0x80072EE7" || diag "$ev"
+
+# --- micromdm's scepserver (a server nobody here wrote): its own CA as the anchor, plain HTTP,
+# its static challenge; it answers in single DES whatever it offers, and wants the challenge on renewals too
+"$LABCTL" scepserver up >"$TEST_TMP/mdm.log" 2>&1
+ok $? "labctl scepserver up" || diag "$(cat "$TEST_TMP/mdm.log")"
+MURL=$AE_LAB_SCEPSERVER_URL
+MCA=$AE_LAB_DIR/scepserver/depot/ca.pem
+cp "$AE_LAB_DIR/scepserver/challenge" "$TEST_TMP/mpw"
+printf 'wrong\n' >"$TEST_TMP/mpw-bad"
+ae_machine enroll --scep "$MURL" --insecure-http --subject CN=mdm1.corp.test --challenge-file "$TEST_TMP/mpw"
+[ $? -ne 0 ] && grep -q "CA certificate .*Lab scepserver.* does not chain" "$TEST_TMP/o" && jq -e '.stage == "GetCACert"' <<<"$(event86)" >/dev/null
+ok $? "scepserver without its CA as the anchor: refused at GetCACert (no trust on first use)" || diag "$(cat "$TEST_TMP/o")" "$(event86)"
+ae_machine enroll --scep "$MURL" --insecure-http --scep-anchor "$MCA" --subject CN=mdm1.corp.test --challenge-file "$TEST_TMP/mpw-bad"
+[ $? -ne 0 ] && grep -q "badRequest" "$TEST_TMP/o"
+ok $? "scepserver with a wrong challenge: refused (badRequest), explained" || diag "$(cat "$TEST_TMP/o")"
+ae_machine enroll --scep "$MURL" --insecure-http --scep-anchor "$MCA" --subject CN=mdm1.corp.test --challenge-file "$TEST_TMP/mpw"
+[ $? -eq 0 ] && grep -q "^Issued: .*unprotected" "$TEST_TMP/o" && grep -q "single DES (weak" "$TEST_TMP/o"
+ok $? "scepserver: issued with its static challenge, its single-DES answer said weak" || diag "$(cat "$TEST_TMP/o")"
+xid=$(issued_id)
+openssl x509 -in "$TEST_TMP/machine/certs/$xid.pem" -noout -issuer -subject 2>/dev/null | tr '\n' ' ' |
+	grep -q "issuer=.*Lab scepserver.*subject=CN *= *mdm1.corp.test"
+ok $? "the certificate is scepserver's, for the subject asked" || diag "$(openssl x509 -in "$TEST_TMP/machine/certs/$xid.pem" -noout -issuer -subject 2>&1)"
+ae_machine enroll --renew "$xid" --insecure-http --scep-anchor "$MCA"
+[ $? -ne 0 ] && grep -q "badRequest" "$TEST_TMP/o"
+ok $? "its renewal without a challenge: refused by scepserver (it wants one), explained" || diag "$(cat "$TEST_TMP/o")"
+ae_machine enroll --renew "$xid" --insecure-http --scep-anchor "$MCA" --challenge-file "$TEST_TMP/mpw"
+[ $? -eq 0 ] && grep -q "renewed  $xid" "$TEST_TMP/o" && [ -f "$TEST_TMP/machine/certs/$(issued_id).pem" ]
+ok $? "renewed with --challenge-file, signed with the current certificate, the old one archived" || diag "$(cat "$TEST_TMP/o")"
+"$LABCTL" scepserver down >/dev/null
 done_testing
