@@ -239,5 +239,25 @@ ok $? "its renewal without a challenge: refused by scepserver (it wants one), ex
 ae_machine enroll --renew "$xid" --insecure-http --scep-anchor "$MCA" --challenge-file "$TEST_TMP/mpw"
 [ $? -eq 0 ] && grep -q "renewed  $xid" "$TEST_TMP/o" && [ -f "$TEST_TMP/machine/certs/$(issued_id).pem" ]
 ok $? "renewed with --challenge-file, signed with the current certificate, the old one archived" || diag "$(cat "$TEST_TMP/o")"
+cp "$TEST_TMP/c.conf" "$TEST_TMP/m.conf"
+cat >>"$TEST_TMP/m.conf" <<CONF
+[scep mdm]
+url = $MURL
+subject = CN=mdm2.corp.test
+challenge_file = $TEST_TMP/mpw
+anchor = $MCA
+allow_http = yes
+renewal_challenge = yes
+renew_percent = 50
+CONF
+pulse_m 0 m
+[ "$(scep_ev enrolled)" = 1 ]
+ok $? "the machine's pulse enrolls a profile against scepserver" || diag "$(cat "$TEST_TMP/r.json" "$TEST_TMP/r.err")"
+xid=$(jq -r '[.events[] | select(.template == "SCEP" and .event == "enrolled")][0].id' "$TEST_TMP/r.json")
+life=$(( $(date -d "$(openssl x509 -in "$TEST_TMP/machine/certs/$xid.pem" -noout -enddate | cut -d= -f2)" +%s) -
+	$(date -d "$(openssl x509 -in "$TEST_TMP/machine/certs/$xid.pem" -noout -startdate | cut -d= -f2)" +%s) ))
+pulse_m $((life * 55 / 100)) m
+[ "$(scep_ev renewed)/$(scep_ev archived)" = 1/1 ]
+ok $? "at 55% of its lifetime the pulse renews it, with the challenge (renewal_challenge = yes)" || diag "$(cat "$TEST_TMP/r.json" "$TEST_TMP/r.err")"
 "$LABCTL" scepserver down >/dev/null
 done_testing
