@@ -6,6 +6,7 @@
 
 #include "diag-ca.h"
 #include "diag-net.h"
+#include "diag-scep.h"
 #include "diagnose.h"
 #include "keystore.h"
 #include "local.h"
@@ -261,6 +262,16 @@ ae_diagnose(ae_ctx *ctx, const ae_conf *conf, const ae_diagnose_opts *opts, ae_d
 			ae_diag_fix(c, NULL, "name one of the CAs autoenroll policy lists");
 		}
 		diag_templates(p, usable, opts->ca, r);
+	}
+	/* the context's SCEP profiles (not with --ca): trust from AD, or
+	 * only the anchor without the policy */
+	for (size_t i = 0; i < conf->n_scep; i++) {
+		const ae_scep_profile *sp = &conf->scep[i];
+		static const ae_pki none;
+		if (sp->user == opts->machine || opts->ca != NULL)
+			continue;
+		ae_diag_scep(ctx, conf, p ? &p->pki : &none, sp->name, sp->url, sp->anchor ? sp->anchor : conf->scep_anchor,
+		             sp->allow_http >= 0 ? sp->allow_http == 1 : conf->scep_allow_http, r);
 	}
 	diag_local(ctx, conf, opts->machine, r);
 	ae_strv_free(usable);

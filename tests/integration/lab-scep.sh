@@ -259,5 +259,41 @@ life=$(( $(date -d "$(openssl x509 -in "$TEST_TMP/machine/certs/$xid.pem" -noout
 pulse_m $((life * 55 / 100)) m
 [ "$(scep_ev renewed)/$(scep_ev archived)" = 1/1 ]
 ok $? "at 55% of its lifetime the pulse renews it, with the challenge (renewal_challenge = yes)" || diag "$(cat "$TEST_TMP/r.json" "$TEST_TMP/r.err")"
+
+# --- diagnose's SCEP checks, for each profile of the context: NDES, scepserver, a host that does not resolve
+cp "$TEST_TMP/c.conf" "$TEST_TMP/d.conf"
+cat >>"$TEST_TMP/d.conf" <<CONF
+[scep ndes]
+url = $URL
+subject = CN=ws1.corp.test
+[scep mdm]
+url = $MURL
+subject = CN=ws1.corp.test
+anchor = $MCA
+allow_http = yes
+[scep bad]
+url = https://nosuchhost.corp.test/certsrv/mscep/mscep.dll
+subject = CN=ws1.corp.test
+CONF
+diag_scep() { # the scep.* checks as "id status" lines in $TEST_TMP/dg
+	as_machine "$AUTOENROLL" diagnose --machine --json -c "$TEST_TMP/d.conf" >"$TEST_TMP/dg.json" 2>"$TEST_TMP/dg.err"
+	jq -r '.checks[] | select(.id | startswith("scep.")) | "\(.id) \(.status)"' "$TEST_TMP/dg.json" >"$TEST_TMP/dg"
+}
+dstat() { awk -v id="$1" '$1 == id {print $2}' "$TEST_TMP/dg"; }
+diag_scep
+[ "$(grep -c '^scep\.ndes\..* pass$' "$TEST_TMP/dg")" = 5 ] &&
+	jq -e '.checks[] | select(.id == "scep.ndes.ra-certificates") | .details | (.ra1 | test("digitalSignature")) and (.ra2 | test("keyEncipherment"))' "$TEST_TMP/dg.json" >/dev/null
+ok $? "diagnose: the NDES profile's DNS, TLS, GetCACaps, GetCACert and RA certificates (signing, encryption) pass" || diag "$(cat "$TEST_TMP/dg" "$TEST_TMP/dg.err")"
+[ "$(dstat scep.mdm.tls)/$(dstat scep.mdm.getcacert)/$(dstat scep.mdm.ra-certificates)" = warn/pass/pass ]
+ok $? "diagnose: scepserver's profile passes, its plain HTTP a warning" || diag "$(cat "$TEST_TMP/dg")"
+[ "$(dstat scep.bad.dns)/$(dstat scep.bad.getcacaps)" = fail/skip ] &&
+	jq -e '.checks[] | select(.id == "scep.bad.dns") | .details.code == "0x80072EE7" and (.cause | test("cannot resolve"))' "$TEST_TMP/dg.json" >/dev/null
+ok $? "diagnose: the host that does not resolve fails the DNS check (0x80072EE7), the later ones skipped" || diag "$(cat "$TEST_TMP/dg")"
+"$LABCTL" scep-tls untrusted >/dev/null
+diag_scep
+[ "$(dstat scep.ndes.dns)/$(dstat scep.ndes.tls)/$(dstat scep.ndes.getcacaps)" = pass/fail/skip ] &&
+	jq -e '.checks[] | select(.id == "scep.ndes.tls") | .details.code == "0x80072F8F" and .fix != null' "$TEST_TMP/dg.json" >/dev/null
+ok $? "diagnose: an untrusted TLS certificate fails the TLS check (0x80072F8F) with its fix" || diag "$(cat "$TEST_TMP/dg")"
+"$LABCTL" scep-tls trusted >/dev/null
 "$LABCTL" scepserver down >/dev/null
 done_testing
