@@ -3,7 +3,8 @@
  * report (core/diag.h).  DNS, time, the context's credentials, the sealed
  * LDAP bind (net/diag-net.h); the enrollment policy; Group Policy (the
  * GROUP_POLICY hook, from libaesysvol: policy/gpread.h); each CA (transport/diag-ca.h); each template set up
- * for the caller; the local state directory, key store, token and pulse
+ * for the caller; each SCEP profile of the context (transport/diag-scep.h);
+ * the local state directory, key store, token and pulse
  * lock.  A failure never stops the checks after it; checks that cannot
  * run for want of an earlier one are skipped with the reason.
  */
