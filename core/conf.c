@@ -44,10 +44,12 @@ static const opt_def options[] = {
 	{ "global", "expiry_warning_percent", T_PERCENT, OFF(expiry_warning_percent), 0, 100 },
 	{ "global", "cep_username", T_STRING, OFF(cep_username), 0, 0 },
 	{ "global", "cep_password_file", T_STRING, OFF(cep_password_file), 0, 0 },
+	{ "global", "cep_password", T_STRING, OFF(cep_password), 0, 0 },
 	{ "global", "cep_client_cert", T_STRING, OFF(cep_client_cert), 0, 0 },
 	{ "global", "cep_client_key", T_STRING, OFF(cep_client_key), 0, 0 },
 	{ "global", "cep_channel_binding", T_BOOL, OFF(cep_channel_binding), 0, 0 },
 	{ "global", "group_policy", T_BOOL, OFF(group_policy), 0, 0 },
+	{ "global", "computer_gp_file", T_STRING, OFF(computer_gp_file), 0, 0 },
 	{ "global", "scep_allow_http", T_BOOL, OFF(scep_allow_http), 0, 0 },
 	{ "global", "scep_anchor", T_STRING, OFF(scep_anchor), 0, 0 },
 	{ "machine", "keytab", T_STRING, OFF(machine_keytab), 0, 0 },
@@ -250,9 +252,11 @@ ae_conf_free(ae_conf *conf)
 	free(conf->trust_dir);
 	free(conf->cep_username);
 	free(conf->cep_password_file);
+	free(conf->cep_password);
 	free(conf->cep_client_cert);
 	free(conf->cep_client_key);
 	free(conf->scep_anchor);
+	free(conf->computer_gp_file);
 	ae_strv_free(conf->user_policy_servers);
 	ae_strv_free(conf->machine_policy_servers);
 	free(conf->system_trust);

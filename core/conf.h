@@ -23,6 +23,9 @@
 #define AE_AEPOLICY_RETRIEVE_PENDING 0x0004u /* update pending requests */
 #define AE_AEPOLICY_DISABLED         0x8000u
 
+/* Root's, world-readable: the computer's DN and UserPolicyMode (gpread.h);
+ * with a machine state_dir, next to it instead. */
+#define AE_COMPUTER_GP_FILE AE_STATEDIR "-public/computer-gp"
 #define AE_CONF_DEFAULT_PATH SYSCONFDIR "/autoenroll/autoenroll.conf"
 
 /* An SCEP profile, "[scep NAME]": a certificate the pulse of its context
@@ -59,6 +62,7 @@ typedef struct {
 	int hook_timeout;         /* seconds a renewal hook may run (60) */
 	int expiry_warning_percent; /* warn when this % of a certificate's lifetime is left and nothing renewed it (10; 0: never) */
 	bool group_policy;        /* Group Policy read and applied over this file (yes) */
+	char *computer_gp_file;   /* what the machine's Group Policy publishes for users' loopback; NULL: <machine state_dir>-public/computer-gp */
 	bool scep_allow_http;     /* SCEP over plain http:// allowed, every message saying it is unprotected (no) */
 	char *scep_anchor;        /* PEM file of roots SCEP servers' RA and CA certificates may chain to, besides AD's; NULL: none */
 	/* CEP/CES user name and password authentication (WS-Security
@@ -66,6 +70,7 @@ typedef struct {
 	 * a file; NULL: Kerberos */
 	char *cep_username;
 	char *cep_password_file;
+	char *cep_password;       /* "pinentry": asked in interactive runs (src/pinentry.c), never in pulses */
 	/* ... or a TLS client certificate and its key (PEM files) */
 	char *cep_client_cert;
 	char *cep_client_key;

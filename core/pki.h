@@ -29,6 +29,8 @@ typedef struct {
 	char *host;           /* dNSHostName */
 	char *url;            /* the endpoint, for transports that take one (CES, SCEP); NULL for MS-ICPR */
 	unsigned endpoint_auth; /* MS-XCEP clientAuthentication of the URLs: AE_CA_AUTH_PASSWORD, else Kerberos */
+	bool renewal_only;    /* the endpoint takes only renewals, authenticated by the certificate being renewed
+	                       * and its key (MS-XCEP 3.1.4.1.3.5 renewalOnly: key-based renewal) */
 	char **fallback_urls; /* more endpoints of the same CA, tried in order when URL does not answer (CES URIs by priority) */
 	/* How the CA is reached (transport/transport.h), set by the policy
 	 * source; NULL: not reachable by any transport we have. */

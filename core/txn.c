@@ -170,6 +170,10 @@ ae_txn_begin(ae_ctx *ctx, const ae_txn_env *env, const ae_txn_request *rq, ae_tx
 	ae_err err;
 
 	*out = NULL;
+	if (rq->ca != NULL && rq->ca->renewal_only && (rq->renew == NULL || rq->renew_key == NULL || rq->renew->cert == NULL))
+		return ae_set_message(ctx, AE_ERR_INVALID,
+		                      "%s takes only renewals (renewalOnly, MS-XCEP 3.1.4.1.3.5): a new %s request goes to another of the CA's endpoints",
+		                      rq->ca->url ? rq->ca->url : rq->ca->name, rq->tpl->name);
 	t = calloc(1, sizeof(*t));
 	if (t == NULL || (t->rec = new_record(env, rq)) == NULL) {
 		free(t);
@@ -178,6 +182,11 @@ ae_txn_begin(ae_ctx *ctx, const ae_txn_env *env, const ae_txn_request *rq, ae_tx
 	t->tpl = rq->tpl;
 	t->ca = rq->ca;
 	t->renewal = rq->renew != NULL && rq->renew_key != NULL && rq->renew->cert != NULL;
+	if (t->renewal && rq->ca != NULL && rq->ca->renewal_only) {
+		/* key-based renewal: the certificate being renewed authenticates */
+		t->renew_cert = rq->renew->cert;
+		t->renew_key = rq->renew_key;
+	}
 	if ((err = ae_store_save(ctx, env->st, t->rec)) != AE_OK)
 		goto fail;
 	crash_point(env, "record");
@@ -395,8 +404,11 @@ conclude(ae_ctx *ctx, const ae_txn_env *env, ae_record *rec, ae_key *key, const 
 				return err;
 		}
 	} else {
-		/* The refusal in words, without failing the call: the CA answered. */
-		ae_txn_refusal(ctx, a, tpl->name, ca->name, env->policy->account.display, &out->hresult);
+		/* The refusal in words, without failing the call: the CA answered,
+		 * in its own words too (already moved to OUT). */
+		ae_ca_answer said = *a;
+		said.message = out->ca_message;
+		ae_txn_refusal(ctx, &said, tpl->name, ca->name, env->policy->account.display, &out->hresult);
 		out->why = strdup(ae_get_message(ctx));
 		ae_clear_message(ctx);
 		out->final = !retrieval || a->final;
@@ -439,6 +451,9 @@ ae_txn_submit(ae_ctx *ctx, const ae_txn_env *env, ae_txn *t, ae_txn_result *out)
 	if (t->ca->transport->submit_keyed != NULL)
 		err = ae_ca_link_submit_keyed(ctx, link, t->ca, t->der, t->der_len, ae_key_evp(t->key), t->renew_cert,
 		                              t->renew_key ? ae_key_evp(t->renew_key) : NULL, &a);
+	else if (t->ca->renewal_only)
+		err = ae_ca_link_submit_as(ctx, link, t->ca, attrs, t->der, t->der_len, t->renew_cert,
+		                           t->renew_key ? ae_key_evp(t->renew_key) : NULL, &a);
 	else
 		err = ae_ca_link_submit(ctx, link, t->ca, attrs, t->der, t->der_len, &a);
 	if (err != AE_OK) {

@@ -12,6 +12,7 @@
 #include "util.h"
 
 #include <curl/curl.h>
+#include <openssl/ssl.h>
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -296,6 +297,20 @@ status_error(ae_ctx *ctx, const ae_http_request *req, long status, const char *s
 	return ae_set_message(ctx, code, "%s at %s: the server answered HTTP %ld", req->what, shown, status);
 }
 
+/* CURLOPT_SSL_CTX_FUNCTION: the client certificate and key of the
+ * request (libcurl's OpenSSL back end passes its SSL_CTX). */
+static CURLcode
+use_client_key(CURL *c, void *sslctx, void *data)
+{
+	const ae_http_request *req = data;
+
+	(void)c;
+	if (SSL_CTX_use_certificate(sslctx, req->client_x509) != 1 ||
+	    SSL_CTX_use_PrivateKey(sslctx, req->client_pkey) != 1 || SSL_CTX_check_private_key(sslctx) != 1)
+		return CURLE_SSL_CERTPROBLEM;
+	return CURLE_OK;
+}
+
 ae_err
 ae_http_fetch(ae_ctx *ctx, const ae_http_request *req, ae_http_response **out)
 {
@@ -371,6 +386,12 @@ ae_http_fetch(ae_ctx *ctx, const ae_http_request *req, ae_http_response **out)
 		lc.easy_setopt(c, CURLOPT_SSLCERTTYPE, "PEM");
 		lc.easy_setopt(c, CURLOPT_SSLKEY, req->client_key);
 		lc.easy_setopt(c, CURLOPT_SSLKEYTYPE, "PEM");
+	}
+	if (req->client_x509 != NULL && req->client_pkey != NULL) {
+		/* a key OpenSSL cannot load from a file (a token's): given to
+		 * the TLS context itself */
+		lc.easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, use_client_key);
+		lc.easy_setopt(c, CURLOPT_SSL_CTX_DATA, (void *)req);
 	}
 	if (req->peer_cert)
 		lc.easy_setopt(c, CURLOPT_CERTINFO, 1L);

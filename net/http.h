@@ -43,6 +43,8 @@ typedef struct {
 	                            * (AD's roots); NULL: the system trust only */
 	const char *client_cert;   /* TLS client authentication: the certificate (and chain), a PEM file */
 	const char *client_key;    /* ... and its key, a PEM file; NULL: no client certificate */
+	struct x509_st *client_x509;  /* else TLS client authentication with this certificate ... */
+	struct evp_pkey_st *client_pkey; /* ... and this key (a token's: signing goes to C_Sign) */
 	bool peer_cert;            /* true: the server's certificate in the response (https) */
 } ae_http_request;
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -82,11 +83,19 @@ out:
 	return err;
 }
 
+/* The cache GSS-API initiates with in this thread when ae_krb_machine
+ * chose one (gss_krb5_ccache_name), else "": the default cache, as for a
+ * user.  GSS-API does not say which cache a credential uses before a
+ * context needs it (MIT resolves the default lazily), so it is kept here. */
+static __thread char gss_ccname[128];
+
 void
 ae_krb_free(ae_krb *krb)
 {
 	if (krb == NULL)
 		return;
+	if (krb->ccname != NULL && strcmp(krb->ccname, gss_ccname) == 0)
+		gss_ccname[0] = '\0';
 	if (krb->cc != NULL)
 		krb5_cc_destroy(krb->kctx, krb->cc);
 	if (krb->kctx != NULL)
@@ -482,6 +491,7 @@ ae_krb_machine(ae_ctx *ctx, const ae_conf *conf, ae_krb **out)
 		err = ae_set_message(ctx, AE_ERR_KERBEROS, "cannot select the machine credential cache");
 		goto cleanup;
 	}
+	snprintf(gss_ccname, sizeof(gss_ccname), "%s", krb->ccname);
 	*out = krb;
 	krb = NULL;
 	err = AE_OK;
@@ -613,4 +623,71 @@ ae_krb_advice(const char *text)
 		if (strstr(text, table[i].needle) != NULL)
 			return table[i].advice;
 	return NULL;
+}
+
+/* Whether the server principal P is SERVICE/HOST in any realm (service
+ * class and host name compared without case, as AD compares SPNs). */
+static bool
+is_service_host(krb5_context kctx, krb5_const_principal p, const char *service, const char *host)
+{
+	const krb5_data *c0, *c1;
+
+	if (krb5_princ_size(kctx, p) != 2)
+		return false;
+	c0 = krb5_princ_component(kctx, p, 0);
+	c1 = krb5_princ_component(kctx, p, 1);
+	return c0->length == strlen(service) && strncasecmp(c0->data, service, c0->length) == 0 &&
+	       c1->length == strlen(host) && strncasecmp(c1->data, host, c1->length) == 0;
+}
+
+ae_err
+ae_krb_service_ok_as_delegate(ae_ctx *ctx, const char *service, const char *host, size_t *found,
+                              bool *ok_as_delegate, char **server)
+{
+	krb5_context kctx = NULL;
+	krb5_ccache cc = NULL;
+	krb5_cc_cursor cur = NULL;
+	krb5_creds creds;
+	krb5_error_code kerr;
+	ae_err err;
+
+	*found = 0;
+	*ok_as_delegate = false;
+	*server = NULL;
+	if (krb5_init_context(&kctx) != 0)
+		return ae_set_message(ctx, AE_ERR_KERBEROS, "cannot initialise Kerberos");
+	kerr = gss_ccname[0] ? krb5_cc_resolve(kctx, gss_ccname, &cc) : krb5_cc_default(kctx, &cc);
+	if (kerr != 0) {
+		err = krb_message(ctx, AE_ERR_NOCREDS, kctx, kerr, "cannot open the credential cache the bind used");
+		goto cleanup;
+	}
+	kerr = krb5_cc_start_seq_get(kctx, cc, &cur);
+	if (kerr != 0) {
+		err = krb_message(ctx, AE_ERR_KERBEROS, kctx, kerr, "cannot read the credential cache");
+		goto cleanup;
+	}
+	*ok_as_delegate = true;
+	while (krb5_cc_next_cred(kctx, cc, &cur, &creds) == 0) {
+		if (!krb5_is_config_principal(kctx, creds.server) &&
+		    is_service_host(kctx, creds.server, service, host)) {
+			char *name = NULL;
+			(*found)++;
+			if (!(creds.ticket_flags & TKT_FLG_OK_AS_DELEGATE))
+				*ok_as_delegate = false;
+			if (*server == NULL && krb5_unparse_name(kctx, creds.server, &name) == 0) {
+				*server = strdup(name);
+				krb5_free_unparsed_name(kctx, name);
+			}
+		}
+		krb5_free_cred_contents(kctx, &creds);
+	}
+	krb5_cc_end_seq_get(kctx, cc, &cur);
+	if (*found == 0)
+		*ok_as_delegate = false;
+	err = AE_OK;
+cleanup:
+	if (cc != NULL)
+		krb5_cc_close(kctx, cc);
+	krb5_free_context(kctx);
+	return err;
 }

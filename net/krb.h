@@ -12,6 +12,7 @@
 #include "conf.h"
 #include "error.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -67,6 +68,17 @@ typedef struct {
  * stays NULL on error. */
 ae_err ae_krb_keytab_keys(ae_ctx *ctx, const char *path, ae_keytab_key **out, size_t *count);
 void ae_keytab_keys_free(ae_keytab_key *keys, size_t count);
+
+/* The service tickets for SERVICE/HOST (any realm) in the credential cache
+ * GSS-API initiates with in this thread (the machine's MEMORY cache that
+ * ae_krb_machine selected, else the default cache: the one a GSSAPI bind
+ * to HOST just used).
+ * *FOUND counts them, *OK_AS_DELEGATE tells whether the KDC marked every
+ * one ok-as-delegate (RFC 4120 2.8; read from the KDC reply's encrypted
+ * part, which the service cannot forge), *SERVER (caller frees) names the
+ * first one's server principal, NULL when there is none. */
+ae_err ae_krb_service_ok_as_delegate(ae_ctx *ctx, const char *service, const char *host, size_t *found,
+                                     bool *ok_as_delegate, char **server);
 
 /* Turns a GSS-API / SASL failure text into advice on what to check. */
 const char *ae_krb_advice(const char *text);

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #define AE_LDAP_PAGE_SIZE 256
 #define AE_LDAP_MAX_ENTRIES 100000
@@ -56,6 +58,37 @@ const ae_entry *ae_ldap_root_dse(const ae_ldap *ld) { return ld->root_dse.count 
 const char *ae_ldap_mechanism(const ae_ldap *ld) { return ld->mech; }
 int ae_ldap_ssf(const ae_ldap *ld) { return ld->ssf; }
 unsigned ae_ldap_round_trips(const ae_ldap *ld) { return ld->round_trips; }
+
+bool
+ae_ldap_local_address(const ae_ldap *ld, int *family, uint8_t addr[16])
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int fd = -1;
+
+	if (ld == NULL || ld->ld == NULL || ldap_get_option(ld->ld, LDAP_OPT_DESC, &fd) != LDAP_OPT_SUCCESS || fd < 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+		return false;
+	if (ss.ss_family == AF_INET) {
+		memcpy(addr, &((const struct sockaddr_in *)&ss)->sin_addr, 4);
+		*family = AF_INET;
+		return true;
+	}
+	if (ss.ss_family == AF_INET6) {
+		const uint8_t *a = ((const struct sockaddr_in6 *)&ss)->sin6_addr.s6_addr;
+		static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+		if (memcmp(a, mapped, sizeof(mapped)) == 0) {
+			memcpy(addr, a + 12, 4);
+			*family = AF_INET;
+		} else {
+			memcpy(addr, a, 16);
+			*family = AF_INET6;
+		}
+		return true;
+	}
+	return false;
+}
 
 void
 ae_ldap_free(ae_ldap *ld)
@@ -298,8 +331,58 @@ cleanup:
 	return err;
 }
 
+/* The peer must prove it is a domain controller before anything it says
+ * is read.  A sealed bind proves only that it holds the key of the account
+ * with the SPN ldap/HOST, and any domain user may create a computer account
+ * (ms-DS-MachineAccountQuota, 10 by default) and give it such an SPN; with
+ * spoofed DNS it would then serve the policy, the templates and the CAs
+ * whose roots the machine installs.  The proof: the KDC marked the service
+ * ticket for ldap/HOST ok-as-delegate.  A Windows or Samba KDC sets that
+ * flag exactly for service accounts trusted for delegation (MS-KILE
+ * 3.1.5.4, 3.3.5.1: TrustedForDelegation is userAccountControl's
+ * TRUSTED_FOR_DELEGATION), which every writable DC has (0x82000:
+ * SERVER_TRUST_ACCOUNT | TRUSTED_FOR_DELEGATION) and which only holders of
+ * SeEnableDelegationPrivilege (domain admins) can set: an account a user
+ * created under MachineAccountQuota does not have it.  The flag travels in
+ * the KDC reply's part encrypted with our TGT's session key, so the server
+ * cannot forge it.  Limits: any server an admin trusted for unconstrained
+ * delegation passes, read-only DCs (not trusted for delegation) do not, and
+ * a stolen DC key defeats it; `servers` pinned in the configuration (no DNS)
+ * is the stronger option. */
+static ae_err
+prove_dc(ae_ctx *ctx, ae_ldap *l)
+{
+	char *server = NULL;
+	size_t found = 0;
+	bool ok = false;
+	ae_err err;
+
+	err = ae_krb_service_ok_as_delegate(ctx, "ldap", l->host, &found, &ok, &server);
+	if (err != AE_OK)
+		return ae_prefix_message(ctx, err, "cannot verify that %s is a domain controller", l->host);
+	if (found == 0)
+		err = ae_set_message(ctx, AE_ERR_DENIED,
+		                     "cannot verify that %s is a domain controller: no service ticket for ldap/%s in the credential cache after the bind; nothing from it is trusted",
+		                     l->host, l->host);
+	else if (!ok)
+		err = ae_set_message(ctx, AE_ERR_DENIED,
+		                     "%s is not a domain controller: the KDC's ticket for its principal %s lacks the ok-as-delegate flag, which it sets for every domain controller (the account is not trusted for delegation: userAccountControl without TRUSTED_FOR_DELEGATION); nothing from it is trusted. If DNS sent us there, pin the DCs with servers in [global]",
+		                     l->host, server);
+	else
+		ae_log(ctx, AE_LOG_DEBUG, "%s proved a domain controller: its ticket %s is ok-as-delegate", l->host,
+		       server);
+	free(server);
+	return err;
+}
+
 ae_err
 ae_ldap_connect(ae_ctx *ctx, const ae_conf *conf, const char *host, ae_ldap **out)
+{
+	return ae_ldap_connect_dc(ctx, conf, host, out, NULL);
+}
+
+ae_err
+ae_ldap_connect_dc(ae_ctx *ctx, const ae_conf *conf, const char *host, ae_ldap **out, bool *unproven)
 {
 	ae_ldap *l = NULL;
 	ber_len_t ssf = 0;
@@ -308,6 +391,8 @@ ae_ldap_connect(ae_ctx *ctx, const ae_conf *conf, const char *host, ae_ldap **ou
 	ae_err err;
 
 	*out = NULL;
+	if (unproven != NULL)
+		*unproven = false;
 	err = ldap_open(ctx, conf, host, &l);
 	if (err != AE_OK)
 		return err;
@@ -326,6 +411,11 @@ ae_ldap_connect(ae_ctx *ctx, const ae_conf *conf, const char *host, ae_ldap **ou
 		goto cleanup;
 	}
 	l->ssf = (int)ssf;
+	if ((err = prove_dc(ctx, l)) != AE_OK) {
+		if (unproven != NULL)
+			*unproven = true;
+		goto cleanup;
+	}
 	err = read_root_dse(ctx, l);
 	if (err != AE_OK)
 		goto cleanup;

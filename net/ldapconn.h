@@ -11,6 +11,7 @@
 #include "error.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <time.h>
 
 typedef struct ae_ldap ae_ldap;
@@ -28,9 +29,15 @@ enum {
 
 /* Connects to HOST (a DNS name: it names the ldap/HOST service principal),
  * binds with the current Kerberos credentials (GSS-SPNEGO as Windows does,
- * else GSSAPI) and reads the rootDSE.  Every step is bounded by
+ * else GSSAPI), requires the peer to prove it is a domain controller (its
+ * service ticket is ok-as-delegate; AE_ERR_DENIED otherwise, before
+ * anything is read) and reads the rootDSE.  Every step is bounded by
  * conf->ldap_timeout. */
 ae_err ae_ldap_connect(ae_ctx *ctx, const ae_conf *conf, const char *host, ae_ldap **out);
+/* The same; *UNPROVEN (may be NULL) is true when HOST bound but did not
+ * prove it is a domain controller (its ldap/HOST ticket is not
+ * ok-as-delegate: ldapconn.c says why that holds), which another DC may. */
+ae_err ae_ldap_connect_dc(ae_ctx *ctx, const ae_conf *conf, const char *host, ae_ldap **out, bool *unproven);
 void ae_ldap_free(ae_ldap *ld);
 /* The DC's clock: the rootDSE's currentTime, read without a bind (so that
  * it works when Kerberos does not, e.g. with a skewed clock), bounded by
@@ -53,6 +60,10 @@ const ae_entry *ae_ldap_root_dse(const ae_ldap *ld);
 const char *ae_ldap_mechanism(const ae_ldap *ld);
 /* Security strength factor of the session (>= 56: sealed). */
 int ae_ldap_ssf(const ae_ldap *ld);
+/* The local address of the connection (the host's address as the DC sees
+ * it, for its site): *FAMILY AF_INET (4 bytes to ADDR) or AF_INET6 (16;
+ * an IPv4-mapped one as AF_INET); false when there is none. */
+bool ae_ldap_local_address(const ae_ldap *ld, int *family, uint8_t addr[16]);
 /* LDAP request/response exchanges made so far: each bind step, each page
  * of each search, each modification. */
 unsigned ae_ldap_round_trips(const ae_ldap *ld);

@@ -439,8 +439,14 @@ ae_soap_post(ae_ctx *ctx, const ae_soap_call *call, ae_http_response **out, unsi
 			               .timeout_setting = call->timeout_setting, .what = call->http_what,
 			               .any_status = true, .https_only = true,
 			               .negotiate = kerberos && !call->channel_binding,
-			               .trust_pem = call->trust_pem, .client_cert = call->client_cert,
-			               .client_key = call->client_key };
+			               .trust_pem = call->trust_pem };
+		if (call->client_pkey != NULL) {
+			rq.client_x509 = call->client_x509;
+			rq.client_pkey = call->client_pkey;
+		} else {
+			rq.client_cert = call->client_cert;
+			rq.client_key = call->client_key;
+		}
 		err = kerberos && call->channel_binding ? negotiate_bound(ctx, call, &rq, &resp, trips)
 		                                        : ae_http_fetch(ctx, &rq, &resp);
 	}

@@ -10,6 +10,8 @@
 #include "error.h"
 #include "http.h"
 
+#include <openssl/x509.h>
+
 #include <libxml/tree.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -68,6 +70,8 @@ typedef struct {
 	const char *http_what;       /* "the CES", for the HTTP layer's messages */
 	const char *username, *password; /* user name and password */
 	const char *client_cert, *client_key; /* else a TLS client certificate (PEM files); else Kerberos */
+	X509 *client_x509;           /* with CLIENT_CERT (then named in messages): the certificate and */
+	EVP_PKEY *client_pkey;       /* its key when not in a file (a token's); CLIENT_KEY is then unused */
 	bool channel_binding;        /* Kerberos: the tls-server-end-point channel binding (RFC 5929) in
 	                              * the authenticator, for servers with Extended Protection */
 	const char *trust_pem;

@@ -66,6 +66,108 @@ ae_keystore_check_spec(ae_ctx *ctx, const char *spec, bool check_owner)
 	return unknown_kind(ctx, spec);
 }
 
+/* The id= attribute of a pkcs11: URI (percent-encoded bytes, RFC 7512
+ * 2.3) as lower-case hex; NULL if there is none or it is malformed. */
+static char *
+uri_id_hex(const char *uri)
+{
+	const char *p = uri + 7, *end;
+	unsigned char id[AE_KEY_ID_MAX_HEX / 2];
+	size_t n = 0;
+
+	for (;;) {
+		if (strncmp(p, "id=", 3) == 0)
+			break;
+		p += strcspn(p, ";?");
+		if (*p != ';')
+			return NULL;
+		p++;
+	}
+	p += 3;
+	end = p + strcspn(p, ";?");
+	while (p < end) {
+		int hi, lo;
+		if (n == sizeof(id))
+			return NULL;
+		if (*p != '%') {
+			id[n++] = (unsigned char)*p++;
+			continue;
+		}
+		if (end - p < 3 || (hi = ae_hex_digit(p[1])) < 0 || (lo = ae_hex_digit(p[2])) < 0)
+			return NULL;
+		id[n++] = (unsigned char)(hi << 4 | lo);
+		p += 3;
+	}
+	return n > 0 ? ae_hex_encode(id, n) : NULL;
+}
+
+ae_err
+ae_key_open_uri(ae_ctx *ctx, const char *uri, const char *setting, ae_pin_prompt_fn prompt, void *data,
+                ae_keystore **ks_out, ae_key **key_out)
+{
+	ae_keystore *ks = NULL;
+	ae_key *key = NULL;
+	char *id = NULL;
+	ae_err err;
+
+	ae_return_val_if_fail(ks_out != NULL && key_out != NULL && uri != NULL, AE_ERR_INTERNAL);
+	*ks_out = NULL;
+	*key_out = NULL;
+	if (strncmp(uri, "pkcs11:", 7) != 0 || (id = uri_id_hex(uri)) == NULL) {
+		err = ae_set_message(ctx, AE_ERR_CONFIG, "%s: \"%s\" is not a pkcs11: URI with the key's id= (its key.uri)",
+		                     setting, uri);
+		goto cleanup;
+	}
+	if ((err = ae_keystore_open_prompt(ctx, uri, prompt, data, &ks)) != AE_OK ||
+	    (err = ae_keystore_find(ctx, ks, id, &key)) != AE_OK) {
+		err = ae_prefix_message(ctx, err, "the key of %s", setting);
+		goto cleanup;
+	}
+	*ks_out = ks;
+	*key_out = key;
+	ks = NULL;
+cleanup:
+	ae_keystore_free(ks);
+	free(id);
+	return err;
+}
+
+typedef struct {
+	ae_keystore *ks;
+	ae_key *key;
+} uri_key;
+
+ae_err
+ae_key_open_uri_evp(ae_ctx *ctx, const char *uri, const char *setting, EVP_PKEY **pkey_out, void **handle_out)
+{
+	uri_key *h;
+	ae_err err;
+
+	*pkey_out = NULL;
+	*handle_out = NULL;
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	if ((err = ae_key_open_uri(ctx, uri, setting, NULL, NULL, &h->ks, &h->key)) != AE_OK) {
+		free(h);
+		return err;
+	}
+	*pkey_out = ae_key_evp(h->key);
+	*handle_out = h;
+	return AE_OK;
+}
+
+void
+ae_key_uri_close(void *handle)
+{
+	uri_key *h = handle;
+
+	if (h == NULL)
+		return;
+	ae_key_free(h->key);
+	ae_keystore_free(h->ks);
+	free(h);
+}
+
 void
 ae_keystore_free(ae_keystore *ks)
 {

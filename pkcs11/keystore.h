@@ -65,6 +65,18 @@ typedef ae_err (*ae_pin_prompt_fn)(ae_ctx *ctx, void *data, const char *token_la
 ae_err ae_keystore_open_prompt(ae_ctx *ctx, const char *spec, ae_pin_prompt_fn prompt, void *data,
                                ae_keystore **out);
 void ae_keystore_free(ae_keystore *ks);
+/* The private key a RFC 7512 URI names (a key.uri autoenroll wrote: the
+ * token's attributes and id=, pin-source= or pin-value= for its PIN), as
+ * ae_keystore_open_prompt then ae_keystore_find: *KS_OUT must outlive
+ * *KEY_OUT.  A URI without id= is AE_ERR_CONFIG; SETTING names where the
+ * URI comes from in messages ("cep_client_key in [global] of FILE"). */
+ae_err ae_key_open_uri(ae_ctx *ctx, const char *uri, const char *setting, ae_pin_prompt_fn prompt, void *data,
+                       ae_keystore **ks_out, ae_key **key_out);
+/* ae_key_open_uri for a TLS client key (transport/ces.h's opener, no PIN
+ * prompt): *PKEY_OUT is owned by *HANDLE_OUT, freed by ae_key_uri_close. */
+ae_err ae_key_open_uri_evp(ae_ctx *ctx, const char *uri, const char *setting, EVP_PKEY **pkey_out,
+                           void **handle_out);
+void ae_key_uri_close(void *handle);
 /* Checks the store SPEC without opening it or making anything (autoenroll
  * config check): a pkcs11: URI must parse (RFC 7512, with attributes
  * p11-kit knows); a file: store must name an absolute directory that is

@@ -8,6 +8,7 @@
 #include "attrs.h"
 #include "util.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +121,7 @@ ae_soms_free(ae_som *soms, size_t n)
 	for (size_t i = 0; soms != NULL && i < n; i++) {
 		free(soms[i].dn);
 		free(soms[i].gplink);
+		free(soms[i].subnet);
 	}
 	free(soms);
 }
@@ -527,6 +529,71 @@ site_dn(const ae_ldap *ld)
 	return site;
 }
 
+/* The host's site as DsGetSiteName finds it (MS-GPOL 3.2.5.1.3, the site
+ * SOM): the subnet objects of CN=Subnets,CN=Sites of the configuration NC
+ * (MS-ADTS 6.1.1.2.2.1.2.1.1) against the address this host reaches the DC
+ * from, the longest prefix winning; without one, the DC's own site.  One
+ * search gives the subnets and the sites' gPLink and gPOptions.  *SITE
+ * NULL when there is none; SOM gets its gPLink, gPOptions and subnet. */
+static ae_err
+read_site(ae_ctx *ctx, ae_ldap *ld, char **site, ae_som *som)
+{
+	static const char *const attrs[] = { "cn", "siteObject", "gPLink", "gPOptions", NULL };
+	const char *cfg = ae_ldap_config_nc(ld);
+	char *dc_site = site_dn(ld), *base = NULL, *chosen = NULL, *subnet = NULL;
+	ae_ldap_result res = { 0 };
+	uint8_t addr[16];
+	int family = 0, best = -1;
+	ae_err rc = AE_OK;
+
+	*site = NULL;
+	if (cfg != NULL)
+		base = ae_strdup_printf("CN=Sites,%s", cfg);
+	else if (dc_site != NULL && dn_parent(dc_site) != NULL)
+		base = strdup(dn_parent(dc_site));
+	if (base == NULL)
+		goto out; /* no site known */
+	rc = ae_ldap_search(ctx, ld, base, "sub", "(|(objectClass=site)(objectClass=subnet))", attrs, 0, &res);
+	if (rc != AE_OK)
+		goto out;
+	if (!ae_ldap_local_address(ld, &family, addr))
+		family = 0;
+	for (size_t i = 0; family != 0 && i < res.count; i++) {
+		char *cn = ae_entry_string(&res.entries[i], "cn"), *obj = ae_entry_string(&res.entries[i], "siteObject");
+		ae_subnet sn;
+
+		if (obj != NULL && ae_subnet_parse(cn, &sn) && ae_subnet_contains(&sn, family, addr) &&
+		    (int)sn.prefix > best) {
+			best = (int)sn.prefix;
+			free(chosen);
+			free(subnet);
+			chosen = obj;
+			subnet = cn;
+			obj = cn = NULL;
+		}
+		free(cn);
+		free(obj);
+	}
+	if (chosen == NULL) {
+		chosen = dc_site;
+		dc_site = NULL;
+	}
+	for (size_t i = 0; chosen != NULL && i < res.count; i++)
+		if (res.entries[i].dn != NULL && strcasecmp(res.entries[i].dn, chosen) == 0)
+			take_som_attrs(som, &res.entries[i]);
+	som->subnet = subnet;
+	subnet = NULL;
+	*site = chosen;
+	chosen = NULL;
+out:
+	ae_ldap_result_free(&res);
+	free(dc_site);
+	free(base);
+	free(chosen);
+	free(subnet);
+	return rc;
+}
+
 ae_err
 ae_gpo_read(ae_ctx *ctx, ae_ldap *ld, const char *account_dn, ae_som **soms_out, size_t *n_soms_out,
             ae_gpo_object **objs_out, size_t *n_objs_out)
@@ -540,6 +607,7 @@ ae_gpo_read(ae_ctx *ctx, ae_ldap *ld, const char *account_dn, ae_som **soms_out,
 	ae_gpo_object *objs = NULL;
 	size_t n_soms = 0, n_objs = 0;
 	char **dns = NULL, *filter = NULL, *site = NULL, *policies = NULL;
+	ae_som site_som = { 0 };
 	ae_err rc;
 
 	*soms_out = NULL;
@@ -562,22 +630,19 @@ ae_gpo_read(ae_ctx *ctx, ae_ldap *ld, const char *account_dn, ae_som **soms_out,
 			if (res.entries[i].dn != NULL && strcasecmp(res.entries[i].dn, soms[k].dn) == 0)
 				take_som_attrs(&soms[k], &res.entries[i]);
 	ae_ldap_result_free(&res);
-	/* 2: the site, when the DC names its own */
-	if ((site = site_dn(ld)) != NULL) {
-		rc = ae_ldap_search(ctx, ld, site, "base", "(objectClass=*)", som_attrs, 0, &res);
-		if (rc != AE_OK)
-			goto fail;
+	/* 2: the site (the subnets, else the DC's own) */
+	if ((rc = read_site(ctx, ld, &site, &site_som)) != AE_OK)
+		goto fail;
+	if (site != NULL) {
 		grown = realloc(soms, (n_soms + 1) * sizeof(*soms));
 		if (grown == NULL)
 			goto nomem;
 		soms = grown;
-		memset(&soms[n_soms], 0, sizeof(soms[0]));
+		soms[n_soms] = site_som;
 		soms[n_soms].kind = AE_SOM_SITE;
 		soms[n_soms++].dn = site;
 		site = NULL;
-		if (res.count == 1)
-			take_som_attrs(&soms[n_soms - 1], &res.entries[0]);
-		ae_ldap_result_free(&res);
+		site_som = (ae_som){ 0 };
 	}
 	/* 3: the linked GPOs, with the DACL of their descriptor */
 	ae_strv_free(dns);
@@ -651,6 +716,132 @@ done:
 	ae_strv_free(dns);
 	free(filter);
 	free(site);
+	free(site_som.gplink);
+	free(site_som.subnet);
 	free(policies);
 	return rc;
+}
+
+/* ---- what the machine publishes for users' loopback ---- */
+
+void
+ae_gp_computer_clear(ae_gp_computer *c)
+{
+	free(c->computer_dn);
+	free(c->mode_gpo);
+	memset(c, 0, sizeof(*c));
+}
+
+bool
+ae_gp_computer_parse(const char *text, size_t len, ae_gp_computer *out)
+{
+	size_t i = 0;
+
+	memset(out, 0, sizeof(*out));
+	while (i < len) {
+		size_t e = i, l, kl;
+		const char *line = text + i, *eq;
+		char **slot = NULL;
+		char *v;
+
+		while (e < len && text[e] != '\n')
+			e++;
+		l = e - i;
+		i = e + 1;
+		if (l == 0 || line[0] == '#')
+			continue;
+		if (ae_has_control(line, l, NULL) || (eq = memchr(line, '=', l)) == NULL)
+			goto bad;
+		kl = (size_t)(eq - line);
+		while (kl > 0 && line[kl - 1] == ' ')
+			kl--;
+		eq++;
+		while (eq < line + l && *eq == ' ')
+			eq++;
+		if ((v = strndup(eq, (size_t)(line + l - eq))) == NULL)
+			goto bad;
+		if (kl == 11 && strncmp(line, "computer_dn", kl) == 0)
+			slot = &out->computer_dn;
+		else if (kl == 20 && strncmp(line, "user_policy_mode_gpo", kl) == 0)
+			slot = &out->mode_gpo;
+		else if (kl == 16 && strncmp(line, "user_policy_mode", kl) == 0) {
+			char *end = NULL;
+			unsigned long m = strtoul(v, &end, 10);
+			bool number = end != v && *end == '\0' && isdigit((unsigned char)v[0]) && m <= 0xffffffffu;
+
+			free(v);
+			if (!number)
+				goto bad;
+			out->mode = (unsigned)m;
+			continue;
+		}
+		if (slot == NULL) { /* keys of later versions */
+			free(v);
+			continue;
+		}
+		free(*slot);
+		*slot = v;
+	}
+	if (out->computer_dn != NULL && out->computer_dn[0] != '\0')
+		return true;
+bad:
+	ae_gp_computer_clear(out);
+	return false;
+}
+
+char *
+ae_gp_computer_format(const ae_gp_computer *c)
+{
+	ae_buf b;
+
+	ae_buf_init(&b);
+	ae_buf_puts(&b, "# autoenroll: the computer's Group Policy, for users' pulses (loopback processing)\n");
+	ae_buf_printf(&b, "computer_dn = %s\nuser_policy_mode = %u\n", c->computer_dn ? c->computer_dn : "", c->mode);
+	if (c->mode_gpo != NULL)
+		ae_buf_printf(&b, "user_policy_mode_gpo = %s\n", c->mode_gpo);
+	return ae_buf_steal(&b);
+}
+
+/* ---- subnets ---- */
+
+bool
+ae_subnet_parse(const char *cn, ae_subnet *out)
+{
+	const char *slash = cn ? strchr(cn, '/') : NULL;
+	char host[INET6_ADDRSTRLEN];
+	unsigned long prefix;
+	char *end = NULL;
+
+	memset(out, 0, sizeof(*out));
+	if (slash == NULL || (size_t)(slash - cn) >= sizeof(host) || !isdigit((unsigned char)slash[1]))
+		return false;
+	memcpy(host, cn, (size_t)(slash - cn));
+	host[slash - cn] = '\0';
+	prefix = strtoul(slash + 1, &end, 10);
+	if (*end != '\0')
+		return false;
+	if (inet_pton(AF_INET, host, out->addr) == 1)
+		out->family = AF_INET;
+	else if (inet_pton(AF_INET6, host, out->addr) == 1)
+		out->family = AF_INET6;
+	else
+		return false;
+	if (prefix > (out->family == AF_INET ? 32u : 128u)) {
+		memset(out, 0, sizeof(*out));
+		return false;
+	}
+	out->prefix = (unsigned)prefix;
+	return true;
+}
+
+bool
+ae_subnet_contains(const ae_subnet *subnet, int family, const uint8_t *addr)
+{
+	unsigned full = subnet->prefix / 8, rest = subnet->prefix % 8;
+
+	if (subnet->family != family)
+		return false;
+	if (memcmp(subnet->addr, addr, full) != 0)
+		return false;
+	return rest == 0 || ((subnet->addr[full] ^ addr[full]) & (uint8_t)(0xff00u >> rest)) == 0;
 }

@@ -55,6 +55,7 @@ typedef struct {
 	ae_som_kind kind;
 	char *gplink;            /* NULL: none */
 	bool block_inheritance;  /* gPOptions 1 */
+	char *subnet;            /* the site's: the subnet that chose it; NULL: the DC's site */
 } ae_som;
 
 /* A GPO's groupPolicyContainer as read. */
@@ -143,11 +144,42 @@ ae_som *ae_som_list(const char *account_dn, size_t *n);
 void ae_soms_free(ae_som *soms, size_t n);
 
 /* What ae_gpo_compute() needs, read over LD for the account ACCOUNT_DN:
- * gPLink and gPOptions of its OUs and domain (one search), of the DC's
- * site (one search), then the linked GPOs (one search, the DACL of their
+ * gPLink and gPOptions of its OUs and domain (one search), of the host's
+ * site (one search: the subnets, the longest prefix holding the address
+ * this host reaches the DC from, else the DC's site), then the linked GPOs (one search, the DACL of their
  * descriptor with them).  *SOMS, *OBJS stay NULL on error. */
 ae_err ae_gpo_read(ae_ctx *ctx, ae_ldap *ld, const char *account_dn, ae_som **soms, size_t *n_soms,
                    ae_gpo_object **objs, size_t *n_objs);
 void ae_gpo_objects_free(ae_gpo_object *objs, size_t n);
+
+/* What the machine's Group Policy publishes for users' pulses (loopback,
+ * MS-GPOL 3.2.5.1: Windows keeps UserPolicyMode in HKLM, which user policy
+ * processing reads): the computer account's DN and its UserPolicyMode.
+ * The file is root's, world-readable, "key = value" lines. */
+typedef struct {
+	char *computer_dn;
+	unsigned mode;      /* AE_GPO_LOOPBACK_* (0: none) */
+	char *mode_gpo;     /* the GPO that set UserPolicyMode; NULL: none */
+} ae_gp_computer;
+
+/* Parses LEN bytes at TEXT (untrusted shape: any bytes); false when a
+ * line is malformed, a value has a control character or there is no
+ * computer_dn.  OUT is cleared first and left cleared on failure. */
+bool ae_gp_computer_parse(const char *text, size_t len, ae_gp_computer *out);
+/* The file's text; NULL when out of memory. */
+char *ae_gp_computer_format(const ae_gp_computer *c);
+void ae_gp_computer_clear(ae_gp_computer *c);
+
+/* An AD subnet object's name (cn, "10.1.0.0/16" or "2001:db8::/32",
+ * MS-ADTS 6.1.1.2.2.1.2.1.1): its family (AF_INET, AF_INET6), address and
+ * prefix length; false when it is not one. */
+typedef struct {
+	int family;
+	uint8_t addr[16];
+	unsigned prefix;
+} ae_subnet;
+bool ae_subnet_parse(const char *cn, ae_subnet *out);
+/* Whether ADDR (FAMILY's, 4 or 16 bytes) is inside SUBNET. */
+bool ae_subnet_contains(const ae_subnet *subnet, int family, const uint8_t *addr);
 
 #endif

@@ -12,6 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 void
@@ -32,6 +35,11 @@ ae_gp_result_free(ae_gp_result *r)
 	ae_gpo_list_free(r->list);
 	ae_gpo_objects_free(r->objs, r->n_objs);
 	ae_soms_free(r->soms, r->n_soms);
+	ae_gp_computer_clear(&r->loopback);
+	free(r->loopback_file);
+	free(r->loopback_problem);
+	ae_gpo_objects_free(r->lb_objs, r->n_lb_objs);
+	ae_soms_free(r->lb_soms, r->n_lb_soms);
 	free(r);
 }
 
@@ -102,6 +110,113 @@ out:
 	return err;
 }
 
+/* computer_gp_file; by default next to the machine's state directory. */
+static char *
+computer_file(const ae_conf *conf)
+{
+	if (conf->computer_gp_file != NULL)
+		return strdup(conf->computer_gp_file);
+	if (conf->machine_state_dir != NULL)
+		return ae_strdup_printf("%s-public/computer-gp", conf->machine_state_dir);
+	return strdup(AE_COMPUTER_GP_FILE);
+}
+
+/* The machine's: the computer's DN and UserPolicyMode for users' pulses.
+ * A failure is a warning: users then go without loopback. */
+static void
+publish_computer(ae_ctx *ctx, const ae_conf *conf, const ae_policy *p, const ae_gp_settings *s)
+{
+	char *path = computer_file(conf);
+	ae_gp_computer c = { .computer_dn = p->account.dn, .mode = s->user_policy_mode.set ? s->user_policy_mode.value : 0,
+		             .mode_gpo = s->user_policy_mode.set ? s->user_policy_mode.gpo : NULL };
+	char *text = ae_gp_computer_format(&c), *dir = path ? strdup(path) : NULL, *slash = dir ? strrchr(dir, '/') : NULL;
+
+	if (slash != NULL && slash != dir) {
+		*slash = '\0';
+		(void)mkdir(dir, 0755); /* the last component; ae_write_file_atomic checks it */
+	}
+	if (text == NULL || dir == NULL || ae_write_file_atomic(ctx, path, text, strlen(text), 0644) != AE_OK)
+		ae_log(ctx, AE_LOG_WARNING, "users' loopback processing: cannot publish the computer's Group Policy: %s",
+		       text && dir ? ae_get_message(ctx) : "out of memory");
+	ae_clear_message(ctx);
+	free(text);
+	free(dir);
+	free(path);
+}
+
+/* PATH as root left it for users: a regular file (not a link), root's and
+ * writable by no one else, in a directory likewise; *WHY when it is not. */
+static bool
+read_computer_file(const char *path, ae_gp_computer *c, char **why)
+{
+	char *dir = strdup(path), *slash = dir ? strrchr(dir, '/') : NULL, buf[8192];
+	struct stat st, dst;
+	ssize_t len;
+	int fd;
+	bool ok = false;
+
+	*why = NULL;
+	if (slash != NULL)
+		slash[slash == dir ? 1 : 0] = '\0';
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno != ENOENT) /* none: the machine has published nothing, no loopback */
+			*why = ae_strdup_printf("%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & 022) || dir == NULL ||
+	    stat(dir, &dst) != 0 || dst.st_uid != 0 || (dst.st_mode & 022)) {
+		*why = ae_strdup_printf("%s: not root's alone (the file and its directory must belong to root and be "
+		                        "writable by no one else): ignored", path);
+		goto out;
+	}
+	len = read(fd, buf, sizeof(buf));
+	if (len < 0 || (size_t)len == sizeof(buf) || !ae_gp_computer_parse(buf, (size_t)len, c)) {
+		*why = ae_strdup_printf("%s: unreadable or malformed: ignored", path);
+		goto out;
+	}
+	ok = true;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(dir);
+	return ok;
+}
+
+/* A user's list under loopback (MS-GPOL 3.2.5.1, "Loopback"): replaced by,
+ * or merged with, the GPOs of the computer's SOMs filtered against the
+ * user's token in user mode. */
+static ae_err
+apply_loopback(ae_ctx *ctx, const ae_conf *conf, ae_policy_source *src, const ae_policy *p, ae_gp_result *r)
+{
+	ae_gpo_list *computer = NULL, *merged = NULL;
+	ae_err err;
+
+	if ((r->loopback_file = computer_file(conf)) == NULL)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	if (!read_computer_file(r->loopback_file, &r->loopback, &r->loopback_problem)) {
+		if (r->loopback_problem != NULL)
+			ae_log(ctx, AE_LOG_WARNING, "loopback processing: %s", r->loopback_problem);
+		return AE_OK;
+	}
+	if (r->loopback.mode != AE_GPO_LOOPBACK_MERGE && r->loopback.mode != AE_GPO_LOOPBACK_REPLACE)
+		return AE_OK;
+	err = ae_policy_source_read_gpo(ctx, src, r->loopback.computer_dn, &r->lb_soms, &r->n_lb_soms, &r->lb_objs,
+	                                &r->n_lb_objs);
+	if (err == AE_OK)
+		err = ae_gpo_compute(ctx, r->lb_soms, r->n_lb_soms, r->lb_objs, r->n_lb_objs, &p->account.token, false,
+		                     &computer);
+	if (err == AE_OK)
+		err = ae_gpo_loopback(ctx, r->list, computer, r->loopback.mode, &merged);
+	ae_gpo_list_free(computer);
+	if (err != AE_OK)
+		return ae_prefix_message(ctx, err, "loopback processing (the computer %s, %s)", r->loopback.computer_dn,
+		                         r->loopback_file);
+	ae_gpo_list_free(r->list);
+	r->list = merged;
+	return AE_OK;
+}
+
 ae_err
 ae_gp_read(ae_ctx *ctx, const ae_conf *conf, ae_policy_source *src, const ae_policy *p, bool machine,
            ae_gp_result **out)
@@ -119,6 +234,8 @@ ae_gp_read(ae_ctx *ctx, const ae_conf *conf, ae_policy_source *src, const ae_pol
 	err = ae_policy_source_read_gpo(ctx, src, p->account.dn, &r->soms, &r->n_soms, &r->objs, &r->n_objs);
 	if (err == AE_OK)
 		err = ae_gpo_compute(ctx, r->soms, r->n_soms, r->objs, r->n_objs, &p->account.token, machine, &r->list);
+	if (err == AE_OK && !machine)
+		err = apply_loopback(ctx, conf, src, p, r);
 	r->ldap_round_trips = ae_policy_source_round_trips(src) - before;
 	r->ldap_seconds = ae_monotonic_seconds() - start;
 	if (err != AE_OK)
@@ -136,6 +253,8 @@ ae_gp_read(ae_ctx *ctx, const ae_conf *conf, ae_policy_source *src, const ae_pol
 	err = read_files(ctx, conf, src, p, machine, r, in, &n_in);
 	if (err == AE_OK)
 		err = ae_gp_settings_compute(ctx, in, n_in, &r->settings);
+	if (err == AE_OK && machine)
+		publish_computer(ctx, conf, p, r->settings);
 out:
 	free(in);
 	if (err != AE_OK) {

@@ -28,12 +28,27 @@ typedef struct {
 	char **problem;          /* the file could not be used: why (nothing of it applies) */
 	ae_gp_settings *settings;
 	ae_sysvol_stats sysvol;
+	/* a user's list under loopback processing (MS-GPOL 3.2.5.1): the
+	 * computer's UserPolicyMode and DN as the machine's Group Policy
+	 * published them (conf computer_gp_file), the computer's SOMs and GPOs
+	 * (read with the user's credentials, filtered against the user's token) */
+	ae_gp_computer loopback;
+	char *loopback_file;       /* where they were read; NULL: not looked for (machine) */
+	char *loopback_problem;    /* the file could not be used (no loopback): why */
+	ae_som *lb_soms;
+	size_t n_lb_soms;
+	ae_gpo_object *lb_objs;
+	size_t n_lb_objs;
 	unsigned ldap_round_trips; /* the GPO searches */
 	double ldap_seconds;
 } ae_gp_result;
 
 /* Group Policy for P's account (MACHINE: the computer half) over SRC's
- * session, the files cached under the context's state directory.  *OUT
+ * session, the files cached under the context's state directory.  The
+ * machine's publishes the computer's DN and UserPolicyMode in
+ * computer_gp_file (root's, world-readable, as Windows keeps them in
+ * HKLM); a user's reads them there and, under loopback, reads the GPOs of
+ * the computer's OUs with the user's own credentials, as Windows does.  *OUT
  * NULL on error (LDAP, a malformed gPLink, out of memory); a GPO whose
  * file cannot be read is a problem of that GPO, not an error. */
 ae_err ae_gp_read(ae_ctx *ctx, const ae_conf *conf, ae_policy_source *src, const ae_policy *p, bool machine,

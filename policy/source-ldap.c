@@ -65,11 +65,14 @@ connect_dc(ae_ctx *ctx, const ae_conf *conf, const char *domain, ae_ldap **out)
 	if (hosts == NULL)
 		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 	for (size_t i = 0; hosts[i] != NULL; i++) {
-		err = ae_ldap_connect(ctx, conf, hosts[i], out);
+		bool unproven = false;
+
+		err = ae_ldap_connect_dc(ctx, conf, hosts[i], out, &unproven);
 		if (err == AE_OK)
 			break;
-		/* Kerberos and policy refusals would repeat on every DC. */
-		if (err != AE_ERR_NETWORK && err != AE_ERR_TIMEOUT)
+		/* Kerberos and policy refusals would repeat on every DC; a host
+		 * that is no DC (DNS sent us there) says nothing of the others. */
+		if (err != AE_ERR_NETWORK && err != AE_ERR_TIMEOUT && !unproven)
 			break;
 		if (hosts[i + 1] != NULL)
 			ae_log(ctx, AE_LOG_WARNING, "%s; trying %s", ae_get_message(ctx), hosts[i + 1]);

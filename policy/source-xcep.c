@@ -47,6 +47,7 @@ typedef struct {
 	ae_krb *krb;        /* Kerberos; NULL with a user name and password */
 	char *password;     /* cep_password_file's, with conf->cep_username */
 	char *cert_subject; /* cep_client_cert's subject, with a client certificate */
+	ae_cep_token_cred token; /* its key on a token (cep_client_key = pkcs11:...) */
 	char *url;
 	char *cache;        /* file of the last answer, NULL: none */
 	char *trust_pem;    /* AD's roots as the machine keeps them, NULL: none */
@@ -127,7 +128,8 @@ get_policies(ae_ctx *ctx, xcep_source *xs, time_t last_update, ae_http_response 
 			              .http_what = "the CEP", .username = xs->conf->cep_username,
 			              .password = xs->password, .trust_pem = xs->trust_pem,
 			              .client_cert = xs->password ? NULL : xs->conf->cep_client_cert,
-			              .client_key = xs->conf->cep_client_key,
+			              .client_key = xs->conf->cep_client_key, .client_x509 = xs->token.x509,
+			              .client_pkey = xs->token.pkey,
 			              .channel_binding = xs->conf->cep_channel_binding,
 			              .timeout = xs->conf->rpc_timeout,
 			              .timeout_setting = ae_conf_setting(xs->conf, "global", "rpc_timeout", setting,
@@ -308,6 +310,7 @@ xcep_free(ae_policy_source *src)
 	if (xs == NULL)
 		return;
 	ae_krb_free(xs->krb);
+	ae_cep_token_cred_clear(&xs->token);
 	if (xs->password != NULL)
 		OPENSSL_cleanse(xs->password, strlen(xs->password));
 	free(xs->password);
@@ -398,20 +401,18 @@ ae_policy_source_xcep(ae_ctx *ctx, const ae_conf *conf, ae_context context, cons
 	if (conf->cep_username != NULL) {
 		/* user name and password (WS-Security UsernameToken over TLS),
 		 * as a host outside the domain authenticates */
-		char setting[256];
-		if (conf->cep_password_file == NULL)
-			err = ae_set_message(ctx, AE_ERR_CONFIG, "cep_username is set but not cep_password_file (%s)",
-			                     ae_conf_setting(conf, "global", "cep_username", setting, sizeof(setting)));
-		else
-			err = ae_read_password_file(ctx, conf->cep_password_file,
-			                            ae_conf_setting(conf, "global", "cep_password_file", setting,
-			                                            sizeof(setting)),
-			                            &xs->password);
+		char what[300], shown[200];
+		snprintf(what, sizeof(what), "policy server %s", ae_url_shown(url, shown, sizeof(shown)));
+		err = ae_cep_password(ctx, conf, what, &xs->password);
 		if (err == AE_OK && (src->principal = strdup(conf->cep_username)) == NULL)
 			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 	} else if (conf->cep_client_cert != NULL) {
 		/* a TLS client certificate (the CEP's Certificate endpoint) */
-		err = client_cert_subject(ctx, conf, &xs->cert_subject);
+		if (!ae_cep_key_on_token(conf))
+			err = client_cert_subject(ctx, conf, &xs->cert_subject);
+		else if ((err = ae_cep_token_cred_open(ctx, conf, &xs->token)) == AE_OK &&
+		         (xs->cert_subject = ae_x509_name_string(X509_get_subject_name(xs->token.x509))) == NULL)
+			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 		if (err == AE_OK && (src->principal = strdup(xs->cert_subject)) == NULL)
 			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 	} else {

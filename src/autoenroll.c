@@ -4,7 +4,10 @@
  */
 #include "config.h"
 
+#include "ces.h"
 #include "cli.h"
+#include "keystore.h"
+#include "pinentry.h"
 #include "util.h"
 
 #include <getopt.h>
@@ -158,6 +161,8 @@ main(int argc, char **argv)
 		return AE_EXIT_FAILURE;
 	}
 	ae_cli_setup_log(ctx, &g);
+	ae_cep_set_key_opener(ae_key_open_uri_evp, ae_key_uri_close); /* cep_client_key = pkcs11:... */
+	ae_cep_set_password_prompt(ae_pinentry_cep_password); /* cep_password = pinentry: asked here, never in pulses */
 	argc -= optind;
 	argv += optind;
 	optind = 0; /* reset getopt for the command's own options */

@@ -186,13 +186,20 @@ check_values(checker *ck, const ae_conf *conf)
 		}
 	check_policy_servers(ck, "user", conf->user_policy_servers);
 	check_policy_servers(ck, "machine", conf->machine_policy_servers);
-	if ((conf->cep_username == NULL) != (conf->cep_password_file == NULL))
-		add(ck, "global", conf->cep_username ? "cep_username" : "cep_password_file",
-		    "needs the other: cep_username and cep_password_file go together");
+	if ((conf->cep_username == NULL) != (conf->cep_password_file == NULL && conf->cep_password == NULL))
+		add(ck, "global", conf->cep_username ? "cep_username" : conf->cep_password ? "cep_password" : "cep_password_file",
+		    "needs the other: cep_username and cep_password_file (or cep_password = pinentry) go together");
+	if (conf->cep_password != NULL && strcmp(conf->cep_password, "pinentry") != 0)
+		add(ck, "global", "cep_password",
+		    "only \"pinentry\" (asked in interactive runs): never the password itself, which goes in cep_password_file");
 	if ((conf->cep_client_cert == NULL) != (conf->cep_client_key == NULL))
 		add(ck, "global", conf->cep_client_cert ? "cep_client_cert" : "cep_client_key",
 		    "needs the other: cep_client_cert and cep_client_key go together");
 	check_path(ck, "global", "cep_client_cert", conf->cep_client_cert, S_IFREG, true);
+	if (conf->cep_client_key != NULL && strncmp(conf->cep_client_key, "pkcs11:", 7) == 0 &&
+	    (strstr(conf->cep_client_key, ";id=") == NULL ||
+	     ae_keystore_check_spec(ck->ctx, conf->cep_client_key, true) != AE_OK))
+		add(ck, "global", "cep_client_key", "is not a pkcs11: URI of a key with its id= (the key.uri of autoenroll status --export)");
 	if (conf->cep_password_file != NULL) {
 		char *pw = NULL;
 		if (ae_read_password_file(ck->ctx, conf->cep_password_file, "cep_password_file", &pw) != AE_OK) {

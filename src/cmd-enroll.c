@@ -101,7 +101,8 @@ enroll_usage(FILE *f)
 	           "       autoenroll enroll --scep URL --subject DN [--dns NAME]... [--challenge-file FILE | --challenge-from-admin]\n"
 	           "                         [--insecure-http] [--scep-anchor FILE] [--user | --machine] [-c FILE] [-v]\n"
 	           "       autoenroll enroll --renew ID [--agent-cert ID] [--insecure-http] [--scep-anchor FILE]\n"
-	           "                         [--challenge-file FILE | --challenge-from-admin] [--user | --machine] [-c FILE] [-v]\n");
+	           "                         [--challenge-file FILE | --challenge-from-admin] [--user | --machine] [-c FILE] [-v]\n"
+	           "       autoenroll enroll --renew ID --ces URL --renewal-only [--user | --machine] [-c FILE] [-v]\n");
 }
 
 int
@@ -118,6 +119,7 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		{ "agent-cert", required_argument, NULL, 'A' },
 		{ "on-behalf-of", required_argument, NULL, 'o' },
 		{ "ces", required_argument, NULL, 'C' },
+		{ "renewal-only", no_argument, NULL, 'K' },
 		{ "policy-server", required_argument, NULL, 'P' },
 		{ "scep", required_argument, NULL, 'S' },
 		{ "challenge-file", required_argument, NULL, 'F' },
@@ -138,7 +140,7 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 	ae_record **recs = NULL, *old = NULL, *agent = NULL;
 	size_t nrecs = 0;
 	ae_key *old_key = NULL, *agent_key = NULL;
-	bool user = false, machine = false, from_admin = false, insecure_http = false;
+	bool user = false, machine = false, from_admin = false, insecure_http = false, renewal_only = false;
 	ae_cli_session s = { 0 };
 	const ae_policy_item *it;
 	const ae_template *t;
@@ -164,6 +166,7 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		case 'A': agent_id = optarg; break;
 		case 'o': on_behalf = optarg; break;
 		case 'C': ces_url = optarg; break;
+		case 'K': renewal_only = true; break;
 		case 'P': g->policy_server = optarg; break;
 		case 'S': scep_url = optarg; break;
 		case 'F': challenge_file = optarg; break;
@@ -188,7 +191,7 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 	    (challenge_file != NULL && from_admin) ||
 	    (scep_url == NULL && renew_id == NULL && (insecure_http || scep_anchor != NULL)) ||
 	    (on_behalf != NULL && (agent_id == NULL || renew_id != NULL)) ||
-	    (renew_id != NULL && (subject || dns || upn || email))) {
+	    (renew_id != NULL && (subject || dns || upn || email)) || (renewal_only && ces_url == NULL)) {
 		enroll_usage(stderr);
 		rc = AE_EXIT_USAGE;
 		goto cleanup;
@@ -284,6 +287,11 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 	if (ces_url != NULL) {
 		if (through_ces(ctx, s.policy, ca, ces_url, &ces) != AE_OK)
 			goto fail;
+		if (renewal_only) {
+			/* key-based renewal: the certificate being renewed authenticates */
+			ces.renewal_only = true;
+			ces.endpoint_auth = AE_CA_AUTH_CERTIFICATE;
+		}
 		ca = &ces;
 	}
 

@@ -293,6 +293,32 @@ source_text(const ae_gp_result *r, size_t i)
 	return NULL;
 }
 
+static const char *
+loopback_text(unsigned mode)
+{
+	return mode == AE_GPO_LOOPBACK_REPLACE ? "replace" : mode == AE_GPO_LOOPBACK_MERGE ? "merge" : "none";
+}
+
+/* Which list item R came from: the computer's SOMs (loopback) or the account's own. */
+static const char *
+list_of(const ae_gp_result *gp, const ae_gpo_result *r)
+{
+	for (size_t i = 0; i < gp->n_lb_soms; i++)
+		if (r->som == gp->lb_soms[i].dn)
+			return "computer";
+	return "account";
+}
+
+/* The site SOM's subnet, NULL when the DC's site was taken. */
+static const ae_som *
+site_som(const ae_gp_result *gp)
+{
+	for (size_t i = 0; i < gp->n_soms; i++)
+		if (gp->soms[i].kind == AE_SOM_SITE)
+			return &gp->soms[i];
+	return NULL;
+}
+
 static void
 print_gpos(const ae_policy *p, const ae_gp_result *gp, bool machine, bool json)
 {
@@ -312,12 +338,39 @@ print_gpos(const ae_policy *p, const ae_gp_result *gp, bool machine, bool json)
 		ae_json_int(&j, "round_trips", round_trips);
 		ae_json_int(&j, "duration_ms", (long long)(seconds * 1000.0 + 0.5));
 		ae_json_bool(&j, "wmi_filters_evaluated", false);
+		ae_json_begin_object(&j, "site");
+		ae_json_string(&j, "dn", site_som(gp) ? site_som(gp)->dn : NULL);
+		ae_json_string(&j, "subnet", site_som(gp) ? site_som(gp)->subnet : NULL);
+		ae_json_end_object(&j);
+		if (!machine) {
+			ae_json_begin_object(&j, "loopback");
+			ae_json_string(&j, "mode", loopback_text(gp->loopback.mode));
+			ae_json_int(&j, "user_policy_mode", gp->loopback.mode);
+			ae_json_string(&j, "gpo", gp->loopback.mode_gpo);
+			ae_json_string(&j, "computer", gp->loopback.computer_dn);
+			ae_json_string(&j, "file", gp->loopback_file);
+			ae_json_string(&j, "problem", gp->loopback_problem);
+			ae_json_end_object(&j);
+		}
 		ae_json_begin_array(&j, "gpos");
 	} else {
 		printf("Group Policy for %s (%s), %s settings, from %s in %u LDAP round trips (%.0f ms)\n",
 		       p->account.display ? p->account.display : "?", p->account.dn ? p->account.dn : "?",
 		       machine ? "computer" : "user", p->origin.server ? p->origin.server : "?", round_trips,
 		       seconds * 1000.0);
+		if (site_som(gp) != NULL)
+			printf("Site: %s (%s)\n", site_som(gp)->dn, site_som(gp)->subnet ? site_som(gp)->subnet
+			       : "the DC's site: no subnet holds this host's address");
+		if (!machine && gp->loopback.mode != AE_GPO_LOOPBACK_NONE)
+			printf("Loopback processing: %s (UserPolicyMode %u from \"%s\"): %s GPOs of the computer %s, "
+			       "filtered for this user (published by the machine's Group Policy in %s)\n",
+			       loopback_text(gp->loopback.mode), gp->loopback.mode,
+			       gp->loopback.mode_gpo ? gp->loopback.mode_gpo : "?",
+			       gp->loopback.mode == AE_GPO_LOOPBACK_REPLACE ? "only the" : "the user's own, then the",
+			       gp->loopback.computer_dn, gp->loopback_file);
+		else if (!machine)
+			printf("Loopback processing: none%s%s\n", gp->loopback_problem ? ": " : "",
+			       gp->loopback_problem ? gp->loopback_problem : "");
 		printf("GPOs considered, in the order they apply (the last applied wins):\n");
 	}
 	for (size_t i = 0; i < list->n; i++) {
@@ -343,6 +396,7 @@ print_gpos(const ae_policy *p, const ae_gp_result *gp, bool machine, bool json)
 				ae_json_null(&j, "version");
 			ae_json_string(&j, "som", r->som);
 			ae_json_string(&j, "som_kind", ae_som_kind_text(r->som_kind));
+			ae_json_string(&j, "list", list_of(gp, r));
 			ae_json_bool(&j, "enforced", r->enforced);
 			ae_json_bool(&j, "applied", r->status == AE_GPO_APPLIED);
 			ae_json_string(&j, "status", ae_gpo_status_text(r->status));

@@ -22,10 +22,12 @@
  */
 #include "config.h"
 
+#include "ces.h"
 #include "conf.h"
 #include "engine.h"
 #include "events.h"
 #include "gpread.h"
+#include "keystore.h"
 #include "krb.h"
 #include "pulse.h"
 #include "util.h"
@@ -351,6 +353,8 @@ main(int argc, char **argv)
 	if (ctx == NULL)
 		return 1;
 	ae_ctx_set_log(ctx, log_stderr, NULL, verbose >= 2 ? AE_LOG_DEBUG : verbose ? AE_LOG_INFO : AE_LOG_ERR);
+	/* cep_client_key = pkcs11:...; never a password prompt (cep_password = pinentry): a skip reason */
+	ae_cep_set_key_opener(ae_key_open_uri_evp, ae_key_uri_close);
 #ifndef AE_HELPER_MACHINE
 	adopt_ccache_copy(ctx);
 #endif

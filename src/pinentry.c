@@ -160,7 +160,9 @@ ae_pinentry_parse_line(ae_ctx *ctx, const char *line, size_t len, ae_assuan_kind
 typedef struct {
 	ae_ctx *ctx;
 	const char *program;
-	const char *token;
+	const char *secret;  /* what is asked, for messages: the PIN of token "X", the password of U */
+	const char *desc;    /* the dialog's text */
+	const char *prompt;  /* "PIN:", "Password:" */
 	int fd;
 	pid_t pid;
 	bool stuck;          /* timed out or spoke nonsense: SIGTERM, not EOF, ends it */
@@ -267,8 +269,8 @@ timed_out(conv *c, const char *what, int ms)
 		snprintf(t, sizeof(t), "%.1f s", ms / 1000.0);
 	if (strcmp(what, "GETPIN") == 0)
 		return ae_set_message(c->ctx, AE_ERR_TIMEOUT,
-		                      "nobody entered the PIN of token \"%s\": pinentry %s did not answer "
-		                      "GETPIN within %s", c->token, c->program, t);
+		                      "nobody entered %s: pinentry %s did not answer "
+		                      "GETPIN within %s", c->secret, c->program, t);
 	return ae_set_message(c->ctx, AE_ERR_TIMEOUT, "pinentry %s did not answer %s within %s",
 	                      c->program, what, t);
 }
@@ -560,7 +562,7 @@ converse(conv *c, const char *error, char *pin, size_t pin_size)
 	static const char *const lc_ctype[] = { "LC_ALL", "LC_CTYPE", "LANG", NULL };
 	static const char *const lc_messages[] = { "LC_ALL", "LC_MESSAGES", "LANG", NULL };
 	static const int tty_fds[] = { 0, 2, 1 };
-	char tty[256], *opt = NULL, *desc = NULL, secs[32];
+	char tty[256], *opt = NULL, secs[32];
 	const char *v = NULL;
 	unsigned long code = 0;
 	bool refused = false;
@@ -614,14 +616,9 @@ converse(conv *c, const char *error, char *pin, size_t pin_size)
 		opt = NULL;
 	}
 
-	desc = ae_strdup_printf("Certificate enrollment needs the PIN of your token \"%s\" for the keys "
-	                        "of your certificates.\n\nThe PIN goes to the token only; it is not "
-	                        "stored.", c->token);
-	if (desc == NULL)
-		goto nomem_or_err;
 	if ((err = transact(c, "SETTITLE", "autoenroll", command_ms, NULL, NULL, NULL, 0, NULL)) != AE_OK ||
-	    (err = transact(c, "SETDESC", desc, command_ms, NULL, NULL, NULL, 0, NULL)) != AE_OK ||
-	    (err = transact(c, "SETPROMPT", "PIN:", command_ms, NULL, NULL, NULL, 0, NULL)) != AE_OK)
+	    (err = transact(c, "SETDESC", c->desc, command_ms, NULL, NULL, NULL, 0, NULL)) != AE_OK ||
+	    (err = transact(c, "SETPROMPT", c->prompt, command_ms, NULL, NULL, NULL, 0, NULL)) != AE_OK)
 		goto cleanup;
 	if (error != NULL &&
 	    (err = transact(c, "SETERROR", error, command_ms, NULL, NULL, NULL, 0, NULL)) != AE_OK)
@@ -647,16 +644,16 @@ converse(conv *c, const char *error, char *pin, size_t pin_size)
 		switch (code & 0xffff) {
 		case GPG_ERR_CANCELED:
 		case GPG_ERR_FULLY_CANCELED:
-			err = ae_set_message(c->ctx, AE_ERR_NEEDPIN, "the PIN dialog of token \"%s\" was cancelled",
-			                     c->token);
+			err = ae_set_message(c->ctx, AE_ERR_NEEDPIN, "the dialog asking for %s was cancelled",
+			                     c->secret);
 			break;
 		case GPG_ERR_TIMEOUT:
 			err = timed_out(c, "GETPIN", getpin_ms);
 			break;
 		default:
 			err = ae_set_message(c->ctx, AE_ERR_IO,
-			                     "pinentry %s could not ask for the PIN of token \"%s\": error %lu%s%s",
-			                     c->program, c->token, code, c->err_text[0] ? ", " : "", c->err_text);
+			                     "pinentry %s could not ask for %s: error %lu%s%s",
+			                     c->program, c->secret, code, c->err_text[0] ? ", " : "", c->err_text);
 			break;
 		}
 		goto cleanup;
@@ -671,27 +668,28 @@ nomem_or_err:
 		err = ae_set_message(c->ctx, AE_ERR_NOMEM, "out of memory");
 cleanup:
 	free(opt);
-	free(desc);
 	return err;
 }
 
-ae_err
-ae_pinentry_prompt(ae_ctx *ctx, void *data, const char *token_label, const char *error, char *pin,
-                   size_t pin_size)
+/* Asks PROGRAM for SECRET (named so in messages) with the dialog text DESC
+ * and PROMPT: ae_pinentry_prompt's contract. */
+static ae_err
+ask(ae_ctx *ctx, const char *program, const char *secret, const char *desc, const char *prompt, const char *error,
+    char *pin, size_t pin_size)
 {
-	const char *program = data;
 	struct sigaction dfl, old_chld;
 	char **env = NULL;
 	int sv[2] = { -1, -1 };
 	conv c;
 	ae_err err;
 
-	ae_return_val_if_fail(pin != NULL && pin_size > 0 && token_label != NULL, AE_ERR_INTERNAL);
 	pin[0] = '\0';
 	memset(&c, 0, sizeof(c));
 	c.ctx = ctx;
 	c.program = program;
-	c.token = token_label;
+	c.secret = secret;
+	c.desc = desc;
+	c.prompt = prompt;
 	c.fd = -1;
 	c.pid = -1;
 
@@ -701,9 +699,9 @@ ae_pinentry_prompt(ae_ctx *ctx, void *data, const char *token_label, const char 
 		                      program != NULL ? program : "(none)");
 	if (access(program, X_OK) != 0)
 		return ae_set_message(ctx, AE_ERR_CONFIG,
-		                      "cannot run pinentry %s to ask for the PIN of token \"%s\": %s "
+		                      "cannot run pinentry %s to ask for %s: %s "
 		                      "(pinentry in [user] of autoenroll.conf)",
-		                      program, token_label, strerror(errno));
+		                      program, secret, strerror(errno));
 	env = make_env();
 	if (env == NULL)
 		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
@@ -735,7 +733,7 @@ ae_pinentry_prompt(ae_ctx *ctx, void *data, const char *token_label, const char 
 	err = converse(&c, error, pin, pin_size);
 	reap(&c, !c.stuck);
 	sigaction(SIGCHLD, &old_chld, NULL);
-	ae_log(ctx, AE_LOG_DEBUG, "pinentry %s for token \"%s\": %s", program, token_label,
+	ae_log(ctx, AE_LOG_DEBUG, "pinentry %s for %s: %s", program, secret,
 	       err == AE_OK ? "got a PIN" : ae_get_message(ctx));
 cleanup:
 	if (err != AE_OK)
@@ -746,5 +744,67 @@ cleanup:
 		close(sv[1]);
 	explicit_bzero(&c, sizeof(c));
 	ae_strv_free(env);
+	return err;
+}
+
+ae_err
+ae_pinentry_prompt(ae_ctx *ctx, void *data, const char *token_label, const char *error, char *pin,
+                   size_t pin_size)
+{
+	char *secret, *desc;
+	ae_err err;
+
+	ae_return_val_if_fail(pin != NULL && pin_size > 0 && token_label != NULL, AE_ERR_INTERNAL);
+	secret = ae_strdup_printf("the PIN of token \"%s\"", token_label);
+	desc = ae_strdup_printf("Certificate enrollment needs the PIN of your token \"%s\" for the keys "
+	                        "of your certificates.\n\nThe PIN goes to the token only; it is not "
+	                        "stored.", token_label);
+	if (secret == NULL || desc == NULL)
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	else
+		err = ask(ctx, data, secret, desc, "PIN:", error, pin, pin_size);
+	free(secret);
+	free(desc);
+	return err;
+}
+
+/* The password, asked once per process: the CEP and then the CES of a run
+ * ask for the same one.  Wiped at exit. */
+static char cep_password[256];
+
+static void
+wipe_cep_password(void)
+{
+	explicit_bzero(cep_password, sizeof(cep_password));
+}
+
+ae_err
+ae_pinentry_cep_password(ae_ctx *ctx, const ae_conf *conf, const char *user, char **out)
+{
+	char *secret = NULL, *desc = NULL;
+	ae_err err = AE_OK;
+
+	*out = NULL;
+	if (cep_password[0] == '\0') {
+		secret = ae_strdup_printf("the password of %s for the enrollment web services (cep_password = pinentry)",
+		                          user);
+		desc = ae_strdup_printf("Certificate enrollment through the enrollment web services (CEP/CES) "
+		                        "needs the password of %s.\n\nIt goes to the server over TLS only; it is "
+		                        "not stored.", user);
+		if (secret == NULL || desc == NULL)
+			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		else if ((err = ask(ctx, conf->pinentry, secret, desc, "Password:", NULL, cep_password,
+		                    sizeof(cep_password))) == AE_OK) {
+			static bool registered;
+			if (!registered)
+				registered = atexit(wipe_cep_password) == 0;
+			if (cep_password[0] == '\0')
+				err = ae_set_message(ctx, AE_ERR_NEEDPIN, "no password was entered for %s", user);
+		}
+	}
+	if (err == AE_OK && (*out = strdup(cep_password)) == NULL)
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	free(secret);
+	free(desc);
 	return err;
 }

@@ -10,6 +10,7 @@
 #ifndef AE_PINENTRY_H
 #define AE_PINENTRY_H
 
+#include "conf.h"
 #include "error.h"
 
 #include <stddef.h>
@@ -26,6 +27,12 @@
  * the program is always waited for. */
 ae_err ae_pinentry_prompt(ae_ctx *ctx, void *data, const char *token_label, const char *error,
                           char *pin, size_t pin_size);
+
+/* The password of USER for the CEP/CES (cep_password = pinentry: the
+ * ae_cep_password_fn of transport/ces.h, set by the interactive commands
+ * only): asked through CONF's pinentry program once per process, kept
+ * until exit (then wiped).  Caller cleanses and frees *OUT. */
+ae_err ae_pinentry_cep_password(ae_ctx *ctx, const ae_conf *conf, const char *user, char **out);
 
 /* How long pinentry may take to answer a command (default 10 s) and
  * GETPIN, where a person types (default 300 s), in milliseconds; 0 keeps

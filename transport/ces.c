@@ -14,6 +14,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,10 @@ typedef struct {
 	char *trust_pem;
 	char *username, *password; /* user name and password authentication */
 	char *client_cert, *client_key; /* else a TLS client certificate; else Kerberos */
+	ae_cep_token_cred token;        /* with CLIENT_CERT: its key on a token */
+	X509 *as_x509;                  /* renewal-only: the certificate being renewed, for one call */
+	EVP_PKEY *as_pkey;              /* ... and its key (borrowed) */
+	bool renewal_only;
 	bool channel_binding;           /* Kerberos with the TLS channel binding */
 	int timeout;
 	char setting[256];
@@ -55,6 +60,99 @@ b64_encode(const uint8_t *data, size_t len)
 	if (out != NULL)
 		EVP_EncodeBlock((unsigned char *)out, data, (int)len);
 	return out;
+}
+
+static ae_cep_password_fn password_prompt;
+
+void
+ae_cep_set_password_prompt(ae_cep_password_fn prompt)
+{
+	password_prompt = prompt;
+}
+
+ae_err
+ae_cep_password(ae_ctx *ctx, const ae_conf *conf, const char *what, char **out)
+{
+	char setting[256];
+
+	*out = NULL;
+	if (conf->cep_username == NULL)
+		return ae_set_message(ctx, AE_ERR_CONFIG,
+		                      "%s is reached with a user name and password: set cep_username, and cep_password_file or cep_password = pinentry",
+		                      what);
+	if (conf->cep_password_file != NULL)
+		return ae_read_password_file(ctx, conf->cep_password_file,
+		                             ae_conf_setting(conf, "global", "cep_password_file", setting, sizeof(setting)),
+		                             out);
+	ae_conf_setting(conf, "global", "cep_password", setting, sizeof(setting));
+	if (conf->cep_password == NULL || strcmp(conf->cep_password, "pinentry") != 0)
+		return ae_set_message(ctx, AE_ERR_CONFIG, "%s needs the password of %s: set cep_password_file, or cep_password = pinentry (%s)",
+		                      what, conf->cep_username, setting);
+	if (password_prompt == NULL)
+		return ae_set_message(ctx, AE_ERR_NEEDPIN,
+		                      "%s needs the password of %s, which is asked through pinentry (%s) in interactive runs only (autoenroll enroll, policy), never in the background pulse: set cep_password_file for pulses",
+		                      what, conf->cep_username, setting);
+	return password_prompt(ctx, conf, conf->cep_username, out);
+}
+
+static ae_cep_key_open_fn key_open;
+static ae_cep_key_close_fn key_close;
+
+void
+ae_cep_set_key_opener(ae_cep_key_open_fn open, ae_cep_key_close_fn close)
+{
+	key_open = open;
+	key_close = close;
+}
+
+bool
+ae_cep_key_on_token(const ae_conf *conf)
+{
+	return conf->cep_client_key != NULL && strncmp(conf->cep_client_key, "pkcs11:", 7) == 0;
+}
+
+ae_err
+ae_cep_token_cred_open(ae_ctx *ctx, const ae_conf *conf, ae_cep_token_cred *out)
+{
+	char setting[256];
+	FILE *f;
+	ae_err err;
+
+	memset(out, 0, sizeof(*out));
+	ae_conf_setting(conf, "global", "cep_client_cert", setting, sizeof(setting));
+	if (conf->cep_client_cert == NULL || (f = fopen(conf->cep_client_cert, "re")) == NULL)
+		return ae_set_message(ctx, AE_ERR_CONFIG, "cannot read the client certificate %s (%s): %s",
+		                      conf->cep_client_cert ? conf->cep_client_cert : "(not set)", setting,
+		                      conf->cep_client_cert ? strerror(errno) : "cep_client_key is on a token");
+	out->x509 = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	if (out->x509 == NULL)
+		return ae_set_message(ctx, AE_ERR_INVALID, "%s (%s) holds no PEM certificate", conf->cep_client_cert,
+		                      setting);
+	ae_conf_setting(conf, "global", "cep_client_key", setting, sizeof(setting));
+	if (key_open == NULL) {
+		ae_cep_token_cred_clear(out);
+		return ae_set_message(ctx, AE_ERR_CONFIG, "%s: this program has no PKCS#11 key store", setting);
+	}
+	if ((err = key_open(ctx, conf->cep_client_key, setting, &out->pkey, &out->handle)) != AE_OK) {
+		ae_cep_token_cred_clear(out);
+		return err;
+	}
+	if (X509_check_private_key(out->x509, out->pkey) != 1) {
+		ae_cep_token_cred_clear(out);
+		return ae_set_message(ctx, AE_ERR_CONFIG, "the key of %s is not the key of the certificate %s", setting,
+		                      conf->cep_client_cert);
+	}
+	return AE_OK;
+}
+
+void
+ae_cep_token_cred_clear(ae_cep_token_cred *cred)
+{
+	X509_free(cred->x509);
+	if (cred->handle != NULL && key_close != NULL)
+		key_close(cred->handle);
+	memset(cred, 0, sizeof(*cred));
 }
 
 static ae_err
@@ -260,24 +358,19 @@ ces_open(ae_ctx *ctx, const ae_conf *conf, const ae_ca *ca, void **state_out)
 		l->fallback_urls[n - 1] = first;
 	}
 	if (ca->endpoint_auth == AE_CA_AUTH_PASSWORD) {
-		char setting[256];
+		char what[256];
 		ae_err err;
-		if (conf->cep_username == NULL || conf->cep_password_file == NULL)
-			err = ae_set_message(ctx, AE_ERR_CONFIG,
-			                     "CA %s is reached with a user name and password: set cep_username and cep_password_file",
-			                     ca->name);
-		else if ((err = ae_read_password_file(ctx, conf->cep_password_file,
-		                                      ae_conf_setting(conf, "global", "cep_password_file", setting,
-		                                                      sizeof(setting)),
-		                                      &l->password)) == AE_OK &&
-		         (l->username = strdup(conf->cep_username)) == NULL)
+		snprintf(what, sizeof(what), "CA %s", ca->name);
+		if ((err = ae_cep_password(ctx, conf, what, &l->password)) == AE_OK &&
+		    (l->username = strdup(conf->cep_username)) == NULL)
 			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 		if (err != AE_OK) {
 			ces_close(l);
 			return err;
 		}
 	}
-	if (ca->endpoint_auth == AE_CA_AUTH_CERTIFICATE &&
+	l->renewal_only = ca->renewal_only;
+	if (ca->endpoint_auth == AE_CA_AUTH_CERTIFICATE && !ca->renewal_only &&
 	    (conf->cep_client_cert == NULL || conf->cep_client_key == NULL ||
 	     (l->client_cert = strdup(conf->cep_client_cert)) == NULL ||
 	     (l->client_key = strdup(conf->cep_client_key)) == NULL)) {
@@ -288,6 +381,13 @@ ces_open(ae_ctx *ctx, const ae_conf *conf, const ae_ca *ca, void **state_out)
 		                     : ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 		ces_close(l);
 		return err;
+	}
+	if (ca->endpoint_auth == AE_CA_AUTH_CERTIFICATE && !ca->renewal_only && ae_cep_key_on_token(conf)) {
+		ae_err err = ae_cep_token_cred_open(ctx, conf, &l->token);
+		if (err != AE_OK) {
+			ces_close(l);
+			return err;
+		}
 	}
 	l->channel_binding = conf->cep_channel_binding;
 	l->timeout = conf->rpc_timeout;
@@ -331,6 +431,10 @@ rst_call_one(ae_ctx *ctx, ces_link *l, const char *rtype, const char *body_xml, 
 
 	memset(out, 0, sizeof(*out));
 	snprintf(what, sizeof(what), "the CES at %s", ae_url_shown(l->url, shown, sizeof(shown)));
+	if (l->renewal_only && l->as_pkey == NULL)
+		return ae_set_message(ctx, AE_ERR_INVALID,
+		                      "%s takes only renewals, authenticated by the certificate being renewed (renewalOnly, MS-XCEP 3.1.4.1.3.5)",
+		                      what);
 	if ((body = ae_strdup_printf("<RequestSecurityToken PreferredLanguage=\"en-US\" xmlns=\"" AE_NS_WST "\">"
 	                             "<TokenType>" VT_X509 "</TokenType><RequestType>%s</RequestType>%s"
 	                             "</RequestSecurityToken>",
@@ -340,6 +444,8 @@ rst_call_one(ae_ctx *ctx, ces_link *l, const char *rtype, const char *body_xml, 
 		ae_soap_call call = { .url = l->url, .action = ACT_RST, .body = body, .what = what,
 			              .http_what = "the CES", .username = l->username, .password = l->password,
 			              .client_cert = l->client_cert, .client_key = l->client_key,
+			              .client_x509 = l->as_pkey ? l->as_x509 : l->token.x509,
+			              .client_pkey = l->as_pkey ? l->as_pkey : l->token.pkey,
 			              .channel_binding = l->channel_binding,
 			              .trust_pem = l->trust_pem, .timeout = l->timeout, .timeout_setting = l->setting,
 			              .max_answer = AE_CES_MAX_ANSWER };
@@ -428,16 +534,42 @@ ces_close(void *state)
 	free(l->username);
 	free(l->client_cert);
 	free(l->client_key);
+	ae_cep_token_cred_clear(&l->token);
 	if (l->password != NULL)
 		OPENSSL_cleanse(l->password, strlen(l->password));
 	free(l->password);
 	free(l);
 }
 
+/* A renewal to a renewal-only CES (key-based renewal): the certificate
+ * being renewed and its key authenticate the TLS connection (MS-WSTEP
+ * 3.1.1.1.2), the request is signed with the same key. */
+static ae_err
+ces_submit_as(ae_ctx *ctx, void *state, const ae_ca *ca, const char *attrs, const uint8_t *req, size_t len,
+              X509 *client_cert, EVP_PKEY *client_key, ae_ca_answer *out)
+{
+	ces_link *l = state;
+	char name[256];
+	ae_err err;
+
+	l->as_x509 = client_cert;
+	l->as_pkey = client_key;
+	/* for messages: which certificate */
+	X509_NAME_oneline(X509_get_subject_name(client_cert), name, sizeof(name));
+	free(l->client_cert);
+	if ((l->client_cert = ae_strdup_printf("the certificate being renewed (%s)", name)) == NULL)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	err = ces_submit(ctx, state, ca, attrs, req, len, out);
+	l->as_x509 = NULL;
+	l->as_pkey = NULL;
+	return err;
+}
+
 const ae_transport_ops ae_transport_ces = {
 	.name = "MS-WSTEP",
 	.open = ces_open,
 	.submit = ces_submit,
+	.submit_as = ces_submit_as,
 	.retrieve = ces_retrieve,
 	.round_trips = ces_round_trips,
 	.close = ces_close,

@@ -25,4 +25,31 @@ ae_err ae_wstep_parse(ae_ctx *ctx, const char *what, const char *xml, size_t len
  * for a CES (caller frees).  *OUT stays NULL on error. */
 ae_err ae_ces_trust(ae_ctx *ctx, const ae_pki *pki, char **out);
 
+/* The password of cep_username: from cep_password_file, or with
+ * cep_password = pinentry from the prompt the interactive commands set
+ * (ae_cep_set_password_prompt: autoenroll enroll, policy...); without one
+ * (the background pulse) AE_ERR_NEEDPIN, a skip reason that says so.
+ * WHAT names the server ("CA CORP-CA1", "policy server URL"); caller
+ * cleanses and frees *OUT. */
+typedef ae_err (*ae_cep_password_fn)(ae_ctx *ctx, const ae_conf *conf, const char *user, char **out);
+void ae_cep_set_password_prompt(ae_cep_password_fn prompt);
+ae_err ae_cep_password(ae_ctx *ctx, const ae_conf *conf, const char *what, char **out);
+/* A TLS client certificate whose key is on a token: cep_client_key a
+ * pkcs11: URI (a key.uri), cep_client_cert the certificate's PEM file.
+ * libaecore has no PKCS#11: the programs that link the key store set the
+ * opener (ae_key_open_uri_evp) with ae_cep_set_key_opener. */
+typedef ae_err (*ae_cep_key_open_fn)(ae_ctx *ctx, const char *uri, const char *setting, EVP_PKEY **pkey_out,
+                                     void **handle_out);
+typedef void (*ae_cep_key_close_fn)(void *handle);
+void ae_cep_set_key_opener(ae_cep_key_open_fn open, ae_cep_key_close_fn close);
+typedef struct {
+	X509 *x509;
+	EVP_PKEY *pkey;        /* owned by HANDLE: signs through the token */
+	void *handle;
+} ae_cep_token_cred;
+/* Whether CONF's client key is on a token (cep_client_key = pkcs11:...). */
+bool ae_cep_key_on_token(const ae_conf *conf);
+/* Opens it (the PIN from the URI's pin-source=).  *OUT is cleared on error. */
+ae_err ae_cep_token_cred_open(ae_ctx *ctx, const ae_conf *conf, ae_cep_token_cred *out);
+void ae_cep_token_cred_clear(ae_cep_token_cred *cred);
 #endif

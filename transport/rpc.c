@@ -409,10 +409,10 @@ recv_exact(ae_ctx *ctx, ae_rpc *rpc, uint8_t *buf, size_t len, double deadline)
 	return AE_OK;
 }
 
-ae_err
-ae_rpc_recv_pdu(ae_ctx *ctx, ae_rpc *rpc, uint8_t **buf_out, size_t *len_out)
+/* One PDU, read by DEADLINE (monotonic seconds). */
+static ae_err
+recv_pdu_by(ae_ctx *ctx, ae_rpc *rpc, double deadline, uint8_t **buf_out, size_t *len_out)
 {
-	double deadline = ae_monotonic_seconds() + rpc->timeout;
 	uint8_t hdr[AE_RPC_HDR_LEN], *buf;
 	uint16_t frag;
 	ae_err err;
@@ -446,6 +446,12 @@ ae_rpc_recv_pdu(ae_ctx *ctx, ae_rpc *rpc, uint8_t **buf_out, size_t *len_out)
 	*buf_out = buf;
 	*len_out = frag;
 	return AE_OK;
+}
+
+ae_err
+ae_rpc_recv_pdu(ae_ctx *ctx, ae_rpc *rpc, uint8_t **buf_out, size_t *len_out)
+{
+	return recv_pdu_by(ctx, rpc, ae_monotonic_seconds() + rpc->timeout, buf_out, len_out);
 }
 
 /* --- fragments --- */
@@ -554,6 +560,13 @@ ae_rpc_take_fragment(ae_ctx *ctx, ae_rpc *rpc, uint8_t *buf, size_t len, uint8_t
 	ae_err err;
 
 	*last = false;
+	/* no fragment may exceed the max_recv_frag we offered in the bind
+	 * (C706 section 12.6, the bind PDU): a larger one is a protocol error,
+	 * refused before it is parsed */
+	if (len > rpc->offer)
+		return ae_set_message(ctx, AE_ERR_INVALID,
+		                      "%s on %s port %u sent a fragment of %zu bytes, larger than the %u we accept",
+		                      rpc->service, rpc->host, rpc->port, len, rpc->offer);
 	err = ae_rpc_pdu_parse(ctx, buf, len, &pdu);
 	if (err != AE_OK)
 		return ae_prefix_message(ctx, err, "%s on %s port %u", rpc->service, rpc->host, rpc->port);
@@ -625,6 +638,7 @@ ae_rpc_call(ae_ctx *ctx, ae_rpc *rpc, uint16_t opnum, const uint8_t *stub, size_
 	uint32_t call_id = rpc->next_call_id++;
 	unsigned nfrags = 0, nresp = 0;
 	bool last = false, first = true;
+	double deadline;
 	ae_err err;
 
 	*resp = NULL;
@@ -641,11 +655,14 @@ ae_rpc_call(ae_ctx *ctx, ae_rpc *rpc, uint16_t opnum, const uint8_t *stub, size_
 	if (err != AE_OK)
 		goto cleanup;
 	rpc->round_trips++;
+	/* the whole answer within rpc_timeout, not each fragment: a CA that
+	 * drips fragments cannot hold the call longer */
+	deadline = ae_monotonic_seconds() + rpc->timeout;
 	while (!last) {
 		uint8_t *pdu = NULL;
 		size_t pdu_len = 0;
 
-		err = ae_rpc_recv_pdu(ctx, rpc, &pdu, &pdu_len);
+		err = recv_pdu_by(ctx, rpc, deadline, &pdu, &pdu_len);
 		if (err != AE_OK)
 			goto cleanup;
 		err = ae_rpc_take_fragment(ctx, rpc, pdu, pdu_len, AE_RPC_RESPONSE, call_id, first, &in, &last);

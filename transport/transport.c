@@ -84,6 +84,17 @@ ae_ca_link_submit_keyed(ae_ctx *ctx, ae_ca_link *link, const ae_ca *ca, const ui
 }
 
 ae_err
+ae_ca_link_submit_as(ae_ctx *ctx, ae_ca_link *link, const ae_ca *ca, const char *attrs, const uint8_t *req, size_t len,
+                     X509 *client_cert, EVP_PKEY *client_key, ae_ca_answer *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (link->ops->submit_as == NULL || client_cert == NULL || client_key == NULL)
+		return ae_set_message(ctx, AE_ERR_UNSUPPORTED, "%s cannot authenticate a request to CA %s with its certificate",
+		                      link->ops->name, ca->name);
+	return link->ops->submit_as(ctx, link->state, ca, attrs, req, len, client_cert, client_key, out);
+}
+
+ae_err
 ae_ca_link_retrieve(ae_ctx *ctx, ae_ca_link *link, const ae_ca *ca, uint32_t request_id, ae_ca_answer *out)
 {
 	memset(out, 0, sizeof(*out));

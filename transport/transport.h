@@ -57,6 +57,11 @@ typedef struct ae_transport_ops {
 	 * OLD_KEY, a new request with KEY.  NULL: submit serves. */
 	ae_err (*submit_keyed)(ae_ctx *ctx, void *state, const ae_ca *ca, const uint8_t *req, size_t len, EVP_PKEY *key,
 	                       X509 *old_cert, EVP_PKEY *old_key, ae_ca_answer *out);
+	/* submit, authenticated at the TLS layer with CLIENT_CERT and its key
+	 * CLIENT_KEY (a renewal-only CES: the certificate being renewed).
+	 * NULL: the transport has no such endpoints. */
+	ae_err (*submit_as)(ae_ctx *ctx, void *state, const ae_ca *ca, const char *attrs, const uint8_t *req, size_t len,
+	                    X509 *client_cert, EVP_PKEY *client_key, ae_ca_answer *out);
 	/* Asks for the state of a pending request. */
 	ae_err (*retrieve)(ae_ctx *ctx, void *state, const ae_ca *ca, uint32_t request_id, ae_ca_answer *out);
 	/* Polls a pending request the transport signed itself (SCEP CertPoll):
@@ -88,6 +93,8 @@ ae_err ae_ca_link_submit(ae_ctx *ctx, ae_ca_link *link, const ae_ca *ca, const c
                          size_t len, ae_ca_answer *out);
 ae_err ae_ca_link_submit_keyed(ae_ctx *ctx, ae_ca_link *link, const ae_ca *ca, const uint8_t *req, size_t len,
                                EVP_PKEY *key, X509 *old_cert, EVP_PKEY *old_key, ae_ca_answer *out);
+ae_err ae_ca_link_submit_as(ae_ctx *ctx, ae_ca_link *link, const ae_ca *ca, const char *attrs, const uint8_t *req,
+                            size_t len, X509 *client_cert, EVP_PKEY *client_key, ae_ca_answer *out);
 ae_err ae_ca_link_retrieve(ae_ctx *ctx, ae_ca_link *link, const ae_ca *ca, uint32_t request_id,
                            ae_ca_answer *out);
 ae_err ae_ca_link_retrieve_keyed(ae_ctx *ctx, ae_ca_link *link, const ae_ca *ca, const uint8_t *subject,

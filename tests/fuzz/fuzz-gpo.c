@@ -1,7 +1,8 @@
 /*
  * fuzz-gpo.c - gPLink values and account DNs as a DC returns them (any
  * bytes): the gPLink parser, the SOM list of a DN, the GPO list worked
- * out from both, and its loopback merge; and the same bytes as a GPT.INI.
+ * out from both, and its loopback merge; and the same bytes as a GPT.INI,
+ * as the computer file users read for loopback, and as a subnet's name.
  */
 #include "config.h"
 
@@ -11,6 +12,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -32,7 +34,29 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	{
 		uint32_t v;
 
+		ae_gp_computer c;
+		ae_subnet sn;
+		static const uint8_t addr[16] = { 10, 1, 2, 3 };
+
 		(void)ae_gptini_version((const char *)data, size, &v); /* the same bytes as a GPT.INI */
+		if (ae_gp_computer_parse((const char *)data, size, &c)) {
+			char *again = ae_gp_computer_format(&c);
+			ae_gp_computer back;
+
+			/* what parses, formats and parses again the same */
+			if (again != NULL && (!ae_gp_computer_parse(again, strlen(again), &back) ||
+			                      strcmp(back.computer_dn, c.computer_dn) != 0 || back.mode != c.mode))
+				__builtin_trap();
+			if (again != NULL)
+				ae_gp_computer_clear(&back);
+			free(again);
+			ae_gp_computer_clear(&c);
+		} else if (c.computer_dn != NULL || c.mode_gpo != NULL) {
+			__builtin_trap();
+		}
+		if (ae_subnet_parse(s, &sn) && (sn.prefix > (sn.family == AF_INET ? 32u : 128u) ||
+		                                (sn.prefix == 0 && !ae_subnet_contains(&sn, sn.family, addr))))
+			__builtin_trap();
 	}
 	if (ae_gplink_parse(ctx, s, &links, &n) == AE_OK) {
 		for (size_t i = 0; i < n; i++)

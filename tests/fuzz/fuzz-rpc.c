@@ -102,6 +102,9 @@ fragments(ae_ctx *ctx, const uint8_t *data, size_t size, bool sealed)
 			break;
 		}
 		free(copy);
+		/* never a fragment above the max_recv_frag offered in the bind */
+		if (frag > AE_RPC_DEFAULT_FRAG)
+			__builtin_trap();
 		first = false;
 		off += frag;
 	}

@@ -222,6 +222,26 @@ in_lab env KRB5CCNAME=FILE:/nonexistent "$AUTOENROLL" policy -c "$TEST_TMP/w.con
 [ $? -ne 0 ] && grep -q 'mode 0600 or 0400' "$TEST_TMP/o.txt"
 ok $? "a password file others can read: refused" || diag "$(cat "$TEST_TMP/o.txt")"
 
+# --- the password from pinentry (cep_password = pinentry): asked once in
+# an interactive enroll (the CEP and then the CES), never in the pulse
+install -d -m 700 "$TEST_TMP/pe"
+install -m 755 "$top_srcdir/tests/data/pinentry-standin" "$TEST_TMP/pe/pinentry-standin"
+printf 'STANDIN_LOG=%s/pe/log\nSTANDIN_PINS=%s\n' "$TEST_TMP" "$(cat "$TEST_TMP/alice.pw")" >"$TEST_TMP/pe/standin.env"
+sed -e 's|^cep_password_file = .*|cep_password = pinentry|' \
+	-e "s|^state_dir = .*|state_dir = $TEST_TMP/p/user\npinentry = $TEST_TMP/pe/pinentry-standin|" "$TEST_TMP/u.conf" >"$TEST_TMP/p.conf"
+p0=$(mark)
+in_lab env KRB5CCNAME=FILE:/nonexistent "$AUTOENROLL" enroll --template LabShort -c "$TEST_TMP/p.conf" >"$TEST_TMP/o.txt" 2>&1 &&
+	since "$p0" | jq -s -e 'length == 1 and .[0].transport == "wstep" and .[0].caller == "alice@CORP.TEST"' >/dev/null &&
+	[ "$(grep -c '^GETPIN$' "$TEST_TMP/pe/log")" = 1 ] && grep '^SETDESC' "$TEST_TMP/pe/log" | grep -q 'alice' &&
+	! grep -q "$(cat "$TEST_TMP/alice.pw")" "$TEST_TMP/pe/log" "$TEST_TMP/p.conf"
+ok $? "cep_password = pinentry: enroll asks the PIN dialog once for alice's password, the CEP and the CES take it" ||
+	diag "$(cat "$TEST_TMP/o.txt")" "$(cat "$TEST_TMP/pe/log")"
+in_lab env KRB5CCNAME=FILE:/nonexistent AUTOENROLL_LIBEXECDIR="$AE_BIN" "$AUTOENROLL" pulse --user --wait --json \
+	-c "$TEST_TMP/p.conf" >"$TEST_TMP/o.txt" 2>&1
+grep -q 'interactive runs only.*never in the background pulse' "$TEST_TMP/o.txt" && [ "$(grep -c '^GETPIN$' "$TEST_TMP/pe/log")" = 1 ]
+ok $? "... and the background pulse asks nothing: its skip reason says the password is asked in interactive runs only" ||
+	diag "$(cat "$TEST_TMP/o.txt")"
+
 # --- a TLS client certificate: alice's LabUser certificate from her first pulse
 install -m 600 "$TEST_TMP/c/user/live/LabUser/key.pem" "$TEST_TMP/alice-key.pem"
 cat >"$TEST_TMP/k.conf" <<CONF
@@ -242,5 +262,63 @@ in_lab env KRB5CCNAME=FILE:/nonexistent "$AUTOENROLL" enroll --template LabShort
 	tail -3 "$AE_LAB_DIR/ces/ces.log" | grep -q 'POST /CORP-CA1_CES_Certificate/service.svc/CES'
 ok $? "no ticket, alice's certificate for TLS client authentication: LabShort through the Certificate CEP and CES, as alice" ||
 	diag "$(cat "$TEST_TMP/o.txt")" "$(tail -3 "$AE_LAB_DIR/ces/ces.log")"
+
+
+
+# --- renewal-only (key-based renewal, MS-XCEP renewalOnly): alice's
+# LabShort from above renewed through the renewal-only CES, the TLS client
+# authenticated by the certificate being renewed (not cep_client_cert,
+# which only fetches the policy here); a new request there is refused
+KBR=https://ces.corp.test/KeyBasedRenewal_CORP-CA1_CES_Certificate/service.svc/CES
+rid=$(in_lab env KRB5CCNAME=FILE:/nonexistent "$AUTOENROLL" status --json -c "$TEST_TMP/k.conf" 2>/dev/null |
+	jq -r '.records[] | select(.template == "LabShort" and .state == "issued") | .id' | head -1)
+serial=$(openssl x509 -in "$TEST_TMP/k/user/certs/$rid.pem" -noout -serial 2>/dev/null | cut -d= -f2 | tr A-F a-f | sed 's/^0*//')
+r0=$(mark)
+in_lab env KRB5CCNAME=FILE:/nonexistent "$AUTOENROLL" enroll --renew "$rid" --ces "$KBR" --renewal-only \
+	-c "$TEST_TMP/k.conf" >"$TEST_TMP/o.txt" 2>&1 &&
+	since "$r0" | jq -s -e --arg s "$serial" 'length == 1 and .[0].caller == "alice@CORP.TEST" and
+		.[0].request_type == "renewal" and .[0].renewed_serial == $s and .[0].disposition == 3' >/dev/null &&
+	tail -6 "$AE_LAB_DIR/ces/ces.log" | grep -q "renewal-only CES, client certificate serial $serial"
+ok $? "renewal-only CES: alice renews LabShort, authenticated by the certificate being renewed and signed with its key" ||
+	diag "$rid $serial" "$(cat "$TEST_TMP/o.txt")" "$(tail -6 "$AE_LAB_DIR/ces/ces.log")"
+# the renewed certificate (the current LabShort) tries a new enrollment there
+nid=$(in_lab env KRB5CCNAME=FILE:/nonexistent "$AUTOENROLL" status --json -c "$TEST_TMP/k.conf" 2>/dev/null |
+	jq -r '.records[] | select(.template == "LabShort" and .state == "issued") | .id' | head -1)
+sed -e "s|^cep_client_cert = .*|cep_client_cert = $TEST_TMP/k/user/certs/$nid.pem|" \
+	-e "s|^cep_client_key = .*|cep_client_key = $TEST_TMP/k/user/keys/$nid.key|" "$TEST_TMP/k.conf" >"$TEST_TMP/n.conf"
+n0=$(mark)
+in_lab env KRB5CCNAME=FILE:/nonexistent "$AUTOENROLL" enroll --template LabShort --ces "$KBR" \
+	-c "$TEST_TMP/n.conf" >"$TEST_TMP/o.txt" 2>&1
+[ $? -ne 0 ] && grep -q 'accepts only renewal requests' "$TEST_TMP/o.txt" &&
+	since "$n0" | jq -s -e 'length == 1 and .[0].renewal_only == true and .[0].hresult == 2147942405' >/dev/null
+ok $? "renewal-only CES: a new enrollment with the same certificate is refused, and the message says why" ||
+	diag "$(cat "$TEST_TMP/o.txt")"
+# --- the client key on a PKCS#11 token (SoftHSM2): LabShort enrolled as
+# above into a token, then its certificate and key.uri authenticate the
+# next enrollment (the key never leaves the token: signed by C_Sign)
+if [ -e /usr/lib/softhsm/libsofthsm2.so ]; then
+	softhsm_token ae-cep && install -d -m 700 "$TEST_TMP/h" "$TEST_TMP/h/user" "$TEST_TMP/t" "$TEST_TMP/t/user"
+	sed "s|^state_dir = .*|state_dir = $TEST_TMP/h/user\nstore = pkcs11:token=ae-cep;module-path=$MODULE?pin-source=$TEST_TMP/pin|" \
+		"$TEST_TMP/k.conf" >"$TEST_TMP/h.conf"
+	in_lab env KRB5CCNAME=FILE:/nonexistent "$AUTOENROLL" enroll --template LabShort -c "$TEST_TMP/h.conf" >"$TEST_TMP/o.txt" 2>&1
+	uri=$(sed -n 's/^ *key *\(pkcs11:.*\)$/\1/p' "$TEST_TMP/o.txt")
+	hid=$(sed -n 's/^ *store .*(id \([0-9a-f]*\))$/\1/p' "$TEST_TMP/o.txt")
+	case $uri in pkcs11:*token=ae-cep*) [ -s "$TEST_TMP/h/user/certs/$hid.pem" ] ;; *) false ;; esac
+	ok $? "LabShort with its key on the SoftHSM2 token" || diag "$(cat "$TEST_TMP/o.txt")"
+	sed -e "s|^cep_client_cert = .*|cep_client_cert = $TEST_TMP/h/user/certs/$hid.pem|" \
+		-e "s|^cep_client_key = .*|cep_client_key = $uri;module-path=$MODULE?pin-source=$TEST_TMP/pin|" \
+		-e "s|^state_dir = .*|state_dir = $TEST_TMP/t/user|" "$TEST_TMP/k.conf" >"$TEST_TMP/t.conf"
+	t0=$(mark)
+	in_lab env KRB5CCNAME=FILE:/nonexistent "$AUTOENROLL" enroll --template LabShort -c "$TEST_TMP/t.conf" >"$TEST_TMP/o.txt" 2>&1 &&
+		since "$t0" | jq -s -e 'length == 1 and .[0].transport == "wstep" and .[0].caller == "alice@CORP.TEST"' >/dev/null &&
+		tail -3 "$AE_LAB_DIR/ces/ces.log" | grep -q 'POST /CORP-CA1_CES_Certificate/service.svc/CES' &&
+		[ -z "$(ls "$TEST_TMP/h/user/keys" 2>/dev/null)" ]
+	ok $? "cep_client_key = the token's key URI: TLS client authentication signed on the token, through the Certificate CEP and CES, as alice" ||
+		diag "$(cat "$TEST_TMP/o.txt")" "$(tail -3 "$AE_LAB_DIR/ces/ces.log")"
+	sed -i "s|^cep_client_key = .*|cep_client_key = pkcs11:token=ae-cep;module-path=$MODULE|" "$TEST_TMP/t.conf"
+	in_lab env KRB5CCNAME=FILE:/nonexistent "$AUTOENROLL" policy -c "$TEST_TMP/t.conf" >"$TEST_TMP/o.txt" 2>&1
+	[ $? -ne 0 ] && grep -q "cep_client_key.*id=" "$TEST_TMP/o.txt"
+	ok $? "a token URI without the key's id: refused, naming cep_client_key" || diag "$(cat "$TEST_TMP/o.txt")"
+fi
 
 done_testing

@@ -19,7 +19,10 @@
 # pulses under Group Policy: the machine's disabled by the GPO on its OU
 # (the event names it), alice's enabled by her OU's GPO over the file's
 # "disabled" (LabUser enrolled; her published certificates restored), and
-# group_policy = no.
+# group_policy = no; loopback replace (the machine publishes its
+# UserPolicyMode, alice's list is the workstation OU's GPOs); AEPolicy 7
+# from the domain's GPO with no aepolicy in the file: the machine enrolls;
+# the host's site from the subnet objects (the longest prefix).
 #
 # The GPOs are made with samba-tool gpo create (the container in LDAP and
 # the folder in SYSVOL, over SMB); what GPMC does when an admin edits one
@@ -31,39 +34,23 @@ lab_require
 . <("$LABCTL" env)
 DOM=$AE_LAB_DOMAIN_DN
 [ -n "$DOM" ] || DOM=DC=corp,DC=test
-POL="CN=Policies,CN=System,$DOM"
 STAFF="OU=Staff,$DOM"
 WKS="OU=Workstations,$DOM"
+SITES="CN=Sites,CN=Configuration,$DOM"
+DCSITE="CN=Default-First-Site-Name,$SITES"
 APPLY=edacfd8f-ffb3-11d1-b41d-00a0c968f939
 
-ldapmod() { "$LABCTL" run --admin -- ldapmodify -Q -c -Y GSSAPI -H ldap://dc1.corp.test >/dev/null 2>&1; }
-st() { # samba-tool as Administrator
-	"$LABCTL" run --admin -- sh -c 'samba-tool "$@" -H ldap://dc1.corp.test --use-krb5-ccache="$KRB5CCNAME"' \
-		samba-tool "$@"
-}
-# gpo_add VAR NAME FLAGS: samba-tool gpo create, then versionNumber 1/1
-# (edited once in each half) and FLAGS; the new GPO's GUID in VAR.
-gpo_add() {
-	local out guid
-	out=$(st gpo create "$2" 2>&1)
-	guid=$(printf '%s\n' "$out" | sed -n 's/.* created as \({[0-9A-Fa-f-]*}\).*/\1/p')
-	[ -n "$guid" ] || { diag "samba-tool gpo create \"$2\": $out"; return 1; }
-	printf -v "$1" '%s' "$guid"
-	ALL="$ALL $guid"
-	printf 'dn: CN=%s,%s\nchangetype: modify\nreplace: versionNumber\nversionNumber: 65537\n-\nreplace: flags\nflags: %s\n-\n\n' \
-		"$guid" "$POL" "$3" | ldapmod
-}
-ALL=
+. "$(dirname "$0")/gpo-lib.sh"
 
 # The gPLink and gPOptions of the three containers as they were.
 saved() { "$LABCTL" run --admin -- ldapsearch -LLL -o ldif-wrap=no -Q -Y GSSAPI -H ldap://dc1.corp.test \
 	-s base -b "$1" gPLink gPOptions 2>/dev/null | grep -E '^gP(Link|Options)'; }
-for c in "$DOM" "$STAFF" "$WKS"; do saved "$c" >"$TEST_TMP/saved.$(echo "$c" | md5sum | cut -c1-8)"; done
+for c in "$DOM" "$STAFF" "$WKS" "$DCSITE"; do saved "$c" >"$TEST_TMP/saved.$(echo "$c" | md5sum | cut -c1-8)"; done
 ALICE_DN="CN=alice,$STAFF"
 "$LABCTL" run --admin -- ldapsearch -LLL -o ldif-wrap=no -Q -Y GSSAPI -H ldap://dc1.corp.test -s base -b "$ALICE_DN" \
 	userCertificate 2>/dev/null | grep '^userCertificate' >"$TEST_TMP/alice-certs"
 restore() {
-	for c in "$DOM" "$STAFF" "$WKS"; do
+	for c in "$DOM" "$STAFF" "$WKS" "$DCSITE"; do
 		f=$TEST_TMP/saved.$(echo "$c" | md5sum | cut -c1-8)
 		{
 			printf 'dn: %s\nchangetype: modify\n' "$c"
@@ -81,6 +68,8 @@ restore() {
 		st gpo del "$g" >/dev/null 2>&1
 	done
 	st group delete AEGpoDeny >/dev/null 2>&1
+	for n in 127.0.0.0/24 127.0.0.0/8; do st sites subnet remove "$n" >/dev/null 2>&1; done
+	for n in AESiteNear AESiteWide; do st sites remove "$n" >/dev/null 2>&1; done
 	# alice's certificates published by the pulse below: back as they were
 	{
 		printf 'dn: %s\nchangetype: modify\nreplace: userCertificate\n' "$ALICE_DN"
@@ -117,8 +106,8 @@ ok $? "GPOs made and linked with samba-tool (domain, enforced, OUs, a disabled l
 
 # Group Policy's cache goes to state directories of the test's own
 CONF=$TEST_TMP/ae.conf
-printf '[global]\ndomain = %s\nldap_timeout = 3\n[machine]\nkeytab = %s\nstate_dir = %s\n[user]\nstate_dir = %s\n' \
-	"$AE_LAB_DOMAIN" "$AE_LAB_DIR/ws1.keytab" "$TEST_TMP/machine" "$TEST_TMP/user" >"$CONF"
+printf '[global]\ndomain = %s\nldap_timeout = 3\ncomputer_gp_file = %s\n[machine]\nkeytab = %s\nstate_dir = %s\n[user]\nstate_dir = %s\n' \
+	"$AE_LAB_DOMAIN" "$TEST_TMP/pub/computer-gp" "$AE_LAB_DIR/ws1.keytab" "$TEST_TMP/machine" "$TEST_TMP/user" >"$CONF"
 
 # --- alice (OU=Staff) ---
 as_user alice "$AUTOENROLL" -c "$CONF" gpo --json >"$TEST_TMP/alice.json" 2>"$TEST_TMP/err"
@@ -166,40 +155,6 @@ grep -q 'AE Enforced .* enforced *applied' "$TEST_TMP/ws.txt" && grep -q 'WMI fi
 ok $? "the text output: each GPO, where it is linked, applied or not and why" || diag "$(cat "$TEST_TMP/ws.txt")"
 
 # --- SYSVOL: the settings in the GPOs' Registry.pol files ---
-SYSVOL=$AE_LAB_DIR/dc/state/sysvol/$AE_LAB_DOMAIN/Policies
-cat >"$TEST_TMP/pol.py" <<'PY'
-# pol.py FILE KEY|VALUE|TYPE|DATA...: a Registry.pol by Samba's encoder;
-# DATA: a number (REG_DWORD), text (REG_SZ), or @FILE.der (REG_BINARY: a
-# certificate blob as the registry keeps it)
-import struct, sys
-from samba.dcerpc import preg
-from samba.ndr import ndr_pack
-entries = []
-for spec in sys.argv[2:]:
-    key, value, typ, data = spec.split("|", 3)
-    e = preg.entry()
-    e.keyname, e.valuename, e.type = key, value, int(typ)
-    if e.type == 4:
-        e.data = int(data, 0)
-    elif e.type == 3:
-        der = open(data[1:], "rb").read()
-        e.data = struct.pack("<III", 32, 1, len(der)) + der
-    else:
-        e.data = data
-    entries.append(e)
-f = preg.file()
-f.num_entries = len(entries)
-f.entries = entries
-open(sys.argv[1], "wb").write(ndr_pack(f))
-PY
-AEK='Software\Policies\Microsoft\Cryptography\AutoEnrollment'
-pol() { # GUID Machine|User VERSION ENTRY...: the file, GPT.INI and versionNumber at VERSION
-	local g=$1 half=$2 v=$3
-	shift 3
-	/usr/bin/python3 "$TEST_TMP/pol.py" "$SYSVOL/$g/$half/Registry.pol" "$@" &&
-	printf '[General]\r\nVersion=%s\r\n' "$v" >"$SYSVOL/$g/GPT.INI" &&
-	printf 'dn: CN=%s,%s\nchangetype: modify\nreplace: versionNumber\nversionNumber: %s\n-\n\n' "$g" "$POL" "$v" | ldapmod
-}
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null -subj "/CN=AE GPO Root" \
 	-days 2 -outform DER -out "$TEST_TMP/root.der" 2>/dev/null
 THUMB=$(openssl x509 -inform DER -in "$TEST_TMP/root.der" -noout -fingerprint -sha1 | sed 's/.*=//; s/://g')
@@ -400,5 +355,76 @@ rc=$?
 	jq -e '[.events[] | select(.event == "pulse-failed")] | length == 0' "$TEST_TMP/tp5.json" >/dev/null
 ok $? "machine pulse: its policy from the CEP the GPO names, over the file's (LDAP: alone)" ||
 	diag "rc=$rc" "$(tail -5 "$TEST_TMP/tp5.err")" "$(jq -c '[.events[] | [.event, .message]]' "$TEST_TMP/tp5.json" 2>&1)"
+
+# --- loopback replace (MS-GPOL 3.2.5.1): a GPO on the workstation's OU sets
+# UserPolicyMode 2 in its computer half and AEPolicy 0x8000 in its user
+# half; the machine's Group Policy publishes the mode and its DN
+# (computer_gp_file), alice's reads the computer's GPOs with her own
+# credentials: her OU's GPO (AEPolicy 7) is ignored, her pulse does nothing
+SYSK='Software\Policies\Microsoft\Windows\System'
+{
+	gpo_add G_LOOP "AE Loopback" 0 &&
+	st gpo setlink "$WKS" "$G_LOOP" &&
+	pol "$G_LOOP" Machine $V1 "$SYSK|UserPolicyMode|4|2" &&
+	pol "$G_LOOP" User $V1 "$AEK|AEPolicy|4|0x8000"
+} >>"$TEST_TMP/setup.log" 2>&1
+as_machine "$AUTOENROLL" -c "$CONF" gpo --machine --json >"$TEST_TMP/lbm.json" 2>"$TEST_TMP/err"
+[ "$(jq -r '.settings.user_policy_mode' "$TEST_TMP/lbm.json")" = 2 ] &&
+	grep -qx 'user_policy_mode = 2' "$TEST_TMP/pub/computer-gp" &&
+	grep -qx "computer_dn = CN=WS1,$WKS" "$TEST_TMP/pub/computer-gp" &&
+	[ "$(stat -c %U:%a "$TEST_TMP/pub/computer-gp")" = root:644 ]
+ok $? "machine: UserPolicyMode 2 from the GPO on its OU, published with its DN for users (root's, world-readable)" ||
+	diag "$(cat "$TEST_TMP/err")" "$(cat "$TEST_TMP/pub/computer-gp" 2>&1)" "$(jq -c .settings "$TEST_TMP/lbm.json")"
+as_user alice "$AUTOENROLL" -c "$CONF" gpo --json >"$TEST_TMP/lba.json" 2>"$TEST_TMP/err"
+jq -e --arg c "CN=WS1,$WKS" --arg s "$G_STAFF" '.loopback.mode == "replace" and .loopback.computer == $c and
+	.loopback.gpo == "AE Loopback" and .settings.aepolicy == 32768 and .settings.aepolicy_gpo == "AE Loopback" and
+	([.gpos[] | select(.guid == $s)] | length == 0) and ([.gpos[] | select(.list != "computer")] | length == 0)' \
+	"$TEST_TMP/lba.json" >/dev/null
+ok $? "alice under loopback replace: the workstation OU's GPOs alone (her OU's left out), AEPolicy 0x8000 from its user half" ||
+	diag "$(cat "$TEST_TMP/err")" "$(jq -c '[.loopback, .settings.aepolicy, [.gpos[] | [.name, .status, .list]]]' "$TEST_TMP/lba.json")"
+as_user alice "$AUTOENROLL" -c "$CONF" gpo >"$TEST_TMP/lba.txt" 2>&1
+grep -q "Loopback processing: replace (UserPolicyMode 2 from \"AE Loopback\"): only the GPOs of the computer CN=WS1,$WKS" \
+	"$TEST_TMP/lba.txt"
+ok $? "gpo --user (text): the loopback mode and where the list came from" || diag "$(head -5 "$TEST_TMP/lba.txt")"
+sed 's/^\[global\]/[global]\npolicy_refresh = 0\nrpc_timeout = 10/' "$CONF" >"$TEST_TMP/lb.conf"
+as_user alice env AUTOENROLL_LIBEXECDIR="$AE_BIN" "$AUTOENROLL" pulse --user --wait --json -c "$TEST_TMP/lb.conf" \
+	>"$TEST_TMP/lbp.json" 2>"$TEST_TMP/err"
+jq -r '.events[] | select(.event == "disabled") | .message' "$TEST_TMP/lbp.json" | grep -q 'Group Policy "AE Loopback"' &&
+	[ "$(jq -r '.counts.enrolled' "$TEST_TMP/lbp.json")" = 0 ]
+ok $? "alice's pulse under loopback replace: disabled by the workstation OU's GPO, nothing enrolled" ||
+	diag "$(cat "$TEST_TMP/err")" "$(jq -c '[.events[] | [.event, .template, .message]]' "$TEST_TMP/lbp.json" 2>&1)"
+
+# --- AEPolicy 7 from the domain's GPO with no aepolicy in the file: with
+# inheritance no longer blocked at its OU (and the GPO's policy servers
+# gone: LDAP: alone), the machine enrolls for LabMachine
+{
+	st gpo setinheritance "$WKS" inherit &&
+	pol "$G_ENF" Machine $((V1 + 4)) "$AEK|OfflineExpirationPercent|4|30"
+} >>"$TEST_TMP/setup.log" 2>&1
+as_machine env AUTOENROLL_LIBEXECDIR="$AE_BIN" "$AE_BIN/autoenroll-machine" --json -v -c "$TEST_TMP/lb.conf" \
+	>"$TEST_TMP/me.json" 2>"$TEST_TMP/me.err"
+rc=$?
+! grep -q aepolicy "$TEST_TMP/lb.conf" && grep -q 'AEPolicy 0x7 from Group Policy "AE Domain"' "$TEST_TMP/me.err" &&
+	jq -e '[.events[] | select(.event == "enrolled" and .template == "LabMachine")] | length == 1' "$TEST_TMP/me.json" >/dev/null
+ok $? "machine pulse, no aepolicy in the file: AEPolicy 7 from the domain's GPO, LabMachine enrolled" ||
+	diag "rc=$rc" "$(grep -i 'aepolicy\|error' "$TEST_TMP/me.err" | tail -5)" "$(jq -c '[.events[] | [.event, .template, .message]]' "$TEST_TMP/me.json" 2>&1)"
+
+# --- the host's site from the subnet objects (DsGetSiteName): 127.0.0.0/8
+# in one site, 127.0.0.0/24 (the longest prefix holding this host's
+# address) in another, which has a GPO; the DC's own site has one too
+{
+	st sites create AESiteWide && st sites create AESiteNear &&
+	st sites subnet create 127.0.0.0/8 AESiteWide && st sites subnet create 127.0.0.0/24 AESiteNear &&
+	gpo_add G_SITE "AE Site" 0 && st gpo setlink "CN=AESiteNear,$SITES" "$G_SITE" &&
+	gpo_add G_DCSITE "AE DC site" 0 && st gpo setlink "$DCSITE" "$G_DCSITE"
+} >>"$TEST_TMP/setup.log" 2>&1
+ok $? "sites and subnets made with samba-tool, a GPO linked to each site" || diag "$(tail -5 "$TEST_TMP/setup.log")"
+as_machine "$AUTOENROLL" -c "$CONF" gpo --machine --json >"$TEST_TMP/site.json" 2>"$TEST_TMP/err"
+[ "$(jq -r '.site.dn' "$TEST_TMP/site.json")" = "CN=AESiteNear,$SITES" ] &&
+	[ "$(jq -r '.site.subnet' "$TEST_TMP/site.json")" = 127.0.0.0/24 ] &&
+	[ "$(st_of "$TEST_TMP/site.json" "$G_SITE")" = applied ] && [ -z "$(st_of "$TEST_TMP/site.json" "$G_DCSITE")" ] &&
+	[ "$(jq -r '.round_trips' "$TEST_TMP/site.json")" -eq 3 ]
+ok $? "the site from the subnets (the longest prefix wins), its GPO applied, the DC's site left; still 3 round trips" ||
+	diag "$(cat "$TEST_TMP/err")" "$(jq -c '[.site, .round_trips, [.gpos[] | [.name, .som, .status]]]' "$TEST_TMP/site.json")"
 
 done_testing

@@ -14,6 +14,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define POL ",CN=Policies,CN=System,DC=corp,DC=test"
 #define DN(g) "CN={" g "}" POL
@@ -277,6 +278,50 @@ test_gptini(void)
 	tap_ok(!ae_gptini_version("", 0, &v), "GPT.INI: empty, no version");
 }
 
+static void
+test_subnets(void)
+{
+	ae_subnet sn;
+	uint8_t a4[4] = { 10, 1, 2, 3 }, b4[4] = { 10, 2, 0, 1 }, a6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0 };
+
+	tap_ok(ae_subnet_parse("10.1.0.0/16", &sn) && sn.family == AF_INET && sn.prefix == 16, "subnet: IPv4 prefix");
+	tap_ok(ae_subnet_contains(&sn, AF_INET, a4) && !ae_subnet_contains(&sn, AF_INET, b4),
+	       "subnet: 10.1.2.3 in 10.1.0.0/16, 10.2.0.1 not");
+	tap_ok(!ae_subnet_contains(&sn, AF_INET6, a6), "subnet: another family is never inside");
+	tap_ok(ae_subnet_parse("10.0.0.0/9", &sn) && ae_subnet_contains(&sn, AF_INET, a4) &&
+	       !ae_subnet_contains(&sn, AF_INET, (const uint8_t[]){ 10, 128, 0, 1 }), "subnet: a prefix inside a byte");
+	tap_ok(ae_subnet_parse("0.0.0.0/0", &sn) && ae_subnet_contains(&sn, AF_INET, b4), "subnet: /0 holds everything");
+	tap_ok(ae_subnet_parse("2001:db8::/32", &sn) && sn.family == AF_INET6 && ae_subnet_contains(&sn, AF_INET6, a6),
+	       "subnet: IPv6");
+	tap_ok(!ae_subnet_parse("10.0.0.0/33", &sn) && !ae_subnet_parse("10.0.0.0", &sn) &&
+	       !ae_subnet_parse("10.0.0.0/", &sn) && !ae_subnet_parse("10.0.0.0/8x", &sn) &&
+	       !ae_subnet_parse("Default-First-Site-Name/8", &sn) && !ae_subnet_parse("2001:db8::/129", &sn),
+	       "subnet: a prefix too long, missing or not a number, a host that is not an address: refused");
+}
+
+static void
+test_computer_file(void)
+{
+	ae_gp_computer c = { .computer_dn = strdup("CN=WS1,OU=Workstations,DC=corp,DC=test"), .mode = 2,
+		             .mode_gpo = strdup("Kiosk loopback") }, back;
+	char *text = ae_gp_computer_format(&c);
+
+	tap_ok(text != NULL && ae_gp_computer_parse(text, strlen(text), &back) &&
+	       strcmp(back.computer_dn, c.computer_dn) == 0 && back.mode == 2 && strcmp(back.mode_gpo, "Kiosk loopback") == 0,
+	       "computer file: what the machine writes, the user reads back");
+	ae_gp_computer_clear(&back);
+	tap_ok(!ae_gp_computer_parse("user_policy_mode = 2\n", 21, &back) && back.computer_dn == NULL,
+	       "computer file: no DN, refused");
+	tap_ok(!ae_gp_computer_parse("computer_dn = CN=A\nuser_policy_mode = x\n", 41, &back),
+	       "computer file: a mode that is not a number, refused");
+	tap_ok(!ae_gp_computer_parse("computer_dn = CN=A\x01\n", 20, &back), "computer file: a control character, refused");
+	tap_ok(ae_gp_computer_parse("computer_dn = CN=A\nlater_key = 1\n", 33, &back) && back.mode == 0,
+	       "computer file: keys of later versions ignored");
+	ae_gp_computer_clear(&back);
+	ae_gp_computer_clear(&c);
+	free(text);
+}
+
 int
 main(void)
 {
@@ -287,6 +332,8 @@ main(void)
 	test_order(ctx);
 	test_loopback(ctx);
 	test_gptini();
+	test_subnets();
+	test_computer_file();
 	ae_ctx_free(ctx);
 	return tap_done();
 }

@@ -513,6 +513,19 @@ test_fragments(ae_ctx *ctx)
 	ae_buf_clear(&out);
 	ae_buf_clear(&got);
 
+	/* a fragment larger than the max_recv_frag offered (5840) */
+	{
+		uint8_t big[6000] = { 0 };
+		tap_is_int(ae_rpc_build_frags(ctx, &out, AE_RPC_RESPONSE, 9, 0, 0, big, sizeof(big), 65000, &fake,
+		                              &nfrags), AE_OK, "frags: one oversized response");
+		tap_ok(ae_rpc_take_fragment(ctx, srv, (uint8_t *)out.data, out.len, AE_RPC_RESPONSE, 9, true, &got,
+		                            &last) == AE_ERR_INVALID &&
+		       strstr(ae_get_message(ctx), "larger than the 5840 we accept") != NULL,
+		       "response: fragment above max_recv_frag rejected (%s)", ae_get_message(ctx));
+		ae_buf_clear(&out);
+		ae_buf_clear(&got);
+	}
+
 	/* faults */
 	{
 		uint8_t f[32] = { 5, 0, 3, 3, 0x10, 0, 0, 0, 32, 0, 0, 0, 9, 0, 0, 0 };
@@ -536,8 +549,12 @@ test_fragments(ae_ctx *ctx)
 
 /* --- a whole call over a socketpair --- */
 
+enum { ANSWER, SILENT, DRIP };
+
+/* HOW: ANSWER at once, stay SILENT, or DRIP the answer a fragment every
+ * 0.4 s (each within the timeout, the whole answer not) */
 static void
-serve(int fd, unsigned answer_frag, bool stay_silent)
+serve(int fd, unsigned answer_frag, int how)
 {
 	ae_ctx *ctx = ae_ctx_new();
 	ae_rpc *srv = ae_rpc_new_fd(fd, "client", 0, 5, &fake);
@@ -560,7 +577,7 @@ serve(int fd, unsigned answer_frag, bool stay_silent)
 		free(pdu);
 		first = false;
 	}
-	if (stay_silent) {
+	if (how == SILENT) {
 		sleep(3);
 		ae_buf_clear(&in);
 		ae_rpc_free(srv);
@@ -575,8 +592,13 @@ serve(int fd, unsigned answer_frag, bool stay_silent)
 	}
 	if (ae_rpc_build_frags(ctx, &out, AE_RPC_RESPONSE, call_id, 0, 0, (uint8_t *)in.data, in.len,
 	                       (uint16_t)answer_frag, &fake, &n) != AE_OK ||
-	    ae_rpc_send(ctx, srv, (uint8_t *)out.data, out.len) != AE_OK)
+	    (how == ANSWER && ae_rpc_send(ctx, srv, (uint8_t *)out.data, out.len) != AE_OK))
 		_exit(4);
+	for (size_t off = 0; how == DRIP && off + AE_RPC_HDR_LEN <= out.len; off += get16((uint8_t *)out.data + off + 8)) {
+		if (ae_rpc_send(ctx, srv, (uint8_t *)out.data + off, get16((uint8_t *)out.data + off + 8)) != AE_OK)
+			_exit(0); /* the client left */
+		usleep(400000);
+	}
 	ae_buf_clear(&in);
 	ae_buf_clear(&out);
 	ae_rpc_free(srv);
@@ -584,10 +606,30 @@ serve(int fd, unsigned answer_frag, bool stay_silent)
 	_exit(0);
 }
 
+/* A server process answering HOW over a socketpair; the client's end in
+ * *FD.  -1 if it cannot be started. */
+static pid_t
+spawn_server(int how, int *fd)
+{
+	int sv[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		close(sv[0]);
+		serve(sv[1], 300, how);
+	}
+	close(sv[1]);
+	*fd = sv[0];
+	return pid;
+}
+
 static void
 test_call(ae_ctx *ctx)
 {
-	int sv[2], status = 0;
+	int fd = -1, status = 0;
 	pid_t pid;
 	ae_rpc *rpc;
 	uint8_t stub[3000], *resp = NULL;
@@ -597,15 +639,9 @@ test_call(ae_ctx *ctx)
 
 	for (size_t i = 0; i < sizeof(stub); i++)
 		stub[i] = (uint8_t)(i ^ (i >> 8));
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+	if ((pid = spawn_server(ANSWER, &fd)) < 0)
 		return;
-	pid = fork();
-	if (pid == 0) {
-		close(sv[0]);
-		serve(sv[1], 300, false);
-	}
-	close(sv[1]);
-	rpc = ae_rpc_new_fd(sv[0], "ca.test", 49667, 5, &fake);
+	rpc = ae_rpc_new_fd(fd, "ca.test", 49667, 5, &fake);
 	ae_rpc_set_max_frag(rpc, 1024);
 	err = ae_rpc_call(ctx, rpc, 0, stub, sizeof(stub), &resp, &resp_len);
 	tap_is_int(err, AE_OK, "call: sealed, fragmented both ways (%s)", err ? ae_get_message(ctx) : "ok");
@@ -621,19 +657,27 @@ test_call(ae_ctx *ctx)
 	ae_rpc_free(rpc);
 
 	/* timeout */
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+	if ((pid = spawn_server(SILENT, &fd)) < 0)
 		return;
-	pid = fork();
-	if (pid == 0) {
-		close(sv[0]);
-		serve(sv[1], 300, true);
-	}
-	close(sv[1]);
-	rpc = ae_rpc_new_fd(sv[0], "ca.test", 49667, 1, &fake);
+	rpc = ae_rpc_new_fd(fd, "ca.test", 49667, 1, &fake);
 	err = ae_rpc_call(ctx, rpc, 0, stub, 10, &resp, &resp_len);
 	tap_ok(err == AE_ERR_TIMEOUT && strstr(ae_get_message(ctx), "rpc_timeout") != NULL &&
 	       strstr(ae_get_message(ctx), "ca.test port 49667") != NULL,
 	       "call: silent server times out (%s)", ae_get_message(ctx));
+	ae_rpc_free(rpc);
+	kill(pid, SIGTERM);
+	waitpid(pid, &status, 0);
+
+	/* a server that drips the answer: rpc_timeout bounds the whole call */
+	if ((pid = spawn_server(DRIP, &fd)) < 0)
+		return;
+	rpc = ae_rpc_new_fd(fd, "ca.test", 49667, 1, &fake);
+	err = ae_rpc_call(ctx, rpc, 0, stub, sizeof(stub), &resp, &resp_len);
+	tap_ok(err == AE_ERR_TIMEOUT && strstr(ae_get_message(ctx), "rpc_timeout") != NULL,
+	       "call: an answer dripped a fragment at a time stops at rpc_timeout (%s)",
+	       err ? ae_get_message(ctx) : "answered");
+	free(resp);
+	resp = NULL;
 	ae_rpc_free(rpc);
 	kill(pid, SIGTERM);
 	waitpid(pid, &status, 0);

@@ -77,6 +77,12 @@ CES_UP_PATH = "/%s_CES_UsernamePassword/service.svc/CES" % policy.CA_NAME
 # the UPN in its subject alternative name, as AD CS maps it
 CEP_CERT_PATH = "/ADPolicyProvider_CEP_Certificate/service.svc/CEP"
 CES_CERT_PATH = "/%s_CES_Certificate/service.svc/CES" % policy.CA_NAME
+# a renewal-only CES (AD CS's key-based renewal, Install-AdcsEnrollmentWebService
+# -AllowKeyBasedRenewal; MS-XCEP 3.1.4.1.3.5 renewalOnly): Certificate
+# authentication where the TLS client certificate is the certificate being
+# renewed; only Issue requests that renew that same certificate, signed
+# with its key (MS-WSTEP 3.1.1.1.2 and 3.1.1.1.4), are taken
+CES_KBR_PATH = "/KeyBasedRenewal_%s_CES_Certificate/service.svc/CES" % policy.CA_NAME
 NS_WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
 MAX_BODY = 1 << 20
 
@@ -475,7 +481,9 @@ class Enrollment:
         self.app = labca.IcprApp(lab, store, ca)
         self.store = store
 
-    def answer(self, principal, peer, rst):
+    def answer(self, principal, peer, rst, renewal_of=None):
+        """RENEWAL_OF: the TLS client certificate (DER) of a renewal-only
+        CES: only a renewal of that certificate is taken."""
         rtype = (rst.findtext("{%s}RequestType" % NS_WST) or "").strip()
         rid_txt = rst.findtext("{%s}RequestID" % NS_ENR)
         bst = rst.find("{%s}BinarySecurityToken" % NS_WSSE)
@@ -490,11 +498,16 @@ class Enrollment:
             if bst is None or not (bst.text or "").strip():
                 raise ValueError("Issue without a BinarySecurityToken (MS-WSTEP 3.1.4.2.1.1)")
             blob = base64.b64decode("".join(bst.text.split()))
+            if renewal_of is not None:
+                self.renewal_only(principal, peer, blob, renewal_of)
             a = dict(flags=0, authority=policy.CA_NAME, request_id=0, attribs=b"", request=blob)
             kind = "issue"
         elif rtype == RT_QUERY:
             if not rid_txt or not rid_txt.strip().isdigit():
                 raise ValueError("QueryTokenStatus without a RequestID (MS-WSTEP 3.1.4.2.1.2)")
+            if renewal_of is not None:
+                raise Fault("This enrollment service accepts only renewal requests.",
+                            policy.E_ACCESSDENIED, 0, True)
             a = dict(flags=0, authority=policy.CA_NAME, request_id=int(rid_txt.strip()),
                      attribs=b"", request=b"")
             kind = "query"
@@ -511,6 +524,24 @@ class Enrollment:
         log.info("%s %s: wstep %s template=%s -> id=%s disposition=0x%x %s", peer, principal,
                  kind, e.get("template"), rid, disp, msg)
         return rid, disp, chain, cert, msg, ret
+
+    def renewal_only(self, principal, peer, blob, client_der):
+        """A renewal-only CES: the request must renew the TLS client's own
+        certificate (szOID_RENEWAL_CERTIFICATE = that certificate; the CA
+        then verifies the signature with its key); anything else, a new
+        enrollment above all, is refused before the CA sees it."""
+        try:
+            p = policy.parse_request(blob, 0)
+            olds = [v[0] for o, v in policy.csr_attributes(p.csr_der) if o == policy.OID_RENEWAL_CERT and v]
+        except Deny:
+            olds = []
+        if olds != [client_der]:
+            why = "a renewal of another certificate" if olds else "not a renewal"
+            self.store.log(dict(transport="wstep", peer=peer, caller=principal, wstep="issue",
+                                renewal_only=True, hresult=policy.E_ACCESSDENIED, detail=why))
+            log.info("%s %s: renewal-only CES refuses the request: %s", peer, principal, why)
+            raise Fault("This enrollment service accepts only renewal requests of the client certificate "
+                        "(key-based renewal): %s." % why, policy.E_ACCESSDENIED, 0, True)
 
     @staticmethod
     def response(rid, disp, chain, cert, msg, ret):
@@ -582,7 +613,8 @@ def handler(pol, enr, lab_state, binding):
             body = self.rfile.read(n)
             lp = path.lower()
             password = lp in (CEP_UP_PATH.lower(), CES_UP_PATH.lower())
-            certificate = lp in (CEP_CERT_PATH.lower(), CES_CERT_PATH.lower())
+            kbr = lp == CES_KBR_PATH.lower()
+            certificate = kbr or lp in (CEP_CERT_PATH.lower(), CES_CERT_PATH.lower())
             if lp not in (CEP_PATH.lower(), CES_PATH.lower()) and not password and not certificate:
                 self.reply(404)
                 return
@@ -595,6 +627,10 @@ def handler(pol, enr, lab_state, binding):
                     self.reply(403)
                     return
                 lp = CEP_PATH.lower() if lp == CEP_CERT_PATH.lower() else CES_PATH.lower()
+                if kbr:
+                    log.info("%s %s: renewal-only CES, client certificate serial %x", self.client_address[0],
+                             principal, x509.load_der_x509_certificate(
+                                 self.connection.getpeercert(True)).serial_number)
             elif password:
                 try:
                     principal, out = username_token(body, policy.REALM), None
@@ -627,7 +663,8 @@ def handler(pol, enr, lab_state, binding):
                     return
                 if action != ACT_RST or req.tag != "{%s}RequestSecurityToken" % NS_WST:
                     raise ValueError("action %r is not RST/wstep" % action)
-                res = enr.answer(principal, self.client_address[0], req)
+                res = enr.answer(principal, self.client_address[0], req,
+                                 self.connection.getpeercert(True) if kbr else None)
                 act, xml = Enrollment.response(*res)
                 self.reply(200, envelope(act, xml, msgid), hdrs)
             except Fault as f:

@@ -33,6 +33,7 @@ sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True
 
 import crl  # noqa: E402
+import hostile  # noqa: E402
 import policy  # noqa: E402
 import rpc  # noqa: E402
 from policy import Deny  # noqa: E402
@@ -151,6 +152,10 @@ class IcprApp:
                     max_recv_frag=conn.bind_info.get("max_recv_frag"),
                     hdr_sign_offered=conn.bind_info.get("hdr_sign"),
                     spnego_mech=conn.spnego_mech)
+
+    def hostile_mode(self):
+        """labctl ca-mode: how the answers misbehave (hostile.py)"""
+        return hostile.mode(self.ca)
 
     def log_denied(self, conn, sec, problem):
         e = self.base_entry(conn, sec)
@@ -325,13 +330,19 @@ class IcprApp:
             self.store.update_request(rid, status="pending", hresult=0,
                                       message="Taken Under Submission")
             return rid, policy.CR_DISP_UNDER_SUBMISSION, b"", b"", "Taken Under Submission", 0
+        mode = hostile.mode(self.ca)
+        if mode != "normal":
+            e["ca_mode"] = mode
         try:
-            cert, chain, serial = self.ca.issue(p, tmpl, subject, old, rid)
+            ip, itmpl = hostile.before_issue(self.ca, mode, p, tmpl)
+            cert, chain, serial = self.ca.issue(ip, itmpl, subject, old, rid)
+            cert, chain = hostile.after_issue(self.ca, mode, cert, chain)
         except Deny as d:
             self.store.update_request(rid, status="failed", hresult=d.hresult, message=d.message)
             e.update(hresult=d.hresult, detail=d.detail)
             return rid, d.hresult, b"", b"", d.message, 0
-        self.publish(tmpl, subject, cert, e)
+        if mode == "normal":  # a hostile CA's certificates stay out of AD
+            self.publish(tmpl, subject, cert, e)
         self.store.update_request(rid, status="issued", hresult=0, message="Issued",
                                   serial=serial, cert=cert)
         e["serial"] = serial
