@@ -28,6 +28,7 @@ typedef void (*ae_diagnose_gp_fn)(ae_ctx *ctx, const ae_conf *conf, ae_policy_so
 typedef struct {
 	bool machine;
 	const char *ca;     /* only this CA (--ca NAME), or NULL: every CA */
+	const char *scep;   /* --scep URL|PROFILE: this SCEP server instead of the profiles */
 	ae_diagnose_gp_fn group_policy; /* NULL: the check is skipped */
 } ae_diagnose_opts;
 

@@ -275,8 +275,8 @@ allow_http = yes
 url = https://nosuchhost.corp.test/certsrv/mscep/mscep.dll
 subject = CN=ws1.corp.test
 CONF
-diag_scep() { # the scep.* checks as "id status" lines in $TEST_TMP/dg
-	as_machine "$AUTOENROLL" diagnose --machine --json -c "$TEST_TMP/d.conf" >"$TEST_TMP/dg.json" 2>"$TEST_TMP/dg.err"
+diag_scep() { # [ARGS]: the scep.* checks as "id status" lines in $TEST_TMP/dg
+	as_machine "$AUTOENROLL" diagnose --machine --json -c "$TEST_TMP/d.conf" "$@" >"$TEST_TMP/dg.json" 2>"$TEST_TMP/dg.err"
 	jq -r '.checks[] | select(.id | startswith("scep.")) | "\(.id) \(.status)"' "$TEST_TMP/dg.json" >"$TEST_TMP/dg"
 }
 dstat() { awk -v id="$1" '$1 == id {print $2}' "$TEST_TMP/dg"; }
@@ -295,5 +295,8 @@ diag_scep
 	jq -e '.checks[] | select(.id == "scep.ndes.tls") | .details.code == "0x80072F8F" and .fix != null' "$TEST_TMP/dg.json" >/dev/null
 ok $? "diagnose: an untrusted TLS certificate fails the TLS check (0x80072F8F) with its fix" || diag "$(cat "$TEST_TMP/dg")"
 "$LABCTL" scep-tls trusted >/dev/null
+diag_scep --scep "$URL"
+[ "$(wc -l <"$TEST_TMP/dg")/$(grep -c '^scep\.ndes\.corp\.test\..* pass$' "$TEST_TMP/dg")" = 5/5 ]
+ok $? "diagnose --scep URL: that server alone, named by its host, passes" || diag "$(cat "$TEST_TMP/dg")"
 "$LABCTL" scepserver down >/dev/null
 done_testing
