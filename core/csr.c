@@ -55,6 +55,9 @@
 #define OID_SMIME_CAPS        "1.2.840.113549.1.9.15" /* SMIMECapabilities */
 #define OID_CMC_ADD_ATTRS     "1.3.6.1.4.1.311.10.10.1" /* szOID_CMC_ADD_ATTRIBUTES */
 #define OID_NAME_VALUE_PAIR   "1.3.6.1.4.1.311.13.2.1"  /* szOID_ENROLLMENT_NAME_VALUE_PAIR */
+#define OID_KP_CA_EXCHANGE    "1.3.6.1.4.1.311.21.5"    /* szOID_KP_CA_EXCHANGE */
+#define OID_ARCHIVED_KEY      "1.3.6.1.4.1.311.21.13"   /* szOID_ARCHIVED_KEY_ATTR */
+#define OID_ENCRYPTED_KEY_HASH "1.3.6.1.4.1.311.21.21"  /* szOID_ENCRYPTED_KEY_HASH */
 
 /* Name of the "CSP" in szOID_ENROLLMENT_CSP_PROVIDER: there is no Windows
  * CSP here, and CAs only log the name. */
@@ -1226,82 +1229,111 @@ der_wrap(ae_buf *b, uint8_t tag)
 	ae_buf_clear(&inner);
 }
 
-/* The CMC control that names the subject of an enroll-on-behalf request
- * (MS-WCCE 3.1.1.4.3.3.3: the requestername name-value pair, whose value
- * the CA uses for the subject, 3.2.2.6.2.1.2.1.2), as Windows sends it:
+/* The CMC control Windows puts its request attributes in:
  *   TaggedAttribute { bodyPartID 2, szOID_CMC_ADD_ATTRIBUTES,
  *     { CmcAddAttributesInfo { dataReference 0, certReferences { 1 },
- *       attributes { { szOID_ENROLLMENT_NAME_VALUE_PAIR (2.2.2.7.10),
- *         { { "requestername" BMPString, NAME BMPString } } } } } } } */
+ *       attributes } } }
+ * with, for an enroll-on-behalf request (REQUESTER not NULL), the subject
+ * it is for (MS-WCCE 3.1.1.4.3.3.3: the requestername name-value pair,
+ * whose value the CA uses for the subject, 3.2.2.6.2.1.2.1.2):
+ *   { szOID_ENROLLMENT_NAME_VALUE_PAIR (2.2.2.7.10),
+ *     { { "requestername" BMPString, NAME BMPString } } }
+ * and for key archival (KEY_HASH not NULL) the hash of the archived key
+ * (3.1.1.4.3.6.1): { szOID_ENCRYPTED_KEY_HASH (2.2.2.7.9), { OCTET STRING } } */
 static ae_err
-requester_control(ae_ctx *ctx, const char *name, ASN1_TYPE **out)
+attrs_control(ae_ctx *ctx, const char *name, const uint8_t *key_hash, size_t hash_len, ASN1_TYPE **out)
 {
 	static const uint8_t zero[] = { 0x02, 0x01, 0x00 }, one[] = { 0x02, 0x01, 0x01 }, two[] = { 0x02, 0x01, 0x02 };
-	ASN1_STRING *k = mb_string("requestername", B_ASN1_BMPSTRING), *v = mb_string(name, B_ASN1_BMPSTRING);
+	ASN1_STRING *k = NULL, *v = NULL;
 	ASN1_OBJECT *nvp = OBJ_txt2obj(OID_NAME_VALUE_PAIR, 1), *add = OBJ_txt2obj(OID_CMC_ADD_ATTRS, 1);
-	unsigned char *kd = NULL, *vd = NULL, *nd = NULL, *ad = NULL;
-	int kn, vn, nn, an;
-	ae_buf b, attr, info;
+	ASN1_OBJECT *kh = OBJ_txt2obj(OID_ENCRYPTED_KEY_HASH, 1);
+	unsigned char *kd = NULL, *vd = NULL, *nd = NULL, *ad = NULL, *hd = NULL;
+	int kn = 0, vn = 0, nn, an, hn;
+	ae_buf b, attr, attrs, info;
 	const unsigned char *p;
 	ae_err err = AE_OK;
 
 	*out = NULL;
 	ae_buf_init(&b);
 	ae_buf_init(&attr);
+	ae_buf_init(&attrs);
 	ae_buf_init(&info);
-	if (k == NULL || v == NULL || nvp == NULL || add == NULL || (kn = i2d_ASN1_BMPSTRING(k, &kd)) <= 0 ||
-	    (vn = i2d_ASN1_BMPSTRING(v, &vd)) <= 0 || (nn = i2d_ASN1_OBJECT(nvp, &nd)) <= 0 ||
-	    (an = i2d_ASN1_OBJECT(add, &ad)) <= 0) {
-		err = v == NULL ? ae_set_message(ctx, AE_ERR_INVALID, "requester name \"%s\" is not UTF-8", name)
-		                : ossl_fail(ctx, AE_ERR_NOMEM, "cannot encode the requester name");
+	if (name != NULL) {
+		k = mb_string("requestername", B_ASN1_BMPSTRING);
+		v = mb_string(name, B_ASN1_BMPSTRING);
+	}
+	if (nvp == NULL || add == NULL || kh == NULL || (name != NULL && (k == NULL || v == NULL)) ||
+	    (name != NULL && ((kn = i2d_ASN1_BMPSTRING(k, &kd)) <= 0 || (vn = i2d_ASN1_BMPSTRING(v, &vd)) <= 0)) ||
+	    (nn = i2d_ASN1_OBJECT(nvp, &nd)) <= 0 || (an = i2d_ASN1_OBJECT(add, &ad)) <= 0 ||
+	    (hn = i2d_ASN1_OBJECT(kh, &hd)) <= 0) {
+		err = name != NULL && v == NULL ? ae_set_message(ctx, AE_ERR_INVALID, "requester name \"%s\" is not UTF-8", name)
+		                                : ossl_fail(ctx, AE_ERR_NOMEM, "cannot encode the CMC attributes");
 		goto cleanup;
 	}
-	/* { { "requestername", NAME } } : the attribute's SET of values */
-	ae_buf_append(&b, kd, (size_t)kn);
-	ae_buf_append(&b, vd, (size_t)vn);
-	der_wrap(&b, 0x30);
-	der_wrap(&b, 0x31);
-	/* Attribute { OID, SET } inside the attributes SET */
-	ae_buf_append(&attr, nd, (size_t)nn);
-	ae_buf_append(&attr, b.data, b.len);
-	der_wrap(&attr, 0x30);
-	der_wrap(&attr, 0x31);
+	if (name != NULL) {
+		/* { { "requestername", NAME } } : the attribute's SET of values */
+		ae_buf_append(&b, kd, (size_t)kn);
+		ae_buf_append(&b, vd, (size_t)vn);
+		der_wrap(&b, 0x30);
+		der_wrap(&b, 0x31);
+		/* Attribute { OID, SET } */
+		ae_buf_append(&attr, nd, (size_t)nn);
+		ae_buf_append(&attr, b.data, b.len);
+		der_wrap(&attr, 0x30);
+		ae_buf_append(&attrs, attr.data, attr.len);
+		ae_buf_clear(&b);
+		ae_buf_clear(&attr);
+	}
+	if (key_hash != NULL) {
+		der_put(&b, 0x04, key_hash, hash_len);
+		der_wrap(&b, 0x31);
+		ae_buf_append(&attr, hd, (size_t)hn);
+		ae_buf_append(&attr, b.data, b.len);
+		der_wrap(&attr, 0x30);
+		ae_buf_append(&attrs, attr.data, attr.len);
+		ae_buf_clear(&b);
+	}
+	der_wrap(&attrs, 0x31);
 	/* CmcAddAttributesInfo, in the TaggedAttribute's SET of values */
 	ae_buf_append(&info, zero, sizeof(zero));
 	der_put(&info, 0x30, one, sizeof(one));
-	ae_buf_append(&info, attr.data, attr.len);
+	ae_buf_append(&info, attrs.data, attrs.len);
 	der_wrap(&info, 0x30);
 	der_wrap(&info, 0x31);
 	/* TaggedAttribute */
-	ae_buf_clear(&b);
 	ae_buf_append(&b, two, sizeof(two));
 	ae_buf_append(&b, ad, (size_t)an);
 	ae_buf_append(&b, info.data, info.len);
 	der_wrap(&b, 0x30);
 	p = (const unsigned char *)b.data;
-	if (b.failed || b.len > LONG_MAX || (*out = d2i_ASN1_TYPE(NULL, &p, (long)b.len)) == NULL)
-		err = ossl_fail(ctx, AE_ERR_NOMEM, "cannot encode the requester name");
+	if (b.failed || attrs.failed || attr.failed || b.len > LONG_MAX ||
+	    (*out = d2i_ASN1_TYPE(NULL, &p, (long)b.len)) == NULL)
+		err = ossl_fail(ctx, AE_ERR_NOMEM, "cannot encode the CMC attributes");
 cleanup:
 	ae_buf_clear(&b);
 	ae_buf_clear(&attr);
+	ae_buf_clear(&attrs);
 	ae_buf_clear(&info);
 	OPENSSL_free(kd);
 	OPENSSL_free(vd);
 	OPENSSL_free(nd);
 	OPENSSL_free(ad);
+	OPENSSL_free(hd);
 	ASN1_OBJECT_free(nvp);
 	ASN1_OBJECT_free(add);
+	ASN1_OBJECT_free(kh);
 	ASN1_STRING_free(k);
 	ASN1_STRING_free(v);
 	return err;
 }
 
 /* PKIData with REQ as the only TaggedRequest, bodyPartID 1 as Windows
- * numbers it; the requester name control when REQUESTER is not NULL, the
- * other sequences empty.  REQ is lent to the structure for the encoding,
- * not copied.  *DER OPENSSL_malloc'd. */
+ * numbers it; the attributes control (attrs_control) when REQUESTER or
+ * KEY_HASH is not NULL, the other sequences empty.  REQ is lent to the
+ * structure for the encoding, not copied.  *DER OPENSSL_malloc'd. */
 static ae_err
-pkidata(ae_ctx *ctx, X509_REQ *req, const char *requester, unsigned char **der, size_t *len)
+pkidata(ae_ctx *ctx, X509_REQ *req, const char *requester, const uint8_t *key_hash, size_t hash_len,
+        unsigned char **der, size_t *len)
 {
 	AE_PKIDATA *pd = (AE_PKIDATA *)ASN1_item_new(ASN1_ITEM_rptr(AE_PKIDATA));
 	AE_TAGGED_REQUEST *tr = (AE_TAGGED_REQUEST *)ASN1_item_new(ASN1_ITEM_rptr(AE_TAGGED_REQUEST));
@@ -1325,9 +1357,9 @@ pkidata(ae_ctx *ctx, X509_REQ *req, const char *requester, unsigned char **der, 
 		goto cleanup;
 	}
 	tr = NULL; /* pd owns it now */
-	if (requester != NULL) {
+	if (requester != NULL || key_hash != NULL) {
 		ASN1_TYPE *control = NULL;
-		if ((err = requester_control(ctx, requester, &control)) != AE_OK)
+		if ((err = attrs_control(ctx, requester, key_hash, hash_len, &control)) != AE_OK)
 			goto cleanup;
 		if (!sk_ASN1_TYPE_push(pd->controls, control)) {
 			ASN1_TYPE_free(control);
@@ -1480,6 +1512,118 @@ cleanup:
 	return err;
 }
 
+ae_err
+ae_csr_check_exchange(ae_ctx *ctx, X509 *xchg, X509 *ca_cert, const char *ca_name, time_t now)
+{
+	EXTENDED_KEY_USAGE *eku = NULL;
+	EVP_PKEY *ca_pub = ca_cert != NULL ? X509_get0_pubkey(ca_cert) : NULL;
+	ASN1_OBJECT *want = OBJ_txt2obj(OID_KP_CA_EXCHANGE, 1);
+	bool has = false;
+	ae_err err = AE_OK;
+
+	if (want == NULL)
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	if (ca_pub == NULL)
+		err = ae_set_message(ctx, AE_ERR_CRYPTO,
+		                     "CA %s's exchange certificate cannot be checked: the policy gives no certificate for the CA",
+		                     ca_name);
+	else if (X509_check_issued(ca_cert, xchg) != X509_V_OK || X509_verify(xchg, ca_pub) != 1)
+		err = ae_set_message(ctx, AE_ERR_CRYPTO,
+		                     "CA %s's exchange certificate was not issued by the CA: the private key is not sent to it",
+		                     ca_name);
+	else if (X509_cmp_time(X509_get0_notBefore(xchg), &now) >= 0 || X509_cmp_time(X509_get0_notAfter(xchg), &now) <= 0)
+		err = ae_set_message(ctx, AE_ERR_CRYPTO, "CA %s's exchange certificate is not valid now", ca_name);
+	if (err == AE_OK) {
+		eku = X509_get_ext_d2i(xchg, NID_ext_key_usage, NULL, NULL);
+		for (int i = 0; eku != NULL && i < sk_ASN1_OBJECT_num(eku); i++)
+			has = has || OBJ_cmp(sk_ASN1_OBJECT_value(eku, i), want) == 0;
+		if (!has)
+			err = ae_set_message(ctx, AE_ERR_CRYPTO,
+			                     "CA %s's exchange certificate lacks the CA exchange extended key usage (" OID_KP_CA_EXCHANGE
+			                     "): the private key is not sent to it",
+			                     ca_name);
+		else if (EVP_PKEY_get_base_id(X509_get0_pubkey(xchg)) != EVP_PKEY_RSA)
+			err = ae_set_message(ctx, AE_ERR_UNSUPPORTED,
+			                     "CA %s's exchange certificate has no RSA key: autoenroll encrypts archived keys to RSA only",
+			                     ca_name);
+	}
+	ERR_clear_error();
+	EXTENDED_KEY_USAGE_free(eku);
+	ASN1_OBJECT_free(want);
+	return err;
+}
+
+/* The content cipher for archiving a key under TPL: its
+ * msPKI-Symmetric-Algorithm and -Key-Length (MS-WCCE 3.1.2.4.2.2.2.5:
+ * "the client MUST use the algorithm specified"), else AES-256 (Windows'
+ * own default, 3DES, is only taken when the template names it). */
+static const EVP_CIPHER *
+archive_cipher(const ae_template *tpl)
+{
+	const char *alg = tpl->symmetric_alg;
+	uint32_t bits = tpl->symmetric_key_length;
+
+	if (alg != NULL && strcasecmp(alg, "3DES") == 0)
+		return EVP_des_ede3_cbc();
+	if (alg != NULL && strcasecmp(alg, "AES") == 0 && bits == 128)
+		return EVP_aes_128_cbc();
+	if (alg != NULL && strcasecmp(alg, "AES") == 0 && bits == 192)
+		return EVP_aes_192_cbc();
+	if (alg == NULL || strcasecmp(alg, "AES") == 0)
+		return EVP_aes_256_cbc();
+	return NULL;
+}
+
+/* The EnvelopedData ContentInfo that carries KEY to XCHG (MS-WCCE
+ * 3.1.1.4.3.6.1): KEY as a PRIVATEKEYBLOB (2.2.2.9.1, CryptoAPI's format:
+ * OpenSSL's MSBLOB writer gives bType 7, bVersion 2, CALG_RSA_KEYX,
+ * "RSA2"), a KeyTransRecipientInfo for XCHG (RSA PKCS#1 v1.5, by issuer
+ * and serial number).  *DER_OUT OPENSSL_malloc'd; the blob is wiped. */
+static ae_err
+archived_key(ae_ctx *ctx, const ae_template *tpl, EVP_PKEY *key, X509 *xchg, unsigned char **der_out,
+             size_t *len_out)
+{
+	const EVP_CIPHER *cipher = archive_cipher(tpl);
+	STACK_OF(X509) *to = sk_X509_new_null();
+	BIO *blob = BIO_new(BIO_s_mem());
+	CMS_ContentInfo *env = NULL;
+	char *data;
+	long n;
+	int len;
+	ae_err err = AE_OK;
+
+	*der_out = NULL;
+	if (cipher == NULL) {
+		err = ae_set_message(ctx, AE_ERR_UNSUPPORTED,
+		                     "%s asks for the archived key to be encrypted with %s, which autoenroll does not offer",
+		                     tpl->name, tpl->symmetric_alg);
+		goto cleanup;
+	}
+	if (to == NULL || blob == NULL || !sk_X509_push(to, xchg)) {
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	if (EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA || i2b_PrivateKey_bio(blob, key) <= 0) {
+		err = ossl_fail(ctx, AE_ERR_UNSUPPORTED,
+		                "the private key cannot be read out for archival (an RSA key in a file store is needed)");
+		goto cleanup;
+	}
+	if ((env = CMS_encrypt(to, blob, cipher, CMS_BINARY)) == NULL ||
+	    (len = i2d_CMS_ContentInfo(env, der_out)) <= 0) {
+		err = ossl_fail(ctx, AE_ERR_CRYPTO, "cannot encrypt the private key to the CA exchange certificate");
+		goto cleanup;
+	}
+	*len_out = (size_t)len;
+
+cleanup:
+	if (blob != NULL && (n = BIO_get_mem_data(blob, &data)) > 0)
+		OPENSSL_cleanse(data, (size_t)n);
+	BIO_free(blob);
+	sk_X509_free(to);
+	CMS_ContentInfo_free(env);
+	return err;
+}
+
 /*
  * Renewals (MS-WCCE 3.1.1.4.3.2): the PKCS#10 for the new key, with the
  * old certificate in szOID_RENEWAL_CERTIFICATE, inside CMS SignedData
@@ -1508,8 +1652,11 @@ ae_csr_build_signed(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *new_key,
 	BIO *content = NULL;
 	unsigned char *der = NULL;
 	bool cmc = params != NULL && params->tpl != NULL && params->tpl->schema_version >= 2;
-	unsigned char *body = NULL;
-	size_t body_len = 0;
+	unsigned char *body = NULL, *env_der = NULL;
+	size_t body_len = 0, env_len = 0, hash_len = 0;
+	unsigned char key_hash[EVP_MAX_MD_SIZE];
+	CMS_SignerInfo *first = NULL;
+	ASN1_OBJECT *archived = NULL;
 	int n;
 	ae_err err;
 
@@ -1517,13 +1664,14 @@ ae_csr_build_signed(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *new_key,
 	*der_out = NULL;
 	*len_out = 0;
 	ae_return_val_if_fail(params != NULL && params->tpl != NULL && new_key != NULL &&
-	                      (old_cert == NULL) == (old_key == NULL) && (old_cert != NULL || agent != NULL) &&
+	                      (old_cert == NULL) == (old_key == NULL) &&
+	                      (old_cert != NULL || agent != NULL || params->archive_to != NULL) &&
 	                      (agent == NULL || (agent->cert != NULL && agent->key != NULL)), AE_ERR_INTERNAL);
 
-	if (agent != NULL && !cmc) {
+	if ((agent != NULL || params->archive_to != NULL) && !cmc) {
 		err = ae_set_message(ctx, AE_ERR_UNSUPPORTED,
-		                     "%s is a version 1 template: autoenroll co-signs requests as CMC, which needs version 2 or later",
-		                     params->tpl->name);
+		                     "%s is a version 1 template: autoenroll %s requests as CMC, which needs version 2 or later",
+		                     params->tpl->name, agent != NULL ? "co-signs" : "archives keys in");
 		goto cleanup;
 	}
 	if (old_cert != NULL && !X509_check_private_key(old_cert, old_key)) {
@@ -1540,8 +1688,22 @@ ae_csr_build_signed(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *new_key,
 	err = build_request(ctx, params, new_key, old_cert, &md, &req);
 	if (err != AE_OK)
 		goto cleanup;
+	if (params->archive_to != NULL) {
+		/* MS-WCCE 3.1.1.4.3.6.1: the hash of the EnvelopedData with the
+		 * request's own digest */
+		unsigned int hl = 0;
+		if ((err = archived_key(ctx, params->tpl, params->archive_key ? params->archive_key : new_key,
+		                        params->archive_to, &env_der, &env_len)) != AE_OK)
+			goto cleanup;
+		if (!EVP_Digest(env_der, env_len, key_hash, &hl, md, NULL)) {
+			err = ossl_fail(ctx, AE_ERR_CRYPTO, "cannot hash the archived key");
+			goto cleanup;
+		}
+		hash_len = hl;
+	}
 	if (cmc) {
-		err = pkidata(ctx, req, agent ? agent->requester_name : NULL, &body, &body_len);
+		err = pkidata(ctx, req, agent ? agent->requester_name : NULL, hash_len ? key_hash : NULL, hash_len,
+		              &body, &body_len);
 		if (err == AE_OK)
 			err = keyid_holder(ctx, req, new_key, &holder);
 	} else if (!item_der(req, ASN1_ITEM_rptr(X509_REQ), &body, &body_len)) {
@@ -1558,8 +1720,8 @@ ae_csr_build_signed(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *new_key,
 		goto cleanup;
 	}
 	/* No S/MIME capabilities: Windows' renewal signers do not carry them. */
-	if (cmc && CMS_add1_signer(cms, holder, new_key, md,
-	                           CMS_BINARY | CMS_NOSMIMECAP | CMS_USE_KEYID | CMS_NOCERTS) == NULL) {
+	if (cmc && (first = CMS_add1_signer(cms, holder, new_key, md,
+	                                    CMS_BINARY | CMS_NOSMIMECAP | CMS_USE_KEYID | CMS_NOCERTS)) == NULL) {
 		err = ossl_fail(ctx, AE_ERR_CRYPTO, "cannot add the new key as CMS signer");
 		goto cleanup;
 	}
@@ -1573,6 +1735,13 @@ ae_csr_build_signed(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *new_key,
 	}
 	if (!CMS_final(cms, content, NULL, CMS_BINARY)) {
 		err = ossl_fail(ctx, AE_ERR_CRYPTO, "cannot sign the request");
+		goto cleanup;
+	}
+	/* 3.1.1.4.3.6.1: the EnvelopedData as the new key's unauthenticated
+	 * szOID_ARCHIVED_KEY_ATTR (not covered by the signature) */
+	if (env_der != NULL && (env_len > INT_MAX || (archived = OBJ_txt2obj(OID_ARCHIVED_KEY, 1)) == NULL ||
+	                        !CMS_unsigned_add1_attr_by_OBJ(first, archived, V_ASN1_SEQUENCE, env_der, (int)env_len))) {
+		err = ossl_fail(ctx, AE_ERR_CRYPTO, "cannot add the archived key to the request");
 		goto cleanup;
 	}
 	n = i2d_CMS_ContentInfo(cms, &der);
@@ -1594,6 +1763,8 @@ ae_csr_build_signed(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *new_key,
 
 cleanup:
 	OPENSSL_free(der);
+	OPENSSL_free(env_der);
+	ASN1_OBJECT_free(archived);
 	CMS_ContentInfo_free(cms);
 	BIO_free(content);
 	ASN1_OBJECT_free(ctype);

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* szOID_REQUEST_CLIENT_INFO client ids.  1-9 and 1000 are Windows' own
  * and reserved (MS-WCCE 2.2.2.7.4, <11>); ours follow ClientIdUserStart. */
@@ -43,6 +44,13 @@ typedef struct {
 	bool scep;
 	/* digest: NULL means SHA-256, or the template's msPKI-Hash-Algorithm */
 	const EVP_MD *md;
+	/* Key archival (MS-WCCE 3.1.1.4.3.6): the CA exchange certificate the
+	 * private key is encrypted to, already checked (ae_csr_check_exchange);
+	 * NULL: none.  Only ae_csr_build_signed takes it. */
+	X509 *archive_to;
+	/* the key archived: NULL, the request's own (another only in tests,
+	 * to see the CA refuse it) */
+	EVP_PKEY *archive_key;
 } ae_csr_params;
 
 /* Builds and signs (with KEY, which may be a token key) a PKCS#10 request:
@@ -88,7 +96,15 @@ typedef struct {
 } ae_csr_agent;
 
 /* CMS requests signed by more than the new key: a renewal (OLD_CERT and
- * OLD_KEY, as ae_csr_build_renewal), co-signed by AGENT (either or both).
+ * OLD_KEY, as ae_csr_build_renewal), co-signed by AGENT (either or both),
+ * or carrying the new key for archival (PARAMS->archive_to, with or
+ * without the others: MS-WCCE 3.1.1.4.3.6.1, CMC only): the key as a
+ * PRIVATEKEYBLOB (2.2.2.9.1) in an EnvelopedData to the exchange
+ * certificate (the template's msPKI-Symmetric-Algorithm, else AES-256-CBC)
+ * in the new key's SignerInfo as the unauthenticated attribute
+ * szOID_ARCHIVED_KEY_ATTR, its hash (the request's digest) as
+ * szOID_ENCRYPTED_KEY_HASH in the CMC controls; NEW_KEY must be an RSA key
+ * whose private half can be read (not a token's).
  * With AGENT: CMC for schema 2+ templates, SignerInfos new key, old
  * certificate, agent; schema 1 is AE_ERR_UNSUPPORTED.  A renewal of a
  * template whose enrollee supplies the subject reuses OLD_CERT's subject
@@ -96,6 +112,13 @@ typedef struct {
  * stays NULL on error. */
 ae_err ae_csr_build_signed(ae_ctx *ctx, const ae_csr_params *params, EVP_PKEY *new_key, X509 *old_cert,
                            EVP_PKEY *old_key, const ae_csr_agent *agent, uint8_t **der_out, size_t *len_out);
+
+/* Whether XCHG may carry a private key to CA_CERT for archival (MS-WCCE
+ * 3.1.1.4.3.6, 5.1.9: "verify the public key of the server"): issued and
+ * signed by CA_CERT, valid at NOW, the CA exchange EKU
+ * (szOID_KP_CA_EXCHANGE 1.3.6.1.4.1.311.21.5), an RSA key.  CA_NAME
+ * names the CA in the message. */
+ae_err ae_csr_check_exchange(ae_ctx *ctx, X509 *xchg, X509 *ca_cert, const char *ca_name, time_t now);
 
 /* A readable description of DER, which may be a PKCS#10 request or a CMS
  * SignedData around one (id-data) or around CMC PKIData: subject, key,

@@ -506,11 +506,12 @@ ca_after(pulse *p, const ae_policy_item *it, const ae_ca *after)
 }
 
 /* Could not ask the CA at all (no answer, no connection, no ticket for
- * it): the next CA may be asked the same request. */
+ * it): the next CA may be asked the same request, unless its key is
+ * encrypted to this CA's exchange certificate (archival). */
 static bool
 unreachable(const ae_txn *tx, ae_err err)
 {
-	return !tx->reached && (err == AE_ERR_TIMEOUT || err == AE_ERR_NETWORK || err == AE_ERR_KERBEROS);
+	return !tx->reached && !tx->archival && (err == AE_ERR_TIMEOUT || err == AE_ERR_NETWORK || err == AE_ERR_KERBEROS);
 }
 
 typedef enum { SUBMIT_ISSUED, SUBMIT_PENDING, SUBMIT_REFUSED, SUBMIT_ERROR, SUBMIT_NEEDS_USER } submit_outcome;
@@ -677,6 +678,10 @@ fail:
 		event(p, AE_EV_NEEDS_USER, t->name, ca->name, NULL, 0, 0,
 		      "the %s certificate waits for the user: %s", t->name, ae_get_message(p->ctx));
 		outcome = SUBMIT_NEEDS_USER;
+	} else if (err == AE_ERR_UNSUPPORTED && (t->private_key_flags & AE_PK_REQUIRE_PRIVATE_KEY_ARCHIVAL)) {
+		/* key archival this key store or transport cannot do (txn.h) */
+		event(p, AE_EV_SKIPPED, t->name, ca->name, NULL, 0, 0, "%s is skipped: %s", t->name, ae_get_message(p->ctx));
+		outcome = SUBMIT_REFUSED;
 	} else {
 		event(p, AE_EV_FAILED, t->name, ca->name, NULL, 0, 0,
 		      "Certificate enrollment for %s failed to enroll for a %s certificate from %s: %s%s; retried at the next pulse",

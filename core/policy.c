@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include "policy.h"
+#include "transport.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -120,6 +121,31 @@ ca_publishes(const ae_ca *ca, const char *tpl)
 	return ae_strv_contains_nocase(ca->templates, tpl);
 }
 
+/* Key archival (the whitepaper: "requires private key archival in CA
+ * database and CA ... fails validation check"): the first of CAS that is
+ * reached through a transport that serves the CA exchange certificate
+ * (MS-WCCE 3.1.1.4.3.6: DCOM or CES), or NULL. */
+static const ae_ca *
+archival_ca(const ae_policy *p, char *const *cas)
+{
+	for (size_t k = 0; cas != NULL && cas[k] != NULL; k++)
+		for (size_t i = 0; i < p->pki.ca_count; i++) {
+			const ae_ca *ca = &p->pki.cas[i];
+			if (strcmp(ca->name, cas[k]) == 0 && ca->transport != NULL && ca->transport->exchange_cert != NULL)
+				return ca;
+		}
+	return NULL;
+}
+
+static const char *
+ca_transport_name(const ae_policy *p, const char *name)
+{
+	for (size_t i = 0; i < p->pki.ca_count; i++)
+		if (strcmp(p->pki.cas[i].name, name) == 0 && p->pki.cas[i].transport != NULL)
+			return p->pki.cas[i].transport->name;
+	return "MS-ICPR";
+}
+
 /* First pass: everything but supersedence, which depends on the other
  * templates' outcome. */
 static ae_err
@@ -130,6 +156,7 @@ decide_one(ae_ctx *ctx, const ae_policy *p, const ae_template *t, ae_policy_item
 	ae_access enroll = { 0 }, autoenroll = { 0 };
 	char **invalid_cas = NULL;
 	char *reason = NULL;
+	const ae_ca *archive_ca = NULL;
 
 	it->tpl = t;
 	it->name = strdup(t->name);
@@ -192,8 +219,11 @@ decide_one(ae_ctx *ctx, const ae_policy *p, const ae_template *t, ae_policy_item
 	else if (t->ra_signatures >= 2)
 		reason = ae_strdup_printf("requires %u RA signatures: never enrolled or renewed automatically",
 		                   t->ra_signatures);
-	else if (t->private_key_flags & AE_PK_REQUIRE_PRIVATE_KEY_ARCHIVAL)
-		reason = ae_strdup_printf("requires private key archival at the CA, which this version of autoenroll does not do yet");
+	else if ((t->private_key_flags & AE_PK_REQUIRE_PRIVATE_KEY_ARCHIVAL) && (archive_ca = archival_ca(p, it->cas)) == NULL)
+		reason = ae_strdup_printf("requires private key archival at the CA, and %s is reached over %s, which does not serve "
+		                          "the CA exchange certificate the key is encrypted to (only DCOM and CES do): enroll "
+		                          "through the CA's enrollment web service (a CEP/CES policy server)",
+		                          it->cas[0], ca_transport_name(p, it->cas[0]));
 	else if (t->private_key_flags & AE_PK_ATTEST_REQUIRED)
 		reason = ae_strdup_printf("requires key attestation (CT_FLAG_ATTEST_REQUIRED: a TPM key and its attestation statement), which autoenroll cannot provide; the CA would refuse the request (CERTSRV_E_KEY_ATTESTATION)");
 	else if ((t->name_flags & AE_NF_ENROLLEE_SUPPLIES_SUBJECT) &&
@@ -214,6 +244,8 @@ decide_one(ae_ctx *ctx, const ae_policy *p, const ae_template *t, ae_policy_item
 			ae_buf_puts(&b, "; requests wait for a CA manager's approval");
 		if (t->enrollment_flags & AE_EF_USER_INTERACTION_REQUIRED)
 			ae_buf_puts(&b, "; asks the user first (notification after logon)");
+		if (archive_ca != NULL)
+			ae_buf_printf(&b, "; its private key is archived at %s (a file key store is needed)", archive_ca->name);
 		reason = ae_buf_steal(&b);
 	}
 	ae_strv_free(invalid_cas);

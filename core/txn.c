@@ -81,14 +81,15 @@ new_record(const ae_txn_env *env, const ae_txn_request *rq)
 /* The key as template T asks: algorithm, size at least 2048 or the
  * template's minimum, exportable or not, a label naming the template. */
 static ae_err
-make_key(ae_ctx *ctx, ae_keystore *ks, const ae_template *t, const ae_record *rec, ae_key **out)
+make_key(ae_ctx *ctx, ae_keystore *ks, const ae_template *t, const ae_record *rec, bool archival, ae_key **out)
 {
 	char *label = NULL;
 	ae_keygen gen = {
 		.alg = t->key_alg == AE_KEY_ALG_UNKNOWN ? AE_KEY_ALG_RSA : t->key_alg,
 		.bits = t->min_key_size > 2048 ? t->min_key_size : 2048,
 		.id_hex = rec->id,
-		.exportable = (t->private_key_flags & AE_PK_EXPORTABLE_KEY) != 0,
+		/* an archived key leaves the store once, for the CA */
+		.exportable = (t->private_key_flags & AE_PK_EXPORTABLE_KEY) != 0 || archival,
 	};
 	ae_err err;
 
@@ -103,6 +104,41 @@ make_key(ae_ctx *ctx, ae_keystore *ks, const ae_template *t, const ae_record *re
 	gen.label = label;
 	err = ae_keystore_generate(ctx, ks, &gen, out);
 	free(label);
+	return err;
+}
+
+/* Key archival (MS-WCCE 3.1.1.4.3.6): the CA exchange certificate of
+ * RQ's CA, fetched through its link and checked (issued by the CA, the CA
+ * exchange EKU); the store must give private keys out.  *OUT NULL on
+ * error. */
+static ae_err
+archival_target(ae_ctx *ctx, const ae_txn_env *env, const ae_txn_request *rq, X509 **out)
+{
+	ae_ca_link *link = NULL;
+	ae_err err;
+
+	*out = NULL;
+	if (env->ks != NULL && ae_keystore_is_token(env->ks))
+		return ae_set_message(ctx, AE_ERR_UNSUPPORTED,
+		                      "%s requires private key archival at the CA, and the key store %s keeps private keys "
+		                      "on the token (they cannot be exported to the CA): configure a file key store for it",
+		                      rq->tpl->name, ae_keystore_describe(env->ks));
+	if (rq->ca == NULL || env->links == NULL)
+		return ae_set_message(ctx, AE_ERR_UNSUPPORTED,
+		                      "%s requires private key archival: the request is encrypted to one CA's exchange "
+		                      "certificate, so it must be made for a CA it is sent to (enroll, not request)",
+		                      rq->tpl->name);
+	if ((err = ae_ca_links_get(ctx, env->links, rq->ca, &link)) != AE_OK)
+		return err;
+	if ((err = ae_ca_link_exchange_cert(ctx, link, rq->ca, out)) != AE_OK) {
+		if (err != AE_ERR_UNSUPPORTED)
+			ae_ca_links_drop(env->links); /* unusable after a failed call */
+		return err;
+	}
+	if ((err = ae_csr_check_exchange(ctx, *out, rq->ca->cert, rq->ca->name, time(NULL))) != AE_OK) {
+		X509_free(*out);
+		*out = NULL;
+	}
 	return err;
 }
 
@@ -167,6 +203,7 @@ ae_txn_begin(ae_ctx *ctx, const ae_txn_env *env, const ae_txn_request *rq, ae_tx
 {
 	ae_txn *t;
 	char host[256];
+	X509 *xchg = NULL;
 	ae_err err;
 
 	*out = NULL;
@@ -187,6 +224,13 @@ ae_txn_begin(ae_ctx *ctx, const ae_txn_env *env, const ae_txn_request *rq, ae_tx
 		t->renew_cert = rq->renew->cert;
 		t->renew_key = rq->renew_key;
 	}
+	/* MS-WCCE 3.1.2.4.2.2.2.8 <58>: a same-key renewal does not archive again */
+	t->archival = (rq->tpl->private_key_flags & AE_PK_REQUIRE_PRIVATE_KEY_ARCHIVAL) && !(t->renewal && rq->same_key);
+	if (t->archival && (err = archival_target(ctx, env, rq, &xchg)) != AE_OK) {
+		free(t->rec->id);
+		t->rec->id = NULL; /* nothing saved yet */
+		goto fail;
+	}
 	if ((err = ae_store_save(ctx, env->st, t->rec)) != AE_OK)
 		goto fail;
 	crash_point(env, "record");
@@ -198,7 +242,7 @@ ae_txn_begin(ae_ctx *ctx, const ae_txn_env *env, const ae_txn_request *rq, ae_tx
 		                    : ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 		free(label);
 	} else {
-		err = make_key(ctx, env->ks, rq->tpl, t->rec, &t->key);
+		err = make_key(ctx, env->ks, rq->tpl, t->rec, t->archival, &t->key);
 	}
 	if (err != AE_OK)
 		goto fail;
@@ -215,6 +259,7 @@ ae_txn_begin(ae_ctx *ctx, const ae_txn_env *env, const ae_txn_request *rq, ae_tx
 			.machine = host,
 			.user = env->policy->account.display,
 			.process = env->process,
+			.archive_to = xchg,
 		};
 		ae_csr_agent agent = { rq->agent_cert, rq->agent_key ? ae_key_evp(rq->agent_key) : NULL,
 			               rq->on_behalf_of };
@@ -231,7 +276,7 @@ ae_txn_begin(ae_ctx *ctx, const ae_txn_env *env, const ae_txn_request *rq, ae_tx
 				err = ae_csr_to_der(ctx, t->req, &t->der, &t->der_len);
 			if (err == AE_OK)
 				err = keep_scep_subject(ctx, t->rec, t->req);
-		} else if (t->renewal || rq->agent_cert != NULL)
+		} else if (t->renewal || rq->agent_cert != NULL || xchg != NULL)
 			err = ae_csr_build_signed(ctx, &params, ae_key_evp(t->key), t->renewal ? rq->renew->cert : NULL,
 			                          t->renewal ? ae_key_evp(rq->renew_key) : NULL,
 			                          rq->agent_cert ? &agent : NULL, &t->der, &t->der_len);
@@ -240,9 +285,11 @@ ae_txn_begin(ae_ctx *ctx, const ae_txn_env *env, const ae_txn_request *rq, ae_tx
 		if (err != AE_OK)
 			goto fail;
 	}
+	X509_free(xchg);
 	*out = t;
 	return AE_OK;
 fail:
+	X509_free(xchg);
 	ae_txn_free(env, t);
 	return err;
 }
@@ -477,7 +524,15 @@ cleanup:
 ae_err
 ae_txn_retarget(ae_ctx *ctx, ae_txn *t, const ae_ca *ca)
 {
-	char *name = strdup(ca->name), *host = ca->host ? strdup(ca->host) : NULL;
+	char *name, *host;
+
+	if (t->archival)
+		return ae_set_message(ctx, AE_ERR_UNSUPPORTED,
+		                      "the request's private key is encrypted to CA %s's exchange certificate: it cannot "
+		                      "go to CA %s instead",
+		                      t->ca->name, ca->name);
+	name = strdup(ca->name);
+	host = ca->host ? strdup(ca->host) : NULL;
 
 	if (name == NULL || (ca->host != NULL && host == NULL)) {
 		free(name);

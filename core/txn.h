@@ -64,6 +64,7 @@ typedef struct {
 	const ae_template *tpl;
 	const ae_ca *ca;
 	bool renewal;             /* signed with the replaced certificate's key */
+	bool archival;            /* carries its key encrypted to the CA's exchange certificate (bound to that CA) */
 	bool reached;             /* the last ae_txn_submit got an answer from the CA */
 	X509 *renew_cert;         /* renewal through a transport that signs (SCEP), or to a renewal-only
 	                           * endpoint (TLS client authentication): the current certificate */
@@ -85,7 +86,11 @@ typedef struct {
 void ae_txn_result_clear(ae_txn_result *r);
 
 /* Saves a record, makes the key as the template asks and builds the
- * request.  *OUT stays NULL on error, and nothing is left behind. */
+ * request.  A template that requires key archival (MS-WCCE 3.1.1.4.3.6)
+ * first gets the CA exchange certificate through the CA's link and checks
+ * it; the key store must be able to give the private key (files, not a
+ * token), else AE_ERR_UNSUPPORTED says so.  *OUT stays NULL on error, and
+ * nothing is left behind. */
 ae_err ae_txn_begin(ae_ctx *ctx, const ae_txn_env *env, const ae_txn_request *rq, ae_txn **out);
 
 /* Submits T to its CA and acts on the answer: issued, the certificate is

@@ -12,9 +12,11 @@
 #include "util.h"
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,9 @@
 #define ACT_RST "http://schemas.microsoft.com/windows/pki/2009/01/enrollment/RST/wstep"
 #define RT_ISSUE AE_NS_WST "/Issue"
 #define RT_QUERY AE_NS_WSTEP "/QueryTokenStatus"
+/* MS-WSTEP 3.1.4.2.2, 4.1.2.1: the key exchange token request */
+#define ACT_KET AE_NS_WST "/RST/KET"
+#define RT_KET AE_NS_WST "/KET"
 #define VT_X509 "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#X509v3"
 #define NS_AUTH "http://schemas.xmlsoap.org/ws/2006/12/authorization"
 #define CERTSRV_E_PROPERTY_EMPTY 0x80094004u
@@ -303,6 +308,65 @@ ae_wstep_parse(ae_ctx *ctx, const char *what, const char *xml, size_t len, bool 
 }
 
 ae_err
+ae_wstep_parse_ket(ae_ctx *ctx, const char *what, const char *xml, size_t len, X509 **out)
+{
+	xmlDoc *doc = NULL;
+	xmlNode *body = NULL, *n;
+	X509 *x = NULL;
+	ae_ca_answer fault = { 0 };
+	char *txt = NULL;
+	uint8_t *der = NULL;
+	size_t der_len = 0;
+	bool nomem = false;
+	const unsigned char *p;
+	ae_err err;
+
+	*out = NULL;
+	if ((err = ae_soap_parse(ctx, what, xml, len, &doc, &body)) != AE_OK)
+		return err;
+	if (ae_soap_find(body, AE_NS_SOAP, "Fault") == body) {
+		if ((err = parse_fault(ctx, what, body, false, &fault)) == AE_OK)
+			err = ae_set_message(ctx, AE_ERR_DENIED,
+			                     "%s did not give the CA exchange certificate: %s (0x%08x)", what,
+			                     fault.message ? fault.message : "a fault without a reason", fault.hresult);
+		goto cleanup;
+	}
+	if (ae_soap_find(body, AE_NS_WST, "RequestSecurityTokenResponseCollection") != body) {
+		err = bad(ctx, what, "an element that is neither a response collection nor a fault");
+		goto cleanup;
+	}
+	n = ae_soap_child(body, AE_NS_WST, "RequestSecurityTokenResponse");
+	n = ae_soap_child(n, AE_NS_WST, "RequestedSecurityToken");
+	n = ae_soap_child(n, AE_NS_WST, "KeyExchangeToken");
+	n = ae_soap_child(n, AE_NS_WSSE, "BinarySecurityToken");
+	if (n == NULL) {
+		err = bad(ctx, what, "no KeyExchangeToken certificate (MS-WSTEP 3.1.4.2.2)");
+		goto cleanup;
+	}
+	txt = ae_soap_text(n, &nomem);
+	if (txt == NULL || !ae_b64_decode_folded(txt, &der, &der_len, &nomem) || der_len > LONG_MAX) {
+		err = nomem ? ae_set_message(ctx, AE_ERR_NOMEM, "out of memory")
+		            : bad(ctx, what, "a key exchange token that is not base64");
+		goto cleanup;
+	}
+	p = der;
+	if ((x = d2i_X509(NULL, &p, (long)der_len)) == NULL || p != der + der_len) {
+		ERR_clear_error();
+		err = bad(ctx, what, "a key exchange token that is not one DER certificate");
+		goto cleanup;
+	}
+	*out = x;
+	x = NULL;
+cleanup:
+	X509_free(x);
+	ae_ca_answer_clear(&fault);
+	free(txt);
+	free(der);
+	xmlFreeDoc(doc);
+	return err;
+}
+
+ae_err
 ae_ces_trust(ae_ctx *ctx, const ae_pki *pki, char **out)
 {
 	BIO *bio = BIO_new(BIO_s_mem());
@@ -396,16 +460,19 @@ ces_open(ae_ctx *ctx, const ae_conf *conf, const ae_ca *ca, void **state_out)
 	return AE_OK;
 }
 
-static ae_err rst_call_one(ae_ctx *ctx, ces_link *l, const char *rtype, const char *body_xml, bool retrieval,
-                           ae_ca_answer *out);
+static ae_err rst_post(ae_ctx *ctx, ces_link *l, const char *action, const char *rtype, const char *body_xml,
+                       char *what, size_t what_size, ae_http_response **resp);
 
-/* One RequestSecurityToken, to the CA's CES URIs in priority order until
- * one answers (MS-XCEP 3.1.4.1.3.2: the client chooses among the URIs by
- * priority); the one that answered is tried first next time. */
+/* One RequestSecurityToken (ACTION, RTYPE, BODY_XML inside it) to the
+ * CA's CES URIs in priority order until one answers (MS-XCEP 3.1.4.1.3.2:
+ * the client chooses among the URIs by priority); the one that answered
+ * is tried first next time.  WHAT gets "the CES at URL" of the one that
+ * answered; *RESP (NULL on error) its answer. */
 static ae_err
-rst_call(ae_ctx *ctx, ces_link *l, const char *rtype, const char *body_xml, bool retrieval, ae_ca_answer *out)
+rst_send(ae_ctx *ctx, ces_link *l, const char *action, const char *rtype, const char *body_xml, char *what,
+         size_t what_size, ae_http_response **resp)
 {
-	ae_err err = rst_call_one(ctx, l, rtype, body_xml, retrieval, out);
+	ae_err err = rst_post(ctx, l, action, rtype, body_xml, what, what_size, resp);
 
 	for (size_t i = 0; l->fallback_urls && l->fallback_urls[i] && (err == AE_ERR_NETWORK || err == AE_ERR_TIMEOUT);
 	     i++) {
@@ -415,22 +482,37 @@ rst_call(ae_ctx *ctx, ces_link *l, const char *rtype, const char *body_xml, bool
 		ces_unanswered = strdup(l->url);
 		l->fallback_urls[i] = l->url;
 		l->url = next;
-		err = rst_call_one(ctx, l, rtype, body_xml, retrieval, out);
+		err = rst_post(ctx, l, action, rtype, body_xml, what, what_size, resp);
 	}
 	return err;
 }
 
-/* One RequestSecurityToken to l->url: BODY_XML inside it; the answer in *OUT. */
+/* An Issue or QueryTokenStatus: the answer in *OUT. */
 static ae_err
-rst_call_one(ae_ctx *ctx, ces_link *l, const char *rtype, const char *body_xml, bool retrieval, ae_ca_answer *out)
+rst_call(ae_ctx *ctx, ces_link *l, const char *rtype, const char *body_xml, bool retrieval, ae_ca_answer *out)
 {
-	char what[256], shown[200];
-	char *body = NULL;
+	char what[256];
 	ae_http_response *resp = NULL;
 	ae_err err;
 
 	memset(out, 0, sizeof(*out));
-	snprintf(what, sizeof(what), "the CES at %s", ae_url_shown(l->url, shown, sizeof(shown)));
+	if ((err = rst_send(ctx, l, ACT_RST, rtype, body_xml, what, sizeof(what), &resp)) == AE_OK)
+		err = ae_wstep_parse(ctx, what, (const char *)resp->body, resp->body_len, retrieval, out);
+	ae_http_response_free(resp);
+	return err;
+}
+
+/* One RequestSecurityToken to l->url. */
+static ae_err
+rst_post(ae_ctx *ctx, ces_link *l, const char *action, const char *rtype, const char *body_xml, char *what,
+         size_t what_size, ae_http_response **resp)
+{
+	char shown[200];
+	char *body = NULL;
+	ae_err err;
+
+	*resp = NULL;
+	snprintf(what, what_size, "the CES at %s", ae_url_shown(l->url, shown, sizeof(shown)));
 	if (l->renewal_only && l->as_pkey == NULL)
 		return ae_set_message(ctx, AE_ERR_INVALID,
 		                      "%s takes only renewals, authenticated by the certificate being renewed (renewalOnly, MS-XCEP 3.1.4.1.3.5)",
@@ -441,7 +523,7 @@ rst_call_one(ae_ctx *ctx, ces_link *l, const char *rtype, const char *body_xml, 
 	                             rtype, body_xml)) == NULL)
 		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 	{
-		ae_soap_call call = { .url = l->url, .action = ACT_RST, .body = body, .what = what,
+		ae_soap_call call = { .url = l->url, .action = action, .body = body, .what = what,
 			              .http_what = "the CES", .username = l->username, .password = l->password,
 			              .client_cert = l->client_cert, .client_key = l->client_key,
 			              .client_x509 = l->as_pkey ? l->as_x509 : l->token.x509,
@@ -449,11 +531,8 @@ rst_call_one(ae_ctx *ctx, ces_link *l, const char *rtype, const char *body_xml, 
 			              .channel_binding = l->channel_binding,
 			              .trust_pem = l->trust_pem, .timeout = l->timeout, .timeout_setting = l->setting,
 			              .max_answer = AE_CES_MAX_ANSWER };
-		err = ae_soap_post(ctx, &call, &resp, &l->trips);
+		err = ae_soap_post(ctx, &call, resp, &l->trips);
 	}
-	if (err == AE_OK)
-		err = ae_wstep_parse(ctx, what, (const char *)resp->body, resp->body_len, retrieval, out);
-	ae_http_response_free(resp);
 	free(body);
 	return err;
 }
@@ -515,6 +594,26 @@ ces_retrieve(ae_ctx *ctx, void *state, const ae_ca *ca, uint32_t request_id, ae_
 	return rst_call(ctx, state, RT_QUERY, body, true, out);
 }
 
+/* MS-WSTEP 3.1.4.2.2: the CA exchange certificate as the key exchange
+ * token, unchecked (the caller checks it against the CA). */
+static ae_err
+ces_exchange_cert(ae_ctx *ctx, void *state, const ae_ca *ca, X509 **out)
+{
+	char what[256];
+	ae_http_response *resp = NULL;
+	ae_err err;
+
+	(void)ca;
+	*out = NULL;
+	if ((err = rst_send(ctx, state, ACT_KET, RT_KET,
+	                    "<RequestKET/><RequestID xsi:nil=\"true\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
+	                    "xmlns=\"" AE_NS_WSTEP "\"/>",
+	                    what, sizeof(what), &resp)) == AE_OK)
+		err = ae_wstep_parse_ket(ctx, what, (const char *)resp->body, resp->body_len, out);
+	ae_http_response_free(resp);
+	return err;
+}
+
 static unsigned
 ces_round_trips(void *state)
 {
@@ -571,6 +670,7 @@ const ae_transport_ops ae_transport_ces = {
 	.submit = ces_submit,
 	.submit_as = ces_submit_as,
 	.retrieve = ces_retrieve,
+	.exchange_cert = ces_exchange_cert,
 	.round_trips = ces_round_trips,
 	.close = ces_close,
 };

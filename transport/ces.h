@@ -21,6 +21,13 @@
  * error.  Untrusted input: fuzzed (tests/fuzz/fuzz-wstep.c). */
 ae_err ae_wstep_parse(ae_ctx *ctx, const char *what, const char *xml, size_t len, bool retrieval, ae_ca_answer *out);
 
+/* Reads the answer to a key exchange token request (MS-WSTEP 3.1.4.2.2,
+ * the sample of 4.1.2.2): the CA exchange certificate in the
+ * KeyExchangeToken's BinarySecurityToken, into *OUT (NULL on error).  A
+ * SOAP fault is an error with the server's reason and HRESULT.  Untrusted
+ * input: fuzzed (tests/fuzz/fuzz-wstep.c). */
+ae_err ae_wstep_parse_ket(ae_ctx *ctx, const char *what, const char *xml, size_t len, X509 **out);
+
 /* AD's roots (PKI->roots) as PEM, the trust ae_ca.endpoint_trust holds
  * for a CES (caller frees).  *OUT stays NULL on error. */
 ae_err ae_ces_trust(ae_ctx *ctx, const ae_pki *pki, char **out);

@@ -134,6 +134,18 @@ ae_ca_link_ca_certs(ae_ctx *ctx, ae_ca_link *link, const ae_ca *ca, STACK_OF(X50
 	return AE_OK;
 }
 
+ae_err
+ae_ca_link_exchange_cert(ae_ctx *ctx, ae_ca_link *link, const ae_ca *ca, X509 **out)
+{
+	*out = NULL;
+	if (link->ops->exchange_cert == NULL)
+		return ae_set_message(ctx, AE_ERR_UNSUPPORTED,
+		                      "CA %s is reached over %s, which does not serve the CA exchange certificate that key "
+		                      "archival needs (only DCOM and CES do, MS-WCCE 3.1.1.4.3.6)",
+		                      ca->name, link->ops->name);
+	return link->ops->exchange_cert(ctx, link->state, ca, out);
+}
+
 unsigned
 ae_ca_link_round_trips(const ae_ca_link *link)
 {

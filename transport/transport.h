@@ -101,6 +101,9 @@ ae_err ae_ca_link_retrieve_keyed(ae_ctx *ctx, ae_ca_link *link, const ae_ca *ca,
                                  size_t subject_len, EVP_PKEY *key, ae_ca_answer *out);
 /* The CA's certificates: the transport's call, or else the policy's. */
 ae_err ae_ca_link_ca_certs(ae_ctx *ctx, ae_ca_link *link, const ae_ca *ca, STACK_OF(X509) **out);
+/* The CA exchange certificate (key archival), unchecked: AE_ERR_UNSUPPORTED
+ * from a transport that does not serve it. */
+ae_err ae_ca_link_exchange_cert(ae_ctx *ctx, ae_ca_link *link, const ae_ca *ca, X509 **out);
 unsigned ae_ca_link_round_trips(const ae_ca_link *link);
 void ae_ca_link_free(ae_ca_link *link);
 

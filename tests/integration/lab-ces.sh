@@ -6,7 +6,10 @@
 # messages): the policy filtered by the caller's rights and its
 # lastUpdate handshake, issued, pending then approved and retrieved by its
 # RequestID, denied, no authentication, and a server certificate that does
-# not chain to AD's roots.  The services stop at the end (labctl ces down).
+# not chain to AD's roots; key archival (LabArchive) through the CES: the
+# lab CA holds the client's key, new and renewed; over MS-ICPR and with a
+# token key store skipped with the reason; a mismatched archived key
+# refused.  The services stop at the end (labctl ces down).
 . "$(dirname "$0")/lib.sh"
 lab_require
 . <("$LABCTL" env)
@@ -166,5 +169,82 @@ enroll_as alice enroll --template LabUser --ces "http://ces.corp.test/CORP-CA1_C
 rc=$?
 [ $rc -ne 0 ] && grep -q 'never plain http' "$TEST_TMP/o.txt"
 ok $? "a CES URL with http://: refused" || diag "$(cat "$TEST_TMP/o.txt")"
+
+# --- key archival (LabArchive: CT_FLAG_REQUIRE_PRIVATE_KEY_ARCHIVAL): the
+# CA exchange certificate as the WSTEP key exchange token, the key
+# encrypted to it in the CMC request; the lab CA keeps what it decrypted
+n0=$(wc -l <"$AE_LAB_DIR/ca/requests.log")
+enroll_as alice enroll --template LabArchive --ces "$AE_LAB_CES_URL"
+ok $? "alice: enroll --template LabArchive --ces (key archival): issued" || diag "$(cat "$TEST_TMP/o.txt")"
+tail -n +"$((n0 + 1))" "$AE_LAB_DIR/ca/requests.log" >"$TEST_TMP/arch.log"
+arid=$(jq -r 'select(.transport == "wstep" and .template == "LabArchive" and .hresult == 0) | .request_id' \
+	"$TEST_TMP/arch.log" | tail -1)
+jq -e -s 'map(select(.wstep == "ket")) | length == 1' "$TEST_TMP/arch.log" >/dev/null && [ -n "$arid" ]
+ok $? "one key exchange token request (MS-WSTEP KET), then request $arid issued over WSTEP" ||
+	diag "$(cat "$TEST_TMP/arch.log")"
+akey=$(as_user alice "$AUTOENROLL" status --json -c "$TEST_TMP/c.conf" 2>/dev/null |
+	jq -r '.records[] | select(.template == "LabArchive" and .state == "issued") | .key')
+acert=${akey%/keys/*}/certs/$(basename "${akey%.*}").pem
+[ -f "$AE_LAB_DIR/ca/archived/$arid.pem" ] &&
+	[ "$(openssl pkey -in "$AE_LAB_DIR/ca/archived/$arid.pem" -pubout)" = "$(openssl pkey -in "$akey" -pubout)" ] &&
+	[ "$(openssl pkey -in "$akey" -pubout)" = "$(openssl x509 -in "$acert" -noout -pubkey)" ] &&
+	[ "$(openssl pkey -in "$AE_LAB_DIR/ca/archived/$arid.pem" -outform DER | sha256sum)" = \
+	  "$(openssl pkey -in "$akey" -outform DER | sha256sum)" ]
+ok $? "the lab CA holds alice's private key for request $arid: the same key as hers and her certificate's" ||
+	diag "key=$akey cert=$acert" "$(ls -l "$AE_LAB_DIR/ca/archived" 2>&1)"
+aid=$(as_user alice "$AUTOENROLL" status --json -c "$TEST_TMP/c.conf" 2>/dev/null |
+	jq -r '.records[] | select(.template == "LabArchive" and .state == "issued") | .id')
+enroll_as alice enroll --renew "$aid" --ces "$AE_LAB_CES_URL"
+rc=$?
+rrid=$(tail -1 "$AE_LAB_DIR/ca/requests.log" | jq -r 'select(.request_type == "renewal" and .template == "LabArchive" and
+	.hresult == 0 and .signers == 2) | .request_id')
+nkey=$(as_user alice "$AUTOENROLL" status --json -c "$TEST_TMP/c.conf" 2>/dev/null |
+	jq -r '.records[] | select(.template == "LabArchive" and .state == "issued") | .key')
+[ $rc -eq 0 ] && [ -n "$rrid" ] && [ "$nkey" != "$akey" ] &&
+	[ "$(openssl pkey -in "$AE_LAB_DIR/ca/archived/$rrid.pem" -pubout)" = "$(openssl pkey -in "$nkey" -pubout)" ]
+ok $? "renewal of LabArchive over CES (signed with the old key, a new key): the new key archived too" ||
+	diag "rc=$rc" "$(cat "$TEST_TMP/o.txt")" "$(tail -1 "$AE_LAB_DIR/ca/requests.log")"
+xchg=$AE_LAB_DIR/ca/xchg.pem
+openssl x509 -in "$xchg" -noout -ext extendedKeyUsage 2>/dev/null | grep -q '1.3.6.1.4.1.311.21.5' &&
+	openssl verify -CAfile "$AE_LAB_DIR/pki/root.pem" -untrusted "$AE_LAB_DIR/pki/ca1.pem" -purpose any "$xchg" >/dev/null &&
+	[ $(( $(date -d "$(openssl x509 -in "$xchg" -noout -enddate | cut -d= -f2)" +%s) - $(date +%s) )) -le $((7 * 86400)) ]
+ok $? "the CA exchange certificate: issued by CORP-CA1, CA exchange EKU, a week at most"
+enroll_as alice enroll --template LabArchive
+rc=$?
+[ $rc -ne 0 ] && grep -q 'MS-ICPR' "$TEST_TMP/o.txt" && grep -q 'exchange certificate' "$TEST_TMP/o.txt"
+ok $? "LabArchive over MS-ICPR: refused before any request, the exchange certificate is only served over DCOM or CES" ||
+	diag "rc=$rc" "$(cat "$TEST_TMP/o.txt")"
+as_user alice "$AUTOENROLL" policy --json -c "$TEST_TMP/c.conf" 2>/dev/null |
+	jq -e '.templates[] | select(.name == "LabArchive") | .decision == "skip" and
+	       (.reason | test("archival") and test("MS-ICPR") and test("CES"))' >/dev/null
+ok $? "policy from AD (CA over MS-ICPR): LabArchive skipped, the reason names archival, MS-ICPR and CES"
+as_user alice env AUTOENROLL_CONF="$TEST_TMP/c.conf" "$top_builddir/tests/tools/ae-wrong-request" \
+	--template LabArchive --fault archive-other-key --ces "$AE_LAB_CES_URL" >"$TEST_TMP/w.out" 2>&1
+rc=$?
+[ $rc -eq 1 ] && grep -q 'hresult 0x8009400C' "$TEST_TMP/w.out" &&
+	tail -1 "$AE_LAB_DIR/ca/requests.log" | jq -e '.detail | test("not the request.s key")' >/dev/null
+ok $? "an archived key that is not the request's: refused with CERTSRV_E_BAD_REQUEST_KEY_ARCHIVAL (0x8009400C)" ||
+	diag "rc=$rc" "$(cat "$TEST_TMP/w.out")" "$(tail -1 "$AE_LAB_DIR/ca/requests.log")"
+if [ -e /usr/lib/softhsm/libsofthsm2.so ]; then
+	softhsm_token ae-ces
+	cat >"$TEST_TMP/tok.conf" <<CONF
+[global]
+policy_refresh = 0
+rpc_timeout = 10
+[user]
+store = pkcs11:token=ae-ces;module-path=$MODULE?pin-source=$TEST_TMP/pin
+state_dir = $TEST_TMP/alice-token
+CONF
+	n0=$(wc -l <"$AE_LAB_DIR/ca/requests.log")
+	as_user alice "$AUTOENROLL" enroll --template LabArchive --ces "$AE_LAB_CES_URL" -c "$TEST_TMP/tok.conf" \
+		>"$TEST_TMP/o.txt" 2>&1
+	rc=$?
+	[ $rc -ne 0 ] && grep -q 'keeps private keys on the token' "$TEST_TMP/o.txt" &&
+		[ "$(tail -n +"$((n0 + 1))" "$AE_LAB_DIR/ca/requests.log" | wc -l)" = 0 ]
+	ok $? "LabArchive with the keys on a PKCS#11 token: not requested, the reason says the token cannot export them" ||
+		diag "rc=$rc" "$(cat "$TEST_TMP/o.txt")"
+else
+	ok 0 "# SKIP SoftHSM2 is not installed (tests/deps.sh)"
+fi
 
 done_testing

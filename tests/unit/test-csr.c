@@ -4,7 +4,8 @@
  * enrollee supplies the subject) and a synthetic ECDSA template, checked by
  * decoding them independently of the builder (OpenSSL's own structures and
  * its generic SEQUENCE OF ANY, not the builder's templates), by the openssl command, and the CMC renewal by
- * CMS verification and by unpacking the PKIData.
+ * CMS verification and by unpacking the PKIData; key archival by opening
+ * the EnvelopedData with the exchange key.
  */
 #include "config.h"
 
@@ -14,6 +15,7 @@
 #include "template.h"
 #include "util.h"
 
+#include <openssl/bn.h>
 #include <openssl/cms.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -27,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static bool have_openssl_cmd;
@@ -726,6 +729,133 @@ has_bytes(const unsigned char *hay, long n, const unsigned char *needle, size_t 
 	return false;
 }
 
+/* A certificate for KEY issued by CA_CERT (CA_KEY), with EKU (an OID, or
+ * NULL for none). */
+static X509 *
+issued_by(EVP_PKEY *key, const char *cn, X509 *ca_cert, EVP_PKEY *ca_key, const char *eku)
+{
+	X509 *x = self_signed(key, cn);
+
+	X509_set_issuer_name(x, X509_get_subject_name(ca_cert));
+	if (eku != NULL) {
+		X509V3_CTX v3;
+		X509_EXTENSION *ext;
+		char value[64];
+		snprintf(value, sizeof(value), "%s", eku);
+		X509V3_set_ctx(&v3, ca_cert, x, NULL, NULL, 0);
+		ext = X509V3_EXT_nconf_nid(NULL, &v3, NID_ext_key_usage, value);
+		X509_add_ext(x, ext, -1);
+		X509_EXTENSION_free(ext);
+	}
+	X509_sign(x, ca_key, EVP_sha256());
+	return x;
+}
+
+/* Key archival (MS-WCCE 3.1.1.4.3.6.1): the exchange certificate checked;
+ * the key, as a PRIVATEKEYBLOB, in an EnvelopedData the exchange key
+ * opens, as the new key's unauthenticated szOID_ARCHIVED_KEY_ATTR; its
+ * hash in the signed PKIData. */
+static void
+test_archival(ae_ctx *ctx, const ae_template *cmc_tpl, const ae_template *v1)
+{
+	EVP_PKEY *ca_key = keygen(false), *xkey = keygen(false), *new_key = keygen(false);
+	X509 *ca = self_signed(ca_key, "Lab CA");
+	X509 *xchg = issued_by(xkey, "Lab CA-Xchg", ca, ca_key, "1.3.6.1.4.1.311.21.5");
+	X509 *no_eku = issued_by(xkey, "Lab CA-Xchg", ca, ca_key, "clientAuth");
+	X509 *rogue = self_signed(xkey, "Lab CA-Xchg");
+	ASN1_OBJECT *oid = OBJ_txt2obj("1.3.6.1.4.1.311.21.13", 1);
+	CMS_ContentInfo *cms = NULL, *env = NULL;
+	BIO *content = BIO_new(BIO_s_mem()), *blob = BIO_new(BIO_s_mem());
+	EVP_PKEY *back = NULL;
+	ae_csr_params p;
+	uint8_t *der = NULL;
+	size_t len = 0;
+	const unsigned char *cp;
+	char *data = NULL;
+	long n;
+
+	tap_ok(ae_csr_check_exchange(ctx, xchg, ca, "Lab CA", time(NULL)) == AE_OK,
+	       "archival: the exchange certificate (issued by the CA, CA exchange EKU) is accepted: %s", ae_get_message(ctx));
+	tap_ok(ae_csr_check_exchange(ctx, no_eku, ca, "Lab CA", time(NULL)) != AE_OK &&
+	       strstr(ae_get_message(ctx), "CA exchange extended key usage") != NULL,
+	       "archival: without the CA exchange EKU: refused, saying so");
+	tap_ok(ae_csr_check_exchange(ctx, rogue, ca, "Lab CA", time(NULL)) != AE_OK &&
+	       strstr(ae_get_message(ctx), "not issued by the CA") != NULL,
+	       "archival: not issued by the CA: refused, saying so");
+	tap_ok(ae_csr_check_exchange(ctx, xchg, ca, "Lab CA", time(NULL) + 3 * 86400) != AE_OK,
+	       "archival: an expired exchange certificate is refused");
+	ae_clear_message(ctx);
+	init_params(&p, cmc_tpl);
+	p.archive_to = xchg;
+	tap_ok(ae_csr_build_signed(ctx, &p, new_key, NULL, NULL, NULL, &der, &len) == AE_OK, "archival: built: %s",
+	       ae_get_message(ctx));
+	cp = der;
+	if (der == NULL || (cms = d2i_CMS_ContentInfo(NULL, &cp, (long)len)) == NULL) {
+		tap_ok(0, "archival: a CMS ContentInfo");
+		goto cleanup;
+	}
+	{
+		STACK_OF(X509) *extra = sk_X509_new_null();
+		STACK_OF(CMS_SignerInfo) *sis = CMS_get0_SignerInfos(cms);
+		CMS_SignerInfo *si = sk_CMS_SignerInfo_value(sis, 0);
+		int at = si != NULL ? CMS_unsigned_get_attr_by_OBJ(si, oid, -1) : -1;
+		X509_ATTRIBUTE *attr = at >= 0 ? CMS_unsigned_get_attr(si, at) : NULL;
+		ASN1_TYPE *v = attr != NULL && X509_ATTRIBUTE_count(attr) == 1 ? X509_ATTRIBUTE_get0_type(attr, 0) : NULL;
+		unsigned char h[32];
+		sk_X509_push(extra, ski_holder(new_key));
+		tap_ok(CMS_verify(cms, extra, NULL, NULL, content, CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY) == 1 &&
+		       sk_CMS_SignerInfo_num(sis) == 1,
+		       "archival: one SignerInfo, the new key's, and it verifies");
+		sk_X509_pop_free(extra, X509_free);
+		tap_ok(v != NULL && v->type == V_ASN1_SEQUENCE, "archival: szOID_ARCHIVED_KEY_ATTR, one value, unauthenticated");
+		if (v == NULL || v->type != V_ASN1_SEQUENCE)
+			goto cleanup;
+		cp = ASN1_STRING_get0_data(v->value.sequence);
+		n = ASN1_STRING_length(v->value.sequence);
+		SHA256(cp, (size_t)n, h);
+		env = d2i_CMS_ContentInfo(NULL, &cp, n);
+		tap_ok(env != NULL && OBJ_obj2nid(CMS_get0_type(env)) == NID_pkcs7_enveloped &&
+		       CMS_decrypt(env, xkey, xchg, NULL, blob, CMS_BINARY) == 1,
+		       "archival: an EnvelopedData the exchange key opens");
+		back = b2i_PrivateKey_bio(blob);
+		{
+			BIGNUM *d1 = NULL, *d2 = NULL;
+			tap_ok(back != NULL && EVP_PKEY_eq(back, new_key) == 1 && EVP_PKEY_get_bn_param(back, "d", &d1) == 1 &&
+			       EVP_PKEY_get_bn_param(new_key, "d", &d2) == 1 && BN_cmp(d1, d2) == 0,
+			       "archival: it holds the new private key (the same d) as a PRIVATEKEYBLOB");
+			BN_clear_free(d1);
+			BN_clear_free(d2);
+		}
+		n = BIO_get_mem_data(content, &data);
+		tap_ok(has_bytes((const unsigned char *)data, n, h, sizeof(h)),
+		       "archival: the PKIData (signed) carries the EnvelopedData's SHA-256 (szOID_ENCRYPTED_KEY_HASH)");
+	}
+	free(der);
+	der = (uint8_t *)1;
+	init_params(&p, v1);
+	p.archive_to = xchg;
+	tap_ok(ae_csr_build_signed(ctx, &p, new_key, NULL, NULL, NULL, &der, &len) == AE_ERR_UNSUPPORTED && der == NULL,
+	       "archival for a schema 1 template: unsupported, outputs NULL");
+	der = NULL;
+	ae_clear_message(ctx);
+cleanup:
+	ERR_clear_error();
+	free(der);
+	CMS_ContentInfo_free(cms);
+	CMS_ContentInfo_free(env);
+	BIO_free(content);
+	BIO_free(blob);
+	EVP_PKEY_free(back);
+	ASN1_OBJECT_free(oid);
+	X509_free(ca);
+	X509_free(xchg);
+	X509_free(no_eku);
+	X509_free(rogue);
+	EVP_PKEY_free(ca_key);
+	EVP_PKEY_free(xkey);
+	EVP_PKEY_free(new_key);
+}
+
 /* Co-signed by an enrollment agent (MS-WCCE 3.1.1.4.3.3.3), on behalf of
  * someone else; refused for schema 1; a renewal of an enrollee-supplied
  * subject reuses the old certificate's. */
@@ -1183,6 +1313,7 @@ main(void)
 	test_renewal(ctx, ws, false, "renewal (RSA old key)");
 	test_renewal(ctx, user, true, "renewal (ECDSA old key)");
 	test_cosigned(ctx, kerb, user, web);
+	test_archival(ctx, kerb, user);
 	{
 		EVP_PKEY *other = keygen(true);
 		X509 *old = self_signed(ec, "old");

@@ -4,7 +4,8 @@
  * reference (3.1.4.1.3.2), a refusal with CertificateEnrollmentWSDetail
  * (3.1.4.1.3.7), the WCF internal fault without detail (4.1.4.2), and what
  * the SOAP parser refuses: DTDs (entities), UTF-16, more than one element
- * in the Body, malformed XML.  The files are also the seeds of
+ * in the Body, malformed XML; the key exchange token (4.1.2.2,
+ * ae_wstep_parse_ket).  The files are also the seeds of
  * tests/fuzz/corpus/wstep.
  */
 #include "config.h"
@@ -12,6 +13,8 @@
 #include "ces.h"
 #include "tap.h"
 
+#include <openssl/objects.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +69,35 @@ main(void)
 	               strstr(ae_get_message(ctx), "malformed XML") != NULL,
 	       "malformed XML: %s", ae_get_message(ctx));
 	tap_ok(ae_wstep_parse(ctx, "x", "", 0, false, &a) == AE_ERR_INVALID, "an empty answer is refused");
+	{
+		/* MS-WSTEP 4.1.2.2: the key exchange token, the spec's sample
+		 * (an exchange certificate FB_EntSubCA-Xchg, EKU 1.3.6.1.4.1.311.21.5) */
+		size_t len = 0;
+		char *xml = tap_slurp("tests/fuzz/corpus/wstep", "ket.xml", &len), name[128] = "";
+		X509 *x = NULL;
+		ae_clear_message(ctx);
+		tap_ok(xml != NULL && ae_wstep_parse_ket(ctx, "the CES at https://ces.test/CES", xml, len, &x) == AE_OK &&
+		               x != NULL &&
+		               X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, name, sizeof(name)) > 0 &&
+		               strcmp(name, "FB_EntSubCA-Xchg") == 0,
+		       "key exchange token (MS-WSTEP 4.1.2.2): the CA exchange certificate FB_EntSubCA-Xchg");
+		X509_free(x);
+		x = (X509 *)1;
+		tap_ok(xml != NULL && ae_wstep_parse_ket(ctx, "the CES", xml, len / 2, &x) != AE_OK && x == NULL,
+		       "a truncated key exchange token answer: refused, no certificate");
+		free(xml);
+		xml = tap_slurp("tests/fuzz/corpus/wstep", "issued.xml", &len);
+		x = (X509 *)1;
+		tap_ok(xml != NULL && ae_wstep_parse_ket(ctx, "the CES", xml, len, &x) == AE_ERR_INVALID && x == NULL &&
+		               strstr(ae_get_message(ctx), "KeyExchangeToken") != NULL,
+		       "an issued answer where the key exchange token was asked for: refused, saying so");
+		free(xml);
+		xml = tap_slurp("tests/fuzz/corpus/wstep", "denied.xml", &len);
+		tap_ok(xml != NULL && ae_wstep_parse_ket(ctx, "the CES", xml, len, &x) == AE_ERR_DENIED &&
+		               strstr(ae_get_message(ctx), "0x80094014") != NULL,
+		       "a fault instead of the key exchange token: the server's reason and HRESULT");
+		free(xml);
+	}
 	ae_ctx_free(ctx);
 	return tap_done();
 }

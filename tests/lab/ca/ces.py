@@ -99,6 +99,10 @@ ACT_RST = "http://schemas.microsoft.com/windows/pki/2009/01/enrollment/RST/wstep
 ACT_RSTRC = "http://schemas.microsoft.com/windows/pki/2009/01/enrollment/RSTRC/wstep"
 ACT_FAULT = "http://schemas.microsoft.com/net/2005/12/windowscommunicationfoundation/dispatcher/fault"
 RT_ISSUE = NS_WST + "/Issue"
+# MS-WSTEP 3.1.4.2.2 / 4.1.2: the key exchange token (the CA exchange certificate)
+ACT_KET = NS_WST + "/RST/KET"
+ACT_KETFINAL = NS_WST + "/RSTR/KETFinal"
+RT_KET = NS_WST + "/KET"
 RT_QUERY = NS_ENR + "/QueryTokenStatus"
 VT_X509 = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#X509v3"
 VT_PKCS7 = NS_WSSE + "#PKCS7"
@@ -543,6 +547,26 @@ class Enrollment:
             raise Fault("This enrollment service accepts only renewal requests of the client certificate "
                         "(key-based renewal): %s." % why, policy.E_ACCESSDENIED, 0, True)
 
+    def key_exchange(self, principal, peer, rst):
+        """MS-WSTEP 3.1.4.2.2.1: RequestType KET with RequestKET -> the
+        RequestSecurityTokenResponseCollection with the KeyExchangeToken."""
+        rtype = (rst.findtext("{%s}RequestType" % NS_WST) or "").strip()
+        if rtype != RT_KET:
+            raise ValueError("RequestType %r with the KET action" % rtype)
+        if rst.find("{%s}RequestKET" % NS_WST) is None:
+            raise ValueError("KET request without RequestKET (MS-WSTEP 3.1.4.2.2.1)")
+        _key, xcert = self.app.ca.exchange()
+        xder = xcert.public_bytes(serialization.Encoding.DER)
+        self.store.log(dict(transport="wstep", peer=peer, caller=principal, wstep="ket",
+                            serial="%x" % xcert.serial_number))
+        log.info("%s %s: wstep KET -> exchange certificate %x", peer, principal, xcert.serial_number)
+        return ('<RequestSecurityTokenResponseCollection xmlns="%s"><RequestSecurityTokenResponse>'
+                '<TokenType>%s</TokenType><RequestedSecurityToken><KeyExchangeToken>'
+                '<BinarySecurityToken ValueType="%s" EncodingType="%s" xmlns="%s">%s</BinarySecurityToken>'
+                '</KeyExchangeToken></RequestedSecurityToken></RequestSecurityTokenResponse>'
+                '</RequestSecurityTokenResponseCollection>'
+                % (NS_WST, VT_X509, VT_X509, ENC_B64, NS_WSSE, b64(xder)))
+
     @staticmethod
     def response(rid, disp, chain, cert, msg, ret):
         """-> (action, body) or raises Fault"""
@@ -660,6 +684,10 @@ def handler(pol, enr, lab_state, binding):
                     log.info("%s %s: GetPolicies -> %d policies%s", self.client_address[0],
                              principal, count, " (not changed)" if same else "")
                     self.reply(200, envelope(ACT_GETPOLICIES + "Response", xml, msgid), hdrs)
+                    return
+                if action == ACT_KET and req.tag == "{%s}RequestSecurityToken" % NS_WST:
+                    xml = enr.key_exchange(principal, self.client_address[0], req)
+                    self.reply(200, envelope(ACT_KETFINAL, xml, msgid), hdrs)
                     return
                 if action != ACT_RST or req.tag != "{%s}RequestSecurityToken" % NS_WST:
                     raise ValueError("action %r is not RST/wstep" % action)

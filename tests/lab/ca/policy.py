@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
 
+import archive
 import crl
 import der
 
@@ -638,6 +639,8 @@ class Parsed:
     renewal_signers = ()  # indexes of the renewal's own SignerInfos
     prev_approval = None  # PREVIOUS_APPROVAL decision (3.2.2.6.2.1.4.8), for the log
     old_template = None   # template of the renewed certificate in the CA database
+    archived = None       # szOID_ARCHIVED_KEY_ATTR of the first SignerInfo (an EnvelopedData ContentInfo)
+    key_hash = None       # szOID_ENCRYPTED_KEY_HASH from the CMC controls
 
 
 def parse_request(blob, req_type):
@@ -697,9 +700,17 @@ def parse_request(blob, req_type):
             j += 1
         sigalg = der.oid_str(der.children(si[j][1])[0][1])
         signature = si[j + 1][1]
+        unsigned = si[j + 2] if len(si) > j + 2 and si[j + 2][0] == 0xA1 else None
         signers.append(dict(sid=sid, digest=digest, sigalg=sigalg, signature=signature,
-                            signed_attrs=signed_attrs))
+                            signed_attrs=signed_attrs, unsigned_attrs=unsigned))
     p.signers = signers
+    # MS-WCCE 3.2.2.6.2.1.2.2: the key to archive is an unauthenticated
+    # attribute of the (first) SignerInfo
+    try:
+        p.archived = archive.unsigned_attr(signers[0]["unsigned_attrs"], archive.OID_ARCHIVED_KEY_ATTR) \
+            if signers else None
+    except (archive.ArchivalError, der.DERError) as ex:
+        raise Deny(archive.CERTSRV_E_BAD_REQUEST_KEY_ARCHIVAL, str(ex))
     if ctype == OID_DATA:
         if req_type == 4:
             raise Deny(CRYPT_E_ASN1_BADTAG, "CMC expected, got CMS id-data")
@@ -726,11 +737,15 @@ def parse_request(blob, req_type):
                         if "=" in pair:
                             k, v = pair.split("=", 1)
                             reginfo.append((_urldecode(k), _urldecode(v)))
+            elif aoid == archive.OID_ENCRYPTED_KEY_HASH:
+                p.key_hash = der.children(ta[2][1])[0][1]
             elif aoid == OID_CMC_ADD_ATTRIBUTES:
                 for vt, vc, vf in der.children(ta[2][1]):
                     info = der.children(vc)
                     for at, ac, af in der.children(info[2][1]) if len(info) > 2 else []:
                         a = der.children(ac)
+                        if der.oid_str(a[0][1]) == archive.OID_ENCRYPTED_KEY_HASH:
+                            p.key_hash = der.children(a[1][1])[0][1]
                         if der.oid_str(a[0][1]) == OID_NAME_VALUE:
                             for nv in der.children(a[1][1]):
                                 n2 = der.children(nv[1])
@@ -829,6 +844,7 @@ class CA:
         with open(os.path.join(pki, "root.pem"), "rb") as f:
             self.root = x509.load_pem_x509_certificate(f.read())
         self.dir = Directory(lab, store.dir)
+        self._xchg_lock = threading.Lock()
 
     def name_ok(self, authority):
         return authority is not None and authority.strip().lower() == CA_NAME.lower()
@@ -1281,8 +1297,11 @@ class CA:
             has = [o for o, _ in csr_attributes(p.csr_der) if o in OID_ATTESTATION]
             raise Deny(CERTSRV_E_KEY_ATTESTATION, "attestation required; request has %s" %
                        (has or "no attestation data"))
-        if pkf & PKF_REQUIRE_PRIVATE_KEY_ARCHIVAL and not (old is not None and pkf & PKF_REQUIRE_SAME_KEY_RENEWAL):
+        if pkf & PKF_REQUIRE_PRIVATE_KEY_ARCHIVAL and not (old is not None and pkf & PKF_REQUIRE_SAME_KEY_RENEWAL) \
+                and (p.archived is None or p.kind != "cmc"):
             raise Deny(CERTSRV_E_ARCHIVED_KEY_REQUIRED)
+        if p.archived is not None:
+            self.archived_key(p)
         # 3.2.2.6.2.1.4.5.6 CT_FLAG_INCLUDE_SYMMETRIC_ALGORITHMS: the CA includes
         # the request's S/MIME capabilities; AD CS refuses a request without
         # them (client side 3.1.2.4.2.2.2.7 says the client MUST send them)
@@ -1375,7 +1394,24 @@ class CA:
         return subject, san, nf
 
     # ---- issuance
+    def exchange(self):
+        """The CA exchange key and certificate (made when due)."""
+        with self._xchg_lock:
+            return archive.exchange(self.key, self.cert, CA_NAME, self.store.dir)
+
+    def archived_key(self, p):
+        """MS-WCCE 3.2.2.6.2.1.2.2: the request's archived key, checked."""
+        xkey, xcert = self.exchange()
+        try:
+            return archive.check(p.archived, p.key_hash, HASHES.get(p.signers[0]["digest"]),
+                                 p.csr.public_key(), xkey, xcert)
+        except (archive.ArchivalError, der.DERError, IndexError) as ex:
+            raise Deny(archive.CERTSRV_E_BAD_REQUEST_KEY_ARCHIVAL, str(ex))
+
     def issue(self, p, tmpl, acct, old, rid):
+        if p.archived is not None:
+            # 3.2.2.6.2.1.2.2: the CA keeps the key (the lab: a file per request)
+            archive.keep(self.store.dir, rid, self.archived_key(p))
         subject, san, nf = self.build_names(p, tmpl, acct, old)
         pub = p.csr.public_key()
         now, na = self.validity(tmpl)
