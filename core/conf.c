@@ -438,7 +438,7 @@ set_option(ae_ctx *ctx, ae_conf *conf, const opt_def *def, const char *value,
 
 static const char *const scep_keys[] = {
 	"url", "subject", "dns", "upn", "email", "key_type", "key_size", "store", "challenge_file", "challenge",
-	"renew_percent", "anchor", "allow_http", "context", NULL,
+	"renew_percent", "anchor", "allow_http", "context", "renewal_challenge", NULL,
 };
 
 static ae_err
@@ -524,14 +524,19 @@ scep_set(ae_ctx *ctx, ae_scep_profile *sp, size_t k, const char *value, const ch
 		sp->challenge_admin = true;
 		return AE_OK;
 	}
-	if (strcmp(key, "allow_http") == 0) {
+	if (strcmp(key, "allow_http") == 0 || strcmp(key, "renewal_challenge") == 0) {
+		int b = -1;
 		if (strcasecmp(value, "yes") == 0 || strcasecmp(value, "true") == 0 || strcmp(value, "1") == 0)
-			sp->allow_http = 1;
+			b = 1;
 		else if (strcasecmp(value, "no") == 0 || strcasecmp(value, "false") == 0 || strcmp(value, "0") == 0)
-			sp->allow_http = 0;
+			b = 0;
 		else
-			return ae_set_message(ctx, AE_ERR_CONFIG, "%s:%u: allow_http in [scep %s] is yes or no, not \"%s\"", name,
-			                      line, sp->name, value);
+			return ae_set_message(ctx, AE_ERR_CONFIG, "%s:%u: %s in [scep %s] is yes or no, not \"%s\"", name, line,
+			                      key, sp->name, value);
+		if (key[0] == 'a')
+			sp->allow_http = b;
+		else
+			sp->renewal_challenge = b == 1;
 		return AE_OK;
 	}
 	/* context */
@@ -723,7 +728,7 @@ parse(ae_ctx *ctx, const char *text, size_t len, const char *name, ae_conf_repor
 					continue;
 				err = ae_set_message(ctx, AE_ERR_CONFIG, "%s:%u: unknown key \"%s\" in [scep %s] (%s)", name, lineno,
 				                     key, sp->name,
-				                     "url, subject, dns, upn, email, key_type, key_size, store, challenge_file, challenge, renew_percent, anchor, allow_http, context");
+				                     "url, subject, dns, upn, email, key_type, key_size, store, challenge_file, challenge, renew_percent, anchor, allow_http, context, renewal_challenge");
 				if (problem(ctx, rep, lineno, section, key))
 					continue;
 				goto cleanup;

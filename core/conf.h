@@ -45,6 +45,7 @@ typedef struct {
 	int renew_percent;        /* renewed when this % of the lifetime has passed (80) */
 	char *anchor;             /* PEM roots besides AD's; NULL: scep_anchor of [global] */
 	int allow_http;           /* -1: scep_allow_http of [global]; else 0 or 1 */
+	bool renewal_challenge;   /* the challenge goes with renewals too (micromdm's scepserver wants it) */
 	unsigned set_mask;        /* keys set in the section (duplicates) */
 } ae_scep_profile;
 

@@ -6,6 +6,7 @@
 
 #include "diag-ca.h"
 #include "diag-net.h"
+#include "diag-scep.h"
 #include "diagnose.h"
 #include "keystore.h"
 #include "local.h"
@@ -209,6 +210,42 @@ diag_local(ae_ctx *ctx, const ae_conf *conf, bool machine, ae_diag_report *r)
 	ae_local_clear(&l);
 }
 
+/* The context's SCEP profiles (not with --ca), or the one --scep names:
+ * trust from AD, or only the anchor without the policy. */
+static void
+diag_scep_servers(ae_ctx *ctx, const ae_conf *conf, const ae_diagnose_opts *opts, const ae_policy *p,
+                  ae_diag_report *r)
+{
+	static const ae_pki none;
+	const ae_pki *pki = p ? &p->pki : &none;
+	const ae_scep_profile *named = opts->scep ? ae_conf_scep_profile(conf, opts->scep) : NULL;
+
+	if (opts->scep != NULL && named == NULL) {
+		const char *host = strstr(opts->scep, "://");
+		char name[128];
+		ae_diag_check *c;
+
+		if (host == NULL) {
+			ae_diag_begin(r);
+			c = ae_diag_add(r, "scep", "SCEP", AE_DIAG_FAIL, "no SCEP profile [scep %s] in the configuration, and not a URL",
+			                opts->scep);
+			ae_diag_fix(c, NULL, "name a profile of the configuration, or give the SCEP server's https:// URL");
+			return;
+		}
+		host += 3;
+		snprintf(name, sizeof(name), "%.*s", (int)strcspn(host, ":/?"), host);
+		ae_diag_scep(ctx, conf, pki, name, opts->scep, conf->scep_anchor, conf->scep_allow_http, r);
+		return;
+	}
+	for (size_t i = 0; i < conf->n_scep; i++) {
+		const ae_scep_profile *sp = &conf->scep[i];
+		if (named != NULL ? sp != named : sp->user == opts->machine || opts->ca != NULL)
+			continue;
+		ae_diag_scep(ctx, conf, pki, sp->name, sp->url, sp->anchor ? sp->anchor : conf->scep_anchor,
+		             sp->allow_http >= 0 ? sp->allow_http == 1 : conf->scep_allow_http, r);
+	}
+}
+
 ae_err
 ae_diagnose(ae_ctx *ctx, const ae_conf *conf, const ae_diagnose_opts *opts, ae_diag_report *r)
 {
@@ -262,6 +299,7 @@ ae_diagnose(ae_ctx *ctx, const ae_conf *conf, const ae_diagnose_opts *opts, ae_d
 		}
 		diag_templates(p, usable, opts->ca, r);
 	}
+	diag_scep_servers(ctx, conf, opts, p, r);
 	diag_local(ctx, conf, opts->machine, r);
 	ae_strv_free(usable);
 	ae_policy_free(p);

@@ -3,7 +3,8 @@
  * report (core/diag.h).  DNS, time, the context's credentials, the sealed
  * LDAP bind (net/diag-net.h); the enrollment policy; Group Policy (the
  * GROUP_POLICY hook, from libaesysvol: policy/gpread.h); each CA (transport/diag-ca.h); each template set up
- * for the caller; the local state directory, key store, token and pulse
+ * for the caller; each SCEP profile of the context (transport/diag-scep.h);
+ * the local state directory, key store, token and pulse
  * lock.  A failure never stops the checks after it; checks that cannot
  * run for want of an earlier one are skipped with the reason.
  */
@@ -27,6 +28,7 @@ typedef void (*ae_diagnose_gp_fn)(ae_ctx *ctx, const ae_conf *conf, ae_policy_so
 typedef struct {
 	bool machine;
 	const char *ca;     /* only this CA (--ca NAME), or NULL: every CA */
+	const char *scep;   /* --scep URL|PROFILE: this SCEP server instead of the profiles */
 	ae_diagnose_gp_fn group_policy; /* NULL: the check is skipped */
 } ae_diagnose_opts;
 

@@ -879,7 +879,7 @@ scep_profile(pulse *p, const ae_scep_profile *sp)
 	if ((err = scep_op_open(p, sp, sp->url, &o)) != AE_OK ||
 	    (renew && (err = ae_keystore_find(p->ctx, o.env.ks, cur->id, &old_key)) != AE_OK))
 		goto fail;
-	if (!renew) {
+	if (!renew || sp->renewal_challenge) {
 		/* fetched right before the request, never kept */
 		if (sp->challenge_file != NULL)
 			err = ae_scep_challenge_file(p->ctx, sp->challenge_file, &challenge, &age);

@@ -11,6 +11,7 @@
 #include <openssl/asn1t.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +59,32 @@ decode_error(ae_ctx *ctx, const char *what)
 	ERR_error_string_n(e, buf, sizeof(buf));
 	ERR_clear_error();
 	return ae_set_message(ctx, AE_ERR_CRYPTO, "%s (%s)", what, buf);
+}
+
+int
+ae_certs_from_pem(const char *pem, STACK_OF(X509) **stack)
+{
+	BIO *bio = pem != NULL ? BIO_new_mem_buf(pem, -1) : NULL;
+	X509 *x;
+	int n = 0;
+
+	if (pem == NULL)
+		return 0;
+	if (bio == NULL || (*stack == NULL && (*stack = sk_X509_new_null()) == NULL)) {
+		BIO_free(bio);
+		return -1;
+	}
+	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+		if (sk_X509_push(*stack, x) <= 0) {
+			X509_free(x);
+			n = -1;
+			break;
+		}
+		n++;
+	}
+	ERR_clear_error();
+	BIO_free(bio);
+	return n;
 }
 
 ae_err

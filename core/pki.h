@@ -64,6 +64,11 @@ void ae_ca_clear(ae_ca *ca);
 /* Decodes exactly one DER certificate of LEN bytes (no trailing data). */
 ae_err ae_x509_from_der(ae_ctx *ctx, const uint8_t *der, size_t len, X509 **out);
 
+/* Appends every PEM certificate in PEM (a trust anchor file's text, or
+ * an SCEP link's trust) to *STACK (created when NULL); returns how many,
+ * or -1 when out of memory. */
+int ae_certs_from_pem(const char *pem, STACK_OF(X509) **stack);
+
 /* An ASN1_TIME as Unix time (0 when absent or unreadable). */
 time_t ae_asn1_time(const ASN1_TIME *t);
 /* NAME in RFC 2253 form (caller frees); NULL when out of memory. */

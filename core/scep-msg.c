@@ -13,6 +13,8 @@
 #include <ctype.h>
 #include <openssl/cms.h>
 #include <openssl/err.h>
+#include <openssl/pkcs7.h>
+#include <openssl/provider.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -627,12 +629,31 @@ ae_scep_certrep_verify(ae_ctx *ctx, const ae_scep_certrep *rep, X509 *ra_sign)
 	return AE_OK;
 }
 
+/* The content cipher of the CertRep's pkcsPKIEnvelope (NID_undef when it
+ * is not EnvelopedData). */
+static int
+envelope_cipher(const ae_scep_certrep *rep)
+{
+	const unsigned char *p = rep->envelope;
+	PKCS7 *p7 = d2i_PKCS7(NULL, &p, (long)rep->envelope_len);
+	int nid = NID_undef;
+
+	if (p7 != NULL && PKCS7_type_is_enveloped(p7) && p7->d.enveloped != NULL &&
+	    p7->d.enveloped->enc_data != NULL && p7->d.enveloped->enc_data->algorithm != NULL)
+		nid = OBJ_obj2nid(p7->d.enveloped->enc_data->algorithm->algorithm);
+	PKCS7_free(p7);
+	ERR_clear_error();
+	return nid;
+}
+
 ae_err
 ae_scep_certrep_open(ae_ctx *ctx, const ae_scep_certrep *rep, X509 *recip_cert, EVP_PKEY *key, EVP_PKEY *want,
                      uint8_t **cert_out, size_t *cert_len, uint8_t **p7_out, size_t *p7_len)
 {
 	const unsigned char *p = rep->envelope;
 	CMS_ContentInfo *env = NULL;
+	OSSL_LIB_CTX *lctx = NULL;
+	OSSL_PROVIDER *legacy = NULL, *dflt = NULL;
 	BIO *out = BIO_new(BIO_s_mem());
 	STACK_OF(X509) *certs = NULL;
 	char *data;
@@ -645,7 +666,23 @@ ae_scep_certrep_open(ae_ctx *ctx, const ae_scep_certrep *rep, X509 *recip_cert, 
 	*cert_len = *p7_len = 0;
 	if (out == NULL)
 		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
-	if ((env = d2i_CMS_ContentInfo(NULL, &p, (long)rep->envelope_len)) == NULL ||
+	if (envelope_cipher(rep) == NID_des_cbc) {
+		/* micromdm's scepserver encrypts every CertRep with single DES,
+		 * whatever the request used and GetCACaps offered; OpenSSL 3
+		 * has it only in its legacy provider, loaded for this answer in
+		 * a library context of its own */
+		if ((lctx = OSSL_LIB_CTX_new()) == NULL || (legacy = OSSL_PROVIDER_load(lctx, "legacy")) == NULL ||
+		    (dflt = OSSL_PROVIDER_load(lctx, "default")) == NULL ||
+		    (env = CMS_ContentInfo_new_ex(lctx, NULL)) == NULL) {
+			err = ossl_err(ctx, "the SCEP server encrypted its answer with single DES, which OpenSSL decrypts "
+			                    "only with its legacy provider, and that cannot be loaded");
+			goto cleanup;
+		}
+		ae_log(ctx, AE_LOG_WARNING,
+		       "the SCEP server encrypted its answer with single DES (weak; micromdm's scepserver always does): "
+		       "decrypted anyway, it carries only the issued certificate, which is verified like any other");
+	}
+	if (d2i_CMS_ContentInfo(&env, &p, (long)rep->envelope_len) == NULL ||
 	    OBJ_obj2nid(CMS_get0_type(env)) != NID_pkcs7_enveloped) {
 		err = bad_rep(ctx, "the pkcsPKIEnvelope is not EnvelopedData");
 		goto cleanup;
@@ -683,6 +720,9 @@ cleanup:
 	OPENSSL_free(der);
 	sk_X509_pop_free(certs, X509_free);
 	CMS_ContentInfo_free(env);
+	OSSL_PROVIDER_unload(dflt);
+	OSSL_PROVIDER_unload(legacy);
+	OSSL_LIB_CTX_free(lctx);
 	BIO_free(out);
 	return err;
 }

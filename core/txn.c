@@ -320,7 +320,7 @@ install(ae_ctx *ctx, const ae_txn_env *env, ae_record *rec, ae_key *key, const a
 {
 	const ae_policy *p = env->policy;
 	X509 *cert = NULL, *ca_cert = ca->cert;
-	STACK_OF(X509) *chain = NULL, *link_certs = NULL, *offered = NULL;
+	STACK_OF(X509) *chain = NULL, *link_certs = NULL, *offered = NULL, *anchors = NULL;
 	ae_cert_template ct = { 0 };
 	char *label = NULL, *uri = NULL;
 	ae_err err;
@@ -336,10 +336,16 @@ install(ae_ctx *ctx, const ae_txn_env *env, ae_record *rec, ae_key *key, const a
 		if ((err = ae_ca_link_ca_certs(ctx, env->links->link, ca, &link_certs)) != AE_OK)
 			goto cleanup;
 		ca_cert = sk_X509_num(link_certs) > 0 ? sk_X509_value(link_certs, 0) : NULL;
+		/* and its trust: AD's roots and the configured anchor
+		 * (scep_anchor), which the transport checked GetCACert with */
+		if (ae_certs_from_pem(ca->endpoint_trust, &anchors) < 0) {
+			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+			goto cleanup;
+		}
 	}
 	/* schema 0: a template the server chooses (SCEP), not checked */
 	err = ae_issued_verify_chain(ctx, cert, ae_key_evp(key), tpl->schema_version ? tpl : NULL, ca_cert,
-	                             p->pki.roots, p->pki.intermediates, &chain);
+	                             anchors ? anchors : p->pki.roots, p->pki.intermediates, &chain);
 	if (err != AE_OK)
 		goto cleanup;
 	/* Only the chain that verified is stored; what else the CA's PKCS#7
@@ -393,6 +399,7 @@ cleanup:
 	sk_X509_pop_free(chain, X509_free);
 	sk_X509_pop_free(offered, X509_free);
 	sk_X509_pop_free(link_certs, X509_free);
+	sk_X509_pop_free(anchors, X509_free);
 	X509_free(cert);
 	return err;
 }

@@ -92,7 +92,7 @@ print_text(const ae_diag_report *r, bool machine, bool verbose, double seconds)
 static void
 diagnose_usage(FILE *f)
 {
-	fprintf(f, "Usage: autoenroll diagnose [--user | --machine] [--json] [--ca NAME] [-c FILE] [-v]\n");
+	fprintf(f, "Usage: autoenroll diagnose [--user | --machine] [--json] [--ca NAME] [--scep URL|PROFILE] [-c FILE] [-v]\n");
 }
 
 int
@@ -103,6 +103,7 @@ ae_cmd_diagnose(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		{ "machine", no_argument, NULL, 'm' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "ca", required_argument, NULL, 'a' },
+		{ "scep", required_argument, NULL, 'S' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -121,6 +122,7 @@ ae_cmd_diagnose(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		case 'm': o.machine = true; break;
 		case 'j': json = true; break;
 		case 'a': o.ca = optarg; break;
+		case 'S': o.scep = optarg; break;
 		case 'c': g->config_path = optarg; break;
 		case 'v': g->verbosity++; break;
 		case 'h': diagnose_usage(stdout); return AE_EXIT_OK;

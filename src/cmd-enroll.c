@@ -100,7 +100,8 @@ enroll_usage(FILE *f)
 	           "       autoenroll enroll --scep PROFILE [--insecure-http] [--scep-anchor FILE] [--user | --machine] [-c FILE] [-v]\n"
 	           "       autoenroll enroll --scep URL --subject DN [--dns NAME]... [--challenge-file FILE | --challenge-from-admin]\n"
 	           "                         [--insecure-http] [--scep-anchor FILE] [--user | --machine] [-c FILE] [-v]\n"
-	           "       autoenroll enroll --renew ID [--agent-cert ID] [--insecure-http] [--scep-anchor FILE] [--user | --machine] [-c FILE] [-v]\n"
+	           "       autoenroll enroll --renew ID [--agent-cert ID] [--insecure-http] [--scep-anchor FILE]\n"
+	           "                         [--challenge-file FILE | --challenge-from-admin] [--user | --machine] [-c FILE] [-v]\n"
 	           "       autoenroll enroll --renew ID --ces URL --renewal-only [--user | --machine] [-c FILE] [-v]\n");
 }
 
@@ -186,7 +187,8 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 	     (subject == NULL || (challenge_file != NULL && from_admin) || upn || email || agent_id)) ||
 	    (scep_url != NULL && strstr(scep_url, "://") == NULL &&
 	     (subject || dns || upn || email || agent_id || challenge_file || from_admin)) ||
-	    (scep_url == NULL && (challenge_file != NULL || from_admin)) ||
+	    (scep_url == NULL && renew_id == NULL && (challenge_file != NULL || from_admin)) ||
+	    (challenge_file != NULL && from_admin) ||
 	    (scep_url == NULL && renew_id == NULL && (insecure_http || scep_anchor != NULL)) ||
 	    (on_behalf != NULL && (agent_id == NULL || renew_id != NULL)) ||
 	    (renew_id != NULL && (subject || dns || upn || email)) || (renewal_only && ces_url == NULL)) {
@@ -222,11 +224,18 @@ ae_cmd_enroll(ae_ctx *ctx, ae_cli_globals *g, int argc, char **argv)
 		if (ae_scep_record(old)) {
 			/* issued over SCEP: renewed there, signed with it */
 			ae_cli_scep a = { .machine = machine, .renew = old, .insecure_http = insecure_http,
-				          .anchor_given = scep_anchor != NULL };
+				          .anchor_given = scep_anchor != NULL, .challenge_file = challenge_file,
+				          .from_admin = from_admin };
 			if (ae_cli_enroll_scep(ctx, &s, &a) != AE_OK)
 				goto fail;
 			rc = AE_EXIT_OK;
 			goto cleanup;
+		}
+		if (challenge_file != NULL || from_admin) {
+			ae_set_message(ctx, AE_ERR_INVALID,
+			               "certificate %s was not issued over SCEP: a challenge goes only with an SCEP renewal",
+			               old->id);
+			goto fail;
 		}
 		tpl_name = old->template_name;
 		if (ca_name == NULL)

@@ -84,8 +84,12 @@ ae_cli_enroll_scep(ae_ctx *ctx, ae_cli_session *s, const ae_cli_scep *a)
 	ae_key *renew_key = NULL;
 	ae_txn_env env;
 	const char *url = of ? of->ca : sp ? sp->url : a->url;
-	const char *challenge_file = sp ? sp->challenge_file : a->challenge_file;
-	bool from_admin = sp ? sp->challenge_admin : a->from_admin;
+	/* a renewal is authenticated by the current certificate; a challenge
+	 * only where given by hand or renewal_challenge says so (micromdm's
+	 * scepserver wants one there too) */
+	bool use_sp = sp != NULL && (!a->renew || (sp->renewal_challenge && a->challenge_file == NULL && !a->from_admin));
+	const char *challenge_file = use_sp ? sp->challenge_file : a->challenge_file;
+	bool from_admin = use_sp ? sp->challenge_admin : a->from_admin;
 	char *challenge = NULL, shown[200], subj[512];
 	bool plain = strncmp(url, "http://", 7) == 0;
 	const char *unprot = plain ? " (over plain HTTP: unprotected)" : "";
@@ -116,7 +120,7 @@ ae_cli_enroll_scep(ae_ctx *ctx, ae_cli_session *s, const ae_cli_scep *a)
 			                     a->retrieve->id, res.why ? res.why : "the SCEP server did not answer it");
 			goto cleanup;
 		}
-	} else if (a->renew == NULL) {
+	} else {
 		/* fetched right before the request, never kept */
 		if (challenge_file != NULL)
 			err = ae_scep_challenge_file(ctx, challenge_file, &challenge, &age);

@@ -7,12 +7,12 @@
 #include "config.h"
 
 #include "http.h"
+#include "pki.h"
 #include "scep-msg.h"
 #include "scep.h"
 #include "util.h"
 
 #include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
@@ -149,22 +149,16 @@ verify_certs(ae_ctx *ctx, scep_link *l)
 	const char *role[3] = { "CA", "RA signing", "RA encryption" };
 	X509_STORE *store = X509_STORE_new();
 	X509_STORE_CTX *vctx = X509_STORE_CTX_new();
-	BIO *bio = NULL;
-	X509 *x;
-	int nroots = 0;
+	STACK_OF(X509) *roots = NULL;
+	int nroots = ae_certs_from_pem(l->trust_pem, &roots);
 	ae_err err = AE_OK;
 
-	if (store == NULL || vctx == NULL) {
+	if (store == NULL || vctx == NULL || nroots < 0) {
 		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 		goto cleanup;
 	}
-	if (l->trust_pem != NULL && (bio = BIO_new_mem_buf(l->trust_pem, -1)) != NULL)
-		while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
-			X509_STORE_add_cert(store, x);
-			X509_free(x);
-			nroots++;
-		}
-	ERR_clear_error();
+	for (int i = 0; i < nroots; i++)
+		X509_STORE_add_cert(store, sk_X509_value(roots, i));
 	for (int i = 0; i < 3; i++) {
 		char name[256];
 		int e;
@@ -186,7 +180,7 @@ verify_certs(ae_ctx *ctx, scep_link *l)
 		goto cleanup;
 	}
 cleanup:
-	BIO_free(bio);
+	sk_X509_pop_free(roots, X509_free);
 	X509_STORE_CTX_free(vctx);
 	X509_STORE_free(store);
 	return err;

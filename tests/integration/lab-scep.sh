@@ -7,7 +7,8 @@
 # the used and the expired challenge explained, a pending answer, and
 # event 86 with its stage and Windows code for the wrong RA certificate,
 # a TLS certificate that does not chain to AD and a name that does not
-# resolve.
+# resolve; then micromdm's scepserver (labctl scepserver): enrollment and
+# renewal with its static challenge and its CA as the anchor.
 . "$(dirname "$0")/lib.sh"
 lab_require
 [ -e /usr/lib/softhsm/libsofthsm2.so ] || skip_all "SoftHSM2 is needed (tests/deps.sh)"
@@ -18,6 +19,7 @@ levers_default() {
 } >/dev/null 2>&1
 cleanup_all() {
 	levers_default
+	"$LABCTL" scepserver down >/dev/null 2>&1
 	[ -n "${sink:-}" ] && kill "$sink" 2>/dev/null
 	rm -rf "$TEST_TMP"
 }
@@ -209,4 +211,92 @@ ok $? "a name that does not resolve: explained" || diag "$(cat "$TEST_TMP/o")"
 ev=$(event86)
 jq -e '.stage == "GetCACaps" and (.hresult | test("80072ee7")) and (.url | test("nosuchhost"))' <<<"$ev" >/dev/null
 ok $? "event 86 at GetCACaps with 0x80072EE7" || diag "$ev"
+
+# --- micromdm's scepserver (a server nobody here wrote): its own CA as the anchor, plain HTTP,
+# its static challenge; it answers in single DES whatever it offers, and wants the challenge on renewals too
+"$LABCTL" scepserver up >"$TEST_TMP/mdm.log" 2>&1
+ok $? "labctl scepserver up" || diag "$(cat "$TEST_TMP/mdm.log")"
+MURL=$AE_LAB_SCEPSERVER_URL
+MCA=$AE_LAB_DIR/scepserver/depot/ca.pem
+cp "$AE_LAB_DIR/scepserver/challenge" "$TEST_TMP/mpw"
+printf 'wrong\n' >"$TEST_TMP/mpw-bad"
+ae_machine enroll --scep "$MURL" --insecure-http --subject CN=mdm1.corp.test --challenge-file "$TEST_TMP/mpw"
+[ $? -ne 0 ] && grep -q "CA certificate .*Lab scepserver.* does not chain" "$TEST_TMP/o" && jq -e '.stage == "GetCACert"' <<<"$(event86)" >/dev/null
+ok $? "scepserver without its CA as the anchor: refused at GetCACert (no trust on first use)" || diag "$(cat "$TEST_TMP/o")" "$(event86)"
+ae_machine enroll --scep "$MURL" --insecure-http --scep-anchor "$MCA" --subject CN=mdm1.corp.test --challenge-file "$TEST_TMP/mpw-bad"
+[ $? -ne 0 ] && grep -q "badRequest" "$TEST_TMP/o"
+ok $? "scepserver with a wrong challenge: refused (badRequest), explained" || diag "$(cat "$TEST_TMP/o")"
+ae_machine enroll --scep "$MURL" --insecure-http --scep-anchor "$MCA" --subject CN=mdm1.corp.test --challenge-file "$TEST_TMP/mpw"
+[ $? -eq 0 ] && grep -q "^Issued: .*unprotected" "$TEST_TMP/o" && grep -q "single DES (weak" "$TEST_TMP/o"
+ok $? "scepserver: issued with its static challenge, its single-DES answer said weak" || diag "$(cat "$TEST_TMP/o")"
+xid=$(issued_id)
+openssl x509 -in "$TEST_TMP/machine/certs/$xid.pem" -noout -issuer -subject 2>/dev/null | tr '\n' ' ' |
+	grep -q "issuer=.*Lab scepserver.*subject=CN *= *mdm1.corp.test"
+ok $? "the certificate is scepserver's, for the subject asked" || diag "$(openssl x509 -in "$TEST_TMP/machine/certs/$xid.pem" -noout -issuer -subject 2>&1)"
+ae_machine enroll --renew "$xid" --insecure-http --scep-anchor "$MCA"
+[ $? -ne 0 ] && grep -q "badRequest" "$TEST_TMP/o"
+ok $? "its renewal without a challenge: refused by scepserver (it wants one), explained" || diag "$(cat "$TEST_TMP/o")"
+ae_machine enroll --renew "$xid" --insecure-http --scep-anchor "$MCA" --challenge-file "$TEST_TMP/mpw"
+[ $? -eq 0 ] && grep -q "renewed  $xid" "$TEST_TMP/o" && [ -f "$TEST_TMP/machine/certs/$(issued_id).pem" ]
+ok $? "renewed with --challenge-file, signed with the current certificate, the old one archived" || diag "$(cat "$TEST_TMP/o")"
+cp "$TEST_TMP/c.conf" "$TEST_TMP/m.conf"
+cat >>"$TEST_TMP/m.conf" <<CONF
+[scep mdm]
+url = $MURL
+subject = CN=mdm2.corp.test
+challenge_file = $TEST_TMP/mpw
+anchor = $MCA
+allow_http = yes
+renewal_challenge = yes
+renew_percent = 50
+CONF
+pulse_m 0 m
+[ "$(scep_ev enrolled)" = 1 ]
+ok $? "the machine's pulse enrolls a profile against scepserver" || diag "$(cat "$TEST_TMP/r.json" "$TEST_TMP/r.err")"
+xid=$(jq -r '[.events[] | select(.template == "SCEP" and .event == "enrolled")][0].id' "$TEST_TMP/r.json")
+life=$(( $(date -d "$(openssl x509 -in "$TEST_TMP/machine/certs/$xid.pem" -noout -enddate | cut -d= -f2)" +%s) -
+	$(date -d "$(openssl x509 -in "$TEST_TMP/machine/certs/$xid.pem" -noout -startdate | cut -d= -f2)" +%s) ))
+pulse_m $((life * 55 / 100)) m
+[ "$(scep_ev renewed)/$(scep_ev archived)" = 1/1 ]
+ok $? "at 55% of its lifetime the pulse renews it, with the challenge (renewal_challenge = yes)" || diag "$(cat "$TEST_TMP/r.json" "$TEST_TMP/r.err")"
+
+# --- diagnose's SCEP checks, for each profile of the context: NDES, scepserver, a host that does not resolve
+cp "$TEST_TMP/c.conf" "$TEST_TMP/d.conf"
+cat >>"$TEST_TMP/d.conf" <<CONF
+[scep ndes]
+url = $URL
+subject = CN=ws1.corp.test
+[scep mdm]
+url = $MURL
+subject = CN=ws1.corp.test
+anchor = $MCA
+allow_http = yes
+[scep bad]
+url = https://nosuchhost.corp.test/certsrv/mscep/mscep.dll
+subject = CN=ws1.corp.test
+CONF
+diag_scep() { # [ARGS]: the scep.* checks as "id status" lines in $TEST_TMP/dg
+	as_machine "$AUTOENROLL" diagnose --machine --json -c "$TEST_TMP/d.conf" "$@" >"$TEST_TMP/dg.json" 2>"$TEST_TMP/dg.err"
+	jq -r '.checks[] | select(.id | startswith("scep.")) | "\(.id) \(.status)"' "$TEST_TMP/dg.json" >"$TEST_TMP/dg"
+}
+dstat() { awk -v id="$1" '$1 == id {print $2}' "$TEST_TMP/dg"; }
+diag_scep
+[ "$(grep -c '^scep\.ndes\..* pass$' "$TEST_TMP/dg")" = 5 ] &&
+	jq -e '.checks[] | select(.id == "scep.ndes.ra-certificates") | .details | (.ra1 | test("digitalSignature")) and (.ra2 | test("keyEncipherment"))' "$TEST_TMP/dg.json" >/dev/null
+ok $? "diagnose: the NDES profile's DNS, TLS, GetCACaps, GetCACert and RA certificates (signing, encryption) pass" || diag "$(cat "$TEST_TMP/dg" "$TEST_TMP/dg.err")"
+[ "$(dstat scep.mdm.tls)/$(dstat scep.mdm.getcacert)/$(dstat scep.mdm.ra-certificates)" = warn/pass/pass ]
+ok $? "diagnose: scepserver's profile passes, its plain HTTP a warning" || diag "$(cat "$TEST_TMP/dg")"
+[ "$(dstat scep.bad.dns)/$(dstat scep.bad.getcacaps)" = fail/skip ] &&
+	jq -e '.checks[] | select(.id == "scep.bad.dns") | .details.code == "0x80072EE7" and (.cause | test("cannot resolve"))' "$TEST_TMP/dg.json" >/dev/null
+ok $? "diagnose: the host that does not resolve fails the DNS check (0x80072EE7), the later ones skipped" || diag "$(cat "$TEST_TMP/dg")"
+"$LABCTL" scep-tls untrusted >/dev/null
+diag_scep
+[ "$(dstat scep.ndes.dns)/$(dstat scep.ndes.tls)/$(dstat scep.ndes.getcacaps)" = pass/fail/skip ] &&
+	jq -e '.checks[] | select(.id == "scep.ndes.tls") | .details.code == "0x80072F8F" and .fix != null' "$TEST_TMP/dg.json" >/dev/null
+ok $? "diagnose: an untrusted TLS certificate fails the TLS check (0x80072F8F) with its fix" || diag "$(cat "$TEST_TMP/dg")"
+"$LABCTL" scep-tls trusted >/dev/null
+diag_scep --scep "$URL"
+[ "$(wc -l <"$TEST_TMP/dg")/$(grep -c '^scep\.ndes\.corp\.test\..* pass$' "$TEST_TMP/dg")" = 5/5 ]
+ok $? "diagnose --scep URL: that server alone, named by its host, passes" || diag "$(cat "$TEST_TMP/dg")"
+"$LABCTL" scepserver down >/dev/null
 done_testing

@@ -216,6 +216,14 @@ main(void)
 		               sp->key_size == 2048 && sp->allow_http == -1 && c->dns_timeout == 3,
 		       "a [scep NAME] profile: its keys, defaults, and the next section read as before");
 		ae_conf_free(c);
+		c = parse(ctx, "[scep m]\nurl = http://mdm.test:8080/scep\nsubject = CN=m\nallow_http = yes\n"
+		               "renewal_challenge = yes\n", &err);
+		sp = c ? ae_conf_scep_profile(c, "m") : NULL;
+		tap_ok(sp && sp->allow_http == 1 && sp->renewal_challenge, "allow_http and renewal_challenge = yes");
+		ae_conf_free(c);
+		c = parse(ctx, "[scep m]\nurl = https://x/\nsubject = CN=m\nrenewal_challenge = maybe\n", &err);
+		tap_ok(c == NULL && err == AE_ERR_CONFIG && strstr(ae_get_message(ctx), "renewal_challenge in [scep m] is yes or no"),
+		       "renewal_challenge = maybe: an error naming the key");
 		c = parse(ctx, "[scep a]\nsubject = CN=a\n", &err);
 		tap_ok(c == NULL && err == AE_ERR_CONFIG && strstr(ae_get_message(ctx), "has no url") != NULL,
 		       "a profile without url: an error naming it");
