@@ -314,6 +314,8 @@ l0=$(wc -l <"$AE_LAB_DIR/ces/ces.log")
 in_lab env KRB5CCNAME=FILE:/nonexistent AUTOENROLL_LIBEXECDIR="$AE_BIN" AE_TEST_NOW_OFFSET=$((86400 * 95 / 100)) \
 	"$AUTOENROLL" pulse --user --wait --json -c "$TEST_TMP/kb.conf" >"$TEST_TMP/r.json" 2>"$TEST_TMP/r.err"
 [ "$(ev renewed LabShort)" = 1 ] && [ "$(ev enrolled)" = 0 ] &&
+	jq -e '[.events[] | select(.template == "LabUser" and .event == "skipped")][0].message | test("only through renewal-only CES URIs")' \
+		"$TEST_TMP/r.json" >/dev/null &&
 	since "$b0" | jq -s -e --arg s "$nserial" 'length == 1 and .[0].template == "LabShort" and .[0].caller == "alice@CORP.TEST" and
 		.[0].request_type == "renewal" and .[0].renewed_serial == $s and .[0].disposition == 3' >/dev/null &&
 	tail -n +$((l0 + 1)) "$AE_LAB_DIR/ces/ces.log" | grep -q "renewal-only CES, client certificate serial $nserial" &&
