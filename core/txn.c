@@ -451,7 +451,7 @@ ae_txn_submit(ae_ctx *ctx, const ae_txn_env *env, ae_txn *t, ae_txn_result *out)
 	ae_ca_answer a = { 0 };
 	char *attrs = NULL;
 	char host[256];
-	bool kbr_only;
+	bool kbr_only, kbr_ok;
 	ae_err err;
 
 	memset(out, 0, sizeof(*out));
@@ -462,15 +462,22 @@ ae_txn_submit(ae_ctx *ctx, const ae_txn_env *env, ae_txn *t, ae_txn_result *out)
 	if ((err = ae_csr_attributes(ctx, t->tpl->name, host, env->policy->origin.server, &attrs)) != AE_OK)
 		goto cleanup;
 	kbr_only = t->ca->url == NULL && t->ca->renewal_urls != NULL;
+	kbr_ok = t->renewal && t->renew_cert != NULL && t->renew_key != NULL && t->ca->renewal_urls != NULL &&
+	         !t->ca->renewal_only;
+	if (kbr_only && !kbr_ok) {
+		err = ae_set_message(ctx, AE_ERR_INVALID,
+		                     "CA %s has only renewal-only CES URIs (renewalOnly, MS-XCEP 3.1.4.1.3.5): a new %s request does not go there",
+		                     t->ca->name, t->tpl->name);
+		goto cleanup;
+	}
 	if (!kbr_only)
 		err = submit_to(ctx, env, t, t->ca, attrs, &a);
 	/* Key-based renewal (MS-XCEP 3.1.4.1.3.5 renewalOnly): a renewal the
 	 * CA's other URIs could not take (no credential for them, no answer)
 	 * goes to its renewal-only URIs, the TLS client authenticated by the
 	 * certificate being renewed, and signed with its key (MS-WSTEP
-	 * 3.1.4.1.2.1: a renewal is signed with the old key). */
-	if (t->renewal && t->renew_cert != NULL && t->renew_key != NULL && t->ca->renewal_urls != NULL &&
-	    !t->ca->renewal_only && (kbr_only || (err != AE_OK && err != AE_ERR_NOMEM))) {
+	 * 3.1.4.2.1.1, 4.1.5.1: a renewal request is an Issue). */
+	if (kbr_ok && (kbr_only || (err != AE_OK && err != AE_ERR_NOMEM))) {
 		ae_ca kb = *t->ca;
 		kb.url = t->ca->renewal_urls[0];
 		kb.fallback_urls = t->ca->renewal_urls + 1;
