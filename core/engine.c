@@ -603,6 +603,14 @@ submit(pulse *p, const ae_policy_item *it, const ae_ca *ca, ae_record *old, ae_r
 		       old->id, ae_get_message(p->ctx));
 		ae_clear_message(p->ctx);
 	}
+	if (old_key == NULL && ca->url == NULL && ca->renewal_urls != NULL) {
+		/* MS-XCEP 3.1.4.1.3.5 renewalOnly: no new request there */
+		event(p, AE_EV_SKIPPED, t->name, ca->name, NULL, 0, 0,
+		      "%s is reached only through renewal-only CES URIs (key-based renewal): a new %s certificate is not requested there",
+		      ca->name, t->name);
+		outcome = SUBMIT_REFUSED;
+		goto cleanup;
+	}
 	if (t->ra_signatures == 1 && (outcome = ra_cosigner(p, t, ca, old_key != NULL, &agent, &agent_key)) != SUBMIT_ISSUED)
 		goto cleanup;
 	outcome = SUBMIT_ERROR;

@@ -28,6 +28,7 @@ ae_ca_clear(ae_ca *ca)
 	free(ca->host);
 	free(ca->url);
 	ae_strv_free(ca->fallback_urls);
+	ae_strv_free(ca->renewal_urls);
 	free(ca->endpoint_trust);
 	ae_strv_free(ca->templates);
 	X509_free(ca->cert);

@@ -32,6 +32,9 @@ typedef struct {
 	bool renewal_only;    /* the endpoint takes only renewals, authenticated by the certificate being renewed
 	                       * and its key (MS-XCEP 3.1.4.1.3.5 renewalOnly: key-based renewal) */
 	char **fallback_urls; /* more endpoints of the same CA, tried in order when URL does not answer (CES URIs by priority) */
+	char **renewal_urls;  /* the CA's renewal-only CES URIs by priority (MS-XCEP 3.1.4.1.3.5 renewalOnly = true,
+	                       * clientAuthentication 8): renewals only, authenticated by the certificate being
+	                       * renewed, when URL cannot be used (or is NULL); never new requests */
 	/* How the CA is reached (transport/transport.h), set by the policy
 	 * source; NULL: not reachable by any transport we have. */
 	const struct ae_transport_ops *transport;

@@ -207,10 +207,12 @@ ae_txn_begin(ae_ctx *ctx, const ae_txn_env *env, const ae_txn_request *rq, ae_tx
 	ae_err err;
 
 	*out = NULL;
-	if (rq->ca != NULL && rq->ca->renewal_only && (rq->renew == NULL || rq->renew_key == NULL || rq->renew->cert == NULL))
+	if (rq->ca != NULL && (rq->ca->renewal_only || (rq->ca->url == NULL && rq->ca->renewal_urls != NULL)) &&
+	    (rq->renew == NULL || rq->renew_key == NULL || rq->renew->cert == NULL))
 		return ae_set_message(ctx, AE_ERR_INVALID,
 		                      "%s takes only renewals (renewalOnly, MS-XCEP 3.1.4.1.3.5): a new %s request goes to another of the CA's endpoints",
-		                      rq->ca->url ? rq->ca->url : rq->ca->name, rq->tpl->name);
+		                      rq->ca->url ? rq->ca->url : rq->ca->renewal_urls ? rq->ca->renewal_urls[0] : rq->ca->name,
+		                      rq->tpl->name);
 	t = calloc(1, sizeof(*t));
 	if (t == NULL || (t->rec = new_record(env, rq)) == NULL) {
 		free(t);
@@ -219,8 +221,9 @@ ae_txn_begin(ae_ctx *ctx, const ae_txn_env *env, const ae_txn_request *rq, ae_tx
 	t->tpl = rq->tpl;
 	t->ca = rq->ca;
 	t->renewal = rq->renew != NULL && rq->renew_key != NULL && rq->renew->cert != NULL;
-	if (t->renewal && rq->ca != NULL && rq->ca->renewal_only) {
-		/* key-based renewal: the certificate being renewed authenticates */
+	if (t->renewal) {
+		/* for key-based renewal (the certificate being renewed
+		 * authenticates) and SCEP (it signs the envelope) */
 		t->renew_cert = rq->renew->cert;
 		t->renew_key = rq->renew_key;
 	}
@@ -268,10 +271,6 @@ ae_txn_begin(ae_ctx *ctx, const ae_txn_env *env, const ae_txn_request *rq, ae_tx
 			 * signs the envelope (the current certificate for a renewal) */
 			params.scep = true;
 			params.challenge = rq->challenge;
-			if (t->renewal) {
-				t->renew_cert = rq->renew->cert;
-				t->renew_key = rq->renew_key;
-			}
 			if ((err = ae_csr_build_scep(ctx, &params, ae_key_evp(t->key), t->renew_cert, &t->req)) == AE_OK)
 				err = ae_csr_to_der(ctx, t->req, &t->der, &t->der_len);
 			if (err == AE_OK)
@@ -477,13 +476,36 @@ conclude(ae_ctx *ctx, const ae_txn_env *env, ae_record *rec, ae_key *key, const 
 	return AE_OK;
 }
 
+/* T's request to CA (T's CA, or its key-based view) as CA's transport
+ * and endpoint take it. */
+static ae_err
+submit_to(ae_ctx *ctx, const ae_txn_env *env, ae_txn *t, const ae_ca *ca, const char *attrs, ae_ca_answer *a)
+{
+	ae_ca_link *link = NULL;
+	ae_err err;
+
+	if ((err = ae_ca_links_get(ctx, env->links, ca, &link)) != AE_OK)
+		return err;
+	if (ca->transport->submit_keyed != NULL)
+		err = ae_ca_link_submit_keyed(ctx, link, ca, t->der, t->der_len, ae_key_evp(t->key), t->renew_cert,
+		                              t->renew_key ? ae_key_evp(t->renew_key) : NULL, a);
+	else if (ca->renewal_only)
+		err = ae_ca_link_submit_as(ctx, link, ca, attrs, t->der, t->der_len, t->renew_cert,
+		                           t->renew_key ? ae_key_evp(t->renew_key) : NULL, a);
+	else
+		err = ae_ca_link_submit(ctx, link, ca, attrs, t->der, t->der_len, a);
+	if (err != AE_OK)
+		ae_ca_links_drop(env->links); /* unusable after a failed call */
+	return err;
+}
+
 ae_err
 ae_txn_submit(ae_ctx *ctx, const ae_txn_env *env, ae_txn *t, ae_txn_result *out)
 {
-	ae_ca_link *link = NULL;
 	ae_ca_answer a = { 0 };
 	char *attrs = NULL;
 	char host[256];
+	bool kbr_only, kbr_ok;
 	ae_err err;
 
 	memset(out, 0, sizeof(*out));
@@ -493,20 +515,41 @@ ae_txn_submit(ae_ctx *ctx, const ae_txn_env *env, ae_txn *t, ae_txn_result *out)
 	machine_name(env, host, sizeof(host));
 	if ((err = ae_csr_attributes(ctx, t->tpl->name, host, env->policy->origin.server, &attrs)) != AE_OK)
 		goto cleanup;
-	if ((err = ae_ca_links_get(ctx, env->links, t->ca, &link)) != AE_OK)
-		goto cleanup;
-	if (t->ca->transport->submit_keyed != NULL)
-		err = ae_ca_link_submit_keyed(ctx, link, t->ca, t->der, t->der_len, ae_key_evp(t->key), t->renew_cert,
-		                              t->renew_key ? ae_key_evp(t->renew_key) : NULL, &a);
-	else if (t->ca->renewal_only)
-		err = ae_ca_link_submit_as(ctx, link, t->ca, attrs, t->der, t->der_len, t->renew_cert,
-		                           t->renew_key ? ae_key_evp(t->renew_key) : NULL, &a);
-	else
-		err = ae_ca_link_submit(ctx, link, t->ca, attrs, t->der, t->der_len, &a);
-	if (err != AE_OK) {
-		ae_ca_links_drop(env->links); /* unusable after a failed call */
+	kbr_only = t->ca->url == NULL && t->ca->renewal_urls != NULL;
+	kbr_ok = t->renewal && t->renew_cert != NULL && t->renew_key != NULL && t->ca->renewal_urls != NULL &&
+	         !t->ca->renewal_only;
+	if (kbr_only && !kbr_ok) {
+		err = ae_set_message(ctx, AE_ERR_INVALID,
+		                     "CA %s has only renewal-only CES URIs (renewalOnly, MS-XCEP 3.1.4.1.3.5): a new %s request does not go there",
+		                     t->ca->name, t->tpl->name);
 		goto cleanup;
 	}
+	if (!kbr_only)
+		err = submit_to(ctx, env, t, t->ca, attrs, &a);
+	/* Key-based renewal (MS-XCEP 3.1.4.1.3.5 renewalOnly): a renewal the
+	 * CA's other URIs could not take (no credential for them, no answer)
+	 * goes to its renewal-only URIs, the TLS client authenticated by the
+	 * certificate being renewed, and signed with its key (MS-WSTEP
+	 * 3.1.4.2.1.1, 4.1.5.1: a renewal request is an Issue). */
+	if (kbr_ok && (kbr_only || (err != AE_OK && err != AE_ERR_NOMEM))) {
+		ae_ca kb = *t->ca;
+		kb.url = t->ca->renewal_urls[0];
+		kb.fallback_urls = t->ca->renewal_urls + 1;
+		kb.renewal_urls = NULL;
+		kb.renewal_only = true;
+		kb.endpoint_auth = AE_CA_AUTH_CERTIFICATE;
+		if (kbr_only)
+			ae_log(ctx, AE_LOG_INFO, "%s: CA %s has only renewal-only URIs; the renewal goes to %s", t->tpl->name,
+			       t->ca->name, kb.url);
+		else
+			ae_log(ctx, AE_LOG_WARNING,
+			       "%s: %s; the renewal goes to the CA's renewal-only URI %s, authenticated by the certificate being renewed",
+			       t->tpl->name, ae_get_message(ctx), kb.url);
+		ae_clear_message(ctx);
+		err = submit_to(ctx, env, t, &kb, attrs, &a);
+	}
+	if (err != AE_OK)
+		goto cleanup;
 	t->reached = true;
 	crash_point(env, "submit");
 	t->rec->request_id = a.request_id;

@@ -66,8 +66,8 @@ typedef struct {
 	bool renewal;             /* signed with the replaced certificate's key */
 	bool archival;            /* carries its key encrypted to the CA's exchange certificate (bound to that CA) */
 	bool reached;             /* the last ae_txn_submit got an answer from the CA */
-	X509 *renew_cert;         /* renewal through a transport that signs (SCEP), or to a renewal-only
-	                           * endpoint (TLS client authentication): the current certificate */
+	X509 *renew_cert;         /* a renewal: the current certificate, which signs SCEP's envelope or
+	                           * authenticates to a renewal-only endpoint (TLS client authentication) */
 	ae_key *renew_key;        /* ... and its key (both borrowed from the ae_txn_request) */
 } ae_txn;
 

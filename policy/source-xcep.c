@@ -273,9 +273,11 @@ xcep_read(ae_ctx *ctx, ae_policy_source *src, ae_context context, ae_policy **ou
 	ae_pki_validate(ctx, &p->pki, ae_now_shifted() ? (time_t)ae_now() : 0);
 	for (size_t i = 0; i < p->pki.ca_count; i++) {
 		ae_ca *ca = &p->pki.cas[i];
-		if (ca->url != NULL && (err = ae_ces_trust(ctx, &p->pki, &ca->endpoint_trust)) != AE_OK)
+		if ((ca->url != NULL || ca->renewal_urls != NULL) &&
+		    (err = ae_ces_trust(ctx, &p->pki, &ca->endpoint_trust)) != AE_OK)
 			goto cleanup;
-		if (ca->url == NULL && ca->valid) {
+		/* a CA with only renewal-only URIs stays: it renews (txn.h) */
+		if (ca->url == NULL && ca->renewal_urls == NULL && ca->valid) {
 			ca->valid = false;
 			free(ca->invalid_reason);
 			if ((ca->invalid_reason = strdup("no CES URI with Kerberos authentication in the policy")) == NULL) {

@@ -98,6 +98,30 @@ ca_name_of(X509 *cert)
 	return ae_x509_name_string(X509_get_subject_name(cert));
 }
 
+typedef struct {
+	char *u;
+	unsigned p;
+} xuri;
+
+/* Adds URI of priority PR to the N of URIS in priority order (lower
+ * first, stable); takes it, or returns it when URIS is full. */
+static char *
+add_uri(xuri *uris, unsigned *n, char *uri, unsigned long pr)
+{
+	size_t k;
+
+	if (*n >= XCEP_MAX_URIS)
+		return uri;
+	k = (*n)++;
+	while (k > 0 && uris[k - 1].p > pr) {
+		uris[k] = uris[k - 1];
+		k--;
+	}
+	uris[k].u = uri;
+	uris[k].p = pr > ~0u ? ~0u : (unsigned)pr;
+	return NULL;
+}
+
 static ae_err
 parse_ca(xparse *x, const xmlNode *n, xca *c)
 {
@@ -105,8 +129,8 @@ parse_ca(xparse *x, const xmlNode *n, xca *c)
 	uint8_t *der = NULL;
 	size_t len = 0;
 	ae_err err = AE_OK;
-	unsigned nuris = 0;
-	struct { char *u; unsigned p; } uris[XCEP_MAX_URIS];
+	unsigned nuris = 0, nrenew = 0;
+	xuri uris[XCEP_MAX_URIS], renews[XCEP_MAX_URIS];
 
 	c->id = text_of(x, n, "cAReferenceID");
 	c->best = ~0u;
@@ -131,13 +155,16 @@ parse_ca(xparse *x, const xmlNode *n, xca *c)
 		goto nomem;
 	c->ca.not_before = ae_asn1_time(X509_get0_notBefore(c->ca.cert));
 	c->ca.not_after = ae_asn1_time(X509_get0_notAfter(c->ca.cert));
-	/* The URIs of the wanted authentication, by priority (lower first);
-	 * renewal-only URIs need certificate authentication, which we do not
-	 * do yet. */
+	/* The URIs of the wanted authentication, by priority (lower first),
+	 * and apart the renewal-only ones (MS-XCEP 3.1.4.1.3.5 renewalOnly,
+	 * an xs:boolean): whatever the wanted authentication, they take the
+	 * certificate being renewed (clientAuthentication 8, key-based
+	 * renewal), which any renewal has. */
 	for (const xmlNode *u = ae_soap_child(ae_soap_child(n, AE_NS_XCEP, "uris"), AE_NS_XCEP, "cAURI"); u != NULL;
 	     u = u->next) {
 		unsigned long a, pr;
-		if (u->type != XML_ELEMENT_NODE || nuris >= XCEP_MAX_URIS)
+		bool only;
+		if (u->type != XML_ELEMENT_NODE)
 			continue;
 		uri = text_of(x, u, "uri");
 		auth = text_of(x, u, "clientAuthentication");
@@ -147,16 +174,12 @@ parse_ca(xparse *x, const xmlNode *n, xca *c)
 			goto nomem;
 		a = auth ? strtoul(auth, NULL, 10) : 0;
 		pr = prio ? strtoul(prio, NULL, 10) : 0;
-		if (uri != NULL && strncasecmp(uri, "https://", 8) == 0 && (a & x->auth) &&
-		    !(renew != NULL && strcmp(renew, "true") == 0)) {
-			size_t k = nuris++;
-			while (k > 0 && uris[k - 1].p > pr) {
-				uris[k] = uris[k - 1];
-				k--;
-			}
-			uris[k].u = uri;
-			uris[k].p = (unsigned)pr;
-			uri = NULL;
+		only = renew != NULL && (strcmp(renew, "true") == 0 || strcmp(renew, "1") == 0);
+		if (uri != NULL && strncasecmp(uri, "https://", 8) == 0) {
+			if (only && (a & AE_CA_AUTH_CERTIFICATE))
+				uri = add_uri(renews, &nrenew, uri, pr);
+			else if (!only && (a & x->auth))
+				uri = add_uri(uris, &nuris, uri, pr);
 		}
 		free(uri);
 		free(auth);
@@ -174,12 +197,20 @@ parse_ca(xparse *x, const xmlNode *n, xca *c)
 			free(uris[i].u);
 		}
 	}
+	for (unsigned i = 0; i < nrenew; i++) {
+		if (!ae_strv_append(&c->ca.renewal_urls, renews[i].u))
+			x->nomem = true;
+		free(renews[i].u);
+	}
 	if (x->nomem)
 		goto nomem;
-	c->ca.host = c->ca.url ? strdup(c->ca.url + 8) : NULL;
+	{
+		const char *any = c->ca.url ? c->ca.url : c->ca.renewal_urls ? c->ca.renewal_urls[0] : NULL;
+		c->ca.host = any ? strdup(any + 8) : NULL;
+	}
 	if (c->ca.host != NULL)
 		c->ca.host[strcspn(c->ca.host, "/:")] = '\0';
-	c->ca.transport = c->ca.url ? &ae_transport_ces : NULL;
+	c->ca.transport = c->ca.url || c->ca.renewal_urls ? &ae_transport_ces : NULL;
 	c->ca.endpoint_auth = x->auth;
 	goto cleanup;
 nomem:

@@ -194,6 +194,7 @@ print_json(const ae_policy *p, const options *o)
 		ae_json_string(&j, "transport", ca->transport ? ca->transport->name : NULL);
 		ae_json_string(&j, "url", ca->url);
 		ae_json_strv(&j, "fallback_urls", ca->fallback_urls);
+		ae_json_strv(&j, "renewal_only_urls", ca->renewal_urls);
 		ae_json_string(&j, "dn", ca->dn);
 		ae_json_string(&j, "subject", ca->subject);
 		ae_json_string(&j, "thumbprint", ca->thumbprint);
@@ -359,6 +360,9 @@ print_table(const ae_policy *p, const options *o)
 		if (!ca->valid && ca->invalid_reason)
 			printf("  %*s  %s\n", cw, "", ca->invalid_reason);
 		print_wrapped(cw + 4, "publishes ", ca->templates);
+		for (size_t k = 0; ca->renewal_urls != NULL && ca->renewal_urls[k] != NULL; k++)
+			printf("  %*s  renewal-only CES %s (renewals only, authenticated by the certificate being renewed)\n",
+			       cw, "", ca->renewal_urls[k]);
 	}
 
 	if (p->origin.filtered_by_server)

@@ -27,9 +27,14 @@ fuzz_one(const uint8_t *data, size_t size)
 			__builtin_trap();
 		for (size_t i = 0; i < p.pki.ca_count; i++) {
 			const ae_ca *ca = &p.pki.cas[i];
-			if (ca->name == NULL || ca->cert == NULL || (ca->url == NULL) != (ca->transport == NULL) ||
+			if (ca->name == NULL || ca->cert == NULL ||
+			    (ca->url == NULL && ca->renewal_urls == NULL) != (ca->transport == NULL) ||
 			    (ca->url != NULL && strncmp(ca->url, "https://", 8) != 0))
 				__builtin_trap();
+			/* renewal-only URIs: https too */
+			for (size_t k = 0; ca->renewal_urls != NULL && ca->renewal_urls[k] != NULL; k++)
+				if (strncmp(ca->renewal_urls[k], "https://", 8) != 0)
+					__builtin_trap();
 		}
 		for (size_t i = 0; i < p.template_count; i++)
 			if (p.templates[i]->sd != NULL || !p.templates[i]->server_permission)

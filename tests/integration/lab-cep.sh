@@ -9,7 +9,9 @@
 # ticket), with user name and password (WS-Security UsernameToken over
 # TLS, the password in a file), then with her certificate for TLS client
 # authentication; Extended Protection (the channel binding in the Kerberos
-# authenticator, and a clear refusal without it).  The services stop at the end (labctl ces
+# authenticator, and a clear refusal without it); renewal-only (key-based)
+# renewal by hand and from the policy of the CEP in key-based renewal mode.
+# The services stop at the end (labctl ces
 # down).
 . "$(dirname "$0")/lib.sh"
 lab_require
@@ -293,6 +295,33 @@ in_lab env KRB5CCNAME=FILE:/nonexistent "$AUTOENROLL" enroll --template LabShort
 	since "$n0" | jq -s -e 'length == 1 and .[0].renewal_only == true and .[0].hresult == 2147942405' >/dev/null
 ok $? "renewal-only CES: a new enrollment with the same certificate is refused, and the message says why" ||
 	diag "$(cat "$TEST_TMP/o.txt")"
+# --- renewal-only URIs from the policy (MS-XCEP renewalOnly): the CEP in
+# key-based renewal mode lists CORP-CA1's renewal-only CES alone; alice's
+# pulse (no ticket; her LabUser certificate only fetches the policy)
+# renews the LabShort above once due through it, the TLS client
+# authenticated by the LabShort being renewed; no new request goes there
+KCEP=https://ces.corp.test/KeyBasedRenewal_ADPolicyProvider_CEP_Certificate/service.svc/CEP
+sed "s|^policy_servers = .*|policy_servers = $KCEP|" "$TEST_TMP/k.conf" >"$TEST_TMP/kb.conf"
+in_lab env KRB5CCNAME=FILE:/nonexistent "$AUTOENROLL" policy --json -c "$TEST_TMP/kb.conf" >"$TEST_TMP/p.json" 2>"$TEST_TMP/err" &&
+	in_lab env KRB5CCNAME=FILE:/nonexistent "$AUTOENROLL" policy -c "$TEST_TMP/kb.conf" >"$TEST_TMP/p.txt" 2>&1
+jq -e --arg k "$KBR" '.cas | length == 1 and .[0].url == null and .[0].renewal_only_urls == [$k] and .[0].valid and
+	.[0].transport == "MS-WSTEP"' "$TEST_TMP/p.json" >/dev/null && grep -q "renewal-only CES $KBR" "$TEST_TMP/p.txt"
+ok $? "policy from the key-based renewal CEP: CORP-CA1 with only its renewal-only CES URI, shown as such (text and --json)" ||
+	diag "$(jq -c .cas "$TEST_TMP/p.json" 2>/dev/null | head -c 800)" "$(tail -3 "$TEST_TMP/err")"
+nserial=$(openssl x509 -in "$TEST_TMP/k/user/certs/$nid.pem" -noout -serial 2>/dev/null | cut -d= -f2 | tr A-F a-f | sed 's/^0*//')
+b0=$(mark)
+l0=$(wc -l <"$AE_LAB_DIR/ces/ces.log")
+in_lab env KRB5CCNAME=FILE:/nonexistent AUTOENROLL_LIBEXECDIR="$AE_BIN" AE_TEST_NOW_OFFSET=$((86400 * 95 / 100)) \
+	"$AUTOENROLL" pulse --user --wait --json -c "$TEST_TMP/kb.conf" >"$TEST_TMP/r.json" 2>"$TEST_TMP/r.err"
+[ "$(ev renewed LabShort)" = 1 ] && [ "$(ev enrolled)" = 0 ] &&
+	jq -e '[.events[] | select(.template == "LabUser" and .event == "skipped")][0].message | test("only through renewal-only CES URIs")' \
+		"$TEST_TMP/r.json" >/dev/null &&
+	since "$b0" | jq -s -e --arg s "$nserial" 'length == 1 and .[0].template == "LabShort" and .[0].caller == "alice@CORP.TEST" and
+		.[0].request_type == "renewal" and .[0].renewed_serial == $s and .[0].disposition == 3' >/dev/null &&
+	tail -n +$((l0 + 1)) "$AE_LAB_DIR/ces/ces.log" | grep -q "renewal-only CES, client certificate serial $nserial" &&
+	! tail -n +$((l0 + 1)) "$AE_LAB_DIR/ces/ces.log" | grep -q "renewal-only CES refuses"
+ok $? "a pulse with only the key-based renewal CEP: LabShort renewed through the renewal-only CES, authenticated by the certificate being renewed; nothing new sent there" ||
+	{ show; diag "$nid $nserial" "$(tail -n +$((l0 + 1)) "$AE_LAB_DIR/ces/ces.log" | grep -v ' https ' | tail -5)"; }
 # --- the client key on a PKCS#11 token (SoftHSM2): LabShort enrolled as
 # above into a token, then its certificate and key.uri authenticate the
 # next enrollment (the key never leaves the token: signed by C_Sign)

@@ -33,8 +33,9 @@ as_user alice $CLIENT policy >"$TEST_TMP/pa.json" 2>"$TEST_TMP/err"
 jq -e '.status == 200 and (.policyID | test("^\\{[0-9A-F-]{36}\\}$")) and .nextUpdateHours == "8"
        and .templates.LabUser == "true" and .templates.LabDenied == "true" and .templates.User == "false"
        and (.templates | has("LabMachine") | not)
-       and .cesUris == [env.AE_LAB_CES_URL]' "$TEST_TMP/pa.json" >/dev/null
-ok $? "GetPolicies as alice: policy ID, nextUpdateHours, LabUser with AutoEnroll, no machine template, the CES URI" ||
+       and .cesUris == [env.AE_LAB_CES_URL, "https://ces.corp.test/KeyBasedRenewal_CORP-CA1_CES_Certificate/service.svc/CES"]' \
+	"$TEST_TMP/pa.json" >/dev/null
+ok $? "GetPolicies as alice: policy ID, nextUpdateHours, LabUser with AutoEnroll, no machine template, the CES URI and the renewal-only one" ||
 	diag "$(head -c 1500 "$TEST_TMP/pa.json")" "$(tail -5 "$TEST_TMP/err")"
 as_user bob $CLIENT policy >"$TEST_TMP/pb.json" 2>"$TEST_TMP/err"
 jq -e '.templates.LabUser == "true" and (.templates | has("LabDenied") | not)' "$TEST_TMP/pb.json" >/dev/null

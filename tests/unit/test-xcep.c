@@ -5,8 +5,8 @@
  * on the rights, the CA named by its certificate's CN with its Kerberos
  * https CES URIs by priority (http:// and password URIs left out), the key
  * algorithm from algorithmOIDReference, a template that does not parse
- * listed as invalid, policiesNotChanged, a fault, a missing policyID; then
- * the decisions on that policy.  The files are also the seeds of
+ * listed as invalid, renewal-only URIs kept apart, policiesNotChanged, a
+ * fault, a missing policyID; then the decisions on that policy.  The files are also the seeds of
  * tests/fuzz/corpus/xcep.
  */
 #include "config.h"
@@ -89,6 +89,27 @@ main(void)
 	           it->decision == AE_DECISION_AUTOENROLL,
 	   "LabUser: autoenroll once the CA validates");
 	ae_policy_clear(&p);
+
+	/* renewalOnly URIs (MS-XCEP 3.1.4.1.3.5): apart, by priority, https
+	 * with certificate authentication only, whatever the wanted mode */
+	tap_ok(parse(ctx, "renewal-only.xml", &p, &info) == AE_OK && p.pki.ca_count == 1, "renewal-only.xml parses");
+	tap_ok(p.pki.cas[0].url && strcmp(p.pki.cas[0].url, "https://ces.corp.test/CORP-CA1_CES_Kerberos/service.svc/CES") == 0 &&
+	           p.pki.cas[0].fallback_urls == NULL && ae_strv_len(p.pki.cas[0].renewal_urls) == 2 &&
+	           strcmp(p.pki.cas[0].renewal_urls[0], "https://kbr0.corp.test/CES") == 0 &&
+	           strstr(p.pki.cas[0].renewal_urls[1], "/KeyBasedRenewal_CORP-CA1_CES_Certificate/") != NULL,
+	   "Kerberos: the Kerberos URI, and apart the https certificate renewal-only URIs by priority");
+	ae_policy_clear(&p);
+	{
+		size_t len = 0;
+		char *xml = tap_slurp("tests/fuzz/corpus/xcep", "renewal-only.xml", &len);
+		tap_ok(xml && ae_xcep_parse(ctx, "the CEP", xml, len, AE_XCEP_AUTH_PASSWORD, &p, &info) == AE_OK &&
+		           p.pki.cas[0].url == NULL && ae_strv_len(p.pki.cas[0].renewal_urls) == 2 &&
+		           p.pki.cas[0].transport == &ae_transport_ces && p.pki.cas[0].host &&
+		           strcmp(p.pki.cas[0].host, "kbr0.corp.test") == 0,
+		   "no URI of the wanted authentication: only the renewal-only ones, still over MS-WSTEP");
+		free(xml);
+		ae_policy_clear(&p);
+	}
 
 	tap_ok(parse(ctx, "not-changed.xml", &p, &info) == AE_OK && info.not_changed && p.template_count == 0,
 	   "policiesNotChanged: no templates");

@@ -20,6 +20,10 @@
 #   .../ADPolicyProvider_CEP_Certificate/..., .../CORP-CA1_CES_Certificate/...
 #       the same with a TLS client certificate from CORP-CA1 (client
 #       authentication EKU), the caller named by its UPN
+#   .../KeyBasedRenewal_CORP-CA1_CES_Certificate/... (renewal-only CES,
+#       listed by every CEP endpoint with renewalOnly true) and
+#       .../KeyBasedRenewal_ADPolicyProvider_CEP_Certificate/... (the CEP
+#       in key-based renewal mode: the renewal-only CES alone)
 #
 # Authentication: HTTP Negotiate (Kerberos through SPNEGO, RFC 4559) with
 # the service principal HTTP/ces.corp.test (an SPN of CA1$, keytab
@@ -83,6 +87,10 @@ CES_CERT_PATH = "/%s_CES_Certificate/service.svc/CES" % policy.CA_NAME
 # renewed; only Issue requests that renew that same certificate, signed
 # with its key (MS-WSTEP 3.1.1.1.2 and 3.1.1.1.4), are taken
 CES_KBR_PATH = "/KeyBasedRenewal_%s_CES_Certificate/service.svc/CES" % policy.CA_NAME
+# the CEP in key-based renewal mode (Install-AdcsEnrollmentPolicyWebService
+# -AuthenticationType Certificate -KeyBasedRenewal): Certificate
+# authentication; its policy lists the CA's renewal-only CES alone
+CEP_KBR_PATH = "/KeyBasedRenewal_ADPolicyProvider_CEP_Certificate/service.svc/CEP"
 NS_WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
 MAX_BODY = 1 << 20
 
@@ -346,7 +354,7 @@ class Policy:
         return datetime.datetime.strptime(gentime[:14], "%Y%m%d%H%M%S").replace(
             tzinfo=datetime.timezone.utc)
 
-    def answer(self, principal, req, password=False, certificate=False):
+    def answer(self, principal, req, password=False, certificate=False, kbr=False):
         acct = self.ca.dir.account(principal)
         sids = acct["all_sids"]
         client = req.find("{%s}client" % NS_XCEP)
@@ -387,23 +395,28 @@ class Policy:
         ca_enroll = policy.can_enroll(ca_sd, sids)[0] if ca_sd else True
         # MS-XCEP 3.1.4.1.3.5 CAURI: the real CES at priority 1, and the
         # lever's (labctl ces-uris: LAB/ces/ca-uris, "PRIORITY URI" lines)
-        uris = [(1, "https://%s%s" % (HOST, CES_UP_PATH if password else CES_CERT_PATH if certificate
-                                       else CES_PATH))]
+        uris = [] if kbr else [(1, "https://%s%s" % (HOST, CES_UP_PATH if password else CES_CERT_PATH
+                                                      if certificate else CES_PATH))]
         try:
             with open(os.path.join(self.state, "ca-uris")) as f:
-                for line in f:
+                for line in f if not kbr else ():
                     prio, _, uri = line.strip().partition(" ")
                     if prio.isdigit() and uri:
                         uris.append((int(prio), uri))
         except FileNotFoundError:
             pass
+        # and the renewal-only CES, listed to every caller as AD CS lists
+        # the CA's msPKI-Enrollment-Servers (clientAuthentication 8,
+        # renewalOnly true: key-based renewal)
+        uris.append((2, "https://%s%s" % (HOST, CES_KBR_PATH)))
         cas = ('<cAs><cA><uris>%s</uris><certificate>%s</certificate><enrollPermission>%s</enrollPermission>'
                '<cAReferenceID>0</cAReferenceID></cA></cAs>'
                % ("".join('<cAURI><clientAuthentication>%d</clientAuthentication><uri>%s</uri>'
-                          '<priority>%d</priority><renewalOnly>false</renewalOnly></cAURI>'
+                          '<priority>%d</priority><renewalOnly>%s</renewalOnly></cAURI>'
                           % (AUTH_USERNAME_PASSWORD if password and u.endswith(CES_UP_PATH) else
-                             AUTH_CERTIFICATE if certificate and u.endswith(CES_CERT_PATH) else
-                             AUTH_KERBEROS, escape(u), pr) for pr, u in uris),
+                             AUTH_CERTIFICATE if (certificate and u.endswith(CES_CERT_PATH)) or
+                             u.endswith(CES_KBR_PATH) else AUTH_KERBEROS, escape(u), pr,
+                             "true" if u.endswith(CES_KBR_PATH) else "false") for pr, u in uris),
                   b64(self.ca.cert.public_bytes(serialization.Encoding.DER)),
                   "true" if ca_enroll else "false"))
         if not_changed:
@@ -638,7 +651,8 @@ def handler(pol, enr, lab_state, binding):
             lp = path.lower()
             password = lp in (CEP_UP_PATH.lower(), CES_UP_PATH.lower())
             kbr = lp == CES_KBR_PATH.lower()
-            certificate = kbr or lp in (CEP_CERT_PATH.lower(), CES_CERT_PATH.lower())
+            kbr_cep = lp == CEP_KBR_PATH.lower()
+            certificate = kbr or kbr_cep or lp in (CEP_CERT_PATH.lower(), CES_CERT_PATH.lower())
             if lp not in (CEP_PATH.lower(), CES_PATH.lower()) and not password and not certificate:
                 self.reply(404)
                 return
@@ -650,7 +664,7 @@ def handler(pol, enr, lab_state, binding):
                     log.info("%s: 403 (%s)", self.client_address[0], ex)
                     self.reply(403)
                     return
-                lp = CEP_PATH.lower() if lp == CEP_CERT_PATH.lower() else CES_PATH.lower()
+                lp = CEP_PATH.lower() if lp in (CEP_CERT_PATH.lower(), CEP_KBR_PATH.lower()) else CES_PATH.lower()
                 if kbr:
                     log.info("%s %s: renewal-only CES, client certificate serial %x", self.client_address[0],
                              principal, x509.load_der_x509_certificate(
@@ -680,7 +694,7 @@ def handler(pol, enr, lab_state, binding):
                 if lp == CEP_PATH.lower():
                     if action != ACT_GETPOLICIES or req.tag != "{%s}GetPolicies" % NS_XCEP:
                         raise ValueError("action %r is not GetPolicies" % action)
-                    xml, count, same = pol.answer(principal, req, password, certificate)
+                    xml, count, same = pol.answer(principal, req, password, certificate, kbr_cep)
                     log.info("%s %s: GetPolicies -> %d policies%s", self.client_address[0],
                              principal, count, " (not changed)" if same else "")
                     self.reply(200, envelope(ACT_GETPOLICIES + "Response", xml, msgid), hdrs)
