@@ -66,6 +66,7 @@ typedef struct {
 	ae_gp_settings *gp;     /* Group Policy's settings; NULL: none */
 	const char *ev_gpo;     /* the GPO the next events name (AUTOENROLL_GPO) */
 	const char *ev_url;     /* SCEP: the URL the next events name (event 86) */
+	const char *ev_profile; /* SCEP: the profile the next events name (else their record's) */
 } pulse;
 
 /* ---- events ---- */
@@ -97,6 +98,7 @@ event(pulse *p, ae_event_kind kind, const char *tpl, const char *ca, const char 
 {
 	ae_pulse_result *r = p->res;
 	ae_pulse_event *grown, *e;
+	const char *profile = p->ev_profile;
 	char *msg = NULL;
 	va_list ap;
 
@@ -119,6 +121,10 @@ event(pulse *p, ae_event_kind kind, const char *tpl, const char *ca, const char 
 	case AE_EV_PENDING_EXPIRED: r->deleted++; break;
 	default: break;
 	}
+	/* a profile's certificate: its events name the profile (AUTOENROLL_SCEP_PROFILE) */
+	for (size_t i = 0; profile == NULL && rec_id != NULL && i < p->nrecs; i++)
+		if (strcmp(p->recs[i]->id, rec_id) == 0)
+			profile = p->recs[i]->scep_profile;
 	if (p->opts->emit) {
 		ae_event ev = {
 			.kind = kind,
@@ -135,6 +141,7 @@ event(pulse *p, ae_event_kind kind, const char *tpl, const char *ca, const char 
 			                         kind == AE_EV_POLICY_NONE ? policy_servers_text(p) : NULL,
 			.gpo = p->ev_gpo,
 			.url = p->ev_url,
+			.scep_profile = profile,
 			.method = kind == AE_EV_SCEP_FAILED && ae_scep_last_failure()->failed ? ae_scep_last_failure()->method : NULL,
 			.stage = kind == AE_EV_SCEP_FAILED && ae_scep_last_failure()->failed ? ae_scep_last_failure()->stage : NULL,
 		};
@@ -154,6 +161,7 @@ event(pulse *p, ae_event_kind kind, const char *tpl, const char *ca, const char 
 	e->ca = ca ? strdup(ca) : NULL;
 	e->record_id = rec_id ? strdup(rec_id) : NULL;
 	e->gpo = p->ev_gpo ? strdup(p->ev_gpo) : NULL;
+	e->scep_profile = profile ? strdup(profile) : NULL;
 	e->request_id = request_id;
 	e->hresult = hr;
 	e->message = msg;
@@ -168,9 +176,14 @@ ctx_name(const pulse *p)
 /* ---- certificates for services (publish.h) ---- */
 
 static void
-publish_report(void *data, ae_event_kind kind, const char *tname, const char *record_id, const char *message)
+publish_report(void *data, ae_event_kind kind, const char *tname, const char *profile, const char *record_id,
+               const char *message)
 {
-	event(data, kind, tname, NULL, record_id, 0, 0, "%s", message);
+	pulse *p = data;
+
+	p->ev_profile = profile;
+	event(p, kind, tname, NULL, record_id, 0, 0, "%s", message);
+	p->ev_profile = NULL;
 }
 
 /* The context's current certificates to their stable place, and the
@@ -439,6 +452,17 @@ check_cert(pulse *p, X509 *cert, char **why_out)
 	return CERT_GOOD;
 }
 
+/* How the events' text names R's certificate: "SCEP profile NAME" for a
+ * profile's, else its template. */
+static const char *
+cert_label(const ae_record *r, char *buf, size_t size)
+{
+	if (r->scep_profile == NULL)
+		return r->template_name ? r->template_name : "?";
+	snprintf(buf, size, "SCEP profile %s", r->scep_profile);
+	return buf;
+}
+
 /* ---- cleanup of replaced certificates ---- */
 
 /* Archives OLD, or deletes it with its key when the template says so and
@@ -448,13 +472,14 @@ static void
 retire(pulse *p, ae_record *old, const ae_template *t, bool invalid, const char *why)
 {
 	bool del = invalid && t != NULL && (t->enrollment_flags & AE_EF_REMOVE_INVALID_CERTIFICATE) && !is_encryption(t);
+	char label[128];
 
 	if (del) {
 		if (keystore(p) == AE_OK && ae_keystore_delete(p->ctx, p->ks, old->id) == AE_OK &&
 		    ae_store_remove(p->ctx, p->st, old->id) == AE_OK) {
 			event(p, AE_EV_DELETED, old->template_name, old->ca, old->id, old->request_id, 0,
 			      "Certificate enrollment for %s deleted the %s certificate %s with its key (%s; the template deletes revoked or expired certificates)",
-			      ctx_name(p), old->template_name ? old->template_name : "?", old->id, why);
+			      ctx_name(p), cert_label(old, label, sizeof(label)), old->id, why);
 			old->state = AE_REC_ARCHIVED; /* gone: not looked at again */
 			return;
 		}
@@ -470,7 +495,7 @@ retire(pulse *p, ae_record *old, const ae_template *t, bool invalid, const char 
 	}
 	event(p, AE_EV_ARCHIVED, old->template_name, old->ca, old->id, old->request_id, 0,
 	      "Certificate enrollment for %s archived the %s certificate %s (%s)", ctx_name(p),
-	      old->template_name ? old->template_name : "?", old->id, why);
+	      cert_label(old, label, sizeof(label)), old->id, why);
 }
 
 static ae_record *
@@ -769,12 +794,14 @@ scep_failed(pulse *p, const char *url, const char *name, const char *rec_id, uin
 	char shown[200];
 
 	p->ev_url = ae_url_shown(url, shown, sizeof(shown));
+	p->ev_profile = name;
 	if (hr == 0 && ae_scep_last_failure()->failed)
 		hr = ae_scep_last_failure()->code;
 	event(p, AE_EV_SCEP_FAILED, AE_SCEP_TEMPLATE, shown, rec_id, 0, hr,
 	      "SCEP certificate enrollment for %s (profile %s) via %s failed: %s", ctx_name(p), name ? name : "none",
 	      shown, why ? why : ae_get_message(p->ctx));
 	p->ev_url = NULL;
+	p->ev_profile = NULL;
 	ae_clear_message(p->ctx);
 }
 
@@ -884,6 +911,7 @@ scep_profile(pulse *p, const ae_scep_profile *sp)
 	/* an expired certificate cannot sign its renewal: a new request */
 	renew = cur != NULL && p->now < (int64_t)ae_asn1_time(X509_get0_notAfter(cur->cert));
 	ae_url_shown(sp->url, shown, sizeof(shown));
+	p->ev_profile = sp->name; /* its record is not in p->recs yet */
 	if ((err = scep_op_open(p, sp, sp->url, &o)) != AE_OK ||
 	    (renew && (err = ae_keystore_find(p->ctx, o.env.ks, cur->id, &old_key)) != AE_OK))
 		goto fail;
@@ -920,6 +948,7 @@ scep_profile(pulse *p, const ae_scep_profile *sp)
 fail:
 	scep_failed(p, sp->url, sp->name, NULL, 0, NULL);
 done:
+	p->ev_profile = NULL;
 	if (challenge != NULL)
 		OPENSSL_cleanse(challenge, strlen(challenge));
 	free(challenge);
@@ -1503,6 +1532,37 @@ write_oids(pulse *p)
 /* Why nothing renewed R in this pulse: the template gone or no longer
  * ours, the policy's reason, or the last word this pulse had on it (a
  * failure, a refusal, a skip).  Caller frees. */
+/* ... for a certificate enrolled over SCEP: by hand, or by its profile
+ * ([scep NAME]), which may be gone, failing, or not due yet. */
+static char *
+scep_not_renewed_why(pulse *p, const ae_record *r)
+{
+	const ae_scep_profile *sp = ae_conf_scep_profile(p->conf, r->scep_profile);
+	char when[32];
+	struct tm tm;
+	time_t due;
+
+	if (r->scep_profile == NULL)
+		return ae_strdup_printf("it was enrolled over SCEP by hand, without a profile: renew it with autoenroll enroll --renew %s",
+		                        r->id);
+	if (sp == NULL || sp->user == p->opts->machine)
+		return ae_strdup_printf("the profile %s is no longer in the configuration (no [scep %s] for %s)",
+		                        r->scep_profile, r->scep_profile, ctx_name(p));
+	for (size_t i = p->res->event_count; i > 0; i--) {
+		const ae_pulse_event *e = &p->res->events[i - 1];
+		if (e->scep_profile == NULL || strcasecmp(e->scep_profile, sp->name) != 0)
+			continue;
+		if (e->kind == AE_EV_SCEP_FAILED || e->kind == AE_EV_FAILED || e->kind == AE_EV_PENDING)
+			return ae_strdup_printf("%s", e->message ? e->message : ae_event_name(e->kind));
+	}
+	due = (time_t)scep_due_at(sp, r);
+	if (p->now < due && gmtime_r(&due, &tm) != NULL &&
+	    strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", &tm) > 0)
+		return ae_strdup_printf("the profile %s renews it at %d%% of its lifetime (renew_percent in [scep %s]), on %s",
+		                        sp->name, sp->renew_percent, sp->name, when);
+	return ae_strdup_printf("the renewal of the profile %s has not succeeded", sp->name);
+}
+
 static char *
 not_renewed_why(pulse *p, const ae_record *r)
 {
@@ -1511,6 +1571,8 @@ not_renewed_why(pulse *p, const ae_record *r)
 
 	if (p->res->err != AE_OK)
 		return ae_strdup_printf("the pulse failed: %s", p->res->error ? p->res->error : "?");
+	if (r->scep_profile != NULL || strcmp(tname, AE_SCEP_TEMPLATE) == 0)
+		return scep_not_renewed_why(p, r);
 	if (p->policy == NULL)
 		return ae_strdup_printf("renewal has not succeeded (the CA's last refusal is still in force)");
 	if ((it = item_of_record(p, r)) == NULL)
@@ -1545,7 +1607,7 @@ expiry_warnings(pulse *p)
 	for (size_t i = 0; pct > 0 && i < p->nrecs; i++) {
 		const ae_record *r = p->recs[i];
 		int64_t nb, na;
-		char *why;
+		char *why, label[128];
 
 		if (r->state != AE_REC_ISSUED || r->cert == NULL ||
 		    (r->key_store != NULL && strcmp(r->key_store, p->local.store_safe) != 0))
@@ -1557,7 +1619,7 @@ expiry_warnings(pulse *p)
 		why = not_renewed_why(p, r);
 		event(p, AE_EV_EXPIRING, r->template_name, r->ca, r->id, r->request_id, 0,
 		      "the %s certificate of %s expires in %lld h (%.0f%% of its lifetime left, warned at %d%%) and was not renewed: %s",
-		      r->template_name ? r->template_name : "?", ctx_name(p), (long long)((na - p->now) / 3600),
+		      cert_label(r, label, sizeof(label)), ctx_name(p), (long long)((na - p->now) / 3600),
 		      100.0 * (double)(na - p->now) / (double)(na - nb), pct, why ? why : "out of memory");
 		free(why);
 	}
@@ -1994,6 +2056,7 @@ ae_pulse_result_free(ae_pulse_result *r)
 		free(r->events[i].ca);
 		free(r->events[i].record_id);
 		free(r->events[i].gpo);
+		free(r->events[i].scep_profile);
 		free(r->events[i].message);
 	}
 	free(r->events);
@@ -2046,6 +2109,8 @@ ae_pulse_result_json(const ae_pulse_result *r)
 		ae_json_string(&j, "id", e->record_id);
 		if (e->gpo != NULL)
 			ae_json_string(&j, "gpo", e->gpo);
+		if (e->scep_profile != NULL)
+			ae_json_string(&j, "scep_profile", e->scep_profile);
 		if (e->request_id != 0)
 			ae_json_int(&j, "request_id", e->request_id);
 		else

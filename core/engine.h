@@ -67,6 +67,7 @@ typedef struct {
 	uint32_t hresult;
 	char *message;
 	char *gpo;     /* Group Policy events and those it decided: the GPO */
+	char *scep_profile; /* events of an SCEP profile's certificate: the profile */
 } ae_pulse_event;
 
 typedef struct {

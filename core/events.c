@@ -292,6 +292,7 @@ put_event_fields(ae_buf *b, const ae_event *ev)
 	put_field(b, "AUTOENROLL_SCEP_METHOD", ev->method);
 	put_field(b, "AUTOENROLL_SCEP_STAGE", ev->stage);
 	put_field(b, "AUTOENROLL_GPO", ev->gpo);
+	put_field(b, "AUTOENROLL_SCEP_PROFILE", ev->scep_profile);
 	if (ev->request_id != 0)
 		put_field_uint(b, "AUTOENROLL_REQUEST_ID", ev->request_id);
 	if (ev->hresult != 0)
@@ -439,6 +440,7 @@ syslog_line(const ae_event *ev)
 	put_tag(&b, &first, "method", ev->method);
 	put_tag(&b, &first, "stage", ev->stage);
 	put_tag(&b, &first, "gpo", ev->gpo);
+	put_tag(&b, &first, "scep_profile", ev->scep_profile);
 	if (ev->request_id != 0) {
 		snprintf(num, sizeof(num), "%u", ev->request_id);
 		put_tag(&b, &first, "request", num);

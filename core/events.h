@@ -63,6 +63,7 @@ typedef struct {
 	const char *method;        /* ... the HTTP method ("GET", "POST") */
 	const char *stage;         /* ... "GetCACaps", "GetCACert", "PKIOperation" */
 	const char *gpo;           /* Group Policy events: the GPO's display name */
+	const char *scep_profile;  /* events of an SCEP profile's certificate: [scep NAME] */
 } ae_event;
 
 /* "enrolled", "renewed", ... (also the AUTOENROLL_EVENT field). */

@@ -30,6 +30,7 @@ void
 ae_published_clear(ae_published *pub)
 {
 	free(pub->template_name);
+	free(pub->scep_profile);
 	free(pub->dir);
 	free(pub->cert);
 	free(pub->chain);
@@ -178,6 +179,12 @@ key_pem_for(ae_ctx *ctx, const char *key_file, X509 *cert, char **pem_out, size_
 	}
 	*pem_out = pem;
 	return err;
+}
+
+const char *
+ae_publish_name(const ae_record *r)
+{
+	return r->scep_profile != NULL ? r->scep_profile : r->template_name;
 }
 
 static bool
@@ -473,7 +480,8 @@ hook_env(bool machine, const ae_published *pub)
 	bool ok = env_add(&env, "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin") &&
 	          env_add(&env, "HOME", pw ? pw->pw_dir : "/") &&
 	          env_add(&env, "AE_HOOK_CONTEXT", machine ? "machine" : "user") &&
-	          env_add(&env, "AE_HOOK_TEMPLATE", pub->template_name) && env_add(&env, "AE_HOOK_DIR", pub->dir) &&
+	          env_add(&env, "AE_HOOK_TEMPLATE", pub->template_name) &&
+	          env_add(&env, "AE_HOOK_SCEP_PROFILE", pub->scep_profile) && env_add(&env, "AE_HOOK_DIR", pub->dir) &&
 	          env_add(&env, "AE_HOOK_CERT", pub->cert) && env_add(&env, "AE_HOOK_CHAIN", pub->chain) &&
 	          env_add(&env, "AE_HOOK_FULLCHAIN", pub->fullchain) && env_add(&env, "AE_HOOK_KEY", pub->key) &&
 	          env_add(&env, "AE_HOOK_KEY_URI", pub->key_uri) &&
@@ -592,12 +600,13 @@ static void
 report_hook(void *data, const ae_published *pub, const char *hook, int status, const char *what)
 {
 	hook_report_ctx *h = data;
-	char *msg = ae_strdup_printf("the hook %s for the %s certificate (serial %s, replacing %s) %s", hook,
-	                             pub->template_name, pub->new_serial, pub->old_serial ? pub->old_serial : "none",
-	                             what);
+	char *msg = ae_strdup_printf("the hook %s for the %s%s certificate (serial %s, replacing %s) %s", hook,
+	                             pub->scep_profile ? "SCEP profile " : "",
+	                             pub->scep_profile ? pub->scep_profile : pub->template_name, pub->new_serial,
+	                             pub->old_serial ? pub->old_serial : "none", what);
 
-	h->report(h->data, status == 0 ? AE_EV_HOOK_RAN : AE_EV_HOOK_FAILED, pub->template_name, h->record_id,
-	          msg ? msg : what);
+	h->report(h->data, status == 0 ? AE_EV_HOOK_RAN : AE_EV_HOOK_FAILED, pub->template_name, pub->scep_profile,
+	          h->record_id, msg ? msg : what);
 	free(msg);
 }
 
@@ -635,28 +644,40 @@ publish_one(ae_ctx *ctx, const ae_conf *conf, bool machine, ae_store *st, const 
 {
 	bool token = r->key_store != NULL && strncmp(r->key_store, "pkcs11:", 7) == 0;
 	STACK_OF(X509) *chain = record_chain(st, r->id);
+	const char *sp = r->scep_profile, *what = sp ? "SCEP profile " : "";
 	ae_published pub;
 	char *msg;
 
 	if (r->key_uri == NULL ||
-	    ae_publish_cert(ctx, cert_dir, r->template_name, r->cert, chain, token ? NULL : r->key_uri,
+	    ae_publish_cert(ctx, cert_dir, ae_publish_name(r), r->cert, chain, token ? NULL : r->key_uri,
 	                    token ? r->key_uri : NULL, &pub) != AE_OK) {
-		msg = ae_strdup_printf("the %s certificate %s could not be published under %s: %s",
-		                       r->template_name, r->id, cert_dir,
+		msg = ae_strdup_printf("the %s%s certificate %s could not be published under %s: %s", what,
+		                       ae_publish_name(r), r->id, cert_dir,
 		                       r->key_uri ? ae_get_message(ctx) : "its record names no key");
-		report(data, AE_EV_PUBLISH_FAILED, r->template_name, r->id, msg ? msg : "not published");
+		report(data, AE_EV_PUBLISH_FAILED, r->template_name, sp, r->id, msg ? msg : "not published");
 		free(msg);
 		ae_clear_message(ctx);
 		sk_X509_pop_free(chain, X509_free);
 		return;
 	}
 	sk_X509_pop_free(chain, X509_free);
+	if (sp != NULL) {
+		/* the place is the profile's; the hooks get both names */
+		free(pub.template_name);
+		pub.template_name = strdup(r->template_name);
+		pub.scep_profile = strdup(sp);
+		if (pub.template_name == NULL || pub.scep_profile == NULL) {
+			report(data, AE_EV_PUBLISH_FAILED, r->template_name, sp, r->id, "out of memory: the hooks are not run");
+			ae_published_clear(&pub);
+			return;
+		}
+	}
 	if (pub.changed) {
 		hook_report_ctx h = { ctx, report, data, r->id };
-		msg = ae_strdup_printf("the %s certificate %s (serial %s%s%s) is in %s: cert.pem, chain.pem, fullchain.pem, %s",
-		                       r->template_name, r->id, pub.new_serial, pub.old_serial ? ", replacing " : "",
+		msg = ae_strdup_printf("the %s%s certificate %s (serial %s%s%s) is in %s: cert.pem, chain.pem, fullchain.pem, %s",
+		                       what, ae_publish_name(r), r->id, pub.new_serial, pub.old_serial ? ", replacing " : "",
 		                       pub.old_serial ? pub.old_serial : "", pub.dir, token ? "key.uri" : "key.pem");
-		report(data, AE_EV_PUBLISHED, r->template_name, r->id, msg ? msg : "published");
+		report(data, AE_EV_PUBLISHED, r->template_name, sp, r->id, msg ? msg : "published");
 		free(msg);
 		if (hooks_dir != NULL) {
 			char setting[PATH_MAX + 64];
@@ -682,7 +703,7 @@ ae_publish_pulse(ae_ctx *ctx, const ae_conf *conf, bool machine, ae_store *st, c
 	if (cert_dir == NULL)
 		goto cleanup; /* cert_dir = none */
 	if (ae_store_load(ctx, st, &recs, &n) != AE_OK) {
-		report(data, AE_EV_PUBLISH_FAILED, NULL, NULL, ae_get_message(ctx));
+		report(data, AE_EV_PUBLISH_FAILED, NULL, NULL, NULL, ae_get_message(ctx));
 		ae_clear_message(ctx);
 		goto cleanup;
 	}
@@ -692,11 +713,11 @@ ae_publish_pulse(ae_ctx *ctx, const ae_conf *conf, bool machine, ae_store *st, c
 		if (r->state != AE_REC_ISSUED || r->cert == NULL || r->template_name == NULL ||
 		    (r->key_store != NULL && store_safe != NULL && strcmp(r->key_store, store_safe) != 0))
 			continue;
-		/* Once per template, the newest current certificate. */
+		/* Once per place (template or SCEP profile), the newest current certificate. */
 		for (size_t j = 0; j < n && first; j++) {
 			const ae_record *o = recs[j];
 			if (j == i || o->state != AE_REC_ISSUED || o->cert == NULL || o->template_name == NULL ||
-			    strcmp(o->template_name, r->template_name) != 0 ||
+			    strcmp(ae_publish_name(o), ae_publish_name(r)) != 0 ||
 			    (o->key_store != NULL && store_safe != NULL && strcmp(o->key_store, store_safe) != 0))
 				continue;
 			if (j < i)

@@ -3,7 +3,9 @@
  * certbot and certmonger give them, and the renewal hooks run when one
  * changes.
  *
- * <cert_dir>/<Template>/ holds cert.pem (the certificate), chain.pem (the
+ * <cert_dir>/<Template>/ (<cert_dir>/<profile>/ for the certificates of
+ * an SCEP profile, [scep NAME]; <cert_dir>/SCEP/ for those enrolled over
+ * SCEP by hand) holds cert.pem (the certificate), chain.pem (the
  * CA certificates above it), fullchain.pem (both, leaf first) and the key
  * in the form a consumer can take: key.pem (a PKCS#8 PEM copy of the file
  * store's key, 0600) for the file backend, key.uri (the RFC 7512 PKCS#11
@@ -43,7 +45,8 @@
 /* One template's published certificate. */
 typedef struct {
 	char *template_name;
-	char *dir;          /* <cert_dir>/<template> */
+	char *scep_profile; /* an SCEP profile's certificate: the profile; else NULL */
+	char *dir;          /* <cert_dir>/<template> (or <profile>) */
 	char *cert;         /* .../cert.pem */
 	char *chain;        /* .../chain.pem */
 	char *fullchain;    /* .../fullchain.pem */
@@ -64,6 +67,11 @@ char *ae_publish_serial_hex(X509 *cert);
 
 /* Whether NAME may be a directory name under cert_dir (see above). */
 bool ae_publish_name_ok(const char *name);
+
+/* The name of R's place under cert_dir: its SCEP profile when it has one
+ * (two profiles must not share a place), else its template; NULL when it
+ * has neither. */
+const char *ae_publish_name(const ae_record *r);
 
 /* Publishes CERT with CHAIN (may be NULL) for template TNAME under
  * CERT_DIR (created 0755 with its parents when missing).  The key is
@@ -97,7 +105,8 @@ typedef void (*ae_hook_report_fn)(void *data, const ae_published *pub, const cha
  * TIMEOUT seconds (killed with its process group after that; the message
  * names TIMEOUT_SETTING, "hook_timeout in [global] of PATH"), with stdin
  * from /dev/null, stdout to stderr and this environment: PATH,
- * AE_HOOK_CONTEXT (machine or user), AE_HOOK_TEMPLATE, AE_HOOK_DIR,
+ * AE_HOOK_CONTEXT (machine or user), AE_HOOK_TEMPLATE, AE_HOOK_SCEP_PROFILE
+ * (only for an SCEP profile's certificate), AE_HOOK_DIR,
  * AE_HOOK_CERT, AE_HOOK_CHAIN, AE_HOOK_FULLCHAIN, AE_HOOK_KEY (key.pem) or
  * AE_HOOK_KEY_URI (the URI) with AE_HOOK_KEY_URI_FILE (key.uri),
  * AE_HOOK_OLD_SERIAL (empty for a first certificate), AE_HOOK_NEW_SERIAL.
@@ -107,11 +116,12 @@ unsigned ae_hooks_run(ae_ctx *ctx, const char *hooks_dir, int timeout, const cha
                       const ae_published *pub, ae_hook_report_fn report, void *data);
 
 /* Told of what publishing a pulse's certificates did: KIND is
- * AE_EV_PUBLISHED, AE_EV_PUBLISH_FAILED, AE_EV_HOOK_RAN or AE_EV_HOOK_FAILED. */
-typedef void (*ae_publish_report_fn)(void *data, ae_event_kind kind, const char *tname, const char *record_id,
-                                     const char *message);
+ * AE_EV_PUBLISHED, AE_EV_PUBLISH_FAILED, AE_EV_HOOK_RAN or AE_EV_HOOK_FAILED;
+ * PROFILE is the record's SCEP profile (NULL: none). */
+typedef void (*ae_publish_report_fn)(void *data, ae_event_kind kind, const char *tname, const char *profile,
+                                     const char *record_id, const char *message);
 
-/* After a pulse: for each template with a current certificate (MY) whose
+/* After a pulse: for each template (or SCEP profile) with a current certificate (MY) whose
  * key is in the store STORE_SAFE (the context's store, without PIN),
  * publishes the newest one (latest notAfter) under the context's
  * cert_dir, and when that changed the place runs the hooks.  Everything is
