@@ -1102,6 +1102,76 @@ test_expiry_warning(void)
 	fake_world_free(w);
 }
 
+/* The expiry warning of a certificate enrolled by an SCEP profile
+ * ([scep NAME]; here the Dev certificate made into one: template "SCEP",
+ * the profile dev) gives the profile's reason, never "the template SCEP is
+ * no longer in Active Directory": the profile gone from the configuration,
+ * then back with renew_percent 100 (not due: no request).  Its events
+ * carry the profile (AUTOENROLL_SCEP_PROFILE). */
+static const ae_pulse_event *
+expiring_event(const ae_pulse_result *r)
+{
+	for (size_t i = 0; i < r->event_count; i++)
+		if (r->events[i].kind == AE_EV_EXPIRING)
+			return &r->events[i];
+	return NULL;
+}
+
+static void
+test_scep_expiry_reason(void)
+{
+	fake_world *w = fake_world_new(true);
+	fake_template *t = fake_world_template(w, "Dev");
+	const ae_pulse_event *e;
+	ae_pulse_result *r;
+	ae_record **recs = NULL;
+	ae_store *st = NULL;
+	size_t n = 0;
+
+	r = pulse(w, 0);
+	ae_pulse_result_free(r);
+	if (ae_store_open(w->ctx, w->state_dir, false, &st) != AE_OK || ae_store_load(w->ctx, st, &recs, &n) != AE_OK ||
+	    n != 1)
+		abort();
+	free(recs[0]->template_name);
+	free(recs[0]->template_oid);
+	free(recs[0]->ca);
+	recs[0]->template_name = strdup("SCEP");
+	recs[0]->template_oid = NULL;
+	recs[0]->scep_profile = strdup("dev");
+	recs[0]->ca = strdup("https://ndes.corp.test/certsrv/mscep/mscep.dll");
+	if (ae_store_save(w->ctx, st, recs[0]) != AE_OK)
+		abort();
+	ae_records_free(recs, n);
+	ae_store_free(st);
+	t->published = false;
+	fake_world_clock(w, 9 * DAY + 12 * HOUR);
+	r = pulse(w, 0);
+	e = expiring_event(r);
+	tap_ok(e != NULL && strcmp(e->template_name, "SCEP") == 0 && e->scep_profile != NULL &&
+	       strcmp(e->scep_profile, "dev") == 0 && strstr(e->message, "the SCEP profile dev certificate") &&
+	       strstr(e->message, "the profile dev is no longer in the configuration") &&
+	       !strstr(e->message, "Active Directory"),
+	       "SCEP expiry: the profile gone from the configuration, said so (%s)", e ? e->message : all_events(r));
+	ae_pulse_result_free(r);
+	w->conf->scep = calloc(1, sizeof(*w->conf->scep));
+	if (w->conf->scep == NULL)
+		abort();
+	w->conf->n_scep = 1;
+	w->conf->scep[0].name = strdup("dev");
+	w->conf->scep[0].url = strdup("https://ndes.corp.test/certsrv/mscep/mscep.dll");
+	w->conf->scep[0].subject = strdup("CN=dev.corp.test");
+	w->conf->scep[0].renew_percent = 100;
+	r = pulse(w, 0);
+	e = expiring_event(r);
+	tap_ok(e != NULL && strstr(e->message, "the profile dev renews it at 100% of its lifetime (renew_percent in [scep dev])") &&
+	       r->failed == 0 && w->ncalls == 0,
+	       "SCEP expiry: the profile's renewal threshold not reached, said so; nothing asked (%s)",
+	       e ? e->message : all_events(r));
+	ae_pulse_result_free(r);
+	fake_world_free(w);
+}
+
 /* A template that AD holds but that did not parse (here: a control
  * character in its displayName, its name escaped by ldap-place) is an
  * event of its own, naming it and the attribute at fault; the others go
@@ -1159,6 +1229,7 @@ main(void)
 	test_policy_cache();
 	test_publish_hooks();
 	test_expiry_warning();
+	test_scep_expiry_reason();
 	test_invalid_template_event();
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	tap_diag("engine tests took %.0f ms",
