@@ -53,9 +53,10 @@ challenge() { # a fresh challenge from the admin page into $TEST_TMP/pw
 		"$AE_LAB_SCEP_ADMIN_URL" | sed -n 's/.*challenge password is: <B> \([0-9A-F]*\) <\/B>.*/\1/p' >"$TEST_TMP/pw"
 }
 issued_id() { sed -n 's/.*(id \([0-9a-f]*\)).*/\1/p' "$TEST_TMP/o"; }
-event86() { # the last event 86 as {stage, method, hresult, url, message}
+event86() { # the last event 86 as {stage, method, hresult, url, profile, message}
 	jq -s -c 'map(select(.WINDOWS_EVENT_ID == "86")) | last | {stage: .AUTOENROLL_SCEP_STAGE, method: .AUTOENROLL_SCEP_METHOD,
-		hresult: (.AUTOENROLL_HRESULT // "" | ascii_downcase), url: .AUTOENROLL_SCEP_URL, message: .MESSAGE}' "$EVENTS"
+		hresult: (.AUTOENROLL_HRESULT // "" | ascii_downcase), url: .AUTOENROLL_SCEP_URL, profile: .AUTOENROLL_SCEP_PROFILE,
+		message: .MESSAGE}' "$EVENTS"
 }
 
 # --- Administrator: challenge from mscep_admin with Kerberos, key on the token
@@ -100,9 +101,14 @@ ok $? "an expired challenge: refused, explained" || diag "$(cat "$TEST_TMP/o")" 
 
 # --- an SCEP profile ([scep NAME]): config check, the machine's pulse enrolls it, a pulse
 # before renew_percent does nothing, one after renews it (RenewalReq); enroll --scep PROFILE;
-# a profile whose URL does not resolve: event 86 from the pulse
+# a profile whose URL does not resolve: event 86 from the pulse.  Its certificate goes to
+# live/ws1 (the by-hand ones to live/SCEP), its hook and its events name the profile.
 challenge
-cp "$TEST_TMP/c.conf" "$TEST_TMP/p.conf"
+HOOKS=$TEST_TMP/hooks.d
+mkdir -p "$HOOKS" && chmod 0755 "$HOOKS"
+printf '#!/bin/sh\necho "$AE_HOOK_TEMPLATE/${AE_HOOK_SCEP_PROFILE:-none} $AE_HOOK_DIR" >>"%s"\n' "$TEST_TMP/hook.log" >"$HOOKS/10-log"
+chmod 0755 "$HOOKS/10-log"
+sed "s|^\[machine\]\$|[machine]\nhooks_dir = $HOOKS|" "$TEST_TMP/c.conf" >"$TEST_TMP/p.conf"
 cat >>"$TEST_TMP/p.conf" <<CONF
 [scep ws1]
 url = $URL
@@ -126,6 +132,19 @@ grep -qx "scep_profile = ws1" "$TEST_TMP/machine/$pid.record" 2>/dev/null || gre
 ok $? "its record names the profile" || diag "$(ls "$TEST_TMP/machine")"
 openssl x509 -in "$TEST_TMP/machine/certs/$pid.pem" -noout -ext subjectAltName 2>/dev/null | grep -q "DNS:ws1.corp.test, DNS:ws1"
 ok $? "with the profile's DNS names" || diag "$(openssl x509 -in "$TEST_TMP/machine/certs/$pid.pem" -noout -text 2>&1 | head -30)"
+serial() { openssl x509 -in "$1" -noout -serial 2>/dev/null | cut -d= -f2; }
+LIVE=$TEST_TMP/machine/live
+[ -n "$(serial "$LIVE/ws1/cert.pem")" ] && [ "$(serial "$LIVE/ws1/cert.pem")" = "$(serial "$TEST_TMP/machine/certs/$pid.pem")" ] &&
+	[ -n "$(serial "$LIVE/SCEP/cert.pem")" ] && [ "$(serial "$LIVE/SCEP/cert.pem")" != "$(serial "$LIVE/ws1/cert.pem")" ] &&
+	grep -qx "SCEP/ws1 $LIVE/ws1" "$TEST_TMP/hook.log" && grep -qx "SCEP/none $LIVE/SCEP" "$TEST_TMP/hook.log"
+ok $? "published in live/ws1, the by-hand SCEP certificate in live/SCEP; the hook got AE_HOOK_SCEP_PROFILE" || diag "$(ls -R "$LIVE" 2>&1)" "$(cat "$TEST_TMP/hook.log" 2>&1)"
+jq -s -e 'map(select(.AUTOENROLL_SCEP_PROFILE == "ws1" and .AUTOENROLL_TEMPLATE == "SCEP")) |
+	(map(select(.AUTOENROLL_EVENT == "enrolled")) | length == 1) and
+	(map(select(.AUTOENROLL_EVENT == "published" and (.MESSAGE | test("SCEP profile ws1 certificate")))) | length == 1) and
+	(map(select(.AUTOENROLL_EVENT == "hook-ran")) | length == 1)' "$EVENTS" >/dev/null &&
+	jq -e '[.events[] | select(.scep_profile == "ws1" and .event == "enrolled")] | length == 1' "$TEST_TMP/r.json" >/dev/null
+ok $? "its events (enrolled, published, hook-ran) carry AUTOENROLL_SCEP_PROFILE=ws1 and their text names the profile" ||
+	diag "$(jq -c 'select(.AUTOENROLL_SCEP_PROFILE != null) | {e: .AUTOENROLL_EVENT, p: .AUTOENROLL_SCEP_PROFILE, m: .MESSAGE}' "$EVENTS" | tail -5)"
 n=$(wc -l <"$TXLOG")
 pulse_m
 [ "$(scep_ev enrolled)/$(scep_ev renewed)/$(wc -l <"$TXLOG")" = "0/0/$n" ]
@@ -144,7 +163,7 @@ sed 's|^url = .*|url = https://nosuchhost.corp.test/certsrv/mscep/mscep.dll|; s|
 pulse_m 0 pb
 ev=$(event86)
 [ "$(jq -r '.counts.failed // empty' "$TEST_TMP/r.json")" != 0 ] &&
-	jq -e '.stage == "GetCACaps" and (.hresult | test("80072ee7")) and (.message | test("profile bad"))' <<<"$ev" >/dev/null
+	jq -e '.stage == "GetCACaps" and (.hresult | test("80072ee7")) and .profile == "bad" and (.message | test("profile bad"))' <<<"$ev" >/dev/null
 ok $? "a profile whose host does not resolve: the pulse's event 86 at GetCACaps with 0x80072EE7" || diag "$ev" "$(cat "$TEST_TMP/r.json")"
 
 # --- plain HTTP (the lab NDES also listens on 80): only where allowed, always said unprotected
