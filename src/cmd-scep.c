@@ -38,9 +38,9 @@ ae_cli_scep_flags(ae_ctx *ctx, ae_cli_session *s, bool insecure_http, const char
 	return AE_OK;
 }
 
-/* Event 86 for the failure on CTX. */
+/* Event 86 for the failure on CTX; PROFILE: the SCEP profile, or NULL. */
 static void
-event_86(ae_ctx *ctx, const ae_cli_scep *a, const char *url, const ae_txn_result *res)
+event_86(ae_ctx *ctx, const ae_cli_scep *a, const char *url, const char *profile, const ae_txn_result *res)
 {
 	const ae_scep_failure *f = ae_scep_last_failure();
 	char shown[200];
@@ -48,7 +48,7 @@ event_86(ae_ctx *ctx, const ae_cli_scep *a, const char *url, const ae_txn_result
 		        .url = ae_url_shown(url, shown, sizeof(shown)),
 		        .message = res && res->why ? res->why : ae_get_message(ctx),
 		        .method = f->failed ? f->method : NULL, .stage = f->failed ? f->stage : NULL,
-		        .hresult = f->failed ? f->code : 0 };
+		        .hresult = f->failed ? f->code : 0, .scep_profile = profile };
 
 	ae_event_emit("autoenroll", &ev);
 }
@@ -84,6 +84,7 @@ ae_cli_enroll_scep(ae_ctx *ctx, ae_cli_session *s, const ae_cli_scep *a)
 	ae_key *renew_key = NULL;
 	ae_txn_env env;
 	const char *url = of ? of->ca : sp ? sp->url : a->url;
+	const char *pname = of ? of->scep_profile : sp ? sp->name : NULL;
 	/* a renewal is authenticated by the current certificate; a challenge
 	 * only where given by hand or renewal_challenge says so (micromdm's
 	 * scepserver wants one there too) */
@@ -112,7 +113,7 @@ ae_cli_enroll_scep(ae_ctx *ctx, ae_cli_session *s, const ae_cli_scep *a)
 	if (a->retrieve != NULL) {
 		/* RFC 8894 3.3.3: CertPoll for the pending request */
 		if ((err = ae_txn_retrieve(ctx, &env, a->retrieve, &tpl, &ca, &res)) != AE_OK) {
-			event_86(ctx, a, url, NULL);
+			event_86(ctx, a, url, pname, NULL);
 			goto cleanup;
 		}
 		if (res.outcome == AE_CA_REFUSED && !res.final) {
@@ -135,13 +136,13 @@ ae_cli_enroll_scep(ae_ctx *ctx, ae_cli_session *s, const ae_cli_scep *a)
 			              .san_upn = sp ? sp->upn : NULL, .san_email = sp ? sp->email : NULL,
 			              .challenge = challenge, .scep_profile = sp ? sp->name : NULL };
 		if ((err = ae_txn_enroll(ctx, &env, &rq, &res)) != AE_OK) {
-			event_86(ctx, a, url, NULL);
+			event_86(ctx, a, url, pname, NULL);
 			goto cleanup;
 		}
 	}
 	ae_log(ctx, AE_LOG_INFO, "SCEP at %s: %u round trips", shown, ae_ca_links_round_trips(&s->links));
 	if (res.outcome == AE_CA_REFUSED) {
-		event_86(ctx, a, url, &res);
+		event_86(ctx, a, url, pname, &res);
 		err = ae_set_message(ctx, AE_ERR_DENIED, "%s%s%s", res.why ? res.why : "the SCEP server refused the request", unprot,
 		                     age > 3600 ? " (the challenge file is more than an hour old: NDES's challenges expire after 60 minutes)"
 		                     : from_admin ? " (the challenge was fetched from the admin page just now)" : "");

@@ -165,6 +165,11 @@ ev=$(event86)
 [ "$(jq -r '.counts.failed // empty' "$TEST_TMP/r.json")" != 0 ] &&
 	jq -e '.stage == "GetCACaps" and (.hresult | test("80072ee7")) and .profile == "bad" and (.message | test("profile bad"))' <<<"$ev" >/dev/null
 ok $? "a profile whose host does not resolve: the pulse's event 86 at GetCACaps with 0x80072EE7" || diag "$ev" "$(cat "$TEST_TMP/r.json")"
+as_machine env AE_JOURNAL_SOCKET="$SOCK" "$AUTOENROLL" enroll --scep bad --machine -c "$TEST_TMP/pb.conf" >"$TEST_TMP/o" 2>&1
+rc=$?
+ev=$(event86)
+[ $rc -ne 0 ] && jq -e '.profile == "bad" and .stage == "GetCACaps"' <<<"$ev" >/dev/null
+ok $? "enroll --scep bad by hand: its event 86 names the profile too" || diag "$ev" "$(cat "$TEST_TMP/o")"
 
 # --- plain HTTP (the lab NDES also listens on 80): only where allowed, always said unprotected
 HURL=http://${URL#https://}
