@@ -356,7 +356,7 @@ test_format_untrusted(void)
 	ae_event ev = {
 		.kind = AE_EV_FAILED, .machine = false, .user = "alice@CORP.TEST",
 		.template_name = tpl, .ca = "CA\tTab", .record_id = "r-0001",
-		.hresult = 0x80094012u, .message = msg,
+		.hresult = 0x80094012u, .message = msg, .scep_profile = "dev1",
 	};
 	const field *f;
 	char *data;
@@ -374,6 +374,7 @@ test_format_untrusted(void)
 	tap_is_str(val(&fs, "AUTOENROLL_USER"), "alice@CORP.TEST", "AUTOENROLL_USER");
 	tap_is_str(val(&fs, "AUTOENROLL_CONTEXT"), "user", "AUTOENROLL_CONTEXT user");
 	tap_is_str(val(&fs, "AUTOENROLL_RECORD"), "r-0001", "AUTOENROLL_RECORD");
+	tap_is_str(val(&fs, "AUTOENROLL_SCEP_PROFILE"), "dev1", "AUTOENROLL_SCEP_PROFILE");
 	tap_is_str(val(&fs, "AUTOENROLL_HRESULT"), "0x80094012", "AUTOENROLL_HRESULT as 0x%%08X");
 	tap_is_str(val(&fs, "PRIORITY"), "3", "PRIORITY is err");
 	tap_is_str(val(&fs, "WINDOWS_EVENT_ID"), "13", "failed is AutoEnrollment 13");
