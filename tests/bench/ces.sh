@@ -22,7 +22,7 @@ tmp=$(mktemp -d /tmp/ae-bench.XXXXXX)
 trap 'rm -rf "$tmp"; $labctl ces down >/dev/null' EXIT
 printf '[user]\nstate_dir = %s/state\n[global]\npolicy_refresh = 0\n[machine]\ntrust_dir = %s/trust\n' "$tmp" "$tmp" >"$tmp/ae.conf"
 mkdir -p "$tmp/trust" && cp "$AE_LAB_DIR/pki/root.pem" "$tmp/trust/roots.pem"   # AD's roots, as a pulse keeps them
-chmod -R a+rwX "$tmp"
+chmod -R a+rwX "$tmp" && chmod 755 "$tmp" && chmod 644 "$tmp/ae.conf"   # root reads ae.conf only if others cannot write it
 median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 : >"$tmp/icpr" && : >"$tmp/ces" && : >"$tmp/cep"
 for i in $(seq "$runs"); do
