@@ -330,11 +330,33 @@ ae_test_env(const char *name)
 	return secure_getenv(var);
 }
 
+/* $AE_TEST_CRASH_AT is a point's name, or "#N": the Nth point this
+ * process reaches, whichever it is (tests/bench/crash.sh draws N).
+ * $AE_TEST_CRASH_LOG: a file where each point reached is appended, one
+ * line each, before the kill: the last line names where it died. */
 void
 ae_test_crash_point(const char *point)
 {
+	static unsigned long reached;
 	const char *at = ae_test_env("CRASH_AT");
-	if (at != NULL && strcmp(at, point) == 0)
+	const char *log = ae_test_env("CRASH_LOG");
+	bool die;
+
+	reached++;
+	if (log != NULL) {
+		int fd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd >= 0) {
+			dprintf(fd, "%s\n", point);
+			close(fd);
+		}
+	}
+	if (at == NULL)
+		return;
+	if (at[0] == '#')
+		die = strtoul(at + 1, NULL, 10) == reached;
+	else
+		die = strcmp(at, point) == 0;
+	if (die)
 		raise(SIGKILL);
 }
 #endif
