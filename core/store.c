@@ -541,7 +541,8 @@ make_parents(const char *dir)
 }
 
 /* Temporary files of writes that died before their rename: the old file
- * is intact, so they are only litter. */
+ * is intact, so they are only litter (those of a writer still running are
+ * left to it). */
 static void
 remove_stale_tmp(ae_ctx *ctx, const char *dir)
 {
@@ -551,7 +552,7 @@ remove_stale_tmp(ae_ctx *ctx, const char *dir)
 	if (d == NULL)
 		return;
 	while ((de = readdir(d)) != NULL) {
-		if (strstr(de->d_name, ".tmp.") != NULL) {
+		if (ae_tmp_name_stale(de->d_name)) {
 			if (unlinkat(dirfd(d), de->d_name, 0) == 0)
 				ae_log(ctx, AE_LOG_INFO, "removed %s/%s left by an interrupted write", dir, de->d_name);
 		}
@@ -600,6 +601,9 @@ ae_store_open(ae_ctx *ctx, const char *dir, bool create, ae_store **out)
 		ae_store_free(st);
 		return err;
 	}
+	/* The state directory's own files too (last-pulse.json, the policy
+	 * cache, oids: tests/bench/crash.sh found them left). */
+	remove_stale_tmp(ctx, st->dir);
 	remove_stale_tmp(ctx, st->records);
 	remove_stale_tmp(ctx, st->certs);
 	*out = st;

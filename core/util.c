@@ -319,6 +319,35 @@ ae_hex_digit(char c)
 	return -1;
 }
 
+bool
+ae_tmp_name_stale(const char *name)
+{
+	const char *p = strstr(name, ".tmp.");
+	size_t n = strlen(name);
+	char *end;
+	long pid;
+
+	if (p != NULL) {
+		p += 5;
+	} else if (n > 4 && strcmp(name + n - 4, ".tmp") == 0) {
+		/* "<file>.<pid>.tmp": the digits before ".tmp" */
+		p = name + n - 4;
+		while (p > name && p[-1] >= '0' && p[-1] <= '9')
+			p--;
+		if (p == name || p[-1] != '.')
+			return false;
+	} else {
+		return false;
+	}
+	if (*p < '0' || *p > '9')
+		return false;
+	errno = 0;
+	pid = strtol(p, &end, 10);
+	if (errno != 0 || pid <= 0 || (*end != '.' && *end != '\0'))
+		return false;
+	return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
 #ifdef AE_TEST_HOOKS
 const char *
 ae_test_env(const char *name)
