@@ -6,6 +6,7 @@
 #include "util.h"
 #include "testhooks.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -346,6 +347,27 @@ ae_tmp_name_stale(const char *name)
 	if (errno != 0 || pid <= 0 || (*end != '.' && *end != '\0'))
 		return false;
 	return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+unsigned
+ae_remove_stale_tmp(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	unsigned removed = 0;
+
+	if (d == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (ae_tmp_name_stale(de->d_name) && unlinkat(fd, de->d_name, 0) == 0)
+			removed++;
+	}
+	closedir(d);
+	return removed;
 }
 
 #ifdef AE_TEST_HOOKS

@@ -84,6 +84,8 @@ bool ae_now_shifted(void);
  * (ae_write_file_atomic) or "<file>.<pid>.tmp" (the file key store), with
  * no process <pid>.  A live writer's file is not stale. */
 bool ae_tmp_name_stale(const char *name);
+/* Removes the stale temporary files (above) in DIR; how many. */
+unsigned ae_remove_stale_tmp(const char *dir);
 
 /* Free a pointer and set it to NULL. */
 #define ae_free_ptr(p) do { free(p); (p) = NULL; } while (0)

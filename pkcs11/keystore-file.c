@@ -227,26 +227,6 @@ cleanup:
 	return err;
 }
 
-/* Removes the temporary files of writes killed before their rename. */
-static void
-remove_stale_tmp(int dir_fd)
-{
-	int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	struct dirent *de;
-
-	if (d == NULL) {
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (ae_tmp_name_stale(de->d_name))
-			unlinkat(dir_fd, de->d_name, 0);
-	}
-	closedir(d);
-}
-
 ae_err
 ae_keystore_file_open(ae_ctx *ctx, const char *path, ae_keystore *ks)
 {
@@ -283,8 +263,8 @@ ae_keystore_file_open(ae_ctx *ctx, const char *path, ae_keystore *ks)
 		goto cleanup;
 
 	/* A key or certificate whose write was killed before its rename. */
-	remove_stale_tmp(fs->keys_fd);
-	remove_stale_tmp(fs->certs_fd);
+	ae_remove_stale_tmp(fs->keys_path);
+	ae_remove_stale_tmp(fs->certs_path);
 
 	ae_buf_init(&desc);
 	ae_buf_printf(&desc, "directory %s", dir);
