@@ -75,7 +75,7 @@ statedir() { echo "$tmp/$2/$(ctx "$1")"; }
 # more than before), done (as a whole pulse leaves it)
 left() { # KIND N BEFORE-ISSUED
 	local s
-	s=$(status "$1" "$2")
+	s=$(status "$1" "$2") || { echo "status-unreadable"; return; }
 	if [ "$(jq '[.records[] | select(.state=="new")] | length' <<<"$s")" -gt 0 ]; then echo "record-new"
 	elif [ "$(jq '[.records[] | select(.state=="issued" or .state=="archived")] | length' <<<"$s")" -le "$3" ]; then echo "nothing-yet"
 	else echo "certificate-stored"
@@ -85,7 +85,7 @@ left() { # KIND N BEFORE-ISSUED
 count() {
 	local kind=$1 n=$2 d ids s orphans=0 dup new strays
 	d=$(statedir "$kind" "$n")
-	s=$(status "$kind" "$n")
+	s=$(status "$kind" "$n") || { echo "status of trial $n unreadable" >&2; echo "1 0 0 0"; return; }
 	ids=$(jq -r '.records[].id' <<<"$s")
 	if [ "$(ctx "$kind")" = user ]; then
 		for k in $(pkcs11-tool --module "$MODULE" --token-label "crash$n" --login --pin 1111 --list-objects --type privkey 2>/dev/null |
