@@ -1,5 +1,5 @@
 #!/bin/bash
-# crash.sh - crash safety, measured: TRIALS (default 56) pulses killed by
+# crash.sh - crash safety, measured: TRIALS (default 64) pulses killed by
 # SIGKILL at a random point, each followed by a normal pulse, then counted:
 #   orphan keys       a key (file in keys/, private key on the token) whose
 #                     id has no record
@@ -28,7 +28,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 labctl=$top/tests/lab/labctl
 bld=${BUILDDIR:-$top}
 bin=$bld/tests/bin
-trials=${1:-56}
+trials=${1:-64}
 MODULE=/usr/lib/softhsm/libsofthsm2.so
 [ -x "$bin/autoenroll-user" ] || { echo "build first (make check TESTS=): $bin/autoenroll-user not found" >&2; exit 1; }
 [ -e "$MODULE" ] && command -v softhsm2-util >/dev/null && command -v pkcs11-tool >/dev/null ||
@@ -133,7 +133,7 @@ for i in $(seq "$trials"); do
 		rc=$?
 		where="point $(tail -1 "$tmp/$i.points" 2>/dev/null)"
 	else
-		delay=$((RANDOM * dur[$kind] / 32768))
+		delay=$((RANDOM * dur[$kind] * 3 / 4 / 32768)) # within 3/4 of a whole pulse: most land
 		helper "$kind" "$i" AE_TEST_NOW_OFFSET="$(offset "$kind")"
 		pid=$!
 		# labctl run execs into the helper: count from when it is the helper
