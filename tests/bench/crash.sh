@@ -15,7 +15,7 @@
 # the pulse reaches (AE_TEST_CRASH_AT=#N, N drawn from the points a whole
 # pulse of that kind reaches: every store write, after the record, the key,
 # the submission, the certificate on the token and in the store), half
-# after a random delay within the duration of a whole pulse (anywhere:
+# after a random delay within 3/4 of a whole pulse's time (anywhere:
 # LDAP, RPC, trust, live files).  Prints where the kills landed: the crash
 # point, or for delays what the killed pulse left (nothing yet, a record in
 # state new, a new certificate, all done).
