@@ -111,8 +111,10 @@ if (cd build-san && "$top/configure" -q CFLAGS="$san_flags" LDFLAGS="-fsanitize=
 	# end, against the sanitized build (its tests/bin, its PAM module): a
 	# sanitizer report fails its test (exit status) and is counted once
 	# more here from its log file, wherever the output went.  About 5
-	# minutes on 2 cores.
+	# minutes on 2 cores (4 min 46 s, 9 tests, 250 checks, measured on a
+	# loaded 2-core machine).
 	san_lab="tests/integration/lab-enroll.sh tests/integration/lab-pulse.sh tests/integration/lab-request.sh
+		tests/integration/lab-manage.sh tests/integration/lab-ra.sh tests/integration/lab-crl.sh
 		tests/integration/lab-ces.sh tests/integration/lab-scep.sh tests/integration/pam-module.sh"
 	if [ "$(id -u)" -eq 0 ]; then
 		step "lab tests under AddressSanitizer and UndefinedBehaviorSanitizer"
