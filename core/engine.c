@@ -507,6 +507,19 @@ record_by_id(pulse *p, const char *id)
 	return NULL;
 }
 
+/* A run killed between storing a renewal's certificate and archiving the
+ * certificate it renews leaves both current: archive the renewed one now
+ * (tests/bench/crash.sh found it: two current certificates of a template). */
+static void
+finish_renewals(pulse *p)
+{
+	for (size_t i = 0; i < p->nrecs; i++) {
+		ae_record *old = p->recs[i]->state == AE_REC_ISSUED ? record_by_id(p, p->recs[i]->renewal_of) : NULL;
+		if (old != NULL && old->state == AE_REC_ISSUED && old != p->recs[i])
+			retire(p, old, NULL, false, "renewed by an earlier pulse that was interrupted");
+	}
+}
+
 /* ---- requests ---- */
 
 /* The usable CA that comes after AFTER (NULL: the first) in IT's list of
@@ -1911,6 +1924,7 @@ ae_engine_pulse(ae_ctx *ctx, const ae_conf *conf, const ae_engine_opts *opts, ae
 			}
 			break;
 		}
+	finish_renewals(p);
 
 	/* 9. The cheap check: a recent policy and nothing due locally. */
 	if (!opts->refresh_policy && conf->policy_refresh > 0 &&

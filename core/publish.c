@@ -91,25 +91,6 @@ make_dirs(ae_ctx *ctx, const char *path)
 	return err;
 }
 
-/* Removes what a run killed while writing left in DIR: "<file>.tmp.<pid>"
- * (ae_write_file_atomic, "<file>.tmp.<pid>.<random>"), maybe a key. */
-static void
-remove_stale_tmp(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-
-	while (d != NULL && (de = readdir(d)) != NULL) {
-		char *path;
-		if (strstr(de->d_name, ".tmp.") == NULL || (path = ae_strdup_printf("%s/%s", dir, de->d_name)) == NULL)
-			continue;
-		unlink(path);
-		free(path);
-	}
-	if (d != NULL)
-		closedir(d);
-}
-
 static char *
 pem_of(X509 *cert, STACK_OF(X509) *chain)
 {
@@ -262,7 +243,7 @@ ae_publish_cert(ae_ctx *ctx, const char *cert_dir, const char *tname, X509 *cert
 		err = ae_set_message(ctx, AE_ERR_IO, "cannot set the mode of %s: %s", pub.dir, strerror(errno));
 		goto cleanup;
 	}
-	remove_stale_tmp(pub.dir);
+	ae_remove_stale_tmp(pub.dir); /* what a run killed while writing left */
 	old = read_cert(pub.cert);
 	if (old != NULL && (pub.old_serial = ae_publish_serial_hex(old)) == NULL) {
 		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");

@@ -12,7 +12,8 @@
 #ifdef AE_TEST_HOOKS
 /* $AE_TEST_<NAME> (secure_getenv), or NULL. */
 const char *ae_test_env(const char *name);
-/* When $AE_TEST_CRASH_AT names POINT, the process dies here by SIGKILL,
+/* When $AE_TEST_CRASH_AT names POINT (or is "#N" and this is the Nth point
+ * reached), the process dies here by SIGKILL,
  * so tests can prove crash safety at every step. */
 void ae_test_crash_point(const char *point);
 #else

@@ -145,6 +145,7 @@ sync_dir(ae_ctx *ctx, const char *dir, const char *sub, STACK_OF(X509) *certs, c
 	snprintf(path, sizeof(path), "%s/%s", dir, sub);
 	if ((err = ensure_dir(ctx, path)) != AE_OK)
 		return err;
+	ae_remove_stale_tmp(path);
 	for (int i = 0; i < sk_X509_num(certs); i++) {
 		X509 *c = sk_X509_value(certs, i);
 		char *fp = fingerprint(c), *pem = NULL;
@@ -233,6 +234,7 @@ write_bundle(ae_ctx *ctx, const char *dir, STACK_OF(X509) *roots)
 		ae_buf_puts(&b, pem);
 		free(pem);
 	}
+	ae_remove_stale_tmp(dir); /* a roots.pem whose write was killed (tests/bench/crash.sh) */
 	snprintf(path, sizeof(path), "%s/roots.pem", dir);
 	err = ae_write_file_atomic(ctx, path, b.data ? b.data : "", b.len, 0644);
 	ae_buf_clear(&b);

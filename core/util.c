@@ -6,6 +6,7 @@
 #include "util.h"
 #include "testhooks.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -319,6 +320,56 @@ ae_hex_digit(char c)
 	return -1;
 }
 
+bool
+ae_tmp_name_stale(const char *name)
+{
+	const char *p = strstr(name, ".tmp.");
+	size_t n = strlen(name);
+	char *end;
+	long pid;
+
+	if (p != NULL) {
+		p += 5;
+	} else if (n > 4 && strcmp(name + n - 4, ".tmp") == 0) {
+		/* "<file>.<pid>.tmp": the digits before ".tmp" */
+		p = name + n - 4;
+		while (p > name && p[-1] >= '0' && p[-1] <= '9')
+			p--;
+		if (p == name || p[-1] != '.')
+			return false;
+	} else {
+		return false;
+	}
+	if (*p < '0' || *p > '9')
+		return false;
+	errno = 0;
+	pid = strtol(p, &end, 10);
+	if (errno != 0 || pid <= 0 || (*end != '.' && *end != '\0'))
+		return false;
+	return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+unsigned
+ae_remove_stale_tmp(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	unsigned removed = 0;
+
+	if (d == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (ae_tmp_name_stale(de->d_name) && unlinkat(fd, de->d_name, 0) == 0)
+			removed++;
+	}
+	closedir(d);
+	return removed;
+}
+
 #ifdef AE_TEST_HOOKS
 const char *
 ae_test_env(const char *name)
@@ -330,11 +381,33 @@ ae_test_env(const char *name)
 	return secure_getenv(var);
 }
 
+/* $AE_TEST_CRASH_AT is a point's name, or "#N": the Nth point this
+ * process reaches, whichever it is (tests/bench/crash.sh draws N).
+ * $AE_TEST_CRASH_LOG: a file where each point reached is appended, one
+ * line each, before the kill: the last line names where it died. */
 void
 ae_test_crash_point(const char *point)
 {
+	static unsigned long reached;
 	const char *at = ae_test_env("CRASH_AT");
-	if (at != NULL && strcmp(at, point) == 0)
+	const char *log = ae_test_env("CRASH_LOG");
+	bool die;
+
+	reached++;
+	if (log != NULL) {
+		int fd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd >= 0) {
+			dprintf(fd, "%s\n", point);
+			close(fd);
+		}
+	}
+	if (at == NULL)
+		return;
+	if (at[0] == '#')
+		die = strtoul(at + 1, NULL, 10) == reached;
+	else
+		die = strcmp(at, point) == 0;
+	if (die)
 		raise(SIGKILL);
 }
 #endif

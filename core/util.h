@@ -79,6 +79,14 @@ int64_t ae_now(void);
 /* True when ae_now() is shifted (chain checks must then use it too). */
 bool ae_now_shifted(void);
 
+/* Whether NAME is a temporary file of an atomic write whose writer is
+ * gone (killed before its rename): "<file>.tmp.<pid>.<random>"
+ * (ae_write_file_atomic) or "<file>.<pid>.tmp" (the file key store), with
+ * no process <pid>.  A live writer's file is not stale. */
+bool ae_tmp_name_stale(const char *name);
+/* Removes the stale temporary files (above) in DIR; how many. */
+unsigned ae_remove_stale_tmp(const char *dir);
+
 /* Free a pointer and set it to NULL. */
 #define ae_free_ptr(p) do { free(p); (p) = NULL; } while (0)
 

@@ -262,6 +262,10 @@ ae_keystore_file_open(ae_ctx *ctx, const char *path, ae_keystore *ks)
 	if (err != AE_OK)
 		goto cleanup;
 
+	/* A key or certificate whose write was killed before its rename. */
+	ae_remove_stale_tmp(fs->keys_path);
+	ae_remove_stale_tmp(fs->certs_path);
+
 	ae_buf_init(&desc);
 	ae_buf_printf(&desc, "directory %s", dir);
 	ks->description = ae_buf_steal(&desc);

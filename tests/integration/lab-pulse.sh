@@ -6,7 +6,7 @@
 # cleanup); RA signatures; key archival; machine templates needing user
 # interaction; expired and revoked certificates; unpublished templates;
 # Manage, Enroll and disabled; two pulses in a row; two pulses at once;
-# journal events.
+# ten pulses at once; journal events.
 #
 # Time: the lab CA issues with the real clock; where a rule needs a later
 # "now" (81 % of a lifetime, 61 days of pending), the pulse runs with
@@ -138,6 +138,37 @@ wait $pids
 [ "$(nrec mc LabMachine issued machine)" = 1 ] && [ "$(ca_count "$m0" LabMachine)" = 1 ]
 ok $? "two pulses at once: one certificate, one request (one ran, the other coalesced or found it done)"
 diag "$(cat "$TEST_TMP/mc1.out" "$TEST_TMP/mc2.out" | head -c 600)"
+# Ten pulses at the same moment (each, once in the lab, waits for
+# $TEST_TMP/go, then execs the helper): one takes the lock and runs, the
+# nine others coalesce into it; one certificate, records that parse,
+# nothing left behind.
+conf mt
+m0=$(mark)
+pids=
+for i in $(seq 10); do
+	as_machine env AUTOENROLL_LIBEXECDIR="$AE_BIN" AE_JOURNAL_SOCKET="$SOCK" sh -c \
+		'touch "$1.ready.$$"; while [ ! -e "$1" ]; do sleep 0.01; done; shift; exec "$@"' - "$TEST_TMP/go" \
+		"$AE_BIN/autoenroll-machine" --json -c "$TEST_TMP/mt.conf" >"$TEST_TMP/mt$i.out" 2>"$TEST_TMP/mt$i.err" &
+	pids="$pids $!"
+done
+for _ in $(seq 600); do [ "$(ls "$TEST_TMP" | grep -c '^go\.ready\.')" -ge 10 ] && break; sleep 0.1; done
+touch "$TEST_TMP/go"
+wait $pids
+ran=0 coalesced=0
+for i in $(seq 10); do
+	if jq -e '.coalesced == true' "$TEST_TMP/mt$i.out" >/dev/null 2>&1; then coalesced=$((coalesced + 1))
+	elif jq -e '.ok == true' "$TEST_TMP/mt$i.out" >/dev/null 2>&1; then ran=$((ran + 1))
+	fi
+done
+[ $ran -eq 1 ] && [ $coalesced -eq 9 ]
+ok $? "ten pulses at once: one runs, nine coalesce on the pulse lock (ran $ran, coalesced $coalesced)" ||
+	diag "$(head -c 300 "$TEST_TMP"/mt*.err)"
+[ "$(nrec mt LabMachine issued machine)" = 1 ] && [ "$(ca_count "$m0" LabMachine)" = 1 ]
+ok $? "... one LabMachine certificate, one request at the CA"
+mtd=$TEST_TMP/mt/machine
+records mt machine >"$TEST_TMP/mt.status" && [ "$(jq '.records | length' "$TEST_TMP/mt.status")" = "$(ls "$mtd/records" | wc -l)" ] &&
+	jq -e . "$mtd/last-pulse.json" >/dev/null && [ -z "$(find "$mtd" -name '*.tmp*')" ] && [ ! -e "$mtd/pulse.again" ]
+ok $? "... every record parses, last-pulse.json parses, no temporary file or pending trigger left" || find "$mtd" | sed 's/^/# /'
 # A pulse running (its lock held): a trigger is coalesced, not lost.
 exec 7>"$TEST_TMP/mc/machine/pulse.lock"
 flock 7

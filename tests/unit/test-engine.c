@@ -243,6 +243,52 @@ test_renewal_threshold(void)
 	fake_world_free(w);
 }
 
+/* A run killed after storing a renewal's certificate and before archiving
+ * the renewed one (tests/bench/crash.sh): the next pulse, even a cheap
+ * one, archives it; one current certificate, nothing asked of the CA. */
+static void
+test_interrupted_renewal(void)
+{
+	fake_world *w = fake_world_new(false);
+	ae_pulse_result *r;
+	ae_store *st = NULL;
+	ae_record **recs = NULL;
+	size_t n = 0;
+	fake_records rs;
+	char *id;
+	long serial;
+
+	fake_world_template(w, "ShortPeriod");
+	ae_pulse_result_free(pulse(w, 0));
+	fake_world_clock(w, 9 * DAY + 2 * HOUR);
+	id = current(w, "ShortPeriod", &serial);
+	ae_pulse_result_free(pulse(w, 0));
+	/* The state the kill left: the renewed certificate still current. */
+	if (ae_store_open(w->ctx, w->state_dir, false, &st) != AE_OK || ae_store_load(w->ctx, st, &recs, &n) != AE_OK)
+		abort();
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(recs[i]->id, id) == 0) {
+			recs[i]->state = AE_REC_ISSUED;
+			if (ae_store_save(w->ctx, st, recs[i]) != AE_OK)
+				abort();
+		}
+	ae_records_free(recs, n);
+	ae_store_free(st);
+	fake_records_load(w, &rs);
+	tap_ok(fake_records_count(&rs, "ShortPeriod", AE_REC_ISSUED) == 2, "interrupted renewal: two current certificates left");
+	fake_records_clear(&rs);
+	r = pulse(w, 0);
+	expect_event(r, AE_EV_ARCHIVED, "ShortPeriod", 1, "interrupted renewal, next pulse");
+	tap_ok(w->ncalls == 0 && r->renewed == 0 && r->enrolled == 0, "interrupted renewal: nothing asked of the CA");
+	ae_pulse_result_free(r);
+	fake_records_load(w, &rs);
+	tap_ok(fake_records_count(&rs, "ShortPeriod", AE_REC_ISSUED) == 1, "interrupted renewal: one current certificate");
+	fake_records_clear(&rs);
+	tap_ok(kept(w, id, AE_REC_ARCHIVED), "interrupted renewal: the renewed one archived, its key kept");
+	free(id);
+	fake_world_free(w);
+}
+
 /* A template's major version above the certificate's: re-enrollment
  * (a renewal) before the threshold; a minor version is not enough. */
 static void
@@ -1208,6 +1254,7 @@ main(void)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	test_first_pulse();
 	test_renewal_threshold();
+	test_interrupted_renewal();
 	test_major_version();
 	test_supersedence();
 	test_expired_cleanup();

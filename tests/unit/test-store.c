@@ -7,6 +7,7 @@
 
 #include "store.h"
 #include "tap.h"
+#include "util.h"
 
 #include <openssl/pem.h>
 #include <signal.h>
@@ -269,6 +270,30 @@ main(void)
 			snprintf(cmd, sizeof(cmd), "ls %s/state/records | grep -q tmp", dir);
 			tap_ok(system(cmd) != 0, "the interrupted write's temporary file is cleaned up at open");
 		}
+	}
+
+	/* A pulse killed while writing the state directory's own files
+	 * (last-pulse.json, the policy cache: found by tests/bench/crash.sh):
+	 * the next open removes its temporary file, not a live writer's. */
+	{
+		pid_t gone = fork();
+		char stale[600], live[600];
+		if (gone == 0)
+			_exit(0);
+		waitpid(gone, NULL, 0);
+		snprintf(stale, sizeof(stale), "%s/state/last-pulse.json.tmp.%ld.8f3a33d9", dir, (long)gone);
+		snprintf(live, sizeof(live), "%s/state/policy-cache.tmp.%ld.0badcafe", dir, (long)getpid());
+		write_text(stale, "{");
+		write_text(live, "x");
+		ae_store_free(st);
+		snprintf(path, sizeof(path), "%s/state", dir);
+		ae_store_open(ctx, path, true, &st);
+		tap_ok(access(stale, F_OK) != 0, "a killed write's temporary file in the state directory is removed at open");
+		tap_ok(access(live, F_OK) == 0, "... a running writer's is left to it");
+		unlink(live);
+		tap_ok(ae_tmp_name_stale("k.key.999999999.tmp") && !ae_tmp_name_stale("k.key") &&
+		       !ae_tmp_name_stale("x.tmp") && !ae_tmp_name_stale("a.tmp.b"),
+		       "temporary names: both forms, with the writer's pid");
 	}
 
 	/* A corrupt record is skipped, logged and left on disk. */
