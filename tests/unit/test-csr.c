@@ -784,6 +784,22 @@ test_archival(ae_ctx *ctx, const ae_template *cmc_tpl, const ae_template *v1)
 	       "archival: not issued by the CA: refused, saying so");
 	tap_ok(ae_csr_check_exchange(ctx, xchg, ca, "Lab CA", time(NULL) + 3 * 86400) != AE_OK,
 	       "archival: an expired exchange certificate is refused");
+	{
+		/* RFC 5280 4.2.1.3: a key usage without keyEncipherment */
+		X509 *signing = issued_by(xkey, "Lab CA-Xchg", ca, ca_key, "1.3.6.1.4.1.311.21.5");
+		X509V3_CTX v3;
+		X509_EXTENSION *ext;
+		X509V3_set_ctx(&v3, ca, signing, NULL, NULL, 0);
+		ext = X509V3_EXT_nconf_nid(NULL, &v3, NID_key_usage, "critical,digitalSignature");
+		X509_add_ext(signing, ext, -1);
+		X509_EXTENSION_free(ext);
+		X509_sign(signing, ca_key, EVP_sha256());
+		tap_ok(ae_csr_check_exchange(ctx, signing, ca, "Lab CA", time(NULL)) != AE_OK &&
+		           strstr(ae_get_message(ctx), "key encipherment") != NULL,
+		       "archival: an exchange certificate whose key usage lacks keyEncipherment: refused, saying so");
+		X509_free(signing);
+		ae_clear_message(ctx);
+	}
 	ae_clear_message(ctx);
 	init_params(&p, cmc_tpl);
 	p.archive_to = xchg;
