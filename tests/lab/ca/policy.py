@@ -1410,8 +1410,12 @@ class CA:
     # ---- issuance
     def exchange(self):
         """The CA exchange key and certificate (made when due)."""
+        def info():
+            ts = self.dir.templates(["CAExchange"])[0]
+            return (ts[0].oid, ts[0].i("revision"), ts[0].i("msPKI-Template-Minor-Revision")) \
+                if ts and ts[0].oid else None
         with self._xchg_lock:
-            return archive.exchange(self.key, self.cert, CA_NAME, self.store.dir)
+            return archive.exchange(self.key, self.cert, CA_NAME, self.store.dir, info)
 
     def archived_key(self, p):
         """MS-WCCE 3.2.2.6.2.1.2.2: the request's archived key, checked."""
