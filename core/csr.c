@@ -1542,6 +1542,15 @@ ae_csr_check_exchange(ae_ctx *ctx, X509 *xchg, X509 *ca_cert, const char *ca_nam
 			                     "CA %s's exchange certificate lacks the CA exchange extended key usage (" OID_KP_CA_EXCHANGE
 			                     "): the private key is not sent to it",
 			                     ca_name);
+		/* the key transports the content key (RSA PKCS#1 v1.5): a key
+		 * usage, when there is one, must allow it (RFC 5280 4.2.1.3; AD CS's
+		 * exchange certificates carry keyEncipherment, critical) */
+		else if ((X509_get_extension_flags(xchg) & EXFLAG_KUSAGE) &&
+		         !(X509_get_key_usage(xchg) & KU_KEY_ENCIPHERMENT))
+			err = ae_set_message(ctx, AE_ERR_CRYPTO,
+			                     "CA %s's exchange certificate's key usage does not allow key encipherment: the "
+			                     "private key is not sent to it",
+			                     ca_name);
 		else if (EVP_PKEY_get_base_id(X509_get0_pubkey(xchg)) != EVP_PKEY_RSA)
 			err = ae_set_message(ctx, AE_ERR_UNSUPPORTED,
 			                     "CA %s's exchange certificate has no RSA key: autoenroll encrypts archived keys to RSA only",

@@ -328,6 +328,57 @@ add_extensions(xparse *x, tentry *e, const xmlNode *exts)
 	}
 }
 
+/* MS-XCEP 3.1.4.1.3.15 keyArchivalAttributes: the content cipher for key
+ * archival, the template's msPKI-Symmetric-Algorithm and -Key-Length as
+ * the CEP converted them to an OID (3.1.4.1.3.16, 2526: "converted to an
+ * OID"), back into the msPKI-RA-Application-Policies syntax 2 pairs
+ * (MS-CRTD 2.23) that the template parser reads, so that the client
+ * honours what the CEP sends (MS-WCCE 3.1.2.4.2.2.2.5 "the client MUST
+ * use the algorithm specified").  An OID autoenroll does not know passes
+ * as itself, so the request is refused naming it.  Must follow the
+ * asymmetric algorithm's value (the same attribute). */
+static void
+add_symmetric(xparse *x, tentry *e, const xmlNode *ka)
+{
+	static const struct {
+		const char *oid, *name;
+		unsigned bits;
+	} algs[] = {
+		{ "1.2.840.113549.3.7", "3DES", 168 },      /* des-ede3-cbc, Windows' default (MS-WCCE <51>) */
+		{ "2.16.840.1.101.3.4.1.2", "AES", 128 },  /* aes128-CBC */
+		{ "2.16.840.1.101.3.4.1.22", "AES", 192 }, /* aes192-CBC */
+		{ "2.16.840.1.101.3.4.1.42", "AES", 256 }, /* aes256-CBC */
+	};
+	char *ref = text_of(x, ka, "symmetricAlgorithmOIDReference");
+	char *len = text_of(x, ka, "symmetricAlgorithmKeyLength");
+	const xoid *o = oid_by_ref(x, ref);
+	const char *name = NULL;
+	unsigned long bits = 0;
+	char *end = NULL;
+
+	if (o != NULL && o->value != NULL && o->value[0] != '\0' && strlen(o->value) < 64 &&
+	    strspn(o->value, "0123456789.") == strlen(o->value)) {
+		name = o->value;
+		for (size_t i = 0; i < sizeof(algs) / sizeof(algs[0]); i++)
+			if (strcmp(o->value, algs[i].oid) == 0) {
+				name = algs[i].name;
+				bits = algs[i].bits;
+			}
+		/* the key length element, when valid, is the template's own */
+		if (len != NULL) {
+			unsigned long v = strtoul(len, &end, 10);
+			if (end != len && *end == '\0' && v > 0 && v <= 4096)
+				bits = v;
+		}
+		add_text(e, "msPKI-RA-Application-Policies",
+		         bits ? ae_strdup_printf("msPKI-Symmetric-Algorithm`PZPWSTR`%s`msPKI-Symmetric-Key-Length`DWORD`%lu`",
+		                                 name, bits)
+		              : ae_strdup_printf("msPKI-Symmetric-Algorithm`PZPWSTR`%s`", name));
+	}
+	free(ref);
+	free(len);
+}
+
 static ae_err
 parse_policy(xparse *x, const xmlNode *n, ae_policy *p, bool *server_autoenroll, char ***ca_refs)
 {
@@ -387,6 +438,7 @@ parse_policy(xparse *x, const xmlNode *n, ae_policy *p, bool *server_autoenroll,
 			         ae_strdup_printf("msPKI-Asymmetric-Algorithm`PZPWSTR`%s`", ao->name));
 		free(aref);
 	}
+	add_symmetric(x, &e, ae_soap_child(at, AE_NS_XCEP, "keyArchivalAttributes"));
 	{
 		char *v = text_of(x, val, "validityPeriodSeconds"), *r = text_of(x, val, "renewalPeriodSeconds");
 		add_period(&e, "pKIExpirationPeriod", v);

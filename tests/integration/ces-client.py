@@ -4,7 +4,8 @@
 # MS-WSTEP 4.1.1.1 / 4.1.3.1 sample messages (Kerberos instead of the
 # samples' UsernameToken).  Run in the lab netns with a ticket:
 #
-#   ces-client.py policy [LASTUPDATE]   -> JSON: policyID, notChanged, templates {cn: autoEnroll}, cesUris
+#   ces-client.py policy [LASTUPDATE]   -> JSON: policyID, notChanged, templates {cn: autoEnroll}, cesUris,
+#                                          keyArchival {cn: "OID/group/bits"}
 #   ces-client.py issue TEMPLATE KEYOUT -> JSON: requestId, disposition, certificate (PEM) or fault
 #   ces-client.py query ID              -> JSON, the same
 #   ces-client.py raw URL               -> HTTP status of an unauthenticated POST (expects 401)
@@ -63,11 +64,19 @@ def policy(last):
     out = dict(status=code, policyID=resp.findtext("{%s}policyID" % XCEP),
                nextUpdateHours=resp.findtext("{%s}nextUpdateHours" % XCEP),
                notChanged=resp.findtext("{%s}policiesNotChanged" % XCEP), templates={},
-               cesUris=[u.text for u in env.iter("{%s}uri" % XCEP)])
+               cesUris=[u.text for u in env.iter("{%s}uri" % XCEP)], keyArchival={})
+    oids = {o.findtext("{%s}oIDReferenceID" % XCEP): "%s/%s" % (o.findtext("{%s}value" % XCEP),
+                                                                  o.findtext("{%s}group" % XCEP))
+            for o in env.iter("{%s}oID" % XCEP)}
     for p in env.iter("{%s}policy" % XCEP):
         a = p.find("{%s}attributes" % XCEP)
         out["templates"][a.findtext("{%s}commonName" % XCEP)] = \
             a.findtext("{%s}permission/{%s}autoEnroll" % (XCEP, XCEP))
+        # MS-XCEP 3.1.4.1.3.15: "OID/group/key length"
+        ref = a.findtext("{%s}keyArchivalAttributes/{%s}symmetricAlgorithmOIDReference" % (XCEP, XCEP))
+        if ref is not None:
+            out["keyArchival"][a.findtext("{%s}commonName" % XCEP)] = "%s/%s" % (
+                oids.get(ref), a.findtext("{%s}keyArchivalAttributes/{%s}symmetricAlgorithmKeyLength" % (XCEP, XCEP)))
     return out
 
 

@@ -37,6 +37,12 @@ jq -e '.status == 200 and (.policyID | test("^\\{[0-9A-F-]{36}\\}$")) and .nextU
 	"$TEST_TMP/pa.json" >/dev/null
 ok $? "GetPolicies as alice: policy ID, nextUpdateHours, LabUser with AutoEnroll, no machine template, the CES URI and the renewal-only one" ||
 	diag "$(head -c 1500 "$TEST_TMP/pa.json")" "$(tail -5 "$TEST_TMP/err")"
+# MS-XCEP 3.1.4.1.3.15: the template's msPKI-Symmetric-Algorithm (LabECDSA:
+# 3DES, 168) as keyArchivalAttributes, an encryption algorithm OID (group 2)
+jq -e '.keyArchival.LabECDSA == "1.2.840.113549.3.7/2/168" and (.keyArchival | has("LabUser") | not)' \
+	"$TEST_TMP/pa.json" >/dev/null
+ok $? "GetPolicies: keyArchivalAttributes from the template's msPKI-Symmetric-Algorithm (LabECDSA 3DES 168), none for LabUser" ||
+	diag "$(jq -c .keyArchival "$TEST_TMP/pa.json")"
 as_user bob $CLIENT policy >"$TEST_TMP/pb.json" 2>"$TEST_TMP/err"
 jq -e '.templates.LabUser == "true" and (.templates | has("LabDenied") | not)' "$TEST_TMP/pb.json" >/dev/null
 ok $? "GetPolicies as bob: LabDenied (Enroll denied to CertDenied) is filtered out" ||
@@ -205,6 +211,39 @@ nkey=$(as_user alice "$AUTOENROLL" status --json -c "$TEST_TMP/c.conf" 2>/dev/nu
 	[ "$(openssl pkey -in "$AE_LAB_DIR/ca/archived/$rrid.pem" -pubout)" = "$(openssl pkey -in "$nkey" -pubout)" ]
 ok $? "renewal of LabArchive over CES (signed with the old key, a new key): the new key archived too" ||
 	diag "rc=$rc" "$(cat "$TEST_TMP/o.txt")" "$(tail -1 "$AE_LAB_DIR/ca/requests.log")"
+# Windows' own key archival request (certreq, MicrosoftDocs sample; test-csr
+# pins its layout) read by the lab CA: the archived key found as the
+# SignerInfo's unauthenticated attribute, the key hash in the CMC
+# attributes and equal to the SHA-1 of that ContentInfo; only the
+# decryption can fail (another CA's exchange key)
+(cd "$top_srcdir/tests/lab/ca" && /usr/bin/python3 -B - "$top_srcdir/tests/data/windows-cmc-key-archival.der") \
+	>"$TEST_TMP/win-ka.txt" 2>&1 <<'PY'
+import datetime
+import sys
+import tempfile
+import archive
+import policy
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import rsa
+p = policy.parse_request(open(sys.argv[1], "rb").read(), 0)
+assert p.kind == "cmc" and p.archived is not None and p.key_hash is not None
+k = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+n = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "not the Windows CA")])
+now = datetime.datetime.utcnow()
+ca = (x509.CertificateBuilder().subject_name(n).issuer_name(n).public_key(k.public_key()).serial_number(1)
+      .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1)).sign(k, hashes.SHA256()))
+with tempfile.TemporaryDirectory() as d:
+    xkey, xcert = archive.exchange(k, ca, "x", d)
+    try:
+        archive.check(p.archived, p.key_hash, policy.HASHES.get(p.signers[0]["digest"]), p.csr.public_key(),
+                      xkey, xcert)
+    except archive.ArchivalError as ex:
+        print(ex)
+PY
+grep -q '^no recipient is the CA exchange certificate' "$TEST_TMP/win-ka.txt"
+ok $? "the lab CA reads Windows' key archival request: archived key and key hash found, the hash matches" ||
+	diag "$(cat "$TEST_TMP/win-ka.txt")"
 xchg=$AE_LAB_DIR/ca/xchg.pem
 openssl x509 -in "$xchg" -noout -ext extendedKeyUsage 2>/dev/null | grep -q '1.3.6.1.4.1.311.21.5' &&
 	openssl verify -CAfile "$AE_LAB_DIR/pki/root.pem" -untrusted "$AE_LAB_DIR/pki/ca1.pem" -purpose any "$xchg" >/dev/null &&

@@ -784,6 +784,22 @@ test_archival(ae_ctx *ctx, const ae_template *cmc_tpl, const ae_template *v1)
 	       "archival: not issued by the CA: refused, saying so");
 	tap_ok(ae_csr_check_exchange(ctx, xchg, ca, "Lab CA", time(NULL) + 3 * 86400) != AE_OK,
 	       "archival: an expired exchange certificate is refused");
+	{
+		/* RFC 5280 4.2.1.3: a key usage without keyEncipherment */
+		X509 *signing = issued_by(xkey, "Lab CA-Xchg", ca, ca_key, "1.3.6.1.4.1.311.21.5");
+		X509V3_CTX v3;
+		X509_EXTENSION *ext;
+		X509V3_set_ctx(&v3, ca, signing, NULL, NULL, 0);
+		ext = X509V3_EXT_nconf_nid(NULL, &v3, NID_key_usage, "critical,digitalSignature");
+		X509_add_ext(signing, ext, -1);
+		X509_EXTENSION_free(ext);
+		X509_sign(signing, ca_key, EVP_sha256());
+		tap_ok(ae_csr_check_exchange(ctx, signing, ca, "Lab CA", time(NULL)) != AE_OK &&
+		           strstr(ae_get_message(ctx), "key encipherment") != NULL,
+		       "archival: an exchange certificate whose key usage lacks keyEncipherment: refused, saying so");
+		X509_free(signing);
+		ae_clear_message(ctx);
+	}
 	ae_clear_message(ctx);
 	init_params(&p, cmc_tpl);
 	p.archive_to = xchg;
@@ -972,6 +988,225 @@ cleanup:
 	BIO_free(out);
 	X509_free(agent_cert);
 	EVP_PKEY_free(agent_key);
+	EVP_PKEY_free(new_key);
+}
+
+/* The first value (full TLV) of unsigned attribute OID of CMS's first
+ * SignerInfo, as a pointer into a static copy (the previous one freed; CMS
+ * NULL only frees it); NULL when absent. */
+static const unsigned char *
+unsigned_value(CMS_ContentInfo *cms, const char *oid_txt, long *n)
+{
+	static unsigned char *copy;
+	CMS_SignerInfo *si = cms != NULL ? sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(cms), 0) : NULL;
+	ASN1_OBJECT *oid = OBJ_txt2obj(oid_txt, 1);
+	int at = si != NULL ? CMS_unsigned_get_attr_by_OBJ(si, oid, -1) : -1;
+	X509_ATTRIBUTE *attr = at >= 0 ? CMS_unsigned_get_attr(si, at) : NULL;
+	ASN1_TYPE *v = attr != NULL && X509_ATTRIBUTE_count(attr) == 1 ? X509_ATTRIBUTE_get0_type(attr, 0) : NULL;
+
+	ASN1_OBJECT_free(oid);
+	OPENSSL_free(copy);
+	copy = NULL;
+	if (v == NULL || v->type != V_ASN1_SEQUENCE)
+		return NULL;
+	*n = ASN1_STRING_length(v->value.sequence);
+	copy = OPENSSL_memdup(ASN1_STRING_get0_data(v->value.sequence), (size_t)*n);
+	return copy;
+}
+
+/* The CmcAddAttributesInfo that carries the key hash, byte for byte as
+ * Windows' certreq sends it (MicrosoftDocs/win32 SecCertEnroll
+ * cmc-key-archival-encoded-asn-1.md, offsets 0x59-0x8a, whose hash is
+ * SHA-1):
+ *   SEQ { INT 0 (dataReference), SEQ { INT 1 } (certReferences),
+ *         SET { SEQ { OID 1.3.6.1.4.1.311.21.21, SET { OCTET STRING hash } } } }
+ * (the Windows request adds its client information after the hash). */
+static size_t
+key_hash_control(unsigned char *out, const unsigned char *hash, size_t hlen)
+{
+	static const unsigned char oid[] = { 0x06, 0x09, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x15, 0x15 };
+	size_t attr = sizeof(oid) + 4 + hlen, o = 0;
+
+	out[o++] = 0x30, out[o++] = (unsigned char)(attr + 2 + 8 + 2);
+	memcpy(out + o, "\x02\x01\x00\x30\x03\x02\x01\x01", 8), o += 8;
+	out[o++] = 0x31, out[o++] = (unsigned char)(attr + 2);
+	out[o++] = 0x30, out[o++] = (unsigned char)attr;
+	memcpy(out + o, oid, sizeof(oid)), o += sizeof(oid);
+	out[o++] = 0x31, out[o++] = (unsigned char)(hlen + 2);
+	out[o++] = 0x04, out[o++] = (unsigned char)hlen;
+	memcpy(out + o, hash, hlen);
+	return o + hlen;
+}
+
+/* Key archival, the exact encoding points (MS-WCCE 3.1.1.4.3.6.1 as
+ * Windows sends it; each pinned so a later change cannot drift):
+ *  - Windows' own request (tests/data/windows-cmc-key-archival.der, the
+ *    certreq sample): its szOID_ENCRYPTED_KEY_HASH is the SHA-1 of the
+ *    whole szOID_ARCHIVED_KEY_ATTR value, the ContentInfo{envelopedData}
+ *    DER (not the inner EnvelopedData), in a CmcAddAttributesInfo;
+ *  - ours: the same CmcAddAttributesInfo with the hash of our ContentInfo
+ *    under the request's digest; the ContentInfo an unsigned attribute of
+ *    the SKI SignerInfo (never a signed one); EnvelopedData version 0, one
+ *    KeyTransRecipientInfo by issuer and serial of the exchange
+ *    certificate, rsaEncryption (PKCS#1 v1.5); content cipher per the
+ *    template's msPKI-Symmetric-Algorithm (3DES: des-ede3-cbc, 8-byte IV)
+ *    or AES-256-CBC when it names none;
+ *  - the content, a PRIVATEKEYBLOB (2.2.2.9.1): 07 02 0000, CALG_RSA_KEYX
+ *    00 a4 00 00, "RSA2", bitlen and pubexp little-endian, modulus
+ *    little-endian, 20 + 2 * bitlen/8 + 5 * bitlen/16 bytes. */
+static void
+test_archival_encoding(ae_ctx *ctx, ae_template *tpl)
+{
+	static const unsigned char blob_head[] = { 0x07, 0x02, 0x00, 0x00, 0x00, 0xa4, 0x00, 0x00,
+	                                           0x52, 0x53, 0x41, 0x32, 0x00, 0x08, 0x00, 0x00,
+	                                           0x01, 0x00, 0x01, 0x00 };
+	static const unsigned char des3[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x03, 0x07, 0x04, 0x08 };
+	static const unsigned char aes256[] = { 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03,
+	                                        0x04, 0x01, 0x2a, 0x04, 0x10 };
+	static const unsigned char env_head[] = { 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x03 };
+	EVP_PKEY *ca_key = keygen(false), *xkey = keygen(false), *new_key = keygen(false);
+	X509 *ca = self_signed(ca_key, "Lab CA");
+	X509 *xchg = issued_by(xkey, "Lab CA-Xchg", ca, ca_key, "1.3.6.1.4.1.311.21.5");
+	char *saved_alg = tpl->symmetric_alg;
+	uint32_t saved_len = tpl->symmetric_key_length;
+	unsigned char ctl[128], h[EVP_MAX_MD_SIZE];
+	size_t wlen = 0, clen;
+	char *win = tap_slurp("tests/data", "windows-cmc-key-archival.der", &wlen);
+	const unsigned char *cp;
+	CMS_ContentInfo *cms = NULL;
+
+	/* Windows' request */
+	cp = (const unsigned char *)win;
+	if (win != NULL && (cms = d2i_CMS_ContentInfo(NULL, &cp, (long)wlen)) != NULL) {
+		long n = 0;
+		const unsigned char *v = unsigned_value(cms, "1.3.6.1.4.1.311.21.13", &n);
+		ASN1_OCTET_STRING **pos = CMS_get0_content(cms);
+		tap_ok(v != NULL && n > 13 && memcmp(v + 4, env_head, sizeof(env_head)) == 0,
+		       "Windows' request: szOID_ARCHIVED_KEY_ATTR, unauthenticated, a ContentInfo{envelopedData}");
+		if (v != NULL)
+			SHA1(v, (size_t)n, h);
+		clen = key_hash_control(ctl, h, 20);
+		/* Windows' CmcAddAttributesInfo also holds its client information:
+		 * its outer lengths differ, the head and the hash attribute do not */
+		tap_ok(v != NULL && pos != NULL && *pos != NULL &&
+		           has_bytes(ASN1_STRING_get0_data(*pos), ASN1_STRING_length(*pos), ctl + 2, 8) &&
+		           has_bytes(ASN1_STRING_get0_data(*pos), ASN1_STRING_length(*pos), ctl + 12, clen - 12),
+		       "Windows' request: its key hash is SHA-1 of that whole ContentInfo, in a CmcAddAttributesInfo");
+	} else {
+		tap_ok(0, "Windows' key archival request (tests/data) read");
+		tap_ok(0, "Windows' key archival request: key hash");
+	}
+	CMS_ContentInfo_free(cms);
+	cms = NULL;
+	free(win);
+
+	for (int round = 0; round < 2; round++) {
+		ae_csr_params p;
+		uint8_t *der = NULL;
+		size_t len = 0;
+		long n = 0;
+		const unsigned char *v;
+		CMS_ContentInfo *env = NULL;
+		BIO *blob = BIO_new(BIO_s_mem());
+		const char *what = round == 0 ? "3DES template" : "no symmetric algorithm";
+		unsigned int hl = 0;
+
+		tpl->symmetric_alg = round == 0 ? "3DES" : NULL;
+		tpl->symmetric_key_length = round == 0 ? 168 : 0;
+		init_params(&p, tpl);
+		p.archive_to = xchg;
+		tap_ok(ae_csr_build_signed(ctx, &p, new_key, NULL, NULL, NULL, &der, &len) == AE_OK,
+		       "archival encoding (%s): built: %s", what, ae_get_message(ctx));
+		cp = der;
+		cms = der != NULL ? d2i_CMS_ContentInfo(NULL, &cp, (long)len) : NULL;
+		v = cms != NULL ? unsigned_value(cms, "1.3.6.1.4.1.311.21.13", &n) : NULL;
+		{
+			CMS_SignerInfo *si = cms ? sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(cms), 0) : NULL;
+			ASN1_OCTET_STRING *kid = NULL;
+			ASN1_OBJECT *oid = OBJ_txt2obj("1.3.6.1.4.1.311.21.13", 1);
+			tap_ok(si != NULL && CMS_SignerInfo_get0_signer_id(si, &kid, NULL, NULL) == 1 && kid != NULL &&
+			           CMS_signed_get_attr_by_OBJ(si, oid, -1) < 0 && v != NULL &&
+			           memcmp(v + 4, env_head, sizeof(env_head)) == 0,
+			       "archival encoding (%s): the ContentInfo{envelopedData} unsigned in the SKI SignerInfo, "
+			       "not signed", what);
+			ASN1_OBJECT_free(oid);
+		}
+		if (v == NULL)
+			goto next;
+		/* ContentInfo: 30 82 LL LL, OID, a0 82 LL LL, EnvelopedData 30 82 LL LL, version 02 01 00 */
+		tap_ok(n > 26 && v[15] == 0xa0 && v[16] == 0x82 && v[19] == 0x30 && v[20] == 0x82 && v[23] == 0x02 &&
+		           v[24] == 0x01 && v[25] == 0x00,
+		       "archival encoding (%s): EnvelopedData version 0", what);
+		tap_ok(has_bytes(v, n, round == 0 ? des3 : aes256, round == 0 ? sizeof(des3) : sizeof(aes256)),
+		       "archival encoding (%s): content cipher %s with its IV", what,
+		       round == 0 ? "des-ede3-cbc (template's 3DES)" : "aes256-CBC");
+		EVP_Digest(v, (size_t)n, h, &hl, EVP_sha256(), NULL);
+		clen = key_hash_control(ctl, h, hl);
+		{
+			ASN1_OCTET_STRING **pos = CMS_get0_content(cms);
+			tap_ok(pos != NULL && *pos != NULL &&
+			           has_bytes(ASN1_STRING_get0_data(*pos), ASN1_STRING_length(*pos), ctl, clen),
+			       "archival encoding (%s): the PKIData's CmcAddAttributesInfo carries SHA-256 of the "
+			       "whole ContentInfo, as Windows'", what);
+		}
+		cp = v;
+		env = d2i_CMS_ContentInfo(NULL, &cp, n);
+		{
+			STACK_OF(CMS_RecipientInfo) *ris = env ? CMS_get0_RecipientInfos(env) : NULL;
+			CMS_RecipientInfo *ri = ris && sk_CMS_RecipientInfo_num(ris) == 1 ? sk_CMS_RecipientInfo_value(ris, 0)
+			                                                                  : NULL;
+			ASN1_OCTET_STRING *kid = NULL;
+			X509_NAME *iss = NULL;
+			ASN1_INTEGER *sno = NULL;
+			X509_ALGOR *alg = NULL;
+			tap_ok(ri != NULL && CMS_RecipientInfo_type(ri) == CMS_RECIPINFO_TRANS &&
+			           CMS_RecipientInfo_ktri_get0_signer_id(ri, &kid, &iss, &sno) == 1 && kid == NULL &&
+			           iss != NULL && X509_NAME_cmp(iss, X509_get_issuer_name(xchg)) == 0 && sno != NULL &&
+			           ASN1_INTEGER_cmp(sno, X509_get0_serialNumber(xchg)) == 0 &&
+			           CMS_RecipientInfo_ktri_get0_algs(ri, NULL, NULL, &alg) == 1 &&
+			           OBJ_obj2nid(alg->algorithm) == NID_rsaEncryption,
+			       "archival encoding (%s): one KeyTransRecipientInfo, issuer and serial of the exchange "
+			       "certificate, rsaEncryption", what);
+		}
+		if (env != NULL && CMS_decrypt(env, xkey, xchg, NULL, blob, CMS_BINARY) == 1) {
+			char *data = NULL;
+			long bl = BIO_get_mem_data(blob, &data);
+			const unsigned char *b = (const unsigned char *)data;
+			BIGNUM *nb = NULL;
+			unsigned char mod[256];
+			bool le = EVP_PKEY_get_bn_param(new_key, "n", &nb) == 1 && BN_bn2lebinpad(nb, mod, 256) == 256;
+			tap_ok(bl == 20 + 2 * 256 + 5 * 128 && memcmp(b, blob_head, sizeof(blob_head)) == 0,
+			       "archival encoding (%s): PRIVATEKEYBLOB 07 02 0000, CALG_RSA_KEYX, RSA2, bitlen 2048, "
+			       "pubexp 65537, 1172 bytes", what);
+			tap_ok(le && bl >= 20 + 256 && memcmp(b + 20, mod, 256) == 0,
+			       "archival encoding (%s): the modulus little-endian after the header", what);
+			BN_free(nb);
+		} else {
+			tap_ok(0, "archival encoding (%s): the exchange key opens the EnvelopedData", what);
+			tap_ok(0, "archival encoding (%s): PRIVATEKEYBLOB", what);
+		}
+	next:
+		ERR_clear_error();
+		{
+			char *data = NULL;
+			long bl = BIO_get_mem_data(blob, &data);
+			if (bl > 0)
+				OPENSSL_cleanse(data, (size_t)bl);
+		}
+		BIO_free(blob);
+		CMS_ContentInfo_free(env);
+		CMS_ContentInfo_free(cms);
+		cms = NULL;
+		free(der);
+	}
+	unsigned_value(NULL, "1.3.6.1.4.1.311.21.13", NULL); /* frees the copy */
+	tpl->symmetric_alg = saved_alg;
+	tpl->symmetric_key_length = saved_len;
+	ae_clear_message(ctx);
+	X509_free(ca);
+	X509_free(xchg);
+	EVP_PKEY_free(ca_key);
+	EVP_PKEY_free(xkey);
 	EVP_PKEY_free(new_key);
 }
 
@@ -1314,6 +1549,7 @@ main(void)
 	test_renewal(ctx, user, true, "renewal (ECDSA old key)");
 	test_cosigned(ctx, kerb, user, web);
 	test_archival(ctx, kerb, user);
+	test_archival_encoding(ctx, kerb);
 	{
 		EVP_PKEY *other = keygen(true);
 		X509 *old = self_signed(ec, "old");

@@ -66,9 +66,20 @@ main(void)
 	tap_ok(t && t->schema_version == 1 && !t->server_autoenroll, "User: schema 1, no AutoEnroll");
 	t = tpl(&p, "LabECDSA");
 	tap_ok(t && t->key_alg == AE_KEY_ALG_ECDSA_P256, "LabECDSA: ECDSA_P256 from algorithmOIDReference");
+	/* MS-XCEP 3.1.4.1.3.15 keyArchivalAttributes -> the archival cipher */
+	tap_ok(t && t->symmetric_alg && strcmp(t->symmetric_alg, "3DES") == 0 && t->symmetric_key_length == 168,
+	       "LabECDSA: keyArchivalAttributes des-ede3-cbc, 168 bits -> 3DES 168");
+	t = tpl(&p, "LabUser");
+	tap_ok(t && t->symmetric_alg && strcmp(t->symmetric_alg, "1.2.840.113549.3.2") == 0 &&
+	           t->symmetric_key_length == 128,
+	       "LabUser: an archival cipher autoenroll does not know (RC2) passes as its OID");
+	t = tpl(&p, "User");
+	tap_ok(t && t->symmetric_alg == NULL && t->symmetric_key_length == 0, "User: keyArchivalAttributes nil: none");
 	t = tpl(&p, "LabShort");
 	tap_ok(t && t->has_renewal && t->renewal_seconds == 2 * 3600 && t->validity_seconds == 86400,
 	   "LabShort: 1 day, 2 h renewal period");
+	tap_ok(t && t->symmetric_alg && strcmp(t->symmetric_alg, "AES") == 0 && t->symmetric_key_length == 256,
+	       "LabShort: keyArchivalAttributes aes256-CBC -> AES 256");
 	tap_ok(p.pki.ca_count == 1 && strcmp(p.pki.cas[0].name, "CORP-CA1") == 0 && p.pki.cas[0].cert != NULL,
 	   "the CA, named by its certificate's CN");
 	tap_ok(p.pki.cas[0].url && strcmp(p.pki.cas[0].url, "https://ces2.corp.test/CORP-CA1_CES_Kerberos/service.svc/CES") == 0 &&

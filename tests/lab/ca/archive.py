@@ -46,9 +46,11 @@ def _bmp(s):
     return der.tlv(0x1E, s.encode("utf-16-be"))
 
 
-def exchange(ca_key, ca_cert, ca_name, cadir):
+def exchange(ca_key, ca_cert, ca_name, cadir, template_info=None):
     """-> (key, cert): the current CA exchange pair from CADIR, made anew
-    (issued by the CA) when absent or within a day of expiry."""
+    (issued by the CA) when absent or within a day of expiry.
+    TEMPLATE_INFO() -> (OID, major, minor) of the CAExchange template, or
+    None; called only when a certificate is made."""
     kp, cp = os.path.join(cadir, "xchg.key"), os.path.join(cadir, "xchg.pem")
     now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
     try:
@@ -71,9 +73,12 @@ def exchange(ca_key, ca_cert, ca_name, cadir):
             .add_extension(x509.ExtendedKeyUsage([eku]), critical=False)
             .add_extension(x509.KeyUsage(False, False, True, False, False, False, False, False, False),
                            critical=True)
-            # the CA Exchange template's name (szOID_ENROLL_CERTTYPE_EXTENSION)
-            .add_extension(x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.311.20.2"),
-                                                      _bmp("CAExchange")), critical=False)
+            .add_extension(_template_ext(template_info() if template_info else None), critical=False)
+            # szOID_APPLICATION_CERT_POLICIES: the CA exchange EKU, as
+            # Windows' exchange certificates carry it (MS-WSTEP 4.1.2.2)
+            .add_extension(x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.311.21.10"),
+                                                      der.seq(der.seq(der.oid(OID_KP_CA_EXCHANGE)))),
+                           critical=False)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),
                            critical=False)
@@ -87,6 +92,17 @@ def exchange(ca_key, ca_cert, ca_name, cadir):
         f.write(cert.public_bytes(serialization.Encoding.PEM))
     os.replace(cp + ".tmp", cp)
     return key, cert
+
+
+def _template_ext(info):
+    """The CA Exchange template (schema 2) in szOID_CERTIFICATE_TEMPLATE
+    {OID, major, minor} (MS-WCCE 2.2.2.7.7.2), as in Windows' exchange
+    certificate (MS-WSTEP 4.1.2.2: 1.3.6.1.4.1.311.21.7, version 106.0);
+    without the template, its name (szOID_ENROLL_CERTTYPE_EXTENSION)."""
+    if info is None:
+        return x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.311.20.2"), _bmp("CAExchange"))
+    return x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.311.21.7"),
+                                      der.seq(der.oid(info[0]), der.integer(info[1]), der.integer(info[2])))
 
 
 def unsigned_attr(unsigned, oid):

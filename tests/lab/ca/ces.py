@@ -125,6 +125,12 @@ NEXT_UPDATE_HOURS = 8
 ALG_OIDS = {"RSA": "1.2.840.113549.1.1.1", "ECDSA_P256": "1.2.840.10045.3.1.7",
             "ECDSA_P384": "1.3.132.0.34", "ECDSA_P521": "1.3.132.0.35",
             "ECDH_P256": "1.2.840.10045.3.1.7", "ECDH_P384": "1.3.132.0.34", "ECDH_P521": "1.3.132.0.35"}
+# msPKI-Symmetric-Algorithm (and key length; 0 = any) -> (OID, defaultName, default key length)
+SYM_OIDS = {("3DES", 0): ("1.2.840.113549.3.7", "3des", 168),
+            ("AES", 128): ("2.16.840.1.101.3.4.1.2", "aes128", 128),
+            ("AES", 192): ("2.16.840.1.101.3.4.1.22", "aes192", 192),
+            ("AES", 256): ("2.16.840.1.101.3.4.1.42", "aes256", 256),
+            ("AES", 0): ("2.16.840.1.101.3.4.1.42", "aes256", 256)}
 
 log = logging.getLogger("ces")
 
@@ -459,6 +465,17 @@ class Policy:
         alg = t.asymmetric_algorithm() if t.schema >= 3 else None
         alg_oid = ALG_OIDS.get(alg.upper()) if alg else None
         alg_ref = oid_ref(alg_oid, 3, alg.upper()) if alg_oid else None
+        # MS-XCEP 3.1.4.1.3.15 keyArchivalAttributes: the template's
+        # msPKI-Symmetric-Algorithm converted to an OID (group 2, encryption
+        # algorithms) and its -Key-Length (3.1.4.1.3.x processing: "the value
+        # of the <symmetricAlgorithmOIDReference> element is converted to an OID")
+        sym = t.symmetric_algorithm()
+        sym_oid = SYM_OIDS.get((sym[0].upper(), sym[1] or 0)) or SYM_OIDS.get((sym[0].upper(), 0)) \
+            if sym else None
+        keyarch = ('<keyArchivalAttributes><symmetricAlgorithmOIDReference>%d</symmetricAlgorithmOIDReference>'
+                   '<symmetricAlgorithmKeyLength>%d</symmetricAlgorithmKeyLength></keyArchivalAttributes>'
+                   % (oid_ref(sym_oid[0], 2, sym_oid[1]), sym[1] or sym_oid[2])) if sym_oid else \
+            '<keyArchivalAttributes xsi:nil="true"/>'
         return ('<policy><policyOIDReference>%s</policyOIDReference><cAs>%s</cAs><attributes>'
                 '<commonName>%s</commonName><policySchema>%d</policySchema>'
                 '<certificateValidity><validityPeriodSeconds>%d</validityPeriodSeconds>'
@@ -470,7 +487,7 @@ class Policy:
                 '</privateKeyAttributes><revision><majorRevision>%d</majorRevision>'
                 '<minorRevision>%d</minorRevision></revision>%s%s%s%s%s'
                 '<hashAlgorithmOIDReference xsi:nil="true"/>%s'
-                '<keyArchivalAttributes xsi:nil="true"/><extensions>%s</extensions>'
+                '%s<extensions>%s</extensions>'
                 '</attributes></policy>'
                 % (ref if ref is not None else "", "<cAReference>0</cAReference>" if published else "",
                    escape(t.cn), t.schema, validity, renewal, "true" if auto else "false",
@@ -487,7 +504,7 @@ class Policy:
                    ('<rARequirements><rASignatures>%d</rASignatures><rAEKUs xsi:nil="true"/>'
                     '<rAPolicies xsi:nil="true"/></rARequirements>' % ra) if ra
                    else '<rARequirements xsi:nil="true"/>',
-                   "".join(ext)))
+                   keyarch, "".join(ext)))
 
 
 # ------------------------------------------------------------------ WSTEP

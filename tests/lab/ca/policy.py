@@ -604,6 +604,20 @@ class Template:
                     return parts[i + 2]
         return None
 
+    def symmetric_algorithm(self):
+        """schema 3+: (msPKI-Symmetric-Algorithm, msPKI-Symmetric-Key-Length
+        or None) from msPKI-RA-Application-Policies syntax 2 (MS-CRTD 2.23);
+        None = not given."""
+        alg = bits = None
+        for v in self.strs("msPKI-RA-Application-Policies") if self.schema >= 3 else []:
+            parts = v.split("`")
+            for i in range(0, len(parts) - 2, 3):
+                if parts[i] == "msPKI-Symmetric-Algorithm":
+                    alg = parts[i + 2]
+                elif parts[i] == "msPKI-Symmetric-Key-Length" and parts[i + 2].isdigit():
+                    bits = int(parts[i + 2])
+        return (alg, bits) if alg else None
+
     def ra_app_policies(self):
         """msPKI-RA-Application-Policies as OIDs: syntax 1 values, and for
         schema 3+ the msPKI-RA-Application-Policies entries of the syntax 2
@@ -1396,8 +1410,12 @@ class CA:
     # ---- issuance
     def exchange(self):
         """The CA exchange key and certificate (made when due)."""
+        def info():
+            ts = self.dir.templates(["CAExchange"])[0]
+            return (ts[0].oid, ts[0].i("revision"), ts[0].i("msPKI-Template-Minor-Revision")) \
+                if ts and ts[0].oid else None
         with self._xchg_lock:
-            return archive.exchange(self.key, self.cert, CA_NAME, self.store.dir)
+            return archive.exchange(self.key, self.cert, CA_NAME, self.store.dir, info)
 
     def archived_key(self, p):
         """MS-WCCE 3.2.2.6.2.1.2.2: the request's archived key, checked."""
