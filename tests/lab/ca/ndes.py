@@ -484,8 +484,8 @@ class Ndes:
         return certs_only(certs)
 
     # ---- PKIOperation
-    def pki_operation(self, blob, method):
-        e = dict(method=method, size=len(blob))
+    def pki_operation(self, blob, method, scheme):
+        e = dict(scheme=scheme, method=method, size=len(blob))
         _write(os.path.join(self.dir, "last-request.der"), blob)
         sign_cert, sign_key = self.pki["ra-sign"]
         tid = nonce = None
@@ -730,7 +730,7 @@ def handler(ndes, scheme):
                     msg = base64.b64decode(q.get("message", ""), validate=False)
                 except ValueError:
                     msg = b""
-                return self.send(200, "application/x-pki-message", ndes.pki_operation(msg, "GET"))
+                return self.send(200, "application/x-pki-message", ndes.pki_operation(msg, "GET", scheme))
             self.send(400, "text/html", "<HTML><Body>unknown operation</Body></HTML>")
 
         do_HEAD = do_GET
@@ -745,7 +745,7 @@ def handler(ndes, scheme):
                 return self.not_found()
             if "POSTPKIOperation" not in ndes.caps() and "SCEPStandard" not in ndes.caps():
                 return self.send(405, "text/html", "<HTML><Body>405 - POST not offered</Body></HTML>")
-            self.send(200, "application/x-pki-message", ndes.pki_operation(body, "POST"))
+            self.send(200, "application/x-pki-message", ndes.pki_operation(body, "POST", scheme))
 
         def admin(self):
             auth = self.headers.get("Authorization", "")
