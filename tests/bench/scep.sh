@@ -3,8 +3,9 @@
 # a fresh key and a fresh NDES challenge each run) against the lab NDES
 # (labctl scep up, template WebServer) by micromdm's scepclient (HTTPS) and
 # by certmonger (its daemon on a private bus and state directories, which
-# builds the messages; scep-submit carries them, over NDES's HTTP binding:
-# see tests/lab/README.md), in the same run.  The challenge is fetched
+# builds the messages; scep-submit carries them, over HTTPS, in a mount
+# namespace whose /etc/ssl/certs holds the lab root: see
+# tests/lab/README.md), in the same run.  The challenge is fetched
 # from mscep_admin before each run, outside the measure.  autoenroll
 # (enroll --scep --machine, the machine account's policy from AD included,
 # key in a file; AUTOENROLL=path, default build/autoenroll) next to them.
@@ -27,7 +28,7 @@ challenge() {
 		sed -n 's/.*challenge password is: <B> \([0-9A-F]*\) <\/B>.*/\1/p'
 }
 report() { # LABEL FILE
-	printf '%-44s median %s s wall, median peak RSS %s KiB (%s runs)\n' "$1" \
+	printf '%-46s median %s s wall, median peak RSS %s KiB (%s runs)\n' "$1" \
 		"$(cut -d' ' -f1 "$2" | median)" "$(cut -d' ' -f2 "$2" | median)" "$(wc -l <"$2")"
 }
 
@@ -47,22 +48,24 @@ report "micromdm scepclient (HTTPS, DES, SHA-1)" "$tmp/sc"
 : >"$tmp/cm"
 for i in $(seq "$runs"); do
 	d=$tmp/cm.$i
-	mkdir -p "$d/req" "$d/cas" "$d/local"
+	mkdir -p "$d/req" "$d/cas" "$d/local" "$d/certs"
+	cp "$root" "$d/certs/ca-certificates.crt"
 	pw=$(challenge)
 	cat >"$d/run.sh" <<RUN
+mount --bind "$d/certs" /etc/ssl/certs || exit 1
 certmonger -s -n >"$d/cm.log" 2>&1 &
 for i in \$(seq 50); do getcert list-cas -s >/dev/null 2>&1 && break; sleep 0.05; done
-getcert add-scep-ca -s -c LabNDES -u ${AE_LAB_SCEP_URL/https:/http:} >/dev/null
+getcert add-scep-ca -s -c LabNDES -u $AE_LAB_SCEP_URL -R "$root" >/dev/null
 getcert request -s -c LabNDES -f "$d/cert.pem" -k "$d/key.pem" -g 2048 -N CN=cmbench$i.corp.test -L $pw -w >/dev/null
 kill %1 2>/dev/null; true
 RUN
 	$labctl run -- env HOME="$d" CERTMONGER_REQUESTS_DIR="$d/req" CERTMONGER_CAS_DIR="$d/cas" \
 		CERTMONGER_LOCAL_CA_DIR="$d/local" CERTMONGER_TMPDIR="$d" CERTMONGER_SYSTEM_LOCK_FILE="$d/lock" \
-		/usr/bin/time -f '%e %M' -a -o "$tmp/cm" dbus-run-session -- sh "$d/run.sh" >"$d/out" 2>&1 ||
+		/usr/bin/time -f '%e %M' -a -o "$tmp/cm" unshare -m dbus-run-session -- sh "$d/run.sh" >"$d/out" 2>&1 ||
 		{ echo "certmonger failed: $(tail -2 "$d/out")"; exit 1; }
 	[ -s "$d/cert.pem" ] || { echo "certmonger: no certificate: $(grep -i error "$d/cm.log" | tail -2)"; exit 1; }
 done
-report "certmonger + scep-submit (HTTP, AES, SHA-256)" "$tmp/cm"
+report "certmonger + scep-submit (HTTPS, AES, SHA-256)" "$tmp/cm"
 echo "(certmonger: the whole session, its daemon and private D-Bus included)"
 
 : >"$tmp/ae"
