@@ -20,7 +20,8 @@
 # (the event names it), alice's enabled by her OU's GPO over the file's
 # "disabled" (LabUser enrolled; her published certificates restored), and
 # group_policy = no; loopback replace (the machine publishes its
-# UserPolicyMode, alice's list is the workstation OU's GPOs); AEPolicy 7
+# UserPolicyMode, alice's list is the workstation OU's GPOs) and merge (her
+# own list, then the computer's, which wins); AEPolicy 7
 # from the domain's GPO with no aepolicy in the file: the machine enrolls;
 # the host's site from the subnet objects (the longest prefix).
 #
@@ -393,6 +394,41 @@ jq -r '.events[] | select(.event == "disabled") | .message' "$TEST_TMP/lbp.json"
 	[ "$(jq -r '.counts.enrolled' "$TEST_TMP/lbp.json")" = 0 ]
 ok $? "alice's pulse under loopback replace: disabled by the workstation OU's GPO, nothing enrolled" ||
 	diag "$(cat "$TEST_TMP/err")" "$(jq -c '[.events[] | [.event, .template, .message]]' "$TEST_TMP/lbp.json" 2>&1)"
+
+# --- loopback merge (MS-GPOL 3.2.1.3, 3.2.5.1): the same GPO with
+# UserPolicyMode 1; alice's own GPO list, then the computer's appended
+# (applied later: it wins); her OU's GPO now also sets
+# OfflineExpirationPercent, which no computer GPO sets: it stays hers.
+# The mode is put back to 2 after.
+{
+	pol "$G_LOOP" Machine $((V1 + 1)) "$SYSK|UserPolicyMode|4|1" &&
+	pol "$G_STAFF" User $((V1 + 65536)) "$AEK|AEPolicy|4|7" "$AEK|OfflineExpirationPercent|4|20"
+} >>"$TEST_TMP/setup.log" 2>&1
+as_machine "$AUTOENROLL" -c "$CONF" gpo --machine --json >"$TEST_TMP/lgm.json" 2>"$TEST_TMP/err"
+grep -qx 'user_policy_mode = 1' "$TEST_TMP/pub/computer-gp"
+ok $? "machine: UserPolicyMode 1 (merge) from the GPO on its OU, published for users" ||
+	diag "$(cat "$TEST_TMP/err")" "$(cat "$TEST_TMP/pub/computer-gp" 2>&1)"
+as_user alice "$AUTOENROLL" -c "$CONF" gpo --json >"$TEST_TMP/lga.json" 2>"$TEST_TMP/err"
+applied() { jq -c '[.gpos[] | select(.applied) | [.order, .list, .guid]]' "$1"; }
+# her own applied GPOs (no loopback, alice.json), then the computer's for her (replace, lba.json)
+want=$(jq -cn --slurpfile a "$TEST_TMP/alice.json" --slurpfile c "$TEST_TMP/lba.json" '
+	[($a[0].gpos[] | select(.applied) | ["account", .guid]), ($c[0].gpos[] | select(.applied) | ["computer", .guid])] |
+	to_entries | map([.key + 1] + .value)')
+[ "$(applied "$TEST_TMP/lga.json")" = "$want" ] && jq -e --arg c "CN=WS1,$WKS" '.loopback.mode == "merge" and
+	.loopback.user_policy_mode == 1 and .loopback.computer == $c and .loopback.gpo == "AE Loopback" and
+	([.gpos[] | select(.applied and .list == "account")] | length >= 3) and
+	([.gpos[] | select(.applied and .list == "computer")] | length >= 2)' "$TEST_TMP/lga.json" >/dev/null
+ok $? "alice under loopback merge: her own GPOs (order 1..n, list account), then the computer's appended (list computer)" ||
+	diag "$(cat "$TEST_TMP/err")" "want $want" "got  $(applied "$TEST_TMP/lga.json")" "$(jq -c .loopback "$TEST_TMP/lga.json")"
+jq -e '.settings.aepolicy == 32768 and .settings.aepolicy_gpo == "AE Loopback" and
+	.settings.offline_expiration_percent == 20 and .settings.offline_expiration_percent_gpo == "AE Staff"' \
+	"$TEST_TMP/lga.json" >/dev/null
+ok $? "merge: AEPolicy set by both, the computer's GPO wins (0x8000 over her OU's 7); her OU's OfflineExpirationPercent kept" ||
+	diag "$(jq -c .settings "$TEST_TMP/lga.json")"
+pol "$G_LOOP" Machine $((V1 + 2)) "$SYSK|UserPolicyMode|4|2" >>"$TEST_TMP/setup.log" 2>&1
+as_machine "$AUTOENROLL" -c "$CONF" gpo --machine --json >/dev/null 2>&1
+grep -qx 'user_policy_mode = 2' "$TEST_TMP/pub/computer-gp"
+ok $? "the workstation OU's GPO back to UserPolicyMode 2 (replace), published again"
 
 # --- AEPolicy 7 from the domain's GPO with no aepolicy in the file: with
 # inheritance no longer blocked at its OU (and the GPO's policy servers
