@@ -509,7 +509,15 @@ cleanup:
 static ae_err
 login(ae_ctx *ctx, p11_conn *c, P11KitUri *uri)
 {
+	CK_SESSION_INFO si;
+
 	if ((c->tinfo.flags & CKF_LOGIN_REQUIRED) == 0)
+		return AE_OK;
+	/* Already logged in by another open store on this token (login is
+	 * the application's, shared by its sessions: PKCS#11 2.40 5.6): no
+	 * second PIN dialog. */
+	if (c->module->C_GetSessionInfo(c->session, &si) == CKR_OK &&
+	    (si.state == CKS_RO_USER_FUNCTIONS || si.state == CKS_RW_USER_FUNCTIONS))
 		return AE_OK;
 	return login_with(ctx, c, p11_kit_uri_get_pin_value(uri), p11_kit_uri_get_pin_source(uri));
 }

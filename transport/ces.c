@@ -175,7 +175,7 @@ ae_cep_token_cred_open(ae_ctx *ctx, const ae_conf *conf, ae_cep_token_cred *out)
 	/* a certificate URI names the certificate object with the key's id:
 	 * one CKA_ID for both halves, as on a smart card */
 	if (on_token && conf->cep_client_cert != NULL && (cid = uri_id(conf->cep_client_cert, &clen)) != NULL &&
-	    ((kid = uri_id(conf->cep_client_key, &klen)) == NULL || klen != clen || memcmp(cid, kid, clen) != 0))
+	    (kid = uri_id(conf->cep_client_key, &klen)) != NULL && (klen != clen || memcmp(cid, kid, clen) != 0))
 		return ae_set_message(ctx, AE_ERR_CONFIG,
 		                      "%s names another id= than %s: the certificate used is the one with the key's id on its token",
 		                      setting, key_setting);
