@@ -18,6 +18,8 @@
 typedef struct {
 	ae_err (*generate)(ae_ctx *ctx, ae_keystore *ks, const ae_keygen *gen, ae_key **out);
 	ae_err (*find)(ae_ctx *ctx, ae_keystore *ks, const char *id_hex, ae_key **out);
+	/* NULL: the store does not keep certificates it can hand back */
+	ae_err (*find_cert)(ae_ctx *ctx, ae_keystore *ks, const char *id_hex, X509 **out);
 	ae_err (*delete_key)(ae_ctx *ctx, ae_keystore *ks, const char *id_hex);
 	ae_err (*store_cert)(ae_ctx *ctx, ae_keystore *ks, const char *id_hex, const char *label,
 	                     X509 *cert, STACK_OF(X509) *chain);

@@ -509,7 +509,15 @@ cleanup:
 static ae_err
 login(ae_ctx *ctx, p11_conn *c, P11KitUri *uri)
 {
+	CK_SESSION_INFO si;
+
 	if ((c->tinfo.flags & CKF_LOGIN_REQUIRED) == 0)
+		return AE_OK;
+	/* Already logged in by another open store on this token (login is
+	 * the application's, shared by its sessions: PKCS#11 2.40 5.6): no
+	 * second PIN dialog. */
+	if (c->module->C_GetSessionInfo(c->session, &si) == CKR_OK &&
+	    (si.state == CKS_RO_USER_FUNCTIONS || si.state == CKS_RW_USER_FUNCTIONS))
 		return AE_OK;
 	return login_with(ctx, c, p11_kit_uri_get_pin_value(uri), p11_kit_uri_get_pin_source(uri));
 }
@@ -525,6 +533,7 @@ append_token_name(ae_buf *names, const CK_TOKEN_INFO *ti)
 
 static ae_err p11_generate(ae_ctx *, ae_keystore *, const ae_keygen *, ae_key **);
 static ae_err p11_find(ae_ctx *, ae_keystore *, const char *, ae_key **);
+static ae_err p11_find_cert(ae_ctx *, ae_keystore *, const char *, X509 **);
 static ae_err p11_delete(ae_ctx *, ae_keystore *, const char *);
 static ae_err p11_store_cert(ae_ctx *, ae_keystore *, const char *, const char *, X509 *,
                              STACK_OF(X509) *);
@@ -534,6 +543,7 @@ static ae_err p11_copy(ae_ctx *, ae_keystore *, const char *, const char *, cons
 static const ae_keystore_ops p11_ops = {
 	.generate = p11_generate,
 	.find = p11_find,
+	.find_cert = p11_find_cert,
 	.delete_key = p11_delete,
 	.store_cert = p11_store_cert,
 	.list = p11_list,
@@ -1130,6 +1140,25 @@ find_one(p11_conn *c, CK_OBJECT_CLASS cls, const unsigned char *id, size_t id_le
 	return h;
 }
 
+/* The certificate object with CKA_ID = ID, decoded; NULL if there is
+ * none or it does not decode. */
+static X509 *
+read_cert(p11_conn *c, const unsigned char *id, size_t id_len)
+{
+	CK_OBJECT_HANDLE cert = find_one(c, CKO_CERTIFICATE, id, id_len);
+	unsigned char *der = NULL;
+	size_t der_len = 0;
+	const unsigned char *p;
+	X509 *x = NULL;
+
+	if (cert != CK_INVALID_HANDLE && get_attr(c, cert, CKA_VALUE, &der, &der_len) == CKR_OK) {
+		p = der;
+		x = d2i_X509(NULL, &p, (long)der_len);
+	}
+	free(der);
+	return x;
+}
+
 /* The EVP_PKEY for private key PRIV: public half read from the token (the
  * private object for RSA; the public object, or else the certificate,
  * with the same CKA_ID for EC). */
@@ -1188,19 +1217,11 @@ make_evp(ae_ctx *ctx, p11_conn *c, CK_OBJECT_HANDLE priv, const unsigned char *i
 			ref = NULL;
 		} else {
 			/* No public object: the certificate carries the key too. */
-			CK_OBJECT_HANDLE cert = find_one(c, CKO_CERTIFICATE, id, id_len);
-			unsigned char *der = NULL;
-			size_t der_len = 0;
-			const unsigned char *p;
-			X509 *x = NULL;
+			X509 *x = read_cert(c, id, id_len);
 			const EC_KEY *xec;
 			unsigned char *pt = NULL, *par = NULL, *pp;
 			int pt_len = 0, par_len = 0;
 
-			if (cert != CK_INVALID_HANDLE && get_attr(c, cert, CKA_VALUE, &der, &der_len) == CKR_OK) {
-				p = der;
-				x = d2i_X509(NULL, &p, (long)der_len);
-			}
 			xec = x != NULL ? EVP_PKEY_get0_EC_KEY(X509_get0_pubkey(x)) : NULL;
 			if (xec != NULL) {
 				pt_len = i2o_ECPublicKey(xec, &pt);
@@ -1219,7 +1240,6 @@ make_evp(ae_ctx *ctx, p11_conn *c, CK_OBJECT_HANDLE priv, const unsigned char *i
 				                  "token \"%s\"", c->token);
 			OPENSSL_free(pt);
 			free(par);
-			free(der);
 			X509_free(x);
 		}
 	} else {
@@ -1501,6 +1521,23 @@ cleanup:
 	free(id);
 	free(label);
 	return err;
+}
+
+static ae_err
+p11_find_cert(ae_ctx *ctx, ae_keystore *ks, const char *id_hex, X509 **out)
+{
+	p11_conn *c = ks->priv;
+	unsigned char *id = NULL;
+	size_t id_len = 0;
+
+	if (!ae_hex_decode(id_hex, &id, &id_len))
+		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+	*out = read_cert(c, id, id_len);
+	free(id);
+	if (*out == NULL)
+		return ae_set_message(ctx, AE_ERR_NOTFOUND, "no certificate with id %s on token \"%s\"", id_hex,
+		                      c->token);
+	return AE_OK;
 }
 
 /* The objects of class CLS with CKA_ID = ID that carry our label prefix,

@@ -138,17 +138,23 @@ typedef struct {
 } uri_key;
 
 ae_err
-ae_key_open_uri_evp(ae_ctx *ctx, const char *uri, const char *setting, EVP_PKEY **pkey_out, void **handle_out)
+ae_key_open_uri_evp(ae_ctx *ctx, const char *uri, const char *setting, ae_pin_prompt_fn prompt, void *data,
+                    X509 **cert_out, EVP_PKEY **pkey_out, void **handle_out)
 {
 	uri_key *h;
 	ae_err err;
 
 	*pkey_out = NULL;
 	*handle_out = NULL;
+	if (cert_out != NULL)
+		*cert_out = NULL;
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
-	if ((err = ae_key_open_uri(ctx, uri, setting, NULL, NULL, &h->ks, &h->key)) != AE_OK) {
-		free(h);
+	if ((err = ae_key_open_uri(ctx, uri, setting, prompt, data, &h->ks, &h->key)) == AE_OK && cert_out != NULL &&
+	    (err = ae_keystore_find_cert(ctx, h->ks, ae_key_id(h->key), cert_out)) != AE_OK)
+		err = ae_prefix_message(ctx, err, "the certificate of %s", setting);
+	if (err != AE_OK) {
+		ae_key_uri_close(h);
 		return err;
 	}
 	*pkey_out = ae_key_evp(h->key);
@@ -302,6 +308,22 @@ ae_keystore_find(ae_ctx *ctx, ae_keystore *ks, const char *id_hex, ae_key **out)
 	if ((err = check_id(ctx, id_hex)) != AE_OK)
 		return err;
 	return ks->ops->find(ctx, ks, id_hex, out);
+}
+
+ae_err
+ae_keystore_find_cert(ae_ctx *ctx, ae_keystore *ks, const char *id_hex, X509 **out)
+{
+	ae_err err;
+
+	ae_return_val_if_fail(out != NULL, AE_ERR_INTERNAL);
+	*out = NULL;
+	ae_return_val_if_fail(ks != NULL, AE_ERR_INTERNAL);
+	if ((err = check_id(ctx, id_hex)) != AE_OK)
+		return err;
+	if (ks->ops->find_cert == NULL)
+		return ae_set_message(ctx, AE_ERR_UNSUPPORTED, "%s keeps no certificates to read back",
+		                      ae_keystore_describe(ks));
+	return ks->ops->find_cert(ctx, ks, id_hex, out);
 }
 
 ae_err

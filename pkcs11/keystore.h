@@ -72,10 +72,12 @@ void ae_keystore_free(ae_keystore *ks);
  * URI comes from in messages ("cep_client_key in [global] of FILE"). */
 ae_err ae_key_open_uri(ae_ctx *ctx, const char *uri, const char *setting, ae_pin_prompt_fn prompt, void *data,
                        ae_keystore **ks_out, ae_key **key_out);
-/* ae_key_open_uri for a TLS client key (transport/ces.h's opener, no PIN
- * prompt): *PKEY_OUT is owned by *HANDLE_OUT, freed by ae_key_uri_close. */
-ae_err ae_key_open_uri_evp(ae_ctx *ctx, const char *uri, const char *setting, EVP_PKEY **pkey_out,
-                           void **handle_out);
+/* ae_key_open_uri for a TLS client key (transport/ces.h's openers; PROMPT
+ * as there, NULL: never asks): *PKEY_OUT is owned by *HANDLE_OUT, freed by
+ * ae_key_uri_close.  CERT_OUT (may be NULL) gets the certificate stored
+ * with the key's id on its token (ae_keystore_find_cert; caller frees). */
+ae_err ae_key_open_uri_evp(ae_ctx *ctx, const char *uri, const char *setting, ae_pin_prompt_fn prompt, void *data,
+                           X509 **cert_out, EVP_PKEY **pkey_out, void **handle_out);
 void ae_key_uri_close(void *handle);
 /* Checks the store SPEC without opening it or making anything (autoenroll
  * config check): a pkcs11: URI must parse (RFC 7512, with attributes
@@ -98,6 +100,10 @@ char *ae_keystore_new_id(void);
 ae_err ae_keystore_generate(ae_ctx *ctx, ae_keystore *ks, const ae_keygen *gen, ae_key **out);
 /* The private key with ID; AE_ERR_NOTFOUND if none. */
 ae_err ae_keystore_find(ae_ctx *ctx, ae_keystore *ks, const char *id_hex, ae_key **out);
+/* The certificate stored with ID (on a token: the CKO_CERTIFICATE object
+ * with that CKA_ID, whoever put it there); AE_ERR_NOTFOUND if none,
+ * AE_ERR_UNSUPPORTED for a file store.  Caller frees *OUT. */
+ae_err ae_keystore_find_cert(ae_ctx *ctx, ae_keystore *ks, const char *id_hex, X509 **out);
 /* Removes the key pair and any certificate with ID (missing ones are not
  * an error). */
 ae_err ae_keystore_delete(ae_ctx *ctx, ae_keystore *ks, const char *id_hex);

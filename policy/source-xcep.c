@@ -127,7 +127,7 @@ get_policies(ae_ctx *ctx, xcep_source *xs, time_t last_update, ae_http_response 
 		ae_soap_call call = { .url = xs->url, .action = ACT_GETPOLICIES, .body = body, .what = what,
 			              .http_what = "the CEP", .username = xs->conf->cep_username,
 			              .password = xs->password, .trust_pem = xs->trust_pem,
-			              .client_cert = xs->password ? NULL : xs->conf->cep_client_cert,
+			              .client_cert = xs->password ? NULL : xs->token.shown ? xs->token.shown : xs->conf->cep_client_cert,
 			              .client_key = xs->conf->cep_client_key, .client_x509 = xs->token.x509,
 			              .client_pkey = xs->token.pkey,
 			              .channel_binding = xs->conf->cep_channel_binding,
@@ -191,7 +191,7 @@ static unsigned
 xs_auth(const xcep_source *xs)
 {
 	return xs->password != NULL ? AE_XCEP_AUTH_PASSWORD
-	       : xs->conf->cep_client_cert != NULL ? AE_XCEP_AUTH_CERTIFICATE : AE_XCEP_AUTH_KERBEROS;
+	       : ae_cep_client_cert_configured(xs->conf) ? AE_XCEP_AUTH_CERTIFICATE : AE_XCEP_AUTH_KERBEROS;
 }
 
 static ae_err
@@ -408,7 +408,7 @@ ae_policy_source_xcep(ae_ctx *ctx, const ae_conf *conf, ae_context context, cons
 		err = ae_cep_password(ctx, conf, what, &xs->password);
 		if (err == AE_OK && (src->principal = strdup(conf->cep_username)) == NULL)
 			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
-	} else if (conf->cep_client_cert != NULL) {
+	} else if (ae_cep_client_cert_configured(conf)) {
 		/* a TLS client certificate (the CEP's Certificate endpoint) */
 		if (!ae_cep_key_on_token(conf))
 			err = client_cert_subject(ctx, conf, &xs->cert_subject);

@@ -123,6 +123,16 @@ usage(FILE *f)
 	        AE_CONF_DEFAULT_PATH);
 }
 
+/* cep_client_key = pkcs11:... (transport/ces.h): a token PIN the URI does
+ * not give is asked here through pinentry, as for enrollment's keys */
+static ae_err
+cep_key_open(ae_ctx *ctx, const ae_conf *conf, const char *uri, const char *setting, X509 **cert_out,
+             EVP_PKEY **pkey_out, void **handle_out)
+{
+	return ae_key_open_uri_evp(ctx, uri, setting, ae_pinentry_prompt, conf->pinentry, cert_out, pkey_out,
+	                           handle_out);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -161,7 +171,7 @@ main(int argc, char **argv)
 		return AE_EXIT_FAILURE;
 	}
 	ae_cli_setup_log(ctx, &g);
-	ae_cep_set_key_opener(ae_key_open_uri_evp, ae_key_uri_close); /* cep_client_key = pkcs11:... */
+	ae_cep_set_key_opener(cep_key_open, ae_key_uri_close); /* cep_client_key = pkcs11:... */
 	ae_cep_set_password_prompt(ae_pinentry_cep_password); /* cep_password = pinentry: asked here, never in pulses */
 	argc -= optind;
 	argv += optind;

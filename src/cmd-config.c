@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "json.h"
+#include "ces.h"
 #include "keystore.h"
 #include "util.h"
 #include "xcep.h"
@@ -192,10 +193,14 @@ check_values(checker *ck, const ae_conf *conf)
 	if (conf->cep_password != NULL && strcmp(conf->cep_password, "pinentry") != 0)
 		add(ck, "global", "cep_password",
 		    "only \"pinentry\" (asked in interactive runs): never the password itself, which goes in cep_password_file");
-	if ((conf->cep_client_cert == NULL) != (conf->cep_client_key == NULL))
+	if ((conf->cep_client_cert == NULL) != (conf->cep_client_key == NULL) && !ae_cep_key_on_token(conf))
 		add(ck, "global", conf->cep_client_cert ? "cep_client_cert" : "cep_client_key",
-		    "needs the other: cep_client_cert and cep_client_key go together");
-	check_path(ck, "global", "cep_client_cert", conf->cep_client_cert, S_IFREG, true);
+		    "needs the other: cep_client_cert and cep_client_key go together (cep_client_cert may be left out for a token's key)");
+	if (conf->cep_client_cert != NULL && strncmp(conf->cep_client_cert, "pkcs11:", 7) == 0) {
+		if (!ae_cep_key_on_token(conf))
+			add(ck, "global", "cep_client_cert", "is on a token: cep_client_key must be the token's key URI");
+	} else
+		check_path(ck, "global", "cep_client_cert", conf->cep_client_cert, S_IFREG, true);
 	if (conf->cep_client_key != NULL && strncmp(conf->cep_client_key, "pkcs11:", 7) == 0 &&
 	    (strstr(conf->cep_client_key, ";id=") == NULL ||
 	     ae_keystore_check_spec(ck->ctx, conf->cep_client_key, true) != AE_OK))

@@ -279,6 +279,22 @@ out:
 }
 #endif
 
+/* cep_client_key = pkcs11:... (transport/ces.h) in the background: a
+ * token PIN is never asked, the skip reason says where it may come from */
+static ae_err
+cep_key_open(ae_ctx *ctx, const ae_conf *conf, const char *uri, const char *setting, X509 **cert_out,
+             EVP_PKEY **pkey_out, void **handle_out)
+{
+	ae_err err = ae_key_open_uri_evp(ctx, uri, setting, NULL, NULL, cert_out, pkey_out, handle_out);
+
+	(void)conf;
+	if (err == AE_ERR_NEEDPIN)
+		err = ae_set_message(ctx, err,
+		                     "%s is on a token that needs a PIN, asked through pinentry in interactive runs only (autoenroll enroll, policy), never in the background pulse: add pin-source=FILE to the URI for pulses",
+		                     setting);
+	return err;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -353,8 +369,8 @@ main(int argc, char **argv)
 	if (ctx == NULL)
 		return 1;
 	ae_ctx_set_log(ctx, log_stderr, NULL, verbose >= 2 ? AE_LOG_DEBUG : verbose ? AE_LOG_INFO : AE_LOG_ERR);
-	/* cep_client_key = pkcs11:...; never a password prompt (cep_password = pinentry): a skip reason */
-	ae_cep_set_key_opener(ae_key_open_uri_evp, ae_key_uri_close);
+	/* cep_client_key = pkcs11:...; never a password or PIN prompt (cep_password = pinentry): a skip reason */
+	ae_cep_set_key_opener(cep_key_open, ae_key_uri_close);
 #ifndef AE_HELPER_MACHINE
 	adopt_ccache_copy(ctx);
 #endif

@@ -116,39 +116,90 @@ ae_cep_key_on_token(const ae_conf *conf)
 	return conf->cep_client_key != NULL && strncmp(conf->cep_client_key, "pkcs11:", 7) == 0;
 }
 
-ae_err
-ae_cep_token_cred_open(ae_ctx *ctx, const ae_conf *conf, ae_cep_token_cred *out)
+bool
+ae_cep_client_cert_configured(const ae_conf *conf)
 {
-	char setting[256];
-	FILE *f;
-	ae_err err;
+	return conf->cep_client_cert != NULL || ae_cep_key_on_token(conf);
+}
 
-	memset(out, 0, sizeof(*out));
-	ae_conf_setting(conf, "global", "cep_client_cert", setting, sizeof(setting));
-	if (conf->cep_client_cert == NULL || (f = fopen(conf->cep_client_cert, "re")) == NULL)
+/* The id= attribute of a pkcs11: URI (RFC 7512 2.3) as written, its
+ * length in *LEN; NULL without one. */
+static const char *
+uri_id(const char *uri, size_t *len)
+{
+	const char *p = uri + 7;
+
+	for (;;) {
+		if (strncmp(p, "id=", 3) == 0) {
+			*len = strcspn(p + 3, ";?");
+			return p + 3;
+		}
+		p += strcspn(p, ";?");
+		if (*p != ';')
+			return NULL;
+		p++;
+	}
+}
+
+/* The certificate from cep_client_cert's PEM file into OUT->x509. */
+static ae_err
+read_cert_file(ae_ctx *ctx, const ae_conf *conf, const char *setting, ae_cep_token_cred *out)
+{
+	FILE *f;
+
+	if ((f = fopen(conf->cep_client_cert, "re")) == NULL)
 		return ae_set_message(ctx, AE_ERR_CONFIG, "cannot read the client certificate %s (%s): %s",
-		                      conf->cep_client_cert ? conf->cep_client_cert : "(not set)", setting,
-		                      conf->cep_client_cert ? strerror(errno) : "cep_client_key is on a token");
+		                      conf->cep_client_cert, setting, strerror(errno));
 	out->x509 = PEM_read_X509(f, NULL, NULL, NULL);
 	fclose(f);
 	if (out->x509 == NULL)
 		return ae_set_message(ctx, AE_ERR_INVALID, "%s (%s) holds no PEM certificate", conf->cep_client_cert,
 		                      setting);
-	ae_conf_setting(conf, "global", "cep_client_key", setting, sizeof(setting));
-	if (key_open == NULL) {
-		ae_cep_token_cred_clear(out);
-		return ae_set_message(ctx, AE_ERR_CONFIG, "%s: this program has no PKCS#11 key store", setting);
-	}
-	if ((err = key_open(ctx, conf->cep_client_key, setting, &out->pkey, &out->handle)) != AE_OK) {
-		ae_cep_token_cred_clear(out);
-		return err;
-	}
-	if (X509_check_private_key(out->x509, out->pkey) != 1) {
-		ae_cep_token_cred_clear(out);
-		return ae_set_message(ctx, AE_ERR_CONFIG, "the key of %s is not the key of the certificate %s", setting,
-		                      conf->cep_client_cert);
-	}
 	return AE_OK;
+}
+
+ae_err
+ae_cep_token_cred_open(ae_ctx *ctx, const ae_conf *conf, ae_cep_token_cred *out)
+{
+	char setting[256], key_setting[256], *subject = NULL;
+	const char *cid, *kid;
+	size_t clen = 0, klen = 0;
+	bool on_token = conf->cep_client_cert == NULL || strncmp(conf->cep_client_cert, "pkcs11:", 7) == 0;
+	ae_err err;
+
+	memset(out, 0, sizeof(*out));
+	ae_conf_setting(conf, "global", "cep_client_cert", setting, sizeof(setting));
+	ae_conf_setting(conf, "global", "cep_client_key", key_setting, sizeof(key_setting));
+	if (key_open == NULL)
+		return ae_set_message(ctx, AE_ERR_CONFIG, "%s: this program has no PKCS#11 key store", key_setting);
+	/* a certificate URI names the certificate object with the key's id:
+	 * one CKA_ID for both halves, as on a smart card */
+	if (on_token && conf->cep_client_cert != NULL && (cid = uri_id(conf->cep_client_cert, &clen)) != NULL &&
+	    (kid = uri_id(conf->cep_client_key, &klen)) != NULL && (klen != clen || memcmp(cid, kid, clen) != 0))
+		return ae_set_message(ctx, AE_ERR_CONFIG,
+		                      "%s names another id= than %s: the certificate used is the one with the key's id on its token",
+		                      setting, key_setting);
+	if (!on_token && (err = read_cert_file(ctx, conf, setting, out)) != AE_OK)
+		goto cleanup;
+	if ((err = key_open(ctx, conf, conf->cep_client_key, key_setting, on_token ? &out->x509 : NULL, &out->pkey,
+	                    &out->handle)) != AE_OK)
+		goto cleanup;
+	if (X509_check_private_key(out->x509, out->pkey) != 1) {
+		err = ae_set_message(ctx, AE_ERR_CONFIG, "the key of %s is not the key of the certificate %s", key_setting,
+		                     on_token ? "on its token" : conf->cep_client_cert);
+		goto cleanup;
+	}
+	if (on_token && (subject = ae_x509_name_string(X509_get_subject_name(out->x509))) != NULL)
+		out->shown = ae_strdup_printf("%s (on the token of cep_client_key)", subject);
+	else if (!on_token)
+		out->shown = strdup(conf->cep_client_cert);
+	if (out->shown == NULL)
+		err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
+cleanup:
+	free(subject);
+	if (err != AE_OK)
+		ae_cep_token_cred_clear(out);
+	return err;
 }
 
 void
@@ -157,6 +208,7 @@ ae_cep_token_cred_clear(ae_cep_token_cred *cred)
 	X509_free(cred->x509);
 	if (cred->handle != NULL && key_close != NULL)
 		key_close(cred->handle);
+	free(cred->shown);
 	memset(cred, 0, sizeof(*cred));
 }
 
@@ -434,20 +486,18 @@ ces_open(ae_ctx *ctx, const ae_conf *conf, const ae_ca *ca, void **state_out)
 		}
 	}
 	l->renewal_only = ca->renewal_only;
-	if (ca->endpoint_auth == AE_CA_AUTH_CERTIFICATE && !ca->renewal_only &&
-	    (conf->cep_client_cert == NULL || conf->cep_client_key == NULL ||
-	     (l->client_cert = strdup(conf->cep_client_cert)) == NULL ||
-	     (l->client_key = strdup(conf->cep_client_key)) == NULL)) {
-		ae_err err = conf->cep_client_cert == NULL || conf->cep_client_key == NULL
-		                     ? ae_set_message(ctx, AE_ERR_CONFIG,
-		                                      "CA %s is reached with a client certificate: set cep_client_cert and cep_client_key",
-		                                      ca->name)
-		                     : ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
-		ces_close(l);
-		return err;
-	}
-	if (ca->endpoint_auth == AE_CA_AUTH_CERTIFICATE && !ca->renewal_only && ae_cep_key_on_token(conf)) {
-		ae_err err = ae_cep_token_cred_open(ctx, conf, &l->token);
+	if (ca->endpoint_auth == AE_CA_AUTH_CERTIFICATE && !ca->renewal_only) {
+		ae_err err = AE_OK;
+		if (!ae_cep_client_cert_configured(conf) || conf->cep_client_key == NULL)
+			err = ae_set_message(ctx, AE_ERR_CONFIG,
+			                     "CA %s is reached with a client certificate: set cep_client_cert and cep_client_key (or only cep_client_key, a token's key URI)",
+			                     ca->name);
+		else if (ae_cep_key_on_token(conf))
+			err = ae_cep_token_cred_open(ctx, conf, &l->token);
+		if (err == AE_OK &&
+		    ((l->client_cert = strdup(l->token.shown ? l->token.shown : conf->cep_client_cert)) == NULL ||
+		     (l->client_key = strdup(conf->cep_client_key)) == NULL))
+			err = ae_set_message(ctx, AE_ERR_NOMEM, "out of memory");
 		if (err != AE_OK) {
 			ces_close(l);
 			return err;

@@ -42,21 +42,30 @@ typedef ae_err (*ae_cep_password_fn)(ae_ctx *ctx, const ae_conf *conf, const cha
 void ae_cep_set_password_prompt(ae_cep_password_fn prompt);
 ae_err ae_cep_password(ae_ctx *ctx, const ae_conf *conf, const char *what, char **out);
 /* A TLS client certificate whose key is on a token: cep_client_key a
- * pkcs11: URI (a key.uri), cep_client_cert the certificate's PEM file.
- * libaecore has no PKCS#11: the programs that link the key store set the
- * opener (ae_key_open_uri_evp) with ae_cep_set_key_opener. */
-typedef ae_err (*ae_cep_key_open_fn)(ae_ctx *ctx, const char *uri, const char *setting, EVP_PKEY **pkey_out,
-                                     void **handle_out);
+ * pkcs11: URI (a key.uri); cep_client_cert the certificate's PEM file, or
+ * a pkcs11: URI with the key's id=, or not set: then the certificate with
+ * the key's CKA_ID on its token.  libaecore has no PKCS#11: the programs
+ * that link the key store set the opener (over ae_key_open_uri_evp) with
+ * ae_cep_set_key_opener; interactive commands' opener asks a missing PIN
+ * through CONF's pinentry, the background pulse's never does (its skip
+ * reason says so).  CERT_OUT NULL: the certificate is not wanted. */
+typedef ae_err (*ae_cep_key_open_fn)(ae_ctx *ctx, const ae_conf *conf, const char *uri, const char *setting,
+                                     X509 **cert_out, EVP_PKEY **pkey_out, void **handle_out);
 typedef void (*ae_cep_key_close_fn)(void *handle);
 void ae_cep_set_key_opener(ae_cep_key_open_fn open, ae_cep_key_close_fn close);
 typedef struct {
 	X509 *x509;
 	EVP_PKEY *pkey;        /* owned by HANDLE: signs through the token */
 	void *handle;
+	char *shown;           /* the certificate in messages: its file, or its subject on the token */
 } ae_cep_token_cred;
 /* Whether CONF's client key is on a token (cep_client_key = pkcs11:...). */
 bool ae_cep_key_on_token(const ae_conf *conf);
-/* Opens it (the PIN from the URI's pin-source=).  *OUT is cleared on error. */
+/* Whether CONF authenticates with a TLS client certificate (cep_client_cert
+ * set, or left out because cep_client_key is on a token). */
+bool ae_cep_client_cert_configured(const ae_conf *conf);
+/* Opens it (the PIN from the URI's pin-source=, else the opener's prompt).
+ * *OUT is cleared on error. */
 ae_err ae_cep_token_cred_open(ae_ctx *ctx, const ae_conf *conf, ae_cep_token_cred *out);
 void ae_cep_token_cred_clear(ae_cep_token_cred *cred);
 #endif

@@ -324,7 +324,8 @@ ok $? "a pulse with only the key-based renewal CEP: LabShort renewed through the
 	{ show; diag "$nid $nserial" "$(tail -n +$((l0 + 1)) "$AE_LAB_DIR/ces/ces.log" | grep -v ' https ' | tail -5)"; }
 # --- the client key on a PKCS#11 token (SoftHSM2): LabShort enrolled as
 # above into a token, then its certificate and key.uri authenticate the
-# next enrollment (the key never leaves the token: signed by C_Sign)
+# next enrollment (the key never leaves the token: signed by C_Sign);
+# then the certificate from the token too, and its PIN from pinentry
 if [ -e /usr/lib/softhsm/libsofthsm2.so ]; then
 	softhsm_token ae-cep && install -d -m 700 "$TEST_TMP/h" "$TEST_TMP/h/user" "$TEST_TMP/t" "$TEST_TMP/t/user"
 	sed "s|^state_dir = .*|state_dir = $TEST_TMP/h/user\nstore = pkcs11:token=ae-cep;module-path=$MODULE?pin-source=$TEST_TMP/pin|" \
@@ -344,6 +345,34 @@ if [ -e /usr/lib/softhsm/libsofthsm2.so ]; then
 		[ -z "$(ls "$TEST_TMP/h/user/keys" 2>/dev/null)" ]
 	ok $? "cep_client_key = the token's key URI: TLS client authentication signed on the token, through the Certificate CEP and CES, as alice" ||
 		diag "$(cat "$TEST_TMP/o.txt")" "$(tail -3 "$AE_LAB_DIR/ces/ces.log")"
+	# the certificate from the token too (the object with the key's CKA_ID): no PEM file
+	sed -i "s|^cep_client_cert = .*|cep_client_cert = $uri;module-path=$MODULE|" "$TEST_TMP/t.conf"
+	t0=$(mark)
+	in_lab env KRB5CCNAME=FILE:/nonexistent "$AUTOENROLL" enroll --template LabShort -c "$TEST_TMP/t.conf" >"$TEST_TMP/o.txt" 2>&1 &&
+		since "$t0" | jq -s -e 'length == 1 and .[0].transport == "wstep" and .[0].caller == "alice@CORP.TEST"' >/dev/null &&
+		tail -3 "$AE_LAB_DIR/ces/ces.log" | grep -q 'POST /CORP-CA1_CES_Certificate/service.svc/CES' &&
+		! grep -q '\.pem' "$TEST_TMP/t.conf"
+	ok $? "cep_client_cert = the token URI: certificate and key both from the token, no PEM file, through the Certificate CEP and CES" ||
+		diag "$(cat "$TEST_TMP/o.txt")" "$(tail -3 "$AE_LAB_DIR/ces/ces.log")"
+	# no pin-source= and no cep_client_cert: enroll asks the token PIN through pinentry; the pulse never asks
+	install -d -m 700 "$TEST_TMP/tp"
+	install -m 755 "$top_srcdir/tests/data/pinentry-standin" "$TEST_TMP/tp/pinentry-standin"
+	printf 'STANDIN_LOG=%s/tp/log\nSTANDIN_PINS=%s\n' "$TEST_TMP" "$(cat "$TEST_TMP/pin")" >"$TEST_TMP/tp/standin.env"
+	sed -e '/^cep_client_cert = /d' -e "s|^cep_client_key = .*|cep_client_key = $uri;module-path=$MODULE|" \
+		-e "s|^state_dir = .*|&\npinentry = $TEST_TMP/tp/pinentry-standin|" "$TEST_TMP/t.conf" >"$TEST_TMP/tp.conf"
+	t0=$(mark)
+	in_lab env KRB5CCNAME=FILE:/nonexistent "$AUTOENROLL" enroll --template LabShort -c "$TEST_TMP/tp.conf" >"$TEST_TMP/o.txt" 2>&1 &&
+		since "$t0" | jq -s -e 'length == 1 and .[0].transport == "wstep" and .[0].caller == "alice@CORP.TEST"' >/dev/null &&
+		[ "$(grep -c '^GETPIN$' "$TEST_TMP/tp/log")" = 1 ] && grep '^SETDESC' "$TEST_TMP/tp/log" | grep -q 'ae-cep'
+	ok $? "a token key without pin-source=: enroll asks its PIN through pinentry once (the CEP and the CES share the login), certificate and key from the token" ||
+		diag "$(cat "$TEST_TMP/o.txt")" "$(cat "$TEST_TMP/tp/log")"
+	n=$(grep -c '^GETPIN$' "$TEST_TMP/tp/log")
+	in_lab env KRB5CCNAME=FILE:/nonexistent AUTOENROLL_LIBEXECDIR="$AE_BIN" "$AUTOENROLL" pulse --user --wait --json \
+		-c "$TEST_TMP/tp.conf" >"$TEST_TMP/o.txt" 2>&1
+	grep -q 'cep_client_key.*needs a PIN.*interactive runs only.*never in the background pulse' "$TEST_TMP/o.txt" &&
+		[ "$(grep -c '^GETPIN$' "$TEST_TMP/tp/log")" = "$n" ]
+	ok $? "... and the background pulse asks nothing: its skip reason says the PIN is asked in interactive runs only" ||
+		diag "$(cat "$TEST_TMP/o.txt")"
 	sed -i "s|^cep_client_key = .*|cep_client_key = pkcs11:token=ae-cep;module-path=$MODULE|" "$TEST_TMP/t.conf"
 	in_lab env KRB5CCNAME=FILE:/nonexistent "$AUTOENROLL" policy -c "$TEST_TMP/t.conf" >"$TEST_TMP/o.txt" 2>&1
 	[ $? -ne 0 ] && grep -q "cep_client_key.*id=" "$TEST_TMP/o.txt"
